@@ -1,0 +1,190 @@
+"""Catalogs of GPUs, models, precisions, engines and GPU offers, loaded from TOML data.
+
+The packaged files live in `catalog/data/`; a user file (`--catalog my.toml`) adds or overrides
+entries with tables `[gpus.<id>]`, `[models.<id>]`, `[precisions.<id>]`, `[engines.<id>]` and
+arrays `[[offers]]`. An override of an existing id is merged field by field over the packaged
+entry, so a user can change one price without restating the whole spec.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fleetplan.catalog.schema import (
+    EngineEntry,
+    GpuEntry,
+    ModelEntry,
+    OfferEntry,
+    PrecisionEntry,
+    parse_entry,
+)
+from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Precision
+from fleetplan.errors import InputError, UnknownNameError
+
+__all__ = ["Catalog", "load_catalog", "resolve_model"]
+
+_SECTIONS = ("gpus", "models", "precisions", "engines")
+
+
+def _read_toml(path: Path | str, text: str | None = None) -> dict[str, Any]:
+    try:
+        if text is None:
+            text = Path(path).read_text(encoding="utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError:
+        raise InputError(f"catalog file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"catalog file {str(path)!r} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"catalog file {str(path)!r} cannot be read: {exc}") from None
+
+
+def _packaged(name: str) -> dict[str, Any]:
+    text = resources.files("fleetplan.catalog.data").joinpath(name).read_text(encoding="utf-8")
+    return _read_toml(f"fleetplan/catalog/data/{name}", text)
+
+
+def _index(kind: str, specs: dict[str, Any]) -> dict[str, str]:
+    """Map every id and alias (lower-case) to its id; duplicates are a catalog error."""
+    index: dict[str, str] = {}
+    for sid, spec in specs.items():
+        for key in (sid, *getattr(spec, "aliases", ())):
+            key = key.lower()
+            if key in index and index[key] != sid:
+                raise InputError(f"{kind} name {key!r} is used by both {index[key]!r} and {sid!r}")
+            index[key] = sid
+    return index
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All specs, indexed by id and alias. Build it with `load_catalog()`."""
+
+    gpus: dict[str, GpuSpec]
+    models: dict[str, ModelSpec]
+    precisions: dict[str, Precision]
+    engines: dict[str, EngineProfile]
+    offers: tuple[Offer, ...]
+    _names: dict[str, dict[str, str]]
+
+    def _get(self, kind: str, table: dict[str, Any], name: str) -> Any:
+        key = str(name).strip().lower()
+        sid = self._names[kind].get(key)
+        if sid is None:
+            raise UnknownNameError(kind, str(name), self._names[kind].keys())
+        return table[sid]
+
+    def gpu(self, name: str) -> GpuSpec:
+        return self._get("gpu", self.gpus, name)
+
+    def model(self, name: str) -> ModelSpec:
+        return self._get("model", self.models, name)
+
+    def precision(self, name: str) -> Precision:
+        return self._get("precision", self.precisions, name)
+
+    def engine(self, name: str) -> EngineProfile:
+        return self._get("engine", self.engines, name)
+
+    def offers_for(self, gpu: str | None = None, provider: str | None = None) -> list[Offer]:
+        gid = self.gpu(gpu).id if gpu else None
+        return [
+            o
+            for o in self.offers
+            if (gid is None or o.gpu == gid) and (provider is None or o.provider == provider)
+        ]
+
+
+def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) -> Catalog:
+    schemas = {
+        "gpus": GpuEntry,
+        "models": ModelEntry,
+        "precisions": PrecisionEntry,
+        "engines": EngineEntry,
+    }
+    built: dict[str, dict[str, Any]] = {}
+    for section, schema in schemas.items():
+        built[section] = {}
+        for sid, entry in raw[section].items():
+            parsed = parse_entry(schema, f"{where}: {section}.{sid}", entry)
+            built[section][sid.lower()] = parsed.to_spec(sid.lower())
+    names = {kind[:-1]: _index(kind[:-1], built[kind]) for kind in _SECTIONS}
+    offers = []
+    for i, entry in enumerate(offers_raw):
+        offer = parse_entry(OfferEntry, f"{where}: offers[{i}]", entry).to_spec()
+        if offer.gpu not in names["gpu"]:
+            raise UnknownNameError("gpu", offer.gpu, names["gpu"].keys())
+        offers.append(offer.__class__(**{**offer.__dict__, "gpu": names["gpu"][offer.gpu]}))
+    return Catalog(
+        gpus=built["gpus"],
+        models=built["models"],
+        precisions=built["precisions"],
+        engines=built["engines"],
+        offers=tuple(offers),
+        _names=names,
+    )
+
+
+@cache
+def _packaged_raw() -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    raw = {
+        "gpus": _packaged("gpus.toml"),
+        "models": _packaged("models.toml"),
+        "precisions": _packaged("precisions.toml"),
+        "engines": _packaged("engines.toml"),
+    }
+    return raw, list(_packaged("offers.toml").get("offer", []))
+
+
+def _merge_user(
+    raw: dict[str, dict[str, Any]], offers: list[Any], path: Path | str
+) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    user = _read_toml(path)
+    unknown = set(user) - {*_SECTIONS, "offers"}
+    if unknown:
+        raise InputError(
+            f"catalog file {str(path)!r}: unknown section(s) {sorted(unknown)}; "
+            f"accepted: {', '.join([*_SECTIONS, 'offers'])}"
+        )
+    merged = {s: dict(raw[s]) for s in _SECTIONS}
+    for section in _SECTIONS:
+        for sid, entry in user.get(section, {}).items():
+            if not isinstance(entry, dict):
+                raise InputError(f"catalog file {str(path)!r}: {section}.{sid} must be a table")
+            base = merged[section].get(sid.lower(), {})
+            merged[section][sid.lower()] = {**base, **entry}
+    user_offers = user.get("offers", [])
+    if not isinstance(user_offers, list):
+        raise InputError(f"catalog file {str(path)!r}: 'offers' must be an array of tables")
+    replaced = {(o.get("provider"), o.get("gpu"), o.get("pricing")) for o in user_offers}
+    kept = [o for o in offers if (o["provider"], o["gpu"], o["pricing"]) not in replaced]
+    return merged, kept + list(user_offers)
+
+
+@cache
+def _load(paths: tuple[str, ...]) -> Catalog:
+    raw, offers = _packaged_raw()
+    where = "packaged catalog"
+    for path in paths:
+        raw, offers = _merge_user(raw, offers, path)
+        where = f"catalog (with {path})"
+    return _build(raw, offers, where)
+
+
+def load_catalog(*extra_files: Path | str) -> Catalog:
+    """The packaged catalog, with user files merged over it in order (cached per file list)."""
+    return _load(tuple(str(p) for p in extra_files))
+
+
+def resolve_model(catalog: Catalog, name: str) -> ModelSpec:
+    """A catalog model by id or alias, or a model read from a config.json path."""
+    from fleetplan.catalog.hf_config import looks_like_path, model_from_config
+
+    if looks_like_path(name):
+        return model_from_config(name)
+    return catalog.model(name)

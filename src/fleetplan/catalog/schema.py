@@ -1,0 +1,279 @@
+"""Pydantic schemas for catalog entries (packaged TOML and users' override files).
+
+Unknown fields are rejected, and every bad value gets a message that names the entry, the field,
+the value and what is accepted. Valid entries become the frozen specs of `specs.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Precision
+from fleetplan.errors import InputError
+
+FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
+PRICING_MODELS = ("on-demand", "spot", "reserved-1y", "reserved-3y")
+
+Positive = Field(gt=0)
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpuEntry(_Entry):
+    name: str
+    aliases: list[str] = []
+    vendor: Literal["nvidia", "amd", "intel"]
+    architecture: Literal["turing", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4"]
+    form_factor: Literal["sxm", "pcie", "oam", "nvl"] = "pcie"
+    memory_label: str = ""
+    memory_gib: float = Field(gt=0)
+    memory_bandwidth_gb_s: float = Field(gt=0)
+    dense_tflops_fp32: float | None = Field(default=None, gt=0)
+    dense_tflops_tf32: float | None = Field(default=None, gt=0)
+    dense_tflops_bf16: float | None = Field(default=None, gt=0)
+    dense_tflops_fp16: float | None = Field(default=None, gt=0)
+    dense_tflops_fp8: float | None = Field(default=None, gt=0)
+    dense_tops_int8: float | None = Field(default=None, gt=0)
+    dense_tflops_fp4: float | None = Field(default=None, gt=0)
+    native_formats: list[Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]]
+    interconnect: Literal["nvlink", "pcie", "infinity-fabric"]
+    interconnect_gb_s: float = Field(gt=0)
+    interconnect_latency_us: float = Field(default=5.0, ge=0)
+    pcie_gen: int | None = None
+    tdp_w: float = Field(gt=0)
+    purchase_price_usd: float | None = Field(default=None, gt=0)
+    price_source: str = ""
+    price_as_of: str = ""
+    source: str = Field(min_length=1)
+    as_of: str = Field(min_length=1)
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _native_formats_have_figures(self) -> GpuEntry:
+        for fmt in self.native_formats:
+            if self._figure(fmt) is None:
+                raise ValueError(
+                    f"native format {fmt!r} is listed but its dense figure "
+                    f"({_figure_key(fmt)}) is missing"
+                )
+        return self
+
+    def _figure(self, fmt: str) -> float | None:
+        return getattr(self, _figure_key(fmt))
+
+    def to_spec(self, gpu_id: str) -> GpuSpec:
+        dense = {f: v for f in FORMATS if (v := self._figure(f)) is not None}
+        return GpuSpec(
+            id=gpu_id,
+            name=self.name,
+            vendor=self.vendor,
+            architecture=self.architecture,
+            form_factor=self.form_factor,
+            memory_label=self.memory_label,
+            memory_gib=self.memory_gib,
+            memory_bandwidth_gb_s=self.memory_bandwidth_gb_s,
+            dense_tflops=dense,
+            native_formats=tuple(self.native_formats),
+            interconnect=self.interconnect,
+            interconnect_gb_s=self.interconnect_gb_s,
+            interconnect_latency_us=self.interconnect_latency_us,
+            tdp_w=self.tdp_w,
+            purchase_price_usd=self.purchase_price_usd,
+            source=self.source,
+            as_of=self.as_of,
+            price_source=self.price_source,
+            price_as_of=self.price_as_of,
+            aliases=tuple(a.lower() for a in self.aliases),
+            notes=self.notes,
+        )
+
+
+def _figure_key(fmt: str) -> str:
+    return "dense_tops_int8" if fmt == "int8" else f"dense_tflops_{fmt}"
+
+
+class ModelEntry(_Entry):
+    name: str
+    aliases: list[str] = []
+    hf_id: str = ""
+    family: str = ""
+    params_total_b: float = Field(gt=0)
+    params_active_b: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    attention_heads: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    tie_word_embeddings: bool = False
+    max_context: int = Field(gt=0)
+    mlp: Literal["gated", "plain"] = "gated"
+    moe_experts: int = Field(default=0, ge=0)
+    moe_experts_per_token: int = Field(default=0, ge=0)
+    moe_shared_experts: int = Field(default=0, ge=0)
+    moe_intermediate_size: int = Field(default=0, ge=0)
+    moe_dense_layers: int = Field(default=0, ge=0)
+    kv_lora_rank: int = Field(default=0, ge=0)
+    q_lora_rank: int = Field(default=0, ge=0)
+    qk_rope_head_dim: int = Field(default=0, ge=0)
+    qk_nope_head_dim: int = Field(default=0, ge=0)
+    v_head_dim: int = Field(default=0, ge=0)
+    sliding_window: int = Field(default=0, ge=0)
+    sliding_window_layers: int = Field(default=0, ge=0)
+    source: str = Field(min_length=1)
+    as_of: str = Field(min_length=1)
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelEntry:
+        if self.params_active_b > self.params_total_b:
+            raise ValueError("params_active_b exceeds params_total_b")
+        if self.attention_heads % self.kv_heads:
+            raise ValueError("attention_heads must be a multiple of kv_heads")
+        if self.moe_experts and not (0 < self.moe_experts_per_token <= self.moe_experts):
+            raise ValueError("moe_experts_per_token must be between 1 and moe_experts")
+        if self.sliding_window_layers > self.layers:
+            raise ValueError("sliding_window_layers exceeds layers")
+        return self
+
+    def to_spec(self, model_id: str) -> ModelSpec:
+        data = self.model_dump(exclude={"aliases"})
+        return ModelSpec(id=model_id, aliases=tuple(a.lower() for a in self.aliases), **data)
+
+
+class PrecisionEntry(_Entry):
+    name: str
+    aliases: list[str] = []
+    weight_bits: float = Field(gt=0, le=32)
+    compute_format: Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]
+    emulated_compute_format: Literal["", "bf16", "fp16"] = ""
+    emulated_on: list[str] = []
+    quantizes_embeddings: bool = False
+    engines: list[str]
+    vllm_quantization: str = ""
+    quality_note: str = ""
+    source: str = Field(min_length=1)
+    notes: str = ""
+
+    def to_spec(self, precision_id: str) -> Precision:
+        data = self.model_dump(exclude={"aliases", "emulated_on", "engines"})
+        return Precision(
+            id=precision_id,
+            aliases=tuple(a.lower() for a in self.aliases),
+            emulated_on=tuple(self.emulated_on),
+            engines=tuple(self.engines),
+            **data,
+        )
+
+
+Fraction = Field(gt=0, le=1)
+
+
+class EngineEntry(_Entry):
+    name: str
+    aliases: list[str] = []
+    mbu: float = Fraction
+    mfu_prefill: float = Fraction
+    gemm_half_tokens: float = Field(ge=0)
+    attention_mbu: float = Fraction
+    step_overhead_ms: float = Field(ge=0)
+    per_layer_overhead_us: float = Field(ge=0)
+    allreduce_latency_us: float = Field(ge=0)
+    runtime_overhead_gib: float = Field(ge=0)
+    gpu_memory_utilization: float = Fraction
+    max_num_seqs: int = Field(gt=0)
+    max_num_batched_tokens: int = Field(gt=0)
+    precisions: list[str]
+    architecture_scale: dict[str, dict[str, float]] = {}
+    sources: dict[str, str]
+    notes: str = ""
+
+    def to_spec(self, engine_id: str) -> EngineProfile:
+        data = self.model_dump(exclude={"aliases", "precisions"})
+        return EngineProfile(
+            id=engine_id,
+            aliases=tuple(a.lower() for a in self.aliases),
+            precisions=tuple(self.precisions),
+            **data,
+        )
+
+
+class OfferEntry(_Entry):
+    provider: str = Field(min_length=1)
+    gpu: str = Field(min_length=1)
+    pricing: Literal["on-demand", "spot", "reserved-1y", "reserved-3y"]
+    usd_per_gpu_hour: float | None = Field(default=None, gt=0)
+    usd_per_gpu_hour_low: float | None = Field(default=None, gt=0)
+    usd_per_gpu_hour_high: float | None = Field(default=None, gt=0)
+    instance_type: str = ""
+    gpus_per_instance: int = Field(default=1, gt=0)
+    region: str = ""
+    source: str = Field(min_length=1)
+    as_of: str = Field(min_length=1)
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _price_given(self) -> OfferEntry:
+        lo, hi = self.usd_per_gpu_hour_low, self.usd_per_gpu_hour_high
+        if self.usd_per_gpu_hour is None and (lo is None or hi is None):
+            raise ValueError(
+                "give usd_per_gpu_hour, or both usd_per_gpu_hour_low and usd_per_gpu_hour_high"
+            )
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"usd_per_gpu_hour_low {lo} is above usd_per_gpu_hour_high {hi}")
+        return self
+
+    def to_spec(self) -> Offer:
+        lo = self.usd_per_gpu_hour_low
+        hi = self.usd_per_gpu_hour_high
+        point = self.usd_per_gpu_hour
+        if point is None:
+            assert lo is not None and hi is not None
+            point = (lo + hi) / 2
+        return Offer(
+            provider=self.provider.lower(),
+            gpu=self.gpu.lower(),
+            pricing=self.pricing,
+            usd_per_gpu_hour=point,
+            usd_per_gpu_hour_low=lo if lo is not None else point,
+            usd_per_gpu_hour_high=hi if hi is not None else point,
+            source=self.source,
+            as_of=self.as_of,
+            instance_type=self.instance_type,
+            gpus_per_instance=self.gpus_per_instance,
+            region=self.region,
+            notes=self.notes,
+        )
+
+
+def parse_entry(schema: type[_Entry], where: str, raw: Any) -> Any:
+    """Validate one raw TOML table; raise InputError naming `where`, the field and the value."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected a table, got {type(raw).__name__}")
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(f"{where}: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: field path, the value given and what is accepted."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+            continue
+        if err["type"] == "missing":
+            parts.append(f"missing field {loc!r}")
+            continue
+        value = err.get("input")
+        shown = f" = {value!r}" if not isinstance(value, dict | list) else ""
+        parts.append(f"field {loc!r}{shown}: {msg}")
+    return "; ".join(parts)

@@ -1,0 +1,182 @@
+"""Specs: frozen dataclasses for what the catalogs hold. Built by `schema.py` from TOML.
+
+Every spec carries `source` and `as_of`, the basis of its figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fleetplan.units import GIB, TERA
+
+ARCHITECTURE_ORDER = ("turing", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4")
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """One GPU model: memory, bandwidth, dense peak throughput per format, interconnect, power."""
+
+    id: str
+    name: str
+    vendor: str
+    architecture: str
+    form_factor: str
+    memory_label: str
+    memory_gib: float
+    memory_bandwidth_gb_s: float
+    dense_tflops: dict[str, float]  # format -> dense TFLOPS (TOPS for int8); native formats only
+    native_formats: tuple[str, ...]
+    interconnect: str
+    interconnect_gb_s: float
+    interconnect_latency_us: float
+    tdp_w: float
+    purchase_price_usd: float | None
+    source: str
+    as_of: str
+    price_source: str = ""
+    price_as_of: str = ""
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gib * GIB
+
+    @property
+    def memory_bandwidth_bytes_s(self) -> float:
+        return self.memory_bandwidth_gb_s * 1e9
+
+    def peak_flops(self, fmt: str) -> float:
+        """Dense peak in FLOP/s for a native format; KeyError if the GPU has no such format."""
+        return self.dense_tflops[fmt] * TERA
+
+    def runs_natively(self, fmt: str) -> bool:
+        return fmt in self.native_formats and fmt in self.dense_tflops
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture facts of a transformer decoder, from the catalog or a config.json."""
+
+    id: str
+    name: str
+    family: str
+    params_total_b: float
+    params_active_b: float
+    layers: int
+    hidden_size: int
+    intermediate_size: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    vocab_size: int
+    max_context: int
+    tie_word_embeddings: bool = False
+    mlp: str = "gated"
+    moe_experts: int = 0
+    moe_experts_per_token: int = 0
+    moe_shared_experts: int = 0
+    moe_intermediate_size: int = 0
+    moe_dense_layers: int = 0
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    sliding_window: int = 0
+    sliding_window_layers: int = 0
+    source: str = ""
+    as_of: str = ""
+    hf_id: str = ""
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def moe_layers(self) -> int:
+        return self.layers - self.moe_dense_layers if self.is_moe else 0
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A weight format: effective bits per parameter (scales included) and how matmuls run."""
+
+    id: str
+    name: str
+    weight_bits: float
+    compute_format: str  # the tensor-core format matmuls run in when the GPU supports it
+    emulated_compute_format: str  # 16-bit fallback where an engine dequantizes (W8A16, W4A16)
+    emulated_on: tuple[str, ...]  # architectures where the engine runs it by dequantizing
+    quantizes_embeddings: bool
+    engines: tuple[str, ...]
+    vllm_quantization: str
+    quality_note: str
+    source: str
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+
+    @property
+    def weight_bytes_per_param(self) -> float:
+        return self.weight_bits / 8.0
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """An inference engine's efficiency factors and scheduler defaults, each with its source."""
+
+    id: str
+    name: str
+    mbu: float  # achieved fraction of peak memory bandwidth for weight/KV streaming
+    mfu_prefill: float  # achieved fraction of dense peak FLOPs in prefill GEMMs
+    gemm_half_tokens: float  # tokens per step at which GEMMs reach half of mfu_prefill
+    attention_mbu: float  # achieved bandwidth fraction reading the KV cache in decode attention
+    step_overhead_ms: float  # fixed CPU/scheduler/launch time per forward step
+    per_layer_overhead_us: float  # launch/sync cost per layer per step (not hidden by graphs)
+    allreduce_latency_us: float  # fixed cost of one tensor-parallel all-reduce
+    runtime_overhead_gib: float  # CUDA context, graphs, allocator, comm buffers per GPU
+    gpu_memory_utilization: float
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    precisions: tuple[str, ...]
+    architecture_scale: dict[str, dict[str, float]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+
+    def factor(self, name: str, architecture: str) -> float:
+        """An efficiency factor, scaled for a GPU architecture where the profile says so."""
+        base = float(getattr(self, name))
+        return base * self.architecture_scale.get(architecture, {}).get(name, 1.0)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A GPU rental price from one provider under one pricing model, $/GPU-hour."""
+
+    provider: str
+    gpu: str
+    pricing: str
+    usd_per_gpu_hour: float  # point price, or the midpoint of a range
+    usd_per_gpu_hour_low: float
+    usd_per_gpu_hour_high: float
+    source: str
+    as_of: str
+    instance_type: str = ""
+    gpus_per_instance: int = 1
+    region: str = ""
+    notes: str = ""
+
+    @property
+    def is_range(self) -> bool:
+        return self.usd_per_gpu_hour_low != self.usd_per_gpu_hour_high
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}/{self.gpu}/{self.pricing}"

@@ -1,0 +1,194 @@
+"""`fleetplan gpus|models|offers|engines|precisions`: list the catalogs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+
+
+def _fmt_money(x: float | None) -> str:
+    return f"${x:,.0f}" if x else "-"
+
+
+@app.command()
+def gpus(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """List GPUs: memory, bandwidth, dense peak per format, interconnect, power, price."""
+    from fleetplan.render.records import gpu_record
+
+    cat = catalog_from(catalog)
+    items = sorted(cat.gpus.values(), key=lambda g: (g.vendor, -g.memory_bandwidth_gb_s))
+    if as_json:
+        print_json([gpu_record(g) for g in items])
+        return
+    rows = [
+        [
+            g.id,
+            g.memory_label or f"{g.memory_gib:g} GiB",
+            f"{g.memory_gib:g}",
+            f"{g.memory_bandwidth_gb_s:,.0f}",
+            f"{g.dense_tflops.get('bf16', g.dense_tflops.get('fp16', 0)):,.0f}",
+            f"{g.dense_tflops['fp8']:,.0f}" if "fp8" in g.dense_tflops else "-",
+            f"{g.dense_tflops['fp4']:,.0f}" if "fp4" in g.dense_tflops else "-",
+            f"{g.interconnect} {g.interconnect_gb_s:g}",
+            f"{g.tdp_w:,.0f}",
+            _fmt_money(g.purchase_price_usd),
+            ", ".join(g.aliases),
+        ]
+        for g in items
+    ]
+    cols = [
+        ("id", "left"),
+        ("memory", "left"),
+        ("GiB", "right"),
+        ("GB/s", "right"),
+        ("bf16 TFLOPS", "right"),
+        ("fp8", "right"),
+        ("fp4", "right"),
+        ("interconnect GB/s", "left"),
+        ("W", "right"),
+        ("price", "right"),
+        ("aliases", "left"),
+    ]
+    console().print(table("GPUs (dense figures; sources: fleetplan gpus --json)", cols, rows))
+
+
+@app.command()
+def models(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """List models with their architecture facts."""
+    from fleetplan.render.records import model_record
+
+    cat = catalog_from(catalog)
+    items = sorted(cat.models.values(), key=lambda m: (m.family, m.params_total_b))
+    if as_json:
+        print_json([model_record(m) for m in items])
+        return
+    rows = []
+    for m in items:
+        attn = "MLA" if m.is_mla else ("MHA" if m.kv_heads == m.attention_heads else "GQA")
+        moe = f"{m.moe_experts}e/{m.moe_experts_per_token}" if m.is_moe else "-"
+        rows.append(
+            [
+                m.id,
+                f"{m.params_total_b:g}",
+                f"{m.params_active_b:g}",
+                m.layers,
+                m.hidden_size,
+                f"{m.attention_heads}/{m.kv_heads}",
+                attn,
+                moe,
+                f"{m.max_context:,}",
+            ]
+        )
+    cols = [
+        ("id", "left"),
+        ("params B", "right"),
+        ("active B", "right"),
+        ("layers", "right"),
+        ("hidden", "right"),
+        ("heads/kv", "right"),
+        ("attention", "left"),
+        ("MoE", "left"),
+        ("context", "right"),
+    ]
+    console().print(table("Models", cols, rows))
+
+
+@app.command()
+def offers(
+    gpu: Annotated[str | None, typer.Option(help="Only offers of this GPU.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only offers of this provider.")] = None,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List GPU rental offers ($/GPU-hour by provider and pricing model)."""
+    from fleetplan.render.records import offer_record
+
+    cat = catalog_from(catalog)
+    items = sorted(
+        cat.offers_for(gpu=gpu, provider=provider.lower() if provider else None),
+        key=lambda o: (o.gpu, o.usd_per_gpu_hour),
+    )
+    if as_json:
+        print_json([offer_record(o) for o in items])
+        return
+    rows = []
+    for o in items:
+        price = (
+            f"{o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f}"
+            if o.is_range
+            else f"{o.usd_per_gpu_hour:.2f}"
+        )
+        rows.append([o.gpu, o.provider, o.pricing, price, o.instance_type or "-", o.as_of])
+    cols = [
+        ("gpu", "left"),
+        ("provider", "left"),
+        ("pricing", "left"),
+        ("$/GPU-h", "right"),
+        ("instance", "left"),
+        ("as of", "left"),
+    ]
+    console().print(table("GPU offers (sources: fleetplan offers --json)", cols, rows))
+
+
+@app.command()
+def engines(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """List engine profiles and their efficiency factors."""
+    from fleetplan.render.records import engine_record
+
+    cat = catalog_from(catalog)
+    items = list(cat.engines.values())
+    if as_json:
+        print_json([engine_record(e) for e in items])
+        return
+    rows = [
+        [
+            e.id,
+            f"{e.mbu:.2f}",
+            f"{e.attention_mbu:.2f}",
+            f"{e.mfu_prefill:.2f}",
+            f"{e.step_overhead_ms:.2f}",
+            e.max_num_seqs,
+            e.max_num_batched_tokens,
+            ", ".join(e.precisions),
+        ]
+        for e in items
+    ]
+    cols = [
+        ("id", "left"),
+        ("mbu", "right"),
+        ("attn mbu", "right"),
+        ("mfu", "right"),
+        ("step ms", "right"),
+        ("max seqs", "right"),
+        ("max tokens", "right"),
+        ("precisions", "left"),
+    ]
+    console().print(table("Engine profiles (sources: fleetplan engines --json)", cols, rows))
+
+
+@app.command()
+def precisions(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """List weight precisions with their effective bits per parameter."""
+    from dataclasses import asdict
+
+    cat = catalog_from(catalog)
+    items = list(cat.precisions.values())
+    if as_json:
+        print_json([asdict(p) for p in items])
+        return
+    rows = [
+        [p.id, f"{p.weight_bits:g}", p.compute_format, ", ".join(p.engines), p.quality_note]
+        for p in items
+    ]
+    cols = [
+        ("id", "left"),
+        ("bits/param", "right"),
+        ("compute", "left"),
+        ("engines", "left"),
+        ("quality", "left"),
+    ]
+    console().print(table("Precisions", cols, rows))

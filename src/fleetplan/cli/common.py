@@ -1,0 +1,49 @@
+"""Options and output helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fleetplan.catalog import Catalog, load_catalog
+
+CatalogOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--catalog",
+        help="TOML file adding or overriding GPUs, models, engines and offers (repeatable).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def catalog_from(paths: list[Path] | None) -> Catalog:
+    return load_catalog(*(paths or []))
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    # a pipe or file gets wide tables rather than 80 columns of wrapped cells
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, soft_wrap=False, width=width)
+
+
+def table(title: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> Any:
+    """A rich table; columns are (header, justify)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for header, justify in columns:
+        t.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*[str(x) for x in row])
+    return t

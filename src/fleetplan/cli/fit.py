@@ -1,0 +1,119 @@
+"""`fleetplan fit`: does a model fit, with how much KV cache and concurrency."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.errors import UnsupportedError
+
+ModelArg = Annotated[str, typer.Argument(help="Catalog model id or alias, or a config.json path.")]
+PrecisionOpt = Annotated[str, typer.Option(help="Weight precision (fleetplan precisions).")]
+KvOpt = Annotated[str, typer.Option("--kv-precision", help="KV cache: auto, bf16, fp16, fp8.")]
+TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel degree (GPUs per replica).")]
+EngineOpt = Annotated[str, typer.Option(help="Engine profile (fleetplan engines).")]
+ExplainOpt = Annotated[bool, typer.Option("--explain", help="Show the calculation step by step.")]
+
+
+@app.command()
+def fit(
+    model: ModelArg,
+    gpu: Annotated[str | None, typer.Option(help="GPU id; without it, every GPU.")] = None,
+    precision: PrecisionOpt = "bf16",
+    kv_precision: KvOpt = "auto",
+    tp: TpOpt = 1,
+    context: Annotated[
+        int | None,
+        typer.Option(help="Tokens per sequence (default 8,192 or the model's maximum)."),
+    ] = None,
+    engine: EngineOpt = "vllm",
+    gpu_memory_utilization: Annotated[
+        float | None, typer.Option(help="Fraction of GPU memory the engine may use.")
+    ] = None,
+    explain: ExplainOpt = False,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit, KV capacity in tokens, max concurrent sequences and the binding limit."""
+    from fleetplan.catalog import resolve_model
+    from fleetplan.estimate import estimate_fit
+    from fleetplan.perf.roofline import setup
+    from fleetplan.render.explain import explain_fit
+    from fleetplan.render.records import fit_record, unsupported_fit_record
+
+    cat = catalog_from(catalog)
+    m = resolve_model(cat, model)
+    kw = dict(
+        precision=precision,
+        kv_precision=kv_precision,
+        tp=tp,
+        context=context,
+        engine=engine,
+        gpu_memory_utilization=gpu_memory_utilization,
+        catalog=cat,
+    )
+    if gpu is not None:
+        f = estimate_fit(m, gpu, **kw)  # type: ignore[arg-type]
+        if as_json:
+            print_json(fit_record(f))
+        elif explain:
+            s = setup(
+                m,
+                cat.gpu(gpu),
+                cat.precision(precision),
+                cat.engine(engine),
+                tp=tp,
+                kv_precision=kv_precision,
+            )
+            console().print("\n".join(explain_fit(f, s)), markup=False)
+        else:
+            _print_fits([fit_record(f)], f"{m.id} on {f.gpu}")
+        return
+    cat.precision(precision)  # unknown names fail before the loop
+    cat.engine(engine)
+    records = []
+    for g in sorted(cat.gpus.values(), key=lambda g: -g.memory_gib):
+        try:
+            records.append(fit_record(estimate_fit(m, g, **kw)))  # type: ignore[arg-type]
+        except UnsupportedError as exc:
+            records.append(unsupported_fit_record(m.id, g.id, precision, tp, str(exc)))
+    if as_json:
+        print_json(records)
+    else:
+        _print_fits(records, f"{m.id}, {precision}, tp {tp}, every GPU")
+
+
+def _print_fits(records: list[dict], title: str) -> None:
+    rows = []
+    for r in records:
+        w = r["weights_gb_per_gpu"] if r.get("weights_gb_per_gpu") is not None else None
+        rows.append(
+            [
+                r["gpu"],
+                "yes" if r["fits"] else "no",
+                f"{w:.1f}" if w is not None else "-",
+                f"{r['kv_budget_gb_per_gpu']:.1f}" if "kv_budget_gb_per_gpu" in r else "-",
+                f"{r['kv_capacity_tokens']:,}",
+                f"{r['max_concurrent_sequences']:,}",
+                r["limit"],
+            ]
+        )
+    ctx = records[0].get("context")
+    cols = [
+        ("gpu", "left"),
+        ("fits", "left"),
+        ("weights GB/GPU", "right"),
+        ("KV GB/GPU", "right"),
+        ("KV tokens", "right"),
+        (f"seqs @ {ctx:,}" if ctx else "seqs", "right"),
+        ("limit", "left"),
+    ]
+    out = console()
+    out.print(table(f"Fit: {title}", cols, rows))
+    notes = sorted({n for r in records for n in r.get("notes", [])})
+    for n in notes:
+        out.print(f"note: {n}", markup=False)
+    out.print("basis: analytic memory model (docs/model/memory.md); GB = 1e9 bytes", markup=False)

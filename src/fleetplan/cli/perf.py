@@ -1,0 +1,99 @@
+"""`fleetplan perf`: prefill, TTFT, TPOT and tokens/s per batch size on one replica."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.fit import EngineOpt, ExplainOpt, KvOpt, ModelArg, PrecisionOpt, TpOpt
+
+
+@app.command()
+def perf(
+    model: ModelArg,
+    gpu: Annotated[str, typer.Option(help="GPU id (fleetplan gpus).")],
+    precision: PrecisionOpt = "bf16",
+    kv_precision: KvOpt = "auto",
+    tp: TpOpt = 1,
+    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")] = 512,
+    output_tokens: Annotated[int, typer.Option(help="Generated tokens per request.")] = 256,
+    batch: Annotated[
+        str, typer.Option(help="Comma-separated sequences in flight; 'max' = largest that fits.")
+    ] = "1,8,32,64,max",
+    engine: EngineOpt = "vllm",
+    schedule: Annotated[
+        str, typer.Option(help="continuous (closed loop, chunked prefill) or static batches.")
+    ] = "continuous",
+    explain: ExplainOpt = False,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Throughput and latency per batch size (analytic roofline with engine efficiencies)."""
+    from fleetplan.estimate import estimate_perf, parse_batches
+    from fleetplan.render.explain import explain_perf
+    from fleetplan.render.records import perf_records
+
+    cat = catalog_from(catalog)
+    pe = estimate_perf(
+        model,
+        gpu,
+        precision=precision,
+        kv_precision=kv_precision,
+        tp=tp,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        batches=parse_batches(batch),
+        engine=engine,
+        schedule_name=schedule,
+        catalog=cat,
+    )
+    records = perf_records(pe)
+    if as_json:
+        print_json(records)
+        return
+    out = console()
+    if explain:
+        out.print("\n".join(explain_perf(pe)), markup=False)
+        return
+    rows = [
+        [
+            r["batch"],
+            "yes" if r["fits"] else "NO",
+            f"{r['prefill_ms']:,.1f}",
+            f"{r['ttft_ms']:,.1f}",
+            f"{r['tpot_ms']:,.2f}",
+            f"{r['output_tok_per_s']:,.0f}",
+            f"{r['total_tok_per_s']:,.0f}",
+            r["bound"],
+        ]
+        for r in records
+    ]
+    cols = [
+        ("batch", "right"),
+        ("fits", "left"),
+        ("prefill ms", "right"),
+        ("TTFT ms", "right"),
+        ("TPOT ms", "right"),
+        ("out tok/s", "right"),
+        ("total tok/s", "right"),
+        ("bound", "left"),
+    ]
+    s = pe.setup
+    title = f"Perf: {s.label}, {input_tokens} in / {output_tokens} out, {schedule} batching"
+    out.print(table(title, cols, rows))
+    f = pe.fit
+    out.print(
+        f"KV room: {f.kv_capacity_tokens:,} tokens = {f.max_concurrent_sequences} sequences of "
+        f"{f.context:,}; engine cap {f.max_num_seqs}. TTFT excludes queueing.",
+        markup=False,
+    )
+    for n in s.notes:
+        out.print(f"note: {n}", markup=False)
+    out.print(
+        "basis: analytic roofline x engine efficiency factors (fleetplan engines --json for "
+        "sources; docs/model/performance.md)",
+        markup=False,
+    )

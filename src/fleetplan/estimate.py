@@ -1,0 +1,159 @@
+"""Library entry points for fit and perf: names in, results out (no printing, no files).
+
+`estimate_fit` and `estimate_perf` resolve catalog names (or a config.json path), check the
+combination and run the memory and performance models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fleetplan.catalog import Catalog, load_catalog, resolve_model
+from fleetplan.catalog.specs import GpuSpec, ModelSpec
+from fleetplan.errors import InputError
+from fleetplan.perf import schedule
+from fleetplan.perf.memory import Fit, fit
+from fleetplan.perf.roofline import Setup, compute_format_for, setup
+
+DEFAULT_CONTEXT = 8192
+
+
+def default_context(model: ModelSpec) -> int:
+    """The context `fit` assumes when none is given: 8,192 tokens or the model's maximum."""
+    return min(model.max_context, DEFAULT_CONTEXT)
+
+
+def estimate_fit(
+    model: str | ModelSpec,
+    gpu: str | GpuSpec,
+    *,
+    precision: str = "bf16",
+    kv_precision: str = "auto",
+    tp: int = 1,
+    context: int | None = None,
+    engine: str = "vllm",
+    gpu_memory_utilization: float | None = None,
+    catalog: Catalog | None = None,
+) -> Fit:
+    """Fit of one model on one GPU type (raises UnsupportedError if it cannot run there)."""
+    cat = catalog or load_catalog()
+    m = model if isinstance(model, ModelSpec) else resolve_model(cat, model)
+    g = gpu if isinstance(gpu, GpuSpec) else cat.gpu(gpu)
+    p = cat.precision(precision)
+    e = cat.engine(engine)
+    s = setup(m, g, p, e, tp=_tp(tp), kv_precision=kv_precision)  # checks the combination
+    ctx = default_context(m) if context is None else context
+    return fit(
+        m,
+        g,
+        p,
+        e,
+        kv_precision=kv_precision,
+        tp=tp,
+        context=ctx,
+        gpu_memory_utilization=gpu_memory_utilization,
+        notes=s.notes,
+    )
+
+
+def _tp(tp: int) -> int:
+    if tp < 1 or tp > 64:
+        raise InputError(f"--tp = {tp}; expected a tensor-parallel degree from 1 to 64")
+    return tp
+
+
+@dataclass(frozen=True)
+class PerfEstimate:
+    setup: Setup
+    fit: Fit
+    schedule: str
+    input_tokens: int
+    output_tokens: int
+    result: schedule.PerfResult
+    fits: list[bool]  # per batch: KV room for `batch` sequences of input+output tokens
+
+
+def parse_batches(text: str) -> list[int | str]:
+    """'1,8,32,max' -> [1, 8, 32, 'max'] with clear errors."""
+    out: list[int | str] = []
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        if part == "max":
+            out.append("max")
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise InputError(
+                f"--batch = {text!r}: {part!r} is not a whole number; "
+                "expected a comma-separated list such as 1,8,32,max"
+            ) from None
+        if value < 1:
+            raise InputError(f"--batch = {text!r}: {value} is not a positive batch size")
+        out.append(value)
+    if not out:
+        raise InputError("--batch is empty; expected e.g. 1,8,32,max")
+    return out
+
+
+def estimate_perf(
+    model: str | ModelSpec,
+    gpu: str | GpuSpec,
+    *,
+    precision: str = "bf16",
+    kv_precision: str = "auto",
+    tp: int = 1,
+    input_tokens: int = 512,
+    output_tokens: int = 256,
+    batches: list[int | str] | None = None,
+    engine: str = "vllm",
+    schedule_name: str = "continuous",
+    catalog: Catalog | None = None,
+) -> PerfEstimate:
+    """Prefill, TTFT, TPOT and tokens/s per batch size for one replica."""
+    cat = catalog or load_catalog()
+    m = model if isinstance(model, ModelSpec) else resolve_model(cat, model)
+    g = gpu if isinstance(gpu, GpuSpec) else cat.gpu(gpu)
+    p = cat.precision(precision)
+    e = cat.engine(engine)
+    s = setup(m, g, p, e, tp=_tp(tp), kv_precision=kv_precision)
+    if input_tokens < 1 or output_tokens < 1:
+        bad = "--input-tokens" if input_tokens < 1 else "--output-tokens"
+        value = input_tokens if input_tokens < 1 else output_tokens
+        raise InputError(f"{bad} = {value}; expected a positive number of tokens")
+    ctx = input_tokens + output_tokens
+    if ctx > m.max_context:
+        raise InputError(
+            f"--input-tokens + --output-tokens = {ctx} exceeds {m.id}'s maximum context of "
+            f"{m.max_context} tokens"
+        )
+    f = fit(m, g, p, e, kv_precision=kv_precision, tp=tp, context=ctx, notes=s.notes)
+    wanted = batches or [1, 8, 32, 64, "max"]
+    sizes = [max(f.concurrency, 1) if b == "max" else int(b) for b in wanted]
+    sizes = sorted(set(sizes))
+    result = schedule.run(
+        s, np.array(sizes, dtype=float), input_tokens, output_tokens, schedule_name
+    )
+    fits = [f.fits and b <= f.max_concurrent_sequences for b in sizes]
+    return PerfEstimate(
+        setup=s,
+        fit=f,
+        schedule=schedule_name,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        result=result,
+        fits=fits,
+    )
+
+
+__all__ = [
+    "DEFAULT_CONTEXT",
+    "PerfEstimate",
+    "compute_format_for",
+    "default_context",
+    "estimate_fit",
+    "estimate_perf",
+    "parse_batches",
+]

@@ -1,0 +1,1 @@
+"""The analytic memory and performance model (see docs/model/)."""

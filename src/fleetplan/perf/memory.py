@@ -1,0 +1,239 @@
+"""Memory model: weight bytes, KV bytes per token, and what fits on a GPU.
+
+All byte counts are bytes; figures for people are GB (1e9) unless a name says GiB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from fleetplan.catalog.params import count_params
+from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
+from fleetplan.errors import InputError
+from fleetplan.units import GIB
+
+KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp32": 4.0}
+EMBEDDING_BYTES = 2.0  # embeddings and lm_head stay 16-bit in non-GGUF quantized checkpoints
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weight bytes of a whole model (all GPUs together) at a precision."""
+
+    total_bytes: float
+    embedding_bytes: float  # input embedding table (looked up, not streamed, in a step)
+    lm_head_bytes: float
+    routed_expert_bytes: float  # all routed experts, all layers (MoE); 0 for dense models
+    expert_bytes: float  # one routed expert in one layer
+
+    @property
+    def streamed_dense_bytes(self) -> float:
+        """Bytes every decode step reads whatever the batch: all but embeddings and experts."""
+        return self.total_bytes - self.embedding_bytes - self.routed_expert_bytes
+
+
+def weights(model: ModelSpec, precision: Precision) -> Weights:
+    """Weight bytes, using the published parameter total and the architecture's split."""
+    counts = count_params(model)
+    scale = model.params_total_b * 1e9 / counts.total  # published total over computed total
+    b = precision.weight_bytes_per_param
+    emb_b = b if precision.quantizes_embeddings else max(b, EMBEDDING_BYTES)
+    emb_b = min(emb_b, b) if b > EMBEDDING_BYTES else emb_b  # fp32 keeps 4 bytes
+    embedding = counts.embedding * emb_b
+    lm_head = counts.lm_head * emb_b
+    body_params = (counts.total - counts.embedding - counts.lm_head) * scale
+    body = body_params * b
+    routed = counts.routed_experts * scale * b
+    return Weights(
+        total_bytes=body + embedding + lm_head,
+        embedding_bytes=embedding,
+        lm_head_bytes=lm_head,
+        routed_expert_bytes=routed,
+        expert_bytes=counts.expert * scale * b,
+    )
+
+
+def kv_bytes_per_token_per_layer(model: ModelSpec, kv_bytes: float) -> float:
+    """KV bytes one token adds in one layer: 2·H_kv·d_head·b, or MLA's latent (rank + rope)·b."""
+    if model.is_mla:
+        return (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes
+    return 2.0 * model.kv_heads * model.head_dim * kv_bytes
+
+
+def kv_bytes_per_token(model: ModelSpec, kv_bytes: float) -> float:
+    """KV bytes per token of context across all layers (sliding-window layers included)."""
+    return kv_bytes_per_token_per_layer(model, kv_bytes) * model.layers
+
+
+def kv_bytes_for_context(model: ModelSpec, kv_bytes: float, context: float) -> float:
+    """KV bytes one sequence of `context` tokens holds: sliding-window layers cap at the window."""
+    per_layer = kv_bytes_per_token_per_layer(model, kv_bytes)
+    full_layers = model.layers - model.sliding_window_layers
+    windowed = min(context, model.sliding_window) if model.sliding_window else context
+    return per_layer * (full_layers * context + model.sliding_window_layers * windowed)
+
+
+def kv_shard_fraction(model: ModelSpec, tp: int) -> float:
+    """Share of a token's KV that one GPU holds under tensor parallelism.
+
+    KV heads split across GPUs; when tp exceeds the KV heads each GPU keeps a replica of one
+    head. MLA's latent vector is not split by heads: every GPU keeps the whole of it.
+    """
+    if model.is_mla:
+        return 1.0
+    return math.ceil(model.kv_heads / tp) / model.kv_heads
+
+
+def activation_workspace_bytes(model: ModelSpec, engine: EngineProfile, tp: int) -> float:
+    """Peak activation memory of the engine's largest step (its profiling run).
+
+    The largest step carries `max_num_batched_tokens` tokens; the widest tensors are the fused
+    QKV output, the MLP's gate+up output (MoE: k experts per token) and the fp32 logits of up to
+    `max_num_seqs` sequences. 16-bit activations.
+    """
+    tokens = engine.max_num_batched_tokens
+    qkv = (model.attention_heads + 2 * model.kv_heads) * model.head_dim / tp
+    mlp_width = model.intermediate_size
+    if model.is_moe:
+        mlp_width = max(mlp_width, model.moe_experts_per_token * model.moe_intermediate_size)
+    mlp = 2 * mlp_width / tp
+    per_token = (qkv + mlp + 2 * model.hidden_size) * 2.0
+    logits = min(engine.max_num_seqs, tokens) * model.vocab_size * 4.0
+    return tokens * per_token + logits
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What fits on one replica of `tp` GPUs, per GPU, and what limits it."""
+
+    model: str
+    gpu: str
+    precision: str
+    kv_precision: str
+    tp: int
+    context: int
+    gpu_memory_bytes: float
+    gpu_memory_utilization: float
+    weights_bytes: float  # whole model
+    weights_bytes_per_gpu: float
+    runtime_overhead_bytes: float
+    activation_bytes: float
+    kv_budget_bytes_per_gpu: float  # may be negative: weights did not fit
+    kv_bytes_per_token: float  # whole model, all layers, full attention
+    kv_bytes_per_token_per_gpu: float
+    kv_bytes_per_sequence: float  # at `context`, whole model (sliding windows applied)
+    kv_capacity_tokens: int
+    max_concurrent_sequences: int  # at `context`, KV memory only
+    max_num_seqs: int  # the engine's scheduler cap
+    fits: bool
+    limit: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def concurrency(self) -> int:
+        """Sequences that can run at once: KV ceiling and the engine cap, whichever is lower."""
+        return min(self.max_concurrent_sequences, self.max_num_seqs)
+
+
+def fit(
+    model: ModelSpec,
+    gpu: GpuSpec,
+    precision: Precision,
+    engine: EngineProfile,
+    *,
+    kv_precision: str = "auto",
+    tp: int = 1,
+    context: int | None = None,
+    gpu_memory_utilization: float | None = None,
+    notes: tuple[str, ...] = (),
+) -> Fit:
+    """Does `model` fit on `tp` × `gpu` at `precision`, with how much KV cache and concurrency."""
+    if tp < 1:
+        raise InputError(f"--tp = {tp}; expected a positive integer (1, 2, 4, 8)")
+    ctx = model.max_context if context is None else context
+    if ctx <= 0:
+        raise InputError(f"--context = {ctx}; expected a positive number of tokens")
+    if ctx > model.max_context:
+        raise InputError(
+            f"--context = {ctx} exceeds {model.id}'s maximum context of {model.max_context} tokens"
+        )
+    util = (
+        engine.gpu_memory_utilization
+        if gpu_memory_utilization is None
+        else (gpu_memory_utilization)
+    )
+    if not 0 < util <= 1:
+        raise InputError(f"--gpu-memory-utilization = {util}; expected a fraction in (0, 1]")
+    kv_b = kv_width(kv_precision, precision)
+    w = weights(model, precision)
+    w_gpu = w.total_bytes / tp
+    overhead = engine.runtime_overhead_gib * GIB
+    act = activation_workspace_bytes(model, engine, tp)
+    budget = gpu.memory_bytes * util - w_gpu - overhead - act
+    per_tok = kv_bytes_per_token(model, kv_b)
+    per_tok_gpu = per_tok * kv_shard_fraction(model, tp)
+    per_seq = kv_bytes_for_context(model, kv_b, ctx)
+    per_seq_gpu = per_seq * kv_shard_fraction(model, tp)
+    capacity = int(budget // per_tok_gpu) if budget > 0 else 0
+    # sliding windows let a sequence hold fewer bytes than context x per-token
+    max_seqs = int(budget // per_seq_gpu) if budget > 0 else 0
+    usable = gpu.memory_bytes * util
+    if w_gpu > usable:
+        fits = False
+        limit = (
+            f"weights need {w_gpu / 1e9:.1f} GB per GPU but only {usable / 1e9:.1f} GB is usable "
+            f"({util:.0%} of {gpu.memory_bytes / 1e9:.1f} GB)"
+        )
+    elif max_seqs < 1:
+        fits = False
+        limit = (
+            f"weights fit, but the {max(budget, 0) / 1e9:.2f} GB left for KV cache holds "
+            f"{capacity:,} tokens, less than one {ctx:,}-token sequence"
+        )
+    elif max_seqs < engine.max_num_seqs:
+        fits = True
+        limit = f"KV cache: {max_seqs} sequences of {ctx:,} tokens"
+    else:
+        fits = True
+        limit = f"scheduler cap max_num_seqs={engine.max_num_seqs} (KV room for {max_seqs})"
+    return Fit(
+        model=model.id,
+        gpu=gpu.id,
+        precision=precision.id,
+        kv_precision=kv_name(kv_precision, precision),
+        tp=tp,
+        context=ctx,
+        gpu_memory_bytes=gpu.memory_bytes,
+        gpu_memory_utilization=util,
+        weights_bytes=w.total_bytes,
+        weights_bytes_per_gpu=w_gpu,
+        runtime_overhead_bytes=overhead,
+        activation_bytes=act,
+        kv_budget_bytes_per_gpu=budget,
+        kv_bytes_per_token=per_tok,
+        kv_bytes_per_token_per_gpu=per_tok_gpu,
+        kv_bytes_per_sequence=per_seq,
+        kv_capacity_tokens=capacity,
+        max_concurrent_sequences=max_seqs,
+        max_num_seqs=engine.max_num_seqs,
+        fits=fits,
+        limit=limit,
+        notes=notes,
+    )
+
+
+def kv_name(kv_precision: str, precision: Precision) -> str:
+    if kv_precision == "auto":
+        return "fp32" if precision.id == "fp32" else "bf16"
+    return kv_precision
+
+
+def kv_width(kv_precision: str, precision: Precision) -> float:
+    """Bytes per KV element for `--kv-precision` ('auto' follows the model's 16-bit dtype)."""
+    name = kv_name(kv_precision.lower(), precision)
+    if name not in KV_BYTES:
+        raise InputError(
+            f"--kv-precision = {kv_precision!r}; accepted: auto, {', '.join(KV_BYTES)}"
+        )
+    return KV_BYTES[name]

@@ -1,0 +1,251 @@
+"""Step times of one replica: prefill and decode, as rooflines with engine efficiencies.
+
+`Setup` compiles a (model, GPU, precision, KV precision, tp, engine) combination into the
+scalars the formulas need; `step_s` then evaluates a forward step for arrays of
+(decode sequences, their mean context, prefill tokens, their mean context) at once, so the
+search and the static-batch sum run as numpy arrays, not Python loops. Every formula is in
+docs/model/performance.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from fleetplan.catalog.params import count_params
+from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
+from fleetplan.errors import UnsupportedError
+from fleetplan.perf.memory import kv_bytes_per_token_per_layer, kv_shard_fraction, kv_width, weights
+from fleetplan.perf.parallel import allreduce_latency_s, allreduce_s
+
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Scalars of one replica configuration; build with `setup()`."""
+
+    model: ModelSpec
+    gpu: GpuSpec
+    precision: Precision
+    engine: EngineProfile
+    tp: int
+    kv_bytes: float  # per element
+    compute_format: str
+    emulated: bool
+    peak_flops: float  # per GPU, dense, in the compute format
+    bandwidth: float  # bytes/s per GPU
+    mbu: float
+    attention_mbu: float
+    mfu: float
+    gemm_half_tokens: float
+    step_overhead_s: float
+    layer_overhead_s: float
+    allreduce_latency_s: float
+    dense_bytes_gpu: float  # weights every step streams, per GPU
+    expert_bytes_gpu: float  # one routed expert of one layer, per GPU
+    linear_flops_per_token_gpu: float  # 2 x matmul params a token passes through, per GPU
+    attn_flops_per_ctx_token_gpu: float  # decode attention FLOPs per token of context, per GPU
+    kv_layer_bytes_gpu: float  # KV bytes per token per layer held by one GPU
+    notes: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        tp = f" x{self.tp}" if self.tp > 1 else ""
+        return f"{self.model.id} on {self.gpu.id}{tp} ({self.precision.id}, {self.engine.id})"
+
+
+def compute_format_for(gpu: GpuSpec, precision: Precision) -> tuple[str, bool, str]:
+    """The format matmuls run in on this GPU, whether it is emulated, and a note.
+
+    Raises UnsupportedError when neither the GPU nor an engine can run the precision.
+    """
+    fmt = precision.compute_format
+    if gpu.runs_natively(fmt):
+        return fmt, False, ""
+    if fmt == "bf16" and gpu.runs_natively("fp16"):
+        return "fp16", False, f"{gpu.id} has no bf16 tensor cores: engines run the model in fp16"
+    if gpu.architecture in precision.emulated_on and precision.emulated_compute_format:
+        sub = precision.emulated_compute_format
+        if not gpu.runs_natively(sub):
+            sub = "fp16"
+        return (
+            sub,
+            True,
+            f"{gpu.id} ({gpu.architecture}) has no native {fmt}: engines run {precision.id} "
+            f"weight-only (dequantized to {sub} in the kernel); memory and bandwidth as "
+            f"{precision.id}, compute at {sub}",
+        )
+    native = ", ".join(gpu.native_formats)
+    raise UnsupportedError(
+        f"{gpu.id} ({gpu.architecture}) cannot run {precision.id}: it needs {fmt} tensor cores "
+        f"and {gpu.id} runs {native}"
+    )
+
+
+def setup(
+    model: ModelSpec,
+    gpu: GpuSpec,
+    precision: Precision,
+    engine: EngineProfile,
+    *,
+    tp: int = 1,
+    kv_precision: str = "auto",
+) -> Setup:
+    if precision.id not in engine.precisions:
+        raise UnsupportedError(
+            f"engine {engine.id} does not serve {precision.id}; it serves "
+            f"{', '.join(engine.precisions)}"
+        )
+    fmt, emulated, note = compute_format_for(gpu, precision)
+    arch = gpu.architecture
+    counts = count_params(model)
+    w = weights(model, precision)
+    scale = model.params_total_b * 1e9 / counts.total
+    # matmul params a token passes through: active params minus the looked-up embedding table
+    active = model.params_active_b * 1e9
+    linear_params = active - counts.embedding * (0.0 if model.tie_word_embeddings else scale)
+    linear_params = max(linear_params, active * 0.5)
+    if model.is_mla:
+        # absorbed MLA decode: scores over (rank + rope), values over rank, per head
+        attn_per_ctx = (
+            2.0 * model.attention_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
+        )
+    else:
+        attn_per_ctx = 4.0 * model.attention_heads * model.head_dim  # QK^T and AV
+    attn_per_ctx *= model.layers
+    notes = tuple(n for n in (note,) if n)
+    return Setup(
+        model=model,
+        gpu=gpu,
+        precision=precision,
+        engine=engine,
+        tp=tp,
+        kv_bytes=kv_width(kv_precision, precision),
+        compute_format=fmt,
+        emulated=emulated,
+        peak_flops=gpu.peak_flops(fmt),
+        bandwidth=gpu.memory_bandwidth_bytes_s,
+        mbu=engine.factor("mbu", arch),
+        attention_mbu=engine.factor("attention_mbu", arch),
+        mfu=engine.factor("mfu_prefill", arch),
+        gemm_half_tokens=engine.factor("gemm_half_tokens", arch),
+        step_overhead_s=engine.factor("step_overhead_ms", arch) * 1e-3,
+        layer_overhead_s=engine.factor("per_layer_overhead_us", arch) * 1e-6,
+        allreduce_latency_s=allreduce_latency_s(
+            engine.allreduce_latency_us, gpu.interconnect_latency_us, tp
+        ),
+        dense_bytes_gpu=w.streamed_dense_bytes / tp,
+        expert_bytes_gpu=w.expert_bytes / tp,
+        linear_flops_per_token_gpu=2.0 * linear_params / tp,
+        attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
+        kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
+        * kv_shard_fraction(model, tp),
+        notes=notes,
+    )
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """One forward step's time and its parts (arrays broadcast over the inputs), seconds."""
+
+    linear_compute_s: F64
+    linear_memory_s: F64
+    attention_compute_s: F64
+    attention_memory_s: F64
+    comm_s: F64
+    overhead_s: F64
+    total_s: F64
+    weight_bytes: F64
+    kv_bytes: F64
+    flops: F64
+
+    def binding(self) -> NDArray[np.str_]:
+        """Which bound sets each step: 'compute' or 'memory' (largest of the parts)."""
+        compute = self.linear_compute_s + self.attention_compute_s
+        memory = (
+            np.maximum(self.linear_memory_s, self.linear_compute_s * 0) + self.attention_memory_s
+        )
+        return np.where(compute >= memory, "compute", "memory")
+
+
+def expected_experts(experts: int, per_token: int, tokens: ArrayLike) -> F64:
+    """Expected distinct experts that `tokens` tokens route to, each picking `per_token` of
+    `experts` uniformly: E·(1 − (1 − k/E)^n)."""
+    n = np.asarray(tokens, dtype=np.float64)
+    return experts * (1.0 - (1.0 - per_token / experts) ** n)
+
+
+def _kv_layers_tokens(m: ModelSpec, context: F64) -> F64:
+    """Σ over layers of the tokens each layer attends to (sliding windows cap theirs)."""
+    full = m.layers - m.sliding_window_layers
+    win = np.minimum(context, m.sliding_window) if m.sliding_window else context
+    return full * context + m.sliding_window_layers * win
+
+
+def step_s(
+    s: Setup,
+    decode_seqs: ArrayLike,
+    decode_context: ArrayLike,
+    prefill_tokens: ArrayLike = 0.0,
+    prefill_context: ArrayLike = 0.0,
+) -> StepTime:
+    """A forward step of `decode_seqs` sequences decoding one token each at mean context
+    `decode_context`, plus `prefill_tokens` prompt tokens whose mean attended context is
+    `prefill_context` (half the prompt for a whole causal prefill)."""
+    b = np.asarray(decode_seqs, dtype=np.float64)
+    c = np.asarray(decode_context, dtype=np.float64)
+    p = np.asarray(prefill_tokens, dtype=np.float64)
+    pc = np.asarray(prefill_context, dtype=np.float64)
+    m = s.model
+    tokens = b + p
+    # linear layers: stream the weights once, multiply every token
+    w_bytes = s.dense_bytes_gpu + np.zeros_like(tokens)
+    if m.is_moe:
+        w_bytes = w_bytes + s.expert_bytes_gpu * m.moe_layers * expected_experts(
+            m.moe_experts, m.moe_experts_per_token, tokens
+        )
+    efficiency = s.mfu * tokens / (tokens + s.gemm_half_tokens)
+    lin_flops = s.linear_flops_per_token_gpu * tokens
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lin_compute = np.where(tokens > 0, lin_flops / (s.peak_flops * efficiency), 0.0)
+    lin_memory = w_bytes / (s.bandwidth * s.mbu)
+    # attention: decode reads every cached token's KV; prefill is compute-bound (flash attention)
+    per_layer_attn = s.attn_flops_per_ctx_token_gpu / m.layers
+    dec_ctx_layers = _kv_layers_tokens(m, c)
+    pre_ctx_layers = _kv_layers_tokens(m, pc)
+    kv_bytes = b * dec_ctx_layers * s.kv_layer_bytes_gpu + p * s.kv_layer_bytes_gpu * m.layers
+    attn_flops = per_layer_attn * (b * dec_ctx_layers + p * pre_ctx_layers)
+    attn_compute = attn_flops / (s.peak_flops * s.mfu)
+    attn_memory = kv_bytes / (s.bandwidth * s.attention_mbu)
+    comm = (
+        2
+        * m.layers
+        * allreduce_s(tokens, m.hidden_size, s.tp, s.gpu.interconnect_gb_s, s.allreduce_latency_s)
+    )
+    overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + np.zeros_like(tokens)
+    total = (
+        np.maximum(lin_compute, lin_memory)
+        + np.maximum(attn_compute, attn_memory)
+        + comm
+        + overhead
+    )
+    return StepTime(
+        linear_compute_s=lin_compute,
+        linear_memory_s=lin_memory,
+        attention_compute_s=attn_compute,
+        attention_memory_s=attn_memory,
+        comm_s=comm,
+        overhead_s=overhead,
+        total_s=total,
+        weight_bytes=w_bytes,
+        kv_bytes=kv_bytes,
+        flops=lin_flops + attn_flops,
+    )
+
+
+def memory_bound_tok_per_s(weight_bytes: float, bandwidth_bytes_s: float) -> float:
+    """The single-stream decode ceiling: every token reads all weights once (seed 000 §1)."""
+    return bandwidth_bytes_s / weight_bytes

@@ -1,0 +1,135 @@
+"""Throughput and latency of a replica under the two schedulers published numbers come from.
+
+- continuous: `batch` sequences in flight in a closed loop; each finished sequence is replaced
+  at once and its prompt is prefilled in chunks mixed into the decode steps (vLLM, TGI,
+  TensorRT-LLM in-flight batching). Steady state: per decode step the replica also prefills
+  batch × input / output prompt tokens.
+- static: `batch` requests start together, are prefilled together, and the batch ends when the
+  last finishes (TensorRT-LLM gptSessionBenchmark, `benchmark_latency`, LMDeploy static runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fleetplan.errors import InputError
+from fleetplan.perf.roofline import F64, Setup, step_s
+
+SCHEDULES = ("continuous", "static")
+
+
+@dataclass(frozen=True)
+class PerfResult:
+    """Per-batch arrays (one entry per batch size asked for). Times in seconds."""
+
+    batch: F64
+    prefill_s: F64  # one prompt alone, batch 1
+    ttft_s: F64  # without queueing
+    tpot_s: F64
+    output_tok_per_s: F64  # whole replica
+    total_tok_per_s: F64  # prompt + output tokens through the replica
+    step_s: F64  # a representative decode step (continuous: the mixed steady-state step)
+    binding: list[str]
+
+
+def _check(input_tokens: int, output_tokens: int, batch: F64) -> None:
+    if input_tokens < 1:
+        raise InputError(f"--input-tokens = {input_tokens}; expected a positive integer")
+    if output_tokens < 1:
+        raise InputError(f"--output-tokens = {output_tokens}; expected a positive integer")
+    if np.any(batch < 1):
+        raise InputError(f"--batch = {batch.min():g}; expected positive integers")
+
+
+def prefill_time_s(s: Setup, tokens: ArrayLike, chunk: float) -> F64:
+    """Time to prefill `tokens` prompt tokens alone, in chunks of at most `chunk` tokens."""
+    t = np.asarray(tokens, dtype=np.float64)
+    n = np.maximum(np.ceil(t / chunk), 1.0)
+    size = t / n
+    # chunk i attends to the i earlier chunks and half of itself: mean context t/2 overall
+    return n * step_s(s, 0.0, 0.0, size, t / 2).total_s
+
+
+def _binding(parts: object) -> list[str]:
+    from fleetplan.perf.roofline import StepTime
+
+    assert isinstance(parts, StepTime)
+    compute = parts.linear_compute_s + parts.attention_compute_s
+    memory = parts.linear_memory_s + parts.attention_memory_s
+    labels = []
+    for co, me, cm, ov in zip(
+        np.atleast_1d(compute),
+        np.atleast_1d(memory),
+        np.atleast_1d(parts.comm_s),
+        np.atleast_1d(parts.overhead_s),
+        strict=True,
+    ):
+        biggest = max(
+            (co, "compute"), (me, "memory bandwidth"), (cm, "communication"), (ov, "overhead")
+        )
+        labels.append(biggest[1])
+    return labels
+
+
+def continuous(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int) -> PerfResult:
+    """Closed loop of `batch` sequences with chunked prefill mixed into decode steps."""
+    b = np.atleast_1d(np.asarray(batch, dtype=np.float64))
+    _check(input_tokens, output_tokens, b)
+    i, o = float(input_tokens), float(output_tokens)
+    chunk = float(s.engine.max_num_batched_tokens)
+    ctx = i + o / 2
+    prefill_per_step = b * i / o
+    mixed = step_s(s, b, ctx, prefill_per_step, i / 2)
+    t = mixed.total_s
+    # a new prompt is prefilled in chunks alongside the other batch-1 sequences' decodes
+    room = np.maximum(chunk - (b - 1), 1.0)
+    n_chunks = np.ceil(i / room)
+    ttft = n_chunks * step_s(s, b - 1, ctx, i / n_chunks, i / 2).total_s
+    return PerfResult(
+        batch=b,
+        prefill_s=prefill_time_s(s, i, chunk) + np.zeros_like(b),
+        ttft_s=ttft,
+        tpot_s=t,
+        output_tok_per_s=b / t,
+        total_tok_per_s=b * (1 + i / o) / t,
+        step_s=t,
+        binding=_binding(mixed),
+    )
+
+
+def static(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int) -> PerfResult:
+    """`batch` requests prefilled together, then decoded together until the last one ends."""
+    b = np.atleast_1d(np.asarray(batch, dtype=np.float64))
+    _check(input_tokens, output_tokens, b)
+    i, o = float(input_tokens), int(output_tokens)
+    chunk = float(s.engine.max_num_batched_tokens)
+    prefill = prefill_time_s(s, b * i, chunk)
+    # decode steps j = 1..o-1 (the prefill produced the first token), context grows by one each
+    j = np.arange(1, o, dtype=np.float64)
+    steps = step_s(s, b[:, None], i + j[None, :])
+    decode = steps.total_s.sum(axis=1) if o > 1 else np.zeros_like(b)
+    total = prefill + decode
+    tpot = decode / (o - 1) if o > 1 else np.zeros_like(b)
+    mid = step_s(s, b, i + o / 2)
+    return PerfResult(
+        batch=b,
+        prefill_s=prefill_time_s(s, i, chunk) + np.zeros_like(b),
+        ttft_s=prefill,
+        tpot_s=tpot,
+        output_tok_per_s=b * o / total,
+        total_tok_per_s=b * (i + o) / total,
+        step_s=mid.total_s,
+        binding=_binding(mid),
+    )
+
+
+def run(
+    s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int, schedule: str = "continuous"
+) -> PerfResult:
+    if schedule not in SCHEDULES:
+        raise InputError(f"--schedule = {schedule!r}; accepted: {', '.join(SCHEDULES)}")
+    fn = continuous if schedule == "continuous" else static
+    return fn(s, batch, input_tokens, output_tokens)

@@ -1,0 +1,1 @@
+"""Rendering: JSON records, terminal tables and step-by-step explanations."""
