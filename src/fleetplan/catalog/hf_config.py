@@ -118,7 +118,7 @@ def model_from_config(path: str | Path) -> ModelSpec:
         kv_heads=kv_heads,
         head_dim=head_dim,
         vocab_size=vocab,
-        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", True)),  # HF default
         mlp=mlp,
         moe_experts=experts,
         moe_experts_per_token=per_tok if experts else 0,

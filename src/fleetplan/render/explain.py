@@ -125,11 +125,13 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
             f"     linear: max(compute {float(st.linear_compute_s) * 1e3:.3f} ms, "
             f"memory {float(st.linear_memory_s) * 1e3:.3f} ms)",
             f"     attention: max(compute {float(st.attention_compute_s) * 1e3:.3f} ms, "
-            f"KV reads {float(st.kv_bytes) / GB:.3f} GB = {float(st.attention_memory_s) * 1e3:.3f} ms)",
+            f"KV reads {float(st.kv_bytes) / GB:.3f} GB = "
+            f"{float(st.attention_memory_s) * 1e3:.3f} ms)",
             f"     + comm {float(st.comm_s) * 1e3:.3f} ms + overhead "
             f"{float(st.overhead_s) * 1e3:.3f} ms = {float(st.total_s) * 1e3:.3f} ms "
             f"(bound: {pe.result.binding[k]})",
-            f"     -> TPOT {pe.result.tpot_s[k] * 1e3:.2f} ms, TTFT {pe.result.ttft_s[k] * 1e3:.1f} ms, "
+            f"     -> TPOT {pe.result.tpot_s[k] * 1e3:.2f} ms, "
+            f"TTFT {pe.result.ttft_s[k] * 1e3:.1f} ms, "
             f"{pe.result.output_tok_per_s[k]:,.0f} output tok/s"
             + ("" if pe.fits[k] else "  [does NOT fit in KV memory]"),
         ]

@@ -1,0 +1,135 @@
+"""The core commands through the real entry point: JSON contracts and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from ..conftest import DATA
+
+FIT_KEYS = {
+    "model", "gpu", "precision", "tp", "fits", "weights_gb", "kv_bytes_per_token",
+    "kv_capacity_tokens", "max_concurrent_sequences", "limit",
+}  # fmt: skip
+PERF_KEYS = {"batch", "fits", "prefill_ms", "ttft_ms", "tpot_ms", "output_tok_per_s",
+             "total_tok_per_s"}  # fmt: skip
+
+
+def test_fit_json_contract(cli):
+    r = cli("fit", "llama-3.1-8b", "--gpu", "h100", "--context", "8000", "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert FIT_KEYS <= set(d)
+    assert d["fits"] is True and d["kv_bytes_per_token"] == 131072
+    assert d["weights_gb"] == pytest.approx(16.06, abs=0.01)
+
+
+def test_fit_all_gpus_is_a_list(cli):
+    r = cli("fit", "llama-3.1-70b", "--json")
+    assert r.code == 0, r.err
+    rows = r.json()
+    assert isinstance(rows, list) and len(rows) >= 15
+    by_gpu = {x["gpu"]: x for x in rows}
+    assert by_gpu["b200"]["fits"] and not by_gpu["h200"]["fits"] and not by_gpu["t4"]["fits"]
+    assert all(FIT_KEYS <= set(x) for x in rows)
+
+
+def test_fit_from_config_json(cli):
+    r = cli("fit", str(DATA / "hf" / "llama-3.1-8b" / "config.json"), "--gpu", "l4", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["kv_bytes_per_token"] == 131072
+
+
+def test_fit_table_and_explain(cli):
+    r = cli("fit", "llama-3.1-8b", "--gpu", "a10g")
+    assert r.code == 0 and "a10g" in r.out and "KV cache" in r.out
+    r = cli("fit", "llama-3.1-8b", "--gpu", "a10g", "--explain")
+    assert r.code == 0
+    for text in ("131,072 B/token", "gpu_memory_utilization", "activation workspace", "limit"):
+        assert text in r.out
+
+
+def test_perf_json_contract(cli):
+    r = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--batch", "1,8,32,max", "--json")
+    assert r.code == 0, r.err
+    rows = r.json()
+    assert [x["batch"] for x in rows][:3] == [1, 8, 32]
+    assert rows[-1]["batch"] == 256  # max: KV allows more, the engine caps at max_num_seqs
+    for x in rows:
+        assert PERF_KEYS <= set(x)
+        assert x["ttft_ms"] > 0 and x["tpot_ms"] > 0 and x["output_tok_per_s"] > 0
+
+
+def test_perf_static_schedule_and_explain(cli):
+    r = cli("perf", "llama-2-70b", "--gpu", "a100", "--tp", "4", "--schedule", "static",
+            "--batch", "1,16", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    r = cli("perf", "mixtral-8x7b", "--gpu", "h100", "--tp", "2", "--explain", "--batch", "1,64")
+    assert r.code == 0, r.err
+    assert "expected distinct experts" in r.out and "all-reduce" in r.out
+
+
+def test_fp8_on_a100_is_emulated_with_a_note(cli):
+    r = cli("perf", "llama-3.1-8b", "--gpu", "a100", "--precision", "fp8", "--batch", "1")
+    assert r.code == 0, r.err
+    assert "no native fp8" in r.out and "weight-only" in r.out
+
+
+def test_catalog_listings(cli):
+    for cmd in ("gpus", "models", "offers", "engines", "precisions"):
+        r = cli(cmd)
+        assert r.code == 0 and r.out.strip(), cmd
+        j = cli(cmd, "--json")
+        assert j.code == 0 and isinstance(j.json(), list) and j.json(), cmd
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["fit", "llama-3.1-7b", "--gpu", "h100"], "did you mean"),
+        (["fit", "llama-3.1-8b", "--gpu", "h10"], "unknown gpu 'h10'"),
+        (["fit", "llama-3.1-8b", "--gpu", "t4", "--precision", "fp8"], "cannot run fp8"),
+        (["fit", "llama-3.1-8b", "--gpu", "h100", "--precision", "int3"], "unknown precision"),
+        (
+            ["fit", str(DATA / "hf" / "malformed" / "config.json"), "--gpu", "h100"],
+            "not valid JSON",
+        ),
+        (["fit", str(DATA / "hf" / "missing-fields"), "--gpu", "h100"], "num_hidden_layers"),
+        (["fit", "llama-3.1-8b", "--gpu", "h100", "--tp", "0"], "--tp = 0"),
+        (["fit", "llama-3.1-8b", "--gpu", "h100", "--context", "-5"], "--context = -5"),
+        (["fit", "llama-3.1-8b", "--gpu", "h100", "--context", "999999"], "maximum context"),
+        (["fit", "llama-3.1-8b", "--gpu", "h100", "--gpu-memory-utilization", "0"], "(0, 1]"),
+        (["perf", "llama-3.1-8b", "--gpu", "h100", "--batch", "0"], "not a positive batch"),
+        (["perf", "llama-3.1-8b", "--gpu", "h100", "--batch", "x"], "not a whole number"),
+        (["perf", "llama-3.1-8b", "--gpu", "h100", "--input-tokens", "0"], "--input-tokens = 0"),
+        (["perf", "llama-3.1-8b", "--gpu", "h100", "--schedule", "dynamic"], "--schedule"),
+        (
+            [
+                "perf",
+                "llama-3.1-8b",
+                "--gpu",
+                "h100",
+                "--engine",
+                "llama.cpp",
+                "--precision",
+                "awq",
+            ],
+            "does not serve",
+        ),
+        (["fit", "llama-3.1-8b", "--gpu", "h100", "--kv-precision", "int2"], "--kv-precision"),
+        (["fit", "llama-3.1-8b", "--gpu", "h100", "--catalog", "/nonexistent.toml"], "does not"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(cli, args, needle):
+    r = cli(*args)
+    assert r.code == 2
+    assert "Traceback" not in r.err and "Traceback" not in r.out
+    lines = [x for x in r.err.strip().splitlines() if x.strip()]
+    assert len(lines) == 1, r.err
+    assert needle in lines[0]
+
+
+def test_llama_70b_fp16_does_not_fit_one_h100(cli):
+    r = cli("fit", "llama-2-70b", "--gpu", "h100", "--json")
+    assert r.code == 0
+    d = r.json()
+    assert d["fits"] is False and "weights need" in d["limit"]
