@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fleetplan.catalog import Catalog, load_catalog
+if TYPE_CHECKING:
+    from fleetplan.catalog import Catalog
 
 CatalogOpt = Annotated[
     list[Path] | None,
@@ -22,6 +23,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def catalog_from(paths: list[Path] | None) -> Catalog:
+    from fleetplan.catalog import load_catalog
+
     return load_catalog(*(paths or []))
 
 

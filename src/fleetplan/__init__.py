@@ -1,0 +1,38 @@
+"""fleetplan: plan, price and route LLM inference.
+
+The public library surface is small and loads lazily (so the CLI starts fast); everything else
+is reachable through its module.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Catalog": "fleetplan.catalog",
+    "FleetplanError": "fleetplan.errors",
+    "InputError": "fleetplan.errors",
+    "UnknownNameError": "fleetplan.errors",
+    "UnsupportedError": "fleetplan.errors",
+    "estimate_fit": "fleetplan.estimate",
+    "estimate_perf": "fleetplan.estimate",
+    "load_catalog": "fleetplan.catalog",
+    "resolve_model": "fleetplan.catalog",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from fleetplan.catalog import Catalog, load_catalog, resolve_model
+    from fleetplan.errors import FleetplanError, InputError, UnknownNameError, UnsupportedError
+    from fleetplan.estimate import estimate_fit, estimate_perf
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fleetplan' has no attribute {name!r}")
+    return getattr(import_module(module), name)
