@@ -23,7 +23,18 @@ _EXPORTS = {
     "resolve_model": "fleetplan.catalog",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Catalog",
+    "FleetplanError",
+    "InputError",
+    "UnknownNameError",
+    "UnsupportedError",
+    "__version__",
+    "estimate_fit",
+    "estimate_perf",
+    "load_catalog",
+    "resolve_model",
+]
 
 if TYPE_CHECKING:
     from fleetplan.catalog import Catalog, load_catalog, resolve_model
