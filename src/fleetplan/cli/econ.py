@@ -1,0 +1,285 @@
+"""`fleetplan cost`, `fleetplan breakeven` and `fleetplan api models|price`: unit cost and
+self-hosted-versus-API breakeven, every $ figure with its utilization and price basis."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.errors import InputError
+
+api_app = typer.Typer(help="API model prices (from genai-prices, offline).", no_args_is_help=True)
+app.add_typer(api_app, name="api")
+
+UtilOpt = Annotated[
+    float, typer.Option(help="Fraction of the month the GPUs are busy at capacity (0-1].")
+]
+PricesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--api-prices", help="TOML/YAML file of API prices overriding genai-prices."),
+]
+UpdateOpt = Annotated[
+    bool, typer.Option("--update-prices", help="Fetch current API prices first (network).")
+]
+
+
+def _overrides(paths: list[Path] | None, update: bool) -> dict[str, Any]:
+    from fleetplan.catalog.api_prices import load_api_overrides, update_prices
+
+    if update:
+        update_prices()
+    return load_api_overrides(*(paths or []))
+
+
+@api_app.command("models")
+def api_models(
+    query: Annotated[str, typer.Argument(help="Substring to filter on.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """API model names genai-prices knows (name a host's model as provider:model)."""
+    from fleetplan.catalog.api_prices import known_api_models
+
+    names = [n for n in known_api_models() if query.lower() in n.lower()]
+    if as_json:
+        print_json(names)
+    else:
+        sys_out = console()
+        for n in names:
+            sys_out.print(n, markup=False)
+
+
+@api_app.command("price")
+def api_price_cmd(
+    model: Annotated[str, typer.Argument(help="API model, or provider:model.")],
+    batch: Annotated[bool, typer.Option(help="Batch-API prices.")] = False,
+    api_prices: PricesOpt = None,
+    update_prices: UpdateOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """One API model's $/1M input, output and cached-input tokens, tiers and source."""
+    from fleetplan.catalog.api_prices import api_price
+
+    card = api_price(model, batch=batch, overrides=_overrides(api_prices, update_prices))
+    if as_json:
+        print_json(asdict(card))
+        return
+    rows = [[k, v] for k, v in asdict(card).items() if k != "tiers"]
+    rows += [[f"tier from {t.start_input_tokens:,} input tokens", t] for t in card.tiers]
+    console().print(table(f"{card.provider}:{card.model}", [("", "left"), ("", "left")], rows))
+
+
+@app.command()
+def cost(
+    gpu: Annotated[str, typer.Option(help="GPU id (fleetplan gpus).")],
+    gpus: Annotated[int, typer.Option(help="GPUs in the deployment.")] = 1,
+    usd_per_hour: Annotated[
+        float | None, typer.Option(help="$/GPU-hour; default: cheapest catalog offer.")
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="Offer provider.")] = None,
+    pricing: Annotated[str, typer.Option(help="on-demand, spot, reserved-1y, ...")] = "on-demand",
+    tok_per_s: Annotated[
+        float | None, typer.Option(help="Sustained tokens/s of the deployment when busy.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model: throughput from the perf model.")
+    ] = None,
+    precision: Annotated[str, typer.Option(help="Weight precision (with --model).")] = "bf16",
+    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")] = 512,
+    output_tokens: Annotated[int, typer.Option(help="Output tokens per request.")] = 256,
+    utilization: UtilOpt = 1.0,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """$/hour, $/month, $/request and $/1M tokens of a deployment at a utilization."""
+    from fleetplan.economics.pricing import gpu_price
+    from fleetplan.economics.unit_cost import model_capacity, unit_cost
+
+    cat = catalog_from(catalog)
+    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing)
+    per_request = None
+    if tok_per_s is not None:
+        tps, tbasis = tok_per_s, "user-given"
+    elif model is not None:
+        cap = model_capacity(
+            model,
+            gpu,
+            precision=precision,
+            tp=gpus,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            catalog=cat,
+        )
+        tps, tbasis = cap.total_tok_per_s, cap.basis + f", {cap.total_tok_per_s:,.0f} total tok/s"
+        per_request = price.usd_per_gpu_hour * gpus / (cap.req_per_hour * utilization)
+    else:
+        raise InputError("give --tok-per-s, or --model for throughput from the performance model")
+    uc = unit_cost(
+        price.usd_per_gpu_hour,
+        gpus,
+        tps,
+        utilization,
+        price_basis=price.basis,
+        throughput_basis=tbasis,
+    )
+    record = {**asdict(uc), "usd_per_request": per_request}
+    if as_json:
+        print_json(record)
+        return
+    rows = [
+        ["$/hour", f"{uc.usd_per_hour:,.2f}", f"{gpus} × ${uc.usd_per_gpu_hour:.2f}/GPU-h"],
+        ["$/month", f"{uc.usd_per_month:,.2f}", "730 h"],
+        ["$/1M tokens", f"{uc.usd_per_mtok:,.4f}", f"at {utilization:.0%} utilization"],
+    ]
+    if per_request is not None:
+        rows.append(["$/request", f"{per_request:.6f}", f"at {utilization:.0%} utilization"])
+    out = console()
+    out.print(
+        table(f"cost of {gpus}× {price.gpu}", [("", "left"), ("", "right"), ("", "left")], rows)
+    )
+    out.print(f"price: {uc.price_basis}\nthroughput: {uc.throughput_basis}", markup=False)
+
+
+@app.command()
+def breakeven(
+    api: Annotated[list[str], typer.Option("--api", help="API model (repeatable).")],
+    gpu: Annotated[str, typer.Option(help="GPU id (fleetplan gpus).")],
+    input_tokens: Annotated[int, typer.Option(help="Input tokens per request.")],
+    output_tokens: Annotated[int, typer.Option(help="Output tokens per request.")],
+    cached_input_tokens: Annotated[
+        int, typer.Option(help="Of the input, tokens billed at the API's cached price.")
+    ] = 0,
+    usd_per_hour: Annotated[
+        float | None, typer.Option(help="$/GPU-hour; default: cheapest catalog offer.")
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="GPU offer provider.")] = None,
+    pricing: Annotated[str, typer.Option(help="GPU pricing model.")] = "on-demand",
+    capacity_req_per_hour: Annotated[
+        float | None, typer.Option(help="Requests/hour one replica serves when busy.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Self-hosted model (capacity from perf).")
+    ] = None,
+    precision: Annotated[str, typer.Option(help="Weight precision (with --model).")] = "bf16",
+    tp: Annotated[int, typer.Option(help="GPUs per replica (tensor parallel).")] = 1,
+    ops_usd_per_month: Annotated[float, typer.Option(help="Fixed ops/engineering $/month.")] = 0.0,
+    utilization: UtilOpt = 1.0,
+    batch_api: Annotated[bool, typer.Option(help="Compare with batch-API prices.")] = False,
+    volume_max: Annotated[
+        float | None, typer.Option(help="Largest requests/month on the curves.")
+    ] = None,
+    api_prices: PricesOpt = None,
+    update_prices: UpdateOpt = False,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Capacity-aware breakeven of self-hosting against API models (seed-examples W4)."""
+    from fleetplan.catalog.api_prices import api_price
+    from fleetplan.economics.breakeven import SelfHosted
+    from fleetplan.economics.breakeven import breakeven as solve
+    from fleetplan.economics.pricing import gpu_price
+    from fleetplan.economics.unit_cost import check_nonnegative, model_capacity
+
+    for name, v in (("--input-tokens", input_tokens), ("--output-tokens", output_tokens)):
+        if v < 1:
+            raise InputError(f"{name} = {v}; expected a positive number of tokens")
+    check_nonnegative(ops_usd_per_month, "--ops-usd-per-month")
+    overrides = _overrides(api_prices, update_prices)
+    cat = catalog_from(catalog)
+    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing)
+    if capacity_req_per_hour is not None:
+        cap_basis, capacity = "user-given", capacity_req_per_hour
+    elif model is not None:
+        cap = model_capacity(
+            model,
+            gpu,
+            precision=precision,
+            tp=tp,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            catalog=cat,
+        )
+        capacity = cap.req_per_hour
+        cap_basis = f"{cap.basis} / {output_tokens} output tokens = {capacity:,.0f} req/h"
+    else:
+        raise InputError("give --capacity-req-per-hour, or --model for capacity from perf")
+    sh = SelfHosted(
+        usd_per_gpu_hour=price.usd_per_gpu_hour,
+        capacity_req_per_hour=capacity,
+        ops_usd_per_month=ops_usd_per_month,
+        utilization=utilization,
+        gpus_per_replica=tp,
+        price_basis=price.basis,
+        capacity_basis=cap_basis,
+    )
+    records = []
+    for name in api:
+        card = api_price(name, batch=batch_api, overrides=overrides)
+        per_req = card.usd_per_request(input_tokens, output_tokens, cached_input_tokens)
+        b = solve(
+            f"{card.provider}:{card.model}", per_req, sh, input_tokens + output_tokens, volume_max
+        )
+        rec = asdict(b)
+        rec["curve"] = {k: list(v) for k, v in rec["curve"].items()}
+        rec["api_price"] = asdict(card)
+        rec["self_hosted"] = {
+            "gpu": price.gpu,
+            "usd_per_gpu_hour": sh.usd_per_gpu_hour,
+            "gpus_per_replica": tp,
+            "capacity_req_per_hour": capacity,
+            "ops_usd_per_month": ops_usd_per_month,
+            "utilization": utilization,
+            "price_basis": price.basis,
+            "capacity_basis": cap_basis,
+        }
+        records.append(rec)
+    if as_json:
+        print_json(records)
+        return
+    _print_breakeven(records)
+
+
+def _print_breakeven(records: list[dict[str, Any]]) -> None:
+    out = console()
+    sh = records[0]["self_hosted"]
+    rows = []
+    for r in records:
+        be = r["breakeven_requests_per_month"]
+        rows.append(
+            [
+                r["api"],
+                f"{r['api_usd_per_request']:.6f}",
+                f"{r['self_hosted_usd_per_request_at_capacity']:.6f}",
+                "none" if be is None else f"{be:,}",
+                "-" if be is None else f"{r['breakeven_tokens_per_month']:,}",
+                "-" if be is None else r["gpus_at_breakeven"],
+                f"{r['naive_breakeven_requests_per_month']:,.0f}",
+            ]
+        )
+    cols = [
+        ("API", "left"),
+        ("API $/req", "right"),
+        ("self $/req at capacity", "right"),
+        ("breakeven req/mo", "right"),
+        ("tokens/mo", "right"),
+        ("GPUs", "right"),
+        ("naive req/mo", "right"),
+    ]
+    title = (
+        f"self-hosted {sh['gpus_per_replica']}× {sh['gpu']} at "
+        f"${sh['usd_per_gpu_hour']:.2f}/GPU-h, "
+        f"{sh['capacity_req_per_hour']:,.0f} req/h, ops ${sh['ops_usd_per_month']:,.0f}/month, "
+        f"{sh['utilization']:.0%} utilization"
+    )
+    out.print(table(title, cols, rows))
+    lines = [f"GPU price: {sh['price_basis']}", f"capacity: {sh['capacity_basis']}"]
+    for r in records:
+        p = r["api_price"]
+        lines.append(f"{r['api']}: {r['reason']}")
+        lines.append(f"  naive breakeven is wrong: {r['naive_note']}")
+        lines.append(f"  API price: {p['source']}, {p['as_of']}")
+    out.print("\n".join(lines), markup=False)

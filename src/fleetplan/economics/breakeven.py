@@ -1,0 +1,198 @@
+"""Capacity-aware breakeven of a self-hosted deployment against an API.
+
+Self-hosted cost per month is a step function of volume V (requests/month)::
+
+    replicas(V) = max(min_replicas, ceil(V / C)),   C = capacity_req_per_hour × 730 × utilization
+    self(V)     = replicas(V) × R + ops,            R = usd_per_gpu_hour × gpus_per_replica × 730
+    api(V)      = a × V,                            a = API $ per request
+
+Within step k (V in ((k-1)C, kC]) self-hosting is no dearer once V ≥ (kR + ops)/a, so the
+first step that can break even is the smallest k with k(aC − R) ≥ ops, and the breakeven is
+exactly (kR + ops)/a — no sampling. When aC ≤ R (the API's price of a full replica's work is
+below the replica's own rent) no volume breaks even. The documents' "fixed cost / API price"
+(seed-examples W4) ignores that one replica serves at most C requests; it is reported as
+`naive_breakeven_requests_per_month` with the reason it is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from fleetplan.economics.unit_cost import check_nonnegative, check_utilization
+from fleetplan.errors import InputError
+from fleetplan.units import HOURS_PER_MONTH
+
+MAX_CURVE_STEPS = 60
+
+
+@dataclass(frozen=True)
+class SelfHosted:
+    """A self-hosted deployment: replicas of `gpus_per_replica` GPUs, each serving
+    `capacity_req_per_hour` requests when busy, busy a fraction `utilization` of the month."""
+
+    usd_per_gpu_hour: float
+    capacity_req_per_hour: float
+    ops_usd_per_month: float = 0.0
+    utilization: float = 1.0
+    gpus_per_replica: int = 1
+    min_replicas: int = 1
+    price_basis: str = "user-given"
+    capacity_basis: str = "user-given"
+
+    def __post_init__(self) -> None:
+        check_nonnegative(self.usd_per_gpu_hour, "usd_per_gpu_hour")
+        check_nonnegative(self.ops_usd_per_month, "ops_usd_per_month")
+        check_utilization(self.utilization)
+        if not self.capacity_req_per_hour > 0:
+            raise InputError(
+                f"capacity_req_per_hour = {self.capacity_req_per_hour:g}; expected a positive rate"
+            )
+        if self.gpus_per_replica < 1 or self.min_replicas < 0:
+            raise InputError("gpus_per_replica must be ≥ 1 and min_replicas ≥ 0")
+
+    @property
+    def capacity_req_per_month(self) -> float:
+        """Requests one replica serves in a month at the stated utilization."""
+        return self.capacity_req_per_hour * HOURS_PER_MONTH * self.utilization
+
+    @property
+    def replica_usd_per_month(self) -> float:
+        return self.usd_per_gpu_hour * self.gpus_per_replica * HOURS_PER_MONTH
+
+    def replicas(self, requests_per_month: float) -> int:
+        check_nonnegative(requests_per_month, "requests_per_month")
+        need = math.ceil(_clean(requests_per_month / self.capacity_req_per_month))
+        return max(self.min_replicas, need)
+
+    def usd_per_month(self, requests_per_month: float) -> float:
+        return self.replicas(requests_per_month) * self.replica_usd_per_month + (
+            self.ops_usd_per_month
+        )
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Cost versus volume, at the step edges of the self-hosted side."""
+
+    requests_per_month: tuple[int, ...]
+    self_hosted_usd_per_month: tuple[float, ...]
+    api_usd_per_month: tuple[float, ...]
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    api: str
+    api_usd_per_request: float
+    self_hosted_usd_per_request_at_capacity: float  # one replica full, ops included
+    self_hosted_marginal_usd_per_request: float  # GPU rent only, replica full
+    breakeven_requests_per_month: int | None
+    breakeven_tokens_per_month: int | None
+    gpus_at_breakeven: int | None
+    cheaper_for_all_volumes_from: int | None  # past this, self-hosting never costs more
+    reason: str
+    naive_breakeven_requests_per_month: float | None
+    naive_note: str
+    tokens_per_request: int
+    utilization: float
+    capacity_req_per_month_per_replica: float
+    curve: Curve = field(repr=False)
+
+
+def _clean(x: float) -> float:
+    """Drop float noise before ceil (333600.00000000006 is 333,600)."""
+    return round(x, 6)
+
+
+def breakeven(
+    api: str,
+    api_usd_per_request: float,
+    sh: SelfHosted,
+    tokens_per_request: int,
+    volume_max_requests_per_month: float | None = None,
+) -> Breakeven:
+    """Smallest volume at which `sh` costs no more than the API, or None with the reason."""
+    a = api_usd_per_request
+    check_nonnegative(a, "api_usd_per_request")
+    C, R, ops = sh.capacity_req_per_month, sh.replica_usd_per_month, sh.ops_usd_per_month
+    g = sh.gpus_per_replica
+    full = (R + ops) / C
+    marginal = R / C
+    naive = _clean((R * max(sh.min_replicas, 1) + ops) / a) if a > 0 else None
+    first: int | None = None
+    sustained: int | None = None
+    gain = a * C - R  # what one full replica saves against the API, before ops
+    if gain > 0 or (gain == 0 and ops == 0 and a > 0):
+        k = max(1, sh.min_replicas, math.ceil(_clean(ops / gain)) if gain > 0 else 1)
+        first = math.ceil(_clean((k * R + ops) / a))
+        # self-hosting is dearer again just past each step edge until k(aC−R) ≥ ops + aC
+        k_all = math.ceil(_clean((ops + a * C) / gain)) if gain > 0 else None
+        if k_all is not None:
+            sustained = max(first, math.ceil(_clean(((k_all - 1) * R + ops) / a)))
+        gpus = sh.replicas(first) * g
+        reason = (
+            f"self-hosting costs no more than {api} from {first:,} requests/month "
+            f"({gpus} GPU{'s' if gpus > 1 else ''}; one replica serves up to "
+            f"{C:,.0f} requests/month at {sh.utilization:.0%} utilization)"
+        )
+    else:
+        gpus = None
+        reason = (
+            f"no breakeven: a full replica's GPU time alone costs ${marginal:.6f}/request "
+            f"(${full:.6f} with ops), above {api}'s ${a:.6f}/request; more volume only adds "
+            f"replicas at the same marginal cost"
+        )
+    if naive is None:
+        note = "the API is free at this profile; nothing breaks even"
+    elif naive <= C:
+        note = (
+            f"fixed cost / API price = {naive:,.0f} requests/month fits within one replica's "
+            f"capacity ({C:,.0f}), so the naive figure happens to hold"
+        )
+    else:
+        n = sh.replicas(naive)
+        note = (
+            f"fixed cost / API price = {naive:,.0f} requests/month ignores capacity: one "
+            f"replica serves at most {C:,.0f}, so that volume needs {n * g} GPUs costing "
+            f"${sh.usd_per_month(naive):,.2f}/month against the API's ${a * naive:,.2f}"
+        )
+    vmax = volume_max_requests_per_month or max(3 * C, 2 * (sustained or first or 0), naive or 0)
+    curve = cost_curve(sh, a, vmax)
+    return Breakeven(
+        api=api,
+        api_usd_per_request=a,
+        self_hosted_usd_per_request_at_capacity=full,
+        self_hosted_marginal_usd_per_request=marginal,
+        breakeven_requests_per_month=first,
+        breakeven_tokens_per_month=None if first is None else first * tokens_per_request,
+        gpus_at_breakeven=gpus,
+        cheaper_for_all_volumes_from=sustained,
+        reason=reason,
+        naive_breakeven_requests_per_month=naive,
+        naive_note=note,
+        tokens_per_request=tokens_per_request,
+        utilization=sh.utilization,
+        capacity_req_per_month_per_replica=C,
+        curve=curve,
+    )
+
+
+def cost_curve(sh: SelfHosted, api_usd_per_request: float, volume_max: float) -> Curve:
+    """Both costs at each self-hosted step edge (start and end of every replica count) up to
+    `volume_max`; at most MAX_CURVE_STEPS steps, evenly spread when there are more."""
+    check_nonnegative(volume_max, "volume_max")
+    C = sh.capacity_req_per_month
+    steps = max(1, math.ceil(_clean(volume_max / C)))
+    stride = max(1, math.ceil(steps / MAX_CURVE_STEPS))
+    vols: set[int] = {0, int(volume_max)}
+    for k in range(1, steps + 1, stride):
+        vols.add(math.floor((k - 1) * C) + 1)
+        vols.add(math.floor(k * C))
+    ordered = sorted(v for v in vols if v <= volume_max)
+    return Curve(
+        requests_per_month=tuple(ordered),
+        self_hosted_usd_per_month=tuple(sh.usd_per_month(v) for v in ordered),
+        api_usd_per_month=tuple(api_usd_per_request * v for v in ordered),
+        gpus=tuple(sh.replicas(v) * sh.gpus_per_replica for v in ordered),
+    )

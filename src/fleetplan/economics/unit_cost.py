@@ -1,0 +1,165 @@
+"""Unit cost of a deployment: $/hour, $/month, $/request and $/1M tokens at a utilization.
+
+$/1M tokens = (usd_per_gpu_hour × gpus / 3600) / (tok_per_s × utilization) × 1e6, where
+`tok_per_s` is the deployment's sustained throughput when busy and `utilization` the fraction
+of hours it is busy (seed-examples E6, E11-E13). A $/1M figure without its utilization is
+meaningless (W5), so every result carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetplan.errors import InputError
+from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
+
+MTOK = 1e6
+
+
+@dataclass(frozen=True)
+class UnitCost:
+    """What a deployment costs per unit of time and per unit of work."""
+
+    gpus: int
+    usd_per_gpu_hour: float
+    utilization: float
+    tok_per_s: float  # sustained throughput when busy (all GPUs of the deployment)
+    usd_per_hour: float
+    usd_per_month: float
+    usd_per_mtok: float  # at `utilization`
+    price_basis: str
+    throughput_basis: str
+
+    @property
+    def effective_tok_per_s(self) -> float:
+        return self.tok_per_s * self.utilization
+
+
+def check_utilization(utilization: float, field: str = "utilization") -> None:
+    if not 0 < utilization <= 1:
+        raise InputError(f"{field} = {utilization:g}; expected a fraction in (0, 1]")
+
+
+def check_nonnegative(value: float, field: str) -> None:
+    if not value >= 0:  # also rejects NaN
+        raise InputError(f"{field} = {value:g}; expected a non-negative number")
+
+
+def usd_per_mtok(usd_per_hour: float, tok_per_s: float, utilization: float = 1.0) -> float:
+    """$ per 1M tokens of a deployment costing `usd_per_hour` that serves `tok_per_s` when
+    busy and is busy a fraction `utilization` of the time."""
+    check_nonnegative(usd_per_hour, "usd_per_hour")
+    check_utilization(utilization)
+    if not tok_per_s > 0:
+        raise InputError(f"tok_per_s = {tok_per_s:g}; expected a positive throughput")
+    return usd_per_hour / SECONDS_PER_HOUR / (tok_per_s * utilization) * MTOK
+
+
+def unit_cost(
+    usd_per_gpu_hour: float,
+    gpus: int,
+    tok_per_s: float,
+    utilization: float = 1.0,
+    *,
+    price_basis: str = "user-given",
+    throughput_basis: str = "user-given",
+) -> UnitCost:
+    """Unit cost of `gpus` GPUs at `usd_per_gpu_hour` serving `tok_per_s` together."""
+    if gpus < 1:
+        raise InputError(f"gpus = {gpus}; expected at least 1")
+    check_nonnegative(usd_per_gpu_hour, "usd_per_gpu_hour")
+    per_hour = usd_per_gpu_hour * gpus
+    return UnitCost(
+        gpus=gpus,
+        usd_per_gpu_hour=usd_per_gpu_hour,
+        utilization=utilization,
+        tok_per_s=tok_per_s,
+        usd_per_hour=per_hour,
+        usd_per_month=per_hour * HOURS_PER_MONTH,
+        usd_per_mtok=usd_per_mtok(per_hour, tok_per_s, utilization),
+        price_basis=price_basis,
+        throughput_basis=throughput_basis,
+    )
+
+
+def usd_per_request(usd_per_hour: float, req_per_hour: float, utilization: float = 1.0) -> float:
+    """$ per request of a deployment serving `req_per_hour` when busy (W7: a mostly idle GPU
+    still bills every hour, so $/request = $/h × hours / requests)."""
+    check_nonnegative(usd_per_hour, "usd_per_hour")
+    check_utilization(utilization)
+    if not req_per_hour > 0:
+        raise InputError(f"req_per_hour = {req_per_hour:g}; expected a positive rate")
+    return usd_per_hour / (req_per_hour * utilization)
+
+
+def usd_per_request_at_volume(usd_per_hour: float, requests_per_day: float) -> float:
+    """$ per request of an always-on deployment that gets `requests_per_day` (W7)."""
+    check_nonnegative(usd_per_hour, "usd_per_hour")
+    if not requests_per_day > 0:
+        raise InputError(f"requests_per_day = {requests_per_day:g}; expected a positive number")
+    return usd_per_hour * 24.0 / requests_per_day
+
+
+@dataclass(frozen=True)
+class ModelCapacity:
+    """A replica's throughput for a request profile, from the performance model."""
+
+    model: str
+    gpu: str
+    precision: str
+    tp: int
+    batch: int
+    output_tok_per_s: float
+    total_tok_per_s: float
+    req_per_hour: float
+    basis: str
+
+
+def model_capacity(
+    model: str,
+    gpu: str,
+    *,
+    precision: str = "bf16",
+    tp: int = 1,
+    input_tokens: int,
+    output_tokens: int,
+    engine: str = "vllm",
+    catalog: object | None = None,
+) -> ModelCapacity:
+    """Requests/hour of one replica at the largest batch that fits (continuous batching):
+    req/h = output_tok_per_s × 3600 / output_tokens, from `estimate_perf`."""
+    from fleetplan.errors import UnsupportedError
+    from fleetplan.estimate import estimate_perf
+
+    pe = estimate_perf(
+        model,
+        gpu,
+        precision=precision,
+        tp=tp,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        batches=["max"],
+        engine=engine,
+        catalog=catalog,  # type: ignore[arg-type]
+    )
+    if not pe.fits[-1]:
+        raise UnsupportedError(
+            f"{model} at {precision} does not fit on {tp}× {gpu} for {input_tokens}+"
+            f"{output_tokens} tokens; raise --tp or choose a smaller precision"
+        )
+    out_tps = float(pe.result.output_tok_per_s[-1])
+    batch = int(pe.result.batch[-1])
+    return ModelCapacity(
+        model=pe.setup.model.id if hasattr(pe.setup, "model") else model,
+        gpu=gpu,
+        precision=precision,
+        tp=tp,
+        batch=batch,
+        output_tok_per_s=out_tps,
+        total_tok_per_s=float(pe.result.total_tok_per_s[-1]),
+        req_per_hour=out_tps * SECONDS_PER_HOUR / output_tokens,
+        basis=(
+            f"performance model (analytic roofline, {engine}, continuous batching) at batch "
+            f"{batch}, the largest that fits: {out_tps:,.0f} output tok/s"
+        ),
+    )
