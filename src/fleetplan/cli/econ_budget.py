@@ -1,0 +1,122 @@
+"""`fleetplan budget FILE` (with FOCUS CSV export) and `fleetplan import-offers` (SkyPilot)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.errors import InputError
+
+
+@app.command()
+def budget(
+    file: Annotated[Path, typer.Argument(help="Budget file (YAML or TOML), see examples/.")],
+    focus_csv: Annotated[
+        Path | None, typer.Option(help="Also write the lines as FOCUS-named CSV ('-' = stdout).")
+    ] = None,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monthly budget by workload category: totals, shares and savings of spot/reserved/batch."""
+    from fleetplan.catalog.api_prices import api_price, read_mapping
+    from fleetplan.economics.budget import compute_budget, parse_budget
+    from fleetplan.economics.interchange import budget_focus_csv
+
+    spec = parse_budget(read_mapping(file), where=str(file))
+
+    def lookup(model: str, batch: bool) -> tuple[float, str]:
+        card = api_price(model, batch=batch)
+        if card.output_usd_per_mtok != card.input_usd_per_mtok:
+            raise InputError(
+                f"api {model!r} prices input and output differently; a budget line bills one "
+                f"token rate, so give usd_per_mtok"
+            )
+        return card.input_usd_per_mtok, f"{card.source}, {card.as_of}"
+
+    b = compute_budget(spec, catalog_from(catalog), lookup)
+    if focus_csv is not None:
+        text = budget_focus_csv(b)
+        if str(focus_csv) == "-":
+            sys.stdout.write(text)
+            return
+        focus_csv.write_text(text, encoding="utf-8")
+    if as_json:
+        print_json(asdict(b))
+        return
+    rows = [
+        [
+            line.category,
+            line.name,
+            line.detail,
+            f"{line.usd_per_month:,.2f}",
+            f"{line.usd_per_month / b.total_usd_per_month:.1%}" if b.total_usd_per_month else "-",
+        ]
+        for line in b.lines
+    ]
+    rows.append(["total", "", "", f"{b.total_usd_per_month:,.2f}", "100%"])
+    cols = [("category", "left"), ("line", "left"), ("arithmetic", "left"), ("$/month", "right")]
+    out = console()
+    out.print(table(f"budget: {b.name} (month = 730 h)", [*cols, ("share", "right")], rows))
+    cat_rows = [
+        [c, f"{v:,.2f}", f"{b.share_by_category[c]:.1%}"] for c, v in b.by_category_usd.items()
+    ]
+    out.print(
+        table(
+            "by category",
+            [("category", "left"), ("$/month", "right"), ("share", "right")],
+            cat_rows,
+        )
+    )
+    save_rows = [
+        [line.name, s.move_to, f"{s.usd_per_month:,.2f}", f"{s.saves_usd_per_month:,.2f}", s.caveat]
+        for line in b.lines
+        for s in line.savings
+    ]
+    if save_rows:
+        scols = [("line", "left"), ("move to", "left"), ("new $/month", "right")]
+        scols += [("saves $/month", "right"), ("caveat", "left")]
+        out.print(
+            table(
+                "what a move would save (catalog offers; see --json for sources)", scols, save_rows
+            )
+        )
+    notes = [f"{line.name}: price {line.basis}" for line in b.lines]
+    out.print("\n".join(notes), markup=False)
+
+
+@app.command("import-offers")
+def import_offers(
+    csv_file: Annotated[Path, typer.Argument(help="SkyPilot catalog vms.csv.")],
+    provider: Annotated[str, typer.Option(help="Cloud the CSV describes (aws, gcp, azure...).")],
+    out: Annotated[Path | None, typer.Option(help="TOML file to write (default: stdout).")] = None,
+    as_of: Annotated[str, typer.Option(help="Date of the CSV's prices.")] = "",
+    catalog: CatalogOpt = None,
+) -> None:
+    """Convert a SkyPilot vms.csv into a `--catalog` TOML of GPU offers."""
+    from fleetplan.economics.interchange import offers_from_skypilot, offers_toml
+
+    try:
+        text = csv_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"file {str(csv_file)!r} cannot be read: {exc.strerror}") from None
+    offers, unknown = offers_from_skypilot(
+        text,
+        provider.lower(),
+        catalog_from(catalog),
+        source=f"SkyPilot catalog {csv_file.name}",
+        as_of=as_of or date.today().isoformat(),
+    )
+    doc = offers_toml(offers)
+    if out is None:
+        sys.stdout.write(doc)
+    else:
+        out.write_text(doc, encoding="utf-8")
+    if unknown:
+        print(f"skipped accelerators not in the catalog: {', '.join(unknown)}", file=sys.stderr)

@@ -1,0 +1,215 @@
+"""Monthly compute budget by workload category (seed-examples E5, W6).
+
+A budget file lists GPU lines (category, GPU, count, hours/month, pricing, price or catalog
+offer) and API lines (category, API model or $/1M tokens, tokens/month). The result has each
+line's cost, totals and shares by category, and what moving a line to spot, a reserved term or
+a batch API would save. Reserved capacity bills all 730 hours whether used or not; spot is not
+offered for SLO-bound online inference (the seed documents' "spot-hostile" list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fleetplan.catalog import Catalog
+from fleetplan.economics.pricing import gpu_price
+from fleetplan.errors import FleetplanError, InputError
+from fleetplan.units import HOURS_PER_MONTH
+
+CATEGORIES = (
+    "training",
+    "fine-tuning",
+    "online-inference",
+    "batch-inference",
+    "embeddings",
+    "experimentation",
+)
+Category = Literal[
+    "training",
+    "fine-tuning",
+    "online-inference",
+    "batch-inference",
+    "embeddings",
+    "experimentation",
+]
+Pricing = Literal["on-demand", "spot", "reserved-1y", "reserved-3y"]
+
+
+class LineEntry(BaseModel):
+    """One budget line as written in the file."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: Category
+    name: str = ""
+    # GPU line
+    gpu: str | None = None
+    count: int | None = Field(default=None, ge=1)
+    hours_per_month: float | None = Field(default=None, ge=0, le=HOURS_PER_MONTH)
+    pricing: Pricing = "on-demand"
+    usd_per_gpu_hour: float | None = Field(default=None, ge=0)
+    provider: str | None = None
+    # API line
+    api: str | None = None
+    usd_per_mtok: float | None = Field(default=None, ge=0)
+    batch_usd_per_mtok: float | None = Field(default=None, ge=0)
+    tokens_per_month: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> LineEntry:
+        if self.gpu is not None:
+            if self.count is None or self.hours_per_month is None:
+                raise ValueError("a GPU line needs gpu, count and hours_per_month")
+            if self.api is not None or self.tokens_per_month is not None:
+                raise ValueError("a line is either a GPU line (gpu) or an API line (api)")
+        elif self.tokens_per_month is None or (self.api is None) == (self.usd_per_mtok is None):
+            raise ValueError("an API line needs tokens_per_month and one of api or usd_per_mtok")
+        return self
+
+
+class BudgetFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "budget"
+    lines: list[LineEntry] = Field(min_length=1)
+
+
+def parse_budget(data: dict[str, Any], where: str = "budget file") -> BudgetFile:
+    """Validate a budget mapping; errors name the field, the value and what is accepted."""
+    try:
+        return BudgetFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after"))
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        raise InputError(f"{where}: {loc}{shown}: {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class Saving:
+    move_to: str
+    usd_per_month: float  # cost after the move
+    saves_usd_per_month: float
+    basis: str
+    caveat: str = ""
+
+
+@dataclass(frozen=True)
+class Line:
+    category: str
+    name: str
+    usd_per_month: float
+    detail: str  # the arithmetic
+    basis: str  # where the price comes from
+    pricing: str
+    gpu: str | None
+    gpus: int | None
+    hours_per_month: float | None
+    usd_per_gpu_hour: float | None
+    savings: tuple[Saving, ...]
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    lines: tuple[Line, ...]
+    total_usd_per_month: float
+    by_category_usd: dict[str, float]
+    share_by_category: dict[str, float]
+
+
+ApiLookup = Callable[[str, bool], tuple[float, str]]  # (model, batch) -> ($/1M, basis)
+
+
+def compute_budget(spec: BudgetFile, catalog: Catalog, api_lookup: ApiLookup) -> Budget:
+    lines = []
+    for i, e in enumerate(spec.lines):
+        name = e.name or f"lines[{i}]"
+        try:
+            lines.append(_gpu_line(e, name, catalog) if e.gpu else _api_line(e, name, api_lookup))
+        except FleetplanError as exc:
+            raise type(exc)(f"lines[{i}] ({name}): {exc}") from None
+    total = sum(line.usd_per_month for line in lines)
+    by_cat = {c: 0.0 for c in CATEGORIES}
+    for line in lines:
+        by_cat[line.category] += line.usd_per_month
+    by_cat = {c: v for c, v in by_cat.items() if v or any(x.category == c for x in lines)}
+    shares = {c: (v / total if total else 0.0) for c, v in by_cat.items()}
+    return Budget(spec.name, tuple(lines), total, by_cat, shares)
+
+
+def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
+    assert e.gpu and e.count and e.hours_per_month is not None
+    price = gpu_price(catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing)
+    gpu_hours = e.count * e.hours_per_month
+    cost = gpu_hours * price.usd_per_gpu_hour
+    if e.pricing.startswith("reserved"):  # a commitment bills every hour of the month
+        cost = e.count * HOURS_PER_MONTH * price.usd_per_gpu_hour
+    savings = []
+    for alt in ("spot", "reserved-1y", "reserved-3y"):
+        if alt == e.pricing:
+            continue
+        try:
+            ap = gpu_price(catalog, e.gpu, None, pricing=alt)
+        except InputError:
+            continue
+        billed_h = HOURS_PER_MONTH * e.count if alt.startswith("reserved") else gpu_hours
+        new = billed_h * ap.usd_per_gpu_hour
+        caveat = ""
+        if alt == "spot":
+            caveat = (
+                "not for SLO-bound online serving: instances can be reclaimed"
+                if e.category == "online-inference"
+                else "interruptible: needs checkpointing or retries"
+            )
+        elif e.hours_per_month < HOURS_PER_MONTH:
+            caveat = f"reserved bills all 730 h; this line uses {e.hours_per_month:g} h/GPU"
+        savings.append(Saving(alt, new, cost - new, ap.basis, caveat))
+    return Line(
+        category=e.category,
+        name=name,
+        usd_per_month=cost,
+        detail=f"{e.count} × {price.gpu} × {e.hours_per_month:g} h × ${price.usd_per_gpu_hour:g}",
+        basis=price.basis,
+        pricing=e.pricing,
+        gpu=price.gpu,
+        gpus=e.count,
+        hours_per_month=e.hours_per_month,
+        usd_per_gpu_hour=price.usd_per_gpu_hour,
+        savings=tuple(savings),
+    )
+
+
+def _api_line(e: LineEntry, name: str, api_lookup: ApiLookup) -> Line:
+    assert e.tokens_per_month is not None
+    mtok = e.tokens_per_month / 1e6
+    if e.api is not None:
+        rate, basis = api_lookup(e.api, False)
+        try:
+            batch_rate, batch_basis = api_lookup(e.api, True)
+        except InputError:
+            batch_rate, batch_basis = None, ""
+    else:
+        assert e.usd_per_mtok is not None
+        rate, basis = e.usd_per_mtok, "user-given"
+        batch_rate, batch_basis = e.batch_usd_per_mtok, "user-given"
+    cost = mtok * rate
+    savings = ()
+    if batch_rate is not None and e.category != "online-inference":
+        savings = (Saving("batch-api", mtok * batch_rate, cost - mtok * batch_rate, batch_basis),)
+    return Line(
+        category=e.category,
+        name=name,
+        usd_per_month=cost,
+        detail=f"{e.tokens_per_month:,.0f} tokens × ${rate:g}/1M",
+        basis=basis,
+        pricing="api",
+        gpu=None,
+        gpus=None,
+        hours_per_month=None,
+        usd_per_gpu_hour=None,
+        savings=savings,
+    )

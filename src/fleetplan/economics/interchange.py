@@ -1,0 +1,154 @@
+"""Interchange: GPU offers from a SkyPilot catalog CSV, budgets to FOCUS-named CSV.
+
+SkyPilot's `vms.csv` has one row per (instance type, region) with columns InstanceType,
+AcceleratorName, AcceleratorCount, Region, Price (on-demand $/instance-hour) and SpotPrice.
+Rows become offers per GPU (instance price / accelerator count), one per instance type and
+pricing, with the price range across regions; accelerators the catalog does not know are
+returned separately rather than guessed.
+
+FOCUS (FinOps Open Cost and Usage Specification) columns: BilledCost, EffectiveCost, ListCost,
+PricingCategory (Standard, Dynamic, Committed), ChargeCategory (Usage), BillingCurrency,
+ConsumedQuantity/ConsumedUnit, plus `x_` columns for fleetplan's own fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+
+from fleetplan.catalog import Catalog
+from fleetplan.economics.budget import Budget
+from fleetplan.errors import InputError, UnknownNameError
+
+SKYPILOT_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Region", "Price")
+
+
+def offers_from_skypilot(
+    text: str, provider: str, catalog: Catalog, *, source: str, as_of: str
+) -> tuple[list[dict[str, object]], list[str]]:
+    """Offer tables (for a `--catalog` TOML `[[offers]]` array) and unknown accelerator names."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in SKYPILOT_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"SkyPilot CSV lacks column(s) {', '.join(missing)}")
+    prices: dict[tuple[str, str, str, int], list[float]] = defaultdict(list)
+    unknown: set[str] = set()
+    for n, row in enumerate(reader, start=2):
+        acc = (row.get("AcceleratorName") or "").strip()
+        if not acc:
+            continue
+        try:
+            gpu = catalog.gpu(acc).id
+        except UnknownNameError:
+            unknown.add(acc)
+            continue
+        try:
+            count = int(float(row["AcceleratorCount"]))
+        except (TypeError, ValueError):
+            raise InputError(f"line {n}: AcceleratorCount = {row['AcceleratorCount']!r}") from None
+        if count < 1:
+            continue
+        for col, pricing in (("Price", "on-demand"), ("SpotPrice", "spot")):
+            cell = (row.get(col) or "").strip()
+            if not cell:
+                continue
+            try:
+                value = float(cell)
+            except ValueError:
+                raise InputError(f"line {n}: {col} = {cell!r} is not a number") from None
+            if value > 0:
+                prices[(gpu, row["InstanceType"], pricing, count)].append(value / count)
+    offers: list[dict[str, object]] = []
+    for (gpu, itype, pricing, count), per_gpu in sorted(prices.items()):
+        lo, hi = min(per_gpu), max(per_gpu)
+        offer: dict[str, object] = {
+            "provider": provider,
+            "gpu": gpu,
+            "pricing": pricing,
+            "instance_type": itype,
+            "gpus_per_instance": count,
+            "source": source,
+            "as_of": as_of,
+            "notes": f"{len(per_gpu)} region(s); price per GPU = instance price / {count}",
+        }
+        if lo == hi:
+            offer["usd_per_gpu_hour"] = round(lo, 6)
+        else:
+            offer["usd_per_gpu_hour_low"] = round(lo, 6)
+            offer["usd_per_gpu_hour_high"] = round(hi, 6)
+        offers.append(offer)
+    return offers, sorted(unknown)
+
+
+def offers_toml(offers: Iterable[dict[str, object]]) -> str:
+    """The offers as a TOML `[[offers]]` array that `--catalog` accepts."""
+    import json
+
+    out = []
+    for o in offers:
+        out.append("[[offers]]")
+        for k, v in o.items():
+            out.append(f"{k} = {json.dumps(v)}")  # JSON strings and numbers are valid TOML
+        out.append("")
+    return "\n".join(out)
+
+
+_FOCUS_PRICING = {
+    "on-demand": "Standard",
+    "api": "Standard",
+    "spot": "Dynamic",
+    "reserved-1y": "Committed",
+    "reserved-3y": "Committed",
+}
+FOCUS_COLUMNS = (
+    "BillingCurrency",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "PricingCategory",
+    "ChargeCategory",
+    "ChargeDescription",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "x_Category",
+    "x_LineName",
+    "x_Gpu",
+    "x_GpuCount",
+    "x_HoursPerMonth",
+    "x_UsdPerGpuHour",
+    "x_PriceBasis",
+)
+
+
+def budget_focus_csv(budget: Budget) -> str:
+    """One FOCUS row per budget line (a month of projected usage). ListCost equals BilledCost:
+    the budget carries no separate list price."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FOCUS_COLUMNS)
+    for line in budget.lines:
+        qty = (line.gpus or 0) * (line.hours_per_month or 0) if line.gpu else ""
+        cost = f"{line.usd_per_month:.6f}"
+        w.writerow(
+            [
+                "USD",
+                cost,
+                cost,
+                cost,
+                _FOCUS_PRICING[line.pricing],
+                "Usage",
+                line.detail,
+                qty,
+                "GPU-Hours" if line.gpu else "",
+                line.category,
+                line.name,
+                line.gpu or "",
+                line.gpus or "",
+                "" if line.hours_per_month is None else line.hours_per_month,
+                "" if line.usd_per_gpu_hour is None else line.usd_per_gpu_hour,
+                line.basis,
+            ]
+        )
+    return buf.getvalue()
