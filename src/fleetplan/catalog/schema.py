@@ -190,6 +190,8 @@ class EngineEntry(_Entry):
     max_num_batched_tokens: int = Field(gt=0)
     precisions: list[str]
     architecture_scale: dict[str, dict[str, float]] = {}
+    format_scale: dict[str, dict[str, float]] = {}
+    gqa_kv_reread: float = Field(default=0.0, ge=0, le=1)
     sources: dict[str, str]
     notes: str = ""
 

@@ -149,11 +149,19 @@ class EngineProfile:
     sources: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    # share of a GQA group's query heads whose decode-attention kernel re-reads the group's KV
+    # from memory (0: the KV head is read once per group; 1: once per query head)
+    gqa_kv_reread: float = 0.0
+    # precision id -> factor -> multiplier (kernel efficiency of a weight format, e.g. fp8 GEMMs
+    # or GGUF dequantizing kernels), applied on top of architecture_scale
+    format_scale: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def factor(self, name: str, architecture: str) -> float:
-        """An efficiency factor, scaled for a GPU architecture where the profile says so."""
+    def factor(self, name: str, architecture: str, precision: str = "") -> float:
+        """An efficiency factor, scaled for a GPU architecture and a weight format where the
+        profile says so."""
         base = float(getattr(self, name))
-        return base * self.architecture_scale.get(architecture, {}).get(name, 1.0)
+        base *= self.architecture_scale.get(architecture, {}).get(name, 1.0)
+        return base * self.format_scale.get(precision, {}).get(name, 1.0)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class Setup:
     attn_flops_per_ctx_token_gpu: float  # decode attention FLOPs per token of context, per GPU
     kv_layer_bytes_gpu: float  # KV bytes per token per layer held by one GPU
     notes: tuple[str, ...]
+    kv_read_factor: float = 1.0  # decode-attention KV traffic per cached byte (GQA re-reads)
 
     @property
     def label(self) -> str:
@@ -100,7 +101,7 @@ def setup(
             f"{', '.join(engine.precisions)}"
         )
     fmt, emulated, note = compute_format_for(gpu, precision)
-    arch = gpu.architecture
+    arch, pid = gpu.architecture, precision.id
     counts = count_params(model)
     w = weights(model, precision)
     scale = model.params_total_b * 1e9 / counts.total
@@ -117,6 +118,9 @@ def setup(
         attn_per_ctx = 4.0 * model.attention_heads * model.head_dim  # QK^T and AV
     attn_per_ctx *= model.layers
     notes = tuple(n for n in (note,) if n)
+    # a decode-attention kernel that runs one query head per thread block reads a GQA group's
+    # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
+    group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
     return Setup(
         model=model,
         gpu=gpu,
@@ -128,12 +132,12 @@ def setup(
         emulated=emulated,
         peak_flops=gpu.peak_flops(fmt),
         bandwidth=gpu.memory_bandwidth_bytes_s,
-        mbu=engine.factor("mbu", arch),
-        attention_mbu=engine.factor("attention_mbu", arch),
-        mfu=engine.factor("mfu_prefill", arch),
-        gemm_half_tokens=engine.factor("gemm_half_tokens", arch),
-        step_overhead_s=engine.factor("step_overhead_ms", arch) * 1e-3,
-        layer_overhead_s=engine.factor("per_layer_overhead_us", arch) * 1e-6,
+        mbu=engine.factor("mbu", arch, pid),
+        attention_mbu=engine.factor("attention_mbu", arch, pid),
+        mfu=engine.factor("mfu_prefill", arch, pid),
+        gemm_half_tokens=engine.factor("gemm_half_tokens", arch, pid),
+        step_overhead_s=engine.factor("step_overhead_ms", arch, pid) * 1e-3,
+        layer_overhead_s=engine.factor("per_layer_overhead_us", arch, pid) * 1e-6,
         allreduce_latency_s=allreduce_latency_s(
             engine.allreduce_latency_us, gpu.interconnect_latency_us, tp
         ),
@@ -144,6 +148,7 @@ def setup(
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
         * kv_shard_fraction(model, tp),
         notes=notes,
+        kv_read_factor=1.0 + (group - 1) * engine.gqa_kv_reread,
     )
 
 
@@ -217,17 +222,21 @@ def step_s(
     dec_ctx_layers = _kv_layers_tokens(m, c)
     pre_ctx_layers = _kv_layers_tokens(m, pc)
     kv_bytes = b * dec_ctx_layers * s.kv_layer_bytes_gpu + p * s.kv_layer_bytes_gpu * m.layers
+    kv_traffic = kv_bytes + (s.kv_read_factor - 1.0) * b * dec_ctx_layers * s.kv_layer_bytes_gpu
     attn_flops = per_layer_attn * (b * dec_ctx_layers + p * pre_ctx_layers)
     attn_compute = attn_flops / (s.peak_flops * s.mfu)
-    attn_memory = kv_bytes / (s.bandwidth * s.attention_mbu)
+    attn_memory = kv_traffic / (s.bandwidth * s.attention_mbu)
     comm = (
         2
         * m.layers
         * allreduce_s(tokens, m.hidden_size, s.tp, s.gpu.interconnect_gb_s, s.allreduce_latency_s)
     )
     overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + np.zeros_like(tokens)
+    # near the ridge point a GEMM kernel overlaps its weight loads and its MACs only partly:
+    # the parts add (at batch 1 the MACs vanish, at large batch the weight stream does)
     total = (
-        np.maximum(lin_compute, lin_memory)
+        lin_compute
+        + lin_memory
         + np.maximum(attn_compute, attn_memory)
         + comm
         + overhead

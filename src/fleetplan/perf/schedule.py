@@ -106,7 +106,11 @@ def static(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int) ->
     _check(input_tokens, output_tokens, b)
     i, o = float(input_tokens), int(output_tokens)
     chunk = float(s.engine.max_num_batched_tokens)
-    prefill = prefill_time_s(s, b * i, chunk)
+    # the batch's prompts are prefilled together, in steps of at most `chunk` tokens; each
+    # prompt attends only to itself (mean context i/2), not to the other prompts of the step
+    total_prompt = b * i
+    n_steps = np.maximum(np.ceil(total_prompt / chunk), 1.0)
+    prefill = n_steps * step_s(s, 0.0, 0.0, total_prompt / n_steps, i / 2).total_s
     # decode steps j = 1..o-1 (the prefill produced the first token), context grows by one each
     j = np.arange(1, o, dtype=np.float64)
     steps = step_s(s, b[:, None], i + j[None, :])

@@ -1,0 +1,131 @@
+"""Least-squares calibration of an engine profile's efficiency factors from measured rows.
+
+The fit multiplies each chosen factor of the profile by a correction k (so that per-GPU
+generation `architecture_scale` ratios are kept) and minimizes the log errors of the rows'
+predictions: residual = ln(predicted / measured), which treats over- and under-prediction of
+throughput and latency alike. Solved with `scipy.optimize.least_squares` (trust-region
+reflective, bounded so that fractions stay in (0, 1]).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fleetplan.accuracy.predict import predict_value, row_setup
+from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import EngineProfile
+from fleetplan.errors import InputError
+
+# factor -> (lower bound, upper bound) of its absolute value
+FITTABLE: dict[str, tuple[float, float]] = {
+    "mbu": (0.05, 1.0),
+    "attention_mbu": (0.02, 1.0),
+    "mfu_prefill": (0.02, 1.0),
+    "step_overhead_ms": (0.0, 100.0),
+    "gemm_half_tokens": (0.0, 512.0),
+    "per_layer_overhead_us": (0.0, 1000.0),
+    "allreduce_latency_us": (0.0, 1000.0),
+}
+DEFAULT_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    engine: EngineProfile  # the fitted profile
+    factors: dict[str, float]  # fitted base values
+    before: dict[str, float]  # base values before the fit
+    errors_before: np.ndarray  # signed relative errors per row
+    errors_after: np.ndarray
+    rows: tuple[ValidationRow, ...]
+
+
+def with_factors(engine: EngineProfile, values: dict[str, float]) -> EngineProfile:
+    return dataclasses.replace(engine, **values)
+
+
+def relative_errors(
+    rows: Sequence[ValidationRow], catalog: Catalog, engine: EngineProfile
+) -> np.ndarray:
+    """Signed relative errors (predicted − measured) / measured of `rows` under `engine`."""
+    out = np.empty(len(rows))
+    for n, row in enumerate(rows):
+        pred = predict_value(row, row_setup(row, catalog, engine))
+        out[n] = (pred - row.value) / row.value
+    return out
+
+
+def fit_engine(
+    rows: Sequence[ValidationRow],
+    catalog: Catalog,
+    engine: str | EngineProfile,
+    factors: Sequence[str] = DEFAULT_FACTORS,
+) -> FitResult:
+    """Fit `factors` of `engine` to `rows` (all rows must be of that engine)."""
+    from scipy.optimize import least_squares
+
+    eng = catalog.engine(engine) if isinstance(engine, str) else engine
+    rows = tuple(rows)
+    if not rows:
+        raise InputError("no measurements to calibrate on")
+    for r in rows:
+        if catalog.engine(r.engine).id != eng.id:
+            raise InputError(f"row {r.row_id} is for engine {r.engine!r}, not {eng.id!r}")
+    unknown = [f for f in factors if f not in FITTABLE]
+    if unknown:
+        raise InputError(
+            f"cannot fit {', '.join(unknown)}; fittable factors: {', '.join(FITTABLE)}"
+        )
+    names = list(factors)
+    if len(rows) < len(names):
+        # fewer rows than factors: fit the most influential ones only
+        names = names[: len(rows)]
+    base = {n: float(getattr(eng, n)) for n in names}
+    # fit in log space around the current value; additive factors at 0 start from a floor
+    start = {n: max(v, 1e-3 if FITTABLE[n][0] == 0 else FITTABLE[n][0]) for n, v in base.items()}
+    lo = np.array([np.log(max(FITTABLE[n][0], 1e-4) / start[n]) for n in names])
+    hi = np.array([np.log(FITTABLE[n][1] / start[n]) for n in names])
+    # the architecture scale may lift a fraction above 1 on some GPU: cap the base so it can't
+    for idx, n in enumerate(names):
+        if FITTABLE[n][1] == 1.0:
+            top = max((s.get(n, 1.0) for s in eng.architecture_scale.values()), default=1.0)
+            hi[idx] = np.log(min(1.0, 1.0 / max(top, 1.0)) / start[n])
+    x0 = np.clip(np.zeros(len(names)), lo, hi)
+
+    def profile(x: np.ndarray) -> EngineProfile:
+        vals = {n: start[n] * float(np.exp(v)) for n, v in zip(names, x, strict=True)}
+        return with_factors(eng, vals)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        return np.log1p(relative_errors(rows, catalog, profile(x)))
+
+    before = relative_errors(rows, catalog, eng)
+    sol = least_squares(residuals, x0, bounds=(lo - 1e-12, hi + 1e-12), x_scale=1.0)
+    fitted = profile(sol.x)
+    after = relative_errors(rows, catalog, fitted)
+    if np.median(np.abs(after)) > np.median(np.abs(before)):
+        fitted, after = eng, before  # never hand back a worse profile than the one given
+    return FitResult(
+        engine=fitted,
+        factors={n: float(getattr(fitted, n)) for n in names},
+        before=base,
+        errors_before=before,
+        errors_after=after,
+        rows=rows,
+    )
+
+
+def summarize(errors: np.ndarray) -> dict[str, float]:
+    """Median, 90th percentile and worst absolute relative error, in percent."""
+    a = np.abs(np.asarray(errors, dtype=np.float64)) * 100.0
+    if a.size == 0:
+        return {"median": float("nan"), "p90": float("nan"), "worst": float("nan")}
+    return {
+        "median": float(np.median(a)),
+        "p90": float(np.percentile(a, 90)),
+        "worst": float(a.max()),
+    }

@@ -1,0 +1,145 @@
+"""Validation rows: one published (or user-measured) number with the conditions it was taken in.
+
+The columns are those of `benchmarks/accuracy/measurements.csv`; `fleetplan calibrate` reads
+the same columns from a user's CSV. Names are catalog ids (or aliases) so that a row can be
+predicted by `fleetplan.accuracy.predict`.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleetplan.errors import InputError
+
+# metric -> (unit, summary group). Groups are the three figures the accuracy report quotes.
+METRICS: dict[str, tuple[str, str]] = {
+    "output_tok_per_s": ("tok/s", "output tok/s"),
+    "output_tok_per_s_per_gpu": ("tok/s/GPU", "output tok/s"),
+    "decode_tok_per_s": ("tok/s", "output tok/s"),
+    "batch_latency_s": ("s", "output tok/s"),
+    "ttft_ms": ("ms", "TTFT"),
+    "prefill_tok_per_s": ("tok/s", "TTFT"),
+    "tpot_ms": ("ms", "TPOT"),
+}
+GROUPS = ("output tok/s", "TTFT", "TPOT")
+SCHEDULES = ("static", "continuous")
+REQUIRED = ("engine", "model", "precision", "gpu", "input_len", "output_len", "batch")
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """One measured number. `batch` is the static batch size or the continuous concurrency."""
+
+    row_id: str
+    engine: str
+    model: str
+    precision: str
+    gpu: str
+    input_len: int
+    output_len: int
+    batch: int
+    metric: str
+    value: float
+    schedule: str = "static"
+    tp: int = 1
+    pp: int = 1
+    gpu_count: int = 1
+    kv_precision: str = "auto"
+    source_id: str = ""
+    source_url: str = ""
+    engine_version: str = ""
+    trust: str = ""
+    notes: str = ""
+
+    @property
+    def group(self) -> str:
+        return METRICS[self.metric][1]
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise InputError(
+                f"row {self.row_id}: metric {self.metric!r}; accepted: {', '.join(METRICS)}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise InputError(
+                f"row {self.row_id}: schedule {self.schedule!r}; accepted: {', '.join(SCHEDULES)}"
+            )
+        if not self.value > 0:
+            raise InputError(f"row {self.row_id}: value {self.value!r}; expected a positive number")
+        for name in ("input_len", "output_len", "batch", "tp", "pp", "gpu_count"):
+            if getattr(self, name) < 1:
+                raise InputError(f"row {self.row_id}: {name} must be a positive integer")
+
+
+def _int(row: dict[str, str], key: str, where: str, default: int | None = None) -> int:
+    text = (row.get(key) or "").strip()
+    if not text and default is not None:
+        return default
+    try:
+        return int(float(text))
+    except ValueError:
+        raise InputError(f"{where}: column {key} = {text!r}; expected an integer") from None
+
+
+def row_from_dict(row: dict[str, str], where: str) -> ValidationRow:
+    """A row from CSV-like string fields; raises InputError naming `where` on bad input."""
+    missing = [k for k in (*REQUIRED, "metric", "value") if not (row.get(k) or "").strip()]
+    if missing:
+        raise InputError(f"{where}: missing column(s) {', '.join(missing)}")
+    try:
+        value = float(row["value"])
+    except ValueError:
+        raise InputError(f"{where}: value = {row['value']!r}; expected a number") from None
+    tp = _int(row, "tp", where, 1)
+    return ValidationRow(
+        row_id=(row.get("row_id") or where).strip(),
+        engine=row["engine"].strip(),
+        model=row["model"].strip(),
+        precision=row["precision"].strip(),
+        gpu=row["gpu"].strip(),
+        input_len=_int(row, "input_len", where),
+        output_len=_int(row, "output_len", where),
+        batch=_int(row, "batch", where),
+        metric=row["metric"].strip(),
+        value=value,
+        schedule=(row.get("schedule") or "static").strip(),
+        tp=tp,
+        pp=_int(row, "pp", where, 1),
+        gpu_count=_int(row, "gpu_count", where, tp),
+        kv_precision=(row.get("kv_precision") or "auto").strip(),
+        source_id=(row.get("source_id") or "").strip(),
+        source_url=(row.get("source_url") or "").strip(),
+        engine_version=(row.get("engine_version") or "").strip(),
+        trust=(row.get("trust") or "").strip(),
+        notes=(row.get("notes") or "").strip(),
+    )
+
+
+def read_rows_csv(path: Path | str, *, only_used: bool = True) -> list[ValidationRow]:
+    """Rows of a CSV in the validation columns; rows whose `use` column is not 'yes' (an
+    exclusion reason) are skipped when `only_used`."""
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            records = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
+    rows = []
+    for n, rec in enumerate(records, start=2):
+        use = (rec.get("use") or "yes").strip().lower()
+        if only_used and use != "yes":
+            continue
+        rows.append(row_from_dict(rec, f"{p.name}:{n}"))
+    return rows
+
+
+def validation_set_path() -> Path:
+    """The repository's validation set (benchmarks/accuracy/measurements.csv)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "benchmarks" / "accuracy" / "measurements.csv"
+        if candidate.exists():
+            return candidate
+    raise InputError("benchmarks/accuracy/measurements.csv not found (run from a source checkout)")
