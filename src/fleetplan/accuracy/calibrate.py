@@ -123,7 +123,7 @@ def summarize(errors: np.ndarray) -> dict[str, float]:
     """Median, 90th percentile and worst absolute relative error, in percent."""
     a = np.abs(np.asarray(errors, dtype=np.float64)) * 100.0
     if a.size == 0:
-        return {"median": float("nan"), "p90": float("nan"), "worst": float("nan")}
+        raise InputError("no rows to summarize")
     return {
         "median": float(np.median(a)),
         "p90": float(np.percentile(a, 90)),
