@@ -148,7 +148,9 @@ def _card_from(
 ) -> tuple[float, float, float | None, tuple[PriceTier, ...]]:
     mp = model.get_prices(when, context)
     inp, out, cached = mp.input_mtok, mp.output_mtok, mp.cache_read_mtok
-    if inp is None or out is None:
+    if out is None and inp is not None:  # input-only models (embeddings) bill no output
+        out = Decimal(0)
+    if inp is None:
         raise UnknownNameError(
             "api model (token-priced)", f"{provider.id}:{model.id}", known_api_models()
         )

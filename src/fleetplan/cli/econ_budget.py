@@ -33,7 +33,7 @@ def budget(
 
     def lookup(model: str, batch: bool) -> tuple[float, str]:
         card = api_price(model, batch=batch)
-        if card.output_usd_per_mtok != card.input_usd_per_mtok:
+        if card.output_usd_per_mtok not in (0.0, card.input_usd_per_mtok):
             raise InputError(
                 f"api {model!r} prices input and output differently; a budget line bills one "
                 f"token rate, so give usd_per_mtok"

@@ -131,7 +131,8 @@ def compute_budget(spec: BudgetFile, catalog: Catalog, api_lookup: ApiLookup) ->
         try:
             lines.append(_gpu_line(e, name, catalog) if e.gpu else _api_line(e, name, api_lookup))
         except FleetplanError as exc:
-            raise type(exc)(f"lines[{i}] ({name}): {exc}") from None
+            exc.args = (f"lines[{i}] ({name}): {exc}", *exc.args[1:])
+            raise
     total = sum(line.usd_per_month for line in lines)
     by_cat = {c: 0.0 for c in CATEGORIES}
     for line in lines:

@@ -1,0 +1,67 @@
+"""The genai-prices adapter: package prices, cached tokens, tiers, batch, unknown names."""
+
+from __future__ import annotations
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from fleetplan.catalog.api_prices import api_price, known_api_models, load_api_overrides
+from fleetplan.errors import InputError, UnknownNameError
+
+
+def test_prices_come_from_the_package() -> None:
+    card = api_price("gpt-4o")
+    ref = calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), "gpt-4o")
+    assert card.input_usd_per_mtok + card.output_usd_per_mtok == pytest.approx(
+        float(ref.total_price)
+    )
+    assert card.source.startswith("genai-prices ")
+    assert "gpt-4o-mini" in known_api_models()
+
+
+def test_cached_input_counted_once_at_cached_price() -> None:
+    card = api_price("gpt-4o")
+    ours = card.usd_per_request(1000, 300, cached_input_tokens=400)
+    ref = calc_price(Usage(input_tokens=1000, cache_read_tokens=400, output_tokens=300), "gpt-4o")
+    assert ours == pytest.approx(float(ref.total_price))
+    expect = (
+        600 * card.input_usd_per_mtok
+        + 400 * card.cached_input_usd_per_mtok
+        + 300 * card.output_usd_per_mtok
+    ) / 1e6
+    assert ours == pytest.approx(expect)
+    with pytest.raises(InputError):
+        card.usd_per_request(100, 1, cached_input_tokens=200)
+
+
+def test_long_context_tier_is_a_cliff() -> None:
+    card = api_price("gemini-1.5-pro")
+    assert card.tiers
+    start = card.tiers[0].start_input_tokens
+    ref = calc_price(Usage(input_tokens=start + 1, output_tokens=100), "gemini-1.5-pro")
+    assert card.usd_per_request(start + 1, 100) == pytest.approx(float(ref.total_price))
+    assert card.usd_per_request(start + 1, 100) > 1.5 * card.usd_per_request(start - 1, 100)
+
+
+def test_batch_price_is_cheaper_and_cited() -> None:
+    std, batch = api_price("gpt-4o"), api_price("gpt-4o", batch=True)
+    assert batch.pricing == "batch" and batch.input_usd_per_mtok < std.input_usd_per_mtok
+    hosted = api_price("together:meta-llama/Llama-3.3-70B-Instruct-Turbo", batch=True)
+    assert "https://" in hosted.source
+
+
+def test_unknown_name_suggests_nearest() -> None:
+    with pytest.raises(UnknownNameError) as e:
+        api_price("gpt-4o-mni")
+    assert "gpt-4o-mini" in e.value.suggestions
+
+
+def test_user_override_file(tmp_path) -> None:
+    p = tmp_path / "prices.yaml"
+    p.write_text("api:\n  - {model: my-llm, input_usd_per_mtok: 1, output_usd_per_mtok: 2}\n")
+    card = api_price("my-llm", overrides=load_api_overrides(p))
+    assert card.usd_per_request(1e6, 1e6) == pytest.approx(3.0)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[api]]\nmodel = "x"\ninput_usd_per_mtok = -1\noutput_usd_per_mtok = 1\n')
+    with pytest.raises(InputError, match="input_usd_per_mtok"):
+        load_api_overrides(bad)

@@ -1,0 +1,188 @@
+"""Economics commands through the real entry point (fleetplan.cli.main)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fleetplan.catalog.api_prices import api_price
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+SEED = [
+    "breakeven",
+    "--gpu",
+    "l40s",
+    "--usd-per-hour",
+    "1.60",
+    "--capacity-req-per-hour",
+    "1800",
+    "--ops-usd-per-month",
+    "500",
+    "--input-tokens",
+    "800",
+    "--output-tokens",
+    "300",
+]
+
+
+def test_acceptance_breakeven_json(cli) -> None:
+    r = cli(*SEED, "--api", "gpt-4o-mini", "--api", "gpt-4o", "--json")
+    assert r.code == 0, r.err
+    mini, big = r.json()
+    keys = {
+        "api",
+        "api_usd_per_request",
+        "self_hosted_usd_per_request_at_capacity",
+        "breakeven_requests_per_month",
+        "breakeven_tokens_per_month",
+        "gpus_at_breakeven",
+        "reason",
+    }
+    assert keys <= set(mini) and keys <= set(big)
+    assert mini["breakeven_requests_per_month"] is None and "no breakeven" in mini["reason"]
+    # the figure follows the package's price: (1,168 + 500) / GPT-4o's $/request
+    per_req = api_price("gpt-4o").usd_per_request(800, 300)
+    assert big["api_usd_per_request"] == pytest.approx(per_req)
+    assert big["breakeven_requests_per_month"] == pytest.approx(1668 / per_req, abs=1)
+    assert big["api_price"]["source"].startswith("genai-prices")
+    assert big["self_hosted"]["utilization"] == 1.0
+    assert len(big["curve"]["requests_per_month"]) == len(big["curve"]["api_usd_per_month"])
+
+
+def test_breakeven_with_user_prices_file(cli, tmp_path) -> None:
+    p = tmp_path / "p.toml"
+    p.write_text('[[api]]\nmodel = "seed-4o"\ninput_usd_per_mtok = 2.5\noutput_usd_per_mtok = 10\n')
+    r = cli(*SEED, "--api", "seed-4o", "--api-prices", str(p), "--json")
+    assert r.code == 0, r.err
+    assert r.json()[0]["breakeven_requests_per_month"] == 333_600
+
+
+def test_breakeven_from_model_says_so(cli) -> None:
+    r = cli(
+        "breakeven",
+        "--gpu",
+        "l40s",
+        "--usd-per-hour",
+        "1.6",
+        "--model",
+        "llama-3.1-8b",
+        "--input-tokens",
+        "800",
+        "--output-tokens",
+        "300",
+        "--api",
+        "gpt-4o",
+    )
+    assert r.code == 0, r.err
+    assert "performance model" in r.out and "100% utilization" in r.out
+
+
+def test_unknown_api_model_exit_2(cli) -> None:
+    r = cli(*SEED, "--api", "gpt-4o-mni")
+    assert r.code == 2 and r.out == ""
+    assert r.err.count("\n") == 1 and "gpt-4o-mini" in r.err
+
+
+def test_cost_table_and_json(cli) -> None:
+    r = cli(
+        "cost",
+        "--gpu",
+        "a100-80gb",
+        "--gpus",
+        "4",
+        "--usd-per-hour",
+        "2.21",
+        "--tok-per-s",
+        "2400",
+        "--utilization",
+        "0.7",
+        "--json",
+    )
+    assert r.code == 0 and r.json()["usd_per_mtok"] == pytest.approx(1.4616, abs=5e-5)
+    r = cli("cost", "--gpu", "a100-80gb", "--tok-per-s", "2400")
+    assert r.code == 0 and "catalog offer" in r.out and "100% utilization" in r.out
+
+
+def test_budget_example(cli, tmp_path) -> None:
+    r = cli("budget", str(EXAMPLES / "budget-seed.yaml"), "--json")
+    assert r.code == 0, r.err
+    assert r.json()["total_usd_per_month"] == pytest.approx(3909.50)
+    out = tmp_path / "focus.csv"
+    assert cli("budget", str(EXAMPLES / "budget-seed.yaml"), "--focus-csv", str(out)).code == 0
+    head = out.read_text().splitlines()[0].split(",")
+    assert {"BilledCost", "EffectiveCost", "ListCost", "PricingCategory", "ChargeCategory"} <= set(
+        head
+    )
+    r = cli("budget", str(EXAMPLES / "budget-embeddings-w6.toml"), "--json")
+    assert r.json()["total_usd_per_month"] == pytest.approx(17_600)
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ({"category": "marketing", "gpu": "l40s", "count": 1, "hours_per_month": 1}, "category"),
+        (
+            {"category": "training", "gpu": "l40s", "count": 1, "hours_per_month": -5},
+            "hours_per_month",
+        ),
+        (
+            {"category": "embeddings", "api": "text-embedding-3-smal", "tokens_per_month": 1},
+            "text-embedding-3-small",
+        ),
+    ],
+)
+def test_bad_budget_exit_2(cli, tmp_path, line, field) -> None:
+    p = tmp_path / "b.yaml"
+    p.write_text(json.dumps({"lines": [line]}))
+    r = cli("budget", str(p))
+    assert r.code == 2 and r.err.startswith("fleetplan: error:") and field in r.err
+    assert r.err.count("\n") == 1
+
+
+def test_negative_hours_in_cost_inputs_exit_2(cli) -> None:
+    r = cli(*SEED[:-4], "--input-tokens", "0", "--output-tokens", "300", "--api", "gpt-4o")
+    assert r.code == 2 and "--input-tokens" in r.err
+
+
+def test_other_commands(cli, tmp_path) -> None:
+    r = cli("tco", "--gpu", "rtx-4090", "--price-usd", "1600", "--json")
+    assert r.code == 0 and r.json()["amortized_usd_per_gpu_hour"] == pytest.approx(0.0609, abs=5e-5)
+    r = cli(
+        "cache-roi",
+        "--prefix-tokens",
+        "2048",
+        "--suffix-tokens",
+        "256",
+        "--requests-per-hour",
+        "10000",
+        "--hit-rate",
+        "0.85",
+        "--json",
+    )
+    assert r.json()["prefix"]["reduction"] == pytest.approx(0.7556, abs=5e-5)
+    r = cli("tenancy", "--peak-gpus", ",".join(["1"] * 10), "--utilization", "0.4", "--json")
+    assert r.json()["pooled_gpus"] == 8  # P99 of Binomial(10, 0.4), not the seed's 2x
+    r = cli(
+        "fleet-mix",
+        "--gpu",
+        "a100-80gb",
+        "--demand-gpus",
+        "3,6,10",
+        "--base-usd-per-hour",
+        "2.21",
+        "--burst-usd-per-hour",
+        "0.73",
+        "--json",
+    )
+    assert r.code == 0 and r.json()["base_gpus"] == 6
+    r = cli("api", "price", "gpt-4o", "--json")
+    assert r.json()["model"] == "gpt-4o"
+    csv = tmp_path / "vms.csv"
+    csv.write_text(
+        "InstanceType,AcceleratorName,AcceleratorCount,Region,Price,SpotPrice\n"
+        "g6e.xlarge,L40S,1,us-east-1,1.861,0.9\nx,Nope,1,r,1,\n"
+    )
+    r = cli("import-offers", str(csv), "--provider", "aws")
+    assert r.code == 0 and 'pricing = "spot"' in r.out and "Nope" in r.err
