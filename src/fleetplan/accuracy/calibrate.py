@@ -129,3 +129,44 @@ def summarize(errors: np.ndarray) -> dict[str, float]:
         "p90": float(np.percentile(a, 90)),
         "worst": float(a.max()),
     }
+
+
+def _toml_value(v: object) -> str:
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(round(float(v), 6)) if isinstance(v, float) else str(v)
+    return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def profile_toml(fit: FitResult, basis: str, date: str) -> str:
+    """A calibration profile: a catalog override file with `[engines.<id>]` holding the fitted
+    factors and the full `sources` table (fitted entries rewritten), so that
+    `fleetplan perf --catalog profile.toml` applies it."""
+    eng = fit.engine
+    s = summarize(fit.errors_before)
+    a = summarize(fit.errors_after)
+    lines = [
+        f"# fleetplan calibration profile for engine {eng.id}, written {date}",
+        f"# basis: {basis}",
+        f"# |error| before: median {s['median']:.1f} %, p90 {s['p90']:.1f} %; "
+        f"after: median {a['median']:.1f} %, p90 {a['p90']:.1f} % ({len(fit.rows)} rows)",
+        "# use: fleetplan perf MODEL --gpu GPU --engine "
+        f"{eng.id} --catalog THIS_FILE (a catalog override file)",
+        "",
+        f'[engines."{eng.id}"]',
+    ]
+    for name, value in fit.factors.items():
+        lines.append(f"{name} = {_toml_value(value)}")
+    lines += ["", f'[engines."{eng.id}".sources]']
+    sources = dict(eng.sources)
+    for name, value in fit.factors.items():
+        sources[name] = (
+            f"calibrated {date} by fleetplan calibrate on {basis}: {fit.before[name]:.4g} -> "
+            f"{value:.4g}"
+        )
+    for key, text in sources.items():
+        lines.append(f"{_toml_value(key)} = {_toml_value(text)}")
+    return "\n".join(lines) + "\n"

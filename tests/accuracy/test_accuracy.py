@@ -1,0 +1,72 @@
+"""Accuracy of the performance model on the published validation set, and its calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+from fleetplan.accuracy.calibrate import fit_engine, relative_errors, summarize
+from fleetplan.accuracy.predict import predict_rows
+from fleetplan.accuracy.rows import GROUPS, read_rows_csv, validation_set_path
+
+# acceptance thresholds of the accuracy issue (absolute % error per metric group)
+MEDIAN_MAX, P90_MAX = 12.0, 35.0
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return read_rows_csv(validation_set_path())
+
+
+def test_validation_set_is_normalized(rows):
+    assert len(rows) >= 90
+    assert {r.engine for r in rows} == {"tensorrt-llm", "lmdeploy", "vllm", "llama.cpp"}
+    assert {r.group for r in rows} == set(GROUPS)
+    assert all(r.source_url.startswith("https://") for r in rows)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_accuracy_thresholds(rows, catalog, group):
+    preds = [p for p in predict_rows(rows, catalog) if p.row.group == group]
+    assert preds
+    s = summarize(np.array([p.error for p in preds]))
+    assert s["median"] < MEDIAN_MAX, s
+    assert s["p90"] < P90_MAX, s
+
+
+def test_prediction_under_10_ms(rows, catalog):
+    predict_rows(rows[:2], catalog)
+    t0 = time.perf_counter()
+    predict_rows(rows, catalog)
+    assert (time.perf_counter() - t0) / len(rows) < 0.010
+
+
+def test_static_rows_use_per_gpu_and_whole_batch_normalizations(rows, catalog):
+    by_id = {r.row_id: r for r in rows}
+    per_gpu = by_id["111"]  # TensorRT-LLM Llama-2-70B TP4: tok/s per GPU
+    whole = dataclasses.replace(per_gpu, metric="output_tok_per_s")
+    p_gpu, p_whole = predict_rows([per_gpu, whole], catalog)
+    assert p_whole.predicted == pytest.approx(4 * p_gpu.predicted)
+    lat = by_id["222"]  # Argonne: end-to-end latency of the whole batch of 64
+    tput = dataclasses.replace(lat, metric="output_tok_per_s")
+    p_lat, p_tput = predict_rows([lat, tput], catalog)
+    assert p_lat.predicted == pytest.approx(64 * 128 / p_tput.predicted)
+
+
+def test_calibration_on_half_lowers_error_on_the_other_half(rows, catalog):
+    """Start from a profile off by 2x; fit on the even rows, check the odd rows improve."""
+    eng = catalog.engine("lmdeploy")
+    off = dataclasses.replace(
+        eng, mbu=eng.mbu / 2, mfu_prefill=eng.mfu_prefill / 2, step_overhead_ms=4.0
+    )
+    mine = [r for r in rows if r.engine == "lmdeploy"]
+    train, test = mine[0::2], mine[1::2]
+    before = summarize(relative_errors(test, catalog, off))
+    fit = fit_engine(train, catalog, off)
+    after = summarize(relative_errors(test, catalog, fit.engine))
+    assert after["median"] < before["median"] / 2
+    assert after["p90"] < before["p90"]
+    assert summarize(fit.errors_after)["median"] < summarize(fit.errors_before)["median"]

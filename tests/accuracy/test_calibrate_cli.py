@@ -1,0 +1,107 @@
+"""Readers of real-format result files and the calibrate / measure commands."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+
+import pytest
+
+from fleetplan.accuracy.readers import Context, read_results
+from fleetplan.accuracy.rows import validation_set_path
+from fleetplan.catalog import load_catalog
+
+from ..conftest import DATA
+
+CAL = DATA / "calibration"
+
+
+def test_vllm_result_json():
+    res = read_results([CAL / "vllm_bench_serve_c16.json"])
+    rows = {r.metric: r for r in res.rows}
+    assert set(rows) == {"output_tok_per_s", "ttft_ms", "tpot_ms"}
+    r = rows["ttft_ms"]
+    assert (r.input_len, r.output_len, r.batch) == (1024, 256, 16)  # 327680/320, 81920/320
+    assert r.schedule == "continuous" and r.engine == "vllm" and r.gpu == "h100"
+    assert r.model == "meta-llama/Llama-3.1-8B-Instruct" and r.value == 104.9
+    assert rows["output_tok_per_s"].value == 1956.5 and rows["tpot_ms"].value == 7.61
+
+
+def test_vllm_open_loop_run_is_skipped_with_reason():
+    res = read_results([CAL / "vllm_bench_serve_rate4.json"], Context(gpu="h100"))
+    assert res.rows == [] and "open loop" in res.skipped[0]
+
+
+def test_guidellm_report_json():
+    res = read_results([CAL / "guidellm_report.json"])
+    batches = sorted({r.batch for r in res.rows})
+    assert batches == [1, 16]  # synchronous and concurrent; the constant-rate run is skipped
+    assert any("constant" in s for s in res.skipped)
+    c16 = {r.metric: r for r in res.rows if r.batch == 16}
+    assert c16["ttft_ms"].value == 104.9 and c16["tpot_ms"].value == 7.61
+    assert c16["output_tok_per_s"].value == 1956.5
+    assert (c16["ttft_ms"].input_len, c16["ttft_ms"].output_len) == (1024, 256)
+    # the model comes from the worker's backend_model, GPU/engine from --output-extras
+    assert c16["ttft_ms"].model == "meta-llama/Llama-3.1-8B-Instruct"
+    assert c16["ttft_ms"].gpu == "h100" and c16["ttft_ms"].engine == "vllm"
+
+
+def _subset_csv(tmp_path, engine):
+    src = validation_set_path()
+    with src.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = [r for r in reader if r["engine"] == engine and r["use"] == "yes"]
+        fields = reader.fieldnames
+    out = tmp_path / f"{engine}.csv"
+    with out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fields)
+        w.writeheader()
+        w.writerows(rows)
+    return out, len(rows)
+
+
+def test_calibrate_writes_a_catalog_override(cli, tmp_path):
+    data, n = _subset_csv(tmp_path, "vllm")
+    prof = tmp_path / "profile.toml"
+    r = cli("calibrate", str(data), "--out", str(prof), "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["rows"] == n and d["engine"] == "vllm"
+    assert d["abs_error_pct_after"]["median"] <= d["abs_error_pct_before"]["median"]
+    eng = load_catalog(prof).engine("vllm")
+    assert eng.mbu == pytest.approx(d["factors_after"]["mbu"], rel=1e-4)
+    assert "fleetplan calibrate" in eng.sources["mbu"] and "max_num_seqs" in eng.sources
+    perf = cli("perf", "llama-3-8b", "--gpu", "h100", "--catalog", str(prof), "--json")
+    assert perf.code == 0, perf.err
+
+
+def test_calibrate_from_json_needs_the_model(cli):
+    r = cli("calibrate", str(CAL / "vllm_bench_serve_c16.json"), "--model", "nope-7b")
+    assert r.code == 2 and r.err.startswith("fleetplan: error:") and "Traceback" not in r.err
+
+
+def test_calibrate_from_vllm_and_guidellm_files(cli):
+    files = [str(CAL / f) for f in ("vllm_bench_serve_c16.json", "guidellm_report.json")]
+    r = cli("calibrate", *files, "--model", "llama-3.1-8b", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["rows"] == 9
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch installed")
+def test_measure_without_torch_says_so(cli):
+    r = cli("measure", "--gpu", "h100")
+    assert r.code == 2
+    assert r.err.strip().startswith("fleetplan: error:") and "PyTorch" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_measure_on_a_gpu(cli, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    prof = tmp_path / "measured.toml"
+    r = cli("measure", "--gpu", "h100", "--out", str(prof), "--json")
+    assert r.code == 0, r.err
+    f = r.json()["factors"]
+    assert 0 < f["mbu"] <= 1 and 0 < f["mfu_prefill"] <= 1 and 0 < f["attention_mbu"] <= 1
+    assert load_catalog(prof).engine("vllm").mbu == pytest.approx(f["mbu"], abs=1e-4)
