@@ -1,0 +1,285 @@
+"""Router configuration: a YAML file validated with pydantic, then resolved to frozen specs.
+
+Every provider's price is resolved at load: an explicit ``price`` block wins; otherwise an API
+provider's models are priced by ``fleetplan.catalog.api_prices.api_price``; a self-hosted
+provider is priced from what its reserved GPUs cost a month divided by the tokens it is expected
+to serve a month (never $0). A model priced by neither is an error at load.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fleetplan.errors import FleetplanError, InputError
+from fleetplan.units import HOURS_PER_MONTH
+
+Strategy = Literal["weighted", "cost", "quality", "latency", "least_busy"]
+STRATEGIES: tuple[str, ...] = ("weighted", "cost", "quality", "latency", "least_busy")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceIn(_Strict):
+    input_usd_per_mtok: float = Field(ge=0)
+    output_usd_per_mtok: float = Field(ge=0)
+
+
+class ReservedIn(_Strict):
+    """What a self-hosted provider costs: its GPUs' monthly bill over its expected tokens."""
+
+    gpu_hours_usd_per_month: float | None = Field(default=None, gt=0)
+    gpus: int | None = Field(default=None, gt=0)
+    usd_per_gpu_hour: float | None = Field(default=None, gt=0)
+    expected_tokens_per_month: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> ReservedIn:
+        hourly = self.gpus is not None and self.usd_per_gpu_hour is not None
+        if (self.gpu_hours_usd_per_month is None) == (not hourly):
+            raise ValueError(
+                "give either gpu_hours_usd_per_month, or both gpus and usd_per_gpu_hour"
+            )
+        return self
+
+
+class LimitsIn(_Strict):
+    requests_per_min: float | None = Field(default=None, gt=0)
+    tokens_per_min: float | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
+
+
+class TimeoutsIn(_Strict):
+    connect_s: float = Field(default=5.0, gt=0)
+    first_token_s: float = Field(default=30.0, gt=0)  # headers and first chunk
+    idle_s: float = Field(default=30.0, gt=0)  # between two chunks of a stream
+    total_s: float = Field(default=600.0, gt=0)
+
+
+class ProviderIn(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    base_url: str
+    key_env: str | None = None
+    kind: Literal["api", "self_hosted"] = "api"
+    models: dict[str, str] = Field(min_length=1)  # public name -> upstream name
+    weight: float = Field(default=1.0, ge=0)
+    priority: int = 0  # quality-first tries lower numbers first
+    price: PriceIn | None = None
+    price_provider: str | None = None  # provider id in the price package, e.g. "openai"
+    reserved: ReservedIn | None = None
+    limits: LimitsIn = LimitsIn()
+    timeouts: TimeoutsIn = TimeoutsIn()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        u = urlparse(v)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"base_url must be an http(s) URL with a host, got {v!r}")
+        if u.username or u.password:
+            raise ValueError("base_url must not carry credentials; use key_env")
+        return v.rstrip("/")
+
+
+class OverflowIn(_Strict):
+    """Prefer self-hosted providers until they are this busy, then send the excess to APIs."""
+
+    max_in_flight: int | None = Field(default=None, gt=0)
+    max_ttft_ms: float | None = Field(default=None, gt=0)  # moving-average TTFT (queue proxy)
+
+
+class HealthIn(_Strict):
+    failure_threshold: int = Field(default=3, gt=0)
+    cooldown_s: float = Field(default=10.0, gt=0)
+    check_interval_s: float = Field(default=0.0, ge=0)  # 0: no active checks
+    check_timeout_s: float = Field(default=2.0, gt=0)
+
+
+class GatewayIn(_Strict):
+    key_env: str = "FLEETPLAN_GATEWAY_KEY"
+    key: str | None = None  # prefer key_env; a key in a file is easy to leak
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    log_path: str = "fleetplan-requests.sqlite"
+    strategy: Strategy = "weighted"
+    max_attempts: int | None = Field(default=None, gt=0)
+    overflow: OverflowIn | None = None
+    health: HealthIn = HealthIn()
+    latency_ema_alpha: float = Field(default=0.2, gt=0, le=1)
+    seed: int | None = None
+
+
+class RouterConfigIn(_Strict):
+    gateway: GatewayIn = GatewayIn()
+    providers: list[ProviderIn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> RouterConfigIn:
+        names = [p.name for p in self.providers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"provider names must be unique; repeated: {', '.join(dup)}")
+        return self
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    source: str
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        return (
+            input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    base_url: str
+    key_env: str | None
+    kind: str
+    models: dict[str, str]
+    prices: dict[str, ModelPrice]  # by public model name
+    weight: float
+    priority: int
+    limits: LimitsIn
+    timeouts: TimeoutsIn
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.kind == "self_hosted"
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.key_env) if self.key_env else None
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    gateway: GatewayIn
+    providers: tuple[Provider, ...]
+
+    def providers_for(self, model: str) -> list[Provider]:
+        return [p for p in self.providers if model in p.models]
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({m for p in self.providers for m in p.models})
+
+    def gateway_key(self) -> str:
+        key = self.gateway.key or os.environ.get(self.gateway.key_env)
+        if not key:
+            raise InputError(
+                f"no gateway key: set the environment variable {self.gateway.key_env} "
+                "(or gateway.key_env / gateway.key in the config); the gateway never runs open"
+            )
+        return key
+
+    def upstream_keys(self) -> list[str]:
+        return [k for p in self.providers if (k := p.api_key())]
+
+
+def _self_hosted_price(p: ProviderIn) -> ModelPrice:
+    r = p.reserved
+    if r is None:
+        raise InputError(
+            f"provider {p.name!r} is self_hosted: give `reserved` (gpu_hours_usd_per_month or "
+            "gpus + usd_per_gpu_hour, and expected_tokens_per_month) or an explicit `price`; "
+            "a self-hosted fleet is never priced at $0"
+        )
+    if r.gpu_hours_usd_per_month is not None:
+        monthly, basis = r.gpu_hours_usd_per_month, "gpu_hours_usd_per_month"
+    else:
+        assert r.gpus is not None and r.usd_per_gpu_hour is not None
+        monthly = r.gpus * r.usd_per_gpu_hour * HOURS_PER_MONTH
+        basis = f"{r.gpus} GPUs x ${r.usd_per_gpu_hour}/h x {HOURS_PER_MONTH:g} h"
+    per_mtok = monthly / (r.expected_tokens_per_month / 1e6)
+    src = f"reserved: {basis} / {r.expected_tokens_per_month:g} tokens per month"
+    return ModelPrice(per_mtok, per_mtok, src)
+
+
+def _api_price(p: ProviderIn, public: str, upstream: str) -> ModelPrice:
+    if p.price is not None:
+        return ModelPrice(
+            p.price.input_usd_per_mtok, p.price.output_usd_per_mtok, "config: provider price"
+        )
+    try:
+        from fleetplan.catalog.api_prices import api_price
+    except ImportError as exc:
+        raise InputError(
+            f"provider {p.name!r} model {upstream!r}: no `price` given and the API price "
+            "catalog is not available; give price: {input_usd_per_mtok, output_usd_per_mtok}"
+        ) from exc
+    try:
+        ap = api_price(upstream, p.price_provider)
+    except FleetplanError as exc:
+        raise InputError(
+            f"provider {p.name!r} model {upstream!r} (public {public!r}) has no price: {exc}; "
+            "give price: {input_usd_per_mtok, output_usd_per_mtok} in the provider"
+        ) from exc
+    src = f"{ap.source} (as of {ap.as_of})"
+    return ModelPrice(ap.input_usd_per_mtok, ap.output_usd_per_mtok, src)
+
+
+def resolve(cfg: RouterConfigIn) -> RouterConfig:
+    providers = []
+    for p in cfg.providers:
+        prices: dict[str, ModelPrice] = {}
+        for public, upstream in p.models.items():
+            if p.kind == "self_hosted" and p.price is None:
+                prices[public] = _self_hosted_price(p)
+            else:
+                prices[public] = _api_price(p, public, upstream)
+        providers.append(
+            Provider(
+                name=p.name,
+                base_url=p.base_url,
+                key_env=p.key_env,
+                kind=p.kind,
+                models=dict(p.models),
+                prices=prices,
+                weight=p.weight,
+                priority=p.priority,
+                limits=p.limits,
+                timeouts=p.timeouts,
+            )
+        )
+    return RouterConfig(gateway=cfg.gateway, providers=tuple(providers))
+
+
+def _fmt_validation(exc: ValidationError, where: str) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top)"
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        parts.append(f"{loc}: {e['msg']}{got_s}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def parse_config(data: object, where: str = "router config") -> RouterConfig:
+    try:
+        cfg = RouterConfigIn.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_fmt_validation(exc, where)) from None
+    return resolve(cfg)
+
+
+def load_config(path: str | Path) -> RouterConfig:
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read router config {str(p)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"router config {str(p)!r} is not valid YAML: {exc}") from None
+    return parse_config(data, where=str(p))

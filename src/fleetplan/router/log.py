@@ -1,0 +1,91 @@
+"""The request log: one SQLite row per client request, written by a background thread.
+
+Rows hold the provider, model, status, attempts, tokens, latency and cost — never a key, a
+prompt or a completion. Writes are batched off the event loop so logging adds no latency.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LogRow:
+    ts_s: float
+    request_id: str
+    model: str
+    provider: str  # "" when no provider served it
+    status: int
+    attempts: int
+    stream: int
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    ttft_ms: float | None
+    cost_usd: float
+    overflow: int
+    error: str
+
+
+_COLS = [f.name for f in fields(LogRow)]
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS requests ("
+    "ts_s REAL, request_id TEXT, model TEXT, provider TEXT, status INTEGER, attempts INTEGER, "
+    "stream INTEGER, input_tokens INTEGER, output_tokens INTEGER, latency_ms REAL, "
+    "ttft_ms REAL, cost_usd REAL, overflow INTEGER, error TEXT)"
+)
+
+
+class RequestLog:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._q: queue.Queue[LogRow | None] = queue.Queue()
+        self._cond = threading.Condition()
+        self._written = 0
+        self._done = 0
+        con = sqlite3.connect(self.path)
+        con.execute(_SCHEMA)
+        con.commit()
+        con.close()
+        self._thread = threading.Thread(target=self._run, name="fleetplan-request-log", daemon=True)
+        self._thread.start()
+
+    def write(self, row: LogRow) -> None:
+        with self._cond:
+            self._written += 1
+        self._q.put(row)
+
+    def _run(self) -> None:
+        con = sqlite3.connect(self.path)
+        sql = f"INSERT INTO requests ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
+        stop = False
+        while not stop:
+            batch = [self._q.get()]
+            while True:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            rows = [astuple(r) for r in batch if r is not None]
+            stop = any(r is None for r in batch)
+            if rows:
+                con.executemany(sql, rows)
+                con.commit()
+            with self._cond:
+                self._done += len(rows)
+                self._cond.notify_all()
+        con.close()
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until every row written so far is in the file."""
+        with self._cond:
+            target = self._written
+            self._cond.wait_for(lambda: self._done >= target, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join(timeout=10.0)

@@ -1,0 +1,172 @@
+"""One attempt at one upstream provider: send, classify the outcome, read the stream's events.
+
+An attempt fails *before commit* (connect error, timeout, 5xx, 429, rejected credentials, a
+non-JSON body, a stream that ends before its first event) and the gateway may then try another
+provider; or it is *committed* (a full non-streamed body, or a stream's first event in hand),
+after which a failure is the client's to see — never a silent truncation or a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetplan.router.config import Provider
+
+RETRYABLE_STATUS = frozenset({401, 403, 408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class AttemptFailed(Exception):
+    """A provider failed before anything was committed; another provider may be tried."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None, health: bool = True):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+        self.health = health  # whether the breaker should count it
+
+
+class ClientFault(Exception):
+    """The upstream refused the request itself (4xx other than auth/rate): pass it through."""
+
+    def __init__(self, status: int, body: bytes):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reported: bool = False
+    chunks: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def take(self, data: Any) -> None:
+        u = data.get("usage") if isinstance(data, dict) else None
+        if isinstance(u, dict) and "prompt_tokens" in u:
+            self.input_tokens = int(u.get("prompt_tokens") or 0)
+            self.output_tokens = int(u.get("completion_tokens") or 0)
+            self.reported = True
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def upstream_request(client: Any, p: Provider, path: str, payload: dict[str, Any]) -> Any:
+    import httpx
+
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if key := p.api_key():
+        headers["Authorization"] = f"Bearer {key}"
+    t = p.timeouts
+    timeout = httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s)
+    return client.build_request(
+        "POST",
+        f"{p.base_url}/{path}",
+        content=json.dumps(payload),
+        headers=headers,
+        timeout=timeout,
+    )
+
+
+def _classify_status(resp: Any) -> None:
+    s = resp.status_code
+    if s == 200:
+        return
+    if s == 429:
+        raise AttemptFailed("HTTP 429", retry_after_s(resp.headers.get("retry-after")))
+    if s in (401, 403):
+        raise AttemptFailed(f"HTTP {s}: upstream rejected the gateway's credentials")
+    if s in RETRYABLE_STATUS or s >= 500:
+        raise AttemptFailed(f"HTTP {s}")
+    raise ClientFault(s, b"")
+
+
+async def send(client: Any, request: Any, timeout_s: float) -> Any:
+    """Send and return the open response (status 200); raise AttemptFailed/ClientFault."""
+    import httpx
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            resp = await client.send(request, stream=True)
+    except TimeoutError:
+        raise AttemptFailed(f"timeout: no response headers within {timeout_s:g} s") from None
+    except httpx.ConnectError:
+        raise AttemptFailed("connect error") from None
+    except httpx.HTTPError as exc:
+        raise AttemptFailed(f"transport error ({type(exc).__name__})") from None
+    try:
+        _classify_status(resp)
+    except ClientFault as fault:
+        body = await _read_all(resp, timeout_s)
+        await resp.aclose()
+        raise ClientFault(fault.status, body) from None
+    except AttemptFailed:
+        await resp.aclose()
+        raise
+    return resp
+
+
+async def _read_all(resp: Any, timeout_s: float) -> bytes:
+    import httpx
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            return bytes(await resp.aread())
+    except TimeoutError:
+        raise AttemptFailed(f"timeout: body not complete within {timeout_s:g} s") from None
+    except httpx.HTTPError as exc:
+        raise AttemptFailed(f"transport error while reading ({type(exc).__name__})") from None
+
+
+async def read_json(resp: Any, timeout_s: float) -> tuple[bytes, Usage]:
+    """Read a whole non-streamed response; its body and usage."""
+    try:
+        body = await _read_all(resp, timeout_s)
+    finally:
+        await resp.aclose()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise AttemptFailed("upstream answered 200 with a body that is not JSON") from None
+    if not isinstance(data, dict) or "choices" not in data:
+        raise AttemptFailed("upstream answered 200 without `choices`")
+    usage = Usage()
+    usage.take(data)
+    return body, usage
+
+
+async def sse_events(resp: Any) -> AsyncIterator[tuple[bytes, str | None]]:
+    """Yield (raw event bytes, data payload or None) for each server-sent event."""
+    lines: list[str] = []
+    data: list[str] = []
+    async for line in resp.aiter_lines():
+        if line == "":
+            if lines:
+                yield ("\n".join(lines) + "\n\n").encode(), ("\n".join(data) if data else None)
+            lines, data = [], []
+            continue
+        lines.append(line)
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+    if lines:  # a last event without its blank line
+        yield ("\n".join(lines) + "\n\n").encode(), ("\n".join(data) if data else None)

@@ -1,0 +1,84 @@
+"""Fixtures: fake upstreams and gateways served on 127.0.0.1 ephemeral ports, in threads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("starlette", reason="needs the `router` extra: pip install -e .[router]")
+pytest.importorskip("uvicorn", reason="needs the `router` extra")
+pytest.importorskip("httpx", reason="needs the `router` extra")
+pytest.importorskip("openai", reason="needs the `router-test` extra (openai client)")
+
+from fleetplan.router.config import parse_config
+from fleetplan.router.fake_upstream import Served, Upstream
+from fleetplan.router.gateway import Gateway
+
+GATEWAY_KEY = "gw-test-key-0123456789"
+UPSTREAM_KEY = "sk-upstream-SECRET-7f3a9c2e5b1d"
+PRICE = {"input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0}
+FAST = {"connect_s": 1.0, "first_token_s": 1.0, "idle_s": 1.0, "total_s": 3.0}
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEETPLAN_GATEWAY_KEY", GATEWAY_KEY)
+    monkeypatch.setenv("UPSTREAM_KEY", UPSTREAM_KEY)
+
+
+@pytest.fixture
+def upstream() -> Iterator[Callable[[str], tuple[Upstream, Served]]]:
+    started: list[Served] = []
+
+    def make(name: str) -> tuple[Upstream, Served]:
+        up = Upstream(name=name)
+        srv = Served(up.app(), log_level="critical")  # injected faults are not news
+        started.append(srv)
+        return up, srv
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def provider(name: str, url: str, **over: Any) -> dict[str, Any]:
+    p: dict[str, Any] = {
+        "name": name,
+        "base_url": f"{url}/v1",
+        "key_env": "UPSTREAM_KEY",
+        "models": {"m": f"{name}-model"},
+        "price": PRICE,
+        "timeouts": FAST,
+    }
+    p.update(over)
+    return p
+
+
+@pytest.fixture
+def gateway(tmp_path: Any) -> Iterator[Callable[..., tuple[Gateway, Served]]]:
+    started: list[Served] = []
+
+    def make(
+        providers: list[dict[str, Any]], state: Any = None, log: str = "log.sqlite", **gw: Any
+    ) -> tuple[Gateway, Served]:
+        gw.setdefault("seed", 1)
+        cfg = parse_config({"gateway": gw, "providers": providers})
+        g = Gateway(cfg, state=state, log_path=str(tmp_path / log))
+        srv = Served(g.app)
+        started.append(srv)
+        return g, srv
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def client(url: str, key: str = GATEWAY_KEY, timeout: float = 10.0) -> Any:
+    import openai
+
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=timeout)
+
+
+MSG = [{"role": "user", "content": "hello"}]
