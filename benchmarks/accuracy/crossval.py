@@ -3,39 +3,51 @@
 python benchmarks/accuracy/crossval.py
 """
 
+from __future__ import annotations
+
 import sys
+from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-import fit_profiles as F
 from scipy.optimize import least_squares
 
-from fleetplan.accuracy.calibrate import relative_errors
-from fleetplan.accuracy.rows import read_rows_csv
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+import fit_profiles as fp
+
+from fleetplan.accuracy.calibrate import relative_errors, summarize
+from fleetplan.accuracy.rows import GROUPS, read_rows_csv
 from fleetplan.catalog import load_catalog
 
-cat = load_catalog()
-allr = read_rows_csv(F.HERE / "measurements.csv")
-errs = {}
-for e, plan in F.PLAN.items():
-    rows = [r for r in allr if r.engine == e]
-    eng = cat.engine(e)
-    for k in (0, 1):
-        tr, te = rows[k::2], rows[1 - k :: 2]
-        x0 = np.array([F.start_value(eng, t, lo, hi) for t, lo, hi in plan])
+
+def main() -> None:
+    cat = load_catalog()
+    rows_all = read_rows_csv(fp.HERE / "measurements.csv")
+    held: dict[str, tuple[str, float]] = {}
+    for engine_id, plan in fp.PLAN.items():
+        rows = [r for r in rows_all if r.engine == engine_id]
+        eng = cat.engine(engine_id)
         lo = np.array([p[1] for p in plan])
         hi = np.array([p[2] for p in plan])
-        sol = least_squares(
-            lambda x: np.log1p(relative_errors(tr, cat, F.apply(eng, plan, x))),
-            x0,
-            bounds=(lo, hi),
-            diff_step=1e-3,
-        )
-        for r, er in zip(te, relative_errors(te, cat, F.apply(eng, plan, sol.x))):
-            errs[r.row_id] = (r.group, er)
-for g in ("output tok/s", "TTFT", "TPOT"):
-    a = np.abs([er for gg, er in errs.values() if gg == g]) * 100
-    print(
-        g, len(a), "median %.1f p90 %.1f worst %.1f" % (np.median(a), np.percentile(a, 90), a.max())
-    )
+        x0 = np.array([fp.start_value(eng, t, a, b) for t, a, b in plan])
+        for k in (0, 1):
+            train, test = rows[k::2], rows[1 - k :: 2]
+
+            def res(x, train=train, eng=eng, plan=plan):
+                return np.log1p(relative_errors(train, cat, fp.apply(eng, plan, x)))
+
+            sol = least_squares(res, x0, bounds=(lo, hi), diff_step=1e-3)
+            errs = relative_errors(test, cat, fp.apply(eng, plan, sol.x))
+            for r, e in zip(test, errs, strict=True):
+                held[r.row_id] = (r.group, float(e))
+    print("held-out |error| (2-fold, per engine):")
+    for g in GROUPS:
+        s = summarize(np.array([e for gg, e in held.values() if gg == g]))
+        n = sum(gg == g for gg, _ in held.values())
+        print(f"  {g:<14}{n:>4} rows  median {s['median']:.1f} %  p90 {s['p90']:.1f} %  "
+              f"worst {s['worst']:.1f} %")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
