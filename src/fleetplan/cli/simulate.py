@@ -1,0 +1,179 @@
+"""`fleetplan simulate SCENARIO.yaml`: discrete-event simulation of a serving fleet."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.errors import InputError
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML (see examples/sim-*.yaml).")],
+    json_out: JsonOpt = False,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed (overrides the scenario's).")
+    ] = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart",
+            help="Write latency percentiles and queue length over time "
+            "to a .html, .svg or .png file.",
+        ),
+    ] = None,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="With --json: add the sampled timelines.")
+    ] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Simulate a fleet of replicas under a traffic scenario: TTFT, TPOT, ITL and end-to-end
+    percentiles, throughput, goodput, queueing and KV-cache preemptions."""
+    from fleetplan.sim import load_scenario
+    from fleetplan.sim import simulate as run_simulation
+
+    sc = load_scenario(scenario)
+    cat = catalog_from(catalog) if sc.service.kind == "roofline" else None
+    show_bar = not json_out and sys.stderr.isatty()
+    with _Progress(show_bar) as bar:
+        result = run_simulation(sc, catalog=cat, seed=seed, progress=bar.update)
+    if chart is not None:
+        _write_chart(result, chart, f"fleetplan simulate {scenario.name}")
+    if json_out:
+        print_json(result.to_dict(timeline=timeline))
+        return
+    _print(result, scenario, chart)
+
+
+class _Progress:
+    """A rich progress bar on stderr, shown only once a run has taken half a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, share: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.start < 0.5:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("simulating"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("sim", total=1.0)
+        self.bar.update(self.task, completed=share)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _print(result: Any, scenario: Path, chart: Path | None) -> None:
+    d = result.to_dict()
+    out = console()
+    rows = []
+    for name, key in (
+        ("TTFT", "ttft_ms"),
+        ("TPOT", "tpot_ms"),
+        ("ITL", "itl_ms"),
+        ("E2E", "e2e_ms"),
+        ("queue wait", "queue_ms"),
+    ):
+        s = d[key]
+        rows.append([name] + [f"{s[p]:,.1f}" for p in ("p50", "p90", "p95", "p99", "mean", "max")])
+    cols = [("latency, ms", "left")] + [
+        (h, "right") for h in ("p50", "p90", "p95", "p99", "mean", "max")
+    ]
+    cfg = d["config"]
+    out.print(
+        table(
+            f"Simulation: {scenario.name} - {cfg.get('setup', cfg['service'])} "
+            f"x{cfg['replicas']} replicas ({cfg['load_balancer']})",
+            cols,
+            rows,
+        )
+    )
+    kv_peak = max(result.timeline["kv_used"], default=0.0)
+    out.print(
+        f"requests {d['requests']:,} over {d['duration_s']:,.1f} s simulated: "
+        f"{d['req_per_s']:,.2f} req/s, {d['output_tok_per_s']:,.0f} output tok/s, "
+        f"{d['input_tok_per_s']:,.0f} input tok/s"
+    )
+    out.print(
+        f"goodput {d['goodput']:.2%} of requests meet every SLO "
+        f"({d['goodput_req_per_s']:,.2f} req/s); preemptions {d['preemptions']:,}; "
+        f"peak KV use {kv_peak:.0%}; mean in system {d['mean_in_system']:,.1f}; "
+        f"prefix-cache hits {d['prefix_hit_tokens']:,} tokens"
+    )
+    for note in d["notes"]:
+        out.print(f"note: {note}")
+    if chart is not None:
+        out.print(f"chart written to {chart}")
+    out.print(f"basis: {d['basis']}; {d['events']:,} events in {d['wall_s']:.2f} s wall time")
+
+
+def _write_chart(result: Any, path: Path, title: str) -> None:
+    """The format follows the suffix: .html, .svg or .png (PNG needs matplotlib)."""
+    from fleetplan.sim.chart import chart_html, chart_svg
+
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        _png_chart(result, path, title)
+        return
+    if suffix not in (".html", ".htm", ".svg"):
+        raise InputError(f"--chart {path}: expected a file ending in .html, .svg or .png")
+    text = chart_svg(result, title) if suffix == ".svg" else chart_html(result, title)
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise InputError(f"--chart {path}: cannot write: {exc.strerror}") from None
+
+
+def _png_chart(result: Any, path: Path, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError(
+            f"--chart {path}: PNG needs matplotlib (pip install matplotlib); "
+            "or write .html or .svg, which need nothing"
+        ) from None
+    w, tl = result.windows, result.timeline
+    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    for ax, name in zip(axes[:2], ("ttft", "e2e"), strict=True):
+        for p in ("p50", "p95", "p99"):
+            ax.plot(w["t_s"], w[f"{name}_{p}"], label=p)
+        ax.set_ylabel(f"{name.upper()} ms")
+        ax.legend()
+    for key in ("queue", "running", "in_system"):
+        axes[2].plot(tl["t_s"], tl[key], label=key)
+    axes[2].set_ylabel("requests")
+    axes[2].set_xlabel("simulated time (s)")
+    axes[2].legend()
+    fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

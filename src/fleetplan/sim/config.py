@@ -1,0 +1,177 @@
+"""The scenario a simulation runs: a replica set, its traffic and its SLOs (pydantic, at the edge).
+
+Every bad value raises `InputError` naming the field, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fleetplan.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LengthSpec(_Strict):
+    """Token lengths of one side of a request: `fixed`, `exponential` or `lognormal` around
+    `mean` (lognormal: `sigma` of the underlying normal), rounded, clipped to [min, max]."""
+
+    mean: float = Field(gt=0)
+    dist: Literal["fixed", "exponential", "lognormal"] = "fixed"
+    sigma: float = Field(default=1.0, gt=0)
+    min: int = Field(default=1, ge=1)
+    max: int | None = Field(default=None, ge=1)
+
+
+class Lengths(_Strict):
+    input: LengthSpec = LengthSpec(mean=256)
+    output: LengthSpec = LengthSpec(mean=256)
+
+
+class Arrivals(_Strict):
+    """When requests arrive.
+
+    - poisson: `rate_per_s` for `duration_s`.
+    - gamma: gamma inter-arrival times with mean 1/`rate_per_s` and coefficient of variation
+      `cv` (cv 1 is Poisson, above 1 bursty).
+    - onoff: Poisson at `rate_per_s` for `on_s`, then silence for `off_s`, repeated.
+    - profile: Poisson whose rate follows `rates_per_s`, one value per `segment_s` (24 values
+      and 3600 s make a daily profile); `duration_s` defaults to the whole profile.
+    - trace: replay `path` (CSV or JSONL: timestamp, input_tokens, output_tokens[, prefix_id]).
+    """
+
+    kind: Literal["poisson", "gamma", "onoff", "profile", "trace"]
+    rate_per_s: float | None = Field(default=None, gt=0)
+    duration_s: float | None = Field(default=None, gt=0)
+    cv: float | None = Field(default=None, gt=0)
+    on_s: float | None = Field(default=None, gt=0)
+    off_s: float | None = Field(default=None, ge=0)
+    rates_per_s: list[float] | None = None
+    segment_s: float = Field(default=3600.0, gt=0)
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> Arrivals:
+        need = {
+            "poisson": ("rate_per_s", "duration_s"),
+            "gamma": ("rate_per_s", "duration_s", "cv"),
+            "onoff": ("rate_per_s", "duration_s", "on_s", "off_s"),
+            "profile": ("rates_per_s",),
+            "trace": ("path",),
+        }[self.kind]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"kind {self.kind!r} needs {', '.join(missing)}")
+        if self.rates_per_s is not None and (
+            not self.rates_per_s or any(r < 0 for r in self.rates_per_s)
+        ):
+            raise ValueError("rates_per_s must be a non-empty list of rates >= 0")
+        return self
+
+
+class Prefix(_Strict):
+    """A `share` of requests start with one of `groups` shared prompt prefixes of `tokens`
+    tokens (part of the input length, capped at input - 1)."""
+
+    share: float = Field(default=0.0, ge=0, le=1)
+    tokens: int = Field(default=0, ge=0)
+    groups: int = Field(default=1, ge=1)
+
+
+class Slo(_Strict):
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
+
+
+class Service(_Strict):
+    """How long work takes on a replica.
+
+    - roofline: iteration-level continuous batching whose step times come from the
+      performance model (fleetplan.perf.roofline.step_s).
+    - exponential: each request holds one of `max_num_seqs` slots for an exponential time of
+      mean `mean_s` and emits its whole response at the end (a queueing-theory reference).
+    """
+
+    kind: Literal["roofline", "exponential"] = "roofline"
+    mean_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _needs(self) -> Service:
+        if self.kind == "exponential" and self.mean_s is None:
+            raise ValueError("kind 'exponential' needs mean_s")
+        return self
+
+
+class Scenario(_Strict):
+    model: str
+    gpu: str
+    precision: str = "bf16"
+    kv_precision: str = "auto"
+    tp: int = Field(default=1, ge=1, le=64)
+    engine: str = "vllm"
+    replicas: int = Field(default=1, ge=1, le=10_000)
+    load_balancer: Literal["round_robin", "least_outstanding"] = "least_outstanding"
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    kv_capacity_tokens: int | None = Field(default=None, ge=1)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    block_size: int = Field(default=16, ge=1)
+    watermark: float = Field(default=0.01, ge=0, lt=1)
+    prefix_caching: bool = True
+    service: Service = Service()
+    arrivals: Arrivals
+    lengths: Lengths = Lengths()
+    prefix: Prefix = Prefix()
+    slo: Slo = Slo()
+    sample_interval_s: float | None = Field(default=None, gt=0)
+    seed: int = 0
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "scenario"
+
+
+def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
+    """Validate a mapping into a Scenario; errors name the field and the value."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            field = _where(err["loc"])
+            value = err.get("input")
+            shown = "" if isinstance(value, dict) or err["type"] == "missing" else f" = {value!r}"
+            parts.append(f"{field}{shown}: {err['msg']}")
+        raise InputError(f"{source}: " + "; ".join(parts)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a YAML (or JSON) scenario file; a trace path is taken relative to the file."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read scenario {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: not valid YAML: {exc}") from None
+    sc = parse_scenario(data, str(p))
+    if sc.arrivals.kind == "trace" and sc.arrivals.path:
+        trace = Path(sc.arrivals.path)
+        if not trace.is_absolute():
+            trace = p.parent / trace
+            sc = sc.model_copy(
+                update={"arrivals": sc.arrivals.model_copy(update={"path": str(trace)})}
+            )
+    return sc

@@ -1,0 +1,113 @@
+"""The paged KV cache of one replica, as vLLM's block manager counts it.
+
+Memory is `num_blocks` blocks of `block_size` tokens. A sequence holds ceil(tokens / block_size)
+blocks; a new prompt is admitted only if the pool keeps `watermark` of its blocks free after
+the allocation (vLLM's watermark, which leaves room for running sequences to grow). Prefix
+caching: the full blocks of a shared prompt prefix are kept once and referenced by every
+sequence that starts with it; when the last reference goes they stay cached, evictable
+least-recently-used first, until memory is needed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+class KvPool:
+    __slots__ = (
+        "_prefixes",
+        "block_size",
+        "free",
+        "idle",
+        "num_blocks",
+        "used",
+        "watermark_blocks",
+    )
+
+    def __init__(self, num_blocks: int, block_size: int, watermark: float) -> None:
+        self.num_blocks = num_blocks
+        self.block_size = block_size
+        self.watermark_blocks = int(watermark * num_blocks)
+        self.used = 0  # blocks held by sequences or referenced prefixes
+        self.idle = 0  # blocks of cached prefixes nobody references (evictable)
+        self.free = num_blocks
+        # (prefix id, blocks) -> references; insertion order is the LRU order of idle entries
+        self._prefixes: OrderedDict[tuple[int, int], int] = OrderedDict()
+
+    def available(self) -> int:
+        """Blocks an allocation can get: free ones plus evictable cached prefixes."""
+        return self.free + self.idle
+
+    def can_admit(self, blocks: int) -> bool:
+        return self.free + self.idle - blocks >= self.watermark_blocks
+
+    def take(self, blocks: int) -> bool:
+        """Allocate `blocks`, evicting idle cached prefixes if needed; False if impossible."""
+        if blocks > self.free:
+            if blocks > self.free + self.idle:
+                return False
+            self._evict(blocks - self.free)
+        self.free -= blocks
+        self.used += blocks
+        return True
+
+    def give(self, blocks: int) -> None:
+        self.used -= blocks
+        self.free += blocks
+
+    def _evict(self, need: int) -> None:
+        for key in [k for k, refs in self._prefixes.items() if refs == 0]:
+            del self._prefixes[key]
+            self.idle -= key[1]
+            self.free += key[1]
+            need -= key[1]
+            if need <= 0:
+                return
+
+    # prefix caching ---------------------------------------------------------------------------
+    def peek(self, prefix_id: int, blocks: int) -> int | None:
+        """References of a cached prefix (0: cached but idle), None if not cached."""
+        return self._prefixes.get((prefix_id, blocks))
+
+    def lookup(self, prefix_id: int, blocks: int) -> bool:
+        """Reference a cached prefix if present (a hit); its blocks are not allocated again."""
+        key = (prefix_id, blocks)
+        refs = self._prefixes.get(key)
+        if refs is None:
+            return False
+        if refs == 0:
+            self.idle -= blocks
+            self.used += blocks
+        self._prefixes[key] = refs + 1
+        return True
+
+    def publish(self, prefix_id: int, blocks: int) -> bool:
+        """A sequence that computed its prefix hands those blocks to the cache (it keeps one
+        reference). False if the prefix is cached already (the sequence keeps its copy)."""
+        key = (prefix_id, blocks)
+        if key in self._prefixes:
+            return False
+        self._prefixes[key] = 1
+        return True
+
+    def release(self, prefix_id: int, blocks: int) -> None:
+        key = (prefix_id, blocks)
+        refs = self._prefixes[key] - 1
+        self._prefixes[key] = refs
+        if refs == 0:
+            self.used -= blocks
+            self.idle += blocks
+            self._prefixes.move_to_end(key)
+
+    def check(self) -> None:
+        """Raise RuntimeError if the block counts are inconsistent."""
+        idle = sum(k[1] for k, r in self._prefixes.items() if r == 0)
+        if (
+            min(self.used, self.idle, self.free) < 0
+            or self.used + self.idle + self.free != self.num_blocks
+            or idle != self.idle
+        ):
+            raise RuntimeError(
+                f"KV pool inconsistent: used {self.used}, idle {self.idle} (cached {idle}), "
+                f"free {self.free}, total {self.num_blocks}"
+            )

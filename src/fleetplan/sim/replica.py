@@ -1,0 +1,123 @@
+"""Replicas other than the batching one, and the load balancers in front of them.
+
+`ExponentialReplica` is the `service: {kind: exponential}` model: each request holds one of
+`slots` slots for an exponential time of mean `mean_s` (FCFS queue), and its whole response
+arrives at the end. With one slot and Poisson arrivals it is an M/M/1 queue, the reference
+the simulator's bookkeeping is tested against.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from fleetplan.sim.engine import PRIORITY_STEP, EventLoop
+from fleetplan.sim.metrics import Recorder
+
+
+class Replica(Protocol):
+    outstanding: int
+
+    def submit(
+        self, now: float, rid: int, tokens_in: int, out: int, pid: int, ptok: int
+    ) -> None: ...
+
+    def kv_used(self) -> float: ...
+
+    def check_drained(self) -> None: ...
+
+    @property
+    def queue_len(self) -> int: ...
+
+    @property
+    def running_len(self) -> int: ...
+
+
+class ExponentialReplica:
+    def __init__(
+        self,
+        loop: EventLoop,
+        rec: Recorder,
+        rng: np.random.Generator,
+        *,
+        mean_s: float,
+        slots: int,
+    ) -> None:
+        self.loop, self.rec = loop, rec
+        self.slots = slots
+        self.busy = 0
+        self.outstanding = 0
+        self.waiting: deque[int] = deque()
+        # draws in blocks: one numpy call per 4,096 requests
+        self._draw = _block_sampler(lambda n: rng.exponential(mean_s, n))
+
+    @property
+    def queue_len(self) -> int:
+        return len(self.waiting)
+
+    @property
+    def running_len(self) -> int:
+        return self.busy
+
+    def kv_used(self) -> float:
+        return 0.0
+
+    def check_drained(self) -> None:
+        if self.busy or self.waiting:
+            raise RuntimeError(
+                f"replica not drained: {self.busy} busy, {len(self.waiting)} waiting"
+            )
+
+    def submit(self, now: float, rid: int, tokens_in: int, out: int, pid: int, ptok: int) -> None:
+        self.outstanding += 1
+        if self.busy < self.slots:
+            self._start(now, rid)
+        else:
+            self.waiting.append(rid)
+
+    def _start(self, now: float, rid: int) -> None:
+        self.busy += 1
+        self.rec.sched_s[rid] = now
+        self.loop.schedule(now + self._draw(), PRIORITY_STEP, self._end, rid)
+
+    def _end(self, now: float, rid: int) -> None:
+        self.busy -= 1
+        self.outstanding -= 1
+        self.rec.first_s[rid] = self.rec.finish_s[rid] = now
+        self.rec.completed += 1
+        if self.waiting:
+            self._start(now, self.waiting.popleft())
+
+
+def _block_sampler(draw: Callable[[int], np.ndarray], block: int = 4096) -> Callable[[], float]:
+    buf: list[float] = []
+
+    def next_value() -> float:
+        if not buf:
+            buf.extend(reversed(draw(block).tolist()))
+        return buf.pop()
+
+    return next_value
+
+
+def balancer(kind: str, replicas: Sequence[Replica]) -> Callable[[int], Replica]:
+    """Request index -> replica. round_robin: in turn; least_outstanding: the replica with
+    the fewest requests submitted and not finished (ties: the lowest index)."""
+    if kind == "round_robin":
+        n = len(replicas)
+        return lambda i: replicas[i % n]
+    if len(replicas) == 1:
+        only = replicas[0]
+        return lambda i: only
+
+    def least(_i: int) -> Replica:
+        best = replicas[0]
+        for r in replicas:
+            if r.outstanding < best.outstanding:
+                best = r
+        return best
+
+    return least

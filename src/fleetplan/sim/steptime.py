@@ -1,0 +1,102 @@
+"""Step times of a replica, tabulated once from the performance model.
+
+`fleetplan.perf.roofline.step_s` costs tens of microseconds a call; a simulated hour runs
+millions of iterations. Its formula separates into
+
+    total = X(tokens) + max(b·Ac(c) + p·Ac(pc), b·Am(c) + p·Mp)
+
+where X (weights, GEMM efficiency, all-reduce and overhead) depends only on the tokens of the
+step, tokens = b + p, and the attention parts are linear in the sequences and piecewise linear
+in the context (a sliding window adds one kink, at the window). `StepTable` evaluates `step_s`
+once over every token count and at the context kinks, and rebuilds the same total from those
+numbers exactly (tests/sim/test_steptime.py compares both).
+
+For `k` decode iterations of `b` sequences whose mean context starts at `c0` and grows by one
+a step, the time is `k·(X(b) + b·G(c0)) + b·g·k(k-1)/2` with G = max(Ac, Am) and g its slope:
+the simulator advances such runs in closed form instead of one iteration at a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fleetplan.perf.roofline import Setup, step_s
+
+
+class StepTable:
+    """Exact, fast step times of one replica configuration (seconds)."""
+
+    __slots__ = ("_x", "ac_hi", "ac_lo", "am_hi", "am_lo", "g_hi", "g_lo", "mp", "window")
+
+    def __init__(self, setup: Setup, max_tokens: int) -> None:
+        tokens = np.arange(max_tokens + 1, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the empty step (0 tokens)
+            self._x: list[float] = step_s(setup, tokens, 0.0).total_s.tolist()
+        m = setup.model
+        w = float(m.sliding_window) if m.sliding_window and m.sliding_window_layers else 0.0
+        probe = w if w else 4096.0
+        one = step_s(setup, 1.0, np.array([probe, 2 * probe]))
+        self.window = w if w else math.inf
+        self.ac_lo = float(one.attention_compute_s[0]) / probe
+        self.am_lo = float(one.attention_memory_s[0]) / probe
+        diff_c = float(one.attention_compute_s[1] - one.attention_compute_s[0]) / probe
+        diff_m = float(one.attention_memory_s[1] - one.attention_memory_s[0]) / probe
+        self.ac_hi = diff_c if w else self.ac_lo
+        self.am_hi = diff_m if w else self.am_lo
+        self.mp = float(step_s(setup, 0.0, 0.0, 1.0, 0.0).attention_memory_s)
+        self.g_lo = max(self.ac_lo, self.am_lo)
+        self.g_hi = max(self.ac_hi, self.am_hi)
+
+    @property
+    def max_tokens(self) -> int:
+        return len(self._x) - 1
+
+    def _lin(self, c: float, lo: float, hi: float) -> float:
+        w = self.window
+        return lo * c if c <= w else lo * w + hi * (c - w)
+
+    def step_s(self, b: float, c: float, p: float = 0.0, pc: float = 0.0) -> float:
+        """One step of `b` decoding sequences at mean context `c` and `p` prefill tokens at
+        mean context `pc` (as `roofline.step_s(...).total_s`)."""
+        comp = b * self._lin(c, self.ac_lo, self.ac_hi) + p * self._lin(pc, self.ac_lo, self.ac_hi)
+        mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
+        return self._x[int(b + p)] + (comp if comp > mem else mem)
+
+    def decode_run(self, b: int, c0: float) -> tuple[float, float, float]:
+        """(first step time, added seconds per step per step, steps before the window kink)
+        of a run of pure decode steps: step j takes first + slope·j."""
+        w = self.window
+        if c0 <= w:
+            first = self._x[b] + b * self.g_lo * c0
+            slope = b * self.g_lo
+            kink = math.floor(w - c0) + 1 if w != math.inf else 1 << 60
+        else:
+            first = self._x[b] + b * (self.g_lo * w + self.g_hi * (c0 - w))
+            slope = b * self.g_hi
+            kink = 1 << 60
+        return first, slope, kink
+
+
+def run_time_s(first: float, slope: float, k: int) -> float:
+    """Seconds of k steps whose times are first, first + slope, first + 2·slope, ..."""
+    return k * first + slope * k * (k - 1) * 0.5
+
+
+def steps_to_reach(first: float, slope: float, dt: float) -> int:
+    """Smallest k >= 1 whose run time reaches `dt` seconds (the step in flight at dt ends)."""
+    if dt <= first:
+        return 1
+    if slope > 0:
+        a = slope * 0.5
+        bb = first - a
+        k = math.ceil((-bb + math.sqrt(bb * bb + 4 * a * dt)) / (2 * a))
+    else:
+        k = math.ceil(dt / first)
+    k = max(k, 1)
+    while run_time_s(first, slope, k) < dt:
+        k += 1
+    while k > 1 and run_time_s(first, slope, k - 1) >= dt:
+        k -= 1
+    return k

@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fleetplan.errors import InputError
+from fleetplan.sim.arrivals import arrival_times, build_workload, lengths, read_trace
+from fleetplan.sim.config import Arrivals, LengthSpec, Prefix
+
+
+def _gaps(spec: Arrivals) -> np.ndarray:
+    return np.diff(arrival_times(spec, np.random.default_rng(3)))
+
+
+def test_poisson_rate_and_cv() -> None:
+    g = _gaps(Arrivals(kind="poisson", rate_per_s=20, duration_s=2000))
+    assert 1 / g.mean() == pytest.approx(20, rel=0.02)
+    assert g.std() / g.mean() == pytest.approx(1.0, abs=0.03)
+
+
+def test_gamma_has_the_coefficient_of_variation_asked() -> None:
+    g = _gaps(Arrivals(kind="gamma", rate_per_s=20, duration_s=2000, cv=3.0))
+    assert 1 / g.mean() == pytest.approx(20, rel=0.05)
+    assert g.std() / g.mean() == pytest.approx(3.0, rel=0.08)
+
+
+def test_onoff_is_silent_when_off() -> None:
+    t = arrival_times(
+        Arrivals(kind="onoff", rate_per_s=50, duration_s=100, on_s=5, off_s=15),
+        np.random.default_rng(0),
+    )
+    assert np.all(t % 20 < 5)
+    assert t.size == pytest.approx(50 * 25, rel=0.1)
+
+
+def test_profile_follows_the_rates() -> None:
+    spec = Arrivals(kind="profile", rates_per_s=[1, 10, 0, 5], segment_s=100)
+    t = arrival_times(spec, np.random.default_rng(0))
+    counts = np.histogram(t, bins=[0, 100, 200, 300, 400])[0]
+    assert counts[2] == 0
+    np.testing.assert_allclose(counts, [100, 1000, 0, 500], rtol=0.15)
+
+
+def test_lognormal_mean_and_clipping() -> None:
+    x = lengths(
+        LengthSpec(mean=300, dist="lognormal", sigma=0.8), 200_000, np.random.default_rng(1)
+    )
+    assert x.mean() == pytest.approx(300, rel=0.02)
+    y = lengths(LengthSpec(mean=300, dist="exponential", max=500), 1000, np.random.default_rng(1))
+    assert y.max() == 500 and y.min() >= 1
+
+
+def test_prefixes_are_part_of_the_input_and_requests_fit() -> None:
+    spec = Arrivals(kind="poisson", rate_per_s=10, duration_s=100)
+    w = build_workload(
+        spec,
+        LengthSpec(mean=400, dist="exponential"),
+        LengthSpec(mean=400, dist="exponential"),
+        Prefix(share=0.5, tokens=256, groups=3),
+        np.random.default_rng(0),
+        max_tokens=1000,
+    )
+    has = w.prefix_id >= 0
+    assert 0.4 < has.mean() < 0.6 and set(w.prefix_id[has]) == {0, 1, 2}
+    assert np.all(w.prefix_tokens < w.input_tokens)
+    assert np.all(w.input_tokens + w.output_tokens <= 1000) and w.clipped > 0
+
+
+def test_trace_csv_and_jsonl(tmp_path: Path) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "timestamp,input_tokens,output_tokens,prefix_id\n10,5,6,sys\n10.5,7,8,\n12,1,1,sys\n"
+    )
+    t, i, o, p = read_trace(csv)
+    assert t.tolist() == [0.0, 0.5, 2.0] and i.tolist() == [5, 7, 1] and o.tolist() == [6, 8, 1]
+    assert p.tolist() == [0, -1, 0]
+    js = tmp_path / "t.jsonl"
+    js.write_text(
+        '{"timestamp": 1, "input_tokens": 3, "output_tokens": 4}\n\n'
+        '{"timestamp": 2, "input_tokens": 5, "output_tokens": 6, "prefix_id": 9}\n'
+    )
+    t, i, o, p = read_trace(js)
+    assert t.tolist() == [0.0, 1.0] and p.tolist() == [-1, 0]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("a.csv", "timestamp,input_tokens,output_tokens\n1,2,3\n2,x,3\n", "line 3"),
+        ("b.csv", "timestamp,input_tokens,output_tokens\n1,2,3\n2,2,3\n1,2,3\n", "line 4"),
+        ("c.csv", "timestamp,input_tokens,output_tokens\n1,2,0\n", "line 2"),
+        ("d.csv", "time,input_tokens,output_tokens\n1,2,3\n", "line 1"),
+        ("e.jsonl", '{"timestamp": 1, "input_tokens": 2, "output_tokens": 3}\n{oops\n', "line 2"),
+        ("f.jsonl", '{"timestamp": 1, "input_tokens": 2}\n', "line 1: missing output_tokens"),
+        ("g.csv", "timestamp,input_tokens,output_tokens\n1,2,3,4\n", "line 2"),
+    ],
+)
+def test_malformed_trace_names_the_line(tmp_path: Path, name: str, text: str, line: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError, match=line):
+        read_trace(path)

@@ -1,0 +1,32 @@
+from fleetplan.sim.kv_pool import KvPool
+
+
+def test_take_give_and_watermark() -> None:
+    pool = KvPool(100, 16, 0.05)
+    assert pool.watermark_blocks == 5
+    assert pool.can_admit(95) and not pool.can_admit(96)
+    assert pool.take(90)
+    assert not pool.take(11)
+    pool.give(40)
+    assert (pool.used, pool.free) == (50, 50)
+    pool.check()
+
+
+def test_prefix_cache_lifecycle_and_lru_eviction() -> None:
+    pool = KvPool(100, 16, 0.0)
+    assert pool.peek(7, 4) is None
+    assert pool.take(6)  # a sequence computes a prefix of 4 blocks + 2 own blocks
+    assert pool.publish(7, 4)
+    assert not pool.publish(7, 4)  # already cached
+    assert pool.lookup(7, 4)  # a second sequence shares it: no new blocks
+    assert pool.used == 6 and pool.peek(7, 4) == 2
+    pool.give(2)
+    pool.release(7, 4)
+    pool.release(7, 4)  # last reference: blocks stay cached, idle
+    assert (pool.used, pool.idle, pool.free) == (0, 4, 96)
+    pool.check()
+    assert pool.lookup(7, 4) and pool.idle == 0 and pool.used == 4  # a hit on an idle prefix
+    pool.release(7, 4)
+    assert pool.take(98)  # needs 2 of the 4 idle blocks: the prefix is evicted
+    assert pool.peek(7, 4) is None and pool.idle == 0
+    pool.check()
