@@ -234,13 +234,7 @@ def step_s(
     overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + np.zeros_like(tokens)
     # near the ridge point a GEMM kernel overlaps its weight loads and its MACs only partly:
     # the parts add (at batch 1 the MACs vanish, at large batch the weight stream does)
-    total = (
-        lin_compute
-        + lin_memory
-        + np.maximum(attn_compute, attn_memory)
-        + comm
-        + overhead
-    )
+    total = lin_compute + lin_memory + np.maximum(attn_compute, attn_memory) + comm + overhead
     return StepTime(
         linear_compute_s=lin_compute,
         linear_memory_s=lin_memory,

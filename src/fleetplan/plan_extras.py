@@ -1,0 +1,179 @@
+"""Parts of a plan beyond the search: capacity horizons, the seed's hand derivation next to the
+model's (E10/W8), breakeven against named APIs, and the heterogeneous fleet mix."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import ModelSpec
+from fleetplan.errors import InputError
+from fleetplan.perf.roofline import setup, step_s
+from fleetplan.scenario import ScenarioSpec
+from fleetplan.search.candidates import Candidate, Workload
+from fleetplan.sizing import seed_method_gpus
+from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
+
+if TYPE_CHECKING:
+    from fleetplan.plan import ApiComparison, Horizon, Plan, SeedCheck
+
+
+def horizons(
+    plan: Plan, spec: ScenarioSpec, base: Path, cat: Catalog, model: ModelSpec
+) -> list[Horizon]:
+    """The cheapest deployment at the traffic of 30, 90 and 365 days of growth."""
+    from fleetplan.plan import HORIZON_DAYS, Horizon, _rank, _workload, search
+
+    out = []
+    g = spec.traffic.growth_per_month
+    for days in HORIZON_DAYS:
+        scale = (1 + g) ** (days / 30.0)
+        work = _workload(spec, base, peak_scale=scale)
+        cands, _, _, _ = search(spec, model, cat, work)
+        ok = _rank([x for x in cands if x.ok])
+        reason = "" if ok else "no candidate meets every SLO and constraint at this traffic"
+        out.append(Horizon(days, work.traffic.peak_qps, ok[0] if ok else None, reason))
+    return out
+
+
+def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workload) -> SeedCheck:
+    """Seed 003 §57.1.5 with the given t_step, and what the model derives instead (W8)."""
+    from fleetplan.plan import SeedCheck
+
+    seed = spec.seed_sizing
+    assert seed is not None
+    o = work.output.mean
+    qps = work.traffic.peak_qps
+    lam, usable, gpus = seed_method_gpus(qps, seed.batch, o, seed.t_step_ms / 1e3, spec.headroom)
+    ctx_total = seed.context or int(work.input.mean + o)
+    i = max(ctx_total - o, 1.0)
+    gpu = cat.gpu((spec.constraints.gpus or ["h100-sxm"])[0])
+    s = setup(
+        model, gpu, cat.precision(spec.precisions[0]), cat.engine(spec.engines[0]),
+        kv_precision=spec.kv_precision,
+    )  # fmt: skip
+    ctx = i + o / 2
+    t_dec = float(step_s(s, seed.batch, ctx).total_s)
+    t_mix = float(step_s(s, seed.batch, ctx, seed.batch * i / o, i / 2).total_s)
+    _, _, gpus_dec = seed_method_gpus(qps, seed.batch, o, t_dec, spec.headroom)
+    _, _, gpus_mix = seed_method_gpus(qps, seed.batch, o, t_mix, spec.headroom)
+    prefill_ms = (t_mix - t_dec) * 1e3
+    text = (
+        f"Seed method: λ = B/(G·t_step) = {seed.batch}/({o:g} × {seed.t_step_ms:g} ms) = "
+        f"{lam:.2f} req/s per GPU; × u {spec.headroom:g} = {usable:.2f}; "
+        f"⌈{qps:g}/{usable:.2f}⌉ = {gpus} GPUs. "
+        f"The model derives t_step = {t_dec * 1e3:.1f} ms for batch {seed.batch} at a mean "
+        f"context of {ctx:,.0f} tokens on {gpu.id} (weights + KV reads over bandwidth, FLOPs over "
+        f"compute, step overhead), giving {gpus_dec} GPUs on decode alone. The seed also leaves "
+        f"out prefill: each request's {i:,.0f}-token prompt must be processed too, "
+        f"{seed.batch * i / o:,.0f} prompt tokens per decode step with chunked prefill, adding "
+        f"{prefill_ms:.1f} ms per step, so {gpus_mix} GPUs."
+    )
+    return SeedCheck(
+        given_t_step_ms=seed.t_step_ms,
+        batch=seed.batch,
+        context=ctx_total,
+        lam_req_s=lam,
+        usable_req_s=usable,
+        gpus=gpus,
+        derived_t_step_ms=t_dec * 1e3,
+        derived_gpus_decode_only=gpus_dec,
+        derived_prefill_ms=prefill_ms,
+        derived_gpus_with_prefill=gpus_mix,
+        explanation=text,
+    )
+
+
+def api_comparisons(rec: Candidate, spec: ScenarioSpec, work: Workload) -> list[ApiComparison]:
+    """Monthly cost of each named API at the scenario's traffic, and the capacity-aware
+    breakeven of the recommended deployment against it."""
+    from fleetplan.catalog.api_prices import api_price
+    from fleetplan.economics.breakeven import SelfHosted, breakeven
+    from fleetplan.plan import ApiComparison
+
+    i, o = work.input.mean, work.output.mean
+    req_month = work.traffic.avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
+    sh = SelfHosted(
+        usd_per_gpu_hour=rec.offer.usd_per_gpu_hour,
+        capacity_req_per_hour=rec.replica_req_per_s * SECONDS_PER_HOUR,
+        ops_usd_per_month=spec.ops_usd_per_month,
+        utilization=spec.headroom,
+        gpus_per_replica=rec.tp,
+        min_replicas=spec.slo.min_replicas,
+        price_basis=f"{rec.offer.provider} {rec.offer.pricing} ({rec.offer.as_of})",
+        capacity_basis="performance model",
+    )
+    out = []
+    for name in spec.compare_apis:
+        price = api_price(name)
+        per_req = price.usd_per_request(i, o)
+        be = breakeven(name, per_req, sh, round(i + o), max(req_month * 2, 1.0))
+        out.append(
+            ApiComparison(
+                api=name,
+                api_usd_per_request=per_req,
+                api_usd_per_month=per_req * req_month,
+                self_hosted_usd_per_month=rec.usd_per_month + spec.ops_usd_per_month,
+                breakeven_requests_per_month=be.breakeven_requests_per_month,
+                reason=be.reason,
+                price_basis=f"{price.source}, as of {price.as_of}",
+                curve=be.curve,
+            )
+        )
+    return out
+
+
+def fleet_mix(spec: ScenarioSpec, base: Path, cat: Catalog, model: ModelSpec) -> object:
+    """Cheapest mix of deployment types over the scenario's request classes (MILP)."""
+    from fleetplan.plan import search
+    from fleetplan.search.mix import cheapest_mix
+
+    total = spec.traffic.resolve()
+    per_class: list[dict[tuple, Candidate]] = []
+    for cls in spec.classes:
+        from fleetplan.workload import Traffic
+
+        work = Workload(
+            input=cls.input_tokens.resolve(
+                f"classes.{cls.name}.input_tokens", base, "input_tokens"
+            ),
+            output=cls.output_tokens.resolve(
+                f"classes.{cls.name}.output_tokens", base, "output_tokens"
+            ),
+            traffic=Traffic(total.avg_qps * cls.share, total.peak_qps * cls.share),
+            slo=spec.slo.resolve(),
+            headroom=spec.headroom,
+        )
+        cands, _, _, _ = search(spec, model, cat, work)
+        best: dict[tuple, Candidate] = {}
+        for x in cands:
+            if not x.meets_slo:
+                continue
+            key = (x.gpu, x.precision, x.tp, x.engine)
+            if key not in best or x.usd_per_month < best[key].usd_per_month:
+                best[key] = x
+        per_class.append(best)
+    keys = sorted(set().union(*[set(b) for b in per_class]))
+    if not keys:
+        raise InputError("classes: no deployment type serves any request class within the SLOs")
+    labels, costs = [], []
+    cap = np.zeros((len(keys), len(spec.classes)))
+    for ti, key in enumerate(keys):
+        price = min(b[key].offer.usd_per_gpu_hour for b in per_class if key in b)
+        labels.append(f"{key[0]} {key[1]} tp{key[2]} {key[3]}")
+        costs.append(price * key[2] * HOURS_PER_MONTH)
+        for ci, b in enumerate(per_class):
+            if key in b:
+                cap[ti, ci] = b[key].replica_req_per_s * spec.headroom
+    q = [total.peak_qps * c.share for c in spec.classes]
+    return cheapest_mix(
+        labels, costs, [c.name for c in spec.classes], q, cap, spec.slo.min_replicas
+    )
+
+
+def replicas_ceil(x: float) -> int:
+    return max(1, math.ceil(x - 1e-9))

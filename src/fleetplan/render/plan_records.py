@@ -1,0 +1,130 @@
+"""The plan as plain dicts: the JSON contract of `fleetplan plan --json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetplan.plan import Plan
+from fleetplan.search.candidates import Candidate
+
+
+def _r(x: float, nd: int = 2) -> float:
+    return round(float(x), nd)
+
+
+def candidate_record(c: Candidate) -> dict[str, Any]:
+    o = c.offer
+    return {
+        "gpu": c.gpu,
+        "precision": c.precision,
+        "tp": c.tp,
+        "engine": c.engine,
+        "replicas": c.replicas,
+        "gpus_total": c.gpus_total,
+        "max_batch": c.max_batch,
+        "offer": {
+            "provider": o.provider,
+            "pricing": o.pricing,
+            "usd_per_gpu_hour": o.usd_per_gpu_hour,
+            "usd_per_gpu_hour_low": o.usd_per_gpu_hour_low,
+            "usd_per_gpu_hour_high": o.usd_per_gpu_hour_high,
+            "instance_type": o.instance_type,
+            "source": o.source,
+            "as_of": o.as_of,
+        },
+        "usd_per_month": _r(c.usd_per_month),
+        "usd_per_million_tokens": _r(c.usd_per_million_tokens, 4),
+        "ttft_p95_ms": _r(c.ttft_p95_ms, 1),
+        "tpot_p95_ms": _r(c.tpot_p95_ms, 2),
+        "prefill_p95_ms": _r(c.prefill_p95_ms, 1),
+        "utilization_at_peak": _r(c.utilization_at_peak, 3),
+        "replica_req_per_s": _r(c.replica_req_per_s, 3),
+        "kv_capacity_tokens": c.kv_capacity_tokens,
+        "meets_slo": c.meets_slo,
+        "within_budget": c.within_budget,
+        "notes": list(c.notes),
+    }
+
+
+def plan_record(p: Plan) -> dict[str, Any]:
+    s = p.scenario
+    out: dict[str, Any] = {
+        "scenario": s.name or s.model,
+        "model": p.model.id,
+        "workload": {
+            "avg_qps": s.traffic.avg_qps,
+            "peak_qps": s.traffic.resolve().peak_qps,
+            "input_tokens": _lengths(p.input),
+            "output_tokens": _lengths(p.output),
+            "slo": s.slo.model_dump(),
+            "headroom": s.headroom,
+        },
+        "recommended": candidate_record(p.recommended) if p.recommended else None,
+        "alternatives": [candidate_record(c) for c in p.alternatives],
+        "pareto": [candidate_record(c) for c in p.pareto],
+        "rejected": [
+            {
+                "gpu": r.gpu,
+                "precision": r.precision,
+                "tp": r.tp,
+                "engine": r.engine,
+                "reason": r.reason,
+            }
+            for r in p.rejected
+        ],
+        "candidates_evaluated": p.candidates_evaluated,
+        "search_s": _r(p.search_s, 4),
+        "horizons": [
+            {
+                "days": h.days,
+                "peak_qps": _r(h.peak_qps, 2),
+                "deployment": candidate_record(h.candidate) if h.candidate else None,
+                "reason": h.reason,
+            }
+            for h in p.horizons
+        ],
+        "apis": [
+            {
+                "api": a.api,
+                "api_usd_per_request": _r(a.api_usd_per_request, 6),
+                "api_usd_per_month": _r(a.api_usd_per_month),
+                "self_hosted_usd_per_month": _r(a.self_hosted_usd_per_month),
+                "breakeven_requests_per_month": a.breakeven_requests_per_month,
+                "reason": a.reason,
+                "price_basis": a.price_basis,
+            }
+            for a in p.apis
+        ],
+        "notes": p.notes,
+        "basis": (
+            "analytic performance model with engine efficiency factors; M/M/c queueing for "
+            "TTFT percentiles; offer prices with their sources; $/1M tokens at average traffic"
+        ),
+    }
+    if p.seed_check is not None:
+        out["seed_check"] = {k: v for k, v in p.seed_check.__dict__.items()}
+    if p.mix is not None:
+        m = p.mix
+        out["mix"] = {
+            "replicas": m.replicas,
+            "shares": m.shares,
+            "usd_per_month": _r(m.usd_per_month),
+            "best_single": {
+                "type": m.best_single_label,
+                "replicas": m.best_single_replicas,
+                "usd_per_month": _r(m.best_single_usd_per_month),
+            },
+            "saving_usd_per_month": _r(m.saving_usd_per_month),
+            "saving_fraction": _r(m.saving_fraction, 4),
+        }
+    return out
+
+
+def _lengths(x: Any) -> dict[str, Any]:
+    return {
+        "mean": _r(x.mean, 1),
+        "p50": _r(x.p50, 1),
+        "p95": _r(x.p95, 1),
+        "p99": _r(x.p99, 1),
+        "basis": x.basis,
+    }

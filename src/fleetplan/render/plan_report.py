@@ -1,0 +1,258 @@
+"""The plan report as sections (title, columns, rows, notes), rendered three ways: a terminal
+(rich tables), Markdown and HTML (with charts). One source of content for every format."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from fleetplan.plan import Plan
+from fleetplan.search.candidates import Candidate
+
+
+@dataclass
+class Section:
+    title: str
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _money(x: float) -> str:
+    return f"${x:,.0f}"
+
+
+def _deploy(c: Candidate) -> list[str]:
+    o = c.offer
+    price = f"${o.usd_per_gpu_hour:.2f}" + (
+        f" (${o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f})" if o.is_range else ""
+    )
+    return [
+        f"{c.gpu} x{c.tp}" if c.tp > 1 else c.gpu,
+        c.precision,
+        c.engine,
+        str(c.max_batch),
+        str(c.replicas),
+        str(c.gpus_total),
+        f"{o.provider} {o.pricing} {price}/GPU-h",
+        _money(c.usd_per_month),
+        f"${c.usd_per_million_tokens:.3f}",
+        f"{c.ttft_p95_ms:,.0f}",
+        f"{c.tpot_p95_ms:.1f}",
+        f"{c.utilization_at_peak:.0%}",
+    ]
+
+
+DEPLOY_COLS = [
+    "gpu", "precision", "engine", "max batch", "replicas", "GPUs", "offer", "$/month",
+    "$/1M tok", "TTFT p95 ms", "TPOT p95 ms", "util @peak",
+]  # fmt: skip
+
+
+def sections(p: Plan) -> list[Section]:
+    s = p.scenario
+    t = s.traffic.resolve()
+    out: list[Section] = []
+    head = Section(
+        f"Plan: {s.name or p.model.id}",
+        notes=[
+            f"model {p.model.id}; traffic {t.avg_qps:g} req/s average, {t.peak_qps:g} at peak; "
+            f"input {p.input.mean:,.0f} tokens mean (p95 {p.input.p95:,.0f}), output "
+            f"{p.output.mean:,.0f} (p95 {p.output.p95:,.0f}); headroom: run at most "
+            f"{s.headroom:.0%} of capacity at peak",
+            "SLOs: "
+            + ", ".join(f"{k} {v:g}" for k, v in s.slo.model_dump().items() if v is not None),
+        ],
+    )
+    out.append(head)
+    if p.recommended is None:
+        out.append(Section("No deployment meets every SLO and constraint", notes=p.notes))
+    else:
+        r = p.recommended
+        rec = Section("Recommended", DEPLOY_COLS, [_deploy(r)])
+        rec.notes.append(
+            f"{r.replicas} replica(s) of {r.tp} GPU(s) at batch ≤ {r.max_batch}: each serves "
+            f"{r.replica_req_per_s:.2f} req/s flat out and runs at {r.utilization_at_peak:.0%} "
+            f"at peak. TTFT p95 = queueing (M/M/c, {r.max_batch} slots) + prefill of the p95 "
+            f"prompt ({r.prefill_p95_ms:,.0f} ms). $/1M tokens counts input + output tokens at "
+            "average traffic."
+        )
+        rec.notes.append(f"price: {r.offer.source} (as of {r.offer.as_of})")
+        rec.notes += list(r.notes)
+        out.append(rec)
+    if p.alternatives:
+        out.append(Section("Alternatives", DEPLOY_COLS, [_deploy(c) for c in p.alternatives]))
+    if p.pareto:
+        out.append(
+            Section(
+                "Pareto frontier (cost vs TPOT p95; cheapest offer per setup)",
+                [*DEPLOY_COLS, "meets SLO"],
+                [[*_deploy(c), "yes" if c.meets_slo else "no"] for c in p.pareto],
+            )
+        )
+    if p.apis:
+        out.append(
+            Section(
+                "Against APIs (at average traffic)",
+                ["api", "$/request", "API $/month", "self-hosted $/month", "breakeven req/month"],
+                [
+                    [
+                        a.api,
+                        f"${a.api_usd_per_request:.6f}",
+                        _money(a.api_usd_per_month),
+                        _money(a.self_hosted_usd_per_month),
+                        f"{a.breakeven_requests_per_month:,}"
+                        if a.breakeven_requests_per_month is not None
+                        else "none",
+                    ]
+                    for a in p.apis
+                ],
+                [f"{a.api}: {a.reason}. Prices: {a.price_basis}." for a in p.apis]
+                + ["self-hosted includes ops_usd_per_month" if s.ops_usd_per_month else ""],
+            )
+        )
+    if p.horizons:
+        out.append(
+            Section(
+                f"Capacity horizons (growth {s.traffic.growth_per_month:.0%}/month)",
+                ["days", "peak req/s", *DEPLOY_COLS],
+                [
+                    [str(h.days), f"{h.peak_qps:,.1f}"]
+                    + (_deploy(h.candidate) if h.candidate else [h.reason] + [""] * 11)
+                    for h in p.horizons
+                ],
+            )
+        )
+    if p.mix is not None:
+        m = p.mix
+        out.append(
+            Section(
+                "Heterogeneous fleet (MILP over request classes)",
+                ["deployment type", "replicas"],
+                [[k, str(v)] for k, v in m.replicas.items()],
+                [
+                    f"mix {_money(m.usd_per_month)}/month vs best single type "
+                    f"{m.best_single_label} x{m.best_single_replicas} "
+                    f"{_money(m.best_single_usd_per_month)}: saves "
+                    f"{_money(m.saving_usd_per_month)} ({m.saving_fraction:.1%})",
+                    *[
+                        f"class {c}: " + ", ".join(f"{k} {v:.0%}" for k, v in sh.items())
+                        for c, sh in m.shares.items()
+                    ],
+                ],
+            )
+        )
+    if p.seed_check is not None:
+        sc = p.seed_check
+        out.append(
+            Section(
+                "Hand derivation (seed 003 §57.1.5) vs the model",
+                ["method", "t_step ms", "GPUs"],
+                [
+                    ["seed: given t_step, decode only", f"{sc.given_t_step_ms:g}", str(sc.gpus)],
+                    [
+                        "model t_step, decode only",
+                        f"{sc.derived_t_step_ms:.1f}",
+                        str(sc.derived_gpus_decode_only),
+                    ],
+                    [
+                        "model t_step + chunked prefill",
+                        f"{sc.derived_t_step_ms + sc.derived_prefill_ms:.1f}",
+                        str(sc.derived_gpus_with_prefill),
+                    ],
+                ],
+                [sc.explanation],
+            )
+        )
+    if p.rejected:
+        out.append(
+            Section(
+                "Why not (rejected setups)",
+                ["gpu", "precision", "tp", "reason"],
+                [[r.gpu, r.precision, str(r.tp), r.reason] for r in p.rejected],
+            )
+        )
+    out.append(
+        Section(
+            "Basis",
+            notes=[
+                f"searched {p.candidates_evaluated:,} candidates (GPU x precision x tp x engine "
+                f"x max batch x offer) in {p.search_s * 1e3:.0f} ms",
+                "performance: analytic roofline with engine efficiency factors "
+                "(docs/model/performance.md); TTFT percentiles from an M/M/c queue "
+                "(docs/model/sizing.md); prices from the offer catalog with sources",
+            ],
+        )
+    )
+    for sec in out:
+        sec.notes = [n for n in sec.notes if n]
+    return out
+
+
+def print_terminal(p: Plan) -> None:
+    from rich.table import Table
+
+    from fleetplan.cli.common import console
+
+    con = console()
+    for sec in sections(p):
+        if sec.columns:
+            tbl = Table(title=sec.title, title_justify="left", header_style="bold")
+            for col in sec.columns:
+                tbl.add_column(col)
+            for row in sec.rows:
+                tbl.add_row(*row)
+            con.print(tbl)
+        else:
+            con.print(f"[bold]{html.escape(sec.title, quote=False)}[/bold]")
+        for n in sec.notes:
+            con.print(f"  {n}", markup=False)
+        con.print()
+
+
+def markdown(p: Plan) -> str:
+    lines: list[str] = []
+    for i, sec in enumerate(sections(p)):
+        lines.append(("# " if i == 0 else "## ") + sec.title)
+        lines.append("")
+        if sec.columns:
+            lines.append("| " + " | ".join(sec.columns) + " |")
+            lines.append("|" + "---|" * len(sec.columns))
+            for row in sec.rows:
+                lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+            lines.append("")
+        for n in sec.notes:
+            lines.append(f"- {n}")
+        if sec.notes:
+            lines.append("")
+    return "\n".join(lines)
+
+
+def html_report(p: Plan) -> str:
+    from fleetplan.render.charts import cost_volume_svg, pareto_svg
+
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(p.scenario.name or p.model.id)} — fleetplan</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;font-size:13px}th{background:#f3f3f3}</style></head><body>",
+    ]
+    for i, sec in enumerate(sections(p)):
+        tag = "h1" if i == 0 else "h2"
+        parts.append(f"<{tag}>{html.escape(sec.title)}</{tag}>")
+        if sec.columns:
+            parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in sec.columns))
+            for row in sec.rows:
+                parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+            parts.append("</table>")
+        if sec.notes:
+            parts.append(
+                "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in sec.notes) + "</ul>"
+            )
+        if sec.title.startswith("Pareto"):
+            parts.append(pareto_svg(p))
+        if sec.title.startswith("Against APIs"):
+            parts.append(cost_volume_svg(p))
+    parts.append("</body></html>")
+    return "\n".join(parts)

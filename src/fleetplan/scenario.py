@@ -1,0 +1,205 @@
+"""The scenario file of `fleetplan plan` (YAML or TOML), validated with clear errors.
+
+Schema (every field documented in docs/scenario.md; unknown fields are errors):
+
+    model: llama-3.1-8b            # catalog id/alias or a config.json path
+    precisions: [bf16, fp8]         # allowed weight precisions
+    engines: [vllm]
+    traffic: {avg_qps: 20, peak_qps: 50, hourly_qps: [...24...], growth_per_month: 0.1}
+    input_tokens:  {mean: 800, p50: 600, p95: 2500, p99: 4000}   # or {lognormal: {...}}
+    output_tokens: {mean: 300}                                   # or {csv: f, column: c}
+    slo: {ttft_p95_ms: 1500, tpot_p95_ms: 60, min_replicas: 2}
+    constraints: {gpus: [...], providers: [...], pricing: [...], max_usd_per_month: 50000,
+                  tp: [1, 2, 4, 8], self_host_only: false}
+    headroom: 0.7                   # utilization target at peak
+    compare_apis: [gpt-4o-mini]
+    classes: [{name: chat, share: 0.8, input_tokens: {...}, output_tokens: {...}}, ...]
+    seed_sizing: {t_step_ms: 18, batch: 48, context: 8000}   # reproduce a hand derivation
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fleetplan.catalog.schema import format_validation_error
+from fleetplan.errors import InputError
+from fleetplan.workload import Lengths, Slo, Traffic, from_csv, from_percentiles, lognormal
+
+PRICING = Literal["on-demand", "spot", "reserved-1y", "reserved-3y"]
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LognormalSpec(_M):
+    median: float = Field(gt=0)
+    sigma: float = Field(ge=0, le=5)
+
+
+class LengthSpec(_M):
+    mean: float | None = Field(default=None, gt=0)
+    p50: float | None = Field(default=None, gt=0)
+    p95: float | None = Field(default=None, gt=0)
+    p99: float | None = Field(default=None, gt=0)
+    lognormal: LognormalSpec | None = None
+    csv: str | None = None
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LengthSpec:
+        forms = [
+            any(v is not None for v in (self.mean, self.p50, self.p95, self.p99)),
+            self.lognormal is not None,
+            self.csv is not None,
+        ]
+        if sum(forms) != 1:
+            raise ValueError(
+                "give exactly one form: summary statistics (mean/p50/p95/p99), "
+                "lognormal {median, sigma}, or csv (+ column)"
+            )
+        if self.p50 and self.p95 and self.p95 < self.p50:
+            raise ValueError(f"p95 ({self.p95:g}) is below p50 ({self.p50:g})")
+        if self.p95 and self.p99 and self.p99 < self.p95:
+            raise ValueError(f"p99 ({self.p99:g}) is below p95 ({self.p95:g})")
+        if self.p50 and self.p99 and self.p99 < self.p50:
+            raise ValueError(f"p99 ({self.p99:g}) is below p50 ({self.p50:g})")
+        return self
+
+    def resolve(self, field: str, base: Path, default_column: str) -> Lengths:
+        if self.lognormal is not None:
+            return lognormal(self.lognormal.median, self.lognormal.sigma)
+        if self.csv is not None:
+            path = Path(self.csv)
+            return from_csv(
+                path if path.is_absolute() else base / path, self.column or default_column
+            )
+        return from_percentiles(field, self.mean, self.p50, self.p95, self.p99)
+
+
+class TrafficSpec(_M):
+    avg_qps: float = Field(gt=0)
+    peak_qps: float | None = Field(default=None, gt=0)
+    hourly_qps: list[float] | None = None
+    growth_per_month: float = Field(default=0.0, gt=-1, le=10)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrafficSpec:
+        if self.peak_qps is not None and self.peak_qps < self.avg_qps:
+            raise ValueError(f"peak_qps ({self.peak_qps:g}) is below avg_qps ({self.avg_qps:g})")
+        if self.hourly_qps is not None:
+            if len(self.hourly_qps) != 24:
+                raise ValueError(f"hourly_qps has {len(self.hourly_qps)} values; expected 24")
+            if any(not q >= 0 for q in self.hourly_qps):
+                raise ValueError("hourly_qps values must be non-negative")
+        return self
+
+    def resolve(self) -> Traffic:
+        peak = self.peak_qps or (max(self.hourly_qps) if self.hourly_qps else self.avg_qps)
+        return Traffic(
+            self.avg_qps,
+            max(peak, self.avg_qps),
+            tuple(self.hourly_qps or ()),
+            self.growth_per_month,
+        )
+
+
+class SloSpec(_M):
+    ttft_p95_ms: float | None = Field(default=None, gt=0)
+    tpot_p95_ms: float | None = Field(default=None, gt=0)
+    min_replicas: int = Field(default=1, ge=1, le=1000)
+
+    def resolve(self) -> Slo:
+        return Slo(self.ttft_p95_ms, self.tpot_p95_ms, self.min_replicas)
+
+
+class Constraints(_M):
+    gpus: list[str] | None = None
+    providers: list[str] | None = None
+    pricing: list[PRICING] = ["on-demand", "reserved-1y", "reserved-3y"]
+    max_usd_per_month: float | None = Field(default=None, gt=0)
+    tp: list[Literal[1, 2, 4, 8]] = [1, 2, 4, 8]
+    self_host_only: bool = False
+
+
+class RequestClass(_M):
+    name: str = Field(min_length=1)
+    share: float = Field(gt=0, le=1)
+    input_tokens: LengthSpec
+    output_tokens: LengthSpec
+
+
+class SeedSizing(_M):
+    t_step_ms: float = Field(gt=0)
+    batch: int = Field(gt=0)
+    context: int | None = Field(default=None, gt=0)
+
+
+class ScenarioSpec(_M):
+    name: str = ""
+    model: str = Field(min_length=1)
+    precisions: list[str] = ["bf16"]
+    kv_precision: str = "auto"
+    engines: list[str] = ["vllm"]
+    traffic: TrafficSpec
+    input_tokens: LengthSpec
+    output_tokens: LengthSpec
+    slo: SloSpec = SloSpec()
+    constraints: Constraints = Constraints()
+    headroom: float = Field(default=0.7, gt=0, le=1)
+    compare_apis: list[str] = []
+    ops_usd_per_month: float = Field(default=0.0, ge=0)
+    classes: list[RequestClass] = []
+    prefix_caching: bool = True
+    seed_sizing: SeedSizing | None = None
+
+    @model_validator(mode="after")
+    def _classes_sum(self) -> ScenarioSpec:
+        if self.classes:
+            total = sum(c.share for c in self.classes)
+            if abs(total - 1) > 1e-6:
+                raise ValueError(f"classes' shares sum to {total:g}; expected 1")
+        if not self.precisions:
+            raise ValueError("precisions is empty; give at least one")
+        if not self.engines:
+            raise ValueError("engines is empty; give at least one")
+        return self
+
+
+def parse_scenario(data: Any, where: str = "scenario") -> ScenarioSpec:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping at the top level")
+    try:
+        return ScenarioSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{where}: {format_validation_error(exc)}") from None
+
+
+def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
+    """Read a YAML or TOML scenario file; returns the spec and the folder relative paths use."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"scenario file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"scenario file {str(p)!r} cannot be read: {exc}") from None
+    if p.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"scenario file {str(p)!r} is not valid TOML: {exc}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" (line {mark.line + 1})" if mark is not None else ""
+            raise InputError(f"scenario file {str(p)!r} is not valid YAML{at}") from None
+    return parse_scenario(data, f"scenario file {str(p)!r}"), p.parent

@@ -1,0 +1,1 @@
+"""Deployment search: candidate enumeration, array evaluation, Pareto frontier, fleet mix."""

@@ -1,0 +1,297 @@
+"""Enumerate and evaluate candidate deployments as arrays.
+
+A candidate is (GPU, precision, tensor parallel degree, engine, max batch, offer). For each
+(GPU, precision, tp, engine) setup the step model is evaluated at every batch size of a grid in
+one array call per group of stackable setups; sizing (replicas at peak with headroom and
+queueing) and cost then broadcast over batch sizes and offers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import ModelSpec, Offer
+from fleetplan.errors import UnknownNameError, UnsupportedError
+from fleetplan.perf.memory import Fit, fit
+from fleetplan.perf.roofline import Setup, setup, step_s
+from fleetplan.search.stack import group_key, stack
+from fleetplan.sizing import replicas_for_throughput, wait_quantile_s
+from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
+from fleetplan.workload import Z95, Lengths, Slo, Traffic
+
+BATCH_GRID = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512], float)
+MAX_EXTRA_REPLICAS = 64  # replicas added beyond the throughput count to meet a TTFT SLO
+
+
+@dataclass(frozen=True)
+class Rejection:
+    gpu: str
+    precision: str
+    tp: int
+    engine: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    input: Lengths
+    output: Lengths
+    traffic: Traffic
+    slo: Slo
+    headroom: float
+
+    @property
+    def ctx_mean(self) -> float:
+        return self.input.mean + self.output.mean / 2
+
+    @property
+    def ctx_std(self) -> float:
+        return math.hypot(self.input.std, self.output.std / 2)
+
+    @property
+    def max_len(self) -> float:
+        return self.input.p99 + self.output.p99
+
+
+@dataclass(frozen=True)
+class SetupEval:
+    """Per-setup arrays over BATCH_GRID (after sizing), with the setup and its fit."""
+
+    setup: Setup
+    fit: Fit
+    batch: np.ndarray
+    kv_ok: np.ndarray
+    tpot_p95_s: np.ndarray
+    ttft_p95_s: np.ndarray
+    prefill_p95_s: np.ndarray
+    replica_req_s: np.ndarray
+    replicas: np.ndarray
+    utilization: np.ndarray  # at peak
+    meets: np.ndarray  # KV, TPOT and TTFT all met
+
+
+def enumerate_setups(
+    model: ModelSpec,
+    cat: Catalog,
+    gpus: list[str],
+    precisions: list[str],
+    engines: list[str],
+    tps: list[int],
+    work: Workload,
+    kv_precision: str = "auto",
+) -> tuple[list[tuple[Setup, Fit]], list[Rejection]]:
+    ok: list[tuple[Setup, Fit]] = []
+    rejected: list[Rejection] = []
+    max_len = int(min(math.ceil(work.max_len), model.max_context))
+    for engine_name in engines:
+        e = cat.engine(engine_name)
+        for prec_name in precisions:
+            p = cat.precision(prec_name)
+            for gpu_name in gpus:
+                g = cat.gpu(gpu_name)
+                for tp in tps:
+
+                    def no(reason: str, g=g, p=p, tp=tp, e=e) -> None:
+                        rejected.append(Rejection(g.id, p.id, tp, e.id, reason))
+
+                    if model.attention_heads % tp:
+                        no(f"tp {tp} does not divide {model.attention_heads} attention heads")
+                        continue
+                    try:
+                        s = setup(model, g, p, e, tp=tp, kv_precision=kv_precision)
+                    except UnsupportedError as exc:
+                        no(f"unsupported: {exc}")
+                        continue
+                    f = fit(model, g, p, e, kv_precision=kv_precision, tp=tp, context=max_len)
+                    if not f.fits:
+                        no(f"does not fit: {f.limit}")
+                        continue
+                    ok.append((s, f))
+    if work.max_len > model.max_context:
+        reason = (
+            f"p99 request ({work.max_len:,.0f} tokens) exceeds the model's "
+            f"{model.max_context:,}-token context; sized at the maximum context"
+        )
+        rejected.append(Rejection("*", "*", 0, "*", reason))
+    return ok, rejected
+
+
+def evaluate(pairs: list[tuple[Setup, Fit]], work: Workload) -> list[SetupEval]:
+    """Evaluate all setups at every grid batch size, group by group, as arrays."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for idx, (s, _) in enumerate(pairs):
+        groups[group_key(s)].append(idx)
+    out: list[SetupEval | None] = [None] * len(pairs)
+    for members in groups.values():
+        stacked = stack([pairs[i][0] for i in members])
+        fits = [pairs[i][1] for i in members]
+        evals = _evaluate_group(stacked, fits, work)
+        for j, i in enumerate(members):
+            out[i] = SetupEval(pairs[i][0], pairs[i][1], *(a[j] for a in evals))
+    return [e for e in out if e is not None]
+
+
+def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[np.ndarray, ...]:
+    n = len(fits)
+    b = np.broadcast_to(BATCH_GRID[None, :], (n, BATCH_GRID.size))
+    i_mean, o_mean = w.input.mean, w.output.mean
+    ctx, ctx_sd = w.ctx_mean, w.ctx_std
+    cap = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
+    kv_ok = b * ctx + Z95 * np.sqrt(b) * ctx_sd <= cap
+    prefill_per_step = b * i_mean / o_mean
+    t_mean = step_s(s, b, ctx, prefill_per_step, i_mean / 2).total_s
+    tpot = step_s(s, b, ctx + Z95 * ctx_sd / np.sqrt(b), prefill_per_step, i_mean / 2).total_s
+    chunk = float(s.engine.max_num_batched_tokens)
+    chunks = np.ceil(w.input.p95 / np.maximum(chunk - (b - 1), 1.0))
+    prefill = chunks * step_s(s, b - 1, ctx, w.input.p95 / chunks, w.input.p95 / 2).total_s
+    service = o_mean * t_mean  # a slot's busy time per request at full batch
+    per_replica = b / service
+    peak = w.traffic.peak_qps
+    replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
+    ttft = prefill + wait_quantile_s(b, peak / replicas, service)
+    if w.slo.ttft_p95_ms is not None:
+        target = w.slo.ttft_p95_ms / 1e3
+        extra = np.zeros_like(replicas)
+        pending = (ttft > target) & (prefill <= target)
+        for _ in range(MAX_EXTRA_REPLICAS):
+            if not pending.any():
+                break
+            extra = extra + pending
+            r = replicas + extra
+            t_new = prefill + wait_quantile_s(b, peak / r, service)
+            ttft = np.where(pending, t_new, ttft)
+            pending = pending & (t_new > target)
+        replicas = replicas + extra
+    util = peak / (replicas * per_replica)
+    meets = kv_ok.copy()
+    if w.slo.tpot_p95_ms is not None:
+        meets &= tpot <= w.slo.tpot_p95_ms / 1e3
+    if w.slo.ttft_p95_ms is not None:
+        meets &= ttft <= w.slo.ttft_p95_ms / 1e3
+    return (b, kv_ok, tpot, ttft, prefill, per_replica, replicas, util, meets)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One costed deployment: a setup at a batch size, bought through one offer."""
+
+    gpu: str
+    precision: str
+    tp: int
+    engine: str
+    max_batch: int
+    replicas: int
+    gpus_total: int
+    offer: Offer
+    usd_per_month: float
+    usd_per_million_tokens: float
+    ttft_p95_ms: float
+    tpot_p95_ms: float
+    prefill_p95_ms: float
+    utilization_at_peak: float
+    replica_req_per_s: float
+    kv_capacity_tokens: int
+    meets_slo: bool
+    within_budget: bool
+    notes: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.meets_slo and self.within_budget
+
+
+def offers_for(
+    cat: Catalog, gpu: str, providers: list[str] | None, pricing: list[str]
+) -> list[Offer]:
+    wanted = {p.lower() for p in providers} if providers else None
+    return [
+        o
+        for o in cat.offers_for(gpu=gpu)
+        if o.pricing in pricing and (wanted is None or o.provider in wanted)
+    ]
+
+
+def check_providers(cat: Catalog, providers: list[str] | None) -> None:
+    known = {o.provider for o in cat.offers}
+    for p in providers or []:
+        if p.lower() not in known:
+            raise UnknownNameError("provider", p, known)
+
+
+def cost_candidates(
+    evals: list[SetupEval],
+    offers: dict[str, list[Offer]],
+    work: Workload,
+    max_usd_per_month: float | None,
+) -> tuple[list[Candidate], int]:
+    """Per setup: the batch size needing the fewest GPUs (ties: lower TPOT), costed through
+    every offer. Returns the candidates and how many (setup, batch, offer) triples were
+    evaluated."""
+    tokens_per_month = work.traffic.avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
+    tokens_per_month *= work.input.mean + work.output.mean
+    out: list[Candidate] = []
+    evaluated = 0
+    for ev in evals:
+        gpu_offers = offers.get(ev.setup.gpu.id, [])
+        evaluated += ev.batch.size * len(gpu_offers)
+        if not gpu_offers:
+            continue
+        gpus = ev.replicas * ev.setup.tp
+        # best batch: meeting SLOs first, then fewest GPUs, then lowest TPOT
+        order = np.lexsort((ev.tpot_p95_s, gpus, ~ev.meets))
+        k = int(order[0])
+        prices = np.array([o.usd_per_gpu_hour for o in gpu_offers])
+        monthly = gpus[k] * prices * HOURS_PER_MONTH
+        for o, usd in zip(gpu_offers, monthly, strict=True):
+            out.append(
+                Candidate(
+                    gpu=ev.setup.gpu.id,
+                    precision=ev.setup.precision.id,
+                    tp=ev.setup.tp,
+                    engine=ev.setup.engine.id,
+                    max_batch=int(ev.batch[k]),
+                    replicas=int(ev.replicas[k]),
+                    gpus_total=int(gpus[k]),
+                    offer=o,
+                    usd_per_month=float(usd),
+                    usd_per_million_tokens=float(usd / tokens_per_month * 1e6),
+                    ttft_p95_ms=float(ev.ttft_p95_s[k] * 1e3),
+                    tpot_p95_ms=float(ev.tpot_p95_s[k] * 1e3),
+                    prefill_p95_ms=float(ev.prefill_p95_s[k] * 1e3),
+                    utilization_at_peak=float(ev.utilization[k]),
+                    replica_req_per_s=float(ev.replica_req_s[k]),
+                    kv_capacity_tokens=ev.fit.kv_capacity_tokens,
+                    meets_slo=bool(ev.meets[k]),
+                    within_budget=max_usd_per_month is None or usd <= max_usd_per_month,
+                    notes=ev.setup.notes,
+                )
+            )
+    return out, evaluated
+
+
+def miss_reason(ev: SetupEval, slo: Slo) -> str:
+    """Why no batch size of this setup meets the SLOs (for the 'why not' list)."""
+    if not ev.kv_ok.any():
+        return "does not fit: KV cache too small for one batch of the request mix"
+    ok = ev.kv_ok
+    reasons = []
+    if slo.tpot_p95_ms is not None:
+        best = float(np.min(np.where(ok, ev.tpot_p95_s, np.inf)) * 1e3)
+        if best > slo.tpot_p95_ms:
+            reasons.append(f"misses TPOT: p95 {best:.1f} ms at best > SLO {slo.tpot_p95_ms:g} ms")
+    if slo.ttft_p95_ms is not None:
+        best = float(np.min(np.where(ok, ev.ttft_p95_s, np.inf)) * 1e3)
+        if best > slo.ttft_p95_ms:
+            pre = float(np.min(ev.prefill_p95_s) * 1e3)
+            reasons.append(
+                f"misses TTFT: p95 {best:.0f} ms at best > SLO {slo.ttft_p95_ms:g} ms "
+                f"(prefill of the p95 prompt alone {pre:.0f} ms)"
+            )
+    if not reasons:
+        reasons.append("misses the SLOs at every batch size (TPOT and TTFT trade off)")
+    return "; ".join(reasons)

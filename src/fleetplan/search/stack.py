@@ -1,0 +1,61 @@
+"""Stack many `Setup`s into one whose numeric fields are column arrays.
+
+`perf.roofline.step_s` broadcasts over its inputs, so a stacked setup (n, 1) evaluated at a row
+of batch sizes (1, m) gives an (n, m) table of step times in one call: the search evaluates all
+its candidates as arrays. Setups are grouped so that fields the formulas branch on (tensor
+parallel degree, engine) are equal within a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from fleetplan.perf.roofline import Setup
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.floating) and not isinstance(v, bool)
+
+
+def _stack_values(values: list[Any]) -> Any:
+    first = values[0]
+    if all(v is first or v == first for v in values):
+        return first
+    if all(_is_number(v) for v in values):
+        return np.array(values, dtype=np.float64)[:, None]
+    return None  # differs and is not numeric: handled by the caller
+
+
+def stack(setups: list[Setup]) -> Setup:
+    """One Setup standing for all of `setups` (which must share model, tp and engine)."""
+    out: dict[str, Any] = {}
+    for f in fields(Setup):
+        values = [getattr(s, f.name) for s in setups]
+        stacked = _stack_values(values)
+        if stacked is None:
+            if f.name == "gpu":
+                stacked = _stack_namespace(values)
+            elif f.name in {"precision", "notes", "compute_format", "emulated"}:
+                stacked = values[0]  # not read by the step formulas; kept for labels
+            else:
+                raise ValueError(f"cannot stack Setup.{f.name}: it differs across setups")
+        out[f.name] = stacked
+    return Setup(**out)
+
+
+def _stack_namespace(objs: list[Any]) -> SimpleNamespace:
+    """A GPU stand-in whose numeric attributes are column arrays."""
+    ns = SimpleNamespace()
+    for f in fields(objs[0]):
+        values = [getattr(o, f.name) for o in objs]
+        stacked = _stack_values(values)
+        setattr(ns, f.name, stacked if stacked is not None else values)
+    return ns
+
+
+def group_key(s: Setup) -> tuple[int, str, str]:
+    return (s.tp, s.engine.id, s.model.id)
