@@ -88,8 +88,12 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
         f"bandwidth {s.bandwidth / 1e9:,.0f} GB/s ({g.source})",
         f"   mbu {s.mbu:.2f} ({e.sources.get('mbu', '')})",
         f"   attention mbu {s.attention_mbu:.2f} ({e.sources.get('attention_mbu', '')})",
-        f"   mfu {s.mfu:.2f}, GEMMs at half of it with {s.gemm_half_tokens:g} tokens "
-        f"({e.sources.get('mfu_prefill', '')})",
+        f"   mfu {s.mfu:.2f} ({e.sources.get('mfu_prefill', '')})"
+        + (
+            f"; GEMM efficiency n/(n + {s.gemm_half_tokens:g}) with n tokens in the step"
+            if s.gemm_half_tokens
+            else ""
+        ),
         f"   step overhead {s.step_overhead_s * 1e3:.2f} ms "
         f"({e.sources.get('step_overhead_ms', '')})",
         "",
@@ -122,8 +126,8 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
             what = f"{b:g} decodes at mean context {ctx:g}"
         lines += [
             f"  batch {b:g}: step = {what}",
-            f"     linear: max(compute {float(st.linear_compute_s) * 1e3:.3f} ms, "
-            f"memory {float(st.linear_memory_s) * 1e3:.3f} ms)",
+            f"     linear: compute {float(st.linear_compute_s) * 1e3:.3f} ms + "
+            f"weight stream {float(st.linear_memory_s) * 1e3:.3f} ms",
             f"     attention: max(compute {float(st.attention_compute_s) * 1e3:.3f} ms, "
             f"KV reads {float(st.kv_bytes) / GB:.3f} GB = "
             f"{float(st.attention_memory_s) * 1e3:.3f} ms)",
