@@ -133,7 +133,19 @@ class BatchingReplica:
         return m * bs + bs - 1  # not reached: rem < b
 
     # -- requests in and out -------------------------------------------------------------------
-    def submit(self, now: float, rid: int, tokens_in: int, out: int, pid: int, ptok: int) -> None:
+    def submit(
+        self,
+        now: float,
+        rid: int,
+        tokens_in: int,
+        out: int,
+        pid: int,
+        ptok: int,
+        horizon: float = -1.0,
+    ) -> None:
+        """A request arrives at `now`. `horizon`: no other event can reach this replica before
+        that time (the next arrival or sample), so the step boundary where the request joins
+        may be handled at once instead of as an event of its own."""
         pblocks = ptok // self.bs if (pid >= 0 and self.prefix_caching) else 0
         self.waiting.append(Seq(rid, tokens_in, out, pid, pblocks))
         self.outstanding += 1
@@ -141,15 +153,21 @@ class BatchingReplica:
             self._next(now)
         elif self.phase == _DECODE and len(self.running) < self.max_seqs:
             # the request joins at the end of the decode step in flight, not of the whole run
-            if now < self.t0:  # in the prefill iteration that leads the run
-                j, t = 0, self.t0
+            t0 = self.t0
+            if now < t0:  # in the prefill iteration that leads the run
+                j, t = 0, t0
             else:
-                j = steps_to_reach(self.first, self.slope, now - self.t0)
-                t = self.t0 + run_time_s(self.first, self.slope, j)
+                j = steps_to_reach(self.first, self.slope, now - t0)
+                t = t0 + run_time_s(self.first, self.slope, j)
             if j < self.k:
                 self.k = j
                 self.epoch += 1
-                self.loop.schedule(t, PRIORITY_STEP, self._on_end, self.epoch)
+                if t < horizon:  # the run ends before anything else can happen: end it now
+                    if j:
+                        self._advance(j, t - t0, t)  # no completion: j < steps to the first
+                    self._next(t)
+                else:
+                    self.loop.schedule(t, PRIORITY_STEP, self._on_end, self.epoch)
 
     def _finish(self, s: Seq, now: float, blocks: int) -> None:
         self.pool.give(blocks - s.shared)
@@ -262,13 +280,17 @@ class BatchingReplica:
             n = min(s.prompt - done, budget)
             need = -(-(done + n) // bs) - hit
             extra = hit if (hit and refs == 0) else 0  # an idle cached prefix comes back in use
-            if not pool.can_admit(need + reserve + extra):
-                break
+            if pool.free + pool.idle - need - reserve - extra < pool.watermark_blocks:
+                break  # vLLM's watermark: keep room for the running sequences to grow
             waiting.popleft()
             if hit:
                 pool.lookup(s.pid, hit)
                 rec.prefix_hit_tokens += done
-            pool.take(need)
+            if need <= pool.free:
+                pool.free -= need
+                pool.used += need
+            else:
+                pool.take(need)
             s.shared, s.done, s.held = hit, done, hit + need
             s.state = PREFILLING
             if rec.sched_s[s.rid] < 0:
@@ -336,10 +358,11 @@ class BatchingReplica:
         new = self.hist[-self.steps % self.bs] if k == 1 else self._new_blocks(k)
         if new:
             self.pool.take(new)
-        self.steps += k
-        self.rec.itl_s.append(dt / k)
-        self.rec.itl_w.append(b * k)
-        fin, steps = self.finishing, self.steps
+        self.steps = steps = self.steps + k
+        rec = self.rec
+        rec.itl_s.append(dt / k)
+        rec.itl_w.append(b * k)
+        fin = self.finishing
         while fin and fin[0][0] <= steps:
             f, _rid, s = heapq.heappop(fin)
             if s.finish == f:

@@ -22,7 +22,14 @@ class Replica(Protocol):
     outstanding: int
 
     def submit(
-        self, now: float, rid: int, tokens_in: int, out: int, pid: int, ptok: int
+        self,
+        now: float,
+        rid: int,
+        tokens_in: int,
+        out: int,
+        pid: int,
+        ptok: int,
+        horizon: float = -1.0,
     ) -> None: ...
 
     def kv_used(self) -> float: ...
@@ -71,7 +78,16 @@ class ExponentialReplica:
                 f"replica not drained: {self.busy} busy, {len(self.waiting)} waiting"
             )
 
-    def submit(self, now: float, rid: int, tokens_in: int, out: int, pid: int, ptok: int) -> None:
+    def submit(
+        self,
+        now: float,
+        rid: int,
+        tokens_in: int,
+        out: int,
+        pid: int,
+        ptok: int,
+        horizon: float = -1.0,
+    ) -> None:
         self.outstanding += 1
         if self.busy < self.slots:
             self._start(now, rid)

@@ -226,13 +226,17 @@ def _drive(
     pick = balancer(sc.load_balancer, reps)
     schedule = loop.schedule
 
-    def arrive(now: float, i: int) -> None:
-        pick(i).submit(now, i, ins[i], outs[i], pids[i], ptoks[i])
-        if i + 1 < n:
-            schedule(times[i + 1], PRIORITY_ARRIVAL, arrive, i + 1)
-
     horizon = max(times[-1], 1e-9)
     step = sc.sample_interval_s or horizon / SAMPLES
+    next_sample = [0.0]
+    times.append(float("inf"))
+
+    def arrive(now: float, i: int) -> None:
+        nxt = times[i + 1]
+        barrier = nxt if nxt < next_sample[0] else next_sample[0]
+        pick(i).submit(now, i, ins[i], outs[i], pids[i], ptoks[i], barrier)
+        if i + 1 < n:
+            schedule(nxt, PRIORITY_ARRIVAL, arrive, i + 1)
 
     def sample(now: float, i: int) -> None:
         queue = running = 0
@@ -244,7 +248,10 @@ def _drive(
         in_system = _arrived(times, now) - rec.completed
         rec.samples.append((now, queue, running, in_system, kv / len(reps)))
         if rec.completed < n:
+            next_sample[0] = now + step
             schedule(now + step, PRIORITY_SAMPLE, sample, i + 1)
+        else:
+            next_sample[0] = float("inf")
 
     schedule(times[0], PRIORITY_ARRIVAL, arrive, 0)
     schedule(0.0, PRIORITY_SAMPLE, sample, 0)
