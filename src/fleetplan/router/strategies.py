@@ -72,7 +72,9 @@ def self_hosted_busy(cands: Sequence[Candidate], cfg: OverflowIn) -> bool:
         return False
     if cfg.max_in_flight is not None and sum(c.in_flight for c in own) >= cfg.max_in_flight:
         return True
-    if cfg.max_ttft_ms is not None:
+    # a moving average is refreshed only by requests that finish: once the fleet is idle it is
+    # stale, so it only counts while the fleet has requests in flight
+    if cfg.max_ttft_ms is not None and sum(c.in_flight for c in own) > 0:
         measured = [c.ttft_ema_s for c in own if c.ttft_ema_s is not None]
         if measured and min(measured) * 1000.0 > cfg.max_ttft_ms:
             return True

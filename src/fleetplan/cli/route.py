@@ -1,0 +1,134 @@
+"""`fleetplan gateway` (serve the router) and `fleetplan route simulate` (replay a policy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import JsonOpt, console, print_json, table
+from fleetplan.errors import InputError
+
+route_app = typer.Typer(help="Routing policies across providers and a self-hosted fleet.")
+app.add_typer(route_app, name="route")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", help="Router config (YAML).")]
+
+
+def _need_extra() -> None:
+    try:
+        import httpx  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            f"the gateway needs the `router` extra ({exc.name} is missing): "
+            "pip install 'fleetplan[router]'"
+        ) from None
+
+
+@app.command()
+def gateway(
+    config: ConfigOpt,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Share limits, circuits and in-flight counts via Redis.")
+    ] = None,
+    log_path: Annotated[
+        str | None, typer.Option(help="SQLite request log (default: gateway.log_path).")
+    ] = None,
+) -> None:
+    """Serve the OpenAI-compatible gateway (/v1/chat/completions, /v1/completions, /metrics)."""
+    _need_extra()
+    import uvicorn
+
+    from fleetplan.router.config import load_config
+    from fleetplan.router.gateway import build_app
+
+    cfg = load_config(config)
+    if redis_url:
+        import redis
+
+        try:
+            redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            raise InputError(f"--redis-url: cannot reach Redis ({type(exc).__name__})") from None
+    gw = build_app(cfg, redis_url=redis_url, log_path=log_path)
+    uvicorn.run(gw.app, host=host, port=port, log_level="info", access_log=False)
+
+
+@route_app.command("simulate")
+def simulate_cmd(
+    config: ConfigOpt,
+    traffic: Annotated[
+        Path, typer.Option(help="Traffic profile (YAML): traffic + per-provider behaviour.")
+    ],
+    strategy: Annotated[
+        str | None, typer.Option(help="Override gateway.strategy for this run.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Replay a traffic profile through a routing policy: cost split, overflow, latency, errors."""
+    import yaml
+
+    from fleetplan.router.config import STRATEGIES, load_config
+    from fleetplan.router.simulate import parse_profile, simulate
+
+    if strategy is not None and strategy not in STRATEGIES:
+        raise InputError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    cfg = load_config(config)
+    try:
+        data = yaml.safe_load(traffic.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read traffic profile {str(traffic)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"traffic profile {str(traffic)!r} is not valid YAML: {exc}") from None
+    rep = simulate(cfg, parse_profile(data, str(traffic)), strategy)
+    if json_out:
+        print_json(rep)
+        return
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.0f}"
+
+    rows = [
+        [
+            p["name"],
+            p["kind"],
+            p["served"],
+            f"{p['share']:.1%}",
+            f"${p['cost_usd']:,.4f}",
+            f"{p['cost_share']:.1%}",
+            p["price_source"],
+        ]
+        for p in rep["providers"]
+    ]
+    cols = [
+        ("provider", "left"),
+        ("kind", "left"),
+        ("served", "right"),
+        ("share", "right"),
+        ("cost", "right"),
+        ("cost share", "right"),
+        ("price basis", "left"),
+    ]
+    c = console()
+    c.print(table(f"route simulate — strategy {rep['strategy']} ({rep['basis']})", cols, rows))
+    err = sum(rep["errors"].values())
+    c.print(
+        f"requests {rep['requests']:,}  served {rep['served']:,}  errors {err:,}  "
+        f"retries {rep['retries']:,}  overflow share {rep['overflow_share']:.1%}"
+    )
+    c.print(
+        f"TTFT p50/p95/p99 {ms(rep['ttft']['p50_ms'])}/{ms(rep['ttft']['p95_ms'])}/"
+        f"{ms(rep['ttft']['p99_ms'])} ms   latency p50/p95/p99 {ms(rep['latency']['p50_ms'])}/"
+        f"{ms(rep['latency']['p95_ms'])}/{ms(rep['latency']['p99_ms'])} ms"
+    )
+    c.print(
+        f"cost ${rep['cost_usd']:,.4f} over the run = ${rep['usd_per_month_at_this_rate']:,.0f}"
+        "/month at this rate (730 h)"
+    )
