@@ -19,13 +19,25 @@ CatalogOpt = Annotated[
         help="TOML file adding or overriding GPUs, models, engines and offers (repeatable).",
     ),
 ]
+CalibrationOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--calibration",
+        help="Calibration profile written by `fleetplan calibrate` or `fleetplan measure` "
+        "(repeatable; applied after --catalog files).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def catalog_from(paths: list[Path] | None) -> Catalog:
+def catalog_from(paths: list[Path] | None, calibration: list[Path] | None = None) -> Catalog:
+    """The packaged catalog with --catalog files, then --calibration profiles, merged over it.
+
+    A calibration profile is a catalog override file holding `[engines.<id>]` factors.
+    """
     from fleetplan.catalog import load_catalog
 
-    return load_catalog(*(paths or []))
+    return load_catalog(*(paths or []), *(calibration or []))
 
 
 def print_json(data: Any) -> None:

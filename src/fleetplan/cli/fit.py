@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import (
+    CalibrationOpt,
+    CatalogOpt,
+    JsonOpt,
+    catalog_from,
+    console,
+    print_json,
+    table,
+)
 from fleetplan.errors import UnsupportedError
 
 ModelArg = Annotated[str, typer.Argument(help="Catalog model id or alias, or a config.json path.")]
@@ -35,6 +43,7 @@ def fit(
     ] = None,
     explain: ExplainOpt = False,
     catalog: CatalogOpt = None,
+    calibration: CalibrationOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit, KV capacity in tokens, max concurrent sequences and the binding limit."""
@@ -44,7 +53,7 @@ def fit(
     from fleetplan.render.explain import explain_fit
     from fleetplan.render.records import fit_record, unsupported_fit_record
 
-    cat = catalog_from(catalog)
+    cat = catalog_from(catalog, calibration)
     m = resolve_model(cat, model)
     kw = dict(
         precision=precision,

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import (
+    CalibrationOpt,
+    CatalogOpt,
+    JsonOpt,
+    catalog_from,
+    console,
+    print_json,
+    table,
+)
 from fleetplan.cli.fit import EngineOpt, ExplainOpt, KvOpt, ModelArg, PrecisionOpt, TpOpt
 
 
@@ -29,6 +37,7 @@ def perf(
     ] = "continuous",
     explain: ExplainOpt = False,
     catalog: CatalogOpt = None,
+    calibration: CalibrationOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Throughput and latency per batch size (analytic roofline with engine efficiencies)."""
@@ -36,7 +45,7 @@ def perf(
     from fleetplan.render.explain import explain_perf
     from fleetplan.render.records import perf_records
 
-    cat = catalog_from(catalog)
+    cat = catalog_from(catalog, calibration)
     pe = estimate_perf(
         model,
         gpu,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, catalog_from, print_json
+from fleetplan.cli.common import CalibrationOpt, CatalogOpt, catalog_from, print_json
 
 BUILTIN = "chat-8b.yaml"
 
@@ -29,6 +29,7 @@ def plan(
         typer.Option(help="Write vLLM args, Docker Compose and Kubernetes manifests here."),
     ] = None,
     catalog: CatalogOpt = None,
+    calibration: CalibrationOpt = None,
 ) -> None:
     """Search GPU x precision x tp x engine x batch x offer; recommend, compare, explain."""
     from importlib import resources
@@ -47,7 +48,7 @@ def plan(
         spec, base = parse_scenario(yaml.safe_load(text), f"built-in {BUILTIN}"), Path(".")
     else:
         spec, base = load_scenario(scenario)
-    p = make_plan(spec, base, catalog_from(catalog))
+    p = make_plan(spec, base, catalog_from(catalog, calibration))
     if emit is not None:
         from fleetplan.render.deploy import write
 
