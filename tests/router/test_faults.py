@@ -166,3 +166,26 @@ def test_active_health_checks_open_and_close(upstream, gateway):
     while httpx.get(f"{gs.url}/health").json()["providers"]["a"] != "closed":
         assert time.monotonic() < deadline, "active check never closed the circuit"
         time.sleep(0.02)
+
+
+def test_client_going_away_mid_stream_frees_the_slot(upstream, gateway):
+    a, sa = upstream("a")
+    a.faults.chunk_delay_s = 0.2
+    a.faults.output_tokens = 20
+    g, gs = gateway([provider("a", sa.url, limits={"max_concurrent": 1})])
+    h = {"Authorization": "Bearer gw-test-key-0123456789"}
+    body = {"model": "m", "messages": MSG, "stream": True}
+    with (
+        httpx.Client() as c,
+        c.stream("POST", f"{gs.url}/v1/chat/completions", json=body, headers=h) as r,
+    ):
+        next(r.iter_bytes())
+    deadline = time.monotonic() + 5
+    while g.metrics.sample("fleetplan_gateway_requests_total") < 1:
+        assert time.monotonic() < deadline, "the abandoned stream was never finished"
+        time.sleep(0.05)
+    g.log.flush()
+    rows = sqlite3.connect(g.log.path).execute("SELECT status FROM requests").fetchall()
+    assert rows == [(499,)]
+    # the single concurrency slot is free again
+    assert client(gs.url).chat.completions.create(model="m", messages=MSG).choices
