@@ -192,15 +192,19 @@ class EngineEntry(_Entry):
     architecture_scale: dict[str, dict[str, float]] = {}
     format_scale: dict[str, dict[str, float]] = {}
     gqa_kv_reread: float = Field(default=0.0, ge=0, le=1)
+    calibrated_architectures: list[
+        Literal["turing", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4"]
+    ] = []
     sources: dict[str, str]
     notes: str = ""
 
     def to_spec(self, engine_id: str) -> EngineProfile:
-        data = self.model_dump(exclude={"aliases", "precisions"})
+        data = self.model_dump(exclude={"aliases", "precisions", "calibrated_architectures"})
         return EngineProfile(
             id=engine_id,
             aliases=tuple(a.lower() for a in self.aliases),
             precisions=tuple(self.precisions),
+            calibrated_architectures=tuple(self.calibrated_architectures),
             **data,
         )
 

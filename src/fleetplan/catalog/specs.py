@@ -155,6 +155,9 @@ class EngineProfile:
     # precision id -> factor -> multiplier (kernel efficiency of a weight format, e.g. fp8 GEMMs
     # or GGUF dequantizing kernels), applied on top of architecture_scale
     format_scale: dict[str, dict[str, float]] = field(default_factory=dict)
+    # GPU architectures the factors were calibrated on (validation rows exist); elsewhere the
+    # factors are extrapolated and outputs say so
+    calibrated_architectures: tuple[str, ...] = ()
 
     def factor(self, name: str, architecture: str, precision: str = "") -> float:
         """An efficiency factor, scaled for a GPU architecture and a weight format where the

@@ -117,7 +117,14 @@ def setup(
     else:
         attn_per_ctx = 4.0 * model.attention_heads * model.head_dim  # QK^T and AV
     attn_per_ctx *= model.layers
-    notes = tuple(n for n in (note,) if n)
+    extrapolated = ""
+    if arch not in engine.calibrated_architectures:
+        where = ", ".join(engine.calibrated_architectures) or "no GPU (no validation rows)"
+        extrapolated = (
+            f"{engine.id} efficiency factors are calibrated on {where}; on {gpu.id} ({arch}) "
+            "they are extrapolated: check with `fleetplan calibrate` on your own benchmark"
+        )
+    notes = tuple(n for n in (note, extrapolated) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
