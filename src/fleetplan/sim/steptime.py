@@ -48,6 +48,23 @@ class StepTable:
         self.mp = float(step_s(setup, 0.0, 0.0, 1.0, 0.0).attention_memory_s)
         self.g_lo = max(self.ac_lo, self.am_lo)
         self.g_hi = max(self.ac_hi, self.am_hi)
+        self._verify(setup)
+
+    def _verify(self, setup: Setup) -> None:
+        """Raise if `roofline.step_s` no longer separates as this table assumes."""
+        n = self.max_tokens
+        b = np.array([1.0, 7, 64, min(256, n), 3, 0, 20])
+        c = np.array([100.0, 3000, 900, 12000, 50000, 0, 4500])
+        p = np.array([0.0, 0, 300, 2000, 1, 512, min(4000, n - 20)])
+        pc = np.array([0.0, 0, 150, 7000, 20000, 256, 2500])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref = step_s(setup, b, c, p, pc).total_s
+        ours = np.array([self.step_s(*x) for x in zip(b, c, p, pc, strict=True)])
+        if not np.allclose(ours, ref, rtol=1e-9, atol=0.0):
+            raise RuntimeError(
+                "the simulator's step-time table no longer matches roofline.step_s "
+                f"({ours.tolist()} vs {ref.tolist()}): update fleetplan/sim/steptime.py"
+            )
 
     @property
     def max_tokens(self) -> int:
