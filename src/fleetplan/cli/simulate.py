@@ -102,7 +102,8 @@ def _print(result: Any, scenario: Path, chart: Path | None) -> None:
         ("queue wait", "queue_ms"),
     ):
         s = d[key]
-        rows.append([name] + [f"{s[p]:,.1f}" for p in ("p50", "p90", "p95", "p99", "mean", "max")])
+        keys = ("p50", "p90", "p95", "p99", "mean", "max")
+        rows.append([name] + ["-" if s[p] is None else f"{s[p]:,.1f}" for p in keys])
     cols = [("latency, ms", "left")] + [
         (h, "right") for h in ("p50", "p90", "p95", "p99", "mean", "max")
     ]

@@ -95,7 +95,10 @@ class BatchingReplica:
         self.waiting: deque[Seq] = deque()
         self.running: dict[int, Seq] = {}  # admission order; the last is preempted first
         self.prefilling: list[Seq] = []
-        self.finishing: list[tuple[int, int, Seq]] = []  # (finish step, rid, seq)
+        # (finish step, join number, seq): a sequence preempted and joining again gets a new
+        # entry; the old one is skipped as stale (its step no longer matches `seq.finish`)
+        self.finishing: list[tuple[int, int, Seq]] = []
+        self.joins = 0
         self.hist = [0] * self.bs  # decoding sequences by (context - steps) mod block size
         self.b = 0  # decoding sequences
         self.sum_base = 0  # sum of their `base`
@@ -364,7 +367,7 @@ class BatchingReplica:
         rec.itl_w.append(b * k)
         fin = self.finishing
         while fin and fin[0][0] <= steps:
-            f, _rid, s = heapq.heappop(fin)
+            f, _join, s = heapq.heappop(fin)
             if s.finish == f:
                 self._finish(s, now, self._leave_decode(s))
 
@@ -398,7 +401,8 @@ class BatchingReplica:
             self.hist[s.base % bs] += 1
             self.b += 1
             self.sum_base += s.base
-            heapq.heappush(self.finishing, (s.finish, s.rid, s))
+            self.joins += 1
+            heapq.heappush(self.finishing, (s.finish, self.joins, s))
         self.chunks = []
 
     # -- samples -------------------------------------------------------------------------------

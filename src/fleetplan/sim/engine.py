@@ -45,7 +45,7 @@ class EventLoop:
         self,
         until_s: float = float("inf"),
         on_progress: Callable[[float], None] | None = None,
-        progress_every: int = 50_000,
+        progress_every: int = 20_000,
     ) -> None:
         """Handle events in (time, priority, counter) order until the heap is empty or the next
         event is later than `until_s`. `on_progress(now)` is called every `progress_every`

@@ -6,8 +6,10 @@ latency). Periodic samples: queue length, requests in system, running sequences,
 
 - TTFT = first token - arrival; E2E = finish - arrival; queue = first scheduled - arrival.
 - TPOT = (finish - first token) / (output tokens - 1), for requests of two or more tokens.
-- ITL: the gap between consecutive tokens of a sequence (iteration times, and the stall of a
-  sequence preempted and recomputed).
+- ITL: the gap between consecutive tokens of a sequence: each iteration's time, weighted by the
+  sequences it gave a token (a run of k decode steps advanced together counts its mean step
+  time k·b times; its steps differ only by the growing context), plus the stall of a sequence
+  preempted and recomputed.
 - goodput: share of requests that meet every SLO given (TTFT, TPOT, E2E).
 """
 
@@ -66,20 +68,24 @@ class Stats:
     p99: float
     mean: float
     max: float
+    count: float  # samples (weighted: total weight); 0: nothing to measure, figures are null
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: round(getattr(self, k), 4) for k in ("p50", "p90", "p95", "p99", "mean", "max")}
+    def as_dict(self) -> dict[str, float | None]:
+        keys = ("p50", "p90", "p95", "p99", "mean", "max")
+        if not self.count:
+            return dict.fromkeys(keys)
+        return {k: round(getattr(self, k), 4) for k in keys}
 
 
 def stats_ms(values_s: NDArray[np.float64], weights: NDArray[np.float64] | None = None) -> Stats:
     """Percentiles (linear interpolation; weighted: the value where the cumulative weight
-    crosses the share) and mean of `values_s`, in ms. Empty input gives zeros."""
+    crosses the share) and mean of `values_s`, in ms. Empty input: count 0 (figures null)."""
     v = np.asarray(values_s, dtype=np.float64) * 1e3
     if v.size == 0:
-        return Stats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return Stats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
     if weights is None:
         p = np.percentile(v, PERCENTILES)
-        return Stats(*(float(x) for x in p), float(v.mean()), float(v.max()))
+        return Stats(*(float(x) for x in p), float(v.mean()), float(v.max()), v.size)
     w = np.asarray(weights, dtype=np.float64)
     order = np.argsort(v, kind="stable")
     v, w = v[order], w[order]
@@ -87,4 +93,4 @@ def stats_ms(values_s: NDArray[np.float64], weights: NDArray[np.float64] | None 
     total = cum[-1]
     idx = np.searchsorted(cum, np.array(PERCENTILES) / 100 * total, side="left")
     p = v[np.minimum(idx, v.size - 1)]
-    return Stats(*(float(x) for x in p), float((v * w).sum() / total), float(v[-1]))
+    return Stats(*(float(x) for x in p), float((v * w).sum() / total), float(v[-1]), float(total))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fleetplan.catalog import Catalog, load_catalog, resolve_model
-from fleetplan.errors import UnsupportedError
+from fleetplan.errors import InputError, UnsupportedError
 from fleetplan.sim.arrivals import Workload, build_workload
 from fleetplan.sim.config import Scenario, parse_scenario
 from fleetplan.sim.engine import PRIORITY_ARRIVAL, PRIORITY_SAMPLE, EventLoop
@@ -204,6 +204,8 @@ def simulate(
         max_req_tokens,
     )
     n = len(w)
+    if n == 0:
+        raise InputError("arrivals: the scenario produces no requests (check rates and duration)")
     rec.start(n)
     _drive(loop, rec, reps, sc, w, progress)
     return _summarize(sc, w, rec, cfg, notes, loop.events, time.perf_counter() - wall0)

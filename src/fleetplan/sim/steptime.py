@@ -53,9 +53,10 @@ class StepTable:
     def _verify(self, setup: Setup) -> None:
         """Raise if `roofline.step_s` no longer separates as this table assumes."""
         n = self.max_tokens
-        b = np.array([1.0, 7, 64, min(256, n), 3, 0, 20])
+        b = np.minimum([1.0, 7, 64, 256, 3, 0, 20], n)
         c = np.array([100.0, 3000, 900, 12000, 50000, 0, 4500])
-        p = np.array([0.0, 0, 300, 2000, 1, 512, min(4000, n - 20)])
+        p = np.minimum([0.0, 0, 300, 2000, 1, 512, 4000], n - b)
+        p[b + p == 0] = 1
         pc = np.array([0.0, 0, 150, 7000, 20000, 256, 2500])
         with np.errstate(divide="ignore", invalid="ignore"):
             ref = step_s(setup, b, c, p, pc).total_s
