@@ -86,6 +86,7 @@ class Plan:
     apis: list[ApiComparison] = field(default_factory=list)
     mix: object = None
     notes: list[str] = field(default_factory=list)
+    verification: object = None
 
 
 def _workload(spec: ScenarioSpec, base: Path, peak_scale: float = 1.0) -> Workload:

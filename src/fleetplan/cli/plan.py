@@ -28,6 +28,13 @@ def plan(
         Path | None,
         typer.Option(help="Write vLLM args, Docker Compose and Kubernetes manifests here."),
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Simulate the recommendation at peak; grow replicas until percentile SLOs hold.",
+        ),
+    ] = False,
     catalog: CatalogOpt = None,
     calibration: CalibrationOpt = None,
 ) -> None:
@@ -48,7 +55,12 @@ def plan(
         spec, base = parse_scenario(yaml.safe_load(text), f"built-in {BUILTIN}"), Path(".")
     else:
         spec, base = load_scenario(scenario)
-    p = make_plan(spec, base, catalog_from(catalog, calibration))
+    cat = catalog_from(catalog, calibration)
+    p = make_plan(spec, base, cat)
+    if verify:
+        from fleetplan.plan_verify import verify as run_verify
+
+        p = run_verify(p, cat)
     if emit is not None:
         from fleetplan.render.deploy import write
 

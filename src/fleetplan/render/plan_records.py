@@ -101,6 +101,16 @@ def plan_record(p: Plan) -> dict[str, Any]:
             "TTFT percentiles; offer prices with their sources; $/1M tokens at average traffic"
         ),
     }
+    if p.verification is not None:
+        v = p.verification
+        out["verification"] = {
+            "replicas_planned": v.replicas_planned,
+            "replicas_verified": v.replicas_verified,
+            "met": v.met,
+            "runs": v.runs,
+            "message": v.message,
+            "basis": "discrete-event simulation at peak traffic (fleetplan.sim)",
+        }
     if p.seed_check is not None:
         out["seed_check"] = {k: v for k, v in p.seed_check.__dict__.items()}
     if p.mix is not None:

@@ -80,6 +80,26 @@ def sections(p: Plan) -> list[Section]:
         rec.notes.append(f"price: {r.offer.source} (as of {r.offer.as_of})")
         rec.notes += list(r.notes)
         out.append(rec)
+    if p.verification is not None:
+        v = p.verification
+        out.append(
+            Section(
+                "Verified by simulation (--verify)",
+                ["replicas", "requests", "TTFT p95 ms", "TPOT p95 ms", "goodput", "preemptions"],
+                [
+                    [
+                        str(r["replicas"]),
+                        f"{r['requests']:,}",
+                        f"{r['ttft_p95_ms']:,}",
+                        f"{r['tpot_p95_ms']}",
+                        f"{r['goodput']:.1%}",
+                        str(r["preemptions"]),
+                    ]
+                    for r in v.runs
+                ],
+                [v.message],
+            )
+        )
     if p.alternatives:
         out.append(Section("Alternatives", DEPLOY_COLS, [_deploy(c) for c in p.alternatives]))
     if p.pareto:
