@@ -1,0 +1,97 @@
+"""Quantization economics: the same model at several precisions on one GPU type — GPUs per
+replica, throughput, $/1M tokens — with the quality caveat each format carries.
+
+Throughput comes from the performance model at the largest batch the KV cache holds (capped
+by the engine's max_num_seqs), on the tensor-parallel degree with the lowest $/1M tokens (the
+smallest one that fits can leave too little KV cache to batch: 70B fp8 on one 80 GB GPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import ModelSpec
+from fleetplan.economics.unit_cost import check_utilization, usd_per_mtok
+from fleetplan.errors import UnsupportedError
+from fleetplan.estimate import estimate_fit, estimate_perf
+
+TP_CHOICES = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class QuantRow:
+    precision: str
+    runs: bool
+    reason: str  # why not, or notes on how it runs
+    tp: int | None = None
+    weights_gb: float | None = None
+    batch: int | None = None
+    output_tok_per_s: float | None = None
+    total_tok_per_s: float | None = None
+    tpot_ms: float | None = None
+    usd_per_hour: float | None = None
+    usd_per_million_output_tokens: float | None = None
+    usd_per_million_tokens: float | None = None
+    quality_note: str = ""
+
+
+def compare_precisions(
+    model: ModelSpec,
+    gpu: str,
+    precisions: list[str],
+    usd_per_gpu_hour: float,
+    *,
+    input_tokens: int = 512,
+    output_tokens: int = 256,
+    utilization: float = 0.7,
+    engine: str = "vllm",
+    catalog: Catalog,
+) -> list[QuantRow]:
+    check_utilization(utilization)
+    rows = []
+    for name in precisions:
+        prec = catalog.precision(name)
+        eng = "llama.cpp" if prec.id.startswith("gguf") else engine
+        best: QuantRow | None = None
+        last_reason = ""
+        for tp in TP_CHOICES:
+            try:
+                f = estimate_fit(
+                    model, gpu, precision=prec.id, tp=tp, context=input_tokens + output_tokens,
+                    engine=eng, catalog=catalog,
+                )  # fmt: skip
+            except UnsupportedError as exc:
+                last_reason = str(exc)
+                break
+            if not f.fits:
+                last_reason = f"does not fit on up to {tp} GPU(s): {f.limit}"
+                continue
+            pe = estimate_perf(
+                model, gpu, precision=prec.id, tp=tp, input_tokens=input_tokens,
+                output_tokens=output_tokens, batches=["max"], engine=eng, catalog=catalog,
+            )  # fmt: skip
+            r = pe.result
+            per_hour = usd_per_gpu_hour * tp
+            out_tps, tot_tps = float(r.output_tok_per_s[-1]), float(r.total_tok_per_s[-1])
+            row = QuantRow(
+                precision=prec.id,
+                runs=True,
+                reason="; ".join(pe.setup.notes),
+                tp=tp,
+                weights_gb=f.weights_bytes / 1e9,
+                batch=int(r.batch[-1]),
+                output_tok_per_s=out_tps,
+                total_tok_per_s=tot_tps,
+                tpot_ms=float(r.tpot_s[-1] * 1e3),
+                usd_per_hour=per_hour,
+                usd_per_million_output_tokens=usd_per_mtok(per_hour, out_tps, utilization),
+                usd_per_million_tokens=usd_per_mtok(per_hour, tot_tps, utilization),
+                quality_note=prec.quality_note,
+            )
+            if best is None or (row.usd_per_million_tokens or 0) < (
+                best.usd_per_million_tokens or 0
+            ):
+                best = row
+        rows.append(best or QuantRow(prec.id, False, last_reason, quality_note=prec.quality_note))
+    return rows

@@ -1,0 +1,37 @@
+"""Quantization economics and LoRA sharing through the library and the CLI."""
+
+from __future__ import annotations
+
+from fleetplan.economics.quantization import compare_precisions
+
+
+def test_lower_precision_needs_no_more_gpus_and_costs_less(catalog):
+    rows = compare_precisions(
+        catalog.model("llama-3.1-70b"), "h100", ["bf16", "fp8", "awq"], 2.69, catalog=catalog
+    )
+    by = {r.precision: r for r in rows}
+    assert all(r.runs for r in rows)
+    assert by["fp8"].tp <= by["bf16"].tp and by["awq"].tp <= by["fp8"].tp
+    assert by["fp8"].usd_per_million_tokens < by["bf16"].usd_per_million_tokens
+    assert by["awq"].weights_gb < by["fp8"].weights_gb < by["bf16"].weights_gb
+    assert "4-bit" in by["awq"].quality_note
+
+
+def test_unsupported_precision_is_a_row_with_its_reason(catalog):
+    (row,) = compare_precisions(catalog.model("llama-3.1-8b"), "t4", ["fp8"], 0.38, catalog=catalog)
+    assert not row.runs and "cannot run fp8" in row.reason
+
+
+def test_quantize_and_lora_commands(cli):
+    r = cli("quantize", "llama-3.1-8b", "--gpu", "l40s", "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["utilization"] == 0.7 and "catalog offer" in d["price_basis"]
+    assert [x["precision"] for x in d["rows"]] == ["bf16", "fp8", "int8", "awq"]
+    r = cli("lora", "--loads", "100,200,50", "--capacity-req-per-hour", "1800",
+            "--usd-per-hour", "2", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["shared_gpus"] == 1 and d["dedicated_gpus"] == 3
+    r = cli("lora", "--loads", "a,b", "--capacity-req-per-hour", "1", "--usd-per-hour", "1")
+    assert r.code == 2 and "--loads" in r.err
