@@ -23,3 +23,15 @@ def test_bad_calibration_file_is_one_line(cli, tmp_path):
     prof.write_text("[engines.vllm]\nmbu = 7\n")
     r = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--calibration", str(prof))
     assert r.code == 2 and "engines.vllm" in r.err and "mbu" in r.err
+
+
+def test_simulate_accepts_a_calibration_profile(cli, tmp_path):
+    from pathlib import Path
+
+    prof = tmp_path / "profile.toml"
+    prof.write_text('[engines.vllm]\nmbu = 0.5\n\n[engines.vllm.sources]\nmbu = "test"\n')
+    scenario = Path(__file__).parents[2] / "examples" / "sim-burst.yaml"
+    base = cli("simulate", str(scenario), "--json")
+    slow = cli("simulate", str(scenario), "--json", "--calibration", str(prof))
+    assert base.code == 0 and slow.code == 0, slow.err
+    assert slow.json()["tpot_ms"]["p50"] > base.json()["tpot_ms"]["p50"]

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import (
+    CalibrationOpt,
+    CatalogOpt,
+    JsonOpt,
+    catalog_from,
+    console,
+    print_json,
+    table,
+)
 from fleetplan.errors import InputError
 
 
@@ -33,6 +41,7 @@ def simulate(
         bool, typer.Option("--timeline", help="With --json: add the sampled timelines.")
     ] = False,
     catalog: CatalogOpt = None,
+    calibration: CalibrationOpt = None,
 ) -> None:
     """Simulate a fleet of replicas under a traffic scenario: TTFT, TPOT, ITL and end-to-end
     percentiles, throughput, goodput, queueing and KV-cache preemptions."""
@@ -40,7 +49,7 @@ def simulate(
     from fleetplan.sim import simulate as run_simulation
 
     sc = load_scenario(scenario)
-    cat = catalog_from(catalog) if sc.service.kind == "roofline" else None
+    cat = catalog_from(catalog, calibration) if sc.service.kind == "roofline" else None
     show_bar = not json_out and sys.stderr.isatty()
     with _Progress(show_bar) as bar:
         result = run_simulation(sc, catalog=cat, seed=seed, progress=bar.update)
