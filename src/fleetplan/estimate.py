@@ -38,23 +38,37 @@ def estimate_fit(
     catalog: Catalog | None = None,
 ) -> Fit:
     """Fit of one model on one GPU type (raises UnsupportedError if it cannot run there)."""
-    cat = catalog or load_catalog()
-    m = model if isinstance(model, ModelSpec) else resolve_model(cat, model)
-    g = gpu if isinstance(gpu, GpuSpec) else cat.gpu(gpu)
-    p = cat.precision(precision)
-    e = cat.engine(engine)
-    s = setup(m, g, p, e, tp=_tp(tp), kv_precision=kv_precision)  # checks the combination
+    s = resolve_setup(model, gpu, precision, engine, tp, kv_precision, catalog)
+    m = s.model
     ctx = default_context(m) if context is None else context
     return fit(
         m,
-        g,
-        p,
-        e,
+        s.gpu,
+        s.precision,
+        s.engine,
         kv_precision=kv_precision,
         tp=tp,
         context=ctx,
         gpu_memory_utilization=gpu_memory_utilization,
         notes=s.notes,
+    )
+
+
+def resolve_setup(
+    model: str | ModelSpec,
+    gpu: str | GpuSpec,
+    precision: str = "bf16",
+    engine: str = "vllm",
+    tp: int = 1,
+    kv_precision: str = "auto",
+    catalog: Catalog | None = None,
+) -> Setup:
+    """Resolve names (or a config.json path) and check the combination can run."""
+    cat = catalog or load_catalog()
+    m = model if isinstance(model, ModelSpec) else resolve_model(cat, model)
+    g = gpu if isinstance(gpu, GpuSpec) else cat.gpu(gpu)
+    return setup(
+        m, g, cat.precision(precision), cat.engine(engine), tp=_tp(tp), kv_precision=kv_precision
     )
 
 
@@ -113,12 +127,8 @@ def estimate_perf(
     catalog: Catalog | None = None,
 ) -> PerfEstimate:
     """Prefill, TTFT, TPOT and tokens/s per batch size for one replica."""
-    cat = catalog or load_catalog()
-    m = model if isinstance(model, ModelSpec) else resolve_model(cat, model)
-    g = gpu if isinstance(gpu, GpuSpec) else cat.gpu(gpu)
-    p = cat.precision(precision)
-    e = cat.engine(engine)
-    s = setup(m, g, p, e, tp=_tp(tp), kv_precision=kv_precision)
+    s = resolve_setup(model, gpu, precision, engine, tp, kv_precision, catalog)
+    m, g, p, e = s.model, s.gpu, s.precision, s.engine
     if input_tokens < 1 or output_tokens < 1:
         bad = "--input-tokens" if input_tokens < 1 else "--output-tokens"
         value = input_tokens if input_tokens < 1 else output_tokens
@@ -156,4 +166,5 @@ __all__ = [
     "estimate_fit",
     "estimate_perf",
     "parse_batches",
+    "resolve_setup",
 ]

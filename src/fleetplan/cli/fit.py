@@ -48,8 +48,7 @@ def fit(
 ) -> None:
     """Fit, KV capacity in tokens, max concurrent sequences and the binding limit."""
     from fleetplan.catalog import resolve_model
-    from fleetplan.estimate import estimate_fit
-    from fleetplan.perf.roofline import setup
+    from fleetplan.estimate import estimate_fit, resolve_setup
     from fleetplan.render.explain import explain_fit
     from fleetplan.render.records import fit_record, unsupported_fit_record
 
@@ -69,17 +68,12 @@ def fit(
         if as_json:
             print_json(fit_record(f))
         elif explain:
-            s = setup(
-                m,
-                cat.gpu(gpu),
-                cat.precision(precision),
-                cat.engine(engine),
-                tp=tp,
-                kv_precision=kv_precision,
-            )
+            s = resolve_setup(m, gpu, precision, engine, tp, kv_precision, cat)
             console().print("\n".join(explain_fit(f, s)), markup=False)
         else:
-            _print_fits([fit_record(f)], f"{m.id} on {f.gpu}")
+            _print_fits(
+                [fit_record(f)], f"{m.id} on {f.tp} x {f.gpu}" if f.tp > 1 else f"{m.id} on {f.gpu}"
+            )
         return
     cat.precision(precision)  # unknown names fail before the loop
     cat.engine(engine)
