@@ -174,14 +174,6 @@ class StepTime:
     kv_bytes: F64
     flops: F64
 
-    def binding(self) -> NDArray[np.str_]:
-        """Which bound sets each step: 'compute' or 'memory' (largest of the parts)."""
-        compute = self.linear_compute_s + self.attention_compute_s
-        memory = (
-            np.maximum(self.linear_memory_s, self.linear_compute_s * 0) + self.attention_memory_s
-        )
-        return np.where(compute >= memory, "compute", "memory")
-
 
 def expected_experts(experts: int, per_token: int, tokens: ArrayLike) -> F64:
     """Expected distinct experts that `tokens` tokens route to, each picking `per_token` of

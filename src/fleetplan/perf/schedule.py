@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fleetplan.errors import InputError
-from fleetplan.perf.roofline import F64, Setup, step_s
+from fleetplan.perf.roofline import F64, Setup, StepTime, step_s
 
 SCHEDULES = ("continuous", "static")
 
@@ -53,10 +53,8 @@ def prefill_time_s(s: Setup, tokens: ArrayLike, chunk: float) -> F64:
     return n * step_s(s, 0.0, 0.0, size, t / 2).total_s
 
 
-def _binding(parts: object) -> list[str]:
-    from fleetplan.perf.roofline import StepTime
-
-    assert isinstance(parts, StepTime)
+def _binding(parts: StepTime) -> list[str]:
+    """Which part sets each step: compute, memory bandwidth, communication or overhead."""
     compute = parts.linear_compute_s + parts.attention_compute_s
     memory = parts.linear_memory_s + parts.attention_memory_s
     labels = []
