@@ -186,3 +186,22 @@ def test_other_commands(cli, tmp_path) -> None:
     )
     r = cli("import-offers", str(csv), "--provider", "aws")
     assert r.code == 0 and 'pricing = "spot"' in r.out and "Nope" in r.err
+
+
+def test_skypilot_accelerator_names_map_to_the_right_a100(catalog):
+    from fleetplan.economics.interchange import offers_from_skypilot
+
+    text = (
+        "InstanceType,AcceleratorName,AcceleratorCount,Region,Price,SpotPrice\n"
+        "p4d.24xlarge,A100,8,us-east-1,21.96,\n"
+        "p4de.24xlarge,A100-80GB,8,us-east-1,40.97,\n"
+        "p5.48xlarge,H100,8,us-east-1,55.04,\n"
+    )
+    offers, unknown = offers_from_skypilot(text, "aws", catalog, source="test", as_of="2026-11")
+    by_type = {o["instance_type"]: o["gpu"] for o in offers}
+    assert by_type == {
+        "p4d.24xlarge": "a100-40gb",  # SkyPilot's "A100" is the 40 GB part
+        "p4de.24xlarge": "a100-80gb",
+        "p5.48xlarge": "h100-sxm",
+    }
+    assert unknown == []

@@ -23,6 +23,10 @@ from fleetplan.economics.budget import Budget
 from fleetplan.errors import InputError, UnknownNameError
 
 SKYPILOT_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Region", "Price")
+# SkyPilot's accelerator names that differ from fleetplan's aliases: its "A100" is the 40 GB
+# part (AWS p4d.24xlarge, GCP a2-highgpu) and "A100-80GB" the 80 GB one, while fleetplan's
+# alias "a100" means the 80 GB card; "H100-MEGA" is GCP's A3 Mega (H100 SXM).
+SKYPILOT_NAMES = {"a100": "a100-40gb", "a100-80gb": "a100-80gb", "h100-mega": "h100-sxm"}
 
 
 def offers_from_skypilot(
@@ -40,7 +44,7 @@ def offers_from_skypilot(
         if not acc:
             continue
         try:
-            gpu = catalog.gpu(acc).id
+            gpu = catalog.gpu(SKYPILOT_NAMES.get(acc.lower(), acc)).id
         except UnknownNameError:
             unknown.add(acc)
             continue
