@@ -280,8 +280,7 @@ def _print_breakeven(records: list[dict[str, Any]]) -> None:
     for r in records:
         p = r["api_price"]
         lines.append(f"{r['api']}: {r['reason']}")
-        holds = "happens to hold" in r["naive_note"]
-        label = "naive breakeven" if holds else "naive breakeven is wrong"
+        label = "naive breakeven" if r["naive_holds"] else "naive breakeven is wrong"
         lines.append(f"  {label}: {r['naive_note']}")
         lines.append(f"  API price: {p['source']}, {p['as_of']}")
     out.print("\n".join(lines), markup=False)

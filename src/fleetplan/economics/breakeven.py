@@ -94,6 +94,7 @@ class Breakeven:
     reason: str
     naive_breakeven_requests_per_month: float | None
     naive_note: str
+    naive_holds: bool  # the naive figure is right here (it fits within one replica)
     tokens_per_request: int
     utilization: float
     capacity_req_per_month_per_replica: float
@@ -171,6 +172,7 @@ def breakeven(
         reason=reason,
         naive_breakeven_requests_per_month=naive,
         naive_note=note,
+        naive_holds=naive is not None and naive <= C,
         tokens_per_request=tokens_per_request,
         utilization=sh.utilization,
         capacity_req_per_month_per_replica=C,
