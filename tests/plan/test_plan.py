@@ -195,3 +195,33 @@ def test_markdown_and_html_reports(cli, tmp_path):
     text = out.read_text()
     assert text.count("<svg") >= 2  # Pareto frontier and cost-versus-volume charts
     assert "Pareto frontier" in text and "Against APIs" in text
+
+
+def test_empirical_lengths_from_csv_and_self_host_only(tmp_path):
+    from ..conftest import DATA
+
+    data = json.loads(json.dumps(BASE))
+    csv_path = str(DATA / "lengths" / "requests.csv")
+    data["input_tokens"] = {"csv": csv_path, "column": "input_tokens"}
+    data["output_tokens"] = {"csv": csv_path, "column": "output_tokens"}
+    data["compare_apis"] = ["gpt-4o-mini"]
+    data["constraints"] = {**data["constraints"], "self_host_only": True}
+    p = make_plan(parse_scenario(data))
+    assert "empirical, 2,000 requests" in p.input.basis
+    assert p.input.p50 < p.input.mean < p.input.p95 < p.input.p99  # a right-skewed tail
+    from fleetplan.render.plan_records import plan_record
+
+    rec = plan_record(p)
+    assert rec["apis"][0]["allowed"] is False
+    assert rec["workload"]["input_tokens"]["p99"] == pytest.approx(p.input.p99, abs=0.1)
+
+
+def test_bad_lengths_csv_names_the_line(cli, tmp_path):
+    bad = tmp_path / "lengths.csv"
+    bad.write_text("input_tokens,output_tokens\n100,20\nabc,30\n")
+    data = json.loads(json.dumps(BASE))
+    data["input_tokens"] = {"csv": str(bad), "column": "input_tokens"}
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(data))
+    r = cli("plan", str(f), "--json")
+    assert r.code == 2 and "line 3" in r.err and "input_tokens" in r.err

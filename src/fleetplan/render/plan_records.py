@@ -92,6 +92,7 @@ def plan_record(p: Plan) -> dict[str, Any]:
                 "breakeven_requests_per_month": a.breakeven_requests_per_month,
                 "reason": a.reason,
                 "price_basis": a.price_basis,
+                "allowed": not s.constraints.self_host_only,
             }
             for a in p.apis
         ],

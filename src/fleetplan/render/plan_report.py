@@ -128,7 +128,13 @@ def sections(p: Plan) -> list[Section]:
                     for a in p.apis
                 ],
                 [f"{a.api}: {a.reason}. Prices: {a.price_basis}." for a in p.apis]
-                + ["self-hosted includes ops_usd_per_month" if s.ops_usd_per_month else ""],
+                + ["self-hosted includes ops_usd_per_month" if s.ops_usd_per_month else ""]
+                + [
+                    "constraints.self_host_only: data must stay on your own deployment; APIs "
+                    "are shown for reference, not as an option"
+                    if s.constraints.self_host_only
+                    else ""
+                ],
             )
         )
     if p.horizons:
