@@ -121,6 +121,9 @@ def search(
     pairs, rejected = enumerate_setups(
         model, cat, gpus, spec.precisions, spec.engines, list(c.tp), work, spec.kv_precision
     )
+    if c.gpus:
+        for g in sorted(set(cat.gpus) - set(gpus)):
+            rejected.append(Rejection(g, "*", 0, "*", "not allowed: not in constraints.gpus"))
     offers = {g: offers_for(cat, g, c.providers, list(c.pricing)) for g in gpus}
     for g in gpus:
         if not offers[g]:

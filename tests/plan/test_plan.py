@@ -225,3 +225,10 @@ def test_bad_lengths_csv_names_the_line(cli, tmp_path):
     f.write_text(yaml.safe_dump(data))
     r = cli("plan", str(f), "--json")
     assert r.code == 2 and "line 3" in r.err and "input_tokens" in r.err
+
+
+def test_gpus_outside_the_constraint_are_listed_as_not_allowed():
+    p = _plan(constraints={"gpus": ["l40s"], "tp": [1]})
+    reasons = {r.gpu: r.reason for r in p.rejected}
+    assert reasons["h100-sxm"].startswith("not allowed")
+    assert "l40s" not in reasons or not reasons["l40s"].startswith("not allowed")
