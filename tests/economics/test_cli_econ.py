@@ -205,3 +205,18 @@ def test_skypilot_accelerator_names_map_to_the_right_a100(catalog):
         "p5.48xlarge": "h100-sxm",
     }
     assert unknown == []
+
+
+def test_fleet_mix_burst_on_an_api(cli):
+    args = ["fleet-mix", "--gpu", "a100", "--demand-gpus", "2,2,4,8,4,2",
+            "--base-usd-per-hour", "2.21", "--json"]  # fmt: skip
+    spot = cli(*args, "--burst-usd-per-hour", "0.73").json()
+    api = cli(*args, "--burst-api", "gpt-4o-mini", "--req-per-gpu-hour", "1800",
+              "--input-tokens", "800", "--output-tokens", "300").json()  # fmt: skip
+    # gpt-4o-mini: $0.0003/request x 1800 = $0.54 per burst GPU-hour
+    assert api["burst_usd_per_month"] == pytest.approx(
+        spot["burst_usd_per_month"] * 0.54 / 0.73, rel=1e-3
+    )
+    assert "API" in api["risk"] and api["interruption_usd_per_month"] == 0
+    r = cli(*args, "--burst-api", "gpt-4o-mini")
+    assert r.code == 2 and "--req-per-gpu-hour" in r.err

@@ -169,22 +169,50 @@ def fleet_mix(
     spot_interruption: Annotated[
         float | None, typer.Option(help="Fraction of spot hours reclaimed.")
     ] = None,
+    burst_api: Annotated[
+        str | None, typer.Option(help="Send the burst to this API model instead of spot GPUs.")
+    ] = None,
+    req_per_gpu_hour: Annotated[
+        float | None, typer.Option(help="Requests one GPU-hour serves (with --burst-api).")
+    ] = None,
+    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request (API burst).")] = 0,
+    output_tokens: Annotated[int, typer.Option(help="Output tokens per request (API burst).")] = 0,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Base fleet for a traffic percentile plus spot burst, versus a peak-sized fleet."""
+    """Base fleet for a traffic percentile plus burst on spot GPUs or an API, versus a
+    peak-sized fleet."""
     from fleetplan.economics.fleet_mix import hybrid_from_profile
     from fleetplan.economics.pricing import gpu_price
+    from fleetplan.errors import InputError
 
     cat = catalog_from(catalog)
     base = gpu_price(cat, gpu, base_usd_per_hour, pricing=base_pricing)
-    burst = gpu_price(cat, gpu, burst_usd_per_hour, pricing="spot")
+    if burst_api:
+        from fleetplan.catalog.api_prices import api_price
+
+        if not req_per_gpu_hour or req_per_gpu_hour <= 0 or input_tokens + output_tokens <= 0:
+            raise InputError(
+                "--burst-api needs --req-per-gpu-hour (> 0) and --input-tokens/--output-tokens "
+                "to turn burst GPU-hours into API requests"
+            )
+        price = api_price(burst_api)
+        per_req = price.usd_per_request(input_tokens, output_tokens)
+        burst_usd = per_req * req_per_gpu_hour
+        burst_basis = (
+            f"{burst_api} ${per_req:.6f}/request x {req_per_gpu_hour:g} requests per GPU-hour "
+            f"= ${burst_usd:.2f} per GPU-hour equivalent ({price.source}, as of {price.as_of})"
+        )
+    else:
+        burst = gpu_price(cat, gpu, burst_usd_per_hour, pricing="spot")
+        burst_usd, burst_basis = burst.usd_per_gpu_hour, burst.basis
     h = hybrid_from_profile(
         _floats(demand_gpus, "--demand-gpus"),
         base_percentile,
         base.usd_per_gpu_hour,
-        burst.usd_per_gpu_hour,
+        burst_usd,
         spot_interruption_fraction=spot_interruption,
+        api_burst=burst_api or "",
     )
-    notes = [f"base price: {base.basis}", f"burst price: {burst.basis}", h.risk]
+    notes = [f"base price: {base.basis}", f"burst price: {burst_basis}", h.risk]
     _show("hybrid fleet (compared with a peak-sized base-priced fleet)", asdict(h), as_json, notes)

@@ -79,10 +79,17 @@ def _result(
     compare: int,
     compare_price: float,
     interrupt: float | None,
+    api_burst: str = "",
 ) -> Hybrid:
     base_usd = base * base_price * HOURS_PER_MONTH
     burst_usd = burst_h * burst_price
-    if interrupt is None:
+    if api_burst:
+        extra = 0.0
+        risk = (
+            f"burst sent to the {api_burst} API, priced per request as GPU-hour equivalents: "
+            "no interruption risk, but its rate limits and data-residency rules apply"
+        )
+    elif interrupt is None:
         extra = 0.0
         risk = (
             "spot interruption risk not priced (give an interruption fraction): reclaimed "
@@ -117,9 +124,11 @@ def hybrid_from_profile(
     burst_usd_per_gpu_hour: float,
     *,
     spot_interruption_fraction: float | None = None,
+    api_burst: str = "",
 ) -> Hybrid:
     """Hybrid fleet for a demand profile over a day (GPUs needed per hour, any number of
-    equal slots), compared with an on-demand fleet sized for the peak."""
+    equal slots), compared with an on-demand fleet sized for the peak. With `api_burst` (an
+    API model name) the burst price is that API's cost of the requests one GPU-hour serves."""
     d = np.asarray(demand_gpus, dtype=float)
     if d.size == 0 or not np.all(np.isfinite(d)) or np.any(d < 0):
         raise InputError("demand profile must be non-empty, finite and non-negative")
@@ -139,4 +148,5 @@ def hybrid_from_profile(
         peak,
         base_usd_per_gpu_hour,
         spot_interruption_fraction,
+        api_burst,
     )
