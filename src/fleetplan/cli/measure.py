@@ -3,8 +3,10 @@
 Needs PyTorch with a CUDA GPU. It times (1) a bf16 matrix multiply, (2) a device-to-device
 copy (memory bandwidth), (3) decode steps of a model's shape with random weights (every linear
 layer of every layer at batch sizes 1..64) and (4) decode attention over a KV cache at several
-contexts, and turns them into the engine-profile factors mfu_prefill, mbu, attention_mbu and
-step_overhead_ms relative to the catalog's spec of the GPU given with --gpu.
+contexts, and turns them into the engine-profile factors mfu_prefill, mbu and attention_mbu
+relative to the catalog's spec of the GPU given with --gpu. The engine's per-step overhead is
+not a property of the GPU and is left as it is (fit it with `fleetplan calibrate` on a real
+serving benchmark).
 """
 
 from __future__ import annotations
