@@ -34,6 +34,15 @@ Target = tuple[str, ...]
 # A100/H100), large GEMMs ~85 % of the spec dense peak
 MAX_BW, MAX_MFU = 0.92, 0.85
 GGUF = ("gguf-q4_0", "gguf-q4_k_m", "gguf-q8_0")
+# the factors every batching server is fitted on (vLLM and LMDeploy need nothing more)
+SERVING_ENGINE: list[tuple[list[Target], float, float]] = [
+    ([("base", "mbu")], 0.3, MAX_BW),
+    ([("base", "attention_mbu")], 0.1, MAX_BW),
+    ([("base", "mfu_prefill")], 0.1, MAX_MFU),
+    ([("base", "step_overhead_ms")], 0.0, 20.0),
+    ([("base", "gemm_half_tokens")], 0.0, 256.0),
+    ([("base", "allreduce_latency_us")], 0.0, 50.0),
+]
 # engine -> list of (tied targets, lower, upper)
 PLAN: dict[str, list[tuple[list[Target], float, float]]] = {
     "tensorrt-llm": [
@@ -46,22 +55,8 @@ PLAN: dict[str, list[tuple[list[Target], float, float]]] = {
         ([("base", "allreduce_latency_us")], 0.0, 50.0),
         ([("format", "fp8", "mfu_prefill")], 0.3, 1.5),
     ],
-    "lmdeploy": [
-        ([("base", "mbu")], 0.3, MAX_BW),
-        ([("base", "attention_mbu")], 0.1, MAX_BW),
-        ([("base", "mfu_prefill")], 0.1, MAX_MFU),
-        ([("base", "step_overhead_ms")], 0.0, 20.0),
-        ([("base", "gemm_half_tokens")], 0.0, 256.0),
-        ([("base", "allreduce_latency_us")], 0.0, 50.0),
-    ],
-    "vllm": [
-        ([("base", "mbu")], 0.3, MAX_BW),
-        ([("base", "attention_mbu")], 0.1, MAX_BW),
-        ([("base", "mfu_prefill")], 0.1, MAX_MFU),
-        ([("base", "step_overhead_ms")], 0.0, 20.0),
-        ([("base", "gemm_half_tokens")], 0.0, 256.0),
-        ([("base", "allreduce_latency_us")], 0.0, 50.0),
-    ],
+    "lmdeploy": SERVING_ENGINE,
+    "vllm": SERVING_ENGINE,
     "llama.cpp": [
         ([("base", "mbu")], 0.3, MAX_BW),
         ([("base", "mfu_prefill")], 0.1, MAX_MFU),

@@ -16,6 +16,17 @@ def _svg(fig: object) -> str:
     return text[text.index("<svg") :]
 
 
+def _finish(plt: object, fig: object, ax: object, xlabel: str, ylabel: str, title: str) -> str:
+    """Label, render to SVG text and close a figure."""
+    ax.set_xlabel(xlabel)  # type: ignore[attr-defined]
+    ax.set_ylabel(ylabel)  # type: ignore[attr-defined]
+    ax.set_title(title)  # type: ignore[attr-defined]
+    ax.legend(fontsize=8)  # type: ignore[attr-defined]
+    svg = _svg(fig)
+    plt.close(fig)  # type: ignore[attr-defined]
+    return svg
+
+
 def _pyplot() -> object | None:
     try:
         import matplotlib
@@ -44,13 +55,7 @@ def pareto_svg(p: Plan) -> str:
     slo = p.scenario.slo.tpot_p95_ms
     if slo:
         ax.axhline(slo, color="gray", ls="--", lw=1, label=f"TPOT SLO {slo:g} ms")
-    ax.set_xlabel("$/month")
-    ax.set_ylabel("TPOT p95 (ms)")
-    ax.set_title("Cost vs latency")
-    ax.legend(fontsize=8)
-    svg = _svg(fig)
-    plt.close(fig)  # type: ignore[attr-defined]
-    return svg
+    return _finish(plt, fig, ax, "$/month", "TPOT p95 (ms)", "Cost vs latency")
 
 
 def cost_volume_svg(p: Plan) -> str:
@@ -69,10 +74,4 @@ def cost_volume_svg(p: Plan) -> str:
                     label="self-hosted (recommended)", lw=2)  # fmt: skip
             drawn_self = True
         ax.plot(vols, curve.api_usd_per_month, label=a.api)  # type: ignore[attr-defined]
-    ax.set_xlabel("requests / month")
-    ax.set_ylabel("$/month")
-    ax.set_title("Cost vs volume")
-    ax.legend(fontsize=8)
-    svg = _svg(fig)
-    plt.close(fig)  # type: ignore[attr-defined]
-    return svg
+    return _finish(plt, fig, ax, "requests / month", "$/month", "Cost vs volume")
