@@ -64,7 +64,7 @@ def plan(
     if emit is not None:
         from fleetplan.render.deploy import write
 
-        files = write(p, emit)
+        files = write(p, emit, cat)
         import sys
 
         print(f"wrote {len(files)} files to {emit}", file=sys.stderr)

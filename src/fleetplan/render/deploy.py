@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.perf.memory import weights
 from fleetplan.plan import Plan
 from fleetplan.search.candidates import Candidate
 
-VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"  # a pinned release; change it to the one you run
+# Per-GPU host resources requested with each GPU: vLLM's tokenizer/scheduler process and
+# pinned host buffers. A starting point to tune, stated in the emitted README.
+CPU_PER_GPU = 4
+MEMORY_GIB_PER_GPU = 32
+# KEDA scales out when a replica's waiting queue reaches this share of its batch slots: a
+# queue a quarter as deep as the batch already adds about a quarter of a decode to each wait.
+QUEUE_SHARE_TO_SCALE = 0.25
 PORT = 8000
 # Start-up time model (seconds): container + CUDA init, weights from a local persistent volume
 # at WEIGHTS_LOAD_GB_S, then engine warm-up (memory profiling, CUDA graph capture). Seed 004
@@ -40,17 +48,12 @@ def _max_model_len(p: Plan) -> int:
     return int(min(p.model.max_context, math.ceil(need / 1024) * 1024))
 
 
-def load_time_s(model: ModelSpec, c: Candidate, p: Plan) -> int:
-    from fleetplan.catalog import load_catalog
-
-    w = weights(model, load_catalog().precision(c.precision)).total_bytes
+def load_time_s(model: ModelSpec, c: Candidate, cat: Catalog) -> int:
+    w = weights(model, cat.precision(c.precision)).total_bytes
     return math.ceil(CONTAINER_START_S + w / 1e9 / WEIGHTS_LOAD_GB_S + WARMUP_S)
 
 
-def vllm_args(p: Plan, c: Candidate) -> list[str]:
-    from fleetplan.catalog import load_catalog
-
-    cat = load_catalog()
+def vllm_args(p: Plan, c: Candidate, cat: Catalog) -> list[str]:
     prec = cat.precision(c.precision)
     gpu_util = cat.engine(c.engine).gpu_memory_utilization
     args = [
@@ -70,15 +73,15 @@ def vllm_args(p: Plan, c: Candidate) -> list[str]:
     return args
 
 
-def build(p: Plan) -> Artifacts:
+def build(p: Plan, cat: Catalog) -> Artifacts:
     c = p.recommended
     if c is None:
         from fleetplan.errors import UnsupportedError
 
         raise UnsupportedError("no recommended deployment to emit artifacts for")
     name = _slug(p.model.id)
-    args = vllm_args(p, c)
-    load_s = load_time_s(p.model, c, p)
+    args = vllm_args(p, c, cat)
+    load_s = load_time_s(p.model, c, cat)
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "fleetplan"}
     annotations = {
         "fleetplan/plan": f"{c.gpu} x{c.tp} {c.precision} {c.engine}, {c.replicas} replicas",
@@ -103,7 +106,11 @@ def build(p: Plan) -> Artifacts:
         ],
         "resources": {
             "limits": {"nvidia.com/gpu": c.tp},
-            "requests": {"nvidia.com/gpu": c.tp, "cpu": str(4 * c.tp), "memory": f"{32 * c.tp}Gi"},
+            "requests": {
+                "nvidia.com/gpu": c.tp,
+                "cpu": str(CPU_PER_GPU * c.tp),
+                "memory": f"{MEMORY_GIB_PER_GPU * c.tp}Gi",
+            },
         },
         "readinessProbe": {
             "httpGet": {"path": "/health", "port": PORT},
@@ -163,6 +170,7 @@ def build(p: Plan) -> Artifacts:
             "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
         },
     }
+    threshold = max(1, round(c.max_batch * QUEUE_SHARE_TO_SCALE))
     grown = [h.candidate.replicas for h in p.horizons if h.candidate and h.candidate.gpu == c.gpu]
     max_replicas = max([c.replicas * 2, *grown])
     scaled = {
@@ -181,7 +189,7 @@ def build(p: Plan) -> Artifacts:
                     "metadata": {
                         "serverAddress": "http://prometheus-operated.monitoring:9090",
                         "query": f'sum(vllm:num_requests_waiting{{service="{name}"}})',
-                        "threshold": str(max(1, c.max_batch // 4)),
+                        "threshold": str(threshold),
                     },
                 }
             ],
@@ -219,17 +227,20 @@ def build(p: Plan) -> Artifacts:
     }
     notes = [
         f"readiness initialDelaySeconds {load_s} = {annotations['fleetplan/startup-basis']}",
-        f"KEDA scales on vLLM's waiting-queue depth (threshold {max(1, c.max_batch // 4)} per "
-        "replica), min replicas from the SLO, 5-minute cooldown (seed 004)",
+        f"KEDA scales on vLLM's waiting-queue depth (threshold {threshold} = "
+        f"{QUEUE_SHARE_TO_SCALE:.0%} of max batch {c.max_batch} per replica), min replicas from "
+        "the SLO, 5-minute cooldown (seed 004); tune the threshold to your TTFT budget",
+        f"requests per GPU: {CPU_PER_GPU} CPUs and {MEMORY_GIB_PER_GPU} GiB host memory "
+        f"(starting points, not measured); image {VLLM_IMAGE}",
         f"compose runs one replica of {c.tp} GPU(s); the plan needs {c.replicas}",
     ]
     return Artifacts(args, compose, [deployment, service, pdb, scaled], load_s, notes)
 
 
-def write(p: Plan, folder: Path) -> list[Path]:
+def write(p: Plan, folder: Path, cat: Catalog) -> list[Path]:
     import yaml
 
-    a = build(p)
+    a = build(p, cat)
     folder.mkdir(parents=True, exist_ok=True)
     k8s = folder / "k8s"
     k8s.mkdir(exist_ok=True)
