@@ -51,7 +51,12 @@ def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workloa
     lam, usable, gpus = seed_method_gpus(qps, seed.batch, o, seed.t_step_ms / 1e3, spec.headroom)
     ctx_total = seed.context or int(work.input.mean + o)
     i = max(ctx_total - o, 1.0)
-    gpu = cat.gpu((spec.constraints.gpus or ["h100-sxm"])[0])
+    if not spec.constraints.gpus:
+        raise InputError(
+            "seed_sizing needs constraints.gpus: the GPU the hand derivation assumed "
+            "(e.g. [h100-sxm]), so the model can derive t_step on the same card"
+        )
+    gpu = cat.gpu(spec.constraints.gpus[0])
     s = setup(
         model, gpu, cat.precision(spec.precisions[0]), cat.engine(spec.engines[0]),
         kv_precision=spec.kv_precision,

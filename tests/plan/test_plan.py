@@ -232,3 +232,13 @@ def test_gpus_outside_the_constraint_are_listed_as_not_allowed():
     reasons = {r.gpu: r.reason for r in p.rejected}
     assert reasons["h100-sxm"].startswith("not allowed")
     assert "l40s" not in reasons or not reasons["l40s"].startswith("not allowed")
+
+
+def test_seed_sizing_needs_the_gpu_it_assumed(cli, tmp_path):
+    data = json.loads(json.dumps(BASE))
+    data.pop("constraints")
+    data["seed_sizing"] = {"t_step_ms": 18, "batch": 48}
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(data))
+    r = cli("plan", str(f), "--json")
+    assert r.code == 2 and "constraints.gpus" in r.err
