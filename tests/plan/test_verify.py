@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from fleetplan.catalog import load_catalog
 from fleetplan.plan import make_plan
-from fleetplan.plan_verify import verify
+from fleetplan.plan.verify import verify
 from fleetplan.scenario import parse_scenario
 
 SCENARIO = {

@@ -58,7 +58,7 @@ def plan(
     cat = catalog_from(catalog, calibration)
     p = make_plan(spec, base, cat)
     if verify:
-        from fleetplan.plan_verify import verify as run_verify
+        from fleetplan.plan.verify import verify as run_verify
 
         p = run_verify(p, cat)
     if emit is not None:

@@ -1,5 +1,5 @@
-"""Parts of a plan beyond the search: capacity horizons, the seed's hand derivation next to the
-model's (E10/W8), breakeven against named APIs, and the heterogeneous fleet mix."""
+"""The context of a plan beyond the search: capacity horizons, the hand derivation next to the
+model's, breakeven against named APIs, and the heterogeneous fleet mix."""
 
 from __future__ import annotations
 
@@ -19,14 +19,15 @@ from fleetplan.sizing import seed_method_gpus
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
 if TYPE_CHECKING:
-    from fleetplan.plan import ApiComparison, Horizon, Plan, SeedCheck
+    from fleetplan.plan.types import ApiComparison, Horizon, Plan, SeedCheck
 
 
 def horizons(
     plan: Plan, spec: ScenarioSpec, base: Path, cat: Catalog, model: ModelSpec
 ) -> list[Horizon]:
     """The cheapest deployment at the traffic of 30, 90 and 365 days of growth."""
-    from fleetplan.plan import HORIZON_DAYS, Horizon, _rank, _workload, search
+    from fleetplan.plan.search import _rank, _workload, search
+    from fleetplan.plan.types import HORIZON_DAYS, Horizon
 
     out = []
     g = spec.traffic.growth_per_month
@@ -42,7 +43,7 @@ def horizons(
 
 def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workload) -> SeedCheck:
     """Seed 003 §57.1.5 with the given t_step, and what the model derives instead (W8)."""
-    from fleetplan.plan import SeedCheck
+    from fleetplan.plan.types import SeedCheck
 
     seed = spec.seed_sizing
     assert seed is not None
@@ -98,7 +99,7 @@ def api_comparisons(rec: Candidate, spec: ScenarioSpec, work: Workload) -> list[
     breakeven of the recommended deployment against it."""
     from fleetplan.catalog.api_prices import api_price
     from fleetplan.economics.breakeven import SelfHosted, breakeven
-    from fleetplan.plan import ApiComparison
+    from fleetplan.plan.types import ApiComparison
 
     i, o = work.input.mean, work.output.mean
     req_month = work.traffic.avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
@@ -134,7 +135,7 @@ def api_comparisons(rec: Candidate, spec: ScenarioSpec, work: Workload) -> list[
 
 def fleet_mix(spec: ScenarioSpec, base: Path, cat: Catalog, model: ModelSpec) -> object:
     """Cheapest mix of deployment types over the scenario's request classes (MILP)."""
-    from fleetplan.plan import search
+    from fleetplan.plan.search import search
     from fleetplan.search.mix import cheapest_mix
 
     total = spec.traffic.resolve()

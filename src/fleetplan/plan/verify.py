@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleetplan.catalog import Catalog
-from fleetplan.plan import Plan
+from fleetplan.plan.types import Plan
 from fleetplan.units import HOURS_PER_MONTH
 from fleetplan.workload import Lengths
 

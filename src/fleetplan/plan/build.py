@@ -1,0 +1,123 @@
+"""The main job: Scenario -> Plan (recommended deployment, alternatives, Pareto, why-nots).
+
+Pure: no files and no printing; `load_scenario` and the renderers sit at the edges.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from fleetplan.catalog import Catalog, load_catalog, resolve_model
+from fleetplan.catalog.specs import ModelSpec
+from fleetplan.plan.context import api_comparisons, fleet_mix, horizons, seed_check
+from fleetplan.plan.search import _rank, _workload, search
+from fleetplan.plan.types import Plan
+from fleetplan.scenario import ScenarioSpec
+from fleetplan.search.candidates import Candidate, Rejection, SetupEval, Workload
+from fleetplan.search.pareto import pareto_front
+
+
+def make_plan(
+    spec: ScenarioSpec,
+    base: Path = Path("."),
+    catalog: Catalog | None = None,
+) -> Plan:
+    cat = catalog or load_catalog()
+    model = resolve_model(
+        cat, spec.model if not spec.model.endswith(".json") else str(base / spec.model)
+    )
+    work = _workload(spec, base)
+    t0 = time.perf_counter()
+    cands, rejected, evals, n = search(spec, model, cat, work)
+    search_s = time.perf_counter() - t0
+    ranked = _rank([x for x in cands if x.ok])
+    budget = spec.constraints.max_usd_per_month
+    if budget is not None:
+        for x in _rank([x for x in cands if x.meets_slo and not x.within_budget]):
+            key = (x.gpu, x.precision, x.tp)
+            if all((r.gpu, r.precision, r.tp) != key for r in rejected):
+                rejected.append(
+                    Rejection(
+                        x.gpu,
+                        x.precision,
+                        x.tp,
+                        x.engine,
+                        f"above budget: ${x.usd_per_month:,.0f}/month at best > ${budget:,.0f}",
+                    )
+                )
+    recommended = ranked[0] if ranked else None
+    alternatives = _distinct(ranked[1:], exclude=recommended)[:5]
+    # Pareto: cheapest offer per (setup, batch) that fits, cost vs TPOT
+    best_by_setup: dict[tuple, Candidate] = {}
+    for x in cands:
+        if not x.within_budget:
+            continue
+        key = (x.gpu, x.precision, x.tp, x.engine)
+        if key not in best_by_setup or x.usd_per_month < best_by_setup[key].usd_per_month:
+            best_by_setup[key] = x
+    pool = list(best_by_setup.values())
+    front = pareto_front([x.usd_per_month for x in pool], [x.tpot_p95_ms for x in pool])
+    pareto = [pool[i] for i in front]
+    notes = []
+    if recommended is None:
+        notes.append("no candidate meets every SLO and constraint; see 'rejected' for why")
+    plan = Plan(
+        scenario=spec,
+        model=model,
+        input=work.input,
+        output=work.output,
+        recommended=recommended,
+        alternatives=alternatives,
+        pareto=pareto,
+        rejected=_dedupe(rejected),
+        candidates_evaluated=n,
+        search_s=search_s,
+        notes=notes,
+    )
+    return _extend(plan, spec, base, cat, model, work, evals)
+
+
+def _distinct(cands: list[Candidate], exclude: Candidate | None) -> list[Candidate]:
+    seen = set()
+    if exclude is not None:
+        seen.add((exclude.gpu, exclude.precision, exclude.tp, exclude.engine))
+    out = []
+    for x in cands:
+        key = (x.gpu, x.precision, x.tp, x.engine)
+        if key not in seen:
+            seen.add(key)
+            out.append(x)
+    return out
+
+
+def _dedupe(rs: list[Rejection]) -> list[Rejection]:
+    seen, out = set(), []
+    for r in rs:
+        key = (r.gpu, r.precision, r.tp, r.engine, r.reason)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def _extend(
+    plan: Plan,
+    spec: ScenarioSpec,
+    base: Path,
+    cat: Catalog,
+    model: ModelSpec,
+    work: Workload,
+    evals: list[SetupEval],
+) -> Plan:
+    extras: dict[str, object] = {}
+    if spec.traffic.growth_per_month:
+        extras["horizons"] = horizons(plan, spec, base, cat, model)
+    if spec.seed_sizing is not None:
+        extras["seed_check"] = seed_check(spec, cat, model, work)
+    if spec.compare_apis and plan.recommended is not None:
+        extras["apis"] = api_comparisons(plan.recommended, spec, work)
+    if spec.classes:
+        extras["mix"] = fleet_mix(spec, base, cat, model)
+    return replace(plan, **extras)

@@ -1,0 +1,82 @@
+"""The search proper: every setup x batch x offer for one workload, costed and ranked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import ModelSpec
+from fleetplan.scenario import ScenarioSpec
+from fleetplan.search.candidates import (
+    Candidate,
+    Rejection,
+    SetupEval,
+    Workload,
+    check_providers,
+    cost_candidates,
+    enumerate_setups,
+    evaluate,
+    miss_reason,
+    offers_for,
+)
+
+
+def _workload(spec: ScenarioSpec, base: Path, peak_scale: float = 1.0) -> Workload:
+    from fleetplan.workload import Traffic
+
+    t = spec.traffic.resolve()
+    if peak_scale != 1.0:
+        t = Traffic(t.avg_qps * peak_scale, t.peak_qps * peak_scale, t.hourly_qps)
+    return Workload(
+        input=spec.input_tokens.resolve("input_tokens", base, "input_tokens"),
+        output=spec.output_tokens.resolve("output_tokens", base, "output_tokens"),
+        traffic=t,
+        slo=spec.slo.resolve(),
+        headroom=spec.headroom,
+    )
+
+
+def search(
+    spec: ScenarioSpec,
+    model: ModelSpec,
+    cat: Catalog,
+    work: Workload,
+) -> tuple[list[Candidate], list[Rejection], list[SetupEval], int]:
+    """All candidates for one workload: costed candidates, rejections, evaluations, count."""
+    c = spec.constraints
+    gpus = [cat.gpu(g).id for g in c.gpus] if c.gpus else sorted(cat.gpus)
+    for p in spec.precisions:
+        cat.precision(p)
+    for e in spec.engines:
+        cat.engine(e)
+    check_providers(cat, c.providers)
+    pairs, rejected = enumerate_setups(
+        model, cat, gpus, spec.precisions, spec.engines, list(c.tp), work, spec.kv_precision
+    )
+    if c.gpus:
+        for g in sorted(set(cat.gpus) - set(gpus)):
+            rejected.append(Rejection(g, "*", 0, "*", "not allowed: not in constraints.gpus"))
+    offers = {g: offers_for(cat, g, c.providers, list(c.pricing)) for g in gpus}
+    for g in gpus:
+        if not offers[g]:
+            rejected.append(
+                Rejection(g, "*", 0, "*", "no offer matches the allowed providers and pricing")
+            )
+    evals = evaluate(pairs, work)
+    cands, n = cost_candidates(evals, offers, work, c.max_usd_per_month)
+    for ev in evals:
+        if not ev.meets.any():
+            rejected.append(
+                Rejection(
+                    ev.setup.gpu.id,
+                    ev.setup.precision.id,
+                    ev.setup.tp,
+                    ev.setup.engine.id,
+                    miss_reason(ev, work.slo),
+                )
+            )
+    return cands, rejected, evals, n
+
+
+def _rank(cands: list[Candidate]) -> list[Candidate]:
+    return sorted(cands, key=lambda x: (x.usd_per_month, x.tpot_p95_ms, x.ttft_p95_ms))

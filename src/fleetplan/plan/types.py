@@ -1,0 +1,70 @@
+"""What a plan is: the recommendation, alternatives, Pareto front, why-nots and the context
+around them (horizons, the hand derivation beside the model's, API comparisons, the mix)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fleetplan.catalog.specs import ModelSpec
+from fleetplan.scenario import ScenarioSpec
+from fleetplan.search.candidates import Candidate, Rejection
+from fleetplan.workload import Lengths
+
+HORIZON_DAYS = (30, 90, 365)
+
+
+@dataclass(frozen=True)
+class Horizon:
+    days: int
+    peak_qps: float
+    candidate: Candidate | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SeedCheck:
+    """A hand derivation (fixed step time, decode only) next to what the model derives."""
+
+    given_t_step_ms: float
+    batch: int
+    context: int
+    lam_req_s: float
+    usable_req_s: float
+    gpus: int
+    derived_t_step_ms: float
+    derived_gpus_decode_only: int
+    derived_prefill_ms: float
+    derived_gpus_with_prefill: int
+    explanation: str
+
+
+@dataclass(frozen=True)
+class ApiComparison:
+    api: str
+    api_usd_per_request: float
+    api_usd_per_month: float
+    self_hosted_usd_per_month: float
+    breakeven_requests_per_month: int | None
+    reason: str
+    price_basis: str
+    curve: object = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenario: ScenarioSpec
+    model: ModelSpec
+    input: Lengths
+    output: Lengths
+    recommended: Candidate | None
+    alternatives: list[Candidate]
+    pareto: list[Candidate]
+    rejected: list[Rejection]
+    candidates_evaluated: int
+    search_s: float
+    horizons: list[Horizon] = field(default_factory=list)
+    seed_check: SeedCheck | None = None
+    apis: list[ApiComparison] = field(default_factory=list)
+    mix: object = None
+    notes: list[str] = field(default_factory=list)
+    verification: object = None
