@@ -53,6 +53,53 @@ def prefill_time_s(s: Setup, tokens: ArrayLike, chunk: float) -> F64:
     return n * step_s(s, 0.0, 0.0, size, t / 2).total_s
 
 
+def mixed_step(
+    s: Setup,
+    decodes: ArrayLike,
+    decode_context: ArrayLike,
+    prefill_tokens: ArrayLike = 0.0,
+    prefill_context: ArrayLike = 0.0,
+) -> StepTime:
+    """One continuous-batching iteration: `decodes` sequences each generate a token at mean
+    context `decode_context` while `prefill_tokens` prompt tokens (chunks of one or more
+    prompts, mean attended context `prefill_context`) are prefilled in the same step.
+
+    The one formula of a mixed step: the analytic sizing (`steady_mixed_step`,
+    `chunked_prefill_s`, `fleetplan.sizing`) and the simulator's step table
+    (`fleetplan.sim.steptime.StepTable`) both call it."""
+    return step_s(s, decodes, decode_context, prefill_tokens, prefill_context)
+
+
+def steady_mixed_step(
+    s: Setup,
+    batch: ArrayLike,
+    input_tokens: ArrayLike,
+    output_tokens: ArrayLike,
+    context: ArrayLike | None = None,
+) -> StepTime:
+    """The steady-state step of `batch` sequences in a closed loop: each finished sequence is
+    replaced at once, so per decode step the replica also prefills batch × I/O prompt tokens.
+    `context` (default I + O/2) is the decoding sequences' mean context."""
+    b = np.asarray(batch, dtype=np.float64)
+    i = np.asarray(input_tokens, dtype=np.float64)
+    o = np.asarray(output_tokens, dtype=np.float64)
+    ctx = i + o / 2 if context is None else context
+    return mixed_step(s, b, ctx, b * i / o, i / 2)
+
+
+def chunked_prefill_s(
+    s: Setup, prompt: ArrayLike, decodes: ArrayLike, context: ArrayLike, chunk: float
+) -> F64:
+    """Time to prefill a `prompt` in chunks alongside `decodes` decoding sequences at mean
+    context `context`: each step has `chunk` tokens of budget, one per decode, the rest for
+    the prompt."""
+    p = np.asarray(prompt, dtype=np.float64)
+    d = np.asarray(decodes, dtype=np.float64)
+    room = np.maximum(chunk - d, 1.0)
+    n = np.maximum(np.ceil(p / room), 1.0)
+    return n * mixed_step(s, d, context, p / n, p / 2).total_s
+
+
 def _binding(parts: StepTime) -> list[str]:
     """Which part sets each step: compute, memory bandwidth, communication or overhead."""
     compute = parts.linear_compute_s + parts.attention_compute_s
@@ -79,13 +126,10 @@ def continuous(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int
     i, o = float(input_tokens), float(output_tokens)
     chunk = float(s.engine.max_num_batched_tokens)
     ctx = i + o / 2
-    prefill_per_step = b * i / o
-    mixed = step_s(s, b, ctx, prefill_per_step, i / 2)
+    mixed = steady_mixed_step(s, b, i, o, ctx)
     t = mixed.total_s
     # a new prompt is prefilled in chunks alongside the other batch-1 sequences' decodes
-    room = np.maximum(chunk - (b - 1), 1.0)
-    n_chunks = np.ceil(i / room)
-    ttft = n_chunks * step_s(s, b - 1, ctx, i / n_chunks, i / 2).total_s
+    ttft = chunked_prefill_s(s, i, b - 1, ctx, chunk)
     return PerfResult(
         batch=b,
         prefill_s=prefill_time_s(s, i, chunk) + np.zeros_like(b),

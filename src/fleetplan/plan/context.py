@@ -12,7 +12,8 @@ import numpy as np
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.errors import InputError
-from fleetplan.perf.roofline import setup, step_s
+from fleetplan.perf.roofline import setup
+from fleetplan.perf.schedule import mixed_step, steady_mixed_step
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import Candidate, Workload
 from fleetplan.sizing import seed_method_gpus
@@ -63,8 +64,8 @@ def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workloa
         kv_precision=spec.kv_precision,
     )  # fmt: skip
     ctx = i + o / 2
-    t_dec = float(step_s(s, seed.batch, ctx).total_s)
-    t_mix = float(step_s(s, seed.batch, ctx, seed.batch * i / o, i / 2).total_s)
+    t_dec = float(mixed_step(s, seed.batch, ctx).total_s)
+    t_mix = float(steady_mixed_step(s, seed.batch, i, o, ctx).total_s)
     _, _, gpus_dec = seed_method_gpus(qps, seed.batch, o, t_dec, spec.headroom)
     _, _, gpus_mix = seed_method_gpus(qps, seed.batch, o, t_mix, spec.headroom)
     prefill_ms = (t_mix - t_dec) * 1e3

@@ -6,6 +6,7 @@ from fleetplan.catalog.params import count_params
 from fleetplan.estimate import PerfEstimate
 from fleetplan.perf.memory import Fit, kv_bytes_per_token_per_layer, weights
 from fleetplan.perf.roofline import Setup, step_s
+from fleetplan.perf.schedule import steady_mixed_step
 
 GB = 1e9
 
@@ -119,7 +120,7 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
     ctx = i + o / 2
     for k, b in enumerate(pe.result.batch):
         if pe.schedule == "continuous":
-            st = step_s(s, b, ctx, b * i / o, i / 2)
+            st = steady_mixed_step(s, b, i, o, ctx)
             what = f"{b:g} decodes at context {ctx:g} + {b * i / o:,.1f} prefill tokens"
         else:
             st = step_s(s, b, ctx)

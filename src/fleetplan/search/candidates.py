@@ -18,7 +18,8 @@ from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import ModelSpec, Offer
 from fleetplan.errors import UnknownNameError, UnsupportedError
 from fleetplan.perf.memory import Fit, fit
-from fleetplan.perf.roofline import Setup, setup, step_s
+from fleetplan.perf.roofline import Setup, setup
+from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
 from fleetplan.search.stack import group_key, stack
 from fleetplan.sizing import replicas_for_throughput, wait_quantile_s
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
@@ -143,12 +144,10 @@ def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[np.ndarray,
     ctx, ctx_sd = w.ctx_mean, w.ctx_std
     cap = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
     kv_ok = b * ctx + Z95 * np.sqrt(b) * ctx_sd <= cap
-    prefill_per_step = b * i_mean / o_mean
-    t_mean = step_s(s, b, ctx, prefill_per_step, i_mean / 2).total_s
-    tpot = step_s(s, b, ctx + Z95 * ctx_sd / np.sqrt(b), prefill_per_step, i_mean / 2).total_s
+    t_mean = steady_mixed_step(s, b, i_mean, o_mean, ctx).total_s
+    tpot = steady_mixed_step(s, b, i_mean, o_mean, ctx + Z95 * ctx_sd / np.sqrt(b)).total_s
     chunk = float(s.engine.max_num_batched_tokens)
-    chunks = np.ceil(w.input.p95 / np.maximum(chunk - (b - 1), 1.0))
-    prefill = chunks * step_s(s, b - 1, ctx, w.input.p95 / chunks, w.input.p95 / 2).total_s
+    prefill = chunked_prefill_s(s, w.input.p95, b - 1, ctx, chunk)
     service = o_mean * t_mean  # a slot's busy time per request at full batch
     per_replica = b / service
     peak = w.traffic.peak_qps

@@ -1,13 +1,14 @@
 """Step times of a replica, tabulated once from the performance model.
 
-`fleetplan.perf.roofline.step_s` costs tens of microseconds a call; a simulated hour runs
+`fleetplan.perf.schedule.mixed_step` (the roofline step of decodes plus prefill chunks, the
+same function the analytic sizing uses) costs tens of microseconds a call; a simulated hour runs
 millions of iterations. Its formula separates into
 
     total = X(tokens) + max(b·Ac(c) + p·Ac(pc), b·Am(c) + p·Mp)
 
 where X (weights, GEMM efficiency, all-reduce and overhead) depends only on the tokens of the
 step, tokens = b + p, and the attention parts are linear in the sequences and piecewise linear
-in the context (a sliding window adds one kink, at the window). `StepTable` evaluates `step_s`
+in the context (a sliding window adds one kink, at the window). `StepTable` evaluates `mixed_step`
 once over every token count and at the context kinks, and rebuilds the same total from those
 numbers exactly (tests/sim/test_steptime.py compares both).
 
@@ -22,7 +23,8 @@ import math
 
 import numpy as np
 
-from fleetplan.perf.roofline import Setup, step_s
+from fleetplan.perf.roofline import Setup
+from fleetplan.perf.schedule import mixed_step
 
 
 class StepTable:
@@ -33,11 +35,11 @@ class StepTable:
     def __init__(self, setup: Setup, max_tokens: int) -> None:
         tokens = np.arange(max_tokens + 1, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):  # the empty step (0 tokens)
-            self._x: list[float] = step_s(setup, tokens, 0.0).total_s.tolist()
+            self._x: list[float] = mixed_step(setup, tokens, 0.0).total_s.tolist()
         m = setup.model
         w = float(m.sliding_window) if m.sliding_window and m.sliding_window_layers else 0.0
         probe = w if w else 4096.0
-        one = step_s(setup, 1.0, np.array([probe, 2 * probe]))
+        one = mixed_step(setup, 1.0, np.array([probe, 2 * probe]))
         self.window = w if w else math.inf
         self.ac_lo = float(one.attention_compute_s[0]) / probe
         self.am_lo = float(one.attention_memory_s[0]) / probe
@@ -45,13 +47,13 @@ class StepTable:
         diff_m = float(one.attention_memory_s[1] - one.attention_memory_s[0]) / probe
         self.ac_hi = diff_c if w else self.ac_lo
         self.am_hi = diff_m if w else self.am_lo
-        self.mp = float(step_s(setup, 0.0, 0.0, 1.0, 0.0).attention_memory_s)
+        self.mp = float(mixed_step(setup, 0.0, 0.0, 1.0, 0.0).attention_memory_s)
         self.g_lo = max(self.ac_lo, self.am_lo)
         self.g_hi = max(self.ac_hi, self.am_hi)
         self._verify(setup)
 
     def _verify(self, setup: Setup) -> None:
-        """Raise if `roofline.step_s` no longer separates as this table assumes."""
+        """Raise if `mixed_step` no longer separates as this table assumes."""
         n = self.max_tokens
         b = np.minimum([1.0, 7, 64, 256, 3, 0, 20], n)
         c = np.array([100.0, 3000, 900, 12000, 50000, 0, 4500])
@@ -59,11 +61,11 @@ class StepTable:
         p[b + p == 0] = 1
         pc = np.array([0.0, 0, 150, 7000, 20000, 256, 2500])
         with np.errstate(divide="ignore", invalid="ignore"):
-            ref = step_s(setup, b, c, p, pc).total_s
+            ref = mixed_step(setup, b, c, p, pc).total_s
         ours = np.array([self.step_s(*x) for x in zip(b, c, p, pc, strict=True)])
         if not np.allclose(ours, ref, rtol=1e-9, atol=0.0):
             raise RuntimeError(
-                "the simulator's step-time table no longer matches roofline.step_s "
+                "the simulator's step-time table no longer matches perf.schedule.mixed_step "
                 f"({ours.tolist()} vs {ref.tolist()}): update fleetplan/sim/steptime.py"
             )
 
@@ -77,7 +79,7 @@ class StepTable:
 
     def step_s(self, b: float, c: float, p: float = 0.0, pc: float = 0.0) -> float:
         """One step of `b` decoding sequences at mean context `c` and `p` prefill tokens at
-        mean context `pc` (as `roofline.step_s(...).total_s`)."""
+        mean context `pc` (as `mixed_step(...).total_s`)."""
         comp = b * self._lin(c, self.ac_lo, self.ac_hi) + p * self._lin(pc, self.ac_lo, self.ac_hi)
         mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
         return self._x[int(b + p)] + (comp if comp > mem else mem)

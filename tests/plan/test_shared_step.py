@@ -1,0 +1,30 @@
+"""One formula for the continuous-batching mixed step: the analytic side and the simulator
+both go through `perf.schedule.mixed_step`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleetplan.catalog import load_catalog
+from fleetplan.perf.roofline import setup
+from fleetplan.perf.schedule import continuous, mixed_step, steady_mixed_step
+from fleetplan.sim.steptime import StepTable
+
+CAT = load_catalog()
+
+
+@pytest.mark.parametrize(
+    "model,gpu,tp", [("llama-3.1-8b", "h100", 1), ("llama-3.1-70b", "h100", 4)]
+)
+def test_simulator_table_and_analytic_steady_step_use_the_same_step(model, gpu, tp):
+    s = setup(CAT.model(model), CAT.gpu(gpu), CAT.precision("bf16"), CAT.engine("vllm"), tp=tp)
+    table = StepTable(s, 8192)
+    for b, c, p, pc in [(1, 100, 0, 0), (37, 1500, 800, 400), (200, 9000, 3000, 1500)]:
+        ref = float(mixed_step(s, b, c, p, pc).total_s)
+        assert table.step_s(b, c, p, pc) == pytest.approx(ref, rel=1e-9)
+    i, o = 900, 300
+    b = np.array([8.0, 64.0])
+    st = steady_mixed_step(s, b, i, o)
+    assert np.allclose(st.total_s, mixed_step(s, b, i + o / 2, b * i / o, i / 2).total_s)
+    assert np.allclose(continuous(s, b, i, o).tpot_s, st.total_s)
