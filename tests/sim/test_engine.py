@@ -50,3 +50,15 @@ def test_counters_are_per_loop() -> None:
     b.run()
     a.run()
     assert order == ["b1", "a1", "a2"]
+
+
+def test_the_loop_stops_past_its_event_cap() -> None:
+    loop = EventLoop()
+
+    def tick(t: float, _: object) -> None:
+        loop.schedule(t + 1.0, PRIORITY_STEP, tick)
+
+    loop.schedule(0.0, PRIORITY_STEP, tick)
+    with pytest.raises(OverflowError, match="11"):
+        loop.run(max_events=10, on_over=lambda n: OverflowError(str(n)))
+    assert loop.events == 11

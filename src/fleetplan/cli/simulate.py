@@ -40,6 +40,15 @@ def simulate(
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --json: add the sampled timelines.")
     ] = False,
+    max_events: Annotated[
+        int | None,
+        typer.Option(
+            "--max-events",
+            min=1,
+            help="Work cap: refuse a run estimated above this many events "
+            "(overrides the scenario's max_events, default 500,000,000).",
+        ),
+    ] = None,
     catalog: CatalogOpt = None,
     calibration: CalibrationOpt = None,
 ) -> None:
@@ -49,6 +58,8 @@ def simulate(
     from fleetplan.sim import simulate as run_simulation
 
     sc = load_scenario(scenario)
+    if max_events is not None:
+        sc = sc.model_copy(update={"max_events": max_events})
     cat = catalog_from(catalog, calibration) if sc.service.kind == "roofline" else None
     show_bar = not json_out and sys.stderr.isatty()
     with _Progress(show_bar) as bar:

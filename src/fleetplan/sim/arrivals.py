@@ -45,19 +45,91 @@ def _poisson(rng: np.random.Generator, rate: float, start: float, end: float) ->
     return np.sort(rng.uniform(start, end, size=n))
 
 
-def _renewal(rng: np.random.Generator, draw, mean_gap: float, duration: float) -> F64:
-    chunks, t = [], 0.0
-    size = int(duration / mean_gap * 1.05) + 64
+def _renewal(rng: np.random.Generator, draw, mean_gap: float, duration: float, max_n: int) -> F64:
+    chunks, t, n = [], 0.0, 0
+    size = min(int(duration / mean_gap * 1.05) + 64, max_n + 1)
     while t <= duration:
         times = t + np.cumsum(draw(size))
         chunks.append(times)
         t = float(times[-1])
+        n += size
+        if n > max_n and t <= duration:
+            raise InputError(
+                f"arrivals: more than {max_n:,} arrivals drawn before duration_s = {duration:g} "
+                "(a very bursty gamma draws most gaps near zero); lower arrivals.cv"
+            )
     times = np.concatenate(chunks)
     return times[times < duration]
 
 
-def arrival_times(spec: Arrivals, rng: np.random.Generator) -> F64:
-    """Arrival instants in seconds from 0 (not for kind 'trace')."""
+def _onoff(rng: np.random.Generator, rate: float, on: float, off: float, end: float) -> F64:
+    """Poisson at `rate` on the union of the on-periods: drawn over their total length and
+    mapped back, so the cost does not depend on the number of periods."""
+    cycle = on + off
+    full = np.floor(end / cycle)
+    on_total = full * on + min(on, end - full * cycle)
+    u = _poisson(rng, rate, 0.0, on_total)
+    period = np.floor(u / on)
+    return np.minimum(period * cycle + (u - period * on), np.nextafter(end, 0))
+
+
+MAX_SEGMENTS = 10_000_000
+
+
+def _profile(spec: Arrivals, rng: np.random.Generator) -> F64:
+    assert spec.rates_per_s is not None
+    seg = spec.segment_s
+    end = spec.duration_s or seg * len(spec.rates_per_s)
+    n_seg = int(np.ceil(end / seg))
+    if n_seg > MAX_SEGMENTS:
+        raise InputError(
+            f"arrivals.segment_s = {seg:g} cuts {end:g} s into {n_seg:,} segments; "
+            f"at most {MAX_SEGMENTS:,} are accepted"
+        )
+    starts = np.arange(n_seg, dtype=np.float64) * seg
+    lens = np.minimum(starts + seg, end) - starts
+    rates = np.resize(np.asarray(spec.rates_per_s, dtype=np.float64), n_seg)
+    counts = rng.poisson(rates * lens)
+    first = np.repeat(starts, counts)
+    return np.sort(first + rng.uniform(0.0, 1.0, first.size) * np.repeat(lens, counts))
+
+
+def expected_requests(spec: Arrivals) -> float:
+    """Expected number of arrivals of an open-loop spec (not 'trace' or 'concurrency').
+
+    A gamma renewal process started at 0 has E[N(t)] = t/mean + (cv^2 - 1)/2 asymptotically:
+    a very bursty one draws many requests whatever its rate."""
+    if spec.kind in ("poisson", "gamma"):
+        assert spec.rate_per_s and spec.duration_s
+        n = spec.rate_per_s * spec.duration_s
+        if spec.kind == "gamma" and spec.cv is not None:
+            n += max(spec.cv**2 - 1.0, 0.0) / 2
+        return n
+    if spec.kind == "onoff":
+        assert spec.rate_per_s and spec.duration_s and spec.on_s and spec.off_s is not None
+        cycle = spec.on_s + spec.off_s
+        full = spec.duration_s // cycle
+        on_total = full * spec.on_s + min(spec.on_s, spec.duration_s - full * cycle)
+        return spec.rate_per_s * on_total
+    if spec.kind == "profile":
+        assert spec.rates_per_s is not None
+        seg = spec.segment_s
+        end = spec.duration_s or seg * len(spec.rates_per_s)
+        cycle = seg * len(spec.rates_per_s)
+        full = end // cycle
+        n = full * seg * sum(spec.rates_per_s)
+        rest, i = end - full * cycle, 0
+        while rest > 0 and i < len(spec.rates_per_s):
+            n += spec.rates_per_s[i] * min(seg, rest)
+            rest -= seg
+            i += 1
+        return n
+    raise InputError(f"arrivals.kind = {spec.kind!r} has no expected count")
+
+
+def arrival_times(spec: Arrivals, rng: np.random.Generator, max_n: int = 1 << 40) -> F64:
+    """Arrival instants in seconds from 0 (not for kind 'trace'); a gamma process that draws
+    more than `max_n` arrivals raises InputError."""
     if spec.kind == "poisson":
         assert spec.rate_per_s and spec.duration_s
         return _poisson(rng, spec.rate_per_s, 0.0, spec.duration_s)
@@ -66,25 +138,13 @@ def arrival_times(spec: Arrivals, rng: np.random.Generator) -> F64:
         shape = 1.0 / spec.cv**2
         scale = 1.0 / (spec.rate_per_s * shape)
         return _renewal(
-            rng, lambda n: rng.gamma(shape, scale, n), 1 / spec.rate_per_s, spec.duration_s
+            rng, lambda n: rng.gamma(shape, scale, n), 1 / spec.rate_per_s, spec.duration_s, max_n
         )
     if spec.kind == "onoff":
         assert spec.rate_per_s and spec.duration_s and spec.on_s and spec.off_s is not None
-        parts, t = [], 0.0
-        while t < spec.duration_s:
-            parts.append(_poisson(rng, spec.rate_per_s, t, min(t + spec.on_s, spec.duration_s)))
-            t += spec.on_s + spec.off_s
-        return np.concatenate(parts) if parts else np.empty(0)
+        return _onoff(rng, spec.rate_per_s, spec.on_s, spec.off_s, spec.duration_s)
     if spec.kind == "profile":
-        assert spec.rates_per_s is not None
-        seg = spec.segment_s
-        end = spec.duration_s or seg * len(spec.rates_per_s)
-        parts, i = [], 0
-        while i * seg < end:
-            rate = spec.rates_per_s[i % len(spec.rates_per_s)]
-            parts.append(_poisson(rng, rate, i * seg, min((i + 1) * seg, end)))
-            i += 1
-        return np.concatenate(parts)
+        return _profile(spec, rng)
     raise InputError(f"arrivals.kind = {spec.kind!r} has no generator")
 
 
@@ -203,6 +263,7 @@ def build_workload(
     prefix: Prefix,
     rng: np.random.Generator,
     max_tokens: int,
+    max_n: int = 1 << 40,
 ) -> Workload:
     """All requests of a run; a request longer than `max_tokens` (context or KV capacity)
     loses output tokens, then input tokens, until it fits, and is counted in `clipped`."""
@@ -215,7 +276,7 @@ def build_workload(
         else:
             pids = np.full_like(pids, -1)
     else:
-        times = arrival_times(arrivals, rng)
+        times = arrival_times(arrivals, rng, max_n)
         ins = lengths(input_spec, times.size, rng)
         outs = lengths(output_spec, times.size, rng)
         pids, ptok = prefixes(prefix, ins, rng)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable
 
 from fleetplan.sim.engine import PRIORITY_STEP, EventLoop
 from fleetplan.sim.kv_pool import KvPool
@@ -104,6 +105,7 @@ class BatchingReplica:
         self.sum_base = 0  # sum of their `base`
         self.steps = 0  # decode steps so far
         self.outstanding = 0  # requests submitted and not finished
+        self.watch: Callable[[], None] | None = None  # told when `outstanding` goes down
         self.phase = _IDLE
         self.epoch = 0
         self.t0 = 0.0  # start of the iteration or run in flight
@@ -178,6 +180,8 @@ class BatchingReplica:
             self.pool.release(s.pid, s.shared)
         del self.running[s.rid]
         self.outstanding -= 1
+        if self.watch is not None:
+            self.watch()
         self.rec.finish_s[s.rid] = now
         self.rec.completed += 1
 

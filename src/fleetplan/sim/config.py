@@ -121,7 +121,7 @@ class Scenario(_Strict):
     max_num_batched_tokens: int | None = Field(default=None, ge=1)
     kv_capacity_tokens: int | None = Field(default=None, ge=1)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    block_size: int = Field(default=16, ge=1)
+    block_size: int = Field(default=16, ge=1, le=1024)
     watermark: float = Field(default=0.01, ge=0, lt=1)
     prefix_caching: bool = True
     service: Service = Service()
@@ -130,6 +130,7 @@ class Scenario(_Strict):
     prefix: Prefix = Prefix()
     slo: Slo = Slo()
     sample_interval_s: float | None = Field(default=None, gt=0)
+    max_events: int = Field(default=500_000_000, ge=1)  # the work cap (see sim/work.py)
     seed: int = 0
 
 

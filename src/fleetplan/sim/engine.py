@@ -46,13 +46,18 @@ class EventLoop:
         until_s: float = float("inf"),
         on_progress: Callable[[float], None] | None = None,
         progress_every: int = 20_000,
+        max_events: int | None = None,
+        on_over: Callable[[int], Exception] | None = None,
     ) -> None:
         """Handle events in (time, priority, counter) order until the heap is empty or the next
         event is later than `until_s`. `on_progress(now)` is called every `progress_every`
-        events."""
+        events. Past `max_events` events in all, `on_over(events)` is raised."""
         heap = self._heap
         pop = heapq.heappop
         n = self.events
+        cap = max_events if max_events is not None else 1 << 62
+        tick = (n // progress_every + 1) * progress_every
+        check = min(tick, cap + 1)
         while heap:
             if heap[0][0] > until_s:
                 break
@@ -60,6 +65,16 @@ class EventLoop:
             self.now = time_s
             handler(time_s, payload)
             n += 1
-            if on_progress is not None and n % progress_every == 0:
-                on_progress(time_s)
+            if n >= check:
+                if n > cap:
+                    self.events = n
+                    raise (on_over or _too_many)(n)
+                tick += progress_every
+                check = min(tick, cap + 1)
+                if on_progress is not None:
+                    on_progress(time_s)
         self.events = n
+
+
+def _too_many(events: int) -> Exception:
+    return RuntimeError(f"event loop stopped after {events:,} events")

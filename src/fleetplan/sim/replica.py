@@ -20,6 +20,7 @@ from fleetplan.sim.metrics import Recorder
 
 class Replica(Protocol):
     outstanding: int
+    watch: Callable[[], None] | None  # called after `outstanding` goes down
 
     def submit(
         self,
@@ -57,6 +58,7 @@ class ExponentialReplica:
         self.slots = slots
         self.busy = 0
         self.outstanding = 0
+        self.watch: Callable[[], None] | None = None
         self.waiting: deque[int] = deque()
         # draws in blocks: one numpy call per 4,096 requests
         self._draw = _block_sampler(lambda n: rng.exponential(mean_s, n))
@@ -102,6 +104,8 @@ class ExponentialReplica:
     def _end(self, now: float, rid: int) -> None:
         self.busy -= 1
         self.outstanding -= 1
+        if self.watch is not None:
+            self.watch()
         self.rec.first_s[rid] = self.rec.finish_s[rid] = now
         self.rec.completed += 1
         if self.waiting:
@@ -119,15 +123,26 @@ def _block_sampler(draw: Callable[[int], np.ndarray], block: int = 4096) -> Call
     return next_value
 
 
-def balancer(kind: str, replicas: Sequence[Replica]) -> Callable[[int], Replica]:
+INDEXED_FROM = 16  # replicas from which least_outstanding keeps a tree instead of scanning
+
+
+def balancer(
+    kind: str, replicas: Sequence[Replica], indexed: bool | None = None
+) -> Callable[[int], Replica]:
     """Request index -> replica. round_robin: in turn; least_outstanding: the replica with
-    the fewest requests submitted and not finished (ties: the lowest index)."""
+    the fewest requests submitted and not finished (ties: the lowest index). From
+    `INDEXED_FROM` replicas (or with `indexed=True`) least_outstanding keeps a min-tree over
+    the replicas, O(log n) per change instead of a scan per arrival; both pick the same."""
     if kind == "round_robin":
         n = len(replicas)
         return lambda i: replicas[i % n]
     if len(replicas) == 1:
         only = replicas[0]
         return lambda i: only
+    if indexed is None:
+        indexed = len(replicas) >= INDEXED_FROM
+    if indexed:
+        return _LeastTree(replicas).pick
 
     def least(_i: int) -> Replica:
         best = replicas[0]
@@ -137,3 +152,54 @@ def balancer(kind: str, replicas: Sequence[Replica]) -> Callable[[int], Replica]
         return best
 
     return least
+
+
+class _LeastTree:
+    """A min segment tree of key = outstanding x n + index, so the root is the replica with
+    the fewest outstanding requests and, among those, the lowest index. A submit raises its
+    replica's key; a replica's `watch` hook lowers it when a request finishes."""
+
+    def __init__(self, replicas: Sequence[Replica]) -> None:
+        self.replicas = replicas
+        self.n = n = len(replicas)
+        size = 1
+        while size < n:
+            size *= 2
+        self.size = size
+        inf = 1 << 62
+        self.tree = [inf] * (2 * size)
+        for i, r in enumerate(replicas):
+            self.tree[size + i] = r.outstanding * n + i
+            r.watch = self._watcher(i)
+        for j in range(size - 1, 0, -1):
+            self.tree[j] = min(self.tree[2 * j], self.tree[2 * j + 1])
+
+    def _watcher(self, i: int) -> Callable[[], None]:
+        return lambda: self._update(i)
+
+    def _update(self, i: int) -> None:
+        tree = self.tree
+        j = self.size + i
+        tree[j] = self.replicas[i].outstanding * self.n + i
+        j >>= 1
+        while j:
+            a, b = tree[2 * j], tree[2 * j + 1]
+            m = a if a < b else b
+            if tree[j] == m:
+                break  # nothing above changes
+            tree[j] = m
+            j >>= 1
+
+    def pick(self, _i: int) -> Replica:
+        i = self.tree[1] % self.n
+        r = self.replicas[i]
+        # the caller submits to it at once: count the request now
+        tree = self.tree
+        j = self.size + i
+        tree[j] = (r.outstanding + 1) * self.n + i
+        j >>= 1
+        while j:
+            a, b = tree[2 * j], tree[2 * j + 1]
+            tree[j] = a if a < b else b
+            j >>= 1
+        return r

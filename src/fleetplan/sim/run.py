@@ -8,6 +8,7 @@ The library entry point (pure: no printing, no files but a trace the scenario na
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,13 +18,16 @@ import numpy as np
 
 from fleetplan.catalog import Catalog, load_catalog, resolve_model
 from fleetplan.errors import InputError, UnsupportedError
-from fleetplan.sim.arrivals import Workload, build_workload
+from fleetplan.sim.arrivals import Workload, build_workload, expected_requests
 from fleetplan.sim.config import Scenario, parse_scenario
 from fleetplan.sim.engine import PRIORITY_ARRIVAL, PRIORITY_SAMPLE, EventLoop
 from fleetplan.sim.metrics import Recorder, Stats, stats_ms
 from fleetplan.sim.replica import ExponentialReplica, Replica, balancer
+from fleetplan.sim.work import check_work, events_per_request, over_cap
 
 SAMPLES = 600  # periodic samples of queue length and KV use over the arrival window
+MAX_SAMPLES = 2 * SAMPLES  # more, and every other sample goes and the interval doubles
+MAX_STEP_TOKENS = 1 << 22  # the step-time table's largest step (tokens)
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,18 @@ def _roofline_replicas(
     )
     max_seqs = sc.max_num_seqs or eng.max_num_seqs
     max_tokens = sc.max_num_batched_tokens or eng.max_num_batched_tokens
-    table = StepTable(s, max(max_tokens, max_seqs))
     blocks = capacity // sc.block_size
+    # a running sequence holds a block at least and a prefill token a KV slot: a step has at
+    # most max(min(max_tokens, KV tokens), min(max_seqs, blocks)) tokens
+    largest = max(min(max_tokens, blocks * sc.block_size), min(max_seqs, blocks))
+    if largest > MAX_STEP_TOKENS:
+        raise InputError(
+            f"max_num_batched_tokens = {max_tokens:,}, max_num_seqs = {max_seqs:,} and "
+            f"{blocks * sc.block_size:,} KV tokens allow steps of {largest:,} tokens; the "
+            f"simulator accepts at most {MAX_STEP_TOKENS:,} (lower max_num_batched_tokens, "
+            "max_num_seqs or kv_capacity_tokens)"
+        )
+    table = StepTable(s, largest)
     reps: list[Replica] = []
     for _ in range(sc.replicas):
         pool = KvPool(blocks, sc.block_size, sc.watermark)
@@ -132,7 +146,7 @@ def _roofline_replicas(
                 rec,
                 table,
                 pool,
-                max_num_seqs=max_seqs,
+                max_num_seqs=min(max_seqs, blocks),
                 max_num_batched_tokens=max_tokens,
                 prefix_caching=sc.prefix_caching,
             )
@@ -179,6 +193,8 @@ def simulate(
     if sc.service.kind == "roofline":
         cat = catalog or load_catalog()
         reps, max_req_tokens, cfg, notes = _roofline_replicas(sc, cat, loop, rec)
+        mean_in = min(sc.lengths.input.mean, sc.lengths.input.max or math.inf, max_req_tokens)
+        per_request = events_per_request(mean_in, cfg["max_num_batched_tokens"])
     else:
         assert sc.service.mean_s is not None
         slots = sc.max_num_seqs or 1
@@ -188,6 +204,7 @@ def simulate(
             for r in svc_rngs
         ]
         max_req_tokens = 1 << 40
+        per_request = 2.0  # arrival and completion
         cfg = {
             "service": "exponential",
             "mean_s": sc.service.mean_s,
@@ -195,6 +212,8 @@ def simulate(
             "replicas": sc.replicas,
             "load_balancer": sc.load_balancer,
         }
+    if sc.arrivals.kind != "trace":  # a trace's rows are counted once it is read
+        check_work(expected_requests(sc.arrivals), per_request, sc.max_events)
     w = build_workload(
         sc.arrivals,
         sc.lengths.input,
@@ -202,10 +221,12 @@ def simulate(
         sc.prefix,
         np.random.default_rng(arr_seq),
         max_req_tokens,
+        max_n=int(sc.max_events / per_request) + 1,
     )
     n = len(w)
     if n == 0:
         raise InputError("arrivals: the scenario produces no requests (check rates and duration)")
+    check_work(n, per_request, sc.max_events)
     rec.start(n)
     _drive(loop, rec, reps, sc, w, progress)
     return _summarize(sc, w, rec, cfg, notes, loop.events, time.perf_counter() - wall0)
@@ -229,7 +250,9 @@ def _drive(
     schedule = loop.schedule
 
     horizon = max(times[-1], 1e-9)
-    step = sc.sample_interval_s or horizon / SAMPLES
+    # samples on a grid: at most MAX_SAMPLES; one more, and every other one is dropped and the
+    # interval doubles, so their number never depends on the interval or the run's length
+    grid = [sc.sample_interval_s or horizon / SAMPLES, 0]  # interval, index of the next
     next_sample = [0.0]
     times.append(float("inf"))
 
@@ -240,7 +263,9 @@ def _drive(
         if i + 1 < n:
             schedule(nxt, PRIORITY_ARRIVAL, arrive, i + 1)
 
-    def sample(now: float, i: int) -> None:
+    samples = rec.samples
+
+    def sample(now: float, _: Any) -> None:
         queue = running = 0
         kv = 0.0
         for r in reps:
@@ -248,22 +273,31 @@ def _drive(
             running += r.running_len
             kv += r.kv_used()
         in_system = _arrived(times, now) - rec.completed
-        rec.samples.append((now, queue, running, in_system, kv / len(reps)))
+        samples.append((now, queue, running, in_system, kv / len(reps)))
+        grid[1] += 1
+        if len(samples) >= MAX_SAMPLES:
+            del samples[1::2]
+            grid[0] *= 2
+            grid[1] = len(samples)
         if rec.completed < n:
-            next_sample[0] = now + step
-            schedule(now + step, PRIORITY_SAMPLE, sample, i + 1)
+            next_sample[0] = t = grid[1] * grid[0]
+            schedule(t, PRIORITY_SAMPLE, sample, None)
         else:
             next_sample[0] = float("inf")
 
     schedule(times[0], PRIORITY_ARRIVAL, arrive, 0)
-    schedule(0.0, PRIORITY_SAMPLE, sample, 0)
+    schedule(0.0, PRIORITY_SAMPLE, sample, None)
     on_progress = None
     if progress is not None:
 
         def on_progress(now: float) -> None:
             progress(min(now / horizon, 1.0))
 
-    loop.run(on_progress=on_progress)
+    loop.run(
+        on_progress=on_progress,
+        max_events=sc.max_events,
+        on_over=lambda events: over_cap(events, sc.max_events),
+    )
     for r in reps:
         r.check_drained()
     if progress is not None:
