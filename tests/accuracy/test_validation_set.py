@@ -107,3 +107,24 @@ def test_every_source_is_listed_in_sources_md(rows):
         line = next((ln for ln in text.splitlines() if f"`{source_id}`" in ln), "")
         assert line, source_id
         assert f"{n} rows" in line, (source_id, n)
+
+
+def test_coverage(rows):
+    def count(pred) -> int:
+        return sum(1 for r in rows if pred(r))
+
+    assert len(rows) >= 300
+    assert count(lambda r: r["engine"] == "vllm" and _version(r["engine_version"]) >= (0, 8)) >= 40
+    assert (
+        count(lambda r: r["engine"] == "tensorrt-llm" and _version(r["engine_version"]) >= (0, 15))
+        >= 40
+    )
+    assert count(lambda r: r["engine"] == "sglang") >= 40
+    assert count(lambda r: MOE_MODEL.search(r["model_hf"])) >= 30
+    assert count(lambda r: r["gpu"] == "h200") >= 20
+    assert count(lambda r: r["gpu"] in ("b200", "gb200")) >= 20
+    assert count(lambda r: r["gpu"] in ("mi300x", "mi325x")) >= 20
+    assert count(lambda r: r["load_kind"] == "request_rate") >= 10
+    assert count(lambda r: r["load_kind"] == "concurrency") >= 10
+    assert count(lambda r: r["metric"] == "ttft_ms") >= 10
+    assert count(lambda r: r["metric"] in ("tpot_ms", "itl_ms")) >= 10

@@ -1,0 +1,131 @@
+"""Validation rows from dstack's DeepSeek-R1 MI300X/H200 raw result CSVs copied into sources/."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from validation_rows_common import SOURCES_DIR, number, row
+
+DSTACK_BLOB = "https://github.com/dstackai/benchmarks/blob/7f37e6697725e58dd09b9ef190b62ce19f01d45e"
+DSTACK_README = (
+    "https://github.com/dstackai/benchmarks/blob/209ca6f9c2f940314362d3e8dab59bf129a1a9a9/"
+    "Deepseek-R1/README.md"
+)
+# Engine versions and launch settings from the README's environment and dstack task sections.
+DSTACK_ENGINES = {
+    ("mi300x", "vllm"): (
+        "vllm",
+        "0.7.3.dev138+g21f6ca217",
+        1,
+        "vllm serve --tensor-parallel-size 8",
+    ),
+    ("h200", "vllm"): (
+        "vllm",
+        "0.7.4.dev181+gf35f8e22",
+        1,
+        "vllm serve --tensor-parallel-size 8, VLLM_ATTENTION_BACKEND=FLASHMLA",
+    ),
+    ("mi300x", "sglang"): ("sglang", "0.4.2.post4", 1, "sglang.launch_server --tp 8"),
+    ("h200", "sglang"): (
+        "sglang",
+        "0.4.3.post2",
+        1,
+        "sglang.launch_server --tp 8 --enable-dp-attention",
+    ),
+    ("h200", "trt-llm"): (
+        "tensorrt-llm",
+        "0.17.post1.dev",
+        4,
+        "trtllm-serve --backend pytorch --tp_size 8 --ep_size 4 --max_batch_size 512 "
+        "--max_num_tokens 16384",
+    ),
+}
+DSTACK_ONLINE_METRICS = (
+    ("output_throughput", "output_tok_s", "value", "tok/s"),
+    ("mean_ttft_ms", "ttft_ms", "mean", "ms"),
+    ("median_ttft_ms", "ttft_ms", "median", "ms"),
+    ("mean_tpot_ms", "tpot_ms", "mean", "ms"),
+    ("median_tpot_ms", "tpot_ms", "median", "ms"),
+    ("mean_itl_ms", "itl_ms", "mean", "ms"),
+    ("mean_e2e_latency_ms", "e2e_ms", "mean", "ms"),
+)
+DSTACK_NORM = {
+    "output_tok_s": "published output_throughput of the 8-GPU server; per GPU = value / 8",
+    "total_tok_s": "published tokens_per_second = (input + output tokens) / elapsed of the 8-GPU "
+    "engine; per GPU = value / 8",
+}
+
+
+def _dstack_common(gpu: str, backend: str) -> dict[str, object]:
+    engine, version, ep, launch = DSTACK_ENGINES[(gpu, backend)]
+    return dict(
+        source_title="dstack: DeepSeek R1 inference performance: MI300X vs. H200 (raw data)",
+        source_date="2025-03",
+        engine=engine,
+        engine_version=version,
+        model_hf="deepseek-ai/DeepSeek-R1",
+        weight_precision="fp8",
+        kv_precision="bf16",
+        gpu=gpu,
+        num_gpus=8,
+        tp=8,
+        pp=1,
+        ep=ep,
+        notes=(
+            f"{launch}; no KV dtype flag (engine default = model dtype); versions from "
+            f"{DSTACK_README}"
+        ),
+    )
+
+
+def dstack_online() -> Iterator[dict[str, str]]:
+    """SGLang bench_serving runs at fixed concurrency, 500 requests of 3200 in / fixed out."""
+    with (SOURCES_DIR / "dstack_deepseek_r1_online_results.csv").open(newline="") as fh:
+        for rec in csv.DictReader(fh):
+            if rec["dataset_name"] != "random":  # shared-prefix runs depend on prefix caching
+                continue
+            assert rec["random_range_ratio"] == "1"  # fixed lengths
+            common = _dstack_common(rec["GPU"], rec["backend"])
+            common["notes"] = f"{rec['completed']} requests; " + str(common["notes"])
+            for col, metric, stat, unit in DSTACK_ONLINE_METRICS:
+                yield row(
+                    source_id="dstack-deepseek-r1-mi300x-h200",
+                    source_url=f"{DSTACK_BLOB}/Deepseek-R1/raw_data/online_results.csv",
+                    **common,
+                    input_tokens=rec["random_input_len"],
+                    output_tokens=rec["random_output_len"],
+                    load_kind="concurrency",
+                    load_value=rec["max_concurrency"],
+                    metric=metric,
+                    stat=stat,
+                    value=number(rec[col]),
+                    unit=unit,
+                    per="system",
+                    normalization=DSTACK_NORM.get(metric, f"published {col}, as is"),
+                )
+
+
+def dstack_offline() -> Iterator[dict[str, str]]:
+    """vLLM benchmark_throughput (also driving SGLang): all requests at once, total tok/s."""
+    with (SOURCES_DIR / "dstack_deepseek_r1_offline_results.csv").open(newline="") as fh:
+        for rec in csv.DictReader(fh):
+            gpu = {"mi300": "mi300x", "h200": "h200"}[rec["GPU"]]
+            if rec["backend"] == "trt-llm":  # engine built from an unversioned 'deepseek' branch
+                continue
+            common = _dstack_common(gpu, rec["backend"])
+            yield row(
+                source_id="dstack-deepseek-r1-mi300x-h200",
+                source_url=f"{DSTACK_BLOB}/Deepseek-R1/raw_data/offline_results.csv",
+                **common,
+                input_tokens=rec["input_len"],
+                output_tokens=rec["output_len"],
+                load_kind="offline",
+                load_value=rec["num_requests"],
+                metric="total_tok_s",
+                stat="value",
+                value=number(rec["tokens_per_second"]),
+                unit="tok/s",
+                per="system",
+                normalization=DSTACK_NORM["total_tok_s"],
+            )
