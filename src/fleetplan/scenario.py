@@ -3,6 +3,7 @@
 Schema (every field documented in docs/scenario.md; unknown fields are errors):
 
     model: llama-3.1-8b            # catalog id/alias or a config.json path
+    serve_model: meta-llama/Llama-3.1-8B-Instruct   # HF id `--emit` serves (catalog default)
     precisions: [bf16, fp8]         # allowed weight precisions
     engines: [vllm]
     traffic: {avg_qps: 20, peak_qps: 50, hourly_qps: [...24...], growth_per_month: 0.1}
@@ -23,9 +24,16 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from fleetplan.catalog.schema import format_validation_error
+from fleetplan.catalog.schema import format_validation_error, hf_repo_id
 from fleetplan.errors import InputError
 from fleetplan.workload import Lengths, Slo, Traffic, from_csv, from_percentiles, lognormal
 
@@ -142,6 +150,7 @@ class SeedSizing(_M):
 class ScenarioSpec(_M):
     name: str = ""
     model: str = Field(min_length=1)
+    serve_model: str | None = None
     precisions: list[str] = ["bf16"]
     kv_precision: str = "auto"
     engines: list[str] = ["vllm"]
@@ -156,6 +165,11 @@ class ScenarioSpec(_M):
     classes: list[RequestClass] = []
     prefix_caching: bool = True
     seed_sizing: SeedSizing | None = None
+
+    @field_validator("serve_model")
+    @classmethod
+    def _serve_model_is_hf_id(cls, v: str | None) -> str | None:
+        return None if v is None else hf_repo_id(v)
 
     @model_validator(mode="after")
     def _classes_sum(self) -> ScenarioSpec:

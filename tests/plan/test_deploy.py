@@ -1,70 +1,280 @@
-"""Deployment artifacts: valid YAML, checked against the Kubernetes schemas."""
+"""Deployment files (`plan --emit`): every object validates against its schema (Kubernetes'
+own for built-in kinds, the CRDs' for KEDA and the Prometheus Operator), per GPU vendor and
+per engine, and the pieces agree with each other (labels, queries, replica bounds)."""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
+from fleetplan.catalog import load_catalog
+from fleetplan.errors import InputError, UnsupportedError
+from fleetplan.plan import make_plan
+from fleetplan.render.deploy import build, to_yaml
+from fleetplan.render.deploy.engines import ENGINES
+from fleetplan.render.output_folder import MARKER, write_folder
+from fleetplan.scenario import parse_scenario
+
+CRDS = Path(__file__).parent.parent / "data" / "crds"
+CRD_SCHEMAS = {
+    "ScaledObject": "keda.sh_scaledobject_v1alpha1.json",
+    "ServiceMonitor": "monitoring.coreos.com_servicemonitor_v1.json",
+    "PrometheusRule": "monitoring.coreos.com_prometheusrule_v1.json",
+}
+BUILTIN_KINDS = {"Deployment", "Service", "PodDisruptionBudget", "PersistentVolumeClaim"}
+HF = Path(__file__).parent.parent / "data" / "hf"
+SCENARIO = {
+    "model": "llama-3.1-8b",
+    "precisions": ["bf16", "fp8"],
+    "traffic": {"avg_qps": 5, "peak_qps": 10},
+    "input_tokens": {"mean": 800, "p50": 600, "p95": 2000, "p99": 3000},
+    "output_tokens": {"mean": 200, "p50": 180, "p95": 400, "p99": 600},
+    "slo": {"ttft_p95_ms": 1500, "tpot_p95_ms": 60, "min_replicas": 2},
+    "constraints": {"gpus": ["h100-sxm"], "tp": [1]},
+}
+
 
 @pytest.fixture(scope="module")
-def emitted(tmp_path_factory) -> Path:
+def cat():
+    """The packaged catalog; until SGLang's efficiency profile is in it, a stand-in copied
+    from vLLM's (the deployment files read only its gpu_memory_utilization)."""
+    c = load_catalog()
+    if "sglang" in c.engines:
+        return c
+    engines = {**c.engines, "sglang": replace(c.engines["vllm"], id="sglang", aliases=())}
+    names = {**c._names, "engine": {**c._names["engine"], "sglang": "sglang"}}
+    return replace(c, engines=engines, _names=names)
+
+
+@pytest.fixture(scope="module")
+def plan(cat):
+    return make_plan(parse_scenario(SCENARIO), Path("."), cat)
+
+
+def _variant(plan, gpu: str = "h100-sxm", engine: str = "vllm", **scenario):
+    c = replace(plan.recommended, gpu=gpu, engine=engine)
+    return replace(plan, recommended=c, scenario=plan.scenario.model_copy(update=scenario))
+
+
+def _objects(files: dict[str, str]) -> list[dict]:
+    return [yaml.safe_load(text) for name, text in files.items() if name.startswith("k8s/")]
+
+
+def _validate(obj: dict) -> None:
+    if obj["kind"] in BUILTIN_KINDS:
+        kubernetes_validate.validate(obj, "1.30.0", strict=True)
+    else:
+        schema = json.loads((CRDS / CRD_SCHEMAS[obj["kind"]]).read_text())
+        # no check_schema: one CRD pattern uses Go's (?i) syntax, which Python's re lacks
+        jsonschema.Draft7Validator(schema).validate(obj)
+    if obj["kind"] == "ScaledObject":  # the CRD's CEL rule
+        assert obj["spec"]["minReplicaCount"] <= obj["spec"]["maxReplicaCount"]
+
+
+VARIANTS = [
+    ("h100-sxm", "vllm"),
+    ("mi300x", "vllm"),
+    ("h100-sxm", "tgi"),
+    ("mi300x", "tgi"),
+    ("h100-sxm", "sglang"),
+    ("mi300x", "sglang"),
+    ("h100-sxm", "tensorrt-llm"),
+    ("l40s", "lmdeploy"),
+]
+
+
+@pytest.mark.parametrize(("gpu", "engine"), VARIANTS)
+def test_every_emitted_object_validates(plan, cat, gpu, engine):
+    a = build(_variant(plan, gpu, engine), cat)
+    objs = _objects(a.files)
+    assert {"Deployment", "Service", "PodDisruptionBudget", "PersistentVolumeClaim"} <= {
+        o["kind"] for o in objs
+    }
+    for obj in objs:
+        _validate(obj)
+    json.loads(a.files["grafana-dashboard.json"])
+    for name, text in a.files.items():
+        assert not re.search(r"[&*]id\d+", text), f"YAML anchor or alias in {name}"
+
+
+def test_crd_schemas_reject_what_the_crd_rejects(plan, cat):
+    """The kept schemas are not vacuous: a wrong field fails as the cluster would fail it."""
+    objs = {o["kind"]: o for o in _objects(build(plan, cat).files)}
+    bad_trigger = json.loads(json.dumps(objs["ScaledObject"]))
+    bad_trigger["spec"]["triggers"][0]["metadata"]["threshold"] = 12  # must be a string
+    bad_monitor = json.loads(json.dumps(objs["ServiceMonitor"]))
+    bad_monitor["spec"]["endpoints"][0]["interval"] = "15 seconds"
+    bad_rule = json.loads(json.dumps(objs["PrometheusRule"]))
+    bad_rule["spec"]["groups"][0]["rules"][0]["severity"] = "x"  # unknown field
+    for obj in (bad_trigger, bad_monitor, bad_rule):
+        with pytest.raises(jsonschema.ValidationError):
+            _validate(obj)
+
+
+def test_mi300x_plan_requests_amd_gpus_and_rocm(tmp_path):
     from fleetplan.cli import main
 
-    out = tmp_path_factory.mktemp("emit")
-    assert main(["plan", "--emit", str(out), "--json"]) == 0
-    return out
+    scenario = tmp_path / "mi300x.yaml"
+    data = {**SCENARIO, "constraints": {"gpus": ["mi300x"], "tp": [1]}}
+    scenario.write_text(yaml.safe_dump(data))
+    out = tmp_path / "deploy"
+    assert main(["plan", str(scenario), "--json", "--emit", str(out)]) == 0
+    dep = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())
+    pod = dep["spec"]["template"]["spec"]
+    res = pod["containers"][0]["resources"]
+    assert res["limits"] == {"amd.com/gpu": 1}
+    assert "nvidia.com/gpu" not in res["requests"]
+    assert pod["containers"][0]["image"].startswith("rocm/vllm:")
+    term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["key"] == "amd.com/gpu.device-id"
+    (svc,) = yaml.safe_load((out / "docker-compose.yaml").read_text())["services"].values()
+    assert svc["devices"] == ["/dev/kfd", "/dev/dri"]
+    assert "nvidia" not in (out / "docker-compose.yaml").read_text()
+    rules = (out / "k8s" / "prometheusrule.yaml").read_text()
+    assert "DCGM_" not in rules and "amd_gpu_junction_temperature" in rules
 
 
-def test_files_written(emitted):
-    names = {p.relative_to(emitted).as_posix() for p in emitted.rglob("*") if p.is_file()}
-    assert {
-        "vllm-args.txt", "docker-compose.yaml", "README.md", "k8s/deployment.yaml",
-        "k8s/service.yaml", "k8s/poddisruptionbudget.yaml", "k8s/scaledobject.yaml",
-    } <= names  # fmt: skip
-
-
-def test_vllm_args(emitted):
-    args = (emitted / "vllm-args.txt").read_text()
-    for flag in (
-        "--tensor-parallel-size", "--max-model-len", "--max-num-seqs",
-        "--gpu-memory-utilization", "--enable-prefix-caching",
-    ):  # fmt: skip
-        assert flag in args
-
-
-@pytest.mark.parametrize("name", ["deployment", "service", "poddisruptionbudget"])
-def test_manifests_valid_against_kubernetes_schemas(emitted, name):
-    kv = pytest.importorskip("kubernetes_validate")
-    doc = yaml.safe_load((emitted / "k8s" / f"{name}.yaml").read_text())
-    kv.validate(doc, "1.30.0", strict=True)  # raises on any schema violation
-
-
-def test_deployment_sizing(emitted):
-    dep = yaml.safe_load((emitted / "k8s" / "deployment.yaml").read_text())
-    c = dep["spec"]["template"]["spec"]["containers"][0]
-    assert c["resources"]["limits"]["nvidia.com/gpu"] >= 1
-    delay = c["readinessProbe"]["initialDelaySeconds"]
-    assert 60 <= delay <= 900  # sized to load time; seed 004 reports 2-8 minutes
-    assert c["readinessProbe"]["httpGet"]["path"] == "/health"
-    pdb = yaml.safe_load((emitted / "k8s" / "poddisruptionbudget.yaml").read_text())
-    assert pdb["spec"]["minAvailable"] >= 1
-
-
-def test_keda_scaledobject_shape(emitted):
-    so = yaml.safe_load((emitted / "k8s" / "scaledobject.yaml").read_text())
-    dep = yaml.safe_load((emitted / "k8s" / "deployment.yaml").read_text())
-    assert so["apiVersion"] == "keda.sh/v1alpha1" and so["kind"] == "ScaledObject"
-    spec = so["spec"]
-    assert spec["scaleTargetRef"]["name"] == dep["metadata"]["name"]
-    assert spec["minReplicaCount"] >= 1 and spec["maxReplicaCount"] >= spec["minReplicaCount"]
-    trig = spec["triggers"][0]
-    assert trig["type"] == "prometheus" and "num_requests_waiting" in trig["metadata"]["query"]
-
-
-def test_compose_is_valid_yaml_with_gpu_reservation(emitted):
-    comp = yaml.safe_load((emitted / "docker-compose.yaml").read_text())
-    (svc,) = comp["services"].values()
+def test_nvidia_plan_gets_cuda_image_gpu_label_and_compose_reservation(plan, cat):
+    a = build(plan, cat)
+    dep = yaml.safe_load(a.files["k8s/deployment.yaml"])
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 1}
+    assert pod["containers"][0]["image"].startswith("vllm/vllm-openai:")
+    expr = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ][0]["matchExpressions"][0]
+    assert expr["key"] == "nvidia.com/gpu.product" and expr["values"] == ["NVIDIA-H100-80GB-HBM3"]
+    (svc,) = yaml.safe_load(a.files["docker-compose.yaml"])["services"].values()
     dev = svc["deploy"]["resources"]["reservations"]["devices"][0]
-    assert dev["driver"] == "nvidia" and dev["count"] >= 1
+    assert dev["driver"] == "nvidia" and dev["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("engine", "command", "flag"),
+    [
+        ("vllm", ["vllm", "serve"], "--tensor-parallel-size"),
+        ("tgi", ["text-generation-launcher"], "--num-shard"),
+        ("sglang", ["python3", "-m", "sglang.launch_server"], "--tp"),
+        ("tensorrt-llm", ["trtllm-serve"], "--tp_size"),
+    ],
+)
+def test_the_plans_engine_is_what_runs(plan, cat, engine, command, flag):
+    a = build(_variant(plan, engine=engine), cat)
+    container = yaml.safe_load(a.files["k8s/deployment.yaml"])["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["command"] == command and flag in container["args"]
+    assert container["image"] == ENGINES[engine].images["nvidia"]
+    assert a.files["serve-command.txt"].startswith(" ".join(command) + " ")
+
+
+def test_unknown_engine_and_missing_image_are_errors_not_vllm(plan, cat):
+    with pytest.raises(UnsupportedError, match="no deployment template"):
+        build(_variant(plan, engine="mystery-engine"), cat)
+    with pytest.raises(UnsupportedError, match="no image for amd"):
+        build(_variant(plan, gpu="mi300x", engine="tensorrt-llm"), cat)
+
+
+def test_chat_service_serves_the_instruct_model(plan, cat):
+    args = build(plan, cat).files["serve-command.txt"].split()
+    assert args[2] == "meta-llama/Llama-3.1-8B-Instruct"  # catalog serve_model, not the base
+    own = build(_variant(plan, serve_model="my-org/llama-3.1-8b-support"), cat)
+    assert own.files["serve-command.txt"].split()[2] == "my-org/llama-3.1-8b-support"
+
+
+def test_config_json_model_needs_a_hugging_face_id(plan, cat):
+    from fleetplan.catalog.hf_config import model_from_config
+
+    from_file = replace(plan, model=model_from_config(HF / "llama-3.1-8b" / "config.json"))
+    with pytest.raises(InputError, match=r"^serve_model: .*not a file path"):
+        build(from_file, cat)
+    named = build(_variant(from_file, serve_model="meta-llama/Llama-3.1-8B-Instruct"), cat)
+    assert "file:" not in named.files["serve-command.txt"]
+    with pytest.raises(InputError, match="serve_model"):
+        parse_scenario({**SCENARIO, "serve_model": "./models/llama/config.json"})
+
+
+def test_prequantized_precision_needs_its_checkpoint(plan, cat):
+    awq = replace(plan, recommended=replace(plan.recommended, precision="awq"))
+    with pytest.raises(InputError, match=r"^serve_model: precision 'awq'"):
+        build(awq, cat)
+
+
+def test_pieces_agree_labels_queries_probes_and_pdb(plan, cat):
+    a = build(plan, cat)
+    o = {x["kind"]: x for x in _objects(a.files)}
+    name = o["Service"]["metadata"]["name"]
+    # ServiceMonitor selects the Service and scrapes its named port
+    assert o["ServiceMonitor"]["spec"]["selector"]["matchLabels"].items() <= (
+        o["Service"]["metadata"]["labels"].items()
+    )
+    assert o["ServiceMonitor"]["spec"]["endpoints"][0]["port"] == "http"
+    assert o["Service"]["spec"]["ports"][0]["name"] == "http"
+    # the KEDA query filters on the service label the ServiceMonitor's scrape adds
+    query = o["ScaledObject"]["spec"]["triggers"][0]["metadata"]["query"]
+    assert query == f'sum(vllm:num_requests_waiting{{service="{name}"}})'
+    # the model-cache claim the Deployment mounts is emitted
+    pod = o["Deployment"]["spec"]["template"]["spec"]
+    claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert claim == o["PersistentVolumeClaim"]["metadata"]["name"]
+    # a startupProbe sized from the load estimate replaces a long readiness delay
+    container = pod["containers"][0]
+    start = container["startupProbe"]
+    assert start["periodSeconds"] * start["failureThreshold"] >= a.target.load_time_s
+    assert "initialDelaySeconds" not in container["readinessProbe"]
+    # the PDB never blocks a drain at KEDA's minimum
+    pdb = o["PodDisruptionBudget"]["spec"]
+    keda_min = o["ScaledObject"]["spec"]["minReplicaCount"]
+    assert pdb.get("maxUnavailable", 0) >= 1 or pdb["minAvailable"] < keda_min
+
+
+def test_alerts_cover_slo_saturation_and_gpu_health(plan, cat):
+    rules = yaml.safe_load(build(plan, cat).files["k8s/prometheusrule.yaml"])
+    by_name = {r["alert"]: r["expr"] for r in rules["spec"]["groups"][0]["rules"]}
+    assert by_name["LLMTimeToFirstTokenP95OverSLO"].endswith("> 1.5")
+    assert by_name["LLMTimePerOutputTokenP95OverSLO"].endswith("> 0.06")
+    assert "vllm:kv_cache_usage_perc" in by_name["LLMKVCacheNearlyFull"]
+    assert "vllm:num_requests_waiting" in by_name["LLMQueueBacklog"]
+    assert "DCGM_FI_DEV_GPU_TEMP" in by_name["GPUTemperatureHigh"]
+    assert "DCGM_FI_DEV_FB_USED" in by_name["GPUMemoryNearlyFull"]
+    assert "DCGM_FI_DEV_XID_ERRORS" in by_name["GPUXidError"]
+
+
+def test_yaml_never_aliases_repeated_objects():
+    shared = {"a": 1}
+    assert "&" not in to_yaml({"x": shared, "y": shared})
+
+
+def test_readme_lists_every_file_with_its_basis(plan, cat):
+    a = build(plan, cat)
+    readme = a.files["README.md"]
+    for name in a.files:
+        assert f"| `{name}` |" in readme
+    assert "shared/" not in readme and "seed" not in readme.lower()
+
+
+def test_emit_writes_all_or_nothing(tmp_path):
+    from fleetplan.cli import main
+
+    assert main(["plan", "--json", "--emit", ""]) == 2
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "mine.txt").write_text("keep")
+    assert main(["plan", "--json", "--emit", str(busy)]) == 2
+    assert sorted(p.name for p in busy.iterdir()) == ["mine.txt"]
+    # a failure while writing leaves neither the folder nor a temporary one behind
+    with pytest.raises(ValueError, match="leaves the folder"):
+        write_folder(tmp_path / "new", {"a.txt": "x", "../escape.txt": "y"}, "--emit")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
+    # a folder written before is replaced whole
+    first = write_folder(tmp_path / "out", {"a.txt": "1", "b.txt": "2"}, "--emit")
+    assert (tmp_path / "out" / MARKER).is_file() and len(first) == 2
+    write_folder(tmp_path / "out", {"a.txt": "3"}, "--emit")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([MARKER, "a.txt"])

@@ -6,9 +6,17 @@ the value and what is accepted. Valid entries become the frozen specs of `specs.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Precision
 from fleetplan.errors import InputError
@@ -17,6 +25,19 @@ FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 PRICING_MODELS = ("on-demand", "spot", "reserved-1y", "reserved-3y")
 
 Positive = Field(gt=0)
+# A Hugging Face repository id, owner/name (https://huggingface.co/docs/hub/repositories);
+# never a file path.
+_HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def hf_repo_id(value: str) -> str:
+    """`value` if it is a Hugging Face id (owner/name); a ValueError saying so otherwise."""
+    if not _HF_ID.fullmatch(value) or ".." in value:
+        raise ValueError(
+            "expected a Hugging Face id owner/name (e.g. meta-llama/Llama-3.1-8B-Instruct), "
+            "not a file path"
+        )
+    return value
 
 
 class _Entry(BaseModel):
@@ -100,6 +121,13 @@ class ModelEntry(_Entry):
     name: str
     aliases: list[str] = []
     hf_id: str = ""
+    serve_model: str = ""
+
+    @field_validator("serve_model")
+    @classmethod
+    def _serve_model_is_hf_id(cls, v: str) -> str:
+        return hf_repo_id(v) if v else v
+
     family: str = ""
     params_total_b: float = Field(gt=0)
     params_active_b: float = Field(gt=0)

@@ -88,6 +88,7 @@ class ModelSpec:
     source: str = ""
     as_of: str = ""
     hf_id: str = ""
+    serve_model: str = ""  # the HF id deployment files serve (the instruct variant), or ""
     aliases: tuple[str, ...] = ()
     notes: str = ""
 

@@ -25,8 +25,11 @@ def plan(
         Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
     ] = None,
     emit: Annotated[
-        Path | None,
-        typer.Option(help="Write vLLM args, Docker Compose and Kubernetes manifests here."),
+        str | None,
+        typer.Option(
+            help="Write the serve command, Docker Compose, Kubernetes manifests, alerts and a "
+            "dashboard into this new folder."
+        ),
     ] = None,
     verify: Annotated[
         bool,
@@ -55,6 +58,10 @@ def plan(
         spec, base = parse_scenario(yaml.safe_load(text), f"built-in {BUILTIN}"), Path(".")
     else:
         spec, base = load_scenario(scenario)
+    if emit is not None:
+        from fleetplan.render.output_folder import check_destination
+
+        check_destination(emit, "--emit")  # before the search, not after
     cat = catalog_from(catalog, calibration)
     p = make_plan(spec, base, cat)
     if verify:
