@@ -338,15 +338,29 @@ class Gateway:
         strip_usage: bool,
     ) -> AsyncIterator[bytes]:
         t = p.timeouts
-        usage, done, last = ctx.usage, False, time.perf_counter()
+        usage, last = ctx.usage, time.perf_counter()
         event: tuple[bytes, str | None] | None = first
+        ended = False
+
+        async def end() -> None:
+            # The log row, metrics and limits are settled BEFORE the final chunk goes out, so a
+            # client that has seen `[DONE]` (or the error event) can rely on them.
+            nonlocal ended
+            ended = True
+            await resp.aclose()
+            if ctx.status == 200:
+                await self.breaker.success(p.name)
+            await self._settle(p, usage)
+            self._finish(ctx)
+
         try:
             while event is not None:
                 raw, data = event
                 if data is not None and data.strip() == "[DONE]":
-                    done = True
+                    ctx.status = 200
+                    await end()
                     yield raw
-                    break
+                    return
                 if data is not None:
                     try:
                         obj = json.loads(data)
@@ -364,9 +378,7 @@ class Gateway:
                 now = time.perf_counter()
                 self.metrics.itl.labels(p.name).observe(now - last)
                 last = now
-            if not done:
-                raise AttemptFailed("upstream closed the stream before [DONE]")
-            ctx.status = 200
+            raise AttemptFailed("upstream closed the stream before [DONE]")
         except (AttemptFailed, TimeoutError, Exception) as exc:
             reason = exc.reason if isinstance(exc, AttemptFailed) else type(exc).__name__
             ctx.status = 502
@@ -376,16 +388,13 @@ class Gateway:
             )
             self.metrics.errors.labels(p.name, "mid-stream").inc()
             await self.breaker.failure(p.name)
+            await end()
             err = {"error": {"message": ctx.error, "type": "upstream_error", "code": "stream_cut"}}
             yield f"data: {json.dumps(err)}\n\n".encode()
         finally:
-            if ctx.status == 0:  # the client went away
+            if not ended:  # the client went away mid-stream
                 ctx.status, ctx.error = 499, "client closed the stream"
-            await resp.aclose()
-            if ctx.status == 200:
-                await self.breaker.success(p.name)
-            await self._settle(p, usage)
-            self._finish(ctx)
+                await end()
 
     async def _settle(self, p: Provider, usage: Usage) -> None:
         await self.limits.release(p, usage.input_tokens + usage.output_tokens)
