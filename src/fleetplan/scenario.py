@@ -37,7 +37,12 @@ from fleetplan.catalog.schema import format_validation_error, hf_repo_id
 from fleetplan.errors import InputError
 from fleetplan.workload import Lengths, Slo, Traffic, from_csv, from_percentiles, lognormal
 
-PRICING = Literal["on-demand", "spot", "reserved-1y", "reserved-3y"]
+PRICING = Literal[
+    "on-demand", "spot", "reserved-1y", "reserved-3y", "savings-plan-1y", "savings-plan-3y"
+]
+MULTI_YEAR = ("reserved-3y", "savings-plan-3y")
+# What production defaults leave out unless a scenario allows it (constraints.allow)
+ALLOW = Literal["consumer", "community", "price-range", "reserved-3y", "savings-plan-3y"]
 
 
 class _M(BaseModel):
@@ -128,10 +133,26 @@ class SloSpec(_M):
 class Constraints(_M):
     gpus: list[str] | None = None
     providers: list[str] | None = None
-    pricing: list[PRICING] = ["on-demand", "reserved-1y", "reserved-3y"]
+    pricing: list[PRICING] = ["on-demand", "reserved-1y", "savings-plan-1y"]
+    allow: list[ALLOW] = []
     max_usd_per_month: float | None = Field(default=None, gt=0)
     tp: list[Literal[1, 2, 4, 8]] = [1, 2, 4, 8]
     self_host_only: bool = False
+
+    @model_validator(mode="after")
+    def _multi_year_allowed(self) -> Constraints:
+        for p in self.pricing:
+            if p in MULTI_YEAR and p not in self.allow:
+                raise ValueError(
+                    f"pricing {p!r} is a multi-year commitment; add it to constraints.allow "
+                    "to plan with it"
+                )
+        return self
+
+    @property
+    def pricing_allowed(self) -> list[str]:
+        """The pricing models searched: `pricing` plus multi-year terms named in `allow`."""
+        return list(dict.fromkeys([*self.pricing, *(a for a in self.allow if a in MULTI_YEAR)]))
 
 
 class RequestClass(_M):

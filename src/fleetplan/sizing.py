@@ -71,9 +71,9 @@ def replicas_for_throughput(
 def seed_method_gpus(
     qps: float, batch: int, output_tokens: float, t_step_s: float, utilization: float
 ) -> tuple[float, float, int]:
-    """Seed 003 §57.1.5: λ_gpu = B / (G·t_step); N = ⌈QPS / (u·λ_gpu)⌉.
+    """The hand method: λ_gpu = B / (G·t_step); N = ⌈QPS / (u·λ_gpu)⌉.
 
-    Returns (λ_gpu in req/s, usable req/s per GPU, GPUs). Ignores prefill and queueing (W8).
+    Returns (λ_gpu in req/s, usable req/s per GPU, GPUs). Ignores prefill and queueing.
     """
     lam = batch / (output_tokens * t_step_s)
     usable = utilization * lam

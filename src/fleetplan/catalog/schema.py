@@ -22,7 +22,15 @@ from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Pr
 from fleetplan.errors import InputError
 
 FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
-PRICING_MODELS = ("on-demand", "spot", "reserved-1y", "reserved-3y")
+PRICING_MODELS = (
+    "on-demand",
+    "spot",
+    "reserved-1y",
+    "reserved-3y",
+    "savings-plan-1y",
+    "savings-plan-3y",
+)
+PRICING_LITERAL = Literal[PRICING_MODELS]  # type: ignore[valid-type]
 
 Positive = Field(gt=0)
 # A Hugging Face repository id, owner/name (https://huggingface.co/docs/hub/repositories);
@@ -50,6 +58,7 @@ class GpuEntry(_Entry):
     vendor: Literal["nvidia", "amd", "intel"]
     architecture: Literal["turing", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4"]
     form_factor: Literal["sxm", "pcie", "oam", "nvl"] = "pcie"
+    segment: Literal["datacenter", "workstation", "consumer"] = "datacenter"
     memory_label: str = ""
     memory_gib: float = Field(gt=0)
     memory_bandwidth_gb_s: float = Field(gt=0)
@@ -94,6 +103,7 @@ class GpuEntry(_Entry):
             vendor=self.vendor,
             architecture=self.architecture,
             form_factor=self.form_factor,
+            segment=self.segment,
             memory_label=self.memory_label,
             memory_gib=self.memory_gib,
             memory_bandwidth_gb_s=self.memory_bandwidth_gb_s,
@@ -238,15 +248,26 @@ class EngineEntry(_Entry):
 
 
 class OfferEntry(_Entry):
+    """An offer as sold: an instance type of `gpus_per_instance` GPUs, priced per instance-hour
+    (`usd_per_instance_hour`) or per GPU-hour (`usd_per_gpu_hour`, x GPUs per instance), or a
+    per-GPU price range (`usd_per_gpu_hour_low`/`_high`, only planned when a scenario allows
+    `price-range`)."""
+
     provider: str = Field(min_length=1)
     gpu: str = Field(min_length=1)
-    pricing: Literal["on-demand", "spot", "reserved-1y", "reserved-3y"]
+    pricing: PRICING_LITERAL  # type: ignore[valid-type]
+    usd_per_instance_hour: float | None = Field(default=None, gt=0)
     usd_per_gpu_hour: float | None = Field(default=None, gt=0)
     usd_per_gpu_hour_low: float | None = Field(default=None, gt=0)
     usd_per_gpu_hour_high: float | None = Field(default=None, gt=0)
     instance_type: str = ""
     gpus_per_instance: int = Field(default=1, gt=0)
+    gpu_counts: list[int] = []
     region: str = ""
+    regions: list[str] = []
+    billing: Literal["per-second", "per-minute", "per-hour", "monthly"] = "per-hour"
+    interconnect: Literal["", "nvlink", "pcie", "infinity-fabric"] = ""
+    tier: Literal["secure", "community", "marketplace", "serverless"] = "secure"
     source: str = Field(min_length=1)
     as_of: str = Field(min_length=1)
     notes: str = ""
@@ -254,21 +275,32 @@ class OfferEntry(_Entry):
     @model_validator(mode="after")
     def _price_given(self) -> OfferEntry:
         lo, hi = self.usd_per_gpu_hour_low, self.usd_per_gpu_hour_high
-        if self.usd_per_gpu_hour is None and (lo is None or hi is None):
+        given = [x is not None for x in (self.usd_per_instance_hour, self.usd_per_gpu_hour)].count(
+            True
+        )
+        if given > 1:
+            raise ValueError("give usd_per_instance_hour or usd_per_gpu_hour, not both")
+        if given == 0 and (lo is None or hi is None):
             raise ValueError(
-                "give usd_per_gpu_hour, or both usd_per_gpu_hour_low and usd_per_gpu_hour_high"
+                "give usd_per_instance_hour (or usd_per_gpu_hour), or both "
+                "usd_per_gpu_hour_low and usd_per_gpu_hour_high"
             )
         if lo is not None and hi is not None and lo > hi:
             raise ValueError(f"usd_per_gpu_hour_low {lo} is above usd_per_gpu_hour_high {hi}")
+        if any(n < 1 for n in self.gpu_counts):
+            raise ValueError(f"gpu_counts {self.gpu_counts} must be positive")
         return self
 
     def to_spec(self) -> Offer:
         lo = self.usd_per_gpu_hour_low
         hi = self.usd_per_gpu_hour_high
         point = self.usd_per_gpu_hour
+        if self.usd_per_instance_hour is not None:
+            point = self.usd_per_instance_hour / self.gpus_per_instance
         if point is None:
             assert lo is not None and hi is not None
             point = (lo + hi) / 2
+        regions = [*self.regions, *([self.region] if self.region else [])]
         return Offer(
             provider=self.provider.lower(),
             gpu=self.gpu.lower(),
@@ -280,8 +312,12 @@ class OfferEntry(_Entry):
             as_of=self.as_of,
             instance_type=self.instance_type,
             gpus_per_instance=self.gpus_per_instance,
-            region=self.region,
+            regions=tuple(dict.fromkeys(regions)),
             notes=self.notes,
+            billing=self.billing,
+            interconnect=self.interconnect,
+            tier=self.tier,
+            gpu_counts=tuple(sorted(set(self.gpu_counts))),
         )
 
 

@@ -37,6 +37,9 @@ class GpuSpec:
     price_as_of: str = ""
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    # datacenter, workstation or consumer (GeForce: no ECC on HBM, datacenter-use terms in the
+    # driver licence); plans leave consumer cards out unless a scenario allows them
+    segment: str = "datacenter"
 
     @property
     def memory_bytes(self) -> float:
@@ -170,25 +173,51 @@ class EngineProfile:
 
 @dataclass(frozen=True)
 class Offer:
-    """A GPU rental price from one provider under one pricing model, $/GPU-hour."""
+    """One way to rent a GPU as the provider sells it: an instance type of `gpus_per_instance`
+    GPUs at `usd_per_instance_hour`, under one pricing model, in some regions.
+
+    `usd_per_gpu_hour` is the per-GPU equivalent (instance price / GPUs per instance), kept for
+    figures quoted per GPU-hour; plans buy whole instances (`instance_for`)."""
 
     provider: str
     gpu: str
     pricing: str
-    usd_per_gpu_hour: float  # point price, or the midpoint of a range
+    usd_per_gpu_hour: float  # per-GPU equivalent: point price, or the midpoint of a range
     usd_per_gpu_hour_low: float
     usd_per_gpu_hour_high: float
     source: str
     as_of: str
     instance_type: str = ""
     gpus_per_instance: int = 1
-    region: str = ""
+    regions: tuple[str, ...] = ()
     notes: str = ""
+    billing: str = "per-hour"  # per-second, per-minute, per-hour or monthly
+    interconnect: str = ""  # nvlink, pcie, infinity-fabric (empty: not stated)
+    tier: str = "secure"  # secure, community, marketplace or serverless
+    gpu_counts: tuple[int, ...] = ()  # sizes also sold at the same per-GPU price (1, 2, 4, 8)
 
     @property
     def is_range(self) -> bool:
         return self.usd_per_gpu_hour_low != self.usd_per_gpu_hour_high
 
     @property
+    def usd_per_instance_hour(self) -> float:
+        return self.usd_per_gpu_hour * self.gpus_per_instance
+
+    @property
+    def region(self) -> str:
+        return ", ".join(self.regions)
+
+    @property
     def id(self) -> str:
         return f"{self.provider}/{self.gpu}/{self.pricing}"
+
+    def instance_for(self, tp: int) -> tuple[int, int] | None:
+        """(GPUs in the instance bought, replicas of `tp` GPUs packed on one) — the smallest
+        size sold that holds one replica — or None when no size holds one (tensor parallelism
+        across instances is not planned)."""
+        sizes = sorted({self.gpus_per_instance, *self.gpu_counts})
+        for size in sizes:
+            if size >= tp:
+                return size, size // tp
+        return None

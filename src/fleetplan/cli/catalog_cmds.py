@@ -104,7 +104,7 @@ def offers(
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List GPU rental offers ($/GPU-hour by provider and pricing model)."""
+    """List GPU offers as sold: instance type, GPUs per instance, $/instance-hour, regions."""
     from fleetplan.render.records import offer_record
 
     cat = catalog_from(catalog)
@@ -117,21 +117,40 @@ def offers(
         return
     rows = []
     for o in items:
-        price = (
+        per_gpu = (
             f"{o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f}"
             if o.is_range
             else f"{o.usd_per_gpu_hour:.2f}"
         )
-        rows.append([o.gpu, o.provider, o.pricing, price, o.instance_type or "-", o.as_of])
+        rows.append(
+            [
+                o.gpu,
+                o.provider,
+                o.pricing,
+                o.tier,
+                o.instance_type or "-",
+                o.gpus_per_instance,
+                f"{o.usd_per_instance_hour:,.2f}",
+                per_gpu,
+                o.region or "not stated",
+                o.as_of,
+            ]
+        )
     cols = [
         ("gpu", "left"),
         ("provider", "left"),
         ("pricing", "left"),
+        ("tier", "left"),
+        ("instance type", "left"),
+        ("GPUs", "right"),
+        ("$/instance-h", "right"),
         ("$/GPU-h", "right"),
-        ("instance", "left"),
+        ("regions", "left"),
         ("as of", "left"),
     ]
-    console().print(table("GPU offers (sources: fleetplan offers --json)", cols, rows))
+    providers = len({o.provider for o in items})
+    console().print(table(f"GPU offers: {len(items)} from {providers} providers", cols, rows))
+    console().print("sources: fleetplan offers --json (every offer cites a public URL)")
 
 
 @app.command()

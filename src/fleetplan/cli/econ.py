@@ -177,7 +177,7 @@ def breakeven(
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Capacity-aware breakeven of self-hosting against API models (seed-examples W4)."""
+    """Capacity-aware breakeven of self-hosting against API models."""
     from fleetplan.catalog.api_prices import api_price
     from fleetplan.economics.breakeven import SelfHosted
     from fleetplan.economics.breakeven import breakeven as solve

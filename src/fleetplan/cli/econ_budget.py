@@ -93,30 +93,47 @@ def budget(
 
 @app.command("import-offers")
 def import_offers(
-    csv_file: Annotated[Path, typer.Argument(help="SkyPilot catalog vms.csv.")],
-    provider: Annotated[str, typer.Option(help="Cloud the CSV describes (aws, gcp, azure...).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="SkyPilot catalog vms.csv, or a local catalog folder such as "
+            "~/.sky/catalogs/v8 (one folder per cloud holding vms.csv)."
+        ),
+    ],
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Cloud the CSV describes (aws, gcp, azure...); for a folder, only it."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="TOML file to write (default: stdout).")] = None,
     as_of: Annotated[str, typer.Option(help="Date of the CSV's prices.")] = "",
     catalog: CatalogOpt = None,
 ) -> None:
-    """Convert a SkyPilot vms.csv into a `--catalog` TOML of GPU offers."""
-    from fleetplan.economics.interchange import offers_from_skypilot, offers_toml
+    """Convert SkyPilot catalog CSVs into a `--catalog` TOML of GPU offers, as sold."""
+    from fleetplan.economics.interchange import offers_from_skypilot, offers_toml, skypilot_files
 
-    try:
-        text = csv_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"file {str(csv_file)!r} cannot be read: {exc.strerror}") from None
-    offers, unknown = offers_from_skypilot(
-        text,
-        provider.lower(),
-        catalog_from(catalog),
-        source=f"SkyPilot catalog {csv_file.name}",
-        as_of=as_of or date.today().isoformat(),
-    )
+    offers: list[dict[str, object]] = []
+    unknown: set[str] = set()
+    for cloud, csv_file in skypilot_files(path, provider):
+        try:
+            text = csv_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"file {str(csv_file)!r} cannot be read: {exc.strerror}") from None
+        found, missing = offers_from_skypilot(
+            text,
+            cloud,
+            catalog_from(catalog),
+            source=f"SkyPilot catalog {csv_file}",
+            as_of=as_of or date.today().isoformat(),
+        )
+        offers += found
+        unknown.update(missing)
     doc = offers_toml(offers)
     if out is None:
         sys.stdout.write(doc)
     else:
         out.write_text(doc, encoding="utf-8")
     if unknown:
-        print(f"skipped accelerators not in the catalog: {', '.join(unknown)}", file=sys.stderr)
+        print(
+            f"skipped accelerators not in the catalog: {', '.join(sorted(unknown))}",
+            file=sys.stderr,
+        )

@@ -103,7 +103,7 @@ def cache_roi(
     vector_store_usd_per_month: Annotated[float, typer.Option(help="Vector store cost.")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Prefix caching in tokens and dollars (E7); semantic caching net of its own costs."""
+    """Prefix caching in tokens and dollars; semantic caching net of its own costs."""
     from fleetplan.catalog.api_prices import api_price
     from fleetplan.economics.caching import prefix_caching, semantic_caching
     from fleetplan.units import HOURS_PER_MONTH

@@ -10,7 +10,7 @@ Within step k (V in ((k-1)C, kC]) self-hosting is no dearer once V ≥ (kR + ops
 first step that can break even is the smallest k with k(aC − R) ≥ ops, and the breakeven is
 exactly (kR + ops)/a — no sampling. When aC ≤ R (the API's price of a full replica's work is
 below the replica's own rent) no volume breaks even. The documents' "fixed cost / API price"
-(seed-examples W4) ignores that one replica serves at most C requests; it is reported as
+ignores that one replica serves at most C requests; it is reported as
 `naive_breakeven_requests_per_month` with the reason it is wrong.
 """
 

@@ -1,4 +1,4 @@
-"""Monthly compute budget by workload category (seed-examples E5, W6).
+"""Monthly compute budget by workload category.
 
 A budget file lists GPU lines (category, GPU, count, hours/month, pricing, price or catalog
 offer) and API lines (category, API model or $/1M tokens, tokens/month). The result has each

@@ -1,4 +1,4 @@
-"""Caching ROI: prefix caching (seed-examples E7) and semantic caching, in tokens and dollars.
+"""Caching ROI: prefix caching and semantic caching, in tokens and dollars.
 
 Prefix caching: a request whose shared prefix is cached prefills only its own suffix, so
 prefill tokens/h = requests/h × (suffix + (1 − hit) × prefix). Semantic caching: a hit skips

@@ -1,4 +1,4 @@
-"""Fleet mix: a base fleet on on-demand/reserved/owned capacity plus burst capacity (E8).
+"""Fleet mix: a base fleet on on-demand/reserved/owned capacity plus burst capacity.
 
 `hybrid` is the seed's formula: base GPUs bill every hour, burst GPUs bill the fraction of the
 month they run. `hybrid_from_profile` derives those from a demand profile over a day (GPUs

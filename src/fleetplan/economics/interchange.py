@@ -2,9 +2,9 @@
 
 SkyPilot's `vms.csv` has one row per (instance type, region) with columns InstanceType,
 AcceleratorName, AcceleratorCount, Region, Price (on-demand $/instance-hour) and SpotPrice.
-Rows become offers per GPU (instance price / accelerator count), one per instance type and
-pricing, with the price range across regions; accelerators the catalog does not know are
-returned separately rather than guessed.
+Rows become offers as sold: one per instance type, pricing and instance price, with the regions
+sold at that price; accelerators the catalog does not know are returned separately rather than
+guessed. A local catalog folder (~/.sky/catalogs/v8, one folder per cloud) is read directly.
 
 FOCUS (FinOps Open Cost and Usage Specification) columns: BilledCost, EffectiveCost, ListCost,
 PricingCategory (Standard, Dynamic, Committed), ChargeCategory (Usage), BillingCurrency,
@@ -17,6 +17,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 from fleetplan.catalog import Catalog
 from fleetplan.economics.budget import Budget
@@ -32,12 +33,20 @@ SKYPILOT_NAMES = {"a100": "a100-40gb", "a100-80gb": "a100-80gb", "h100-mega": "h
 def offers_from_skypilot(
     text: str, provider: str, catalog: Catalog, *, source: str, as_of: str
 ) -> tuple[list[dict[str, object]], list[str]]:
-    """Offer tables (for a `--catalog` TOML `[[offers]]` array) and unknown accelerator names."""
+    """Offer tables (for a `--catalog` TOML `[[offers]]` array) and unknown accelerator names.
+
+    One offer per (instance type, pricing, instance price), listing the regions sold at that
+    price; a region's spot price is the median over its availability zones."""
+    import statistics
+
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in SKYPILOT_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"SkyPilot CSV lacks column(s) {', '.join(missing)}")
-    prices: dict[tuple[str, str, str, int], list[float]] = defaultdict(list)
+    # (gpu, instance type, pricing, count) -> region -> instance prices (one per zone)
+    prices: dict[tuple[str, str, str, int], dict[str, list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     unknown: set[str] = set()
     for n, row in enumerate(reader, start=2):
         acc = (row.get("AcceleratorName") or "").strip()
@@ -63,27 +72,51 @@ def offers_from_skypilot(
             except ValueError:
                 raise InputError(f"line {n}: {col} = {cell!r} is not a number") from None
             if value > 0:
-                prices[(gpu, row["InstanceType"], pricing, count)].append(value / count)
+                region = (row.get("Region") or "").strip()
+                prices[(gpu, row["InstanceType"], pricing, count)][region].append(value)
     offers: list[dict[str, object]] = []
-    for (gpu, itype, pricing, count), per_gpu in sorted(prices.items()):
-        lo, hi = min(per_gpu), max(per_gpu)
-        offer: dict[str, object] = {
-            "provider": provider,
-            "gpu": gpu,
-            "pricing": pricing,
-            "instance_type": itype,
-            "gpus_per_instance": count,
-            "source": source,
-            "as_of": as_of,
-            "notes": f"{len(per_gpu)} region(s); price per GPU = instance price / {count}",
-        }
-        if lo == hi:
-            offer["usd_per_gpu_hour"] = round(lo, 6)
-        else:
-            offer["usd_per_gpu_hour_low"] = round(lo, 6)
-            offer["usd_per_gpu_hour_high"] = round(hi, 6)
-        offers.append(offer)
+    for (gpu, itype, pricing, count), by_region in sorted(prices.items()):
+        by_price: dict[float, list[str]] = defaultdict(list)
+        for region, values in sorted(by_region.items()):
+            by_price[round(statistics.median(values), 6)].append(region)
+        for price, regions in sorted(by_price.items()):
+            zone_note = "median over availability zones; " if pricing == "spot" else ""
+            offer: dict[str, object] = {
+                "provider": provider,
+                "gpu": gpu,
+                "pricing": pricing,
+                "instance_type": itype,
+                "gpus_per_instance": count,
+                "usd_per_instance_hour": price,
+                "regions": [r for r in regions if r],
+                "source": source,
+                "as_of": as_of,
+                "notes": f"{zone_note}${price / count:.4f} per GPU-hour",
+            }
+            offers.append(offer)
     return offers, sorted(unknown)
+
+
+def skypilot_files(path: Path, provider: str | None) -> list[tuple[str, Path]]:
+    """(provider, vms.csv) pairs from a file or a local SkyPilot catalog folder (for example
+    ~/.sky/catalogs/v8: one folder per cloud holding vms.csv)."""
+    if path.is_dir():
+        found = sorted(path.glob("*/vms.csv")) or sorted(path.glob("vms.csv"))
+        pairs = [(f.parent.name.lower(), f) for f in found]
+        if provider:
+            pairs = [(p, f) for p, f in pairs if p == provider.lower()] or [
+                (provider.lower(), f) for f in found if f.parent == path
+            ]
+        if not pairs:
+            raise InputError(
+                f"folder {str(path)!r} holds no <cloud>/vms.csv"
+                + (f" for provider {provider!r}" if provider else "")
+                + "; expected a SkyPilot catalog folder such as ~/.sky/catalogs/v8"
+            )
+        return pairs
+    if not provider:
+        raise InputError(f"--provider is needed for the single file {str(path)!r}")
+    return [(provider.lower(), path)]
 
 
 def offers_toml(offers: Iterable[dict[str, object]]) -> str:

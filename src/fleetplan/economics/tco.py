@@ -1,4 +1,4 @@
-"""Owned-hardware TCO against renting (seed-examples E14, W9).
+"""Owned-hardware TCO against renting.
 
 Owned $/GPU-hour = capex amortized over the life's hours + power (W × load × PUE × $/kWh) +
 (ops labor $/month) / 730 per GPU. Payback month: the first month in which cumulative rent

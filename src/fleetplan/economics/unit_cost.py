@@ -2,8 +2,8 @@
 
 $/1M tokens = (usd_per_gpu_hour × gpus / 3600) / (tok_per_s × utilization) × 1e6, where
 `tok_per_s` is the deployment's sustained throughput when busy and `utilization` the fraction
-of hours it is busy (seed-examples E6, E11-E13). A $/1M figure without its utilization is
-meaningless (W5), so every result carries it.
+of hours it is busy. A $/1M figure without its utilization is
+meaningless, so every result carries it.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def unit_cost(
 
 
 def usd_per_request(usd_per_hour: float, req_per_hour: float, utilization: float = 1.0) -> float:
-    """$ per request of a deployment serving `req_per_hour` when busy (W7: a mostly idle GPU
+    """$ per request of a deployment serving `req_per_hour` when busy (a mostly idle GPU
     still bills every hour, so $/request = $/h × hours / requests)."""
     check_nonnegative(usd_per_hour, "usd_per_hour")
     check_utilization(utilization)
@@ -93,7 +93,7 @@ def usd_per_request(usd_per_hour: float, req_per_hour: float, utilization: float
 
 
 def usd_per_request_at_volume(usd_per_hour: float, requests_per_day: float) -> float:
-    """$ per request of an always-on deployment that gets `requests_per_day` (W7)."""
+    """$ per request of an always-on deployment that gets `requests_per_day`."""
     check_nonnegative(usd_per_hour, "usd_per_hour")
     if not requests_per_day > 0:
         raise InputError(f"requests_per_day = {requests_per_day:g}; expected a positive number")

@@ -249,5 +249,5 @@ def step_s(
 
 
 def memory_bound_tok_per_s(weight_bytes: float, bandwidth_bytes_s: float) -> float:
-    """The single-stream decode ceiling: every token reads all weights once (seed 000 §1)."""
+    """The single-stream decode ceiling: every token reads all weights once."""
     return bandwidth_bytes_s / weight_bytes

@@ -63,6 +63,9 @@ def make_plan(
     notes = []
     if recommended is None:
         notes.append("no candidate meets every SLO and constraint; see 'rejected' for why")
+    for c in [recommended, *alternatives]:
+        if c is not None:
+            notes += [n for n in offer_caveats(c, cat) if n not in notes]
     plan = Plan(
         scenario=spec,
         model=model,
@@ -75,8 +78,51 @@ def make_plan(
         candidates_evaluated=n,
         search_s=search_s,
         notes=notes,
+        by_provider=best_per_provider(ranked),
     )
     return _extend(plan, spec, base, cat, model, work, evals)
+
+
+def best_per_provider(ranked: list[Candidate]) -> list[Candidate]:
+    """The cheapest candidate per (provider, pricing), cheapest first (`ranked` is sorted)."""
+    best: dict[tuple[str, str], Candidate] = {}
+    for x in ranked:
+        best.setdefault((x.offer.provider, x.offer.pricing), x)
+    return list(best.values())
+
+
+CAVEATS = {
+    "consumer": "consumer GPU ({gpu}): no ECC on its memory, the GeForce driver licence "
+    "restricts datacenter use, and supply varies; allowed by constraints.allow",
+    "community": "{provider} {tier} tier: third-party hosts with no uptime commitment; "
+    "allowed by constraints.allow",
+    "range": "{provider} {gpu} is priced at the midpoint of a range "
+    "(${lo:.2f}-{hi:.2f}/GPU-h), not a price you can buy at",
+    "multi-year": "{provider} {pricing}: a multi-year commitment, paid whether used or not",
+    "spot": "{provider} spot: capacity can be reclaimed at short notice; plan an on-demand "
+    "fallback",
+}
+
+
+def offer_caveats(c: Candidate, cat: Catalog) -> list[str]:
+    """What a buyer must know about an offer production defaults would leave out."""
+    o = c.offer
+    fields = {
+        "gpu": c.gpu, "provider": o.provider, "tier": o.tier, "pricing": o.pricing,
+        "lo": o.usd_per_gpu_hour_low, "hi": o.usd_per_gpu_hour_high,
+    }  # fmt: skip
+    keys = []
+    if cat.gpu(c.gpu).segment == "consumer":
+        keys.append("consumer")
+    if o.tier in ("community", "marketplace"):
+        keys.append("community")
+    if o.is_range:
+        keys.append("range")
+    if o.pricing.endswith("-3y"):
+        keys.append("multi-year")
+    if o.pricing == "spot":
+        keys.append("spot")
+    return ["caveat: " + CAVEATS[k].format(**fields) for k in keys]
 
 
 def _distinct(cands: list[Candidate], exclude: Candidate | None) -> list[Candidate]:
@@ -119,5 +165,5 @@ def _extend(
     if spec.compare_apis and plan.recommended is not None:
         extras["apis"] = api_comparisons(plan.recommended, spec, work)
     if spec.classes:
-        extras["mix"] = fleet_mix(spec, base, cat, model)
+        extras["mix"] = fleet_mix(spec, base, cat, model, plan.recommended)
     return replace(plan, **extras)

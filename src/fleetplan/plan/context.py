@@ -4,6 +4,7 @@ model's, breakeven against named APIs, and the heterogeneous fleet mix."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,7 @@ def horizons(
 
 
 def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workload) -> SeedCheck:
-    """Seed 003 §57.1.5 with the given t_step, and what the model derives instead (W8)."""
+    """A hand sizing with a given fixed t_step, and what the model derives instead."""
     from fleetplan.plan.types import SeedCheck
 
     seed = spec.seed_sizing
@@ -134,7 +135,13 @@ def api_comparisons(rec: Candidate, spec: ScenarioSpec, work: Workload) -> list[
     return out
 
 
-def fleet_mix(spec: ScenarioSpec, base: Path, cat: Catalog, model: ModelSpec) -> object:
+def fleet_mix(
+    spec: ScenarioSpec,
+    base: Path,
+    cat: Catalog,
+    model: ModelSpec,
+    recommended: Candidate | None = None,
+) -> object:
     """Cheapest mix of deployment types over the scenario's request classes (MILP)."""
     from fleetplan.plan.search import search
     from fleetplan.search.mix import cheapest_mix
@@ -167,18 +174,55 @@ def fleet_mix(spec: ScenarioSpec, base: Path, cat: Catalog, model: ModelSpec) ->
     keys = sorted(set().union(*[set(b) for b in per_class]))
     if not keys:
         raise InputError("classes: no deployment type serves any request class within the SLOs")
-    labels, costs = [], []
+    labels, costs, per_instance = [], [], []
     cap = np.zeros((len(keys), len(spec.classes)))
     for ti, key in enumerate(keys):
-        price = min(b[key].offer.usd_per_gpu_hour for b in per_class if key in b)
-        labels.append(f"{key[0]} {key[1]} tp{key[2]} {key[3]}")
-        costs.append(price * key[2] * HOURS_PER_MONTH)
+        # the offer with the lowest cost per replica, bought as whole instances
+        best = min(
+            (b[key] for b in per_class if key in b),
+            key=lambda x: x.usd_per_instance_hour / x.replicas_per_instance,
+        )
+        o = best.offer
+        labels.append(f"{key[0]} {key[1]} tp{key[2]} {key[3]} ({o.provider} {o.pricing})")
+        costs.append(best.usd_per_instance_hour * HOURS_PER_MONTH)
+        per_instance.append(best.replicas_per_instance)
         for ci, b in enumerate(per_class):
             if key in b:
                 cap[ti, ci] = b[key].replica_req_per_s * spec.headroom
     q = [total.peak_qps * c.share for c in spec.classes]
-    return cheapest_mix(
-        labels, costs, [c.name for c in spec.classes], q, cap, spec.slo.min_replicas
+    mix = cheapest_mix(
+        labels,
+        costs,
+        [c.name for c in spec.classes],
+        q,
+        cap,
+        spec.slo.min_replicas,
+        per_instance,
+    )
+    if recommended is not None and recommended.usd_per_month < mix.baseline_usd:
+        # the plan's own single-type recommendation (sized on the whole mix) is a candidate
+        # too: the baseline whenever it beats every single type sized class by class
+        label = f"recommended: {candidate_label(recommended)}"
+        mix = replace(mix, baseline_label=label, baseline_usd_per_month=recommended.usd_per_month)
+        if recommended.usd_per_month <= mix.usd_per_month:  # and kept when no mix beats it
+            mix = replace(
+                mix,
+                replicas={label: recommended.replicas},
+                instances={label: recommended.instances},
+                shares={c.name: {label: 1.0} for c in spec.classes},
+                usd_per_month=recommended.usd_per_month,
+                best_mix_usd_per_month=mix.usd_per_month,
+            )
+    return mix
+
+
+def candidate_label(c: Candidate) -> str:
+    """'3 x h100-sxm fp8 tp1 vllm on 1 x p5.48xlarge (aws on-demand)' for notes and mixes."""
+    o = c.offer
+    inst = f"{c.instances} x {o.instance_type or o.gpu}"
+    return (
+        f"{c.replicas} x {c.gpu} {c.precision} tp{c.tp} {c.engine} on {inst} "
+        f"({o.provider} {o.pricing})"
     )
 
 

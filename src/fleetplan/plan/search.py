@@ -56,12 +56,10 @@ def search(
     if c.gpus:
         for g in sorted(set(cat.gpus) - set(gpus)):
             rejected.append(Rejection(g, "*", 0, "*", "not allowed: not in constraints.gpus"))
-    offers = {g: offers_for(cat, g, c.providers, list(c.pricing)) for g in gpus}
+    offers = {g: offers_for(cat, g, c.providers, c.pricing_allowed, c.allow) for g in gpus}
     for g in gpus:
         if not offers[g]:
-            rejected.append(
-                Rejection(g, "*", 0, "*", "no offer matches the allowed providers and pricing")
-            )
+            rejected.append(Rejection(g, "*", 0, "*", no_offer_reason(cat, g, c.allow)))
     evals = evaluate(pairs, work)
     cands, n = cost_candidates(evals, offers, work, c.max_usd_per_month)
     for ev in evals:
@@ -76,6 +74,13 @@ def search(
                 )
             )
     return cands, rejected, evals, n
+
+
+def no_offer_reason(cat: Catalog, gpu: str, allow: list[str]) -> str:
+    """Why a GPU has no offer to plan with: left out by production defaults, or none listed."""
+    if cat.gpu(gpu).segment == "consumer" and "consumer" not in allow:
+        return "consumer GPU: left out unless constraints.allow includes consumer"
+    return "no offer matches the allowed providers, pricing and tiers"
 
 
 def _rank(cands: list[Candidate]) -> list[Candidate]:

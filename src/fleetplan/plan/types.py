@@ -68,3 +68,6 @@ class Plan:
     mix: object = None
     notes: list[str] = field(default_factory=list)
     verification: object = None
+    # the cheapest SLO-meeting deployment per (provider, pricing): one run answers "which
+    # provider, which pricing"
+    by_provider: list[Candidate] = field(default_factory=list)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fleetplan.catalog import Catalog
 from fleetplan.plan.types import Plan
-from fleetplan.units import HOURS_PER_MONTH
+from fleetplan.search.candidates import monthly_cost
 from fleetplan.workload import Lengths
 
 TARGET_REQUESTS = 20_000  # enough arrivals for stable p95s, about a second of simulation
@@ -104,9 +104,10 @@ def verify(plan: Plan, catalog: Catalog, seed: int = 0) -> Plan:
     v = Verification(rec.replicas, final, met, runs, msg)
     new_rec = rec
     if met and final != rec.replicas:
-        usd = rec.offer.usd_per_gpu_hour * final * rec.tp * HOURS_PER_MONTH
+        instances, usd = monthly_cost(rec.offer, final, rec.tp)
         new_rec = replace(
             rec,
+            instances=instances,
             replicas=final,
             gpus_total=final * rec.tp,
             usd_per_month=usd,

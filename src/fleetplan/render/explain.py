@@ -144,7 +144,7 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
     lines += [
         "",
         f"Roofline reference: batch-1 ceiling bandwidth / weights = {bound:,.0f} tok/s "
-        f"at 100 % bandwidth (seed 000 §1 rule of thumb); the model adds efficiency, KV reads, "
+        f"at 100 % bandwidth (the usual rule of thumb); the model adds efficiency, KV reads, "
         "attention and overhead.",
     ]
     lines += [f"Note: {n}" for n in s.notes]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetplan.catalog.specs import Offer
 from fleetplan.plan import Plan
 from fleetplan.search.candidates import Candidate
 
@@ -21,17 +22,13 @@ def candidate_record(c: Candidate) -> dict[str, Any]:
         "engine": c.engine,
         "replicas": c.replicas,
         "gpus_total": c.gpus_total,
+        "instances": c.instances,
+        "gpus_per_instance": c.instance_gpus,
+        "replicas_per_instance": c.replicas_per_instance,
+        "gpus_billed": c.gpus_billed,
         "max_batch": c.max_batch,
-        "offer": {
-            "provider": o.provider,
-            "pricing": o.pricing,
-            "usd_per_gpu_hour": o.usd_per_gpu_hour,
-            "usd_per_gpu_hour_low": o.usd_per_gpu_hour_low,
-            "usd_per_gpu_hour_high": o.usd_per_gpu_hour_high,
-            "instance_type": o.instance_type,
-            "source": o.source,
-            "as_of": o.as_of,
-        },
+        "offer": offer_record(o),
+        "usd_per_instance_hour": _r(c.usd_per_instance_hour, 4),
         "usd_per_month": _r(c.usd_per_month),
         "usd_per_million_tokens": _r(c.usd_per_million_tokens, 4),
         "ttft_p95_ms": _r(c.ttft_p95_ms, 1),
@@ -43,6 +40,28 @@ def candidate_record(c: Candidate) -> dict[str, Any]:
         "meets_slo": c.meets_slo,
         "within_budget": c.within_budget,
         "notes": list(c.notes),
+    }
+
+
+def offer_record(o: Offer) -> dict[str, Any]:
+    return {
+        "provider": o.provider,
+        "gpu": o.gpu,
+        "pricing": o.pricing,
+        "tier": o.tier,
+        "instance_type": o.instance_type,
+        "gpus_per_instance": o.gpus_per_instance,
+        "gpu_counts": list(o.gpu_counts),
+        "usd_per_instance_hour": round(o.usd_per_instance_hour, 4),
+        "usd_per_gpu_hour": round(o.usd_per_gpu_hour, 4),
+        "usd_per_gpu_hour_low": o.usd_per_gpu_hour_low,
+        "usd_per_gpu_hour_high": o.usd_per_gpu_hour_high,
+        "regions": list(o.regions),
+        "billing": o.billing,
+        "interconnect": o.interconnect,
+        "source": o.source,
+        "as_of": o.as_of,
+        "notes": o.notes,
     }
 
 
@@ -61,6 +80,7 @@ def plan_record(p: Plan) -> dict[str, Any]:
         },
         "recommended": candidate_record(p.recommended) if p.recommended else None,
         "alternatives": [candidate_record(c) for c in p.alternatives],
+        "by_provider": [candidate_record(c) for c in p.by_provider],
         "pareto": [candidate_record(c) for c in p.pareto],
         "rejected": [
             {
@@ -120,11 +140,17 @@ def plan_record(p: Plan) -> dict[str, Any]:
             "replicas": m.replicas,
             "shares": m.shares,
             "usd_per_month": _r(m.usd_per_month),
+            "instances": m.instances,
             "best_single": {
                 "type": m.best_single_label,
                 "replicas": m.best_single_replicas,
                 "usd_per_month": _r(m.best_single_usd_per_month),
             },
+            "baseline": {"type": m.baseline_label, "usd_per_month": _r(m.baseline_usd)},
+            "recommendation_kept": m.recommendation_kept,
+            "best_mix_usd_per_month": (
+                None if m.best_mix_usd_per_month is None else _r(m.best_mix_usd_per_month)
+            ),
             "saving_usd_per_month": _r(m.saving_usd_per_month),
             "saving_fraction": _r(m.saving_fraction, 4),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import Any
 
 from fleetplan.plan import Plan
 from fleetplan.search.candidates import Candidate
@@ -22,19 +23,34 @@ def _money(x: float) -> str:
     return f"${x:,.0f}"
 
 
-def _deploy(c: Candidate) -> list[str]:
+def offer_label(c: Candidate) -> str:
+    """'aws on-demand $55.04/h' — the price of one instance as sold (a range shows its span)."""
     o = c.offer
-    price = f"${o.usd_per_gpu_hour:.2f}" + (
-        f" (${o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f})" if o.is_range else ""
-    )
+    price = f"${c.usd_per_instance_hour:,.2f}/h"
+    if o.is_range:
+        price += f" (${o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f}/GPU-h)"
+    return f"{o.provider} {o.pricing} {price}"
+
+
+def instances_label(c: Candidate) -> str:
+    """'1 x p5.48xlarge (8 GPUs, 8 replicas each)'."""
+    o = c.offer
+    kind = o.instance_type or f"{c.instance_gpus}x {c.gpu}"
+    inside = f"{c.instance_gpus} GPU" + ("s" if c.instance_gpus > 1 else "")
+    if c.replicas_per_instance > 1:
+        inside += f", {c.replicas_per_instance} replicas each"
+    return f"{c.instances} x {kind} ({inside})"
+
+
+def _deploy(c: Candidate) -> list[str]:
     return [
         f"{c.gpu} x{c.tp}" if c.tp > 1 else c.gpu,
         c.precision,
         c.engine,
         str(c.max_batch),
         str(c.replicas),
-        str(c.gpus_total),
-        f"{o.provider} {o.pricing} {price}/GPU-h",
+        instances_label(c),
+        offer_label(c),
         _money(c.usd_per_month),
         f"${c.usd_per_million_tokens:.3f}",
         f"{c.ttft_p95_ms:,.0f}",
@@ -44,9 +60,39 @@ def _deploy(c: Candidate) -> list[str]:
 
 
 DEPLOY_COLS = [
-    "gpu", "precision", "engine", "max batch", "replicas", "GPUs", "offer", "$/month",
+    "gpu", "precision", "engine", "max batch", "replicas", "instances", "offer", "$/month",
     "$/1M tok", "TTFT p95 ms", "TPOT p95 ms", "util @peak",
 ]  # fmt: skip
+
+
+BY_PROVIDER_COLS = [
+    "provider", "pricing", "tier", "gpu", "precision", "replicas", "instances",
+    "$/instance-h", "$/month", "regions", "as of",
+]  # fmt: skip
+
+
+def _by_provider(p: Plan) -> Section:
+    return Section(
+        "Best per provider and pricing (SLOs met)",
+        BY_PROVIDER_COLS,
+        [
+            [
+                c.offer.provider,
+                c.offer.pricing,
+                c.offer.tier,
+                f"{c.gpu} x{c.tp}" if c.tp > 1 else c.gpu,
+                c.precision,
+                str(c.replicas),
+                instances_label(c),
+                f"${c.usd_per_instance_hour:,.2f}",
+                _money(c.usd_per_month),
+                c.offer.region or "not stated",
+                c.offer.as_of,
+            ]
+            for c in p.by_provider
+        ],
+        ["one row per (provider, pricing) with an offer the scenario allows"],
+    )
 
 
 def sections(p: Plan) -> list[Section]:
@@ -77,8 +123,13 @@ def sections(p: Plan) -> list[Section]:
             f"prompt ({r.prefill_p95_ms:,.0f} ms). $/1M tokens counts input + output tokens at "
             "average traffic."
         )
+        rec.notes.append(
+            f"bought as {instances_label(r)} at {offer_label(r)}: $/month counts whole "
+            f"instances ({r.gpus_billed} GPUs billed, {r.gpus_total} used)"
+        )
         rec.notes.append(f"price: {r.offer.source} (as of {r.offer.as_of})")
         rec.notes += list(r.notes)
+        rec.notes += [n for n in p.notes if n.startswith("caveat:")]
         out.append(rec)
     if p.verification is not None:
         v = p.verification
@@ -102,6 +153,8 @@ def sections(p: Plan) -> list[Section]:
         )
     if p.alternatives:
         out.append(Section("Alternatives", DEPLOY_COLS, [_deploy(c) for c in p.alternatives]))
+    if p.by_provider:
+        out.append(_by_provider(p))
     if p.pareto:
         out.append(
             Section(
@@ -144,35 +197,22 @@ def sections(p: Plan) -> list[Section]:
                 ["days", "peak req/s", *DEPLOY_COLS],
                 [
                     [str(h.days), f"{h.peak_qps:,.1f}"]
-                    + (_deploy(h.candidate) if h.candidate else [h.reason] + [""] * 11)
+                    + (
+                        _deploy(h.candidate)
+                        if h.candidate
+                        else [h.reason] + [""] * (len(DEPLOY_COLS) - 1)
+                    )
                     for h in p.horizons
                 ],
             )
         )
     if p.mix is not None:
-        m = p.mix
-        out.append(
-            Section(
-                "Heterogeneous fleet (MILP over request classes)",
-                ["deployment type", "replicas"],
-                [[k, str(v)] for k, v in m.replicas.items()],
-                [
-                    f"mix {_money(m.usd_per_month)}/month vs best single type "
-                    f"{m.best_single_label} x{m.best_single_replicas} "
-                    f"{_money(m.best_single_usd_per_month)}: saves "
-                    f"{_money(m.saving_usd_per_month)} ({m.saving_fraction:.1%})",
-                    *[
-                        f"class {c}: " + ", ".join(f"{k} {v:.0%}" for k, v in sh.items())
-                        for c, sh in m.shares.items()
-                    ],
-                ],
-            )
-        )
+        out.append(_mix_section(p.mix))
     if p.seed_check is not None:
         sc = p.seed_check
         out.append(
             Section(
-                "Hand derivation (seed 003 §57.1.5) vs the model",
+                "Hand derivation (fixed step time) vs the model",
                 ["method", "t_step ms", "GPUs"],
                 [
                     ["seed: given t_step, decode only", f"{sc.given_t_step_ms:g}", str(sc.gpus)],
@@ -213,6 +253,34 @@ def sections(p: Plan) -> list[Section]:
     for sec in out:
         sec.notes = [n for n in sec.notes if n]
     return out
+
+
+def _mix_section(m: Any) -> Section:
+    if m.recommendation_kept:
+        verdict = (
+            f"no mix of types beats the recommendation: the cheapest mix costs "
+            f"{_money(m.best_mix_usd_per_month)}/month against {_money(m.usd_per_month)} "
+            f"for the {m.baseline_label}; keep it"
+        )
+    else:
+        verdict = (
+            f"mix {_money(m.usd_per_month)}/month vs {m.baseline_label} "
+            f"{_money(m.baseline_usd)}: saves {_money(m.saving_usd_per_month)} "
+            f"({m.saving_fraction:.1%})"
+        )
+    inst = m.instances or {}
+    return Section(
+        "Heterogeneous fleet (MILP over request classes)",
+        ["deployment type", "replicas", "instances"],
+        [[k, str(v), str(inst.get(k, ""))] for k, v in m.replicas.items()],
+        [
+            verdict,
+            *[
+                f"class {c}: " + ", ".join(f"{k} {v:.0%}" for k, v in sh.items())
+                for c, sh in m.shares.items()
+            ],
+        ],
+    )
 
 
 def print_terminal(p: Plan) -> None:

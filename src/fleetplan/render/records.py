@@ -109,4 +109,5 @@ def engine_record(e: EngineProfile) -> dict[str, Any]:
 def offer_record(o: Offer) -> dict[str, Any]:
     d = asdict(o)
     d["id"] = o.id
+    d["usd_per_instance_hour"] = round(o.usd_per_instance_hour, 4)
     return d

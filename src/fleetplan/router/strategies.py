@@ -9,7 +9,7 @@ Pure functions over ``Candidate`` snapshots, shared by the gateway and the simul
 - ``least_busy``: lowest in-flight share of its ``max_concurrent`` (or in-flight count) first.
 
 ``overflow`` then puts the self-hosted providers first while they are below their threshold,
-and behind the API providers once they pass it (seed 004, "request queuing with API fallback").
+and behind the API providers once they pass it ("request queuing with API fallback").
 """
 
 from __future__ import annotations

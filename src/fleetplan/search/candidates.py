@@ -177,7 +177,10 @@ def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[np.ndarray,
 
 @dataclass(frozen=True)
 class Candidate:
-    """One costed deployment: a setup at a batch size, bought through one offer."""
+    """One costed deployment: a setup at a batch size, bought as whole instances of one offer.
+
+    `gpus_total` is the GPUs the replicas use (replicas x tp); `instances` x the offer's
+    instance size is what is billed (`gpus_billed`)."""
 
     gpu: str
     precision: str
@@ -198,21 +201,46 @@ class Candidate:
     meets_slo: bool
     within_budget: bool
     notes: tuple[str, ...]
+    instances: int = 0
+    instance_gpus: int = 1  # GPUs in each instance bought
+    usd_per_instance_hour: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.meets_slo and self.within_budget
 
+    @property
+    def gpus_billed(self) -> int:
+        return self.instances * self.instance_gpus
+
+    @property
+    def replicas_per_instance(self) -> int:
+        return max(self.instance_gpus // self.tp, 1)
+
 
 def offers_for(
-    cat: Catalog, gpu: str, providers: list[str] | None, pricing: list[str]
+    cat: Catalog,
+    gpu: str,
+    providers: list[str] | None,
+    pricing: list[str],
+    allow: list[str] | tuple[str, ...] = (),
 ) -> list[Offer]:
+    """The offers a plan may buy for `gpu`: allowed providers and pricing, and — unless the
+    scenario allows them — no consumer GPUs, community/marketplace tiers or price ranges."""
     wanted = {p.lower() for p in providers} if providers else None
+    if "consumer" not in allow and cat.gpu(gpu).segment == "consumer":
+        return []
     return [
         o
         for o in cat.offers_for(gpu=gpu)
-        if o.pricing in pricing and (wanted is None or o.provider in wanted)
+        if o.pricing in pricing
+        and (wanted is None or o.provider in wanted)
+        and ("community" in allow or o.tier not in COMMUNITY_TIERS)
+        and ("price-range" in allow or not o.is_range)
     ]
+
+
+COMMUNITY_TIERS = ("community", "marketplace")
 
 
 def check_providers(cat: Catalog, providers: list[str] | None) -> None:
@@ -222,43 +250,61 @@ def check_providers(cat: Catalog, providers: list[str] | None) -> None:
             raise UnknownNameError("provider", p, known)
 
 
+def instance_packing(offers: list[Offer], tp: int) -> tuple[list[Offer], np.ndarray, np.ndarray]:
+    """The offers that hold a replica of `tp` GPUs, with per offer the instance size bought and
+    the replicas packed on one instance."""
+    usable, size, per = [], [], []
+    for o in offers:
+        packed = o.instance_for(tp)
+        if packed is not None:
+            usable.append(o)
+            size.append(packed[0])
+            per.append(packed[1])
+    return usable, np.array(size, float), np.array(per, float)
+
+
 def cost_candidates(
     evals: list[SetupEval],
     offers: dict[str, list[Offer]],
     work: Workload,
     max_usd_per_month: float | None,
 ) -> tuple[list[Candidate], int]:
-    """Per setup: the batch size needing the fewest GPUs (ties: lower TPOT), costed through
-    every offer. Returns the candidates and how many (setup, batch, offer) triples were
-    evaluated."""
+    """Per setup and offer: the batch size needing the fewest whole instances (ties: lower
+    TPOT), costed as instances x instance price. Returns the candidates and how many
+    (setup, batch, offer) triples were evaluated."""
     tokens_per_month = work.traffic.avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
     tokens_per_month *= work.input.mean + work.output.mean
     out: list[Candidate] = []
     evaluated = 0
     for ev in evals:
-        gpu_offers = offers.get(ev.setup.gpu.id, [])
+        tp = ev.setup.tp
+        gpu_offers, size, per = instance_packing(offers.get(ev.setup.gpu.id, []), tp)
         evaluated += ev.batch.size * len(gpu_offers)
         if not gpu_offers:
             continue
-        gpus = ev.replicas * ev.setup.tp
-        # best batch: meeting SLOs first, then fewest GPUs, then lowest TPOT
-        order = np.lexsort((ev.tpot_p95_s, gpus, ~ev.meets))
-        k = int(order[0])
-        prices = np.array([o.usd_per_gpu_hour for o in gpu_offers])
-        monthly = gpus[k] * prices * HOURS_PER_MONTH
-        for o, usd in zip(gpu_offers, monthly, strict=True):
+        usd_hour = np.array([o.usd_per_gpu_hour for o in gpu_offers]) * size
+        # (offer, batch): whole instances, and their monthly cost
+        inst = np.ceil(ev.replicas[None, :] / per[:, None] - 1e-9)
+        monthly = inst * usd_hour[:, None] * HOURS_PER_MONTH
+        # best batch per offer: meeting SLOs first, then cheapest, then lowest TPOT
+        primary = monthly + np.where(ev.meets, 0.0, 1e18)[None, :]
+        tied = primary <= primary.min(axis=1, keepdims=True) * (1 + 1e-12)
+        ks = np.argmin(np.where(tied, ev.tpot_p95_s[None, :], np.inf), axis=1)
+        for j, o in enumerate(gpu_offers):
+            k = int(ks[j])
+            usd = float(monthly[j, k])
             out.append(
                 Candidate(
                     gpu=ev.setup.gpu.id,
                     precision=ev.setup.precision.id,
-                    tp=ev.setup.tp,
+                    tp=tp,
                     engine=ev.setup.engine.id,
                     max_batch=int(ev.batch[k]),
                     replicas=int(ev.replicas[k]),
-                    gpus_total=int(gpus[k]),
+                    gpus_total=int(ev.replicas[k]) * tp,
                     offer=o,
-                    usd_per_month=float(usd),
-                    usd_per_million_tokens=float(usd / tokens_per_month * 1e6),
+                    usd_per_month=usd,
+                    usd_per_million_tokens=usd / tokens_per_month * 1e6,
                     ttft_p95_ms=float(ev.ttft_p95_s[k] * 1e3),
                     tpot_p95_ms=float(ev.tpot_p95_s[k] * 1e3),
                     prefill_p95_ms=float(ev.prefill_p95_s[k] * 1e3),
@@ -268,9 +314,22 @@ def cost_candidates(
                     meets_slo=bool(ev.meets[k]),
                     within_budget=max_usd_per_month is None or usd <= max_usd_per_month,
                     notes=ev.setup.notes,
+                    instances=int(inst[j, k]),
+                    instance_gpus=int(size[j]),
+                    usd_per_instance_hour=float(usd_hour[j]),
                 )
             )
     return out, evaluated
+
+
+def monthly_cost(offer: Offer, replicas: int, tp: int) -> tuple[int, float]:
+    """(whole instances, $/month) for `replicas` replicas of `tp` GPUs bought through `offer`."""
+    packed = offer.instance_for(tp)
+    if packed is None:
+        raise ValueError(f"{offer.instance_type or offer.id} holds no replica of {tp} GPUs")
+    size, per = packed
+    instances = -(-replicas // per)
+    return instances, instances * offer.usd_per_gpu_hour * size * HOURS_PER_MONTH
 
 
 def miss_reason(ev: SetupEval, slo: Slo) -> str:

@@ -1,10 +1,12 @@
 """Heterogeneous fleets: the cheapest mix of GPU types for a mix of request classes (MILP).
 
-Variables: x_g, integer replicas of deployment type g; y_gc ∈ [0, 1], the share of class c's
-traffic that type g serves. Minimize Σ_g cost_g · x_g subject to Σ_g y_gc = 1 for every class
-and Σ_c (Q_c · y_gc / cap_gc) ≤ x_g for every type, where cap_gc is the request rate one
-replica of g sustains for class c at the utilization target. Solved with scipy.optimize.milp
-(HiGHS).
+Variables: z_g, integer instances of deployment type g (bought whole); x_g, integer replicas
+of g, at most `replicas_per_instance_g` x z_g; y_gc in [0, 1], the share of class c's traffic
+that type g serves. Minimize sum_g instance_cost_g * z_g subject to sum_g y_gc = 1 for every
+class, sum_c (Q_c * y_gc / cap_gc) <= x_g for every type (cap_gc: the request rate one replica
+of g sustains for class c at the utilization target) and sum_g x_g >= min_replicas (the
+availability floor is a constraint of the program, not added afterwards). Solved with
+scipy.optimize.milp (HiGHS).
 """
 
 from __future__ import annotations
@@ -25,57 +27,88 @@ class MixResult:
     best_single_label: str
     best_single_replicas: int
     best_single_usd_per_month: float
+    instances: dict[str, int] | None = None  # type label -> whole instances bought
+    # the baseline the saving is measured against (the cheaper of the best single type and
+    # the plan's own recommendation, so a report never claims savings against a worse one)
+    baseline_label: str = ""
+    baseline_usd_per_month: float | None = None
+    # the cheapest mix the program found, when the single-type recommendation beat it and was
+    # kept (then `replicas`, `shares` and `usd_per_month` are the recommendation's)
+    best_mix_usd_per_month: float | None = None
+
+    @property
+    def recommendation_kept(self) -> bool:
+        return self.best_mix_usd_per_month is not None
+
+    @property
+    def baseline_usd(self) -> float:
+        if self.baseline_usd_per_month is None:
+            return self.best_single_usd_per_month
+        return self.baseline_usd_per_month
 
     @property
     def saving_usd_per_month(self) -> float:
-        return self.best_single_usd_per_month - self.usd_per_month
+        return self.baseline_usd - self.usd_per_month
 
     @property
     def saving_fraction(self) -> float:
-        if self.best_single_usd_per_month <= 0:
+        if self.baseline_usd <= 0:
             return 0.0
-        return self.saving_usd_per_month / self.best_single_usd_per_month
+        return self.saving_usd_per_month / self.baseline_usd
 
 
 def cheapest_mix(
     labels: list[str],
-    replica_usd_per_month: list[float],
+    instance_usd_per_month: list[float],
     classes: list[str],
     class_req_s: list[float],
     capacity_req_s: np.ndarray,  # (types, classes) usable req/s per replica; 0 = cannot serve
     min_replicas: int = 0,
+    replicas_per_instance: list[int] | None = None,
 ) -> MixResult:
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     cap = np.asarray(capacity_req_s, dtype=float)
     n_t, n_c = cap.shape
     q = np.asarray(class_req_s, dtype=float)
-    cost = np.asarray(replica_usd_per_month, dtype=float)
-    # variable vector: [x_0..x_{T-1}, y_00..y_{T-1,C-1}] (y row-major by type)
-    n_var = n_t + n_t * n_c
-    c = np.concatenate([cost, np.zeros(n_t * n_c)])
+    cost = np.asarray(instance_usd_per_month, dtype=float)
+    per = np.asarray(replicas_per_instance or [1] * n_t, dtype=float)
+    # variable vector: [z_0..z_{T-1}, x_0..x_{T-1}, y_00..y_{T-1,C-1}] (y row-major by type)
+    n_var = 2 * n_t + n_t * n_c
+    y0 = 2 * n_t
+    c = np.concatenate([cost, np.zeros(n_t + n_t * n_c)])
     rows, lo, hi = [], [], []
     for j in range(n_c):  # every class fully served
         row = np.zeros(n_var)
-        row[n_t + np.arange(n_t) * n_c + j] = 1.0
+        row[y0 + np.arange(n_t) * n_c + j] = 1.0
         rows.append(row)
         lo.append(1.0)
         hi.append(1.0)
-    for i in range(n_t):  # load on a type within its replicas
-        row = np.zeros(n_var)
-        row[i] = -1.0
+    for i in range(n_t):
+        row = np.zeros(n_var)  # load on a type within its replicas
+        row[n_t + i] = -1.0
         for j in range(n_c):
-            row[n_t + i * n_c + j] = q[j] / cap[i, j] if cap[i, j] > 0 else 0.0
+            row[y0 + i * n_c + j] = q[j] / cap[i, j] if cap[i, j] > 0 else 0.0
         rows.append(row)
         lo.append(-np.inf)
         hi.append(0.0)
-    ub = np.concatenate([np.full(n_t, np.inf), np.ones(n_t * n_c)])
-    # a type that cannot serve a class gets no share of it
-    for i in range(n_t):
+        row = np.zeros(n_var)  # replicas within the instances bought
+        row[n_t + i] = 1.0
+        row[i] = -per[i]
+        rows.append(row)
+        lo.append(-np.inf)
+        hi.append(0.0)
+    row = np.zeros(n_var)  # availability floor
+    row[n_t : 2 * n_t] = 1.0
+    rows.append(row)
+    lo.append(float(min_replicas))
+    hi.append(np.inf)
+    ub = np.concatenate([np.full(2 * n_t, np.inf), np.ones(n_t * n_c)])
+    for i in range(n_t):  # a type that cannot serve a class gets no share of it
         for j in range(n_c):
             if cap[i, j] <= 0:
-                ub[n_t + i * n_c + j] = 0.0
-    integrality = np.concatenate([np.ones(n_t), np.zeros(n_t * n_c)])
+                ub[y0 + i * n_c + j] = 0.0
+    integrality = np.concatenate([np.ones(2 * n_t), np.zeros(n_t * n_c)])
     res = milp(
         c,
         constraints=LinearConstraint(np.array(rows), lo, hi),
@@ -84,19 +117,16 @@ def cheapest_mix(
     )
     if not res.success:
         raise UnsupportedError(f"no GPU mix serves every request class ({res.message})")
-    x = np.round(res.x[:n_t]).astype(int)
-    total_replicas = int(x.sum())
-    if total_replicas < min_replicas:  # availability floor: add to the cheapest used type
-        used = [i for i in range(n_t) if x[i] > 0] or list(range(n_t))
-        k = min(used, key=lambda i: cost[i])
-        x[k] += min_replicas - total_replicas
-    y = res.x[n_t:].reshape(n_t, n_c)
-    # best single type: all classes on one type
+    z = np.round(res.x[:n_t]).astype(int)
+    x = np.round(res.x[n_t : 2 * n_t]).astype(int)
+    y = res.x[y0:].reshape(n_t, n_c)
+    # best single type: all classes on one type, in whole instances
     singles = []
     for i in range(n_t):
         if np.all(cap[i] > 0):
             need = max(math.ceil(float(np.sum(q / cap[i])) - 1e-9), min_replicas, 1)
-            singles.append((need * cost[i], i, need))
+            inst = math.ceil(need / per[i] - 1e-9)
+            singles.append((inst * cost[i], i, need))
     if not singles:
         raise UnsupportedError("no single GPU type serves every request class")
     single_usd, si, sn = min(singles)
@@ -106,8 +136,11 @@ def cheapest_mix(
             classes[j]: {labels[i]: float(y[i, j]) for i in range(n_t) if y[i, j] > 1e-6}
             for j in range(n_c)
         },
-        usd_per_month=float(np.dot(x, cost)),
+        usd_per_month=float(np.dot(z, cost)),
         best_single_label=labels[si],
         best_single_replicas=int(sn),
         best_single_usd_per_month=float(single_usd),
+        instances={labels[i]: int(z[i]) for i in range(n_t) if z[i] > 0},
+        baseline_label=labels[si],
+        baseline_usd_per_month=float(single_usd),
     )
