@@ -17,7 +17,8 @@ def calibrate(
         list[Path],
         typer.Argument(
             help="vLLM `bench serve` / benchmark_serving.py result JSON, GuideLLM report JSON, "
-            "or CSV in the validation columns (benchmarks/accuracy/measurements.csv)."
+            "or CSV with columns engine, model, precision, gpu, input_len, output_len, batch, "
+            "metric, value (one measured number per row)."
         ),
     ],
     engine: Annotated[str | None, typer.Option(help="Engine the runs used.")] = None,
