@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import math
 import re
 from collections import Counter
@@ -128,3 +129,11 @@ def test_coverage(rows):
     assert count(lambda r: r["load_kind"] == "concurrency") >= 10
     assert count(lambda r: r["metric"] == "ttft_ms") >= 10
     assert count(lambda r: r["metric"] in ("tpot_ms", "itl_ms")) >= 10
+
+
+def test_table_rows_rebuild_from_the_copied_tables(rows, monkeypatch):
+    """Rows of the sources copied into benchmarks/accuracy/sources/ re-derive exactly."""
+    monkeypatch.syspath_prepend(str(CSV_PATH.parent))
+    derive = importlib.import_module("derive_validation_rows")
+    assert derive.merged_rows(rows) == rows
+    assert {r["source_id"] for r in rows} >= set(derive.DERIVERS)
