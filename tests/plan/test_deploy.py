@@ -201,6 +201,13 @@ def test_config_json_model_needs_a_hugging_face_id(plan, cat):
         parse_scenario({**SCENARIO, "serve_model": "./models/llama/config.json"})
 
 
+def test_llama_cpp_needs_a_gguf_repository(plan, cat):
+    with pytest.raises(InputError, match=r"^serve_model: llama\.cpp loads GGUF"):
+        build(_variant(plan, engine="llama.cpp"), cat)
+    gguf = build(_variant(plan, engine="llama.cpp", serve_model="my-org/llama-8b-GGUF"), cat)
+    assert gguf.files["serve-command.txt"].startswith("/app/llama-server -hf my-org/llama-8b-GGUF")
+
+
 def test_prequantized_precision_needs_its_checkpoint(plan, cat):
     awq = replace(plan, recommended=replace(plan.recommended, precision="awq"))
     with pytest.raises(InputError, match=r"^serve_model: precision 'awq'"):
@@ -264,6 +271,11 @@ def test_emit_writes_all_or_nothing(tmp_path):
     from fleetplan.cli import main
 
     assert main(["plan", "--json", "--emit", ""]) == 2
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        write_folder(a_file, {"a.txt": "x"}, "--emit")
+    a_file.unlink()
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "mine.txt").write_text("keep")

@@ -145,6 +145,11 @@ def _notes(t: Target, scaled: bool) -> list[str]:
         "memory (starting points, not measured)",
         f"compose runs one replica of {t.candidate.tp} GPU(s); the plan needs "
         f"{t.candidate.replicas}",
+        "the model-cache claim asks for ReadWriteMany so every replica shares one download "
+        "(EFS, Filestore, Azure Files, NFS); with a ReadWriteOnce-only storage class it stays "
+        "Pending: give each replica its own volume or pre-fill a read-only one",
+        "gated models (Llama, Gemma, ...) need a Hugging Face token: "
+        "`kubectl create secret generic hf-token --from-literal=token=hf_...`",
     ]
     if t.gpu in k8s.GPU_NODE_LABELS:
         key, values = k8s.GPU_NODE_LABELS[t.gpu]
