@@ -12,7 +12,7 @@ import yaml
 from fleetplan.catalog import load_catalog
 from fleetplan.cli import main
 from fleetplan.sim import simulate
-from fleetplan.sim.run import MAX_SAMPLES
+from fleetplan.sim.drive import MAX_SAMPLES
 from fleetplan.sim.work import WorkCapError
 
 CAT = load_catalog()

@@ -1,25 +1,30 @@
 """Requests of a simulation: arrival times, token lengths and shared prefixes.
 
 Arrival processes (Poisson, gamma with a coefficient of variation, on/off, a piecewise-constant
-rate profile) and trace replay (CSV or JSONL rows of timestamp, input_tokens, output_tokens and
-an optional prefix_id). Everything is drawn up front, vectorized, from the scenario's seed.
+rate profile) and trace replay (`sim/trace.py`). Requests are drawn in chunks of about
+`CHUNK` (vectorized, from the scenario's seed), so a long run never holds all of them: Poisson,
+on/off and profile arrivals are a unit-rate Poisson process in Λ(t), the expected arrivals by t,
+mapped back through Λ's inverse; gamma arrivals are a renewal process drawn gap by gap.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fleetplan.errors import InputError
 from fleetplan.sim.config import Arrivals, LengthSpec, Prefix
+from fleetplan.sim.trace import read_trace
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
+CHUNK = 1 << 16  # requests drawn at a time
+MAX_SEGMENTS = 10_000_000
+
+__all__ = ["Workload", "arrival_times", "build_workload", "read_trace", "workload_chunks"]
 
 
 @dataclass(frozen=True)
@@ -37,61 +42,87 @@ class Workload:
         return int(self.arrival_s.size)
 
 
-def _poisson(rng: np.random.Generator, rate: float, start: float, end: float) -> F64:
-    n_mean = rate * (end - start)
-    if n_mean <= 0:
-        return np.empty(0)
-    n = rng.poisson(n_mean)  # given the count, Poisson times are uniform order statistics
-    return np.sort(rng.uniform(start, end, size=n))
+class _Intensity:
+    """Λ(t), the expected arrivals by t, of a Poisson, on/off or profile spec, and Λ⁻¹."""
+
+    def __init__(self, spec: Arrivals) -> None:
+        self.kind = spec.kind
+        if spec.kind == "profile":
+            assert spec.rates_per_s is not None
+            seg = spec.segment_s
+            end = spec.duration_s or seg * len(spec.rates_per_s)
+            n_seg = int(np.ceil(end / seg))
+            if n_seg > MAX_SEGMENTS:
+                raise InputError(
+                    f"arrivals.segment_s = {seg:g} cuts {end:g} s into {n_seg:,} segments; "
+                    f"at most {MAX_SEGMENTS:,} are accepted"
+                )
+            self.starts = np.arange(n_seg, dtype=np.float64) * seg
+            lens = np.minimum(self.starts + seg, end) - self.starts
+            self.rates = np.resize(np.asarray(spec.rates_per_s, dtype=np.float64), n_seg)
+            self.cum = np.concatenate(([0.0], np.cumsum(self.rates * lens)))
+            self.end = end
+            self.total = float(self.cum[-1])
+            return
+        assert spec.rate_per_s and spec.duration_s
+        self.rate, self.end = spec.rate_per_s, spec.duration_s
+        on = spec.on_s if spec.kind == "onoff" else None
+        off = spec.off_s if spec.kind == "onoff" else 0.0
+        self.on, self.cycle = on, (on or 0.0) + (off or 0.0)
+        on_time = self.end
+        if on is not None:
+            full = np.floor(self.end / self.cycle)
+            on_time = float(full * on + min(on, self.end - full * self.cycle))
+        self.total = self.rate * on_time
+
+    def inverse(self, lam: F64) -> F64:
+        if self.kind == "profile":
+            k = np.searchsorted(self.cum, lam, side="right") - 1
+            k = np.clip(k, 0, self.rates.size - 1)
+            rate = self.rates[k]
+            dt = np.divide(lam - self.cum[k], rate, out=np.zeros_like(lam), where=rate > 0)
+            t = self.starts[k] + dt
+        else:
+            t = lam / self.rate
+            if self.on is not None:  # on-time back to wall time
+                period = np.floor(t / self.on)
+                t = period * self.cycle + (t - period * self.on)
+        return np.minimum(t, np.nextafter(self.end, 0))
 
 
-def _renewal(rng: np.random.Generator, draw, mean_gap: float, duration: float, max_n: int) -> F64:
-    chunks, t, n = [], 0.0, 0
-    size = min(int(duration / mean_gap * 1.05) + 64, max_n + 1)
-    while t <= duration:
-        times = t + np.cumsum(draw(size))
-        chunks.append(times)
-        t = float(times[-1])
-        n += size
-        if n > max_n and t <= duration:
-            raise InputError(
-                f"arrivals: more than {max_n:,} arrivals drawn before duration_s = {duration:g} "
-                "(a very bursty gamma draws most gaps near zero); lower arrivals.cv"
-            )
-    times = np.concatenate(chunks)
-    return times[times < duration]
+def _time_chunks(spec: Arrivals, rng: np.random.Generator, max_n: int) -> Iterator[F64]:
+    if spec.kind == "gamma":
+        assert spec.rate_per_s and spec.duration_s and spec.cv
+        shape = 1.0 / spec.cv**2
+        scale = 1.0 / (spec.rate_per_s * shape)
+        t, n, end = 0.0, 0, spec.duration_s
+        while t <= end:
+            times = t + np.cumsum(rng.gamma(shape, scale, CHUNK))
+            t = float(times[-1])
+            n += CHUNK
+            yield times[times < end]
+            if n > max_n and t <= end:
+                raise InputError(
+                    f"arrivals: more than {max_n:,} arrivals drawn before duration_s = {end:g} "
+                    "(a very bursty gamma draws most gaps near zero); lower arrivals.cv"
+                )
+        return
+    lam = _Intensity(spec)
+    pos = 0.0
+    while pos < lam.total:
+        step = min(float(CHUNK), lam.total - pos)
+        u = pos + np.sort(rng.uniform(0.0, step, rng.poisson(step)))
+        pos += step
+        yield lam.inverse(u)
 
 
-def _onoff(rng: np.random.Generator, rate: float, on: float, off: float, end: float) -> F64:
-    """Poisson at `rate` on the union of the on-periods: drawn over their total length and
-    mapped back, so the cost does not depend on the number of periods."""
-    cycle = on + off
-    full = np.floor(end / cycle)
-    on_total = full * on + min(on, end - full * cycle)
-    u = _poisson(rng, rate, 0.0, on_total)
-    period = np.floor(u / on)
-    return np.minimum(period * cycle + (u - period * on), np.nextafter(end, 0))
-
-
-MAX_SEGMENTS = 10_000_000
-
-
-def _profile(spec: Arrivals, rng: np.random.Generator) -> F64:
-    assert spec.rates_per_s is not None
-    seg = spec.segment_s
-    end = spec.duration_s or seg * len(spec.rates_per_s)
-    n_seg = int(np.ceil(end / seg))
-    if n_seg > MAX_SEGMENTS:
-        raise InputError(
-            f"arrivals.segment_s = {seg:g} cuts {end:g} s into {n_seg:,} segments; "
-            f"at most {MAX_SEGMENTS:,} are accepted"
-        )
-    starts = np.arange(n_seg, dtype=np.float64) * seg
-    lens = np.minimum(starts + seg, end) - starts
-    rates = np.resize(np.asarray(spec.rates_per_s, dtype=np.float64), n_seg)
-    counts = rng.poisson(rates * lens)
-    first = np.repeat(starts, counts)
-    return np.sort(first + rng.uniform(0.0, 1.0, first.size) * np.repeat(lens, counts))
+def arrival_times(spec: Arrivals, rng: np.random.Generator, max_n: int = 1 << 40) -> F64:
+    """Arrival instants in seconds from 0 (not for kind 'trace'); a gamma process that draws
+    more than `max_n` arrivals raises InputError."""
+    if spec.kind not in ("poisson", "gamma", "onoff", "profile"):
+        raise InputError(f"arrivals.kind = {spec.kind!r} has no generator")
+    parts = list(_time_chunks(spec, rng, max_n))
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def expected_requests(spec: Arrivals) -> float:
@@ -99,53 +130,21 @@ def expected_requests(spec: Arrivals) -> float:
 
     A gamma renewal process started at 0 has E[N(t)] = t/mean + (cv^2 - 1)/2 asymptotically:
     a very bursty one draws many requests whatever its rate."""
-    if spec.kind in ("poisson", "gamma"):
-        assert spec.rate_per_s and spec.duration_s
-        n = spec.rate_per_s * spec.duration_s
-        if spec.kind == "gamma" and spec.cv is not None:
-            n += max(spec.cv**2 - 1.0, 0.0) / 2
-        return n
-    if spec.kind == "onoff":
-        assert spec.rate_per_s and spec.duration_s and spec.on_s and spec.off_s is not None
-        cycle = spec.on_s + spec.off_s
-        full = spec.duration_s // cycle
-        on_total = full * spec.on_s + min(spec.on_s, spec.duration_s - full * cycle)
-        return spec.rate_per_s * on_total
-    if spec.kind == "profile":
-        assert spec.rates_per_s is not None
-        seg = spec.segment_s
-        end = spec.duration_s or seg * len(spec.rates_per_s)
-        cycle = seg * len(spec.rates_per_s)
-        full = end // cycle
-        n = full * seg * sum(spec.rates_per_s)
-        rest, i = end - full * cycle, 0
-        while rest > 0 and i < len(spec.rates_per_s):
-            n += spec.rates_per_s[i] * min(seg, rest)
-            rest -= seg
-            i += 1
-        return n
+    if spec.kind == "gamma":
+        assert spec.rate_per_s and spec.duration_s and spec.cv
+        return spec.rate_per_s * spec.duration_s + max(spec.cv**2 - 1.0, 0.0) / 2
+    if spec.kind in ("poisson", "onoff", "profile"):
+        return _Intensity(spec).total
     raise InputError(f"arrivals.kind = {spec.kind!r} has no expected count")
 
 
-def arrival_times(spec: Arrivals, rng: np.random.Generator, max_n: int = 1 << 40) -> F64:
-    """Arrival instants in seconds from 0 (not for kind 'trace'); a gamma process that draws
-    more than `max_n` arrivals raises InputError."""
-    if spec.kind == "poisson":
-        assert spec.rate_per_s and spec.duration_s
-        return _poisson(rng, spec.rate_per_s, 0.0, spec.duration_s)
-    if spec.kind == "gamma":
-        assert spec.rate_per_s and spec.duration_s and spec.cv
-        shape = 1.0 / spec.cv**2
-        scale = 1.0 / (spec.rate_per_s * shape)
-        return _renewal(
-            rng, lambda n: rng.gamma(shape, scale, n), 1 / spec.rate_per_s, spec.duration_s, max_n
-        )
-    if spec.kind == "onoff":
-        assert spec.rate_per_s and spec.duration_s and spec.on_s and spec.off_s is not None
-        return _onoff(rng, spec.rate_per_s, spec.on_s, spec.off_s, spec.duration_s)
+def arrival_window_s(spec: Arrivals) -> float:
+    """The end of the arrival window of an open-loop spec (seconds from 0)."""
     if spec.kind == "profile":
-        return _profile(spec, rng)
-    raise InputError(f"arrivals.kind = {spec.kind!r} has no generator")
+        assert spec.rates_per_s is not None
+        return spec.duration_s or spec.segment_s * len(spec.rates_per_s)
+    assert spec.duration_s is not None
+    return spec.duration_s
 
 
 def lengths(spec: LengthSpec, n: int, rng: np.random.Generator) -> I64:
@@ -174,86 +173,58 @@ def prefixes(spec: Prefix, inputs: I64, rng: np.random.Generator) -> tuple[I64, 
     return ids, tokens
 
 
-def _trace_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read trace {path}: {exc.strerror}") from None
-    rows: list[tuple[int, dict[str, object]]] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path} line {no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path} line {no}: expected a JSON object")
-            rows.append((no, obj))
-        return rows
-    reader = csv.DictReader(text.splitlines())
-    need = {"timestamp", "input_tokens", "output_tokens"}
-    if reader.fieldnames is None or not need <= set(reader.fieldnames):
-        raise InputError(
-            f"{path} line 1: header must name timestamp, input_tokens, output_tokens"
-            f"[, prefix_id]; got {', '.join(reader.fieldnames or [])}"
-        )
-    for row in reader:
-        if None in row:
-            raise InputError(f"{path} line {reader.line_num}: more fields than the header")
-        rows.append((reader.line_num, dict(row)))
-    return rows
+def fit(times: F64, ins: I64, outs: I64, pids: I64, ptok: I64, max_tokens: int) -> Workload:
+    """A request longer than `max_tokens` (context or KV capacity) loses output tokens, then
+    input tokens, until it fits, and is counted in `clipped`."""
+    over = ins + outs > max_tokens
+    clipped = int(over.sum())
+    if clipped:
+        ins = np.minimum(ins, max_tokens - 1)
+        outs = np.minimum(outs, max_tokens - ins)
+        ptok = np.minimum(ptok, ins - 1)
+    return Workload(times, ins, outs, pids, ptok, clipped)
 
 
-def _num(path: Path, no: int, row: dict[str, object], key: str, kind: type) -> float:
-    value = row.get(key)
-    if value is None or value == "":
-        raise InputError(f"{path} line {no}: missing {key}")
-    try:
-        x = float(value) if kind is float else int(str(value).strip())  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{path} line {no}: {key} = {value!r} is not a number") from None
-    if not np.isfinite(x):
-        raise InputError(f"{path} line {no}: {key} = {value!r} is not finite")
-    return x
+def draw_requests(
+    times: F64,
+    input_spec: LengthSpec,
+    output_spec: LengthSpec,
+    prefix: Prefix,
+    rng: np.random.Generator,
+    max_tokens: int,
+) -> Workload:
+    """Lengths and prefixes of requests arriving at `times`."""
+    ins = lengths(input_spec, times.size, rng)
+    outs = lengths(output_spec, times.size, rng)
+    pids, ptok = prefixes(prefix, ins, rng)
+    return fit(times, ins, outs, pids, ptok, max_tokens)
 
 
-def read_trace(path: str | Path) -> tuple[F64, I64, I64, I64]:
-    """Times (from the first row), input and output tokens, prefix ids of a trace file.
-
-    Raises InputError naming the line of the first malformed row."""
-    p = Path(path)
-    rows = _trace_rows(p)
-    if not rows:
-        raise InputError(f"{p}: the trace has no requests")
-    t, ins, outs, pids = [], [], [], []
-    prefix_names: dict[str, int] = {}
-    last = -np.inf
-    for no, row in rows:
-        ts = _num(p, no, row, "timestamp", float)
-        i = int(_num(p, no, row, "input_tokens", int))
-        o = int(_num(p, no, row, "output_tokens", int))
-        if i < 1 or o < 1:
-            raise InputError(f"{p} line {no}: token counts must be >= 1 (got {i}, {o})")
-        if ts < last:
-            raise InputError(f"{p} line {no}: timestamp {ts} is earlier than the line before")
-        last = ts
-        pid = row.get("prefix_id")
-        if pid is None or pid == "":
-            pids.append(-1)
+def workload_chunks(
+    arrivals: Arrivals,
+    input_spec: LengthSpec,
+    output_spec: LengthSpec,
+    prefix: Prefix,
+    rng: np.random.Generator,
+    max_tokens: int,
+    max_n: int = 1 << 40,
+) -> Iterator[Workload]:
+    """The requests of an open-loop run (or a trace) in arrival order, a chunk at a time."""
+    if arrivals.kind == "trace":
+        assert arrivals.path is not None
+        times, ins, outs, pids = read_trace(arrivals.path)
+        ptok = np.zeros_like(ins)
+        if prefix.tokens > 0:  # a trace's prefix ids share `prefix.tokens` leading tokens
+            ptok = np.where(pids >= 0, np.minimum(prefix.tokens, ins - 1), 0)
         else:
-            pids.append(prefix_names.setdefault(str(pid), len(prefix_names)))
-        t.append(ts)
-        ins.append(i)
-        outs.append(o)
-    times = np.asarray(t, dtype=np.float64)
-    return (
-        times - times[0],
-        np.asarray(ins, dtype=np.int64),
-        np.asarray(outs, dtype=np.int64),
-        np.asarray(pids, dtype=np.int64),
-    )
+            pids = np.full_like(pids, -1)
+        for a in range(0, times.size, CHUNK):
+            sl = slice(a, a + CHUNK)
+            yield fit(times[sl], ins[sl], outs[sl], pids[sl], ptok[sl], max_tokens)
+        return
+    for times in _time_chunks(arrivals, rng, max_n):
+        if times.size:
+            yield draw_requests(times, input_spec, output_spec, prefix, rng, max_tokens)
 
 
 def build_workload(
@@ -265,25 +236,16 @@ def build_workload(
     max_tokens: int,
     max_n: int = 1 << 40,
 ) -> Workload:
-    """All requests of a run; a request longer than `max_tokens` (context or KV capacity)
-    loses output tokens, then input tokens, until it fits, and is counted in `clipped`."""
-    if arrivals.kind == "trace":
-        assert arrivals.path is not None
-        times, ins, outs, pids = read_trace(arrivals.path)
-        ptok = np.zeros_like(ins)
-        if prefix.tokens > 0:  # a trace's prefix ids share `prefix.tokens` leading tokens
-            ptok = np.where(pids >= 0, np.minimum(prefix.tokens, ins - 1), 0)
-        else:
-            pids = np.full_like(pids, -1)
-    else:
-        times = arrival_times(arrivals, rng, max_n)
-        ins = lengths(input_spec, times.size, rng)
-        outs = lengths(output_spec, times.size, rng)
-        pids, ptok = prefixes(prefix, ins, rng)
-    over = ins + outs > max_tokens
-    clipped = int(over.sum())
-    if clipped:
-        ins = np.minimum(ins, max_tokens - 1)
-        outs = np.minimum(outs, max_tokens - ins)
-        ptok = np.minimum(ptok, ins - 1)
-    return Workload(times, ins, outs, pids, ptok, clipped)
+    """All requests of a run at once (`workload_chunks` joined)."""
+    parts = list(workload_chunks(arrivals, input_spec, output_spec, prefix, rng, max_tokens, max_n))
+    if not parts:
+        e = np.empty(0, dtype=np.int64)
+        return Workload(np.empty(0), e, e, e, e, 0)
+    return Workload(
+        np.concatenate([p.arrival_s for p in parts]),
+        np.concatenate([p.input_tokens for p in parts]),
+        np.concatenate([p.output_tokens for p in parts]),
+        np.concatenate([p.prefix_id for p in parts]),
+        np.concatenate([p.prefix_tokens for p in parts]),
+        sum(p.clipped for p in parts),
+    )

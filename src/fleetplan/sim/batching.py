@@ -38,9 +38,11 @@ class Seq:
     """A request inside a replica."""
 
     __slots__ = (
+        "arrival",
         "base",
         "done",
         "finish",
+        "first",
         "gen",
         "held",
         "out",
@@ -48,14 +50,20 @@ class Seq:
         "pid",
         "prompt",
         "rid",
+        "sched",
         "shared",
         "stall_from",
         "state",
         "tokens_in",
     )
 
-    def __init__(self, rid: int, tokens_in: int, out: int, pid: int, pblocks: int) -> None:
+    def __init__(
+        self, rid: int, arrival: float, tokens_in: int, out: int, pid: int, pblocks: int
+    ) -> None:
         self.rid = rid
+        self.arrival = arrival
+        self.sched = -1.0  # first admitted
+        self.first = -1.0  # first token
         self.tokens_in = tokens_in
         self.prompt = tokens_in  # tokens to prefill (prompt + generated, after a preemption)
         self.out = out
@@ -152,7 +160,7 @@ class BatchingReplica:
         that time (the next arrival or sample), so the step boundary where the request joins
         may be handled at once instead of as an event of its own."""
         pblocks = ptok // self.bs if (pid >= 0 and self.prefix_caching) else 0
-        self.waiting.append(Seq(rid, tokens_in, out, pid, pblocks))
+        self.waiting.append(Seq(rid, now, tokens_in, out, pid, pblocks))
         self.outstanding += 1
         if self.phase == _IDLE:
             self._next(now)
@@ -182,8 +190,7 @@ class BatchingReplica:
         self.outstanding -= 1
         if self.watch is not None:
             self.watch()
-        self.rec.finish_s[s.rid] = now
-        self.rec.completed += 1
+        self.rec.done(now, s.rid, s.arrival, s.sched, s.first, s.tokens_in, s.out)
 
     def _leave_decode(self, s: Seq) -> int:
         """Take a decoding sequence out of the decode set; returns the blocks it holds."""
@@ -212,7 +219,6 @@ class BatchingReplica:
         s.stall_from = now if s.gen else -1.0
         self.waiting.appendleft(s)
         self.rec.preemptions += 1
-        self.rec.preempted[rid] += 1
 
     # -- the scheduler -------------------------------------------------------------------------
     def _next(self, now: float) -> None:
@@ -300,8 +306,8 @@ class BatchingReplica:
                 pool.take(need)
             s.shared, s.done, s.held = hit, done, hit + need
             s.state = PREFILLING
-            if rec.sched_s[s.rid] < 0:
-                rec.sched_s[s.rid] = now
+            if s.sched < 0:
+                s.sched = now
             running[s.rid] = s
             self.prefilling.append(s)
             chunks.append((s, n))
@@ -390,8 +396,8 @@ class BatchingReplica:
                 continue
             self.prefilling.remove(s)
             s.gen += 1
-            if rec.first_s[s.rid] < 0:
-                rec.first_s[s.rid] = now
+            if s.first < 0:
+                s.first = now
             if s.stall_from >= 0:
                 rec.itl_s.append(now - s.stall_from)
                 rec.itl_w.append(1.0)

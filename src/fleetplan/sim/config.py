@@ -43,9 +43,14 @@ class Arrivals(_Strict):
     - profile: Poisson whose rate follows `rates_per_s`, one value per `segment_s` (24 values
       and 3600 s make a daily profile); `duration_s` defaults to the whole profile.
     - trace: replay `path` (CSV or JSONL: timestamp, input_tokens, output_tokens[, prefix_id]).
+    - concurrency: a closed loop of `users`, each sending its next request `think_s` seconds
+      (fixed, or exponential with `think_dist: exponential`) after its last one ended, until
+      `duration_s` or until `requests` have been sent (how `vllm bench serve
+      --max-concurrency`, GuideLLM's concurrent mode and many published benchmarks load a
+      server). Every user sends its first request at 0.
     """
 
-    kind: Literal["poisson", "gamma", "onoff", "profile", "trace"]
+    kind: Literal["poisson", "gamma", "onoff", "profile", "trace", "concurrency"]
     rate_per_s: float | None = Field(default=None, gt=0)
     duration_s: float | None = Field(default=None, gt=0)
     cv: float | None = Field(default=None, gt=0)
@@ -54,9 +59,19 @@ class Arrivals(_Strict):
     rates_per_s: list[float] | None = None
     segment_s: float = Field(default=3600.0, gt=0)
     path: str | None = None
+    users: int | None = Field(default=None, ge=1)
+    think_s: float = Field(default=0.0, ge=0)
+    think_dist: Literal["fixed", "exponential"] = "fixed"
+    requests: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _needs(self) -> Arrivals:
+        if self.kind == "concurrency":
+            if self.users is None:
+                raise ValueError("kind 'concurrency' needs users")
+            if self.duration_s is None and self.requests is None:
+                raise ValueError("kind 'concurrency' needs duration_s or requests")
+            return self
         need = {
             "poisson": ("rate_per_s", "duration_s"),
             "gamma": ("rate_per_s", "duration_s", "cv"),

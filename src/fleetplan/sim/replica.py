@@ -59,7 +59,7 @@ class ExponentialReplica:
         self.busy = 0
         self.outstanding = 0
         self.watch: Callable[[], None] | None = None
-        self.waiting: deque[int] = deque()
+        self.waiting: deque[tuple[int, float, int, int]] = deque()
         # draws in blocks: one numpy call per 4,096 requests
         self._draw = _block_sampler(lambda n: rng.exponential(mean_s, n))
 
@@ -91,23 +91,23 @@ class ExponentialReplica:
         horizon: float = -1.0,
     ) -> None:
         self.outstanding += 1
+        req = (rid, now, tokens_in, out)
         if self.busy < self.slots:
-            self._start(now, rid)
+            self._start(now, req)
         else:
-            self.waiting.append(rid)
+            self.waiting.append(req)
 
-    def _start(self, now: float, rid: int) -> None:
+    def _start(self, now: float, req: tuple[int, float, int, int]) -> None:
         self.busy += 1
-        self.rec.sched_s[rid] = now
-        self.loop.schedule(now + self._draw(), PRIORITY_STEP, self._end, rid)
+        self.loop.schedule(now + self._draw(), PRIORITY_STEP, self._end, (*req, now))
 
-    def _end(self, now: float, rid: int) -> None:
+    def _end(self, now: float, req: tuple[int, float, int, int, float]) -> None:
+        rid, arrival, tokens_in, out, sched = req
         self.busy -= 1
         self.outstanding -= 1
         if self.watch is not None:
             self.watch()
-        self.rec.first_s[rid] = self.rec.finish_s[rid] = now
-        self.rec.completed += 1
+        self.rec.done(now, rid, arrival, sched, now, tokens_in, out)
         if self.waiting:
             self._start(now, self.waiting.popleft())
 
