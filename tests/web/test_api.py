@@ -1,0 +1,209 @@
+"""The HTTP API through an HTTP client: every endpoint, bad input (422 naming the field), the
+body limit, the bearer token and the version header; the plan equals `fleetplan plan --json`."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+
+from fleetplan.web import create_app
+
+SIM = {
+    "model": "llama-3.1-8b",
+    "gpu": "h100",
+    "replicas": 1,
+    "arrivals": {"kind": "poisson", "rate_per_s": 5, "duration_s": 20},
+    "lengths": {"input": {"mean": 256}, "output": {"mean": 64}},
+    "seed": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app(max_body_bytes=200_000))
+
+
+def _strip_timing(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k != "search_s"}
+
+
+def test_plan_is_what_the_cli_prints(client: TestClient, cli) -> None:
+    r = client.post("/api/plan")
+    assert r.status_code == 200
+    assert r.headers["x-fleetplan-version"]
+    cli_out = cli("plan", "--json")
+    assert cli_out.code == 0
+    assert _strip_timing(r.json()) == _strip_timing(cli_out.json())
+
+
+def test_plan_body_changes_the_answer(client: TestClient) -> None:
+    base = client.get("/api/example").json()
+    small = client.post("/api/plan", json=base).json()["recommended"]
+    base["traffic"]["peak_qps"] = base["traffic"]["peak_qps"] * 4
+    big = client.post("/api/plan", json=base).json()["recommended"]
+    assert big["usd_per_month"] > small["usd_per_month"]
+
+
+def test_plan_bad_field_is_422_naming_it(client: TestClient) -> None:
+    body = client.get("/api/example").json()
+    body["slo"]["ttft_p95_ms"] = -5
+    r = client.post("/api/plan", json=body)
+    assert r.status_code == 422
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["body", "slo", "ttft_p95_ms"]
+    assert "ttft_p95_ms" in d["msg"] and "/tmp" not in d["msg"]
+    r2 = client.post("/api/plan", json={**body, "no_such_field": 1})
+    assert r2.status_code == 422 and "no_such_field" in r2.text
+
+
+def test_plan_with_a_pasted_config_json(client: TestClient) -> None:
+    body = client.get("/api/example").json()
+    body["config_json"] = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+        "max_position_embeddings": 131072,
+        "torch_dtype": "bfloat16",
+    }
+    r = client.post("/api/plan", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["recommended"] is not None
+    r2 = client.post("/api/plan", json={**body, "config_json": [1, 2]})
+    assert r2.status_code == 422 and r2.json()["detail"][0]["loc"] == ["body", "config_json"]
+
+
+def test_reports_bundle_and_yaml(client: TestClient) -> None:
+    md = client.post("/api/plan?format=md")
+    assert md.status_code == 200 and md.text.startswith("# Plan")
+    html = client.post("/api/plan?format=html")
+    assert html.status_code == 200 and "<html" in html.text.lower()
+    z = client.post("/api/deploy")
+    assert z.status_code == 200 and z.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(z.content)).namelist()
+    assert any(n.startswith("k8s/") for n in names)
+    y = client.post("/api/scenario.yaml")
+    assert y.status_code == 200 and "model:" in y.text
+
+
+def test_fit_perf_breakeven_and_their_errors(client: TestClient, cli) -> None:
+    perf = client.post("/api/perf", json={"model": "llama-3.1-8b", "gpu": "h100", "batch": "1,8"})
+    assert perf.status_code == 200
+    assert (
+        perf.json()
+        == cli("perf", "llama-3.1-8b", "--gpu", "h100", "--batch", "1,8", "--json").json()
+    )
+    bad_gpu = client.post("/api/perf", json={"model": "llama-3.1-8b", "gpu": "nope"})
+    assert bad_gpu.status_code == 422 and bad_gpu.json()["detail"][0]["loc"] == ["body", "gpu"]
+    bad_tp = client.post("/api/perf", json={"model": "llama-3.1-8b", "gpu": "h100", "tp": "x"})
+    assert bad_tp.status_code == 422 and bad_tp.json()["detail"][0]["loc"] == ["body", "tp"]
+    fit = client.post("/api/fit", json={"model": "llama-3.1-8b", "gpu": "h100"})
+    assert fit.status_code == 200 and fit.json()["model"] == "llama-3.1-8b"
+    be = client.post(
+        "/api/breakeven",
+        json={
+            "api": ["gpt-4o-mini"],
+            "gpu": "h100",
+            "input_tokens": 500,
+            "output_tokens": 200,
+            "model": "llama-3.1-8b",
+        },
+    )
+    assert be.status_code == 200 and be.json()[0]["api"].endswith("gpt-4o-mini")
+    be_bad = client.post("/api/breakeven", json={"api": [], "gpu": "h100", "input_tokens": 5})
+    assert be_bad.status_code == 422
+    locs = {tuple(d["loc"]) for d in be_bad.json()["detail"]}
+    assert ("body", "api") in locs and ("body", "output_tokens") in locs
+
+
+@pytest.mark.parametrize("kind", ["gpus", "models", "offers", "engines", "precisions"])
+def test_catalogs(client: TestClient, kind: str, cli) -> None:
+    r = client.get(f"/api/catalog/{kind}")
+    assert r.status_code == 200 and r.json() == cli(kind, "--json").json()
+
+
+def test_unknown_catalog_is_404(client: TestClient) -> None:
+    assert client.get("/api/catalog/nope").status_code == 404
+
+
+def test_simulate_job_reports_progress_and_result(client: TestClient) -> None:
+    r = client.post("/api/simulate", json=SIM)
+    assert r.status_code == 202
+    job = r.json()
+    assert job["state"] in ("queued", "running", "done") and job["expected_requests"] == 100
+    deadline = time.monotonic() + 60
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        job = client.get(f"/api/simulate/{job['job_id']}").json()
+    assert job["state"] == "done", job
+    assert job["progress"] == 1.0
+    assert job["result"]["requests"] > 0 and "windows" in job["result"]
+    assert client.get("/api/simulate/nope").status_code == 404
+
+
+def test_simulate_refuses_unbounded_work_and_bad_fields(client: TestClient) -> None:
+    huge = {**SIM, "arrivals": {"kind": "poisson", "rate_per_s": 1000, "duration_s": 86400}}
+    r = client.post("/api/simulate", json=huge)
+    assert r.status_code == 422
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["body", "arrivals"] and "86,400,000" in d["msg"]
+    bad = client.post("/api/simulate", json={**SIM, "replicas": 0})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "replicas"]
+
+
+def test_body_limit_declared_and_streamed(client: TestClient) -> None:
+    big = json.dumps({"name": "x" * 300_000}).encode()
+    r = client.post("/api/plan", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "200,000 bytes" in r.json()["detail"]
+
+    def chunks():
+        for _ in range(10):
+            yield b" " * 50_000
+
+    r2 = client.post("/api/plan", content=chunks(), headers={"content-type": "application/json"})
+    assert r2.status_code == 413
+
+
+def test_bearer_token() -> None:
+    c = TestClient(create_app(token="s3cret"))
+    r = c.get("/api/catalog/gpus")
+    assert r.status_code == 401 and r.headers["x-fleetplan-version"]
+    ok = c.get("/api/catalog/gpus", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+    assert c.get("/").status_code == 200  # the page itself is public; its API calls are not
+
+
+def test_page_and_assets_name_no_external_url(client: TestClient) -> None:
+    from importlib import resources
+
+    static = resources.files("fleetplan.web").joinpath("static")
+    page = client.get("/")
+    assert page.status_code == 200 and "fleetplan" in page.text
+    for name in ("index.html", "app.js", "charts.js", "app.css"):
+        text = static.joinpath(name).read_text("utf-8")
+        assert "http://" not in text and "https://" not in text, name
+        assert client.get(f"/{name}").status_code == 200
+    # the vendored library mentions its home page in its licence comment only: nothing it loads
+    lib = static.joinpath("vendor/chart.umd.min.js").read_text("utf-8")
+    assert "Chart.js v4" in lib
+    for pattern in ('src="http', "src='http", 'href="http', "url(http", "import(", "fetch("):
+        assert pattern not in lib, pattern
+
+
+def test_serve_rejects_a_bad_port_and_an_unset_token_variable(cli, monkeypatch) -> None:
+    r = cli("serve", "--port", "70000")
+    assert r.code == 2 and "--port = 70000" in r.err and "1 to 65535" in r.err
+    monkeypatch.delenv("FLEETPLAN_TEST_NO_SUCH_TOKEN", raising=False)
+    r2 = cli("serve", "--token-env", "FLEETPLAN_TEST_NO_SUCH_TOKEN")
+    assert r2.code == 2 and "FLEETPLAN_TEST_NO_SUCH_TOKEN" in r2.err
