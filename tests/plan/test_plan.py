@@ -193,7 +193,9 @@ def test_markdown_and_html_reports(cli, tmp_path):
     r = cli("plan", "--format", "html", "--output", str(out))
     assert r.code == 0, r.err
     text = out.read_text()
-    assert text.count("<svg") >= 2  # Pareto frontier and cost-versus-volume charts
+    # the web app's charts, inlined: Pareto frontier and cost-versus-volume, no external URL
+    assert "chart-pareto" in text and "chart-volume" in text and "FleetplanCharts" in text
+    assert 'src="http' not in text and "src='http" not in text
     assert "Pareto frontier" in text and "Against APIs" in text
 
 

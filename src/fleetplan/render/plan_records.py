@@ -113,6 +113,7 @@ def plan_record(p: Plan) -> dict[str, Any]:
                 "reason": a.reason,
                 "price_basis": a.price_basis,
                 "allowed": not s.constraints.self_host_only,
+                "curve": _curve_record(a.curve),
             }
             for a in p.apis
         ],
@@ -164,4 +165,18 @@ def _lengths(x: Any) -> dict[str, Any]:
         "p95": _r(x.p95, 1),
         "p99": _r(x.p99, 1),
         "basis": x.basis,
+    }
+
+
+def _curve_record(curve: object) -> dict[str, list[float]] | None:
+    """Cost versus monthly volume at the self-hosted step edges (economics.breakeven)."""
+    if curve is None:
+        return None
+    return {
+        "requests_per_month": list(curve.requests_per_month),  # type: ignore[attr-defined]
+        "self_hosted_usd_per_month": [
+            _r(x)
+            for x in curve.self_hosted_usd_per_month  # type: ignore[attr-defined]
+        ],
+        "api_usd_per_month": [_r(x) for x in curve.api_usd_per_month],  # type: ignore[attr-defined]
     }

@@ -323,14 +323,16 @@ def markdown(p: Plan) -> str:
 
 
 def html_report(p: Plan) -> str:
-    from fleetplan.render.charts import cost_volume_svg, pareto_svg
+    from fleetplan.render.charts import chart, chart_head
 
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(p.scenario.name or p.model.id)} — fleetplan</title>",
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;font-size:13px}th{background:#f3f3f3}</style></head><body>",
+        "padding:3px 8px;font-size:13px}th{background:#f3f3f3}</style>",
+        chart_head(p),
+        "</head><body>",
     ]
     for i, sec in enumerate(sections(p)):
         tag = "h1" if i == 0 else "h2"
@@ -345,8 +347,10 @@ def html_report(p: Plan) -> str:
                 "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in sec.notes) + "</ul>"
             )
         if sec.title.startswith("Pareto"):
-            parts.append(pareto_svg(p))
+            parts.append(chart("pareto"))
         if sec.title.startswith("Against APIs"):
-            parts.append(cost_volume_svg(p))
+            parts.append(chart("volume"))
+        if sec.title.startswith("Capacity horizons"):
+            parts.append(chart("budget"))
     parts.append("</body></html>")
     return "\n".join(parts)
