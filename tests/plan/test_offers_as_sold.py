@@ -175,3 +175,17 @@ def test_import_offers_reads_a_local_skypilot_catalog_folder(cli, tmp_path):
     cat = load_catalog(out)
     o = [o for o in cat.offers if o.instance_type == "p5.48xlarge" and o.pricing == "on-demand"]
     assert o[0].usd_per_instance_hour == pytest.approx(55.04)
+
+
+def test_plan_without_a_file(cli):
+    args = ["plan", "--model", "llama-3.1-8b", "--qps", "8", "--input-tokens", "900",
+            "--output-tokens", "300", "--ttft-p95-ms", "1500", "--tpot-p95-ms", "50",
+            "--gpu", "h100", "--gpu", "l40s",
+            "--provider", "aws", "--provider", "nebius"]  # fmt: skip
+    d = cli(*args, "--json").json()
+    assert d["model"] == "llama-3.1-8b" and d["workload"]["avg_qps"] == 8
+    assert d["workload"]["slo"]["ttft_p95_ms"] == 1500
+    for c in [d["recommended"], *d["alternatives"], *d["by_provider"]]:
+        assert c["gpu"] in ("h100-sxm", "l40s") and c["offer"]["provider"] in ("aws", "nebius")
+    r = cli("plan", "--model", "llama-3.1-8b", "--qps", "8")
+    assert r.code == 2 and "--input-tokens" in r.err and "Traceback" not in r.err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,10 +38,39 @@ def plan(
             help="Simulate the recommendation at peak; grow replicas until percentile SLOs hold.",
         ),
     ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Plan without a file: model id, alias or config.json.")
+    ] = None,
+    qps: Annotated[float | None, typer.Option(help="Average requests/s.")] = None,
+    peak_qps: Annotated[
+        float | None, typer.Option(help="Peak requests/s (default: --qps).")
+    ] = None,
+    input_tokens: Annotated[float | None, typer.Option(help="Mean prompt tokens.")] = None,
+    output_tokens: Annotated[float | None, typer.Option(help="Mean output tokens.")] = None,
+    ttft_p95_ms: Annotated[float | None, typer.Option(help="TTFT SLO at p95, ms.")] = None,
+    tpot_p95_ms: Annotated[float | None, typer.Option(help="TPOT SLO at p95, ms.")] = None,
+    gpu: Annotated[list[str] | None, typer.Option(help="Only these GPUs (repeatable).")] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option(help="Only these providers (repeatable).")
+    ] = None,
+    precision: Annotated[
+        list[str] | None, typer.Option(help="Weight precisions to try (repeatable).")
+    ] = None,
+    pricing: Annotated[
+        list[str] | None, typer.Option(help="Pricing models (repeatable), e.g. spot.")
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(help="Also weigh consumer, community, price-range, reserved-3y (repeatable)."),
+    ] = None,
     catalog: CatalogOpt = None,
     calibration: CalibrationOpt = None,
 ) -> None:
-    """Search GPU x precision x tp x engine x batch x offer; recommend, compare, explain."""
+    """Search GPU x precision x tp x engine x batch x offer; recommend, compare, explain.
+
+    Without a file: `fleetplan plan --model llama-3.1-8b --qps 20 --input-tokens 900
+    --output-tokens 300 --ttft-p95-ms 1500 --tpot-p95-ms 50 [--gpu h100] [--provider aws]`.
+    The same options override a scenario file's fields."""
     from importlib import resources
 
     import yaml
@@ -53,11 +82,22 @@ def plan(
     fmt = "json" if as_json else fmt.lower()
     if fmt not in {"terminal", "json", "md", "html"}:
         raise InputError(f"--format = {fmt!r}; accepted: terminal, json, md, html")
-    if scenario is None:
+    flags = {
+        "model": model, "qps": qps, "peak_qps": peak_qps, "input_tokens": input_tokens,
+        "output_tokens": output_tokens, "ttft_p95_ms": ttft_p95_ms, "tpot_p95_ms": tpot_p95_ms,
+        "gpus": gpu, "providers": provider, "precisions": precision, "pricing": pricing,
+        "allow": allow,
+    }  # fmt: skip
+    if scenario is None and model is not None:
+        spec, base = parse_scenario(scenario_from_flags(flags), "plan options"), Path(".")
+    elif scenario is None:
         text = resources.files("fleetplan.examples").joinpath(BUILTIN).read_text("utf-8")
-        spec, base = parse_scenario(yaml.safe_load(text), f"built-in {BUILTIN}"), Path(".")
+        data = override(yaml.safe_load(text), flags)
+        spec, base = parse_scenario(data, f"built-in {BUILTIN}"), Path(".")
     else:
         spec, base = load_scenario(scenario)
+        if any(v for v in flags.values()):
+            spec = parse_scenario(override(spec.model_dump(exclude_none=True), flags), "plan")
     if emit is not None:
         from fleetplan.render.output_folder import check_destination
 
@@ -98,3 +138,52 @@ def plan(
         output.write_text(text, encoding="utf-8")
     else:
         print(text)
+
+
+FLAG_NAMES = {"qps": "--qps", "input_tokens": "--input-tokens", "output_tokens": "--output-tokens"}
+
+
+def scenario_from_flags(flags: dict[str, Any]) -> dict[str, Any]:
+    """A scenario from `plan --model ...` options alone (production defaults otherwise)."""
+    from fleetplan.errors import InputError
+
+    missing = [FLAG_NAMES[k] for k in FLAG_NAMES if flags.get(k) is None]
+    if missing:
+        raise InputError(f"plan --model needs {', '.join(missing)} (or a scenario file)")
+    base: dict[str, Any] = {
+        "name": f"{flags['model']} at {flags['qps']:g} req/s",
+        "model": flags["model"],
+        "precisions": ["bf16", "fp8", "awq"],
+        "traffic": {"avg_qps": flags["qps"]},
+        "input_tokens": {"mean": flags["input_tokens"]},
+        "output_tokens": {"mean": flags["output_tokens"]},
+        "slo": {"min_replicas": 2},
+    }
+    return override(base, {**flags, "model": None, "qps": None})
+
+
+def override(data: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """The scenario mapping with the fields the command-line options name replaced."""
+    out = {**data}
+    cons = {**out.get("constraints", {})}
+    slo = {**out.get("slo", {})}
+    traffic = {**out.get("traffic", {})}
+    if flags.get("model"):
+        out["model"] = flags["model"]
+    if flags.get("qps") is not None:
+        traffic = {"avg_qps": flags["qps"]}
+    if flags.get("peak_qps") is not None:
+        traffic["peak_qps"] = flags["peak_qps"]
+    for key in ("input_tokens", "output_tokens"):
+        if flags.get(key) is not None:
+            out[key] = {"mean": flags[key]}
+    for key in ("ttft_p95_ms", "tpot_p95_ms"):
+        if flags.get(key) is not None:
+            slo[key] = flags[key]
+    for key in ("gpus", "providers", "pricing", "allow"):
+        if flags.get(key):
+            cons[key] = list(flags[key])
+    if flags.get("precisions"):
+        out["precisions"] = list(flags["precisions"])
+    out.update(traffic=traffic, slo=slo, constraints=cons)
+    return out
