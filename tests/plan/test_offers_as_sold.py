@@ -189,3 +189,50 @@ def test_plan_without_a_file(cli):
         assert c["gpu"] in ("h100-sxm", "l40s") and c["offer"]["provider"] in ("aws", "nebius")
     r = cli("plan", "--model", "llama-3.1-8b", "--qps", "8")
     assert r.code == 2 and "--input-tokens" in r.err and "Traceback" not in r.err
+
+
+def test_breakeven_capacity_is_the_slo_batch(cli):
+    from fleetplan.economics.unit_cost import model_capacity
+
+    args = ["breakeven", "--api", "gpt-4o-mini", "--gpu", "l40s", "--model", "llama-3.1-8b",
+            "--input-tokens", "800", "--output-tokens", "300", "--json"]  # fmt: skip
+    sh = cli(*args).json()[0]["self_hosted"]
+    cap = model_capacity("llama-3.1-8b", "l40s", input_tokens=800, output_tokens=300)
+    assert sh["capacity_batch"] == cap.batch and cap.tpot_ms <= 50
+    assert sh["capacity_req_per_hour"] == pytest.approx(cap.req_per_hour)
+    assert "TPOT ≤ 50 ms" in sh["capacity_basis"]
+    unlimited = model_capacity(
+        "llama-3.1-8b", "l40s", input_tokens=800, output_tokens=300, tpot_slo_ms=None,
+        ttft_slo_ms=None,
+    )  # fmt: skip
+    assert unlimited.batch > cap.batch and unlimited.tpot_ms > 50
+    loose = cli(*args, "--tpot-p95-ms", "200").json()[0]["self_hosted"]
+    assert loose["capacity_batch"] > cap.batch
+
+
+def test_cost_per_request_at_a_volume_pays_for_idle_hours(cli):
+    d = cli("cost", "--gpu", "rtx-4090", "--usd-per-hour", "0.34", "--requests-per-day", "50",
+            "--json").json()  # fmt: skip
+    assert d["usd_per_request_at_volume"] == pytest.approx(0.34 * 24 / 50)
+    assert round(d["usd_per_request_at_volume"], 3) == 0.163
+
+
+def test_cost_gpus_with_a_model_uses_the_smallest_tp_and_says_so(cli):
+    d = cli("cost", "--gpu", "l40s", "--gpus", "4", "--model", "llama-3.1-8b", "--json").json()
+    assert d["tp"] == 1 and any("smallest tensor-parallel" in n for n in d["notes"])
+    assert any("4 replica(s)" in n for n in d["notes"])
+    d4 = cli("cost", "--gpu", "l40s", "--gpus", "4", "--tp", "4", "--model", "llama-3.1-8b",
+             "--json").json()  # fmt: skip
+    assert d4["usd_per_mtok"] > d["usd_per_mtok"]
+    r = cli("cost", "--gpu", "l40s", "--gpus", "4", "--tp", "3", "--model", "llama-3.1-8b")
+    assert r.code == 2 and "--tp" in r.err
+
+
+def test_a_single_gpu_on_an_eight_gpu_only_offer_pays_for_the_instance(catalog):
+    from fleetplan.economics.pricing import gpu_price
+
+    p = gpu_price(catalog, "b200", provider="aws", gpus=1)
+    assert p.usd_per_gpu_hour == pytest.approx(113.9328)
+    assert gpu_price(catalog, "b200", provider="aws", gpus=8).usd_per_gpu_hour == pytest.approx(
+        113.9328 / 8
+    )

@@ -11,6 +11,7 @@ import typer
 
 from fleetplan.cli import app
 from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 from fleetplan.errors import InputError
 
 api_app = typer.Typer(help="API model prices (from genai-prices, offline).", no_args_is_help=True)
@@ -18,6 +19,17 @@ app.add_typer(api_app, name="api")
 
 UtilOpt = Annotated[
     float, typer.Option(help="Fraction of the month the GPUs are busy at capacity (0-1].")
+]
+TpotSloOpt = Annotated[
+    float,
+    typer.Option(
+        help="TPOT SLO at p95 in ms: capacity uses the largest batch meeting it "
+        "(default: the built-in plan's; 0 = no limit)."
+    ),
+]
+TtftSloOpt = Annotated[
+    float,
+    typer.Option(help="TTFT SLO in ms (prefill, no queueing; default: the built-in plan's)."),
 ]
 PricesOpt = Annotated[
     list[Path] | None,
@@ -89,59 +101,116 @@ def cost(
         str | None, typer.Option(help="Model: throughput from the perf model.")
     ] = None,
     precision: Annotated[str, typer.Option(help="Weight precision (with --model).")] = "bf16",
+    tp: Annotated[
+        int | None,
+        typer.Option(help="GPUs per replica (with --model); default: the smallest that fits."),
+    ] = None,
     input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")] = 512,
     output_tokens: Annotated[int, typer.Option(help="Output tokens per request.")] = 256,
     utilization: UtilOpt = 1.0,
+    requests_per_day: Annotated[
+        float | None,
+        typer.Option(help="$/request at this daily volume, idle hours included (always-on)."),
+    ] = None,
+    tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
+    ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """$/hour, $/month, $/request and $/1M tokens of a deployment at a utilization."""
+    """$/hour, $/month, $/request and $/1M tokens of a deployment at a utilization, and
+    $/request at a daily volume (--requests-per-day) with the idle time paid for."""
     from fleetplan.economics.pricing import gpu_price
-    from fleetplan.economics.unit_cost import model_capacity, unit_cost
+    from fleetplan.economics.unit_cost import (
+        model_capacity,
+        smallest_tp,
+        unit_cost,
+        usd_per_request_at_volume,
+    )
 
     cat = catalog_from(catalog)
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing)
-    per_request = None
+    if gpus < 1:
+        raise InputError(f"--gpus = {gpus}; expected a positive number of GPUs")
+    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=gpus)
+    per_request, tps, tbasis, notes = None, None, "", []
+    usd_hour = price.usd_per_gpu_hour * gpus
     if tok_per_s is not None:
         tps, tbasis = tok_per_s, "user-given"
     elif model is not None:
+        if tp is None:
+            tp = smallest_tp(model, gpu, gpus, precision, cat)
+            notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
+        if tp < 1 or gpus % tp:
+            raise InputError(f"--tp = {tp}; expected a divisor of --gpus {gpus}")
         cap = model_capacity(
-            model,
-            gpu,
-            precision=precision,
-            tp=gpus,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            catalog=cat,
+            model, gpu, precision=precision, tp=tp, input_tokens=input_tokens,
+            output_tokens=output_tokens, catalog=cat, tpot_slo_ms=tpot_p95_ms or None,
+            ttft_slo_ms=ttft_p95_ms or None,
+        )  # fmt: skip
+        replicas = gpus // tp
+        notes.append(f"{replicas} replica(s) of {tp} GPU(s)")
+        tps = cap.total_tok_per_s * replicas
+        tbasis = f"{replicas} x {cap.basis}, {tps:,.0f} total tok/s"
+        per_request = usd_hour / (cap.req_per_hour * replicas * utilization)
+        if requests_per_day and requests_per_day > cap.req_per_hour * replicas * 24:
+            notes.append(
+                f"{requests_per_day:,.0f} requests/day exceed the deployment's "
+                f"{cap.req_per_hour * replicas * 24:,.0f} at full load: add GPUs"
+            )
+    elif requests_per_day is None:
+        raise InputError(
+            "give --tok-per-s, --model for throughput from the performance model, or "
+            "--requests-per-day for $/request at a volume"
         )
-        tps, tbasis = cap.total_tok_per_s, cap.basis + f", {cap.total_tok_per_s:,.0f} total tok/s"
-        per_request = price.usd_per_gpu_hour * gpus / (cap.req_per_hour * utilization)
-    else:
-        raise InputError("give --tok-per-s, or --model for throughput from the performance model")
-    uc = unit_cost(
-        price.usd_per_gpu_hour,
-        gpus,
-        tps,
-        utilization,
-        price_basis=price.basis,
-        throughput_basis=tbasis,
-    )
-    record = {**asdict(uc), "usd_per_request": per_request}
+    record: dict[str, Any] = {}
+    if tps is not None:
+        uc = unit_cost(
+            price.usd_per_gpu_hour, gpus, tps, utilization,
+            price_basis=price.basis, throughput_basis=tbasis,
+        )  # fmt: skip
+        record = {**asdict(uc), "usd_per_request": per_request}
+    at_volume = None
+    if requests_per_day is not None:
+        at_volume = usd_per_request_at_volume(usd_hour, requests_per_day)
+        record["requests_per_day"] = requests_per_day
+        record["usd_per_request_at_volume"] = at_volume
+    record.update(
+        gpu=price.gpu, gpus=gpus, tp=tp, usd_per_gpu_hour=price.usd_per_gpu_hour,
+        price_basis=price.basis, notes=notes,
+        slo={"tpot_p95_ms": tpot_p95_ms or None, "ttft_ms": ttft_p95_ms or None}
+        if model is not None else None,
+    )  # fmt: skip
     if as_json:
         print_json(record)
         return
     rows = [
-        ["$/hour", f"{uc.usd_per_hour:,.2f}", f"{gpus} × ${uc.usd_per_gpu_hour:.2f}/GPU-h"],
-        ["$/month", f"{uc.usd_per_month:,.2f}", "730 h"],
-        ["$/1M tokens", f"{uc.usd_per_mtok:,.4f}", f"at {utilization:.0%} utilization"],
+        ["$/hour", f"{usd_hour:,.2f}", f"{gpus} × ${price.usd_per_gpu_hour:.2f}/GPU-h"],
+        ["$/month", f"{usd_hour * 730:,.2f}", "730 h"],
     ]
+    if tps is not None:
+        rows.append(["$/1M tokens", f"{uc.usd_per_mtok:,.4f}", f"at {utilization:.0%} utilization"])
     if per_request is not None:
         rows.append(["$/request", f"{per_request:.6f}", f"at {utilization:.0%} utilization"])
+    if at_volume is not None:
+        rows.append(
+            [
+                "$/request at volume",
+                f"{at_volume:.4f}",
+                f"{requests_per_day:,.0f} requests/day on an always-on deployment "
+                f"(24 h x ${usd_hour:.2f}/h / {requests_per_day:,.0f})",
+            ]
+        )
     out = console()
     out.print(
-        table(f"cost of {gpus}× {price.gpu}", [("", "left"), ("", "right"), ("", "left")], rows)
+        table(
+            f"cost of {gpus}× {price.gpu}",
+            [("figure", "left"), ("value", "right"), ("basis", "left")],
+            rows,
+        )
     )
-    out.print(f"price: {uc.price_basis}\nthroughput: {uc.throughput_basis}", markup=False)
+    lines = [f"price: {price.basis}"]
+    if tps is not None:
+        lines.append(f"throughput: {tbasis}")
+    out.print("\n".join([*lines, *notes]), markup=False)
 
 
 @app.command()
@@ -166,6 +235,8 @@ def breakeven(
     ] = None,
     precision: Annotated[str, typer.Option(help="Weight precision (with --model).")] = "bf16",
     tp: Annotated[int, typer.Option(help="GPUs per replica (tensor parallel).")] = 1,
+    tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
+    ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
     ops_usd_per_month: Annotated[float, typer.Option(help="Fixed ops/engineering $/month.")] = 0.0,
     utilization: UtilOpt = 1.0,
     batch_api: Annotated[bool, typer.Option(help="Compare with batch-API prices.")] = False,
@@ -190,7 +261,7 @@ def breakeven(
     check_nonnegative(ops_usd_per_month, "--ops-usd-per-month")
     overrides = _overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing)
+    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp)
     if capacity_req_per_hour is not None:
         cap_basis, capacity = "user-given", capacity_req_per_hour
     elif model is not None:
@@ -202,6 +273,8 @@ def breakeven(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             catalog=cat,
+            tpot_slo_ms=tpot_p95_ms or None,
+            ttft_slo_ms=ttft_p95_ms or None,
         )
         capacity = cap.req_per_hour
         cap_basis = f"{cap.basis} / {output_tokens} output tokens = {capacity:,.0f} req/h"
@@ -231,6 +304,7 @@ def breakeven(
             "usd_per_gpu_hour": sh.usd_per_gpu_hour,
             "gpus_per_replica": tp,
             "capacity_req_per_hour": capacity,
+            "capacity_batch": None if model is None else cap.batch,
             "ops_usd_per_month": ops_usd_per_month,
             "utilization": utilization,
             "price_basis": price.basis,

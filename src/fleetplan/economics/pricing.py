@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import Offer
 from fleetplan.economics.unit_cost import check_nonnegative
 from fleetplan.errors import InputError
 
@@ -24,9 +25,11 @@ def gpu_price(
     *,
     provider: str | None = None,
     pricing: str = "on-demand",
+    gpus: int = 1,
 ) -> GpuPrice:
-    """The user's price if given, else the cheapest catalog offer for the GPU (and provider)
-    under `pricing` — never a silent default: the basis names the offer."""
+    """The user's price if given, else the catalog offer that rents `gpus` GPUs cheapest under
+    `pricing`, as sold: whole instances (one GPU on an 8-GPU-only offer pays for eight), secure
+    tiers and point prices first. Never a silent default: the basis names the offer."""
     gid = catalog.gpu(gpu).id
     if usd_per_gpu_hour is not None:
         check_nonnegative(usd_per_gpu_hour, "--usd-per-hour")
@@ -38,15 +41,33 @@ def gpu_price(
             f"no {pricing} offer for {gid}{where} in the catalog; give --usd-per-hour or add an "
             f"offer with --catalog"
         )
-    o = min(offers, key=lambda o: (o.usd_per_gpu_hour, o.provider))
+    production = [o for o in offers if o.tier not in ("community", "marketplace")]
+    production = [o for o in production if not o.is_range] or production
+    pool = production or offers
+
+    def per_gpu_used(o: Offer) -> float:
+        sizes = sorted({o.gpus_per_instance, *o.gpu_counts})
+        size = next((n for n in sizes if n >= gpus), sizes[-1])
+        instances = -(-gpus // size)
+        return instances * size * o.usd_per_gpu_hour / gpus
+
+    o = min(pool, key=lambda o: (per_gpu_used(o), o.provider))
+    rate = per_gpu_used(o)
     rng = (
         f" (midpoint of {o.usd_per_gpu_hour_low:g}-{o.usd_per_gpu_hour_high:g})"
         if o.is_range
         else ""
     )
     inst = f" {o.instance_type}" if o.instance_type else ""
-    basis = (
-        f"cheapest {pricing} catalog offer: {o.provider}{inst} ${o.usd_per_gpu_hour:.2f}/GPU-h"
-        f"{rng}, {o.source}, as of {o.as_of}"
+    whole = (
+        f" (sold as {o.gpus_per_instance}-GPU instances at ${o.usd_per_instance_hour:,.2f}/h: "
+        f"${rate:.2f} per GPU used)"
+        if abs(rate - o.usd_per_gpu_hour) > 1e-9
+        else ""
     )
-    return GpuPrice(gid, o.usd_per_gpu_hour, pricing, basis)
+    tier = f" {o.tier} tier," if o.tier != "secure" else ""
+    basis = (
+        f"cheapest {pricing} catalog offer:{tier} {o.provider}{inst} "
+        f"${o.usd_per_gpu_hour:.2f}/GPU-h{rng}{whole}, {o.source}, as of {o.as_of}"
+    )
+    return GpuPrice(gid, rate, pricing, basis)

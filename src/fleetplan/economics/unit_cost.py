@@ -113,6 +113,14 @@ class ModelCapacity:
     total_tok_per_s: float
     req_per_hour: float
     basis: str
+    tpot_ms: float = 0.0
+
+
+# The built-in plan's SLOs (fleetplan/examples/chat-8b.yaml): the batch a capacity figure uses
+# is the largest that meets them, never the largest that merely fits.
+DEFAULT_TPOT_P95_MS = 50.0
+DEFAULT_TTFT_P95_MS = 1500.0
+BATCH_GRID = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 
 
 def model_capacity(
@@ -125,9 +133,12 @@ def model_capacity(
     output_tokens: int,
     engine: str = "vllm",
     catalog: object | None = None,
+    tpot_slo_ms: float | None = DEFAULT_TPOT_P95_MS,
+    ttft_slo_ms: float | None = DEFAULT_TTFT_P95_MS,
 ) -> ModelCapacity:
-    """Requests/hour of one replica at the largest batch that fits (continuous batching):
-    req/h = output_tok_per_s × 3600 / output_tokens, from `estimate_perf`."""
+    """Requests/hour of one replica at the largest batch that fits and meets the SLOs
+    (continuous batching; TPOT per token, TTFT without queueing): req/h = output_tok_per_s x
+    3600 / output_tokens, from `estimate_perf`."""
     from fleetplan.errors import UnsupportedError
     from fleetplan.estimate import estimate_perf
 
@@ -138,17 +149,37 @@ def model_capacity(
         tp=tp,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        batches=["max"],
+        batches=[*BATCH_GRID, "max"],
         engine=engine,
         catalog=catalog,  # type: ignore[arg-type]
     )
-    if not pe.fits[-1]:
+    if not pe.fits[0]:
         raise UnsupportedError(
             f"{model} at {precision} does not fit on {tp}× {gpu} for {input_tokens}+"
             f"{output_tokens} tokens; raise --tp or choose a smaller precision"
         )
-    out_tps = float(pe.result.output_tok_per_s[-1])
-    batch = int(pe.result.batch[-1])
+    r = pe.result
+    ok = [
+        i
+        for i, fits in enumerate(pe.fits)
+        if fits
+        and (tpot_slo_ms is None or r.tpot_s[i] * 1e3 <= tpot_slo_ms)
+        and (ttft_slo_ms is None or r.ttft_s[i] * 1e3 <= ttft_slo_ms)
+    ]
+    slo = ", ".join(
+        f"{name} ≤ {v:g} ms"
+        for name, v in (("TPOT", tpot_slo_ms), ("TTFT (no queueing)", ttft_slo_ms))
+        if v is not None
+    )
+    if not ok:
+        raise UnsupportedError(
+            f"{model} at {precision} on {tp}× {gpu} misses the SLO ({slo}) even at batch 1 "
+            f"(TPOT {r.tpot_s[0] * 1e3:.1f} ms, TTFT {r.ttft_s[0] * 1e3:,.0f} ms)"
+        )
+    k = ok[-1]
+    out_tps = float(r.output_tok_per_s[k])
+    batch = int(r.batch[k])
+    limit = "the largest that fits" if k == len(pe.fits) - 1 or not slo else f"SLO {slo}"
     return ModelCapacity(
         model=pe.setup.model.id if hasattr(pe.setup, "model") else model,
         gpu=gpu,
@@ -156,10 +187,33 @@ def model_capacity(
         tp=tp,
         batch=batch,
         output_tok_per_s=out_tps,
-        total_tok_per_s=float(pe.result.total_tok_per_s[-1]),
+        total_tok_per_s=float(r.total_tok_per_s[k]),
         req_per_hour=out_tps * SECONDS_PER_HOUR / output_tokens,
         basis=(
             f"performance model (analytic roofline, {engine}, continuous batching) at batch "
-            f"{batch}, the largest that fits: {out_tps:,.0f} output tok/s"
+            f"{batch} ({limit}; TPOT {r.tpot_s[k] * 1e3:.1f} ms): {out_tps:,.0f} output tok/s"
         ),
+        tpot_ms=float(r.tpot_s[k] * 1e3),
+    )
+
+
+def smallest_tp(model: str, gpu: str, gpus: int, precision: str, catalog: object) -> int:
+    """The smallest tensor-parallel degree (dividing `gpus`) at which the model fits."""
+    from fleetplan.errors import UnsupportedError
+    from fleetplan.estimate import estimate_perf
+
+    for tp in (1, 2, 4, 8):
+        if tp > gpus or gpus % tp:
+            continue
+        try:
+            pe = estimate_perf(
+                model, gpu, precision=precision, tp=tp, batches=[1],
+                catalog=catalog,  # type: ignore[arg-type]
+            )  # fmt: skip
+        except UnsupportedError:
+            continue
+        if pe.fits[0]:
+            return tp
+    raise UnsupportedError(
+        f"{model} at {precision} fits on no tensor-parallel split of {gpus}× {gpu}"
     )
