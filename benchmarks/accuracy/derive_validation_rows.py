@@ -16,12 +16,15 @@ import sys
 
 from validation_rows_common import SOURCES_DIR, VALIDATION_CSV, read_csv, write_csv
 from validation_rows_dstack import dstack_offline, dstack_online
-from validation_rows_trtllm import trtllm_serving_v014, trtllm_v017, trtllm_v10
+from validation_rows_lmdeploy import lmdeploy_a100_static
+from validation_rows_trtllm import trtllm_serving_v014, trtllm_v017, trtllm_v061, trtllm_v10
 
 DERIVERS = {
     "trtllm-perf-overview-v0.17": trtllm_v017,
     "trtllm-perf-overview-v1.0": trtllm_v10,
     "trtllm-perf-overview-serving-v0.14": trtllm_serving_v014,
+    "trtllm-performance-md-v0.5-v0.6.1": trtllm_v061,
+    "lmdeploy-turbomind-a100-fp16-v0.2.0": lmdeploy_a100_static,
     "dstack-deepseek-r1-mi300x-h200": lambda: [*dstack_online(), *dstack_offline()],
 }
 

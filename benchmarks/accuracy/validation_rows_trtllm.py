@@ -253,3 +253,79 @@ def trtllm_serving_v014() -> Iterator[dict[str, str]]:
                     "at once (load_value = number of requests)"
                 ),
             )
+
+
+TRT_PERF_V061_URL = (
+    f"{TRT_REPO}/77d24b5fa178f11ed7fafdd9833b7245e075f721/docs/source/performance.md"
+)
+V061_MODELS = {
+    "GPT-J 6B": "EleutherAI/gpt-j-6b",
+    "LLaMA 7B": "meta-llama/Llama-2-7b-hf",
+    "LLaMA 70B": "meta-llama/Llama-2-70b-hf",
+    "Falcon 180B": "tiiuae/falcon-180B",
+}
+V061_GPUS = {"H100": "h100-sxm", "L40S": "l40s", "A100": "a100-80gb"}
+
+
+def trtllm_v061() -> Iterator[dict[str, str]]:
+    """TensorRT-LLM 0.5 / 0.6.1 static-batch tables (gptSessionBenchmark): per-GPU tok/s, TTFT."""
+    gpu = version = kind = ""
+    fp8 = False
+    for line in (SOURCES_DIR / "trtllm_performance_v0.5_v0.6.1.md").read_text().splitlines():
+        if line.startswith("### "):
+            m = re.match(r"### (\w+) GPUs \((FP\d+)\) (throughput|latency) v([\d.]+)$", line)
+            if not m:
+                raise ValueError(f"unexpected heading {line!r}")
+            gpu, fp8, kind = V061_GPUS[m[1]], m[2] == "FP8", m[3]
+            version = m[4] if m[4].count(".") == 2 else m[4] + ".0"
+            continue
+        if not line.startswith("|") or line.startswith("| Model"):
+            continue
+        cs = cells(line)
+        batch, tp, isl = int(cs[1]), int(cs[2]), int(cs[3])
+        common = dict(
+            source_id="trtllm-performance-md-v0.5-v0.6.1",
+            source_url=TRT_PERF_V061_URL,
+            source_title="TensorRT-LLM docs: Performance of TensorRT-LLM (v0.5 / v0.6.1 data)",
+            source_date="2023-12" if version == "0.6.1" else "2023-10",
+            engine="tensorrt-llm",
+            engine_version=version,
+            model_hf=V061_MODELS[cs[0]],
+            weight_precision="fp8" if fp8 else "fp16",
+            kv_precision="fp8" if fp8 else "fp16",
+            gpu=gpu,
+            num_gpus=tp,
+            tp=tp,
+            pp=1,
+            ep=1,
+            input_tokens=isl,
+            load_kind="batch",
+            load_value=batch,
+            stat="value",
+        )
+        if kind == "throughput":
+            yield row(
+                **common,
+                output_tokens=int(cs[4]),
+                metric="output_tok_s",
+                value=number(cs[5]),
+                unit="tok/s",
+                per="gpu",
+                normalization=(
+                    "published 'Throughput (out tok/s/GPU)' of a static batch (output tokens / "
+                    "whole batch time / TP); system = value x num_gpus"
+                ),
+                notes="static batch, gptSessionBenchmark; FP8 engines with --enable_fp8 "
+                "--fp8_kv_cache; GQA XQA kernels enabled where they helped",
+            )
+        else:
+            yield row(
+                **common,
+                output_tokens=1,
+                metric="ttft_ms",
+                value=number(cs[4]),
+                unit="ms",
+                per="system",
+                normalization="published '1st Token Latency (ms)' at batch 1, as is",
+                notes="measured by running with a single output token (batch 1)",
+            )
