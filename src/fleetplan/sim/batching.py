@@ -1,6 +1,7 @@
-"""One replica scheduled as vLLM does: iteration-level continuous batching with a paged KV cache.
+"""One replica: iteration-level continuous batching with a paged KV cache.
 
-Each iteration (vLLM V1 scheduler, chunked prefill on):
+Each iteration, as vLLM V1 schedules it (other engines change the admission rule, whether
+prompts are chunked and whether prefill shares a step with decodes: `sim/policy.py`):
 
 1. every running sequence that is decoding takes one token of the `max_num_batched_tokens`
    budget and needs a KV slot; when the pool has no block for it, the most recently admitted
@@ -25,62 +26,19 @@ import heapq
 from collections import deque
 from collections.abc import Callable
 
+from fleetplan.sim.decode_set import DecodeSet
 from fleetplan.sim.engine import PRIORITY_STEP, EventLoop
 from fleetplan.sim.kv_pool import KvPool
 from fleetplan.sim.metrics import Recorder
+from fleetplan.sim.policy import LPM_MAX_QUEUE, RATIO_DECAY, RATIO_INIT, RATIO_MIN, Policy
+from fleetplan.sim.sequence import DECODING, PREFILLING, WAITING, Seq
 from fleetplan.sim.steptime import StepTable, run_time_s, steps_to_reach
 
-WAITING, PREFILLING, DECODING = 0, 1, 2
 _IDLE, _MIXED, _DECODE = 0, 1, 2
 
 
-class Seq:
-    """A request inside a replica."""
-
-    __slots__ = (
-        "arrival",
-        "base",
-        "done",
-        "finish",
-        "first",
-        "gen",
-        "held",
-        "out",
-        "pblocks",
-        "pid",
-        "prompt",
-        "rid",
-        "sched",
-        "shared",
-        "stall_from",
-        "state",
-        "tokens_in",
-    )
-
-    def __init__(
-        self, rid: int, arrival: float, tokens_in: int, out: int, pid: int, pblocks: int
-    ) -> None:
-        self.rid = rid
-        self.arrival = arrival
-        self.sched = -1.0  # first admitted
-        self.first = -1.0  # first token
-        self.tokens_in = tokens_in
-        self.prompt = tokens_in  # tokens to prefill (prompt + generated, after a preemption)
-        self.out = out
-        self.pid = pid
-        self.pblocks = pblocks  # full blocks of its shared prefix (0: none)
-        self.done = 0  # prompt tokens whose KV is computed
-        self.gen = 0  # output tokens generated
-        self.held = 0  # KV blocks covering `done` (shared prefix blocks included)
-        self.shared = 0  # of which referenced from the prefix cache
-        self.base = 0  # decoding: context = base + replica decode steps
-        self.finish = -1  # decoding: the replica decode step at which it completes
-        self.state = WAITING
-        self.stall_from = -1.0  # preempted at this time (for the inter-token gap)
-
-
-class BatchingReplica:
-    """A vLLM-style replica on the event loop; `submit` hands it a request."""
+class BatchingReplica(DecodeSet):
+    """A continuous-batching replica on the event loop; `submit` hands it a request."""
 
     def __init__(
         self,
@@ -92,26 +50,24 @@ class BatchingReplica:
         max_num_seqs: int,
         max_num_batched_tokens: int,
         prefix_caching: bool,
+        policy: Policy,
     ) -> None:
         self.loop = loop
         self.rec = rec
         self.table = table
         self.pool = pool
-        self.bs = pool.block_size
+        super().__init__(pool.block_size, policy.admission == "reserve_full")
         self.max_seqs = max_num_seqs
         self.max_tokens = max_num_batched_tokens
         self.prefix_caching = prefix_caching
+        self.no_watermark = policy.admission != "watermark"
+        self.chunked, self.mixed, self.lpm = policy.chunked, policy.mixed, policy.lpm
+        self.ratio = RATIO_INIT if policy.admission == "token_ratio" else -1.0
+        self.prefill_out = 0  # output tokens still to come of the admitted, prefilling ones
+        self.stall = 0.0  # prefill-only time since the last decode step (no-mix engines)
         self.waiting: deque[Seq] = deque()
         self.running: dict[int, Seq] = {}  # admission order; the last is preempted first
         self.prefilling: list[Seq] = []
-        # (finish step, join number, seq): a sequence preempted and joining again gets a new
-        # entry; the old one is skipped as stale (its step no longer matches `seq.finish`)
-        self.finishing: list[tuple[int, int, Seq]] = []
-        self.joins = 0
-        self.hist = [0] * self.bs  # decoding sequences by (context - steps) mod block size
-        self.b = 0  # decoding sequences
-        self.sum_base = 0  # sum of their `base`
-        self.steps = 0  # decode steps so far
         self.outstanding = 0  # requests submitted and not finished
         self.watch: Callable[[], None] | None = None  # told when `outstanding` goes down
         self.phase = _IDLE
@@ -121,29 +77,6 @@ class BatchingReplica:
         self.first = 0.0  # its first step time and per-step increase
         self.slope = 0.0
         self.chunks: list[tuple[Seq, int]] = []  # prefill chunks of the mixed iteration
-
-    # -- KV block boundaries of the decoding sequences ----------------------------------------
-    def _new_blocks(self, k: int) -> int:
-        """Blocks the decoding sequences need for their next k tokens."""
-        bs = self.bs
-        m, q = divmod(k, bs)
-        n = self.b * m
-        if q:
-            hist, s = self.hist, self.steps
-            for r in range(q):  # a sequence with r free slots needs a block at step r + 1
-                n += hist[(-r - s) % bs]
-        return n
-
-    def _max_steps(self, avail: int) -> int:
-        """Most decode steps the decoding sequences can take with `avail` blocks."""
-        b, bs = self.b, self.bs
-        m, rem = divmod(avail, b)
-        hist, s = self.hist, self.steps
-        for r in range(bs):
-            rem -= hist[(-r - s) % bs]
-            if rem < 0:
-                return m * bs + r
-        return m * bs + bs - 1  # not reached: rem < b
 
     # -- requests in and out -------------------------------------------------------------------
     def submit(
@@ -192,15 +125,6 @@ class BatchingReplica:
             self.watch()
         self.rec.done(now, s.rid, s.arrival, s.sched, s.first, s.tokens_in, s.out)
 
-    def _leave_decode(self, s: Seq) -> int:
-        """Take a decoding sequence out of the decode set; returns the blocks it holds."""
-        self.b -= 1
-        self.sum_base -= s.base
-        self.hist[s.base % self.bs] -= 1
-        s.finish = -1
-        ctx = s.base + self.steps
-        return -(-ctx // self.bs)
-
     def _preempt(self, now: float) -> None:
         """Recompute preemption of the most recently admitted running sequence."""
         rid = next(reversed(self.running))
@@ -209,7 +133,10 @@ class BatchingReplica:
             blocks = self._leave_decode(s)
         else:
             self.prefilling.remove(s)
+            self.prefill_out -= s.out - s.gen
             blocks = s.held
+        if self.ratio >= 0:  # SGLang retracts and becomes conservative again
+            self.ratio = RATIO_INIT
         self.pool.give(blocks - s.shared)
         if s.shared:
             self.pool.release(s.pid, s.shared)
@@ -225,7 +152,7 @@ class BatchingReplica:
         """Plan the iteration (or run of decode steps) that starts at `now`."""
         pool, bs = self.pool, self.bs
         reserve = 0
-        if self.b:
+        if self.b and not self.reserve_full:
             # a decoding sequence whose last block is full needs a new one for its next token
             reserve = self.hist[-self.steps % bs]
             while reserve > pool.free + pool.idle:
@@ -247,16 +174,13 @@ class BatchingReplica:
         """Schedule pure decode steps from `now` up to the next completion, the KV pool
         running out or a sliding-window kink (the next block is known to be available)."""
         pool, bs, b = self.pool, self.bs, self.b
-        fin = self.finishing
-        while fin[0][2].finish != fin[0][0]:
-            heapq.heappop(fin)
         steps = self.steps
         first, slope, kink = self.table.decode_run(b, (self.sum_base + b * steps) / b)
-        k = fin[0][0] - steps
+        k = self._next_finish() - steps
         if kink < k:
             k = kink
         avail = pool.free + pool.idle
-        if avail < b * (-(-k // bs)):
+        if not self.reserve_full and avail < b * (-(-k // bs)):
             k = min(k, self._max_steps(avail))
         self.phase, self.t0, self.k, self.first, self.slope = _DECODE, now, k, first, slope
         self.epoch += 1
@@ -267,20 +191,26 @@ class BatchingReplica:
     def _mixed(self, now: float, reserve: int) -> bool:
         """Schedule an iteration with prefill chunks if any can run; False if none can."""
         pool, bs = self.pool, self.bs
-        budget = self.max_tokens - self.b
+        mixed, chunked, full = self.mixed, self.chunked, self.reserve_full
+        budget = self.max_tokens - self.b if mixed else self.max_tokens
         chunks: list[tuple[Seq, int]] = []
         for s in self.prefilling:
             if budget <= 0:
                 break
             n = min(s.prompt - s.done, budget)
-            need = -(-(s.done + n) // bs) - s.held
+            if not chunked and n < s.prompt - s.done and chunks:
+                break  # whole prompts only (one longer than a whole step is split)
+            need = 0 if full else -(-(s.done + n) // bs) - s.held
             if need > pool.free + pool.idle - reserve:
                 break
-            pool.take(need)
-            s.held += need
+            if need:
+                pool.take(need)
+                s.held += need
             chunks.append((s, n))
             budget -= n
         waiting, running, rec = self.waiting, self.running, self.rec
+        if self.lpm and 1 < len(waiting) <= LPM_MAX_QUEUE:
+            self._longest_prefix_first()
         while waiting and budget > 0 and len(running) < self.max_seqs:
             s = waiting[0]
             hit = 0
@@ -291,9 +221,17 @@ class BatchingReplica:
                     hit = s.pblocks
             done = hit * bs
             n = min(s.prompt - done, budget)
-            need = -(-(done + n) // bs) - hit
+            if not chunked and n < s.prompt - done and chunks:
+                break
+            if full:  # TensorRT-LLM guaranteed-no-evict: the whole sequence, reserved now
+                need = -(-(s.prompt + s.out - s.gen) // bs) - hit
+            else:
+                need = -(-(done + n) // bs) - hit
             extra = hit if (hit and refs == 0) else 0  # an idle cached prefix comes back in use
-            if pool.free + pool.idle - need - reserve - extra < pool.watermark_blocks:
+            room = pool.free + pool.idle - need - reserve - extra
+            if self.ratio >= 0:  # SGLang: keep room for the running requests' outputs
+                room -= self.ratio * (self._remaining_out() + s.out - s.gen) / bs
+            if room < (0 if self.no_watermark else pool.watermark_blocks):
                 break  # vLLM's watermark: keep room for the running sequences to grow
             waiting.popleft()
             if hit:
@@ -310,6 +248,7 @@ class BatchingReplica:
                 s.sched = now
             running[s.rid] = s
             self.prefilling.append(s)
+            self.prefill_out += s.out - s.gen
             chunks.append((s, n))
             budget -= n
         if not chunks:
@@ -318,7 +257,7 @@ class BatchingReplica:
         for s, n in chunks:
             p += n
             pc += n * (s.done + 0.5 * n)
-        b = self.b
+        b = self.b if mixed else 0
         c = (self.sum_base + b * self.steps) / b if b else 0.0
         dt = self.table.step_s(b, c, p, pc / p)
         self.chunks = chunks
@@ -329,8 +268,10 @@ class BatchingReplica:
             t1 = now + dt
             if b:
                 self._advance(1, dt, t1)
+            elif self.b:
+                self.stall += dt
             self._end_chunks(t1)
-            if self.hist[-self.steps % bs] <= pool.free + pool.idle:
+            if full or self.hist[-self.steps % bs] <= pool.free + pool.idle:
                 self._run(t1)
                 return True
             self.phase, self.t0, self.k = _DECODE, t1, 0
@@ -340,26 +281,41 @@ class BatchingReplica:
         self.loop.schedule(now + dt, PRIORITY_STEP, self._on_end, self.epoch)
         return True
 
+    def _remaining_out(self) -> int:
+        """Output tokens the admitted sequences have still to generate."""
+        return self.sum_finish - self.b * self.steps + self.prefill_out
+
+    def _longest_prefix_first(self) -> None:
+        """SGLang's longest-prefix-match order: cached prefixes first, longest first, else
+        arrival order (a stable sort)."""
+        pool = self.pool
+
+        def cached(s: Seq) -> int:
+            if s.pblocks and pool.peek(s.pid, s.pblocks) is not None:
+                return -s.pblocks
+            return 0
+
+        order = sorted(self.waiting, key=cached)
+        self.waiting.clear()
+        self.waiting.extend(order)
+
     def _quiet_end(self, chunks: list[tuple[Seq, int]]) -> bool:
         """True if every chunk completes its prompt, no sequence finishes at the end of the
         iteration and none is left to prefill."""
         for s, n in chunks:
             if s.done + n < s.prompt or s.gen + 1 >= s.out:
                 return False
-        fin = self.finishing
-        if self.b:
-            while fin[0][2].finish != fin[0][0]:
-                heapq.heappop(fin)
-            if fin[0][0] <= self.steps + 1:
-                return False
-        return True
+        return not self.b or self._next_finish() > self.steps + 1
 
     def _on_end(self, now: float, epoch: int) -> None:
         if epoch != self.epoch:
             return  # a run cut short by an arrival
         if self.phase == _MIXED:
             if self.b:
-                self._advance(1, now - self.t0, now)
+                if self.mixed:
+                    self._advance(1, now - self.t0, now)
+                else:  # the decoding sequences waited for a prefill-only step
+                    self.stall += now - self.t0
             self._end_chunks(now)
         elif self.k:
             self._advance(self.k, now - self.t0, now)
@@ -368,13 +324,24 @@ class BatchingReplica:
     def _advance(self, k: int, dt: float, now: float) -> None:
         """k decode steps of all decoding sequences ended at `now`, taking `dt` seconds."""
         b = self.b
-        new = self.hist[-self.steps % self.bs] if k == 1 else self._new_blocks(k)
-        if new:
-            self.pool.take(new)
+        if not self.reserve_full:  # else the blocks were reserved at admission
+            new = self.hist[-self.steps % self.bs] if k == 1 else self._new_blocks(k)
+            if new:
+                self.pool.take(new)
         self.steps = steps = self.steps + k
         rec = self.rec
-        rec.itl_s.append(dt / k)
-        rec.itl_w.append(b * k)
+        if self.stall:  # the first of these steps came after prefill-only steps
+            rec.itl_s.append(dt / k + self.stall)
+            rec.itl_w.append(b)
+            self.stall = 0.0
+            if k > 1:
+                rec.itl_s.append(dt / k)
+                rec.itl_w.append(b * (k - 1))
+        else:
+            rec.itl_s.append(dt / k)
+            rec.itl_w.append(b * k)
+        if self.ratio >= 0:
+            self.ratio = max(RATIO_MIN, self.ratio - k * RATIO_DECAY)
         fin = self.finishing
         while fin and fin[0][0] <= steps:
             f, _join, s = heapq.heappop(fin)
@@ -395,6 +362,7 @@ class BatchingReplica:
             if s.done < s.prompt:
                 continue
             self.prefilling.remove(s)
+            self.prefill_out -= s.out - s.gen
             s.gen += 1
             if s.first < 0:
                 s.first = now
@@ -406,13 +374,7 @@ class BatchingReplica:
                 self._finish(s, now, s.held)
                 continue
             s.state = DECODING
-            s.base = s.done - self.steps
-            s.finish = self.steps + s.out - s.gen
-            self.hist[s.base % bs] += 1
-            self.b += 1
-            self.sum_base += s.base
-            self.joins += 1
-            heapq.heappush(self.finishing, (s.finish, self.joins, s))
+            self._join_decode(s)
         self.chunks = []
 
     # -- samples -------------------------------------------------------------------------------

@@ -136,9 +136,13 @@ class Scenario(_Strict):
     max_num_batched_tokens: int | None = Field(default=None, ge=1)
     kv_capacity_tokens: int | None = Field(default=None, ge=1)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    block_size: int = Field(default=16, ge=1, le=1024)
-    watermark: float = Field(default=0.01, ge=0, lt=1)
+    block_size: int | None = Field(default=None, ge=1, le=1024)  # default: the engine's
+    watermark: float = Field(default=0.01, ge=0, lt=1)  # vLLM's admission watermark
     prefix_caching: bool = True
+    # scheduler settings per engine family (sim/policy.py); None: the engine's default
+    chunked_prefill: bool | None = None
+    capacity_scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] | None = None
+    schedule_policy: Literal["lpm", "fcfs"] | None = None
     service: Service = Service()
     arrivals: Arrivals
     lengths: Lengths = Lengths()

@@ -21,6 +21,7 @@ from fleetplan.sim.config import Scenario, parse_scenario
 from fleetplan.sim.drive import SAMPLES, Sampler, closed_loop, open_loop
 from fleetplan.sim.engine import EventLoop
 from fleetplan.sim.metrics import Recorder
+from fleetplan.sim.policy import policy_for
 from fleetplan.sim.replica import ExponentialReplica, Replica, balancer
 from fleetplan.sim.result import SimResult, summarize
 from fleetplan.sim.work import check_work, events_per_request, over_cap
@@ -49,8 +50,17 @@ def _roofline_replicas(
         gpu_memory_utilization=sc.gpu_memory_utilization,
         catalog=cat,
     )
+    policy = policy_for(
+        eng.id,
+        getattr(eng, "engine", ""),
+        profile_chunked=getattr(eng, "chunked_prefill", True),
+        chunked_prefill=sc.chunked_prefill,
+        capacity_scheduler_policy=sc.capacity_scheduler_policy,
+        schedule_policy=sc.schedule_policy,
+    )
+    bs = sc.block_size or policy.block_size
     capacity = sc.kv_capacity_tokens or f.kv_capacity_tokens
-    if capacity < sc.block_size * 2:
+    if capacity < bs * 2:
         raise UnsupportedError(f"{model.id} on {f.gpu} x{sc.tp} leaves no KV cache: {f.limit}")
     s = setup(
         model,
@@ -62,21 +72,21 @@ def _roofline_replicas(
     )
     max_seqs = sc.max_num_seqs or eng.max_num_seqs
     max_tokens = sc.max_num_batched_tokens or eng.max_num_batched_tokens
-    blocks = capacity // sc.block_size
+    blocks = capacity // bs
     # a running sequence holds a block at least and a prefill token a KV slot: a step has at
     # most max(min(max_tokens, KV tokens), min(max_seqs, blocks)) tokens
-    largest = max(min(max_tokens, blocks * sc.block_size), min(max_seqs, blocks))
+    largest = max(min(max_tokens, blocks * bs), min(max_seqs, blocks))
     if largest > MAX_STEP_TOKENS:
         raise InputError(
             f"max_num_batched_tokens = {max_tokens:,}, max_num_seqs = {max_seqs:,} and "
-            f"{blocks * sc.block_size:,} KV tokens allow steps of {largest:,} tokens; the "
+            f"{blocks * bs:,} KV tokens allow steps of {largest:,} tokens; the "
             f"simulator accepts at most {MAX_STEP_TOKENS:,} (lower max_num_batched_tokens, "
             "max_num_seqs or kv_capacity_tokens)"
         )
     table = StepTable(s, largest)
     reps: list[Replica] = []
     for _ in range(sc.replicas):
-        pool = KvPool(blocks, sc.block_size, sc.watermark)
+        pool = KvPool(blocks, bs, sc.watermark if policy.admission == "watermark" else 0.0)
         reps.append(
             BatchingReplica(
                 loop,
@@ -86,9 +96,11 @@ def _roofline_replicas(
                 max_num_seqs=min(max_seqs, blocks),
                 max_num_batched_tokens=max_tokens,
                 prefix_caching=sc.prefix_caching,
+                policy=policy,
             )
         )
-    room = (blocks - int(sc.watermark * blocks) - 1) * sc.block_size
+    watermark = 0 if policy.admission != "watermark" else int(sc.watermark * blocks)
+    room = (blocks - watermark - 1) * bs
     cfg = {
         "service": "roofline",
         "setup": s.label,
@@ -96,10 +108,11 @@ def _roofline_replicas(
         "load_balancer": sc.load_balancer,
         "max_num_seqs": max_seqs,
         "max_num_batched_tokens": max_tokens,
-        "kv_capacity_tokens": blocks * sc.block_size,
+        "kv_capacity_tokens": blocks * bs,
         "kv_capacity_source": "scenario" if sc.kv_capacity_tokens else "memory model (fit)",
-        "block_size": sc.block_size,
+        "block_size": bs,
         "prefix_caching": sc.prefix_caching,
+        "scheduler": policy.describe(),
     }
     return reps, min(room, model.max_context), cfg, s.notes, table.step_s(1.0, 0.0)
 

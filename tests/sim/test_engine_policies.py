@@ -1,0 +1,163 @@
+"""Scheduling per engine family (sim/policy.py): TensorRT-LLM's capacity policies, SGLang's
+radix cache and prefill-first steps, vLLM for everything else."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetplan.catalog import load_catalog
+from fleetplan.errors import InputError
+from fleetplan.sim import simulate
+from fleetplan.sim.batching import BatchingReplica
+from fleetplan.sim.kv_pool import KvPool
+from fleetplan.sim.policy import policy_for
+from fleetplan.sim.sequence import Seq
+
+CAT = load_catalog()
+FIELDS = """name = "{name}"
+calibrated_architectures = ["hopper"]
+aliases = []
+mbu = 0.85
+attention_mbu = 0.75
+mfu_prefill = 0.6
+gemm_half_tokens = 0
+step_overhead_ms = 1.0
+per_layer_overhead_us = 0.0
+allreduce_latency_us = 6.0
+runtime_overhead_gib = 1.5
+gpu_memory_utilization = 0.90
+max_num_seqs = 1024
+max_num_batched_tokens = 8192
+precisions = ["bf16", "fp16", "fp8"]
+"""
+
+
+@pytest.fixture(scope="module")
+def sgl_catalog(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The catalog with an SGLang profile (factors as vLLM V1's: only the scheduler differs)."""
+    p = Path(tmp_path_factory.mktemp("cat")) / "sglang.toml"
+    keys = [line.split(" =")[0] for line in FIELDS.splitlines()[3:]]
+    sources = "".join(f'{k} = "test profile: vLLM V1 factors"\n' for k in keys)
+    p.write_text(
+        "[engines.sglang-test]\n"
+        + FIELDS.format(name="SGLang (test)")
+        + "[engines.sglang-test.sources]\n"
+        + sources
+    )
+    return load_catalog(p)
+
+
+def _tight(engine: str, **over: Any) -> dict[str, Any]:
+    """250 users on a KV cache that holds ~60 of their sequences."""
+    sc: dict[str, Any] = {
+        "model": "llama-3.1-8b",
+        "gpu": "h100",
+        "engine": engine,
+        "kv_capacity_tokens": 60_000,
+        "max_num_seqs": 256,
+        "arrivals": {"kind": "concurrency", "users": 250, "requests": 1500},
+        "lengths": {
+            "input": {"mean": 600, "dist": "exponential"},
+            "output": {"mean": 400, "dist": "exponential"},
+        },
+        "seed": 5,
+    }
+    sc.update(over)
+    return sc
+
+
+def test_tensorrt_llm_guaranteed_no_evict_never_preempts_where_vllm_does() -> None:
+    vllm = simulate(_tight("vllm"), catalog=CAT)
+    trt = simulate(_tight("tensorrt-llm"), catalog=CAT)
+    assert vllm.preemptions > 0
+    assert trt.preemptions == 0 and trt.completed == 1500
+    assert "guaranteed no evict" in trt.config["scheduler"]
+    assert max(trt.timeline["kv_used"]) <= 1.0
+    # reserving whole sequences admits fewer at once: more queueing than vLLM
+    assert trt.queue_ms.mean > vllm.queue_ms.mean
+
+
+def test_tensorrt_llm_max_utilization_pauses_when_the_cache_is_full() -> None:
+    r = simulate(_tight("tensorrt-llm", capacity_scheduler_policy="max_utilization"), catalog=CAT)
+    assert r.preemptions > 0 and r.completed == 1500
+    assert "max utilization" in r.config["scheduler"]
+
+
+def test_whole_prompts_without_chunked_prefill() -> None:
+    # prompts of 3,000 tokens and a 4,096-token step: one prompt per step when not chunked
+    sc = {
+        "model": "llama-3.1-8b",
+        "gpu": "h100",
+        "engine": "tensorrt-llm",
+        "max_num_batched_tokens": 4096,
+        "arrivals": {"kind": "concurrency", "users": 8, "requests": 80},
+        "lengths": {"input": {"mean": 3000}, "output": {"mean": 20}},
+    }
+    whole = simulate({**sc, "chunked_prefill": False}, catalog=CAT)
+    chunked = simulate({**sc, "chunked_prefill": True}, catalog=CAT)
+    assert whole.completed == chunked.completed == 80
+    assert whole.ttft_ms.p50 != chunked.ttft_ms.p50
+
+
+def test_sglang_reuses_prefixes_at_token_granularity(sgl_catalog: Any) -> None:
+    sc: dict[str, Any] = {
+        "model": "llama-3.1-8b",
+        "gpu": "h100",
+        "arrivals": {"kind": "poisson", "rate_per_s": 5, "duration_s": 60},
+        "lengths": {"input": {"mean": 700}, "output": {"mean": 50}},
+        "prefix": {"share": 1.0, "tokens": 500, "groups": 1},
+        "seed": 3,
+    }
+    vllm = simulate(sc, catalog=sgl_catalog)
+    sgl = simulate({**sc, "engine": "sglang-test"}, catalog=sgl_catalog)
+    assert sgl.config["block_size"] == 1 and "SGLang" in sgl.config["scheduler"]
+    # every request but the first reuses the prefix: 500 tokens each, vLLM's 31 full blocks
+    assert sgl.prefix_hit_tokens == 500 * (sgl.requests - 1)
+    assert vllm.prefix_hit_tokens == 496 * (vllm.requests - 1)
+
+
+def test_sglang_prefill_steps_stall_the_decodes(sgl_catalog: Any) -> None:
+    sc: dict[str, Any] = {
+        "model": "llama-3.1-8b",
+        "gpu": "h100",
+        "arrivals": {"kind": "poisson", "rate_per_s": 6, "duration_s": 60},
+        "lengths": {"input": {"mean": 6000}, "output": {"mean": 200}},
+        "seed": 1,
+    }
+    vllm = simulate(sc, catalog=sgl_catalog)
+    sgl = simulate({**sc, "engine": "sglang-test"}, catalog=sgl_catalog)
+    # a decoding sequence waits a whole prefill step between two tokens (vLLM mixes them)
+    assert sgl.itl_ms.max > 2 * vllm.itl_ms.p99
+    assert sgl.completed == sgl.requests
+
+
+def test_sglang_orders_the_queue_longest_cached_prefix_first() -> None:
+    pool = KvPool(1000, 1, 0.0)
+    rep = BatchingReplica(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        pool,
+        max_num_seqs=8,
+        max_num_batched_tokens=100,
+        prefix_caching=True,
+        policy=policy_for("sglang"),
+    )
+    pool.publish(7, 40)
+    pool.publish(8, 90)
+    for rid, pid, pblocks in ((0, -1, 0), (1, 7, 40), (2, 9, 50), (3, 8, 90), (4, 7, 40)):
+        rep.waiting.append(Seq(rid, 0.0, 200, 10, pid, pblocks))
+    rep._longest_prefix_first()
+    assert [s.rid for s in rep.waiting] == [3, 1, 4, 0, 2]
+
+
+def test_unknown_engines_schedule_like_vllm_and_settings_belong_to_their_engine() -> None:
+    assert policy_for("tgi") == policy_for("vllm")
+    assert policy_for("lmdeploy").family == "vllm"
+    assert policy_for("trt-llm").admission == "reserve_full"
+    assert policy_for("vllm@0.6", "vllm", profile_chunked=False).mixed is False
+    with pytest.raises(InputError, match="capacity_scheduler_policy"):
+        policy_for("vllm", capacity_scheduler_policy="max_utilization")
+    with pytest.raises(InputError, match="schedule_policy"):
+        policy_for("tensorrt-llm", schedule_policy="lpm")
