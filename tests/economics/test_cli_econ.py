@@ -147,7 +147,8 @@ def test_negative_hours_in_cost_inputs_exit_2(cli) -> None:
 
 
 def test_other_commands(cli, tmp_path) -> None:
-    r = cli("tco", "--gpu", "rtx-4090", "--price-usd", "1600", "--json")
+    args = ["tco", "--gpu", "rtx-4090", "--price-usd", "1600", "--host-usd-per-gpu", "0"]
+    r = cli(*args, "--json")
     assert r.code == 0 and r.json()["amortized_usd_per_gpu_hour"] == pytest.approx(0.0609, abs=5e-5)
     r = cli(
         "cache-roi",

@@ -236,3 +236,26 @@ def test_a_single_gpu_on_an_eight_gpu_only_offer_pays_for_the_instance(catalog):
     assert gpu_price(catalog, "b200", provider="aws", gpus=8).usd_per_gpu_hour == pytest.approx(
         113.9328 / 8
     )
+
+
+def test_tco_counts_host_power_pue_and_upkeep_with_sources(cli):
+    from fleetplan.economics.tco import OWNED_DEFAULTS, tco
+
+    d = cli("tco", "--gpu", "h100", "--gpus", "8", "--json").json()
+    assert d["host_capex_usd"] == 8 * OWNED_DEFAULTS["host_usd_per_gpu"].value
+    assert d["capex_usd"] == d["gpu_capex_usd"] + d["host_capex_usd"]
+    assert d["pue"] == OWNED_DEFAULTS["pue"].value and d["support_usd_per_gpu_hour"] > 0
+    assert d["power_w_per_gpu"] == 700 + OWNED_DEFAULTS["host_power_w_per_gpu"].value
+    assert "load_fraction_of_tdp" in d and "utilization" not in d
+    assert all(src.count("https://") for src in d["sources"].values() if "life" not in src)
+    # owning costs more than the GPU's price over its life once host, power and upkeep count
+    gpu_only = tco(30_000, 8, life_years=3)
+    assert d["owned_usd_per_gpu_hour"] > gpu_only.owned_usd_per_gpu_hour * 1.5
+
+
+def test_tco_against_the_plans_cloud_cost(cli):
+    plan = cli("plan", "--json").json()["recommended"]
+    d = cli("tco", "--plan", "builtin", "--json").json()
+    assert d["gpu"] == plan["gpu"] and d["gpus"] == plan["gpus_total"]
+    assert d["rent_usd_per_month"] == pytest.approx(plan["usd_per_month"], rel=1e-6)
+    assert "plan's cloud cost" in d["rent_basis"]

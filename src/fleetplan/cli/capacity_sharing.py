@@ -1,5 +1,6 @@
-"""`fleetplan tco`, `cache-roi`, `tenancy` and `fleet-mix`: owned hardware, caching, sharing
-and base-plus-burst fleets, each with --json and a table."""
+"""`fleetplan cache-roi`, `tenancy` and `fleet-mix`: sharing capacity — a prompt cache, a GPU
+pool across tenants, a base fleet with burst on spot GPUs or an API — each with --json and a
+labelled table."""
 
 from __future__ import annotations
 
@@ -9,22 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, print_json
+from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
 from fleetplan.errors import InputError
-
-
-def _show(title: str, record: dict[str, Any], as_json: bool, notes: list[str] = ()) -> None:  # type: ignore[assignment]
-    if as_json:
-        print_json(record)
-        return
-    rows = []
-    for k, v in record.items():
-        shown = f"{v:,.4f}".rstrip("0").rstrip(".") if isinstance(v, float) else v
-        rows.append([k, shown])
-    out = console()
-    out.print(table(title, [("", "left"), ("", "right")], rows))
-    if notes:
-        out.print("\n".join(notes), markup=False)
 
 
 def _floats(text: str, field: str) -> list[float]:
@@ -32,62 +20,6 @@ def _floats(text: str, field: str) -> list[float]:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(f"{field} = {text!r}; expected comma-separated numbers") from None
-
-
-@app.command()
-def tco(
-    gpu: Annotated[str, typer.Option(help="GPU id: capex and power from the catalog.")],
-    gpus: Annotated[int, typer.Option(help="GPUs bought.")] = 1,
-    price_usd: Annotated[float | None, typer.Option(help="Purchase price per GPU.")] = None,
-    life_years: Annotated[float, typer.Option(help="Amortization life.")] = 3.0,
-    load: Annotated[float, typer.Option(help="Average power draw as a fraction of TDP.")] = 1.0,
-    pue: Annotated[float, typer.Option(help="Power usage effectiveness (≥ 1).")] = 1.0,
-    usd_per_kwh: Annotated[float, typer.Option(help="Electricity price.")] = 0.0,
-    network_setup_usd: Annotated[float, typer.Option(help="Networking and setup capex.")] = 0.0,
-    ops_usd_per_month: Annotated[float, typer.Option(help="Ops labor per month.")] = 0.0,
-    rent_usd_per_hour: Annotated[
-        float | None, typer.Option(help="Rent $/GPU-h to compare; default: cheapest offer.")
-    ] = None,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Owned-hardware cost per GPU-hour versus renting, with the payback month."""
-    from fleetplan.economics.pricing import gpu_price
-    from fleetplan.economics.tco import tco as solve
-
-    cat = catalog_from(catalog)
-    spec = cat.gpu(gpu)
-    if price_usd is None:
-        if spec.purchase_price_usd is None:
-            raise InputError(f"the catalog has no purchase price for {spec.id}; give --price-usd")
-        price_usd = spec.purchase_price_usd
-        basis = (
-            f"catalog: {spec.price_source or spec.source}, as of {spec.price_as_of or spec.as_of}"
-        )
-    else:
-        basis = "user-given"
-    try:
-        rent = gpu_price(cat, spec.id, rent_usd_per_hour)
-    except InputError:
-        rent = None
-    t = solve(
-        price_usd,
-        gpus,
-        life_years=life_years,
-        power_w=spec.tdp_w,
-        load=load,
-        pue=pue,
-        usd_per_kwh=usd_per_kwh,
-        network_setup_usd=network_setup_usd,
-        ops_usd_per_month=ops_usd_per_month,
-        rent_usd_per_gpu_hour=None if rent is None else rent.usd_per_gpu_hour,
-        capex_basis=basis,
-    )
-    rec = {**asdict(t), "rent_basis": None if rent is None else rent.basis, "power_w": spec.tdp_w}
-    notes = [f"capex: {basis}", f"power: TDP {spec.tdp_w:g} W × {load:g} load × PUE {pue:g}"]
-    if rent is not None:
-        notes.append(f"rent: {rent.basis}")
-    _show(f"owning {gpus}× {spec.id}", rec, as_json, notes)
 
 
 @app.command("cache-roi")
@@ -135,9 +67,31 @@ def cache_roi(
     if as_json:
         print_json(rec)
         return
-    flat = {f"prefix {k}": v for k, v in rec["prefix"].items()}
-    flat |= {f"semantic {k}": v for k, v in rec.get("semantic", {}).items()}
-    _show("caching ROI", flat, False)
+    flat = {f"prefix_{k}": v for k, v in rec["prefix"].items()}
+    flat |= {f"semantic_{k}": v for k, v in rec.get("semantic", {}).items()}
+    price = pc.price_basis if card else "give --api for dollars"
+    fields = [
+        ("prefix_prefill_tokens_per_hour_uncached", "prefill tokens/hour, no cache", count, ""),
+        ("prefix_prefill_tokens_per_hour_cached", "prefill tokens/hour, cached", count,
+         f"hit rate {hit_rate:.0%} on a {prefix_tokens:,}-token prefix"),
+        ("prefix_reduction", "prefill tokens saved", pct, ""),
+        ("prefix_usd_per_month_uncached", "input $/month, no cache", usd, price),
+        ("prefix_usd_per_month_cached", "input $/month, cached", usd, price),
+        ("prefix_saves_usd_per_month", "prefix cache saves $/month", usd, price),
+    ]  # fmt: skip
+    if "semantic" in rec:
+        fields += [
+            ("semantic_requests_per_month", "requests/month", count, ""),
+            ("semantic_llm_usd_per_month_uncached", "LLM $/month, no cache", usd, ""),
+            ("semantic_llm_usd_per_month_cached", "LLM $/month, cached", usd,
+             f"{semantic_hit_rate:.0%} answered from the cache"),
+            ("semantic_embedding_usd_per_month", "embedding $/month", usd, ""),
+            ("semantic_vector_store_usd_per_month", "vector store $/month", usd, ""),
+            ("semantic_saves_usd_per_month", "semantic cache saves $/month", usd,
+             "negative: it costs more than it saves"),
+            ("semantic_breakeven_hit_rate", "breakeven semantic hit rate", pct, ""),
+        ]  # fmt: skip
+    show_figures("caching ROI", flat, fields, False)
 
 
 @app.command()
@@ -155,7 +109,17 @@ def tenancy(
     if len(utils) == 1:
         utils = utils * len(peaks)
     m = multiplexing([int(p) if p == int(p) else p for p in peaks], utils, quantile)  # type: ignore[misc]
-    _show("multi-tenancy", asdict(m), as_json)
+    fields = [
+        ("tenants", "tenants", count, ""),
+        ("sum_of_peaks_gpus", "GPUs, dedicated (sum of peaks)", count, "each tenant at its peak"),
+        ("pooled_gpus", "GPUs, pooled", count,
+         f"{m.quantile:.1%} quantile of the exact demand distribution"),
+        ("mean_demand_gpus", "mean demand, GPUs", num, ""),
+        ("dedicated_utilization", "utilization, dedicated", pct, "mean demand / GPUs"),
+        ("pooled_utilization", "utilization, pooled", pct, "mean demand / GPUs"),
+        ("saving_fraction", "GPUs saved by pooling", pct, ""),
+    ]  # fmt: skip
+    show_figures("multi-tenancy: dedicated versus pooled GPUs", asdict(m), fields, as_json)
 
 
 @app.command("fleet-mix")
@@ -187,7 +151,9 @@ def fleet_mix(
     from fleetplan.errors import InputError
 
     cat = catalog_from(catalog)
-    base = gpu_price(cat, gpu, base_usd_per_hour, pricing=base_pricing)
+    demand = _floats(demand_gpus, "--demand-gpus")
+    fleet = max(1, int(max(demand, default=1)))  # instances are bought for the whole fleet
+    base = gpu_price(cat, gpu, base_usd_per_hour, pricing=base_pricing, gpus=fleet)
     if burst_api:
         from fleetplan.catalog.api_prices import api_price
 
@@ -204,10 +170,10 @@ def fleet_mix(
             f"= ${burst_usd:.2f} per GPU-hour equivalent ({price.source}, as of {price.as_of})"
         )
     else:
-        burst = gpu_price(cat, gpu, burst_usd_per_hour, pricing="spot")
+        burst = gpu_price(cat, gpu, burst_usd_per_hour, pricing="spot", gpus=fleet)
         burst_usd, burst_basis = burst.usd_per_gpu_hour, burst.basis
     h = hybrid_from_profile(
-        _floats(demand_gpus, "--demand-gpus"),
+        demand,
         base_percentile,
         base.usd_per_gpu_hour,
         burst_usd,
@@ -215,4 +181,20 @@ def fleet_mix(
         api_burst=burst_api or "",
     )
     notes = [f"base price: {base.basis}", f"burst price: {burst_basis}", h.risk]
-    _show("hybrid fleet (compared with a peak-sized base-priced fleet)", asdict(h), as_json, notes)
+    burst_label = "API burst" if burst_api else "spot burst"
+    fields = [
+        ("base_gpus", "base GPUs", count, f"{base_percentile:g}th percentile of hourly demand"),
+        ("burst_gpus", f"{burst_label}, GPUs at peak", count, ""),
+        ("burst_gpu_hours_per_month", f"{burst_label}, GPU-hours/month", count, ""),
+        ("base_usd_per_month", "base $/month", usd, f"{base.pricing}"),
+        ("burst_usd_per_month", f"{burst_label} $/month", usd, ""),
+        ("interruption_usd_per_month", "spot interruptions $/month", usd, "re-run work"),
+        ("total_usd_per_month", "hybrid total $/month", usd, ""),
+        ("compare_gpus", "peak-sized fleet, GPUs", count, "every hour at the peak"),
+        ("compare_usd_per_month", "peak-sized fleet $/month", usd, f"{base.pricing}"),
+        ("saving_fraction", "hybrid saves", pct, "against the peak-sized fleet"),
+    ]  # fmt: skip
+    show_figures(
+        "hybrid fleet (compared with a peak-sized base-priced fleet)",
+        asdict(h), fields, as_json, notes,
+    )  # fmt: skip

@@ -1,0 +1,179 @@
+"""`fleetplan tco`: owning GPUs (GPU and host server capex, depreciation, support, power x PUE,
+ops) against renting them — or against a plan's cloud cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from
+from fleetplan.cli.figure_tables import count, num, show_figures, usd, usd_rate
+from fleetplan.economics.tco import OWNED_DEFAULTS
+from fleetplan.errors import InputError
+
+D = OWNED_DEFAULTS
+
+
+def _opt(key: str, text: str) -> Any:
+    return typer.Option(help=f"{text} Default {D[key].value:g}: {D[key].source}.")
+
+
+@app.command()
+def tco(
+    gpu: Annotated[
+        str | None, typer.Option(help="GPU id: capex and TDP from the catalog (or --plan's).")
+    ] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPUs bought (default 1, or --plan's).")] = None,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare with a plan's cloud cost: 'builtin' or a scenario file; owns the "
+            "plan's GPUs (replicas x tp)."
+        ),
+    ] = None,
+    price_usd: Annotated[float | None, typer.Option(help="Purchase price per GPU.")] = None,
+    host_usd_per_gpu: Annotated[float, _opt("host_usd_per_gpu", "Host server capex per GPU.")] = D[
+        "host_usd_per_gpu"
+    ].value,
+    life_years: Annotated[float, _opt("life_years", "Depreciation life, straight line.")] = D[
+        "life_years"
+    ].value,
+    support_fraction_per_year: Annotated[
+        float, _opt("support_fraction_per_year", "Support/upkeep per year, fraction of capex.")
+    ] = D["support_fraction_per_year"].value,
+    load: Annotated[float, typer.Option(help="Average power draw as a fraction of TDP.")] = 1.0,
+    host_power_w_per_gpu: Annotated[
+        float, _opt("host_power_w_per_gpu", "Host power per GPU, W.")
+    ] = D["host_power_w_per_gpu"].value,
+    pue: Annotated[float, _opt("pue", "Power usage effectiveness (≥ 1).")] = D["pue"].value,
+    usd_per_kwh: Annotated[float, _opt("usd_per_kwh", "Electricity price, $/kWh.")] = D[
+        "usd_per_kwh"
+    ].value,
+    network_setup_usd: Annotated[float, typer.Option(help="Networking and setup capex.")] = 0.0,
+    ops_usd_per_month: Annotated[float, typer.Option(help="Ops labor per month.")] = 0.0,
+    rent_usd_per_hour: Annotated[
+        float | None, typer.Option(help="Rent $/GPU-h to compare; default: cheapest offer.")
+    ] = None,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Owned-hardware cost per GPU-hour (GPU and host capex, depreciation, support, power x
+    PUE x $/kWh, ops) versus renting or a plan's cloud cost, with the payback month."""
+    from fleetplan.economics.pricing import gpu_price
+    from fleetplan.economics.tco import tco as solve
+
+    cat = catalog_from(catalog)
+    rent_month, rent_basis = None, None
+    if plan is not None:
+        rec = _plan_recommendation(plan, cat)
+        gpu = gpu or rec.gpu
+        gpus = gpus or rec.gpus_total
+        rent_month = rec.usd_per_month
+        o = rec.offer
+        rent_basis = (
+            f"the plan's cloud cost: {rec.instances} x {o.instance_type or o.gpu} "
+            f"({o.provider} {o.pricing}) ${rec.usd_per_month:,.0f}/month for {rec.replicas} "
+            f"replica(s) of {rec.tp} {rec.gpu}; {o.source}, as of {o.as_of}"
+        )
+    if gpu is None:
+        raise InputError("give --gpu, or --plan for the plan's GPU")
+    gpus = gpus or 1
+    spec = cat.gpu(gpu)
+    if price_usd is None:
+        if spec.purchase_price_usd is None:
+            raise InputError(f"the catalog has no purchase price for {spec.id}; give --price-usd")
+        price_usd = spec.purchase_price_usd
+        basis = (
+            f"catalog: {spec.price_source or spec.source}, as of {spec.price_as_of or spec.as_of}"
+        )
+    else:
+        basis = "user-given"
+    rent = None
+    if rent_month is None:
+        try:
+            rent = gpu_price(cat, spec.id, rent_usd_per_hour, gpus=gpus)
+            rent_basis = rent.basis
+        except InputError:
+            rent = None
+    t = solve(
+        price_usd,
+        gpus,
+        life_years=life_years,
+        power_w=spec.tdp_w,
+        load=load,
+        pue=pue,
+        usd_per_kwh=usd_per_kwh,
+        network_setup_usd=network_setup_usd,
+        ops_usd_per_month=ops_usd_per_month,
+        rent_usd_per_gpu_hour=None if rent is None else rent.usd_per_gpu_hour,
+        rent_usd_per_month=rent_month,
+        capex_basis=basis,
+        host_usd_per_gpu=host_usd_per_gpu,
+        host_power_w_per_gpu=host_power_w_per_gpu,
+        support_fraction_per_year=support_fraction_per_year,
+    )
+    record = {
+        **asdict(t),
+        "gpu": spec.id,
+        "gpu_tdp_w": spec.tdp_w,
+        "rent_basis": rent_basis,
+        "sources": {k: v.source for k, v in D.items()},
+    }
+    seg = (
+        " (a datacenter-server share; a workstation host costs less — set --host-usd-per-gpu)"
+        if spec.segment != "datacenter" and host_usd_per_gpu == D["host_usd_per_gpu"].value
+        else ""
+    )
+    payback = (
+        f"month {t.payback_month}" if t.payback_month is not None else "never: renting is cheaper"
+    )
+    fields = [
+        ("gpu_capex_usd", "GPU capex", usd, f"{gpus} x ${price_usd:,.0f} ({basis})"),
+        ("host_capex_usd", "host server capex", usd, f"{gpus} x ${host_usd_per_gpu:,.0f}{seg}"),
+        ("network_setup_usd", "networking and setup capex", usd, "user-given"),
+        ("amortized_usd_per_gpu_hour", "depreciation $/GPU-hour", usd_rate,
+         f"all capex, straight line over {life_years:g} years"),
+        ("support_usd_per_gpu_hour", "support/upkeep $/GPU-hour", usd_rate,
+         f"{support_fraction_per_year:.0%} of GPU and host capex per year"),
+        ("power_w_per_gpu", "power per GPU, W", count,
+         f"TDP {spec.tdp_w:g} W + host {host_power_w_per_gpu:g} W"),
+        ("power_usd_per_gpu_hour", "power $/GPU-hour", usd_rate,
+         f"x load {load:g} x PUE {pue:g} x ${usd_per_kwh:g}/kWh"),
+        ("ops_usd_per_gpu_hour", "ops labor $/GPU-hour", usd_rate,
+         f"${ops_usd_per_month:,.0f}/month over {gpus} GPU(s)"),
+        ("owned_usd_per_gpu_hour", "owned $/GPU-hour", usd_rate, "sum of the above"),
+        ("owned_usd_per_month", "owned $/month", usd, f"{gpus} GPU(s) x 730 h"),
+        ("rent_usd_per_month", "cloud $/month", usd, "see rent below"),
+        ("rent_usd_per_gpu_hour", "cloud $/GPU-hour", usd_rate, ""),
+        ("payback_month", "payback", lambda m: f"month {m:,}",
+         "first month cumulative rent exceeds capex + running costs"
+         if t.payback_month is not None else payback),
+    ]  # fmt: skip
+    notes = [f"rent: {rent_basis}" if rent_basis else "rent: no catalog offer for this GPU"]
+    show_figures(f"owning {gpus}× {spec.id} versus renting", record, fields, as_json, notes)
+
+
+def _plan_recommendation(plan: str, cat: Any) -> Any:
+    from importlib import resources
+
+    import yaml
+
+    from fleetplan.plan import make_plan
+    from fleetplan.scenario import load_scenario, parse_scenario
+
+    if plan == "builtin":
+        text = resources.files("fleetplan.examples").joinpath("chat-8b.yaml").read_text("utf-8")
+        spec, base = parse_scenario(yaml.safe_load(text), "built-in chat-8b.yaml"), Path(".")
+    else:
+        spec, base = load_scenario(plan)
+    p = make_plan(spec, base, cat)
+    if p.recommended is None:
+        raise InputError(f"--plan {plan}: no deployment meets the scenario's SLOs")
+    return p.recommended
+
+
+__all__ = ["num", "tco"]
