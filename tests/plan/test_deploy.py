@@ -254,6 +254,33 @@ def test_alerts_cover_slo_saturation_and_gpu_health(plan, cat):
     assert "DCGM_FI_DEV_XID_ERRORS" in by_name["GPUXidError"]
 
 
+def _promql(a) -> list[str]:
+    o = {x["kind"]: x for x in _objects(a.files)}
+    exprs = [r["expr"] for r in o["PrometheusRule"]["spec"]["groups"][0]["rules"]]
+    if "ScaledObject" in o:
+        exprs.append(o["ScaledObject"]["spec"]["triggers"][0]["metadata"]["query"])
+    dash = json.loads(a.files["grafana-dashboard.json"])
+    return exprs + [t["expr"] for p in dash["panels"] for t in p["targets"]]
+
+
+@pytest.mark.parametrize(("gpu", "engine"), VARIANTS)
+def test_every_query_parses_and_names_cited_series(plan, cat, gpu, engine):
+    """Alert, autoscaling and dashboard queries are valid PromQL over the series the engine
+    table and the GPU exporters' tables name, nothing else."""
+    # in the test extra; a working venv made before it was added lacks it (CI installs it)
+    promql_parser = pytest.importorskip("promql_parser")
+    from fleetplan.render.deploy.monitoring import _GPU_SERIES
+
+    a = build(_variant(plan, gpu, engine), cat)
+    m = a.target.engine.metrics
+    known = {m.queue, m.ttft, m.tpot, m.kv_usage, "up", *_GPU_SERIES[a.target.vendor].values()}
+    known |= {f"{s}_bucket" for s in known}
+    for expr in _promql(a):
+        promql_parser.parse(expr)  # raises ValueError on a syntax error
+        for series in re.findall(r"([A-Za-z_:][\w:]*)\{", expr):
+            assert series in known, (series, expr)
+
+
 def test_yaml_never_aliases_repeated_objects():
     shared = {"a": 1}
     assert "&" not in to_yaml({"x": shared, "y": shared})
