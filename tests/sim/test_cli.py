@@ -113,3 +113,13 @@ def test_bad_scenarios_exit_2_naming_the_field(
 def test_examples_parse(path: Path) -> None:
     sc = load_scenario(path)
     assert sc.model and sc.arrivals.kind
+
+
+def test_concurrency_example_runs_closed_loop_without_preemption(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _run(capsys, str(EXAMPLES / "sim-concurrency.yaml"), "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["requests"] == 2500 and d["preemptions"] == 0
+    assert d["config"]["scheduler"].startswith("TensorRT-LLM; guaranteed no evict")

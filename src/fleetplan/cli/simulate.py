@@ -148,6 +148,8 @@ def _print(result: Any, scenario: Path, chart: Path | None) -> None:
         f"peak KV use {kv_peak:.0%}; mean in system {d['mean_in_system']:,.1f}; "
         f"prefix-cache hits {d['prefix_hit_tokens']:,} tokens"
     )
+    if "scheduler" in cfg:
+        out.print(f"scheduler: {cfg['scheduler']}")
     for note in d["notes"]:
         out.print(f"note: {note}")
     if chart is not None:
