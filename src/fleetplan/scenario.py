@@ -35,7 +35,16 @@ from pydantic import (
 
 from fleetplan.catalog.schema import format_validation_error, hf_repo_id
 from fleetplan.errors import InputError
-from fleetplan.workload import Lengths, Slo, Traffic, from_csv, from_percentiles, lognormal
+from fleetplan.workload import (
+    Lengths,
+    Slo,
+    SloTarget,
+    Traffic,
+    from_csv,
+    from_percentiles,
+    lognormal,
+    parse_slo_name,
+)
 
 PRICING = Literal[
     "on-demand", "spot", "reserved-1y", "reserved-3y", "savings-plan-1y", "savings-plan-3y"
@@ -121,13 +130,35 @@ class TrafficSpec(_M):
         )
 
 
-class SloSpec(_M):
+class SloSpec(BaseModel):
+    """Latency SLOs at any percentile from p50 to p99.9: `ttft_p95_ms`, `tpot_p99_ms`,
+    `e2e_p95_ms`, `ttft_p999_ms` (99.9), ... and `min_replicas`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
     ttft_p95_ms: float | None = Field(default=None, gt=0)
     tpot_p95_ms: float | None = Field(default=None, gt=0)
     min_replicas: int = Field(default=1, ge=1, le=1000)
 
+    @model_validator(mode="after")
+    def _targets(self) -> SloSpec:
+        for name, value in (self.model_extra or {}).items():
+            parsed = parse_slo_name(name)
+            if parsed is None or not 50 <= parsed[1] <= 99.9:
+                raise ValueError(
+                    f"unknown field {name!r}; SLOs are named <ttft|tpot|e2e>_p<50..999>_ms, "
+                    "e.g. ttft_p99_ms, e2e_p95_ms, tpot_p999_ms (p99.9)"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} = {value!r}; expected a positive number of ms")
+        return self
+
     def resolve(self) -> Slo:
-        return Slo(self.ttft_p95_ms, self.tpot_p95_ms, self.min_replicas)
+        targets = []
+        for name, value in self.model_dump().items():
+            parsed = parse_slo_name(name)
+            if parsed is not None and value is not None:
+                targets.append(SloTarget(parsed[0], parsed[1], float(value)))
+        return Slo(tuple(targets), self.min_replicas)
 
 
 class Constraints(_M):

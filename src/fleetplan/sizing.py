@@ -1,60 +1,308 @@
-"""Sizing: replicas for a traffic level at a latency SLO, with queueing, and the seed's method.
+"""Sizing: the analytic latency percentiles of a replica set under load, and the seed's method.
 
-A replica running continuous batching with at most `B` sequences is modelled as an M/M/c queue
-with `c = B` slots; a slot is busy for a request's decode time `O · t_step(B)` (conservative:
-the full-batch step time). Erlang C gives the probability that an arriving request waits for a
-slot and the tail of the wait, which adds to the prefill time to give TTFT percentiles. All
-functions take numpy arrays and broadcast.
+A replica runs iteration-level continuous batching (`perf.schedule.mixed_step` is the step).
+At a per-replica arrival rate λ it settles at an operating point (`load_point`):
+
+- `n` sequences decoding on average (Little: n = λ · (O − 1) · t̄), `t_dec` the pure decode
+  step of a batch of n + 1 (a sequence sees itself and the others in flight);
+- each arrival's prompt of I tokens is prefilled in ⌈I / (chunk − n)⌉ mixed steps taking
+  `tp(I)` in all; the share of time in mixed steps is f = λ · E[tp];
+- the mean step t̄ = 1 / (λ · E[chunks] + (1 − f) / t_dec).
+
+TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunneen) + the rest
+of the step in flight when the request arrives (uniform over a decode step, or over a mixed
+step, chosen by the share of time in each) + its own prefill. TPOT of a request with O
+tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound
+Poisson sum of the prompts arriving during its life) / (O − 1). Percentiles come from these
+distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not
+from a worst case; docs/model/sizing.md derives each term and checks it against the
+simulator. All functions take numpy arrays and broadcast; only numpy is needed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 F64 = NDArray[np.float64]
+# (decoding sequences, their mean context, prefill tokens, their mean context) -> step seconds
+StepFn = Callable[[F64, F64, F64, F64], F64]
+
+_LOG_FACT = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, 1024, dtype=np.float64)))])
+_SLOT_WAIT_POINTS = (np.arange(4) + 0.5) / 4  # quantiles of the exponential wait tail
+
+
+def _log_factorial(n: F64) -> F64:
+    """ln n! for integer-valued n >= 0: a table below 1024, Stirling's series above."""
+    small = _LOG_FACT[np.clip(n, 0, 1023).astype(np.int64)]
+    m = np.maximum(n, 1.0)
+    big = m * np.log(m) - m + 0.5 * np.log(2 * np.pi * m) + 1 / (12 * m) - 1 / (360 * m**3)
+    return np.where(n < 1024, small, big)
+
+
+def normal_cdf(x: ArrayLike) -> F64:
+    """Φ(x), vectorized (Abramowitz & Stegun 7.1.26 for erf, |error| < 1.5e-7)."""
+    z = np.asarray(x, dtype=np.float64) / math.sqrt(2.0)
+    a = np.abs(z)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    erf = 1.0 - poly * np.exp(-a * a)
+    return 0.5 * (1.0 + np.sign(z) * erf)
 
 
 def erlang_c(servers: ArrayLike, offered_load: ArrayLike) -> F64:
     """Probability that an arrival waits in an M/M/c queue (c = servers, a = λ/μ).
 
-    Erlang B is the Poisson ratio pmf(c; a) / cdf(c; a), evaluated in log space (stable for
-    thousands of servers, one vectorized call); Erlang C = B / (1 − ρ(1 − B)). Where the load
-    reaches the servers (a ≥ c) the queue is unstable and the result is 1.
+    Erlang B = pmf_Poisson(c; a) / cdf_Poisson(c; a): the pmf in log space (exact ln c!), the
+    cdf as P(Gamma(c + 1) > a) by the Wilson–Hilferty transform (accurate to ~1e-3, good
+    for thousands of servers in one vectorized call); Erlang C = B / (1 − ρ(1 − B)).
+    Where the load reaches the servers (a ≥ c) the queue is unstable and the result is 1.
     """
-    from scipy.special import gammaln, pdtr
-
-    c = np.asarray(servers, dtype=np.float64)
-    a = np.asarray(offered_load, dtype=np.float64)
-    c, a = np.broadcast_arrays(c, a)
+    c, a = np.broadcast_arrays(
+        np.asarray(servers, dtype=np.float64), np.asarray(offered_load, dtype=np.float64)
+    )
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_pmf = c * np.log(np.maximum(a, 1e-300)) - a - gammaln(c + 1)
-        cdf = pdtr(c, a)
-        b = np.where(a > 0, np.exp(log_pmf) / cdf, 0.0)
+        log_pmf = c * np.log(np.maximum(a, 1e-300)) - a - _log_factorial(c)
+        k = c + 1.0
+        wh = ((a / k) ** (1 / 3) - (1 - 1 / (9 * k))) * 3 * np.sqrt(k)
+        cdf = np.maximum(1.0 - normal_cdf(wh), np.exp(log_pmf))
+        b = np.where(a > 0, np.minimum(np.exp(log_pmf) / cdf, 1.0), 0.0)
         rho = np.divide(a, c, out=np.ones_like(a), where=c > 0)
         pc = b / (1 - rho * (1 - b))
     return np.where(rho < 1, np.clip(np.nan_to_num(pc, nan=1.0), 0.0, 1.0), 1.0)
 
 
-def wait_quantile_s(
-    servers: ArrayLike, arrival_rate: ArrayLike, service_s: ArrayLike, q: float = 0.95
-) -> F64:
-    """The q-quantile of the M/M/c queueing wait: P(W > t) = C·exp(−(cμ − λ)t).
+def slot_wait(
+    servers: ArrayLike,
+    arrival_rate: ArrayLike,
+    service_s: ArrayLike,
+    service_cv2: ArrayLike,
+    arrival_cv2: ArrayLike = 1.0,
+) -> tuple[F64, F64]:
+    """The wait for a free slot in a G/G/c queue (Allen–Cunneen): P(W > t) ≈ P_w · e^{−θt}
+    with P_w the Erlang C probability and θ = 2(cμ − λ) / (c_a² + c_s²).
 
-    Infinite where the queue is unstable (λ ≥ cμ).
-    """
+    A batch slot's service is near-deterministic (c_s² = the output length's CV²), so the
+    tail is shorter than M/M/c's (θ larger by 2 / (1 + c_s²) for Poisson arrivals); bursty
+    arrivals (c_a² > 1) lengthen it. Returns (P_w, θ); θ = 0 where unstable."""
     c = np.asarray(servers, dtype=np.float64)
     lam = np.asarray(arrival_rate, dtype=np.float64)
-    mu = 1.0 / np.asarray(service_s, dtype=np.float64)
-    pc = erlang_c(c, lam / mu)
-    slack = c * mu - lam
-    tail = 1.0 - q
+    s = np.asarray(service_s, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.log(np.maximum(pc, 1e-300) / tail) / slack
-    t = np.where(pc <= tail, 0.0, t)
-    return np.where(slack > 0, t, np.inf)
+        pw = erlang_c(c, lam * s)
+        slack = c / s - lam
+        theta = 2 * slack / (np.asarray(arrival_cv2) + np.asarray(service_cv2))
+    return pw, np.where(slack > 0, theta, 0.0)
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """A replica's operating point, arrays of shape (setups, batches); `_k` ones add a last
+    axis over the prompt-length grid. Seconds."""
+
+    n: F64  # sequences decoding, on average
+    t_dec: F64  # a pure decode step
+    t_bar: F64  # the mean step (decode and mixed)
+    f_mixed: F64  # share of time in mixed steps
+    p_busy: F64  # share of arrivals finding the replica busy
+    mixed_len: F64  # length-biased mean prefill (the one an arrival finds in progress)
+    prefill_k: F64  # a prompt's own prefill at grid point k, with the prompts sharing it
+    delta_k: F64  # a prompt's prefill time beyond the decode steps it replaces
+    slot_p: F64  # probability of waiting for a slot
+    slot_theta: F64  # rate of the slot wait's exponential tail
+    stable: NDArray[np.bool_]
+    replicas: F64
+
+
+def _call(step: StepFn, *arrays: F64) -> F64:
+    """`step` on arrays of shape (n, m[, k]) broadcast together, as (n, m·k) and back."""
+    full = np.broadcast_arrays(*arrays)
+    shape = full[0].shape
+    flat = [a.reshape(shape[0], -1) for a in full]
+    return np.asarray(step(*flat)).reshape(shape)
+
+
+def _mean(x: F64, w: F64) -> F64:
+    return (x * w).sum(axis=-1)
+
+
+def load_point(
+    step: StepFn,
+    arrival_rate: ArrayLike,
+    replicas: ArrayLike,
+    batch: F64,
+    chunk: float,
+    context: float,
+    prompts: F64,
+    weights: F64,
+    output_mean: float,
+    output_cv2: float,
+    arrival_cv2: float = 1.0,
+    iterations: int = 4,
+) -> LoadPoint:
+    """The operating point of `replicas` replicas of at most `batch` sequences (arrays of
+    shape (setups, batches)) sharing `arrival_rate` requests/s, for prompts at the grid
+    `prompts` (weights `weights`)."""
+    r = np.asarray(replicas, dtype=np.float64)
+    b = np.asarray(batch, dtype=np.float64)
+    lam_total = np.asarray(arrival_rate, dtype=np.float64)
+    lam = np.broadcast_to(lam_total / r, np.broadcast_shapes(r.shape, b.shape))
+    b = np.broadcast_to(b, lam.shape)
+    ctx = np.full(lam.shape, float(context))
+    zero = np.zeros(lam.shape)
+    o1 = max(output_mean - 1.0, 0.0)
+    p_k = prompts[None, None, :]
+
+    def prefill(n: F64, prompt: F64) -> tuple[F64, F64]:
+        room = np.maximum(chunk - n, 1.0)[..., None]
+        nch = np.maximum(np.ceil(prompt / room), 1.0)
+        t = _call(step, n[..., None], ctx[..., None], prompt / nch, prompt / 2)
+        return nch * t, nch
+
+    def decode(n: F64) -> F64:
+        return _call(step, np.minimum(n + 1, b), ctx, zero, zero)
+
+    i_mean = float((prompts * weights).sum())
+
+    def mean_step(n: F64, extra: F64) -> tuple[F64, ...]:
+        """Steps at `n` decoding, a mixed step carrying `extra` prompt tokens of the other
+        arrivals beside its own."""
+        t_dec = decode(n)
+        alone, nch = prefill(n, p_k)
+        tp, nch_e = prefill(n, p_k + extra[..., None])
+        f = lam * _mean(alone, weights)  # work: each prompt's own prefill
+        share = 1 + extra / i_mean  # prompts per mixed step
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_bar = 1.0 / (lam * _mean(nch_e, weights) / share + np.maximum(1 - f, 0) / t_dec)
+            mixed_len = np.nan_to_num(_mean(tp * tp, weights) / _mean(tp, weights))
+        fm = np.minimum(f, 1.0)
+        # the step a request arrives in is length-biased: a decode step (share 1 − f of the
+        # time) or a mixed step; every arrival during it joins the next step with it
+        extra = lam * i_mean * ((1 - fm) * t_dec + fm * mixed_len)
+        return t_dec, alone, nch, tp, f, fm, t_bar, mixed_len, extra
+
+    n = np.minimum(lam * o1 * decode(zero), b - 1)
+    extra = lam * i_mean * decode(zero)
+    for _ in range(iterations):
+        t_dec, alone, nch, tp, f, fm, t_bar, mixed_len, extra_new = mean_step(n, extra)
+        n = 0.5 * n + 0.5 * np.minimum(lam * o1 * t_bar, b - 1)
+        extra = 0.5 * extra + 0.5 * extra_new
+    t_dec, alone, nch, own, f, fm, t_bar, mixed_len, _ = mean_step(n, extra)
+    tp = alone
+    service = o1 * t_bar + _mean(tp, weights)
+    slot_p, theta = slot_wait(r * b, lam_total, service, output_cv2, arrival_cv2)
+    stable = (f < 1) & (lam * o1 * t_bar < b) & (theta > 0)
+    return LoadPoint(
+        n=n,
+        t_dec=t_dec,
+        t_bar=t_bar,
+        f_mixed=fm,
+        p_busy=1 - np.exp(-(n + f)),
+        mixed_len=mixed_len,
+        prefill_k=own,
+        delta_k=np.maximum(tp - nch * t_dec[..., None], 0.0),
+        slot_p=slot_p,
+        slot_theta=theta,
+        stable=stable,
+        replicas=np.broadcast_to(r, lam.shape),
+    )
+
+
+def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
+    """CDF at x (shape s) of the distribution whose quantile function is linear between
+    (levels[j], points[..., j]) (shape s + (k,)); 0 below the first point, 1 above the last."""
+    lo, hi = points[..., :-1], points[..., 1:]
+    dl = np.diff(levels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part = np.clip((x[..., None] - lo) / (hi - lo), 0.0, 1.0)
+    part = np.where(hi > lo, part, (x[..., None] >= hi).astype(np.float64))
+    cdf = levels[0] * (x >= points[..., 0]) + (part * dl).sum(axis=-1)
+    return np.where(x >= points[..., -1], 1.0, cdf)
+
+
+def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
+    """P(TTFT ≤ x): own prefill (+ the rest of the step in flight, when busy), then the slot
+    wait folded in at a few quantiles of its exponential tail."""
+    x = np.broadcast_to(np.asarray(x, dtype=np.float64), lp.n.shape)
+
+    def no_wait(y: F64) -> F64:
+        idle = _linear_cdf(y, lp.prefill_k, levels)
+        rest = y[..., None] - lp.prefill_k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            in_dec = np.clip(rest / lp.t_dec[..., None], 0.0, 1.0)
+            in_mix = np.clip(rest / lp.mixed_len[..., None], 0.0, 1.0)
+        in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, (rest >= 0) * 1.0)
+        fm = lp.f_mixed
+        busy = _mean((1 - fm)[..., None] * in_dec + fm[..., None] * in_mix, weights)
+        return (1 - lp.p_busy) * idle + lp.p_busy * busy
+
+    out = (1 - lp.slot_p) * no_wait(x)
+    if not (lp.slot_p > 1e-4).any():
+        return np.where(lp.stable, out + lp.slot_p * no_wait(x), 0.0)
+    with np.errstate(divide="ignore"):
+        for u in _SLOT_WAIT_POINTS:
+            w = -np.log(1 - u) / lp.slot_theta
+            out = out + lp.slot_p / _SLOT_WAIT_POINTS.size * no_wait(x - w)
+    return np.where(lp.stable, out, 0.0)
+
+
+def tpot_cdf(
+    lp: LoadPoint,
+    x: ArrayLike,
+    levels: F64,
+    weights: F64,
+    outputs: F64,
+    out_weights: F64,
+    replica_rate: F64,
+) -> F64:
+    """P(TPOT ≤ x) over requests of two or more tokens: t_dec plus the extra time of the
+    prefills during the request's O − 1 steps divided by O − 1; their count is Poisson
+    (λ·(O − 1)·t̄), exact for none and one, normal beyond; mixed over the output grid."""
+    x = np.broadcast_to(np.asarray(x, dtype=np.float64), lp.n.shape)
+    o1 = np.maximum(outputs - 1.0, 1.0)
+    mu = replica_rate[..., None] * o1 * lp.t_bar[..., None]  # (..., j)
+    y = (x - lp.t_dec)[..., None] * o1  # the extra time a request can absorb
+    d_mean = _mean(lp.delta_k, weights)[..., None]
+    d_var = np.maximum(_mean(lp.delta_k**2, weights)[..., None] - d_mean**2, 0.0)
+    p0 = np.exp(-mu)
+    p1 = mu * p0
+    p2 = np.maximum(1 - p0 - p1, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        n2 = np.where(p2 > 1e-12, (mu - p1) / p2, 2.0)
+        n2sq = np.where(p2 > 1e-12, (mu + mu * mu - p1) / p2, 4.0)
+        s2 = np.sqrt(n2 * d_var + np.maximum(n2sq - n2 * n2, 0.0) * d_mean**2)
+        tail = normal_cdf((y - n2 * d_mean) / np.maximum(s2, 1e-12))
+    delta = np.broadcast_to(lp.delta_k[..., None, :], (*y.shape, lp.delta_k.shape[-1]))
+    one = _linear_cdf(y, delta, levels)
+    cdf = p0 * (y >= 0) + p1 * one + p2 * tail
+    out = (cdf * out_weights).sum(axis=-1)
+    return np.where(lp.stable, out, 0.0)
+
+
+def quantile(cdf: Callable[[F64], F64], q: float, lo: F64, hi: F64, iterations: int = 16) -> F64:
+    """The q-quantile of a distribution above `lo` > 0, by bisection in log space on its
+    CDF from the bracket (lo, hi] (hi is quadrupled where the CDF there is still below q);
+    inf where it never reaches q."""
+    lo = np.maximum(np.asarray(lo, dtype=np.float64), 1e-9)
+    hi = np.maximum(np.asarray(hi, dtype=np.float64), lo * 1.001)
+    top_ok = cdf(hi) >= q
+    for _ in range(6):
+        if top_ok.all():
+            break
+        hi = np.where(top_ok, hi, hi * 4)
+        top_ok = cdf(hi) >= q
+    for _ in range(iterations):
+        mid = np.sqrt(lo * hi)
+        ok = cdf(mid) >= q
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    return np.where(top_ok, hi, np.inf)
 
 
 def replicas_for_throughput(

@@ -10,14 +10,28 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
 from fleetplan.errors import InputError
 
-Z95, Z99 = 1.6448536269514722, 2.3263478740408408
+_N = NormalDist()
+Z95, Z99 = _N.inv_cdf(0.95), _N.inv_cdf(0.99)
+# quantile levels at which sizing evaluates length distributions (denser in the tail), and
+# the trapezoid weights of a quantile function linear between them (expectations)
+QUANTILE_LEVELS = np.array(
+    [0.001, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.999]
+)
+_u = QUANTILE_LEVELS
+QUANTILE_WEIGHTS = np.concatenate([[0.0], np.diff(_u) / 2]) + np.concatenate(
+    [np.diff(_u) / 2, [0.0]]
+)
+QUANTILE_WEIGHTS[0] += _u[0]
+QUANTILE_WEIGHTS[-1] += 1 - _u[-1]
+_Z_LEVELS = np.array([_N.inv_cdf(float(u)) for u in QUANTILE_LEVELS])
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,9 @@ class Lengths:
     p99: float
     std: float
     basis: str
+    # the distribution at QUANTILE_LEVELS (what sizing integrates over); () for a point mass
+    grid: tuple[float, ...] = field(default=(), compare=False)
+    sigma: float = 0.0  # log-space sigma when the shape is a lognormal (what --verify samples)
 
     def scaled(self, factor: float) -> Lengths:
         return Lengths(
@@ -39,7 +56,24 @@ class Lengths:
             self.p99 * factor,
             self.std * factor,
             self.basis,
+            tuple(g * factor for g in self.grid),
+            self.sigma,
         )
+
+    def quantiles(self) -> np.ndarray:
+        """The distribution at QUANTILE_LEVELS, tokens."""
+        if self.grid:
+            return np.asarray(self.grid, dtype=np.float64)
+        return np.full(QUANTILE_LEVELS.size, self.mean)
+
+    @property
+    def cv2(self) -> float:
+        """Squared coefficient of variation."""
+        return (self.std / self.mean) ** 2 if self.mean > 0 else 0.0
+
+    def percentile(self, p: float) -> float:
+        """The p-th percentile (0-100) from the quantile grid (linear between levels)."""
+        return float(np.interp(p / 100, QUANTILE_LEVELS, self.quantiles()))
 
 
 def fixed(tokens: float) -> Lengths:
@@ -57,6 +91,8 @@ def lognormal(median: float, sigma: float) -> Lengths:
         p99=median * math.exp(Z99 * sigma),
         std=math.sqrt(var),
         basis=f"lognormal(median {median:g}, sigma {sigma:g})",
+        grid=tuple((median * np.exp(sigma * _Z_LEVELS)).tolist()),
+        sigma=sigma,
     )
 
 
@@ -84,25 +120,28 @@ def from_percentiles(
     if len(given) == 1 and "mean" in given:
         return fixed(given["mean"])
     # fit a lognormal to what is given: median from p50 (or mean), sigma from a tail percentile
+    tails = [(k, _N.inv_cdf(int(k[1:]) / 100)) for k in ("p95", "p99") if k in given]
     median = given.get("p50")
     sigma = None
-    if median and "p95" in given:
-        sigma = math.log(given["p95"] / median) / Z95
-    elif median and "p99" in given:
-        sigma = math.log(given["p99"] / median) / Z99
+    if median and tails:
+        key, z = tails[0]
+        sigma = math.log(given[key] / median) / z
     elif median and "mean" in given:
         ratio = given["mean"] / median
         sigma = math.sqrt(2 * math.log(ratio)) if ratio > 1 else 0.0
-    elif "mean" in given and ("p95" in given or "p99" in given):
-        # solve mean = m·exp(s²/2), pXX = m·exp(z·s) for s: s²/2 − z·s + ln(pXX/mean) = 0
-        key, z = ("p95", Z95) if "p95" in given else ("p99", Z99)
+    elif "mean" in given and tails:
+        # mean = m·exp(s²/2), pXX = m·exp(z·s): s²/2 − z·s + ln(pXX/mean) = 0, real while
+        # pXX/mean ≤ e^{z²/2} (p95 ≤ 3.87 × mean); the smaller root is the usual shape
+        key, z = tails[0]
         c = math.log(given[key] / given["mean"])
-        disc = z * z - 2 * c
-        if disc < 0 or c < 0:
+        if c <= 0:
             raise InputError(
-                f"{field}: mean {given['mean']:g} and {key} {given[key]:g} fit no lognormal "
-                "(the tail percentile must be above the mean); give p50 too"
+                f"{field}.{key} = {given[key]:g} is not above the mean {given['mean']:g}; "
+                "a tail percentile of a length distribution lies above its mean"
             )
+        disc = z * z - 2 * c
+        if disc < 0:  # heavier-tailed than any lognormal: a Weibull through both
+            return weibull_through(field, given["mean"], key, given[key])
         sigma = z - math.sqrt(disc)
         median = given["mean"] / math.exp(sigma**2 / 2)
     else:
@@ -117,13 +156,56 @@ def from_percentiles(
         p99=given.get("p99", fitted.p99),
         std=fitted.std,
         basis="given percentiles" + ("" if len(given) == 4 else f"; others from {fitted.basis}"),
+        grid=fitted.grid,
+        sigma=sigma,
+    )
+
+
+def weibull_through(field: str, mean: float, key: str, value: float) -> Lengths:
+    """A Weibull with the given mean and tail percentile, for tails beyond a lognormal's reach
+    (pXX / mean above e^{z²/2}): shape k solves (−ln(1 − p))^{1/k} / Γ(1 + 1/k) = pXX / mean."""
+    p = int(key[1:]) / 100
+    ratio = value / mean
+    lo, hi = 0.4, 1.0  # the ratio falls with k on this range; its top is near k = 0.4
+
+    def r(k: float) -> float:
+        return (-math.log(1 - p)) ** (1 / k) / math.gamma(1 + 1 / k)
+
+    if r(lo) < ratio:
+        raise InputError(
+            f"{field}: {key}/mean = {ratio:.2f}; a lognormal reaches at most "
+            f"{math.exp(NormalDist().inv_cdf(p) ** 2 / 2):.2f} and a Weibull {r(lo):.2f}: "
+            "give p50 too"
+        )
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if r(mid) > ratio else (lo, mid)
+    k = 0.5 * (lo + hi)
+    scale = mean / math.gamma(1 + 1 / k)
+
+    def q(u: np.ndarray | float) -> np.ndarray:
+        return scale * (-np.log(1 - np.asarray(u, dtype=np.float64))) ** (1 / k)
+
+    std = scale * math.sqrt(math.gamma(1 + 2 / k) - math.gamma(1 + 1 / k) ** 2)
+    return Lengths(
+        mean=mean,
+        p50=float(q(0.5)),
+        p95=float(q(0.95)),
+        p99=float(q(0.99)),
+        std=std,
+        basis=f"given mean and {key}; others from weibull(shape {k:.3g}, scale {scale:.4g})",
+        grid=tuple(q(QUANTILE_LEVELS).tolist()),
+        sigma=math.sqrt(math.log(1 + (std / mean) ** 2)),
     )
 
 
 def from_samples(samples: np.ndarray, basis: str) -> Lengths:
     s = np.asarray(samples, dtype=float)
     p50, p95, p99 = np.percentile(s, [50, 95, 99])
-    return Lengths(float(s.mean()), float(p50), float(p95), float(p99), float(s.std()), basis)
+    grid = tuple(np.quantile(s, QUANTILE_LEVELS).tolist())
+    mean, std = float(s.mean()), float(s.std())
+    sigma = math.sqrt(math.log(1 + (std / mean) ** 2)) if mean > 0 else 0.0
+    return Lengths(mean, float(p50), float(p95), float(p99), std, basis, grid, sigma)
 
 
 def from_csv(path: str | Path, column: str) -> Lengths:
@@ -177,8 +259,50 @@ class Traffic:
         )
 
 
+SLO_METRICS = ("ttft", "tpot", "e2e")
+
+
+@dataclass(frozen=True)
+class SloTarget:
+    """`metric` (ttft, tpot or e2e) at the `percentile`-th percentile at most `ms`."""
+
+    metric: str
+    percentile: float
+    ms: float
+
+    @property
+    def name(self) -> str:
+        """The scenario field: ttft_p95_ms, tpot_p99_ms, e2e_p999_ms (99.9), ..."""
+        return f"{self.metric}_p{f'{self.percentile:g}'.replace('.', '')}_ms"
+
+
+def parse_slo_name(name: str) -> tuple[str, float] | None:
+    """(metric, percentile) of an SLO field name such as `ttft_p99_ms` or `e2e_p999_ms`
+    (digits after the first two are decimals); None if the name is not of that form."""
+    parts = name.split("_")
+    if len(parts) != 3 or parts[0] not in SLO_METRICS or parts[2] != "ms":
+        return None
+    digits = parts[1][1:]
+    if not parts[1].startswith("p") or not digits.isdigit() or len(digits) < 2:
+        return None
+    return parts[0], float(f"{digits[:2]}.{digits[2:] or '0'}")
+
+
 @dataclass(frozen=True)
 class Slo:
-    ttft_p95_ms: float | None = None
-    tpot_p95_ms: float | None = None
+    targets: tuple[SloTarget, ...] = ()
     min_replicas: int = 1
+
+    def target(self, metric: str, percentile: float = 95) -> float | None:
+        for t in self.targets:
+            if t.metric == metric and t.percentile == percentile:
+                return t.ms
+        return None
+
+    @property
+    def ttft_p95_ms(self) -> float | None:
+        return self.target("ttft")
+
+    @property
+    def tpot_p95_ms(self) -> float | None:
+        return self.target("tpot")

@@ -154,7 +154,7 @@ def test_adding_an_allowed_gpu_never_raises_the_cheapest_cost(extra):
         ({"traffic": {"avg_qps": 10, "peak_qps": 5}}, "peak_qps (5) is below avg_qps"),
         ({"traffic": {"avg_qps": -1}}, "traffic.avg_qps"),
         ({"colour": "blue"}, "unknown field 'colour'"),
-        ({"slo": {"ttft_p95": 100}}, "unknown field 'slo.ttft_p95'"),
+        ({"slo": {"ttft_p95": 100}}, "unknown field 'ttft_p95'"),
         ({"constraints": {"gpus": ["h1000"]}}, "unknown gpu 'h1000'"),
         ({"precisions": ["int3"]}, "unknown precision"),
         ({"model": "llama-9"}, "unknown model"),

@@ -119,8 +119,8 @@ def plan_record(p: Plan) -> dict[str, Any]:
         ],
         "notes": p.notes,
         "basis": (
-            "analytic performance model with engine efficiency factors; M/M/c queueing for "
-            "TTFT percentiles; offer prices with their sources; $/1M tokens at average traffic"
+            "analytic performance model with engine efficiency factors; latency percentiles "
+            "from a queue and step model (docs/model/sizing.md); offer prices with their sources; $/1M tokens at average traffic"
         ),
     }
     if p.verification is not None:

@@ -119,9 +119,10 @@ def sections(p: Plan) -> list[Section]:
         rec.notes.append(
             f"{r.replicas} replica(s) of {r.tp} GPU(s) at batch ≤ {r.max_batch}: each serves "
             f"{r.replica_req_per_s:.2f} req/s flat out and runs at {r.utilization_at_peak:.0%} "
-            f"at peak. TTFT p95 = queueing (M/M/c, {r.max_batch} slots) + prefill of the p95 "
-            f"prompt ({r.prefill_p95_ms:,.0f} ms). $/1M tokens counts input + output tokens at "
-            "average traffic."
+            f"at peak. TTFT p95 = slot wait (G/G/c over {r.replicas * r.max_batch} slots) + the "
+            f"step in flight + the prefill (p95 prompt alone {r.prefill_p95_ms:,.0f} ms) with the "
+            "prompts sharing its step; TPOT from the prefills sharing a request's decode steps. "
+            "$/1M tokens counts input + output tokens at average traffic."
         )
         rec.notes.append(
             f"bought as {instances_label(r)} at {offer_label(r)}: $/month counts whole "
@@ -245,7 +246,8 @@ def sections(p: Plan) -> list[Section]:
                 f"searched {p.candidates_evaluated:,} candidates (GPU x precision x tp x engine "
                 f"x max batch x offer) in {p.search_s * 1e3:.0f} ms",
                 "performance: analytic roofline with engine efficiency factors "
-                "(docs/model/performance.md); TTFT percentiles from an M/M/c queue "
+                "(docs/model/performance.md); latency percentiles from a queue and step "
+                "model checked against the simulator "
                 "(docs/model/sizing.md); prices from the offer catalog with sources",
             ],
         )

@@ -20,13 +20,13 @@ from fleetplan.errors import UnknownNameError, UnsupportedError
 from fleetplan.perf.memory import Fit, fit
 from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
+from fleetplan.search.latency import LatencyModel
 from fleetplan.search.stack import group_key, stack
-from fleetplan.sizing import replicas_for_throughput, wait_quantile_s
+from fleetplan.sizing import replicas_for_throughput
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 from fleetplan.workload import Z95, Lengths, Slo, Traffic
 
 BATCH_GRID = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512], float)
-MAX_EXTRA_REPLICAS = 64  # replicas added beyond the throughput count to meet a TTFT SLO
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Workload:
     traffic: Traffic
     slo: Slo
     headroom: float
+    arrival_cv2: float = 1.0  # squared CV of inter-arrival times (1: Poisson)
 
     @property
     def ctx_mean(self) -> float:
@@ -73,7 +74,8 @@ class SetupEval:
     replica_req_s: np.ndarray
     replicas: np.ndarray
     utilization: np.ndarray  # at peak
-    meets: np.ndarray  # KV, TPOT and TTFT all met
+    meets: np.ndarray  # KV and every latency SLO met
+    slo_s: dict[str, np.ndarray]  # predicted value of each SLO target (by field name), s
 
 
 def enumerate_setups(
@@ -131,48 +133,40 @@ def evaluate(pairs: list[tuple[Setup, Fit]], work: Workload) -> list[SetupEval]:
     for members in groups.values():
         stacked = stack([pairs[i][0] for i in members])
         fits = [pairs[i][1] for i in members]
-        evals = _evaluate_group(stacked, fits, work)
+        *evals, slo_s = _evaluate_group(stacked, fits, work)
         for j, i in enumerate(members):
-            out[i] = SetupEval(pairs[i][0], pairs[i][1], *(a[j] for a in evals))
+            row = {k: v[j] for k, v in slo_s.items()}
+            out[i] = SetupEval(pairs[i][0], pairs[i][1], *(a[j] for a in evals), slo_s=row)
     return [e for e in out if e is not None]
 
 
-def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[np.ndarray, ...]:
+def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[object, ...]:
     n = len(fits)
     b = np.broadcast_to(BATCH_GRID[None, :], (n, BATCH_GRID.size))
     i_mean, o_mean = w.input.mean, w.output.mean
     ctx, ctx_sd = w.ctx_mean, w.ctx_std
     cap = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
     kv_ok = b * ctx + Z95 * np.sqrt(b) * ctx_sd <= cap
-    t_mean = steady_mixed_step(s, b, i_mean, o_mean, ctx).total_s
-    tpot = steady_mixed_step(s, b, i_mean, o_mean, ctx + Z95 * ctx_sd / np.sqrt(b)).total_s
     chunk = float(s.engine.max_num_batched_tokens)
-    prefill = chunked_prefill_s(s, w.input.p95, b - 1, ctx, chunk)
-    service = o_mean * t_mean  # a slot's busy time per request at full batch
-    per_replica = b / service
+    # capacity: the steady full-batch step; headroom is measured against it
+    t_full = steady_mixed_step(s, b, i_mean, o_mean, ctx).total_s
+    per_replica = b / (o_mean * t_full)
     peak = w.traffic.peak_qps
     replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
-    ttft = prefill + wait_quantile_s(b, peak / replicas, service)
-    if w.slo.ttft_p95_ms is not None:
-        target = w.slo.ttft_p95_ms / 1e3
-        extra = np.zeros_like(replicas)
-        pending = (ttft > target) & (prefill <= target)
-        for _ in range(MAX_EXTRA_REPLICAS):
-            if not pending.any():
-                break
-            extra = extra + pending
-            r = replicas + extra
-            t_new = prefill + wait_quantile_s(b, peak / r, service)
-            ttft = np.where(pending, t_new, ttft)
-            pending = pending & (t_new > target)
-        replicas = replicas + extra
-    util = peak / (replicas * per_replica)
+    model = LatencyModel(s, w, b, chunk)
+    replicas = model.fewest_replicas(replicas, kv_ok)
+    lp = model.point(replicas)
+    slo_s = {t.name: model.value(lp, t.metric, t.percentile) for t in w.slo.targets}
     meets = kv_ok.copy()
-    if w.slo.tpot_p95_ms is not None:
-        meets &= tpot <= w.slo.tpot_p95_ms / 1e3
-    if w.slo.ttft_p95_ms is not None:
-        meets &= ttft <= w.slo.ttft_p95_ms / 1e3
-    return (b, kv_ok, tpot, ttft, prefill, per_replica, replicas, util, meets)
+    for t in w.slo.targets:
+        meets &= slo_s[t.name] <= t.ms / 1e3
+    ttft = slo_s.get("ttft_p95_ms")
+    tpot = slo_s.get("tpot_p95_ms")
+    ttft = model.value(lp, "ttft", 95) if ttft is None else ttft
+    tpot = model.value(lp, "tpot", 95) if tpot is None else tpot
+    prefill = chunked_prefill_s(s, w.input.p95, 0.0, ctx, chunk) + np.zeros_like(b)
+    util = peak / (replicas * per_replica)
+    return (b, kv_ok, tpot, ttft, prefill, per_replica, replicas, util, meets, slo_s)
 
 
 @dataclass(frozen=True)
@@ -204,6 +198,7 @@ class Candidate:
     instances: int = 0
     instance_gpus: int = 1  # GPUs in each instance bought
     usd_per_instance_hour: float = 0.0
+    slo_ms: tuple[tuple[str, float], ...] = ()  # predicted value of each SLO target
 
     @property
     def ok(self) -> bool:
@@ -317,6 +312,7 @@ def cost_candidates(
                     instances=int(inst[j, k]),
                     instance_gpus=int(size[j]),
                     usd_per_instance_hour=float(usd_hour[j]),
+                    slo_ms=tuple((name, float(v[k] * 1e3)) for name, v in ev.slo_s.items()),
                 )
             )
     return out, evaluated
