@@ -120,7 +120,8 @@ def plan_record(p: Plan) -> dict[str, Any]:
         "notes": p.notes,
         "basis": (
             "analytic performance model with engine efficiency factors; latency percentiles "
-            "from a queue and step model (docs/model/sizing.md); offer prices with their sources; $/1M tokens at average traffic"
+            "from a queue and step model (docs/model/sizing.md); offer prices with their "
+            "sources; $/1M tokens at average traffic"
         ),
     }
     if p.verification is not None:
