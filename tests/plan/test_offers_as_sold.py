@@ -83,7 +83,8 @@ def test_builtin_plan_recommends_a_datacenter_gpu_on_a_secure_tier(cli):
     d = cli("plan", "--json").json()
     cat = load_catalog()
     for c in [d["recommended"], *d["alternatives"], *d["by_provider"]]:
-        assert cat.gpu(c["gpu"]).segment == "datacenter", c["gpu"]
+        # production defaults leave out consumer GPUs (workstation cards stay allowed)
+        assert cat.gpu(c["gpu"]).segment != "consumer", c["gpu"]
         assert c["offer"]["tier"] in ("secure", "serverless"), c["offer"]
         assert not c["offer"]["pricing"].endswith("-3y")
         assert c["offer"]["usd_per_gpu_hour_low"] == c["offer"]["usd_per_gpu_hour_high"]
