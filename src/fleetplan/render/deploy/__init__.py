@@ -148,6 +148,8 @@ def _notes(t: Target, scaled: bool) -> list[str]:
         "the model-cache claim asks for ReadWriteMany so every replica shares one download "
         "(EFS, Filestore, Azure Files, NFS); with a ReadWriteOnce-only storage class it stays "
         "Pending: give each replica its own volume or pre-fill a read-only one",
+        "the ServiceMonitor and PrometheusRule carry only the app labels: add the label your "
+        "Prometheus selects them by (kube-prometheus-stack: `release: <its release name>`)",
         "gated models (Llama, Gemma, ...) need a Hugging Face token: "
         "`kubectl create secret generic hf-token --from-literal=token=hf_...`",
     ]

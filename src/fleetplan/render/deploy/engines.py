@@ -197,10 +197,14 @@ ENGINES: dict[str, EngineLaunch] = {
     "tgi": EngineLaunch(
         name="Text Generation Inference",
         images={
-            "nvidia": "ghcr.io/huggingface/text-generation-inference:3.3.5",
-            "amd": "ghcr.io/huggingface/text-generation-inference:3.3.5-rocm",
+            "nvidia": "ghcr.io/huggingface/text-generation-inference:3.3.4",
+            "amd": "ghcr.io/huggingface/text-generation-inference:3.3.4-rocm",
         },
-        image_source="https://huggingface.co/docs/text-generation-inference/quicktour",
+        image_source=(
+            "https://huggingface.co/docs/text-generation-inference/quicktour (`-rocm` suffix "
+            "for AMD); 3.3.4, since 3.3.5 was tagged without an image "
+            "(https://github.com/huggingface/text-generation-inference/issues/3320)"
+        ),
         command=("text-generation-launcher",),
         args=_tgi,
         cache_dir="/data",  # the image sets HF_HUB_CACHE=/data
