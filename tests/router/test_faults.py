@@ -188,4 +188,5 @@ def test_client_going_away_mid_stream_frees_the_slot(upstream, gateway):
     rows = sqlite3.connect(g.log.path).execute("SELECT status FROM requests").fetchall()
     assert rows == [(499,)]
     # the single concurrency slot is free again
+    a.faults.chunk_delay_s = 0.0
     assert client(gs.url).chat.completions.create(model="m", messages=MSG).choices

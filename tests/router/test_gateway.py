@@ -50,8 +50,12 @@ def test_models_health_metrics(upstream, gateway):
     _, srv = upstream("a")
     _, gs = gateway([provider("a", srv.url, models={"m": "x", "n": "y"})])
     assert [m.id for m in client(gs.url).models.list()] == ["m", "n"]
-    assert httpx.get(f"{gs.url}/health").json() == {"ok": True, "providers": {"a": "closed"}}
-    assert "fleetplan_gateway_requests_total" in httpx.get(f"{gs.url}/metrics").text
+    health = httpx.get(f"{gs.url}/health").json()
+    assert health["ok"] and not health["degraded"] and health["state"] == "ok"
+    assert health["providers"] == {"a": "closed"} and health["in_flight"] == {"a": 0}
+    assert httpx.get(f"{gs.url}/metrics").status_code == 401  # the key is needed
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    assert "fleetplan_gateway_requests_total" in httpx.get(f"{gs.url}/metrics", headers=h).text
 
 
 def test_gateway_key_required(upstream, gateway):

@@ -44,7 +44,7 @@ def test_load_no_lost_request(upstream, gateway):
     assert res["wrong"] == []
     assert errors == []  # the live upstream carried everything
     assert a.requests == N_REQUESTS
-    text = httpx.get(f"{gs.url}/metrics").text
+    text = httpx.get(f"{gs.url}/metrics", headers={"Authorization": f"Bearer {GATEWAY_KEY}"}).text
     served = parse_exposition(text, "fleetplan_gateway_requests_total", {"status": "200"})
     total = parse_exposition(text, "fleetplan_gateway_requests_total")
     g.log.flush()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def _wait(url: str, proc: subprocess.Popen, what: str) -> None:
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path):
+def redis_proc(tmp_path: Path):
     port = _free_port()
     args = [
         REDIS,
@@ -70,12 +72,18 @@ def redis_url(tmp_path: Path):
         except redis.ConnectionError:
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
+    proc.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
+    yield proc
     proc.terminate()
     proc.wait(timeout=10)
 
 
-def _gateways(tmp_path: Path, cfg: dict, redis_url: str | None, n: int = 2):
+@pytest.fixture
+def redis_url(redis_proc) -> str:
+    return str(redis_proc.url)
+
+
+def _gateways(tmp_path: Path, cfg: dict, redis_url: str | None, n: int = 2, workers: int = 1):
     path = tmp_path / "router.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, FLEETPLAN_GATEWAY_KEY=GATEWAY_KEY, UPSTREAM_KEY=UPSTREAM_KEY)
@@ -96,6 +104,8 @@ def _gateways(tmp_path: Path, cfg: dict, redis_url: str | None, n: int = 2):
         ]
         if redis_url:
             args += ["--redis-url", redis_url]
+        if workers > 1:
+            args += ["--workers", str(workers)]
         procs.append(subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True))
         urls.append(f"http://127.0.0.1:{port}")
     try:
@@ -155,3 +165,126 @@ def test_circuit_opened_by_one_gateway_holds_for_the_other(upstream, tmp_path, r
             p.terminate()
             p.wait(timeout=10)
     assert up.requests == 2
+
+
+def _leases(redis_url: str) -> int:
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    now = time.time()
+    return sum(r.zcount(k, now, "+inf") for k in r.scan_iter("fleetplan:router:lim:*:inflight"))
+
+
+def test_small_redis_pool_waits_instead_of_500s(upstream, gateway, redis_url):
+    """More concurrent requests than Redis connections: they wait for one, none gets a 500."""
+    import asyncio
+
+    from fleetplan.router.state import RedisState
+
+    _, srv = upstream("a")
+    state = RedisState(redis_url, max_connections=4)
+    g, gs = gateway([provider("a", srv.url, limits={"max_concurrent": 500})], state=state)
+
+    async def burst() -> list[int]:
+        h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+        async with httpx.AsyncClient(headers=h, timeout=60, limits=httpx.Limits()) as c:
+            url = f"{gs.url}/v1/chat/completions"
+            body = {"model": "m", "messages": MSG}
+            rs = await asyncio.gather(*(c.post(url, json=body) for _ in range(150)))
+            return [r.status_code for r in rs]
+
+    codes = asyncio.run(burst())
+    assert codes == [200] * 150
+    assert g.metrics.sample("fleetplan_gateway_requests_total", {"status": "200"}) == 150
+    assert _leases(redis_url) == 0
+
+
+def test_redis_down_is_a_503_and_health_says_so(upstream, gateway, redis_url, redis_proc):
+    from fleetplan.router.state import RedisState
+
+    _, srv = upstream("a")
+    g, gs = gateway([provider("a", srv.url)], state=RedisState(redis_url, pool_timeout_s=1))
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    body = {"model": "m", "messages": MSG}
+    assert httpx.post(f"{gs.url}/v1/chat/completions", json=body, headers=h).status_code == 200
+    redis_proc.kill()
+    redis_proc.wait(timeout=10)
+    r = httpx.post(f"{gs.url}/v1/chat/completions", json=body, headers=h, timeout=30)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "state_unavailable"
+    assert r.headers["retry-after"]
+    health = httpx.get(f"{gs.url}/health", timeout=30)
+    assert health.status_code == 503
+    assert health.json()["state"].startswith("unavailable") and health.json()["degraded"]
+    assert g.metrics.sample("fleetplan_gateway_requests_total", {"status": "503"}) == 1
+
+
+def test_kill_9_frees_capacity_within_the_lease_ttl(upstream, tmp_path, redis_url):
+    up, srv = upstream("a")
+    up.faults.gate = threading.Event()
+    cfg = {
+        "gateway": {"lease_ttl_s": 1.0},
+        "providers": [provider("a", srv.url, limits={"max_concurrent": 3})],
+    }
+    procs, urls = _gateways(tmp_path, cfg, redis_url)
+    try:
+        h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+        body = {"model": "m", "messages": MSG}
+        url0, url1 = (f"{u}/v1/chat/completions" for u in urls)
+        pool = concurrent.futures.ThreadPoolExecutor(3)
+        held = [pool.submit(httpx.post, url0, json=body, headers=h, timeout=30) for _ in range(3)]
+        deadline = time.monotonic() + 20
+        while up.requests < 3:
+            assert time.monotonic() < deadline, "requests never reached the upstream"
+            time.sleep(0.02)
+        procs[0].kill()  # kill -9 with 3 requests in flight
+        procs[0].wait(timeout=10)
+        for f in held:
+            assert f.exception() is not None  # those clients lost their connection
+        pool.shutdown()
+        r = httpx.post(url1, json=body, headers=h)
+        assert r.status_code == 429 and "max concurrent" in r.text  # still held ...
+        up.faults.gate.set()
+        deadline = time.monotonic() + 10  # ... until the leases expire (TTL 1 s)
+        while httpx.get(f"{urls[1]}/health").json()["in_flight"]["a"] != 0:
+            assert time.monotonic() < deadline, "the dead gateway's leases never expired"
+            time.sleep(0.05)
+        assert httpx.post(url1, json=body, headers=h).status_code == 200
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(timeout=10)
+
+
+def test_500_concurrent_across_two_worker_processes(upstream, tmp_path, redis_url):
+    import asyncio
+
+    up, srv = upstream("a")
+    slow_ok = {"connect_s": 30, "first_token_s": 60, "first_byte_s": 60, "idle_s": 60}
+    slow_ok["total_s"] = 120
+    prov = provider("a", srv.url, limits={"max_concurrent": 1000}, timeouts=slow_ok)
+    procs, urls = _gateways(tmp_path, {"providers": [prov]}, redis_url, n=1, workers=2)
+    try:
+
+        async def burst() -> list[int]:
+            h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+            lim = httpx.Limits(max_connections=500)
+            async with httpx.AsyncClient(headers=h, timeout=120, limits=lim) as c:
+                url = f"{urls[0]}/v1/chat/completions"
+                body = {"model": "m", "messages": MSG}
+                rs = await asyncio.gather(
+                    *(c.post(url, json=dict(body, stream=bool(i % 2))) for i in range(500))
+                )
+                return [(r.status_code, r.text[:200]) for r in rs]
+
+        got = asyncio.run(burst())
+        codes = [c for c, _ in got]
+        assert [t for c, t in got if c >= 500] == []
+        assert codes.count(200) == 500
+        assert _leases(redis_url) == 0  # counters back to 0 at rest
+        text = httpx.get(f"{urls[0]}/health").json()
+        assert text["in_flight"] == {"a": 0}
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=30)
+    assert up.requests == 500

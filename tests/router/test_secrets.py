@@ -41,7 +41,8 @@ def test_upstream_key_never_leaks(upstream, gateway, caplog, capfd):
     seen.append(str(e3.value))
     assert f"Bearer {UPSTREAM_KEY}" in a.auth_seen  # the key did go to the upstream
     assert any("[redacted]" in s for s in seen)  # the echo was there and was scrubbed
-    seen.append(httpx.get(f"{gs.url}/metrics").text)
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    seen.append(httpx.get(f"{gs.url}/metrics", headers=h).text)
     seen.append(httpx.get(f"{gs.url}/health").text)
     seen.append(
         httpx.get(f"{gs.url}/v1/models", headers={"Authorization": f"Bearer {GATEWAY_KEY}"}).text

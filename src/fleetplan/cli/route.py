@@ -39,17 +39,33 @@ def gateway(
         str | None, typer.Option(help="Share limits, circuits and in-flight counts via Redis.")
     ] = None,
     log_path: Annotated[
-        str | None, typer.Option(help="SQLite request log (default: gateway.log_path).")
+        str | None,
+        typer.Option(help="SQLite request log (default: gateway.log_path; none if unset)."),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (more than 1 needs --redis-url).")
+    ] = 1,
+    header_timeout_s: Annotated[
+        float, typer.Option(help="Close connections whose request headers take longer.")
+    ] = 10.0,
 ) -> None:
     """Serve the OpenAI-compatible gateway (/v1/chat/completions, /v1/completions, /metrics)."""
     _need_extra()
-    import uvicorn
-
     from fleetplan.router.config import load_config
-    from fleetplan.router.gateway import build_app
+    from fleetplan.router.serve import run
 
+    if workers < 1:
+        raise InputError(f"--workers {workers}: give 1 or more")
+    if workers > 1 and not redis_url:
+        raise InputError(
+            f"--workers {workers}: worker processes share limits, circuits and in-flight "
+            "leases through Redis; give --redis-url"
+        )
+    if not header_timeout_s > 0:
+        raise InputError(f"--header-timeout-s {header_timeout_s}: give a number above 0")
     cfg = load_config(config)
+    cfg.gateway_key()
+    cfg.check_keys()  # fail here, before workers start, on an unset key variable
     if redis_url:
         import redis
 
@@ -57,8 +73,7 @@ def gateway(
             redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
         except redis.RedisError as exc:
             raise InputError(f"--redis-url: cannot reach Redis ({type(exc).__name__})") from None
-    gw = build_app(cfg, redis_url=redis_url, log_path=log_path)
-    uvicorn.run(gw.app, host=host, port=port, log_level="info", access_log=False)
+    run(str(config), host, port, workers, redis_url, log_path, header_timeout_s)
 
 
 @route_app.command("simulate")

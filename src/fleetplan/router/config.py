@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fleetplan.errors import FleetplanError, InputError
 from fleetplan.units import HOURS_PER_MONTH
 
-Strategy = Literal["weighted", "cost", "quality", "latency", "least_busy"]
-STRATEGIES: tuple[str, ...] = ("weighted", "cost", "quality", "latency", "least_busy")
+Strategy = Literal["weighted", "cost", "quality", "latency", "least_busy", "cascade"]
+STRATEGIES: tuple[str, ...] = ("weighted", "cost", "quality", "latency", "least_busy", "cascade")
 
 
 class _Strict(BaseModel):
@@ -58,7 +58,8 @@ class LimitsIn(_Strict):
 
 class TimeoutsIn(_Strict):
     connect_s: float = Field(default=5.0, gt=0)
-    first_token_s: float = Field(default=30.0, gt=0)  # headers and first chunk
+    first_token_s: float = Field(default=30.0, gt=0)  # stream: headers and first chunk
+    first_byte_s: float = Field(default=120.0, gt=0)  # non-streamed: response headers
     idle_s: float = Field(default=30.0, gt=0)  # between two chunks of a stream
     total_s: float = Field(default=600.0, gt=0)
 
@@ -68,6 +69,7 @@ class ProviderIn(_Strict):
     base_url: str
     key_env: str | None = None
     kind: Literal["api", "self_hosted"] = "api"
+    api: Literal["openai", "anthropic"] = "openai"  # the upstream's wire format
     models: dict[str, str] = Field(min_length=1)  # public name -> upstream name
     weight: float = Field(default=1.0, ge=0)
     priority: int = 0  # quality-first tries lower numbers first
@@ -82,7 +84,8 @@ class ProviderIn(_Strict):
     def _url(cls, v: str) -> str:
         u = urlparse(v)
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError(f"base_url must be an http(s) URL with a host, got {v!r}")
+            # never echo the value: a URL may carry a token in its path or query
+            raise ValueError(f"base_url must be an http(s) URL with a host, got {redact_url(v)!r}")
         if u.username or u.password:
             raise ValueError("base_url must not carry credentials; use key_env")
         return v.rstrip("/")
@@ -98,15 +101,46 @@ class OverflowIn(_Strict):
 class HealthIn(_Strict):
     failure_threshold: int = Field(default=3, gt=0)
     cooldown_s: float = Field(default=10.0, gt=0)
+    max_retry_after_s: float = Field(default=60.0, gt=0)  # an upstream's Retry-After, capped
     check_interval_s: float = Field(default=0.0, ge=0)  # 0: no active checks
     check_timeout_s: float = Field(default=2.0, gt=0)
+
+
+class AdmissionIn(_Strict):
+    """Gateway-wide, per process: what it serves at once, how many wait, for how long."""
+
+    max_concurrent: int | None = Field(default=1000, gt=0)
+    max_queue: int = Field(default=1000, ge=0)
+    queue_timeout_s: float = Field(default=10.0, gt=0)
+    max_loop_lag_ms: float | None = Field(default=None, gt=0)  # shed while the loop lags more
+
+
+class CascadeIn(_Strict):
+    """`cascade`: simple requests to the small (self-hosted) tier, the rest to the frontier.
+
+    A request is *hard* when any rule says so: its prompt is over ``max_prompt_tokens`` (bytes
+    of the body / 4), it carries tools (``hard_if_tools``), or its ``tier_header`` says
+    ``frontier``; a tier header saying ``small`` makes it simple whatever else holds.
+    """
+
+    small: list[str] = Field(min_length=1)  # provider names of the simple tier
+    max_prompt_tokens: int | None = Field(default=None, gt=0)
+    hard_if_tools: bool = True
+    tier_header: str | None = "x-fleetplan-tier"
 
 
 class GatewayIn(_Strict):
     key_env: str = "FLEETPLAN_GATEWAY_KEY"
     key: str | None = None  # prefer key_env; a key in a file is easy to leak
+    metrics_key_env: str | None = None  # a separate key for /metrics (the gateway key works too)
     max_body_bytes: int = Field(default=1_000_000, gt=0)
-    log_path: str = "fleetplan-requests.sqlite"
+    body_timeout_s: float = Field(default=30.0, gt=0)  # the whole body must arrive in this
+    log_path: str | None = None  # SQLite request log; none unless asked
+    keys_db: str | None = None  # SQLite file of virtual keys and their spend (`fleetplan keys`)
+    lease_ttl_s: float = Field(default=15.0, gt=0, le=30)  # in-flight leases (renewed at 1/3)
+    redis_max_connections: int = Field(default=256, gt=0)
+    admission: AdmissionIn = AdmissionIn()
+    cascade: CascadeIn | None = None
     strategy: Strategy = "weighted"
     max_attempts: int | None = Field(default=None, gt=0)
     overflow: OverflowIn | None = None
@@ -125,6 +159,13 @@ class RouterConfigIn(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"provider names must be unique; repeated: {', '.join(dup)}")
+        g = self.gateway
+        if g.strategy == "cascade":
+            if g.cascade is None:
+                raise ValueError("strategy cascade needs gateway.cascade (small: [providers])")
+            unknown = sorted(set(g.cascade.small) - set(names))
+            if unknown:
+                raise ValueError(f"gateway.cascade.small names no provider: {', '.join(unknown)}")
         return self
 
 
@@ -146,6 +187,7 @@ class Provider:
     base_url: str
     key_env: str | None
     kind: str
+    api: str
     models: dict[str, str]
     prices: dict[str, ModelPrice]  # by public model name
     weight: float
@@ -184,6 +226,23 @@ class RouterConfig:
 
     def upstream_keys(self) -> list[str]:
         return [k for p in self.providers if (k := p.api_key())]
+
+    def check_keys(self) -> None:
+        """A `key_env` naming an unset variable is an error at start, not 401s at run time."""
+        unset = [f"{p.name} ({p.key_env})" for p in self.providers if p.key_env and not p.api_key()]
+        if unset:
+            raise InputError(
+                "provider key_env names an unset environment variable: "
+                + ", ".join(unset)
+                + "; set it, or remove key_env for an upstream that needs no key"
+            )
+        env = self.gateway.metrics_key_env
+        if env and not os.environ.get(env):
+            raise InputError(f"gateway.metrics_key_env: the environment variable {env} is unset")
+
+    def metrics_key(self) -> str | None:
+        env = self.gateway.metrics_key_env
+        return os.environ.get(env) if env else None
 
 
 def _self_hosted_price(p: ProviderIn) -> ModelPrice:
@@ -243,6 +302,7 @@ def resolve(cfg: RouterConfigIn) -> RouterConfig:
                 base_url=p.base_url,
                 key_env=p.key_env,
                 kind=p.kind,
+                api=p.api,
                 models=dict(p.models),
                 prices=prices,
                 weight=p.weight,
@@ -254,13 +314,29 @@ def resolve(cfg: RouterConfigIn) -> RouterConfig:
     return RouterConfig(gateway=cfg.gateway, providers=tuple(providers))
 
 
+def redact_url(url: str) -> str:
+    """A URL without what may be secret in it: credentials, path, query and fragment."""
+    try:
+        u = urlparse(url)
+        host = u.hostname or ""
+        port = f":{u.port}" if u.port else ""
+    except ValueError:
+        return "[unparseable URL]"
+    return f"{u.scheme}://{host}{port}/…" if u.scheme else "[not a URL]"
+
+
 def _fmt_validation(exc: ValidationError, where: str) -> str:
     parts = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top)"
         got = e.get("input")
+        if isinstance(got, str) and ("url" in loc or "key" in loc):
+            got = redact_url(got) if "url" in loc else "[redacted]"
+        msg = e["msg"]
+        if "url" in loc:  # pydantic's message may quote the value
+            msg = msg.split(", got ")[0]
         got_s = "" if isinstance(got, dict | list) else f" (got {got!r})"
-        parts.append(f"{loc}: {e['msg']}{got_s}")
+        parts.append(f"{loc}: {msg}{got_s}")
     return f"{where}: " + "; ".join(parts)
 
 

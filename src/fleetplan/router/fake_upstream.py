@@ -30,16 +30,89 @@ class Faults:
     require_key: str | None = None  # answer 401 unless `Authorization: Bearer <key>`
     output_tokens: int = 5
     report_usage: bool = True
+    bad_chunk_after: int | None = None  # a stream sends a chunk that is not JSON after N chunks
+    error_event_after: int | None = None  # a stream sends an error event after N chunks
+    gate: threading.Event | None = None  # hold each request until the event is set
+
+
+def _stop_reason(body: dict[str, Any], n_out: int) -> str:
+    if body.get("tools"):
+        return "tool_use"
+    return "max_tokens" if body.get("max_tokens", 1 << 30) <= n_out else "end_turn"
+
+
+def _sse(kind: str, obj: dict[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(dict(obj, type=kind))}\n\n"
+
+
+class _Messages:
+    """The Messages API side of `Upstream` (a mixin, to keep the OpenAI side readable)."""
+
+    name: str
+    faults: Faults
+
+    def _message(self, body: dict[str, Any], n_in: int) -> dict[str, Any]:
+        n = self.faults.output_tokens
+        content: list[dict[str, Any]] = [
+            {"type": "text", "text": " ".join(f"t{i}" for i in range(n))}
+        ]
+        if body.get("tools"):
+            tool = body["tools"][0]["name"]
+            content.append({"type": "tool_use", "id": "tu_1", "name": tool, "input": {"q": 1}})
+        return {
+            "id": f"msg_{self.name}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", ""),
+            "content": content,
+            "stop_reason": _stop_reason(body, n),
+            "stop_sequence": None,
+            "usage": {"input_tokens": n_in, "output_tokens": n},
+        }
+
+    async def _message_events(self, body: dict[str, Any], n_in: int) -> Any:
+        f = self.faults
+        n = f.output_tokens
+        msg = self._message(body, n_in)
+        start = dict(
+            msg, content=[], stop_reason=None, usage={"input_tokens": n_in, "output_tokens": 1}
+        )
+        yield _sse("message_start", {"message": start})
+        yield _sse("ping", {})
+        block = {"type": "text", "text": ""}
+        yield _sse("content_block_start", {"index": 0, "content_block": block})
+        for i in range(n):
+            if f.cut_after_chunks is not None and i >= f.cut_after_chunks:
+                raise ConnectionError("injected disconnect mid-stream")
+            if f.error_event_after is not None and i == f.error_event_after:
+                err = {"type": "overloaded_error", "message": "Overloaded"}
+                yield _sse("error", {"error": err})
+                return
+            d = {"type": "text_delta", "text": f"t{i} "}
+            yield _sse("content_block_delta", {"index": 0, "delta": d})
+            if f.chunk_delay_s:
+                await asyncio.sleep(f.chunk_delay_s)
+        yield _sse("content_block_stop", {"index": 0})
+        if body.get("tools"):
+            tb = {"type": "tool_use", "id": "tu_1", "name": body["tools"][0]["name"], "input": {}}
+            yield _sse("content_block_start", {"index": 1, "content_block": tb})
+            d = {"type": "input_json_delta", "partial_json": '{"q": 1}'}
+            yield _sse("content_block_delta", {"index": 1, "delta": d})
+            yield _sse("content_block_stop", {"index": 1})
+        delta = {"stop_reason": msg["stop_reason"], "stop_sequence": None}
+        yield _sse("message_delta", {"delta": delta, "usage": {"output_tokens": n}})
+        yield _sse("message_stop", {})
 
 
 @dataclass
-class Upstream:
+class Upstream(_Messages):
     """An upstream's behaviour and what it saw."""
 
     name: str = "fake"
     faults: Faults = field(default_factory=Faults)
     requests: int = 0
     auth_seen: set[str] = field(default_factory=set)
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # Messages API bodies seen
     _stop: asyncio.Event | None = None
 
     def app(self) -> Any:
@@ -53,6 +126,9 @@ class Upstream:
             auth = request.headers.get("authorization", "")
             self.auth_seen.add(auth)
             body = await request.json()
+            if f.gate is not None:
+                while not f.gate.is_set():  # a test releases the held requests
+                    await asyncio.sleep(0.005)
             if f.latency_s:
                 await asyncio.sleep(f.latency_s)
             if f.hang:
@@ -66,8 +142,31 @@ class Upstream:
             n_in = len(json.dumps(body.get("messages", body.get("prompt", "")))) // 4
             chat = request.url.path.endswith("chat/completions")
             if not body.get("stream"):
+                if f.chunk_delay_s:  # generate as long as a stream would
+                    await asyncio.sleep(f.chunk_delay_s * f.output_tokens)
                 return JSONResponse(self._full(body, chat, n_in))
             return StreamingResponse(self._stream(body, chat, n_in), media_type="text/event-stream")
+
+        async def messages(request: Any) -> Any:
+            """The Anthropic Messages API: same faults, same text, its own wire format."""
+            self.requests += 1
+            f = self.faults
+            self.auth_seen.add(request.headers.get("x-api-key", ""))
+            body = await request.json()
+            if f.latency_s:
+                await asyncio.sleep(f.latency_s)
+            if f.require_key is not None and request.headers.get("x-api-key") != f.require_key:
+                return self._err(401, "bad key")
+            if f.status is not None:
+                headers = {"Retry-After": f.retry_after} if f.retry_after else None
+                return self._err(f.status, f"injected {f.status}", headers)
+            self.bodies.append(body)
+            n_in = len(json.dumps(body.get("messages", ""))) // 4
+            if not body.get("stream"):
+                return JSONResponse(self._message(body, n_in))
+            return StreamingResponse(
+                self._message_events(body, n_in), media_type="text/event-stream"
+            )
 
         async def models(request: Any) -> Any:
             if self.faults.status is not None or self.faults.hang:
@@ -77,6 +176,7 @@ class Upstream:
         routes = [
             Route("/v1/chat/completions", completions, methods=["POST"]),
             Route("/v1/completions", completions, methods=["POST"]),
+            Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
         ]
         return Starlette(routes=routes)
@@ -121,6 +221,11 @@ class Upstream:
         for i in range(f.output_tokens):
             if f.cut_after_chunks is not None and i >= f.cut_after_chunks:
                 raise ConnectionError("injected disconnect mid-stream")
+            if f.bad_chunk_after is not None and i == f.bad_chunk_after:
+                yield "data: {not json\n\n"
+            if f.error_event_after is not None and i == f.error_event_after:
+                err = {"error": {"message": "injected overload", "type": "server_error"}}
+                yield f"data: {json.dumps(err)}\n\n"
             piece = f"t{i} "
             choice: dict[str, Any] = {"index": 0, "finish_reason": None}
             if chat:

@@ -2,9 +2,14 @@
 
 Endpoints: ``POST /v1/chat/completions`` and ``POST /v1/completions`` (streaming and not),
 ``GET /v1/models``, ``GET /health``, ``GET /metrics``. Clients authenticate with the gateway key
-(``Authorization: Bearer …``); upstream keys come from the environment, go only to their own
-upstream, and are scrubbed from every message the gateway writes. Requests go only to the
-configured base URLs; bodies over ``max_body_bytes`` are refused with 413.
+(``Authorization: Bearer …``); ``/metrics`` takes the gateway key or ``gateway.metrics_key_env``.
+Upstream keys come from the environment, go only to their own upstream, and are scrubbed from
+every message the gateway writes. Requests go only to the configured base URLs; bodies over
+``max_body_bytes`` are refused with 413, bodies slower than ``body_timeout_s`` with 408.
+
+A request passes, in order: authentication, the body read, the field checks
+(``request_check``), gateway-wide admission (``admission``), then routing (``routing``) with one
+attempt per provider (``relay``); ``record`` writes its log row and metrics exactly once.
 """
 
 from __future__ import annotations
@@ -12,54 +17,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import random
-import time
-import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
+from fleetplan.router.admission import Admission, Shed
 from fleetplan.router.config import Provider, RouterConfig
 from fleetplan.router.health import Breaker, check_loop
-from fleetplan.router.limits import Limits
-from fleetplan.router.log import LogRow, RequestLog
+from fleetplan.router.key_admission import admit_key, settle_key
+from fleetplan.router.keys import KeyStore, VirtualKey
+from fleetplan.router.limits import Limits, inflight_key, retry_after_header
+from fleetplan.router.log import RequestLog
 from fleetplan.router.metrics import Metrics
-from fleetplan.router.state import MemoryState, State
-from fleetplan.router.strategies import Candidate, order, with_overflow
-from fleetplan.router.upstream import (
-    AttemptFailed,
-    ClientFault,
-    Usage,
-    read_json,
-    send,
-    sse_events,
-    upstream_request,
-)
+from fleetplan.router.record import Ctx, finish
+from fleetplan.router.relay import error_body
+from fleetplan.router.request_check import BadRequest, check
+from fleetplan.router.routing import new_lease_id, route
+from fleetplan.router.state import MemoryState, State, StateUnavailable
 
 logger = logging.getLogger("fleetplan.router")
-_RATE_REASONS = ("HTTP 429", "requests/min limit", "tokens/min limit", "max concurrent")
 
 
-class _Ctx:
-    """What one client request accumulates for its log row and metrics."""
+@dataclass(frozen=True)
+class Lease:
+    """One admitted attempt at a provider: its in-flight lease and the tokens it was charged."""
 
-    def __init__(self, model: str, stream: bool) -> None:
-        self.t0 = time.perf_counter()
-        self.id = uuid.uuid4().hex
-        self.model, self.stream = model, stream
-        self.provider: Provider | None = None
-        self.status, self.attempts, self.overflow = 0, 0, False
-        self.usage = Usage()
-        self.ttft_s: float | None = None
-        self.error = ""
+    provider: Provider
+    id: str
+    tokens_est: int
 
 
-def _error(status: int, message: str, kind: str, code: str, **headers: str) -> Any:
-    from starlette.responses import JSONResponse
-
-    body = {"error": {"message": message, "type": kind, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers or None)
+class _TooBig(Exception):
+    pass
 
 
 class Gateway:
@@ -70,18 +61,27 @@ class Gateway:
         log_path: str | None = None,
         transport: Any = None,
     ) -> None:
-        self.cfg = config
         self.key = config.gateway_key()
-        self._secrets = [k for k in [*config.upstream_keys(), self.key] if k]
+        config.check_keys()
+        self.cfg = config
+        g = config.gateway
+        self.metrics_key = config.metrics_key()
+        self._secrets = [k for k in [*config.upstream_keys(), self.key, self.metrics_key] if k]
         self.state: State = state or MemoryState()
-        self.limits = Limits(self.state)
-        self.breaker = Breaker(self.state, config.gateway.health)
+        self.limits = Limits(self.state, g.lease_ttl_s)
+        self.breaker = Breaker(self.state, g.health)
+        self.admission = Admission(g.admission)
         self.metrics = Metrics()
-        self.log = RequestLog(log_path or config.gateway.log_path)
-        self.rng = random.Random(config.gateway.seed)
+        path = log_path or g.log_path
+        self.log: RequestLog | None = RequestLog(path) if path else None
+        self.keys: KeyStore | None = KeyStore(g.keys_db) if g.keys_db else None
+        self.rng = random.Random(g.seed)
         self.by_name = {p.name: p for p in config.providers}
         self.ttft_ema_s: dict[str, float] = {}
+        self.itl_ema_s: dict[str, float] = {}
+        self.held: dict[str, set[str]] = {}  # in-flight lease ids by state key, renewed
         self._transport = transport
+        self._tasks: list[asyncio.Task[None]] = []
         self.client: Any = None
         self.app = self._build()
 
@@ -90,6 +90,16 @@ class Gateway:
         for s in self._secrets:
             text = text.replace(s, "[redacted]")
         return text
+
+    def warn(self, text: str) -> None:
+        logger.warning("%s", self.redact(text))
+
+    def adapter(self, p: Provider) -> Any:
+        if p.api == "anthropic":
+            from fleetplan.router import anthropic
+
+            return anthropic
+        return None
 
     def _build(self) -> Any:
         from starlette.applications import Starlette
@@ -119,37 +129,124 @@ class Gateway:
         self.client = httpx.AsyncClient(
             limits=limits, trust_env=False, follow_redirects=False, transport=self._transport
         )
-        self._checker = None
+        self.admission.start()
+        if self.keys is not None:
+            self.keys.start()
+        self._tasks.append(asyncio.create_task(self._renew_loop()))
         h = self.cfg.gateway.health
         if h.check_interval_s > 0:
             loop = check_loop(self.client, self.cfg.providers, self.breaker, h)
-            self._checker = asyncio.create_task(loop)
+            self._tasks.append(asyncio.create_task(loop))
 
     async def stop(self) -> None:
-        if self._checker is not None:
-            self._checker.cancel()
+        for t in self._tasks:
+            t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._checker
+                await t
+        await self.admission.stop()
         await self.client.aclose()
         await self.state.close()
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
+        if self.keys is not None:
+            self.keys.close()
 
-    def _authorized(self, request: Any) -> bool:
-        got = request.headers.get("authorization", "")
-        scheme, _, token = got.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), self.key.encode())
+    # -- leases ---------------------------------------------------------------------------
+    def lease(self, p: Provider, tokens_est: int) -> Lease:
+        lease = Lease(p, new_lease_id(), tokens_est)
+        self.held.setdefault(inflight_key(p.name), set()).add(lease.id)
+        return lease
 
-    async def _body(self, request: Any) -> bytes | None:
+    def unhold(self, lease: Lease) -> None:
+        self.held.get(inflight_key(lease.provider.name), set()).discard(lease.id)
+
+    async def release(self, lease: Lease, tokens_used: int) -> None:
+        """End an attempt's lease and reconcile its tokens — once, however it ended."""
+        ids = self.held.get(inflight_key(lease.provider.name))
+        if ids is None or lease.id not in ids:
+            return
+        ids.discard(lease.id)
+        await self.limits.release(lease.provider, lease.id, lease.tokens_est, tokens_used)
+
+    async def _renew_loop(self) -> None:
+        """Keep this process's leases alive; a process that dies stops, and they expire."""
+        ttl = self.cfg.gateway.lease_ttl_s
+        while True:
+            await asyncio.sleep(ttl / 3)
+            for key, ids in list(self.held.items()):
+                try:
+                    await self.state.renew(key, list(ids), ttl)
+                except StateUnavailable as exc:
+                    self.warn(f"could not renew in-flight leases: {exc}")
+
+    # -- measurements -----------------------------------------------------------------------
+    def _ema(self, table: dict[str, float], name: str, value_s: float) -> None:
+        a = self.cfg.gateway.latency_ema_alpha
+        prev = table.get(name)
+        table[name] = value_s if prev is None else a * value_s + (1 - a) * prev
+
+    def note_ttft(self, name: str, ttft_s: float) -> None:
+        self._ema(self.ttft_ema_s, name, ttft_s)
+        self.metrics.ttft.labels(name).observe(ttft_s)
+
+    def note_itl(self, name: str, itl_s: float) -> None:
+        self._ema(self.itl_ema_s, name, itl_s)
+        self.metrics.itl.labels(name).observe(itl_s)
+
+    def note_complete(self, name: str, total_s: float, output_tokens: int) -> None:
+        """A non-streamed response's TTFT is not seen: estimate it from the provider's
+        measured inter-token time (total minus the decode), or leave the average alone."""
+        itl = self.itl_ema_s.get(name)
+        if itl is not None:
+            self._ema(self.ttft_ema_s, name, max(0.0, total_s - output_tokens * itl))
+
+    # -- responses and auth -----------------------------------------------------------------
+    def error_response(
+        self, status: int, message: str, kind: str, code: str, param: str | None = None, **h: str
+    ) -> Any:
+        from starlette.responses import JSONResponse
+
+        body = error_body(self.redact(message), kind, code, param)
+        return JSONResponse(body, status_code=status, headers=h or None)
+
+    def _bearer(self, request: Any) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return token if scheme.lower() == "bearer" and token else None
+
+    def _authorized(self, request: Any, *also: str | None) -> bool:
+        token = self._bearer(request)
+        if token is None:
+            return False
+        keys = [self.key, *(k for k in also if k)]
+        return any(hmac.compare_digest(token.encode(), k.encode()) for k in keys)
+
+    def _client_key(self, request: Any) -> tuple[bool, VirtualKey | None]:
+        """(authorized, the virtual key used — None for the gateway key)."""
+        token = self._bearer(request)
+        if token is None:
+            return False, None
+        if hmac.compare_digest(token.encode(), self.key.encode()):
+            return True, None
+        vk = self.keys.lookup(token) if self.keys is not None else None
+        return vk is not None, vk
+
+    def _unauthorized(self) -> Any:
+        return self.error_response(
+            401, "missing or wrong gateway key", "auth_error", "invalid_api_key"
+        )
+
+    async def _body(self, request: Any) -> bytes:
         limit = self.cfg.gateway.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return None
+            raise _TooBig
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
+        async with asyncio.timeout(self.cfg.gateway.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _TooBig
+                chunks.append(chunk)
         return b"".join(chunks)
 
     # -- small endpoints --------------------------------------------------------------------
@@ -157,20 +254,47 @@ class Gateway:
         from starlette.responses import JSONResponse
 
         if not self._authorized(request):
-            return _error(401, "missing or wrong gateway key", "auth_error", "invalid_api_key")
+            return self._unauthorized()
         data = [{"id": m, "object": "model", "owned_by": "fleetplan"} for m in self.cfg.models]
         return JSONResponse({"object": "list", "data": data})
 
     async def _health(self, request: Any) -> Any:
+        """Honest health: circuits, in-flight leases against limits, and the shared state."""
         from starlette.responses import JSONResponse
 
-        status = {p.name: await self.breaker.status(p.name) for p in self.cfg.providers}
-        ok = any(s != "open" for s in status.values())
-        return JSONResponse({"ok": ok, "providers": status}, status_code=200 if ok else 503)
+        status: dict[str, str] = {}
+        in_flight: dict[str, int] = {}
+        try:
+            for p in self.cfg.providers:
+                status[p.name] = await self.breaker.status(p.name)
+                in_flight[p.name] = await self.limits.in_flight(p)
+            state = "ok"
+        except StateUnavailable as exc:
+            state = f"unavailable: {exc}"
+        full = [
+            p.name
+            for p in self.cfg.providers
+            if p.limits.max_concurrent is not None
+            and in_flight.get(p.name, 0) >= p.limits.max_concurrent
+        ]
+        ok = state == "ok" and any(s != "open" for s in status.values())
+        degraded = not ok or bool(full) or any(s != "closed" for s in status.values())
+        body = {
+            "ok": ok,
+            "degraded": degraded,
+            "state": state,
+            "providers": status,
+            "in_flight": in_flight,
+            "at_max_concurrent": full,
+            "gateway": {"active": self.admission.active, "queued": self.admission.queued},
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     async def _metrics(self, request: Any) -> Any:
         from starlette.responses import Response
 
+        if not self._authorized(request, self.metrics_key):
+            return self._unauthorized()
         body, ctype = self.metrics.render()
         return Response(body, media_type=ctype)
 
@@ -180,257 +304,73 @@ class Gateway:
     async def _completions(self, request: Any) -> Any:
         return await self._proxy(request, "completions")
 
-    # -- routing ----------------------------------------------------------------------------
-    async def _candidates(self, model: str, est_in: int, est_out: int) -> list[Candidate]:
-        out = []
-        for p in self.cfg.providers_for(model):
-            price = p.prices[model]
-            out.append(
-                Candidate(
-                    name=p.name,
-                    self_hosted=p.self_hosted,
-                    weight=p.weight,
-                    priority=p.priority,
-                    cost_usd=price.cost_usd(est_in, est_out),
-                    ttft_ema_s=self.ttft_ema_s.get(p.name),
-                    in_flight=await self.limits.in_flight(p),
-                    max_concurrent=p.limits.max_concurrent,
-                )
-            )
-        return out
-
-    def _note_ttft(self, name: str, ttft_s: float) -> None:
-        a = self.cfg.gateway.latency_ema_alpha
-        prev = self.ttft_ema_s.get(name)
-        self.ttft_ema_s[name] = ttft_s if prev is None else a * ttft_s + (1 - a) * prev
-
+    # -- the proxied request ----------------------------------------------------------------
     async def _proxy(self, request: Any, path: str) -> Any:
-        if not self._authorized(request):
-            return _error(401, "missing or wrong gateway key", "auth_error", "invalid_api_key")
-        raw = await self._body(request)
-        if raw is None:
-            lim = self.cfg.gateway.max_body_bytes
-            return _error(413, f"request body over {lim} bytes", "invalid_request_error", "too_big")
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            return _error(400, "body is not JSON", "invalid_request_error", "bad_json")
-        model = payload.get("model") if isinstance(payload, dict) else None
-        if not isinstance(model, str) or not model:
-            return _error(400, "body needs a `model` string", "invalid_request_error", "no_model")
-        if not self.cfg.providers_for(model):
-            msg = f"model {model!r} is not served here; known: {', '.join(self.cfg.models)}"
-            return _error(404, msg, "invalid_request_error", "model_not_found")
-        ctx = _Ctx(model, bool(payload.get("stream")))
+        ok, vk = self._client_key(request)
+        if not ok:
+            return self._unauthorized()
+        ctx = Ctx()
+        ctx.key = vk
         self.metrics.in_flight.inc()
         try:
-            resp = await self._route(ctx, path, payload, len(raw))
-        except BaseException:
-            self.metrics.in_flight.dec()
-            raise
-        if ctx.status != 0:  # finished here; a stream finishes in its generator
-            self._finish(ctx)
-        return resp
-
-    async def _route(self, ctx: _Ctx, path: str, payload: dict[str, Any], nbytes: int) -> Any:
-        est_out = int(payload.get("max_tokens") or payload.get("max_completion_tokens") or 256)
-        cands = await self._candidates(ctx.model, nbytes // 4, est_out)
-        ordered, ctx.overflow = with_overflow(
-            order(self.cfg.gateway.strategy, cands, self.rng), self.cfg.gateway.overflow
-        )
-        max_attempts = self.cfg.gateway.max_attempts or len(ordered)
-        failures: list[tuple[str, str]] = []
-        for c in ordered:
-            if ctx.attempts >= max_attempts:
-                break
-            p = self.by_name[c.name]
-            if not await self.breaker.allow(p.name):
-                failures.append((p.name, "circuit open"))
-                continue
-            why = await self.limits.acquire(p)
-            if why is not None:
-                await self.breaker.release_probe(p.name)
-                failures.append((p.name, why))
-                continue
-            ctx.attempts += 1
-            if ctx.attempts > 1:
-                self.metrics.retries.labels(ctx.model).inc()
-            body = dict(payload, model=p.models[ctx.model])
-            if ctx.stream and "stream_options" not in payload:
-                body["stream_options"] = {"include_usage": True}
-            try:
-                return await self._attempt(
-                    ctx, p, path, body, strip_usage="stream_options" not in payload
-                )
-            except AttemptFailed as exc:
-                await self.limits.release(p, 0)
-                self.metrics.errors.labels(p.name, exc.reason.split(":")[0]).inc()
-                if exc.health:
-                    await self.breaker.failure(p.name, exc.retry_after_s)
-                logger.warning("upstream %s failed: %s", p.name, self.redact(exc.reason))
-                failures.append((p.name, exc.reason))
-            except ClientFault as fault:
-                await self.limits.release(p, 0)
-                await self.breaker.release_probe(p.name)
-                ctx.provider, ctx.status = p, fault.status
-                ctx.error = f"upstream {p.name} refused the request (HTTP {fault.status})"
-                from starlette.responses import Response
-
-                content = self.redact(fault.body.decode("utf-8", "replace"))
-                return Response(content, fault.status, media_type="application/json")
-        return self._all_failed(ctx, failures)
-
-    def _all_failed(self, ctx: _Ctx, failures: list[tuple[str, str]]) -> Any:
-        reasons = "; ".join(f"{n}: {r}" for n, r in failures) or "no provider tried"
-        if failures and all(r.startswith(_RATE_REASONS) for _, r in failures):
-            status, code = 429, "rate_limited"
-        elif failures and all(r == "circuit open" for _, r in failures):
-            status, code = 503, "providers_unavailable"
-        else:
-            status, code = 502, "upstream_failed"
-        msg = self.redact(f"no provider could serve model {ctx.model!r}: {reasons}")
-        ctx.status, ctx.error = status, msg
-        return _error(status, msg, "upstream_error", code)
-
-    async def _attempt(
-        self, ctx: _Ctx, p: Provider, path: str, body: dict[str, Any], strip_usage: bool
-    ) -> Any:
-        from starlette.responses import Response, StreamingResponse
-
-        t = p.timeouts
-        t_start = time.perf_counter()
-        req = upstream_request(self.client, p, path, body)
-        first_wait = t.first_token_s if ctx.stream else t.total_s
-        resp = await send(self.client, req, first_wait)
-        if not ctx.stream:
-            raw, usage = await read_json(resp, t.total_s)
-            ctx.provider, ctx.status, ctx.usage = p, 200, usage
-            ctx.ttft_s = time.perf_counter() - t_start
-            self._note_ttft(p.name, ctx.ttft_s)
-            self.metrics.ttft.labels(p.name).observe(ctx.ttft_s)
-            await self.breaker.success(p.name)
-            await self._settle(p, usage)
-            return Response(raw, 200, media_type="application/json")
-        events = sse_events(resp)
-        try:
-            async with asyncio.timeout(t.first_token_s):
-                first = await anext(events)
-        except (TimeoutError, StopAsyncIteration, Exception) as exc:
-            await resp.aclose()
-            raise AttemptFailed(
-                f"stream failed before its first event ({type(exc).__name__})"
-            ) from None
-        ctx.ttft_s = time.perf_counter() - t_start
-        self._note_ttft(p.name, ctx.ttft_s)
-        self.metrics.ttft.labels(p.name).observe(ctx.ttft_s)
-        ctx.provider = p
-        gen = self._relay(ctx, p, resp, events, first, t_start, strip_usage)
-        return StreamingResponse(gen, media_type="text/event-stream")
-
-    async def _relay(
-        self,
-        ctx: _Ctx,
-        p: Provider,
-        resp: Any,
-        events: Any,
-        first: tuple[bytes, str | None],
-        t_start: float,
-        strip_usage: bool,
-    ) -> AsyncIterator[bytes]:
-        t = p.timeouts
-        usage, last = ctx.usage, time.perf_counter()
-        event: tuple[bytes, str | None] | None = first
-        ended = False
-
-        async def end() -> None:
-            # The log row, metrics and limits are settled BEFORE the final chunk goes out, so a
-            # client that has seen `[DONE]` (or the error event) can rely on them.
-            nonlocal ended
-            ended = True
-            await resp.aclose()
-            if ctx.status == 200:
-                await self.breaker.success(p.name)
-            await self._settle(p, usage)
-            self._finish(ctx)
-
-        try:
-            while event is not None:
-                raw, data = event
-                if data is not None and data.strip() == "[DONE]":
-                    ctx.status = 200
-                    await end()
-                    yield raw
-                    return
-                if data is not None:
-                    try:
-                        obj = json.loads(data)
-                    except ValueError:
-                        obj = None
-                    usage.take(obj)
-                    is_usage_only = isinstance(obj, dict) and obj.get("choices") == []
-                    if not is_usage_only:
-                        usage.chunks += 1
-                    if not (strip_usage and is_usage_only and obj.get("usage")):
-                        yield raw
-                left = t.total_s - (time.perf_counter() - t_start)
-                async with asyncio.timeout(max(0.0, min(t.idle_s, left))):
-                    event = await anext(events, None)
-                now = time.perf_counter()
-                self.metrics.itl.labels(p.name).observe(now - last)
-                last = now
-            raise AttemptFailed("upstream closed the stream before [DONE]")
-        except (AttemptFailed, TimeoutError, Exception) as exc:
-            reason = exc.reason if isinstance(exc, AttemptFailed) else type(exc).__name__
-            ctx.status = 502
-            ctx.error = self.redact(
-                f"upstream {p.name} failed mid-stream after {usage.chunks} chunks ({reason}); "
-                "the response is incomplete and was not retried"
+            return await self._serve(request, path, ctx)
+        except StateUnavailable as exc:
+            ctx.status, ctx.error = 503, f"shared state unavailable: {exc}"
+            return self.error_response(
+                503, ctx.error, "server_error", "state_unavailable", **{"Retry-After": "1"}
             )
-            self.metrics.errors.labels(p.name, "mid-stream").inc()
-            await self.breaker.failure(p.name)
-            await end()
-            err = {"error": {"message": ctx.error, "type": "upstream_error", "code": "stream_cut"}}
-            yield f"data: {json.dumps(err)}\n\n".encode()
+        except Exception:
+            logger.exception("gateway error")
+            ctx.status, ctx.error = 500, "gateway error"
+            return self.error_response(500, "gateway error", "server_error", "gateway_error")
         finally:
-            if not ended:  # the client went away mid-stream
-                ctx.status, ctx.error = 499, "client closed the stream"
-                await end()
+            if not ctx.relayed:
+                if ctx.status == 0:  # cancelled: the client went away before an answer
+                    ctx.status, ctx.error = 499, "client closed the request"
+                await settle_key(self, ctx)
+                finish(self, ctx)
 
-    async def _settle(self, p: Provider, usage: Usage) -> None:
-        await self.limits.release(p, usage.input_tokens + usage.output_tokens)
-
-    def _finish(self, ctx: _Ctx) -> None:
-        self.metrics.in_flight.dec()
-        p, u = ctx.provider, ctx.usage
-        name = p.name if p else "none"
-        cost = p.prices[ctx.model].cost_usd(u.input_tokens, u.output_tokens) if p else 0.0
-        if p is not None:
-            self.metrics.cost.labels(name).inc(cost)
-            self.metrics.tokens.labels(name, "input").inc(u.input_tokens)
-            self.metrics.tokens.labels(name, "output").inc(u.output_tokens)
-            if ctx.overflow and not p.self_hosted:
-                self.metrics.overflow.labels(ctx.model).inc()
-        self.metrics.requests.labels(name, ctx.model, str(ctx.status)).inc()
-        if not u.reported and ctx.status == 200:
-            ctx.error = "upstream reported no usage; tokens and cost recorded as 0"
-        self.log.write(
-            LogRow(
-                ts_s=time.time(),
-                request_id=ctx.id,
-                model=ctx.model,
-                provider=p.name if p else "",
-                status=ctx.status,
-                attempts=ctx.attempts,
-                stream=int(ctx.stream),
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                latency_ms=(time.perf_counter() - ctx.t0) * 1000.0,
-                ttft_ms=None if ctx.ttft_s is None else ctx.ttft_s * 1000.0,
-                cost_usd=cost,
-                overflow=int(ctx.overflow and p is not None and not p.self_hosted),
-                error=ctx.error,
+    async def _serve(self, request: Any, path: str, ctx: Ctx) -> Any:
+        try:
+            raw = await self._body(request)
+            req = check(raw, path)
+        except _TooBig:
+            lim = self.cfg.gateway.max_body_bytes
+            ctx.status, ctx.error = 413, f"request body over {lim} bytes"
+            return self.error_response(413, ctx.error, "invalid_request_error", "too_big")
+        except TimeoutError:
+            t = self.cfg.gateway.body_timeout_s
+            ctx.status, ctx.error = 408, f"request body not complete within {t:g} s"
+            return self.error_response(408, ctx.error, "invalid_request_error", "body_timeout")
+        except BadRequest as bad:
+            ctx.status, ctx.error = 400, bad.message
+            return self.error_response(
+                400, bad.message, "invalid_request_error", bad.code, bad.param
             )
-        )
+        ctx.model, ctx.stream = req.model, req.stream
+        if not self.cfg.providers_for(req.model):
+            known = ", ".join(self.cfg.models)
+            ctx.status, ctx.error = 404, f"model {req.model!r} is not served here; known: {known}"
+            return self.error_response(
+                404, ctx.error, "invalid_request_error", "model_not_found", "model"
+            )
+        if ctx.key is not None:
+            refused = await admit_key(self, ctx, ctx.key, req.tokens_est)
+            if refused is not None:
+                return refused
+        try:
+            await self.admission.acquire()
+        except Shed as shed:
+            ctx.status, ctx.error = 503, f"gateway busy: {shed.reason}"
+            ra = retry_after_header(shed.retry_after_s)
+            return self.error_response(
+                503, ctx.error, "server_error", "gateway_busy", **{"Retry-After": ra}
+            )
+        try:
+            return await route(self, ctx, path, req, request.headers)
+        finally:
+            if not ctx.relayed:
+                self.admission.release()
 
 
 def build_app(
@@ -441,5 +381,6 @@ def build_app(
     if redis_url:
         from fleetplan.router.state import RedisState
 
-        state = RedisState(redis_url)
+        g = config.gateway
+        state = RedisState(redis_url, max_connections=g.redis_max_connections)
     return Gateway(config, state=state, log_path=log_path)

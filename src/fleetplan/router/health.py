@@ -4,7 +4,9 @@ States, kept in the shared ``State`` so replicas agree:
 
 - closed: requests flow; consecutive failures are counted.
 - open: after ``failure_threshold`` consecutive failures no request is sent until
-  ``open_until``; a 429 holds the provider for its Retry-After (no probe meanwhile).
+  ``open_until``; a 429 holds the provider for its Retry-After, capped at
+  ``max_retry_after_s`` (no user request probes it meanwhile, but a passing active check
+  clears the hold).
 - half-open: after ``open_until`` one request (a probe, guarded by a lock) is let through; its
   success closes the circuit, its failure opens it for another cooldown.
 
@@ -54,11 +56,14 @@ class Breaker:
         return "open" if time.time() < until else "half_open"
 
     async def success(self, name: str) -> None:
-        await self.state.delete(_k(name, "fails"), _k(name, "open_until"), _k(name, "probe"))
+        await self.state.delete(
+            _k(name, "fails"), _k(name, "open_until"), _k(name, "probe"), _k(name, "retry_until")
+        )
 
     async def failure(self, name: str, retry_after_s: float | None = None) -> None:
         if retry_after_s is not None:  # rate limited: wait as told, not a health verdict
-            await self.state.set_float(_k(name, "retry_until"), time.time() + retry_after_s)
+            wait_s = min(retry_after_s, self.cfg.max_retry_after_s)
+            await self.state.set_float(_k(name, "retry_until"), time.time() + wait_s)
             await self.state.delete(_k(name, "probe"))
             return
         fails = await self.state.incr(_k(name, "fails"), 1)
@@ -74,11 +79,13 @@ class Breaker:
 
 async def check_once(client: Any, p: Provider, breaker: Breaker, timeout_s: float) -> bool:
     """GET `p`'s /models; feed the breaker; return whether it answered 200."""
+    import httpx
+
     headers = {"Authorization": f"Bearer {k}"} if (k := p.api_key()) else {}
     try:
         r = await client.get(f"{p.base_url}/models", headers=headers, timeout=timeout_s)
         ok = r.status_code == 200
-    except Exception:  # any transport failure is a failed check; the reason is not needed
+    except (httpx.HTTPError, OSError):  # a transport failure is a failed check
         ok = False
     if ok:
         await breaker.success(p.name)

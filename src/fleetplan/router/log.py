@@ -29,6 +29,7 @@ class LogRow:
     cost_usd: float
     overflow: int
     error: str
+    key_id: str = ""  # the virtual key that made the request; "" for the gateway key
 
 
 _COLS = [f.name for f in fields(LogRow)]
@@ -36,8 +37,15 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS requests ("
     "ts_s REAL, request_id TEXT, model TEXT, provider TEXT, status INTEGER, attempts INTEGER, "
     "stream INTEGER, input_tokens INTEGER, output_tokens INTEGER, latency_ms REAL, "
-    "ttft_ms REAL, cost_usd REAL, overflow INTEGER, error TEXT)"
+    "ttft_ms REAL, cost_usd REAL, overflow INTEGER, error TEXT, key_id TEXT DEFAULT '')"
 )
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A connection that waits for other writers (several worker processes share one file)."""
+    con = sqlite3.connect(path, timeout=30.0)
+    con.execute("PRAGMA journal_mode=WAL")
+    return con
 
 
 class RequestLog:
@@ -47,8 +55,11 @@ class RequestLog:
         self._cond = threading.Condition()
         self._written = 0
         self._done = 0
-        con = sqlite3.connect(self.path)
+        con = connect(self.path)
         con.execute(_SCHEMA)
+        cols = {r[1] for r in con.execute("PRAGMA table_info(requests)")}
+        if "key_id" not in cols:  # a log written before virtual keys
+            con.execute("ALTER TABLE requests ADD COLUMN key_id TEXT DEFAULT ''")
         con.commit()
         con.close()
         self._thread = threading.Thread(target=self._run, name="fleetplan-request-log", daemon=True)
@@ -60,7 +71,7 @@ class RequestLog:
         self._q.put(row)
 
     def _run(self) -> None:
-        con = sqlite3.connect(self.path)
+        con = connect(self.path)
         sql = f"INSERT INTO requests ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
         stop = False
         while not stop:

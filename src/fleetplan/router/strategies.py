@@ -8,6 +8,9 @@ Pure functions over ``Candidate`` snapshots, shared by the gateway and the simul
 - ``latency``: lowest moving-average TTFT first; a provider not yet measured goes first.
 - ``least_busy``: lowest in-flight share of its ``max_concurrent`` (or in-flight count) first.
 
+``cascade`` (``cascade(cands, hard, small)``) puts the small tier first for a simple request
+and the frontier first for a hard one, the other tier behind as the fallback.
+
 ``overflow`` then puts the self-hosted providers first while they are below their threshold,
 and behind the API providers once they pass it ("request queuing with API fallback").
 """
@@ -63,6 +66,14 @@ def order(strategy: str, cands: Sequence[Candidate], rng: random.Random) -> list
 
         return sorted(cands, key=busy)
     raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def cascade(cands: Sequence[Candidate], hard: bool, small: set[str]) -> list[Candidate]:
+    """Tiered order: the tier the request belongs to first, by priority then cost."""
+    ranked = sorted(cands, key=lambda c: (c.priority, c.cost_usd, c.name))
+    lo = [c for c in ranked if c.name in small]
+    hi = [c for c in ranked if c.name not in small]
+    return hi + lo if hard else lo + hi
 
 
 def self_hosted_busy(cands: Sequence[Candidate], cfg: OverflowIn) -> bool:

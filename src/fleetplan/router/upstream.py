@@ -138,8 +138,8 @@ async def _read_all(resp: Any, timeout_s: float) -> bytes:
         raise AttemptFailed(f"transport error while reading ({type(exc).__name__})") from None
 
 
-async def read_json(resp: Any, timeout_s: float) -> tuple[bytes, Usage]:
-    """Read a whole non-streamed response; its body and usage."""
+async def read_json(resp: Any, timeout_s: float, adapter: Any = None) -> tuple[bytes, Usage]:
+    """Read a whole non-streamed response; its body (OpenAI format) and usage."""
     try:
         body = await _read_all(resp, timeout_s)
     finally:
@@ -148,6 +148,9 @@ async def read_json(resp: Any, timeout_s: float) -> tuple[bytes, Usage]:
         data = json.loads(body)
     except ValueError:
         raise AttemptFailed("upstream answered 200 with a body that is not JSON") from None
+    if adapter is not None:
+        data = adapter.response_to_openai(data)
+        body = json.dumps(data).encode()
     if not isinstance(data, dict) or "choices" not in data:
         raise AttemptFailed("upstream answered 200 without `choices`")
     usage = Usage()

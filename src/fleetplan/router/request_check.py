@@ -1,0 +1,163 @@
+"""Checks on a client's request body before anything is routed: a bad field is a 400 naming it.
+
+OpenAI-style errors (``{"error": {"message", "type": "invalid_request_error", "param",
+"code"}}``) for: a body that is not JSON or nests deeper than ``MAX_DEPTH``; a non-finite number
+anywhere (NaN, Infinity, 1e400); ``model`` not a non-empty string; ``stream`` not a boolean;
+``max_tokens`` / ``max_completion_tokens`` / ``n`` not an integer in range; sampling parameters
+not finite numbers; ``messages`` / ``prompt`` of the wrong shape. Nothing here raises past the
+handler, so a bad body never costs the client its keep-alive connection.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+MAX_DEPTH = 64  # JSON nesting; chat bodies need ~6
+MAX_OUTPUT_TOKENS = 1_048_576  # above any model's context; 10^15 is a typo or an attack
+MAX_N = 128
+DEFAULT_OUTPUT_TOKENS = 256  # charged to tokens/min when a request names no limit
+_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+
+
+class BadRequest(Exception):
+    """A client request the gateway refuses (400); `param` names the field."""
+
+    def __init__(self, message: str, param: str | None, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.message, self.param, self.code = message, param, code
+
+
+@dataclass(frozen=True)
+class Checked:
+    payload: dict[str, Any]
+    model: str
+    stream: bool
+    max_output_tokens: int | None  # what the client asked for, if it did
+    prompt_tokens_est: int  # an upper estimate (characters / 4 of the body)
+
+    @property
+    def tokens_est(self) -> int:
+        """What the request may use at most, for admission against tokens/min."""
+        return self.prompt_tokens_est + (self.max_output_tokens or DEFAULT_OUTPUT_TOKENS)
+
+
+def _walk(value: Any) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and non-finite floats, iteratively (no recursion)."""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        v, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(
+                f"{path or 'body'}: JSON nested deeper than {MAX_DEPTH} levels",
+                path.split(".")[0].split("[")[0] or None,
+                "too_deep",
+            )
+        if isinstance(v, float) and not math.isfinite(v):
+            raise BadRequest(
+                f"{path}: {v!r} is not a finite number", path.split(".")[0] or None, "not_finite"
+            )
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1, f"{path}.{k}" if path else str(k)) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1, f"{path}[{i}]") for i, x in enumerate(v))
+
+
+def _int_field(payload: dict[str, Any], name: str, lo: int, hi: int) -> int | None:
+    v = payload.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise BadRequest(f"{name}: {_show(v)} is not an integer from {lo} to {hi:,}", name)
+    return int(v)
+
+
+def _show(v: Any) -> str:
+    s = json.dumps(v) if not isinstance(v, float) else repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def _deep_field(raw: bytes) -> str | None:
+    """The top-level field whose value nests past MAX_DEPTH (a scan, only after a failure)."""
+    depth, in_str, esc, key, last_str = 0, False, False, None, None
+    start = 0
+    text = raw.decode("utf-8", "replace")
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+                last_str = text[start:i]
+        elif ch == '"':
+            in_str, start = True, i + 1
+        elif ch == ":" and depth == 1:
+            key = last_str
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return key
+        elif ch in "]}":
+            depth -= 1
+    return None
+
+
+def parse_body(raw: bytes) -> Any:
+    """JSON, with nesting too deep for the parser refused (naming the field) instead of a crash.
+    NaN and Infinity parse here and are refused by `_walk`, which knows their field."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        field = _deep_field(raw)
+        where = field or "body"
+        raise BadRequest(
+            f"{where}: JSON nested deeper than {MAX_DEPTH} levels", field, "too_deep"
+        ) from None
+    except ValueError:
+        raise BadRequest("body is not JSON", None, "bad_json") from None
+
+
+def check(raw: bytes, path: str) -> Checked:
+    """The checked request for endpoint `path` ("chat/completions" or "completions")."""
+    payload = parse_body(raw)
+    if not isinstance(payload, dict):
+        raise BadRequest("body must be a JSON object", None, "bad_json")
+    _walk(payload)
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("body needs a `model` string", "model", "no_model")
+    stream = payload.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest(f"stream: {_show(stream)} is not true or false", "stream")
+    outs = [
+        _int_field(payload, f, 1, MAX_OUTPUT_TOKENS)
+        for f in ("max_tokens", "max_completion_tokens")
+    ]
+    _int_field(payload, "n", 1, MAX_N)
+    for name in _NUMBERS:
+        v = payload.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise BadRequest(f"{name}: {_show(v)} is not a number", name)
+    so = payload.get("stream_options")
+    if so is not None and not isinstance(so, dict):
+        raise BadRequest(f"stream_options: {_show(so)} is not an object", "stream_options")
+    if path == "chat/completions":
+        msgs = payload.get("messages")
+        if not isinstance(msgs, list) or not msgs or not all(isinstance(m, dict) for m in msgs):
+            raise BadRequest("messages: give a non-empty list of message objects", "messages")
+    else:
+        prompt = payload.get("prompt")
+        if not isinstance(prompt, str | list):
+            raise BadRequest("prompt: give a string or a list", "prompt")
+    asked = [o for o in outs if o is not None]
+    return Checked(
+        payload=payload,
+        model=model,
+        stream=bool(stream),
+        max_output_tokens=max(asked) if asked else None,
+        prompt_tokens_est=len(raw) // 4,
+    )

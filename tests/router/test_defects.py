@@ -1,0 +1,113 @@
+"""Regressions: stream errors logged as errors, gateway bugs not blamed on upstreams, Retry-After
+capped and cleared by a check, first-byte timeouts, overflow's view of non-streamed latency."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import httpx
+import openai
+import pytest
+
+from conftest import GATEWAY_KEY, MSG, client, provider
+
+
+def _rows(g):
+    g.log.flush()
+    return sqlite3.connect(g.log.path).execute("SELECT status, error FROM requests").fetchall()
+
+
+@pytest.mark.parametrize("fault", ["bad_chunk_after", "error_event_after"])
+def test_bad_chunk_or_error_event_mid_stream_is_an_error(upstream, gateway, fault):
+    a, sa = upstream("a")
+    setattr(a.faults, fault, 2)
+    g, gs = gateway([provider("a", sa.url)])
+    got = []
+    with pytest.raises(openai.APIError) as e:
+        for ch in client(gs.url).chat.completions.create(model="m", messages=MSG, stream=True):
+            got.append(ch.choices[0].delta.content)
+    assert got == ["t0 ", "t1 "] and "mid-stream" in str(e.value)
+    [(status, error)] = _rows(g)
+    assert status == 502 and ("not JSON" in error or "error event" in error)
+    assert g.metrics.sample("fleetplan_gateway_requests_total", {"status": "200"}) == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_gateway_bug_does_not_open_a_healthy_circuit(upstream, gateway, stream):
+    a, sa = upstream("a")
+    g, gs = gateway([provider("a", sa.url)], health={"failure_threshold": 1})
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug in the gateway")
+
+    g.note_complete = bug  # runs after a non-streamed response
+    g.note_itl = bug  # runs between streamed chunks
+    c = client(gs.url)
+    with pytest.raises(openai.APIError):
+        r = c.chat.completions.create(model="m", messages=MSG, stream=stream)
+        if stream:
+            list(r)
+    health = httpx.get(f"{gs.url}/health").json()
+    assert health["providers"]["a"] == "closed"
+    assert [s for s, _ in _rows(g)] == [500]
+    assert a.requests == 1  # not retried elsewhere either
+
+
+def test_retry_after_is_capped_and_a_passing_check_clears_it(upstream, gateway):
+    a, sa = upstream("a")
+    a.faults.status, a.faults.retry_after = 429, "3600"
+    _, gs = gateway(
+        [provider("a", sa.url)],
+        health={"max_retry_after_s": 20, "check_interval_s": 0.05, "failure_threshold": 1000},
+    )
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    r = httpx.post(f"{gs.url}/v1/chat/completions", json={"model": "m", "messages": MSG}, headers=h)
+    assert r.status_code == 429 and r.headers["retry-after"] == "20"  # capped, and said
+    assert httpx.get(f"{gs.url}/health").json()["providers"]["a"] == "open"
+    a.faults.status = None  # recovered: the next active check clears the hold
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{gs.url}/health").json()["providers"]["a"] != "closed":
+        assert time.monotonic() < deadline, "the check never cleared the Retry-After hold"
+        time.sleep(0.02)
+    assert client(gs.url).chat.completions.create(model="m", messages=MSG).choices
+
+
+def test_non_streamed_first_byte_timeout(upstream, gateway):
+    bad, sbad = upstream("bad")
+    good, sgood = upstream("good")
+    bad.faults.hang = True
+    t = {"connect_s": 1.0, "first_token_s": 5.0, "first_byte_s": 0.3, "total_s": 60.0}
+    _, gs = gateway(
+        [
+            provider("bad", sbad.url, priority=0, timeouts=t),
+            provider("good", sgood.url, priority=1),
+        ],
+        strategy="quality",
+    )
+    # a client timeout well under total_s: waiting for the total would fail this request
+    r = client(gs.url, timeout=10).chat.completions.create(model="m", messages=MSG)
+    assert r.choices and (bad.requests, good.requests) == (1, 1)
+
+
+def test_overflow_ignores_whole_response_time_of_non_streamed_requests(upstream, gateway):
+    """A non-streamed response's time is its whole generation, not its time to first token:
+    it must not make an idle fleet look queued and push requests to the paid API."""
+    own, so = upstream("own")
+    api, sa = upstream("api")
+    own.faults.chunk_delay_s = 0.05  # 5 tokens: 0.25 s to generate, first token at once
+    g, gs = gateway(
+        [
+            provider("own", so.url, kind="self_hosted", limits={"max_concurrent": 8}),
+            provider("api", sa.url),
+        ],
+        overflow={"max_ttft_ms": 100},
+    )
+    import concurrent.futures
+
+    c = client(gs.url)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        futs = [pool.submit(c.chat.completions.create, model="m", messages=MSG) for _ in range(9)]
+        assert all(f.result().choices for f in futs)
+    assert (own.requests, api.requests) == (9, 0)
+    assert g.metrics.sample("fleetplan_gateway_overflow_total") == 0

@@ -1,0 +1,101 @@
+"""Virtual keys: create → use → over budget → 429 budget_exceeded → revoke → 401; spend per key
+held to the request log; FOCUS export per team."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+
+import openai
+import pytest
+
+from conftest import MSG, client, provider
+from fleetplan.cli import main
+from fleetplan.router.keys import KeyStore
+
+
+def _create(capsys, db, *args: str) -> str:
+    assert main(["keys", "create", "--db", str(db), *args]) == 0
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_key_lifecycle_budget_and_revoke(upstream, gateway, tmp_path, capsys):
+    up, srv = upstream("a")
+    db = tmp_path / "keys.sqlite"
+    # a request here costs (~20 input + 5 output tokens) at $1/$2 per 1M: ~$0.00003
+    secret = _create(
+        capsys, db, "--name", "alice", "--team", "search", "--budget-usd-per-month", "0.00005"
+    )
+    assert secret.startswith("fpk-")
+    assert secret not in db.read_bytes().decode("latin-1")  # stored hashed
+    _, gs = gateway([provider("a", srv.url)], keys_db=str(db))
+    c = client(gs.url, key=secret)
+    served = 0
+    with pytest.raises(openai.RateLimitError) as e:
+        for _ in range(10):
+            c.chat.completions.create(model="m", messages=MSG)
+            served += 1
+    assert 1 <= served < 10
+    assert e.value.response.json()["error"]["type"] == "budget_exceeded"
+    assert e.value.response.headers.get("retry-after")
+    assert up.requests == served  # the refused request never reached the upstream
+    assert main(["keys", "revoke", "--db", str(db), "alice"]) == 0
+    with pytest.raises(openai.AuthenticationError):
+        c.chat.completions.create(model="m", messages=MSG)
+    assert main(["keys", "usage", "--db", str(db), "--json"]) == 0
+
+
+def test_key_limits_and_models(upstream, gateway, tmp_path, capsys):
+    _, srv = upstream("a")
+    db = tmp_path / "keys.sqlite"
+    slow = _create(capsys, db, "--name", "bob", "--rpm", "2")
+    narrow = _create(capsys, db, "--name", "carol", "--models", "n")
+    _, gs = gateway([provider("a", srv.url, models={"m": "x", "n": "y"})], keys_db=str(db))
+    c = client(gs.url, key=slow)
+    c.chat.completions.create(model="m", messages=MSG)
+    c.chat.completions.create(model="m", messages=MSG)
+    with pytest.raises(openai.RateLimitError) as e:
+        c.chat.completions.create(model="m", messages=MSG)
+    assert "requests/min" in e.value.message and e.value.response.headers["retry-after"]
+    with pytest.raises(openai.PermissionDeniedError):
+        client(gs.url, key=narrow).chat.completions.create(model="m", messages=MSG)
+    assert client(gs.url, key=narrow).chat.completions.create(model="n", messages=MSG).choices
+
+
+def test_spend_matches_the_log_and_focus_per_team(upstream, gateway, tmp_path, capsys):
+    _, srv = upstream("a")
+    db = tmp_path / "keys.sqlite"
+    keys = {
+        "k1": _create(capsys, db, "--name", "k1", "--team", "red"),
+        "k2": _create(capsys, db, "--name", "k2", "--team", "red"),
+        "k3": _create(capsys, db, "--name", "k3", "--team", "blue"),
+    }
+    g, gs = gateway([provider("a", srv.url)], keys_db=str(db))
+    for i, (_, secret) in enumerate(sorted(keys.items())):
+        c = client(gs.url, key=secret)
+        for j in range(3 + i):
+            msgs = [{"role": "user", "content": "x" * (10 + 40 * j)}]
+            if j % 2:
+                list(c.chat.completions.create(model="m", messages=msgs, stream=True))
+            else:
+                c.chat.completions.create(model="m", messages=msgs)
+    g.log.flush()
+    g.keys.flush()
+    logged = dict(
+        sqlite3.connect(g.log.path)
+        .execute("SELECT key_id, SUM(cost_usd) FROM requests GROUP BY key_id")
+        .fetchall()
+    )
+    usage = KeyStore(db).usage()
+    assert len(usage) == 3
+    for row in usage:
+        assert row["cost_usd"] == pytest.approx(logged[row["id"]], rel=1e-3)
+    out = tmp_path / "focus.csv"
+    assert main(["keys", "usage", "--db", str(db), "--focus-csv", str(out), "--by", "team"]) == 0
+    lines = list(csv.DictReader(io.StringIO(out.read_text())))
+    by_team = {ln["x_LineName"].split()[1]: float(ln["BilledCost"]) for ln in lines}
+    red = sum(r["cost_usd"] for r in usage if r["team"] == "red")
+    blue = sum(r["cost_usd"] for r in usage if r["team"] == "blue")
+    assert by_team == {"red": pytest.approx(red, rel=1e-6), "blue": pytest.approx(blue, rel=1e-6)}
+    assert all(ln["ChargeCategory"] == "Usage" and ln["BillingCurrency"] == "USD" for ln in lines)
