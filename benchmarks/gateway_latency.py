@@ -1,19 +1,24 @@
-"""Gateway added latency at loopback: the same requests direct to an upstream and via the gateway.
+"""Gateway added latency and CPU per request at loopback: direct to an upstream vs via the gateway.
 
-The upstream (fleetplan.router.fake_upstream, no injected latency) runs in a thread of this
-process; the gateway runs as its own process (`fleetplan gateway`), as in production. Requests
-are sequential (one at a time), so the difference is the gateway's own work (auth, routing,
-limits, breaker, proxying, metrics, logging), not queueing. Prints p50/p99 of: non-streamed
-request time, streamed time-to-first-chunk and streamed total, direct vs via gateway, and the
-added latency (via − direct) at each percentile. Measured, on this machine; nothing modelled.
+The upstream (fleetplan.router.fake_upstream, no injected latency) and the gateway
+(`fleetplan gateway`, optionally `--workers N` sharing a Redis) each run as their own process;
+the client is this process (httpx, asyncio). At each concurrency (default 1, 10 and 200) the same
+number of requests goes direct and via the gateway, non-streamed and streamed, in the same run.
+Prints p50/p99 of the request time (non-streamed) and of the time to the first chunk and to the
+end (streamed), direct vs via, the added latency (via − direct at each percentile), and the
+gateway's CPU time per request (user + system of the gateway and its workers, from /proc, over
+the via runs). Measured on this machine; nothing modelled.
 
-usage: python benchmarks/gateway_latency.py [--requests 1000]
+usage: python benchmarks/gateway_latency.py [--requests 2000] [--concurrency 1 10 200]
+                                             [--workers 2 --redis-url redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,10 +30,14 @@ import httpx
 import numpy as np
 import yaml
 
-from fleetplan.router.fake_upstream import Served, Upstream
-
 KEY = "bench-gateway-key"
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16}
+_UPSTREAM = (
+    "import sys; from fleetplan.router.fake_upstream import Upstream; import uvicorn; "
+    "uvicorn.run(Upstream('bench').app(), host='127.0.0.1', port=int(sys.argv[1]), "
+    "log_level='warning', access_log=False)"
+)
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -37,41 +46,89 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _measure(client: httpx.Client, url: str, headers: dict, n: int) -> dict[str, np.ndarray]:
-    full, first, total = [], [], []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = client.post(url, json=BODY, headers=headers)
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its descendants (Linux /proc)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(k) for k in kids)
+    return total
+
+
+def _wait_up(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url}: process exited ({proc.returncode})")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not start")
+
+
+async def _one(c: httpx.AsyncClient, url: str, stream: bool) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    if not stream:
+        r = await c.post(url, json=BODY)
         r.raise_for_status()
-        full.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        with client.stream("POST", url, json=dict(BODY, stream=True), headers=headers) as s:
-            s.raise_for_status()
-            it = s.iter_bytes()
-            next(it)
-            first.append(time.perf_counter() - t0)
-            for _ in it:
-                pass
-        total.append(time.perf_counter() - t0)
-    return {
-        "non-streamed": np.array(full),
-        "stream TTFB": np.array(first),
-        "stream total": np.array(total),
-    }
+        t = time.perf_counter() - t0
+        return t, t
+    async with c.stream("POST", url, json=dict(BODY, stream=True)) as s:
+        s.raise_for_status()
+        first = None
+        async for _ in s.aiter_bytes():
+            if first is None:
+                first = time.perf_counter() - t0
+    return first or 0.0, time.perf_counter() - t0
+
+
+async def _run(url: str, n: int, conc: int, stream: bool) -> np.ndarray:
+    lim = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    out: list[tuple[float, float]] = []
+    async with httpx.AsyncClient(
+        timeout=60, limits=lim, headers={"Authorization": f"Bearer {KEY}"}
+    ) as c:
+        left = [n]
+
+        async def worker() -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                out.append(await _one(c, url, stream))
+
+        await asyncio.gather(*(worker() for _ in range(conc)))
+    return np.array(out)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=1000)
-    n = ap.parse_args().requests
-    up = Upstream("bench")
-    with Served(up.app()) as srv, tempfile.TemporaryDirectory() as tmp:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--requests", type=int, default=2000, help="per level, mode and path")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 200])
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--redis-url", default=None, help="needed with --workers > 1")
+    a = ap.parse_args()
+    if a.workers > 1 and not a.redis_url:
+        raise SystemExit("--workers > 1 needs --redis-url")
+    up_port, gw_port = _free_port(), _free_port()
+    up = subprocess.Popen([sys.executable, "-c", _UPSTREAM, str(up_port)])
+    up_url = f"http://127.0.0.1:{up_port}"
+    tmp = tempfile.mkdtemp()
+    gw = None
+    try:
+        _wait_up(f"{up_url}/v1/models", up)
         cfg = {
             "gateway": {"log_path": str(Path(tmp) / "log.sqlite")},
             "providers": [
                 {
                     "name": "bench",
-                    "base_url": f"{srv.url}/v1",
+                    "base_url": f"{up_url}/v1",
                     "models": {"m": "m"},
                     "price": {"input_usd_per_mtok": 1.0, "output_usd_per_mtok": 1.0},
                     "limits": {"requests_per_min": 1e9, "tokens_per_min": 1e12},
@@ -80,49 +137,52 @@ def main() -> None:
         }
         path = Path(tmp) / "router.yaml"
         path.write_text(yaml.safe_dump(cfg))
-        port = _free_port()
+        cmd = [sys.executable, "-c", "from fleetplan.cli import run; run()", "gateway"]
+        cmd += ["--config", str(path), "--port", str(gw_port), "--workers", str(a.workers)]
+        if a.redis_url:
+            cmd += ["--redis-url", a.redis_url]
         env = dict(os.environ, FLEETPLAN_GATEWAY_KEY=KEY)
-        cmd = [
-            sys.executable,
-            "-c",
-            "from fleetplan.cli import run; run()",
-            "gateway",
-            "--config",
-            str(path),
-            "--port",
-            str(port),
-        ]
         gw = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
-        gw_url = f"http://127.0.0.1:{port}"
-        try:
-            with httpx.Client(timeout=10) as c:
-                for _ in range(200):
-                    try:
-                        c.get(f"{gw_url}/health")
-                        break
-                    except httpx.HTTPError:
-                        time.sleep(0.05)
-                h = {"Authorization": f"Bearer {KEY}"}
-                warm = max(20, n // 20)
-                _measure(c, f"{srv.url}/v1/chat/completions", h, warm)
-                _measure(c, f"{gw_url}/v1/chat/completions", h, warm)
-                direct = _measure(c, f"{srv.url}/v1/chat/completions", h, n)
-                via = _measure(c, f"{gw_url}/v1/chat/completions", h, n)
-        finally:
-            gw.terminate()
-            gw.wait(timeout=10)
-    print(f"gateway added latency, loopback, {n} sequential requests each (measured)")
+        gw_url = f"http://127.0.0.1:{gw_port}"
+        _wait_up(f"{gw_url}/health", gw)
+        direct_url, via_url = f"{up_url}/v1/chat/completions", f"{gw_url}/v1/chat/completions"
+        for u in (direct_url, via_url):  # warm both paths
+            asyncio.run(_run(u, 200, 10, False))
+            asyncio.run(_run(u, 200, 10, True))
+        cpu_s, via_n = 0.0, 0
+        rows = []
+        for conc in a.concurrency:
+            for stream in (False, True):
+                d = asyncio.run(_run(direct_url, a.requests, conc, stream))
+                c0 = _cpu_s(gw.pid)
+                v = asyncio.run(_run(via_url, a.requests, conc, stream))
+                cpu_s += _cpu_s(gw.pid) - c0
+                via_n += a.requests
+                rows.append((conc, stream, d, v))
+    finally:
+        for p in (gw, up):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
     print(
-        f"{'':14s} {'direct p50':>11s} {'via p50':>9s} {'added p50':>10s} "
-        f"{'direct p99':>11s} {'via p99':>9s} {'added p99':>10s}   (ms)"
+        f"gateway added latency, loopback, {a.requests} requests per row, gateway "
+        f"--workers {a.workers}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')} (measured)"
     )
-    for k in direct:
-        d50, d99 = np.percentile(direct[k], [50, 99]) * 1000
-        v50, v99 = np.percentile(via[k], [50, 99]) * 1000
-        print(
-            f"{k:14s} {d50:11.2f} {v50:9.2f} {v50 - d50:10.2f} {d99:11.2f} {v99:9.2f} "
-            f"{v99 - d99:10.2f}"
-        )
+    print(
+        f"{'conc':>4s} {'mode':22s} {'direct p50':>10s} {'via p50':>8s} {'added p50':>9s} "
+        f"{'direct p99':>10s} {'via p99':>8s} {'added p99':>9s}  (ms)"
+    )
+    for conc, stream, d, v in rows:
+        cols = [(0, "stream first chunk"), (1, "stream total")] if stream else [(1, "non-streamed")]
+        for j, label in cols:
+            d50, d99 = np.percentile(d[:, j], [50, 99]) * 1000
+            v50, v99 = np.percentile(v[:, j], [50, 99]) * 1000
+            print(
+                f"{conc:4d} {label:22s} {d50:10.2f} {v50:8.2f} {v50 - d50:9.2f} "
+                f"{d99:10.2f} {v99:8.2f} {v99 - d99:9.2f}"
+            )
+    print(f"gateway CPU per request: {cpu_s / via_n * 1000:.2f} ms (user+system, all workers)")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ JSON_RUNS: dict[str, list[str]] = {
     "calibrate": [str(CALIBRATION / "vllm_bench_serve_c16.json")],
     "api models": [],
     "api price": ["gpt-4o"],
+    "keys list": ["--db", ":memory:"],  # an empty in-memory keys file
+    "keys usage": ["--db", ":memory:"],
     "route simulate": [
         "--config",
         str(EXAMPLES / "router.yaml"),

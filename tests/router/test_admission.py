@@ -93,3 +93,34 @@ def test_tokens_per_min_burst_admits_no_more_than_the_limit(upstream, gateway):
     assert up.requests == len(ok)
     assert all(r.headers.get("retry-after") for r in limited)
     assert all(r.json()["error"]["code"] == "rate_limited" for r in limited)
+
+
+def test_loop_lag_sheds_and_waiters_are_served_in_order():
+    from fleetplan.router.admission import Admission, Shed
+    from fleetplan.router.config import AdmissionIn
+
+    async def run() -> None:
+        adm = Admission(AdmissionIn(max_concurrent=1, max_queue=2, max_loop_lag_ms=100))
+        await adm.acquire()
+        order: list[int] = []
+
+        async def wait(i: int) -> None:
+            await adm.acquire()
+            order.append(i)
+            adm.release()
+
+        waiters = [asyncio.create_task(wait(i)) for i in range(2)]
+        while adm.queued < 2:
+            await asyncio.sleep(0)
+        adm.loop_lag_s = 0.5  # as the lag monitor would measure on a saturated loop
+        try:
+            await adm.acquire()
+            raise AssertionError("a lagging loop admitted a request")
+        except Shed as shed:
+            assert "lags 500 ms" in shed.reason and shed.retry_after_s >= 1
+        adm.loop_lag_s = 0.0
+        adm.release()
+        await asyncio.gather(*waiters)
+        assert order == [0, 1] and adm.active == 0 and adm.queued == 0
+
+    asyncio.run(run())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from pathlib import Path
 
@@ -236,3 +237,46 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FLEETPLAN_GATEWAY_KEY", raising=False)
     rc = main(["gateway", "--config", str(EXAMPLES / "router.yaml")])
     assert rc == 2 and "no gateway key" in capsys.readouterr().err
+
+
+def test_simulate_honours_max_attempts():
+    cfg = _sim_cfg({"max_in_flight": 8})
+    many = simulate(cfg, _profile(api_fail=0.5))
+    g = cfg.gateway.model_copy(update={"max_attempts": 1})
+    one = simulate(dataclasses.replace(cfg, gateway=g), _profile(api_fail=0.5))
+    assert many["retries"] > 0 and one["retries"] == 0
+    assert one["errors"]["no provider available"] > 0  # a failed attempt is not retried
+
+
+def test_simulator_and_gateway_admit_the_same(upstream, gateway):
+    """The simulator runs the gateway's limit code: a burst of 30 against 10 requests/min on
+    the preferred provider splits 10/20 in both."""
+    pytest.importorskip("openai")
+    from conftest import MSG, client, provider
+
+    a, sa = upstream("a")
+    b, sb = upstream("b")
+    provs = [
+        provider("a", sa.url, priority=0, limits={"requests_per_min": 10}),
+        provider("b", sb.url, priority=1),
+    ]
+    g, gs = gateway(provs, state=MemoryState(clock=lambda: 1_000.0), strategy="quality")
+    c = client(gs.url)
+    for _ in range(30):
+        c.chat.completions.create(model="m", messages=MSG)
+    prof = parse_profile(
+        {
+            "traffic": {
+                "model": "m",
+                "requests_per_s": 3000,
+                "duration_s": 0.01,
+                "input_tokens": 10,
+                "output_tokens": 5,
+            },
+            "providers": {"a": {"ttft_ms": 1, "tpot_ms": 0}, "b": {"ttft_ms": 1, "tpot_ms": 0}},
+        }
+    )
+    rep = simulate(g.cfg, prof)
+    sim = {p["name"]: p["served"] for p in rep["providers"]}
+    assert (a.requests, b.requests) == (10, 20)
+    assert sim == {"a": 10, "b": 20}

@@ -83,7 +83,14 @@ def redis_url(redis_proc) -> str:
     return str(redis_proc.url)
 
 
-def _gateways(tmp_path: Path, cfg: dict, redis_url: str | None, n: int = 2, workers: int = 1):
+def _gateways(
+    tmp_path: Path,
+    cfg: dict,
+    redis_url: str | None,
+    n: int = 2,
+    workers: int = 1,
+    extra: tuple[str, ...] | list[str] = (),
+):
     path = tmp_path / "router.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, FLEETPLAN_GATEWAY_KEY=GATEWAY_KEY, UPSTREAM_KEY=UPSTREAM_KEY)
@@ -106,6 +113,7 @@ def _gateways(tmp_path: Path, cfg: dict, redis_url: str | None, n: int = 2, work
             args += ["--redis-url", redis_url]
         if workers > 1:
             args += ["--workers", str(workers)]
+        args += list(extra)
         procs.append(subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True))
         urls.append(f"http://127.0.0.1:{port}")
     try:
@@ -288,3 +296,35 @@ def test_500_concurrent_across_two_worker_processes(upstream, tmp_path, redis_ur
             p.terminate()
             p.wait(timeout=30)
     assert up.requests == 500
+
+
+def test_slow_header_connections_are_dropped(upstream, tmp_path):
+    _, srv = upstream("a")
+    cfg = {"providers": [provider("a", srv.url)]}
+    procs, urls = _gateways(tmp_path, cfg, None, n=1, extra=["--header-timeout-s", "0.3"])
+    try:
+        port = int(urls[0].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # and no more
+            assert s.recv(1024) == b""  # closed by the gateway (a timeout would raise)
+        h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+        body = {"model": "m", "messages": MSG}
+        r = httpx.post(f"{urls[0]}/v1/chat/completions", json=body, headers=h)
+        assert r.status_code == 200  # whole requests are served as before
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def test_workers_need_redis_and_unset_key_env_fails_at_start(tmp_path, capsys, monkeypatch):
+    from fleetplan.cli import main
+
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump({"providers": [provider("a", "http://127.0.0.1:9")]}))
+    monkeypatch.setenv("FLEETPLAN_GATEWAY_KEY", GATEWAY_KEY)
+    assert main(["gateway", "--config", str(path), "--workers", "2"]) == 2
+    assert "--redis-url" in capsys.readouterr().err
+    monkeypatch.delenv("UPSTREAM_KEY")
+    assert main(["gateway", "--config", str(path)]) == 2
+    assert "UPSTREAM_KEY" in capsys.readouterr().err

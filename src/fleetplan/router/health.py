@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fleetplan.router.config import HealthIn, Provider
@@ -30,30 +31,34 @@ def _k(provider: str, what: str) -> str:
 
 
 class Breaker:
-    def __init__(self, state: State, cfg: HealthIn) -> None:
+    def __init__(
+        self, state: State, cfg: HealthIn, clock: Callable[[], float] | None = None
+    ) -> None:
         self.state = state
         self.cfg = cfg
+        # wall-clock by default (replicas agree through Redis); the simulator passes its own
+        self._clock = clock or (lambda: time.time())
 
     async def allow(self, name: str) -> bool:
         """Whether a request may go to `name` now (claims the probe slot when half-open)."""
         hold = await self.state.get_float(_k(name, "retry_until"))
-        if hold is not None and time.time() < hold:
+        if hold is not None and self._clock() < hold:
             return False  # the provider asked us to wait (429 Retry-After): no probe either
         until = await self.state.get_float(_k(name, "open_until"))
         if until is None:
             return True
-        if time.time() < until:
+        if self._clock() < until:
             return False
         return await self.state.set_nx(_k(name, "probe"), self.cfg.cooldown_s)
 
     async def status(self, name: str) -> str:
         hold = await self.state.get_float(_k(name, "retry_until"))
-        if hold is not None and time.time() < hold:
+        if hold is not None and self._clock() < hold:
             return "open"
         until = await self.state.get_float(_k(name, "open_until"))
         if until is None:
             return "closed"
-        return "open" if time.time() < until else "half_open"
+        return "open" if self._clock() < until else "half_open"
 
     async def success(self, name: str) -> None:
         await self.state.delete(
@@ -63,13 +68,13 @@ class Breaker:
     async def failure(self, name: str, retry_after_s: float | None = None) -> None:
         if retry_after_s is not None:  # rate limited: wait as told, not a health verdict
             wait_s = min(retry_after_s, self.cfg.max_retry_after_s)
-            await self.state.set_float(_k(name, "retry_until"), time.time() + wait_s)
+            await self.state.set_float(_k(name, "retry_until"), self._clock() + wait_s)
             await self.state.delete(_k(name, "probe"))
             return
         fails = await self.state.incr(_k(name, "fails"), 1)
         half_open = await self.state.get_float(_k(name, "open_until")) is not None
         if half_open or fails >= self.cfg.failure_threshold:
-            await self.state.set_float(_k(name, "open_until"), time.time() + self.cfg.cooldown_s)
+            await self.state.set_float(_k(name, "open_until"), self._clock() + self.cfg.cooldown_s)
             await self.state.delete(_k(name, "probe"))
 
     async def release_probe(self, name: str) -> None:

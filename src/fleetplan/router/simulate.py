@@ -1,12 +1,17 @@
 """Policy simulation: replay a traffic profile against a routing policy before it carries traffic.
 
 A discrete-event replay (heap keyed by (time, counter), so same-time events keep one order) of
-Poisson arrivals through the *same* strategy, overflow, limit and circuit-breaker rules as the
-gateway. Each provider's behaviour is what the user assumes or measured: TTFT, time per output
-token, failure rate and, for a fleet, how many requests it serves at once (more wait in its
-queue, which is what overflow watches). Prices come from the router config (price package,
-explicit price, or reserved GPU-hours). Output: cost split, overflow share, TTFT and end-to-end
-latency percentiles and errors — all simulated, under the stated assumptions.
+Poisson arrivals through the gateway's own code: its strategies and overflow
+(``strategies``), its limits (``limits.Limits`` — token buckets charged the request's estimate
+at admission, concurrency leases) and its circuit breaker (``health.Breaker``), over a
+``MemoryState`` whose clock is the simulation's, and at most ``gateway.max_attempts`` providers
+per request. Their coroutines never wait on I/O here, so the simulator runs each one to its end
+in place (``_now``) on its own event loop. Each provider's behaviour is what the user assumes
+or measured: TTFT, time per output token, failure rate and, for a fleet, how many requests it
+serves at once (more wait in its queue, which is what overflow watches). Prices come from the
+router config (price package, explicit price, or reserved GPU-hours). Output: cost split,
+overflow share, TTFT and end-to-end latency percentiles and errors — all simulated, under the
+stated assumptions.
 """
 
 from __future__ import annotations
@@ -14,18 +19,34 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleetplan.errors import InputError
 from fleetplan.router.config import Provider, RouterConfig, _fmt_validation
-from fleetplan.router.strategies import Candidate, order, with_overflow
+from fleetplan.router.health import Breaker
+from fleetplan.router.limits import Limits
+from fleetplan.router.state import MemoryState
+from fleetplan.router.strategies import Candidate, cascade, order, with_overflow
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
 MAX_REQUESTS = 2_000_000
+_NEVER_S = 1e15  # a lease the living gateway keeps renewing: it does not expire here
+_T = TypeVar("_T")
+
+
+def _now(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a gateway coroutine that does not wait (memory state) to its end, in place."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a gateway coroutine waited inside the simulator")
 
 
 class BehaviourIn(BaseModel):
@@ -57,14 +78,7 @@ class _Prov:
     spec: Provider
     how: BehaviourIn
     running: int = 0
-    in_flight: int = 0
     queue: deque[int] = field(default_factory=deque)
-    fails: int = 0
-    open_until: float = -1.0
-    probing: bool = False
-    req_level: float = 0.0
-    tok_level: float = 0.0
-    last_s: float = 0.0
     ttft_ema_s: float | None = None
 
 
@@ -74,6 +88,7 @@ class _Req:
     order: list[str]
     overflow: bool
     t_queued: float = 0.0
+    attempts: int = 0
 
 
 def parse_profile(data: object, where: str = "traffic profile") -> ProfileIn:
@@ -96,12 +111,13 @@ def simulate(cfg: RouterConfig, prof: ProfileIn, strategy: str | None = None) ->
     if n > MAX_REQUESTS:
         raise InputError(f"traffic: {n} requests is over the {MAX_REQUESTS} the simulator replays")
     strat = strategy or cfg.gateway.strategy
-    h = cfg.gateway.health
+    g = cfg.gateway
     rng = random.Random(tr.seed)
+    clock = [0.0]
+    state = MemoryState(clock=lambda: clock[0])
+    limits = Limits(state, _NEVER_S)
+    breaker = Breaker(state, g.health, clock=lambda: clock[0])
     provs = {p.name: _Prov(p, prof.providers[p.name]) for p in served_by}
-    for s in provs.values():
-        s.req_level = s.spec.limits.requests_per_min or 0.0
-        s.tok_level = s.spec.limits.tokens_per_min or 0.0
     heap: list[tuple[float, int, str, int, str]] = []
     seq = 0
     reqs: list[_Req] = []
@@ -110,20 +126,19 @@ def simulate(cfg: RouterConfig, prof: ProfileIn, strategy: str | None = None) ->
         t += rng.expovariate(tr.requests_per_s)
         heapq.heappush(heap, (t, seq, "arrive", i, ""))
         seq += 1
-    tokens = tr.input_tokens + tr.output_tokens
+    tokens = tr.input_tokens + tr.output_tokens  # the estimate charged at admission
+    max_attempts = g.max_attempts or len(provs)
+    hard = False
+    if strat == "cascade":
+        if g.cascade is None:
+            raise InputError("--strategy cascade needs gateway.cascade in the router config")
+        limit = g.cascade.max_prompt_tokens
+        hard = limit is not None and tr.input_tokens > limit
     ttft_s, e2e_s = np.full(n, np.nan), np.full(n, np.nan)
     served: dict[str, int] = {p: 0 for p in provs}
     cost: dict[str, float] = {p: 0.0 for p in provs}
     errors: dict[str, int] = {}
     overflowed = retries = 0
-
-    def refill(s: _Prov, now: float) -> None:
-        lim, dt = s.spec.limits, now - s.last_s
-        if lim.requests_per_min:
-            s.req_level = min(lim.requests_per_min, s.req_level + dt * lim.requests_per_min / 60)
-        if lim.tokens_per_min:
-            s.tok_level = min(lim.tokens_per_min, s.tok_level + dt * lim.tokens_per_min / 60)
-        s.last_s = now
 
     def start(i: int, s: _Prov, now: float) -> None:
         nonlocal seq
@@ -140,24 +155,16 @@ def simulate(cfg: RouterConfig, prof: ProfileIn, strategy: str | None = None) ->
     def try_next(i: int, now: float) -> None:
         nonlocal retries
         r = reqs[i]
-        while r.order:
+        while r.order and r.attempts < max_attempts:
             s = provs[r.order.pop(0)]
-            if now < s.open_until or (s.open_until >= 0 and s.probing):
+            name = s.spec.name
+            if not _now(breaker.allow(name)):
                 continue
-            refill(s, now)
-            lim = s.spec.limits
-            if lim.requests_per_min and s.req_level < 1:
+            if _now(limits.acquire(s.spec, str(i), tokens)) is not None:
+                _now(breaker.release_probe(name))
                 continue
-            if lim.tokens_per_min and s.tok_level <= 0:
-                continue
-            if lim.max_concurrent and s.in_flight >= lim.max_concurrent:
-                continue
-            if s.open_until >= 0:
-                s.probing = True
-            s.req_level -= 1
-            s.tok_level -= tokens
-            s.in_flight += 1
-            if r.t_queued > 0:
+            r.attempts += 1
+            if r.attempts > 1:
                 retries += 1
             r.t_queued = now
             if s.how.capacity and s.running >= s.how.capacity:
@@ -169,6 +176,7 @@ def simulate(cfg: RouterConfig, prof: ProfileIn, strategy: str | None = None) ->
 
     while heap:
         now, _, kind, i, name = heapq.heappop(heap)
+        clock[0] = now
         if kind == "arrive":
             cands = [
                 Candidate(
@@ -178,30 +186,33 @@ def simulate(cfg: RouterConfig, prof: ProfileIn, strategy: str | None = None) ->
                     s.spec.priority,
                     s.spec.prices[tr.model].cost_usd(tr.input_tokens, tr.output_tokens),
                     s.ttft_ema_s,
-                    s.in_flight,
+                    _now(limits.in_flight(s.spec)),
                     s.spec.limits.max_concurrent,
                 )
                 for s in provs.values()
             ]
-            ordered, over = with_overflow(order(strat, cands, rng), cfg.gateway.overflow)
+            if strat == "cascade":
+                assert g.cascade is not None
+                ranked = cascade(cands, hard, set(g.cascade.small))
+            else:
+                ranked = order(strat, cands, rng)
+            ordered, over = with_overflow(ranked, g.overflow)
             reqs.append(_Req(now, [c.name for c in ordered], over))
             try_next(i, now)
             continue
         s = provs[name]
         s.running -= 1
-        s.in_flight -= 1
         if s.queue:
             start(s.queue.popleft(), s, now)
-        s.probing = False
         r = reqs[i]
         if kind == "fail":
-            s.fails += 1
-            if s.open_until >= 0 or s.fails >= h.failure_threshold:
-                s.open_until = now + h.cooldown_s
+            _now(limits.release(s.spec, str(i), tokens, 0))
+            _now(breaker.failure(name))
             try_next(i, now)
             continue
-        s.fails, s.open_until = 0, -1.0
-        a = cfg.gateway.latency_ema_alpha
+        _now(limits.release(s.spec, str(i), tokens, tokens))
+        _now(breaker.success(name))
+        a = g.latency_ema_alpha
         obs = float(ttft_s[i]) - (r.t_queued - r.t_arrive)  # this provider's share of the TTFT
         s.ttft_ema_s = obs if s.ttft_ema_s is None else a * obs + (1 - a) * s.ttft_ema_s
         e2e_s[i] = now - r.t_arrive
