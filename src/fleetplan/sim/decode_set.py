@@ -35,10 +35,14 @@ class DecodeSet:
         bs = self.bs
         m, q = divmod(k, bs)
         n = self.b * m
-        if q:
-            hist, s = self.hist, self.steps
-            for r in range(q):  # a sequence with r free slots needs a block at step r + 1
-                n += hist[(-r - s) % bs]
+        if q:  # a sequence with r free slots needs a block at step r + 1, r < q: the
+            # histogram entries (-steps - r) mod bs, a circular slice ending at (-steps) mod bs
+            hist, top = self.hist, -self.steps % bs
+            low = top - q + 1
+            if low >= 0:
+                n += sum(hist[low : top + 1])
+            else:
+                n += sum(hist[: top + 1]) + sum(hist[bs + low :])
         return n
 
     def _max_steps(self, avail: int) -> int:
