@@ -116,9 +116,12 @@ class BatchingReplica(DecodeSet):
                     self.loop.schedule(t, PRIORITY_STEP, self._on_end, self.epoch)
 
     def _finish(self, s: Seq, now: float, blocks: int) -> None:
-        self.pool.give(blocks - s.shared)
+        pool = self.pool
+        blocks -= s.shared
+        pool.used -= blocks
+        pool.free += blocks
         if s.shared:
-            self.pool.release(s.pid, s.shared)
+            pool.release(s.pid, s.shared)
         del self.running[s.rid]
         self.outstanding -= 1
         if self.watch is not None:

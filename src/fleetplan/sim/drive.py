@@ -103,7 +103,7 @@ def open_loop(
     def arrive(now: float, i: int) -> None:
         times, ins, outs, pids, ptoks = cur
         rid = base[0] + i
-        args = (ins[i], outs[i], pids[i], ptoks[i])
+        tin, out, pid, ptok = ins[i], outs[i], pids[i], ptoks[i]
         if i + 1 < len(times):
             j = i + 1
             nxt = times[j]
@@ -115,7 +115,7 @@ def open_loop(
         fed.sent += 1
         rec.arrived += 1
         sample_at = sampler.next_s
-        pick(rid).submit(now, rid, *args, nxt if nxt < sample_at else sample_at)
+        pick(rid).submit(now, rid, tin, out, pid, ptok, nxt if nxt < sample_at else sample_at)
         if j >= 0:
             schedule(nxt, PRIORITY_ARRIVAL, arrive, j)
 

@@ -241,7 +241,7 @@ class Recorder:
         """Request `rid` finished at `now` (its last token); `first` is its first token."""
         self._rows.extend((arrival, sched, first, now, tokens_in, out))
         self.completed += 1
-        if len(self._rows) >= 6 * FLUSH_ROWS or len(self.itl_s) >= 2 * FLUSH_ROWS:
+        if self.completed % FLUSH_ROWS == 0:
             self.flush()
         if self.on_done is not None:
             self.on_done(now, rid)
