@@ -1,10 +1,14 @@
 """Scheduling per engine family (sim/policy.py): TensorRT-LLM's capacity policies, SGLang's
 radix cache and prefill-first steps, vLLM for everything else."""
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleetplan.catalog import load_catalog
 from fleetplan.errors import InputError
@@ -34,9 +38,13 @@ precisions = ["bf16", "fp16", "fp8"]
 
 
 @pytest.fixture(scope="module")
-def sgl_catalog(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def sgl_catalog() -> Any:
+    return _sgl_catalog()
+
+
+def _sgl_catalog() -> Any:
     """The catalog with an SGLang profile (factors as vLLM V1's: only the scheduler differs)."""
-    p = Path(tmp_path_factory.mktemp("cat")) / "sglang.toml"
+    p = Path(tempfile.gettempdir()) / f"fleetplan-test-sglang-{os.getpid()}.toml"
     keys = [line.split(" =")[0] for line in FIELDS.splitlines()[3:]]
     sources = "".join(f'{k} = "test profile: vLLM V1 factors"\n' for k in keys)
     p.write_text(
@@ -161,3 +169,50 @@ def test_unknown_engines_schedule_like_vllm_and_settings_belong_to_their_engine(
         policy_for("vllm", capacity_scheduler_policy="max_utilization")
     with pytest.raises(InputError, match="schedule_policy"):
         policy_for("tensorrt-llm", schedule_policy="lpm")
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    engine=st.sampled_from(["trt-nev", "trt-max", "sglang-test", "vllm-v0", "vllm"]),
+    kv=st.integers(3000, 30_000),
+    max_seqs=st.integers(1, 48),
+    max_tokens=st.integers(256, 4096),
+    share=st.floats(0, 1),
+    seed=st.integers(0, 1000),
+)
+def test_every_policy_drains_with_tight_caches(
+    engine: str, kv: int, max_seqs: int, max_tokens: int, share: float, seed: int
+) -> None:
+    """Tiny KV caches, shared prefixes and bursts: every request finishes and every replica
+    ends with a consistent, empty KV pool (simulate checks it) whatever the policy."""
+    over: dict[str, Any] = {"engine": engine}
+    if engine.startswith("trt"):
+        over = {
+            "engine": "tensorrt-llm",
+            "capacity_scheduler_policy": "guaranteed_no_evict"
+            if engine == "trt-nev"
+            else "max_utilization",
+            "chunked_prefill": seed % 2 == 0,
+        }
+    elif engine == "vllm-v0":
+        over = {"engine": "vllm", "chunked_prefill": False}
+    sc: dict[str, Any] = {
+        "model": "llama-3.1-8b",
+        "gpu": "h100",
+        "kv_capacity_tokens": kv,
+        "max_num_seqs": max_seqs,
+        "max_num_batched_tokens": max_tokens,
+        "replicas": 2,
+        "prefix": {"share": share, "tokens": 300, "groups": 2},
+        "arrivals": {"kind": "gamma", "rate_per_s": 8, "cv": 3, "duration_s": 10},
+        "lengths": {
+            "input": {"mean": 700, "dist": "lognormal", "sigma": 1.0},
+            "output": {"mean": 150, "dist": "exponential"},
+        },
+        "seed": seed,
+        **over,
+    }
+    r = simulate(sc, catalog=_sgl_catalog())
+    assert r.completed == r.requests
+    if engine == "trt-nev":
+        assert r.preemptions == 0
