@@ -260,3 +260,14 @@ def test_tco_against_the_plans_cloud_cost(cli):
     assert d["gpu"] == plan["gpu"] and d["gpus"] == plan["gpus_total"]
     assert d["rent_usd_per_month"] == pytest.approx(plan["usd_per_month"], rel=1e-6)
     assert "plan's cloud cost" in d["rent_basis"]
+
+
+def test_quantize_prices_every_precision_at_the_slo_batch_and_names_the_engine(cli):
+    d = cli("quantize", "llama-3.1-8b", "--gpu", "l40s", "--precisions",
+            "bf16,fp8,gguf-q4_k_m", "--json").json()  # fmt: skip
+    assert d["slo"]["tpot_p95_ms"] == 50
+    for r in d["rows"]:
+        assert r["runs"] and r["tpot_ms"] <= 50, r
+    gguf = next(r for r in d["rows"] if r["precision"] == "gguf-q4_k_m")
+    assert gguf["engine"] == "llama.cpp" and "runs on llama.cpp" in gguf["reason"]
+    assert {r["engine"] for r in d["rows"] if r["precision"] != "gguf-q4_k_m"} == {"vllm"}

@@ -17,6 +17,8 @@ from fleetplan.cli.common import (
     print_json,
     table,
 )
+from fleetplan.cli.econ import TpotSloOpt, TtftSloOpt
+from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 
 
 @app.command()
@@ -33,11 +35,14 @@ def quantize(
         float | None, typer.Option(help="$/GPU-hour (default: cheapest on-demand offer).")
     ] = None,
     engine: Annotated[str, typer.Option(help="Engine profile.")] = "vllm",
+    tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
+    ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
     catalog: CatalogOpt = None,
     calibration: CalibrationOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The same model at several precisions: GPUs needed, tokens/s, $/1M tokens, quality."""
+    """The same model at several precisions: GPUs needed, tokens/s, $/1M tokens, quality —
+    each at the largest batch meeting the SLO."""
     from fleetplan.catalog import resolve_model
     from fleetplan.economics.pricing import gpu_price
     from fleetplan.economics.quantization import compare_precisions
@@ -55,13 +60,17 @@ def quantize(
         utilization=utilization,
         engine=engine,
         catalog=cat,
+        tpot_slo_ms=tpot_p95_ms or None,
+        ttft_slo_ms=ttft_p95_ms or None,
     )
+    slo = {"tpot_p95_ms": tpot_p95_ms or None, "ttft_ms": ttft_p95_ms or None}
     if as_json:
         print_json(
             {
                 "model": m.id,
                 "gpu": cat.gpu(gpu).id,
                 "utilization": utilization,
+                "slo": slo,
                 "price_basis": price.basis,
                 "rows": [asdict(r) for r in rows],
             }
@@ -69,18 +78,20 @@ def quantize(
         return
     out = console()
     cols = [
-        ("precision", "left"), ("GPUs", "right"), ("weights GB", "right"), ("batch", "right"),
+        ("precision", "left"), ("engine", "left"), ("GPUs", "right"), ("weights GB", "right"),
+        ("batch", "right"),
         ("out tok/s", "right"), ("TPOT ms", "right"), ("$/1M out", "right"),
         ("$/1M all", "right"), ("quality", "left"),
     ]  # fmt: skip
     body = []
     for r in rows:
         if not r.runs:
-            body.append([r.precision, "-", "-", "-", "-", "-", "-", "-", r.reason])
+            body.append([r.precision, r.engine, "-", "-", "-", "-", "-", "-", "-", r.reason])
             continue
         body.append(
             [
                 r.precision,
+                r.engine,
                 str(r.tp),
                 f"{r.weights_gb:.1f}",
                 str(r.batch),
@@ -98,7 +109,8 @@ def quantize(
         if r.runs and r.reason:
             out.print(f"note ({r.precision}): {r.reason}", markup=False)
     out.print(
-        "basis: performance model at the largest batch that fits (fleetplan perf --batch max); "
+        "basis: performance model at the largest batch that fits and meets the SLO "
+        f"(TPOT ≤ {tpot_p95_ms:g} ms, TTFT ≤ {ttft_p95_ms:g} ms without queueing; 0 = no limit); "
         "quality notes from the precision catalog — check your own evaluation set",
         markup=False,
     )

@@ -1,9 +1,11 @@
 """Quantization economics: the same model at several precisions on one GPU type — GPUs per
 replica, throughput, $/1M tokens — with the quality caveat each format carries.
 
-Throughput comes from the performance model at the largest batch the KV cache holds (capped
-by the engine's max_num_seqs), on the tensor-parallel degree with the lowest $/1M tokens (the
-smallest one that fits can leave too little KV cache to batch: 70B fp8 on one 80 GB GPU).
+Throughput comes from the performance model at the largest batch that fits the KV cache and
+meets the SLOs (TPOT per token, TTFT without queueing; default the built-in plan's), on the
+tensor-parallel degree with the lowest $/1M tokens (the smallest one that fits can leave too
+little KV cache to batch: 70B fp8 on one 80 GB GPU). GGUF formats run on llama.cpp, and the
+row says so.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from dataclasses import dataclass
 
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import ModelSpec
-from fleetplan.economics.unit_cost import check_utilization, usd_per_mtok
+from fleetplan.economics.unit_cost import (
+    BATCH_GRID,
+    DEFAULT_TPOT_P95_MS,
+    DEFAULT_TTFT_P95_MS,
+    check_utilization,
+    slo_batch_index,
+    usd_per_mtok,
+)
 from fleetplan.errors import UnsupportedError
 from fleetplan.estimate import estimate_fit, estimate_perf
 
@@ -34,6 +43,7 @@ class QuantRow:
     usd_per_million_output_tokens: float | None = None
     usd_per_million_tokens: float | None = None
     quality_note: str = ""
+    engine: str = ""
 
 
 def compare_precisions(
@@ -47,12 +57,19 @@ def compare_precisions(
     utilization: float = 0.7,
     engine: str = "vllm",
     catalog: Catalog,
+    tpot_slo_ms: float | None = DEFAULT_TPOT_P95_MS,
+    ttft_slo_ms: float | None = DEFAULT_TTFT_P95_MS,
 ) -> list[QuantRow]:
     check_utilization(utilization)
     rows = []
     for name in precisions:
         prec = catalog.precision(name)
         eng = "llama.cpp" if prec.id.startswith("gguf") else engine
+        moved = (
+            f"{prec.id} runs on llama.cpp, not {engine}: its slots and kernels differ"
+            if eng != engine
+            else ""
+        )
         best: QuantRow | None = None
         last_reason = ""
         for tp in TP_CHOICES:
@@ -62,36 +79,48 @@ def compare_precisions(
                     engine=eng, catalog=catalog,
                 )  # fmt: skip
             except UnsupportedError as exc:
-                last_reason = str(exc)
+                last_reason = "; ".join(x for x in (moved, str(exc)) if x)
                 break
             if not f.fits:
                 last_reason = f"does not fit on up to {tp} GPU(s): {f.limit}"
                 continue
             pe = estimate_perf(
                 model, gpu, precision=prec.id, tp=tp, input_tokens=input_tokens,
-                output_tokens=output_tokens, batches=["max"], engine=eng, catalog=catalog,
+                output_tokens=output_tokens, batches=[*BATCH_GRID, "max"], engine=eng,
+                catalog=catalog,
             )  # fmt: skip
             r = pe.result
+            k, slo = slo_batch_index(pe, tpot_slo_ms, ttft_slo_ms)
+            if k is None:
+                last_reason = (
+                    f"misses the SLO ({slo}) on {tp} GPU(s) even at batch 1 "
+                    f"(TPOT {r.tpot_s[0] * 1e3:.1f} ms)"
+                )
+                continue
             per_hour = usd_per_gpu_hour * tp
-            out_tps, tot_tps = float(r.output_tok_per_s[-1]), float(r.total_tok_per_s[-1])
+            out_tps, tot_tps = float(r.output_tok_per_s[k]), float(r.total_tok_per_s[k])
             row = QuantRow(
                 precision=prec.id,
                 runs=True,
-                reason="; ".join(pe.setup.notes),
+                reason="; ".join(x for x in (moved, *pe.setup.notes) if x),
                 tp=tp,
                 weights_gb=f.weights_bytes / 1e9,
-                batch=int(r.batch[-1]),
+                batch=int(r.batch[k]),
                 output_tok_per_s=out_tps,
                 total_tok_per_s=tot_tps,
-                tpot_ms=float(r.tpot_s[-1] * 1e3),
+                tpot_ms=float(r.tpot_s[k] * 1e3),
                 usd_per_hour=per_hour,
                 usd_per_million_output_tokens=usd_per_mtok(per_hour, out_tps, utilization),
                 usd_per_million_tokens=usd_per_mtok(per_hour, tot_tps, utilization),
                 quality_note=prec.quality_note,
+                engine=eng,
             )
             if best is None or (row.usd_per_million_tokens or 0) < (
                 best.usd_per_million_tokens or 0
             ):
                 best = row
-        rows.append(best or QuantRow(prec.id, False, last_reason, quality_note=prec.quality_note))
+        rows.append(
+            best
+            or QuantRow(prec.id, False, last_reason, quality_note=prec.quality_note, engine=eng)
+        )
     return rows

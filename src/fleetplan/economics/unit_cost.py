@@ -9,6 +9,7 @@ meaningless, so every result carries it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fleetplan.errors import InputError
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
@@ -159,24 +160,12 @@ def model_capacity(
             f"{output_tokens} tokens; raise --tp or choose a smaller precision"
         )
     r = pe.result
-    ok = [
-        i
-        for i, fits in enumerate(pe.fits)
-        if fits
-        and (tpot_slo_ms is None or r.tpot_s[i] * 1e3 <= tpot_slo_ms)
-        and (ttft_slo_ms is None or r.ttft_s[i] * 1e3 <= ttft_slo_ms)
-    ]
-    slo = ", ".join(
-        f"{name} ≤ {v:g} ms"
-        for name, v in (("TPOT", tpot_slo_ms), ("TTFT (no queueing)", ttft_slo_ms))
-        if v is not None
-    )
-    if not ok:
+    k, slo = slo_batch_index(pe, tpot_slo_ms, ttft_slo_ms)
+    if k is None:
         raise UnsupportedError(
             f"{model} at {precision} on {tp}× {gpu} misses the SLO ({slo}) even at batch 1 "
             f"(TPOT {r.tpot_s[0] * 1e3:.1f} ms, TTFT {r.ttft_s[0] * 1e3:,.0f} ms)"
         )
-    k = ok[-1]
     out_tps = float(r.output_tok_per_s[k])
     batch = int(r.batch[k])
     limit = "the largest that fits" if k == len(pe.fits) - 1 or not slo else f"SLO {slo}"
@@ -195,6 +184,27 @@ def model_capacity(
         ),
         tpot_ms=float(r.tpot_s[k] * 1e3),
     )
+
+
+def slo_batch_index(
+    pe: Any, tpot_slo_ms: float | None, ttft_slo_ms: float | None
+) -> tuple[int | None, str]:
+    """Index of the largest batch of a `PerfEstimate` that fits and meets the SLOs (TPOT per
+    token, TTFT without queueing), or None; and the SLO in words."""
+    r = pe.result
+    ok = [
+        i
+        for i, fits in enumerate(pe.fits)
+        if fits
+        and (tpot_slo_ms is None or r.tpot_s[i] * 1e3 <= tpot_slo_ms)
+        and (ttft_slo_ms is None or r.ttft_s[i] * 1e3 <= ttft_slo_ms)
+    ]
+    slo = ", ".join(
+        f"{name} ≤ {v:g} ms"
+        for name, v in (("TPOT", tpot_slo_ms), ("TTFT (no queueing)", ttft_slo_ms))
+        if v is not None
+    )
+    return (ok[-1] if ok else None), slo
 
 
 def smallest_tp(model: str, gpu: str, gpus: int, precision: str, catalog: object) -> int:
