@@ -271,3 +271,24 @@ def test_quantize_prices_every_precision_at_the_slo_batch_and_names_the_engine(c
     gguf = next(r for r in d["rows"] if r["precision"] == "gguf-q4_k_m")
     assert gguf["engine"] == "llama.cpp" and "runs on llama.cpp" in gguf["reason"]
     assert {r["engine"] for r in d["rows"] if r["precision"] != "gguf-q4_k_m"} == {"vllm"}
+
+
+def test_budget_never_suggests_a_move_that_costs_more(cli):
+    d = cli("budget", str(EXAMPLES / "budget-seed.yaml"), "--json").json()
+    moves = [s for line in d["lines"] for s in line["savings"]]
+    assert moves and all(s["saves_usd_per_month"] > 0 for s in moves)
+
+
+def test_route_simulate_charges_the_reserved_fleet_as_a_fixed_cost(cli):
+    args = ["route", "simulate", "--config", str(EXAMPLES / "router.yaml"),
+            "--traffic", str(EXAMPLES / "router-traffic.yaml"), "--json"]  # fmt: skip
+    rep = cli(*args).json()
+    fleet = next(p for p in rep["providers"] if p["kind"] == "self_hosted")
+    assert rep["fixed_usd_per_month"] == fleet["fixed_usd_per_month"] > 0
+    api = sum(p["cost_usd"] for p in rep["providers"] if p["kind"] != "self_hosted")
+    month_s = HOURS_PER_MONTH * 3600
+    run_s = (
+        rep["usd_per_month_at_this_rate"] and rep["cost_usd"] / rep["usd_per_month_at_this_rate"]
+    )
+    assert rep["variable_usd_per_month"] == pytest.approx(api / run_months, rel=1e-6)
+    assert fleet["cost_usd"] == pytest.approx(fleet["fixed_usd_per_month"] * run_months, rel=1e-6)

@@ -145,5 +145,6 @@ def simulate_cmd(
     )
     c.print(
         f"cost ${rep['cost_usd']:,.4f} over the run = ${rep['usd_per_month_at_this_rate']:,.0f}"
-        "/month at this rate (730 h)"
+        f"/month at this rate (730 h): reserved fleet ${rep['fixed_usd_per_month']:,.0f} fixed "
+        f"+ ${rep['variable_usd_per_month']:,.0f} API spend"
     )

@@ -142,23 +142,29 @@ def compute_budget(spec: BudgetFile, catalog: Catalog, api_lookup: ApiLookup) ->
     return Budget(spec.name, tuple(lines), total, by_cat, shares)
 
 
+def _committed(pricing: str) -> bool:
+    return pricing.startswith(("reserved", "savings-plan"))
+
+
 def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
     assert e.gpu and e.count and e.hours_per_month is not None
     price = gpu_price(catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing)
     gpu_hours = e.count * e.hours_per_month
     cost = gpu_hours * price.usd_per_gpu_hour
-    if e.pricing.startswith("reserved"):  # a commitment bills every hour of the month
+    if _committed(e.pricing):  # a commitment bills every hour of the month
         cost = e.count * HOURS_PER_MONTH * price.usd_per_gpu_hour
     savings = []
-    for alt in ("spot", "reserved-1y", "reserved-3y"):
+    for alt in ("spot", "reserved-1y", "savings-plan-1y", "reserved-3y", "savings-plan-3y"):
         if alt == e.pricing:
             continue
         try:
             ap = gpu_price(catalog, e.gpu, None, pricing=alt)
         except InputError:
             continue
-        billed_h = HOURS_PER_MONTH * e.count if alt.startswith("reserved") else gpu_hours
+        billed_h = HOURS_PER_MONTH * e.count if _committed(alt) else gpu_hours
         new = billed_h * ap.usd_per_gpu_hour
+        if new >= cost:  # a move that costs more is not a saving
+            continue
         caveat = ""
         if alt == "spot":
             caveat = (
@@ -167,7 +173,9 @@ def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
                 else "interruptible: needs checkpointing or retries"
             )
         elif e.hours_per_month < HOURS_PER_MONTH:
-            caveat = f"reserved bills all 730 h; this line uses {e.hours_per_month:g} h/GPU"
+            caveat = f"a commitment bills all 730 h; this line uses {e.hours_per_month:g} h/GPU"
+        if alt.endswith("-3y"):
+            caveat = "; ".join(x for x in (caveat, "a 3-year commitment") if x)
         savings.append(Saving(alt, new, cost - new, ap.basis, caveat))
     return Line(
         category=e.category,

@@ -194,6 +194,8 @@ class Provider:
     priority: int
     limits: LimitsIn
     timeouts: TimeoutsIn
+    # what the reserved fleet costs a month whatever it serves (0: priced per token only)
+    fixed_usd_per_month: float = 0.0
 
     @property
     def self_hosted(self) -> bool:
@@ -259,7 +261,7 @@ def _self_hosted_price(p: ProviderIn) -> ModelPrice:
         assert r.gpus is not None and r.usd_per_gpu_hour is not None
         monthly = r.gpus * r.usd_per_gpu_hour * HOURS_PER_MONTH
         basis = f"{r.gpus} GPUs x ${r.usd_per_gpu_hour}/h x {HOURS_PER_MONTH:g} h"
-    per_mtok = monthly / (r.expected_tokens_per_month / 1e6)
+    per_mtok = monthly / (r.expected_tokens_per_month / 1e6)  # for routing decisions only
     src = f"reserved: {basis} / {r.expected_tokens_per_month:g} tokens per month"
     return ModelPrice(per_mtok, per_mtok, src)
 
@@ -287,6 +289,16 @@ def _api_price(p: ProviderIn, public: str, upstream: str) -> ModelPrice:
     return ModelPrice(ap.input_usd_per_mtok, ap.output_usd_per_mtok, src)
 
 
+def _reserved_usd_per_month(p: ProviderIn) -> float:
+    r = p.reserved
+    if p.kind != "self_hosted" or p.price is not None or r is None:
+        return 0.0
+    if r.gpu_hours_usd_per_month is not None:
+        return r.gpu_hours_usd_per_month
+    assert r.gpus is not None and r.usd_per_gpu_hour is not None
+    return r.gpus * r.usd_per_gpu_hour * HOURS_PER_MONTH
+
+
 def resolve(cfg: RouterConfigIn) -> RouterConfig:
     providers = []
     for p in cfg.providers:
@@ -309,6 +321,7 @@ def resolve(cfg: RouterConfigIn) -> RouterConfig:
                 priority=p.priority,
                 limits=p.limits,
                 timeouts=p.timeouts,
+                fixed_usd_per_month=_reserved_usd_per_month(p),
             )
         )
     return RouterConfig(gateway=cfg.gateway, providers=tuple(providers))

@@ -244,9 +244,16 @@ def _report(
     ttft_s: np.ndarray,
     e2e_s: np.ndarray,
 ) -> dict[str, Any]:
-    total_cost = sum(cost.values())
-    ok = sum(served.values())
     by = cfg.providers_for(tr.model)
+    month_s = HOURS_PER_MONTH * SECONDS_PER_HOUR
+    # a reserved fleet is a fixed cost: the run pays its share of the month, served or not
+    cost = dict(cost)
+    for p in by:
+        if p.fixed_usd_per_month:
+            cost[p.name] = p.fixed_usd_per_month * tr.duration_s / month_s
+    total_cost = sum(cost.values())
+    fixed = sum(p.fixed_usd_per_month for p in by)
+    ok = sum(served.values())
     return {
         "basis": "simulated: Poisson arrivals through the configured routing policy, "
         "with the provider behaviour assumed in the traffic profile",
@@ -259,10 +266,9 @@ def _report(
         "ttft": _pcts(ttft_s),
         "latency": _pcts(e2e_s),
         "cost_usd": total_cost,
-        "usd_per_month_at_this_rate": total_cost
-        / tr.duration_s
-        * HOURS_PER_MONTH
-        * SECONDS_PER_HOUR,
+        "fixed_usd_per_month": fixed,
+        "variable_usd_per_month": (total_cost / tr.duration_s * month_s) - fixed,
+        "usd_per_month_at_this_rate": total_cost / tr.duration_s * month_s,
         "providers": [
             {
                 "name": p.name,
@@ -270,6 +276,7 @@ def _report(
                 "served": served[p.name],
                 "share": served[p.name] / ok if ok else 0.0,
                 "cost_usd": cost[p.name],
+                "fixed_usd_per_month": p.fixed_usd_per_month,
                 "cost_share": cost[p.name] / total_cost if total_cost else 0.0,
                 "price_source": p.prices[tr.model].source,
             }
