@@ -286,9 +286,6 @@ def test_route_simulate_charges_the_reserved_fleet_as_a_fixed_cost(cli):
     fleet = next(p for p in rep["providers"] if p["kind"] == "self_hosted")
     assert rep["fixed_usd_per_month"] == fleet["fixed_usd_per_month"] > 0
     api = sum(p["cost_usd"] for p in rep["providers"] if p["kind"] != "self_hosted")
-    month_s = HOURS_PER_MONTH * 3600
-    run_s = (
-        rep["usd_per_month_at_this_rate"] and rep["cost_usd"] / rep["usd_per_month_at_this_rate"]
-    )
+    run_months = rep["cost_usd"] / rep["usd_per_month_at_this_rate"]
     assert rep["variable_usd_per_month"] == pytest.approx(api / run_months, rel=1e-6)
     assert fleet["cost_usd"] == pytest.approx(fleet["fixed_usd_per_month"] * run_months, rel=1e-6)
