@@ -141,6 +141,19 @@ def test_mi300x_plan_requests_amd_gpus_and_rocm(tmp_path):
     assert "DCGM_" not in rules and "amd_gpu_junction_temperature" in rules
 
 
+def test_tgi_plan_emits_tgi_not_vllm(tmp_path):
+    from fleetplan.cli import main
+
+    scenario = tmp_path / "tgi.yaml"
+    scenario.write_text(yaml.safe_dump({**SCENARIO, "engines": ["tgi"]}))
+    out = tmp_path / "deploy"
+    assert main(["plan", str(scenario), "--json", "--emit", str(out)]) == 0
+    assert (out / "serve-command.txt").read_text().startswith("text-generation-launcher ")
+    dep = (out / "k8s" / "deployment.yaml").read_text()
+    assert "text-generation-inference:" in dep and "vllm" not in dep
+    assert "tgi_queue_size" in (out / "k8s" / "scaledobject.yaml").read_text()
+
+
 def test_nvidia_plan_gets_cuda_image_gpu_label_and_compose_reservation(plan, cat):
     a = build(plan, cat)
     dep = yaml.safe_load(a.files["k8s/deployment.yaml"])

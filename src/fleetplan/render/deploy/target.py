@@ -62,7 +62,7 @@ def serve_model(p: Plan, precision: str) -> tuple[str, str]:
     if p.model.serve_model:
         return p.model.serve_model, f"the catalog's serve_model of {p.model.id}"
     if p.model.hf_id:
-        return p.model.hf_id, f"the catalog's hf_id of {p.model.id} (no instruct variant listed)"
+        return p.model.hf_id, f"the catalog's hf_id of {p.model.id} (it lists no serve_model)"
     raise InputError(
         f"serve_model: model {p.model.id!r} has no Hugging Face id; set serve_model in the "
         "scenario to the id the server should download (owner/name), not a file path"
