@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from validation_rows_common import SOURCES_DIR, VALIDATION_CSV, read_csv, write_csv
-from validation_rows_dstack import dstack_offline, dstack_online
+from validation_rows_dstack import dstack_mi300x_405b, dstack_offline, dstack_online
 from validation_rows_lmdeploy import lmdeploy_a100_static
 from validation_rows_trtllm import trtllm_serving_v014, trtllm_v017, trtllm_v061, trtllm_v10
 
@@ -25,6 +25,7 @@ DERIVERS = {
     "trtllm-perf-overview-serving-v0.14": trtllm_serving_v014,
     "trtllm-performance-md-v0.5-v0.6.1": trtllm_v061,
     "lmdeploy-turbomind-a100-fp16-v0.2.0": lmdeploy_a100_static,
+    "dstack-mi300x-vllm-llama31-405b": dstack_mi300x_405b,
     "dstack-deepseek-r1-mi300x-h200": lambda: [*dstack_online(), *dstack_offline()],
 }
 

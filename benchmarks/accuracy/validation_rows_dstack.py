@@ -129,3 +129,59 @@ def dstack_offline() -> Iterator[dict[str, str]]:
                 per="system",
                 normalization=DSTACK_NORM["total_tok_s"],
             )
+
+
+MI300X_BLOB = "https://github.com/dstackai/benchmarks/blob/ac24b9d12d571bc785ec86ab18e4ffbf34e68f08"
+MI300X_README = (
+    "https://github.com/dstackai/benchmarks/blob/64fd53a7835c7bc3f2b996a8125331925ca42e60/"
+    "amd/tgi_vs_vllm/README.md"
+)
+MI300X_METRICS = (
+    ("Output token throughput (tok/s)", "output_tok_s", "value", "tok/s"),
+    ("Total Token throughput (tok/s)", "total_tok_s", "value", "tok/s"),
+    ("Mean TTFT (ms)", "ttft_ms", "mean", "ms"),
+    ("Mean TPOT (ms)", "tpot_ms", "mean", "ms"),
+    ("Mean ITL (ms)", "itl_ms", "mean", "ms"),
+)
+
+
+def dstack_mi300x_405b() -> Iterator[dict[str, str]]:
+    """vLLM 0.6.3.dev on 8x MI300X, Llama 3.1 405B BF16: N sonnet prompts sent at once."""
+    for name, remote in (("short", "result_vllm_short.csv"), ("long", "result_vllm_long.csv")):
+        path = SOURCES_DIR / f"dstack_mi300x_vllm_405b_{name}.csv"
+        with path.open(newline="") as fh:
+            for rec in csv.DictReader(fh):
+                n = int(rec["Successful requests"])
+                for col, metric, stat, unit in MI300X_METRICS:
+                    yield row(
+                        source_id="dstack-mi300x-vllm-llama31-405b",
+                        source_url=f"{MI300X_BLOB}/amd/tgi_vs_vllm/vllm/data/{remote}",
+                        source_title="dstack: Benchmarking TGI vs vLLM on 8x MI300X with "
+                        "Llama 3.1 405B (raw vLLM data)",
+                        source_date="2024-10",
+                        engine="vllm",
+                        engine_version="0.6.3.dev116+g151ef4ef",
+                        model_hf="meta-llama/Llama-3.1-405B-Instruct",
+                        weight_precision="bf16",
+                        kv_precision="bf16",
+                        gpu="mi300x",
+                        num_gpus=8,
+                        tp=8,
+                        pp=1,
+                        ep=1,
+                        input_tokens=round(int(rec["Total input tokens"]) / n),
+                        output_tokens=round(int(rec["Total generated tokens"]) / n),
+                        load_kind="offline",
+                        load_value=n,
+                        metric=metric,
+                        stat=stat,
+                        value=number(rec[col]),
+                        unit=unit,
+                        per="system",
+                        normalization=f"published '{col}' of the 8-GPU server, as is",
+                        notes=f"{n} requests of the sonnet dataset sent at once "
+                        "(benchmark_serving, request rate inf); lengths are the run's "
+                        "means; vllm serve --tensor-parallel-size=8 "
+                        "--disable-frontend-multiprocessing; version "
+                        f"from {MI300X_README}",
+                    )
