@@ -24,7 +24,7 @@ DERIVERS = {
     "trtllm-perf-overview-v1.0": trtllm_v10,
     "trtllm-perf-overview-serving-v0.14": trtllm_serving_v014,
     "trtllm-performance-md-v0.5-v0.6.1": trtllm_v061,
-    "lmdeploy-turbomind-a100-fp16-v0.2.0": lmdeploy_a100_static,
+    "lmdeploy-turbomind-a100-fp16-v0.1.0a1": lmdeploy_a100_static,
     "dstack-mi300x-vllm-llama31-405b": dstack_mi300x_405b,
     "dstack-deepseek-r1-mi300x-h200": lambda: [*dstack_online(), *dstack_offline()],
 }

@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from validation_rows_common import SOURCES_DIR, cells, number, row, table_lines
+from validation_rows_common import SOURCES_DIR, cells, number, row
 
 LMDEPLOY_URL = (
-    "https://github.com/InternLM/lmdeploy/blob/f44ba31cece50e28208c337238d9f903a4f66751/"
+    "https://github.com/InternLM/lmdeploy/blob/3e391df4673326f79363eebe030876861a9b7090/"
     "docs/en/benchmark/a100_fp16.md"
 )
+
+
+MODELS = {
+    "llama2-7b": "meta-llama/Llama-2-7b-hf",
+    "llama2-13b": "meta-llama/Llama-2-13b-hf",
+    "llama2-70b": "meta-llama/Llama-2-70b-hf",
+}
 
 
 def _seconds_to_ms(cell: str) -> str:
@@ -18,19 +25,25 @@ def _seconds_to_ms(cell: str) -> str:
 
 
 def lmdeploy_a100_static() -> Iterator[dict[str, str]]:
-    """Static batches of llama2-7b on one A100-80G: throughput, mean FTL, median per-token."""
-    lines = list(table_lines(SOURCES_DIR / "lmdeploy_a100_fp16_v0.2.0.md"))
-    for line in lines[1:]:
+    """Static batches of llama2-7b/13b (TP1) and 70b (TP4) on A100-80G: throughput, mean FTL,
+    median per-token latency."""
+    model = ""
+    for line in (SOURCES_DIR / "lmdeploy_a100_fp16_v0.1.0a1.md").read_text().splitlines():
+        if line.startswith("### "):
+            model = MODELS[line[4:].strip()]
+            continue
+        if not line.startswith("| ") or line.startswith("| batch"):
+            continue
         cs = cells(line)
         batch, tp, isl, osl = cs[:4]
         common = dict(
-            source_id="lmdeploy-turbomind-a100-fp16-v0.2.0",
+            source_id="lmdeploy-turbomind-a100-fp16-v0.1.0a1",
             source_url=LMDEPLOY_URL,
-            source_title="LMDeploy docs: TurboMind Benchmark on A100 (static inference, FP16)",
-            source_date="2024-01",
+            source_title="LMDeploy docs: Benchmark on A100 (FP16), static inference (v0.1.0a1)",
+            source_date="2023-11",
             engine="lmdeploy",
-            engine_version="0.2.0",
-            model_hf="meta-llama/Llama-2-7b-hf",
+            engine_version="0.1.0a1",
+            model_hf=model,
             weight_precision="fp16",
             kv_precision="fp16",
             gpu="a100-80gb",
@@ -43,8 +56,8 @@ def lmdeploy_a100_static() -> Iterator[dict[str, str]]:
             load_kind="batch",
             load_value=batch,
             per="system",
-            notes="TurboMind, A100-80G (SXM or PCIe not stated), CUDA 11.8; table label "
-            "'llama2-7b' (base or chat checkpoint not stated)",
+            notes="TurboMind, A100-80G (SXM or PCIe not stated), CUDA 11.8; table labels "
+            "llama2-7b/13b/70b (base or chat checkpoint not stated)",
         )
         yield row(
             **common,
