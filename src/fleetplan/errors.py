@@ -14,6 +14,19 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
+
+# the command that lists each kind of name; a kind without one gets no hint (tests check that
+# every command named here exists)
+LIST_COMMANDS = {
+    "gpu": "gpus",
+    "model": "models",
+    "precision": "precisions",
+    "engine": "engines",
+    "provider": "offers",
+    "api model": "api models",
+    "api model (token-priced)": "api models",
+}
 
 
 class FleetplanError(Exception):
@@ -32,7 +45,9 @@ class UnknownNameError(FleetplanError, KeyError):
         self.name = name
         self.suggestions = nearest(name, known)
         hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown {kind} {name!r}{hint} (list them with `fleetplan {kind}s`)")
+        lister = LIST_COMMANDS.get(kind)
+        where = f" (list them with `fleetplan {lister}`)" if lister else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}{where}")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
@@ -40,6 +55,18 @@ class UnknownNameError(FleetplanError, KeyError):
 
 class UnsupportedError(FleetplanError):
     """The inputs are valid on their own but the combination cannot run."""
+
+
+def require_extra(module: str, extra: str, purpose: str) -> Any:
+    """Import an optional dependency, or say which extra installs it (UnsupportedError)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UnsupportedError(
+            f"{purpose} needs {module.split('.')[0]}: pip install 'fleetplan[{extra}]'"
+        ) from None
 
 
 def nearest(name: str, known: Iterable[str], n: int = 3) -> list[str]:

@@ -20,14 +20,15 @@ Schema (every field documented in docs/scenario.md; unknown fields are errors):
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -35,6 +36,21 @@ from pydantic import (
 
 from fleetplan.catalog.schema import format_validation_error, hf_repo_id
 from fleetplan.errors import InputError
+from fleetplan.validation import (
+    MAX_MS,
+    Count,
+    Headroom,
+    Ms,
+    NonNegRatePerS,
+    OpenFraction,
+    PositiveUsd,
+    RatePerS,
+    StrictBool,
+    TokenLength,
+    Tokens,
+    Usd,
+    accepted,
+)
 from fleetplan.workload import (
     Lengths,
     Slo,
@@ -52,22 +68,27 @@ PRICING = Literal[
 MULTI_YEAR = ("reserved-3y", "savings-plan-3y")
 # What production defaults leave out unless a scenario allows it (constraints.allow)
 ALLOW = Literal["consumer", "community", "price-range", "reserved-3y", "savings-plan-3y"]
+T = TypeVar("T")
+# A list that selects (precisions, engines, gpus, providers, pricing, tp) must not be empty: an
+# empty selection would select nothing. Leave the field out for its default. Lists that add
+# things (compare_apis, classes, allow) may be empty: nothing added, as when left out.
+Filter = Annotated[list[T], Field(min_length=1)]
 
 
 class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class LognormalSpec(_M):
-    median: float = Field(gt=0)
-    sigma: float = Field(ge=0, le=5)
+    median: TokenLength
+    sigma: Annotated[float, Field(ge=0, le=5), AllowInfNan(False), Strict()]
 
 
 class LengthSpec(_M):
-    mean: float | None = Field(default=None, gt=0)
-    p50: float | None = Field(default=None, gt=0)
-    p95: float | None = Field(default=None, gt=0)
-    p99: float | None = Field(default=None, gt=0)
+    mean: TokenLength | None = None
+    p50: TokenLength | None = None
+    p95: TokenLength | None = None
+    p99: TokenLength | None = None
     lognormal: LognormalSpec | None = None
     csv: str | None = None
     column: str | None = None
@@ -104,10 +125,10 @@ class LengthSpec(_M):
 
 
 class TrafficSpec(_M):
-    avg_qps: float = Field(gt=0)
-    peak_qps: float | None = Field(default=None, gt=0)
-    hourly_qps: list[float] | None = None
-    growth_per_month: float = Field(default=0.0, gt=-1, le=10)
+    avg_qps: RatePerS
+    peak_qps: RatePerS | None = None
+    hourly_qps: list[NonNegRatePerS] | None = None
+    growth_per_month: Annotated[float, Field(gt=-1, le=10), AllowInfNan(False), Strict()] = 0.0
 
     @model_validator(mode="after")
     def _check(self) -> TrafficSpec:
@@ -134,10 +155,10 @@ class SloSpec(BaseModel):
     """Latency SLOs at any percentile from p50 to p99.9: `ttft_p95_ms`, `tpot_p99_ms`,
     `e2e_p95_ms`, `ttft_p999_ms` (99.9), ... and `min_replicas`."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    ttft_p95_ms: float | None = Field(default=None, gt=0)
-    tpot_p95_ms: float | None = Field(default=None, gt=0)
-    min_replicas: int = Field(default=1, ge=1, le=1000)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False, strict=True)
+    ttft_p95_ms: Ms | None = None
+    tpot_p95_ms: Ms | None = None
+    min_replicas: Annotated[int, Field(ge=1, le=1000)] = 1
 
     @model_validator(mode="after")
     def _targets(self) -> SloSpec:
@@ -148,8 +169,10 @@ class SloSpec(BaseModel):
                     f"unknown field {name!r}; SLOs are named <ttft|tpot|e2e>_p<50..999>_ms, "
                     "e.g. ttft_p99_ms, e2e_p95_ms, tpot_p999_ms (p99.9)"
                 )
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{name} = {value!r}; expected a positive number of ms")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} = {value!r}; expected a number of ms")
+            if not 0 < value <= MAX_MS:  # NaN and inf fail this too
+                raise ValueError(f"{name} = {value!r}; accepted: {accepted(Ms)}")
         return self
 
     def resolve(self) -> Slo:
@@ -162,13 +185,13 @@ class SloSpec(BaseModel):
 
 
 class Constraints(_M):
-    gpus: list[str] | None = None
-    providers: list[str] | None = None
-    pricing: list[PRICING] = ["on-demand", "reserved-1y", "savings-plan-1y"]
+    gpus: Filter[str] | None = None
+    providers: Filter[str] | None = None
+    pricing: Filter[PRICING] = ["on-demand", "reserved-1y", "savings-plan-1y"]
     allow: list[ALLOW] = []
-    max_usd_per_month: float | None = Field(default=None, gt=0)
-    tp: list[Literal[1, 2, 4, 8]] = [1, 2, 4, 8]
-    self_host_only: bool = False
+    max_usd_per_month: PositiveUsd | None = None
+    tp: Filter[Literal[1, 2, 4, 8]] = [1, 2, 4, 8]
+    self_host_only: StrictBool = False
 
     @model_validator(mode="after")
     def _multi_year_allowed(self) -> Constraints:
@@ -188,34 +211,34 @@ class Constraints(_M):
 
 class RequestClass(_M):
     name: str = Field(min_length=1)
-    share: float = Field(gt=0, le=1)
+    share: OpenFraction
     input_tokens: LengthSpec
     output_tokens: LengthSpec
 
 
 class SeedSizing(_M):
-    t_step_ms: float = Field(gt=0)
-    batch: int = Field(gt=0)
-    context: int | None = Field(default=None, gt=0)
+    t_step_ms: Ms
+    batch: Count
+    context: Tokens | None = None
 
 
 class ScenarioSpec(_M):
     name: str = ""
     model: str = Field(min_length=1)
     serve_model: str | None = None
-    precisions: list[str] = ["bf16"]
+    precisions: Filter[str] = ["bf16"]
     kv_precision: str = "auto"
-    engines: list[str] = ["vllm"]
+    engines: Filter[str] = ["vllm"]
     traffic: TrafficSpec
     input_tokens: LengthSpec
     output_tokens: LengthSpec
     slo: SloSpec = SloSpec()
     constraints: Constraints = Constraints()
-    headroom: float = Field(default=0.7, gt=0, le=1)
+    headroom: Headroom = 0.7
     compare_apis: list[str] = []
-    ops_usd_per_month: float = Field(default=0.0, ge=0)
+    ops_usd_per_month: Usd = 0.0
     classes: list[RequestClass] = []
-    prefix_caching: bool = True
+    prefix_caching: StrictBool = True
     seed_sizing: SeedSizing | None = None
 
     @field_validator("serve_model")
@@ -229,10 +252,6 @@ class ScenarioSpec(_M):
             total = sum(c.share for c in self.classes)
             if abs(total - 1) > 1e-6:
                 raise ValueError(f"classes' shares sum to {total:g}; expected 1")
-        if not self.precisions:
-            raise ValueError("precisions is empty; give at least one")
-        if not self.engines:
-            raise ValueError("engines is empty; give at least one")
         return self
 
 
@@ -247,25 +266,8 @@ def parse_scenario(data: Any, where: str = "scenario") -> ScenarioSpec:
 
 def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
     """Read a YAML or TOML scenario file; returns the spec and the folder relative paths use."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"scenario file {str(p)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"scenario file {str(p)!r} cannot be read: {exc}") from None
-    if p.suffix.lower() == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"scenario file {str(p)!r} is not valid TOML: {exc}") from None
-    else:
-        import yaml
+    from fleetplan.files import load_structured
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" (line {mark.line + 1})" if mark is not None else ""
-            raise InputError(f"scenario file {str(p)!r} is not valid YAML{at}") from None
+    p = Path(path)
+    data = load_structured(p, "scenario file")
     return parse_scenario(data, f"scenario file {str(p)!r}"), p.parent

@@ -66,7 +66,11 @@ def fit_engine(
     factors: Sequence[str] = DEFAULT_FACTORS,
 ) -> FitResult:
     """Fit `factors` of `engine` to `rows` (all rows must be of that engine)."""
-    from scipy.optimize import least_squares
+    from fleetplan.errors import require_extra
+
+    least_squares = require_extra(
+        "scipy.optimize", "solver", "calibration's least-squares fit"
+    ).least_squares
 
     eng = catalog.engine(engine) if isinstance(engine, str) else engine
     rows = tuple(rows)

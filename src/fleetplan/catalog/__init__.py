@@ -8,7 +8,6 @@ entry, so a user can change one price without restating the whole spec.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -32,16 +31,11 @@ _SECTIONS = ("gpus", "models", "precisions", "engines")
 
 
 def _read_toml(path: Path | str, text: str | None = None) -> dict[str, Any]:
-    try:
-        if text is None:
-            text = Path(path).read_text(encoding="utf-8")
-        return tomllib.loads(text)
-    except FileNotFoundError:
-        raise InputError(f"catalog file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"catalog file {str(path)!r} is not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"catalog file {str(path)!r} cannot be read: {exc}") from None
+    from fleetplan.files import parse_text, read_text
+
+    if text is None:
+        text = read_text(path, "catalog file")
+    return parse_text(text, f"catalog file {str(path)!r}", "toml")
 
 
 def _packaged(name: str) -> dict[str, Any]:

@@ -308,19 +308,9 @@ def load_api_overrides(*paths: Path | str) -> dict[str, ApiPrice]:
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"file {str(path)!r} cannot be read: {exc.strerror}") from None
-    try:
-        if path.suffix.lower() == ".toml":
-            data: Any = tomllib.loads(text)
-        else:
-            import yaml
+    from fleetplan.files import load_structured
 
-            data = yaml.safe_load(text)
-    except Exception as exc:  # tomllib / yaml parse errors
-        raise InputError(f"file {str(path)!r} is not valid: {exc}".splitlines()[0]) from None
+    data = load_structured(path, "file")
     if not isinstance(data, dict):
         raise InputError(f"file {str(path)!r}: expected a mapping at the top level")
     return data

@@ -7,7 +7,6 @@ computed from the architecture (`params.py`), since config.json does not state t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -52,16 +51,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
-    try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"model config {str(p)!r} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"model config {str(p)!r} is not valid JSON (line {exc.lineno}: {exc.msg})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"model config {str(p)!r} cannot be read: {exc}") from None
+    from fleetplan.files import parse_text, read_text
+
+    cfg = parse_text(read_text(p, "model config"), f"model config {str(p)!r}", "json")
     if not isinstance(cfg, dict):
         raise InputError(f"model config {str(p)!r}: expected a JSON object at the top level")
     # multimodal wrappers keep the language model under text_config

@@ -7,7 +7,7 @@ the value and what is accepted. Valid entries become the frozen specs of `specs.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -49,7 +49,8 @@ def hf_repo_id(value: str) -> str:
 
 
 class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # finite and strict: a "20" string is not 20, inf and NaN are never a figure
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class GpuEntry(_Entry):
@@ -227,8 +228,8 @@ class EngineEntry(_Entry):
     max_num_seqs: int = Field(gt=0)
     max_num_batched_tokens: int = Field(gt=0)
     precisions: list[str]
-    architecture_scale: dict[str, dict[str, float]] = {}
-    format_scale: dict[str, dict[str, float]] = {}
+    architecture_scale: dict[str, dict[str, Annotated[float, Field(gt=0, le=100)]]] = {}
+    format_scale: dict[str, dict[str, Annotated[float, Field(gt=0, le=100)]]] = {}
     gqa_kv_reread: float = Field(default=0.0, ge=0, le=1)
     calibrated_architectures: list[
         Literal["turing", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4"]
@@ -344,6 +345,12 @@ def format_validation_error(exc: ValidationError) -> str:
             parts.append(f"missing field {loc!r}")
             continue
         value = err.get("input")
-        shown = f" = {value!r}" if not isinstance(value, dict | list) else ""
+        shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
         parts.append(f"field {loc!r}{shown}: {msg}")
     return "; ".join(parts)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters: a message is one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

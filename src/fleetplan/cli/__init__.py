@@ -1,14 +1,28 @@
-"""The `fleetplan` command: one thin module per noun, errors as one line and exit status 2."""
+"""The `fleetplan` command: one thin module per noun, errors as one line.
+
+Exit status: 0 ok; 2 bad input (a value, a file, a usage error, an unsupported combination);
+3 when `plan` finds no candidate meeting the SLOs and constraints (its report still prints).
+Every numeric option of every command is checked against the shared vocabulary of
+`fleetplan.validation` (by what its name says it holds) before the command runs.
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
+import typing
+from collections.abc import Callable
 from typing import Any
 
 import typer
 
+from fleetplan import __version__
 from fleetplan.errors import FleetplanError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_NO_CANDIDATE = 3
 
 app = typer.Typer(
     name="fleetplan",
@@ -20,14 +34,112 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"fleetplan {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: typing.Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Plan, price and route LLM inference: fit, performance, cost and capacity."""
+
+
+def _numeric_params(fn: Callable[..., Any]) -> dict[str, tuple[type, bool]]:
+    """Parameter name -> (int or float, is a list) for every numeric parameter of `fn`."""
+    hints = typing.get_type_hints(fn)
+    found: dict[str, tuple[type, bool]] = {}
+    for name, hint in hints.items():
+        args = typing.get_args(hint) or (hint,)
+        for a in args:
+            inner = typing.get_args(a) if typing.get_origin(a) is list else ()
+            base = inner[0] if inner else a
+            if base in (int, float):
+                found[name] = (base, bool(inner))
+                break
+    return found
+
+
+def _checked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with its numeric arguments validated (finite, typed, bounded) before it runs."""
+    if getattr(fn, "_fleetplan_checked", False):
+        return fn
+    numeric = _numeric_params(fn)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from fleetplan.validation import check, option_kind
+
+        for name, (base, is_list) in numeric.items():
+            value = kwargs.get(name)
+            if value is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            kind = option_kind(name, base)
+            for v in value if is_list else [value]:
+                check(flag, v, kind)
+        return fn(*args, **kwargs)
+
+    # typer reads the (resolved) annotations of the function it is given
+    hints = typing.get_type_hints(fn, include_extras=True)
+    run.__annotations__ = hints
+    sig = inspect.signature(fn)
+    run.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=[
+            p.replace(annotation=hints.get(n, p.annotation)) for n, p in sig.parameters.items()
+        ],
+        return_annotation=hints.get("return", sig.return_annotation),
+    )
+    run._fleetplan_checked = True  # type: ignore[attr-defined]
+    return run
+
+
+def _check_all(t: typer.Typer) -> None:
+    for info in t.registered_commands:
+        if info.callback is not None:
+            info.callback = _checked(info.callback)
+    for group in t.registered_groups:
+        if group.typer_instance is not None:
+            _check_all(group.typer_instance)
+
+
 def _register() -> None:
     """Import every module of this package: each registers its commands on `app`."""
     import importlib
     import pkgutil
 
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_") and info.name != "common":
+        if not info.name.startswith("_") and info.name not in {"common", "options"}:
             importlib.import_module(f"{__name__}.{info.name}")
+    _check_all(app)
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _refuse_empty_values(args: list[str]) -> None:
+    """An empty option value (`--emit ""`, `-o=`) is an error, never "the current folder"."""
+    from fleetplan.errors import InputError
+
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return
+        flag = None
+        if arg.startswith("-") and arg.endswith("=") and len(arg) > 2:
+            flag = arg[:-1]
+        elif arg == "" and i > 0 and args[i - 1].startswith("-") and "=" not in args[i - 1]:
+            flag = args[i - 1]
+        if flag is not None:
+            raise InputError(f"{flag} is empty; give a value")
 
 
 @functools.cache
@@ -39,16 +151,31 @@ def _command() -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point. Returns the exit status (0 ok, 2 bad input or unsupported)."""
+    """Console entry point. Returns the exit status (see the module docstring)."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        _command()(args=argv, prog_name="fleetplan")
+        _refuse_empty_values(args)
+        # without standalone mode a typer.Exit comes back as its code; commands return None
+        code = _command().main(args=args, prog_name="fleetplan", standalone_mode=False)
     except FleetplanError as exc:
-        print(f"fleetplan: error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # typer exits after every command; usage errors exit 2
+        print(f"fleetplan: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `fleetplan`: the help, not an error
+            print(exc.ctx.get_help())  # type: ignore[attr-defined]
+            return EXIT_OK
+        if not hasattr(exc, "format_message"):  # not a usage error: a bug, keep its traceback
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = f" {ctx.command_path}" if ctx is not None else ""
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        msg = _one_line(exc.format_message())  # type: ignore[attr-defined]
+        print(f"fleetplan{where.removeprefix(' fleetplan')}: error: {msg}{hint}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+    except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else EXIT_OK
 
 
 def run() -> None:

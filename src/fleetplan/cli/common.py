@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fleetplan.errors import InputError
+
 if TYPE_CHECKING:
     from fleetplan.catalog import Catalog
 
@@ -28,6 +30,13 @@ CalibrationOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def exclusive(given: dict[str, Any]) -> None:
+    """Refuse options that cannot be used together: {flag: value}, unset is None or False."""
+    named = [flag for flag, value in given.items() if value is not None and value is not False]
+    if len(named) > 1:
+        raise InputError(f"{' and '.join(named)} cannot be used together; give one")
 
 
 def catalog_from(paths: list[Path] | None, calibration: list[Path] | None = None) -> Catalog:

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import (
+    CatalogOpt,
+    JsonOpt,
+    catalog_from,
+    console,
+    exclusive,
+    print_json,
+    table,
+)
 from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 from fleetplan.errors import InputError
 
@@ -127,6 +135,7 @@ def cost(
         usd_per_request_at_volume,
     )
 
+    exclusive({"--tok-per-s": tok_per_s, "--model": model})
     cat = catalog_from(catalog)
     if gpus < 1:
         raise InputError(f"--gpus = {gpus}; expected a positive number of GPUs")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from fleetplan.cli import app
-from fleetplan.cli.common import CalibrationOpt, CatalogOpt, catalog_from, print_json
+from fleetplan.cli import EXIT_NO_CANDIDATE, app
+from fleetplan.cli.common import CalibrationOpt, CatalogOpt, catalog_from
 
 BUILTIN = "chat-8b.yaml"
 
@@ -19,7 +20,9 @@ def plan(
         Path | None,
         typer.Argument(help="Scenario file (YAML or TOML); without it, the built-in example."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="terminal, json, md or html.")] = "terminal",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="terminal (default), json, md or html.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
@@ -70,18 +73,22 @@ def plan(
 
     Without a file: `fleetplan plan --model llama-3.1-8b --qps 20 --input-tokens 900
     --output-tokens 300 --ttft-p95-ms 1500 --tpot-p95-ms 50 [--gpu h100] [--provider aws]`.
-    The same options override a scenario file's fields."""
+    The same options override a scenario file's fields. Exits 3 (after printing the report)
+    when no candidate meets the SLOs and constraints."""
     from importlib import resources
 
-    import yaml
-
     from fleetplan.errors import InputError
+    from fleetplan.files import check_output_file, parse_text
     from fleetplan.plan import make_plan
     from fleetplan.scenario import load_scenario, parse_scenario
 
-    fmt = "json" if as_json else fmt.lower()
+    if as_json and fmt is not None and fmt.lower() != "json":
+        raise InputError(f"--json and --format {fmt} cannot be used together; give one")
+    fmt = "json" if as_json else (fmt or "terminal").lower()
     if fmt not in {"terminal", "json", "md", "html"}:
         raise InputError(f"--format = {fmt!r}; accepted: terminal, json, md, html")
+    if output is not None:  # before any work, so a bad path costs nothing and writes nothing
+        check_output_file(output, "--output")
     flags = {
         "model": model, "qps": qps, "peak_qps": peak_qps, "input_tokens": input_tokens,
         "output_tokens": output_tokens, "ttft_p95_ms": ttft_p95_ms, "tpot_p95_ms": tpot_p95_ms,
@@ -92,7 +99,7 @@ def plan(
         spec, base = parse_scenario(scenario_from_flags(flags), "plan options"), Path(".")
     elif scenario is None:
         text = resources.files("fleetplan.examples").joinpath(BUILTIN).read_text("utf-8")
-        data = override(yaml.safe_load(text), flags)
+        data = override(parse_text(text, f"built-in {BUILTIN}", "yaml"), flags)
         spec, base = parse_scenario(data, f"built-in {BUILTIN}"), Path(".")
     else:
         spec, base = load_scenario(scenario)
@@ -108,36 +115,38 @@ def plan(
         from fleetplan.plan.verify import verify as run_verify
 
         p = run_verify(p, cat)
+    text = _render(p, fmt, to_file=output is not None)  # rendered before anything is written
     if emit is not None:
         from fleetplan.render.deploy import write
 
         files = write(p, emit, cat)
-        import sys
-
         print(f"wrote {len(files)} files to {emit}", file=sys.stderr)
+    if output is not None:
+        from fleetplan.files import write_text_atomic
+
+        write_text_atomic(output, text or "")
+    elif text is not None:
+        print(text)
+    if p.recommended is None:
+        raise typer.Exit(EXIT_NO_CANDIDATE)
+
+
+def _render(p: Any, fmt: str, to_file: bool) -> str | None:
+    """The report as text; None when it was printed straight to the terminal."""
     if fmt == "json":
+        import json
+
         from fleetplan.render.plan_records import plan_record
 
-        data = plan_record(p)
-        if output:
-            import json
-
-            output.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
-        else:
-            print_json(data)
-        return
-    if fmt == "terminal" and output is None:
+        return json.dumps(plan_record(p), indent=2, allow_nan=False)
+    if fmt == "terminal" and not to_file:
         from fleetplan.render.plan_report import print_terminal
 
         print_terminal(p)
-        return
+        return None
     from fleetplan.render.plan_report import html_report, markdown
 
-    text = html_report(p) if fmt == "html" else markdown(p)
-    if output:
-        output.write_text(text, encoding="utf-8")
-    else:
-        print(text)
+    return html_report(p) if fmt == "html" else markdown(p)
 
 
 FLAG_NAMES = {"qps": "--qps", "input_tokens": "--input-tokens", "output_tokens": "--output-tokens"}

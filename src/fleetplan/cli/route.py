@@ -88,20 +88,14 @@ def simulate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Replay a traffic profile through a routing policy: cost split, overflow, latency, errors."""
-    import yaml
-
+    from fleetplan.files import load_structured
     from fleetplan.router.config import STRATEGIES, load_config
     from fleetplan.router.simulate import parse_profile, simulate
 
     if strategy is not None and strategy not in STRATEGIES:
         raise InputError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     cfg = load_config(config)
-    try:
-        data = yaml.safe_load(traffic.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read traffic profile {str(traffic)!r}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"traffic profile {str(traffic)!r} is not valid YAML: {exc}") from None
+    data = load_structured(traffic, "traffic profile")
     rep = simulate(cfg, parse_profile(data, str(traffic)), strategy)
     if json_out:
         print_json(rep)

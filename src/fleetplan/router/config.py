@@ -362,13 +362,7 @@ def parse_config(data: object, where: str = "router config") -> RouterConfig:
 
 
 def load_config(path: str | Path) -> RouterConfig:
-    import yaml
+    from fleetplan.files import load_structured
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read router config {str(p)!r}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"router config {str(p)!r} is not valid YAML: {exc}") from None
-    return parse_config(data, where=str(p))
+    return parse_config(load_structured(p, "router config"), where=str(p))

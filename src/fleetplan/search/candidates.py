@@ -307,7 +307,7 @@ def cost_candidates(
                     replica_req_per_s=float(ev.replica_req_s[k]),
                     kv_capacity_tokens=ev.fit.kv_capacity_tokens,
                     meets_slo=bool(ev.meets[k]),
-                    within_budget=max_usd_per_month is None or usd <= max_usd_per_month,
+                    within_budget=bool(max_usd_per_month is None or usd <= max_usd_per_month),
                     notes=ev.setup.notes,
                     instances=int(inst[j, k]),
                     instance_gpus=int(size[j]),

@@ -66,7 +66,10 @@ def cheapest_mix(
     min_replicas: int = 0,
     replicas_per_instance: list[int] | None = None,
 ) -> MixResult:
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    from fleetplan.errors import require_extra
+
+    opt = require_extra("scipy.optimize", "solver", "the fleet-mix integer program (classes)")
+    Bounds, LinearConstraint, milp = opt.Bounds, opt.LinearConstraint, opt.milp
 
     cap = np.asarray(capacity_req_s, dtype=float)
     n_t, n_c = cap.shape

@@ -175,17 +175,10 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read a YAML (or JSON) scenario file; a trace path is taken relative to the file."""
-    import yaml
+    from fleetplan.files import load_structured
 
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read scenario {p}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{p}: not valid YAML: {exc}") from None
+    data = load_structured(p, "simulation scenario")
     sc = parse_scenario(data, str(p))
     if sc.arrivals.kind == "trace" and sc.arrivals.path:
         trace = Path(sc.arrivals.path)

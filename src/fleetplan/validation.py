@@ -1,0 +1,163 @@
+"""The validated-number vocabulary every entry point shares (files, CLI options, configs).
+
+Each type is a pydantic `Annotated` alias: finite (no inf, no NaN), strict (a "20" string in a
+TOML file or `true` is not silently a number; a count is an integer, never 2.5 or 1e300) and
+bounded by what the field can mean. Schemas (scenario, catalog, simulator and router configs)
+use them as field types; CLI options go through `check_option` with the same types, so a value
+is accepted or refused the same way wherever it enters.
+
+The upper bounds are sanity limits, stated here once, not physics: they keep a typo (1e308)
+from reaching an int64 or a day-long loop, and each error message says what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from typing import Annotated, Any
+
+from pydantic import AllowInfNan, Field, Strict, TypeAdapter, ValidationError
+
+from fleetplan.errors import InputError
+
+MAX_TOKENS = 10_000_000  # a request or context longer than this is a typo
+MAX_COUNT = 1_000_000  # GPUs, replicas, batch slots, sequences, experts, layers
+MAX_RATE_PER_S = 1_000_000.0  # requests (or events) per second
+MAX_USD = 1e12  # any single price or budget
+MAX_MS = 86_400_000.0  # one day
+MAX_S = 31_536_000.0  # one year
+MAX_FINITE = 1e15  # the bound of a plain finite number without a more specific meaning
+
+_FINITE = AllowInfNan(False)
+_STRICT = Strict()
+
+Finite = Annotated[float, _STRICT, _FINITE, Field(ge=-MAX_FINITE, le=MAX_FINITE)]
+NonNegative = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_FINITE)]
+Positive = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_FINITE)]
+Fraction = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=1)]
+"""A share or probability in [0, 1]."""
+OpenFraction = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=1)]
+"""A utilization target or headroom in (0, 1]: zero would need infinitely many replicas."""
+Headroom = Annotated[float, _STRICT, _FINITE, Field(ge=0.01, le=1)]
+"""Run at most this fraction of capacity at peak; below 1% the replica count is absurd."""
+Usd = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_USD)]
+PositiveUsd = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_USD)]
+RatePerS = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_RATE_PER_S)]
+NonNegRatePerS = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_RATE_PER_S)]
+Ms = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_MS)]
+Seconds = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_S)]
+NonNegSeconds = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_S)]
+TokenLength = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_TOKENS)]
+"""A mean or percentile of a token-length distribution (may be fractional: it is a statistic)."""
+
+Tokens = Annotated[int, _STRICT, Field(ge=1, le=MAX_TOKENS)]
+"""A token count: an integer from 1 to MAX_TOKENS (the model's context is checked later)."""
+NonNegTokens = Annotated[int, _STRICT, Field(ge=0, le=MAX_TOKENS)]
+Count = Annotated[int, _STRICT, Field(ge=1, le=MAX_COUNT)]
+NonNegCount = Annotated[int, _STRICT, Field(ge=0, le=MAX_COUNT)]
+Port = Annotated[int, _STRICT, Field(ge=1, le=65535)]
+Seed = Annotated[int, _STRICT, Field(ge=0, le=2**32 - 1)]
+StrictBool = Annotated[bool, _STRICT]
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def check(field: str, value: Any, kind: Any) -> Any:
+    """`value` validated as `kind`, or an InputError naming the field, value and what is accepted.
+
+    For values that come already typed (CLI options, Python callers); files go through their
+    pydantic schema, which uses the same types.
+    """
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    try:
+        return adapter.validate_python(value)
+    except ValidationError:
+        raise InputError(f"{field} = {value!r}; accepted: {accepted(kind)}") from None
+
+
+def accepted(kind: Any) -> str:
+    """What a vocabulary type accepts, in words: 'a number in (0, 1]', 'an integer in [1, 8]'."""
+    args = typing.get_args(kind)
+    base = args[0] if args else kind
+    lo, hi, lo_open, hi_open = None, None, False, False
+    for meta in args[1:]:
+        for item in getattr(meta, "metadata", [meta]):
+            for attr, is_lo, is_open in (("gt", 1, 1), ("ge", 1, 0), ("lt", 0, 1), ("le", 0, 0)):
+                bound = getattr(item, attr, None)
+                if bound is None:
+                    continue
+                if is_lo:
+                    lo, lo_open = bound, bool(is_open)
+                else:
+                    hi, hi_open = bound, bool(is_open)
+    noun = "an integer" if base is int else "a finite number" if base is float else str(base)
+    if lo is None and hi is None:
+        return noun
+    left = "(" if lo_open or lo is None else "["
+    right = ")" if hi_open or hi is None else "]"
+    return f"{noun} in {left}{_g(lo, '-inf')}, {_g(hi, 'inf')}{right}"
+
+
+def _g(x: float | None, none: str) -> str:
+    return none if x is None else f"{x:g}" if isinstance(x, float) else f"{x:,}"
+
+
+def finite(field: str, value: float) -> float:
+    """`value` if it is a finite number, else an InputError naming the field."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise InputError(f"{field} = {value!r}: expected a finite number")
+    return float(value)
+
+
+Percentile = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=100)]
+Years = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=100)]
+Pue = Annotated[float, _STRICT, _FINITE, Field(ge=1, le=10)]
+RatePerHour = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_RATE_PER_S * 3600)]
+TokPerS = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=1e9)]
+
+# What a CLI option's name says it holds (names carry units at the boundary). The first rule
+# that matches wins: an exact name, then a suffix. Options matching none are still finite.
+_OPTION_NAMES: dict[str, Any] = {
+    "port": Port,
+    "seed": Seed,
+    "tp": Count,
+    "gpus": Count,
+    "gpus_per_replica": Count,
+    "context": Tokens,
+    "utilization": OpenFraction,
+    "gpu_memory_utilization": OpenFraction,
+    "hit_rate": Fraction,
+    "semantic_hit_rate": Fraction,
+    "quantile": Fraction,
+    "spot_interruption": Fraction,
+    "load": Fraction,
+    "adapter_overhead": Fraction,
+    "base_percentile": Percentile,
+    "life_years": Years,
+    "pue": Pue,
+    "tok_per_s": TokPerS,
+    "req_per_gpu_hour": RatePerHour,
+}
+_OPTION_SUFFIXES: tuple[tuple[str, Any], ...] = (
+    ("_tokens", NonNegTokens),
+    ("_per_hour", RatePerHour),  # after the usd rules below for prices
+    ("_per_s", NonNegRatePerS),
+)
+_INT = Annotated[int, Field(ge=0, le=int(MAX_FINITE))]
+
+
+def option_kind(name: str, base: type) -> Any:
+    """The vocabulary type for a numeric CLI option called `name` (python name) of type `base`."""
+    kind = _OPTION_NAMES.get(name)
+    if kind is not None:
+        return kind
+    if "usd" in name.split("_"):
+        return Usd
+    if name.endswith("_tokens") and base is float:
+        return TokenLength  # a mean or percentile (plan --input-tokens)
+    for suffix, kind in _OPTION_SUFFIXES:
+        if name.endswith(suffix):
+            return kind
+    return _INT if base is int else NonNegative if name.endswith("_max") else Finite
