@@ -95,6 +95,8 @@ def accepted(kind: Any) -> str:
     noun = "an integer" if base is int else "a finite number" if base is float else str(base)
     if lo is None and hi is None:
         return noun
+    if base is int and lo is not None and hi is not None and not (lo_open or hi_open):
+        return f"an integer from {lo} to {hi}"
     left = "(" if lo_open or lo is None else "["
     right = ")" if hi_open or hi is None else "]"
     return f"{noun} in {left}{_g(lo, '-inf')}, {_g(hi, 'inf')}{right}"
