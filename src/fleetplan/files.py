@@ -3,10 +3,9 @@
 Every reader of a user's file goes through `read_text` (UTF-8 or a one-line error; a size limit)
 and, for structured files, `load_structured` (YAML, TOML or JSON; a nesting limit; YAML safe
 loading with an alias limit and duplicate keys refused; numbers like `1e-3` read as numbers as
-in YAML 1.2). Every writer goes through `check_output_file` before any work (folders of generated files:
-`render/output_folder.py`)
-and `write_text_atomic` (a temporary file in the same folder, then a rename), so a failure
-never leaves half a file.
+in YAML 1.2). Every file writer goes through `check_output_file` before any work and
+`write_text_atomic` (a temporary file in the same folder, then a rename), so a failure
+never leaves half a file. Folders of generated files: `render/output_folder.py`.
 """
 
 from __future__ import annotations
