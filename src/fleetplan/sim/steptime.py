@@ -80,8 +80,14 @@ class StepTable:
     def step_s(self, b: float, c: float, p: float = 0.0, pc: float = 0.0) -> float:
         """One step of `b` decoding sequences at mean context `c` and `p` prefill tokens at
         mean context `pc` (as `mixed_step(...).total_s`)."""
-        comp = b * self._lin(c, self.ac_lo, self.ac_hi) + p * self._lin(pc, self.ac_lo, self.ac_hi)
-        mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
+        w = self.window
+        if c <= w and pc <= w:  # below a sliding window's kink (always without one)
+            comp = (b * c + p * pc) * self.ac_lo
+            mem = b * c * self.am_lo + p * self.mp
+        else:
+            ac_lo, ac_hi = self.ac_lo, self.ac_hi
+            comp = b * self._lin(c, ac_lo, ac_hi) + p * self._lin(pc, ac_lo, ac_hi)
+            mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
         return self._x[int(b + p)] + (comp if comp > mem else mem)
 
     def decode_run(self, b: int, c0: float) -> tuple[float, float, float]:
