@@ -328,3 +328,50 @@ def test_workers_need_redis_and_unset_key_env_fails_at_start(tmp_path, capsys, m
     monkeypatch.delenv("UPSTREAM_KEY")
     assert main(["gateway", "--config", str(path)]) == 2
     assert "UPSTREAM_KEY" in capsys.readouterr().err
+
+
+def test_virtual_keys_in_redis(upstream, gateway, redis_url, capsys):
+    import sqlite3
+
+    import openai
+
+    from conftest import client
+    from fleetplan.cli import main
+    from fleetplan.router.keys import open_keys
+
+    up, srv = upstream("a")
+    assert (
+        main(
+            [
+                "keys",
+                "create",
+                "--db",
+                redis_url,
+                "--name",
+                "dana",
+                "--team",
+                "ops",
+                "--budget-usd-per-month",
+                "0.00005",
+            ]
+        )
+        == 0
+    )
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    g, gs = gateway([provider("a", srv.url)], keys_db=redis_url)
+    c = client(gs.url, key=secret)
+    served = 0
+    with pytest.raises(openai.RateLimitError) as e:
+        for _ in range(10):
+            c.chat.completions.create(model="m", messages=MSG)
+            served += 1
+    assert 1 <= served < 10 and up.requests == served
+    assert e.value.response.json()["error"]["type"] == "budget_exceeded"
+    g.log.flush()
+    g.keys.flush()
+    logged = sqlite3.connect(g.log.path).execute("SELECT SUM(cost_usd) FROM requests").fetchone()
+    [row] = open_keys(redis_url).usage()
+    assert row["name"] == "dana" and row["cost_usd"] == pytest.approx(logged[0], rel=1e-3)
+    assert main(["keys", "revoke", "--db", redis_url, "dana"]) == 0
+    with pytest.raises(openai.AuthenticationError):
+        c.chat.completions.create(model="m", messages=MSG)

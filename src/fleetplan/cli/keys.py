@@ -15,14 +15,15 @@ keys_app = typer.Typer(help="Virtual keys of the gateway: per-client limits, bud
 app.add_typer(keys_app, name="keys")
 
 DbOpt = Annotated[
-    Path, typer.Option("--db", help="The keys file (SQLite): the gateway's gateway.keys_db.")
+    str,
+    typer.Option("--db", help="The gateway's gateway.keys_db: a SQLite file or a redis:// URL."),
 ]
 
 
-def _store(db: Path):  # type: ignore[no-untyped-def]
-    from fleetplan.router.keys import KeyStore
+def _store(db: str):  # type: ignore[no-untyped-def]
+    from fleetplan.router.keys import open_keys
 
-    return KeyStore(db)
+    return open_keys(db)
 
 
 @keys_app.command("create")

@@ -136,7 +136,7 @@ class GatewayIn(_Strict):
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0)  # the whole body must arrive in this
     log_path: str | None = None  # SQLite request log; none unless asked
-    keys_db: str | None = None  # SQLite file of virtual keys and their spend (`fleetplan keys`)
+    keys_db: str | None = None  # virtual keys and their spend: a SQLite file or a redis:// URL
     lease_ttl_s: float = Field(default=15.0, gt=0, le=30)  # in-flight leases (renewed at 1/3)
     redis_max_connections: int = Field(default=256, gt=0)
     admission: AdmissionIn = AdmissionIn()

@@ -27,7 +27,7 @@ from fleetplan.router.admission import Admission, Shed
 from fleetplan.router.config import Provider, RouterConfig
 from fleetplan.router.health import Breaker, check_loop
 from fleetplan.router.key_admission import admit_key, settle_key
-from fleetplan.router.keys import KeyStore, VirtualKey
+from fleetplan.router.keys import VirtualKey, open_keys
 from fleetplan.router.limits import Limits, inflight_key, retry_after_header
 from fleetplan.router.log import RequestLog
 from fleetplan.router.metrics import Metrics
@@ -74,7 +74,7 @@ class Gateway:
         self.metrics = Metrics()
         path = log_path or g.log_path
         self.log: RequestLog | None = RequestLog(path) if path else None
-        self.keys: KeyStore | None = KeyStore(g.keys_db) if g.keys_db else None
+        self.keys: Any = open_keys(g.keys_db) if g.keys_db else None  # SQLite or Redis
         self.rng = random.Random(g.seed)
         self.by_name = {p.name: p for p in config.providers}
         self.ttft_ema_s: dict[str, float] = {}

@@ -17,6 +17,7 @@ SQLite file that several worker processes share). ``usage`` reads it back per ke
 from __future__ import annotations
 
 import hashlib
+import math
 import queue
 import secrets
 import sqlite3
@@ -24,8 +25,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fleetplan.errors import InputError
+from fleetplan.router.log import drain
 
 KEY_PREFIX = "fpk-"
 _SCHEMA = (
@@ -61,6 +64,53 @@ def hash_key(secret: str) -> str:
 
 def month_of(ts_s: float) -> str:
     return time.strftime("%Y-%m", time.gmtime(ts_s))
+
+
+def check_new_key(
+    name: str, budget_usd_per_month: float | None, rpm: float | None, tpm: float | None
+) -> None:
+    for what, v in (
+        ("--budget-usd-per-month", budget_usd_per_month),
+        ("--rpm", rpm),
+        ("--tpm", tpm),
+    ):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise InputError(f"{what} {v!r}: give a number above 0")
+    if not name.strip():
+        raise InputError("--name: give a non-empty name")
+
+
+def new_key(
+    name: str,
+    team: str,
+    budget_usd_per_month: float | None,
+    rpm: float | None,
+    tpm: float | None,
+    models: tuple[str, ...],
+) -> tuple[VirtualKey, str]:
+    """A new key's record and its secret (256 random bits)."""
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    vk = VirtualKey(
+        "key_" + secrets.token_hex(6),
+        name,
+        team,
+        budget_usd_per_month,
+        rpm,
+        tpm,
+        tuple(models),
+        time.time(),
+        None,
+    )
+    return vk, secret
+
+
+def open_keys(db: str | Path) -> Any:
+    """The key store at `db`: a SQLite file, or Redis when `db` is a redis:// URL."""
+    if str(db).startswith(("redis://", "rediss://", "unix://")):
+        from fleetplan.router.keys_redis import RedisKeyStore
+
+        return RedisKeyStore(str(db))
+    return KeyStore(db)
 
 
 def _row(r: tuple) -> VirtualKey:  # type: ignore[type-arg]
@@ -108,29 +158,10 @@ class KeyStore:
         models: tuple[str, ...] = (),
     ) -> tuple[VirtualKey, str]:
         """A new key and its secret (shown once; only its hash is stored)."""
-        for what, v in (
-            ("--budget-usd-per-month", budget_usd_per_month),
-            ("--rpm", rpm),
-            ("--tpm", tpm),
-        ):
-            if v is not None and not v > 0:
-                raise InputError(f"{what} {v!r}: give a number above 0")
-        if not name.strip():
-            raise InputError("--name: give a non-empty name")
+        check_new_key(name, budget_usd_per_month, rpm, tpm)
         if self._find("name = ? AND revoked_s IS NULL", name):
             raise InputError(f"--name {name!r}: a live key already has that name")
-        secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        vk = VirtualKey(
-            "key_" + secrets.token_hex(6),
-            name,
-            team,
-            budget_usd_per_month,
-            rpm,
-            tpm,
-            tuple(models),
-            time.time(),
-            None,
-        )
+        vk, secret = new_key(name, team, budget_usd_per_month, rpm, tpm, models)
         self._con.execute(
             f"INSERT INTO keys (hash, {_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -196,14 +227,7 @@ class KeyStore:
         )
         stop = False
         while not stop:
-            batch = [self._q.get()]
-            while True:
-                try:
-                    batch.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            rows = [r for r in batch if r is not None]
-            stop = len(rows) < len(batch)
+            rows, stop = drain(self._q)
             if rows:
                 con.executemany(sql, rows)
                 con.commit()

@@ -48,6 +48,19 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return con
 
 
+def drain(q: queue.Queue) -> tuple[list, bool]:  # type: ignore[type-arg]
+    """Wait for one item, then take every item waiting: (the items, whether a None — stop —
+    was among them). Writers batch what piled up while they wrote."""
+    batch = [q.get()]
+    while True:
+        try:
+            batch.append(q.get_nowait())
+        except queue.Empty:
+            break
+    items = [x for x in batch if x is not None]
+    return items, len(items) < len(batch)
+
+
 class RequestLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -75,14 +88,8 @@ class RequestLog:
         sql = f"INSERT INTO requests ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
         stop = False
         while not stop:
-            batch = [self._q.get()]
-            while True:
-                try:
-                    batch.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            rows = [astuple(r) for r in batch if r is not None]
-            stop = any(r is None for r in batch)
+            got, stop = drain(self._q)
+            rows = [astuple(r) for r in got]
             if rows:
                 con.executemany(sql, rows)
                 con.commit()

@@ -46,9 +46,17 @@ def is_hard(gw: Gateway, req: Checked, headers: Any) -> bool:
     return c.max_prompt_tokens is not None and req.prompt_tokens_est > c.max_prompt_tokens
 
 
+def needs_in_flight(gw: Gateway) -> bool:
+    """Whether ordering reads in-flight counts (a state round trip per provider otherwise saved):
+    least_busy does, and overflow does."""
+    g = gw.cfg.gateway
+    return g.strategy == "least_busy" or g.overflow is not None
+
+
 async def candidates(gw: Gateway, model: str, req: Checked) -> list[Candidate]:
     out = []
     est_out = req.max_output_tokens or 256
+    read = needs_in_flight(gw)
     for p in gw.cfg.providers_for(model):
         out.append(
             Candidate(
@@ -58,7 +66,7 @@ async def candidates(gw: Gateway, model: str, req: Checked) -> list[Candidate]:
                 priority=p.priority,
                 cost_usd=p.prices[model].cost_usd(req.prompt_tokens_est, est_out),
                 ttft_ema_s=gw.ttft_ema_s.get(p.name),
-                in_flight=await gw.limits.in_flight(p),
+                in_flight=await gw.limits.in_flight(p) if read else 0,
                 max_concurrent=p.limits.max_concurrent,
             )
         )

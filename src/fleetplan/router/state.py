@@ -242,9 +242,7 @@ class RedisState:
 
     @_guarded
     async def leases(self, key: str) -> int:
-        k = self._p + key
-        await self._r.zremrangebyscore(k, "-inf", time.time())
-        return int(await self._r.zcard(k))
+        return int(await self._r.zcount(self._p + key, f"({time.time()!r}", "+inf"))
 
     @_guarded
     async def ping(self) -> None:

@@ -1,0 +1,189 @@
+"""Virtual keys kept in Redis, for gateways on several hosts sharing one Redis.
+
+The same keys, limits and budgets as ``keys.KeyStore`` (SQLite), with the same methods; chosen
+when ``gateway.keys_db`` (or ``fleetplan keys --db``) is a ``redis://`` URL. Layout under
+``fleetplan:keys:`` — ``hash:<sha256>`` → key id; ``key:<id>`` → a hash of the key's fields;
+``ids`` → a sorted set of ids by creation time; ``spend:<id>:<YYYY-MM>`` → a hash of cost,
+requests and tokens, incremented atomically by every gateway; ``months:<id>`` → its months.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+from fleetplan.errors import InputError
+from fleetplan.router.keys import (
+    KEY_PREFIX,
+    VirtualKey,
+    check_new_key,
+    hash_key,
+    month_of,
+    new_key,
+)
+
+_P = "fleetplan:keys:"
+
+
+def _opt(v: Any) -> float | None:
+    return None if v in (None, "") else float(v)
+
+
+def _vk(kid: str, h: dict[str, str]) -> VirtualKey:
+    return VirtualKey(
+        id=kid,
+        name=h["name"],
+        team=h.get("team", ""),
+        budget_usd_per_month=_opt(h.get("budget_usd_per_month")),
+        rpm=_opt(h.get("rpm")),
+        tpm=_opt(h.get("tpm")),
+        models=tuple(m for m in h.get("models", "").split(",") if m),
+        created_s=float(h["created_s"]),
+        revoked_s=_opt(h.get("revoked_s")),
+    )
+
+
+class RedisKeyStore:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._r = redis.Redis.from_url(url, decode_responses=True)
+        self._q: queue.Queue[tuple[str, str, float, int, int] | None] = queue.Queue()
+        self._cond = threading.Condition()
+        self._queued = 0
+        self._pending: dict[tuple[str, str], float] = {}  # charged here, not yet in Redis
+        self._thread: threading.Thread | None = None
+        try:
+            self._r.ping()
+        except redis.RedisError as exc:
+            raise InputError(f"keys: cannot reach Redis ({type(exc).__name__})") from None
+
+    def create(
+        self,
+        name: str,
+        team: str = "",
+        budget_usd_per_month: float | None = None,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        models: tuple[str, ...] = (),
+    ) -> tuple[VirtualKey, str]:
+        check_new_key(name, budget_usd_per_month, rpm, tpm)
+        if any(k.name == name and k.revoked_s is None for k in self.list()):
+            raise InputError(f"--name {name!r}: a live key already has that name")
+        vk, secret = new_key(name, team, budget_usd_per_month, rpm, tpm, models)
+        fields = {
+            "name": vk.name,
+            "team": vk.team,
+            "budget_usd_per_month": ""
+            if budget_usd_per_month is None
+            else repr(budget_usd_per_month),
+            "rpm": "" if rpm is None else repr(rpm),
+            "tpm": "" if tpm is None else repr(tpm),
+            "models": ",".join(vk.models),
+            "created_s": repr(vk.created_s),
+            "revoked_s": "",
+        }
+        pipe = self._r.pipeline()
+        pipe.hset(f"{_P}key:{vk.id}", mapping=fields)
+        pipe.set(f"{_P}hash:{hash_key(secret)}", vk.id)
+        pipe.zadd(f"{_P}ids", {vk.id: vk.created_s})
+        pipe.execute()
+        return vk, secret
+
+    def _get(self, kid: str) -> VirtualKey | None:
+        h = self._r.hgetall(f"{_P}key:{kid}")
+        return _vk(kid, h) if h else None
+
+    def lookup(self, secret: str) -> VirtualKey | None:
+        if not secret.startswith(KEY_PREFIX):
+            return None
+        kid = self._r.get(f"{_P}hash:{hash_key(secret)}")
+        vk = self._get(kid) if kid else None
+        return vk if vk is not None and vk.revoked_s is None else None
+
+    def list(self) -> list[VirtualKey]:
+        out = [self._get(kid) for kid in self._r.zrange(f"{_P}ids", 0, -1)]
+        return [k for k in out if k is not None]
+
+    def revoke(self, id_or_name: str) -> VirtualKey:
+        for vk in self.list():
+            if vk.revoked_s is None and id_or_name in (vk.id, vk.name):
+                self._r.hset(f"{_P}key:{vk.id}", "revoked_s", repr(time.time()))
+                return vk
+        raise InputError(f"no live key with id or name {id_or_name!r}")
+
+    # -- spend ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fleetplan-key-spend", daemon=True)
+        self._thread.start()
+
+    def charge(
+        self, key_id: str, ts_s: float, cost_usd: float, tokens_in: int, tokens_out: int
+    ) -> None:
+        month = month_of(ts_s)
+        with self._cond:
+            self._queued += 1
+            self._pending[(key_id, month)] = self._pending.get((key_id, month), 0.0) + cost_usd
+        self._q.put((key_id, month, cost_usd, tokens_in, tokens_out))
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            kid, month, usd, n_in, n_out = item
+            k = f"{_P}spend:{kid}:{month}"
+            pipe = self._r.pipeline()
+            pipe.hincrbyfloat(k, "cost_usd", usd)
+            pipe.hincrby(k, "requests", 1)
+            pipe.hincrby(k, "input_tokens", n_in)
+            pipe.hincrby(k, "output_tokens", n_out)
+            pipe.sadd(f"{_P}months:{kid}", month)
+            try:
+                pipe.execute()
+            finally:
+                with self._cond:
+                    self._queued -= 1
+                    self._pending[(kid, month)] -= usd
+                    self._cond.notify_all()
+
+    def spent_usd(self, key_id: str, ts_s: float) -> float:
+        """This month's spend: what every gateway has charged, plus this one's on its way."""
+        month = month_of(ts_s)
+        v = self._r.hget(f"{_P}spend:{key_id}:{month}", "cost_usd")
+        with self._cond:
+            pending = self._pending.get((key_id, month), 0.0)
+        return float(v or 0.0) + pending
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._queued == 0, timeout=timeout_s)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread.join(timeout=10.0)
+        self._r.close()
+
+    def usage(self, month: str | None = None) -> list[dict[str, object]]:
+        rows = []
+        for vk in self.list():
+            months = sorted(self._r.smembers(f"{_P}months:{vk.id}"))
+            for m in months if month is None else [x for x in months if x == month]:
+                h = self._r.hgetall(f"{_P}spend:{vk.id}:{m}")
+                rows.append(
+                    {
+                        "id": vk.id,
+                        "name": vk.name,
+                        "team": vk.team,
+                        "month": m,
+                        "cost_usd": float(h.get("cost_usd", 0)),
+                        "requests": int(h.get("requests", 0)),
+                        "input_tokens": int(h.get("input_tokens", 0)),
+                        "output_tokens": int(h.get("output_tokens", 0)),
+                        "budget_usd_per_month": vk.budget_usd_per_month,
+                    }
+                )
+        return sorted(rows, key=lambda r: (r["month"], r["team"], r["name"]))
