@@ -75,6 +75,14 @@ def _wait_up(url: str, proc: subprocess.Popen) -> None:
 
 
 async def _one(c: httpx.AsyncClient, url: str, stream: bool) -> tuple[float, float]:
+    """(time to first chunk, time to the end) in s; NaN for a request that failed."""
+    try:
+        return await _timed(c, url, stream)
+    except httpx.HTTPError:
+        return float("nan"), float("nan")
+
+
+async def _timed(c: httpx.AsyncClient, url: str, stream: bool) -> tuple[float, float]:
     t0 = time.perf_counter()
     if not stream:
         r = await c.post(url, json=BODY)
@@ -176,12 +184,15 @@ def main() -> None:
     for conc, stream, d, v in rows:
         cols = [(0, "stream first chunk"), (1, "stream total")] if stream else [(1, "non-streamed")]
         for j, label in cols:
-            d50, d99 = np.percentile(d[:, j], [50, 99]) * 1000
-            v50, v99 = np.percentile(v[:, j], [50, 99]) * 1000
+            d50, d99 = np.nanpercentile(d[:, j], [50, 99]) * 1000
+            v50, v99 = np.nanpercentile(v[:, j], [50, 99]) * 1000
             print(
                 f"{conc:4d} {label:22s} {d50:10.2f} {v50:8.2f} {v50 - d50:9.2f} "
                 f"{d99:10.2f} {v99:8.2f} {v99 - d99:9.2f}"
             )
+        failed_d, failed_v = int(np.isnan(d[:, 1]).sum()), int(np.isnan(v[:, 1]).sum())
+        if failed_d or failed_v:
+            print(f"     failed requests: direct {failed_d}, via {failed_v} (left out above)")
     print(f"gateway CPU per request: {cpu_s / via_n * 1000:.2f} ms (user+system, all workers)")
 
 
