@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,7 @@ _UPSTREAM = (
     "log_level='warning', access_log=False)"
 )
 _TICKS = os.sysconf("SC_CLK_TCK")
+FAILURES: Counter[str] = Counter()
 
 
 def _free_port() -> int:
@@ -78,8 +80,11 @@ async def _one(c: httpx.AsyncClient, url: str, stream: bool) -> tuple[float, flo
     """(time to first chunk, time to the end) in s; NaN for a request that failed."""
     try:
         return await _timed(c, url, stream)
-    except httpx.HTTPError:
-        return float("nan"), float("nan")
+    except httpx.HTTPStatusError as exc:
+        FAILURES[f"HTTP {exc.response.status_code}"] += 1
+    except httpx.HTTPError as exc:
+        FAILURES[type(exc).__name__] += 1
+    return float("nan"), float("nan")
 
 
 async def _timed(c: httpx.AsyncClient, url: str, stream: bool) -> tuple[float, float]:
@@ -193,6 +198,8 @@ def main() -> None:
         failed_d, failed_v = int(np.isnan(d[:, 1]).sum()), int(np.isnan(v[:, 1]).sum())
         if failed_d or failed_v:
             print(f"     failed requests: direct {failed_d}, via {failed_v} (left out above)")
+    if FAILURES:
+        print("failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(FAILURES.items())))
     print(f"gateway CPU per request: {cpu_s / via_n * 1000:.2f} ms (user+system, all workers)")
 
 
