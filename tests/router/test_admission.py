@@ -124,3 +124,27 @@ def test_loop_lag_sheds_and_waiters_are_served_in_order():
         assert order == [0, 1] and adm.active == 0 and adm.queued == 0
 
     asyncio.run(run())
+
+
+def test_time_in_the_gateway_queue_is_not_charged_to_the_upstream(upstream, gateway):
+    """A request that waited in the gateway's queue longer than the provider's whole timeout
+    still gets the full timeout once it is sent: the upstream's clock starts at the send."""
+    up, srv = upstream("a")
+    t = {"connect_s": 1.0, "first_token_s": 0.3, "first_byte_s": 0.3, "total_s": 0.5}
+    g, gs = gateway(
+        [provider("a", srv.url, timeouts=t)],
+        admission={"max_concurrent": 1, "max_queue": 1, "queue_timeout_s": 30},
+    )
+    asyncio.run_coroutine_threadsafe(g.admission.acquire(), g.loop).result(timeout=10)
+    url = f"{gs.url}/v1/chat/completions"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        queued = pool.submit(httpx.post, url, json=BODY, headers=H, timeout=30)
+        _until(lambda: g.admission.queued == 1, "the request never queued")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.8:  # queued longer than total_s (0.5 s)
+            time.sleep(0.05)
+        g.loop.call_soon_threadsafe(g.admission.release)
+        r = queued.result()
+    assert r.status_code == 200, r.text
+    assert up.requests == 1
+    assert httpx.get(f"{gs.url}/health").json()["providers"]["a"] == "closed"

@@ -125,6 +125,8 @@ class Gateway:
     async def start(self) -> None:
         import httpx
 
+        self.loop = asyncio.get_running_loop()  # the loop serving this gateway
+
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         self.client = httpx.AsyncClient(
             limits=limits, trust_env=False, follow_redirects=False, transport=self._transport
