@@ -82,3 +82,23 @@ def client(url: str, key: str = GATEWAY_KEY, timeout: float = 10.0) -> Any:
 
 
 MSG = [{"role": "user", "content": "hello"}]
+
+
+def create_key(capsys: Any, db: Any, *args: str) -> str:
+    """`fleetplan keys create --db DB ARGS…`; the key it printed once."""
+    from fleetplan.cli import main
+
+    assert main(["keys", "create", "--db", str(db), *args]) == 0
+    return str(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def use_until_refused(c: Any, most: int = 10) -> tuple[int, Any]:
+    """Chat requests until one is refused 429: (how many were served, the refusal)."""
+    import openai
+
+    for served in range(most):
+        try:
+            c.chat.completions.create(model="m", messages=MSG)
+        except openai.RateLimitError as exc:
+            return served, exc
+    raise AssertionError(f"{most} requests served, none refused")

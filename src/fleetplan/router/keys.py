@@ -127,7 +127,72 @@ def _row(r: tuple) -> VirtualKey:  # type: ignore[type-arg]
     )
 
 
-class KeyStore:
+Charge = tuple[str, str, float, int, int]  # key id, month, cost, input tokens, output tokens
+
+
+class SpendQueue:
+    """Spend charged by the gateway, written in batches by a background thread; what is on its
+    way counts at once in ``pending_usd``. A store supplies ``_open_sink`` and ``_write``."""
+
+    def _init_spend(self) -> None:
+        self._q: queue.Queue[Charge | None] = queue.Queue()
+        self._pending: dict[tuple[str, str], float] = {}
+        self._cond = threading.Condition()
+        self._queued = 0
+        self._thread: threading.Thread | None = None
+
+    def _open_sink(self) -> Any:
+        raise NotImplementedError
+
+    def _write(self, sink: Any, rows: list[Charge]) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fleetplan-key-spend", daemon=True)
+        self._thread.start()
+
+    def charge(
+        self, key_id: str, ts_s: float, cost_usd: float, tokens_in: int, tokens_out: int
+    ) -> None:
+        """Add one request's spend (written by the background thread)."""
+        month = month_of(ts_s)
+        with self._cond:
+            self._pending[(key_id, month)] = self._pending.get((key_id, month), 0.0) + cost_usd
+            self._queued += 1
+        self._q.put((key_id, month, cost_usd, tokens_in, tokens_out))
+
+    def _run(self) -> None:
+        sink = self._open_sink()
+        stop = False
+        while not stop:
+            rows, stop = drain(self._q)
+            if not rows:
+                continue
+            try:
+                self._write(sink, rows)
+            finally:
+                with self._cond:
+                    for key_id, month, usd, _, _ in rows:
+                        self._pending[(key_id, month)] -= usd
+                    self._queued -= len(rows)
+                    self._cond.notify_all()
+
+    def pending_usd(self, key_id: str, month: str) -> float:
+        with self._cond:
+            return self._pending.get((key_id, month), 0.0)
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until every charge so far is written."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._queued == 0, timeout=timeout_s)
+
+    def _stop_writer(self) -> None:
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread.join(timeout=10.0)
+
+
+class KeyStore(SpendQueue):
     """Keys and their spend in one SQLite file; spend is written by a background thread."""
 
     def __init__(self, path: str | Path) -> None:
@@ -136,11 +201,7 @@ class KeyStore:
         for sql in _SCHEMA:
             self._con.execute(sql)
         self._con.commit()
-        self._q: queue.Queue[tuple[str, str, float, int, int] | None] = queue.Queue()
-        self._pending: dict[tuple[str, str], float] = {}
-        self._lock = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._queued = 0
+        self._init_spend()
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
@@ -203,40 +264,18 @@ class KeyStore:
         return vk
 
     # -- spend ------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="fleetplan-key-spend", daemon=True)
-        self._thread.start()
+    def _open_sink(self) -> sqlite3.Connection:
+        return self._connect()
 
-    def charge(
-        self, key_id: str, ts_s: float, cost_usd: float, tokens_in: int, tokens_out: int
-    ) -> None:
-        """Add one request's spend (written by the background thread)."""
-        month = month_of(ts_s)
-        with self._lock:
-            self._pending[(key_id, month)] = self._pending.get((key_id, month), 0.0) + cost_usd
-            self._queued += 1
-        self._q.put((key_id, month, cost_usd, tokens_in, tokens_out))
-
-    def _run(self) -> None:
-        con = self._connect()
+    def _write(self, sink: sqlite3.Connection, rows: list[Charge]) -> None:
         sql = (
             "INSERT INTO spend VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (key_id, month) DO UPDATE SET "
             "cost_usd = cost_usd + excluded.cost_usd, requests = requests + 1, "
             "input_tokens = input_tokens + excluded.input_tokens, "
             "output_tokens = output_tokens + excluded.output_tokens"
         )
-        stop = False
-        while not stop:
-            rows, stop = drain(self._q)
-            if rows:
-                con.executemany(sql, rows)
-                con.commit()
-                with self._lock:
-                    for key_id, month, usd, _, _ in rows:
-                        self._pending[(key_id, month)] -= usd
-                        self._queued -= 1
-                    self._lock.notify_all()
-        con.close()
+        sink.executemany(sql, rows)
+        sink.commit()
 
     def spent_usd(self, key_id: str, ts_s: float) -> float:
         """This month's spend: what is written plus what is on its way."""
@@ -244,19 +283,10 @@ class KeyStore:
         r = self._con.execute(
             "SELECT cost_usd FROM spend WHERE key_id = ? AND month = ?", (key_id, month)
         ).fetchone()
-        with self._lock:
-            pending = self._pending.get((key_id, month), 0.0)
-        return (r[0] if r else 0.0) + pending
-
-    def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until every charge so far is written."""
-        with self._lock:
-            self._lock.wait_for(lambda: self._queued == 0, timeout=timeout_s)
+        return (r[0] if r else 0.0) + self.pending_usd(key_id, month)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._q.put(None)
-            self._thread.join(timeout=10.0)
+        self._stop_writer()
         self._con.close()
 
     def usage(self, month: str | None = None) -> list[dict[str, object]]:

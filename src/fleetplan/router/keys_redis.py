@@ -9,14 +9,14 @@ requests and tokens, incremented atomically by every gateway; ``months:<id>`` â†
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from typing import Any
 
 from fleetplan.errors import InputError
 from fleetplan.router.keys import (
     KEY_PREFIX,
+    Charge,
+    SpendQueue,
     VirtualKey,
     check_new_key,
     hash_key,
@@ -45,16 +45,12 @@ def _vk(kid: str, h: dict[str, str]) -> VirtualKey:
     )
 
 
-class RedisKeyStore:
+class RedisKeyStore(SpendQueue):
     def __init__(self, url: str) -> None:
         import redis
 
         self._r = redis.Redis.from_url(url, decode_responses=True)
-        self._q: queue.Queue[tuple[str, str, float, int, int] | None] = queue.Queue()
-        self._cond = threading.Condition()
-        self._queued = 0
-        self._pending: dict[tuple[str, str], float] = {}  # charged here, not yet in Redis
-        self._thread: threading.Thread | None = None
+        self._init_spend()
         try:
             self._r.ping()
         except redis.RedisError as exc:
@@ -115,56 +111,28 @@ class RedisKeyStore:
         raise InputError(f"no live key with id or name {id_or_name!r}")
 
     # -- spend ------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="fleetplan-key-spend", daemon=True)
-        self._thread.start()
+    def _open_sink(self) -> Any:
+        return self._r
 
-    def charge(
-        self, key_id: str, ts_s: float, cost_usd: float, tokens_in: int, tokens_out: int
-    ) -> None:
-        month = month_of(ts_s)
-        with self._cond:
-            self._queued += 1
-            self._pending[(key_id, month)] = self._pending.get((key_id, month), 0.0) + cost_usd
-        self._q.put((key_id, month, cost_usd, tokens_in, tokens_out))
-
-    def _run(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            kid, month, usd, n_in, n_out = item
+    def _write(self, sink: Any, rows: list[Charge]) -> None:
+        pipe = sink.pipeline()
+        for kid, month, usd, n_in, n_out in rows:
             k = f"{_P}spend:{kid}:{month}"
-            pipe = self._r.pipeline()
             pipe.hincrbyfloat(k, "cost_usd", usd)
             pipe.hincrby(k, "requests", 1)
             pipe.hincrby(k, "input_tokens", n_in)
             pipe.hincrby(k, "output_tokens", n_out)
             pipe.sadd(f"{_P}months:{kid}", month)
-            try:
-                pipe.execute()
-            finally:
-                with self._cond:
-                    self._queued -= 1
-                    self._pending[(kid, month)] -= usd
-                    self._cond.notify_all()
+        pipe.execute()
 
     def spent_usd(self, key_id: str, ts_s: float) -> float:
         """This month's spend: what every gateway has charged, plus this one's on its way."""
         month = month_of(ts_s)
         v = self._r.hget(f"{_P}spend:{key_id}:{month}", "cost_usd")
-        with self._cond:
-            pending = self._pending.get((key_id, month), 0.0)
-        return float(v or 0.0) + pending
-
-    def flush(self, timeout_s: float = 10.0) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._queued == 0, timeout=timeout_s)
+        return float(v or 0.0) + self.pending_usd(key_id, month)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._q.put(None)
-            self._thread.join(timeout=10.0)
+        self._stop_writer()
         self._r.close()
 
     def usage(self, month: str | None = None) -> list[dict[str, object]]:
