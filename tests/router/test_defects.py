@@ -111,3 +111,21 @@ def test_overflow_ignores_whole_response_time_of_non_streamed_requests(upstream,
         assert all(f.result().choices for f in futs)
     assert (own.requests, api.requests) == (9, 0)
     assert g.metrics.sample("fleetplan_gateway_overflow_total") == 0
+
+
+def test_a_body_slower_than_body_timeout_is_408(upstream, gateway):
+    import socket
+
+    _, srv = upstream("a")
+    g, gs = gateway([provider("a", srv.url)], body_timeout_s=0.3)
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {GATEWAY_KEY}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", gs.port), timeout=10) as s:
+        s.sendall(head.encode() + b'{"model"')  # and the rest never comes
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert b"body_timeout" in answer
+    assert [st for st, _ in _rows(g)] == [408]
