@@ -129,3 +129,19 @@ def test_a_body_slower_than_body_timeout_is_408(upstream, gateway):
     assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
     assert b"body_timeout" in answer
     assert [st for st, _ in _rows(g)] == [408]
+
+
+def test_a_committed_response_is_not_generated_twice(upstream, gateway):
+    """Once an upstream answered 200 the request may have been generated in full: a broken body
+    is the client's error (502), not a retry that generates it again elsewhere."""
+    a, sa = upstream("a")
+    b, sb = upstream("b")
+    a.faults.bad_body = True
+    g, gs = gateway(
+        [provider("a", sa.url, priority=0), provider("b", sb.url, priority=1)], strategy="quality"
+    )
+    with pytest.raises(openai.APIStatusError) as e:
+        client(gs.url).chat.completions.create(model="m", messages=MSG)
+    assert e.value.status_code == 502 and "not retried" in e.value.message
+    assert (a.requests, b.requests) == (1, 0)
+    assert [st for st, _ in _rows(g)] == [502]

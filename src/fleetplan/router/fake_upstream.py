@@ -33,6 +33,7 @@ class Faults:
     bad_chunk_after: int | None = None  # a stream sends a chunk that is not JSON after N chunks
     error_event_after: int | None = None  # a stream sends an error event after N chunks
     gate: threading.Event | None = None  # hold each request until the event is set
+    bad_body: bool = False  # a non-streamed 200 whose body is not JSON
 
 
 def _stop_reason(body: dict[str, Any], n_out: int) -> str:
@@ -144,6 +145,10 @@ class Upstream(_Messages):
             if not body.get("stream"):
                 if f.chunk_delay_s:  # generate as long as a stream would
                     await asyncio.sleep(f.chunk_delay_s * f.output_tokens)
+                if f.bad_body:
+                    from starlette.responses import Response
+
+                    return Response(b"{not json", 200, media_type="application/json")
                 return JSONResponse(self._full(body, chat, n_in))
             return StreamingResponse(self._stream(body, chat, n_in), media_type="text/event-stream")
 
