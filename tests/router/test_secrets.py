@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from conftest import GATEWAY_KEY, MSG, UPSTREAM_KEY, client, provider
+from fleetplan.router.fake_upstream import Served
 
 
 def test_upstream_key_never_leaks(upstream, gateway, caplog, capfd):
@@ -56,3 +57,40 @@ def test_upstream_key_never_leaks(upstream, gateway, caplog, capfd):
         assert UPSTREAM_KEY not in text
         assert "SECRET-7f3a" not in text
         assert GATEWAY_KEY not in text
+
+
+def test_config_errors_never_echo_a_url(monkeypatch):
+    from fleetplan.errors import InputError
+    from fleetplan.router.config import parse_config
+
+    for url in (
+        "ftp://host/v1?key=SECRET-abc",
+        "http://user:SECRET-abc@host/v1",
+        "nohost-SECRET-abc",
+    ):
+        with pytest.raises(InputError) as e:
+            parse_config({"providers": [provider("a", "x") | {"base_url": url}]})
+        assert "SECRET" not in str(e.value) and "base_url" in str(e.value)
+
+
+def test_no_log_file_unless_asked_and_a_separate_metrics_key(upstream, tmp_path, monkeypatch):
+    from fleetplan.router.config import parse_config
+    from fleetplan.router.gateway import Gateway
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("METRICS_KEY", "metrics-only-key-42")
+    _, srv = upstream("a")
+    cfg = parse_config(
+        {"gateway": {"metrics_key_env": "METRICS_KEY"}, "providers": [provider("a", srv.url)]}
+    )
+    g = Gateway(cfg)
+    with Served(g.app) as gs:
+        assert client(gs.url).chat.completions.create(model="m", messages=MSG).choices
+        m = httpx.get(f"{gs.url}/metrics", headers={"Authorization": "Bearer metrics-only-key-42"})
+        assert m.status_code == 200 and "fleetplan_gateway_requests_total" in m.text
+        assert httpx.get(f"{gs.url}/metrics").status_code == 401
+        # the metrics key opens /metrics only
+        bad = client(gs.url, key="metrics-only-key-42")
+        with pytest.raises(openai.AuthenticationError):
+            bad.chat.completions.create(model="m", messages=MSG)
+    assert g.log is None and list(tmp_path.iterdir()) == []
