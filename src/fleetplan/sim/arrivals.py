@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -227,17 +228,9 @@ def workload_chunks(
             yield draw_requests(times, input_spec, output_spec, prefix, rng, max_tokens)
 
 
-def build_workload(
-    arrivals: Arrivals,
-    input_spec: LengthSpec,
-    output_spec: LengthSpec,
-    prefix: Prefix,
-    rng: np.random.Generator,
-    max_tokens: int,
-    max_n: int = 1 << 40,
-) -> Workload:
-    """All requests of a run at once (`workload_chunks` joined)."""
-    parts = list(workload_chunks(arrivals, input_spec, output_spec, prefix, rng, max_tokens, max_n))
+def build_workload(*args: Any, **kwargs: Any) -> Workload:
+    """All requests of a run at once: `workload_chunks` (same arguments) joined."""
+    parts = list(workload_chunks(*args, **kwargs))
     if not parts:
         e = np.empty(0, dtype=np.int64)
         return Workload(np.empty(0), e, e, e, e, 0)
