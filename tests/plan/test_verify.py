@@ -12,7 +12,7 @@ from fleetplan.scenario import parse_scenario
 SCENARIO = {
     "model": "llama-3.1-8b",
     "precisions": ["bf16"],
-    "traffic": {"avg_qps": 30, "peak_qps": 60},
+    "traffic": {"avg_qps": 50, "peak_qps": 100},
     "input_tokens": {"mean": 500, "p95": 1200},
     "output_tokens": {"mean": 200, "p95": 500},
     "slo": {"ttft_p95_ms": 1000, "tpot_p95_ms": 60},

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleetplan.accuracy.predict import predict_value, row_setup
+from fleetplan.accuracy.predict import predict_value, row_engine, row_setup
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
@@ -77,7 +77,7 @@ def fit_engine(
     if not rows:
         raise InputError("no measurements to calibrate on")
     for r in rows:
-        if catalog.engine(r.engine).id != eng.id:
+        if row_engine(r, catalog).engine != eng.engine:
             raise InputError(f"row {r.row_id} is for engine {r.engine!r}, not {eng.id!r}")
     unknown = [f for f in factors if f not in FITTABLE]
     if unknown:

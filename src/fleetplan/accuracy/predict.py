@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
+from fleetplan.errors import InputError
 from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import run
 
@@ -37,8 +39,24 @@ class Prediction:
         return (self.predicted - self.row.value) / self.row.value
 
 
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+def row_engine(row: ValidationRow, catalog: Catalog) -> EngineProfile:
+    """The release family a row was measured with: its engine at the first version number its
+    `engine_version` names ('~0.5.x-0.6.x' -> 0.5), or the engine's current family when it
+    names none (llama.cpp build dates) or no family covers it."""
+    found = _VERSION.search(row.engine_version)
+    if found:
+        try:
+            return catalog.engine(f"{row.engine}@{found.group(0)}")
+        except InputError:
+            pass
+    return catalog.engine(row.engine)
+
+
 def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None = None) -> Setup:
-    eng = engine if engine is not None else catalog.engine(row.engine)
+    eng = engine if engine is not None else row_engine(row, catalog)
     return setup(
         catalog.model(row.model),
         catalog.gpu(row.gpu),
@@ -85,6 +103,6 @@ def predict_rows(
     engines = engines or {}
     out = []
     for row in rows:
-        eng = catalog.engine(row.engine)
+        eng = row_engine(row, catalog)
         out.append(predict_row(row, catalog, engines.get(eng.id, eng)))
     return out

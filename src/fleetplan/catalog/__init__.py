@@ -22,7 +22,14 @@ from fleetplan.catalog.schema import (
     PrecisionEntry,
     parse_entry,
 )
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Precision
+from fleetplan.catalog.specs import (
+    EngineProfile,
+    GpuSpec,
+    ModelSpec,
+    Offer,
+    Precision,
+    version_tuple,
+)
 from fleetplan.errors import InputError, UnknownNameError
 
 __all__ = ["Catalog", "load_catalog", "resolve_model"]
@@ -83,7 +90,32 @@ class Catalog:
         return self._get("precision", self.precisions, name)
 
     def engine(self, name: str) -> EngineProfile:
-        return self._get("engine", self.engines, name)
+        """An engine profile by id or alias ('vllm' = its current family), or a release family
+        by engine and version ('vllm@0.6', 'tensorrt-llm@0.9.0')."""
+        text = str(name).strip()
+        if "@" not in text:
+            return self._get("engine", self.engines, text)
+        base, version = (p.strip() for p in text.split("@", 1))
+        engine = self._get("engine", self.engines, base).engine
+        if not version_tuple(version):
+            raise InputError(
+                f"--engine = {text!r}; expected ENGINE@VERSION with a numeric version "
+                "(e.g. vllm@0.6)"
+            )
+        families = self.families(engine)
+        for fam in families:
+            if fam.covers(version):
+                return fam
+        ranges = ", ".join(f"{f.id} {f.versions}" for f in families)
+        raise InputError(
+            f"--engine = {text!r}: no {engine} profile covers version {version}; "
+            f"profiles: {ranges}"
+        )
+
+    def families(self, engine: str) -> list[EngineProfile]:
+        """Every release family of `engine`, oldest first."""
+        fams = [e for e in self.engines.values() if e.engine == engine]
+        return sorted(fams, key=lambda e: version_tuple(e.version_min))
 
     def offers_for(self, gpu: str | None = None, provider: str | None = None) -> list[Offer]:
         gid = self.gpu(gpu).id if gpu else None

@@ -236,14 +236,29 @@ class EngineEntry(_Entry):
     ] = []
     sources: dict[str, str]
     notes: str = ""
+    # the release family this profile describes
+    engine: str = ""  # the engine it is a family of (default: the entry's id)
+    family: str = ""  # e.g. "vLLM V1"
+    version_min: str = Field(default="0", pattern=r"^\d+(\.\d+)*$")
+    version_max: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")  # "" = open
+    released: str = ""  # release date of the family's first version
+    current: bool = True  # `--engine <engine>` without a version selects the current family
+    memory_semantics: Literal["total", "free_after_weights", "static"] = "total"
+    chunked_prefill: bool = True
+    cuda_graphs: bool = True
+    moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
+    expert_parallel: bool = False
 
     def to_spec(self, engine_id: str) -> EngineProfile:
-        data = self.model_dump(exclude={"aliases", "precisions", "calibrated_architectures"})
+        data = self.model_dump(
+            exclude={"aliases", "precisions", "calibrated_architectures", "engine"}
+        )
         return EngineProfile(
             id=engine_id,
             aliases=tuple(a.lower() for a in self.aliases),
             precisions=tuple(self.precisions),
             calibrated_architectures=tuple(self.calibrated_architectures),
+            engine=self.engine or engine_id,
             **data,
         )
 

@@ -162,6 +162,47 @@ class EngineProfile:
     # GPU architectures the factors were calibrated on (validation rows exist); elsewhere the
     # factors are extrapolated and outputs say so
     calibrated_architectures: tuple[str, ...] = ()
+    # release family: which engine, which versions (inclusive; "" = open), first release date
+    engine: str = ""
+    family: str = ""
+    version_min: str = "0"
+    version_max: str = ""
+    released: str = ""
+    current: bool = True
+    # what gpu_memory_utilization is a share of: "total" memory (vLLM), the memory "free" after
+    # weights and activations (TensorRT-LLM kv_cache_free_gpu_mem_fraction), or "static" (SGLang
+    # mem_fraction_static: weights + KV pool together as a share of total memory)
+    memory_semantics: str = "total"
+    chunked_prefill: bool = True
+    cuda_graphs: bool = True
+    # tokens per expert at which a grouped MoE GEMM reaches half of mfu_prefill
+    moe_gemm_half_tokens: float = 0.0
+    expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
+
+    @property
+    def versions(self) -> str:
+        """The family's version range, e.g. '>=0.8' or '0.5-0.6'."""
+        if not self.version_max:
+            return f">={self.version_min}"
+        return f"{self.version_min}-{self.version_max}"
+
+    @property
+    def family_label(self) -> str:
+        """The family for outputs: 'vLLM V1 (vllm >=0.8, released 2025-03)'."""
+        name = self.family or self.name
+        when = f", released {self.released}" if self.released else ""
+        return f"{name} ({self.engine or self.id} {self.versions}{when})"
+
+    def covers(self, version: str) -> bool:
+        """Whether `version` (e.g. '0.6.3') falls in this family's range (prefix match at the
+        top: a range ending at 0.6 holds 0.6.x)."""
+        v = version_tuple(version)
+        if v < version_tuple(self.version_min):
+            return False
+        if not self.version_max:
+            return True
+        top = version_tuple(self.version_max)
+        return v[: len(top)] <= top
 
     def factor(self, name: str, architecture: str, precision: str = "") -> float:
         """An efficiency factor, scaled for a GPU architecture and a weight format where the
@@ -169,6 +210,21 @@ class EngineProfile:
         base = float(getattr(self, name))
         base *= self.architecture_scale.get(architecture, {}).get(name, 1.0)
         return base * self.format_scale.get(precision, {}).get(name, 1.0)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """'0.6.3' -> (0, 6, 3); non-numeric suffixes ('0.8.5rc1', '1.0.0.post1') are dropped."""
+    parts = []
+    for piece in text.strip().lstrip("v").split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ def fit(
     w_gpu = w.total_bytes / tp
     overhead = engine.runtime_overhead_gib * GIB
     act = activation_workspace_bytes(model, engine, tp)
-    budget = gpu.memory_bytes * util - w_gpu - overhead - act
+    budget = kv_budget_bytes(engine.memory_semantics, gpu.memory_bytes, util, w_gpu, overhead + act)
     per_tok = kv_bytes_per_token(model, kv_b)
     per_tok_gpu = per_tok * kv_shard_fraction(model, tp)
     per_seq = kv_bytes_for_context(model, kv_b, ctx)
@@ -179,11 +179,14 @@ def fit(
     # sliding windows let a sequence hold fewer bytes than context x per-token
     max_seqs = int(budget // per_seq_gpu) if budget > 0 else 0
     usable = gpu.memory_bytes * util
+    share = f"{util:.0%} of {gpu.memory_bytes / 1e9:.1f} GB"
+    if engine.memory_semantics == "free_after_weights":  # the fraction applies after weights
+        usable, share = gpu.memory_bytes, f"all of {gpu.memory_bytes / 1e9:.1f} GB"
     if w_gpu > usable:
         fits = False
         limit = (
             f"weights need {w_gpu / 1e9:.1f} GB per GPU but only {usable / 1e9:.1f} GB is usable "
-            f"({util:.0%} of {gpu.memory_bytes / 1e9:.1f} GB)"
+            f"({share})"
         )
     elif max_seqs < 1:
         fits = False
@@ -221,6 +224,27 @@ def fit(
         limit=limit,
         notes=notes,
     )
+
+
+def kv_budget_bytes(
+    semantics: str, memory_bytes: float, util: float, weights_bytes: float, other_bytes: float
+) -> float:
+    """KV-cache bytes per GPU under the engine family's memory semantics.
+
+    - "total" (vLLM --gpu-memory-utilization): util × total memory holds weights, activations,
+      runtime buffers and the KV cache;
+    - "free_after_weights" (TensorRT-LLM kv_cache_free_gpu_mem_fraction): the KV cache gets
+      util × what is free after weights, activations and runtime buffers;
+    - "static" (SGLang --mem-fraction-static): util × total holds weights and the KV pool;
+      activations and runtime buffers live in the rest.
+    """
+    if semantics == "free_after_weights":
+        return util * (memory_bytes - weights_bytes - other_bytes)
+    if semantics == "static":
+        return min(
+            memory_bytes * util - weights_bytes, memory_bytes - weights_bytes - other_bytes
+        )
+    return memory_bytes * util - weights_bytes - other_bytes
 
 
 def kv_name(kv_precision: str, precision: Precision) -> str:

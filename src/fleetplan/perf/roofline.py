@@ -51,11 +51,16 @@ class Setup:
     kv_layer_bytes_gpu: float  # KV bytes per token per layer held by one GPU
     notes: tuple[str, ...]
     kv_read_factor: float = 1.0  # decode-attention KV traffic per cached byte (GQA re-reads)
+    expert_flops_per_token_gpu: float = 0.0  # routed-expert share of linear_flops_per_token_gpu
+    moe_gemm_half_tokens: float = 0.0  # tokens per expert at which grouped GEMMs reach mfu/2
 
     @property
     def label(self) -> str:
         tp = f" x{self.tp}" if self.tp > 1 else ""
-        return f"{self.model.id} on {self.gpu.id}{tp} ({self.precision.id}, {self.engine.id})"
+        return (
+            f"{self.model.id} on {self.gpu.id}{tp} ({self.precision.id}, "
+            f"{self.engine.id}: {self.engine.family_label})"
+        )
 
 
 def compute_format_for(gpu: GpuSpec, precision: Precision) -> tuple[str, bool, str]:
@@ -109,6 +114,7 @@ def setup(
     active = model.params_active_b * 1e9
     linear_params = active - counts.embedding * (0.0 if model.tie_word_embeddings else scale)
     linear_params = max(linear_params, active * 0.5)
+    expert_params = counts.expert * scale * model.moe_experts_per_token * model.moe_layers
     if model.is_mla:
         # absorbed MLA decode: scores over (rank + rope), values over rank, per head
         attn_per_ctx = (
@@ -156,6 +162,8 @@ def setup(
         * kv_shard_fraction(model, tp),
         notes=notes,
         kv_read_factor=1.0 + (group - 1) * engine.gqa_kv_reread,
+        expert_flops_per_token_gpu=2.0 * min(expert_params, linear_params) / tp,
+        moe_gemm_half_tokens=engine.factor("moe_gemm_half_tokens", arch, pid),
     )
 
 
@@ -180,6 +188,17 @@ def expected_experts(experts: int, per_token: int, tokens: ArrayLike) -> F64:
     `experts` uniformly: E·(1 − (1 − k/E)^n)."""
     n = np.asarray(tokens, dtype=np.float64)
     return experts * (1.0 - (1.0 - per_token / experts) ** n)
+
+
+def _expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
+    """Routed-expert GEMM time: a grouped GEMM runs each touched expert on the tokens routed
+    to it, n·k / E_touched on average; with few tokens per expert its tiles are mostly padding,
+    so its efficiency falls as mfu · t / (t + moe_gemm_half_tokens)."""
+    m = s.model
+    touched = np.maximum(expected_experts(m.moe_experts, m.moe_experts_per_token, tokens), 1e-9)
+    per_expert = tokens * m.moe_experts_per_token / touched
+    eff = s.mfu * per_expert / (per_expert + s.moe_gemm_half_tokens)
+    return np.where(tokens > 0, expert_flops / (s.peak_flops * np.maximum(eff, 1e-9)), 0.0)
 
 
 def _kv_layers_tokens(m: ModelSpec, context: F64) -> F64:
@@ -213,8 +232,13 @@ def step_s(
         )
     efficiency = s.mfu * tokens / (tokens + s.gemm_half_tokens)
     lin_flops = s.linear_flops_per_token_gpu * tokens
+    expert_flops = s.expert_flops_per_token_gpu * tokens
     with np.errstate(divide="ignore", invalid="ignore"):
-        lin_compute = np.where(tokens > 0, lin_flops / (s.peak_flops * efficiency), 0.0)
+        lin_compute = np.where(
+            tokens > 0, (lin_flops - expert_flops) / (s.peak_flops * efficiency), 0.0
+        )
+        if m.is_moe:
+            lin_compute = lin_compute + _expert_gemm_s(s, tokens, expert_flops)
     lin_memory = w_bytes / (s.bandwidth * s.mbu)
     # attention: decode reads every cached token's KV; prefill is compute-bound (flash attention)
     per_layer_attn = s.attn_flops_per_ctx_token_gpu / m.layers

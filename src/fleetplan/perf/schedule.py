@@ -128,13 +128,16 @@ def continuous(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int
     ctx = i + o / 2
     mixed = steady_mixed_step(s, b, i, o, ctx)
     t = mixed.total_s
+    # a sequence's own prompt is prefilled before its first token (TTFT), not while it
+    # decodes: its decode steps carry only the other b − 1 sequences' prompts
+    tpot = step_s(s, b, ctx, (b - 1) * i / o, i / 2).total_s
     # a new prompt is prefilled in chunks alongside the other batch-1 sequences' decodes
     ttft = chunked_prefill_s(s, i, b - 1, ctx, chunk)
     return PerfResult(
         batch=b,
         prefill_s=prefill_time_s(s, i, chunk) + np.zeros_like(b),
         ttft_s=ttft,
-        tpot_s=t,
+        tpot_s=tpot,
         output_tok_per_s=b / t,
         total_tok_per_s=b * (1 + i / o) / t,
         step_s=t,
