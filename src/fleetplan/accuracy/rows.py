@@ -22,9 +22,12 @@ METRICS: dict[str, tuple[str, str]] = {
     "ttft_ms": ("ms", "TTFT"),
     "prefill_tok_per_s": ("tok/s", "TTFT"),
     "tpot_ms": ("ms", "TPOT"),
+    "total_tok_per_s": ("tok/s", "output tok/s"),
 }
 GROUPS = ("output tok/s", "TTFT", "TPOT")
-SCHEDULES = ("static", "continuous")
+# static: a batch prefilled and decoded together; continuous: a closed loop of `batch` in flight;
+# offline: `batch` requests queued at once; rate: an open loop at `rate_per_s` (`batch` requests)
+SCHEDULES = ("static", "continuous", "offline", "rate")
 REQUIRED = ("engine", "model", "precision", "gpu", "input_len", "output_len", "batch")
 
 
@@ -52,6 +55,9 @@ class ValidationRow:
     engine_version: str = ""
     trust: str = ""
     notes: str = ""
+    rate_per_s: float = 0.0  # schedule "rate": arrivals per second
+    stat: str = "value"  # mean, median, or value (a throughput)
+    gpu_gen: str = ""  # GPU generation, for the report's breakdown
 
     @property
     def group(self) -> str:

@@ -1,0 +1,124 @@
+"""The published validation set (`benchmarks/accuracy/validation.csv`) as predictable rows.
+
+Its columns: row_id, source_id, source_url, source_title, source_date, engine, engine_version,
+model_hf, weight_precision, kv_precision, gpu, num_gpus, tp, pp, ep, input_tokens,
+output_tokens, load_kind (offline | batch | concurrency | request_rate), load_value, metric
+(output_tok_s, total_tok_s, ttft_ms, tpot_ms, itl_ms, e2e_ms, request_s), stat, value, unit,
+per (gpu | tp_group | system), normalization, notes.
+
+Each row becomes a `ValidationRow` with catalog ids, or is left out with the reason (a model or
+GPU the catalog lacks, pipeline parallelism, a metric the model does not predict).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.catalog import Catalog
+from fleetplan.errors import FleetplanError, InputError
+
+METRIC = {
+    "output_tok_s": "output_tok_per_s",
+    "total_tok_s": "total_tok_per_s",
+    "ttft_ms": "ttft_ms",
+    "tpot_ms": "tpot_ms",
+    "itl_ms": "tpot_ms",  # mean inter-token latency = mean time per output token
+}
+SCHEDULE = {"offline": "offline", "batch": "static", "concurrency": "continuous"}
+
+
+@dataclass
+class PublishedSet:
+    rows: list[ValidationRow] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (row_id, reason)
+
+
+def _kv(rec: dict[str, str]) -> str:
+    """KV dtype: as stated; 'unspecified' follows the checkpoint (FP8/FP4 recipes of
+    TensorRT-LLM quantize the KV cache to FP8 too, others keep it 16-bit)."""
+    kv = rec["kv_precision"].strip().lower()
+    if kv in ("bf16", "fp16"):
+        return "auto"
+    if kv == "fp8":
+        return "fp8"
+    quantized = rec["weight_precision"].strip().lower() in ("fp8", "fp4")
+    return "fp8" if quantized and rec["engine"].strip() == "tensorrt-llm" else "auto"
+
+
+def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
+    rid = rec["row_id"].strip()
+    metric = METRIC.get(rec["metric"].strip())
+    if metric is None:
+        raise ValueError(f"metric {rec['metric']} is not predicted")
+    if int(rec["pp"] or 1) > 1:
+        raise ValueError("pipeline parallelism (pp > 1) is not modelled")
+    try:
+        model = catalog.model(rec["model_hf"]).id
+        gpu = catalog.gpu(rec["gpu"])
+        precision = catalog.precision(rec["weight_precision"]).id
+    except FleetplanError as exc:
+        raise ValueError(f"not in the catalog: {exc}") from None
+    kind = rec["load_kind"].strip()
+    load = float(rec["load_value"])
+    schedule, rate, batch = SCHEDULE.get(kind, "rate"), 0.0, int(load)
+    if kind == "request_rate":
+        rate = load
+        sent = re.search(r"(\d+) requests", rec["notes"])
+        if sent is None:
+            raise ValueError("request-rate row does not say how many requests were sent")
+        batch = int(sent.group(1))
+    num = int(rec["num_gpus"] or 1)
+    return ValidationRow(
+        row_id=rid,
+        engine=rec["engine"].strip(),
+        model=model,
+        precision=precision,
+        gpu=gpu.id,
+        input_len=max(round(float(rec["input_tokens"])), 1),
+        output_len=max(round(float(rec["output_tokens"])), 1),
+        batch=max(batch, 1),
+        metric=metric,
+        value=float(rec["value"]),
+        schedule=schedule,
+        tp=int(rec["tp"] or 1),
+        gpu_count=num,
+        kv_precision=_kv(rec),
+        source_id=rec["source_id"].strip(),
+        source_url=rec["source_url"].strip(),
+        engine_version=rec["engine_version"].strip(),
+        notes=rec["notes"].strip(),
+        rate_per_s=rate,
+        stat=rec["stat"].strip(),
+        gpu_gen=gpu.architecture,
+    )
+
+
+def read_published(path: Path | str, catalog: Catalog) -> PublishedSet:
+    """Every row of the published set that the model can predict, and why the others cannot."""
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            records = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
+    out = PublishedSet()
+    for rec in records:
+        try:
+            out.rows.append(_row(rec, catalog))
+        except (ValueError, InputError) as exc:
+            out.skipped.append((rec.get("row_id", "?"), str(exc)))
+    return out
+
+
+def published_set_path() -> Path:
+    """The repository's published validation set (benchmarks/accuracy/validation.csv)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "benchmarks" / "accuracy" / "validation.csv"
+        if candidate.exists():
+            return candidate
+    raise InputError("benchmarks/accuracy/validation.csv not found (run from a source checkout)")
