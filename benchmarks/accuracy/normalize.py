@@ -1,9 +1,11 @@
-"""Normalize the shared measurement set into the validation columns fleetplan predicts.
+"""Normalize the older hand-gathered measurement set into the validation columns fleetplan
+predicts.
 
     python benchmarks/accuracy/normalize.py [SOURCE_CSV] [OUT_CSV]
 
-Reads the hand-gathered `measurements.csv` (free-text engine/model/GPU/precision strings, one
-row per published number) and writes `benchmarks/accuracy/measurements.csv` with catalog ids,
+Reads `older_set_raw.csv` next to this script (free-text engine/model/GPU/precision strings,
+one row per published number, each with its public source URL) and writes
+`benchmarks/accuracy/measurements.csv` with catalog ids,
 integer lengths, one scheduler per row and one of the metrics `fleetplan.accuracy` predicts.
 Rows that cannot be predicted from their stated conditions keep `use` = the reason.
 """
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SRC = Path("/work/shared/calibration/measurements.csv")
+DEFAULT_SRC = HERE / "older_set_raw.csv"
 OUT_COLUMNS = [
     "row_id", "source_id", "source_url", "date", "engine", "engine_version", "model",
     "precision", "kv_precision", "gpu", "gpu_count", "tp", "pp", "input_len", "output_len",

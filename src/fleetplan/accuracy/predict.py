@@ -158,6 +158,18 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
     raise InputError(f"row {row.row_id}: metric {m} is not simulated")
 
 
+def burst_throughput(s: Setup, n: int, b: int, i: int, o: int, total: bool = False) -> float:
+    """Tokens/s of `n` equal requests queued at once, `b` at a time: equal lengths keep them
+    in step, so they run in waves of b (and a last partial wave) that are prefilled together
+    and finish together, like static batches."""
+    waves, rest = divmod(n, b)
+    sizes = np.array([float(b)] + ([float(rest)] if rest else []))
+    r = run(s, sizes, i, o, "static")
+    per_wave = sizes * o / r.output_tok_per_s  # seconds per wave
+    seconds = waves * float(per_wave[0]) + (float(per_wave[1]) if rest else 0.0)
+    return n * (i + o if total else o) / seconds
+
+
 def predict_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> float:
     """The row's metric as the model predicts it for the compiled setup `s`."""
     if needs_simulator(row):
@@ -169,6 +181,8 @@ def predict_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) 
         b = min(b, concurrency_cap(row, s))
         if row.schedule == "offline" and row.metric == "ttft_ms":
             return burst_ttft_s(s, row.batch, b, i, o, row.stat) * 1e3
+        if row.schedule == "offline" and row.metric != "tpot_ms":
+            return burst_throughput(s, row.batch, b, i, o, row.metric == "total_tok_per_s")
         r = continuous(s, np.array([float(b)]), i, o)
     else:
         r = run(s, np.array([float(b)]), i, o, row.schedule)

@@ -1,0 +1,137 @@
+"""Leave-one-source-out error: each source's rows predicted by factors fitted without it.
+
+A source (one benchmark page, one paper table) is the unit that shares a method, a harness and
+its mistakes, so holding out single rows would let a source's other rows vouch for it. For each
+engine release family, the factors of `factors_for(family)` are fitted (`fit_engine`, least
+squares on ln(predicted / measured), within the physical ceilings) on the family's rows from all
+OTHER sources, then the held-out source's rows are predicted; a family with a single source is
+predicted by its packaged profile (nothing to fit without it). The in-sample figure (fitted on
+every row of the family) is kept as a secondary column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fleetplan.accuracy.calibrate import fit_engine
+from fleetplan.accuracy.predict import needs_simulator, predict_row, row_engine
+from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import EngineProfile
+from fleetplan.errors import FleetplanError
+
+BASE_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
+# plausible ranges of what current kernels reach: a fit may not wander outside them to absorb
+# what a source's harness did (the ceilings are those of calibrate.FITTABLE)
+BOUNDS: dict[str, tuple[float, float]] = {
+    "mbu": (0.6, 0.92),
+    "attention_mbu": (0.4, 0.92),
+    "mfu_prefill": (0.3, 0.85),
+    "step_overhead_ms": (0.1, 10.0),
+    "per_layer_overhead_us": (0.0, 50.0),
+    "allreduce_latency_us": (2.0, 50.0),
+    "moe_gemm_half_tokens": (0.0, 1024.0),
+}
+MIN_ARCH_ROWS = 10  # rows of a GPU generation needed to fit its own scale
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One row's prediction out of sample (its source held out) and in sample."""
+
+    row: ValidationRow
+    family: str
+    out_of_sample: float
+    in_sample: float
+
+    @property
+    def error(self) -> float:
+        return self.out_of_sample / self.row.value - 1.0
+
+    @property
+    def in_sample_error(self) -> float:
+        return self.in_sample / self.row.value - 1.0
+
+
+def default_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
+    """The factors the rows can pin down: the base factors where dense-model rows exist (MoE
+    rows alone leave the dense kernels' factors at their priors), the per-step overhead, the
+    MoE grouped-GEMM factor where MoE rows exist, the all-reduce latency where tensor-parallel
+    rows exist, and a GPU generation's bandwidth and GEMM scales where it has enough rows
+    besides the family's most common generation."""
+    fit_rows = [r for r in rows if not needs_simulator(r)]
+    moe = [catalog.model(r.model).is_moe for r in fit_rows]
+    names = list(BASE_FACTORS) if not all(moe) else ["step_overhead_ms"]
+    if any(moe):
+        names.append("moe_gemm_half_tokens")
+    if any(r.tp > 1 for r in fit_rows) and not all(moe):
+        names.append("allreduce_latency_us")
+    archs = [catalog.gpu(r.gpu).architecture for r in fit_rows]
+    common = max(set(archs), key=archs.count) if archs else ""
+    for a in sorted(set(archs) - {common}):
+        if archs.count(a) >= MIN_ARCH_ROWS and not all(moe):
+            names += [f"arch:{a}:mbu", f"arch:{a}:mfu_prefill"]
+    return names
+
+
+def predictable(
+    rows: Sequence[ValidationRow], catalog: Catalog
+) -> tuple[list[ValidationRow], list[tuple[ValidationRow, str]]]:
+    """Rows the packaged profiles can predict, and the others with the reason."""
+    ok, dropped = [], []
+    for r in rows:
+        try:
+            if not needs_simulator(r):
+                predict_row(r, catalog)
+            else:
+                row_engine(r, catalog)
+            ok.append(r)
+        except FleetplanError as exc:
+            dropped.append((r, str(exc)))
+    return ok, dropped
+
+
+def _fit(
+    rows: Sequence[ValidationRow], catalog: Catalog, prior: EngineProfile, names: list[str]
+) -> EngineProfile:
+    train = [r for r in rows if not needs_simulator(r)]
+    if not train:
+        return prior
+    return fit_engine(train, catalog, prior, names, BOUNDS).engine
+
+
+def leave_one_source_out(
+    rows: Sequence[ValidationRow],
+    catalog: Catalog,
+    factors_for: Callable[[Sequence[ValidationRow]], list[str]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Judged], dict[str, EngineProfile]]:
+    """Out-of-sample and in-sample predictions of every row, and the in-sample profiles."""
+    pick = factors_for or (lambda rs: default_factors(rs, catalog))
+    by_family: dict[str, list[ValidationRow]] = {}
+    for r in rows:
+        by_family.setdefault(row_engine(r, catalog).id, []).append(r)
+    judged: list[Judged] = []
+    fitted: dict[str, EngineProfile] = {}
+    for fam, fam_rows in by_family.items():
+        prior = catalog.engines[fam]
+        full = _fit(fam_rows, catalog, prior, pick(fam_rows))
+        fitted[fam] = full
+        sources = sorted({r.source_id for r in fam_rows})
+        for src in sources:
+            if progress:
+                progress(f"{fam}: holding out {src}")
+            held = [r for r in fam_rows if r.source_id == src]
+            train = [r for r in fam_rows if r.source_id != src]
+            prof = _fit(train, catalog, prior, pick(train)) if len(sources) > 1 else prior
+            for r in held:
+                judged.append(
+                    Judged(
+                        row=r,
+                        family=fam,
+                        out_of_sample=predict_row(r, catalog, prof).predicted,
+                        in_sample=predict_row(r, catalog, full).predicted,
+                    )
+                )
+    return judged, fitted
