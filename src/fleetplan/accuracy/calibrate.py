@@ -32,10 +32,16 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "step_overhead_ms": (0.0, 100.0),
     "gemm_half_tokens": (0.0, 512.0),
     "moe_gemm_half_tokens": (0.0, 1024.0),
+    "moe_stream_scale": (0.1, 1.0),
     "per_layer_overhead_us": (0.0, 1000.0),
     "allreduce_latency_us": (0.0, 200.0),
 }
-CEILING = {"mbu": MAX_BW, "attention_mbu": MAX_BW, "mfu_prefill": MAX_MFU}
+CEILING = {
+    "mbu": MAX_BW,
+    "attention_mbu": MAX_BW,
+    "mfu_prefill": MAX_MFU,
+    "moe_stream_scale": 1.0,
+}
 DEFAULT_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
 
 
@@ -87,10 +93,10 @@ def with_factors(engine: EngineProfile, values: dict[str, float]) -> EngineProfi
     out = dataclasses.replace(engine, **base)
     for name, cap in CEILING.items():
         b = float(getattr(out, name))
-        for a, scales in arch.items():
+        for scales in arch.values():
             if name in scales:
                 scales[name] = min(scales[name], cap / b)
-        for f, scales in fmt.items():
+        for scales in fmt.values():
             if name in scales:
                 worst = max((sc.get(name, 1.0) for sc in arch.values()), default=1.0)
                 scales[name] = min(scales[name], cap / (b * max(worst, 1.0)))
@@ -150,7 +156,9 @@ def fit_engine(
     start = {n: max(float(np.clip(v, *bounds[n])), 1e-3) for n, v in base.items()}
     lo = np.array([np.log(max(bounds[n][0], 1e-4) / start[n]) for n in names])
     hi = np.array([np.log(bounds[n][1] / start[n]) for n in names])
-    x0 = np.clip(np.zeros(len(names)), lo, hi)
+    # start strictly inside the box: the trust region collapses at a bound
+    margin = np.minimum(1e-2, (hi - lo) / 4)
+    x0 = np.clip(np.zeros(len(names)), lo + margin, hi - margin)
     fitted_rows = tuple(r for r in rows if not needs_simulator(r))  # simulated rows: judged
     if not fitted_rows:
         raise InputError("no closed-loop, offline or static-batch rows to calibrate on")
@@ -169,8 +177,8 @@ def fit_engine(
         bounds=(lo - 1e-12, hi + 1e-12),
         x_scale=1.0,
         diff_step=1e-3,
-        ftol=1e-4,
-        loss="soft_l1",  # robust: a source whose harness is off by 10x does not steer the fit
+        ftol=1e-6,
+        loss="soft_l1",  # robust: a source off by 10x does not steer the fit
         f_scale=0.2,
     )
     fitted = profile(sol.x)

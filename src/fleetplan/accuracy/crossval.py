@@ -32,8 +32,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "per_layer_overhead_us": (0.0, 50.0),
     "allreduce_latency_us": (2.0, 50.0),
     "moe_gemm_half_tokens": (0.0, 1024.0),
+    "moe_stream_scale": (0.2, 1.0),
 }
 MIN_ARCH_ROWS = 10  # rows of a GPU generation needed to fit its own scale
+MAX_FIT_ROWS = 120  # rows per fit stage (evenly spread): the fit stays a few seconds
 
 
 @dataclass(frozen=True)
@@ -54,25 +56,65 @@ class Judged:
         return self.in_sample / self.row.value - 1.0
 
 
-def default_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
-    """The factors the rows can pin down: the base factors where dense-model rows exist (MoE
-    rows alone leave the dense kernels' factors at their priors), the per-step overhead, the
-    MoE grouped-GEMM factor where MoE rows exist, the all-reduce latency where tensor-parallel
-    rows exist, and a GPU generation's bandwidth and GEMM scales where it has enough rows
-    besides the family's most common generation."""
-    fit_rows = [r for r in rows if not needs_simulator(r)]
-    moe = [catalog.model(r.model).is_moe for r in fit_rows]
-    names = list(BASE_FACTORS) if not all(moe) else ["step_overhead_ms"]
-    if any(moe):
-        names.append("moe_gemm_half_tokens")
-    if any(r.tp > 1 for r in fit_rows) and not all(moe):
+def dense_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
+    """What dense-model rows pin down: the base factors, the all-reduce latency where
+    tensor-parallel rows exist, and a GPU generation's bandwidth and GEMM scales where it has
+    enough rows besides the family's most common generation."""
+    names = list(BASE_FACTORS)
+    if any(r.tp > 1 for r in rows):
         names.append("allreduce_latency_us")
-    archs = [catalog.gpu(r.gpu).architecture for r in fit_rows]
+    archs = [catalog.gpu(r.gpu).architecture for r in rows]
     common = max(set(archs), key=archs.count) if archs else ""
     for a in sorted(set(archs) - {common}):
-        if archs.count(a) >= MIN_ARCH_ROWS and not all(moe):
+        if archs.count(a) >= MIN_ARCH_ROWS:
             names += [f"arch:{a}:mbu", f"arch:{a}:mfu_prefill"]
     return names
+
+
+def moe_factors(has_dense: bool) -> list[str]:
+    """What MoE rows pin down once the dense kernels' factors are set: the grouped-GEMM
+    small-batch factor and the expert-weight streaming share (and the per-step overhead when
+    the family has no dense rows to set it)."""
+    names = ["moe_gemm_half_tokens", "moe_stream_scale"]
+    return names if has_dense else [*names, "step_overhead_ms"]
+
+
+def default_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
+    """Every factor `fit_family` fits on these rows."""
+    fit_rows = [r for r in rows if not needs_simulator(r)]
+    dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
+    names = dense_factors(dense, catalog) if dense else []
+    if len(dense) < len(fit_rows):
+        names += moe_factors(bool(dense))
+    return names
+
+
+def _spread(rows: Sequence[ValidationRow], most: int) -> list[ValidationRow]:
+    """At most `most` rows, evenly spread over the list (keeps fits fast on large sources)."""
+    if len(rows) <= most:
+        return list(rows)
+    step = len(rows) / most
+    return [rows[int(k * step)] for k in range(most)]
+
+
+def fit_family(
+    rows: Sequence[ValidationRow], catalog: Catalog, prior: EngineProfile
+) -> EngineProfile:
+    """Fit a family in two stages: the dense kernels' factors on dense-model rows, then the
+    MoE factors on MoE rows with the dense ones held (a family without rows keeps `prior`)."""
+    fit_rows = [r for r in rows if not needs_simulator(r)]
+    dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
+    moe = [r for r in fit_rows if catalog.model(r.model).is_moe]
+    eng = prior
+    if dense:
+        eng = fit_engine(
+            _spread(dense, MAX_FIT_ROWS), catalog, eng, dense_factors(dense, catalog), BOUNDS
+        ).engine
+    if moe:
+        eng = fit_engine(
+            _spread(moe, MAX_FIT_ROWS), catalog, eng, moe_factors(bool(dense)), BOUNDS
+        ).engine
+    return eng
 
 
 def predictable(
@@ -92,23 +134,12 @@ def predictable(
     return ok, dropped
 
 
-def _fit(
-    rows: Sequence[ValidationRow], catalog: Catalog, prior: EngineProfile, names: list[str]
-) -> EngineProfile:
-    train = [r for r in rows if not needs_simulator(r)]
-    if not train:
-        return prior
-    return fit_engine(train, catalog, prior, names, BOUNDS).engine
-
-
 def leave_one_source_out(
     rows: Sequence[ValidationRow],
     catalog: Catalog,
-    factors_for: Callable[[Sequence[ValidationRow]], list[str]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Judged], dict[str, EngineProfile]]:
     """Out-of-sample and in-sample predictions of every row, and the in-sample profiles."""
-    pick = factors_for or (lambda rs: default_factors(rs, catalog))
     by_family: dict[str, list[ValidationRow]] = {}
     for r in rows:
         by_family.setdefault(row_engine(r, catalog).id, []).append(r)
@@ -116,7 +147,7 @@ def leave_one_source_out(
     fitted: dict[str, EngineProfile] = {}
     for fam, fam_rows in by_family.items():
         prior = catalog.engines[fam]
-        full = _fit(fam_rows, catalog, prior, pick(fam_rows))
+        full = fit_family(fam_rows, catalog, prior)
         fitted[fam] = full
         sources = sorted({r.source_id for r in fam_rows})
         for src in sources:
@@ -124,7 +155,7 @@ def leave_one_source_out(
                 progress(f"{fam}: holding out {src}")
             held = [r for r in fam_rows if r.source_id == src]
             train = [r for r in fam_rows if r.source_id != src]
-            prof = _fit(train, catalog, prior, pick(train)) if len(sources) > 1 else prior
+            prof = fit_family(train, catalog, prior) if len(sources) > 1 else prior
             for r in held:
                 judged.append(
                     Judged(

@@ -108,8 +108,7 @@ class Catalog:
                 return fam
         ranges = ", ".join(f"{f.id} {f.versions}" for f in families)
         raise InputError(
-            f"--engine = {text!r}: no {engine} profile covers version {version}; "
-            f"profiles: {ranges}"
+            f"--engine = {text!r}: no {engine} profile covers version {version}; profiles: {ranges}"
         )
 
     def families(self, engine: str) -> list[EngineProfile]:

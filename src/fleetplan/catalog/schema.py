@@ -247,6 +247,7 @@ class EngineEntry(_Entry):
     chunked_prefill: bool = True
     cuda_graphs: bool = True
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
+    moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
     expert_parallel: bool = False
 
     def to_spec(self, engine_id: str) -> EngineProfile:

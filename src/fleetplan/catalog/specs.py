@@ -177,6 +177,8 @@ class EngineProfile:
     cuda_graphs: bool = True
     # tokens per expert at which a grouped MoE GEMM reaches half of mfu_prefill
     moe_gemm_half_tokens: float = 0.0
+    # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
+    moe_stream_scale: float = 1.0
     expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
 
     @property

@@ -241,9 +241,7 @@ def kv_budget_bytes(
     if semantics == "free_after_weights":
         return util * (memory_bytes - weights_bytes - other_bytes)
     if semantics == "static":
-        return min(
-            memory_bytes * util - weights_bytes, memory_bytes - weights_bytes - other_bytes
-        )
+        return min(memory_bytes * util - weights_bytes, memory_bytes - weights_bytes - other_bytes)
     return memory_bytes * util - weights_bytes - other_bytes
 
 

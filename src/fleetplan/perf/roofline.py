@@ -53,6 +53,7 @@ class Setup:
     kv_read_factor: float = 1.0  # decode-attention KV traffic per cached byte (GQA re-reads)
     expert_flops_per_token_gpu: float = 0.0  # routed-expert share of linear_flops_per_token_gpu
     moe_gemm_half_tokens: float = 0.0  # tokens per expert at which grouped GEMMs reach mfu/2
+    moe_stream_scale: float = 1.0  # share of mbu that routed-expert weight reads reach
 
     @property
     def label(self) -> str:
@@ -164,6 +165,7 @@ def setup(
         kv_read_factor=1.0 + (group - 1) * engine.gqa_kv_reread,
         expert_flops_per_token_gpu=2.0 * min(expert_params, linear_params) / tp,
         moe_gemm_half_tokens=engine.factor("moe_gemm_half_tokens", arch, pid),
+        moe_stream_scale=engine.factor("moe_stream_scale", arch, pid),
     )
 
 
@@ -226,10 +228,15 @@ def step_s(
     tokens = b + p
     # linear layers: stream the weights once, multiply every token
     w_bytes = s.dense_bytes_gpu + np.zeros_like(tokens)
+    lin_memory = w_bytes / (s.bandwidth * s.mbu)
     if m.is_moe:
-        w_bytes = w_bytes + s.expert_bytes_gpu * m.moe_layers * expected_experts(
-            m.moe_experts, m.moe_experts_per_token, tokens
+        expert_bytes = (
+            s.expert_bytes_gpu
+            * m.moe_layers
+            * expected_experts(m.moe_experts, m.moe_experts_per_token, tokens)
         )
+        w_bytes = w_bytes + expert_bytes
+        lin_memory = lin_memory + expert_bytes / (s.bandwidth * s.mbu * s.moe_stream_scale)
     efficiency = s.mfu * tokens / (tokens + s.gemm_half_tokens)
     lin_flops = s.linear_flops_per_token_gpu * tokens
     expert_flops = s.expert_flops_per_token_gpu * tokens
@@ -239,7 +246,6 @@ def step_s(
         )
         if m.is_moe:
             lin_compute = lin_compute + _expert_gemm_s(s, tokens, expert_flops)
-    lin_memory = w_bytes / (s.bandwidth * s.mbu)
     # attention: decode reads every cached token's KV; prefill is compute-bound (flash attention)
     per_layer_attn = s.attn_flops_per_ctx_token_gpu / m.layers
     dec_ctx_layers = _kv_layers_tokens(m, c)

@@ -130,7 +130,7 @@ def continuous(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int
     t = mixed.total_s
     # a sequence's own prompt is prefilled before its first token (TTFT), not while it
     # decodes: its decode steps carry only the other b − 1 sequences' prompts
-    tpot = step_s(s, b, ctx, (b - 1) * i / o, i / 2).total_s
+    tpot = mixed_step(s, b, ctx, (b - 1) * i / o, i / 2).total_s
     # a new prompt is prefilled in chunks alongside the other batch-1 sequences' decodes
     ttft = chunked_prefill_s(s, i, b - 1, ctx, chunk)
     return PerfResult(
