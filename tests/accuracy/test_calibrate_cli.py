@@ -61,18 +61,40 @@ def _subset_csv(tmp_path, engine):
 
 
 def test_calibrate_writes_a_catalog_override(cli, tmp_path):
+    """From a profile off by 2x the fit predicts better out of sample: it is written, and it
+    says which factors moved and by how much."""
     data, n = _subset_csv(tmp_path, "vllm")
+    off = tmp_path / "off.toml"
+    off.write_text('[engines."vllm-v0"]\nmbu = 0.46\nmfu_prefill = 0.215\n', encoding="utf-8")
     prof = tmp_path / "profile.toml"
-    r = cli("calibrate", str(data), "--out", str(prof), "--json")
+    r = cli("calibrate", str(data), "--out", str(prof), "--catalog", str(off), "--json")
     assert r.code == 0, r.err
     d = r.json()
-    assert d["rows"] == n and d["engine"] == "vllm"
+    assert d["rows"] == n and d["engine"] == "vllm-v0" and "vLLM V0" in d["engine_family"]
     assert d["abs_error_pct_after"]["median"] <= d["abs_error_pct_before"]["median"]
-    eng = load_catalog(prof).engine("vllm")
+    assert d["cv_abs_error_pct_after"]["median"] < d["cv_abs_error_pct_before"]["median"]
+    assert d["moved"]["mbu"]["before"] == pytest.approx(0.46)
+    assert d["moved"]["mbu"]["change_pct"] > 20 and not d["refused"]
+    eng = load_catalog(prof).engine("vllm-v0")
     assert eng.mbu == pytest.approx(d["factors_after"]["mbu"], rel=1e-4)
     assert "fleetplan calibrate" in eng.sources["mbu"] and "max_num_seqs" in eng.sources
-    perf = cli("perf", "llama-3-8b", "--gpu", "h100", "--catalog", str(prof), "--json")
+    perf = cli("perf", "llama-3-8b", "--gpu", "h100", "--engine", "vllm@0.6", "--catalog",
+               str(prof), "--json")  # fmt: skip
     assert perf.code == 0, perf.err
+
+
+def test_calibrate_refuses_a_profile_that_predicts_worse(cli, tmp_path):
+    """The packaged profile is already fitted on these rows: refitting on folds of them
+    predicts the held-out folds worse, so nothing is written without --force."""
+    data, _n = _subset_csv(tmp_path, "vllm")
+    prof = tmp_path / "profile.toml"
+    r = cli("calibrate", str(data), "--out", str(prof))
+    assert r.code == 1
+    assert "not written" in r.out and "--force" in r.out and "out of sample" in r.out
+    assert "change" in r.out and "fitted" in r.out  # the table of moved factors
+    assert not prof.exists()
+    forced = cli("calibrate", str(data), "--out", str(prof), "--force", "--json")
+    assert forced.code == 0 and prof.exists() and not forced.json()["refused"]
 
 
 def test_calibrate_from_json_needs_the_model(cli):

@@ -82,6 +82,7 @@ def test_plan_json_shows_instances(cli):
 def test_builtin_plan_recommends_a_datacenter_gpu_on_a_secure_tier(cli):
     d = cli("plan", "--json").json()
     cat = load_catalog()
+    assert cat.gpu(d["recommended"]["gpu"]).segment == "datacenter"
     for c in [d["recommended"], *d["alternatives"], *d["by_provider"]]:
         # production defaults leave out consumer GPUs (workstation cards stay allowed)
         assert cat.gpu(c["gpu"]).segment != "consumer", c["gpu"]

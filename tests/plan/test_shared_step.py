@@ -27,4 +27,8 @@ def test_simulator_table_and_analytic_steady_step_use_the_same_step(model, gpu, 
     b = np.array([8.0, 64.0])
     st = steady_mixed_step(s, b, i, o)
     assert np.allclose(st.total_s, mixed_step(s, b, i + o / 2, b * i / o, i / 2).total_s)
-    assert np.allclose(continuous(s, b, i, o).tpot_s, st.total_s)
+    r = continuous(s, b, i, o)
+    assert np.allclose(r.output_tok_per_s, b / st.total_s)
+    # a sequence's own prompt is prefilled before its first token: its decode steps carry the
+    # other b - 1 sequences' prompts only
+    assert np.allclose(r.tpot_s, mixed_step(s, b, i + o / 2, (b - 1) * i / o, i / 2).total_s)

@@ -85,7 +85,7 @@ def test_kv_bound_replica_preempts_and_has_a_longer_tail() -> None:
     large = simulate(_scenario(**common), catalog=CAT)
     assert large.config["kv_capacity_tokens"] > 400_000
     assert small.preemptions > 0 and large.preemptions == 0
-    assert small.e2e_ms.p99 > 1.5 * large.e2e_ms.p99
+    assert small.e2e_ms.p90 > 1.5 * large.e2e_ms.p90
     assert small.ttft_ms.p99 > large.ttft_ms.p99
     assert small.completed == small.requests
 

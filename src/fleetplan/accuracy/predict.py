@@ -2,13 +2,13 @@
 
 - static rows: B requests prefilled together, decoded until the last ends
   (`fleetplan.perf.schedule.static`);
-- continuous rows: a closed loop of B sequences in flight (`schedule.continuous`; held to the
-  simulator by tests/accuracy/test_published.py);
-- offline rows (N requests queued at once): the closed loop at the largest concurrency B the
-  KV cache and the engine's scheduler cap allow; TTFT adds the queue (`burst_ttft_s`: the
-  first B prompts are prefilled together, request j > B starts when j − B have finished);
-  held to the simulator by tests/accuracy/test_published.py;
-- rate rows (an open loop at R req/s): every metric from the simulator (`fleetplan.sim`).
+- continuous rows: a steady closed loop of B sequences in flight (`schedule.continuous`);
+- offline rows (N equal requests queued at once): throughput from waves of B (the largest
+  concurrency the KV cache and the engine's scheduler cap allow) run like static batches
+  (`burst_throughput`, held to the simulator by tests/accuracy/test_published.py); TTFT and
+  TPOT, which depend on the queue, from the simulator replaying the burst;
+- concurrency rows (a benchmark run with B requests in flight) and rate rows (an open loop
+  at R req/s): every metric from the simulator (`fleetplan.sim`).
 - `output_tok_per_s_per_gpu`: whole-replica output tokens/s ÷ GPU count (TensorRT-LLM
   performance.md and blogs: out_tps = output_len × batch / total latency / tp).
 - `output_tok_per_s`: generated tokens ÷ total time, prefill included (LMDeploy, the
@@ -34,7 +34,8 @@ from fleetplan.perf.memory import fit
 from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import continuous, run
 
-SIMULATED = ("rate",)  # schedules whose every metric comes from the simulator
+SIMULATED = ("rate", "concurrency")  # schedules whose every metric comes from the simulator
+LATENCY = ("ttft_ms", "tpot_ms")
 _VERSION = re.compile(r"\d+(?:\.\d+)+")
 
 
@@ -63,29 +64,10 @@ def row_engine(row: ValidationRow, catalog: Catalog) -> EngineProfile:
 
 
 def needs_simulator(row: ValidationRow) -> bool:
-    """Rows whose prediction runs the discrete-event simulator (slower: ~0.05-0.5 s each)."""
-    return row.schedule in SIMULATED
-
-
-def burst_ttft_s(s: Setup, n: int, b: int, i: int, o: int, stat: str = "mean") -> float:
-    """TTFT of `n` requests queued at once on a replica that runs `b` at a time.
-
-    The first b prompts are prefilled together (in chunks of max_num_batched_tokens) before
-    the first tokens come: on average half of that time. Request j > b waits for j − b
-    completions at the steady completion rate, then is prefilled alongside the others' decodes
-    (the closed loop's TTFT)."""
-    from fleetplan.perf.schedule import prefill_time_s
-
-    r = continuous(s, np.array([float(b)]), i, o)
-    rate = float(r.output_tok_per_s[0]) / o  # requests finished per second
-    first = float(prefill_time_s(s, float(b * i), float(s.engine.max_num_batched_tokens)))
-    ttft = float(r.ttft_s[0])
-    if stat == "median":
-        j = n / 2
-        return first / 2 if j <= b else (j - b) / rate + ttft
-    later = n - b
-    total = b * first / 2 + later * ttft + later * (later + 1) / 2 / rate
-    return total / n
+    """Rows whose prediction runs the discrete-event simulator (slower: ~0.03-0.3 s each):
+    open loops, benchmark runs at a concurrency, and the latencies of offline bursts (their
+    queueing)."""
+    return row.schedule in SIMULATED or (row.schedule == "offline" and row.metric in LATENCY)
 
 
 def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None = None) -> Setup:
@@ -118,14 +100,19 @@ def concurrency_cap(row: ValidationRow, s: Setup) -> int:
 
 def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
     """The row's metric from the simulator: Poisson arrivals at the row's rate for as long as
-    its requests take to arrive; fixed lengths at the row's means."""
+    its requests take to arrive, or a closed loop of the row's concurrency (an offline burst:
+    every request at once); fixed lengths at the row's means."""
     from fleetplan.sim import simulate
 
-    arrivals = {
-        "kind": "poisson",
-        "rate_per_s": row.rate_per_s,
-        "duration_s": row.batch / row.rate_per_s,
-    }
+    if row.schedule == "rate":
+        arrivals = {
+            "kind": "poisson",
+            "rate_per_s": row.rate_per_s,
+            "duration_s": row.batch / row.rate_per_s,
+        }
+    else:  # a closed loop: `batch` users (an offline burst: every request a user, all at 0)
+        sent = row.batch if row.schedule == "offline" else max(row.requests, row.batch)
+        arrivals = {"kind": "concurrency", "users": row.batch, "requests": sent}
     cat = dataclasses.replace(catalog, engines={**catalog.engines, s.engine.id: s.engine})
     res = simulate(
         {
@@ -179,8 +166,6 @@ def predict_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) 
     i, o, b = row.input_len, row.output_len, row.batch
     if row.schedule in ("offline", "continuous"):
         b = min(b, concurrency_cap(row, s))
-        if row.schedule == "offline" and row.metric == "ttft_ms":
-            return burst_ttft_s(s, row.batch, b, i, o, row.stat) * 1e3
         if row.schedule == "offline" and row.metric != "tpot_ms":
             return burst_throughput(s, row.batch, b, i, o, row.metric == "total_tok_per_s")
         r = continuous(s, np.array([float(b)]), i, o)

@@ -28,7 +28,7 @@ METRIC = {
     "tpot_ms": "tpot_ms",
     "itl_ms": "tpot_ms",  # mean inter-token latency = mean time per output token
 }
-SCHEDULE = {"offline": "offline", "batch": "static", "concurrency": "continuous"}
+SCHEDULE = {"offline": "offline", "batch": "static", "concurrency": "concurrency"}
 
 
 @dataclass
@@ -54,6 +54,11 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
     metric = METRIC.get(rec["metric"].strip())
     if metric is None:
         raise ValueError(f"metric {rec['metric']} is not predicted")
+    per = rec["per"].strip()
+    if per == "gpu" and metric == "output_tok_per_s":
+        metric = "output_tok_per_s_per_gpu"  # the whole replica's rate over its GPUs
+    elif per == "gpu" and metric != "ttft_ms" and metric != "tpot_ms":
+        raise ValueError(f"metric {rec['metric']} per GPU is not predicted")
     if int(rec["pp"] or 1) > 1:
         raise ValueError("pipeline parallelism (pp > 1) is not modelled")
     try:
@@ -65,12 +70,15 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
     kind = rec["load_kind"].strip()
     load = float(rec["load_value"])
     schedule, rate, batch = SCHEDULE.get(kind, "rate"), 0.0, int(load)
+    sent = re.search(r"(\d+) requests", rec["notes"])
+    requests = int(sent.group(1)) if sent else 0
     if kind == "request_rate":
         rate = load
-        sent = re.search(r"(\d+) requests", rec["notes"])
-        if sent is None:
+        if not requests:
             raise ValueError("request-rate row does not say how many requests were sent")
-        batch = int(sent.group(1))
+        batch = requests
+    if kind == "concurrency" and not requests:
+        requests = 20 * batch  # runs of a few minutes: the steady state dominates
     num = int(rec["num_gpus"] or 1)
     return ValidationRow(
         row_id=rid,
@@ -92,6 +100,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         engine_version=rec["engine_version"].strip(),
         notes=rec["notes"].strip(),
         rate_per_s=rate,
+        requests=requests,
         stat=rec["stat"].strip(),
         gpu_gen=gpu.architecture,
     )

@@ -25,9 +25,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "total_tok_per_s": ("tok/s", "output tok/s"),
 }
 GROUPS = ("output tok/s", "TTFT", "TPOT")
-# static: a batch prefilled and decoded together; continuous: a closed loop of `batch` in flight;
+# static: a batch prefilled and decoded together; continuous: a steady closed loop of `batch`
+# in flight; concurrency: a benchmark run of `requests` requests, `batch` in flight at a time;
 # offline: `batch` requests queued at once; rate: an open loop at `rate_per_s` (`batch` requests)
-SCHEDULES = ("static", "continuous", "offline", "rate")
+SCHEDULES = ("static", "continuous", "concurrency", "offline", "rate")
 REQUIRED = ("engine", "model", "precision", "gpu", "input_len", "output_len", "batch")
 
 
@@ -56,6 +57,7 @@ class ValidationRow:
     trust: str = ""
     notes: str = ""
     rate_per_s: float = 0.0  # schedule "rate": arrivals per second
+    requests: int = 0  # schedule "concurrency": requests sent in the run
     stat: str = "value"  # mean, median, or value (a throughput)
     gpu_gen: str = ""  # GPU generation, for the report's breakdown
 

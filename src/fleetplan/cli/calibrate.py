@@ -1,4 +1,5 @@
-"""`fleetplan calibrate`: fit an engine profile's efficiency factors to your own benchmarks."""
+"""`fleetplan calibrate`: fit an engine profile's efficiency factors to your own benchmarks,
+and say what moved, what was dropped, and whether it predicts better out of sample."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ def calibrate(
         list[Path],
         typer.Argument(
             help="vLLM `bench serve` / benchmark_serving.py result JSON, GuideLLM report JSON, "
-            "or CSV with columns engine, model, precision, gpu, input_len, output_len, batch, "
-            "metric, value (one measured number per row)."
+            "or CSV in the validation columns (row_id, engine, model, precision, gpu, "
+            "input_len, output_len, batch, metric, value, ...)."
         ),
     ],
     engine: Annotated[str | None, typer.Option(help="Engine the runs used.")] = None,
@@ -34,10 +35,19 @@ def calibrate(
         Path | None,
         typer.Option("--out", help="Write the calibration profile (a --catalog TOML) here."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write the profile even when it predicts worse out of sample."
+        ),
+    ] = False,
     catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit efficiency factors by least squares (SciPy) and report the error before and after.
+    """Fit efficiency factors by least squares (SciPy) and explain the fit: which factors moved
+    and by how much, which rows were dropped and why, and the cross-validated error before and
+    after (each file's rows predicted by factors fitted on the other files; one file: 5 folds
+    of its rows). A profile that predicts worse out of sample is not written unless --force.
 
     The profile written by --out is a catalog override file: pass it to any command with
     --catalog FILE to use the calibrated engine.
@@ -45,65 +55,119 @@ def calibrate(
     import datetime as dt
 
     from fleetplan.accuracy.calibrate import fit_engine, profile_toml, summarize
+    from fleetplan.accuracy.crossval import predictable
+    from fleetplan.accuracy.cv_user import cross_validated_errors
+    from fleetplan.accuracy.predict import row_engine
     from fleetplan.accuracy.readers import Context, read_results
     from fleetplan.errors import InputError
 
     cat = catalog_from(catalog)
     ctx = Context(
-        engine=cat.engine(engine).id if engine else None,
+        engine=cat.engine(engine).engine if engine else None,
         model=model,
         gpu=gpu,
         precision=precision,
         tp=tp,
     )
     read = read_results(list(files), ctx)
-    rows = read.rows
-    engines = sorted({cat.engine(r.engine).id for r in rows})
+    rows, dropped = predictable(read.rows, cat)
+    dropped_lines = list(read.skipped) + [f"{r.row_id}: {why}" for r, why in dropped]
     if not rows:
-        why = "; ".join(read.skipped) or "the files hold no measurements"
+        why = "; ".join(dropped_lines) or "the files hold no measurements"
         raise InputError(f"nothing to calibrate on: {why}")
-    if len(engines) > 1:
-        raise InputError(f"the files mix engines ({', '.join(engines)}); pick one with --engine")
+    families = sorted({row_engine(r, cat).id for r in rows})
+    if len(families) > 1:
+        raise InputError(
+            f"the files mix engine families ({', '.join(families)}); pick one with --engine "
+            "or split the files"
+        )
     names = [f.strip() for f in factors.split(",") if f.strip()]
-    fit = fit_engine(rows, cat, engines[0], names)
+    prior = cat.engines[families[0]]
+    fit = fit_engine(rows, cat, prior, names)
+    cv_before, cv_after, scheme = cross_validated_errors(rows, cat, prior, names)
     before, after = summarize(fit.errors_before), summarize(fit.errors_after)
-    basis = ", ".join(p.name for p in files) + f" ({len(rows)} measurements)"
-    if out is not None:
-        today = dt.date.today().isoformat()
-        out.write_text(profile_toml(fit, basis, today), encoding="utf-8")
+    cvb, cva = summarize(cv_before), summarize(cv_after)
+    worse = cva["median"] > cvb["median"]
+    write = out is not None and (not worse or force)
+    basis = ", ".join(p.name for p in files) + f" ({len(fit.rows)} measurements)"
+    if write:
+        assert out is not None
+        out.write_text(profile_toml(fit, basis, dt.date.today().isoformat()), encoding="utf-8")
+    moved = {
+        n: {
+            "before": fit.before[n],
+            "after": v,
+            "change_pct": (v / fit.before[n] - 1) * 100 if fit.before[n] else None,
+        }
+        for n, v in fit.factors.items()
+    }
     if json_out:
         print_json(
             {
                 "engine": fit.engine.id,
-                "rows": len(rows),
-                "skipped": read.skipped,
+                "engine_family": fit.engine.family_label,
+                "rows": len(fit.rows),
+                "skipped": dropped_lines,
                 "factors_before": fit.before,
                 "factors_after": fit.factors,
+                "moved": moved,
                 "abs_error_pct_before": before,
                 "abs_error_pct_after": after,
-                "profile": str(out) if out else None,
+                "cross_validation": scheme,
+                "cv_abs_error_pct_before": cvb,
+                "cv_abs_error_pct_after": cva,
+                "profile": str(out) if write else None,
+                "refused": bool(out is not None and not write),
             }
         )
-        return
-    con = console()
-    for line in read.skipped:
-        con.print(f"skipped {line}")
-    con.print(
-        table(
-            f"calibration of {fit.engine.id} on {basis}",
-            [("factor", "left"), ("before", "right"), ("fitted", "right")],
-            [[n, f"{fit.before[n]:.4g}", f"{v:.4g}"] for n, v in fit.factors.items()],
+    else:
+        _explain(fit, basis, moved, dropped_lines, (before, after, cvb, cva), scheme)
+    if out is not None and not write:
+        if json_out:
+            raise typer.Exit(1)
+        console().print(
+            f"not written: the fitted profile predicts worse out of sample ({scheme}: median "
+            f"|error| {cva['median']:.1f} % against {cvb['median']:.1f} % with the current "
+            f"{fit.engine.id} profile); pass --force to write it anyway",
+            markup=False,
         )
-    )
+        raise typer.Exit(1)
+    if write and not json_out:
+        console().print(f"profile written to {out}; use it with --catalog {out}", markup=False)
+
+
+def _explain(fit, basis: str, moved: dict, dropped: list[str], errs: tuple, scheme: str) -> None:
+    before, after, cvb, cva = errs
+    con = console()
+    for line in dropped:
+        con.print(f"dropped {line}", markup=False)
     con.print(
         table(
-            "|predicted / measured - 1| over the measurements",
-            [("", "left"), ("median", "right"), ("p90", "right"), ("worst", "right")],
+            f"calibration of {fit.engine.family_label} on {basis}",
+            [("factor", "left"), ("before", "right"), ("fitted", "right"), ("change", "right")],
             [
-                [k, f"{d['median']:.1f} %", f"{d['p90']:.1f} %", f"{d['worst']:.1f} %"]
-                for k, d in (("before", before), ("after", after))
+                [
+                    n,
+                    f"{m['before']:.4g}",
+                    f"{m['after']:.4g}",
+                    "-" if m["change_pct"] is None else f"{m['change_pct']:+.0f} %",
+                ]
+                for n, m in moved.items()
             ],
         )
     )
-    if out is not None:
-        con.print(f"profile written to {out}; use it with --catalog {out}")
+    con.print(
+        table(
+            "|predicted / measured - 1|",
+            [("", "left"), ("median", "right"), ("p90", "right"), ("worst", "right")],
+            [
+                [k, f"{d['median']:.1f} %", f"{d['p90']:.1f} %", f"{d['worst']:.1f} %"]
+                for k, d in (
+                    (f"out of sample ({scheme}), current profile", cvb),
+                    (f"out of sample ({scheme}), fitted", cva),
+                    ("in sample, current profile", before),
+                    ("in sample, fitted", after),
+                )
+            ],
+        )
+    )

@@ -155,38 +155,51 @@ def offers(
 
 @app.command()
 def engines(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
-    """List engine profiles and their efficiency factors."""
+    """List engine release families: version range, first release, efficiency factors.
+
+    `--engine NAME` selects an engine's current family, `--engine NAME@VERSION` (vllm@0.6)
+    the family whose range holds that version."""
     from fleetplan.render.records import engine_record
 
     cat = catalog_from(catalog)
-    items = list(cat.engines.values())
+    items = sorted(cat.engines.values(), key=lambda e: (e.engine, not e.current, e.id))
     if as_json:
         print_json([engine_record(e) for e in items])
         return
     rows = [
         [
             e.id,
+            e.engine + ("" if e.current else f"@{e.version_min}"),
+            e.family or e.name,
+            e.versions,
+            e.released or "-",
             f"{e.mbu:.2f}",
             f"{e.attention_mbu:.2f}",
             f"{e.mfu_prefill:.2f}",
             f"{e.step_overhead_ms:.2f}",
+            e.memory_semantics,
             e.max_num_seqs,
             e.max_num_batched_tokens,
-            ", ".join(e.precisions),
         ]
         for e in items
     ]
     cols = [
         ("id", "left"),
+        ("--engine", "left"),
+        ("family", "left"),
+        ("versions", "left"),
+        ("released", "left"),
         ("mbu", "right"),
         ("attn mbu", "right"),
         ("mfu", "right"),
         ("step ms", "right"),
+        ("memory share of", "left"),
         ("max seqs", "right"),
         ("max tokens", "right"),
-        ("precisions", "left"),
     ]
-    console().print(table("Engine profiles (sources: fleetplan engines --json)", cols, rows))
+    console().print(
+        table("Engine release families (sources: fleetplan engines --json)", cols, rows)
+    )
 
 
 @app.command()

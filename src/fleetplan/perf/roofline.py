@@ -58,9 +58,9 @@ class Setup:
     @property
     def label(self) -> str:
         tp = f" x{self.tp}" if self.tp > 1 else ""
-        return (
-            f"{self.model.id} on {self.gpu.id}{tp} ({self.precision.id}, "
-            f"{self.engine.id}: {self.engine.family_label})"
+        e = self.engine
+        return f"{self.model.id} on {self.gpu.id}{tp} ({self.precision.id}, {e.id} = " + (
+            f"{e.family or e.name} {e.versions})"
         )
 
 

@@ -76,6 +76,7 @@ def perf_records(p: PerfEstimate) -> list[dict[str, Any]]:
                 "precision": p.setup.precision.id,
                 "tp": p.setup.tp,
                 "engine": p.setup.engine.id,
+                "engine_family": p.setup.engine.family_label,
                 "schedule": p.schedule,
                 "input_tokens": p.input_tokens,
                 "output_tokens": p.output_tokens,
@@ -103,6 +104,8 @@ def engine_record(e: EngineProfile) -> dict[str, Any]:
     d = asdict(e)
     d["aliases"] = list(e.aliases)
     d["precisions"] = list(e.precisions)
+    d["versions"] = e.versions
+    d["family_label"] = e.family_label
     return d
 
 
