@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.accuracy.rows import ValidationRow, accuracy_file
 from fleetplan.catalog import Catalog
 from fleetplan.errors import FleetplanError, InputError
 
@@ -125,9 +125,4 @@ def read_published(path: Path | str, catalog: Catalog) -> PublishedSet:
 
 def published_set_path() -> Path:
     """The repository's published validation set (benchmarks/accuracy/validation.csv)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "benchmarks" / "accuracy" / "validation.csv"
-        if candidate.exists():
-            return candidate
-    raise InputError("benchmarks/accuracy/validation.csv not found (run from a source checkout)")
+    return accuracy_file("validation.csv")

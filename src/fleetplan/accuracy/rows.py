@@ -143,11 +143,16 @@ def read_rows_csv(path: Path | str, *, only_used: bool = True) -> list[Validatio
     return rows
 
 
-def validation_set_path() -> Path:
-    """The repository's validation set (benchmarks/accuracy/measurements.csv)."""
+def accuracy_file(name: str) -> Path:
+    """A file of the repository's benchmarks/accuracy/ folder (a source checkout)."""
     here = Path(__file__).resolve()
     for parent in here.parents:
-        candidate = parent / "benchmarks" / "accuracy" / "measurements.csv"
+        candidate = parent / "benchmarks" / "accuracy" / name
         if candidate.exists():
             return candidate
-    raise InputError("benchmarks/accuracy/measurements.csv not found (run from a source checkout)")
+    raise InputError(f"benchmarks/accuracy/{name} not found (run from a source checkout)")
+
+
+def validation_set_path() -> Path:
+    """The repository's older validation set (benchmarks/accuracy/measurements.csv)."""
+    return accuracy_file("measurements.csv")
