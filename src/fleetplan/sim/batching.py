@@ -32,7 +32,7 @@ from fleetplan.sim.kv_pool import KvPool
 from fleetplan.sim.metrics import Recorder
 from fleetplan.sim.policy import LPM_MAX_QUEUE, RATIO_DECAY, RATIO_INIT, RATIO_MIN, Policy
 from fleetplan.sim.sequence import DECODING, PREFILLING, WAITING, Seq
-from fleetplan.sim.steptime import StepTable, run_time_s, steps_to_reach
+from fleetplan.sim.steptime import StepTable, steps_to_reach
 
 _IDLE, _MIXED, _DECODE = 0, 1, 2
 
@@ -103,8 +103,9 @@ class BatchingReplica(DecodeSet):
             if now < t0:  # in the prefill iteration that leads the run
                 j, t = 0, t0
             else:
-                j = steps_to_reach(self.first, self.slope, now - t0)
-                t = t0 + run_time_s(self.first, self.slope, j)
+                first, slope = self.first, self.slope
+                j = steps_to_reach(first, slope, now - t0)
+                t = t0 + (j * first + slope * j * (j - 1) * 0.5)  # + run_time_s(first, slope, j)
             if j < self.k:
                 self.k = j
                 self.epoch += 1
@@ -179,16 +180,19 @@ class BatchingReplica(DecodeSet):
         pool, bs, b = self.pool, self.bs, self.b
         steps = self.steps
         first, slope, kink = self.table.decode_run(b, (self.sum_base + b * steps) / b)
-        k = self._next_finish() - steps
+        fin = self.finishing  # the next completion (as `_next_finish`)
+        while fin[0][2].finish != fin[0][0]:
+            heapq.heappop(fin)
+        k = fin[0][0] - steps
         if kink < k:
             k = kink
         avail = pool.free + pool.idle
         if not self.reserve_full and avail < b * (-(-k // bs)):
             k = min(k, self._max_steps(avail))
         self.phase, self.t0, self.k, self.first, self.slope = _DECODE, now, k, first, slope
-        self.epoch += 1
+        self.epoch = epoch = self.epoch + 1
         self.loop.schedule(
-            now + k * first + slope * k * (k - 1) * 0.5, PRIORITY_STEP, self._on_end, self.epoch
+            now + k * first + slope * k * (k - 1) * 0.5, PRIORITY_STEP, self._on_end, epoch
         )
 
     def _mixed(self, now: float, reserve: int) -> bool:
@@ -197,7 +201,7 @@ class BatchingReplica(DecodeSet):
         mixed, chunked, full = self.mixed, self.chunked, self.reserve_full
         budget = self.max_tokens - self.b if mixed else self.max_tokens
         chunks: list[tuple[Seq, int]] = []
-        for s in self.prefilling:
+        for s in self.prefilling if self.prefilling else ():
             if budget <= 0:
                 break
             n = min(s.prompt - s.done, budget)
@@ -214,7 +218,9 @@ class BatchingReplica(DecodeSet):
         waiting, running, rec = self.waiting, self.running, self.rec
         if self.lpm and 1 < len(waiting) <= LPM_MAX_QUEUE:
             self._longest_prefix_first()
-        while waiting and budget > 0 and len(running) < self.max_seqs:
+        max_seqs, ratio = self.max_seqs, self.ratio
+        floor = 0 if self.no_watermark else pool.watermark_blocks
+        while waiting and budget > 0 and len(running) < max_seqs:
             s = waiting[0]
             hit = 0
             refs = None
@@ -232,9 +238,9 @@ class BatchingReplica(DecodeSet):
                 need = -(-(done + n) // bs) - hit
             extra = hit if (hit and refs == 0) else 0  # an idle cached prefix comes back in use
             room = pool.free + pool.idle - need - reserve - extra
-            if self.ratio >= 0:  # SGLang: keep room for the running requests' outputs
-                room -= self.ratio * (self._remaining_out() + s.out - s.gen) / bs
-            if room < (0 if self.no_watermark else pool.watermark_blocks):
+            if ratio >= 0:  # SGLang: keep room for the running requests' outputs
+                room -= ratio * (self._remaining_out() + s.out - s.gen) / bs
+            if room < floor:
                 break  # vLLM's watermark: keep room for the running sequences to grow
             waiting.popleft()
             if hit:
@@ -256,10 +262,14 @@ class BatchingReplica(DecodeSet):
             budget -= n
         if not chunks:
             return False
-        p = pc = 0.0
-        for s, n in chunks:
-            p += n
-            pc += n * (s.done + 0.5 * n)
+        if len(chunks) == 1:
+            n = chunks[0][1]
+            p, pc = 0.0 + n, 0.0 + n * (chunks[0][0].done + 0.5 * n)
+        else:
+            p = pc = 0.0
+            for s, n in chunks:
+                p += n
+                pc += n * (s.done + 0.5 * n)
         b = self.b if mixed else 0
         c = (self.sum_base + b * self.steps) / b if b else 0.0
         dt = self.table.step_s(b, c, p, pc / p)
@@ -326,12 +336,17 @@ class BatchingReplica(DecodeSet):
 
     def _advance(self, k: int, dt: float, now: float) -> None:
         """k decode steps of all decoding sequences ended at `now`, taking `dt` seconds."""
-        b = self.b
+        b, steps = self.b, self.steps
         if not self.reserve_full:  # else the blocks were reserved at admission
-            new = self.hist[-self.steps % self.bs] if k == 1 else self._new_blocks(k)
+            new = self.hist[-steps % self.bs] if k == 1 else self._new_blocks(k)
             if new:
-                self.pool.take(new)
-        self.steps = steps = self.steps + k
+                pool = self.pool
+                if new <= pool.free:
+                    pool.free -= new
+                    pool.used += new
+                else:
+                    pool.take(new)
+        self.steps = steps = steps + k
         rec = self.rec
         if self.stall:  # the first of these steps came after prefill-only steps
             rec.itl_s.append(dt / k + self.stall)
@@ -346,10 +361,12 @@ class BatchingReplica(DecodeSet):
         if self.ratio >= 0:
             self.ratio = max(RATIO_MIN, self.ratio - k * RATIO_DECAY)
         fin = self.finishing
-        while fin and fin[0][0] <= steps:
-            f, _join, s = heapq.heappop(fin)
-            if s.finish == f:
-                self._finish(s, now, self._leave_decode(s))
+        if fin and fin[0][0] <= steps:
+            pop, finish, leave = heapq.heappop, self._finish, self._leave_decode
+            while fin and fin[0][0] <= steps:
+                f, _join, s = pop(fin)
+                if s.finish == f:
+                    finish(s, now, leave(s))
 
     def _end_chunks(self, now: float) -> None:
         rec, bs, pool = self.rec, self.bs, self.pool

@@ -10,6 +10,7 @@ see the state after both.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,11 +24,12 @@ Handler = Callable[[float, Any], None]
 class EventLoop:
     """Min-heap event loop; one per simulation (its counter is not shared between runs)."""
 
-    __slots__ = ("_counter", "_heap", "events", "now")
+    __slots__ = ("_counter", "_heap", "_push", "events", "now")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, int, Handler, Any]] = []
-        self._counter = 0
+        self._counter = itertools.count(1)  # ties: scheduling order
+        self._push = heapq.heappush
         self.now = 0.0
         self.events = 0  # events handled so far
 
@@ -35,8 +37,7 @@ class EventLoop:
         """Run `handler(time_s, payload)` at `time_s` (never earlier than the current time)."""
         if time_s < self.now:
             raise ValueError(f"event scheduled in the past: {time_s} < {self.now}")
-        self._counter += 1
-        heapq.heappush(self._heap, (time_s, priority, self._counter, handler, payload))
+        self._push(self._heap, (time_s, priority, next(self._counter), handler, payload))
 
     def __len__(self) -> int:
         return len(self._heap)
