@@ -88,9 +88,29 @@ def api_price_cmd(
     if as_json:
         print_json(asdict(card))
         return
-    rows = [[k, v] for k, v in asdict(card).items() if k != "tiers"]
-    rows += [[f"tier from {t.start_input_tokens:,} input tokens", t] for t in card.tiers]
-    console().print(table(f"{card.provider}:{card.model}", [("", "left"), ("", "left")], rows))
+
+    def rate(x: float | None) -> str:
+        return "not offered" if x is None else (f"${x:,.2f}" if x >= 0.1 else f"${x:.4f}")
+
+    rows = [
+        ["input", rate(card.input_usd_per_mtok), card.pricing],
+        ["output", rate(card.output_usd_per_mtok), card.pricing],
+        ["cached input", rate(card.cached_input_usd_per_mtok), card.pricing],
+    ]
+    for t in card.tiers:
+        start = f"from {t.start_input_tokens:,} input tokens"
+        rows += [
+            ["input", rate(t.input_usd_per_mtok), start],
+            ["output", rate(t.output_usd_per_mtok), start],
+        ]
+    out = console()
+    cols = [("tokens", "left"), ("$/1M tokens", "right"), ("pricing", "left")]
+    out.print(table(f"{card.provider}:{card.model}", cols, rows))
+    out.print(
+        f"source: {card.source}, {card.as_of}"
+        + (f"; provider's page: {card.pricing_url}" if card.pricing_url else ""),
+        markup=False,
+    )
 
 
 @app.command()
