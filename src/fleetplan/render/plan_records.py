@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetplan.catalog.specs import Offer
 from fleetplan.plan import Plan
+from fleetplan.render.records import offer_record
 from fleetplan.search.candidates import Candidate
 
 
@@ -40,28 +40,6 @@ def candidate_record(c: Candidate) -> dict[str, Any]:
         "meets_slo": c.meets_slo,
         "within_budget": c.within_budget,
         "notes": list(c.notes),
-    }
-
-
-def offer_record(o: Offer) -> dict[str, Any]:
-    return {
-        "provider": o.provider,
-        "gpu": o.gpu,
-        "pricing": o.pricing,
-        "tier": o.tier,
-        "instance_type": o.instance_type,
-        "gpus_per_instance": o.gpus_per_instance,
-        "gpu_counts": list(o.gpu_counts),
-        "usd_per_instance_hour": round(o.usd_per_instance_hour, 4),
-        "usd_per_gpu_hour": round(o.usd_per_gpu_hour, 4),
-        "usd_per_gpu_hour_low": o.usd_per_gpu_hour_low,
-        "usd_per_gpu_hour_high": o.usd_per_gpu_hour_high,
-        "regions": list(o.regions),
-        "billing": o.billing,
-        "interconnect": o.interconnect,
-        "source": o.source,
-        "as_of": o.as_of,
-        "notes": o.notes,
     }
 
 
