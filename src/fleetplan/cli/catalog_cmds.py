@@ -150,7 +150,7 @@ def offers(
     ]
     providers = len({o.provider for o in items})
     console().print(table(f"GPU offers: {len(items)} from {providers} providers", cols, rows))
-    console().print("sources: fleetplan offers --json (every offer cites a public URL)")
+    console().print("sources and notes: fleetplan offers --json")
 
 
 @app.command()
