@@ -31,10 +31,15 @@ def _first(cfg: dict[str, Any], field: str, path: str) -> int:
     raise InputError(f"{path}: missing {' or '.join(repr(k) for k in _KEYS[field])}")
 
 
+MAX_SIZE = 10_000_000  # no layer count, width or vocabulary is larger; 1e40 is a typo
+
+
 def _positive_int(cfg: dict[str, Any], key: str, path: str) -> int:
     value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InputError(f"{path}: field {key!r} = {value!r}; expected a positive integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIZE:
+        raise InputError(
+            f"{path}: field {key!r} = {value!r}; expected an integer from 1 to {MAX_SIZE}"
+        )
     return value
 
 
@@ -42,8 +47,10 @@ def _opt(cfg: dict[str, Any], key: str, path: str, default: int = 0) -> int:
     if cfg.get(key) is None:
         return default
     value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"{path}: field {key!r} = {value!r}; expected a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
+        raise InputError(
+            f"{path}: field {key!r} = {value!r}; expected an integer from 0 to {MAX_SIZE}"
+        )
     return value
 
 
@@ -70,8 +77,20 @@ def model_from_config(path: str | Path) -> ModelSpec:
     hidden = _first(cfg, "hidden_size", where)
     heads = _first(cfg, "attention_heads", where)
     vocab = _first(cfg, "vocab_size", where)
-    kv_heads = _opt(cfg, "num_key_value_heads", where, heads) or heads
-    head_dim = _opt(cfg, "head_dim", where, 0) or hidden // heads
+    # a key that is present must hold a usable value: 0 KV heads is not "MHA", 0 is no head_dim
+    has = {k for k in ("num_key_value_heads", "head_dim") if cfg.get(k) is not None}
+    kv_heads = (
+        _positive_int(cfg, "num_key_value_heads", where) if "num_key_value_heads" in has else heads
+    )
+    if "head_dim" in has:
+        head_dim = _positive_int(cfg, "head_dim", where)
+    elif hidden % heads:
+        raise InputError(
+            f"{where}: hidden_size {hidden} is not a multiple of num_attention_heads {heads} "
+            "and no 'head_dim' is given"
+        )
+    else:
+        head_dim = hidden // heads
     model_type = str(cfg.get("model_type", ""))
     inter_key = next(
         (k for k in ("intermediate_size", "n_inner", "ffn_hidden_size") if cfg.get(k)), None
@@ -85,6 +104,8 @@ def model_from_config(path: str | Path) -> ModelSpec:
     shared = _opt(cfg, "n_shared_experts", where)
     if experts and not per_tok:
         raise InputError(f"{where}: MoE config ({experts} experts) lacks 'num_experts_per_tok'")
+    if experts and per_tok > experts:
+        raise InputError(f"{where}: num_experts_per_tok {per_tok} exceeds the {experts} experts")
     if heads % kv_heads:
         raise InputError(
             f"{where}: num_attention_heads {heads} is not a multiple of "

@@ -33,6 +33,7 @@ PRICING_MODELS = (
 PRICING_LITERAL = Literal[PRICING_MODELS]  # type: ignore[valid-type]
 
 Positive = Field(gt=0)
+MAX_SIZE = 10_000_000  # no layer count, width, vocabulary or context is larger
 # A Hugging Face repository id, owner/name (https://huggingface.co/docs/hub/repositories);
 # never a file path.
 _HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -142,15 +143,15 @@ class ModelEntry(_Entry):
     family: str = ""
     params_total_b: float = Field(gt=0)
     params_active_b: float = Field(gt=0)
-    layers: int = Field(gt=0)
-    hidden_size: int = Field(gt=0)
-    intermediate_size: int = Field(gt=0)
-    attention_heads: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
+    layers: int = Field(gt=0, le=MAX_SIZE)
+    hidden_size: int = Field(gt=0, le=MAX_SIZE)
+    intermediate_size: int = Field(gt=0, le=MAX_SIZE)
+    attention_heads: int = Field(gt=0, le=MAX_SIZE)
+    kv_heads: int = Field(gt=0, le=MAX_SIZE)
+    head_dim: int = Field(gt=0, le=MAX_SIZE)
+    vocab_size: int = Field(gt=0, le=MAX_SIZE)
     tie_word_embeddings: bool = False
-    max_context: int = Field(gt=0)
+    max_context: int = Field(gt=0, le=MAX_SIZE)
     mlp: Literal["gated", "plain"] = "gated"
     moe_experts: int = Field(default=0, ge=0)
     moe_experts_per_token: int = Field(default=0, ge=0)

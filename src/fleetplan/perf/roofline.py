@@ -9,6 +9,7 @@ docs/model/performance.md.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,19 @@ def compute_format_for(gpu: GpuSpec, precision: Precision) -> tuple[str, bool, s
     )
 
 
+def check_tp(model: ModelSpec, tp: int) -> None:
+    """Tensor parallelism splits attention heads across GPUs: tp must divide them; and tp must
+    divide the KV heads, or the KV heads must divide tp (each is then replicated, as vLLM does)."""
+    if tp < 1 or model.attention_heads % tp:
+        raise UnsupportedError(
+            f"tp {tp} does not divide the {model.attention_heads} attention heads of {model.id}"
+        )
+    if not model.is_mla and model.kv_heads % tp and tp % model.kv_heads:
+        raise UnsupportedError(
+            f"tp {tp} and the {model.kv_heads} KV heads of {model.id} do not divide one another"
+        )
+
+
 def setup(
     model: ModelSpec,
     gpu: GpuSpec,
@@ -106,6 +120,7 @@ def setup(
             f"engine {engine.id} does not serve {precision.id}; it serves "
             f"{', '.join(engine.precisions)}"
         )
+    check_tp(model, tp)
     fmt, emulated, note = compute_format_for(gpu, precision)
     arch, pid = gpu.architecture, precision.id
     counts = count_params(model)
@@ -131,7 +146,14 @@ def setup(
             f"{engine.id} efficiency factors are calibrated on {where}; on {gpu.id} ({arch}) "
             "they are extrapolated: check with `fleetplan calibrate` on your own benchmark"
         )
-    notes = tuple(n for n in (note, extrapolated) if n)
+    replicated = ""
+    if not model.is_mla and tp > 1 and model.kv_heads % tp:
+        replicated = (
+            f"tp {tp} exceeds the model's {model.kv_heads} KV heads: each GPU holds a copy of "
+            f"{math.ceil(model.kv_heads / tp)} KV head(s), so KV memory is replicated "
+            f"{tp * math.ceil(model.kv_heads / tp) / model.kv_heads:g}x (modelled)"
+        )
+    notes = tuple(n for n in (note, extrapolated, replicated) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
