@@ -163,3 +163,19 @@ def option_kind(name: str, base: type) -> Any:
         if name.endswith(suffix):
             return kind
     return _INT if base is int else NonNegative if name.endswith("_max") else Finite
+
+
+def number_list(field: str, text: str, kind: Any = NonNegative) -> list[float]:
+    """Comma-separated numbers (`--loads 10,20`), each checked as `kind`; at least one."""
+    values = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise InputError(f"{field} = {text!r}; expected comma-separated numbers") from None
+        values.append(check(f"{field} value", value, kind))
+    if not values:
+        raise InputError(f"{field} is empty; expected comma-separated numbers")
+    return values

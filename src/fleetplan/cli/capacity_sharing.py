@@ -16,10 +16,9 @@ from fleetplan.errors import InputError
 
 
 def _floats(text: str, field: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"{field} = {text!r}; expected comma-separated numbers") from None
+    from fleetplan.validation import Fraction, NonNegative, number_list
+
+    return number_list(field, text, Fraction if field == "--utilization" else NonNegative)
 
 
 @app.command("cache-roi")

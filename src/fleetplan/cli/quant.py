@@ -129,14 +129,9 @@ def lora(
 ) -> None:
     """N fine-tuned variants: a deployment each, or one base model serving every adapter."""
     from fleetplan.economics.tenancy import lora_sharing
-    from fleetplan.errors import InputError
+    from fleetplan.validation import RatePerHour, number_list
 
-    try:
-        values = [float(x) for x in loads.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--loads = {loads!r}; expected comma-separated numbers") from None
-    if not values:
-        raise InputError("--loads is empty; expected comma-separated requests/hour")
+    values = number_list("--loads", loads, RatePerHour)
     r = lora_sharing(
         values,
         capacity_req_per_hour,
