@@ -20,7 +20,7 @@ from pydantic import AllowInfNan, Field, Strict, TypeAdapter, ValidationError
 
 from fleetplan.errors import InputError
 
-MAX_TOKENS = 10_000_000  # a request or context longer than this is a typo
+MAX_TOKENS = 100_000_000  # a request or context longer than this is a typo (Llama 4 Scout: 10.5M)
 MAX_COUNT = 1_000_000  # GPUs, replicas, batch slots, sequences, experts, layers
 MAX_RATE_PER_S = 1_000_000.0  # requests (or events) per second
 MAX_USD = 1e12  # any single price or budget

@@ -31,7 +31,7 @@ def _first(cfg: dict[str, Any], field: str, path: str) -> int:
     raise InputError(f"{path}: missing {' or '.join(repr(k) for k in _KEYS[field])}")
 
 
-MAX_SIZE = 10_000_000  # no layer count, width or vocabulary is larger; 1e40 is a typo
+MAX_SIZE = 100_000_000  # no layer count, width or vocabulary is larger; 1e40 is a typo
 
 
 def _positive_int(cfg: dict[str, Any], key: str, path: str) -> int:

@@ -33,7 +33,7 @@ PRICING_MODELS = (
 PRICING_LITERAL = Literal[PRICING_MODELS]  # type: ignore[valid-type]
 
 Positive = Field(gt=0)
-MAX_SIZE = 10_000_000  # no layer count, width, vocabulary or context is larger
+MAX_SIZE = 100_000_000  # no layer count, width, vocabulary or context is larger
 # A Hugging Face repository id, owner/name (https://huggingface.co/docs/hub/repositories);
 # never a file path.
 _HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
