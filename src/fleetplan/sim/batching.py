@@ -125,8 +125,9 @@ class BatchingReplica(DecodeSet):
             pool.release(s.pid, s.shared)
         del self.running[s.rid]
         self.outstanding -= 1
-        if self.watch is not None:
-            self.watch()
+        watch = self.watch
+        if watch is not None:
+            watch()
         self.rec.done(now, s.rid, s.arrival, s.sched, s.first, s.tokens_in, s.out)
 
     def _preempt(self, now: float) -> None:
@@ -218,7 +219,7 @@ class BatchingReplica(DecodeSet):
         waiting, running, rec = self.waiting, self.running, self.rec
         if self.lpm and 1 < len(waiting) <= LPM_MAX_QUEUE:
             self._longest_prefix_first()
-        max_seqs, ratio = self.max_seqs, self.ratio
+        max_seqs, ratio, prefilling = self.max_seqs, self.ratio, self.prefilling
         floor = 0 if self.no_watermark else pool.watermark_blocks
         while waiting and budget > 0 and len(running) < max_seqs:
             s = waiting[0]
@@ -256,7 +257,7 @@ class BatchingReplica(DecodeSet):
             if s.sched < 0:
                 s.sched = now
             running[s.rid] = s
-            self.prefilling.append(s)
+            prefilling.append(s)
             self.prefill_out += s.out - s.gen
             chunks.append((s, n))
             budget -= n
@@ -369,7 +370,7 @@ class BatchingReplica(DecodeSet):
                     finish(s, now, leave(s))
 
     def _end_chunks(self, now: float) -> None:
-        rec, bs, pool = self.rec, self.bs, self.pool
+        rec, bs, pool, prefilling = self.rec, self.bs, self.pool, self.prefilling
         for s, n in self.chunks:
             s.done += n
             if (
@@ -381,7 +382,10 @@ class BatchingReplica(DecodeSet):
                 s.shared = s.pblocks
             if s.done < s.prompt:
                 continue
-            self.prefilling.remove(s)
+            if prefilling[0] is s:  # in admission order: mostly the first
+                del prefilling[0]
+            else:
+                prefilling.remove(s)
             self.prefill_out -= s.out - s.gen
             s.gen += 1
             if s.first < 0:
