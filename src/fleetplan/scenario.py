@@ -6,10 +6,12 @@ Schema (every field documented in docs/scenario.md; unknown fields are errors):
     serve_model: meta-llama/Llama-3.1-8B-Instruct   # HF id `--emit` serves (catalog default)
     precisions: [bf16, fp8]         # allowed weight precisions
     engines: [vllm]
-    traffic: {avg_qps: 20, peak_qps: 50, hourly_qps: [...24...], growth_per_month: 0.1}
+    traffic: {avg_qps: 20, peak_qps: 50, hourly_qps: [...24...], growth_per_month: 0.1,
+              arrivals: poisson | {kind: gamma, cv: 3} | {kind: onoff, on_s: 5, off_s: 10}
+                        | {kind: trace, path: requests.csv}}
     input_tokens:  {mean: 800, p50: 600, p95: 2500, p99: 4000}   # or {lognormal: {...}}
     output_tokens: {mean: 300}                                   # or {csv: f, column: c}
-    slo: {ttft_p95_ms: 1500, tpot_p95_ms: 60, min_replicas: 2}
+    slo: {ttft_p95_ms: 1500, tpot_p99_ms: 60, e2e_p95_ms: 20000, min_replicas: 2}  # p50-p99.9
     constraints: {gpus: [...], providers: [...], pricing: [...], max_usd_per_month: 50000,
                   tp: [1, 2, 4, 8], self_host_only: false}
     headroom: 0.7                   # utilization target at peak
@@ -42,9 +44,12 @@ from fleetplan.validation import (
     Headroom,
     Ms,
     NonNegRatePerS,
+    NonNegSeconds,
     OpenFraction,
+    Positive,
     PositiveUsd,
     RatePerS,
+    Seconds,
     StrictBool,
     TokenLength,
     Tokens,
@@ -52,6 +57,7 @@ from fleetplan.validation import (
     accepted,
 )
 from fleetplan.workload import (
+    Arrivals,
     Lengths,
     Slo,
     SloTarget,
@@ -60,6 +66,7 @@ from fleetplan.workload import (
     from_percentiles,
     lognormal,
     parse_slo_name,
+    trace_arrivals,
 )
 
 PRICING = Literal[
@@ -124,11 +131,47 @@ class LengthSpec(_M):
         return from_percentiles(field, self.mean, self.p50, self.p95, self.p99)
 
 
+class ArrivalsSpec(_M):
+    """How requests arrive around the peak rate: `poisson`; `gamma` inter-arrival times with
+    coefficient of variation `cv` (above 1: bursty); `onoff`: Poisson bursts of `on_s` seconds
+    separated by `off_s` of silence (the peak rate is the average over the cycle); `trace`:
+    the timestamps of a CSV/JSONL file (`timestamp` column), rescaled to the peak rate."""
+
+    kind: Literal["poisson", "gamma", "onoff", "trace"] = "poisson"
+    cv: Annotated[Positive, Field(le=20)] | None = None
+    on_s: Seconds | None = None
+    off_s: NonNegSeconds | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> ArrivalsSpec:
+        need = {"poisson": (), "gamma": ("cv",), "onoff": ("on_s", "off_s"), "trace": ("path",)}
+        missing = [f for f in need[self.kind] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"arrivals kind {self.kind!r} needs {', '.join(missing)}")
+        return self
+
+    def resolve(self, base: Path) -> Arrivals:
+        if self.kind == "trace":
+            assert self.path is not None
+            path = Path(self.path)
+            return trace_arrivals(path if path.is_absolute() else base / path)
+        return Arrivals(
+            self.kind, cv=self.cv or 1.0, on_s=self.on_s or 0.0, off_s=self.off_s or 0.0
+        )
+
+
 class TrafficSpec(_M):
     avg_qps: RatePerS
     peak_qps: RatePerS | None = None
     hourly_qps: list[NonNegRatePerS] | None = None
     growth_per_month: Annotated[float, Field(gt=-1, le=10), AllowInfNan(False), Strict()] = 0.0
+    arrivals: ArrivalsSpec = ArrivalsSpec()
+
+    @field_validator("arrivals", mode="before")
+    @classmethod
+    def _kind_alone(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _check(self) -> TrafficSpec:

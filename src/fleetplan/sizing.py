@@ -34,6 +34,34 @@ StepFn = Callable[[F64, F64, F64, F64], F64]
 
 _LOG_FACT = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, 1024, dtype=np.float64)))])
 _SLOT_WAIT_POINTS = (np.arange(4) + 0.5) / 4  # quantiles of the exponential wait tail
+CO_ARRIVALS = (0, 1, 2, 3, 5)  # other prompts sharing a first step (the last: 4 or more)
+
+
+def gamma_cdf(shape: ArrayLike, x: ArrayLike) -> F64:
+    """P(Gamma(shape, 1) ≤ x) by the Wilson–Hilferty transform (exact for shape 1)."""
+    k = np.asarray(shape, dtype=np.float64)
+    x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wh = normal_cdf(((x / k) ** (1 / 3) - (1 - 1 / (9 * k))) * 3 * np.sqrt(k))
+    return np.where(k == 1, 1 - np.exp(-x), wh)
+
+
+def _renewals(replicas: F64, rate_total: F64, window: F64) -> F64:
+    """Arrivals at one replica within `window` s after one of its own when the balancer
+    hands each replica about every R-th request: an Erlang-R renewal process,
+    M(t) = Σ_k P(Gamma(kR) ≤ λt) (λt/R … for R = 1 the Poisson λt)."""
+    x = rate_total * window
+    return sum(gamma_cdf(k * replicas, x) for k in range(1, 33))
+
+
+def _poisson_weights(nu: F64) -> F64:
+    """P(N = 0..3) and P(N >= 4) of a Poisson count of mean nu, on a last axis."""
+    nu = np.asarray(nu, dtype=np.float64)
+    p = [np.exp(-nu)]
+    for k in range(1, 4):
+        p.append(p[-1] * nu / k)
+    p.append(np.maximum(1 - sum(p), 0.0))
+    return np.stack(p, axis=-1)
 
 
 def _log_factorial(n: F64) -> F64:
@@ -113,11 +141,17 @@ class LoadPoint:
     p_busy: F64  # share of arrivals finding the replica busy
     mixed_len: F64  # length-biased mean prefill (the one an arrival finds in progress)
     prefill_k: F64  # a prompt's own prefill at grid point k, with the prompts sharing it
-    delta_k: F64  # a prompt's prefill time beyond the decode steps it replaces
+    prefill_jk: F64  # ... with CO_ARRIVALS[j] mean prompts sharing its step, (..., j, k)
+    co_dec: F64  # weights of those counts when arriving in a decode step, (..., j)
+    co_mix: F64  # ... in a mixed step
+    delta_k: F64  # a mixed step's time beyond the decode steps it replaces
+    share: F64  # prompts per mixed step
     slot_p: F64  # probability of waiting for a slot
     slot_theta: F64  # rate of the slot wait's exponential tail
     stable: NDArray[np.bool_]
     replicas: F64
+    rate: F64  # arrivals per second at one replica
+    burst: float  # arrivals come in clusters of this many (c_a², at least 1)
 
 
 def _call(step: StepFn, *arrays: F64) -> F64:
@@ -157,9 +191,16 @@ def load_point(
     ctx = np.full(lam.shape, float(context))
     zero = np.zeros(lam.shape)
     o1 = max(output_mean - 1.0, 0.0)
+    # a renewal process of inter-arrival CV² c² brings (c² − 1)/2 more arrivals right after
+    # each one than Poisson does (its Palm excess), as many before: bursts of prompts, of
+    # which those within the same step share it (a third of them, checked against the
+    # simulator on gamma arrivals, docs/model/sizing.md)
+    cluster = max(arrival_cv2 - 1.0, 0.0) / 3
     p_k = prompts[None, None, :]
 
     def prefill(n: F64, prompt: F64) -> tuple[F64, F64]:
+        """Time and steps to prefill `prompt` tokens in chunks of the budget beside the
+        decodes."""
         room = np.maximum(chunk - n, 1.0)[..., None]
         nch = np.maximum(np.ceil(prompt / room), 1.0)
         t = _call(step, n[..., None], ctx[..., None], prompt / nch, prompt / 2)
@@ -184,17 +225,29 @@ def load_point(
         fm = np.minimum(f, 1.0)
         # the step a request arrives in is length-biased: a decode step (share 1 − f of the
         # time) or a mixed step; every arrival during it joins the next step with it
-        extra = lam * i_mean * ((1 - fm) * t_dec + fm * mixed_len)
-        return t_dec, alone, nch, tp, f, fm, t_bar, mixed_len, extra
+        extra = lam * i_mean * ((1 - fm) * t_dec + fm * mixed_len) + cluster * i_mean
+        return t_dec, alone, nch, tp, nch_e, share, f, fm, t_bar, mixed_len, extra
 
     n = np.minimum(lam * o1 * decode(zero), b - 1)
     extra = lam * i_mean * decode(zero)
     for _ in range(iterations):
-        t_dec, alone, nch, tp, f, fm, t_bar, mixed_len, extra_new = mean_step(n, extra)
+        t_dec, *_, t_bar, _, extra_new = mean_step(n, extra)
         n = 0.5 * n + 0.5 * np.minimum(lam * o1 * t_bar, b - 1)
         extra = 0.5 * extra + 0.5 * extra_new
-    t_dec, alone, nch, own, f, fm, t_bar, mixed_len, _ = mean_step(n, extra)
-    tp = alone
+    t_dec, tp, _, own, nch_e, share, f, fm, t_bar, mixed_len, _ = mean_step(n, extra)
+    # the prompts sharing a request's first step: Poisson counts (mean λ × the step it
+    # arrived in, decode or mixed, plus a burst's), each a mean prompt
+    counts = np.asarray(CO_ARRIVALS, dtype=np.float64)
+    own_j = np.stack([prefill(n, p_k + c * i_mean)[0] for c in counts], axis=-2)
+    # how many share a step depends on the balancer: a random split (Poisson at λ/R) or
+    # every R-th request (round robin, an Erlang-R renewal process) bound it; least
+    # outstanding lies between, taken as their mean (checked against the simulator)
+    rr = np.broadcast_to(r, lam.shape)
+
+    def sharing(window: F64) -> F64:
+        return 0.5 * (lam * window + 2 * _renewals(rr, lam_total, window / 2)) + cluster
+
+    nu_dec, nu_mix = sharing(t_dec), sharing(mixed_len)
     service = o1 * t_bar + _mean(tp, weights)
     slot_p, theta = slot_wait(r * b, lam_total, service, output_cv2, arrival_cv2)
     stable = (f < 1) & (lam * o1 * t_bar < b) & (theta > 0)
@@ -206,11 +259,17 @@ def load_point(
         p_busy=1 - np.exp(-(n + f)),
         mixed_len=mixed_len,
         prefill_k=own,
-        delta_k=np.maximum(tp - nch * t_dec[..., None], 0.0),
+        prefill_jk=own_j,
+        co_dec=_poisson_weights(nu_dec),
+        co_mix=_poisson_weights(nu_mix),
+        delta_k=np.maximum(own - nch_e * t_dec[..., None], 0.0),
+        share=share,
         slot_p=slot_p,
         slot_theta=theta,
         stable=stable,
         replicas=np.broadcast_to(r, lam.shape),
+        rate=lam,
+        burst=max(arrival_cv2, 1.0),
     )
 
 
@@ -232,14 +291,14 @@ def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
     x = np.broadcast_to(np.asarray(x, dtype=np.float64), lp.n.shape)
 
     def no_wait(y: F64) -> F64:
-        idle = _linear_cdf(y, lp.prefill_k, levels)
-        rest = y[..., None] - lp.prefill_k
+        idle = _linear_cdf(y, lp.prefill_jk[..., 0, :], levels)
+        rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
         with np.errstate(divide="ignore", invalid="ignore"):
-            in_dec = np.clip(rest / lp.t_dec[..., None], 0.0, 1.0)
-            in_mix = np.clip(rest / lp.mixed_len[..., None], 0.0, 1.0)
-        in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, (rest >= 0) * 1.0)
+            in_dec = _mean(np.clip(rest / lp.t_dec[..., None, None], 0.0, 1.0), weights)
+            in_mix = _mean(np.clip(rest / lp.mixed_len[..., None, None], 0.0, 1.0), weights)
+        in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, 1.0)
         fm = lp.f_mixed
-        busy = _mean((1 - fm)[..., None] * in_dec + fm[..., None] * in_mix, weights)
+        busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
         return (1 - lp.p_busy) * idle + lp.p_busy * busy
 
     out = (1 - lp.slot_p) * no_wait(x)
@@ -266,10 +325,15 @@ def tpot_cdf(
     (λ·(O − 1)·t̄), exact for none and one, normal beyond; mixed over the output grid."""
     x = np.broadcast_to(np.asarray(x, dtype=np.float64), lp.n.shape)
     o1 = np.maximum(outputs - 1.0, 1.0)
-    mu = replica_rate[..., None] * o1 * lp.t_bar[..., None]  # (..., j)
+    # bursty arrivals come in clusters; those sharing a step are in `share` already, the
+    # rest spread the count further (Var N(t) ≈ c_a² E N(t) for a renewal process)
+    m = np.maximum(lp.burst / lp.share, 1.0)[..., None]
+    # mixed steps (clusters of `share` prompts) during its life, (..., j)
+    mu = replica_rate[..., None] * o1 * lp.t_bar[..., None] / (m * lp.share[..., None])
     y = (x - lp.t_dec)[..., None] * o1  # the extra time a request can absorb
-    d_mean = _mean(lp.delta_k, weights)[..., None]
-    d_var = np.maximum(_mean(lp.delta_k**2, weights)[..., None] - d_mean**2, 0.0)
+    d1 = _mean(lp.delta_k, weights)[..., None]
+    d_mean = m * d1
+    d_var = m * np.maximum(_mean(lp.delta_k**2, weights)[..., None] - d1**2, 0.0)
     p0 = np.exp(-mu)
     p1 = mu * p0
     p2 = np.maximum(1 - p0 - p1, 0.0)
@@ -278,7 +342,8 @@ def tpot_cdf(
         n2sq = np.where(p2 > 1e-12, (mu + mu * mu - p1) / p2, 4.0)
         s2 = np.sqrt(n2 * d_var + np.maximum(n2sq - n2 * n2, 0.0) * d_mean**2)
         tail = normal_cdf((y - n2 * d_mean) / np.maximum(s2, 1e-12))
-    delta = np.broadcast_to(lp.delta_k[..., None, :], (*y.shape, lp.delta_k.shape[-1]))
+    cluster_k = lp.delta_k[..., None, :] + (m - 1)[..., None] * d1[..., None]
+    delta = np.broadcast_to(cluster_k, (*y.shape, lp.delta_k.shape[-1]))
     one = _linear_cdf(y, delta, levels)
     cdf = p0 * (y >= 0) + p1 * one + p2 * tail
     out = (cdf * out_weights).sum(axis=-1)

@@ -259,6 +259,84 @@ class Traffic:
         )
 
 
+@dataclass(frozen=True)
+class Arrivals:
+    """The arrival process around the peak rate, as sizing sees it.
+
+    - `cv2`: squared coefficient of variation of the inter-arrival times (Poisson 1; gamma
+      cv²; on/off: an interrupted Poisson process, 1 + 2·λ_on·α/(α + β)² with α = 1/on_s,
+      β = 1/off_s; a trace: measured on its gaps) — the slot queue's c_a²;
+    - `burst_factor`: the rate during bursts over the average (on/off: (on + off)/on), at
+      which requests meet each other;
+    - `gaps_s`: a trace's inter-arrival gaps at its own rate (what --verify replays)."""
+
+    kind: str = "poisson"
+    cv: float = 1.0
+    on_s: float = 0.0
+    off_s: float = 0.0
+    gaps_s: tuple[float, ...] = field(default=(), compare=False, repr=False)
+    path: str = ""
+
+    def cv2(self, rate: float) -> float:
+        if self.kind == "gamma":
+            return self.cv**2
+        if self.kind == "onoff":
+            lam_on = rate * self.burst_factor
+            a, b = 1 / self.on_s, (1 / self.off_s if self.off_s > 0 else math.inf)
+            return 1.0 if math.isinf(b) else 1 + 2 * lam_on * a / (a + b) ** 2
+        if self.kind == "trace":
+            g = np.asarray(self.gaps_s)
+            return float(g.var() / g.mean() ** 2) if g.size > 1 and g.mean() > 0 else 1.0
+        return 1.0
+
+    @property
+    def burst_factor(self) -> float:
+        if self.kind == "onoff":
+            return (self.on_s + self.off_s) / self.on_s
+        return 1.0
+
+
+def trace_arrivals(path: Path) -> Arrivals:
+    """The inter-arrival gaps of a request trace (CSV with a `timestamp` column, or JSONL
+    objects with `timestamp`), seconds, in file order."""
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"traffic.arrivals.path: cannot read {str(path)!r}: {exc.strerror}"
+        ) from None
+    stamps: list[float] = []
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        rows = [json.loads(x) for x in text.splitlines() if x.strip()]
+        raw = [r.get("timestamp") if isinstance(r, dict) else None for r in rows]
+    else:
+        reader = csv.DictReader(text.splitlines())
+        if reader.fieldnames is None or "timestamp" not in reader.fieldnames:
+            raise InputError(f"traffic.arrivals.path {str(path)!r}: no 'timestamp' column")
+        raw = [r["timestamp"] for r in reader]
+    for no, v in enumerate(raw, start=2):
+        try:
+            x = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InputError(
+                f"traffic.arrivals.path {str(path)!r} row {no}: timestamp {v!r} is not a number"
+            ) from None
+        if not math.isfinite(x) or (stamps and x < stamps[-1]):
+            raise InputError(
+                f"traffic.arrivals.path {str(path)!r} row {no}: timestamp {v!r}; expected "
+                "finite, non-decreasing times"
+            )
+        stamps.append(x)
+    gaps = np.diff(np.asarray(stamps))
+    if gaps.size < 2 or gaps.sum() <= 0:
+        raise InputError(
+            f"traffic.arrivals.path {str(path)!r}: needs at least 3 requests spread over time"
+        )
+    return Arrivals("trace", gaps_s=tuple(gaps.tolist()), path=str(path))
+
+
 SLO_METRICS = ("ttft", "tpot", "e2e")
 
 

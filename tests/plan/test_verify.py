@@ -1,4 +1,5 @@
-"""`plan --verify`: the simulator checks the recommendation and grows it when SLOs are missed."""
+"""`plan --verify`: the simulator checks the recommendation over seeds and finds the fewest
+replicas meeting every SLO, growing an undersized fleet and shrinking an oversized one."""
 
 from __future__ import annotations
 
@@ -24,20 +25,27 @@ def test_verify_confirms_the_plan(cli):
     r = cli("plan", "--verify", "--json")
     assert r.code == 0, r.err
     v = r.json()["verification"]
-    assert v["met"] and v["runs"][-1]["requests"] > 5000
-    assert v["runs"][-1]["ttft_p95_ms"] <= 1500 and v["runs"][-1]["tpot_p95_ms"] <= 50
+    assert v["met"] and v["planned"]["requests"] > 5000 and v["planned"]["seeds"] == 3
+    assert v["planned"]["ttft_p95_ms"] <= 1500 and v["planned"]["tpot_p95_ms"] <= 50
+    lo, hi = v["planned"]["ttft_p95_ms_spread"]
+    assert lo <= v["planned"]["ttft_p95_ms"] <= hi
+    assert v["replicas_min"] <= v["replicas_planned"]
 
 
-def test_verify_grows_an_undersized_deployment():
+def test_verify_grows_an_undersized_deployment_and_shrinks_an_oversized_one():
     cat = load_catalog()
     plan = make_plan(parse_scenario(SCENARIO), catalog=cat)
+    planned = plan.recommended.replicas
     small = replace(plan, recommended=replace(plan.recommended, replicas=1, gpus_total=1))
-    out = verify(small, cat)
+    out = verify(small, cat, requests=4000)
     v = out.verification
-    assert v.replicas_planned == 1
-    assert v.met and v.replicas_verified > 1
-    assert out.recommended.replicas == v.replicas_verified
-    assert "grew" in v.message
-    first, last = v.runs[0], v.runs[-1]
-    assert first["ttft_p95_ms"] > 1000 or first["tpot_p95_ms"] > 60
-    assert last["ttft_p95_ms"] <= 1000 and last["tpot_p95_ms"] <= 60
+    assert v.replicas_planned == 1 and not v.met
+    assert v.replicas_min is not None and v.replicas_min > 1
+    assert out.recommended.replicas == v.replicas_min
+    assert v.minimum.met and v.minimum.values_ms["ttft_p95_ms"] <= 1000
+    assert "grown" in out.recommended.notes[-1]
+    big = replace(plan, recommended=replace(plan.recommended, replicas=planned * 3))
+    out = verify(big, cat, requests=4000)
+    assert out.verification.met
+    assert out.recommended.replicas == out.verification.replicas_min < planned * 3
+    assert "shrunk" in out.recommended.notes[-1]

@@ -79,6 +79,7 @@ def make_plan(
         search_s=search_s,
         notes=notes,
         by_provider=best_per_provider(ranked),
+        arrivals=work.arrivals,
     )
     return _extend(plan, spec, base, cat, model, work, evals)
 

@@ -161,6 +161,7 @@ def fleet_mix(
             traffic=Traffic(total.avg_qps * cls.share, total.peak_qps * cls.share),
             slo=spec.slo.resolve(),
             headroom=spec.headroom,
+            arrivals=spec.traffic.arrivals.resolve(base),
         )
         cands, _, _, _ = search(spec, model, cat, work)
         best: dict[tuple, Candidate] = {}

@@ -33,6 +33,7 @@ def _workload(spec: ScenarioSpec, base: Path, peak_scale: float = 1.0) -> Worklo
         traffic=t,
         slo=spec.slo.resolve(),
         headroom=spec.headroom,
+        arrivals=spec.traffic.arrivals.resolve(base),
     )
 
 

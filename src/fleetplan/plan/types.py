@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import Candidate, Rejection
-from fleetplan.workload import Lengths
+from fleetplan.workload import Arrivals, Lengths
 
 HORIZON_DAYS = (30, 90, 365)
 
@@ -68,6 +68,7 @@ class Plan:
     mix: object = None
     notes: list[str] = field(default_factory=list)
     verification: object = None
+    arrivals: Arrivals = field(default_factory=Arrivals)  # sized for; --verify replays it
     # the cheapest SLO-meeting deployment per (provider, pricing): one run answers "which
     # provider, which pricing"
     by_provider: list[Candidate] = field(default_factory=list)

@@ -1,120 +1,299 @@
-"""`plan --verify`: simulate the recommended deployment at peak traffic and, if a percentile
-SLO is missed, grow replicas until the simulator says it is met."""
+"""`plan --verify`: the recommendation replayed in the simulator at peak traffic, over several
+seeds, and the fewest replicas that meet every percentile SLO there — shrinking the fleet as
+well as growing it (a bisection over replica counts).
+
+The simulated requests follow the plan's own distributions: arrival times from the
+scenario's `traffic.arrivals` (Poisson, gamma, on/off, or a trace's gaps rescaled to the peak
+rate) and lengths drawn from the same quantile grid the analytic sizing integrates over, so
+the two describe one workload. A percentile with no samples (no request of two or more
+output tokens has a TPOT) is "n/a": it is neither met nor missed.
+"""
 
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fleetplan.catalog import Catalog
 from fleetplan.plan.types import Plan
-from fleetplan.search.candidates import monthly_cost
-from fleetplan.workload import Lengths
+from fleetplan.units import HOURS_PER_MONTH
+from fleetplan.workload import QUANTILE_LEVELS, Arrivals, Lengths, SloTarget
 
-TARGET_REQUESTS = 20_000  # enough arrivals for stable p95s, about a second of simulation
-MAX_ROUNDS = 8
+SEEDS = (0, 1, 2)
+TARGET_REQUESTS = 8_000  # per seed: enough arrivals for stable p95s, under a second each
+MAX_DOUBLINGS = 4
+REPORTED = ("ttft", "tpot", "e2e")
+
+
+@dataclass(frozen=True)
+class FleetRun:
+    """Simulated percentiles of one replica count: per metric, the value over seeds (mean)
+    and its spread (min, max); None where nothing was measured."""
+
+    replicas: int
+    requests: int
+    seeds: int
+    values_ms: dict[str, float | None]
+    spread_ms: dict[str, tuple[float, float] | None]
+    goodput: float
+    met: bool
+    not_applicable: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "replicas": self.replicas,
+            "requests": self.requests,
+            "seeds": self.seeds,
+            "met": self.met,
+            "goodput": round(self.goodput, 4),
+        }
+        for k, v in self.values_ms.items():
+            out[k] = None if v is None else round(v, 2)
+            s = self.spread_ms[k]
+            out[f"{k}_spread"] = None if s is None else [round(s[0], 2), round(s[1], 2)]
+        if self.not_applicable:
+            out["not_applicable"] = list(self.not_applicable)
+        return out
 
 
 @dataclass(frozen=True)
 class Verification:
     replicas_planned: int
-    replicas_verified: int
-    met: bool
+    replicas_min: int | None  # fewest meeting every SLO in simulation at the plan's headroom
+    replicas_min_slo: int | None  # fewest meeting every SLO, headroom aside
+    replicas_verified: int  # what the recommendation now holds
+    met: bool  # at the planned count
+    planned: FleetRun | None = None
+    minimum: FleetRun | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
 
 
-def _lengths(x: Lengths, cap: int) -> dict[str, Any]:
-    if x.std <= 0:
-        return {"mean": x.mean, "dist": "fixed", "max": cap}
-    sigma = math.sqrt(math.log(1 + (x.std / x.mean) ** 2))
-    return {"mean": x.mean, "dist": "lognormal", "sigma": sigma, "max": cap}
+def sample_lengths(x: Lengths, n: int, rng: np.random.Generator, cap: int) -> np.ndarray:
+    """`n` token counts drawn by inverse CDF from the grid the analytic sizing uses."""
+    u = rng.random(n)
+    v = np.interp(u, QUANTILE_LEVELS, x.quantiles())
+    return np.clip(np.rint(v), 1, cap).astype(np.int64)
 
 
-def verify(plan: Plan, catalog: Catalog, seed: int = 0) -> Plan:
-    """The plan with `verification` set (and the recommendation grown if the simulator asks)."""
-    from fleetplan.sim.run import simulate
+def arrival_times(a: Arrivals, rate: float, duration_s: float, rng: np.random.Generator) -> Any:
+    """Arrival instants at an average of `rate` per second over `duration_s`."""
+    if a.kind == "trace":
+        gaps = np.asarray(a.gaps_s, dtype=np.float64)
+        gaps = gaps / gaps.mean() / rate  # the trace's shape at the peak rate
+        reps = math.ceil(duration_s * rate / gaps.size) + 1
+        t = np.cumsum(np.tile(gaps, reps))
+        return t[t < duration_s]
+    from fleetplan.sim.arrivals import arrival_times as draw
+    from fleetplan.sim.config import Arrivals as SimArrivals
 
+    spec: dict[str, Any] = {"kind": a.kind, "rate_per_s": rate, "duration_s": duration_s}
+    if a.kind == "gamma":
+        spec["cv"] = a.cv
+    elif a.kind == "onoff":
+        spec.update(rate_per_s=rate * a.burst_factor, on_s=a.on_s, off_s=a.off_s)
+    return draw(SimArrivals(**spec), rng)
+
+
+def _percentile(stats: Any, p: float) -> float | None:
+    if not stats.count:
+        return None
+    v = stats.percentile(p) if hasattr(stats, "percentile") else getattr(stats, f"p{int(p)}")
+    return None if v is None or math.isnan(v) else float(v)
+
+
+class FleetSimulator:
+    """Runs the recommended setup at a replica count over the seeds."""
+
+    def __init__(self, plan: Plan, catalog: Catalog, requests: int, seeds: tuple[int, ...]):
+        self.plan = plan
+        self.catalog = catalog
+        self.seeds = seeds
+        s = plan.scenario
+        self.peak = s.traffic.resolve().peak_qps
+        self.duration = min(max(requests / self.peak, 30.0), 3600.0)
+        self.arrivals = plan.arrivals
+        self.targets: tuple[SloTarget, ...] = s.slo.resolve().targets
+        self.cache: dict[int, FleetRun] = {}
+        self._dir = tempfile.TemporaryDirectory(prefix="fleetplan-verify-")
+        self.traces = [self._trace(seed) for seed in seeds]
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+    def _trace(self, seed: int) -> str:
+        rng = np.random.default_rng(seed)
+        p = self.plan
+        cap = p.model.max_context
+        t = arrival_times(self.arrivals, self.peak, self.duration, rng)
+        ins = sample_lengths(p.input, t.size, rng, cap - 1)
+        outs = sample_lengths(p.output, t.size, rng, cap)
+        path = Path(self._dir.name) / f"seed{seed}.csv"
+        rows = "\n".join(f"{x:.6f},{i},{o}" for x, i, o in zip(t, ins, outs, strict=True))
+        path.write_text("timestamp,input_tokens,output_tokens\n" + rows + "\n")
+        return str(path)
+
+    def _goodput_slo(self) -> dict[str, float]:
+        """Per-request thresholds for the simulator's goodput: each metric's tightest SLO."""
+        out: dict[str, float] = {}
+        for t in self.targets:
+            key = f"{t.metric}_ms"
+            out[key] = min(out.get(key, math.inf), t.ms)
+        return out
+
+    def run(self, replicas: int) -> FleetRun:
+        if replicas in self.cache:
+            return self.cache[replicas]
+        from fleetplan.sim.run import simulate
+
+        rec = self.plan.recommended
+        assert rec is not None
+        per_seed: list[dict[str, float | None]] = []
+        requests, good = 0, []
+        for seed, trace in zip(self.seeds, self.traces, strict=True):
+            cfg = {
+                "model": self.plan.model.id,
+                "gpu": rec.gpu,
+                "precision": rec.precision,
+                "kv_precision": self.plan.scenario.kv_precision,
+                "tp": rec.tp,
+                "engine": rec.engine,
+                "max_num_seqs": rec.max_batch,
+                "replicas": replicas,
+                "load_balancer": "least_outstanding",
+                "arrivals": {"kind": "trace", "path": trace},
+                "slo": self._goodput_slo(),
+                "seed": seed,
+            }
+            r = simulate(cfg, catalog=self.catalog)
+            requests += r.requests
+            row: dict[str, float | None] = {}
+            stats = {"ttft": r.ttft_ms, "tpot": r.tpot_ms, "e2e": r.e2e_ms}
+            for m in REPORTED:
+                for p in (95, 99):
+                    row[f"{m}_p{p}_ms"] = _percentile(stats[m], p)
+            for t in self.targets:
+                row[t.name] = _percentile(stats[t.metric], t.percentile)
+            per_seed.append(row)
+            good.append(float(r.goodput))
+        values: dict[str, float | None] = {}
+        spread: dict[str, tuple[float, float] | None] = {}
+        for k in per_seed[0]:
+            xs = [row[k] for row in per_seed if row[k] is not None]
+            values[k] = float(np.mean(xs)) if xs else None
+            spread[k] = (min(xs), max(xs)) if xs else None
+        na = tuple(t.name for t in self.targets if values[t.name] is None)
+        met = all(
+            values[t.name] is None or values[t.name] <= t.ms  # type: ignore[operator]
+            for t in self.targets
+        )
+        run = FleetRun(
+            replicas, requests, len(self.seeds), values, spread, float(np.mean(good)), met, na
+        )
+        self.cache[replicas] = run
+        return run
+
+
+def fewest_replicas(sim: FleetSimulator, planned: int, floor: int) -> int | None:
+    """Fewest replicas >= floor meeting every SLO in simulation: bisection between a count that
+    misses and one that meets (grown by doubling from the planned count when it misses)."""
+    if sim.run(planned).met:
+        hi, lo = planned, floor - 1
+    else:
+        lo, hi = planned, planned * 2
+        for _ in range(MAX_DOUBLINGS):
+            if sim.run(hi).met:
+                break
+            lo, hi = hi, hi * 2
+        else:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if sim.run(mid).met:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def verify(
+    plan: Plan, catalog: Catalog, requests: int = TARGET_REQUESTS, seeds: tuple[int, ...] = SEEDS
+) -> Plan:
+    """The plan with `verification` set; the recommendation resized to the fewest replicas
+    that meet every SLO in simulation at the plan's headroom."""
     rec = plan.recommended
     if rec is None:
         return plan
     s = plan.scenario
-    slo = s.slo
-    peak = s.traffic.resolve().peak_qps
-    duration = min(max(TARGET_REQUESTS / peak, 60.0), 900.0)
-    cap = plan.model.max_context
-    base: dict[str, Any] = {
-        "model": plan.model.id,
-        "gpu": rec.gpu,
-        "precision": rec.precision,
-        "kv_precision": s.kv_precision,
-        "tp": rec.tp,
-        "engine": rec.engine,
-        "max_num_seqs": rec.max_batch,
-        "load_balancer": "least_outstanding",
-        "arrivals": {"kind": "poisson", "rate_per_s": peak, "duration_s": duration},
-        "lengths": {"input": _lengths(plan.input, cap), "output": _lengths(plan.output, cap)},
-        "slo": {"ttft_ms": slo.ttft_p95_ms, "tpot_ms": slo.tpot_p95_ms},
-        "seed": seed,
-    }
-    replicas = rec.replicas
-    runs: list[dict[str, Any]] = []
-    met = False
-    for _ in range(MAX_ROUNDS):
-        r = simulate({**base, "replicas": replicas}, catalog=catalog)
-        ttft, tpot = r.ttft_ms.p95, r.tpot_ms.p95
-        ok = (slo.ttft_p95_ms is None or ttft <= slo.ttft_p95_ms) and (
-            slo.tpot_p95_ms is None or tpot <= slo.tpot_p95_ms
+    sim = FleetSimulator(plan, catalog, requests, seeds)
+    try:
+        floor = max(s.slo.min_replicas, 1)
+        least = fewest_replicas(sim, rec.replicas, floor)
+        headroom_floor = max(
+            floor, math.ceil(sim.peak / (s.headroom * rec.replica_req_per_s) - 1e-9)
         )
-        runs.append(
-            {
-                "replicas": replicas,
-                "requests": r.requests,
-                "ttft_p95_ms": round(ttft, 1),
-                "tpot_p95_ms": round(tpot, 2),
-                "goodput": round(r.goodput, 4),
-                "preemptions": r.preemptions,
-                "wall_s": round(r.wall_s, 2),
-            }
-        )
-        if ok:
-            met = True
-            break
-        replicas += max(1, math.ceil(replicas * 0.15))
-    final = runs[-1]["replicas"]
-    if not met:
-        msg = (
-            f"simulated SLOs still missed at {final} replicas "
-            f"(TTFT p95 {runs[-1]['ttft_p95_ms']} ms, TPOT p95 {runs[-1]['tpot_p95_ms']} ms); "
-            "the analytic sizing is optimistic for this workload"
-        )
-    elif final == rec.replicas:
-        msg = (
-            f"simulated {runs[-1]['requests']:,} requests at {peak:g} req/s on {final} "
-            f"replicas: TTFT p95 {runs[-1]['ttft_p95_ms']} ms, TPOT p95 "
-            f"{runs[-1]['tpot_p95_ms']} ms — SLOs met, plan confirmed"
-        )
-    else:
-        msg = (
-            f"simulation missed a percentile SLO at {rec.replicas} replicas; grew to {final}, "
-            f"where TTFT p95 {runs[-1]['ttft_p95_ms']} ms and TPOT p95 "
-            f"{runs[-1]['tpot_p95_ms']} ms meet it"
-        )
-    v = Verification(rec.replicas, final, met, runs, msg)
+        minimum = None if least is None else max(least, headroom_floor)
+        planned_run = sim.run(rec.replicas)
+        min_run = sim.run(minimum) if minimum is not None else None
+        runs = [sim.cache[k].as_dict() for k in sorted(sim.cache)]
+    finally:
+        sim.close()
+    msg = _message(rec.replicas, least, minimum, planned_run, sim.peak)
+    final = minimum if minimum is not None else rec.replicas
+    v = Verification(
+        rec.replicas, minimum, least, final, planned_run.met, planned_run, min_run, runs, msg
+    )
     new_rec = rec
-    if met and final != rec.replicas:
-        instances, usd = monthly_cost(rec.offer, final, rec.tp)
-        new_rec = replace(
-            rec,
-            instances=instances,
-            replicas=final,
-            gpus_total=final * rec.tp,
-            usd_per_month=usd,
-            usd_per_million_tokens=rec.usd_per_million_tokens * usd / rec.usd_per_month,
-            ttft_p95_ms=runs[-1]["ttft_p95_ms"],
-            tpot_p95_ms=runs[-1]["tpot_p95_ms"],
-            utilization_at_peak=rec.utilization_at_peak * rec.replicas / final,
-            notes=(*rec.notes, f"replicas grown from {rec.replicas} by simulation (--verify)"),
-        )
+    if minimum is not None and minimum != rec.replicas and min_run is not None:
+        new_rec = _resized(rec, minimum, min_run)
     return replace(plan, recommended=new_rec, verification=v)
+
+
+def _resized(rec: Any, replicas: int, run: FleetRun) -> Any:
+    per = rec.replicas_per_instance
+    instances = math.ceil(replicas / per - 1e-9)
+    usd = instances * rec.usd_per_instance_hour * HOURS_PER_MONTH
+    if not usd:
+        usd = rec.usd_per_month * replicas / rec.replicas
+    ttft = run.values_ms.get("ttft_p95_ms")
+    tpot = run.values_ms.get("tpot_p95_ms")
+    how = "grown" if replicas > rec.replicas else "shrunk"
+    return replace(
+        rec,
+        replicas=replicas,
+        gpus_total=replicas * rec.tp,
+        instances=instances,
+        usd_per_month=usd,
+        usd_per_million_tokens=rec.usd_per_million_tokens * usd / rec.usd_per_month,
+        ttft_p95_ms=rec.ttft_p95_ms if ttft is None else ttft,
+        tpot_p95_ms=rec.tpot_p95_ms if tpot is None else tpot,
+        utilization_at_peak=rec.utilization_at_peak * rec.replicas / replicas,
+        notes=(*rec.notes, f"replicas {how} from {rec.replicas} to {replicas} by simulation"),
+    )
+
+
+def _fmt(v: float | None, unit: str = " ms") -> str:
+    return "n/a" if v is None else f"{v:,.1f}{unit}"
+
+
+def _message(
+    planned: int, least: int | None, minimum: int | None, run: FleetRun, peak: float
+) -> str:
+    vals = run.values_ms
+    at = (
+        f"at {peak:g} req/s over {run.seeds} seeds ({run.requests:,} requests) on {planned} "
+        f"replicas: TTFT p95 {_fmt(vals['ttft_p95_ms'])}, TPOT p95 {_fmt(vals['tpot_p95_ms'])}"
+    )
+    na = f"; {', '.join(run.not_applicable)} n/a (nothing to measure)" if run.not_applicable else ""
+    if least is None:
+        return f"simulated {at}{na}; SLOs still missed at {planned * 2**MAX_DOUBLINGS} replicas"
+    verdict = "SLOs met" if run.met else "an SLO missed"
+    tail = f"; the fewest replicas meeting every SLO in simulation: {least}" + (
+        f" ({minimum} at the plan's headroom)" if minimum != least else ""
+    )
+    return f"simulated {at} — {verdict}{na}{tail}"

@@ -106,11 +106,16 @@ def plan_record(p: Plan) -> dict[str, Any]:
         v = p.verification
         out["verification"] = {
             "replicas_planned": v.replicas_planned,
+            "replicas_min": v.replicas_min,
+            "replicas_min_slo": v.replicas_min_slo,
             "replicas_verified": v.replicas_verified,
             "met": v.met,
+            "planned": v.planned.as_dict() if v.planned else None,
+            "minimum": v.minimum.as_dict() if v.minimum else None,
             "runs": v.runs,
             "message": v.message,
-            "basis": "discrete-event simulation at peak traffic (fleetplan.sim)",
+            "basis": "discrete-event simulation at peak traffic (fleetplan.sim); values are "
+            "means over seeds with their spread (min, max); null: nothing to measure (n/a)",
         }
     if p.seed_check is not None:
         out["seed_check"] = {k: v for k, v in p.seed_check.__dict__.items()}

@@ -42,6 +42,15 @@ def instances_label(c: Candidate) -> str:
     return f"{c.instances} x {kind} ({inside})"
 
 
+def _na(value: float | None, spread: list[float] | None) -> str:
+    """A simulated value over seeds with its spread; n/a when nothing was measured."""
+    if value is None:
+        return "n/a"
+    if spread is None or spread[0] == spread[1]:
+        return f"{value:,.1f}"
+    return f"{value:,.1f} ({spread[0]:,.1f}-{spread[1]:,.1f})"
+
+
 def _deploy(c: Candidate) -> list[str]:
     return [
         f"{c.gpu} x{c.tp}" if c.tp > 1 else c.gpu,
@@ -137,15 +146,26 @@ def sections(p: Plan) -> list[Section]:
         out.append(
             Section(
                 "Verified by simulation (--verify)",
-                ["replicas", "requests", "TTFT p95 ms", "TPOT p95 ms", "goodput", "preemptions"],
+                [
+                    "replicas",
+                    "requests",
+                    "TTFT p95 ms",
+                    "TTFT p99 ms",
+                    "TPOT p95 ms",
+                    "TPOT p99 ms",
+                    "goodput",
+                    "SLOs",
+                ],
                 [
                     [
                         str(r["replicas"]),
                         f"{r['requests']:,}",
-                        f"{r['ttft_p95_ms']:,}",
-                        f"{r['tpot_p95_ms']}",
+                        *(
+                            _na(r[k], r[f"{k}_spread"])
+                            for k in ("ttft_p95_ms", "ttft_p99_ms", "tpot_p95_ms", "tpot_p99_ms")
+                        ),
                         f"{r['goodput']:.1%}",
-                        str(r["preemptions"]),
+                        "met" if r["met"] else "missed",
                     ]
                     for r in v.runs
                 ],

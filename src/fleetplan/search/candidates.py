@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from fleetplan.search.latency import LatencyModel
 from fleetplan.search.stack import group_key, stack
 from fleetplan.sizing import replicas_for_throughput
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
-from fleetplan.workload import Z95, Lengths, Slo, Traffic
+from fleetplan.workload import Z95, Arrivals, Lengths, Slo, Traffic
 
 BATCH_GRID = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512], float)
 
@@ -45,7 +45,7 @@ class Workload:
     traffic: Traffic
     slo: Slo
     headroom: float
-    arrival_cv2: float = 1.0  # squared CV of inter-arrival times (1: Poisson)
+    arrivals: Arrivals = field(default_factory=Arrivals)  # around the peak (Poisson)
 
     @property
     def ctx_mean(self) -> float:

@@ -35,9 +35,12 @@ class LatencyModel:
 
     def point(self, replicas: F64) -> LoadPoint:
         w = self.work
+        a = w.arrivals
+        rate = w.traffic.peak_qps * a.burst_factor  # on/off: requests meet at the burst rate
+        cv2 = 1.0 if a.kind == "onoff" else a.cv2(rate)
         return load_point(
             self._step,
-            w.traffic.peak_qps,
+            rate,
             np.asarray(replicas, dtype=np.float64),
             self.batch,
             self.chunk,
@@ -46,7 +49,7 @@ class LatencyModel:
             QUANTILE_WEIGHTS,
             w.output.mean,
             w.output.cv2,
-            w.arrival_cv2,
+            cv2,
         )
 
     def cdf(self, lp: LoadPoint, metric: str, x: F64) -> F64:
@@ -54,7 +57,7 @@ class LatencyModel:
         if metric == "ttft":
             return ttft_cdf(lp, x, QUANTILE_LEVELS, QUANTILE_WEIGHTS)
         if metric == "tpot":
-            rate = lp.n * 0 + self.work.traffic.peak_qps / lp.replicas
+            rate = lp.n * 0 + lp.rate
             return tpot_cdf(
                 lp, x, QUANTILE_LEVELS, QUANTILE_WEIGHTS, self.outputs, QUANTILE_WEIGHTS, rate
             )

@@ -1,0 +1,93 @@
+"""The analytic sizing against the simulator on six workloads: TTFT p95 and TPOT p95 at the
+planned fleet within 15 % of the simulated p95 (mean of three seeds), and the planned replicas
+no more than max(replicas_min + 1, 1.1 x replicas_min), replicas_min being the fewest the
+simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pytest
+
+from fleetplan.catalog import load_catalog
+from fleetplan.plan import make_plan
+from fleetplan.plan.verify import FleetSimulator, fewest_replicas
+from fleetplan.scenario import parse_scenario
+
+CAT = load_catalog()
+TRACE = Path(__file__).parents[2] / "examples" / "sim-trace.csv"
+CHAT = {
+    "model": "llama-3.1-8b",
+    "precisions": ["bf16"],
+    "traffic": {"avg_qps": 20, "peak_qps": 50},
+    "input_tokens": {"mean": 900, "p50": 600, "p95": 2800, "p99": 5000},
+    "output_tokens": {"mean": 300, "p50": 250, "p95": 700, "p99": 1000},
+    "slo": {"ttft_p95_ms": 1500, "tpot_p95_ms": 50},
+    "constraints": {"gpus": ["h100-sxm"], "tp": [1]},
+}
+
+
+def _with(base: dict, **changes) -> dict:
+    out = copy.deepcopy(base)
+    out.update(changes)
+    return out
+
+
+SCENARIOS = {
+    "chat-8b": CHAT,
+    "rag-70b-tp": _with(
+        CHAT,
+        model="llama-3.1-70b",
+        traffic={"avg_qps": 4, "peak_qps": 8},
+        input_tokens={"mean": 6000, "p95": 12000},
+        output_tokens={"mean": 250, "p95": 600},
+        slo={"ttft_p95_ms": 3000, "tpot_p95_ms": 60},
+        constraints={"gpus": ["h100-sxm"], "tp": [4, 8]},
+    ),
+    "moe": _with(
+        CHAT,
+        model="mixtral-8x7b",
+        traffic={"avg_qps": 10, "peak_qps": 20},
+        slo={"ttft_p95_ms": 2000, "tpot_p95_ms": 50},
+        constraints={"gpus": ["h100-sxm"], "tp": [2]},
+    ),
+    "bursty": _with(
+        CHAT, traffic={"avg_qps": 20, "peak_qps": 50, "arrivals": {"kind": "gamma", "cv": 3}}
+    ),
+    "low-traffic": _with(
+        CHAT,
+        traffic={"avg_qps": 0.2, "peak_qps": 0.5},
+        slo={"ttft_p95_ms": 1000, "tpot_p95_ms": 30},
+        constraints={"gpus": ["a100-80gb"], "tp": [1]},
+    ),
+    "trace": _with(
+        CHAT,
+        traffic={"avg_qps": 10, "peak_qps": 25, "arrivals": {"kind": "trace", "path": str(TRACE)}},
+        input_tokens={"csv": str(TRACE), "column": "input_tokens"},
+        output_tokens={"csv": str(TRACE), "column": "output_tokens"},
+        slo={"ttft_p95_ms": 1000, "tpot_p95_ms": 40},
+        constraints={"gpus": ["a100-80gb"], "tp": [1]},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_analytic_percentiles_and_replicas_match_the_simulator(name):
+    plan = make_plan(parse_scenario(SCENARIOS[name]), catalog=CAT)
+    rec = plan.recommended
+    assert rec is not None
+    sim = FleetSimulator(plan, CAT, requests=5000, seeds=(0, 1, 2))
+    try:
+        run = sim.run(rec.replicas)
+        least = fewest_replicas(sim, rec.replicas, plan.scenario.slo.min_replicas)
+    finally:
+        sim.close()
+    ttft, tpot = run.values_ms["ttft_p95_ms"], run.values_ms["tpot_p95_ms"]
+    assert rec.ttft_p95_ms == pytest.approx(ttft, rel=0.15), (rec.ttft_p95_ms, ttft)
+    assert rec.tpot_p95_ms == pytest.approx(tpot, rel=0.15), (rec.tpot_p95_ms, tpot)
+    assert least is not None
+    floor = math.ceil(sim.peak / (plan.scenario.headroom * rec.replica_req_per_s) - 1e-9)
+    minimum = max(least, floor)
+    assert rec.replicas <= max(minimum + 1, 1.1 * minimum), (rec.replicas, least, floor)
