@@ -238,7 +238,7 @@ def load_point(
     # the prompts sharing a request's first step: Poisson counts (mean λ × the step it
     # arrived in, decode or mixed, plus a burst's), each a mean prompt
     counts = np.asarray(CO_ARRIVALS, dtype=np.float64)
-    own_j = np.stack([prefill(n, p_k + c * i_mean)[0] for c in counts], axis=-2)
+    own_j = np.stack([tp if c == 0 else prefill(n, p_k + c * i_mean)[0] for c in counts], axis=-2)
     # how many share a step depends on the balancer: a random split (Poisson at λ/R) or
     # every R-th request (round robin, an Erlang-R renewal process) bound it; least
     # outstanding lies between, taken as their mean (checked against the simulator)
@@ -343,14 +343,18 @@ def tpot_cdf(
         s2 = np.sqrt(n2 * d_var + np.maximum(n2sq - n2 * n2, 0.0) * d_mean**2)
         tail = normal_cdf((y - n2 * d_mean) / np.maximum(s2, 1e-12))
     cluster_k = lp.delta_k[..., None, :] + (m - 1)[..., None] * d1[..., None]
-    delta = np.broadcast_to(cluster_k, (*y.shape, lp.delta_k.shape[-1]))
-    one = _linear_cdf(y, delta, levels)
+    # exactly one mixed step: only where it has weight (short outputs)
+    one = np.zeros(y.shape)
+    js = np.flatnonzero((p1 > 1e-7).reshape(-1, y.shape[-1]).any(axis=0))
+    if js.size:
+        delta = np.broadcast_to(cluster_k, (*y.shape[:-1], js.size, lp.delta_k.shape[-1]))
+        one[..., js] = _linear_cdf(y[..., js], delta, levels)
     cdf = p0 * (y >= 0) + p1 * one + p2 * tail
     out = (cdf * out_weights).sum(axis=-1)
     return np.where(lp.stable, out, 0.0)
 
 
-def quantile(cdf: Callable[[F64], F64], q: float, lo: F64, hi: F64, iterations: int = 16) -> F64:
+def quantile(cdf: Callable[[F64], F64], q: float, lo: F64, hi: F64, iterations: int = 11) -> F64:
     """The q-quantile of a distribution above `lo` > 0, by bisection in log space on its
     CDF from the bracket (lo, hi] (hi is quadrupled where the CDF there is still below q);
     inf where it never reaches q."""

@@ -47,7 +47,7 @@ def test_slot_wait_is_shorter_for_deterministic_service_and_longer_for_bursts():
 
 def test_quantile_inverts_a_cdf():
     x = quantile(lambda t: 1 - np.exp(-t / 0.2), 0.95, np.array([1e-3]), np.array([0.01]))
-    assert float(x[0]) == pytest.approx(-0.2 * math.log(0.05), rel=1e-3)
+    assert float(x[0]) == pytest.approx(-0.2 * math.log(0.05), rel=5e-3)  # 11 halvings
 
 
 def test_mean_and_tail_fit_up_to_the_lognormal_limit_and_beyond():
@@ -97,3 +97,31 @@ def test_verify_reports_no_tpot_for_one_token_outputs_as_na():
     assert v.planned.values_ms["tpot_p95_ms"] is None
     assert "tpot_p95_ms" in v.planned.not_applicable
     assert "n/a" in v.message and "0.0 ms" not in v.message
+
+
+def test_horizons_equal_a_full_search_at_the_grown_traffic():
+    from pathlib import Path
+
+    from fleetplan.plan.search import _rank, _workload, search
+
+    data = {
+        "model": "llama-3.1-8b",
+        "precisions": ["bf16", "fp8"],
+        "traffic": {"avg_qps": 10, "peak_qps": 25, "growth_per_month": 0.2},
+        "input_tokens": {"mean": 900, "p50": 600, "p95": 2800},
+        "output_tokens": {"mean": 300, "p95": 700},
+        "slo": {"ttft_p95_ms": 1500, "tpot_p95_ms": 50},
+        "constraints": {"gpus": ["h100-sxm", "a100-80gb", "l40s", "l4"], "tp": [1, 2]},
+    }
+    spec = parse_scenario(data)
+    plan = make_plan(spec, catalog=CAT)
+    for h in plan.horizons:
+        work = _workload(spec, Path("."), peak_scale=1.2 ** (h.days / 30))
+        cands, _, _, _ = search(spec, plan.model, CAT, work)
+        best = _rank([x for x in cands if x.ok])[0]
+        assert h.candidate is not None
+        assert (h.candidate.gpu, h.candidate.precision, h.candidate.usd_per_month) == (
+            best.gpu,
+            best.precision,
+            best.usd_per_month,
+        )

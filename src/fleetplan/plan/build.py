@@ -12,7 +12,7 @@ from pathlib import Path
 from fleetplan.catalog import Catalog, load_catalog, resolve_model
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.plan.context import api_comparisons, fleet_mix, horizons, seed_check
-from fleetplan.plan.search import _rank, _workload, search
+from fleetplan.plan.search import Prepared, _rank, _workload, prepare, search
 from fleetplan.plan.types import Plan
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import Candidate, Rejection, SetupEval, Workload
@@ -30,7 +30,8 @@ def make_plan(
     )
     work = _workload(spec, base)
     t0 = time.perf_counter()
-    cands, rejected, evals, n = search(spec, model, cat, work)
+    prep = prepare(spec, model, cat, work)
+    cands, rejected, evals, n = search(spec, model, cat, work, prep)
     search_s = time.perf_counter() - t0
     ranked = _rank([x for x in cands if x.ok])
     budget = spec.constraints.max_usd_per_month
@@ -81,7 +82,7 @@ def make_plan(
         by_provider=best_per_provider(ranked),
         arrivals=work.arrivals,
     )
-    return _extend(plan, spec, base, cat, model, work, evals)
+    return _extend(plan, spec, base, cat, model, work, evals, prep, cands)
 
 
 def best_per_provider(ranked: list[Candidate]) -> list[Candidate]:
@@ -157,10 +158,12 @@ def _extend(
     model: ModelSpec,
     work: Workload,
     evals: list[SetupEval],
+    prep: Prepared,
+    cands: list[Candidate],
 ) -> Plan:
     extras: dict[str, object] = {}
     if spec.traffic.growth_per_month:
-        extras["horizons"] = horizons(plan, spec, base, cat, model)
+        extras["horizons"] = horizons(plan, spec, base, cat, model, prep, evals, cands)
     if spec.seed_sizing is not None:
         extras["seed_check"] = seed_check(spec, cat, model, work)
     if spec.compare_apis and plan.recommended is not None:

@@ -16,30 +16,76 @@ from fleetplan.errors import InputError
 from fleetplan.perf.roofline import setup
 from fleetplan.perf.schedule import mixed_step, steady_mixed_step
 from fleetplan.scenario import ScenarioSpec
-from fleetplan.search.candidates import Candidate, Workload
+from fleetplan.search.candidates import Candidate, SetupEval, Workload
 from fleetplan.sizing import seed_method_gpus
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
 if TYPE_CHECKING:
+    from fleetplan.plan.search import Prepared
     from fleetplan.plan.types import ApiComparison, Horizon, Plan, SeedCheck
 
 
 def horizons(
-    plan: Plan, spec: ScenarioSpec, base: Path, cat: Catalog, model: ModelSpec
+    plan: Plan,
+    spec: ScenarioSpec,
+    base: Path,
+    cat: Catalog,
+    model: ModelSpec,
+    prepared: Prepared | None = None,
+    evals: list[SetupEval] | None = None,
+    plan_candidates: list[Candidate] | None = None,
 ) -> list[Horizon]:
-    """The cheapest deployment at the traffic of 30, 90 and 365 days of growth."""
-    from fleetplan.plan.search import _rank, _workload, search
+    """The cheapest deployment at the traffic of 30, 90 and 365 days of growth.
+
+    Reuses the search's traffic-independent part (`prepared`: setups, fits, offers) and, with
+    `evals`, searches only the setups that met the SLOs at today's traffic: more traffic
+    spreads over more replicas at the same per-replica load, so a setup that misses an SLO
+    at every batch size today misses it at any growth."""
+    from fleetplan.plan.search import Prepared, _rank, _workload, prepare, search
     from fleetplan.plan.types import HORIZON_DAYS, Horizon
 
     out = []
     g = spec.traffic.growth_per_month
+    prep = prepared or prepare(spec, model, cat, _workload(spec, base))
+    # a setup costs at least as much with more traffic as with today's (more traffic never
+    # needs fewer GPUs): search setups cheapest-today first, and stop once today's cost of
+    # the next one is above the best found at the horizon (branch and bound)
+    today: dict[tuple, float] = {}
+    if evals is not None:
+        for ev in evals:
+            if ev.meets.any():
+                key = (ev.setup.gpu.id, ev.setup.precision.id, ev.setup.tp, ev.setup.engine.id)
+                today.setdefault(key, 0.0)
+    for c in plan_candidates or []:
+        if c.ok:
+            key = (c.gpu, c.precision, c.tp, c.engine)
+            if key in today and (not today[key] or c.usd_per_month < today[key]):
+                today[key] = c.usd_per_month
+
+    def key_of(s: object) -> tuple:
+        return (s.gpu.id, s.precision.id, s.tp, s.engine.id)  # type: ignore[attr-defined]
+
+    pairs = [p for p in prep.pairs if key_of(p[0]) in today] if evals is not None else prep.pairs
+    pairs.sort(key=lambda p: today.get(key_of(p[0]), 0.0))
     for days in HORIZON_DAYS:
         scale = (1 + g) ** (days / 30.0)
         work = _workload(spec, base, peak_scale=scale)
-        cands, _, _, _ = search(spec, model, cat, work)
-        ok = _rank([x for x in cands if x.ok])
-        reason = "" if ok else "no candidate meets every SLO and constraint at this traffic"
-        out.append(Horizon(days, work.traffic.peak_qps, ok[0] if ok else None, reason))
+        best: list = []
+        i = 0
+        # first round: the setups costing today up to the growth factor x today's cheapest
+        # (where the winner usually is); then rounds of doubling size until the bound stops
+        floor = min((v for v in today.values() if v), default=0.0) * scale
+        size = max(1, sum(1 for p in pairs if today.get(key_of(p[0]), 0.0) <= floor))
+        while i < len(pairs):
+            if best and today.get(key_of(pairs[i][0]), 0.0) >= best[0].usd_per_month:
+                break
+            chunk = pairs[i : i + size]
+            i += size
+            size *= 2
+            cands, _, _, _ = search(spec, model, cat, work, Prepared(chunk, [], prep.offers))
+            best = _rank(best + [x for x in cands if x.ok])[:1]
+        reason = "" if best else "no candidate meets every SLO and constraint at this traffic"
+        out.append(Horizon(days, work.traffic.peak_qps, best[0] if best else None, reason))
     return out
 
 

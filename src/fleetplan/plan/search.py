@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import ModelSpec
+from fleetplan.catalog.specs import ModelSpec, Offer
+from fleetplan.perf.memory import Fit
+from fleetplan.perf.roofline import Setup
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import (
     Candidate,
@@ -37,13 +40,46 @@ def _workload(spec: ScenarioSpec, base: Path, peak_scale: float = 1.0) -> Worklo
     )
 
 
+@dataclass
+class Prepared:
+    """The traffic-independent part of a search: setups that run and fit, their fits, the
+    allowed offers and the rejections so far (reused by the horizons)."""
+
+    pairs: list[tuple[Setup, Fit]]
+    rejected: list[Rejection]
+    offers: dict[str, list[Offer]]
+
+
 def search(
     spec: ScenarioSpec,
     model: ModelSpec,
     cat: Catalog,
     work: Workload,
+    prepared: Prepared | None = None,
 ) -> tuple[list[Candidate], list[Rejection], list[SetupEval], int]:
-    """All candidates for one workload: costed candidates, rejections, evaluations, count."""
+    """All candidates for one workload: costed candidates, rejections, evaluations, count.
+    With `prepared` (from `prepare`), setups, fits and offers are not enumerated again."""
+    prep = prepared or prepare(spec, model, cat, work)
+    c = spec.constraints
+    rejected = list(prep.rejected)
+    evals = evaluate(prep.pairs, work)
+    cands, n = cost_candidates(evals, prep.offers, work, c.max_usd_per_month)
+    for ev in evals:
+        if not ev.meets.any():
+            rejected.append(
+                Rejection(
+                    ev.setup.gpu.id,
+                    ev.setup.precision.id,
+                    ev.setup.tp,
+                    ev.setup.engine.id,
+                    miss_reason(ev, work.slo),
+                )
+            )
+    return cands, rejected, evals, n
+
+
+def prepare(spec: ScenarioSpec, model: ModelSpec, cat: Catalog, work: Workload) -> Prepared:
+    """Setups, fits and offers of a scenario: what does not depend on the traffic."""
     c = spec.constraints
     gpus = [cat.gpu(g).id for g in c.gpus] if c.gpus else sorted(cat.gpus)
     for p in spec.precisions:
@@ -61,20 +97,7 @@ def search(
     for g in gpus:
         if not offers[g]:
             rejected.append(Rejection(g, "*", 0, "*", no_offer_reason(cat, g, c.allow)))
-    evals = evaluate(pairs, work)
-    cands, n = cost_candidates(evals, offers, work, c.max_usd_per_month)
-    for ev in evals:
-        if not ev.meets.any():
-            rejected.append(
-                Rejection(
-                    ev.setup.gpu.id,
-                    ev.setup.precision.id,
-                    ev.setup.tp,
-                    ev.setup.engine.id,
-                    miss_reason(ev, work.slo),
-                )
-            )
-    return cands, rejected, evals, n
+    return Prepared(pairs, rejected, offers)
 
 
 def no_offer_reason(cat: Catalog, gpu: str, allow: list[str]) -> str:

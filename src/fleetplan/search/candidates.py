@@ -154,16 +154,11 @@ def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[object, ...
     peak = w.traffic.peak_qps
     replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
     model = LatencyModel(s, w, b, chunk)
-    replicas = model.fewest_replicas(replicas, kv_ok)
-    lp = model.point(replicas)
-    slo_s = {t.name: model.value(lp, t.metric, t.percentile) for t in w.slo.targets}
-    meets = kv_ok.copy()
-    for t in w.slo.targets:
-        meets &= slo_s[t.name] <= t.ms / 1e3
-    ttft = slo_s.get("ttft_p95_ms")
-    tpot = slo_s.get("tpot_p95_ms")
-    ttft = model.value(lp, "ttft", 95) if ttft is None else ttft
-    tpot = model.value(lp, "tpot", 95) if tpot is None else tpot
+    replicas, found = model.fewest_replicas(replicas, kv_ok)
+    # percentiles where they are read: the entries meeting the SLOs (the choice and its
+    # tie-break) and, in setups where none does, every entry that fits (the why-not)
+    need = found | (kv_ok & ~found.any(axis=1, keepdims=True))
+    slo_s, ttft, tpot, meets = model.report(replicas, need, kv_ok)
     prefill = chunked_prefill_s(s, w.input.p95, 0.0, ctx, chunk) + np.zeros_like(b)
     util = peak / (replicas * per_replica)
     return (b, kv_ok, tpot, ttft, prefill, per_replica, replicas, util, meets, slo_s)

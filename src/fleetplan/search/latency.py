@@ -86,29 +86,75 @@ class LatencyModel:
             ok &= self.cdf(lp, t.metric, np.full(lp.n.shape, t.ms / 1e3)) >= t.percentile / 100
         return ok
 
-    def fewest_replicas(self, start: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The fewest replicas >= `start` meeting every SLO, where `mask`; `start` where no
-        count up to 2^GROWTH_DOUBLINGS x `start` does (the setup then misses)."""
+    def report(
+        self, replicas: np.ndarray, need: np.ndarray, kv_ok: np.ndarray
+    ) -> tuple[dict[str, F64], F64, F64, np.ndarray]:
+        """At `replicas`, where `need`: each SLO target's value, TTFT and TPOT p95 (seconds;
+        inf elsewhere), and whether every SLO is met (with the KV ceiling)."""
+        shape = replicas.shape
+        cols = np.flatnonzero(need.any(axis=0))
+        names = {t.name: (t.metric, t.percentile) for t in self.work.slo.targets}
+        names.setdefault("ttft_p95_ms", ("ttft", 95.0))
+        names.setdefault("tpot_p95_ms", ("tpot", 95.0))
+        values = {k: np.full(shape, np.inf) for k in names}
+        meets = np.zeros(shape, dtype=bool)
+        if cols.size:
+            sub = self.columns(cols)
+            lp = sub.point(replicas[:, cols])
+            for k, (metric, pct) in names.items():
+                values[k][:, cols] = sub.value(lp, metric, pct)
+            meets[:, cols] = sub.meets(lp)
+        meets &= kv_ok & need
+        slo = {t.name: values[t.name] for t in self.work.slo.targets}
+        return slo, values["ttft_p95_ms"], values["tpot_p95_ms"], meets
+
+    def _meets(self, replicas: np.ndarray, pending: np.ndarray) -> np.ndarray:
+        """`meets` at `replicas`, evaluated only on the batch columns with a pending entry."""
+        out = np.zeros(pending.shape, dtype=bool)
+        cols = np.flatnonzero(pending.any(axis=0))
+        if cols.size:
+            sub = self.columns(cols)
+            out[:, cols] = sub.meets(sub.point(replicas[:, cols]))
+        return out
+
+    def columns(self, cols: np.ndarray) -> LatencyModel:
+        """The same model on a subset of the batch columns."""
+        return LatencyModel(self.setup, self.work, self.batch[:, cols], self.chunk)
+
+    def fewest_replicas(self, start: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fewest replicas >= `start` meeting every SLO where `mask`, and whether they
+        were found (up to 2^GROWTH_DOUBLINGS x `start`). A vectorized bisection that only
+        follows entries that can still need the fewest replicas of their setup (row): an
+        entry whose lower bound reaches the best count found in its row keeps `start` and
+        is marked not found (it cannot be the setup's choice)."""
+        start = start.astype(np.int64)
         if not self.work.slo.targets:
-            return start
-        lo = start.astype(np.int64)
-        ok = self.meets(self.point(lo)) | ~mask
-        hi = lo.copy()
+            return start, mask.copy()
+        big = np.iinfo(np.int64).max
+        ok = self._meets(start, mask) & mask
+        best = np.where(ok, start, big).min(axis=1, keepdims=True)
+        live = mask & ~ok & (start < best)
+        hi, lo = start.copy(), start - 1
         found = ok.copy()
         for _ in range(GROWTH_DOUBLINGS):
-            if found.all():
+            pending = live & ~found
+            if not pending.any():
                 break
-            hi = np.where(found, hi, hi * 2)
-            found |= self.meets(self.point(hi))
-        # bisection on (lo, hi]: lo misses, hi meets
-        lo = np.where(found & ~ok, np.maximum(hi // 2, lo), hi - 1)
-        lo = np.where(ok, start - 1, lo)
-        hi = np.where(ok, start, hi)
-        lo = np.where(found, lo, start - 1)
-        hi = np.where(found, hi, start)
-        while (hi - lo > 1).any():
-            mid = np.where(hi - lo > 1, (lo + hi) // 2, hi)
-            good = self.meets(self.point(mid))
-            hi = np.where(good, mid, hi)
-            lo = np.where(good, lo, mid)
-        return hi
+            lo = np.where(pending, hi, lo)
+            hi = np.where(pending, hi * 2, hi)
+            found |= self._meets(hi, pending) & pending
+            best = np.minimum(best, np.where(found, hi, big).min(axis=1, keepdims=True))
+            live &= (lo + 1) <= best
+        live &= found & ~ok
+        while True:
+            live &= (lo + 1) <= best  # can still beat or tie the row's best
+            pending = live & (hi - lo > 1)
+            if not pending.any():
+                break
+            mid = np.where(pending, (lo + hi) // 2, hi)
+            good = self._meets(mid, pending)
+            hi = np.where(pending & good, mid, hi)
+            lo = np.where(pending & ~good, mid, lo)
+            best = np.minimum(best, np.where(found, hi, big).min(axis=1, keepdims=True))
+        keep = ok | (found & live)
+        return np.where(keep, hi, start), keep
