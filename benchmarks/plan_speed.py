@@ -12,6 +12,7 @@ search (~140 K candidates) <= 1 s for the whole plan.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -44,17 +45,19 @@ def main(runs: int = 3) -> None:
     for label, scenario in (("built-in example", data), ("widest search", _widest(data, cat))):
         spec = parse_scenario(scenario)
         make_plan(spec, catalog=cat)  # warm-up: imports, catalog caches
-        searches, totals, n = [], [], 0
+        searches, totals, cpus, n = [], [], [], 0
         for _ in range(runs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             p = make_plan(spec, catalog=cat)
             totals.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
             searches.append(p.search_s)
             n = p.candidates_evaluated
         print(
             f"{label}: {n:,} candidates; search {statistics.median(searches) * 1e3:.0f} ms; "
             f"whole plan (horizons, APIs, report data) {statistics.median(totals) * 1e3:.0f} ms "
-            f"warm in-process (median of {runs})"
+            f"warm in-process, {statistics.median(cpus) * 1e3:.0f} ms CPU (median of {runs}; "
+            f"load average {os.getloadavg()[0]:.1f})"
         )
     cli = []
     for _ in range(3):

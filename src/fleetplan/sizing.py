@@ -50,8 +50,12 @@ def _renewals(replicas: F64, rate_total: F64, window: F64) -> F64:
     """Arrivals at one replica within `window` s after one of its own when the balancer
     hands each replica about every R-th request: an Erlang-R renewal process,
     M(t) = Σ_k P(Gamma(kR) ≤ λt) (λt/R … for R = 1 the Poisson λt)."""
-    x = rate_total * window
-    return sum(gamma_cdf(k * replicas, x) for k in range(1, 33))
+    x = np.asarray(rate_total * window, dtype=np.float64)
+    r = np.asarray(replicas, dtype=np.float64)
+    # terms with kR far above λt vanish: stop past λt + 6√λt + 6 arrivals
+    top = float(np.max((x + 6 * np.sqrt(x) + 6) / np.maximum(r, 1.0), initial=1.0))
+    ks = np.arange(1, min(int(np.ceil(top)), 256) + 1, dtype=np.float64)
+    return gamma_cdf(ks * r[..., None], x[..., None]).sum(axis=-1)
 
 
 def _poisson_weights(nu: F64) -> F64:
@@ -274,15 +278,25 @@ def load_point(
 
 
 def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
-    """CDF at x (shape s) of the distribution whose quantile function is linear between
-    (levels[j], points[..., j]) (shape s + (k,)); 0 below the first point, 1 above the last."""
-    lo, hi = points[..., :-1], points[..., 1:]
-    dl = np.diff(levels)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        part = np.clip((x[..., None] - lo) / (hi - lo), 0.0, 1.0)
-    part = np.where(hi > lo, part, (x[..., None] >= hi).astype(np.float64))
-    cdf = levels[0] * (x >= points[..., 0]) + (part * dl).sum(axis=-1)
-    return np.where(x >= points[..., -1], 1.0, cdf)
+    """CDF at x of the distribution whose quantile function is linear between
+    (levels[i], points[..., i]); 0 below the first point, 1 from the last on. `points` has
+    shape S + (k,) and x shape S or S + (j,) (several x per row). One `np.interp` over all
+    rows at once: each row's (non-decreasing) points are shifted into a band of its own."""
+    k = points.shape[-1]
+    shape_s = points.shape[:-1]
+    x = np.asarray(x, dtype=np.float64)
+    rows = int(np.prod(shape_s)) if shape_s else 1
+    p = np.maximum.accumulate(points.reshape(rows, k), axis=1)
+    xr = x.reshape(rows, -1)
+    p0, p1 = p[:, :1], p[:, -1:]
+    width = float(np.max(p1 - p0)) if rows else 0.0
+    band = 2.0 * width + 1.0
+    off = (np.arange(rows, dtype=np.float64) * band)[:, None]
+    inside = np.interp(
+        (np.clip(xr, p0, p1) - p0 + off).ravel(), (p - p0 + off).ravel(), np.tile(levels, rows)
+    )
+    out = np.where(xr >= p1, 1.0, np.where(xr < p0, 0.0, inside.reshape(xr.shape)))
+    return out.reshape(x.shape)
 
 
 def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
@@ -294,8 +308,12 @@ def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
         idle = _linear_cdf(y, lp.prefill_jk[..., 0, :], levels)
         rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
         with np.errstate(divide="ignore", invalid="ignore"):
-            in_dec = _mean(np.clip(rest / lp.t_dec[..., None, None], 0.0, 1.0), weights)
-            in_mix = _mean(np.clip(rest / lp.mixed_len[..., None, None], 0.0, 1.0), weights)
+            a = np.divide(rest, lp.t_dec[..., None, None])
+            np.clip(a, 0.0, 1.0, out=a)
+            in_dec = np.einsum("...jk,k->...j", a, weights)
+            np.divide(rest, lp.mixed_len[..., None, None], out=a)
+            np.clip(a, 0.0, 1.0, out=a)
+            in_mix = np.einsum("...jk,k->...j", a, weights)
         in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, 1.0)
         fm = lp.f_mixed
         busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
@@ -347,8 +365,8 @@ def tpot_cdf(
     one = np.zeros(y.shape)
     js = np.flatnonzero((p1 > 1e-7).reshape(-1, y.shape[-1]).any(axis=0))
     if js.size:
-        delta = np.broadcast_to(cluster_k, (*y.shape[:-1], js.size, lp.delta_k.shape[-1]))
-        one[..., js] = _linear_cdf(y[..., js], delta, levels)
+        delta = np.broadcast_to(cluster_k[..., 0, :], (*y.shape[:-1], lp.delta_k.shape[-1]))
+        one[..., js] = _linear_cdf(np.ascontiguousarray(y[..., js]), delta, levels)
     cdf = p0 * (y >= 0) + p1 * one + p2 * tail
     out = (cdf * out_weights).sum(axis=-1)
     return np.where(lp.stable, out, 0.0)
