@@ -33,7 +33,7 @@ F64 = NDArray[np.float64]
 StepFn = Callable[[F64, F64, F64, F64], F64]
 
 _LOG_FACT = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, 1024, dtype=np.float64)))])
-_SLOT_WAIT_POINTS = (np.arange(4) + 0.5) / 4  # quantiles of the exponential wait tail
+_SLOT_WAIT_POINTS = (np.arange(16) + 0.5) / 16  # quantiles of the exponential wait tail
 CO_ARRIVALS = (0, 1, 2, 3, 5)  # other prompts sharing a first step (the last: 4 or more)
 
 
