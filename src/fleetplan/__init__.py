@@ -20,6 +20,9 @@ _EXPORTS = {
     "estimate_fit": "fleetplan.estimate",
     "estimate_perf": "fleetplan.estimate",
     "load_catalog": "fleetplan.catalog",
+    "load_scenario": "fleetplan.scenario",
+    "make_plan": "fleetplan.plan",
+    "parse_scenario": "fleetplan.scenario",
     "resolve_model": "fleetplan.catalog",
 }
 
@@ -33,6 +36,9 @@ __all__ = [
     "estimate_fit",
     "estimate_perf",
     "load_catalog",
+    "load_scenario",
+    "make_plan",
+    "parse_scenario",
     "resolve_model",
 ]
 
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
     from fleetplan.catalog import Catalog, load_catalog, resolve_model
     from fleetplan.errors import FleetplanError, InputError, UnknownNameError, UnsupportedError
     from fleetplan.estimate import estimate_fit, estimate_perf
+    from fleetplan.plan import make_plan
+    from fleetplan.scenario import load_scenario, parse_scenario
 
 
 def __getattr__(name: str) -> Any:
