@@ -4,7 +4,7 @@ A budget file lists GPU lines (category, GPU, count, hours/month, pricing, price
 offer) and API lines (category, API model or $/1M tokens, tokens/month). The result has each
 line's cost, totals and shares by category, and what moving a line to spot, a reserved term or
 a batch API would save. Reserved capacity bills all 730 hours whether used or not; spot is not
-offered for SLO-bound online inference (the seed documents' "spot-hostile" list).
+offered for SLO-bound online inference (a preemption mid-stream breaks the request).
 """
 
 from __future__ import annotations
