@@ -207,3 +207,15 @@ def test_serve_rejects_a_bad_port_and_an_unset_token_variable(cli, monkeypatch) 
     monkeypatch.delenv("FLEETPLAN_TEST_NO_SUCH_TOKEN", raising=False)
     r2 = cli("serve", "--token-env", "FLEETPLAN_TEST_NO_SUCH_TOKEN")
     assert r2.code == 2 and "FLEETPLAN_TEST_NO_SUCH_TOKEN" in r2.err
+
+
+def test_bodies_name_no_server_files(client: TestClient) -> None:
+    body = client.get("/api/example").json()
+    bad = {**body, "input_tokens": {"csv": "/etc/passwd", "column": "x"}}
+    r = client.post("/api/plan", json=bad)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "input_tokens", "csv"]
+    r2 = client.post("/api/plan", json={**body, "model": "/tmp/config.json"})
+    assert r2.status_code == 422 and "config_json" in r2.json()["detail"][0]["msg"]
+    sim = {**SIM, "arrivals": {"kind": "trace", "path": "/etc/hosts"}}
+    r3 = client.post("/api/simulate", json=sim)
+    assert r3.status_code == 422 and r3.json()["detail"][0]["loc"] == ["body", "arrivals", "path"]

@@ -154,8 +154,30 @@ class BodyLimit:
         await JSONResponse({"detail": msg}, 413)(scope, receive, send)
 
 
+# fields that name a file on the machine that reads the scenario: the web API reads no server
+# files on a caller's behalf (a config.json is pasted as `config_json` instead)
+PATH_FIELDS = frozenset({"csv", "path", "forecast", "trace"})
+
+
+def refuse_paths(data: Any, where: tuple[str, ...] = ()) -> None:
+    """422 naming the first field of `data` that names a server file."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            here = (*where, str(k))
+            if k in PATH_FIELDS or (k == "model" and isinstance(v, str) and v.endswith(".json")):
+                msg = "the web API reads no files on the server; paste a config.json as config_json"
+                if k != "model":
+                    msg = f"{k}: the web API reads no files on the server (give the data inline)"
+                raise HTTPException(422, [{"loc": ["body", *here], "msg": msg}])
+            refuse_paths(v, here)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            refuse_paths(v, (*where, str(i)))
+
+
 def _scenario_dir(body: dict[str, Any], tmp: Path) -> Path:
     """Write a scenario body (and a pasted config.json) where `fleetplan plan` can read it."""
+    refuse_paths({k: v for k, v in body.items() if k != "config_json"})
     body = dict(body)
     config = body.pop("config_json", None)
     if config is not None:
@@ -302,7 +324,9 @@ def create_app(
     @app.post("/api/simulate", status_code=202)
     def simulate(body: SimulateBody) -> dict[str, Any]:
         """Start a simulation job; poll `GET /api/simulate/{id}` for progress and the result."""
-        return jobs.submit(body.model_dump()).status()
+        data = body.model_dump()
+        refuse_paths(data)
+        return jobs.submit(data).status()
 
     @app.get("/api/simulate/{job_id}")
     def simulate_status(job_id: str) -> dict[str, Any]:

@@ -19,23 +19,17 @@ KEEP = 32
 
 
 def expected_requests(arrivals: Any) -> float:
-    """Requests a simulator arrival process will generate, from its fields (an estimate)."""
-    kind = getattr(arrivals, "kind", None)
-    rate = getattr(arrivals, "rate_per_s", None) or 0.0
-    duration = getattr(arrivals, "duration_s", None) or 0.0
-    if kind == "onoff":
-        on, off = getattr(arrivals, "on_s", 0.0) or 0.0, getattr(arrivals, "off_s", 0.0) or 0.0
-        return rate * duration * (on / (on + off) if on + off > 0 else 1.0)
-    if kind == "profile":
-        rates = getattr(arrivals, "rates_per_s", None) or []
-        seg = getattr(arrivals, "segment_s", None) or 3600.0
-        total = sum(rates) * seg
-        if duration and rates:
-            total *= duration / (seg * len(rates))
-        return total
-    if kind == "concurrency":  # closed loop: at most users x duration / (shortest cycle ~ 1 s)
-        return (getattr(arrivals, "users", 0) or 0) * max(duration, 1.0)
-    return rate * duration
+    """Requests a simulator arrival process will generate: the simulator's own estimate for
+    open-loop kinds; a closed loop's `requests`, or its users x duration (an upper bound of
+    one request per user-second). Traces never reach here: the web API reads no server file."""
+    from fleetplan.sim.arrivals import expected_requests as open_loop
+
+    if arrivals.kind == "concurrency":
+        n = getattr(arrivals, "requests", None)
+        if n:
+            return float(n)
+        return float(arrivals.users) * max(float(arrivals.duration_s or 0.0), 1.0)
+    return open_loop(arrivals)
 
 
 @dataclass
@@ -74,9 +68,9 @@ class Jobs:
 
         try:
             sc = parse_scenario(body, "body")
+            n = expected_requests(sc.arrivals)
         except FleetplanError as exc:
             raise HTTPException(422, [_detail(_field(str(exc), body), str(exc))]) from None
-        n = expected_requests(sc.arrivals)
         if n > MAX_REQUESTS:
             msg = (
                 f"arrivals: about {n:,.0f} requests expected; the web API simulates at most "
