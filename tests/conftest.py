@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,16 @@ settings.register_profile("fleetplan", derandomize=True, database=None, deadline
 settings.load_profile("fleetplan")
 
 DATA = Path(__file__).parent / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The user cache (parsed catalogs, API price cards) in a folder of this run's own, never
+    the developer's ~/.cache; commands run in child processes inherit it."""
+    os.environ["FLEETPLAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="fleetplan-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.get("FLEETPLAN_CACHE_DIR", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fleetplan.catalog.schema import (
-    EngineEntry,
-    GpuEntry,
-    ModelEntry,
-    OfferEntry,
-    PrecisionEntry,
-    parse_entry,
-)
 from fleetplan.catalog.specs import (
     EngineProfile,
     GpuSpec,
@@ -126,6 +118,15 @@ class Catalog:
 
 
 def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) -> Catalog:
+    from fleetplan.catalog.schema import (
+        EngineEntry,
+        GpuEntry,
+        ModelEntry,
+        OfferEntry,
+        PrecisionEntry,
+        parse_entry,
+    )
+
     schemas = {
         "gpus": GpuEntry,
         "models": ModelEntry,
@@ -193,6 +194,17 @@ def _merge_user(
 
 @cache
 def _load(paths: tuple[str, ...]) -> Catalog:
+    from fleetplan.disk_cache import cached, file_stamp
+
+    try:  # the parsed catalog is kept on disk, keyed by every file it is read from
+        data = Path(str(resources.files("fleetplan.catalog.data")))
+        key = tuple(file_stamp(p) for p in [*sorted(data.glob("*.toml")), *paths])
+    except OSError:  # a missing file (reported by the parse) or a zipped package: no cache
+        return _parse(paths)
+    return cached("catalog", key, lambda: _parse(paths))
+
+
+def _parse(paths: tuple[str, ...]) -> Catalog:
     raw, offers = _packaged_raw()
     where = "packaged catalog"
     for path in paths:

@@ -210,7 +210,37 @@ def api_price(
         if batch and card.pricing != "batch":
             raise InputError(f"the price file gives no batch price for {name!r}")
         return card
-    prov, model = _resolve(name.strip(), provider)
+    if _LIVE:  # prices fetched over the network in this process: never from the disk cache
+        return _from_genai(name.strip(), provider, batch)
+    return _cached_card(name.strip(), provider, batch)
+
+
+_LIVE: list[str] = []  # set by update_prices()
+
+
+def _cached_card(name: str, provider: str | None, batch: bool) -> ApiPrice:
+    """The card genai-prices' bundled data gives today, kept in the user's cache folder (loading
+    genai-prices and its data costs a new process ~0.2 s), keyed by that data file."""
+    from importlib.util import find_spec
+
+    from fleetplan.disk_cache import cached, file_stamp
+
+    try:
+        origin = find_spec("genai_prices").origin  # type: ignore[union-attr]
+        table = resources.files("fleetplan.catalog.data").joinpath("api_batch_discounts.toml")
+        stamps = (file_stamp(Path(str(origin)).parent / "data.py"), file_stamp(str(table)))
+    except (AttributeError, TypeError, ValueError, OSError):  # an unusual install: no cache
+        return _from_genai(name, provider, batch)
+    day = f"{datetime.now(tz=UTC):%Y-%m-%d}"
+    return cached(
+        "api-price",
+        (name, provider, batch, day, stamps),
+        lambda: _from_genai(name, provider, batch),
+    )
+
+
+def _from_genai(name: str, provider: str | None, batch: bool) -> ApiPrice:
+    prov, model = _resolve(name, provider)
     now = datetime.now(tz=UTC)
     as_of = f"prices in effect {now:%Y-%m-%d}"
     url = (prov.pricing_urls or [""])[0]
@@ -329,4 +359,5 @@ def update_prices(timeout_s: float = 30.0) -> str:
         updater.stop()
     if not ok:
         raise InputError(f"price update did not finish within {timeout_s:g} s")
-    return _source()
+    _LIVE.append(_source())
+    return _LIVE[-1]

@@ -51,7 +51,9 @@ def hf_repo_id(value: str) -> str:
 
 class _Entry(BaseModel):
     # finite and strict: a "20" string is not 20, inf and NaN are never a figure
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, strict=True, defer_build=True
+    )
 
 
 class GpuEntry(_Entry):

@@ -110,14 +110,35 @@ def _check_all(t: typer.Typer) -> None:
             _check_all(group.typer_instance)
 
 
-def _register() -> None:
-    """Import every module of this package: each registers its commands on `app`."""
+# command (or command group) -> the module of this package that registers it, so a process
+# running one command imports only that module (a name not listed here imports every module;
+# tests/cli/test_lazy_commands.py holds this table to what the modules register)
+COMMAND_MODULES = {
+    "api": "econ", "breakeven": "econ", "budget": "econ_budget", "cache-roi": "capacity_sharing",
+    "calibrate": "calibrate", "cost": "econ", "engines": "catalog_cmds", "fit": "fit",
+    "fleet-mix": "capacity_sharing", "gateway": "route", "gpus": "catalog_cmds",
+    "import-offers": "econ_budget", "keys": "keys", "lora": "quant", "measure": "measure",
+    "models": "catalog_cmds", "offers": "catalog_cmds", "perf": "perf", "plan": "plan",
+    "precisions": "catalog_cmds", "quantize": "quant", "route": "route", "serve": "serve",
+    "simulate": "simulate", "tco": "tco", "tenancy": "capacity_sharing",
+}  # fmt: skip
+
+
+def _register(command: str | None = None) -> None:
+    """Import the module registering `command` on `app`, or (None, or a name not in
+    COMMAND_MODULES) every module of this package."""
     import importlib
     import pkgutil
 
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_") and info.name not in {"common", "options"}:
-            importlib.import_module(f"{__name__}.{info.name}")
+    module = COMMAND_MODULES.get(command or "")
+    if module is not None:
+        names = [module]
+    else:
+        infos = sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name)
+        names = [i.name for i in infos if not i.name.startswith("_")]
+    for name in names:
+        if name not in {"common", "options"}:
+            importlib.import_module(f"{__name__}.{name}")
     _check_all(app)
 
 
@@ -143,11 +164,24 @@ def _refuse_empty_values(args: list[str]) -> None:
 
 
 @functools.cache
-def _command() -> Any:
-    """The click command behind `app`, built once per process (typer rebuilds it per call,
-    which costs ~0.2 s for every in-process call such as the web API's)."""
-    _register()
+def _built(registered: int) -> Any:
+    """The click command behind `app` with `registered` commands and groups on it, built once
+    (typer rebuilds it per call, which costs ~0.2 s for every in-process call such as the web
+    API's)."""
     return typer.main.get_command(app)
+
+
+def _command(command: str | None = None) -> Any:
+    """The click command behind `app`, with at least `command` (None: every command)
+    registered."""
+    _register(command)
+    return _built(len(app.registered_commands) + len(app.registered_groups))
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command an argument list names (its first word), or None (no command, or a root
+    option such as --version or --help: every command is registered)."""
+    return args[0] if args and not args[0].startswith("-") else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _refuse_empty_values(args)
         # without standalone mode a typer.Exit comes back as its code; commands return None
-        code = _command().main(args=args, prog_name="fleetplan", standalone_mode=False)
+        code = _command(_command_name(args)).main(
+            args=args, prog_name="fleetplan", standalone_mode=False
+        )
     except FleetplanError as exc:
         print(f"fleetplan: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
