@@ -2,14 +2,22 @@
 
 The upstream (fleetplan.router.fake_upstream, no injected latency) and the gateway
 (`fleetplan gateway`, optionally `--workers N` sharing a Redis) each run as their own process;
-the client is this process (httpx, asyncio). At each concurrency (default 1, 10 and 200) the same
+the client is this process (asyncio). At each concurrency (default 1, 10 and 200) the same
 number of requests goes direct and via the gateway, non-streamed and streamed, in the same run.
 Prints p50/p99 of the request time (non-streamed) and of the time to the first chunk and to the
-end (streamed), direct vs via, the added latency (via − direct at each percentile), and the
-gateway's CPU time per request (user + system of the gateway and its workers, from /proc, over
-the via runs). Measured on this machine; nothing modelled.
+end (streamed), direct vs via, the added latency (via − direct at each percentile), and CPU
+time per request over the via runs (user + system, from /proc and Redis's INFO): the gateway's
+processes, and apart from them the Redis server, the upstream and the load generator itself.
+
+On a small machine every process here shares the same cores: at high concurrency the latency of
+both paths is mostly queueing for a core, and the load generator's own CPU competes with the
+gateway's. `--client raw` (the default) is a minimal HTTP/1.1 keep-alive client on asyncio
+streams, the lightest load generator; `--client openai` is the official client (what users run),
+`--client httpx` plain httpx. CPU per request does not depend on the machine's other load the
+way latency does. Measured on this machine; nothing modelled.
 
 usage: python benchmarks/gateway_latency.py [--requests 2000] [--concurrency 1 10 200]
+                                             [--client raw|openai|httpx]
                                              [--workers 2 --redis-url redis://127.0.0.1:6379/0]
 """
 
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -26,6 +35,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -103,21 +113,126 @@ async def _timed(c: httpx.AsyncClient, url: str, stream: bool) -> tuple[float, f
     return first or 0.0, time.perf_counter() - t0
 
 
-async def _run(url: str, n: int, conc: int, stream: bool) -> np.ndarray:
+class _RawConn:
+    """One keep-alive HTTP/1.1 connection sending a fixed request (the lightest client)."""
+
+    def __init__(self, url: str, stream: bool) -> None:
+        u = httpx.URL(url)
+        self.host, self.port = u.host, u.port or 80
+        body = json.dumps(dict(BODY, stream=True) if stream else BODY).encode()
+        head = (
+            f"POST {u.raw_path.decode()} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self.request = head.encode() + body
+        self.io: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def send(self) -> tuple[float, float]:
+        if self.io is None:
+            self.io = await asyncio.open_connection(self.host, self.port)
+        r, w = self.io
+        t0 = time.perf_counter()
+        w.write(self.request)
+        head = (await r.readuntil(b"\r\n\r\n")).lower()
+        status = int(head[9:12])
+        first = None
+        if b"transfer-encoding: chunked" in head:
+            while size := int((await r.readuntil(b"\r\n")).split(b";")[0], 16):
+                await r.readexactly(size + 2)
+                first = first or time.perf_counter() - t0
+            await r.readuntil(b"\r\n")
+        else:
+            n = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+            await r.readexactly(n)
+        end = time.perf_counter() - t0
+        if b"connection: close" in head:
+            w.close()
+            self.io = None
+        if status != 200:
+            raise _Status(status)
+        return first or end, end
+
+    async def one(self) -> tuple[float, float]:
+        try:
+            return await self.send()
+        except _Status as exc:
+            FAILURES[f"HTTP {exc.args[0]}"] += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            FAILURES[type(exc).__name__] += 1
+            if self.io is not None:
+                self.io[1].close()
+            self.io = None
+        return float("nan"), float("nan")
+
+    def close(self) -> None:
+        if self.io is not None:
+            self.io[1].close()
+
+
+class _Status(Exception):
+    pass
+
+
+async def _openai_one(c: Any, stream: bool) -> tuple[float, float]:
+    import openai
+
+    t0 = time.perf_counter()
+    try:
+        if not stream:
+            await c.chat.completions.create(**BODY)
+            t = time.perf_counter() - t0
+            return t, t
+        first = None
+        async for _ in await c.chat.completions.create(**BODY, stream=True):
+            first = first or time.perf_counter() - t0
+        return first or 0.0, time.perf_counter() - t0
+    except openai.APIStatusError as exc:
+        FAILURES[f"HTTP {exc.status_code}"] += 1
+    except openai.APIError as exc:
+        FAILURES[type(exc).__name__] += 1
+    return float("nan"), float("nan")
+
+
+async def _run(url: str, n: int, conc: int, stream: bool, client: str = "httpx") -> np.ndarray:
     lim = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     out: list[tuple[float, float]] = []
+    left = [n]
+    raws = [_RawConn(url, stream) for _ in range(conc)] if client == "raw" else []
     async with httpx.AsyncClient(
         timeout=60, limits=lim, headers={"Authorization": f"Bearer {KEY}"}
     ) as c:
-        left = [n]
+        oa = None
+        if client == "openai":
+            import openai
 
-        async def worker() -> None:
+            base = url.rsplit("/chat/completions", 1)[0]
+            oa = openai.AsyncOpenAI(base_url=base, api_key=KEY, max_retries=0, http_client=c)
+
+        async def worker(i: int) -> None:
             while left[0] > 0:
                 left[0] -= 1
-                out.append(await _one(c, url, stream))
+                if raws:
+                    out.append(await raws[i].one())
+                elif oa is not None:
+                    out.append(await _openai_one(oa, stream))
+                else:
+                    out.append(await _one(c, url, stream))
 
-        await asyncio.gather(*(worker() for _ in range(conc)))
+        await asyncio.gather(*(worker(i) for i in range(conc)))
+    for r in raws:
+        r.close()
     return np.array(out)
+
+
+def _redis_cpu_s(url: str | None) -> float:
+    """The Redis server's user + system CPU seconds (its INFO), 0 without Redis."""
+    if not url:
+        return 0.0
+    import redis
+
+    info = redis.Redis.from_url(url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def main() -> None:
@@ -126,6 +241,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 200])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--redis-url", default=None, help="needed with --workers > 1")
+    ap.add_argument("--client", choices=["raw", "openai", "httpx"], default="raw")
     a = ap.parse_args()
     if a.workers > 1 and not a.redis_url:
         raise SystemExit("--workers > 1 needs --redis-url")
@@ -160,16 +276,24 @@ def main() -> None:
         _wait_up(f"{gw_url}/health", gw)
         direct_url, via_url = f"{up_url}/v1/chat/completions", f"{gw_url}/v1/chat/completions"
         for u in (direct_url, via_url):  # warm both paths
-            asyncio.run(_run(u, 200, 10, False))
-            asyncio.run(_run(u, 200, 10, True))
-        cpu_s, via_n = 0.0, 0
+            asyncio.run(_run(u, 200, 10, False, a.client))
+            asyncio.run(_run(u, 200, 10, True, a.client))
+        cpu = np.zeros(4)  # gateway, Redis, upstream, this load generator (s, via runs)
+        via_n, load0 = 0, os.getloadavg()[0]
         rows = []
         for conc in a.concurrency:
             for stream in (False, True):
-                d = asyncio.run(_run(direct_url, a.requests, conc, stream))
-                c0 = _cpu_s(gw.pid)
-                v = asyncio.run(_run(via_url, a.requests, conc, stream))
-                cpu_s += _cpu_s(gw.pid) - c0
+                d = asyncio.run(_run(direct_url, a.requests, conc, stream, a.client))
+                t = os.times()
+                c0 = np.array(
+                    [_cpu_s(gw.pid), _redis_cpu_s(a.redis_url), _cpu_s(up.pid), t.user + t.system]
+                )
+                v = asyncio.run(_run(via_url, a.requests, conc, stream, a.client))
+                t = os.times()
+                c1 = np.array(
+                    [_cpu_s(gw.pid), _redis_cpu_s(a.redis_url), _cpu_s(up.pid), t.user + t.system]
+                )
+                cpu += c1 - c0
                 via_n += a.requests
                 rows.append((conc, stream, d, v))
     finally:
@@ -180,7 +304,9 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"gateway added latency, loopback, {a.requests} requests per row, gateway "
-        f"--workers {a.workers}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')} (measured)"
+        f"--workers {a.workers}, client {a.client}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load0:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end (measured)"
     )
     print(
         f"{'conc':>4s} {'mode':22s} {'direct p50':>10s} {'via p50':>8s} {'added p50':>9s} "
@@ -200,7 +326,12 @@ def main() -> None:
             print(f"     failed requests: direct {failed_d}, via {failed_v} (left out above)")
     if FAILURES:
         print("failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(FAILURES.items())))
-    print(f"gateway CPU per request: {cpu_s / via_n * 1000:.2f} ms (user+system, all workers)")
+    per = cpu / via_n * 1000
+    print(f"gateway CPU per request: {per[0]:.2f} ms (user+system, all its processes)")
+    print(
+        f"others' CPU per request via the gateway: Redis {per[1]:.2f} ms, upstream "
+        f"{per[2]:.2f} ms, load generator ({a.client}) {per[3]:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

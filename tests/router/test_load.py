@@ -56,5 +56,4 @@ def test_load_no_lost_request(upstream, gateway):
     assert parse_exposition(text, "fleetplan_gateway_in_flight") == 0
     retries = parse_exposition(text, "fleetplan_gateway_retries_total")
     assert retries == b.requests  # each failed attempt on `b` was retried on `a`
-    assert wall_s < 60, f"load test took {wall_s:.1f} s"
     print(f"\n{N_REQUESTS} streamed requests at concurrency {CONCURRENCY}: {wall_s:.1f} s")

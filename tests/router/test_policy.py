@@ -15,7 +15,7 @@ from fleetplan.errors import InputError
 from fleetplan.router.config import HealthIn, OverflowIn, parse_config
 from fleetplan.router.health import Breaker
 from fleetplan.router.simulate import parse_profile, simulate
-from fleetplan.router.state import MemoryState
+from fleetplan.router.state import Bucket, MemoryState
 from fleetplan.router.strategies import Candidate, order, with_overflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -125,11 +125,14 @@ def test_token_bucket_and_breaker_with_a_clock():
     now = [1000.0]
     st = MemoryState(clock=lambda: now[0])
 
+    async def take() -> bool:
+        return await st.admit([Bucket("k", 1.0, 3, 1, 1)], None) == 0
+
     async def run():
-        got = [await st.take("k", 1.0, 3, 1, 1) for _ in range(5)]
+        got = [await take() for _ in range(5)]
         assert got == [True, True, True, False, False]
         now[0] += 2.0
-        assert [await st.take("k", 1.0, 3, 1, 1) for _ in range(3)] == [True, True, False]
+        assert [await take() for _ in range(3)] == [True, True, False]
         assert await st.set_nx("lock", 1.0) and not await st.set_nx("lock", 1.0)
         now[0] += 1.5
         assert await st.set_nx("lock", 1.0)  # expired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import os
 import shutil
@@ -357,3 +358,49 @@ def test_virtual_keys_in_redis(upstream, gateway, redis_url, capsys):
     assert main(["keys", "revoke", "--db", redis_url, "dana"]) == 0
     with pytest.raises(openai.AuthenticationError):
         c.chat.completions.create(model="m", messages=MSG)
+
+
+def test_memory_and_redis_state_agree(redis_url):
+    """The two states answer the same script of admissions and settlements the same way."""
+    from fleetplan.router.state import Bucket, MemoryState, RedisState, Slot
+
+    now = [1_000_000.0]
+
+    def tok(cost: float, need: float | None = None) -> Bucket:
+        return Bucket("k:tok", 10.0, 1000.0, cost, cost if need is None else need)
+
+    req = Bucket("k:req", 1.0, 3.0, 1, 1)
+
+    def slot(i: int) -> Slot:
+        return Slot("k:inflight", f"l{i}", 5.0, 2)
+
+    async def script(st) -> list[object]:
+        out: list[object] = []
+        for i in range(3):  # two slots; the third is refused and charges nothing
+            out.append(await st.admit([tok(300), req], slot(i)))
+        out.append(await st.leases("k:inflight"))
+        out.append(await st.admit([tok(500), req], None))  # 400 left: the tokens refuse
+        out.append(await st.admit([tok(400), req], None))  # admitted: nothing left of either
+        out.append(await st.admit([req], None))  # the requests bucket is empty
+        await st.settle([Bucket("k:tok", 10.0, 1000.0, -250)], ("k:inflight", "l0"), ["cb"])
+        out.append(await st.leases("k:inflight"))
+        out.append(await st.admit([tok(251)], None))  # 250 refunded, not more
+        out.append(await st.admit([tok(250)], None))
+        await st.set_float("cb", 1.5)
+        out.append(await st.get_floats("cb", "none"))
+        out.append(await st.admit([tok(1)], slot(5), ["none", "cb"]))  # a key present: -1
+        await st.settle([], None, ["cb"])
+        out.append(await st.get_floats("cb"))
+        out.append(await st.admit([], None, ["none", "cb"]))
+        now[0] += 6.0  # the lease TTL passes; the buckets refill 60 tokens and 6 requests
+        out.append(await st.leases("k:inflight"))
+        out.append(await st.admit([tok(61)], None))
+        out.append(await st.admit([tok(60), req], slot(7)))
+        await st.close()
+        return out
+
+    mem = asyncio.run(script(MemoryState(clock=lambda: now[0])))
+    now[0] = 1_000_000.0
+    red = asyncio.run(script(RedisState(redis_url, clock=lambda: now[0])))
+    assert mem == red
+    assert mem == [0, 0, 3, 2, 1, 0, 1, 1, 1, 0, [1.5, None], -1, [None], 0, 0, 1, 0]

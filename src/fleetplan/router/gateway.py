@@ -49,6 +49,11 @@ class Lease:
     tokens_est: int
 
 
+_POOLS = 16  # HTTP connection pools to the upstreams, used in turn
+_POOL_CONNECTIONS = 64  # per pool: 1,024 upstream connections at most in all
+_POOL_KEEPALIVE = 16  # idle connections kept per pool
+
+
 class _TooBig(Exception):
     pass
 
@@ -82,7 +87,9 @@ class Gateway:
         self.held: dict[str, set[str]] = {}  # in-flight lease ids by state key, renewed
         self._transport = transport
         self._tasks: list[asyncio.Task[None]] = []
-        self.client: Any = None
+        self.client: Any = None  # the first of `clients`: active health checks
+        self.clients: list[Any] = []
+        self._turn = 0
         self.app = self._build()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -127,10 +134,19 @@ class Gateway:
 
         self.loop = asyncio.get_running_loop()  # the loop serving this gateway
 
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        self.client = httpx.AsyncClient(
-            limits=limits, trust_env=False, follow_redirects=False, transport=self._transport
+        # httpx's pool scans all its connections and requests on every request and response
+        # (O(n)): at 200 in flight that scan cost more CPU than the rest of the gateway. Several
+        # small pools, taken in turn, keep each scan short.
+        limits = httpx.Limits(
+            max_connections=_POOL_CONNECTIONS, max_keepalive_connections=_POOL_KEEPALIVE
         )
+        self.clients = [
+            httpx.AsyncClient(
+                limits=limits, trust_env=False, follow_redirects=False, transport=self._transport
+            )
+            for _ in range(_POOLS)
+        ]
+        self.client = self.clients[0]
         self.admission.start()
         if self.keys is not None:
             self.keys.start()
@@ -146,12 +162,18 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         await self.admission.stop()
-        await self.client.aclose()
+        for c in self.clients:
+            await c.aclose()
         await self.state.close()
         if self.log is not None:
             self.log.close()
         if self.keys is not None:
             self.keys.close()
+
+    def http(self) -> Any:
+        """The HTTP client for the next upstream request (the pools in turn)."""
+        self._turn = (self._turn + 1) % len(self.clients)
+        return self.clients[self._turn]
 
     # -- leases ---------------------------------------------------------------------------
     def lease(self, p: Provider, tokens_est: int) -> Lease:
@@ -162,13 +184,18 @@ class Gateway:
     def unhold(self, lease: Lease) -> None:
         self.held.get(inflight_key(lease.provider.name), set()).discard(lease.id)
 
-    async def release(self, lease: Lease, tokens_used: int) -> None:
-        """End an attempt's lease and reconcile its tokens — once, however it ended."""
-        ids = self.held.get(inflight_key(lease.provider.name))
+    async def release(self, lease: Lease, tokens_used: int, healthy: bool = False) -> None:
+        """End an attempt's lease and reconcile its tokens — once, however it ended; a
+        `healthy` attempt also closes its provider's circuit (in the same state round trip)."""
+        name = lease.provider.name
+        ids = self.held.get(inflight_key(name))
         if ids is None or lease.id not in ids:
+            if healthy:
+                await self.breaker.success(name)
             return
         ids.discard(lease.id)
-        await self.limits.release(lease.provider, lease.id, lease.tokens_est, tokens_used)
+        clear = self.breaker.success_keys(name) if healthy else ()
+        await self.limits.release(lease.provider, lease.id, lease.tokens_est, tokens_used, clear)
 
     async def _renew_loop(self) -> None:
         """Keep this process's leases alive; a process that dies stops, and they expire."""

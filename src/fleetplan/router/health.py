@@ -41,10 +41,9 @@ class Breaker:
 
     async def allow(self, name: str) -> bool:
         """Whether a request may go to `name` now (claims the probe slot when half-open)."""
-        hold = await self.state.get_float(_k(name, "retry_until"))
+        hold, until = await self.state.get_floats(_k(name, "retry_until"), _k(name, "open_until"))
         if hold is not None and self._clock() < hold:
             return False  # the provider asked us to wait (429 Retry-After): no probe either
-        until = await self.state.get_float(_k(name, "open_until"))
         if until is None:
             return True
         if self._clock() < until:
@@ -52,18 +51,27 @@ class Breaker:
         return await self.state.set_nx(_k(name, "probe"), self.cfg.cooldown_s)
 
     async def status(self, name: str) -> str:
-        hold = await self.state.get_float(_k(name, "retry_until"))
+        hold, until = await self.state.get_floats(_k(name, "retry_until"), _k(name, "open_until"))
         if hold is not None and self._clock() < hold:
             return "open"
-        until = await self.state.get_float(_k(name, "open_until"))
         if until is None:
             return "closed"
         return "open" if self._clock() < until else "half_open"
 
+    @staticmethod
+    def closed_keys(name: str) -> tuple[str, ...]:
+        """Keys absent while the circuit is plainly closed (no hold, never opened since the last
+        success): a request may then skip ``allow`` (``Limits.acquire`` checks them)."""
+        return _k(name, "retry_until"), _k(name, "open_until")
+
+    @staticmethod
+    def success_keys(name: str) -> tuple[str, ...]:
+        """What a success deletes: the failure count, the open circuit, the probe, the hold
+        (``Limits.release`` deletes them in the same round trip as it frees the lease)."""
+        return _k(name, "fails"), _k(name, "open_until"), _k(name, "probe"), _k(name, "retry_until")
+
     async def success(self, name: str) -> None:
-        await self.state.delete(
-            _k(name, "fails"), _k(name, "open_until"), _k(name, "probe"), _k(name, "retry_until")
-        )
+        await self.state.delete(*self.success_keys(name))
 
     async def failure(self, name: str, retry_after_s: float | None = None) -> None:
         if retry_after_s is not None:  # rate limited: wait as told, not a health verdict
@@ -72,7 +80,7 @@ class Breaker:
             await self.state.delete(_k(name, "probe"))
             return
         fails = await self.state.incr(_k(name, "fails"), 1)
-        half_open = await self.state.get_float(_k(name, "open_until")) is not None
+        half_open = (await self.state.get_floats(_k(name, "open_until")))[0] is not None
         if half_open or fails >= self.cfg.failure_threshold:
             await self.state.set_float(_k(name, "open_until"), self._clock() + self.cfg.cooldown_s)
             await self.state.delete(_k(name, "probe"))

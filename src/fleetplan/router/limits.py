@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from fleetplan.router.config import Provider
-from fleetplan.router.state import State
+from fleetplan.router.state import Bucket, Slot, State
 
 _ALWAYS = -1e18  # `need` that always passes: an unconditional debit or refund
 
@@ -33,6 +33,9 @@ class Refusal:
     retry_after_s: float  # when the limit should admit a request like this one again
 
 
+PRESENT = Refusal("a key that must be absent is present", 0.0)
+
+
 @dataclass(frozen=True)
 class Rates:
     """The buckets of one provider or key: `prefix` names them in the state."""
@@ -41,26 +44,43 @@ class Rates:
     requests_per_min: float | None
     tokens_per_min: float | None
 
-    async def take(self, state: State, tokens_est: int) -> Refusal | None:
-        """Charge one request and `tokens_est` tokens, or refuse (charging nothing)."""
+    def charges(self, tokens: int, requests: int) -> tuple[list[Bucket], list[Refusal]]:
+        """The buckets charged `tokens` and `requests` (negative: a refund), and the refusal
+        each one gives when it is short."""
         tpm, rpm = self.tokens_per_min, self.requests_per_min
-        if tpm is not None:
+        out, why = [], []
+        if tpm is not None and tokens:
             rate = tpm / 60.0
-            need = min(float(tokens_est), tpm)  # a request over the whole bucket needs it full
-            if not await state.take(f"{self.prefix}:tok", rate, tpm, tokens_est, need):
-                return Refusal("tokens/min limit", need / rate)
-        if rpm is not None and not await state.take(f"{self.prefix}:req", rpm / 60.0, rpm, 1, 1):
-            await self.refund(state, tokens_est)
-            return Refusal("requests/min limit", 60.0 / rpm)
-        return None
+            need = min(float(tokens), tpm)  # a request over the whole bucket needs it full
+            out.append(Bucket(f"{self.prefix}:tok", rate, tpm, tokens, need))
+            why.append(Refusal("tokens/min limit", need / rate))
+        if rpm is not None and requests:
+            out.append(Bucket(f"{self.prefix}:req", rpm / 60.0, rpm, requests, requests))
+            why.append(Refusal("requests/min limit", 60.0 / rpm))
+        return out, why
+
+    async def take(
+        self, state: State, tokens_est: int, slot: Slot | None = None, absent: tuple[str, ...] = ()
+    ) -> Refusal | None:
+        """Charge one request and `tokens_est` tokens (and take `slot`), or refuse, charging
+        nothing — one atomic step; refused with `PRESENT` when a key in `absent` exists."""
+        buckets, why = self.charges(tokens_est, 1)
+        refused = await state.admit(buckets, slot, absent)
+        if not refused:
+            return None
+        if refused < 0:
+            return PRESENT
+        return why[refused - 1] if refused <= len(why) else Refusal("max concurrent", 1.0)
+
+    def refunds(self, tokens: int, request: bool = False) -> list[Bucket]:
+        """Buckets giving back `tokens` (a debit when negative), and the request if asked."""
+        buckets, _ = self.charges(-tokens, -1 if request else 0)
+        return [Bucket(b.key, b.rate_per_s, b.capacity, b.cost, _ALWAYS) for b in buckets]
 
     async def refund(self, state: State, tokens: int, request: bool = False) -> None:
-        """Give back `tokens` (a debit when negative), and the request itself if asked."""
-        tpm, rpm = self.tokens_per_min, self.requests_per_min
-        if tpm is not None and tokens:
-            await state.take(f"{self.prefix}:tok", tpm / 60.0, tpm, -tokens, _ALWAYS)
-        if request and rpm is not None:
-            await state.take(f"{self.prefix}:req", rpm / 60.0, rpm, -1, _ALWAYS)
+        refunds = self.refunds(tokens, request)
+        if refunds:
+            await state.settle(refunds, None, ())
 
 
 class Limits:
@@ -72,22 +92,26 @@ class Limits:
     def rates(p: Provider) -> Rates:
         return Rates(f"lim:{p.name}", p.limits.requests_per_min, p.limits.tokens_per_min)
 
-    async def acquire(self, p: Provider, lease_id: str, tokens_est: int) -> Refusal | None:
-        """Admit one request to `p` under lease `lease_id`, charging `tokens_est`; or refuse."""
-        rates = self.rates(p)
-        refusal = await rates.take(self.state, tokens_est)
-        if refusal is not None:
-            return refusal
-        limit = p.limits.max_concurrent
-        if not await self.state.lease(inflight_key(p.name), lease_id, self.lease_ttl_s, limit):
-            await rates.refund(self.state, tokens_est, request=True)
-            return Refusal("max concurrent", 1.0)
-        return None
+    async def acquire(
+        self, p: Provider, lease_id: str, tokens_est: int, absent: tuple[str, ...] = ()
+    ) -> Refusal | None:
+        """Admit one request to `p` under lease `lease_id`, charging `tokens_est`; or refuse
+        (`PRESENT` when a key in `absent` exists: a breaker that is not plainly closed)."""
+        slot = Slot(inflight_key(p.name), lease_id, self.lease_ttl_s, p.limits.max_concurrent)
+        return await self.rates(p).take(self.state, tokens_est, slot, absent)
 
-    async def release(self, p: Provider, lease_id: str, tokens_est: int, tokens_used: int) -> None:
-        """End a request admitted by `acquire`: free its lease, reconcile its tokens."""
-        await self.state.unlease(inflight_key(p.name), lease_id)
-        await self.rates(p).refund(self.state, tokens_est - tokens_used)
+    async def release(
+        self,
+        p: Provider,
+        lease_id: str,
+        tokens_est: int,
+        tokens_used: int,
+        delete: tuple[str, ...] = (),
+    ) -> None:
+        """End a request admitted by `acquire`: free its lease, reconcile its tokens, and
+        delete `delete` (a breaker's failure record after a success) — one state round trip."""
+        refunds = self.rates(p).refunds(tokens_est - tokens_used)
+        await self.state.settle(refunds, (inflight_key(p.name), lease_id), delete)
 
     async def in_flight(self, p: Provider) -> int:
         return await self.state.leases(inflight_key(p.name))

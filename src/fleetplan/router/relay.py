@@ -49,11 +49,12 @@ async def attempt(
     """Send to `p` and return the client's response; raise AttemptFailed to try another."""
     t = p.timeouts
     adapter = gw.adapter(p)
-    req = adapter.request(gw.client, p, path, body) if adapter else None
-    req = req or upstream_request(gw.client, p, path, body)
+    client = gw.http()
+    req = adapter.request(client, p, path, body) if adapter else None
+    req = req or upstream_request(client, p, path, body)
     t_sent = time.perf_counter()  # the upstream's clock starts here
     first_wait_s = t.first_token_s if ctx.stream else t.first_byte_s
-    resp = await send(gw.client, req, min(first_wait_s, t.total_s))
+    resp = await send(client, req, min(first_wait_s, t.total_s))
     if not ctx.stream:
         # headers are in: the upstream committed. What fails now is final (not retried).
         try:
@@ -72,8 +73,7 @@ async def attempt(
         total_s = time.perf_counter() - t_sent
         ctx.provider, ctx.status, ctx.usage = p, 200, usage
         gw.note_complete(p.name, total_s, usage.output_tokens)
-        await gw.breaker.success(p.name)
-        await gw.release(lease, usage.input_tokens + usage.output_tokens)
+        await gw.release(lease, usage.input_tokens + usage.output_tokens, healthy=True)
         return _json_response(raw)
     events = sse_events(resp)
     if adapter:
@@ -123,10 +123,8 @@ class Relay:
             ctx.status, ctx.error = status, error
         try:
             await self.resp.aclose()
-            if ctx.status == 200:
-                await gw.breaker.success(self.p.name)
             u = ctx.usage
-            await gw.release(self.lease, u.input_tokens + u.output_tokens)
+            await gw.release(self.lease, u.input_tokens + u.output_tokens, ctx.status == 200)
         finally:
             gw.admission.release()
             await settle_key(gw, ctx)

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleetplan.router.limits import retry_after_header
+from fleetplan.router.limits import PRESENT, retry_after_header
 from fleetplan.router.record import Ctx
 from fleetplan.router.relay import attempt
 from fleetplan.router.request_check import Checked
@@ -89,11 +89,17 @@ async def route(gw: Gateway, ctx: Ctx, path: str, req: Checked, headers: Any) ->
         if ctx.attempts >= max_attempts:
             break
         p = gw.by_name[c.name]
-        if not await gw.breaker.allow(p.name):
-            failures.append(Failure(p.name, "circuit open"))
-            continue
         lease = gw.lease(p, req.tokens_est)
-        refusal = await gw.limits.acquire(p, lease.id, req.tokens_est)
+        # one state round trip while the circuit is plainly closed; otherwise the breaker
+        # decides (and may claim the half-open probe) before the limits are charged
+        closed = gw.breaker.closed_keys(p.name)
+        refusal = await gw.limits.acquire(p, lease.id, req.tokens_est, closed)
+        if refusal is PRESENT:
+            if not await gw.breaker.allow(p.name):
+                gw.unhold(lease)
+                failures.append(Failure(p.name, "circuit open"))
+                continue
+            refusal = await gw.limits.acquire(p, lease.id, req.tokens_est)
         if refusal is not None:
             gw.unhold(lease)
             await gw.breaker.release_probe(p.name)

@@ -210,8 +210,7 @@ def simulate(cfg: RouterConfig, prof: ProfileIn, strategy: str | None = None) ->
             _now(breaker.failure(name))
             try_next(i, now)
             continue
-        _now(limits.release(s.spec, str(i), tokens, tokens))
-        _now(breaker.success(name))
+        _now(limits.release(s.spec, str(i), tokens, tokens, breaker.success_keys(name)))
         a = g.latency_ema_alpha
         obs = float(ttft_s[i]) - (r.t_queued - r.t_arrive)  # this provider's share of the TTFT
         s.ttft_ema_s = obs if s.ttft_ema_s is None else a * obs + (1 - a) * s.ttft_ema_s

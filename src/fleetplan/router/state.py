@@ -1,17 +1,20 @@
 """Shared router state behind one interface: in memory (one process) or in Redis (replicas).
 
-Five primitives carry everything the router shares — token buckets, in-flight counters,
-circuit-breaker fields and the half-open probe lock:
+A few primitives carry everything the router shares — token buckets, in-flight leases,
+circuit-breaker fields and the half-open probe lock — each one round trip to Redis:
 
-- ``take(key, rate_per_s, capacity, cost, need)``: refill a token bucket, and if its level is at
-  least ``need`` subtract ``cost`` and return True. ``need=cost=1`` admits a request; a large
-  negative ``need`` debits unconditionally (tokens counted after the response).
-- ``incr(key, delta)`` / ``get_float(key)`` / ``set_float(key, value)`` / ``delete(*keys)``.
+- ``admit(buckets, slot, absent)``: all or nothing: refuse (-1) if any key in ``absent`` exists,
+  refill each ``Bucket`` and check that its level is at least ``need``, then take an in-flight
+  ``Slot`` under its limit; if every step passes, subtract each bucket's ``cost`` and keep the
+  slot. Returns 0, or the 1-based step that refused (nothing is charged then).
+- ``settle(buckets, unlease, delete)``: debit each bucket unconditionally (a negative cost is a
+  refund), drop a lease, delete keys — what ending a request needs, in one trip.
+- ``incr(key, delta)`` / ``get_floats(*keys)`` / ``set_float(key, value)`` / ``delete(*keys)``.
 - ``set_nx(key, ttl_s)``: set a key only if absent, with an expiry (a lock).
-- ``lease(key, lease_id, ttl_s, limit)`` / ``unlease(key, lease_id)`` / ``renew(key, ids, ttl_s)``
-  / ``leases(key)``: in-flight counts as leases that expire. A gateway renews the leases it holds
-  every third of their TTL; one that dies (``kill -9``) stops renewing, and its requests stop
-  counting within the TTL instead of holding the capacity for good.
+- ``renew(key, ids, ttl_s)`` / ``leases(key)``: in-flight counts are leases that expire. A
+  gateway renews the leases it holds every third of their TTL; one that dies (``kill -9``)
+  stops renewing, and its requests stop counting within the TTL instead of holding the
+  capacity for good.
 
 Time is wall-clock (``time.time``) so that replicas agree on it through Redis.
 """
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 _T = TypeVar("_T")
@@ -45,17 +49,40 @@ def _guarded(fn: Callable[..., Awaitable[_T]]) -> Callable[..., Awaitable[_T]]:
     return call
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """One token bucket step: refill at `rate_per_s` up to `capacity`; passes when the level is
+    at least `need`, and is then charged `cost` (in `settle`, charged whatever the level)."""
+
+    key: str
+    rate_per_s: float
+    capacity: float
+    cost: float
+    need: float = 0.0
+
+
+@dataclass(frozen=True)
+class Slot:
+    """An in-flight slot: `id` held under `key` until `ttl_s` from now, at most `limit` held."""
+
+    key: str
+    id: str
+    ttl_s: float
+    limit: int | None
+
+
 class State(Protocol):
-    async def take(
-        self, key: str, rate_per_s: float, capacity: float, cost: float, need: float
-    ) -> bool: ...
+    async def admit(
+        self, buckets: Sequence[Bucket], lease: Slot | None, absent: Sequence[str] = ()
+    ) -> int: ...
+    async def settle(
+        self, buckets: Sequence[Bucket], unlease: tuple[str, str] | None, delete: Sequence[str]
+    ) -> None: ...
     async def incr(self, key: str, delta: int) -> int: ...
-    async def get_float(self, key: str) -> float | None: ...
+    async def get_floats(self, *keys: str) -> list[float | None]: ...
     async def set_float(self, key: str, value: float) -> None: ...
     async def delete(self, *keys: str) -> None: ...
     async def set_nx(self, key: str, ttl_s: float) -> bool: ...
-    async def lease(self, key: str, lease_id: str, ttl_s: float, limit: int | None) -> bool: ...
-    async def unlease(self, key: str, lease_id: str) -> None: ...
     async def renew(self, key: str, lease_ids: list[str], ttl_s: float) -> None: ...
     async def leases(self, key: str) -> int: ...
     async def close(self) -> None: ...
@@ -74,29 +101,55 @@ class MemoryState:
     def _now(self) -> float:
         return self._clock()  # type: ignore[operator,no-any-return]
 
-    async def take(
-        self, key: str, rate_per_s: float, capacity: float, cost: float, need: float
-    ) -> bool:
+    def _level(self, b: Bucket, now: float) -> float:
+        level, ts = self._buckets.get(b.key, (b.capacity, now))
+        return min(b.capacity, level + max(0.0, now - ts) * b.rate_per_s)
+
+    async def admit(
+        self, buckets: Sequence[Bucket], lease: Slot | None, absent: Sequence[str] = ()
+    ) -> int:
+        if any(self._get(k) is not None for k in absent):
+            return -1
         now = self._now()
-        level, ts = self._buckets.get(key, (capacity, now))
-        level = min(capacity, level + (now - ts) * rate_per_s)
-        ok = level >= need
-        if ok:
-            level -= cost
-        self._buckets[key] = (level, now)
-        return ok
+        levels = []
+        for i, b in enumerate(buckets, 1):
+            level = self._level(b, now)
+            if level < b.need:
+                return i
+            levels.append(level - b.cost)
+        if lease is not None:
+            held = self._live(lease.key)
+            if lease.limit is not None and len(held) >= lease.limit:
+                return len(buckets) + 1
+            held[lease.id] = now + lease.ttl_s
+        for b, level in zip(buckets, levels, strict=True):
+            self._buckets[b.key] = (level, now)
+        return 0
+
+    async def settle(
+        self, buckets: Sequence[Bucket], unlease: tuple[str, str] | None, delete: Sequence[str]
+    ) -> None:
+        now = self._now()
+        for b in buckets:
+            self._buckets[b.key] = (self._level(b, now) - b.cost, now)
+        if unlease is not None:
+            self._leases.get(unlease[0], {}).pop(unlease[1], None)
+        await self.delete(*delete)
 
     async def incr(self, key: str, delta: int) -> int:
         v = int(self._values.get(key, 0)) + delta
         self._values[key] = v
         return v
 
-    async def get_float(self, key: str) -> float | None:
+    def _get(self, key: str) -> float | None:
         exp = self._expiry.get(key)
         if exp is not None and exp <= self._now():
             self._values.pop(key, None)
             self._expiry.pop(key, None)
         return self._values.get(key)
+
+    async def get_floats(self, *keys: str) -> list[float | None]:
+        return [self._get(k) for k in keys]
 
     async def set_float(self, key: str, value: float) -> None:
         self._values[key] = value
@@ -109,7 +162,7 @@ class MemoryState:
             self._buckets.pop(k, None)
 
     async def set_nx(self, key: str, ttl_s: float) -> bool:
-        if await self.get_float(key) is not None:
+        if self._get(key) is not None:
             return False
         self._values[key] = 1.0
         self._expiry[key] = self._now() + ttl_s
@@ -121,16 +174,6 @@ class MemoryState:
         for lid in [k for k, exp in held.items() if exp <= now]:
             del held[lid]
         return held
-
-    async def lease(self, key: str, lease_id: str, ttl_s: float, limit: int | None) -> bool:
-        held = self._live(key)
-        if limit is not None and len(held) >= limit:
-            return False
-        held[lease_id] = self._now() + ttl_s
-        return True
-
-    async def unlease(self, key: str, lease_id: str) -> None:
-        self._leases.get(key, {}).pop(lease_id, None)
 
     async def renew(self, key: str, lease_ids: list[str], ttl_s: float) -> None:
         held, exp = self._live(key), self._now() + ttl_s
@@ -145,29 +188,68 @@ class MemoryState:
         return None
 
 
-_TAKE_LUA = """
-local level = tonumber(redis.call('HGET', KEYS[1], 'level'))
-local ts = tonumber(redis.call('HGET', KEYS[1], 'ts'))
-local now = tonumber(ARGV[1]); local rate = tonumber(ARGV[2]); local cap = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4]); local need = tonumber(ARGV[5])
-if level == nil then level = cap; ts = now end
-level = math.min(cap, level + math.max(0, now - ts) * rate)
-local ok = 0
-if level >= need then level = level - cost; ok = 1 end
-redis.call('HSET', KEYS[1], 'level', tostring(level), 'ts', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(cap / rate) + 60)
-return ok
+# A bucket's refilled level (HMGET level, ts), shared by both scripts: LEVEL(key, rate, cap)
+_LEVEL_LUA = """
+local function level_of(key, now, rate, cap)
+  local h = redis.call('HMGET', key, 'level', 'ts')
+  local level = tonumber(h[1]); local ts = tonumber(h[2])
+  if level == nil or ts == nil then return cap end
+  return math.min(cap, level + math.max(0, now - ts) * rate)
+end
+local function store(key, now, rate, cap, level)
+  redis.call('HSET', key, 'level', tostring(level), 'ts', tostring(now))
+  redis.call('EXPIRE', key, math.ceil(cap / rate) + 60)
+end
 """
 
-
-_LEASE_LUA = """
-local now = tonumber(ARGV[1]); local ttl = tonumber(ARGV[2]); local limit = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if limit >= 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) + 1000)
-return 1
+# KEYS: the buckets' keys, the slot's if one is taken, then keys that must be absent;
+# ARGV: now, n buckets, 1 if a slot is taken, (rate, cap, cost, need) per bucket, then the slot's
+# ttl, id and limit (-1: none). Returns 0, or the step that refused (-1: a key was present).
+_ADMIT_LUA = (
+    _LEVEL_LUA
+    + """
+local now = tonumber(ARGV[1]); local nb = tonumber(ARGV[2]); local ns = tonumber(ARGV[3])
+if #KEYS > nb + ns and redis.call('EXISTS', unpack(KEYS, nb + ns + 1)) > 0 then return -1 end
+local levels = {}
+for i = 1, nb do
+  local a = 3 + (i - 1) * 4
+  local level = level_of(KEYS[i], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
+  if level < tonumber(ARGV[a + 4]) then return i end
+  levels[i] = level - tonumber(ARGV[a + 3])
+end
+if ns == 1 then
+  local a = 3 + nb * 4
+  local k = KEYS[nb + 1]; local ttl = tonumber(ARGV[a + 1]); local limit = tonumber(ARGV[a + 3])
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  if limit >= 0 and redis.call('ZCARD', k) >= limit then return nb + 1 end
+  redis.call('ZADD', k, now + ttl, ARGV[a + 2])
+  redis.call('PEXPIRE', k, math.ceil(ttl * 1000) + 1000)
+end
+for i = 1, nb do
+  local a = 3 + (i - 1) * 4
+  store(KEYS[i], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), levels[i])
+end
+return 0
 """
+)
+
+# KEYS: the buckets' keys, the lease's key if one is dropped, then keys to delete;
+# ARGV: now, n buckets, 1 if a lease is dropped, its id, then (rate, cap, cost) per bucket.
+_SETTLE_LUA = (
+    _LEVEL_LUA
+    + """
+local now = tonumber(ARGV[1]); local nb = tonumber(ARGV[2])
+for i = 1, nb do
+  local a = 4 + (i - 1) * 3
+  local rate = tonumber(ARGV[a + 1]); local cap = tonumber(ARGV[a + 2])
+  store(KEYS[i], now, rate, cap, level_of(KEYS[i], now, rate, cap) - tonumber(ARGV[a + 3]))
+end
+local d = nb + 1
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[nb + 1], ARGV[4]); d = nb + 2 end
+if #KEYS >= d then redis.call('DEL', unpack(KEYS, d)) end
+return 0
+"""
+)
 
 
 class RedisState:
@@ -179,6 +261,7 @@ class RedisState:
         prefix: str = "fleetplan:router:",
         max_connections: int = 256,
         pool_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         import redis.asyncio as aioredis
 
@@ -190,24 +273,47 @@ class RedisState:
         )
         self._r = aioredis.Redis(connection_pool=pool)
         self._p = prefix
-        self._take = self._r.register_script(_TAKE_LUA)
-        self._lease = self._r.register_script(_LEASE_LUA)
+        self._clock = clock
+        self._admit = self._r.register_script(_ADMIT_LUA)
+        self._settle = self._r.register_script(_SETTLE_LUA)
 
     @_guarded
-    async def take(
-        self, key: str, rate_per_s: float, capacity: float, cost: float, need: float
-    ) -> bool:
-        args = [repr(time.time()), repr(rate_per_s), repr(capacity), repr(cost), repr(need)]
-        return bool(await self._take(keys=[self._p + key], args=args))
+    async def admit(
+        self, buckets: Sequence[Bucket], lease: Slot | None, absent: Sequence[str] = ()
+    ) -> int:
+        keys = [self._p + b.key for b in buckets]
+        args = [repr(self._clock()), str(len(buckets)), "0" if lease is None else "1"]
+        for b in buckets:
+            args += [repr(b.rate_per_s), repr(b.capacity), repr(b.cost), repr(b.need)]
+        if lease is not None:
+            keys.append(self._p + lease.key)
+            args += [repr(lease.ttl_s), lease.id, str(-1 if lease.limit is None else lease.limit)]
+        keys += [self._p + k for k in absent]
+        return int(await self._admit(keys=keys, args=args))
+
+    @_guarded
+    async def settle(
+        self, buckets: Sequence[Bucket], unlease: tuple[str, str] | None, delete: Sequence[str]
+    ) -> None:
+        keys = [self._p + b.key for b in buckets]
+        args = [repr(self._clock()), str(len(buckets)), "0" if unlease is None else "1"]
+        args.append("" if unlease is None else unlease[1])
+        for b in buckets:
+            args += [repr(b.rate_per_s), repr(b.capacity), repr(b.cost)]
+        if unlease is not None:
+            keys.append(self._p + unlease[0])
+        keys += [self._p + k for k in delete]
+        if keys:
+            await self._settle(keys=keys, args=args)
 
     @_guarded
     async def incr(self, key: str, delta: int) -> int:
         return int(await self._r.incrby(self._p + key, delta))
 
     @_guarded
-    async def get_float(self, key: str) -> float | None:
-        v = await self._r.get(self._p + key)
-        return None if v is None else float(v)
+    async def get_floats(self, *keys: str) -> list[float | None]:
+        got = await self._r.mget([self._p + k for k in keys])
+        return [None if v is None else float(v) for v in got]
 
     @_guarded
     async def set_float(self, key: str, value: float) -> None:
@@ -224,25 +330,16 @@ class RedisState:
         return bool(await self._r.set(self._p + key, "1", nx=True, px=ms))
 
     @_guarded
-    async def lease(self, key: str, lease_id: str, ttl_s: float, limit: int | None) -> bool:
-        args = [repr(time.time()), repr(ttl_s), lease_id, str(-1 if limit is None else limit)]
-        return bool(await self._lease(keys=[self._p + key], args=args))
-
-    @_guarded
-    async def unlease(self, key: str, lease_id: str) -> None:
-        await self._r.zrem(self._p + key, lease_id)
-
-    @_guarded
     async def renew(self, key: str, lease_ids: list[str], ttl_s: float) -> None:
         if lease_ids:
-            exp = time.time() + ttl_s
+            exp = self._clock() + ttl_s
             k = self._p + key
             await self._r.zadd(k, dict.fromkeys(lease_ids, exp), xx=True)
             await self._r.pexpire(k, int(ttl_s * 1000) + 1000)
 
     @_guarded
     async def leases(self, key: str) -> int:
-        return int(await self._r.zcount(self._p + key, f"({time.time()!r}", "+inf"))
+        return int(await self._r.zcount(self._p + key, f"({self._clock()!r}", "+inf"))
 
     @_guarded
     async def ping(self) -> None:
