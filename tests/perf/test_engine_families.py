@@ -148,3 +148,17 @@ def test_perf_names_the_family_it_used(cli):
     old = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--engine", "vllm@0.6", "--batch", "8")
     assert old.code == 0, old.err
     assert "vLLM V0" in old.out
+
+
+def test_attention_runs_in_the_kv_cache_format(catalog):
+    """FP8 or FP4 weights speed up the linear layers; attention reads the KV cache and runs
+    in FP8 only with an FP8 cache (16-bit otherwise), never faster than the weights' format."""
+    b200, h100 = catalog.gpu("b200"), catalog.gpu("h100-sxm")
+    eng, model = catalog.engine("tensorrt-llm"), catalog.model("llama-3.1-8b")
+    fp4 = setup(model, b200, catalog.precision("fp4"), eng, kv_precision="fp8")
+    assert fp4.peak_flops == b200.peak_flops("fp4")
+    assert fp4.attention_peak_flops == b200.peak_flops("fp8")
+    fp8_bf16kv = setup(model, h100, catalog.precision("fp8"), eng)
+    assert fp8_bf16kv.attention_peak_flops == h100.peak_flops("bf16")
+    bf16_fp8kv = setup(model, h100, catalog.precision("bf16"), eng, kv_precision="fp8")
+    assert bf16_fp8kv.attention_peak_flops == h100.peak_flops("bf16")

@@ -125,3 +125,26 @@ def test_horizons_equal_a_full_search_at_the_grown_traffic():
             best.precision,
             best.usd_per_month,
         )
+
+
+def test_search_tpot_at_a_trickle_is_perf_batch_1_tpot():
+    """A request that decodes alone has the TPOT of `perf --batch 1`: a pure decode step, its
+    own prompt's prefill being in its TTFT (the search and perf are held to each other)."""
+    from fleetplan.perf.roofline import setup
+    from fleetplan.perf.schedule import continuous
+
+    sc = {
+        "model": "llama-3.1-8b",
+        "precisions": ["bf16"],
+        "engines": ["vllm"],
+        "traffic": {"avg_qps": 0.01, "peak_qps": 0.01},
+        "input_tokens": {"mean": 2000, "p95": 2400},
+        "output_tokens": {"mean": 200, "p95": 240},
+        "slo": {"ttft_p95_ms": 5000, "tpot_p95_ms": 200},
+        "constraints": {"gpus": ["h100-sxm"], "tp": [1]},
+    }
+    rec = make_plan(parse_scenario(sc), catalog=CAT).recommended
+    s = setup(CAT.model("llama-3.1-8b"), CAT.gpu("h100-sxm"), CAT.precision("bf16"),
+              CAT.engine("vllm"))  # fmt: skip
+    perf_ms = float(continuous(s, [1.0], 2000, 200).tpot_s[0]) * 1e3
+    assert rec.tpot_p95_ms == pytest.approx(perf_ms, rel=0.03)

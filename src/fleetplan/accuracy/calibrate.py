@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleetplan.accuracy.predict import needs_simulator, predict_value, row_engine, row_setup
+from fleetplan.accuracy.predict import fit_value, fittable, row_engine, row_setup
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
@@ -115,10 +115,11 @@ def _bounds(target: str) -> tuple[float, float]:
 def relative_errors(
     rows: Sequence[ValidationRow], catalog: Catalog, engine: EngineProfile
 ) -> np.ndarray:
-    """Signed relative errors (predicted − measured) / measured of `rows` under `engine`."""
+    """Signed relative errors (predicted − measured) / measured of `rows` under `engine`, as
+    the fit sees them (`predict.fit_value`)."""
     out = np.empty(len(rows))
     for n, row in enumerate(rows):
-        pred = predict_value(row, row_setup(row, catalog, engine), catalog)
+        pred = fit_value(row, row_setup(row, catalog, engine), catalog)
         out[n] = (pred - row.value) / row.value
     return out
 
@@ -159,9 +160,9 @@ def fit_engine(
     # start strictly inside the box: the trust region collapses at a bound
     margin = np.minimum(1e-2, (hi - lo) / 4)
     x0 = np.clip(np.zeros(len(names)), lo + margin, hi - margin)
-    fitted_rows = tuple(r for r in rows if not needs_simulator(r))  # simulated rows: judged
+    fitted_rows = tuple(r for r in rows if fittable(r))  # rate rows and burst latencies: judged
     if not fitted_rows:
-        raise InputError("no closed-loop, offline or static-batch rows to calibrate on")
+        raise InputError("no concurrency, offline or static-batch rows to calibrate on")
 
     def profile(x: np.ndarray) -> EngineProfile:
         vals = {n: start[n] * float(np.exp(v)) for n, v in zip(names, x, strict=True)}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fleetplan.accuracy.calibrate import fit_engine
-from fleetplan.accuracy.predict import needs_simulator, predict_row, row_engine
+from fleetplan.accuracy.predict import fittable, needs_simulator, predict_row, row_engine
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
@@ -81,7 +81,7 @@ def moe_factors(has_dense: bool) -> list[str]:
 
 def default_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
     """Every factor `fit_family` fits on these rows."""
-    fit_rows = [r for r in rows if not needs_simulator(r)]
+    fit_rows = [r for r in rows if fittable(r)]
     dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
     names = dense_factors(dense, catalog) if dense else []
     if len(dense) < len(fit_rows):
@@ -102,7 +102,7 @@ def fit_family(
 ) -> EngineProfile:
     """Fit a family in two stages: the dense kernels' factors on dense-model rows, then the
     MoE factors on MoE rows with the dense ones held (a family without rows keeps `prior`)."""
-    fit_rows = [r for r in rows if not needs_simulator(r)]
+    fit_rows = [r for r in rows if fittable(r)]
     dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
     moe = [r for r in fit_rows if catalog.model(r.model).is_moe]
     eng = prior

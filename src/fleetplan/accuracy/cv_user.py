@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fleetplan.accuracy.calibrate import fit_engine, relative_errors
-from fleetplan.accuracy.predict import needs_simulator
+from fleetplan.accuracy.predict import fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
@@ -29,7 +29,7 @@ def cross_validated_errors(
     rows: Sequence[ValidationRow], catalog: Catalog, prior: EngineProfile, names: list[str]
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(errors of the current profile, out-of-sample errors of the fit, the scheme's name)."""
-    rows = [r for r in rows if not needs_simulator(r)]
+    rows = [r for r in rows if fittable(r)]
     groups = sorted({_group(r) for r in rows})
     if len(groups) > 1:
         label = [_group(r) for r in rows]

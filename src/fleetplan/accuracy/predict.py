@@ -32,7 +32,7 @@ from fleetplan.catalog.specs import EngineProfile
 from fleetplan.errors import InputError
 from fleetplan.perf.memory import fit
 from fleetplan.perf.roofline import Setup, setup
-from fleetplan.perf.schedule import continuous, run
+from fleetplan.perf.schedule import PerfResult, continuous, run
 
 SIMULATED = ("rate", "concurrency")  # schedules whose every metric comes from the simulator
 LATENCY = ("ttft_ms", "tpot_ms")
@@ -157,6 +157,29 @@ def burst_throughput(s: Setup, n: int, b: int, i: int, o: int, total: bool = Fal
     return n * (i + o if total else o) / seconds
 
 
+def _metric(row: ValidationRow, r: PerfResult, b: int) -> float:
+    """The row's metric from a perf result at batch `b`."""
+    out = float(r.output_tok_per_s[0])
+    m = row.metric
+    if m == "output_tok_per_s":
+        return out
+    if m == "total_tok_per_s":
+        return float(r.total_tok_per_s[0])
+    if m == "output_tok_per_s_per_gpu":
+        return out / row.gpu_count
+    if m == "batch_latency_s":
+        return b * row.output_len / out
+    if m == "ttft_ms":
+        return float(r.ttft_s[0]) * 1e3
+    if m == "tpot_ms":
+        return float(r.tpot_s[0]) * 1e3
+    if m == "decode_tok_per_s":
+        return 1.0 / float(r.tpot_s[0])
+    if m == "prefill_tok_per_s":
+        return row.input_len / float(r.ttft_s[0])
+    raise AssertionError(m)  # ValidationRow rejects other metrics
+
+
 def predict_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> float:
     """The row's metric as the model predicts it for the compiled setup `s`."""
     if needs_simulator(row):
@@ -171,25 +194,25 @@ def predict_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) 
         r = continuous(s, np.array([float(b)]), i, o)
     else:
         r = run(s, np.array([float(b)]), i, o, row.schedule)
-    out = float(r.output_tok_per_s[0])
-    m = row.metric
-    if m == "output_tok_per_s":
-        return out
-    if m == "total_tok_per_s":
-        return float(r.total_tok_per_s[0])
-    if m == "output_tok_per_s_per_gpu":
-        return out / row.gpu_count
-    if m == "batch_latency_s":
-        return b * o / out
-    if m == "ttft_ms":
-        return float(r.ttft_s[0]) * 1e3
-    if m == "tpot_ms":
-        return float(r.tpot_s[0]) * 1e3
-    if m == "decode_tok_per_s":
-        return 1.0 / float(r.tpot_s[0])
-    if m == "prefill_tok_per_s":
-        return i / float(r.ttft_s[0])
-    raise AssertionError(m)  # ValidationRow rejects other metrics
+    return _metric(row, r, b)
+
+
+def fittable(row: ValidationRow) -> bool:
+    """Rows a fit can use: every row `perf` predicts, and rows measured at a fixed
+    concurrency (`fit_value` predicts those analytically)."""
+    return not needs_simulator(row) or row.schedule == "concurrency"
+
+
+def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> float:
+    """The row's metric as a fit sees it: `predict_value`, except that a run at a fixed
+    concurrency is predicted by the analytic closed loop (`schedule.continuous` at the users
+    the KV cache holds: the steady state the simulator settles into, without its start and
+    drain) — the simulator costs 0.03-0.3 s a row, too slow inside a least-squares fit.
+    Reported errors come from `predict_value` (the simulator)."""
+    if row.schedule != "concurrency":
+        return predict_value(row, s, catalog)
+    b = min(row.batch, concurrency_cap(row, s))
+    return _metric(row, continuous(s, np.array([float(b)]), row.input_len, row.output_len), b)
 
 
 def predict_row(

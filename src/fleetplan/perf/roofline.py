@@ -55,6 +55,7 @@ class Setup:
     expert_flops_per_token_gpu: float = 0.0  # routed-expert share of linear_flops_per_token_gpu
     moe_gemm_half_tokens: float = 0.0  # tokens per expert at which grouped GEMMs reach mfu/2
     moe_stream_scale: float = 1.0  # share of mbu that routed-expert weight reads reach
+    attention_peak_flops: float = 0.0  # per GPU, dense, in the format attention runs in
 
     @property
     def label(self) -> str:
@@ -91,6 +92,21 @@ def compute_format_for(gpu: GpuSpec, precision: Precision) -> tuple[str, bool, s
         f"{gpu.id} ({gpu.architecture}) cannot run {precision.id}: it needs {fmt} tensor cores "
         f"and {gpu.id} runs {native}"
     )
+
+
+def attention_format(gpu: GpuSpec, compute_format: str, kv_bytes: float) -> str:
+    """The format attention's matmuls (QK^T, PV) run in: they read the KV cache, so FP8
+    attention (TensorRT-LLM, FlashInfer, FA3 FP8) needs an FP8 cache and FP8 tensor cores;
+    a 16-bit cache runs them in bf16 (fp16 without bf16 tensor cores), whatever the weights'
+    format (FP8 or FP4 weights speed up the linear layers only); never faster than the
+    weights' own compute format (an fp32 model)."""
+    if kv_bytes <= 1.0 and gpu.runs_natively("fp8"):
+        fmt = "fp8"
+    else:
+        fmt = "bf16" if gpu.runs_natively("bf16") else "fp16"
+    if not gpu.runs_natively(fmt) or gpu.peak_flops(fmt) > gpu.peak_flops(compute_format):
+        return compute_format
+    return fmt
 
 
 def check_tp(model: ModelSpec, tp: int) -> None:
@@ -188,6 +204,9 @@ def setup(
         expert_flops_per_token_gpu=2.0 * min(expert_params, linear_params) / tp,
         moe_gemm_half_tokens=engine.factor("moe_gemm_half_tokens", arch, pid),
         moe_stream_scale=engine.factor("moe_stream_scale", arch, pid),
+        attention_peak_flops=gpu.peak_flops(
+            attention_format(gpu, fmt, kv_width(kv_precision, precision))
+        ),
     )
 
 
@@ -275,7 +294,7 @@ def step_s(
     kv_bytes = b * dec_ctx_layers * s.kv_layer_bytes_gpu + p * s.kv_layer_bytes_gpu * m.layers
     kv_traffic = kv_bytes + (s.kv_read_factor - 1.0) * b * dec_ctx_layers * s.kv_layer_bytes_gpu
     attn_flops = per_layer_attn * (b * dec_ctx_layers + p * pre_ctx_layers)
-    attn_compute = attn_flops / (s.peak_flops * s.mfu)
+    attn_compute = attn_flops / (s.attention_peak_flops * s.mfu)
     attn_memory = kv_traffic / (s.bandwidth * s.attention_mbu)
     comm = (
         2
