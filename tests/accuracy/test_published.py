@@ -20,9 +20,9 @@ from fleetplan.accuracy.rows import ValidationRow, read_rows_csv, validation_set
 
 # what the packaged (in-sample) profiles reach on the published set's perf-predicted rows,
 # absolute % error: a regression guard a little above today's figures, not a 3x margin
-# (today 9.8 % / 44.7 % over 724 rows of these sources; rows of sources added later do not move
-# the guard)
-PACKAGED_MEDIAN_MAX, PACKAGED_P90_MAX = 11.5, 48.0
+# (2026-12-01, after the refit on the full set: 10.2 % / 51.1 % over 617 rows of these sources;
+# rows of sources added later do not move the guard)
+PACKAGED_MEDIAN_MAX, PACKAGED_P90_MAX = 10.7, 53.0
 GUARDED_SOURCES = {
     "trtllm-perf-overview-v0.17",
     "trtllm-perf-overview-v1.0",
@@ -33,7 +33,7 @@ GUARDED_SOURCES = {
     "dstack-deepseek-r1-mi300x-h200",
 }
 # leave-one-source-out on the older set (2023-24 engines), output tok/s (today 2.7 % / 15.2 %)
-OLD_LOSO_MEDIAN_MAX, OLD_LOSO_P90_MAX = 3.5, 17.0
+OLD_LOSO_MEDIAN_MAX, OLD_LOSO_P90_MAX = 3.0, 16.0
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +138,17 @@ def test_older_set_leave_one_source_out_stays_close_to_todays_error(catalog):
     out = np.array([abs(j.error) for j in judged if j.row.group == "output tok/s"]) * 100
     assert np.median(out) <= OLD_LOSO_MEDIAN_MAX
     assert np.percentile(out, 90) <= OLD_LOSO_P90_MAX
+
+
+@pytest.mark.parametrize("users", [1, 4])
+def test_fit_value_of_a_concurrency_row_is_the_simulated_steady_state(catalog, users):
+    """A fit predicts rows at a fixed concurrency analytically (the simulator is too slow inside
+    a least-squares fit); the report judges them with the simulator: the two agree."""
+    from fleetplan.accuracy.predict import fit_value, fittable, predict_value
+
+    for metric in ("tpot_ms", "output_tok_per_s"):
+        row = ValidationRow("t", "vllm", "qwen3-8b", "bf16", "h100-sxm", 233, 221, users, metric,
+                            1.0, schedule="concurrency", requests=40 * users)  # fmt: skip
+        assert fittable(row) and needs_simulator(row)
+        s = row_setup(row, catalog)
+        assert fit_value(row, s, catalog) == pytest.approx(predict_value(row, s, catalog), rel=0.1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 def test_calibration_profile_changes_predictions(cli, tmp_path):
     prof = tmp_path / "profile.toml"
-    prof.write_text('[engines.vllm]\nmbu = 0.5\n\n[engines.vllm.sources]\nmbu = "test profile"\n')
+    # half the packaged vLLM V1 mbu (0.61)
+    prof.write_text('[engines.vllm]\nmbu = 0.3\n\n[engines.vllm.sources]\nmbu = "test profile"\n')
     args = ("perf", "llama-3.1-8b", "--gpu", "h100", "--batch", "1", "--json")
     base = cli(*args).json()[0]["output_tok_per_s"]
     slow = cli(*args, "--calibration", str(prof)).json()[0]["output_tok_per_s"]
