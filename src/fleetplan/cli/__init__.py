@@ -2,6 +2,8 @@
 
 Exit status: 0 ok; 2 bad input (a value, a file, a usage error, an unsupported combination);
 3 when `plan` finds no candidate meeting the SLOs and constraints (its report still prints).
+An error is one line on stderr; with `--json` (or `--format json`) it is also one line of JSON
+on stdout: `{"error": "<the same line>", "exit_code": 2}`.
 Every numeric option of every command is checked against the shared vocabulary of
 `fleetplan.validation` (by what its name says it holds) before the command runs.
 """
@@ -184,6 +186,29 @@ def _command_name(args: list[str]) -> str | None:
     return args[0] if args and not args[0].startswith("-") else None
 
 
+def _wants_json(args: list[str]) -> bool:
+    """The command line asks for JSON output (`--json`, `--format json`)."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg == "--json" or arg == "--format=json":
+            return True
+        if arg == "--format" and i + 1 < len(args) and args[i + 1] == "json":
+            return True
+    return False
+
+
+def _error(prog: str, message: str, hint: str, code: int, args: list[str]) -> int:
+    """An error as one line on stderr and, when JSON was asked for, as one line of JSON on
+    stdout (`{"error": ..., "exit_code": ...}`), so a script reading stdout sees it too."""
+    print(f"{prog}: error: {message}{hint}", file=sys.stderr)
+    if _wants_json(args):
+        import json
+
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point. Returns the exit status (see the module docstring)."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -194,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             args=args, prog_name="fleetplan", standalone_mode=False
         )
     except FleetplanError as exc:
-        print(f"fleetplan: error: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error("fleetplan", _one_line(str(exc)), "", EXIT_BAD_INPUT, args)
     except Exception as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `fleetplan`: the help, not an error
             print(exc.ctx.get_help())  # type: ignore[attr-defined]
@@ -206,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {ctx.command_path}" if ctx is not None else ""
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         msg = _one_line(exc.format_message())  # type: ignore[attr-defined]
-        print(f"fleetplan{where.removeprefix(' fleetplan')}: error: {msg}{hint}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+        code = int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+        return _error(f"fleetplan{where.removeprefix(' fleetplan')}", msg, hint, code, args)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

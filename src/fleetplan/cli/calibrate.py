@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.options import CatalogOpt, JsonOpt
 
 
 @app.command()

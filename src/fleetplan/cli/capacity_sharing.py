@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, print_json
+from fleetplan.cli.common import catalog_from, print_json
 from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
+from fleetplan.cli.options import CatalogOpt, GpuOpt, JsonOpt
 from fleetplan.errors import InputError
 
 
@@ -124,7 +125,7 @@ def tenancy(
 @app.command("fleet-mix")
 def fleet_mix(
     demand_gpus: Annotated[str, typer.Option(help="GPUs needed per hour of a day, comma-sep.")],
-    gpu: Annotated[str, typer.Option(help="GPU id, for catalog prices.")],
+    gpu: GpuOpt,
     base_percentile: Annotated[float, typer.Option(help="Size the base for this pct.")] = 50.0,
     base_pricing: Annotated[str, typer.Option(help="on-demand, reserved-1y, ...")] = "on-demand",
     base_usd_per_hour: Annotated[float | None, typer.Option(help="Base $/GPU-h.")] = None,

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.options import CatalogOpt, JsonOpt, ProviderOpt
 
 
 def _fmt_money(x: float | None) -> str:
@@ -100,7 +101,7 @@ def models(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def offers(
     gpu: Annotated[str | None, typer.Option(help="Only offers of this GPU.")] = None,
-    provider: Annotated[str | None, typer.Option(help="Only offers of this provider.")] = None,
+    provider: ProviderOpt = None,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -5,31 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
+from fleetplan.cli.options import CalibrationOpt, CatalogOpt, JsonOpt
 from fleetplan.errors import InputError
+
+# the option aliases live in options.py; importable from here too
+__all__ = [
+    "CalibrationOpt",
+    "CatalogOpt",
+    "JsonOpt",
+    "catalog_from",
+    "console",
+    "exclusive",
+    "print_json",
+    "table",
+]
 
 if TYPE_CHECKING:
     from fleetplan.catalog import Catalog
-
-CatalogOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--catalog",
-        help="TOML file adding or overriding GPUs, models, engines and offers (repeatable).",
-    ),
-]
-CalibrationOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--calibration",
-        help="Calibration profile written by `fleetplan calibrate` or `fleetplan measure` "
-        "(repeatable; applied after --catalog files).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def exclusive(given: dict[str, Any]) -> None:

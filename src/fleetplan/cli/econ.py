@@ -10,42 +10,28 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import (
+from fleetplan.cli.common import catalog_from, console, exclusive, print_json, table
+from fleetplan.cli.options import (
     CatalogOpt,
+    GpuOpt,
+    InputTokensOpt,
     JsonOpt,
-    catalog_from,
-    console,
-    exclusive,
-    print_json,
-    table,
+    OutputTokensOpt,
+    PrecisionOpt,
+    PricesOpt,
+    PricingOpt,
+    ProviderOpt,
+    TpOpt,
+    TpotSloOpt,
+    TtftSloOpt,
+    UpdatePricesOpt,
+    UtilOpt,
 )
 from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 from fleetplan.errors import InputError
 
 api_app = typer.Typer(help="API model prices (from genai-prices, offline).", no_args_is_help=True)
 app.add_typer(api_app, name="api")
-
-UtilOpt = Annotated[
-    float, typer.Option(help="Fraction of the month the GPUs are busy at capacity (0-1].")
-]
-TpotSloOpt = Annotated[
-    float,
-    typer.Option(
-        help="TPOT SLO at p95 in ms: capacity uses the largest batch meeting it "
-        "(default: the built-in plan's; 0 = no limit)."
-    ),
-]
-TtftSloOpt = Annotated[
-    float,
-    typer.Option(help="TTFT SLO in ms (prefill, no queueing; default: the built-in plan's)."),
-]
-PricesOpt = Annotated[
-    list[Path] | None,
-    typer.Option("--api-prices", help="TOML/YAML file of API prices overriding genai-prices."),
-]
-UpdateOpt = Annotated[
-    bool, typer.Option("--update-prices", help="Fetch current API prices first (network).")
-]
 
 
 def _overrides(paths: list[Path] | None, update: bool) -> dict[str, Any]:
@@ -78,7 +64,7 @@ def api_price_cmd(
     model: Annotated[str, typer.Argument(help="API model, or provider:model.")],
     batch: Annotated[bool, typer.Option(help="Batch-API prices.")] = False,
     api_prices: PricesOpt = None,
-    update_prices: UpdateOpt = False,
+    update_prices: UpdatePricesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """One API model's $/1M input, output and cached-input tokens, tiers and source."""
@@ -115,26 +101,26 @@ def api_price_cmd(
 
 @app.command()
 def cost(
-    gpu: Annotated[str, typer.Option(help="GPU id (fleetplan gpus).")],
+    gpu: GpuOpt,
     gpus: Annotated[int, typer.Option(help="GPUs in the deployment.")] = 1,
     usd_per_hour: Annotated[
         float | None, typer.Option(help="$/GPU-hour; default: cheapest catalog offer.")
     ] = None,
-    provider: Annotated[str | None, typer.Option(help="Offer provider.")] = None,
-    pricing: Annotated[str, typer.Option(help="on-demand, spot, reserved-1y, ...")] = "on-demand",
+    provider: ProviderOpt = None,
+    pricing: PricingOpt = "on-demand",
     tok_per_s: Annotated[
         float | None, typer.Option(help="Sustained tokens/s of the deployment when busy.")
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model: throughput from the perf model.")
     ] = None,
-    precision: Annotated[str, typer.Option(help="Weight precision (with --model).")] = "bf16",
+    precision: PrecisionOpt = "bf16",
     tp: Annotated[
         int | None,
         typer.Option(help="GPUs per replica (with --model); default: the smallest that fits."),
     ] = None,
-    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")] = 512,
-    output_tokens: Annotated[int, typer.Option(help="Output tokens per request.")] = 256,
+    input_tokens: InputTokensOpt = 512,
+    output_tokens: OutputTokensOpt = 256,
     utilization: UtilOpt = 1.0,
     requests_per_day: Annotated[
         float | None,
@@ -245,25 +231,25 @@ def cost(
 @app.command()
 def breakeven(
     api: Annotated[list[str], typer.Option("--api", help="API model (repeatable).")],
-    gpu: Annotated[str, typer.Option(help="GPU id (fleetplan gpus).")],
-    input_tokens: Annotated[int, typer.Option(help="Input tokens per request.")],
-    output_tokens: Annotated[int, typer.Option(help="Output tokens per request.")],
+    gpu: GpuOpt,
+    input_tokens: InputTokensOpt,
+    output_tokens: OutputTokensOpt,
     cached_input_tokens: Annotated[
         int, typer.Option(help="Of the input, tokens billed at the API's cached price.")
     ] = 0,
     usd_per_hour: Annotated[
         float | None, typer.Option(help="$/GPU-hour; default: cheapest catalog offer.")
     ] = None,
-    provider: Annotated[str | None, typer.Option(help="GPU offer provider.")] = None,
-    pricing: Annotated[str, typer.Option(help="GPU pricing model.")] = "on-demand",
+    provider: ProviderOpt = None,
+    pricing: PricingOpt = "on-demand",
     capacity_req_per_hour: Annotated[
         float | None, typer.Option(help="Requests/hour one replica serves when busy.")
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="Self-hosted model (capacity from perf).")
     ] = None,
-    precision: Annotated[str, typer.Option(help="Weight precision (with --model).")] = "bf16",
-    tp: Annotated[int, typer.Option(help="GPUs per replica (tensor parallel).")] = 1,
+    precision: PrecisionOpt = "bf16",
+    tp: TpOpt = 1,
     tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
     ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
     ops_usd_per_month: Annotated[float, typer.Option(help="Fixed ops/engineering $/month.")] = 0.0,
@@ -273,7 +259,7 @@ def breakeven(
         float | None, typer.Option(help="Largest requests/month on the curves.")
     ] = None,
     api_prices: PricesOpt = None,
-    update_prices: UpdateOpt = False,
+    update_prices: UpdatePricesOpt = False,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.options import CatalogOpt, JsonOpt
 from fleetplan.errors import InputError
 
 
@@ -107,9 +108,20 @@ def import_offers(
     out: Annotated[Path | None, typer.Option(help="TOML file to write (default: stdout).")] = None,
     as_of: Annotated[str, typer.Option(help="Date of the CSV's prices.")] = "",
     catalog: CatalogOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the offers as JSON (with --out, the TOML is still written there).",
+        ),
+    ] = False,
 ) -> None:
     """Convert SkyPilot catalog CSVs into a `--catalog` TOML of GPU offers, as sold."""
     from fleetplan.economics.interchange import offers_from_skypilot, offers_toml, skypilot_files
+    from fleetplan.files import check_output_file, write_text_atomic
+
+    if out is not None:  # before any work
+        check_output_file(out, "--out")
 
     offers: list[dict[str, object]] = []
     unknown: set[str] = set()
@@ -128,11 +140,19 @@ def import_offers(
         offers += found
         unknown.update(missing)
     doc = offers_toml(offers)
-    if out is None:
+    if out is not None:
+        write_text_atomic(out, doc)
+    if as_json:
+        print_json(
+            {
+                "offers": offers,
+                "skipped_accelerators": sorted(unknown),
+                "written_to": None if out is None else str(out),
+            }
+        )
+    elif out is None:
         sys.stdout.write(doc)
-    else:
-        out.write_text(doc, encoding="utf-8")
-    if unknown:
+    if unknown and not as_json:
         print(
             f"skipped accelerators not in the catalog: {', '.join(sorted(unknown))}",
             file=sys.stderr,

@@ -7,23 +7,19 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import (
+from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.options import (
     CalibrationOpt,
     CatalogOpt,
+    EngineOpt,
+    ExplainOpt,
     JsonOpt,
-    catalog_from,
-    console,
-    print_json,
-    table,
+    KvOpt,
+    ModelArg,
+    PrecisionOpt,
+    TpOpt,
 )
 from fleetplan.errors import UnsupportedError
-
-ModelArg = Annotated[str, typer.Argument(help="Catalog model id or alias, or a config.json path.")]
-PrecisionOpt = Annotated[str, typer.Option(help="Weight precision (fleetplan precisions).")]
-KvOpt = Annotated[str, typer.Option("--kv-precision", help="KV cache: auto, bf16, fp16, fp8.")]
-TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel degree (GPUs per replica).")]
-EngineOpt = Annotated[str, typer.Option(help="Engine profile (fleetplan engines).")]
-ExplainOpt = Annotated[bool, typer.Option("--explain", help="Show the calculation step by step.")]
 
 
 @app.command()

@@ -9,15 +9,11 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import JsonOpt, console, print_json, table
+from fleetplan.cli.common import console, print_json, table
+from fleetplan.cli.options import JsonOpt, KeysDbOpt
 
 keys_app = typer.Typer(help="Virtual keys of the gateway: per-client limits, budgets, spend.")
 app.add_typer(keys_app, name="keys")
-
-DbOpt = Annotated[
-    str,
-    typer.Option("--db", help="The gateway's gateway.keys_db: a SQLite file or a redis:// URL."),
-]
 
 
 def _store(db: str):  # type: ignore[no-untyped-def]
@@ -28,7 +24,7 @@ def _store(db: str):  # type: ignore[no-untyped-def]
 
 @keys_app.command("create")
 def create(
-    db: DbOpt,
+    db: KeysDbOpt,
     name: Annotated[str, typer.Option(help="Who the key is for (unique among live keys).")],
     team: Annotated[str, typer.Option(help="Team, for chargeback by team.")] = "",
     budget_usd_per_month: Annotated[
@@ -41,9 +37,13 @@ def create(
     models: Annotated[
         list[str] | None, typer.Option("--models", help="Models the key may use (repeat).")
     ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
     vk, secret = _store(db).create(name, team, budget_usd_per_month, rpm, tpm, tuple(models or ()))
+    if json_out:  # the key and its record, once, as one document
+        print_json({"key": secret, **vk.__dict__})
+        return
     typer.echo(secret)
     typer.echo(
         f"id {vk.id}  name {vk.name}  team {vk.team or '-'}  (shown once; store it now)", err=True
@@ -51,7 +51,7 @@ def create(
 
 
 @keys_app.command("list")
-def list_cmd(db: DbOpt, json_out: JsonOpt = False) -> None:
+def list_cmd(db: KeysDbOpt, json_out: JsonOpt = False) -> None:
     """Keys, their limits and whether they are revoked (never the keys themselves)."""
     keys = _store(db).list()
     if json_out:
@@ -77,15 +77,23 @@ def list_cmd(db: DbOpt, json_out: JsonOpt = False) -> None:
 
 
 @keys_app.command("revoke")
-def revoke(db: DbOpt, key: Annotated[str, typer.Argument(help="The key's id or name.")]) -> None:
+def revoke(
+    db: KeysDbOpt,
+    key: Annotated[str, typer.Argument(help="The key's id or name.")],
+    json_out: JsonOpt = False,
+) -> None:
     """Revoke a key: the gateway answers its next request 401."""
-    vk = _store(db).revoke(key)
-    typer.echo(f"revoked {vk.id} ({vk.name})")
+    store = _store(db)
+    vk = store.revoke(key)
+    if json_out:  # the record as stored now, revocation time included
+        print_json(next((k for k in store.list() if k.id == vk.id), vk).__dict__)
+    else:
+        typer.echo(f"revoked {vk.id} ({vk.name})")
 
 
 @keys_app.command("usage")
 def usage(
-    db: DbOpt,
+    db: KeysDbOpt,
     month: Annotated[str | None, typer.Option(help="YYYY-MM (default: every month).")] = None,
     focus_csv: Annotated[
         Path | None, typer.Option(help="Write FOCUS-named CSV ('-' = stdout).")

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, print_json
+from fleetplan.cli.common import catalog_from, print_json
+from fleetplan.cli.options import CatalogOpt, EngineOpt, GpuOpt, JsonOpt
 
 
 def _timed(torch: Any, fn: Any, repeat: int = 10) -> float:
@@ -86,11 +87,11 @@ def run_microbenchmarks(torch: Any, model: Any, batches: list[int], contexts: li
 
 @app.command()
 def measure(
-    gpu: Annotated[str, typer.Option(help="The catalog GPU this machine has (for the ratios).")],
+    gpu: GpuOpt,
     model: Annotated[str, typer.Option(help="Model whose layer shapes the decode steps use.")] = (
         "llama-3.1-8b"
     ),
-    engine: Annotated[str, typer.Option(help="Engine id the profile overrides.")] = "vllm",
+    engine: EngineOpt = "vllm",
     out: Annotated[Path, typer.Option("--out", help="Profile file to write.")] = Path(
         "measured-profile.toml"
     ),

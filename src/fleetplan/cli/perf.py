@@ -7,27 +7,32 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import (
+from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.options import (
     CalibrationOpt,
     CatalogOpt,
+    EngineOpt,
+    ExplainOpt,
+    GpuOpt,
+    InputTokensOpt,
     JsonOpt,
-    catalog_from,
-    console,
-    print_json,
-    table,
+    KvOpt,
+    ModelArg,
+    OutputTokensOpt,
+    PrecisionOpt,
+    TpOpt,
 )
-from fleetplan.cli.fit import EngineOpt, ExplainOpt, KvOpt, ModelArg, PrecisionOpt, TpOpt
 
 
 @app.command()
 def perf(
     model: ModelArg,
-    gpu: Annotated[str, typer.Option(help="GPU id (fleetplan gpus).")],
+    gpu: GpuOpt,
     precision: PrecisionOpt = "bf16",
     kv_precision: KvOpt = "auto",
     tp: TpOpt = 1,
-    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")] = 512,
-    output_tokens: Annotated[int, typer.Option(help="Generated tokens per request.")] = 256,
+    input_tokens: InputTokensOpt = 512,
+    output_tokens: OutputTokensOpt = 256,
     batch: Annotated[
         str, typer.Option(help="Comma-separated sequences in flight; 'max' = largest that fits.")
     ] = "1,8,32,64,max",

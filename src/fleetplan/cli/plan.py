@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import EXIT_NO_CANDIDATE, app
-from fleetplan.cli.common import CalibrationOpt, CatalogOpt, catalog_from
+from fleetplan.cli.common import catalog_from
+from fleetplan.cli.options import CalibrationOpt, CatalogOpt
 
 BUILTIN = "chat-8b.yaml"
 

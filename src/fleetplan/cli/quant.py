@@ -8,33 +8,36 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import (
+from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.options import (
     CalibrationOpt,
     CatalogOpt,
+    EngineOpt,
+    GpuOpt,
+    InputTokensOpt,
     JsonOpt,
-    catalog_from,
-    console,
-    print_json,
-    table,
+    ModelArg,
+    OutputTokensOpt,
+    TpotSloOpt,
+    TtftSloOpt,
 )
-from fleetplan.cli.econ import TpotSloOpt, TtftSloOpt
 from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 
 
 @app.command()
 def quantize(
-    model: Annotated[str, typer.Argument(help="Catalog model or config.json path.")],
-    gpu: Annotated[str, typer.Option(help="GPU id.")],
+    model: ModelArg,
+    gpu: GpuOpt,
     precisions: Annotated[str, typer.Option(help="Comma-separated precisions.")] = (
         "bf16,fp8,int8,awq"
     ),
-    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")] = 512,
-    output_tokens: Annotated[int, typer.Option(help="Generated tokens per request.")] = 256,
+    input_tokens: InputTokensOpt = 512,
+    output_tokens: OutputTokensOpt = 256,
     utilization: Annotated[float, typer.Option(help="Busy fraction of the hours paid.")] = 0.7,
     usd_per_hour: Annotated[
         float | None, typer.Option(help="$/GPU-hour (default: cheapest on-demand offer).")
     ] = None,
-    engine: Annotated[str, typer.Option(help="Engine profile.")] = "vllm",
+    engine: EngineOpt = "vllm",
     tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
     ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
     catalog: CatalogOpt = None,

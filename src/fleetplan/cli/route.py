@@ -8,13 +8,12 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import JsonOpt, console, print_json, table
+from fleetplan.cli.common import console, print_json, table
+from fleetplan.cli.options import HostOpt, JsonOpt, PortOpt, RouterConfigOpt
 from fleetplan.errors import InputError
 
 route_app = typer.Typer(help="Routing policies across providers and a self-hosted fleet.")
 app.add_typer(route_app, name="route")
-
-ConfigOpt = Annotated[Path, typer.Option("--config", help="Router config (YAML).")]
 
 
 def _need_extra() -> None:
@@ -32,9 +31,9 @@ def _need_extra() -> None:
 
 @app.command()
 def gateway(
-    config: ConfigOpt,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    config: RouterConfigOpt,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8080,
     redis_url: Annotated[
         str | None, typer.Option(help="Share limits, circuits and in-flight counts via Redis.")
     ] = None,
@@ -48,6 +47,14 @@ def gateway(
     header_timeout_s: Annotated[
         float, typer.Option(help="Close connections whose request headers take longer.")
     ] = 10.0,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Log as JSON lines on stderr (time, level, logger, message); errors before "
+            "serving are one line of JSON on stdout.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the OpenAI-compatible gateway (/v1/chat/completions, /v1/completions, /metrics)."""
     _need_extra()
@@ -73,12 +80,12 @@ def gateway(
             redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
         except redis.RedisError as exc:
             raise InputError(f"--redis-url: cannot reach Redis ({type(exc).__name__})") from None
-    run(str(config), host, port, workers, redis_url, log_path, header_timeout_s)
+    run(str(config), host, port, workers, redis_url, log_path, header_timeout_s, json_out)
 
 
 @route_app.command("simulate")
 def simulate_cmd(
-    config: ConfigOpt,
+    config: RouterConfigOpt,
     traffic: Annotated[
         Path, typer.Option(help="Traffic profile (YAML): traffic + per-provider behaviour.")
     ],

@@ -8,17 +8,21 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
+from fleetplan.cli.options import HostOpt, PortOpt
 from fleetplan.errors import InputError
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (1-65535).")] = 8000,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
     token_env: Annotated[
         str | None,
         typer.Option(help="Environment variable holding a bearer token that /api/* then requires."),
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Log as JSON lines on stderr (time, level, message).")
+    ] = False,
 ) -> None:
     """Serve the planning page at / and the HTTP API at /api (OpenAPI docs at /docs)."""
     if not 1 <= port <= 65535:
@@ -35,4 +39,4 @@ def serve(
             f"fleetplan serve needs the web extra ({exc.name} is missing): "
             "pip install 'fleetplan[web]'"
         ) from None
-    run(host, port, token)
+    run(host, port, token, json_out)

@@ -10,15 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import (
-    CalibrationOpt,
-    CatalogOpt,
-    JsonOpt,
-    catalog_from,
-    console,
-    print_json,
-    table,
-)
+from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.options import CalibrationOpt, CatalogOpt, JsonOpt
 from fleetplan.errors import InputError
 
 

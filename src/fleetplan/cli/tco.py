@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from
+from fleetplan.cli.common import catalog_from
 from fleetplan.cli.figure_tables import count, num, show_figures, usd, usd_rate
+from fleetplan.cli.options import CatalogOpt, JsonOpt
 from fleetplan.economics.tco import OWNED_DEFAULTS
 from fleetplan.errors import InputError
 

@@ -82,6 +82,7 @@ def run(
     redis_url: str | None,
     log_path: str | None,
     header_timeout_s: float,
+    json_logs: bool = False,
 ) -> None:
     """Serve until SIGTERM/SIGINT: in this process, or in `workers` forked processes."""
     import uvicorn
@@ -96,6 +97,10 @@ def run(
         "http": HeaderDeadline,
         "timeout_graceful_shutdown": 30,
     }
+    if json_logs:
+        from fleetplan.json_logs import json_log_config
+
+        common["log_config"] = json_log_config()
     if workers == 1:
         from fleetplan.router.config import load_config
         from fleetplan.router.gateway import build_app

@@ -340,8 +340,13 @@ def create_app(
     return app
 
 
-def serve(host: str, port: int, token: str | None) -> None:
+def serve(host: str, port: int, token: str | None, json_logs: bool = False) -> None:
     """Run the app with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(token=token), host=host, port=port, log_level="info")
+    extra: dict[str, Any] = {}
+    if json_logs:
+        from fleetplan.json_logs import json_log_config
+
+        extra["log_config"] = json_log_config()
+    uvicorn.run(create_app(token=token), host=host, port=port, log_level="info", **extra)
