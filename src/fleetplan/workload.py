@@ -236,6 +236,8 @@ def from_csv(path: str | Path, column: str) -> Lengths:
                 values.append(v)
     except FileNotFoundError:
         raise InputError(f"lengths CSV {str(p)!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise InputError(f"lengths CSV {str(p)!r} is not UTF-8 text") from None
     if not values:
         raise InputError(f"lengths CSV {str(p)!r} has no rows")
     return from_samples(np.array(values), f"empirical, {len(values):,} requests from {p.name}")

@@ -79,7 +79,7 @@ def test_malformed_trace_exits_2_naming_the_line(
     sc = tmp_path / "s.yaml"
     sc.write_text("model: llama-3.1-8b\ngpu: h100\narrivals: {kind: trace, path: t.csv}\n")
     code, out, err = _run(capsys, str(sc), "--json")
-    assert code == 2 and out == ""
+    assert code == 2 and json.loads(out)["exit_code"] == 2  # with --json: the error as JSON
     assert err.startswith("fleetplan: error:") and "line 3" in err and "input_tokens" in err
     assert "Traceback" not in err
 

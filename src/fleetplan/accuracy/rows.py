@@ -134,6 +134,8 @@ def read_rows_csv(path: Path | str, *, only_used: bool = True) -> list[Validatio
             records = list(csv.DictReader(fh))
     except OSError as exc:
         raise InputError(f"cannot read {str(p)!r}: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"file {str(p)!r} is not UTF-8 text") from None
     rows = []
     for n, rec in enumerate(records, start=2):
         use = (rec.get("use") or "yes").strip().lower()

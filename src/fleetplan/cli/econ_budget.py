@@ -92,6 +92,9 @@ def budget(
     out.print("\n".join(notes), markup=False)
 
 
+MAX_CSV_BYTES = 256_000_000  # SkyPilot's largest vms.csv is a few MB
+
+
 @app.command("import-offers")
 def import_offers(
     path: Annotated[
@@ -118,7 +121,7 @@ def import_offers(
 ) -> None:
     """Convert SkyPilot catalog CSVs into a `--catalog` TOML of GPU offers, as sold."""
     from fleetplan.economics.interchange import offers_from_skypilot, offers_toml, skypilot_files
-    from fleetplan.files import check_output_file, write_text_atomic
+    from fleetplan.files import check_output_file, read_text, write_text_atomic
 
     if out is not None:  # before any work
         check_output_file(out, "--out")
@@ -126,10 +129,7 @@ def import_offers(
     offers: list[dict[str, object]] = []
     unknown: set[str] = set()
     for cloud, csv_file in skypilot_files(path, provider):
-        try:
-            text = csv_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"file {str(csv_file)!r} cannot be read: {exc.strerror}") from None
+        text = read_text(csv_file, "SkyPilot CSV", max_bytes=MAX_CSV_BYTES)
         found, missing = offers_from_skypilot(
             text,
             cloud,

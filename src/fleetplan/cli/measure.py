@@ -11,6 +11,7 @@ serving benchmark).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -85,6 +86,24 @@ def run_microbenchmarks(torch: Any, model: Any, batches: list[int], contexts: li
     }
 
 
+def profiles_dir() -> Path:
+    """Where `measure` writes profiles without --out: the user's data folder, never the
+    current one."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return Path(base) / "fleetplan" / "profiles"
+
+
+def default_profile_path(gpu_id: str) -> Path:
+    """A new file in `profiles_dir()` named by the GPU and the time (the folder is created)."""
+    import datetime as dt
+
+    folder = profiles_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"measured-{gpu_id}-{dt.datetime.now():%Y%m%d-%H%M%S}.toml"
+
+
 @app.command()
 def measure(
     gpu: GpuOpt,
@@ -92,9 +111,15 @@ def measure(
         "llama-3.1-8b"
     ),
     engine: EngineOpt = "vllm",
-    out: Annotated[Path, typer.Option("--out", help="Profile file to write.")] = Path(
-        "measured-profile.toml"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Profile file to write (default: measured-<gpu>-<date>.toml in the user data "
+            "folder, $XDG_DATA_HOME/fleetplan/profiles or ~/.local/share/fleetplan/profiles; "
+            "never the current folder).",
+        ),
+    ] = None,
     catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -103,7 +128,10 @@ def measure(
     import json
 
     from fleetplan.errors import UnsupportedError
+    from fleetplan.files import check_output_file, write_text_atomic
 
+    if out is not None:  # before any work, so a bad path costs nothing
+        check_output_file(out, "--out")
     try:
         import torch
     except ImportError:
@@ -114,6 +142,8 @@ def measure(
         raise UnsupportedError("fleetplan measure needs a CUDA GPU; torch sees none")
     cat = catalog_from(catalog)
     spec, m, eng = cat.gpu(gpu), cat.model(model), cat.engine(engine)
+    if out is None:
+        out = default_profile_path(spec.id)
     r = run_microbenchmarks(torch, m, [1, 8, 32, 64], [1024, 4096, 16384])
     per_layer = r["decode_s_per_layer"]
     mbu = min(r["layer_bytes"] / per_layer[1] / spec.memory_bandwidth_bytes_s, 1.0)
@@ -136,7 +166,7 @@ def measure(
     ]
     sources = dict(eng.sources) | {k: f"measured: {basis}, {today}" for k in factors}
     lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sources.items()]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomic(out, "\n".join(lines) + "\n")
     result = {
         "device": name,
         "matmul_tflops": r["matmul_tflops"],

@@ -42,6 +42,13 @@ def plan(
             help="Simulate the recommendation at peak; grow replicas until percentile SLOs hold.",
         ),
     ] = False,
+    verify_max_requests: Annotated[
+        int,
+        typer.Option(
+            help="Work cap of --verify: simulated requests per fleet size (all seeds); a "
+            "check estimated above it is refused before it runs."
+        ),
+    ] = 500_000,
     model: Annotated[
         str | None, typer.Option(help="Plan without a file: model id, alias or config.json.")
     ] = None,
@@ -110,12 +117,16 @@ def plan(
         from fleetplan.render.output_folder import check_destination
 
         check_destination(emit, "--emit")  # before the search, not after
+    if verify:  # the work cap, before the search
+        from fleetplan.plan.verify import check_verify_work
+
+        check_verify_work(spec, verify_max_requests)
     cat = catalog_from(catalog, calibration)
     p = make_plan(spec, base, cat)
     if verify:
         from fleetplan.plan.verify import verify as run_verify
 
-        p = run_verify(p, cat)
+        p = run_verify(p, cat, max_requests=verify_max_requests)  # checked again: a no-op
     text = _render(p, fmt, to_file=output is not None)  # rendered before anything is written
     if emit is not None:
         from fleetplan.render.deploy import write

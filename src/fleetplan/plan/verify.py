@@ -21,12 +21,17 @@ import numpy as np
 
 from fleetplan.catalog import Catalog
 from fleetplan.plan.types import Plan
+from fleetplan.scenario import ScenarioSpec
 from fleetplan.units import HOURS_PER_MONTH
 from fleetplan.workload import QUANTILE_LEVELS, Arrivals, Lengths, SloTarget
 
 SEEDS = (0, 1, 2)
 TARGET_REQUESTS = 8_000  # per seed: enough arrivals for stable p95s, under a second each
+MIN_DURATION_S, MAX_DURATION_S = 30.0, 3600.0  # simulated time at peak, per seed
 MAX_DOUBLINGS = 4
+# The work cap: simulated requests per fleet size (all seeds together). A bisection runs at
+# most about 2 x log2(16 x planned replicas) fleet sizes, so this bounds the whole check too.
+MAX_REQUESTS_PER_SIZE = 500_000
 REPORTED = ("ttft", "tpot", "e2e")
 
 
@@ -116,7 +121,7 @@ class FleetSimulator:
         self.seeds = seeds
         s = plan.scenario
         self.peak = s.traffic.resolve().peak_qps
-        self.duration = min(max(requests / self.peak, 30.0), 3600.0)
+        self.duration = min(max(requests / self.peak, MIN_DURATION_S), MAX_DURATION_S)
         self.arrivals = plan.arrivals
         self.targets: tuple[SloTarget, ...] = s.slo.resolve().targets
         self.cache: dict[int, FleetRun] = {}
@@ -221,8 +226,35 @@ def fewest_replicas(sim: FleetSimulator, planned: int, floor: int) -> int | None
     return hi
 
 
+def check_verify_work(
+    spec: ScenarioSpec,
+    max_requests: int = MAX_REQUESTS_PER_SIZE,
+    requests: int = TARGET_REQUESTS,
+    seeds: tuple[int, ...] = SEEDS,
+) -> None:
+    """Refuse (one line, exit 2), before anything runs, a check whose simulated requests per
+    fleet size (peak rate x simulated time x seeds) are estimated above `max_requests`."""
+    from fleetplan.errors import InputError
+
+    if max_requests < 1:
+        raise InputError(f"--verify-max-requests = {max_requests}; accepted: an integer >= 1")
+    peak = spec.traffic.resolve().peak_qps
+    secs = min(max(requests / peak, MIN_DURATION_S), MAX_DURATION_S)
+    work = peak * secs * len(seeds)
+    if work > max_requests:
+        raise InputError(
+            f"plan --verify: estimated {work:,.0f} simulated requests per fleet size ({peak:g} "
+            f"req/s at peak x {secs:g} s x {len(seeds)} seeds) is above the cap of "
+            f"{max_requests:,}; raise it with --verify-max-requests"
+        )
+
+
 def verify(
-    plan: Plan, catalog: Catalog, requests: int = TARGET_REQUESTS, seeds: tuple[int, ...] = SEEDS
+    plan: Plan,
+    catalog: Catalog,
+    requests: int = TARGET_REQUESTS,
+    seeds: tuple[int, ...] = SEEDS,
+    max_requests: int = MAX_REQUESTS_PER_SIZE,
 ) -> Plan:
     """The plan with `verification` set; the recommendation resized to the fewest replicas
     that meet every SLO in simulation at the plan's headroom."""
@@ -230,6 +262,7 @@ def verify(
     if rec is None:
         return plan
     s = plan.scenario
+    check_verify_work(s, max_requests, requests, seeds)
     sim = FleetSimulator(plan, catalog, requests, seeds)
     try:
         floor = max(s.slo.min_replicas, 1)
