@@ -175,7 +175,7 @@ def load_point(
     arrival_rate: ArrayLike,
     replicas: ArrayLike,
     batch: F64,
-    chunk: float,
+    chunk: ArrayLike,
     context: float,
     prompts: F64,
     weights: F64,
@@ -201,6 +201,8 @@ def load_point(
     # simulator on gamma arrivals, docs/model/sizing.md)
     cluster = max(arrival_cv2 - 1.0, 0.0) / 3
     p_k = prompts[None, None, :]
+
+    chunk = np.asarray(chunk, dtype=np.float64)
 
     def prefill(n: F64, prompt: F64) -> tuple[F64, F64]:
         """Time and steps to prefill `prompt` tokens in chunks of the budget beside the
@@ -304,7 +306,7 @@ def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
     wait folded in at a few quantiles of its exponential tail."""
     x = np.broadcast_to(np.asarray(x, dtype=np.float64), lp.n.shape)
 
-    def no_wait(y: F64) -> F64:
+    def no_wait(y: F64, lp: LoadPoint = lp) -> F64:
         idle = _linear_cdf(y, lp.prefill_jk[..., 0, :], levels)
         rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -319,14 +321,34 @@ def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
         busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
         return (1 - lp.p_busy) * idle + lp.p_busy * busy
 
-    out = (1 - lp.slot_p) * no_wait(x)
-    if not (lp.slot_p > 1e-4).any():
-        return np.where(lp.stable, out + lp.slot_p * no_wait(x), 0.0)
-    with np.errstate(divide="ignore"):
-        for u in _SLOT_WAIT_POINTS:
-            w = -np.log(1 - u) / lp.slot_theta
-            out = out + lp.slot_p / _SLOT_WAIT_POINTS.size * no_wait(x - w)
+    out = no_wait(x)
+    # the slot wait, where an arrival waits with probability above 1e-4 (elsewhere none)
+    shape = lp.n.shape
+    rows = np.flatnonzero(lp.slot_p.reshape(-1) > 1e-4)
+    if rows.size:
+        sub = _take_rows(lp, rows)
+        xs = x.reshape(-1)[rows].reshape(-1, *[1] * (len(shape) - 1))
+        flat = out.reshape(-1).copy()
+        waited = (1 - sub.slot_p) * flat[rows].reshape(sub.slot_p.shape)
+        with np.errstate(divide="ignore"):
+            for u in _SLOT_WAIT_POINTS:
+                w = -np.log(1 - u) / sub.slot_theta
+                waited = waited + sub.slot_p / _SLOT_WAIT_POINTS.size * no_wait(xs - w, sub)
+        flat[rows] = waited.reshape(-1)
+        out = flat.reshape(shape)
     return np.where(lp.stable, out, 0.0)
+
+
+def _take_rows(lp: LoadPoint, rows: np.ndarray) -> LoadPoint:
+    """`lp` at the flat indices `rows` of its leading shape, as shape (rows, 1, ...)."""
+    lead = lp.n.ndim
+    out = {}
+    for name, v in vars(lp).items():
+        if isinstance(v, np.ndarray):
+            v = v.reshape(-1, *v.shape[lead:])[rows]
+            v = v.reshape(v.shape[0], *[1] * (lead - 1), *v.shape[1:])
+        out[name] = v
+    return LoadPoint(**out)
 
 
 def tpot_cdf(

@@ -9,9 +9,9 @@ from numpy.typing import ArrayLike, NDArray
 def allreduce_s(
     tokens: ArrayLike,
     hidden_size: int,
-    tp: int,
-    link_gb_s: float,
-    latency_s: float,
+    tp: ArrayLike,
+    link_gb_s: ArrayLike,
+    latency_s: ArrayLike,
     act_bytes: float = 2.0,
 ) -> NDArray[np.float64]:
     """Time of one ring all-reduce of `tokens` × `hidden_size` activations across `tp` GPUs.
@@ -20,10 +20,15 @@ def allreduce_s(
     all-gather) and pays a fixed latency per call.
     """
     t = np.asarray(tokens, dtype=np.float64)
-    if tp <= 1:
-        return np.zeros_like(t)
-    volume = 2.0 * (tp - 1) / tp * t * hidden_size * act_bytes
-    return latency_s + volume / (link_gb_s * 1e9)
+    if np.ndim(tp) == 0:
+        if tp <= 1:
+            return np.zeros_like(t)
+        volume = 2.0 * (tp - 1) / tp * t * hidden_size * act_bytes
+        return latency_s + volume / (link_gb_s * 1e9)
+    # stacked setups (an array of degrees): none where tp is 1
+    n = np.asarray(tp, dtype=np.float64)
+    volume = 2.0 * (n - 1) / n * t * hidden_size * act_bytes
+    return np.where(n > 1, latency_s + volume / (link_gb_s * 1e9), 0.0)
 
 
 def allreduce_latency_s(engine_latency_us: float, link_latency_us: float, tp: int) -> float:

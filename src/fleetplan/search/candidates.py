@@ -9,7 +9,6 @@ queueing) and cost then broadcast over batch sizes and offers.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +20,7 @@ from fleetplan.perf.memory import Fit, fit
 from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
 from fleetplan.search.latency import LatencyModel
-from fleetplan.search.stack import group_key, stack
+from fleetplan.search.stack import stack
 from fleetplan.sizing import replicas_for_throughput
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 from fleetplan.workload import Z95, Arrivals, Lengths, Slo, Traffic
@@ -125,29 +124,26 @@ def enumerate_setups(
 
 
 def evaluate(pairs: list[tuple[Setup, Fit]], work: Workload) -> list[SetupEval]:
-    """Evaluate all setups at every grid batch size, group by group, as arrays."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for idx, (s, _) in enumerate(pairs):
-        groups[group_key(s)].append(idx)
-    out: list[SetupEval | None] = [None] * len(pairs)
-    for members in groups.values():
-        stacked = stack([pairs[i][0] for i in members])
-        fits = [pairs[i][1] for i in members]
-        *evals, slo_s = _evaluate_group(stacked, fits, work)
-        for j, i in enumerate(members):
-            row = {k: v[j] for k, v in slo_s.items()}
-            out[i] = SetupEval(pairs[i][0], pairs[i][1], *(a[j] for a in evals), slo_s=row)
-    return [e for e in out if e is not None]
+    """Evaluate all setups at every grid batch size, stacked into one set of arrays."""
+    if not pairs:
+        return []
+    chunk = np.array([s.engine.max_num_batched_tokens for s, _ in pairs], float)[:, None]
+    stacked = stack([s for s, _ in pairs])
+    *evals, slo_s = _evaluate_all(stacked, chunk, [f for _, f in pairs], work)
+    out = []
+    for j, (s, f) in enumerate(pairs):
+        row = {k: v[j] for k, v in slo_s.items()}
+        out.append(SetupEval(s, f, *(a[j] for a in evals), slo_s=row))
+    return out
 
 
-def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[object, ...]:
+def _evaluate_all(s: Setup, chunk: np.ndarray, fits: list[Fit], w: Workload) -> tuple:
     n = len(fits)
     b = np.broadcast_to(BATCH_GRID[None, :], (n, BATCH_GRID.size))
     i_mean, o_mean = w.input.mean, w.output.mean
     ctx, ctx_sd = w.ctx_mean, w.ctx_std
     cap = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
     kv_ok = b * ctx + Z95 * np.sqrt(b) * ctx_sd <= cap
-    chunk = float(s.engine.max_num_batched_tokens)
     # capacity: the steady full-batch step; headroom is measured against it
     t_full = steady_mixed_step(s, b, i_mean, o_mean, ctx).total_s
     per_replica = b / (o_mean * t_full)
@@ -155,13 +151,35 @@ def _evaluate_group(s: Setup, fits: list[Fit], w: Workload) -> tuple[object, ...
     replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
     model = LatencyModel(s, w, b, chunk)
     replicas, found = model.fewest_replicas(replicas, kv_ok)
-    # percentiles where they are read: the entries meeting the SLOs (the choice and its
-    # tie-break) and, in setups where none does, every entry that fits (the why-not)
-    need = found | (kv_ok & ~found.any(axis=1, keepdims=True))
-    slo_s, ttft, tpot, meets = model.report(replicas, need, kv_ok)
-    prefill = chunked_prefill_s(s, w.input.p95, 0.0, ctx, chunk) + np.zeros_like(b)
+    # percentiles where they are read: TPOT p95 (the tie-break) where the SLOs are met; the
+    # rest where an offer can choose the entry; in setups where none meets them, everything
+    # at every entry that fits (the why-not)
+    names = {t.name: (t.metric, t.percentile) for t in w.slo.targets}
+    names.setdefault("ttft_p95_ms", ("ttft", 95.0))
+    names.setdefault("tpot_p95_ms", ("tpot", 95.0))
+    tpot = model.values(replicas, found, {"tpot": ("tpot", 95.0)})["tpot"]
+    need = choosable(replicas, tpot, found) | (kv_ok & ~found.any(axis=1, keepdims=True))
+    values = model.values(replicas, need, names)
+    tpot = np.where(found, tpot, values["tpot_p95_ms"])
+    values["tpot_p95_ms"] = tpot
+    ttft = values["ttft_p95_ms"]
+    slo_s = {t.name: values[t.name] for t in w.slo.targets}
     util = peak / (replicas * per_replica)
-    return (b, kv_ok, tpot, ttft, prefill, per_replica, replicas, util, meets, slo_s)
+    prefill_s = chunked_prefill_s(s, w.input.p95, 0.0, ctx, chunk) + np.zeros_like(b)
+    return (b, kv_ok, tpot, ttft, prefill_s, per_replica, replicas, util, found, slo_s)
+
+
+def choosable(replicas: np.ndarray, tpot: np.ndarray, meets: np.ndarray) -> np.ndarray:
+    """The entries meeting the SLOs that `cost_candidates` can pick for some offer: it takes
+    the fewest whole instances, then the lowest TPOT, so an entry is never picked while
+    another in its row meets the SLOs with no more replicas and a lower TPOT (or the same
+    TPOT and a lower index)."""
+    r, t = replicas[:, None, :], tpot[:, None, :]  # the other entry k' on the last axis
+    m = replicas.shape[1]
+    first = np.arange(m)[None, :] < np.arange(m)[:, None]  # [k, k']: k' before k
+    beats = (t < tpot[..., None]) | ((t == tpot[..., None]) & first)
+    dominated = (meets[:, None, :] & (r <= replicas[..., None]) & beats).any(axis=2)
+    return meets & ~dominated
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 
 from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import mixed_step
+from fleetplan.search.stack import take
 from fleetplan.sizing import F64, LoadPoint, load_point, quantile, tpot_cdf, ttft_cdf
 from fleetplan.workload import QUANTILE_LEVELS, QUANTILE_WEIGHTS
 
@@ -20,13 +21,14 @@ GROWTH_DOUBLINGS = 4  # replicas looked for up to 2^4 x the throughput count
 
 
 class LatencyModel:
-    """Latency distributions of `setup` (stacked, shape (n, 1)) at batch limits `batch` (n, m)."""
+    """Latency distributions of `setup` (stacked, shape (n, 1)) at batch limits `batch`
+    (n, m), each row with its engine's token budget per step `chunk` (n, 1)."""
 
-    def __init__(self, setup: Setup, work: Workload, batch: F64, chunk: float) -> None:
+    def __init__(self, setup: Setup, work: Workload, batch: F64, chunk: F64) -> None:
         self.setup = setup
         self.work = work
         self.batch = np.asarray(batch, dtype=np.float64)
-        self.chunk = chunk
+        self.chunk = np.asarray(chunk, dtype=np.float64)
         self.prompts = np.maximum(work.input.quantiles(), 1.0)
         self.outputs = np.maximum(work.output.quantiles(), 1.0)
 
@@ -86,40 +88,33 @@ class LatencyModel:
             ok &= self.cdf(lp, t.metric, np.full(lp.n.shape, t.ms / 1e3)) >= t.percentile / 100
         return ok
 
-    def report(
-        self, replicas: np.ndarray, need: np.ndarray, kv_ok: np.ndarray
-    ) -> tuple[dict[str, F64], F64, F64, np.ndarray]:
-        """At `replicas`, where `need`: each SLO target's value, TTFT and TPOT p95 (seconds;
-        inf elsewhere), and whether every SLO is met (with the KV ceiling)."""
-        shape = replicas.shape
-        cols = np.flatnonzero(need.any(axis=0))
-        names = {t.name: (t.metric, t.percentile) for t in self.work.slo.targets}
-        names.setdefault("ttft_p95_ms", ("ttft", 95.0))
-        names.setdefault("tpot_p95_ms", ("tpot", 95.0))
-        values = {k: np.full(shape, np.inf) for k in names}
-        meets = np.zeros(shape, dtype=bool)
-        if cols.size:
-            sub = self.columns(cols)
-            lp = sub.point(replicas[:, cols])
+    def values(
+        self, replicas: np.ndarray, where: np.ndarray, names: dict[str, tuple[str, float]]
+    ) -> dict[str, F64]:
+        """Each named (metric, percentile) at `replicas`, seconds, at the entries `where`
+        (inf elsewhere)."""
+        values = {k: np.full(replicas.shape, np.inf) for k in names}
+        rows, cols = np.nonzero(where)
+        if rows.size:
+            sub = self.entries(rows, cols)
+            lp = sub.point(replicas[rows, cols][:, None])
             for k, (metric, pct) in names.items():
-                values[k][:, cols] = sub.value(lp, metric, pct)
-            meets[:, cols] = sub.meets(lp)
-        meets &= kv_ok & need
-        slo = {t.name: values[t.name] for t in self.work.slo.targets}
-        return slo, values["ttft_p95_ms"], values["tpot_p95_ms"], meets
+                values[k][rows, cols] = sub.value(lp, metric, pct)[:, 0]
+        return values
 
     def _meets(self, replicas: np.ndarray, pending: np.ndarray) -> np.ndarray:
-        """`meets` at `replicas`, evaluated only on the batch columns with a pending entry."""
+        """`meets` at `replicas`, evaluated only at the pending entries."""
         out = np.zeros(pending.shape, dtype=bool)
-        cols = np.flatnonzero(pending.any(axis=0))
-        if cols.size:
-            sub = self.columns(cols)
-            out[:, cols] = sub.meets(sub.point(replicas[:, cols]))
+        rows, cols = np.nonzero(pending)
+        if rows.size:
+            sub = self.entries(rows, cols)
+            out[rows, cols] = sub.meets(sub.point(replicas[rows, cols][:, None]))[:, 0]
         return out
 
-    def columns(self, cols: np.ndarray) -> LatencyModel:
-        """The same model on a subset of the batch columns."""
-        return LatencyModel(self.setup, self.work, self.batch[:, cols], self.chunk)
+    def entries(self, rows: np.ndarray, cols: np.ndarray) -> LatencyModel:
+        """The same model at the (row, batch column) entries given, one row each."""
+        batch = self.batch[rows, cols][:, None]
+        return LatencyModel(take(self.setup, rows), self.work, batch, self.chunk[rows])
 
     def fewest_replicas(self, start: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The fewest replicas >= `start` meeting every SLO where `mask`, and whether they

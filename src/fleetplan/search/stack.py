@@ -2,8 +2,8 @@
 
 `perf.roofline.step_s` broadcasts over its inputs, so a stacked setup (n, 1) evaluated at a row
 of batch sizes (1, m) gives an (n, m) table of step times in one call: the search evaluates all
-its candidates as arrays. Setups are grouped so that fields the formulas branch on (tensor
-parallel degree, engine) are equal within a group.
+its candidates as arrays. The tensor parallel degree stacks as a column too (the all-reduce
+takes an array of degrees); the engine's numbers are already in the setup's own fields.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def _stack_values(values: list[Any]) -> Any:
 
 
 def stack(setups: list[Setup]) -> Setup:
-    """One Setup standing for all of `setups` (which must share model, tp and engine)."""
+    """One Setup standing for all of `setups` (which must share the model) in the step
+    formulas; its `precision` and `engine` are the first setup's, for labels only."""
     out: dict[str, Any] = {}
     for f in fields(Setup):
         values = [getattr(s, f.name) for s in setups]
@@ -39,8 +40,10 @@ def stack(setups: list[Setup]) -> Setup:
         if stacked is None:
             if f.name == "gpu":
                 stacked = _stack_namespace(values)
-            elif f.name in {"precision", "notes", "compute_format", "emulated"}:
-                stacked = values[0]  # not read by the step formulas; kept for labels
+            elif f.name in {"precision", "engine", "notes", "compute_format", "emulated"}:
+                # not read by the step formulas (the engine's numbers are in the setup's own
+                # fields): kept for labels
+                stacked = values[0]
             else:
                 raise ValueError(f"cannot stack Setup.{f.name}: it differs across setups")
         out[f.name] = stacked
@@ -57,5 +60,21 @@ def _stack_namespace(objs: list[Any]) -> SimpleNamespace:
     return ns
 
 
-def group_key(s: Setup) -> tuple[int, str, str]:
-    return (s.tp, s.engine.id, s.model.id)
+def take(s: Setup, rows: np.ndarray) -> Setup:
+    """The stacked setup `s` (column arrays of n rows) at `rows` (indices, repeats allowed):
+    one row per entry, so a search can evaluate only the (setup, batch) entries it needs."""
+    out: dict[str, Any] = {}
+    for f in fields(Setup):
+        v = getattr(s, f.name)
+        if isinstance(v, SimpleNamespace):
+            v = SimpleNamespace(**{k: _take_value(x, rows) for k, x in vars(v).items()})
+        out[f.name] = _take_value(v, rows)
+    return Setup(**out)
+
+
+def _take_value(v: Any, rows: np.ndarray) -> Any:
+    if isinstance(v, np.ndarray) and v.ndim == 2:
+        return v[rows]
+    if isinstance(v, list):
+        return [v[i] for i in rows]
+    return v
