@@ -415,7 +415,7 @@ def quantile(cdf: Callable[[F64], F64], q: float, lo: F64, hi: F64, iterations: 
 
 
 def replicas_for_throughput(
-    peak_req_s: float, per_replica_req_s: ArrayLike, utilization: float, min_replicas: int = 1
+    peak_req_s: ArrayLike, per_replica_req_s: ArrayLike, utilization: float, min_replicas: int = 1
 ) -> NDArray[np.int64]:
     """Replicas so that each runs at most `utilization` of its capacity at peak."""
     cap = np.asarray(per_replica_req_s, dtype=np.float64) * utilization

@@ -27,8 +27,8 @@ def allreduce_s(
         return latency_s + volume / (link_gb_s * 1e9)
     # stacked setups (an array of degrees): none where tp is 1
     n = np.asarray(tp, dtype=np.float64)
-    volume = 2.0 * (n - 1) / n * t * hidden_size * act_bytes
-    return np.where(n > 1, latency_s + volume / (link_gb_s * 1e9), 0.0)
+    per_token = np.where(n > 1, 2.0 * (n - 1) / n * hidden_size * act_bytes / (link_gb_s * 1e9), 0)
+    return np.where(n > 1, latency_s, 0.0) + per_token * t
 
 
 def allreduce_latency_s(engine_latency_us: float, link_latency_us: float, tp: int) -> float:

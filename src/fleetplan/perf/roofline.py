@@ -267,9 +267,11 @@ def step_s(
     pc = np.asarray(prefill_context, dtype=np.float64)
     m = s.model
     tokens = b + p
+    # per-setup factors first (columns when setups are stacked), then one pass per term
+    zero = np.zeros_like(tokens)
     # linear layers: stream the weights once, multiply every token
-    w_bytes = s.dense_bytes_gpu + np.zeros_like(tokens)
-    lin_memory = w_bytes / (s.bandwidth * s.mbu)
+    w_bytes = s.dense_bytes_gpu + zero
+    lin_memory = s.dense_bytes_gpu / (s.bandwidth * s.mbu) + zero
     if m.is_moe:
         expert_bytes = (
             s.expert_bytes_gpu
@@ -278,30 +280,30 @@ def step_s(
         )
         w_bytes = w_bytes + expert_bytes
         lin_memory = lin_memory + expert_bytes / (s.bandwidth * s.mbu * s.moe_stream_scale)
-    efficiency = s.mfu * tokens / (tokens + s.gemm_half_tokens)
     lin_flops = s.linear_flops_per_token_gpu * tokens
     expert_flops = s.expert_flops_per_token_gpu * tokens
     with np.errstate(divide="ignore", invalid="ignore"):
-        lin_compute = np.where(
-            tokens > 0, (lin_flops - expert_flops) / (s.peak_flops * efficiency), 0.0
+        # FLOPs / (peak · mfu · tokens / (tokens + half)): the GEMM efficiency at `tokens`
+        dense_per_token = (s.linear_flops_per_token_gpu - s.expert_flops_per_token_gpu) / (
+            s.peak_flops * s.mfu
         )
+        lin_compute = np.where(tokens > 0, dense_per_token * (tokens + s.gemm_half_tokens), 0.0)
         if m.is_moe:
             lin_compute = lin_compute + _expert_gemm_s(s, tokens, expert_flops)
     # attention: decode reads every cached token's KV; prefill is compute-bound (flash attention)
     per_layer_attn = s.attn_flops_per_ctx_token_gpu / m.layers
-    dec_ctx_layers = _kv_layers_tokens(m, c)
-    pre_ctx_layers = _kv_layers_tokens(m, pc)
-    kv_bytes = b * dec_ctx_layers * s.kv_layer_bytes_gpu + p * s.kv_layer_bytes_gpu * m.layers
-    kv_traffic = kv_bytes + (s.kv_read_factor - 1.0) * b * dec_ctx_layers * s.kv_layer_bytes_gpu
-    attn_flops = per_layer_attn * (b * dec_ctx_layers + p * pre_ctx_layers)
-    attn_compute = attn_flops / (s.attention_peak_flops * s.mfu)
-    attn_memory = kv_traffic / (s.bandwidth * s.attention_mbu)
+    dec_tokens = b * _kv_layers_tokens(m, c)  # KV tokens the decodes read, over the layers
+    kv_bytes = (dec_tokens + p * m.layers) * s.kv_layer_bytes_gpu
+    kv_traffic = kv_bytes + dec_tokens * ((s.kv_read_factor - 1.0) * s.kv_layer_bytes_gpu)
+    attn_flops = per_layer_attn * (dec_tokens + p * _kv_layers_tokens(m, pc))
+    attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.mfu))
+    attn_memory = kv_traffic * (1.0 / (s.bandwidth * s.attention_mbu))
     comm = (
         2
         * m.layers
         * allreduce_s(tokens, m.hidden_size, s.tp, s.gpu.interconnect_gb_s, s.allreduce_latency_s)
     )
-    overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + np.zeros_like(tokens)
+    overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + zero
     # near the ridge point a GEMM kernel overlaps its weight loads and its MACs only partly:
     # the parts add (at batch 1 the MACs vanish, at large batch the weight stream does)
     total = lin_compute + lin_memory + np.maximum(attn_compute, attn_memory) + comm + overhead

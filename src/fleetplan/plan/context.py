@@ -16,7 +16,13 @@ from fleetplan.errors import InputError
 from fleetplan.perf.roofline import setup
 from fleetplan.perf.schedule import mixed_step, steady_mixed_step
 from fleetplan.scenario import ScenarioSpec
-from fleetplan.search.candidates import Candidate, SetupEval, Workload
+from fleetplan.search.candidates import (
+    Candidate,
+    SetupEval,
+    Workload,
+    cost_candidates,
+    evaluate_many,
+)
 from fleetplan.sizing import seed_method_gpus
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
@@ -41,10 +47,9 @@ def horizons(
     `evals`, searches only the setups that met the SLOs at today's traffic: more traffic
     spreads over more replicas at the same per-replica load, so a setup that misses an SLO
     at every batch size today misses it at any growth."""
-    from fleetplan.plan.search import Prepared, _rank, _workload, prepare, search
+    from fleetplan.plan.search import _rank, _workload, prepare
     from fleetplan.plan.types import HORIZON_DAYS, Horizon
 
-    out = []
     g = spec.traffic.growth_per_month
     prep = prepared or prepare(spec, model, cat, _workload(spec, base))
     # a setup costs at least as much with more traffic as with today's (more traffic never
@@ -67,25 +72,40 @@ def horizons(
 
     pairs = [p for p in prep.pairs if key_of(p[0]) in today] if evals is not None else prep.pairs
     pairs.sort(key=lambda p: today.get(key_of(p[0]), 0.0))
-    for days in HORIZON_DAYS:
-        scale = (1 + g) ** (days / 30.0)
-        work = _workload(spec, base, peak_scale=scale)
-        best: list = []
-        i = 0
-        # first round: the setups costing today up to the growth factor x today's cheapest
-        # (where the winner usually is); then rounds of doubling size until the bound stops
-        floor = min((v for v in today.values() if v), default=0.0) * scale
-        size = max(1, sum(1 for p in pairs if today.get(key_of(p[0]), 0.0) <= floor))
-        while i < len(pairs):
-            if best and today.get(key_of(pairs[i][0]), 0.0) >= best[0].usd_per_month:
-                break
-            chunk = pairs[i : i + size]
-            i += size
-            size *= 2
-            cands, _, _, _ = search(spec, model, cat, work, Prepared(chunk, [], prep.offers))
-            best = _rank(best + [x for x in cands if x.ok])[:1]
-        reason = "" if best else "no candidate meets every SLO and constraint at this traffic"
-        out.append(Horizon(days, work.traffic.peak_qps, best[0] if best else None, reason))
+    # every horizon's next round of setups is evaluated in one set of arrays
+    scales = [(1 + g) ** (days / 30.0) for days in HORIZON_DAYS]
+    works = [_workload(spec, base, peak_scale=scale) for scale in scales]
+    best: list[list[Candidate]] = [[] for _ in works]
+    at = [0 for _ in works]
+    # first round: the setups costing today up to the growth factor x today's cheapest
+    # (where the winner usually is); then rounds of doubling size until the bound stops
+    cheapest = min((v for v in today.values() if v), default=0.0)
+    sizes = [
+        max(1, sum(1 for p in pairs if today.get(key_of(p[0]), 0.0) <= cheapest * scale))
+        for scale in scales
+    ]
+    while True:
+        jobs, who = [], []
+        for h, w in enumerate(works):
+            i = at[h]
+            if i >= len(pairs):
+                continue
+            if best[h] and today.get(key_of(pairs[i][0]), 0.0) >= best[h][0].usd_per_month:
+                at[h] = len(pairs)
+                continue
+            jobs.append((pairs[i : i + sizes[h]], w))
+            who.append(h)
+            at[h] += sizes[h]
+            sizes[h] *= 2
+        if not jobs:
+            break
+        for h, (_, w), evals_h in zip(who, jobs, evaluate_many(jobs, prep.offers), strict=True):
+            cands, _ = cost_candidates(evals_h, prep.offers, w, spec.constraints.max_usd_per_month)
+            best[h] = _rank(best[h] + [x for x in cands if x.ok])[:1]
+    out = []
+    for days, w, b in zip(HORIZON_DAYS, works, best, strict=True):
+        reason = "" if b else "no candidate meets every SLO and constraint at this traffic"
+        out.append(Horizon(days, w.traffic.peak_qps, b[0] if b else None, reason))
     return out
 
 

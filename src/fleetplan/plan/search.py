@@ -62,7 +62,7 @@ def search(
     prep = prepared or prepare(spec, model, cat, work)
     c = spec.constraints
     rejected = list(prep.rejected)
-    evals = evaluate(prep.pairs, work)
+    evals = evaluate(prep.pairs, work, prep.offers)
     cands, n = cost_candidates(evals, prep.offers, work, c.max_usd_per_month)
     for ev in evals:
         if not ev.meets.any():

@@ -123,21 +123,55 @@ def enumerate_setups(
     return ok, rejected
 
 
-def evaluate(pairs: list[tuple[Setup, Fit]], work: Workload) -> list[SetupEval]:
-    """Evaluate all setups at every grid batch size, stacked into one set of arrays."""
+def evaluate(
+    pairs: list[tuple[Setup, Fit]], work: Workload, offers: dict[str, list[Offer]]
+) -> list[SetupEval]:
+    """Evaluate all setups at every grid batch size, stacked into one set of arrays; the
+    percentiles are computed where `cost_candidates` reads them for `offers`."""
+    return evaluate_many([(pairs, work)], offers)[0]
+
+
+def evaluate_many(
+    jobs: list[tuple[list[tuple[Setup, Fit]], Workload]], offers: dict[str, list[Offer]]
+) -> list[list[SetupEval]]:
+    """`evaluate` for several (setups, workload) jobs whose workloads differ only in their
+    traffic (the horizons), stacked into one set of arrays."""
+    pairs = [p for ps, _ in jobs for p in ps]
     if not pairs:
-        return []
+        return [[] for _ in jobs]
+    peak = np.array([w.traffic.peak_qps for ps, w in jobs for _ in ps], float)[:, None]
     chunk = np.array([s.engine.max_num_batched_tokens for s, _ in pairs], float)[:, None]
     stacked = stack([s for s, _ in pairs])
-    *evals, slo_s = _evaluate_all(stacked, chunk, [f for _, f in pairs], work)
-    out = []
-    for j, (s, f) in enumerate(pairs):
-        row = {k: v[j] for k, v in slo_s.items()}
-        out.append(SetupEval(s, f, *(a[j] for a in evals), slo_s=row))
+    sizes = [_instance_sizes(offers.get(s.gpu.id, []), s.tp) for s, _ in pairs]
+    fits = [f for _, f in pairs]
+    *evals, slo_s = _evaluate_all(stacked, chunk, fits, sizes, jobs[0][1], peak)
+    out: list[list[SetupEval]] = []
+    j = 0
+    for ps, _ in jobs:
+        out.append([])
+        for s, f in ps:
+            row = {k: v[j] for k, v in slo_s.items()}
+            out[-1].append(SetupEval(s, f, *(a[j] for a in evals), slo_s=row))
+            j += 1
     return out
 
 
-def _evaluate_all(s: Setup, chunk: np.ndarray, fits: list[Fit], w: Workload) -> tuple:
+def _instance_sizes(offers: list[Offer], tp: int) -> set[int]:
+    """The replicas per instance of the offers holding a replica of `tp` GPUs (0 stands for a
+    free offer, where every entry costs the same)."""
+    usable, _, per = instance_packing(offers, tp)
+    return {0 if o.usd_per_gpu_hour <= 0 else int(p) for o, p in zip(usable, per, strict=True)}
+
+
+def _evaluate_all(
+    s: Setup,
+    chunk: np.ndarray,
+    fits: list[Fit],
+    sizes: list[set[int]],
+    w: Workload,
+    peak: np.ndarray,
+) -> tuple:
+    """The arrays of `SetupEval` for stacked setups, each row at its own `peak` (n, 1)."""
     n = len(fits)
     b = np.broadcast_to(BATCH_GRID[None, :], (n, BATCH_GRID.size))
     i_mean, o_mean = w.input.mean, w.output.mean
@@ -147,20 +181,25 @@ def _evaluate_all(s: Setup, chunk: np.ndarray, fits: list[Fit], w: Workload) -> 
     # capacity: the steady full-batch step; headroom is measured against it
     t_full = steady_mixed_step(s, b, i_mean, o_mean, ctx).total_s
     per_replica = b / (o_mean * t_full)
-    peak = w.traffic.peak_qps
     replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
-    model = LatencyModel(s, w, b, chunk)
+    model = LatencyModel(s, w, b, chunk, peak)
     replicas, found = model.fewest_replicas(replicas, kv_ok)
-    # percentiles where they are read: TPOT p95 (the tie-break) where the SLOs are met; the
-    # rest where an offer can choose the entry; in setups where none meets them, everything
-    # at every entry that fits (the why-not)
+    # percentiles where they are read: TPOT p95 (the tie-break) at the entries with the fewest
+    # whole instances of some offer, the rest at the entry each offer then picks; in setups
+    # meeting the SLOs nowhere, everything at every entry that fits (the why-not)
     names = {t.name: (t.metric, t.percentile) for t in w.slo.targets}
     names.setdefault("ttft_p95_ms", ("ttft", 95.0))
     names.setdefault("tpot_p95_ms", ("tpot", 95.0))
-    tpot = model.values(replicas, found, {"tpot": ("tpot", 95.0)})["tpot"]
-    need = choosable(replicas, tpot, found) | (kv_ok & ~found.any(axis=1, keepdims=True))
+    tied = fewest_instances(replicas, found, sizes)
+    tpot = model.values(replicas, tied.any(axis=0), {"tpot": ("tpot", 95.0)})["tpot"]
+    picked = np.zeros_like(found)
+    rows = np.arange(n)
+    for t in tied:
+        k = np.argmin(np.where(t, tpot, np.inf), axis=1)
+        picked[rows, k] |= t[rows, k]
+    need = picked | (kv_ok & ~found.any(axis=1, keepdims=True))
     values = model.values(replicas, need, names)
-    tpot = np.where(found, tpot, values["tpot_p95_ms"])
+    tpot = np.where(need, values["tpot_p95_ms"], tpot)
     values["tpot_p95_ms"] = tpot
     ttft = values["ttft_p95_ms"]
     slo_s = {t.name: values[t.name] for t in w.slo.targets}
@@ -169,17 +208,19 @@ def _evaluate_all(s: Setup, chunk: np.ndarray, fits: list[Fit], w: Workload) -> 
     return (b, kv_ok, tpot, ttft, prefill_s, per_replica, replicas, util, found, slo_s)
 
 
-def choosable(replicas: np.ndarray, tpot: np.ndarray, meets: np.ndarray) -> np.ndarray:
-    """The entries meeting the SLOs that `cost_candidates` can pick for some offer: it takes
-    the fewest whole instances, then the lowest TPOT, so an entry is never picked while
-    another in its row meets the SLOs with no more replicas and a lower TPOT (or the same
-    TPOT and a lower index)."""
-    r, t = replicas[:, None, :], tpot[:, None, :]  # the other entry k' on the last axis
-    m = replicas.shape[1]
-    first = np.arange(m)[None, :] < np.arange(m)[:, None]  # [k, k']: k' before k
-    beats = (t < tpot[..., None]) | ((t == tpot[..., None]) & first)
-    dominated = (meets[:, None, :] & (r <= replicas[..., None]) & beats).any(axis=2)
-    return meets & ~dominated
+def fewest_instances(replicas: np.ndarray, meets: np.ndarray, sizes: list[set[int]]) -> np.ndarray:
+    """Per instance size (replicas per instance; 0: a free offer), the entries of each row
+    meeting the SLOs with the fewest whole instances of that size — those `cost_candidates`
+    breaks the tie between by TPOT — as a stack (sizes, rows, batches)."""
+    out = []
+    for size in sorted(set().union(*sizes)):
+        has = np.array([size in z for z in sizes])[:, None]
+        if size == 0:
+            out.append(meets & has)
+            continue
+        inst = np.where(meets, np.ceil(replicas / size - 1e-9), np.inf)
+        out.append(meets & has & (inst == inst.min(axis=1, keepdims=True)))
+    return np.array(out, dtype=bool).reshape(len(out), *replicas.shape)
 
 
 @dataclass(frozen=True)
