@@ -18,7 +18,7 @@ app.add_typer(route_app, name="route")
 
 def _need_extra() -> None:
     try:
-        import httpx  # noqa: F401
+        import aiohttp  # noqa: F401
         import prometheus_client  # noqa: F401
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401

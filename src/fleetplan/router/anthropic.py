@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fleetplan.router.upstream import AttemptFailed
+from fleetplan.router.upstream import AttemptFailed, Outgoing
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -105,23 +105,14 @@ def to_messages(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def request(client: Any, p: Any, path: str, body: dict[str, Any]) -> Any:
-    import httpx
-
+def request(p: Any, path: str, body: dict[str, Any]) -> Outgoing:
     if path != "chat/completions":
         raise AttemptFailed(f"{p.name} speaks the Messages API: chat only", health=False)
     headers = {"Content-Type": "application/json", "anthropic-version": API_VERSION}
     if key := p.api_key():
         headers["x-api-key"] = key
-    t = p.timeouts
-    timeout = httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s)
-    return client.build_request(
-        "POST",
-        f"{p.base_url}/messages",
-        content=json.dumps(to_messages(body)),
-        headers=headers,
-        timeout=timeout,
-    )
+    content = json.dumps(to_messages(body)).encode()
+    return Outgoing(f"{p.base_url}/messages", headers, content, p.timeouts.connect_s)
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:

@@ -49,11 +49,6 @@ class Lease:
     tokens_est: int
 
 
-_POOLS = 16  # HTTP connection pools to the upstreams, used in turn
-_POOL_CONNECTIONS = 64  # per pool: 1,024 upstream connections at most in all
-_POOL_KEEPALIVE = 16  # idle connections kept per pool
-
-
 class _TooBig(Exception):
     pass
 
@@ -64,7 +59,6 @@ class Gateway:
         config: RouterConfig,
         state: State | None = None,
         log_path: str | None = None,
-        transport: Any = None,
     ) -> None:
         self.key = config.gateway_key()
         config.check_keys()
@@ -85,11 +79,8 @@ class Gateway:
         self.ttft_ema_s: dict[str, float] = {}
         self.itl_ema_s: dict[str, float] = {}
         self.held: dict[str, set[str]] = {}  # in-flight lease ids by state key, renewed
-        self._transport = transport
         self._tasks: list[asyncio.Task[None]] = []
-        self.client: Any = None  # the first of `clients`: active health checks
-        self.clients: list[Any] = []
-        self._turn = 0
+        self.client: Any = None  # the HTTP session to the upstreams, opened in `start`
         self.app = self._build()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -130,23 +121,10 @@ class Gateway:
         return Starlette(routes=routes, lifespan=lifespan)
 
     async def start(self) -> None:
-        import httpx
+        from fleetplan.router.upstream import session
 
         self.loop = asyncio.get_running_loop()  # the loop serving this gateway
-
-        # httpx's pool scans all its connections and requests on every request and response
-        # (O(n)): at 200 in flight that scan cost more CPU than the rest of the gateway. Several
-        # small pools, taken in turn, keep each scan short.
-        limits = httpx.Limits(
-            max_connections=_POOL_CONNECTIONS, max_keepalive_connections=_POOL_KEEPALIVE
-        )
-        self.clients = [
-            httpx.AsyncClient(
-                limits=limits, trust_env=False, follow_redirects=False, transport=self._transport
-            )
-            for _ in range(_POOLS)
-        ]
-        self.client = self.clients[0]
+        self.client = session()
         self.admission.start()
         if self.keys is not None:
             self.keys.start()
@@ -162,18 +140,12 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         await self.admission.stop()
-        for c in self.clients:
-            await c.aclose()
+        await self.client.close()
         await self.state.close()
         if self.log is not None:
             self.log.close()
         if self.keys is not None:
             self.keys.close()
-
-    def http(self) -> Any:
-        """The HTTP client for the next upstream request (the pools in turn)."""
-        self._turn = (self._turn + 1) % len(self.clients)
-        return self.clients[self._turn]
 
     # -- leases ---------------------------------------------------------------------------
     def lease(self, p: Provider, tokens_est: int) -> Lease:

@@ -92,13 +92,14 @@ class Breaker:
 
 async def check_once(client: Any, p: Provider, breaker: Breaker, timeout_s: float) -> bool:
     """GET `p`'s /models; feed the breaker; return whether it answered 200."""
-    import httpx
+    import aiohttp
 
     headers = {"Authorization": f"Bearer {k}"} if (k := p.api_key()) else {}
     try:
-        r = await client.get(f"{p.base_url}/models", headers=headers, timeout=timeout_s)
-        ok = r.status_code == 200
-    except (httpx.HTTPError, OSError):  # a transport failure is a failed check
+        t = aiohttp.ClientTimeout(total=timeout_s)
+        async with client.get(f"{p.base_url}/models", headers=headers, timeout=t) as r:
+            ok = r.status == 200
+    except (aiohttp.ClientError, OSError, TimeoutError):  # a transport failure is a failed check
         ok = False
     if ok:
         await breaker.success(p.name)

@@ -19,18 +19,25 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 
 from fleetplan.router.key_admission import settle_key
 from fleetplan.router.record import Ctx, finish
-from fleetplan.router.upstream import AttemptFailed, read_json, send, sse_events, upstream_request
+from fleetplan.router.upstream import (
+    AttemptFailed,
+    close,
+    read_json,
+    send,
+    sse_events,
+    upstream_request,
+)
 
 if TYPE_CHECKING:
     from fleetplan.router.config import Provider
     from fleetplan.router.gateway import Gateway, Lease
 
 logger = logging.getLogger("fleetplan.router")
-_UPSTREAM_FAULTS = (TimeoutError, httpx.HTTPError, AttemptFailed)
+_UPSTREAM_FAULTS = (TimeoutError, aiohttp.ClientError, AttemptFailed)
 
 
 def _json_response(raw: bytes, status: int = 200) -> Any:
@@ -49,12 +56,10 @@ async def attempt(
     """Send to `p` and return the client's response; raise AttemptFailed to try another."""
     t = p.timeouts
     adapter = gw.adapter(p)
-    client = gw.http()
-    req = adapter.request(client, p, path, body) if adapter else None
-    req = req or upstream_request(client, p, path, body)
+    out = adapter.request(p, path, body) if adapter else upstream_request(p, path, body)
     t_sent = time.perf_counter()  # the upstream's clock starts here
     first_wait_s = t.first_token_s if ctx.stream else t.first_byte_s
-    resp = await send(client, req, min(first_wait_s, t.total_s))
+    resp = await send(gw.client, out, min(first_wait_s, t.total_s))
     if not ctx.stream:
         # headers are in: the upstream committed. What fails now is final (not retried).
         try:
@@ -82,7 +87,7 @@ async def attempt(
         async with asyncio.timeout(t.first_token_s):
             first = await anext(events)
     except (StopAsyncIteration, *_UPSTREAM_FAULTS) as exc:
-        await resp.aclose()
+        close(resp)
         raise AttemptFailed(
             f"stream failed before its first event ({type(exc).__name__})"
         ) from None
@@ -122,7 +127,7 @@ class Relay:
         if ctx.status == 0:
             ctx.status, ctx.error = status, error
         try:
-            await self.resp.aclose()
+            close(self.resp)
             u = ctx.usage
             await gw.release(self.lease, u.input_tokens + u.output_tokens, ctx.status == 200)
         finally:
