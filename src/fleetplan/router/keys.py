@@ -130,9 +130,33 @@ def _row(r: tuple) -> VirtualKey:  # type: ignore[type-arg]
 Charge = tuple[str, str, float, int, int]  # key id, month, cost, input tokens, output tokens
 
 
-class SpendQueue:
-    """Spend charged by the gateway, written in batches by a background thread; what is on its
-    way counts at once in ``pending_usd``. A store supplies ``_open_sink`` and ``_write``."""
+class StoreBase:
+    """What both key stores share: creating a key, and spend charged by the gateway, written in
+    batches by a background thread (what is on its way counts at once in ``pending_usd``).
+    A store supplies ``_live_name``, ``_insert``, ``_open_sink`` and ``_write``."""
+
+    def _live_name(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _insert(self, vk: VirtualKey, key_hash: str) -> None:
+        raise NotImplementedError
+
+    def create(
+        self,
+        name: str,
+        team: str = "",
+        budget_usd_per_month: float | None = None,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        models: tuple[str, ...] = (),
+    ) -> tuple[VirtualKey, str]:
+        """A new key and its secret (shown once; only its hash is stored)."""
+        check_new_key(name, budget_usd_per_month, rpm, tpm)
+        if self._live_name(name):
+            raise InputError(f"--name {name!r}: a live key already has that name")
+        vk, secret = new_key(name, team, budget_usd_per_month, rpm, tpm, models)
+        self._insert(vk, hash_key(secret))
+        return vk, secret
 
     def _init_spend(self) -> None:
         self._q: queue.Queue[Charge | None] = queue.Queue()
@@ -192,7 +216,7 @@ class SpendQueue:
             self._thread.join(timeout=10.0)
 
 
-class KeyStore(SpendQueue):
+class KeyStore(StoreBase):
     """Keys and their spend in one SQLite file; spend is written by a background thread."""
 
     def __init__(self, path: str | Path) -> None:
@@ -209,24 +233,14 @@ class KeyStore(SpendQueue):
         return con
 
     # -- keys -------------------------------------------------------------------------------
-    def create(
-        self,
-        name: str,
-        team: str = "",
-        budget_usd_per_month: float | None = None,
-        rpm: float | None = None,
-        tpm: float | None = None,
-        models: tuple[str, ...] = (),
-    ) -> tuple[VirtualKey, str]:
-        """A new key and its secret (shown once; only its hash is stored)."""
-        check_new_key(name, budget_usd_per_month, rpm, tpm)
-        if self._find("name = ? AND revoked_s IS NULL", name):
-            raise InputError(f"--name {name!r}: a live key already has that name")
-        vk, secret = new_key(name, team, budget_usd_per_month, rpm, tpm, models)
+    def _live_name(self, name: str) -> bool:
+        return self._find("name = ? AND revoked_s IS NULL", name) is not None
+
+    def _insert(self, vk: VirtualKey, key_hash: str) -> None:
         self._con.execute(
             f"INSERT INTO keys (hash, {_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                hash_key(secret),
+                key_hash,
                 vk.id,
                 vk.name,
                 vk.team,
@@ -239,7 +253,6 @@ class KeyStore(SpendQueue):
             ),
         )
         self._con.commit()
-        return vk, secret
 
     def _find(self, where: str, *args: object) -> VirtualKey | None:
         r = self._con.execute(f"SELECT {_COLS} FROM keys WHERE {where}", args).fetchone()

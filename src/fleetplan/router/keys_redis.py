@@ -13,16 +13,7 @@ import time
 from typing import Any
 
 from fleetplan.errors import InputError
-from fleetplan.router.keys import (
-    KEY_PREFIX,
-    Charge,
-    SpendQueue,
-    VirtualKey,
-    check_new_key,
-    hash_key,
-    month_of,
-    new_key,
-)
+from fleetplan.router.keys import KEY_PREFIX, Charge, StoreBase, VirtualKey, hash_key, month_of
 
 _P = "fleetplan:keys:"
 
@@ -45,7 +36,7 @@ def _vk(kid: str, h: dict[str, str]) -> VirtualKey:
     )
 
 
-class RedisKeyStore(SpendQueue):
+class RedisKeyStore(StoreBase):
     def __init__(self, url: str) -> None:
         import redis
 
@@ -56,37 +47,28 @@ class RedisKeyStore(SpendQueue):
         except redis.RedisError as exc:
             raise InputError(f"keys: cannot reach Redis ({type(exc).__name__})") from None
 
-    def create(
-        self,
-        name: str,
-        team: str = "",
-        budget_usd_per_month: float | None = None,
-        rpm: float | None = None,
-        tpm: float | None = None,
-        models: tuple[str, ...] = (),
-    ) -> tuple[VirtualKey, str]:
-        check_new_key(name, budget_usd_per_month, rpm, tpm)
-        if any(k.name == name and k.revoked_s is None for k in self.list()):
-            raise InputError(f"--name {name!r}: a live key already has that name")
-        vk, secret = new_key(name, team, budget_usd_per_month, rpm, tpm, models)
+    def _live_name(self, name: str) -> bool:
+        return any(k.name == name and k.revoked_s is None for k in self.list())
+
+    def _insert(self, vk: VirtualKey, key_hash: str) -> None:
+        def opt(v: float | None) -> str:
+            return "" if v is None else repr(v)
+
         fields = {
             "name": vk.name,
             "team": vk.team,
-            "budget_usd_per_month": ""
-            if budget_usd_per_month is None
-            else repr(budget_usd_per_month),
-            "rpm": "" if rpm is None else repr(rpm),
-            "tpm": "" if tpm is None else repr(tpm),
+            "budget_usd_per_month": opt(vk.budget_usd_per_month),
+            "rpm": opt(vk.rpm),
+            "tpm": opt(vk.tpm),
             "models": ",".join(vk.models),
             "created_s": repr(vk.created_s),
             "revoked_s": "",
         }
         pipe = self._r.pipeline()
         pipe.hset(f"{_P}key:{vk.id}", mapping=fields)
-        pipe.set(f"{_P}hash:{hash_key(secret)}", vk.id)
+        pipe.set(f"{_P}hash:{key_hash}", vk.id)
         pipe.zadd(f"{_P}ids", {vk.id: vk.created_s})
         pipe.execute()
-        return vk, secret
 
     def _get(self, kid: str) -> VirtualKey | None:
         h = self._r.hgetall(f"{_P}key:{kid}")
