@@ -242,6 +242,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--redis-url", default=None, help="needed with --workers > 1")
     ap.add_argument("--client", choices=["raw", "openai", "httpx"], default="raw")
+    ap.add_argument(
+        "--max-loop-lag-ms",
+        type=float,
+        default=None,
+        help="the gateway's lag shedding (default off here, to measure what it can carry; "
+        "its own default is 200 ms: sheds show as HTTP 503)",
+    )
     a = ap.parse_args()
     if a.workers > 1 and not a.redis_url:
         raise SystemExit("--workers > 1 needs --redis-url")
@@ -252,8 +259,12 @@ def main() -> None:
     gw = None
     try:
         _wait_up(f"{up_url}/v1/models", up)
+        gw_cfg = {
+            "log_path": str(Path(tmp) / "log.sqlite"),
+            "admission": {"max_loop_lag_ms": a.max_loop_lag_ms},
+        }
         cfg = {
-            "gateway": {"log_path": str(Path(tmp) / "log.sqlite")},
+            "gateway": gw_cfg,
             "providers": [
                 {
                     "name": "bench",
@@ -304,7 +315,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"gateway added latency, loopback, {a.requests} requests per row, gateway "
-        f"--workers {a.workers}, client {a.client}, {os.cpu_count()} CPUs, "
+        f"--workers {a.workers}, client {a.client}, lag shedding "
+        f"{a.max_loop_lag_ms or 'off'}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load0:.1f} at the start and "
         f"{os.getloadavg()[0]:.1f} at the end (measured)"
     )

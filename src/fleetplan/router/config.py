@@ -112,7 +112,9 @@ class AdmissionIn(_Strict):
     max_concurrent: int | None = Field(default=1000, gt=0)
     max_queue: int = Field(default=1000, ge=0)
     queue_timeout_s: float = Field(default=10.0, gt=0)
-    max_loop_lag_ms: float | None = Field(default=None, gt=0)  # shed while the loop lags more
+    # shed while the event loop lags more (a short sleep wakes this late): a loop that busy has
+    # stopped keeping up, and what it admits now waits for CPU, not for an upstream. None: off
+    max_loop_lag_ms: float | None = Field(default=200.0, gt=0)
 
 
 class CascadeIn(_Strict):
