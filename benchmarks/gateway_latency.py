@@ -16,8 +16,14 @@ streams, the lightest load generator; `--client openai` is the official client (
 `--client httpx` plain httpx. CPU per request does not depend on the machine's other load the
 way latency does. Measured on this machine; nothing modelled.
 
+With an upstream that answers at once, concurrency 200 is a throughput test: both paths queue
+for the cores, and the added latency is about 200 x the extra CPU per request / the cores left.
+`--upstream-latency-ms 1000` makes each request take a second upstream, so 200 stay in flight
+at about 200 requests/s, as with real model servers; the added latency is then the gateway's own.
+
 usage: python benchmarks/gateway_latency.py [--requests 2000] [--concurrency 1 10 200]
                                              [--client raw|openai|httpx]
+                                             [--upstream-latency-ms 0] [--chunk-delay-ms 0]
                                              [--workers 2 --redis-url redis://127.0.0.1:6379/0]
 """
 
@@ -44,8 +50,9 @@ import yaml
 KEY = "bench-gateway-key"
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16}
 _UPSTREAM = (
-    "import sys; from fleetplan.router.fake_upstream import Upstream; import uvicorn; "
-    "uvicorn.run(Upstream('bench').app(), host='127.0.0.1', port=int(sys.argv[1]), "
+    "import sys; from fleetplan.router.fake_upstream import Faults, Upstream; import uvicorn; "
+    "f = Faults(latency_s=float(sys.argv[2]), chunk_delay_s=float(sys.argv[3])); "
+    "uvicorn.run(Upstream('bench', f).app(), host='127.0.0.1', port=int(sys.argv[1]), "
     "log_level='warning', access_log=False)"
 )
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -243,6 +250,14 @@ def main() -> None:
     ap.add_argument("--redis-url", default=None, help="needed with --workers > 1")
     ap.add_argument("--client", choices=["raw", "openai", "httpx"], default="raw")
     ap.add_argument(
+        "--upstream-latency-ms",
+        type=float,
+        default=0.0,
+        help="the fake upstream waits this long before answering (0: answers at once, so high "
+        "concurrency measures throughput; ~1000 keeps 200 requests in flight at ~200 req/s)",
+    )
+    ap.add_argument("--chunk-delay-ms", type=float, default=0.0, help="between streamed chunks")
+    ap.add_argument(
         "--max-loop-lag-ms",
         type=float,
         default=None,
@@ -253,7 +268,8 @@ def main() -> None:
     if a.workers > 1 and not a.redis_url:
         raise SystemExit("--workers > 1 needs --redis-url")
     up_port, gw_port = _free_port(), _free_port()
-    up = subprocess.Popen([sys.executable, "-c", _UPSTREAM, str(up_port)])
+    delays = [str(a.upstream_latency_ms / 1000), str(a.chunk_delay_ms / 1000)]
+    up = subprocess.Popen([sys.executable, "-c", _UPSTREAM, str(up_port), *delays])
     up_url = f"http://127.0.0.1:{up_port}"
     tmp = tempfile.mkdtemp()
     gw = None
@@ -287,8 +303,8 @@ def main() -> None:
         _wait_up(f"{gw_url}/health", gw)
         direct_url, via_url = f"{up_url}/v1/chat/completions", f"{gw_url}/v1/chat/completions"
         for u in (direct_url, via_url):  # warm both paths
-            asyncio.run(_run(u, 200, 10, False, a.client))
-            asyncio.run(_run(u, 200, 10, True, a.client))
+            asyncio.run(_run(u, 200, 50, False, a.client))
+            asyncio.run(_run(u, 200, 50, True, a.client))
         cpu = np.zeros(4)  # gateway, Redis, upstream, this load generator (s, via runs)
         via_n, load0 = 0, os.getloadavg()[0]
         rows = []
@@ -306,7 +322,7 @@ def main() -> None:
                 )
                 cpu += c1 - c0
                 via_n += a.requests
-                rows.append((conc, stream, d, v))
+                rows.append((conc, stream, d, v, (c1[0] - c0[0]) / a.requests * 1000))
     finally:
         for p in (gw, up):
             if p is not None:
@@ -315,23 +331,24 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"gateway added latency, loopback, {a.requests} requests per row, gateway "
-        f"--workers {a.workers}, client {a.client}, lag shedding "
+        f"--workers {a.workers}, client {a.client}, upstream latency "
+        f"{a.upstream_latency_ms:g} ms + {a.chunk_delay_ms:g} ms per chunk, lag shedding "
         f"{a.max_loop_lag_ms or 'off'}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load0:.1f} at the start and "
         f"{os.getloadavg()[0]:.1f} at the end (measured)"
     )
     print(
         f"{'conc':>4s} {'mode':22s} {'direct p50':>10s} {'via p50':>8s} {'added p50':>9s} "
-        f"{'direct p99':>10s} {'via p99':>8s} {'added p99':>9s}  (ms)"
+        f"{'direct p99':>10s} {'via p99':>8s} {'added p99':>9s} {'gw CPU/req':>10s}  (ms)"
     )
-    for conc, stream, d, v in rows:
+    for conc, stream, d, v, gw_cpu_ms in rows:
         cols = [(0, "stream first chunk"), (1, "stream total")] if stream else [(1, "non-streamed")]
         for j, label in cols:
             d50, d99 = np.nanpercentile(d[:, j], [50, 99]) * 1000
             v50, v99 = np.nanpercentile(v[:, j], [50, 99]) * 1000
             print(
                 f"{conc:4d} {label:22s} {d50:10.2f} {v50:8.2f} {v50 - d50:9.2f} "
-                f"{d99:10.2f} {v99:8.2f} {v99 - d99:9.2f}"
+                f"{d99:10.2f} {v99:8.2f} {v99 - d99:9.2f} {gw_cpu_ms:10.2f}"
             )
         failed_d, failed_v = int(np.isnan(d[:, 1]).sum()), int(np.isnan(v[:, 1]).sum())
         if failed_d or failed_v:
@@ -339,7 +356,7 @@ def main() -> None:
     if FAILURES:
         print("failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(FAILURES.items())))
     per = cpu / via_n * 1000
-    print(f"gateway CPU per request: {per[0]:.2f} ms (user+system, all its processes)")
+    print(f"gateway CPU per request, all rows: {per[0]:.2f} ms (user+system, all its processes)")
     print(
         f"others' CPU per request via the gateway: Redis {per[1]:.2f} ms, upstream "
         f"{per[2]:.2f} ms, load generator ({a.client}) {per[3]:.2f} ms"

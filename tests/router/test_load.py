@@ -55,5 +55,9 @@ def test_load_no_lost_request(upstream, gateway):
     assert out_tok == 5 * N_REQUESTS
     assert parse_exposition(text, "fleetplan_gateway_in_flight") == 0
     retries = parse_exposition(text, "fleetplan_gateway_retries_total")
-    assert retries == b.requests  # each failed attempt on `b` was retried on `a`
+    failed_b = parse_exposition(text, "fleetplan_gateway_upstream_errors_total", {"provider": "b"})
+    assert retries == failed_b  # each failed attempt on `b` was retried on `a`
+    # each request `b` saw failed; on a loaded machine an attempt may also fail on the way (a
+    # kept-alive connection `b` was closing), which `b` never sees
+    assert 0 < b.requests <= failed_b
     print(f"\n{N_REQUESTS} streamed requests at concurrency {CONCURRENCY}: {wall_s:.1f} s")

@@ -95,7 +95,9 @@ def session() -> Any:
     where httpx's scanned every connection). Lines up to 1 MiB in a stream."""
     import aiohttp
 
-    connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, enable_cleanup_closed=True)
+    # idle connections are dropped after 4 s, before model servers on uvicorn close theirs (5 s):
+    # a request sent on a connection the server is closing fails without an answer
+    connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=4.0)
     return aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=1 << 20)
 
 
