@@ -11,7 +11,8 @@ At a per-replica arrival rate λ it settles at an operating point (`load_point`)
 
 TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunneen) + the rest
 of the step in flight when the request arrives (uniform over a decode step, or over a mixed
-step, chosen by the share of time in each) + its own prefill. TPOT of a request with O
+step, chosen by the share of time in each) + its own prefill, after the prompts that arrived
+before it in that step (first come, first served). TPOT of a request with O
 tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound
 Poisson sum of the prompts arriving during its life) / (O − 1). Percentiles come from these
 distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not
@@ -241,17 +242,20 @@ def load_point(
         n = 0.5 * n + 0.5 * np.minimum(lam * o1 * t_bar, b - 1)
         extra = 0.5 * extra + 0.5 * extra_new
     t_dec, tp, _, own, nch_e, share, f, fm, t_bar, mixed_len, _ = mean_step(n, extra)
-    # the prompts sharing a request's first step: Poisson counts (mean λ × the step it
-    # arrived in, decode or mixed, plus a burst's), each a mean prompt
+    # the prompts prefilled ahead of a request in its first step: those that arrived before
+    # it in the step it arrived in (decode or mixed; first come first served, the step's
+    # token budget goes out in admission order), plus a burst's; Poisson counts, each a
+    # mean prompt
     counts = np.asarray(CO_ARRIVALS, dtype=np.float64)
     own_j = np.stack([tp if c == 0 else prefill(n, p_k + c * i_mean)[0] for c in counts], axis=-2)
-    # how many share a step depends on the balancer: a random split (Poisson at λ/R) or
-    # every R-th request (round robin, an Erlang-R renewal process) bound it; least
-    # outstanding lies between, taken as their mean (checked against the simulator)
+    # how many arrive in the elapsed part of a step (half of it on average) depends on the
+    # balancer: a random split (Poisson at λ/R) or every R-th request (round robin, an
+    # Erlang-R renewal process) bound it; least outstanding lies between, taken as their
+    # mean (checked against the simulator)
     rr = np.broadcast_to(r, lam.shape)
 
     def sharing(window: F64) -> F64:
-        return 0.5 * (lam * window + 2 * _renewals(rr, lam_total, window / 2)) + cluster
+        return 0.5 * (lam * window / 2 + _renewals(rr, lam_total, window / 2)) + cluster
 
     nu_dec, nu_mix = sharing(t_dec), sharing(mixed_len)
     service = o1 * t_bar + _mean(tp, weights)
