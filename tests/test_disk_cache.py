@@ -117,3 +117,24 @@ def test_cached_api_price_equals_genai_prices(folder: Path) -> None:
         first = api_price("gpt-4o", batch=batch)
         assert api_price("gpt-4o", batch=batch) == first == _from_genai("gpt-4o", None, batch)
     assert any(folder.glob("api-price-*.pickle"))
+
+
+def test_an_edited_catalog_module_rebuilds_the_cached_catalog(folder: Path, monkeypatch) -> None:
+    import fleetplan.catalog as catalog_pkg
+    from fleetplan.catalog import _load
+
+    _load.cache_clear()
+    load_catalog()
+    stamps: list[tuple] = []
+    real = disk_cache.cached
+
+    def spy(kind, key, build):
+        stamps.append(key)
+        return real(kind, key, build)
+
+    monkeypatch.setattr(disk_cache, "cached", spy)
+    _load.cache_clear()
+    load_catalog()
+    code = {s[0] for s in stamps[0] if s[0].endswith(".py")}
+    assert str(Path(catalog_pkg.__file__).parent / "schema.py") in code
+    _load.cache_clear()

@@ -7,10 +7,12 @@ they cost a few milliseconds. The folder is `$FLEETPLAN_CACHE_DIR`, else
 cache off. Nothing is ever written into the current folder.
 
 An entry is named by a hash of its key, and every key holds fleetplan's version and the path,
-size and modification time of each file the value was derived from, so an edited or replaced
-file is read again. Entries are pickles; one is read only from a folder of the current user's
-that nobody else can write, and a missing, stale, unreadable or corrupt entry is rebuilt. A
-folder that cannot be written is skipped: the cache only saves time, it never changes a result.
+size and modification time of each file the value was derived from — the data files and the
+modules that build the value — so an edited or replaced file, or an upgraded fleetplan that
+kept its version number, builds it again. Entries are pickles; one is read only from a folder
+of the current user's that nobody else can write, and a missing, stale, unreadable or corrupt
+entry is rebuilt. A folder that cannot be written is skipped: the cache only saves time, it
+never changes a result.
 """
 
 from __future__ import annotations

@@ -196,9 +196,10 @@ def _merge_user(
 def _load(paths: tuple[str, ...]) -> Catalog:
     from fleetplan.disk_cache import cached, file_stamp
 
-    try:  # the parsed catalog is kept on disk, keyed by every file it is read from
+    try:  # the parsed catalog is kept on disk, keyed by every file it is read and built from
         data = Path(str(resources.files("fleetplan.catalog.data")))
-        key = tuple(file_stamp(p) for p in [*sorted(data.glob("*.toml")), *paths])
+        code = sorted(Path(__file__).parent.glob("*.py"))  # an edited schema rebuilds it too
+        key = tuple(file_stamp(p) for p in [*code, *sorted(data.glob("*.toml")), *paths])
     except OSError:  # a missing file (reported by the parse) or a zipped package: no cache
         return _parse(paths)
     return cached("catalog", key, lambda: _parse(paths))

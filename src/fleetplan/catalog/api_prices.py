@@ -228,7 +228,11 @@ def _cached_card(name: str, provider: str | None, batch: bool) -> ApiPrice:
     try:
         origin = find_spec("genai_prices").origin  # type: ignore[union-attr]
         table = resources.files("fleetplan.catalog.data").joinpath("api_batch_discounts.toml")
-        stamps = (file_stamp(Path(str(origin)).parent / "data.py"), file_stamp(str(table)))
+        stamps = (
+            file_stamp(Path(str(origin)).parent / "data.py"),
+            file_stamp(str(table)),
+            file_stamp(__file__),  # this module builds the card: an edit rebuilds it
+        )
     except (AttributeError, TypeError, ValueError, OSError):  # an unusual install: no cache
         return _from_genai(name, provider, batch)
     day = f"{datetime.now(tz=UTC):%Y-%m-%d}"
