@@ -80,9 +80,8 @@ def test_no_log_file_unless_asked_and_a_separate_metrics_key(upstream, tmp_path,
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("METRICS_KEY", "metrics-only-key-42")
     _, srv = upstream("a")
-    cfg = parse_config(
-        {"gateway": {"metrics_key_env": "METRICS_KEY"}, "providers": [provider("a", srv.url)]}
-    )
+    gw = {"metrics_key_env": "METRICS_KEY", "admission": {"max_loop_lag_ms": None}}
+    cfg = parse_config({"gateway": gw, "providers": [provider("a", srv.url)]})
     g = Gateway(cfg)
     with Served(g.app) as gs:
         assert client(gs.url).chat.completions.create(model="m", messages=MSG).choices

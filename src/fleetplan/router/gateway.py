@@ -78,6 +78,7 @@ class Gateway:
         self.by_name = {p.name: p for p in config.providers}
         self.ttft_ema_s: dict[str, float] = {}
         self.itl_ema_s: dict[str, float] = {}
+        self._itl_hist: dict[str, Any] = {}
         self.held: dict[str, set[str]] = {}  # in-flight lease ids by state key, renewed
         self._tasks: list[asyncio.Task[None]] = []
         self.client: Any = None  # the HTTP session to the upstreams, opened in `start`
@@ -191,8 +192,12 @@ class Gateway:
         self.metrics.ttft.labels(name).observe(ttft_s)
 
     def note_itl(self, name: str, itl_s: float) -> None:
+        """Once per streamed chunk: the histogram's child is looked up once per provider."""
         self._ema(self.itl_ema_s, name, itl_s)
-        self.metrics.itl.labels(name).observe(itl_s)
+        h = self._itl_hist.get(name)
+        if h is None:
+            h = self._itl_hist[name] = self.metrics.itl.labels(name)
+        h.observe(itl_s)
 
     def note_complete(self, name: str, total_s: float, output_tokens: int) -> None:
         """A non-streamed response's TTFT is not seen: estimate it from the provider's
