@@ -64,3 +64,34 @@ def test_calibration_on_half_lowers_error_on_the_other_half(rows, catalog):
     assert after["median"] < before["median"] / 2
     assert after["p90"] < before["p90"]
     assert summarize(fit.errors_after)["median"] < summarize(fit.errors_before)["median"]
+
+
+def test_a_prior_holds_a_factor_the_rows_do_not_constrain(rows, catalog):
+    """Batch-1 decode of short prompts hardly depends on attention's bandwidth share: without
+    a prior the fit leaves it where it starts; with one it moves to the reference."""
+    eng = dataclasses.replace(catalog.engine("lmdeploy"), attention_mbu=0.3)
+    mine = [r for r in rows if r.engine == "lmdeploy" and r.batch == 1 and r.input_len <= 128]
+    assert mine
+    free = fit_engine(mine, catalog, eng, ["attention_mbu"], keep_if_worse=False)
+    held = fit_engine(mine, catalog, eng, ["attention_mbu"], prior={"attention_mbu": (0.8, 0.5)},
+                      keep_if_worse=False)  # fmt: skip
+    assert abs(held.factors["attention_mbu"] - 0.8) < abs(free.factors["attention_mbu"] - 0.8)
+    assert held.factors["attention_mbu"] > 0.6
+
+
+def test_cross_validation_never_falls_back_to_the_packaged_profile(catalog, monkeypatch):
+    """The packaged profile was fitted on every source, the held-out one included: a fold's fit
+    is kept even where its median error is worse than the packaged profile's."""
+    from fleetplan.accuracy import calibrate, crossval
+
+    seen = []
+    real = calibrate.fit_engine
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("keep_if_worse", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crossval, "fit_engine", spy)
+    mine = [r for r in read_rows_csv(validation_set_path()) if r.engine == "lmdeploy"]
+    crossval.fit_family(mine[:12], catalog, catalog.engine("lmdeploy"))
+    assert seen and not any(seen)

@@ -130,10 +130,17 @@ def fit_engine(
     engine: str | EngineProfile,
     factors: Sequence[str] = DEFAULT_FACTORS,
     bounds: dict[str, tuple[float, float]] | None = None,
+    prior: dict[str, tuple[float, float]] | None = None,
+    keep_if_worse: bool = True,
 ) -> FitResult:
     """Fit `factors` of `engine` to `rows` (all rows must be of that engine). A factor is a
     base factor ('mbu') or a scale ('arch:blackwell:mfu_prefill', 'format:fp4:mbu');
-    `bounds` narrows a factor's range."""
+    `bounds` narrows a factor's range; `prior` maps a factor to (reference value, spread in ln
+    units): one more residual ln(value / reference) / spread per factor, so that a factor the
+    rows hardly constrain stays near what kernels reach instead of running to a bound.
+    `keep_if_worse`: hand back the given profile when the fit's median error on the rows is
+    worse (calibration); cross-validation passes False, since the given (packaged) profile was
+    fitted on every source, the held-out one included."""
     from fleetplan.errors import require_extra
 
     least_squares = require_extra(
@@ -168,8 +175,14 @@ def fit_engine(
         vals = {n: start[n] * float(np.exp(v)) for n, v in zip(names, x, strict=True)}
         return with_factors(eng, vals)
 
+    anchors = [(k, np.log(ref / start[n]), sd) for k, n in enumerate(names)
+               for ref, sd in [(prior or {}).get(n, (0.0, 0.0))] if ref > 0 and sd > 0]  # fmt: skip
+
     def residuals(x: np.ndarray) -> np.ndarray:
-        return np.log1p(relative_errors(fitted_rows, catalog, profile(x)))
+        errs = np.log1p(relative_errors(fitted_rows, catalog, profile(x)))
+        if not anchors:
+            return errs
+        return np.concatenate([errs, [(x[k] - ln_ref) / sd for k, ln_ref, sd in anchors]])
 
     before = relative_errors(fitted_rows, catalog, eng)
     sol = least_squares(
@@ -184,7 +197,7 @@ def fit_engine(
     )
     fitted = profile(sol.x)
     after = relative_errors(fitted_rows, catalog, fitted)
-    if np.median(np.abs(after)) > np.median(np.abs(before)):
+    if keep_if_worse and np.median(np.abs(after)) > np.median(np.abs(before)):
         fitted, after = eng, before  # never hand back a worse profile than the one given
     return FitResult(
         engine=fitted,
