@@ -14,7 +14,6 @@ import json
 import os
 import re
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,8 @@ def parse_text(text: str, where: str, fmt: str) -> Any:
     """Parse `text` as yaml, toml or json; errors name `where`."""
     try:
         if fmt == "toml":
+            import tomllib
+
             try:
                 data: Any = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:

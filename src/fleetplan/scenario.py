@@ -36,7 +36,6 @@ from pydantic import (
     model_validator,
 )
 
-from fleetplan.catalog.schema import format_validation_error, hf_repo_id
 from fleetplan.errors import InputError
 from fleetplan.validation import (
     MAX_MS,
@@ -55,6 +54,8 @@ from fleetplan.validation import (
     Tokens,
     Usd,
     accepted,
+    format_validation_error,
+    hf_repo_id,
 )
 from fleetplan.workload import (
     Arrivals,

@@ -13,6 +13,7 @@ from reaching an int64 or a day-long loop, and each error message says what is a
 from __future__ import annotations
 
 import math
+import re
 import typing
 from typing import Annotated, Any
 
@@ -179,3 +180,42 @@ def number_list(field: str, text: str, kind: Any = NonNegative) -> list[float]:
     if not values:
         raise InputError(f"{field} is empty; expected comma-separated numbers")
     return values
+
+
+# A Hugging Face repository id, owner/name (https://huggingface.co/docs/hub/repositories);
+# never a file path.
+_HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def hf_repo_id(value: str) -> str:
+    """`value` if it is a Hugging Face id (owner/name); a ValueError saying so otherwise."""
+    if not _HF_ID.fullmatch(value) or ".." in value:
+        raise ValueError(
+            "expected a Hugging Face id owner/name (e.g. meta-llama/Llama-3.1-8B-Instruct), "
+            "not a file path"
+        )
+    return value
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: field path, the value given and what is accepted."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+            continue
+        if err["type"] == "missing":
+            parts.append(f"missing field {loc!r}")
+            continue
+        value = err.get("input")
+        shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
+        parts.append(f"field {loc!r}{shown}: {msg}")
+    return "; ".join(parts)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters: a message is one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,7 +14,6 @@ all of the request's tokens at that tier. A price update over the network happen
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -188,6 +187,8 @@ def _resolve(name: str, provider: str | None) -> tuple[Any, Any]:
 
 @cache
 def _batch_table() -> dict[str, dict[str, Any]]:
+    import tomllib
+
     text = resources.files("fleetplan.catalog.data").joinpath("api_batch_discounts.toml")
     return tomllib.loads(text.read_text(encoding="utf-8"))
 

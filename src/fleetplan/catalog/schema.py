@@ -6,7 +6,6 @@ the value and what is accepted. Valid entries become the frozen specs of `specs.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,6 +19,7 @@ from pydantic import (
 
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Precision
 from fleetplan.errors import InputError
+from fleetplan.validation import format_validation_error, hf_repo_id
 
 FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 PRICING_MODELS = (
@@ -34,19 +34,6 @@ PRICING_LITERAL = Literal[PRICING_MODELS]  # type: ignore[valid-type]
 
 Positive = Field(gt=0)
 MAX_SIZE = 100_000_000  # no layer count, width, vocabulary or context is larger
-# A Hugging Face repository id, owner/name (https://huggingface.co/docs/hub/repositories);
-# never a file path.
-_HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def hf_repo_id(value: str) -> str:
-    """`value` if it is a Hugging Face id (owner/name); a ValueError saying so otherwise."""
-    if not _HF_ID.fullmatch(value) or ".." in value:
-        raise ValueError(
-            "expected a Hugging Face id owner/name (e.g. meta-llama/Llama-3.1-8B-Instruct), "
-            "not a file path"
-        )
-    return value
 
 
 class _Entry(BaseModel):
@@ -349,27 +336,3 @@ def parse_entry(schema: type[_Entry], where: str, raw: Any) -> Any:
         return schema.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{where}: {format_validation_error(exc)}") from None
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: field path, the value given and what is accepted."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown field {loc!r}")
-            continue
-        if err["type"] == "missing":
-            parts.append(f"missing field {loc!r}")
-            continue
-        value = err.get("input")
-        shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
-        parts.append(f"field {loc!r}{shown}: {msg}")
-    return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """repr(value), cut to `limit` characters: a message is one readable line."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
