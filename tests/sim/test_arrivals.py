@@ -89,7 +89,7 @@ def test_trace_csv_and_jsonl(tmp_path: Path) -> None:
         ("a.csv", "timestamp,input_tokens,output_tokens\n1,2,3\n2,x,3\n", "line 3"),
         ("b.csv", "timestamp,input_tokens,output_tokens\n1,2,3\n2,2,3\n1,2,3\n", "line 4"),
         ("c.csv", "timestamp,input_tokens,output_tokens\n1,2,0\n", "line 2"),
-        ("d.csv", "time,input_tokens,output_tokens\n1,2,3\n", "line 1"),
+        ("d.csv", "when,input_tokens,output_tokens\n1,2,3\n", "line 1"),
         ("e.jsonl", '{"timestamp": 1, "input_tokens": 2, "output_tokens": 3}\n{oops\n', "line 2"),
         ("f.jsonl", '{"timestamp": 1, "input_tokens": 2}\n', "line 1: missing output_tokens"),
         ("g.csv", "timestamp,input_tokens,output_tokens\n1,2,3,4\n", "line 2"),

@@ -1,51 +1,50 @@
 """Reading a request trace (CSV or JSONL rows of timestamp, input_tokens, output_tokens and an
-optional prefix_id); every malformed row is named by its line."""
+optional prefix_id); timestamps in epoch seconds or ISO-8601, OpenAI's prompt_tokens and
+completion_tokens accepted; every malformed row is named by its line."""
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fleetplan.errors import InputError
+from fleetplan.forecast.history import ALIASES, lookup, parse_time, read_rows
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 
 
 def _trace_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read trace {path}: {exc.strerror}") from None
-    rows: list[tuple[int, dict[str, object]]] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path} line {no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path} line {no}: expected a JSON object")
-            rows.append((no, obj))
-        return rows
-    reader = csv.DictReader(text.splitlines())
-    need = {"timestamp", "input_tokens", "output_tokens"}
-    if reader.fieldnames is None or not need <= set(reader.fieldnames):
-        raise InputError(
-            f"{path} line 1: header must name timestamp, input_tokens, output_tokens"
-            f"[, prefix_id]; got {', '.join(reader.fieldnames or [])}"
-        )
-    for row in reader:
-        if None in row:
-            raise InputError(f"{path} line {reader.line_num}: more fields than the header")
-        rows.append((reader.line_num, dict(row)))
+    keys, rows = read_rows(path)
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+        names = set(keys)
+        if not all(any(a in names for a in ALIASES[k]) for k in NEEDED):
+            raise InputError(
+                f"{path} line 1: header must name timestamp, input_tokens, output_tokens"
+                "[, prefix_id] (or OpenAI's prompt_tokens, completion_tokens); got "
+                f"{', '.join(keys)}"
+            )
     return rows
+
+
+NEEDED = ("timestamp", "input_tokens", "output_tokens")
+
+
+def _canonical(row: dict[str, object]) -> dict[str, object]:
+    """A row with fleetplan's names: OpenAI usage names (also nested under `usage`) and common
+    timestamp names mapped (forecast.history.ALIASES)."""
+    out = dict(row)
+    for key in NEEDED:
+        if out.get(key) not in (None, ""):
+            continue
+        for alias in ALIASES[key]:
+            value = lookup(row, alias)
+            if value not in (None, ""):
+                out[key] = value
+                break
+    return out
 
 
 def _num(path: Path, no: int, row: dict[str, object], key: str, kind: type) -> float:
@@ -72,8 +71,11 @@ def read_trace(path: str | Path) -> tuple[F64, I64, I64, I64]:
     t, ins, outs, pids = [], [], [], []
     prefix_names: dict[str, int] = {}
     last = -np.inf
-    for no, row in rows:
-        ts = _num(p, no, row, "timestamp", float)
+    for no, raw in rows:
+        row = _canonical(raw)
+        if row.get("timestamp") in (None, ""):
+            raise InputError(f"{p} line {no}: missing timestamp")
+        ts = parse_time(row["timestamp"], f"{p} line {no}")
         i = int(_num(p, no, row, "input_tokens", int))
         o = int(_num(p, no, row, "output_tokens", int))
         if i < 1 or o < 1:
