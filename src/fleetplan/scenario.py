@@ -9,6 +9,7 @@ Schema (every field documented in docs/scenario.md; unknown fields are errors):
     traffic: {avg_qps: 20, peak_qps: 50, hourly_qps: [...24...], growth_per_month: 0.1,
               arrivals: poisson | {kind: gamma, cv: 3} | {kind: onoff, on_s: 5, off_s: 10}
                         | {kind: trace, path: requests.csv}}
+                                    # or forecast: forecast.json (fleetplan forecast --json)
     input_tokens:  {mean: 800, p50: 600, p95: 2500, p99: 4000}   # or {lognormal: {...}}
     output_tokens: {mean: 300}                                   # or {csv: f, column: c}
     slo: {ttft_p95_ms: 1500, tpot_p99_ms: 60, e2e_p95_ms: 20000, min_replicas: 2}  # p50-p99.9
@@ -167,6 +168,10 @@ class TrafficSpec(_M):
     peak_qps: RatePerS | None = None
     hourly_qps: list[NonNegRatePerS] | None = None
     growth_per_month: Annotated[float, Field(gt=-1, le=10), AllowInfNan(False), Strict()] = 0.0
+    forecast: str | None = Field(
+        default=None,
+        description="`fleetplan forecast --json` output: horizons from its peaks, not growth",
+    )
     arrivals: ArrivalsSpec = ArrivalsSpec()
 
     @field_validator("arrivals", mode="before")
@@ -176,6 +181,8 @@ class TrafficSpec(_M):
 
     @model_validator(mode="after")
     def _check(self) -> TrafficSpec:
+        if self.forecast is not None and self.growth_per_month:
+            raise ValueError("give growth_per_month or forecast, not both")
         if self.peak_qps is not None and self.peak_qps < self.avg_qps:
             raise ValueError(f"peak_qps ({self.peak_qps:g}) is below avg_qps ({self.avg_qps:g})")
         if self.hourly_qps is not None:

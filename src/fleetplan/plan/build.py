@@ -162,7 +162,7 @@ def _extend(
     cands: list[Candidate],
 ) -> Plan:
     extras: dict[str, object] = {}
-    if spec.traffic.growth_per_month:
+    if spec.traffic.growth_per_month or spec.traffic.forecast:
         extras["horizons"] = horizons(plan, spec, base, cat, model, prep, evals, cands)
     if spec.seed_sizing is not None:
         extras["seed_check"] = seed_check(spec, cat, model, work)

@@ -41,13 +41,15 @@ def horizons(
     evals: list[SetupEval] | None = None,
     plan_candidates: list[Candidate] | None = None,
 ) -> list[Horizon]:
-    """The cheapest deployment at the traffic of 30, 90 and 365 days of growth.
+    """The cheapest deployment at the traffic of 30, 90 and 365 days of growth, or at the
+    peaks a traffic forecast gives for those horizons.
 
     Reuses the search's traffic-independent part (`prepared`: setups, fits, offers) and, with
     `evals`, searches only the setups that met the SLOs at today's traffic: more traffic
     spreads over more replicas at the same per-replica load, so a setup that misses an SLO
-    at every batch size today misses it at any growth."""
-    from fleetplan.plan.search import _rank, _workload, prepare
+    at every batch size today misses it at any growth. A horizon with less traffic than
+    today (a forecast decline, a negative growth) searches every setup without the bound."""
+    from fleetplan.plan.search import _rank, _workload, prepare, search
     from fleetplan.plan.types import HORIZON_DAYS, Horizon
 
     g = spec.traffic.growth_per_month
@@ -73,10 +75,26 @@ def horizons(
     pairs = [p for p in prep.pairs if key_of(p[0]) in today] if evals is not None else prep.pairs
     pairs.sort(key=lambda p: today.get(key_of(p[0]), 0.0))
     # every horizon's next round of setups is evaluated in one set of arrays
-    scales = [(1 + g) ** (days / 30.0) for days in HORIZON_DAYS]
+    peaks = forecast_peaks(Path(base, spec.traffic.forecast)) if spec.traffic.forecast else {}
+    if peaks:
+        missing = [d for d in HORIZON_DAYS if d not in peaks]
+        if missing:
+            raise InputError(
+                f"traffic.forecast: no {missing[0]}-day horizon in {spec.traffic.forecast!r}; "
+                f"it has {sorted(peaks)} (fleetplan forecast --horizon {missing[0]})"
+            )
+        now = spec.traffic.resolve().peak_qps
+        scales = [peaks[days] / now for days in HORIZON_DAYS]
+    else:
+        scales = [(1 + g) ** (days / 30.0) for days in HORIZON_DAYS]
     works = [_workload(spec, base, peak_scale=scale) for scale in scales]
     best: list[list[Candidate]] = [[] for _ in works]
     at = [0 for _ in works]
+    for h, (scale, w) in enumerate(zip(scales, works, strict=True)):
+        if scale < 1:  # less traffic than today: the bound and the filter do not hold
+            cands, _, _, _ = search(spec, model, cat, w, prep)
+            best[h] = _rank([x for x in cands if x.ok])[:1]
+            at[h] = len(pairs)
     # first round: the setups costing today up to the growth factor x today's cheapest
     # (where the winner usually is); then rounds of doubling size until the bound stops
     cheapest = min((v for v in today.values() if v), default=0.0)
@@ -107,6 +125,24 @@ def horizons(
         reason = "" if b else "no candidate meets every SLO and constraint at this traffic"
         out.append(Horizon(days, w.traffic.peak_qps, b[0] if b else None, reason))
     return out
+
+
+def forecast_peaks(path: Path) -> dict[int, float]:
+    """Peak requests/s per horizon (days) from a `fleetplan forecast --json` file."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        peaks = {int(h["days"]): float(h["peak_qps"]) for h in data["horizons"]}
+    except FileNotFoundError:
+        raise InputError(f"traffic.forecast: {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"traffic.forecast: {str(path)!r} is not `fleetplan forecast --json` output ({exc})"
+        ) from None
+    if any(not (math.isfinite(q) and q > 0) for q in peaks.values()):
+        raise InputError(f"traffic.forecast: {str(path)!r} holds a peak that is not > 0")
+    return peaks
 
 
 def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workload) -> SeedCheck:

@@ -214,7 +214,13 @@ def sections(p: Plan) -> list[Section]:
     if p.horizons:
         out.append(
             Section(
-                f"Capacity horizons (growth {s.traffic.growth_per_month:.0%}/month)",
+                "Capacity horizons ("
+                + (
+                    f"forecast {s.traffic.forecast}"
+                    if s.traffic.forecast
+                    else f"growth {s.traffic.growth_per_month:.0%}/month"
+                )
+                + ")",
                 ["days", "peak req/s", *DEPLOY_COLS],
                 [
                     [str(h.days), f"{h.peak_qps:,.1f}"]
