@@ -144,3 +144,37 @@
 
   global.FleetplanCharts = { pareto, volume, batch, budget, timeline, money, count, label };
 })(window);
+
+/* Autoscaling: traffic and replicas per policy over time; TTFT p95 per window per policy. */
+(function (global) {
+  "use strict";
+  const C = global.FleetplanCharts;
+  const colors = ["#2456c7", "#b3261e", "#1b7f3b", "#8a5300", "#6b3fa0", "#00838f", "#555"];
+  function draw(canvas, config) {
+    config.options = Object.assign({ responsive: true, maintainAspectRatio: false, animation: false, parsing: false }, config.options || {});
+    const chart = new global.Chart(canvas, config);
+    canvas.dataset.rendered = "1";
+    return chart;
+  }
+  function hours(t) { return t / 3600; }
+  C.autoscaleReplicas = function (canvas, result) {
+    const ps = result.policies || [];
+    const tl = ps.length ? ps[0].timeline : { t_s: [], arrival_qps: [] };
+    const datasets = [{ label: "traffic (req/s)", data: tl.t_s.map((t, i) => ({ x: hours(t), y: tl.arrival_qps[i] })), yAxisID: "y", borderColor: "#999", backgroundColor: "rgba(150,150,150,0.15)", fill: true, pointRadius: 0 }];
+    ps.forEach((p, k) => datasets.push({ label: `${p.name} replicas`, data: p.timeline.t_s.map((t, i) => ({ x: hours(t), y: p.timeline.replicas_billed[i] })), yAxisID: "y2", stepped: true, borderColor: colors[k % colors.length], pointRadius: 0, borderWidth: 1.5 }));
+    return draw(canvas, { type: "line", data: { datasets }, options: { scales: {
+      x: { type: "linear", title: { display: true, text: "hours from the start" } },
+      y: { title: { display: true, text: "requests/s" }, min: 0 },
+      y2: { position: "right", title: { display: true, text: "replicas" }, min: 0, grid: { drawOnChartArea: false } } } } });
+  };
+  C.autoscaleLatency = function (canvas, result) {
+    const ps = result.policies || [];
+    const datasets = ps.map((p, k) => ({ label: p.name, data: p.timeline.t_s.map((t, i) => ({ x: hours(t), y: p.timeline.ttft_p95_ms[i] })).filter((d) => d.y !== null), borderColor: colors[k % colors.length], pointRadius: 0, borderWidth: 1.5 }));
+    const slo = result.slo && result.slo.ttft_p95_ms;
+    const tl = ps.length ? ps[0].timeline.t_s : [];
+    if (slo && tl.length) datasets.push({ label: `TTFT SLO ${slo} ms`, data: [{ x: 0, y: slo }, { x: hours(tl[tl.length - 1]), y: slo }], borderDash: [6, 4], borderColor: "#000", pointRadius: 0 });
+    return draw(canvas, { type: "line", data: { datasets }, options: { scales: {
+      x: { type: "linear", title: { display: true, text: "hours from the start" } },
+      y: { type: "logarithmic", title: { display: true, text: "TTFT p95 per window (ms)" } } } } });
+  };
+})(window);

@@ -1,0 +1,187 @@
+"""Sweeps: autoscaling scenarios x policies x seeds x traffic levels, run on a local process
+pool or on a Ray cluster (extra `ray`), with the same results for the same seeds either way.
+
+A sweep file:
+
+    scenarios: [autoscale-week.yaml]   # autoscaling scenarios, relative to the sweep file
+    policies: [reactive, predictive]  # optional: a subset of each scenario's policy names
+    seeds: [1, 2, 3]
+    traffic_scale: [0.5, 1.0, 2.0]     # multiplies the scenario's traffic
+    days: 1                            # optional: shorten synthetic traffic
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fleetplan.catalog.schema import format_validation_error
+from fleetplan.errors import InputError
+
+MAX_JOBS = 10_000
+
+
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scenarios: list[str] = Field(min_length=1, max_length=100)
+    policies: list[str] | None = Field(default=None, min_length=1)
+    seeds: list[int] = Field(default=[0], min_length=1, max_length=1000)
+    traffic_scale: list[float] = Field(default=[1.0], min_length=1, max_length=100)
+    days: float | None = Field(default=None, gt=0, le=366)
+
+
+@dataclass(frozen=True)
+class Job:
+    scenario: str  # absolute path
+    seed: int
+    scale: float
+    days: float | None
+    policies: tuple[str, ...] | None
+
+
+def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"sweep file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"sweep file {str(p)!r} cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"sweep file {str(p)!r}: expected a mapping at the top level")
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"sweep file {str(p)!r}: {format_validation_error(exc)}") from None
+    if any(s <= 0 for s in spec.traffic_scale):
+        raise InputError(f"sweep file {str(p)!r}: traffic_scale values must be > 0")
+    return spec, p.parent
+
+
+def jobs_for(spec: SweepSpec, base: Path) -> list[Job]:
+    paths = [str(Path(base, s).resolve()) for s in spec.scenarios]
+    for p in paths:
+        if not Path(p).is_file():
+            raise InputError(f"sweep: scenario {p!r} does not exist")
+    pol = tuple(spec.policies) if spec.policies else None
+    jobs = [
+        Job(sc, seed, scale, spec.days, pol)
+        for sc, seed, scale in itertools.product(paths, spec.seeds, spec.traffic_scale)
+    ]
+    if len(jobs) > MAX_JOBS:
+        raise InputError(f"sweep: {len(jobs):,} runs; at most {MAX_JOBS:,} per sweep")
+    return jobs
+
+
+@cache
+def _deployment(path: str) -> tuple[Any, Any, Any, Any, Any]:
+    """Plan once per scenario per worker process: the deployment does not depend on the job."""
+    from fleetplan.autoscale.config import load_autoscale
+    from fleetplan.autoscale.run import deployment_for
+    from fleetplan.catalog import load_catalog
+
+    sc, base = load_autoscale(path)
+    cat = load_catalog()
+    dep, slo, plan = deployment_for(sc, base, cat)
+    return sc, base, dep, slo, plan
+
+
+def run_job(job: Job) -> list[dict[str, Any]]:
+    """One scenario at one seed and traffic level: a row per policy."""
+    from fleetplan.autoscale.config import SyntheticTraffic
+    from fleetplan.autoscale.fleet import simulate_policy
+    from fleetplan.autoscale.run import _overflow_price
+    from fleetplan.autoscale.traffic import tick_traffic
+
+    sc, base, dep, slo, plan = _deployment(job.scenario)
+    traffic_spec = sc.traffic.model_copy(update={"scale": sc.traffic.scale * job.scale})
+    if job.days is not None and isinstance(traffic_spec, SyntheticTraffic):
+        traffic_spec = traffic_spec.model_copy(update={"days": job.days})
+    chosen = [p for p in sc.policies if job.policies is None or p.name in job.policies]
+    traffic = tick_traffic(traffic_spec, sc.tick_s, job.seed, base)
+    _, per_request = _overflow_price(chosen, plan)
+    rows = []
+    for pol in chosen:
+        r = simulate_policy(pol, dep, traffic, slo, sc.window_s, sc.max_queue_wait_s, per_request)
+        rows.append(
+            {
+                "scenario": Path(job.scenario).name,
+                "seed": job.seed,
+                "traffic_scale": job.scale,
+                "policy": r.name,
+                "kind": r.kind,
+                "requests": int(traffic.arrivals.sum()),
+                "gpu_hours": round(r.gpu_hours, 3),
+                "usd": round(r.usd, 2),
+                "ttft_slo_attainment": round(r.ttft_slo_attainment, 5),
+                "overflowed_requests": r.overflowed_requests,
+                "dropped_requests": r.dropped_requests,
+                "peak_replicas": r.peak_replicas,
+            }
+        )
+    return rows
+
+
+def run_local(jobs: list[Job], workers: int | None = None) -> list[dict[str, Any]]:
+    """On a local process pool (one process when `workers` is 1)."""
+    if workers == 1 or len(jobs) == 1:
+        return [row for j in jobs for row in run_job(j)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = workers or min(len(jobs), os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=n) as pool:
+        return [row for rows in pool.map(run_job, jobs) for row in rows]
+
+
+def run_ray(jobs: list[Job], address: str | None = None) -> list[dict[str, Any]]:
+    """On a Ray cluster: `address` of a running cluster, or None for one in this process."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray needs the ray extra: pip install 'fleetplan[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(run_job)
+        return [row for rows in ray.get([remote.remote(j) for j in jobs]) for row in rows]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def best_per_scenario(rows: list[dict[str, Any]], min_attainment: float = 0.99) -> list[dict]:
+    """Per scenario and traffic level: the policy with the lowest mean $ over seeds among those
+    whose every run meets the TTFT SLO at `min_attainment` without drops."""
+    groups: dict[tuple[str, float], dict[str, list[dict]]] = {}
+    for r in rows:
+        groups.setdefault((r["scenario"], r["traffic_scale"]), {}).setdefault(
+            r["policy"], []
+        ).append(r)
+    out = []
+    for (scenario, scale), by_policy in sorted(groups.items()):
+        ok = {
+            p: sum(x["usd"] for x in rs) / len(rs)
+            for p, rs in by_policy.items()
+            if all(x["ttft_slo_attainment"] >= min_attainment and not x["dropped_requests"]
+                   for x in rs)
+        }  # fmt: skip
+        best = min(ok, key=ok.__getitem__) if ok else None
+        out.append(
+            {
+                "scenario": scenario,
+                "traffic_scale": scale,
+                "best_policy": best,
+                "mean_usd": round(ok[best], 2) if best else None,
+            }
+        )
+    return out

@@ -1,0 +1,140 @@
+"""`fleetplan autoscale simulate SCENARIO`: scaling policies replayed against a day or a week of
+traffic, compared on GPU-hours, dollars and SLO attainment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleetplan.cli import app
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.errors import InputError
+
+autoscale_app = typer.Typer(
+    help="Test scaling policies against traffic before going live.", no_args_is_help=True
+)
+app.add_typer(autoscale_app, name="autoscale")
+
+
+@autoscale_app.command("simulate")
+def simulate(
+    scenario: Annotated[
+        Path, typer.Argument(help="Autoscaling scenario (see examples/autoscale-week.yaml).")
+    ],
+    policy: Annotated[
+        list[str] | None, typer.Option("--policy", help="Only these policies (repeatable).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (overrides the file's).")] = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Write the comparison with its charts to an .html file.")
+    ] = None,
+    emit: Annotated[
+        Path | None,
+        typer.Option(help="Write the best policy as a KEDA ScaledObject and router overflow."),
+    ] = None,
+    emit_policy: Annotated[
+        str | None, typer.Option(help="With --emit: this policy instead of the best one.")
+    ] = None,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="With --json: add each policy's timeline.")
+    ] = False,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per policy: GPU-hours, $ (GPUs + API overflow), TTFT/TPOT SLO attainment per window,
+    requests overflowed and dropped; the cheapest policy that holds the SLO is marked best."""
+    from fleetplan.autoscale import load_autoscale, run_autoscale
+
+    if chart is not None and chart.suffix.lower() != ".html":
+        raise InputError(f"--chart = {str(chart)!r}; expected an .html file")
+    if chart is not None and not chart.parent.is_dir():
+        raise InputError(f"--chart = {str(chart)!r}: folder {str(chart.parent)!r} does not exist")
+    if emit is not None and emit.exists() and not emit.is_dir():
+        raise InputError(f"--emit = {str(emit)!r} is a file; expected a folder")
+    if emit_policy is not None and emit is None:
+        raise InputError("--emit-policy needs --emit DIR")
+    sc, base = load_autoscale(scenario)
+    cat = catalog_from(catalog)
+    res = run_autoscale(sc, base, cat, policy, seed)
+    data = res.to_dict(timeline=True)
+    if chart is not None:
+        from fleetplan.autoscale.report import html_page
+
+        tmp = chart.with_suffix(".html.tmp")
+        tmp.write_text(html_page(data, sc.name or scenario.name), encoding="utf-8")
+        tmp.replace(chart)
+    if emit is not None:
+        _emit(res, sc, emit_policy, emit, cat)
+    if as_json:
+        if not timeline:
+            for p in data["policies"]:
+                p.pop("timeline", None)
+        print_json(data)
+        return
+    _print(data)
+
+
+def _emit(res, sc, name, folder, cat) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from fleetplan.autoscale.emit import emit_policy
+
+    chosen = name or (res.best().name if res.best() else None)
+    if chosen is None:
+        raise InputError(
+            "--emit: no policy meets the TTFT SLO without drops; name one with --emit-policy"
+        )
+    pol = next((p for p in sc.policies if p.name == chosen), None)
+    if pol is None:
+        names = ", ".join(p.name for p in sc.policies)
+        raise InputError(f"--emit-policy {chosen!r} is not in the scenario; accepted: {names}")
+    files = emit_policy(sc, pol, res.deployment, res.traffic, res.plan, cat, folder)
+    print(f"wrote {len(files)} files for policy {chosen!r} to {folder}", file=sys.stderr)
+
+
+def _print(d: dict) -> None:  # type: ignore[type-arg]
+    out = console()
+    rows = [
+        [
+            p["name"] + (" (best)" if p["name"] == d["best_policy"] else ""),
+            p["kind"],
+            f"{p['gpu_hours']:,.1f}",
+            f"${p['usd_gpus']:,.0f}",
+            f"${p['usd_overflow']:,.0f}",
+            f"${p['usd']:,.0f}",
+            f"{100 * p['ttft_slo_attainment']:.1f}%",
+            f"{p['violated_windows']:,}",
+            f"{p['worst_window_ttft_p95_ms']:,.0f}",
+            f"{p['overflowed_requests']:,}",
+            f"{p['dropped_requests']:,}",
+            f"{p['peak_replicas']:,}",
+        ]
+        for p in d["policies"]
+    ]
+    cols = [
+        ("policy", "left"),
+        ("kind", "left"),
+        ("GPU-hours", "right"),
+        ("$ GPUs", "right"),
+        ("$ API overflow", "right"),
+        ("$ total", "right"),
+        ("TTFT SLO windows", "right"),
+        ("windows missed", "right"),
+        ("worst TTFT p95 ms", "right"),
+        ("overflowed", "right"),
+        ("dropped", "right"),
+        ("peak replicas", "right"),
+    ]
+    hours = d["traffic"]["duration_s"] / 3600
+    title = (
+        f"Autoscaling: {d['name'] or 'scenario'} — {hours:,.0f} h, "
+        f"{d['traffic']['requests']:,} requests, TTFT p95 SLO {d['slo']['ttft_p95_ms']:,.0f} ms "
+        f"per {d['window_s'] / 60:g}-minute window"
+    )
+    out.print(table(title, cols, rows))
+    out.print(f"deployment: {d['deployment']['basis']}", markup=False)
+    out.print(f"traffic: {d['traffic']['basis']}", markup=False)
+    for n in d["notes"]:
+        out.print(f"note: {n}", markup=False)
