@@ -4,9 +4,9 @@ or dropped past the longest wait a client accepts.
 
 Each ready replica starts up to `replica_req_per_s` requests a second — the plan's capacity
 at its SLO batch (continuous batching, from the performance model). A request served in the
-tick it arrives has the replica's own TTFT p95 at the tick's utilization (prefill of the p95
-prompt plus the wait for a batch slot, from the queueing model `plan` sizes with); one that
-waited in the fleet queue has that wait plus the prefill (the slot it gets is free).
+tick it arrives has the replica's own TTFT p95 at the tick's utilization (from the latency
+model `plan` sizes with); one that waited in the fleet queue has that wait plus the prefill
+(the slot it gets is free).
 Per window (5 minutes by default) the TTFT p95 is the arrival-weighted 95th percentile of those
 values. Billing counts each replica from when it is asked for until it is released, rounded up
 to the offer's billing granularity.
@@ -44,20 +44,18 @@ class Deployment:
     billing_granularity_s: float
     planned_replicas: int
     basis: str
+    ttft_grid_u: tuple[float, ...] = ()  # utilizations at which the TTFT p95 was computed
+    ttft_grid_ms: tuple[float, ...] = ()
+
+    def ttft_p95_ms(self, utilization: F64) -> F64:
+        """The replica's own TTFT p95 at a utilization, interpolated from the plan's latency
+        model (`replica_ttft_grid`)."""
+        u = np.clip(np.asarray(utilization, dtype=np.float64), 0.0, 1.0)
+        return np.interp(u, self.ttft_grid_u, self.ttft_grid_ms)  # held past the last point
 
     def ttft_table(self, points: int = 1001) -> F64:
         """`ttft_p95_ms` on a grid of utilization 0..1 (index = round(u x (points - 1)))."""
         return self.ttft_p95_ms(np.linspace(0.0, 1.0, points))
-
-    def ttft_p95_ms(self, utilization: F64) -> F64:
-        """The replica's own TTFT p95 at a utilization: prefill plus the wait for a slot
-        (the plan's queue model with `max_batch` slots), capped where the queue saturates."""
-        from fleetplan.sizing import wait_quantile_s
-
-        rho = np.clip(np.asarray(utilization, dtype=np.float64), 0.0, 0.999)
-        service_s = self.max_batch / self.replica_req_per_s
-        wait = wait_quantile_s(self.max_batch, rho * self.replica_req_per_s, service_s, 0.95)
-        return self.prefill_p95_ms + 1000.0 * np.minimum(wait, 3600.0)
 
 
 @dataclass(frozen=True)

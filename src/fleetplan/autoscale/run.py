@@ -128,6 +128,7 @@ def deployment_for(sc: AutoscaleScenario, base: Path, cat: Catalog) -> tuple[Dep
             f"{sc.cold_start.node_provision_s:g} s"
         )
     gran = sc.billing_granularity_s or GRANULARITY_S.get(c.offer.billing, 3600.0)
+    grid_u, grid_ms = replica_ttft_grid(p, spec, pbase, cat)
     dep = Deployment(
         label=f"{c.gpu}{' x' + str(c.tp) if c.tp > 1 else ''} {c.precision} {c.engine}",
         replica_req_per_s=c.replica_req_per_s,
@@ -139,6 +140,8 @@ def deployment_for(sc: AutoscaleScenario, base: Path, cat: Catalog) -> tuple[Dep
         cold_start_s=float(cold),
         billing_granularity_s=float(gran),
         planned_replicas=c.replicas,
+        ttft_grid_u=grid_u,
+        ttft_grid_ms=grid_ms,
         basis=(
             f"plan recommendation: {c.replicas} x {c.gpu} tp{c.tp} {c.precision} {c.engine}, "
             f"batch <= {c.max_batch}, {c.replica_req_per_s:.2f} req/s per replica; "
@@ -148,6 +151,58 @@ def deployment_for(sc: AutoscaleScenario, base: Path, cat: Catalog) -> tuple[Dep
     )
     slo = Slo(spec.slo.ttft_p95_ms or math.inf, spec.slo.tpot_p95_ms)
     return dep, slo, p
+
+
+# Utilizations at which a replica's steady-state TTFT p95 is computed. Above the last one the
+# steady-state slot wait grows without bound, but in the fleet model the backlog that builds
+# when a tick's arrivals exceed its capacity is carried by the fleet queue explicitly, so the
+# per-tick value stops there (docs/autoscale.md).
+UTILIZATION_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93)
+
+
+def replica_ttft_grid(
+    p: Any, spec: Any, base: Path, cat: Catalog
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """TTFT p95 (ms) of one replica of the plan's recommendation at each utilization of
+    `UTILIZATION_GRID`: the plan's own latency model (`search.latency.LatencyModel`) at an
+    arrival rate of that share of the replica's capacity."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from fleetplan.perf.roofline import setup
+    from fleetplan.plan.search import _workload
+    from fleetplan.search.latency import LatencyModel
+    from fleetplan.search.stack import stack
+    from fleetplan.workload import Traffic
+
+    c = p.recommended
+    s = stack(
+        [
+            setup(
+                p.model,
+                cat.gpu(c.gpu),
+                cat.precision(c.precision),
+                cat.engine(c.engine),
+                tp=c.tp,
+                kv_precision=spec.kv_precision,
+            )
+        ]
+    )
+    work = _workload(spec, base)
+    batch = np.array([[float(c.max_batch)]])
+    chunk = float(s.engine.max_num_batched_tokens)
+    out = []
+    for u in UTILIZATION_GRID:
+        rate = max(u, 1e-6) * c.replica_req_per_s
+        m = LatencyModel(s, replace(work, traffic=Traffic(rate, rate)), batch, chunk)
+        v = float(m.value(m.point(np.array([[1.0]])), "ttft", 95)[0, 0]) * 1000.0
+        if not np.isfinite(v):
+            raise InputError(
+                f"plan: the latency model finds {c.gpu} unstable at {u:.0%} of its capacity"
+            )
+        out.append(v)
+    return UTILIZATION_GRID, tuple(float(x) for x in np.maximum.accumulate(out))
 
 
 def run_autoscale(
