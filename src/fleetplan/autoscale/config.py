@@ -4,12 +4,32 @@ cold start, billing, API overflow and the policies to compare. Unknown fields ar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
 from fleetplan.catalog.schema import format_validation_error
 from fleetplan.errors import InputError
+from fleetplan.validation import (
+    Count,
+    NonNegative,
+    NonNegCount,
+    NonNegRatePerS,
+    NonNegSeconds,
+    OpenFraction,
+    Positive,
+    RatePerS,
+    Seconds,
+    Seed,
+)
 
 MAX_TICKS = 2_000_000  # a week at 1 s ticks is 604,800
 
@@ -22,11 +42,11 @@ class Spike(_M):
     """A recurring surge: on `weekday` (0 = Monday) at `hour`, traffic ramps to `qps` over
     `ramp_min` minutes and stays for `duration_min`."""
 
-    weekday: int = Field(ge=0, le=6)
-    hour: float = Field(ge=0, lt=24)
-    qps: float = Field(gt=0, le=1e6)
-    duration_min: float = Field(default=60, gt=0, le=24 * 60)
-    ramp_min: float = Field(default=5, ge=0, le=600)
+    weekday: Annotated[int, Strict(), Field(ge=0, le=6)]
+    hour: Annotated[float, Strict(), AllowInfNan(False), Field(ge=0, lt=24)]
+    qps: RatePerS
+    duration_min: Annotated[Positive, Field(le=24 * 60)] = 60
+    ramp_min: Annotated[NonNegative, Field(le=600)] = 5
 
 
 class SyntheticTraffic(_M):
@@ -35,14 +55,14 @@ class SyntheticTraffic(_M):
     the rate, drawn per hour)."""
 
     kind: Literal["synthetic"] = "synthetic"
-    days: float = Field(default=7, gt=0, le=366)
-    start_weekday: int = Field(default=0, ge=0, le=6)
-    night_qps: float = Field(ge=0, le=1e6)
-    day_qps: float = Field(gt=0, le=1e6)
-    weekend_factor: float = Field(default=1.0, ge=0, le=10)
+    days: Annotated[Positive, Field(le=366)] = 7
+    start_weekday: Annotated[int, Strict(), Field(ge=0, le=6)] = 0
+    night_qps: NonNegRatePerS
+    day_qps: RatePerS
+    weekend_factor: Annotated[NonNegative, Field(le=10)] = 1.0
     spikes: list[Spike] = Field(default_factory=list, max_length=100)
-    noise_cv: float = Field(default=0.0, ge=0, le=2)
-    scale: float = Field(default=1.0, gt=0, le=1000, description="Multiplies every rate.")
+    noise_cv: Annotated[NonNegative, Field(le=2)] = 0.0
+    scale: Annotated[Positive, Field(le=1000, description="Multiplies every rate.")] = 1.0
 
 
 class HistoryTraffic(_M):
@@ -52,22 +72,22 @@ class HistoryTraffic(_M):
     kind: Literal["history"]
     path: str
     columns: dict[str, str] = Field(default_factory=dict)
-    scale: float = Field(default=1.0, gt=0, le=1000, description="Multiplies every rate.")
+    scale: Annotated[Positive, Field(le=1000, description="Multiplies every rate.")] = 1.0
 
 
 class ColdStart(_M):
     """Seconds from asking for a replica to it serving. Without `seconds`: the model's load
     time (container start + weights / storage bandwidth + warm-up) plus `node_provision_s`."""
 
-    seconds: float | None = Field(default=None, ge=0, le=7200)
-    node_provision_s: float = Field(default=0.0, ge=0, le=7200)
+    seconds: Annotated[NonNegSeconds, Field(le=7200)] | None = None
+    node_provision_s: Annotated[NonNegSeconds, Field(le=7200)] = 0.0
 
 
 class Overflow(_M):
     """Send requests that would wait longer than `max_wait_s` in the queue to an API."""
 
     api: str
-    max_wait_s: float = Field(default=2.0, gt=0, le=600)
+    max_wait_s: Annotated[Seconds, Field(le=600)] = 2.0
 
 
 class Policy(_M):
@@ -87,19 +107,19 @@ class Policy(_M):
 
     name: str = Field(min_length=1, max_length=64)
     kind: Literal["static", "reactive", "queue", "predictive", "warm_standby"]
-    replicas: int | None = Field(default=None, ge=0, le=100_000)
-    min_replicas: int = Field(default=1, ge=0, le=100_000)
-    max_replicas: int = Field(default=1000, ge=1, le=100_000)
-    target_utilization: float = Field(default=0.7, gt=0, le=1)
-    sync_s: float = Field(default=15, gt=0, le=3600)
-    scale_up_window_s: float = Field(default=0, ge=0, le=86400)
-    scale_down_window_s: float = Field(default=300, ge=0, le=86400)
-    target_queue_per_replica: float | None = Field(default=None, gt=0, le=1e6)
-    polling_s: float = Field(default=30, gt=0, le=3600)
-    cooldown_s: float = Field(default=300, ge=0, le=86400)
-    margin: float = Field(default=0.2, ge=0, le=10)
-    lead_s: float | None = Field(default=None, ge=0, le=86400)
-    standby: int = Field(default=1, ge=0, le=10_000)
+    replicas: NonNegCount | None = None
+    min_replicas: NonNegCount = 1
+    max_replicas: Count = 1000
+    target_utilization: OpenFraction = 0.7
+    sync_s: Annotated[Seconds, Field(le=3600)] = 15
+    scale_up_window_s: Annotated[NonNegSeconds, Field(le=86400)] = 0
+    scale_down_window_s: Annotated[NonNegSeconds, Field(le=86400)] = 300
+    target_queue_per_replica: Annotated[Positive, Field(le=1e6)] | None = None
+    polling_s: Annotated[Seconds, Field(le=3600)] = 30
+    cooldown_s: Annotated[NonNegSeconds, Field(le=86400)] = 300
+    margin: Annotated[NonNegative, Field(le=10)] = 0.2
+    lead_s: Annotated[NonNegSeconds, Field(le=86400)] | None = None
+    standby: NonNegCount = 1
     overflow: Overflow | None = None
 
     @model_validator(mode="after")
@@ -119,12 +139,12 @@ class AutoscaleScenario(_M):
     )
     traffic: SyntheticTraffic | HistoryTraffic = Field(discriminator="kind")
     cold_start: ColdStart = ColdStart()
-    billing_granularity_s: float | None = Field(default=None, gt=0, le=86400)
-    tick_s: float = Field(default=10, ge=1, le=600)
-    window_s: float = Field(default=300, ge=10, le=86400)
-    max_queue_wait_s: float = Field(default=60, gt=0, le=3600)
+    billing_granularity_s: Annotated[Seconds, Field(le=86400)] | None = None
+    tick_s: Annotated[Seconds, Field(ge=1, le=600)] = 10
+    window_s: Annotated[Seconds, Field(ge=10, le=86400)] = 300
+    max_queue_wait_s: Annotated[Seconds, Field(le=3600)] = 60
     policies: list[Policy] = Field(min_length=1, max_length=50)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _names(self) -> AutoscaleScenario:
@@ -148,17 +168,8 @@ def parse_autoscale(data: Any, where: str = "autoscale scenario") -> AutoscaleSc
 
 def load_autoscale(path: str | Path) -> tuple[AutoscaleScenario, Path]:
     """Read an autoscaling scenario (YAML); returns it and the folder relative paths use."""
-    import yaml
+    from fleetplan.files import load_structured
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"autoscale scenario {str(p)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"autoscale scenario {str(p)!r} cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"autoscale scenario {str(p)!r}: not valid YAML ({exc})") from None
+    data = load_structured(p, "autoscale scenario")
     return parse_autoscale(data, f"autoscale scenario {str(p)!r}"), p.parent

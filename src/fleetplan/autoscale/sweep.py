@@ -17,12 +17,13 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleetplan.catalog.schema import format_validation_error
 from fleetplan.errors import InputError
+from fleetplan.validation import Positive, Seed
 
 MAX_JOBS = 10_000
 
@@ -32,9 +33,11 @@ class SweepSpec(BaseModel):
 
     scenarios: list[str] = Field(min_length=1, max_length=100)
     policies: list[str] | None = Field(default=None, min_length=1)
-    seeds: list[int] = Field(default=[0], min_length=1, max_length=1000)
-    traffic_scale: list[float] = Field(default=[1.0], min_length=1, max_length=100)
-    days: float | None = Field(default=None, gt=0, le=366)
+    seeds: list[Seed] = Field(default=[0], min_length=1, max_length=1000)
+    traffic_scale: list[Annotated[Positive, Field(le=1000)]] = Field(
+        default=[1.0], min_length=1, max_length=100
+    )
+    days: Annotated[Positive, Field(le=366)] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,23 +50,16 @@ class Job:
 
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
-    import yaml
+    from fleetplan.files import load_structured
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"sweep file {str(p)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"sweep file {str(p)!r} cannot be read: {exc}") from None
+    data = load_structured(p, "sweep file")
     if not isinstance(data, dict):
         raise InputError(f"sweep file {str(p)!r}: expected a mapping at the top level")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
         raise InputError(f"sweep file {str(p)!r}: {format_validation_error(exc)}") from None
-    if any(s <= 0 for s in spec.traffic_scale):
-        raise InputError(f"sweep file {str(p)!r}: traffic_scale values must be > 0")
     return spec, p.parent
 
 

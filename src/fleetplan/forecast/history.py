@@ -129,14 +129,9 @@ def _resolve(keys: list[str], columns: dict[str, str], path: Path) -> dict[str, 
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     """The column names and the (line number, row) pairs of a CSV or JSONL file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{str(path)!r} does not exist") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{str(path)!r} is not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"{str(path)!r} cannot be read: {exc.strerror}") from None
+    from fleetplan.files import MAX_TABLE_BYTES, read_text
+
+    text = read_text(path, "file", MAX_TABLE_BYTES)
     rows: list[tuple[int, dict[str, Any]]] = []
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         keys: set[str] = set()
