@@ -161,7 +161,7 @@ def simulate_policy(
                 queue.popleft()
             else:
                 queue[0][1] = cn - take
-        queued -= served_now
+        queued = queued - served_now if queue else 0.0  # no float residue once empty
         carry = min(capacity - served_now, mu * dt) if ready else 0.0
         carry = carry if queue else 0.0
         util = served_now / (ready * mu * dt) if ready else 0.0
@@ -174,6 +174,8 @@ def simulate_policy(
             dropped += queue[0][1]
             queued -= queue[0][1]
             queue.popleft()
+        if not queue:
+            queued = 0.0
         per_tick_ready[i], per_tick_alive[i], per_tick_util[i] = ready, len(replicas), util
         ctl.observe(Observation(t, arrived, served_now, ready, queued, util))
     end = n * dt

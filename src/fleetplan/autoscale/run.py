@@ -33,13 +33,16 @@ class AutoscaleResult:
     plan: Any = field(default=None, repr=False)
     traffic: TickTraffic | None = field(default=None, repr=False)
 
-    def best(self, min_attainment: float = 0.99) -> PolicyResult | None:
+    min_attainment: float = 1.0  # share of windows that must meet the TTFT SLO to count
+
+    def best(self, min_attainment: float | None = None) -> PolicyResult | None:
         """The cheapest policy whose windows meet the TTFT SLO at `min_attainment` and that
         drops no request; None when none does."""
         ok = [
             x
             for x in self.policies
-            if x.ttft_slo_attainment >= min_attainment and x.dropped_requests == 0
+            if x.ttft_slo_attainment >= (min_attainment or self.min_attainment)
+            and x.dropped_requests == 0
         ]
         return min(ok, key=lambda x: x.usd) if ok else None
 
@@ -69,6 +72,10 @@ class AutoscaleResult:
             "overflow_api": self.api,
             "overflow_usd_per_request": self.api_usd_per_request,
             "best_policy": best.name if best else None,
+            "best_policy_rule": (
+                f"the cheapest policy meeting the TTFT SLO in at least "
+                f"{self.min_attainment:.1%} of windows without dropping a request"
+            ),
             "policies": [_policy_dict(x, timeline) for x in self.policies],
             "notes": self.notes,
         }

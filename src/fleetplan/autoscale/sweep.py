@@ -155,7 +155,7 @@ def run_ray(jobs: list[Job], address: str | None = None) -> list[dict[str, Any]]
             ray.shutdown()
 
 
-def best_per_scenario(rows: list[dict[str, Any]], min_attainment: float = 0.99) -> list[dict]:
+def best_per_scenario(rows: list[dict[str, Any]], min_attainment: float = 1.0) -> list[dict]:
     """Per scenario and traffic level: the policy with the lowest mean $ over seeds among those
     whose every run meets the TTFT SLO at `min_attainment` without drops."""
     groups: dict[tuple[str, float], dict[str, list[dict]]] = {}

@@ -37,6 +37,10 @@ def simulate(
     emit_policy: Annotated[
         str | None, typer.Option(help="With --emit: this policy instead of the best one.")
     ] = None,
+    slo_attainment: Annotated[
+        float,
+        typer.Option(help="Share of windows that must meet the TTFT SLO for a policy to be best."),
+    ] = 1.0,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --json: add each policy's timeline.")
     ] = False,
@@ -55,9 +59,12 @@ def simulate(
         raise InputError(f"--emit = {str(emit)!r} is a file; expected a folder")
     if emit_policy is not None and emit is None:
         raise InputError("--emit-policy needs --emit DIR")
+    if not 0 < slo_attainment <= 1:
+        raise InputError(f"--slo-attainment = {slo_attainment}; accepted: 0 < value <= 1")
     sc, base = load_autoscale(scenario)
     cat = catalog_from(catalog)
     res = run_autoscale(sc, base, cat, policy, seed)
+    res.min_attainment = slo_attainment
     data = res.to_dict(timeline=True)
     if chart is not None:
         from fleetplan.autoscale.report import html_page
