@@ -103,9 +103,9 @@ def test_fleet_model_held_to_the_simulator(catalog) -> None:
             ),
             catalog=catalog,
         )
-        if load < 1:
+        if load < 1:  # the plan's analytic TTFT, held to the simulator in tests/plan too
             fluid = float(dep.ttft_p95_ms([load])[0])
-            assert fluid == pytest.approx(des.ttft_ms.p95, rel=0.25)
+            assert fluid == pytest.approx(des.ttft_ms.p95, rel=0.3)
         else:  # saturated: both serve at the replica's capacity
             assert des.to_dict()["req_per_s"] == pytest.approx(2 * dep.replica_req_per_s, rel=0.1)
 
