@@ -70,6 +70,9 @@ JSON_RUNS: dict[str, list[str]] = {
     "calibrate": [str(CALIBRATION / "vllm_bench_serve_c16.json")],
     "api models": [],
     "api price": ["gpt-4o"],
+    "autoscale simulate": [str(EXAMPLES / "autoscale-week.yaml"), "--policy", "reactive"],
+    "forecast": [str(CALIBRATION.parent / "history" / "hourly-3-weeks.csv"), "--horizon", "30"],
+    "sweep": [str(CALIBRATION.parent / "sweep-small.yaml"), "--workers", "1"],
     "keys list": ["--db", ":memory:"],  # an empty in-memory keys file
     "keys usage": ["--db", ":memory:"],
     "route simulate": [
