@@ -22,6 +22,25 @@ from fleetplan.cli import main
 settings.register_profile("fleetplan", derandomize=True, database=None, deadline=None)
 settings.load_profile("fleetplan")
 
+
+def _import_the_whole_package() -> None:
+    """Hypothesis mixes into its draws the literal constants of every first-party module
+    imported so far (`1e15`, `MAX_COUNT`, …). Which modules that is depended on the tests that
+    ran before, so the same derandomized test drew other cases in a full run than alone (and
+    found an unbounded allocation in one and not the other). With every module imported
+    first, each property test draws the same cases however the suite is selected."""
+    import importlib
+    import pkgutil
+
+    import fleetplan
+
+    for info in pkgutil.walk_packages(fleetplan.__path__, "fleetplan."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+
+
+_import_the_whole_package()
+
 DATA = Path(__file__).parent / "data"
 
 

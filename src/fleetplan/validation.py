@@ -167,15 +167,19 @@ def option_kind(name: str, base: type) -> Any:
 
 
 def number_list(field: str, text: str, kind: Any = NonNegative) -> list[float]:
-    """Comma-separated numbers (`--loads 10,20`), each checked as `kind`; at least one."""
+    """Comma-separated numbers (`--loads 10,20`), each checked as `kind`; at least one. For an
+    integer kind (`NonNegCount`) a whole number written as `3.0` or `1e3` counts as an integer."""
+    whole = (typing.get_args(kind) or (kind,))[0] is int
     values = []
     for part in str(text).split(","):
         if not part.strip():
             continue
         try:
-            value = float(part)
+            value: float | int = float(part)
         except ValueError:
             raise InputError(f"{field} = {text!r}; expected comma-separated numbers") from None
+        if whole and math.isfinite(value) and value == int(value):
+            value = int(value)
         values.append(check(f"{field} value", value, kind))
     if not values:
         raise InputError(f"{field} is empty; expected comma-separated numbers")

@@ -221,3 +221,48 @@ def test_fleet_mix_burst_on_an_api(cli):
     assert "API" in api["risk"] and api["interruption_usd_per_month"] == 0
     r = cli(*args, "--burst-api", "gpt-4o-mini")
     assert r.code == 2 and "--req-per-gpu-hour" in r.err
+
+
+@pytest.mark.parametrize(
+    ("peaks", "said"),
+    [
+        # the fuzz case that grew the test process past 20 GB: one array entry per GPU
+        ("0,616988672.0", "--peak-gpus value = 616988672; accepted: an integer from 0 to 1000000"),
+        ("1e15,1e15", "--peak-gpus value = 1000000000000000; accepted: an integer from 0 to"),
+        ("2.5,3", "--peak-gpus value = 2.5; accepted: an integer from 0 to 1000000"),
+        ("600000,600000", "peak_gpus sum to 1,200,000 GPUs; accepted: at most 1,000,000"),
+        (",".join(["0"] * 1001), "tenants = 1,001; accepted: 1 to 1,000"),
+    ],
+)
+def test_tenancy_refuses_fleets_it_cannot_hold(cli, peaks: str, said: str) -> None:
+    r = cli("tenancy", "--peak-gpus", peaks, "--utilization", "0.5", "--json")
+    assert r.code == 2 and r.out == "" and said in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_tenancy_pools_the_largest_fleet_it_accepts(cli) -> None:
+    r = cli("tenancy", "--peak-gpus", "999999,1", "--utilization", "0.5", "--json")
+    assert r.code == 0 and r.json()["sum_of_peaks_gpus"] == 1_000_000
+    assert r.json()["pooled_gpus"] == 1_000_000  # both on at the 99th percentile (p = 0.25)
+
+
+def test_tenancy_distribution_is_the_dense_convolution() -> None:
+    """The two-point update equals np.convolve with each tenant's full on/off vector."""
+    import numpy as np
+
+    from fleetplan.economics.tenancy import multiplexing
+
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        n = int(rng.integers(1, 10))
+        peaks = [int(x) for x in rng.choice([0, 1, 2, 5, 40, 300], size=n)]
+        utils = [float(x) for x in rng.random(n)]
+        dist = np.array([1.0])
+        for p, u in zip(peaks, utils, strict=True):
+            tenant = np.zeros(p + 1)
+            tenant[0] += 1 - u
+            tenant[p] += u
+            dist = np.convolve(dist, tenant)
+        for q in (0.5, 0.9, 0.99, 1.0):
+            want = int(np.searchsorted(np.cumsum(dist), q - 1e-12))
+            assert multiplexing(peaks, utils, q).pooled_gpus == want

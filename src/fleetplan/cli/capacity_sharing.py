@@ -17,9 +17,10 @@ from fleetplan.errors import InputError
 
 
 def _floats(text: str, field: str) -> list[float]:
-    from fleetplan.validation import Fraction, NonNegative, number_list
+    from fleetplan.validation import Fraction, NonNegative, NonNegCount, number_list
 
-    return number_list(field, text, Fraction if field == "--utilization" else NonNegative)
+    kinds = {"--utilization": Fraction, "--peak-gpus": NonNegCount}
+    return number_list(field, text, kinds.get(field, NonNegative))
 
 
 @app.command("cache-roi")
@@ -108,7 +109,7 @@ def tenancy(
     utils = _floats(utilization, "--utilization")
     if len(utils) == 1:
         utils = utils * len(peaks)
-    m = multiplexing([int(p) if p == int(p) else p for p in peaks], utils, quantile)  # type: ignore[misc]
+    m = multiplexing([int(p) for p in peaks], utils, quantile)
     fields = [
         ("tenants", "tenants", count, ""),
         ("sum_of_peaks_gpus", "GPUs, dedicated (sum of peaks)", count, "each tenant at its peak"),

@@ -16,6 +16,9 @@ import numpy as np
 
 from fleetplan.economics.unit_cost import check_nonnegative
 from fleetplan.errors import InputError
+from fleetplan.validation import MAX_COUNT
+
+MAX_TENANTS = 1_000  # each tenant costs one pass over the pooled distribution (<= 1M GPUs)
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,29 @@ def multiplexing(
         raise InputError("give one utilization per tenant (and at least one tenant)")
     if not 0 < quantile <= 1:
         raise InputError(f"quantile = {quantile:g}; expected a fraction in (0, 1]")
-    dist = np.array([1.0])
+    if len(peak_gpus) > MAX_TENANTS:
+        raise InputError(f"tenants = {len(peak_gpus):,}; accepted: 1 to {MAX_TENANTS:,}")
     for p, u in zip(peak_gpus, utilization, strict=True):
-        if p < 0 or int(p) != p:
-            raise InputError(f"peak_gpus = {p}; expected a non-negative whole number")
+        if p < 0 or int(p) != p or p > MAX_COUNT:
+            raise InputError(f"peak_gpus = {p}; accepted: an integer from 0 to {MAX_COUNT:,}")
         if not 0 <= u <= 1:
             raise InputError(f"utilization = {u:g}; expected a fraction in [0, 1]")
-        tenant = np.zeros(int(p) + 1)
-        tenant[0] += 1 - u
-        tenant[int(p)] += u
-        dist = np.convolve(dist, tenant)
+    if sum(peak_gpus) > MAX_COUNT:  # the demand distribution has one entry per GPU
+        raise InputError(
+            f"peak_gpus sum to {int(sum(peak_gpus)):,} GPUs; accepted: at most {MAX_COUNT:,} "
+            "across all tenants"
+        )
+    dist = np.array([1.0])
+    for p, u in zip(peak_gpus, utilization, strict=True):
+        # convolution with the tenant's two-point distribution (0 w.p. 1-u, p w.p. u): the
+        # same sums np.convolve forms, without the p-1 zeros between the two points
+        if p == 0:
+            dist = dist * ((1 - u) + u)
+            continue
+        nxt = np.zeros(len(dist) + int(p))
+        nxt[: len(dist)] = dist * (1 - u)
+        nxt[int(p) :] += dist * u
+        dist = nxt
     cdf = np.cumsum(dist)
     pooled = int(np.searchsorted(cdf, quantile - 1e-12))
     total = int(sum(peak_gpus))
