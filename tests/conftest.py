@@ -23,23 +23,61 @@ settings.register_profile("fleetplan", derandomize=True, database=None, deadline
 settings.load_profile("fleetplan")
 
 
-def _import_the_whole_package() -> None:
+ROOT = Path(__file__).resolve().parents[1]
+# Modules outside the package that tests import in-process (by name, from their folder).
+FIRST_PARTY_SCRIPTS = {ROOT / "benchmarks" / "accuracy": ["derive_validation_rows"]}
+
+
+def _import_all_first_party_code() -> None:
     """Hypothesis mixes into its draws the literal constants of every first-party module
-    imported so far (`1e15`, `MAX_COUNT`, …). Which modules that is depended on the tests that
+    imported so far (`1e15`, `MAX_COUNT`, …). Which modules those are depended on the tests that
     ran before, so the same derandomized test drew other cases in a full run than alone (and
-    found an unbounded allocation in one and not the other). With every module imported
-    first, each property test draws the same cases however the suite is selected."""
+    found an unbounded allocation in one and not in the other). With all of it imported first,
+    each property test draws the same cases however the suite is selected or ordered."""
     import importlib
     import pkgutil
+    import sys
 
     import fleetplan
 
     for info in pkgutil.walk_packages(fleetplan.__path__, "fleetplan."):
         if not info.name.endswith("__main__"):
             importlib.import_module(info.name)
+    for folder, names in FIRST_PARTY_SCRIPTS.items():
+        sys.path.insert(0, str(folder))
+        try:
+            for name in names:
+                importlib.import_module(name)
+        finally:
+            sys.path.remove(str(folder))
 
 
-_import_the_whole_package()
+def _first_party_modules() -> set[str]:
+    """Modules loaded from this repository's files, tests and installed packages aside."""
+    import sys
+
+    found = set()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and "site-packages" not in file:
+            path = Path(file).resolve()
+            if path.is_relative_to(ROOT) and not path.is_relative_to(ROOT / "tests"):
+                found.add(name)
+    return found
+
+
+_import_all_first_party_code()
+_PREIMPORTED = _first_party_modules()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A first-party module a test imported that the list above lacks changes what the
+    property tests draw depending on which tests ran: the run fails and names it."""
+    late = sorted(_first_party_modules() - _PREIMPORTED)
+    if late:
+        print(f"\nconftest: add to FIRST_PARTY_SCRIPTS (imported by a test): {late}")
+        session.exitstatus = 1
+
 
 DATA = Path(__file__).parent / "data"
 
