@@ -236,7 +236,7 @@ def test_fleet_mix_burst_on_an_api(cli):
 )
 def test_tenancy_refuses_fleets_it_cannot_hold(cli, peaks: str, said: str) -> None:
     r = cli("tenancy", "--peak-gpus", peaks, "--utilization", "0.5", "--json")
-    assert r.code == 2 and r.out == "" and said in r.err
+    assert r.code == 2 and said in r.err and said in r.json()["error"]  # --json: the error too
     assert len(r.err.strip().splitlines()) == 1
 
 
