@@ -41,8 +41,13 @@ def _import_all_first_party_code() -> None:
     import fleetplan
 
     for info in pkgutil.walk_packages(fleetplan.__path__, "fleetplan."):
-        if not info.name.endswith("__main__"):
+        if info.name.endswith("__main__"):
+            continue
+        try:
             importlib.import_module(info.name)
+        except ModuleNotFoundError as exc:  # an optional extra not installed: its tests skip
+            if (exc.name or "").split(".")[0] == "fleetplan":
+                raise
     for folder, names in FIRST_PARTY_SCRIPTS.items():
         sys.path.insert(0, str(folder))
         try:
