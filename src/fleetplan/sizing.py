@@ -235,8 +235,9 @@ def load_point(
         extra = lam * i_mean * ((1 - fm) * t_dec + fm * mixed_len) + cluster * i_mean
         return t_dec, alone, nch, tp, nch_e, share, f, fm, t_bar, mixed_len, extra
 
-    n = np.minimum(lam * o1 * decode(zero), b - 1)
-    extra = lam * i_mean * decode(zero)
+    t_idle = decode(zero)  # a decode step of one sequence
+    n = np.minimum(lam * o1 * t_idle, b - 1)
+    extra = lam * i_mean * t_idle
     for _ in range(iterations):
         t_dec, *_, t_bar, _, extra_new = mean_step(n, extra)
         n = 0.5 * n + 0.5 * np.minimum(lam * o1 * t_bar, b - 1)
@@ -330,15 +331,13 @@ def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
     shape = lp.n.shape
     rows = np.flatnonzero(lp.slot_p.reshape(-1) > 1e-4)
     if rows.size:
-        sub = _take_rows(lp, rows)
-        xs = x.reshape(-1)[rows].reshape(-1, *[1] * (len(shape) - 1))
+        sub = _take_rows(lp, rows)  # shape (rows, 1, ...): the wait's quantiles on axis 1
         flat = out.reshape(-1).copy()
-        waited = (1 - sub.slot_p) * flat[rows].reshape(sub.slot_p.shape)
         with np.errstate(divide="ignore"):
-            for u in _SLOT_WAIT_POINTS:
-                w = -np.log(1 - u) / sub.slot_theta
-                waited = waited + sub.slot_p / _SLOT_WAIT_POINTS.size * no_wait(xs - w, sub)
-        flat[rows] = waited.reshape(-1)
+            waits = -np.log(1 - _SLOT_WAIT_POINTS) / sub.slot_theta
+        folded = no_wait(x.reshape(-1)[rows][:, None] - waits, sub).mean(axis=1)
+        p = sub.slot_p[:, 0]
+        flat[rows] = (1 - p) * flat[rows] + p * folded
         out = flat.reshape(shape)
     return np.where(lp.stable, out, 0.0)
 
@@ -349,8 +348,7 @@ def _take_rows(lp: LoadPoint, rows: np.ndarray) -> LoadPoint:
     out = {}
     for name, v in vars(lp).items():
         if isinstance(v, np.ndarray):
-            v = v.reshape(-1, *v.shape[lead:])[rows]
-            v = v.reshape(v.shape[0], *[1] * (lead - 1), *v.shape[1:])
+            v = v.reshape(-1, *v.shape[lead:])[rows][:, None]
         out[name] = v
     return LoadPoint(**out)
 
