@@ -228,3 +228,25 @@ def test_measure_help_says_where_it_writes(cli) -> None:
     r = cli("measure", "--help")
     text = " ".join(r.out.split())
     assert "never the current folder" in text and "fleetplan/profiles" in text
+
+
+def test_deep_toml_is_refused(cli, tmp_path: Path) -> None:
+    f = tmp_path / "deep.toml"
+    f.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    bad(cli("plan", str(f)), "nested too deeply")
+    bad(cli("gpus", "--catalog", str(f)), "nested too deeply")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetplan", "offers", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes anything (it takes a while to start)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
