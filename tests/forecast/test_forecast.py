@@ -115,10 +115,18 @@ def test_forecast_cli_sizes_each_horizon(cli, tmp_path: Path) -> None:
         for i, c in enumerate(y):
             w.writerow([int(START.timestamp()) + 3600 * i, int(c)])
     plan = Path(__file__).resolve().parents[2] / "src/fleetplan/examples/chat-8b.yaml"
+    page = tmp_path / "forecast.html"
     r = cli("forecast", str(f), "--horizon", "30", "--horizon", "90", "--plan", str(plan),
-            "--json")  # fmt: skip
+            "--chart", str(page), "--json")  # fmt: skip
     assert r.code == 0, r.err
     d = r.json()
+    data = json.loads(page.read_text().split("const D = ", 1)[1].split(";\n", 1)[0])
+    assert "forecastTraffic" in page.read_text() and data["horizons"] == d["horizons"]
+    assert len(data["history"]["qps"]) == len(y) and len(data["forecast"]["mean_qps"]) == 90 * 24
+    assert data["history"]["qps"][0] == pytest.approx(y[0] / 3600, abs=1e-4)
+    assert max(data["forecast"]["quantile_qps"][-168:]) == pytest.approx(
+        d["horizons"][1]["peak_qps"], abs=2e-3
+    )  # the chart's quantile line is the one the horizon's peak is read from
     assert [h["days"] for h in d["horizons"]] == [30, 90]
     assert all(h["interval_low_qps"] <= h["mean_qps"] <= h["interval_high_qps"]
                for h in d["horizons"])  # fmt: skip
@@ -126,6 +134,10 @@ def test_forecast_cli_sizes_each_horizon(cli, tmp_path: Path) -> None:
     assert fleet[1]["replicas"] >= fleet[0]["replicas"] >= 2
     bad = cli("forecast", str(f), "--quantile", "1.5")
     assert bad.code == 2 and "--quantile" in bad.err
+    bad = cli("forecast", str(f), "--chart", str(tmp_path / "forecast.png"))
+    assert bad.code == 2 and "--chart" in bad.err and ".html" in bad.err
+    bad = cli("forecast", str(f), "--chart", str(tmp_path / "no" / "forecast.html"))
+    assert bad.code == 2 and "--chart" in bad.err and "does not exist" in bad.err
 
 
 def test_plan_takes_the_forecast_instead_of_growth(cli, tmp_path: Path) -> None:

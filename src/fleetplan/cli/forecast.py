@@ -50,6 +50,10 @@ def forecast(
         Path | None,
         typer.Option(help="Plan scenario whose recommendation sizes each horizon's fleet."),
     ] = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option(help="Write the history, the forecast and its interval to an .html file."),
+    ] = None,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,6 +70,12 @@ def forecast(
     for name, v in (("--quantile", quantile), ("--level", level)):
         if not 0.5 <= v < 1:
             raise InputError(f"{name} = {v}; accepted: 0.5 <= value < 1")
+    if chart is not None:
+        from fleetplan.files import check_output_file
+
+        if chart.suffix.lower() != ".html":
+            raise InputError(f"--chart = {str(chart)!r}; expected an .html file")
+        check_output_file(chart, "--chart")
     h = read_history(history, parse_columns(columns))
     fc = fit_forecast(h, max(days) * 24)
     lo, hi = fc.interval(level)
@@ -96,6 +106,12 @@ def forecast(
     }
     if plan is not None:
         out["fleet"] = _fleet(plan, fc, days, quantile, catalog)
+    if chart is not None:
+        from fleetplan.files import write_text_atomic
+        from fleetplan.forecast.chart import chart_data, html_page
+
+        data = chart_data(out, h, fc, level, quantile)
+        write_text_atomic(chart, html_page(out, data, f"Traffic forecast: {history.name}"))
     if as_json:
         print_json(out)
         return

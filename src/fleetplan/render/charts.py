@@ -3,6 +3,7 @@ package), inlined with the plan's JSON so the file is self-contained and works o
 
 from __future__ import annotations
 
+import html
 import json
 from functools import cache
 from importlib import resources
@@ -49,3 +50,29 @@ def chart(kind: str) -> str:
         "<script>window.addEventListener('load', () => FleetplanCharts."
         f"{fn}(document.getElementById('{cid}'), window.FLEETPLAN_PLAN));</script>"
     )
+
+
+def standalone_page(title: str, body: str, data: object, draw: str) -> str:
+    """A self-contained HTML page (offline): the vendored chart library and chart script,
+    `body`, `data` as the JSON constant `D`, and `draw` run once the page has loaded."""
+    payload = _script_text(json.dumps(data, allow_nan=False))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;
+text-align:right}}th{{background:#f3f3f3}}.c{{height:340px;margin:1em 0}}</style>
+<script>{_script_text(_asset("vendor/chart.umd.min.js"))}</script>
+<script>{_script_text(_asset("charts.js"))}</script></head><body>
+<h1>{html.escape(title)}</h1>
+{body}
+<script>const D = {payload};
+window.addEventListener("load", () => {{ {draw} }});</script></body></html>
+"""
+
+
+def html_table(head: list[str], rows: list[list[object]]) -> str:
+    """A plain table, every cell escaped."""
+    ths = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    trs = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{ths}</tr>{trs}</table>"

@@ -178,3 +178,33 @@
       y: { type: "logarithmic", title: { display: true, text: "TTFT p95 per window (ms)" } } } } });
   };
 })(window);
+
+/* Forecast: hourly history, the forecast mean with its interval band and the sizing quantile,
+   and each horizon's peak at that quantile; days from the first forecast hour. */
+(function (global) {
+  "use strict";
+  const C = global.FleetplanCharts;
+  function line(xs, ys, extra) {
+    return Object.assign({ data: xs.map((x, i) => ({ x, y: ys[i] })), pointRadius: 0, borderWidth: 1.2 }, extra);
+  }
+  C.forecastTraffic = function (canvas, d) {
+    const h = d.history, f = d.forecast;
+    const pct = Math.round(d.level * 100);
+    const datasets = [
+      line(h.t_days, h.qps, { label: "history (req/s, hourly)", borderColor: "#888" }),
+      line(f.t_days, f.low_qps, { label: `${pct} % interval`, borderColor: "rgba(36,86,199,0.25)", backgroundColor: "rgba(36,86,199,0.15)" }),
+      line(f.t_days, f.high_qps, { label: `${pct} % interval (high)`, borderColor: "rgba(36,86,199,0.25)", backgroundColor: "rgba(36,86,199,0.15)", fill: "-1" }),
+      line(f.t_days, f.mean_qps, { label: "forecast mean", borderColor: "#2456c7" }),
+      line(f.t_days, f.quantile_qps, { label: `quantile ${d.quantile}`, borderColor: "#b3261e", borderDash: [5, 3] }),
+      { label: `horizon peak at quantile ${d.quantile}`, type: "scatter", data: d.horizons.map((x) => ({ x: x.days, y: x.peak_qps })), backgroundColor: "#b3261e", pointRadius: 5 },
+    ];
+    const chart = new global.Chart(canvas, { type: "line", data: { datasets }, options: {
+      responsive: true, maintainAspectRatio: false, animation: false, parsing: false,
+      plugins: { legend: { labels: { filter: (item) => !item.text.endsWith("(high)") } } },
+      scales: {
+        x: { type: "linear", title: { display: true, text: "days from the forecast start (history < 0)" } },
+        y: { min: 0, title: { display: true, text: "requests/s" } } } } });
+    canvas.dataset.rendered = "1";
+    return chart;
+  };
+})(window);
