@@ -20,9 +20,9 @@ from fleetplan.accuracy.rows import ValidationRow, read_rows_csv, validation_set
 
 # what the packaged (in-sample) profiles reach on the published set's perf-predicted rows,
 # absolute % error: a regression guard a little above today's figures, not a 3x margin
-# (2026-12-01, after the refit on the full set: 10.9 % / 50.8 % over 617 rows of these sources;
-# rows of sources added later do not move the guard)
-PACKAGED_MEDIAN_MAX, PACKAGED_P90_MAX = 11.4, 52.5
+# (2026-12-01, after the refit on the full set, GB200 rows included: 11.2 % / 52.4 % over 657
+# rows of these sources; rows of sources added later do not move the guard)
+PACKAGED_MEDIAN_MAX, PACKAGED_P90_MAX = 11.6, 54.0
 GUARDED_SOURCES = {
     "trtllm-perf-overview-v0.17",
     "trtllm-perf-overview-v1.0",
