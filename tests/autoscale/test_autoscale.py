@@ -197,3 +197,18 @@ def test_chart_page(cli, tmp_path: Path) -> None:
     assert r.code == 0, r.err
     text = page.read_text()
     assert "autoscaleReplicas" in text and "chart-latency" in text and "reactive" in text
+
+
+def test_history_longer_than_a_synthetic_run_is_refused(tmp_path: Path) -> None:
+    """A replayed history gets the synthetic traffic's bound (366 days at 1-second ticks), not
+    one array entry per second of however many years it spans."""
+    from fleetplan.autoscale.config import HistoryTraffic
+    from fleetplan.autoscale.traffic import MAX_TICKS, tick_traffic
+
+    f = tmp_path / "hourly.csv"
+    f.write_text("timestamp,requests\n1700000000,10\n1734560000,10\n")  # 400 days apart
+    spec = HistoryTraffic(kind="history", path=str(f))
+    with pytest.raises(InputError, match=r"traffic.path: 9,601 hours .* tick_s 1 .* at most"):
+        tick_traffic(spec, 1.0, 0, tmp_path)
+    t = tick_traffic(spec, 60.0, 0, tmp_path)  # the same history at 1-minute ticks fits
+    assert len(t.arrivals) == 9_601 * 60 < MAX_TICKS

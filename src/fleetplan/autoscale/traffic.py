@@ -10,10 +10,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fleetplan.autoscale.config import HistoryTraffic, SyntheticTraffic
+from fleetplan.errors import InputError
 
 F64 = NDArray[np.float64]
 DAY_S = 86_400.0
 TROUGH_H, PEAK_H = 3.0, 15.0  # the synthetic daily cycle's low and high hours
+MAX_TICKS = int(366 * DAY_S)  # a synthetic run's longest: 366 days at the shortest tick (1 s)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ def tick_traffic(
     h = read_history(Path(base, spec.path), spec.columns)
     per_tick = h.counts_per_hour / 3600.0 * spec.scale
     n = int(np.ceil(len(per_tick) * 3600.0 / tick_s))
+    if n > MAX_TICKS:  # the bound synthetic traffic has: 366 days at 1-second ticks
+        raise InputError(
+            f"traffic.path: {h.hours:,} hours of history at tick_s {tick_s:g} are {n:,} ticks; "
+            f"accepted: at most {MAX_TICKS:,} (a longer tick_s or a shorter history)"
+        )
     hours = np.minimum((np.arange(n) * tick_s // 3600).astype(np.int64), len(per_tick) - 1)
     expected = per_tick[hours]
     arrivals = rng.poisson(expected * tick_s).astype(np.float64)
