@@ -46,6 +46,24 @@ def test_another_key_is_another_entry(folder: Path) -> None:
     assert len(calls) == 2
 
 
+def test_each_kind_keeps_only_its_newest_entries(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(disk_cache, "KEEP_PER_KIND", 3)
+    for i in range(6):
+        cached("t", ("k", i), lambda i=i: i)
+        for p in folder.iterdir():  # distinct file times, oldest first, whatever the clock's grain
+            if not os.path.getmtime(p) < 1e6:
+                os.utime(p, ns=(i * 10**9 + 1, i * 10**9 + 1))
+    cached("other", ("k",), lambda: 0)
+    names = sorted(p.name.split("-")[0] for p in folder.iterdir())
+    assert names == ["other", "t", "t", "t"]
+    for i, expect_rebuilt in ((5, False), (4, False), (0, True)):
+        calls, build = counting(i)
+        assert cached("t", ("k", i), build) == i
+        assert bool(calls) == expect_rebuilt
+
+
 def test_an_edited_file_changes_the_key(tmp_path: Path) -> None:
     f = tmp_path / "x.toml"
     f.write_text("a = 1\n")

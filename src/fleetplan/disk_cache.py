@@ -12,7 +12,8 @@ modules that build the value — so an edited or replaced file, or an upgraded f
 kept its version number, builds it again. Entries are pickles; one is read only from a folder
 of the current user's that nobody else can write, and a missing, stale, unreadable or corrupt
 entry is rebuilt. A folder that cannot be written is skipped: the cache only saves time, it
-never changes a result.
+never changes a result. Each kind keeps its `KEEP_PER_KIND` most recently written entries (user
+catalogs edited often would otherwise leave one stale entry per edit).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 ENV = "FLEETPLAN_CACHE_DIR"
+KEEP_PER_KIND = 16
 
 
 def cache_dir() -> Path | None:
@@ -83,8 +85,23 @@ def cached(kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
             with os.fdopen(fd, "wb") as fh:
                 pickle.dump(((__version__, kind, key), value), fh, protocol=5)
             os.replace(tmp, entry)
+            _prune(folder, kind, entry)
     except Exception:  # a read-only home, a full disk, a value that cannot be pickled
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     return value
+
+
+def _prune(folder: Path, kind: str, written: Path) -> None:
+    """Drop all but the `KEEP_PER_KIND` newest entries of one kind (`written`, the entry just
+    written, always stays: file times can be too coarse to order entries written close together)."""
+    entries = []
+    for p in folder.glob(f"{kind}-*.pickle"):
+        if p != written:
+            with contextlib.suppress(OSError):
+                entries.append((p.stat().st_mtime_ns, p.name, p))
+    entries.sort(reverse=True)
+    for _, _, p in entries[KEEP_PER_KIND - 1 :]:
+        with contextlib.suppress(OSError):
+            p.unlink()

@@ -1,7 +1,6 @@
 """Scheduling per engine family (sim/policy.py): TensorRT-LLM's capacity policies, SGLang's
 radix cache and prefill-first steps, vLLM for everything else."""
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,16 +43,17 @@ def sgl_catalog() -> Any:
 
 def _sgl_catalog() -> Any:
     """The catalog with an SGLang profile (factors as vLLM V1's: only the scheduler differs)."""
-    p = Path(tempfile.gettempdir()) / f"fleetplan-test-sglang-{os.getpid()}.toml"
     keys = [line.split(" =")[0] for line in FIELDS.splitlines()[3:]]
     sources = "".join(f'{k} = "test profile: vLLM V1 factors"\n' for k in keys)
-    p.write_text(
-        "[engines.sglang-test]\n"
-        + FIELDS.format(name="SGLang (test)")
-        + "[engines.sglang-test.sources]\n"
-        + sources
-    )
-    return load_catalog(p)
+    with tempfile.TemporaryDirectory(prefix="fleetplan-test-") as folder:
+        p = Path(folder) / "sglang-test.toml"
+        p.write_text(
+            "[engines.sglang-test]\n"
+            + FIELDS.format(name="SGLang (test)")
+            + "[engines.sglang-test.sources]\n"
+            + sources
+        )
+        return load_catalog(p)
 
 
 def _tight(engine: str, **over: Any) -> dict[str, Any]:
