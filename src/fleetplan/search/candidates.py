@@ -9,6 +9,7 @@ queueing) and cost then broadcast over batch sizes and offers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +74,9 @@ class SetupEval:
     replica_req_s: np.ndarray
     replicas: np.ndarray
     utilization: np.ndarray  # at peak
-    meets: np.ndarray  # KV and every latency SLO met
+    # KV and every latency SLO met (False too where more instances of every offer than the
+    # setup's best: not evaluated, never chosen)
+    meets: np.ndarray
     slo_s: dict[str, np.ndarray]  # predicted value of each SLO target (by field name), s
 
 
@@ -183,7 +186,7 @@ def _evaluate_all(
     per_replica = b / (o_mean * t_full)
     replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
     model = LatencyModel(s, w, b, chunk, peak)
-    replicas, found = model.fewest_replicas(replicas, kv_ok)
+    replicas, found = model.fewest_replicas(replicas, kv_ok, tie_reach(sizes))
     # percentiles where they are read: TPOT p95 (the tie-break) at the entries with the fewest
     # whole instances of some offer, the rest at the entry each offer then picks; in setups
     # meeting the SLOs nowhere, everything at every entry that fits (the why-not)
@@ -206,6 +209,26 @@ def _evaluate_all(
     util = peak / (replicas * per_replica)
     prefill_s = chunked_prefill_s(s, w.input.p95, 0.0, ctx, chunk) + np.zeros_like(b)
     return (b, kv_ok, tpot, ttft, prefill_s, per_replica, replicas, util, found, slo_s)
+
+
+def tie_reach(sizes: list[set[int]]) -> Callable[[np.ndarray], np.ndarray]:
+    """Per row, the most replicas whose whole instances of some offer (of the row's instance
+    sizes) are no more than those of a count `best` (rows, 1): the largest multiple of a size
+    at or above `best`. Unbounded where a row has a free offer (every count costs the same)."""
+    big = np.iinfo(np.int64).max
+    width = max((len(z) for z in sizes), default=0) or 1
+    per = np.ones((len(sizes), width), dtype=np.int64)  # a size of 1 reaches `best` itself
+    for i, z in enumerate(sizes):
+        per[i, : len(z)] = sorted(z)
+    free = (per == 0).any(axis=1, keepdims=True)
+    per = np.maximum(per, 1)
+
+    def reach(best: np.ndarray) -> np.ndarray:
+        finite = np.minimum(best, big // 2)
+        top = (per * -(-finite // per)).max(axis=1, keepdims=True)
+        return np.where(free | (best >= big // 2), big, top)
+
+    return reach
 
 
 def fewest_instances(replicas: np.ndarray, meets: np.ndarray, sizes: list[set[int]]) -> np.ndarray:

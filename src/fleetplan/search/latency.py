@@ -4,7 +4,7 @@ percentile SLO (a vectorized bisection, not a replica-at-a-time loop)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -131,17 +131,39 @@ class LatencyModel:
         setup = take(self.setup, rows)
         return LatencyModel(setup, self.work, batch, self.chunk[rows], self.peak[rows])
 
-    def fewest_replicas(self, start: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def fewest_replicas(
+        self,
+        start: np.ndarray,
+        mask: np.ndarray,
+        reach: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The fewest replicas >= `start` meeting every SLO where `mask`, and whether they
         were found (up to 2^GROWTH_DOUBLINGS x `start`). A vectorized bisection that only
         follows entries that can still need the fewest replicas of their setup (row): an
         entry whose lower bound reaches the best count found in its row keeps `start` and
-        is marked not found (it cannot be the setup's choice)."""
+        is marked not found (it cannot be the setup's choice).
+
+        With `reach` (per row, the most replicas that can still tie a count in whole
+        instances of some offer: (rows, 1) -> (rows, 1)), an entry whose `start` is beyond
+        the reach of its row's best is not evaluated either and is marked not found: it
+        needs more instances of every offer than the best. The entries within reach of the
+        row's smallest `start` are tried first, then those within reach of the smallest
+        `start` that meets every SLO (the best can only be lower)."""
         start = start.astype(np.int64)
         if not self.work.slo.targets:
             return start, mask.copy()
         big = np.iinfo(np.int64).max
-        ok = self._meets(start, mask) & mask
+        if reach is None:
+            ok = self._meets(start, mask) & mask
+        else:
+            least = np.where(mask, start, big).min(axis=1, keepdims=True)
+            first = mask & (start <= reach(least))
+            ok = self._meets(start, first) & first
+            best = np.where(ok, start, big).min(axis=1, keepdims=True)
+            more = mask & ~first & (start <= reach(best))
+            if more.any():
+                ok |= self._meets(start, more) & more
+            mask = first | more
         best = np.where(ok, start, big).min(axis=1, keepdims=True)
         live = mask & ~ok & (start < best)
         hi, lo = start.copy(), start - 1
