@@ -32,3 +32,38 @@ def test_simulator_table_and_analytic_steady_step_use_the_same_step(model, gpu, 
     # a sequence's own prompt is prefilled before its first token: its decode steps carry the
     # other b - 1 sequences' prompts only
     assert np.allclose(r.tpot_s, mixed_step(s, b, i + o / 2, (b - 1) * i / o, i / 2).total_s)
+
+
+def test_the_total_alone_is_the_step_total():
+    """`mixed_step_s` (the load point's step: the total alone) equals `mixed_step(...).total_s`
+    for dense, MoE, sliding-window and tensor-parallel setups, stacked or not."""
+    from fleetplan.perf.schedule import mixed_step_s
+    from fleetplan.search.stack import stack
+
+    rng = np.random.default_rng(3)
+    setups = []
+    for model in sorted(CAT.models):
+        spec = CAT.model(model)
+        for tp in (1, 2, 8):
+            try:
+                setups.append(
+                    setup(spec, CAT.gpu("h100"), CAT.precision("fp8"), CAT.engine("vllm"), tp=tp)
+                )
+            except Exception:  # tp does not divide the heads, or the engine refuses
+                continue
+    kinds = {(s.model.is_moe, bool(s.model.sliding_window), s.tp > 1) for s in setups}
+    assert (True, False, True) in kinds and (False, True, False) in kinds
+    b = rng.choice([0.0, 1.0, 7.0, 250.0], size=(1, 40))
+    c = rng.uniform(0, 30000, size=(1, 40))
+    p = rng.choice([0.0, 1.0, 512.0, 8000.0], size=(1, 40))
+    pc = rng.uniform(0, 20000, size=(1, 40))
+    for s in setups:
+        ref = mixed_step(s, b, c, p, pc).total_s
+        assert np.allclose(mixed_step_s(s, b, c, p, pc), ref, rtol=1e-12, atol=0)
+    by_model: dict[str, list] = {}
+    for s in setups:
+        by_model.setdefault(s.model.id, []).append(s)
+    for group in by_model.values():
+        st = stack(group)
+        ref = mixed_step(st, b, c, p, pc).total_s
+        assert np.allclose(mixed_step_s(st, b, c, p, pc), ref, rtol=1e-12, atol=0)

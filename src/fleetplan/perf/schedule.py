@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fleetplan.errors import InputError
-from fleetplan.perf.roofline import F64, Setup, StepTime, step_s
+from fleetplan.perf.roofline import F64, Setup, StepTime, step_s, step_total_s
 
 SCHEDULES = ("continuous", "static")
 
@@ -68,6 +68,18 @@ def mixed_step(
     `chunked_prefill_s`, `fleetplan.sizing`) and the simulator's step table
     (`fleetplan.sim.steptime.StepTable`) both call it."""
     return step_s(s, decodes, decode_context, prefill_tokens, prefill_context)
+
+
+def mixed_step_s(
+    s: Setup,
+    decodes: ArrayLike,
+    decode_context: ArrayLike,
+    prefill_tokens: ArrayLike = 0.0,
+    prefill_context: ArrayLike = 0.0,
+) -> F64:
+    """`mixed_step(...).total_s` alone (`roofline.step_total_s`: the same step, fewer array
+    operations), for the sizing's load point."""
+    return step_total_s(s, decodes, decode_context, prefill_tokens, prefill_context)
 
 
 def steady_mixed_step(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fleetplan.perf.roofline import Setup
-from fleetplan.perf.schedule import mixed_step
+from fleetplan.perf.schedule import mixed_step_s
 from fleetplan.search.stack import take
 from fleetplan.sizing import F64, LoadPoint, load_point, quantile, tpot_cdf, ttft_cdf
 from fleetplan.workload import QUANTILE_LEVELS, QUANTILE_WEIGHTS
@@ -48,7 +48,7 @@ class LatencyModel:
         self.outputs = np.maximum(work.output.quantiles(), 1.0)
 
     def _step(self, d: F64, c: F64, p: F64, pc: F64) -> F64:
-        return mixed_step(self.setup, d, c, p, pc).total_s
+        return mixed_step_s(self.setup, d, c, p, pc)
 
     def point(self, replicas: F64) -> LoadPoint:
         w = self.work
