@@ -321,35 +321,56 @@ def step_s(
     )
 
 
+@dataclass(frozen=True)
+class StepFactors:
+    """The per-setup factors of `step_total_s` (columns where setups are stacked): folded once
+    per setup, not once per step evaluated."""
+
+    fixed_s: F64  # weight stream, step and layer overheads, all-reduce latencies
+    dense_s_per_token: F64  # dense GEMM seconds per token (efficiency ramp via gemm_half_tokens)
+    comm_s_per_token: F64  # all-reduce seconds per token
+    attn_compute_s_per_token: F64  # per (token x attended token x layer)
+    attn_memory_s_per_token: F64  # per KV token read per layer
+
+
+def step_factors(s: Setup) -> StepFactors:
+    """`step_total_s`'s factors of setup `s`."""
+    m = s.model
+    fixed = s.dense_bytes_gpu / (s.bandwidth * s.mbu) + s.step_overhead_s
+    fixed = fixed + m.layers * s.layer_overhead_s
+    tp = np.asarray(s.tp, dtype=np.float64)
+    fixed = fixed + np.where(tp > 1, 2 * m.layers * s.allreduce_latency_s, 0.0)
+    link = np.asarray(s.gpu.interconnect_gb_s, dtype=np.float64) * 1e9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dense = (s.linear_flops_per_token_gpu - s.expert_flops_per_token_gpu) / (
+            s.peak_flops * s.mfu
+        )
+        comm = np.where(
+            tp > 1, 2 * m.layers * 2.0 * (tp - 1) / tp * m.hidden_size * 2.0 / link, 0.0
+        )
+        attn_compute = s.attn_flops_per_ctx_token_gpu / m.layers / (s.attention_peak_flops * s.mfu)
+        attn_memory = s.kv_layer_bytes_gpu / (s.bandwidth * s.attention_mbu)
+    return StepFactors(fixed, dense, comm, attn_compute, attn_memory)
+
+
 def step_total_s(
     s: Setup,
     decode_seqs: ArrayLike,
     decode_context: ArrayLike,
     prefill_tokens: ArrayLike = 0.0,
     prefill_context: ArrayLike = 0.0,
+    factors: StepFactors | None = None,
 ) -> F64:
     """`step_s(...).total_s` alone, in a third of the array operations: the per-setup factors
-    are folded first and no part but the total is formed (the sizing's load point evaluates
-    it some twenty times per replica count; a test holds the two to each other)."""
+    are folded first (`factors`, from `step_factors(s)`, when given) and no part but the total
+    is formed (the sizing's load point evaluates it some twenty times per replica count; a
+    test holds the two to each other)."""
+    f = factors or step_factors(s)
     b = np.asarray(decode_seqs, dtype=np.float64)
     p = np.asarray(prefill_tokens, dtype=np.float64)
     m = s.model
     tokens = b + p
-    fixed = s.dense_bytes_gpu / (s.bandwidth * s.mbu) + s.step_overhead_s
-    fixed = fixed + m.layers * s.layer_overhead_s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dense_per_token = (s.linear_flops_per_token_gpu - s.expert_flops_per_token_gpu) / (
-            s.peak_flops * s.mfu
-        )
-    # the all-reduces: a latency per call where tp > 1, and a cost per token
-    tp = np.asarray(s.tp, dtype=np.float64)
-    fixed = fixed + np.where(tp > 1, 2 * m.layers * s.allreduce_latency_s, 0.0)
-    link = np.asarray(s.gpu.interconnect_gb_s, dtype=np.float64) * 1e9
-    with np.errstate(divide="ignore", invalid="ignore"):
-        comm_per_token = np.where(
-            tp > 1, 2 * m.layers * 2.0 * (tp - 1) / tp * m.hidden_size * 2.0 / link, 0.0
-        )
-    lin = np.where(tokens > 0, dense_per_token * (tokens + s.gemm_half_tokens), 0.0)
+    lin = np.where(tokens > 0, f.dense_s_per_token * (tokens + s.gemm_half_tokens), 0.0)
     if m.is_moe:
         with np.errstate(divide="ignore", invalid="ignore"):
             lin = lin + _expert_gemm_s(s, tokens, s.expert_flops_per_token_gpu * tokens)
@@ -358,13 +379,9 @@ def step_total_s(
         lin = lin + per_expert * experts
     dec_tokens = b * _kv_layers_tokens(m, np.asarray(decode_context, dtype=np.float64))
     pre_tokens = p * _kv_layers_tokens(m, np.asarray(prefill_context, dtype=np.float64))
-    attn_compute = (dec_tokens + pre_tokens) * (
-        s.attn_flops_per_ctx_token_gpu / m.layers / (s.attention_peak_flops * s.mfu)
-    )
-    attn_memory = (dec_tokens * s.kv_read_factor + p * m.layers) * (
-        s.kv_layer_bytes_gpu / (s.bandwidth * s.attention_mbu)
-    )
-    return lin + np.maximum(attn_compute, attn_memory) + comm_per_token * tokens + fixed
+    attn_compute = (dec_tokens + pre_tokens) * f.attn_compute_s_per_token
+    attn_memory = (dec_tokens * s.kv_read_factor + p * m.layers) * f.attn_memory_s_per_token
+    return lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + f.fixed_s
 
 
 def memory_bound_tok_per_s(weight_bytes: float, bandwidth_bytes_s: float) -> float:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fleetplan.perf.roofline import Setup
+from fleetplan.perf.roofline import Setup, step_factors
 from fleetplan.perf.schedule import mixed_step_s
 from fleetplan.search.stack import take
 from fleetplan.sizing import F64, LoadPoint, load_point, quantile, tpot_cdf, ttft_cdf
@@ -46,9 +46,10 @@ class LatencyModel:
         self.peak = np.full(self.chunk.shape, work.traffic.peak_qps) if peak is None else peak
         self.prompts = np.maximum(work.input.quantiles(), 1.0)
         self.outputs = np.maximum(work.output.quantiles(), 1.0)
+        self.factors = step_factors(setup)
 
     def _step(self, d: F64, c: F64, p: F64, pc: F64) -> F64:
-        return mixed_step_s(self.setup, d, c, p, pc)
+        return mixed_step_s(self.setup, d, c, p, pc, self.factors)
 
     def point(self, replicas: F64) -> LoadPoint:
         w = self.work
