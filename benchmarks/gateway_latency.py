@@ -201,7 +201,12 @@ async def _openai_one(c: Any, stream: bool) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
-async def _run(url: str, n: int, conc: int, stream: bool, client: str = "httpx") -> np.ndarray:
+async def _run(
+    url: str, n: int, conc: int, stream: bool, client: str = "httpx", stagger_s: float = 0.0
+) -> np.ndarray:
+    """`n` requests from `conc` closed loops; loop i starts after i/conc of `stagger_s` (with an
+    upstream of constant latency, loops started together stay in step: every request of a
+    round arrives in the same instant)."""
     lim = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     out: list[tuple[float, float]] = []
     left = [n]
@@ -217,6 +222,7 @@ async def _run(url: str, n: int, conc: int, stream: bool, client: str = "httpx")
             oa = openai.AsyncOpenAI(base_url=base, api_key=KEY, max_retries=0, http_client=c)
 
         async def worker(i: int) -> None:
+            await asyncio.sleep(stagger_s * i / conc)
             while left[0] > 0:
                 left[0] -= 1
                 if raws:
@@ -257,6 +263,12 @@ def main() -> None:
         "concurrency measures throughput; ~1000 keeps 200 requests in flight at ~200 req/s)",
     )
     ap.add_argument("--chunk-delay-ms", type=float, default=0.0, help="between streamed chunks")
+    ap.add_argument(
+        "--stagger",
+        action="store_true",
+        help="start the closed loops spread over one upstream latency, so requests arrive "
+        "evenly (~concurrency / latency per s) instead of in rounds of `concurrency` at once",
+    )
     ap.add_argument(
         "--max-loop-lag-ms",
         type=float,
@@ -305,17 +317,18 @@ def main() -> None:
         for u in (direct_url, via_url):  # warm both paths
             asyncio.run(_run(u, 200, 50, False, a.client))
             asyncio.run(_run(u, 200, 50, True, a.client))
+        stagger = a.upstream_latency_ms / 1000 if a.stagger else 0.0
         cpu = np.zeros(4)  # gateway, Redis, upstream, this load generator (s, via runs)
         via_n, load0 = 0, os.getloadavg()[0]
         rows = []
         for conc in a.concurrency:
             for stream in (False, True):
-                d = asyncio.run(_run(direct_url, a.requests, conc, stream, a.client))
+                d = asyncio.run(_run(direct_url, a.requests, conc, stream, a.client, stagger))
                 t = os.times()
                 c0 = np.array(
                     [_cpu_s(gw.pid), _redis_cpu_s(a.redis_url), _cpu_s(up.pid), t.user + t.system]
                 )
-                v = asyncio.run(_run(via_url, a.requests, conc, stream, a.client))
+                v = asyncio.run(_run(via_url, a.requests, conc, stream, a.client, stagger))
                 t = os.times()
                 c1 = np.array(
                     [_cpu_s(gw.pid), _redis_cpu_s(a.redis_url), _cpu_s(up.pid), t.user + t.system]
@@ -333,7 +346,8 @@ def main() -> None:
         f"gateway added latency, loopback, {a.requests} requests per row, gateway "
         f"--workers {a.workers}, client {a.client}, upstream latency "
         f"{a.upstream_latency_ms:g} ms + {a.chunk_delay_ms:g} ms per chunk, lag shedding "
-        f"{a.max_loop_lag_ms or 'off'}, {os.cpu_count()} CPUs, "
+        f"{a.max_loop_lag_ms or 'off'}, loops {'staggered' if a.stagger else 'started together'}, "
+        f"{os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load0:.1f} at the start and "
         f"{os.getloadavg()[0]:.1f} at the end (measured)"
     )
