@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fleetplan.search.candidates import fewest_instances
+from fleetplan.search.instance_ties import fewest_instances
 
 
 def test_the_entry_each_offer_picks_is_among_the_fewest_instances():

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from fleetplan.search.candidates import fewest_instances, tie_reach
+from fleetplan.search.instance_ties import fewest_instances, tie_reach
 from fleetplan.search.latency import LatencyModel
 
 

@@ -9,7 +9,6 @@ queueing) and cost then broadcast over batch sizes and offers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +19,7 @@ from fleetplan.errors import UnknownNameError, UnsupportedError
 from fleetplan.perf.memory import Fit, fit
 from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
+from fleetplan.search.instance_ties import fewest_instances, tie_reach
 from fleetplan.search.latency import LatencyModel
 from fleetplan.search.stack import stack
 from fleetplan.sizing import replicas_for_throughput
@@ -209,41 +209,6 @@ def _evaluate_all(
     util = peak / (replicas * per_replica)
     prefill_s = chunked_prefill_s(s, w.input.p95, 0.0, ctx, chunk) + np.zeros_like(b)
     return (b, kv_ok, tpot, ttft, prefill_s, per_replica, replicas, util, found, slo_s)
-
-
-def tie_reach(sizes: list[set[int]]) -> Callable[[np.ndarray], np.ndarray]:
-    """Per row, the most replicas whose whole instances of some offer (of the row's instance
-    sizes) are no more than those of a count `best` (rows, 1): the largest multiple of a size
-    at or above `best`. Unbounded where a row has a free offer (every count costs the same)."""
-    big = np.iinfo(np.int64).max
-    width = max((len(z) for z in sizes), default=0) or 1
-    per = np.ones((len(sizes), width), dtype=np.int64)  # a size of 1 reaches `best` itself
-    for i, z in enumerate(sizes):
-        per[i, : len(z)] = sorted(z)
-    free = (per == 0).any(axis=1, keepdims=True)
-    per = np.maximum(per, 1)
-
-    def reach(best: np.ndarray) -> np.ndarray:
-        finite = np.minimum(best, big // 2)
-        top = (per * -(-finite // per)).max(axis=1, keepdims=True)
-        return np.where(free | (best >= big // 2), big, top)
-
-    return reach
-
-
-def fewest_instances(replicas: np.ndarray, meets: np.ndarray, sizes: list[set[int]]) -> np.ndarray:
-    """Per instance size (replicas per instance; 0: a free offer), the entries of each row
-    meeting the SLOs with the fewest whole instances of that size — those `cost_candidates`
-    breaks the tie between by TPOT — as a stack (sizes, rows, batches)."""
-    out = []
-    for size in sorted(set().union(*sizes)):
-        has = np.array([size in z for z in sizes])[:, None]
-        if size == 0:
-            out.append(meets & has)
-            continue
-        inst = np.where(meets, np.ceil(replicas / size - 1e-9), np.inf)
-        out.append(meets & has & (inst == inst.min(axis=1, keepdims=True)))
-    return np.array(out, dtype=bool).reshape(len(out), *replicas.shape)
 
 
 @dataclass(frozen=True)
