@@ -13,8 +13,8 @@ from fleetplan.catalog import load_catalog
 from fleetplan.errors import InputError
 from fleetplan.plan import make_plan
 from fleetplan.plan.verify import verify
+from fleetplan.queueing import erlang_c, quantile, slot_wait
 from fleetplan.scenario import parse_scenario
-from fleetplan.sizing import erlang_c, quantile, slot_wait
 from fleetplan.workload import from_percentiles, parse_slo_name
 
 CAT = load_catalog()

@@ -11,8 +11,9 @@ import numpy as np
 
 from fleetplan.perf.roofline import Setup, step_factors
 from fleetplan.perf.schedule import mixed_step_s
+from fleetplan.queueing import quantile
 from fleetplan.search.stack import take
-from fleetplan.sizing import F64, LoadPoint, load_point, quantile, tpot_cdf, ttft_cdf
+from fleetplan.sizing import F64, LoadPoint, load_point, tpot_cdf, ttft_cdf
 from fleetplan.workload import QUANTILE_LEVELS, QUANTILE_WEIGHTS
 
 if TYPE_CHECKING:
