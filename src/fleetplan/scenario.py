@@ -32,12 +32,10 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from fleetplan.errors import InputError
 from fleetplan.validation import (
     MAX_MS,
     Count,
@@ -55,8 +53,8 @@ from fleetplan.validation import (
     Tokens,
     Usd,
     accepted,
-    format_validation_error,
     hf_repo_id,
+    validate_mapping,
 )
 from fleetplan.workload import (
     Arrivals,
@@ -307,12 +305,7 @@ class ScenarioSpec(_M):
 
 
 def parse_scenario(data: Any, where: str = "scenario") -> ScenarioSpec:
-    if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a mapping at the top level")
-    try:
-        return ScenarioSpec.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(f"{where}: {format_validation_error(exc)}") from None
+    return validate_mapping(ScenarioSpec, data, where)
 
 
 def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:

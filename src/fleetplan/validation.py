@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 import re
 import typing
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AllowInfNan, Field, Strict, TypeAdapter, ValidationError
+from pydantic import AllowInfNan, BaseModel, Field, Strict, TypeAdapter, ValidationError
 
 from fleetplan.errors import InputError
 
@@ -199,6 +199,21 @@ def hf_repo_id(value: str) -> str:
             "not a file path"
         )
     return value
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_mapping(model: type[M], data: Any, where: str, expected: str | None = None) -> M:
+    """`model` validated from a mapping read from a file; InputError naming `where`, the field
+    and the value. `expected` says what a non-mapping should have been (default: a mapping at
+    the top level)."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected {expected or 'a mapping at the top level'}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{where}: {format_validation_error(exc)}") from None
 
 
 def format_validation_error(exc: ValidationError) -> str:

@@ -12,12 +12,9 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
-    ValidationError,
     model_validator,
 )
 
-from fleetplan.catalog.schema import format_validation_error
-from fleetplan.errors import InputError
 from fleetplan.validation import (
     Count,
     NonNegative,
@@ -29,6 +26,7 @@ from fleetplan.validation import (
     RatePerS,
     Seconds,
     Seed,
+    validate_mapping,
 )
 
 MAX_TICKS = 2_000_000  # a week at 1 s ticks is 604,800
@@ -158,12 +156,7 @@ class AutoscaleScenario(_M):
 
 
 def parse_autoscale(data: Any, where: str = "autoscale scenario") -> AutoscaleScenario:
-    if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a mapping at the top level")
-    try:
-        return AutoscaleScenario.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(f"{where}: {format_validation_error(exc)}") from None
+    return validate_mapping(AutoscaleScenario, data, where)
 
 
 def load_autoscale(path: str | Path) -> tuple[AutoscaleScenario, Path]:

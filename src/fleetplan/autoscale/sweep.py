@@ -21,9 +21,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fleetplan.catalog.schema import format_validation_error
 from fleetplan.errors import InputError
-from fleetplan.validation import Positive, Seed
+from fleetplan.validation import Positive, Seed, format_validation_error
 
 MAX_JOBS = 10_000
 

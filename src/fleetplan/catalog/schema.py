@@ -12,14 +12,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Precision
-from fleetplan.errors import InputError
-from fleetplan.validation import format_validation_error, hf_repo_id
+from fleetplan.validation import hf_repo_id, validate_mapping
 
 FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 PRICING_MODELS = (
@@ -330,9 +328,4 @@ class OfferEntry(_Entry):
 
 def parse_entry(schema: type[_Entry], where: str, raw: Any) -> Any:
     """Validate one raw TOML table; raise InputError naming `where`, the field and the value."""
-    if not isinstance(raw, dict):
-        raise InputError(f"{where}: expected a table, got {type(raw).__name__}")
-    try:
-        return schema.model_validate(raw)
-    except ValidationError as exc:
-        raise InputError(f"{where}: {format_validation_error(exc)}") from None
+    return validate_mapping(schema, raw, where, f"a table, got {type(raw).__name__}")
