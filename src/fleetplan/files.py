@@ -49,6 +49,14 @@ def read_text(path: str | Path, what: str, max_bytes: int = MAX_CONFIG_BYTES) ->
         ) from None
 
 
+def read_csv_records(path: str | Path, what: str) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header, as mappings (through `read_text`'s checks)."""
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(read_text(path, what, MAX_TABLE_BYTES), newline="")))
+
+
 def load_structured(path: str | Path, what: str, default_format: str = "yaml") -> Any:
     """A YAML, TOML or JSON file (by suffix; `default_format` otherwise), checked for depth."""
     p = Path(path)

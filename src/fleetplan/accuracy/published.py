@@ -12,7 +12,6 @@ GPU the catalog lacks, pipeline parallelism, a metric the model does not predict
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from fleetplan.accuracy.rows import ValidationRow, accuracy_file
 from fleetplan.catalog import Catalog
 from fleetplan.errors import FleetplanError, InputError
+from fleetplan.files import read_csv_records
 
 METRIC = {
     "output_tok_s": "output_tok_per_s",
@@ -108,12 +108,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
 
 def read_published(path: Path | str, catalog: Catalog) -> PublishedSet:
     """Every row of the published set that the model can predict, and why the others cannot."""
-    p = Path(path)
-    try:
-        with p.open(newline="", encoding="utf-8") as fh:
-            records = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
+    records = read_csv_records(path, "validation CSV")
     out = PublishedSet()
     for rec in records:
         try:

@@ -7,11 +7,11 @@ predicted by `fleetplan.accuracy.predict`.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from fleetplan.errors import InputError
+from fleetplan.files import read_csv_records
 
 # metric -> (unit, summary group). Groups are the three figures the accuracy report quotes.
 METRICS: dict[str, tuple[str, str]] = {
@@ -128,20 +128,13 @@ def row_from_dict(row: dict[str, str], where: str) -> ValidationRow:
 def read_rows_csv(path: Path | str, *, only_used: bool = True) -> list[ValidationRow]:
     """Rows of a CSV in the validation columns; rows whose `use` column is not 'yes' (an
     exclusion reason) are skipped when `only_used`."""
-    p = Path(path)
-    try:
-        with p.open(newline="", encoding="utf-8") as fh:
-            records = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"file {str(p)!r} is not UTF-8 text") from None
+    records = read_csv_records(path, "measurements CSV")
     rows = []
     for n, rec in enumerate(records, start=2):
         use = (rec.get("use") or "yes").strip().lower()
         if only_used and use != "yes":
             continue
-        rows.append(row_from_dict(rec, f"{p.name}:{n}"))
+        rows.append(row_from_dict(rec, f"{Path(path).name}:{n}"))
     return rows
 
 
