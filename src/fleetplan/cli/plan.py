@@ -11,6 +11,7 @@ import typer
 from fleetplan.cli import EXIT_NO_CANDIDATE, app
 from fleetplan.cli.common import catalog_from
 from fleetplan.cli.options import CalibrationOpt, CatalogOpt
+from fleetplan.plan.verify import MAX_REQUESTS_PER_SIZE
 
 BUILTIN = "chat-8b.yaml"
 
@@ -48,7 +49,7 @@ def plan(
             help="Work cap of --verify: simulated requests per fleet size (all seeds); a "
             "check estimated above it is refused before it runs."
         ),
-    ] = 500_000,
+    ] = MAX_REQUESTS_PER_SIZE,
     model: Annotated[
         str | None, typer.Option(help="Plan without a file: model id, alias or config.json.")
     ] = None,

@@ -31,6 +31,8 @@ MIN_DURATION_S, MAX_DURATION_S = 30.0, 3600.0  # simulated time at peak, per see
 MAX_DOUBLINGS = 4
 # The work cap: simulated requests per fleet size (all seeds together). A bisection runs at
 # most about 2 x log2(16 x planned replicas) fleet sizes, so this bounds the whole check too.
+# 500,000 is ~8 s per fleet size at the simulator's measured ~65,000 requests/s
+# (benchmarks/sim_speed.py), and 60 times TARGET_REQUESTS: room for many seeds and classes.
 MAX_REQUESTS_PER_SIZE = 500_000
 REPORTED = ("ttft", "tpot", "e2e")
 
