@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, print_json, table
 from fleetplan.errors import InputError
 
 autoscale_app = typer.Typer(
@@ -102,7 +102,6 @@ def _emit(res, sc, name, folder, cat) -> None:  # type: ignore[no-untyped-def]
 
 
 def _print(d: dict) -> None:  # type: ignore[type-arg]
-    out = console()
     rows = [
         [
             p["name"] + (" (best)" if p["name"] == d["best_policy"] else ""),
@@ -140,8 +139,8 @@ def _print(d: dict) -> None:  # type: ignore[type-arg]
         f"{d['traffic']['requests']:,} requests, TTFT p95 SLO {d['slo']['ttft_p95_ms']:,.0f} ms "
         f"per {d['window_s'] / 60:g}-minute window"
     )
-    out.print(table(title, cols, rows))
-    out.print(f"deployment: {d['deployment']['basis']}", markup=False)
-    out.print(f"traffic: {d['traffic']['basis']}", markup=False)
+    print(table(title, cols, rows))
+    print(f"deployment: {d['deployment']['basis']}")
+    print(f"traffic: {d['traffic']['basis']}")
     for n in d["notes"]:
-        out.print(f"note: {n}", markup=False)
+        print(f"note: {n}")

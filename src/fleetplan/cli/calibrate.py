@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import CatalogOpt, JsonOpt
 
 
@@ -126,23 +126,21 @@ def calibrate(
     if out is not None and not write:
         if json_out:
             raise typer.Exit(1)
-        console().print(
+        print(
             f"not written: the fitted profile predicts worse out of sample ({scheme}: median "
             f"|error| {cva['median']:.1f} % against {cvb['median']:.1f} % with the current "
-            f"{fit.engine.id} profile); pass --force to write it anyway",
-            markup=False,
+            f"{fit.engine.id} profile); pass --force to write it anyway"
         )
         raise typer.Exit(1)
     if write and not json_out:
-        console().print(f"profile written to {out}; use it with --catalog {out}", markup=False)
+        print(f"profile written to {out}; use it with --catalog {out}")
 
 
 def _explain(fit, basis: str, moved: dict, dropped: list[str], errs: tuple, scheme: str) -> None:
     before, after, cvb, cva = errs
-    con = console()
     for line in dropped:
-        con.print(f"dropped {line}", markup=False)
-    con.print(
+        print(f"dropped {line}")
+    print(
         table(
             f"calibration of {fit.engine.family_label} on {basis}",
             [("factor", "left"), ("before", "right"), ("fitted", "right"), ("change", "right")],
@@ -157,7 +155,7 @@ def _explain(fit, basis: str, moved: dict, dropped: list[str], errs: tuple, sche
             ],
         )
     )
-    con.print(
+    print(
         table(
             "|predicted / measured - 1|",
             [("", "left"), ("median", "right"), ("p90", "right"), ("worst", "right")],

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import CatalogOpt, JsonOpt, ProviderOpt
 
 
@@ -54,7 +54,7 @@ def gpus(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
         ("price", "right"),
         ("aliases", "left"),
     ]
-    console().print(table("GPUs (dense figures; sources: fleetplan gpus --json)", cols, rows))
+    print(table("GPUs (dense figures; sources: fleetplan gpus --json)", cols, rows))
 
 
 @app.command()
@@ -95,7 +95,7 @@ def models(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
         ("MoE", "left"),
         ("context", "right"),
     ]
-    console().print(table("Models", cols, rows))
+    print(table("Models", cols, rows))
 
 
 @app.command()
@@ -150,8 +150,8 @@ def offers(
         ("as of", "left"),
     ]
     providers = len({o.provider for o in items})
-    console().print(table(f"GPU offers: {len(items)} from {providers} providers", cols, rows))
-    console().print("sources and notes: fleetplan offers --json")
+    print(table(f"GPU offers: {len(items)} from {providers} providers", cols, rows))
+    print("sources and notes: fleetplan offers --json")
 
 
 @app.command()
@@ -198,9 +198,7 @@ def engines(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
         ("max seqs", "right"),
         ("max tokens", "right"),
     ]
-    console().print(
-        table("Engine release families (sources: fleetplan engines --json)", cols, rows)
-    )
+    print(table("Engine release families (sources: fleetplan engines --json)", cols, rows))
 
 
 @app.command()
@@ -224,4 +222,4 @@ def precisions(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
         ("engines", "left"),
         ("quality", "left"),
     ]
-    console().print(table("Precisions", cols, rows))
+    print(table("Precisions", cols, rows))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetplan.cli.options import CalibrationOpt, CatalogOpt, JsonOpt
 from fleetplan.errors import InputError
+from fleetplan.render.terminal import table
 
 # the option aliases live in options.py; importable from here too
 __all__ = [
@@ -16,7 +17,6 @@ __all__ = [
     "CatalogOpt",
     "JsonOpt",
     "catalog_from",
-    "console",
     "exclusive",
     "print_json",
     "table",
@@ -45,23 +45,3 @@ def catalog_from(paths: list[Path] | None, calibration: list[Path] | None = None
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def console() -> Any:
-    from rich.console import Console
-
-    # a pipe or file gets wide tables rather than 80 columns of wrapped cells
-    width = None if sys.stdout.isatty() else 160
-    return Console(highlight=False, soft_wrap=False, width=width)
-
-
-def table(title: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> Any:
-    """A rich table; columns are (header, justify)."""
-    from rich.table import Table
-
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for header, justify in columns:
-        t.add_column(header, justify=justify)  # type: ignore[arg-type]
-    for row in rows:
-        t.add_row(*[str(x) for x in row])
-    return t

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, exclusive, print_json, table
+from fleetplan.cli.common import catalog_from, exclusive, print_json, table
 from fleetplan.cli.options import (
     CatalogOpt,
     GpuOpt,
@@ -54,9 +54,8 @@ def api_models(
     if as_json:
         print_json(names)
     else:
-        sys_out = console()
         for n in names:
-            sys_out.print(n, markup=False)
+            print(n)
 
 
 @api_app.command("price")
@@ -89,13 +88,11 @@ def api_price_cmd(
             ["input", rate(t.input_usd_per_mtok), start],
             ["output", rate(t.output_usd_per_mtok), start],
         ]
-    out = console()
     cols = [("tokens", "left"), ("$/1M tokens", "right"), ("pricing", "left")]
-    out.print(table(f"{card.provider}:{card.model}", cols, rows))
-    out.print(
+    print(table(f"{card.provider}:{card.model}", cols, rows))
+    print(
         f"source: {card.source}, {card.as_of}"
-        + (f"; provider's page: {card.pricing_url}" if card.pricing_url else ""),
-        markup=False,
+        + (f"; provider's page: {card.pricing_url}" if card.pricing_url else "")
     )
 
 
@@ -214,8 +211,7 @@ def cost(
                 f"(24 h x ${usd_hour:.2f}/h / {requests_per_day:,.0f})",
             ]
         )
-    out = console()
-    out.print(
+    print(
         table(
             f"cost of {gpus}× {price.gpu}",
             [("figure", "left"), ("value", "right"), ("basis", "left")],
@@ -225,7 +221,7 @@ def cost(
     lines = [f"price: {price.basis}"]
     if tps is not None:
         lines.append(f"throughput: {tbasis}")
-    out.print("\n".join([*lines, *notes]), markup=False)
+    print("\n".join([*lines, *notes]))
 
 
 @app.command()
@@ -333,7 +329,6 @@ def breakeven(
 
 
 def _print_breakeven(records: list[dict[str, Any]]) -> None:
-    out = console()
     sh = records[0]["self_hosted"]
     rows = []
     for r in records:
@@ -364,7 +359,7 @@ def _print_breakeven(records: list[dict[str, Any]]) -> None:
         f"{sh['capacity_req_per_hour']:,.0f} req/h, ops ${sh['ops_usd_per_month']:,.0f}/month, "
         f"{sh['utilization']:.0%} utilization"
     )
-    out.print(table(title, cols, rows))
+    print(table(title, cols, rows))
     lines = [f"GPU price: {sh['price_basis']}", f"capacity: {sh['capacity_basis']}"]
     for r in records:
         p = r["api_price"]
@@ -372,4 +367,4 @@ def _print_breakeven(records: list[dict[str, Any]]) -> None:
         label = "naive breakeven" if r["naive_holds"] else "naive breakeven is wrong"
         lines.append(f"  {label}: {r['naive_note']}")
         lines.append(f"  API price: {p['source']}, {p['as_of']}")
-    out.print("\n".join(lines), markup=False)
+    print("\n".join(lines))

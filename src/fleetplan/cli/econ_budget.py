@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import CatalogOpt, JsonOpt
 from fleetplan.errors import InputError
 
@@ -63,12 +63,11 @@ def budget(
     ]
     rows.append(["total", "", "", f"{b.total_usd_per_month:,.2f}", "100%"])
     cols = [("category", "left"), ("line", "left"), ("arithmetic", "left"), ("$/month", "right")]
-    out = console()
-    out.print(table(f"budget: {b.name} (month = 730 h)", [*cols, ("share", "right")], rows))
+    print(table(f"budget: {b.name} (month = 730 h)", [*cols, ("share", "right")], rows))
     cat_rows = [
         [c, f"{v:,.2f}", f"{b.share_by_category[c]:.1%}"] for c, v in b.by_category_usd.items()
     ]
-    out.print(
+    print(
         table(
             "by category",
             [("category", "left"), ("$/month", "right"), ("share", "right")],
@@ -83,13 +82,13 @@ def budget(
     if save_rows:
         scols = [("line", "left"), ("move to", "left"), ("new $/month", "right")]
         scols += [("saves $/month", "right"), ("caveat", "left")]
-        out.print(
+        print(
             table(
                 "what a move would save (catalog offers; see --json for sources)", scols, save_rows
             )
         )
     notes = [f"{line.name}: price {line.basis}" for line in b.lines]
-    out.print("\n".join(notes), markup=False)
+    print("\n".join(notes))
 
 
 MAX_CSV_BYTES = 256_000_000  # SkyPilot's largest vms.csv is a few MB

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fleetplan.cli.common import console, print_json, table
+from fleetplan.cli.common import print_json, table
 
 
 def usd(x: float) -> str:
@@ -52,7 +52,6 @@ def show_figures(
             rows.append([label, "-", basis or "not computed for these inputs"])
         else:
             rows.append([label, fmt(value), basis])
-    out = console()
-    out.print(table(title, [("figure", "left"), ("value", "right"), ("basis", "left")], rows))
+    print(table(title, [("figure", "left"), ("value", "right"), ("basis", "left")], rows))
     if notes:
-        out.print("\n".join(n for n in notes if n), markup=False)
+        print("\n".join(n for n in notes if n))

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import (
     CalibrationOpt,
     CatalogOpt,
@@ -65,7 +65,7 @@ def fit(
             print_json(fit_record(f))
         elif explain:
             s = resolve_setup(m, gpu, precision, engine, tp, kv_precision, cat)
-            console().print("\n".join(explain_fit(f, s)), markup=False)
+            print("\n".join(explain_fit(f, s)))
         else:
             _print_fits(
                 [fit_record(f)], f"{m.id} on {f.tp} x {f.gpu}" if f.tp > 1 else f"{m.id} on {f.gpu}"
@@ -110,9 +110,8 @@ def _print_fits(records: list[dict], title: str) -> None:
         (f"seqs @ {ctx:,}" if ctx else "seqs", "right"),
         ("limit", "left"),
     ]
-    out = console()
-    out.print(table(f"Fit: {title}", cols, rows))
+    print(table(f"Fit: {title}", cols, rows))
     notes = sorted({n for r in records for n in r.get("notes", [])})
     for n in notes:
-        out.print(f"note: {n}", markup=False)
-    out.print("basis: analytic memory model (docs/model/memory.md); GB = 1e9 bytes", markup=False)
+        print(f"note: {n}")
+    print("basis: analytic memory model (docs/model/memory.md); GB = 1e9 bytes")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, console, print_json, table
+from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, print_json, table
 from fleetplan.errors import InputError
 
 
@@ -115,7 +115,6 @@ def forecast(
     if as_json:
         print_json(out)
         return
-    c = console()
     cols = [
         ("days ahead", "right"),
         ("mean req/s (last week)", "right"),
@@ -135,10 +134,10 @@ def forecast(
         cols += [("replicas", "right"), ("GPUs", "right"), ("$/month", "right")]
         for tr, f in zip(trs, out["fleet"]["horizons"], strict=True):
             tr += [str(f["replicas"]), str(f["gpus"]), f"${f['usd_per_month']:,.0f}"]
-    c.print(table(f"Forecast from {h.hours:,} hours of history", cols, trs))
-    c.print(f"basis: {fc.basis}", markup=False)
+    print(table(f"Forecast from {h.hours:,} hours of history", cols, trs))
+    print(f"basis: {fc.basis}")
     if "fleet" in out:
-        c.print(f"fleet: {out['fleet']['basis']}", markup=False)
+        print(f"fleet: {out['fleet']['basis']}")
 
 
 def _fleet(plan: Path, fc, days, quantile, catalog) -> dict:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import console, print_json, table
+from fleetplan.cli.common import print_json, table
 from fleetplan.cli.options import JsonOpt, KeysDbOpt
 
 keys_app = typer.Typer(help="Virtual keys of the gateway: per-client limits, budgets, spend.")
@@ -73,7 +73,7 @@ def list_cmd(db: KeysDbOpt, json_out: JsonOpt = False) -> None:
     cols = [
         (c, "left") for c in ("id", "name", "team", "budget/month", "rpm", "tpm", "models", "state")
     ]
-    console().print(table("gateway keys", cols, rows))
+    print(table("gateway keys", cols, rows))
 
 
 @keys_app.command("revoke")
@@ -143,4 +143,4 @@ def usage(
         ("spend", "right"),
         ("budget", "right"),
     ]
-    console().print(table("gateway spend (router cost model)", cols, body))
+    print(table("gateway spend (router cost model)", cols, body))

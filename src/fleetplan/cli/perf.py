@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import (
     CalibrationOpt,
     CatalogOpt,
@@ -68,9 +68,8 @@ def perf(
     if as_json:
         print_json(records)
         return
-    out = console()
     if explain:
-        out.print("\n".join(explain_perf(pe)), markup=False)
+        print("\n".join(explain_perf(pe)))
         return
     rows = [
         [
@@ -97,17 +96,15 @@ def perf(
     ]
     s = pe.setup
     title = f"Perf: {s.label}, {input_tokens} in / {output_tokens} out, {schedule} batching"
-    out.print(table(title, cols, rows))
+    print(table(title, cols, rows))
     f = pe.fit
-    out.print(
+    print(
         f"KV room: {f.kv_capacity_tokens:,} tokens = {f.max_concurrent_sequences} sequences of "
-        f"{f.context:,}; engine cap {f.max_num_seqs}. TTFT excludes queueing.",
-        markup=False,
+        f"{f.context:,}; engine cap {f.max_num_seqs}. TTFT excludes queueing."
     )
     for n in s.notes:
-        out.print(f"note: {n}", markup=False)
-    out.print(
+        print(f"note: {n}")
+    print(
         "basis: analytic roofline x engine efficiency factors (fleetplan engines --json for "
-        "sources; docs/model/performance.md)",
-        markup=False,
+        "sources; docs/model/performance.md)"
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import (
     CalibrationOpt,
     CatalogOpt,
@@ -79,7 +79,6 @@ def quantize(
             }
         )
         return
-    out = console()
     cols = [
         ("precision", "left"), ("engine", "left"), ("GPUs", "right"), ("weights GB", "right"),
         ("batch", "right"),
@@ -106,16 +105,15 @@ def quantize(
             ]
         )
     title = f"{m.id} on {cat.gpu(gpu).id}, {input_tokens} in / {output_tokens} out"
-    out.print(table(title, cols, body))
-    out.print(f"price: {price.basis}; $/1M at {utilization:.0%} utilization", markup=False)
+    print(table(title, cols, body))
+    print(f"price: {price.basis}; $/1M at {utilization:.0%} utilization")
     for r in rows:
         if r.runs and r.reason:
-            out.print(f"note ({r.precision}): {r.reason}", markup=False)
-    out.print(
+            print(f"note ({r.precision}): {r.reason}")
+    print(
         "basis: performance model at the largest batch that fits and meets the SLO "
         f"(TPOT ≤ {tpot_p95_ms:g} ms, TTFT ≤ {ttft_p95_ms:g} ms without queueing; 0 = no limit); "
-        "quality notes from the precision catalog — check your own evaluation set",
-        markup=False,
+        "quality notes from the precision catalog — check your own evaluation set"
     )
 
 
@@ -152,10 +150,8 @@ def lora(
         [f"shared base + {r.adapters} adapters", str(r.shared_gpus),
          f"${r.shared_usd_per_month:,.0f}"],
     ]  # fmt: skip
-    out = console()
-    out.print(table("LoRA adapter multiplexing", cols, rows))
-    out.print(
+    print(table("LoRA adapter multiplexing", cols, rows))
+    print(
         f"saving {r.saving_fraction:.0%}; shared capacity reduced by {r.adapter_overhead:.0%} "
-        "for multi-adapter batching (user-given)",
-        markup=False,
+        "for multi-adapter batching (user-given)"
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import console, print_json, table
+from fleetplan.cli.common import print_json, table
 from fleetplan.cli.options import HostOpt, JsonOpt, PortOpt, RouterConfigOpt
 from fleetplan.errors import InputError
 
@@ -132,19 +132,18 @@ def simulate_cmd(
         ("cost share", "right"),
         ("price basis", "left"),
     ]
-    c = console()
-    c.print(table(f"route simulate — strategy {rep['strategy']} ({rep['basis']})", cols, rows))
+    print(table(f"route simulate — strategy {rep['strategy']} ({rep['basis']})", cols, rows))
     err = sum(rep["errors"].values())
-    c.print(
+    print(
         f"requests {rep['requests']:,}  served {rep['served']:,}  errors {err:,}  "
         f"retries {rep['retries']:,}  overflow share {rep['overflow_share']:.1%}"
     )
-    c.print(
+    print(
         f"TTFT p50/p95/p99 {ms(rep['ttft']['p50_ms'])}/{ms(rep['ttft']['p95_ms'])}/"
         f"{ms(rep['ttft']['p99_ms'])} ms   latency p50/p95/p99 {ms(rep['latency']['p50_ms'])}/"
         f"{ms(rep['latency']['p95_ms'])}/{ms(rep['latency']['p99_ms'])} ms"
     )
-    c.print(
+    print(
         f"cost ${rep['cost_usd']:,.4f} over the run = ${rep['usd_per_month_at_this_rate']:,.0f}"
         f"/month at this rate (730 h): reserved fleet ${rep['fixed_usd_per_month']:,.0f} fixed "
         f"+ ${rep['variable_usd_per_month']:,.0f} API spend"

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, console, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import CalibrationOpt, CatalogOpt, JsonOpt
 from fleetplan.errors import InputError
 
@@ -66,13 +66,15 @@ def simulate(
 
 
 class _Progress:
-    """A rich progress bar on stderr, shown only once a run has taken half a second."""
+    """A progress bar on stderr (click's), shown only once a run has taken half a second."""
+
+    STEPS = 1000
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.start = time.perf_counter()
         self.bar: Any = None
-        self.task: Any = None
+        self.done = 0
 
     def __enter__(self) -> _Progress:
         return self
@@ -83,29 +85,22 @@ class _Progress:
         if self.bar is None:
             if time.perf_counter() - self.start < 0.5:
                 return
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            import click
 
-            self.bar = Progress(
-                TextColumn("simulating"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("sim", total=1.0)
-        self.bar.update(self.task, completed=share)
+            self.bar = click.progressbar(length=self.STEPS, label="simulating", file=sys.stderr)
+            self.bar.__enter__()
+        steps = min(int(share * self.STEPS), self.STEPS)
+        if steps > self.done:
+            self.bar.update(steps - self.done)
+            self.done = steps
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            self.bar.__exit__(None, None, None)
 
 
 def _print(result: Any, scenario: Path, chart: Path | None) -> None:
     d = result.to_dict()
-    out = console()
     rows = []
     for name, key in (
         ("TTFT", "ttft_ms"),
@@ -121,7 +116,7 @@ def _print(result: Any, scenario: Path, chart: Path | None) -> None:
         (h, "right") for h in ("p50", "p90", "p95", "p99", "mean", "max")
     ]
     cfg = d["config"]
-    out.print(
+    print(
         table(
             f"Simulation: {scenario.name} - {cfg.get('setup', cfg['service'])} "
             f"x{cfg['replicas']} replicas ({cfg['load_balancer']})",
@@ -130,24 +125,24 @@ def _print(result: Any, scenario: Path, chart: Path | None) -> None:
         )
     )
     kv_peak = max(result.timeline["kv_used"], default=0.0)
-    out.print(
+    print(
         f"requests {d['requests']:,} over {d['duration_s']:,.1f} s simulated: "
         f"{d['req_per_s']:,.2f} req/s, {d['output_tok_per_s']:,.0f} output tok/s, "
         f"{d['input_tok_per_s']:,.0f} input tok/s"
     )
-    out.print(
+    print(
         f"goodput {d['goodput']:.2%} of requests meet every SLO "
         f"({d['goodput_req_per_s']:,.2f} req/s); preemptions {d['preemptions']:,}; "
         f"peak KV use {kv_peak:.0%}; mean in system {d['mean_in_system']:,.1f}; "
         f"prefix-cache hits {d['prefix_hit_tokens']:,} tokens"
     )
     if "scheduler" in cfg:
-        out.print(f"scheduler: {cfg['scheduler']}")
+        print(f"scheduler: {cfg['scheduler']}")
     for note in d["notes"]:
-        out.print(f"note: {note}")
+        print(f"note: {note}")
     if chart is not None:
-        out.print(f"chart written to {chart}")
-    out.print(f"basis: {d['basis']}; {d['events']:,} events in {d['wall_s']:.2f} s wall time")
+        print(f"chart written to {chart}")
+    print(f"basis: {d['basis']}; {d['events']:,} events in {d['wall_s']:.2f} s wall time")
 
 
 def _write_chart(result: Any, path: Path, title: str) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from fleetplan.cli import app
-from fleetplan.cli.common import JsonOpt, console, print_json, table
+from fleetplan.cli.common import JsonOpt, print_json, table
 from fleetplan.errors import InputError
 
 
@@ -75,7 +75,7 @@ def sweep(
          f"${b['mean_usd']:,.0f}" if b["mean_usd"] is not None else ""]
         for b in best
     ]  # fmt: skip
-    console().print(table("Sweep: best policy per scenario and traffic level", cols, trs))
+    print(table("Sweep: best policy per scenario and traffic level", cols, trs))
 
 
 def _write(rows: list[dict], path: Path) -> None:

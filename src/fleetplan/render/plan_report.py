@@ -1,5 +1,5 @@
 """The plan report as sections (title, columns, rows, notes), rendered three ways: a terminal
-(rich tables), Markdown and HTML (with charts). One source of content for every format."""
+(plain-text tables), Markdown and HTML (with charts). One source of content for every format."""
 
 from __future__ import annotations
 
@@ -312,24 +312,16 @@ def _mix_section(m: Any) -> Section:
 
 
 def print_terminal(p: Plan) -> None:
-    from rich.table import Table
+    from fleetplan.render.terminal import table
 
-    from fleetplan.cli.common import console
-
-    con = console()
     for sec in sections(p):
         if sec.columns:
-            tbl = Table(title=sec.title, title_justify="left", header_style="bold")
-            for col in sec.columns:
-                tbl.add_column(col)
-            for row in sec.rows:
-                tbl.add_row(*row)
-            con.print(tbl)
+            print(table(sec.title, [(col, "left") for col in sec.columns], sec.rows))
         else:
-            con.print(f"[bold]{html.escape(sec.title, quote=False)}[/bold]")
+            print(sec.title)
         for n in sec.notes:
-            con.print(f"  {n}", markup=False)
-        con.print()
+            print(f"  {n}")
+        print()
 
 
 def markdown(p: Plan) -> str:
