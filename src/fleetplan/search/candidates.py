@@ -21,6 +21,7 @@ from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
 from fleetplan.search.instance_ties import fewest_instances, tie_reach
 from fleetplan.search.latency import LatencyModel
+from fleetplan.search.packing import OfferPacking
 from fleetplan.search.stack import stack
 from fleetplan.sizing import replicas_for_throughput
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
@@ -145,7 +146,8 @@ def evaluate_many(
     peak = np.array([w.traffic.peak_qps for ps, w in jobs for _ in ps], float)[:, None]
     chunk = np.array([s.engine.max_num_batched_tokens for s, _ in pairs], float)[:, None]
     stacked = stack([s for s, _ in pairs])
-    sizes = [_instance_sizes(offers.get(s.gpu.id, []), s.tp) for s, _ in pairs]
+    packing = OfferPacking(offers)
+    sizes = [packing.sizes(s.gpu.id, s.tp) for s, _ in pairs]
     fits = [f for _, f in pairs]
     *evals, slo_s = _evaluate_all(stacked, chunk, fits, sizes, jobs[0][1], peak)
     out: list[list[SetupEval]] = []
@@ -157,13 +159,6 @@ def evaluate_many(
             out[-1].append(SetupEval(s, f, *(a[j] for a in evals), slo_s=row))
             j += 1
     return out
-
-
-def _instance_sizes(offers: list[Offer], tp: int) -> set[int]:
-    """The replicas per instance of the offers holding a replica of `tp` GPUs (0 stands for a
-    free offer, where every entry costs the same)."""
-    usable, _, per = instance_packing(offers, tp)
-    return {0 if o.usd_per_gpu_hour <= 0 else int(p) for o, p in zip(usable, per, strict=True)}
 
 
 def _evaluate_all(
@@ -287,19 +282,6 @@ def check_providers(cat: Catalog, providers: list[str] | None) -> None:
             raise UnknownNameError("provider", p, known)
 
 
-def instance_packing(offers: list[Offer], tp: int) -> tuple[list[Offer], np.ndarray, np.ndarray]:
-    """The offers that hold a replica of `tp` GPUs, with per offer the instance size bought and
-    the replicas packed on one instance."""
-    usable, size, per = [], [], []
-    for o in offers:
-        packed = o.instance_for(tp)
-        if packed is not None:
-            usable.append(o)
-            size.append(packed[0])
-            per.append(packed[1])
-    return usable, np.array(size, float), np.array(per, float)
-
-
 def cost_candidates(
     evals: list[SetupEval],
     offers: dict[str, list[Offer]],
@@ -311,15 +293,15 @@ def cost_candidates(
     (setup, batch, offer) triples were evaluated."""
     tokens_per_month = work.traffic.avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
     tokens_per_month *= work.input.mean + work.output.mean
+    packing = OfferPacking(offers)
     out: list[Candidate] = []
     evaluated = 0
     for ev in evals:
         tp = ev.setup.tp
-        gpu_offers, size, per = instance_packing(offers.get(ev.setup.gpu.id, []), tp)
+        gpu_offers, size, per, usd_hour = packing(ev.setup.gpu.id, tp)
         evaluated += ev.batch.size * len(gpu_offers)
         if not gpu_offers:
             continue
-        usd_hour = np.array([o.usd_per_gpu_hour for o in gpu_offers]) * size
         # (offer, batch): whole instances, and their monthly cost
         inst = np.ceil(ev.replicas[None, :] / per[:, None] - 1e-9)
         monthly = inst * usd_hour[:, None] * HOURS_PER_MONTH

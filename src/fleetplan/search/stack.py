@@ -21,8 +21,17 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.floating) and not isinstance(v, bool)
 
 
+_NUMBER_TYPES = frozenset({int, float, np.float64})
+
+
 def _stack_values(values: list[Any]) -> Any:
     first = values[0]
+    if type(first) in _NUMBER_TYPES and all(type(v) in _NUMBER_TYPES for v in values):
+        # numbers (the most fields): compared and stacked as one array
+        column = np.array(values, dtype=np.float64)
+        if (column == column[0]).all():
+            return first
+        return column[:, None]
     if all(v is first or v == first for v in values):
         return first
     if all(_is_number(v) for v in values):
@@ -51,12 +60,27 @@ def stack(setups: list[Setup]) -> Setup:
 
 
 def _stack_namespace(objs: list[Any]) -> SimpleNamespace:
-    """A GPU stand-in whose numeric attributes are column arrays."""
+    """A GPU stand-in whose numeric attributes are column arrays (each distinct object's
+    attributes are read once: thousands of setups share a few dozen GPUs)."""
+    index: dict[int, int] = {}
+    distinct: list[Any] = []
+    rows = []
+    for o in objs:
+        i = index.get(id(o))
+        if i is None:
+            i = index[id(o)] = len(distinct)
+            distinct.append(o)
+        rows.append(i)
+    where = np.array(rows)
     ns = SimpleNamespace()
     for f in fields(objs[0]):
-        values = [getattr(o, f.name) for o in objs]
+        values = [getattr(o, f.name) for o in distinct]
         stacked = _stack_values(values)
-        setattr(ns, f.name, stacked if stacked is not None else values)
+        if isinstance(stacked, np.ndarray):
+            stacked = stacked[where]
+        elif stacked is None:
+            stacked = [values[i] for i in rows]
+        setattr(ns, f.name, stacked)
     return ns
 
 
@@ -76,5 +100,5 @@ def _take_value(v: Any, rows: np.ndarray) -> Any:
     if isinstance(v, np.ndarray) and v.ndim == 2:
         return v[rows]
     if isinstance(v, list):
-        return [v[i] for i in rows]
+        return [v[i] for i in np.asarray(rows).tolist()]
     return v
