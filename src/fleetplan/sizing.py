@@ -69,11 +69,13 @@ class LoadPoint:
     burst: float  # arrivals come in clusters of this many (c_a², at least 1)
 
 
-def _call(step: StepFn, *arrays: F64) -> F64:
-    """`step` on arrays of shape (n, m[, k]) broadcast together, as (n, m·k) and back."""
-    full = np.broadcast_arrays(*arrays)
-    shape = full[0].shape
-    flat = [a.reshape(shape[0], -1) for a in full]
+def _call(step: StepFn, *arrays: F64 | float) -> F64:
+    """`step` on arrays of shape (n, m[, k]) broadcast together, as (n, m·k) and back; plain
+    numbers stay numbers (the step broadcasts them itself)."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    flat = [
+        a if np.ndim(a) == 0 else np.broadcast_to(a, shape).reshape(shape[0], -1) for a in arrays
+    ]
     return np.asarray(step(*flat)).reshape(shape)
 
 
@@ -103,8 +105,7 @@ def load_point(
     lam_total = np.asarray(arrival_rate, dtype=np.float64)
     lam = np.broadcast_to(lam_total / r, np.broadcast_shapes(r.shape, b.shape))
     b = np.broadcast_to(b, lam.shape)
-    ctx = np.full(lam.shape, float(context))
-    zero = np.zeros(lam.shape)
+    ctx = float(context)
     o1 = max(output_mean - 1.0, 0.0)
     # a renewal process of inter-arrival CV² c² brings (c² − 1)/2 more arrivals right after
     # each one than Poisson does (its Palm excess), as many before: bursts of prompts, of
@@ -112,28 +113,38 @@ def load_point(
     # simulator on gamma arrivals, docs/model/sizing.md)
     cluster = max(arrival_cv2 - 1.0, 0.0) / 3
     p_k = prompts[None, None, :]
+    k = prompts.size
 
     chunk = np.asarray(chunk, dtype=np.float64)
 
-    def prefill(n: F64, prompt: F64) -> tuple[F64, F64]:
-        """Time and steps to prefill `prompt` tokens in chunks of the budget beside the
-        decodes."""
+    def steps(n: F64, prompts: list[F64]) -> tuple[F64, list[tuple[F64, F64]]]:
+        """The decode step at `n` decoding and, per prompt grid in `prompts`, the time and
+        steps to prefill it in chunks of the budget beside the decodes: one call of the step
+        over a last axis of 1 + k + k + ... (the step is elementwise: the same numbers as a
+        call per grid, in fewer array operations)."""
         room = np.maximum(chunk - n, 1.0)[..., None]
-        nch = np.maximum(np.ceil(prompt / room), 1.0)
-        t = _call(step, n[..., None], ctx[..., None], prompt / nch, prompt / 2)
-        return nch * t, nch
-
-    def decode(n: F64) -> F64:
-        return _call(step, np.minimum(n + 1, b), ctx, zero, zero)
+        nchs = [np.maximum(np.ceil(p / room), 1.0) for p in prompts]
+        shape = (*n.shape, k)
+        none = np.zeros((*n.shape, 1))
+        seqs = [np.minimum(n + 1, b)[..., None]] + [np.broadcast_to(n[..., None], shape)] * len(
+            prompts
+        )
+        tokens = [none] + [
+            np.broadcast_to(p / c, shape) for p, c in zip(prompts, nchs, strict=True)
+        ]
+        attended = [none] + [np.broadcast_to(p / 2, shape) for p in prompts]
+        cat = [np.concatenate(x, axis=-1) for x in (seqs, tokens, attended)]
+        t = _call(step, cat[0], ctx, cat[1], cat[2])
+        out = [(c * t[..., 1 + i * k : 1 + (i + 1) * k], c) for i, c in enumerate(nchs)]
+        return t[..., 0], out
 
     i_mean = float((prompts * weights).sum())
 
-    def mean_step(n: F64, extra: F64) -> tuple[F64, ...]:
+    def mean_step(n: F64, extra: F64, more: list[F64] | None = None) -> tuple:
         """Steps at `n` decoding, a mixed step carrying `extra` prompt tokens of the other
-        arrivals beside its own."""
-        t_dec = decode(n)
-        alone, nch = prefill(n, p_k)
-        tp, nch_e = prefill(n, p_k + extra[..., None])
+        arrivals beside its own (and the prefills of the prompt grids `more`, last)."""
+        t_dec, pre = steps(n, [p_k, p_k + extra[..., None], *(more or [])])
+        (alone, nch), (tp, nch_e) = pre[:2]
         f = lam * _mean(alone, weights)  # work: each prompt's own prefill
         share = 1 + extra / i_mean  # prompts per mixed step
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -143,22 +154,22 @@ def load_point(
         # the step a request arrives in is length-biased: a decode step (share 1 − f of the
         # time) or a mixed step; every arrival during it joins the next step with it
         extra = lam * i_mean * ((1 - fm) * t_dec + fm * mixed_len) + cluster * i_mean
-        return t_dec, alone, nch, tp, nch_e, share, f, fm, t_bar, mixed_len, extra
+        return t_dec, alone, nch, tp, nch_e, share, f, fm, t_bar, mixed_len, extra, pre[2:]
 
-    t_idle = decode(zero)  # a decode step of one sequence
+    t_idle = _call(step, np.minimum(1.0, b), ctx, 0.0, 0.0)  # a decode step of one sequence
     n = np.minimum(lam * o1 * t_idle, b - 1)
     extra = lam * i_mean * t_idle
     for _ in range(iterations):
-        t_dec, *_, t_bar, _, extra_new = mean_step(n, extra)
+        t_dec, *_, t_bar, _, extra_new, _ = mean_step(n, extra)
         n = 0.5 * n + 0.5 * np.minimum(lam * o1 * t_bar, b - 1)
         extra = 0.5 * extra + 0.5 * extra_new
-    t_dec, tp, _, own, nch_e, share, f, fm, t_bar, mixed_len, _ = mean_step(n, extra)
     # the prompts prefilled ahead of a request in its first step: those that arrived before
     # it in the step it arrived in (decode or mixed; first come first served, the step's
     # token budget goes out in admission order), plus a burst's; Poisson counts, each a
-    # mean prompt
-    counts = np.asarray(CO_ARRIVALS, dtype=np.float64)
-    own_j = np.stack([tp if c == 0 else prefill(n, p_k + c * i_mean)[0] for c in counts], axis=-2)
+    # mean prompt (their prefills in the same call of the step as the last mean step's)
+    more = [p_k + c * i_mean for c in CO_ARRIVALS[1:]]
+    t_dec, tp, _, own, nch_e, share, f, fm, t_bar, mixed_len, _, more_t = mean_step(n, extra, more)
+    own_j = np.stack([tp] + [t for t, _ in more_t], axis=-2)
     # how many arrive in the elapsed part of a step (half of it on average) depends on the
     # balancer: a random split (Poisson at λ/R) or every R-th request (round robin, an
     # Erlang-R renewal process) bound it; least outstanding lies between, taken as their
