@@ -22,7 +22,7 @@ class _Threshold(LatencyModel):
         self.need, self.steps = need, steps
         self.calls = 0
 
-    def _meets(self, replicas: np.ndarray, pending: np.ndarray) -> np.ndarray:
+    def _meets(self, replicas: np.ndarray, pending: np.ndarray, keep: str = "good") -> np.ndarray:
         self.calls += int(pending.sum())
         ok = np.where(self.steps, replicas == self.need, replicas >= self.need)
         return ok & pending

@@ -48,6 +48,11 @@ class LatencyModel:
         self.prompts = np.maximum(work.input.quantiles(), 1.0)
         self.outputs = np.maximum(work.output.quantiles(), 1.0)
         self.factors = step_factors(setup)
+        # operating points the replica search computed, per (row, batch) entry, with the
+        # replica count each is at: the percentiles read them instead of computing them again
+        self._kept_at = np.full(self.batch.shape, -1, dtype=np.int64)
+        self._kept: dict[str, np.ndarray] = {}
+        self._burst = 1.0
 
     def _step(self, d: F64, c: F64, p: F64, pc: F64) -> F64:
         return mixed_step_s(self.setup, d, c, p, pc, self.factors)
@@ -113,18 +118,58 @@ class LatencyModel:
         (inf elsewhere)."""
         values = {k: np.full(replicas.shape, np.inf) for k in names}
         for rows, cols in _blocks(where):
-            sub = self.entries(rows, cols)
-            lp = sub.point(replicas[rows, cols][:, None])
+            lp = self._points(rows, cols, replicas[rows, cols])
             for k, (metric, pct) in names.items():
-                values[k][rows, cols] = sub.value(lp, metric, pct)[:, 0]
+                values[k][rows, cols] = self.value(lp, metric, pct)[:, 0]
         return values
 
-    def _meets(self, replicas: np.ndarray, pending: np.ndarray) -> np.ndarray:
-        """`meets` at `replicas`, evaluated only at the pending entries."""
+    def _points(self, rows: np.ndarray, cols: np.ndarray, replicas: np.ndarray) -> LoadPoint:
+        """The operating points at the entries given and their replica counts, shape
+        (entries, 1): those the replica search kept, the others computed (and kept)."""
+        miss = self._kept_at[rows, cols] != replicas
+        if miss.any():
+            r, c = rows[miss], cols[miss]
+            self._keep(r, c, replicas[miss], self.entries(r, c).point(replicas[miss][:, None]))
+        return LoadPoint(
+            **{k: v[rows, cols][:, None] for k, v in self._kept.items()},
+            burst=self._burst,
+        )
+
+    def _keep(
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        replicas: np.ndarray,
+        lp: LoadPoint,
+        sel: np.ndarray | None = None,
+    ) -> None:
+        """Keep the operating points `lp` (shape (entries, 1, ...)) of the entries given, or
+        of those `sel` selects."""
+        pick = slice(None) if sel is None else sel
+        if not self._kept:
+            self._kept = {
+                k: np.empty((*self.batch.shape, *v.shape[2:]), dtype=v.dtype)
+                for k, v in vars(lp).items()
+                if isinstance(v, np.ndarray)
+            }
+            self._burst = lp.burst
+        rows, cols = rows[pick], cols[pick]
+        for k, v in self._kept.items():
+            v[rows, cols] = getattr(lp, k)[pick, 0]
+        self._kept_at[rows, cols] = replicas[pick]
+
+    def _meets(self, replicas: np.ndarray, pending: np.ndarray, keep: str = "good") -> np.ndarray:
+        """`meets` at `replicas`, evaluated only at the pending entries; the operating points
+        are kept where every SLO is met (the search's answer is the last count that met
+        them) or, with `keep="all"`, everywhere."""
         out = np.zeros(pending.shape, dtype=bool)
         for rows, cols in _blocks(pending):
             sub = self.entries(rows, cols)
-            out[rows, cols] = sub.meets(sub.point(replicas[rows, cols][:, None]))[:, 0]
+            r = replicas[rows, cols]
+            lp = sub.point(r[:, None])
+            ok = sub.meets(lp)[:, 0]
+            out[rows, cols] = ok
+            self._keep(rows, cols, r, lp, None if keep == "all" else ok)
         return out
 
     def entries(self, rows: np.ndarray, cols: np.ndarray) -> LatencyModel:
@@ -156,15 +201,15 @@ class LatencyModel:
             return start, mask.copy()
         big = np.iinfo(np.int64).max
         if reach is None:
-            ok = self._meets(start, mask) & mask
+            ok = self._meets(start, mask, keep="all") & mask
         else:
             least = np.where(mask, start, big).min(axis=1, keepdims=True)
             first = mask & (start <= reach(least))
-            ok = self._meets(start, first) & first
+            ok = self._meets(start, first, keep="all") & first
             best = np.where(ok, start, big).min(axis=1, keepdims=True)
             more = mask & ~first & (start <= reach(best))
             if more.any():
-                ok |= self._meets(start, more) & more
+                ok |= self._meets(start, more, keep="all") & more
             mask = first | more
         best = np.where(ok, start, big).min(axis=1, keepdims=True)
         live = mask & ~ok & (start < best)
