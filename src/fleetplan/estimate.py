@@ -36,9 +36,10 @@ def estimate_fit(
     engine: str = "vllm",
     gpu_memory_utilization: float | None = None,
     catalog: Catalog | None = None,
+    attention_dp: int = 1,
 ) -> Fit:
     """Fit of one model on one GPU type (raises UnsupportedError if it cannot run there)."""
-    s = resolve_setup(model, gpu, precision, engine, tp, kv_precision, catalog)
+    s = resolve_setup(model, gpu, precision, engine, tp, kv_precision, catalog, attention_dp)
     m = s.model
     ctx = default_context(m) if context is None else context
     return fit(
@@ -51,6 +52,7 @@ def estimate_fit(
         context=ctx,
         gpu_memory_utilization=gpu_memory_utilization,
         notes=s.notes,
+        attention_dp=attention_dp,
     )
 
 
@@ -62,13 +64,20 @@ def resolve_setup(
     tp: int = 1,
     kv_precision: str = "auto",
     catalog: Catalog | None = None,
+    attention_dp: int = 1,
 ) -> Setup:
     """Resolve names (or a config.json path) and check the combination can run."""
     cat = catalog or load_catalog()
     m = model if isinstance(model, ModelSpec) else resolve_model(cat, model)
     g = gpu if isinstance(gpu, GpuSpec) else cat.gpu(gpu)
     return setup(
-        m, g, cat.precision(precision), cat.engine(engine), tp=_tp(tp), kv_precision=kv_precision
+        m,
+        g,
+        cat.precision(precision),
+        cat.engine(engine),
+        tp=_tp(tp),
+        kv_precision=kv_precision,
+        attention_dp=attention_dp,
     )
 
 

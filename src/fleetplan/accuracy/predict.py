@@ -79,6 +79,7 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
         eng,
         tp=row.tp,
         kv_precision=row.kv_precision,
+        attention_dp=row.attention_dp,
     )
 
 
@@ -92,6 +93,7 @@ def concurrency_cap(row: ValidationRow, s: Setup) -> int:
         kv_precision=row.kv_precision,
         tp=s.tp,
         context=min(row.input_len + row.output_len, s.model.max_context),
+        attention_dp=s.attention_dp,
     )
     if not f.fits:
         raise InputError(f"row {row.row_id}: {f.limit}")
@@ -121,6 +123,7 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
             "precision": s.precision.id,
             "kv_precision": row.kv_precision,
             "tp": s.tp,
+            "attention_dp": s.attention_dp,
             "engine": s.engine.id,
             "arrivals": arrivals,
             "lengths": {

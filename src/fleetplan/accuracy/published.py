@@ -29,6 +29,8 @@ METRIC = {
     "itl_ms": "tpot_ms",  # mean inter-token latency = mean time per output token
 }
 SCHEDULE = {"offline": "offline", "batch": "static", "concurrency": "concurrency"}
+_DP_SIZE = re.compile(r"--dp(?:-size)?[ =](\d+)")
+_MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
 
 
 @dataclass
@@ -47,6 +49,24 @@ def _kv(rec: dict[str, str]) -> str:
         return "fp8"
     quantized = rec["weight_precision"].strip().lower() in ("fp8", "fp4")
     return "fp8" if quantized and rec["engine"].strip() == "tensorrt-llm" else "auto"
+
+
+def attention_dp(engine: str, version: str, command: str, tp: int) -> int:
+    """Data-parallel attention groups of a run, from its launch command (the row's notes).
+
+    SGLang's --enable-dp-attention: the 0.4 releases set the DP size to the TP size themselves
+    (server_args: `if self.enable_dp_attention: self.dp_size = self.tp_size`; "we've
+    automatically done this", https://github.com/sgl-project/sglang/issues/3359); later
+    releases take it from --dp-size, whose default 1 turns DP attention off
+    (server_args._handle_data_parallelism: `if self.dp_size == 1: self.enable_dp_attention =
+    False`)."""
+    if engine != "sglang" or "--enable-dp-attention" not in command:
+        return 1
+    given = _DP_SIZE.search(command)
+    if given:
+        return int(given.group(1))
+    ver = _MAJOR_MINOR.search(version)
+    return tp if ver and (int(ver.group(1)), int(ver.group(2))) < (0, 5) else 1
 
 
 def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
@@ -80,9 +100,11 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
     if kind == "concurrency" and not requests:
         requests = 20 * batch  # runs of a few minutes: the steady state dominates
     num = int(rec["num_gpus"] or 1)
+    tp = int(rec["tp"] or 1)
+    engine, version = rec["engine"].strip(), rec["engine_version"].strip()
     return ValidationRow(
         row_id=rid,
-        engine=rec["engine"].strip(),
+        engine=engine,
         model=model,
         precision=precision,
         gpu=gpu.id,
@@ -92,17 +114,18 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         metric=metric,
         value=float(rec["value"]),
         schedule=schedule,
-        tp=int(rec["tp"] or 1),
+        tp=tp,
         gpu_count=num,
         kv_precision=_kv(rec),
         source_id=rec["source_id"].strip(),
         source_url=rec["source_url"].strip(),
-        engine_version=rec["engine_version"].strip(),
+        engine_version=version,
         notes=rec["notes"].strip(),
         rate_per_s=rate,
         requests=requests,
         stat=rec["stat"].strip(),
         gpu_gen=gpu.architecture,
+        attention_dp=attention_dp(engine, version, rec["notes"], tp),
     )
 
 

@@ -60,6 +60,7 @@ class ValidationRow:
     requests: int = 0  # schedule "concurrency": requests sent in the run
     stat: str = "value"  # mean, median, or value (a throughput)
     gpu_gen: str = ""  # GPU generation, for the report's breakdown
+    attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
 
     @property
     def group(self) -> str:
@@ -76,7 +77,7 @@ class ValidationRow:
             )
         if not self.value > 0:
             raise InputError(f"row {self.row_id}: value {self.value!r}; expected a positive number")
-        for name in ("input_len", "output_len", "batch", "tp", "pp", "gpu_count"):
+        for name in ("input_len", "output_len", "batch", "tp", "pp", "gpu_count", "attention_dp"):
             if getattr(self, name) < 1:
                 raise InputError(f"row {self.row_id}: {name} must be a positive integer")
 
@@ -122,6 +123,7 @@ def row_from_dict(row: dict[str, str], where: str) -> ValidationRow:
         engine_version=(row.get("engine_version") or "").strip(),
         trust=(row.get("trust") or "").strip(),
         notes=(row.get("notes") or "").strip(),
+        attention_dp=_int(row, "attention_dp", where, 1),
     )
 
 

@@ -74,15 +74,56 @@ def kv_bytes_for_context(model: ModelSpec, kv_bytes: float, context: float) -> f
     return per_layer * (full_layers * context + model.sliding_window_layers * windowed)
 
 
-def kv_shard_fraction(model: ModelSpec, tp: int) -> float:
-    """Share of a token's KV that one GPU holds under tensor parallelism.
+def check_attention_dp(tp: int, attention_dp: int) -> None:
+    """Data-parallel attention splits the tp GPUs into `attention_dp` groups: it must divide tp."""
+    if attention_dp < 1 or tp % attention_dp:
+        raise InputError(
+            f"attention_dp = {attention_dp}; expected a divisor of tp = {tp} (1 = attention "
+            "tensor-parallel over all tp GPUs)"
+        )
+
+
+def kv_shard_fraction(model: ModelSpec, tp: int, attention_dp: int = 1) -> float:
+    """Share of a token's KV that one GPU holds under tensor parallelism (on average over a
+    replica's sequences).
 
     KV heads split across GPUs; when tp exceeds the KV heads each GPU keeps a replica of one
-    head. MLA's latent vector is not split by heads: every GPU keeps the whole of it.
+    head. MLA's latent vector is not split by heads: every GPU keeps the whole of it. With
+    data-parallel attention (SGLang --enable-dp-attention) the tp GPUs form `attention_dp`
+    groups that each run attention for their own requests, heads split over tp / attention_dp
+    GPUs: a GPU holds the KV of a 1/attention_dp share of the sequences only (MLA's latent is
+    then no longer copied onto every GPU).
     """
-    if model.is_mla:
-        return 1.0
-    return math.ceil(model.kv_heads / tp) / model.kv_heads
+    check_attention_dp(tp, attention_dp)
+    attn_tp = tp // attention_dp
+    share = 1.0 if model.is_mla else math.ceil(model.kv_heads / attn_tp) / model.kv_heads
+    return share / attention_dp
+
+
+def attention_dp_note(tp: int, attention_dp: int) -> str:
+    """What data-parallel attention changes, for a setup's notes ('' without it)."""
+    if attention_dp <= 1:
+        return ""
+    return (
+        f"attention data-parallel over {attention_dp} groups of {tp // attention_dp} GPU(s): "
+        "each GPU holds the KV cache of its group's requests and a copy of the attention "
+        f"weights split {tp // attention_dp} way(s) (modelled)"
+    )
+
+
+def attention_dp_weight_bytes(
+    model: ModelSpec, precision: Precision, tp: int, attention_dp: int
+) -> float:
+    """Weight bytes per GPU that data-parallel attention adds: each of the `attention_dp`
+    groups holds the attention weights split over tp / attention_dp GPUs instead of all tp
+    (read every step, like the other dense weights)."""
+    check_attention_dp(tp, attention_dp)
+    if attention_dp == 1:
+        return 0.0
+    counts = count_params(model)
+    scale = model.params_total_b * 1e9 / counts.total
+    attn = counts.attention * scale * precision.weight_bytes_per_param
+    return attn * (attention_dp - 1) / tp
 
 
 def activation_workspace_bytes(model: ModelSpec, engine: EngineProfile, tp: int) -> float:
@@ -147,8 +188,10 @@ def fit(
     context: int | None = None,
     gpu_memory_utilization: float | None = None,
     notes: tuple[str, ...] = (),
+    attention_dp: int = 1,
 ) -> Fit:
-    """Does `model` fit on `tp` × `gpu` at `precision`, with how much KV cache and concurrency."""
+    """Does `model` fit on `tp` × `gpu` at `precision`, with how much KV cache and concurrency
+    (`attention_dp`: data-parallel attention groups, `kv_shard_fraction`)."""
     if tp < 1:
         raise InputError(f"--tp = {tp}; expected a positive integer (1, 2, 4, 8)")
     ctx = model.max_context if context is None else context
@@ -167,14 +210,15 @@ def fit(
         raise InputError(f"--gpu-memory-utilization = {util}; expected a fraction in (0, 1]")
     kv_b = kv_width(kv_precision, precision)
     w = weights(model, precision)
-    w_gpu = w.total_bytes / tp
+    w_gpu = w.total_bytes / tp + attention_dp_weight_bytes(model, precision, tp, attention_dp)
     overhead = engine.runtime_overhead_gib * GIB
     act = activation_workspace_bytes(model, engine, tp)
     budget = kv_budget_bytes(engine.memory_semantics, gpu.memory_bytes, util, w_gpu, overhead + act)
     per_tok = kv_bytes_per_token(model, kv_b)
-    per_tok_gpu = per_tok * kv_shard_fraction(model, tp)
+    shard = kv_shard_fraction(model, tp, attention_dp)
+    per_tok_gpu = per_tok * shard
     per_seq = kv_bytes_for_context(model, kv_b, ctx)
-    per_seq_gpu = per_seq * kv_shard_fraction(model, tp)
+    per_seq_gpu = per_seq * shard
     capacity = int(budget // per_tok_gpu) if budget > 0 else 0
     # sliding windows let a sequence hold fewer bytes than context x per-token
     max_seqs = int(budget // per_seq_gpu) if budget > 0 else 0

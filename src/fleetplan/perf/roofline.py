@@ -18,7 +18,14 @@ from numpy.typing import ArrayLike, NDArray
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
-from fleetplan.perf.memory import kv_bytes_per_token_per_layer, kv_shard_fraction, kv_width, weights
+from fleetplan.perf.memory import (
+    attention_dp_note,
+    attention_dp_weight_bytes,
+    kv_bytes_per_token_per_layer,
+    kv_shard_fraction,
+    kv_width,
+    weights,
+)
 from fleetplan.perf.parallel import allreduce_latency_s, allreduce_s
 
 F64 = NDArray[np.float64]
@@ -56,6 +63,7 @@ class Setup:
     moe_gemm_half_tokens: float = 0.0  # tokens per expert at which grouped GEMMs reach mfu/2
     moe_stream_scale: float = 1.0  # share of mbu that routed-expert weight reads reach
     attention_peak_flops: float = 0.0  # per GPU, dense, in the format attention runs in
+    attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
 
     @property
     def label(self) -> str:
@@ -130,7 +138,9 @@ def setup(
     *,
     tp: int = 1,
     kv_precision: str = "auto",
+    attention_dp: int = 1,
 ) -> Setup:
+    """The step-time scalars of a combination (`attention_dp`: memory.kv_shard_fraction)."""
     if precision.id not in engine.precisions:
         raise UnsupportedError(
             f"engine {engine.id} does not serve {precision.id}; it serves "
@@ -169,7 +179,8 @@ def setup(
             f"{math.ceil(model.kv_heads / tp)} KV head(s), so KV memory is replicated "
             f"{tp * math.ceil(model.kv_heads / tp) / model.kv_heads:g}x (modelled)"
         )
-    notes = tuple(n for n in (note, extrapolated, replicated) if n)
+    dp_note = attention_dp_note(tp, attention_dp)
+    notes = tuple(n for n in (note, extrapolated, replicated, dp_note) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
@@ -193,12 +204,13 @@ def setup(
         allreduce_latency_s=allreduce_latency_s(
             engine.allreduce_latency_us, gpu.interconnect_latency_us, tp
         ),
-        dense_bytes_gpu=w.streamed_dense_bytes / tp,
+        dense_bytes_gpu=w.streamed_dense_bytes / tp
+        + attention_dp_weight_bytes(model, precision, tp, attention_dp),
         expert_bytes_gpu=w.expert_bytes / tp,
         linear_flops_per_token_gpu=2.0 * linear_params / tp,
         attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
-        * kv_shard_fraction(model, tp),
+        * kv_shard_fraction(model, tp, attention_dp),
         notes=notes,
         kv_read_factor=1.0 + (group - 1) * engine.gqa_kv_reread,
         expert_flops_per_token_gpu=2.0 * min(expert_params, linear_params) / tp,
@@ -207,6 +219,7 @@ def setup(
         attention_peak_flops=gpu.peak_flops(
             attention_format(gpu, fmt, kv_width(kv_precision, precision))
         ),
+        attention_dp=attention_dp,
     )
 
 

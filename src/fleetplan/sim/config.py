@@ -129,6 +129,8 @@ class Scenario(_Strict):
     precision: str = "bf16"
     kv_precision: str = "auto"
     tp: int = Field(default=1, ge=1, le=64)
+    # data-parallel attention groups (SGLang --enable-dp-attention): a divisor of tp
+    attention_dp: int = Field(default=1, ge=1, le=64)
     engine: str = "vllm"
     replicas: int = Field(default=1, ge=1, le=10_000)
     load_balancer: Literal["round_robin", "least_outstanding"] = "least_outstanding"

@@ -49,6 +49,7 @@ def _roofline_replicas(
         engine=sc.engine,
         gpu_memory_utilization=sc.gpu_memory_utilization,
         catalog=cat,
+        attention_dp=sc.attention_dp,
     )
     policy = policy_for(
         eng.id,
@@ -69,6 +70,7 @@ def _roofline_replicas(
         eng,
         tp=sc.tp,
         kv_precision=sc.kv_precision,
+        attention_dp=sc.attention_dp,
     )
     max_seqs = sc.max_num_seqs or eng.max_num_seqs
     max_tokens = sc.max_num_batched_tokens or eng.max_num_batched_tokens
