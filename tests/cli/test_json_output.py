@@ -10,7 +10,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import typer
 
 from fleetplan.cli import _register, app
 
@@ -98,7 +97,7 @@ def _leaf_commands() -> list[tuple[str, object]]:
         else:
             out.append((prefix, cmd))
 
-    walk("", typer.main.get_command(app))
+    walk("", app)
     return out
 
 
@@ -120,4 +119,4 @@ def test_shared_options_are_defined_once() -> None:
             continue
         text = f.read_text()
         for flag in ("--catalog", "--calibration", "--kv-precision", "--api-prices", "--db"):
-            assert f'typer.Option("{flag}"' not in text, (f.name, flag)
+            assert f'click.option("{flag}"' not in text, (f.name, flag)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import typer
+import click
 
 from fleetplan.cli import COMMAND_MODULES, _register, app
 
@@ -15,18 +15,17 @@ def _registered() -> dict[str, str]:
     """Every top-level command and group name -> the module that registers it."""
     _register()
     out = {}
-    for info in app.registered_commands:
-        name = info.name or info.callback.__name__.replace("_", "-")
-        out[name] = info.callback.__module__.rsplit(".", 1)[-1]
-    for group in app.registered_groups:
-        module = next(
-            m.__name__.rsplit(".", 1)[-1]
-            for m in list(sys.modules.values())
-            if m is not None
-            and m.__name__.startswith("fleetplan.cli.")
-            and any(v is group.typer_instance for v in vars(m).values())
-        )
-        out[group.name] = module
+    for name, cmd in app.commands.items():
+        if isinstance(cmd, click.Group):  # a group: the module holding it
+            out[name] = next(
+                m.__name__.rsplit(".", 1)[-1]
+                for m in list(sys.modules.values())
+                if m is not None
+                and m.__name__.startswith("fleetplan.cli.")
+                and any(v is cmd for v in vars(m).values())
+            )
+        else:
+            out[name] = cmd.callback.__module__.rsplit(".", 1)[-1]  # type: ignore[union-attr]
     return out
 
 
@@ -51,4 +50,4 @@ def test_plan_imports_only_its_own_command_module() -> None:
 def test_no_command_and_unknown_commands_see_every_command(cli) -> None:
     r = cli("no-such-command")
     assert r.code == 2 and "No such command" in r.err
-    assert "plan" in typer.main.get_command(app).commands
+    assert "plan" in app.commands

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 
 from fleetplan.cli import _register, app
 
@@ -95,11 +94,11 @@ NO_JSON_RUN = {"measure", "gateway", "serve", "keys revoke"}
 
 def _commands() -> list[tuple[str, Any]]:
     _register()
-    root = typer.main.get_command(app)
+    root = app
     out: list[tuple[str, Any]] = []
 
     def walk(prefix: str, cmd: Any) -> None:
-        if getattr(cmd, "commands", None):  # a group (typer vendors its own click)
+        if getattr(cmd, "commands", None):  # a group
             for name, sub in cmd.commands.items():
                 walk(f"{prefix} {name}".strip(), sub)
         else:

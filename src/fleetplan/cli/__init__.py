@@ -11,13 +11,10 @@ Every numeric option of every command is checked against the shared vocabulary o
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
-import typing
-from collections.abc import Callable
 from typing import Any
 
-import typer
+import click
 
 from fleetplan import __version__
 from fleetplan.errors import FleetplanError
@@ -26,90 +23,61 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_NO_CANDIDATE = 3
 
-app = typer.Typer(
+
+@click.group(
     name="fleetplan",
-    help="Plan, price and route LLM inference: fit, performance, cost and capacity.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
+    context_settings={"show_default": True, "help_option_names": ["--help"]},
 )
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        print(f"fleetplan {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: typing.Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
+@click.version_option(
+    __version__, "--version", prog_name="fleetplan", message="%(prog)s %(version)s",
+    help="Print the version and exit.",
+)  # fmt: skip
+def app() -> None:
     """Plan, price and route LLM inference: fit, performance, cost and capacity."""
 
 
-def _numeric_params(fn: Callable[..., Any]) -> dict[str, tuple[type, bool]]:
-    """Parameter name -> (int or float, is a list) for every numeric parameter of `fn`."""
-    hints = typing.get_type_hints(fn)
-    found: dict[str, tuple[type, bool]] = {}
-    for name, hint in hints.items():
-        args = typing.get_args(hint) or (hint,)
-        for a in args:
-            inner = typing.get_args(a) if typing.get_origin(a) is list else ()
-            base = inner[0] if inner else a
-            if base in (int, float):
-                found[name] = (base, bool(inner))
-                break
-    return found
-
-
-def _checked(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` with its numeric arguments validated (finite, typed, bounded) before it runs."""
-    if getattr(fn, "_fleetplan_checked", False):
-        return fn
-    numeric = _numeric_params(fn)
+def _checked(cmd: click.Command) -> None:
+    """`cmd`'s callback with its numeric arguments validated (finite, typed, bounded) before it
+    runs, and its repeatable options given as a list (None when not given)."""
+    fn = cmd.callback
+    if fn is None or getattr(fn, "_fleetplan_checked", False):
+        return
+    numeric = {
+        p.name: float if isinstance(p.type, click.types.FloatParamType) else int
+        for p in cmd.params
+        if p.name is not None
+        and isinstance(p.type, click.types.IntParamType | click.types.FloatParamType)
+    }
+    repeated = {p.name for p in cmd.params if p.multiple or p.nargs == -1}
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         from fleetplan.validation import check, option_kind
 
-        for name, (base, is_list) in numeric.items():
+        for name in repeated:
+            if name in kwargs:
+                kwargs[name] = list(kwargs[name]) or None
+        for name, base in numeric.items():
             value = kwargs.get(name)
             if value is None:
                 continue
             flag = "--" + name.replace("_", "-")
             kind = option_kind(name, base)
-            for v in value if is_list else [value]:
+            for v in value if name in repeated else [value]:
                 check(flag, v, kind)
         return fn(*args, **kwargs)
 
-    # typer reads the (resolved) annotations of the function it is given
-    hints = typing.get_type_hints(fn, include_extras=True)
-    run.__annotations__ = hints
-    sig = inspect.signature(fn)
-    run.__signature__ = sig.replace(  # type: ignore[attr-defined]
-        parameters=[
-            p.replace(annotation=hints.get(n, p.annotation)) for n, p in sig.parameters.items()
-        ],
-        return_annotation=hints.get("return", sig.return_annotation),
-    )
     run._fleetplan_checked = True  # type: ignore[attr-defined]
-    return run
+    cmd.callback = run
 
 
-def _check_all(t: typer.Typer) -> None:
-    for info in t.registered_commands:
-        if info.callback is not None:
-            info.callback = _checked(info.callback)
-    for group in t.registered_groups:
-        if group.typer_instance is not None:
-            _check_all(group.typer_instance)
+def _check_all(group: click.Group) -> None:
+    for cmd in group.commands.values():
+        if isinstance(cmd, click.Group):
+            _check_all(cmd)
+        else:
+            _checked(cmd)
 
 
 # command (or command group) -> the module of this package that registers it, so a process
@@ -165,19 +133,11 @@ def _refuse_empty_values(args: list[str]) -> None:
             raise InputError(f"{flag} is empty; give a value")
 
 
-@functools.cache
-def _built(registered: int) -> Any:
-    """The click command behind `app` with `registered` commands and groups on it, built once
-    (typer rebuilds it per call, which costs ~0.2 s for every in-process call such as the web
-    API's)."""
-    return typer.main.get_command(app)
-
-
-def _command(command: str | None = None) -> Any:
-    """The click command behind `app`, with at least `command` (None: every command)
+def _command(command: str | None = None) -> click.Group:
+    """The `fleetplan` command group, with at least `command` (None: every command)
     registered."""
     _register(command)
-    return _built(len(app.registered_commands) + len(app.registered_groups))
+    return app
 
 
 def _command_name(args: list[str]) -> str | None:
@@ -214,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         _refuse_empty_values(args)
-        # without standalone mode a typer.Exit comes back as its code; commands return None
+        # without standalone mode a click Exit comes back as its code; commands return None
         code = _command(_command_name(args)).main(
             args=args, prog_name="fleetplan", standalone_mode=False
         )

@@ -4,51 +4,62 @@ traffic, compared on GPU-hours, dollars and SLO attainment."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
+from fleetplan.cli.options import catalog_opt, json_opt
 from fleetplan.errors import InputError
 
-autoscale_app = typer.Typer(
-    help="Test scaling policies against traffic before going live.", no_args_is_help=True
+autoscale_app = click.Group(
+    "autoscale",
+    help="Test scaling policies against traffic before going live.",
+    no_args_is_help=True,
 )
-app.add_typer(autoscale_app, name="autoscale")
+app.add_command(autoscale_app)
 
 
 @autoscale_app.command("simulate")
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--policy", multiple=True, help="Only these policies (repeatable).")
+@click.option("--seed", type=int, help="Random seed (overrides the file's).")
+@click.option(
+    "--chart",
+    type=click.Path(path_type=Path),
+    help="Write the comparison with its charts to an .html file.",
+)
+@click.option(
+    "--emit",
+    type=click.Path(path_type=Path),
+    help="Write the best policy as a KEDA ScaledObject and router overflow.",
+)
+@click.option("--emit-policy", help="With --emit: this policy instead of the best one.")
+@click.option(
+    "--slo-attainment",
+    type=float,
+    default=1.0,
+    help="Share of windows that must meet the TTFT SLO for a policy to be best.",
+)
+@click.option("--timeline", is_flag=True, help="With --json: add each policy's timeline.")
+@catalog_opt()
+@json_opt("as_json")
 def simulate(
-    scenario: Annotated[
-        Path, typer.Argument(help="Autoscaling scenario (see examples/autoscale-week.yaml).")
-    ],
-    policy: Annotated[
-        list[str] | None, typer.Option("--policy", help="Only these policies (repeatable).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (overrides the file's).")] = None,
-    chart: Annotated[
-        Path | None, typer.Option(help="Write the comparison with its charts to an .html file.")
-    ] = None,
-    emit: Annotated[
-        Path | None,
-        typer.Option(help="Write the best policy as a KEDA ScaledObject and router overflow."),
-    ] = None,
-    emit_policy: Annotated[
-        str | None, typer.Option(help="With --emit: this policy instead of the best one.")
-    ] = None,
-    slo_attainment: Annotated[
-        float,
-        typer.Option(help="Share of windows that must meet the TTFT SLO for a policy to be best."),
-    ] = 1.0,
-    timeline: Annotated[
-        bool, typer.Option("--timeline", help="With --json: add each policy's timeline.")
-    ] = False,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    scenario: Path,
+    policy: list[str] | None,
+    seed: int | None,
+    chart: Path | None,
+    emit: Path | None,
+    emit_policy: str | None,
+    slo_attainment: float,
+    timeline: bool,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """Per policy: GPU-hours, $ (GPUs + API overflow), TTFT/TPOT SLO attainment per window,
-    requests overflowed and dropped; the cheapest policy that holds the SLO is marked best."""
+    requests overflowed and dropped; the cheapest policy that holds the SLO is marked best.
+
+    SCENARIO: Autoscaling scenario (see examples/autoscale-week.yaml)."""
     from fleetplan.autoscale import load_autoscale, run_autoscale
 
     if chart is not None and chart.suffix.lower() != ".html":

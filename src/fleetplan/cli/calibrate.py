@@ -4,46 +4,48 @@ and say what moved, what was dropped, and whether it predicts better out of samp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
-from fleetplan.cli.options import CatalogOpt, JsonOpt
+from fleetplan.cli.options import catalog_opt, json_opt
 
 
-@app.command()
+@app.command("calibrate")
+@click.argument("files", type=click.Path(path_type=Path), nargs=-1, required=True)
+@click.option("--engine", help="Engine the runs used.")
+@click.option("--model", help="Model, where the file does not say.")
+@click.option("--gpu", help="GPU, where the file does not say.")
+@click.option("--precision", help="Weight format (default bf16).")
+@click.option("--tp", type=int, help="Tensor-parallel degree (default 1).")
+@click.option(
+    "--factors",
+    default="mbu,attention_mbu,mfu_prefill,step_overhead_ms",
+    help="Comma-separated factors to fit.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Write the calibration profile (a --catalog TOML) here.",
+)
+@click.option(
+    "--force", is_flag=True, help="Write the profile even when it predicts worse out of sample."
+)
+@catalog_opt()
+@json_opt("json_out")
 def calibrate(
-    files: Annotated[
-        list[Path],
-        typer.Argument(
-            help="vLLM `bench serve` / benchmark_serving.py result JSON, GuideLLM report JSON, "
-            "or CSV in the validation columns (row_id, engine, model, precision, gpu, "
-            "input_len, output_len, batch, metric, value, ...)."
-        ),
-    ],
-    engine: Annotated[str | None, typer.Option(help="Engine the runs used.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model, where the file does not say.")] = None,
-    gpu: Annotated[str | None, typer.Option(help="GPU, where the file does not say.")] = None,
-    precision: Annotated[str | None, typer.Option(help="Weight format (default bf16).")] = None,
-    tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default 1).")] = None,
-    factors: Annotated[
-        str,
-        typer.Option(help="Comma-separated factors to fit."),
-    ] = "mbu,attention_mbu,mfu_prefill,step_overhead_ms",
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Write the calibration profile (a --catalog TOML) here."),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Write the profile even when it predicts worse out of sample."
-        ),
-    ] = False,
-    catalog: CatalogOpt = None,
-    json_out: JsonOpt = False,
+    files: list[Path],
+    engine: str | None,
+    model: str | None,
+    gpu: str | None,
+    precision: str | None,
+    tp: int | None,
+    factors: str,
+    out: Path | None,
+    force: bool,
+    catalog: list[Path] | None,
+    json_out: bool,
 ) -> None:
     """Fit efficiency factors by least squares (SciPy) and explain the fit: which factors moved
     and by how much, which rows were dropped and why, and the cross-validated error before and
@@ -52,6 +54,10 @@ def calibrate(
 
     The profile written by --out is a catalog override file: pass it to any command with
     --catalog FILE to use the calibrated engine.
+
+    FILES: vLLM `bench serve` / benchmark_serving.py result JSON, GuideLLM report JSON, or
+    CSV in the validation columns (row_id, engine, model, precision, gpu, input_len,
+    output_len, batch, metric, value, ...).
     """
     import datetime as dt
 
@@ -125,13 +131,13 @@ def calibrate(
         _explain(fit, basis, moved, dropped_lines, (before, after, cvb, cva), scheme)
     if out is not None and not write:
         if json_out:
-            raise typer.Exit(1)
+            raise click.exceptions.Exit(1)
         print(
             f"not written: the fitted profile predicts worse out of sample ({scheme}: median "
             f"|error| {cva['median']:.1f} % against {cvb['median']:.1f} % with the current "
             f"{fit.engine.id} profile); pass --force to write it anyway"
         )
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
     if write and not json_out:
         print(f"profile written to {out}; use it with --catalog {out}")
 

@@ -5,14 +5,15 @@ labelled table."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Any
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json
 from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
-from fleetplan.cli.options import CatalogOpt, GpuOpt, JsonOpt
+from fleetplan.cli.options import catalog_opt, gpu_opt, json_opt
 from fleetplan.errors import InputError
 
 
@@ -24,17 +25,31 @@ def _floats(text: str, field: str) -> list[float]:
 
 
 @app.command("cache-roi")
+@click.option(
+    "--prefix-tokens", type=int, required=True, help="Shared prompt prefix (system prompt)."
+)
+@click.option(
+    "--suffix-tokens", type=int, required=True, help="Per-request tokens after the prefix."
+)
+@click.option("--requests-per-hour", type=float, required=True, help="Request rate.")
+@click.option("--hit-rate", type=float, required=True, help="Prefix-cache hit rate (0-1).")
+@click.option("--api", help="API model: its input/cached prices.")
+@click.option("--output-tokens", type=int, default=0, help="For semantic caching's $/request.")
+@click.option("--semantic-hit-rate", type=float, help="Semantic-cache hits.")
+@click.option("--embedding-usd-per-mtok", type=float, default=0.0, help="Embedding price.")
+@click.option("--vector-store-usd-per-month", type=float, default=0.0, help="Vector store cost.")
+@json_opt("as_json")
 def cache_roi(
-    prefix_tokens: Annotated[int, typer.Option(help="Shared prompt prefix (system prompt).")],
-    suffix_tokens: Annotated[int, typer.Option(help="Per-request tokens after the prefix.")],
-    requests_per_hour: Annotated[float, typer.Option(help="Request rate.")],
-    hit_rate: Annotated[float, typer.Option(help="Prefix-cache hit rate (0-1).")],
-    api: Annotated[str | None, typer.Option(help="API model: its input/cached prices.")] = None,
-    output_tokens: Annotated[int, typer.Option(help="For semantic caching's $/request.")] = 0,
-    semantic_hit_rate: Annotated[float | None, typer.Option(help="Semantic-cache hits.")] = None,
-    embedding_usd_per_mtok: Annotated[float, typer.Option(help="Embedding price.")] = 0.0,
-    vector_store_usd_per_month: Annotated[float, typer.Option(help="Vector store cost.")] = 0.0,
-    as_json: JsonOpt = False,
+    prefix_tokens: int,
+    suffix_tokens: int,
+    requests_per_hour: float,
+    hit_rate: float,
+    api: str | None,
+    output_tokens: int,
+    semantic_hit_rate: float | None,
+    embedding_usd_per_mtok: float,
+    vector_store_usd_per_month: float,
+    as_json: bool,
 ) -> None:
     """Prefix caching in tokens and dollars; semantic caching net of its own costs."""
     from fleetplan.catalog.api_prices import api_price
@@ -95,12 +110,16 @@ def cache_roi(
     show_figures("caching ROI", flat, fields, False)
 
 
-@app.command()
+@app.command("tenancy")
+@click.option("--peak-gpus", required=True, help="Comma-separated peak GPUs per tenant.")
+@click.option("--utilization", required=True, help="Comma-separated active fraction per tenant.")
+@click.option("--quantile", type=float, default=0.99, help="Demand quantile the pool must cover.")
+@json_opt("as_json")
 def tenancy(
-    peak_gpus: Annotated[str, typer.Option(help="Comma-separated peak GPUs per tenant.")],
-    utilization: Annotated[str, typer.Option(help="Comma-separated active fraction per tenant.")],
-    quantile: Annotated[float, typer.Option(help="Demand quantile the pool must cover.")] = 0.99,
-    as_json: JsonOpt = False,
+    peak_gpus: str,
+    utilization: str,
+    quantile: float,
+    as_json: bool,
 ) -> None:
     """Pooled GPUs for N tenants versus the sum of their peaks (exact, not averaged)."""
     from fleetplan.economics.tenancy import multiplexing
@@ -124,26 +143,35 @@ def tenancy(
 
 
 @app.command("fleet-mix")
+@click.option("--demand-gpus", required=True, help="GPUs needed per hour of a day, comma-sep.")
+@gpu_opt()
+@click.option("--base-percentile", type=float, default=50.0, help="Size the base for this pct.")
+@click.option("--base-pricing", default="on-demand", help="on-demand, reserved-1y, ...")
+@click.option("--base-usd-per-hour", type=float, help="Base $/GPU-h.")
+@click.option("--burst-usd-per-hour", type=float, help="Burst (spot) $/GPU-h.")
+@click.option("--spot-interruption", type=float, help="Fraction of spot hours reclaimed.")
+@click.option("--burst-api", help="Send the burst to this API model instead of spot GPUs.")
+@click.option(
+    "--req-per-gpu-hour", type=float, help="Requests one GPU-hour serves (with --burst-api)."
+)
+@click.option("--input-tokens", type=int, default=0, help="Prompt tokens per request (API burst).")
+@click.option("--output-tokens", type=int, default=0, help="Output tokens per request (API burst).")
+@catalog_opt()
+@json_opt("as_json")
 def fleet_mix(
-    demand_gpus: Annotated[str, typer.Option(help="GPUs needed per hour of a day, comma-sep.")],
-    gpu: GpuOpt,
-    base_percentile: Annotated[float, typer.Option(help="Size the base for this pct.")] = 50.0,
-    base_pricing: Annotated[str, typer.Option(help="on-demand, reserved-1y, ...")] = "on-demand",
-    base_usd_per_hour: Annotated[float | None, typer.Option(help="Base $/GPU-h.")] = None,
-    burst_usd_per_hour: Annotated[float | None, typer.Option(help="Burst (spot) $/GPU-h.")] = None,
-    spot_interruption: Annotated[
-        float | None, typer.Option(help="Fraction of spot hours reclaimed.")
-    ] = None,
-    burst_api: Annotated[
-        str | None, typer.Option(help="Send the burst to this API model instead of spot GPUs.")
-    ] = None,
-    req_per_gpu_hour: Annotated[
-        float | None, typer.Option(help="Requests one GPU-hour serves (with --burst-api).")
-    ] = None,
-    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request (API burst).")] = 0,
-    output_tokens: Annotated[int, typer.Option(help="Output tokens per request (API burst).")] = 0,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    demand_gpus: str,
+    gpu: str,
+    base_percentile: float,
+    base_pricing: str,
+    base_usd_per_hour: float | None,
+    burst_usd_per_hour: float | None,
+    spot_interruption: float | None,
+    burst_api: str | None,
+    req_per_gpu_hour: float | None,
+    input_tokens: int,
+    output_tokens: int,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """Base fleet for a traffic percentile plus burst on spot GPUs or an API, versus a
     peak-sized fleet."""

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
-from fleetplan.cli.options import CatalogOpt, JsonOpt, ProviderOpt
+from fleetplan.cli.options import catalog_opt, json_opt, provider_opt
 
 
 def _fmt_money(x: float | None) -> str:
     return f"${x:,.0f}" if x else "-"
 
 
-@app.command()
-def gpus(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+@app.command("gpus")
+@catalog_opt()
+@json_opt("as_json")
+def gpus(
+    catalog: list[Path] | None,
+    as_json: bool,
+) -> None:
     """List GPUs: memory, bandwidth, dense peak per format, interconnect, power, price."""
     from fleetplan.render.records import gpu_record
 
@@ -57,8 +62,13 @@ def gpus(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     print(table("GPUs (dense figures; sources: fleetplan gpus --json)", cols, rows))
 
 
-@app.command()
-def models(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+@app.command("models")
+@catalog_opt()
+@json_opt("as_json")
+def models(
+    catalog: list[Path] | None,
+    as_json: bool,
+) -> None:
     """List models with their architecture facts."""
     from fleetplan.render.records import model_record
 
@@ -98,12 +108,16 @@ def models(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     print(table("Models", cols, rows))
 
 
-@app.command()
+@app.command("offers")
+@click.option("--gpu", help="Only offers of this GPU.")
+@provider_opt(default=None)
+@catalog_opt()
+@json_opt("as_json")
 def offers(
-    gpu: Annotated[str | None, typer.Option(help="Only offers of this GPU.")] = None,
-    provider: ProviderOpt = None,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    gpu: str | None,
+    provider: str | None,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """List GPU offers as sold: instance type, GPUs per instance, $/instance-hour, regions."""
     from fleetplan.render.records import offer_record
@@ -154,8 +168,13 @@ def offers(
     print("sources and notes: fleetplan offers --json")
 
 
-@app.command()
-def engines(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+@app.command("engines")
+@catalog_opt()
+@json_opt("as_json")
+def engines(
+    catalog: list[Path] | None,
+    as_json: bool,
+) -> None:
     """List engine release families: version range, first release, efficiency factors.
 
     `--engine NAME` selects an engine's current family, `--engine NAME@VERSION` (vllm@0.6)
@@ -201,8 +220,13 @@ def engines(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     print(table("Engine release families (sources: fleetplan engines --json)", cols, rows))
 
 
-@app.command()
-def precisions(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+@app.command("precisions")
+@catalog_opt()
+@json_opt("as_json")
+def precisions(
+    catalog: list[Path] | None,
+    as_json: bool,
+) -> None:
     """List weight precisions with their effective bits per parameter."""
     from dataclasses import asdict
 

@@ -7,15 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleetplan.cli.options import CalibrationOpt, CatalogOpt, JsonOpt
 from fleetplan.errors import InputError
 from fleetplan.render.terminal import table
 
-# the option aliases live in options.py; importable from here too
 __all__ = [
-    "CalibrationOpt",
-    "CatalogOpt",
-    "JsonOpt",
     "catalog_from",
     "exclusive",
     "print_json",

@@ -5,33 +5,35 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, exclusive, print_json, table
 from fleetplan.cli.options import (
-    CatalogOpt,
-    GpuOpt,
-    InputTokensOpt,
-    JsonOpt,
-    OutputTokensOpt,
-    PrecisionOpt,
-    PricesOpt,
-    PricingOpt,
-    ProviderOpt,
-    TpOpt,
-    TpotSloOpt,
-    TtftSloOpt,
-    UpdatePricesOpt,
-    UtilOpt,
+    catalog_opt,
+    gpu_opt,
+    input_tokens_opt,
+    json_opt,
+    output_tokens_opt,
+    precision_opt,
+    prices_opt,
+    pricing_opt,
+    provider_opt,
+    tp_opt,
+    tpot_slo_opt,
+    ttft_slo_opt,
+    update_prices_opt,
+    util_opt,
 )
 from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 from fleetplan.errors import InputError
 
-api_app = typer.Typer(help="API model prices (from genai-prices, offline).", no_args_is_help=True)
-app.add_typer(api_app, name="api")
+api_app = click.Group(
+    "api", help="API model prices (from genai-prices, offline).", no_args_is_help=True
+)
+app.add_command(api_app)
 
 
 def _overrides(paths: list[Path] | None, update: bool) -> dict[str, Any]:
@@ -43,11 +45,15 @@ def _overrides(paths: list[Path] | None, update: bool) -> dict[str, Any]:
 
 
 @api_app.command("models")
+@click.argument("query", default="", required=False)
+@json_opt("as_json")
 def api_models(
-    query: Annotated[str, typer.Argument(help="Substring to filter on.")] = "",
-    as_json: JsonOpt = False,
+    query: str,
+    as_json: bool,
 ) -> None:
-    """API model names genai-prices knows (name a host's model as provider:model)."""
+    """API model names genai-prices knows (name a host's model as provider:model).
+
+    QUERY: Substring to filter on."""
     from fleetplan.catalog.api_prices import known_api_models
 
     names = [n for n in known_api_models() if query.lower() in n.lower()]
@@ -59,14 +65,21 @@ def api_models(
 
 
 @api_app.command("price")
+@click.argument("model")
+@click.option("--batch/--no-batch", is_flag=True, help="Batch-API prices.")
+@prices_opt()
+@update_prices_opt()
+@json_opt("as_json")
 def api_price_cmd(
-    model: Annotated[str, typer.Argument(help="API model, or provider:model.")],
-    batch: Annotated[bool, typer.Option(help="Batch-API prices.")] = False,
-    api_prices: PricesOpt = None,
-    update_prices: UpdatePricesOpt = False,
-    as_json: JsonOpt = False,
+    model: str,
+    batch: bool,
+    api_prices: list[Path] | None,
+    update_prices: bool,
+    as_json: bool,
 ) -> None:
-    """One API model's $/1M input, output and cached-input tokens, tiers and source."""
+    """One API model's $/1M input, output and cached-input tokens, tiers and source.
+
+    MODEL: API model, or provider:model."""
     from fleetplan.catalog.api_prices import api_price
 
     card = api_price(model, batch=batch, overrides=_overrides(api_prices, update_prices))
@@ -96,37 +109,48 @@ def api_price_cmd(
     )
 
 
-@app.command()
+@app.command("cost")
+@gpu_opt()
+@click.option("--gpus", type=int, default=1, help="GPUs in the deployment.")
+@click.option("--usd-per-hour", type=float, help="$/GPU-hour; default: cheapest catalog offer.")
+@provider_opt(default=None)
+@pricing_opt(default="on-demand")
+@click.option("--tok-per-s", type=float, help="Sustained tokens/s of the deployment when busy.")
+@click.option("--model", help="Model: throughput from the perf model.")
+@precision_opt(default="bf16")
+@click.option(
+    "--tp", type=int, help="GPUs per replica (with --model); default: the smallest that fits."
+)
+@input_tokens_opt(default=512)
+@output_tokens_opt(default=256)
+@util_opt(default=1.0)
+@click.option(
+    "--requests-per-day",
+    type=float,
+    help="$/request at this daily volume, idle hours included (always-on).",
+)
+@tpot_slo_opt(default=DEFAULT_TPOT_P95_MS)
+@ttft_slo_opt(default=DEFAULT_TTFT_P95_MS)
+@catalog_opt()
+@json_opt("as_json")
 def cost(
-    gpu: GpuOpt,
-    gpus: Annotated[int, typer.Option(help="GPUs in the deployment.")] = 1,
-    usd_per_hour: Annotated[
-        float | None, typer.Option(help="$/GPU-hour; default: cheapest catalog offer.")
-    ] = None,
-    provider: ProviderOpt = None,
-    pricing: PricingOpt = "on-demand",
-    tok_per_s: Annotated[
-        float | None, typer.Option(help="Sustained tokens/s of the deployment when busy.")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Model: throughput from the perf model.")
-    ] = None,
-    precision: PrecisionOpt = "bf16",
-    tp: Annotated[
-        int | None,
-        typer.Option(help="GPUs per replica (with --model); default: the smallest that fits."),
-    ] = None,
-    input_tokens: InputTokensOpt = 512,
-    output_tokens: OutputTokensOpt = 256,
-    utilization: UtilOpt = 1.0,
-    requests_per_day: Annotated[
-        float | None,
-        typer.Option(help="$/request at this daily volume, idle hours included (always-on)."),
-    ] = None,
-    tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
-    ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    gpu: str,
+    gpus: int,
+    usd_per_hour: float | None,
+    provider: str | None,
+    pricing: str,
+    tok_per_s: float | None,
+    model: str | None,
+    precision: str,
+    tp: int | None,
+    input_tokens: int,
+    output_tokens: int,
+    utilization: float,
+    requests_per_day: float | None,
+    tpot_p95_ms: float,
+    ttft_p95_ms: float,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """$/hour, $/month, $/request and $/1M tokens of a deployment at a utilization, and
     $/request at a daily volume (--requests-per-day) with the idle time paid for."""
@@ -224,40 +248,59 @@ def cost(
     print("\n".join([*lines, *notes]))
 
 
-@app.command()
+@app.command("breakeven")
+@click.option("--api", multiple=True, required=True, help="API model (repeatable).")
+@gpu_opt()
+@input_tokens_opt()
+@output_tokens_opt()
+@click.option(
+    "--cached-input-tokens",
+    type=int,
+    default=0,
+    help="Of the input, tokens billed at the API's cached price.",
+)
+@click.option("--usd-per-hour", type=float, help="$/GPU-hour; default: cheapest catalog offer.")
+@provider_opt(default=None)
+@pricing_opt(default="on-demand")
+@click.option(
+    "--capacity-req-per-hour", type=float, help="Requests/hour one replica serves when busy."
+)
+@click.option("--model", help="Self-hosted model (capacity from perf).")
+@precision_opt(default="bf16")
+@tp_opt(default=1)
+@tpot_slo_opt(default=DEFAULT_TPOT_P95_MS)
+@ttft_slo_opt(default=DEFAULT_TTFT_P95_MS)
+@click.option("--ops-usd-per-month", type=float, default=0.0, help="Fixed ops/engineering $/month.")
+@util_opt(default=1.0)
+@click.option("--batch-api/--no-batch-api", is_flag=True, help="Compare with batch-API prices.")
+@click.option("--volume-max", type=float, help="Largest requests/month on the curves.")
+@prices_opt()
+@update_prices_opt()
+@catalog_opt()
+@json_opt("as_json")
 def breakeven(
-    api: Annotated[list[str], typer.Option("--api", help="API model (repeatable).")],
-    gpu: GpuOpt,
-    input_tokens: InputTokensOpt,
-    output_tokens: OutputTokensOpt,
-    cached_input_tokens: Annotated[
-        int, typer.Option(help="Of the input, tokens billed at the API's cached price.")
-    ] = 0,
-    usd_per_hour: Annotated[
-        float | None, typer.Option(help="$/GPU-hour; default: cheapest catalog offer.")
-    ] = None,
-    provider: ProviderOpt = None,
-    pricing: PricingOpt = "on-demand",
-    capacity_req_per_hour: Annotated[
-        float | None, typer.Option(help="Requests/hour one replica serves when busy.")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Self-hosted model (capacity from perf).")
-    ] = None,
-    precision: PrecisionOpt = "bf16",
-    tp: TpOpt = 1,
-    tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
-    ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
-    ops_usd_per_month: Annotated[float, typer.Option(help="Fixed ops/engineering $/month.")] = 0.0,
-    utilization: UtilOpt = 1.0,
-    batch_api: Annotated[bool, typer.Option(help="Compare with batch-API prices.")] = False,
-    volume_max: Annotated[
-        float | None, typer.Option(help="Largest requests/month on the curves.")
-    ] = None,
-    api_prices: PricesOpt = None,
-    update_prices: UpdatePricesOpt = False,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    api: list[str],
+    gpu: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int,
+    usd_per_hour: float | None,
+    provider: str | None,
+    pricing: str,
+    capacity_req_per_hour: float | None,
+    model: str | None,
+    precision: str,
+    tp: int,
+    tpot_p95_ms: float,
+    ttft_p95_ms: float,
+    ops_usd_per_month: float,
+    utilization: float,
+    batch_api: bool,
+    volume_max: float | None,
+    api_prices: list[Path] | None,
+    update_prices: bool,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """Capacity-aware breakeven of self-hosting against API models."""
     from fleetplan.catalog.api_prices import api_price

@@ -6,26 +6,33 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
-from fleetplan.cli.options import CatalogOpt, JsonOpt
+from fleetplan.cli.options import catalog_opt, json_opt
 from fleetplan.errors import InputError
 
 
-@app.command()
+@app.command("budget")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--focus-csv",
+    type=click.Path(path_type=Path),
+    help="Also write the lines as FOCUS-named CSV ('-' = stdout).",
+)
+@catalog_opt()
+@json_opt("as_json")
 def budget(
-    file: Annotated[Path, typer.Argument(help="Budget file (YAML or TOML), see examples/.")],
-    focus_csv: Annotated[
-        Path | None, typer.Option(help="Also write the lines as FOCUS-named CSV ('-' = stdout).")
-    ] = None,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    file: Path,
+    focus_csv: Path | None,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
-    """Monthly budget by workload category: totals, shares and savings of spot/reserved/batch."""
+    """Monthly budget by workload category: totals, shares and savings of spot/reserved/batch.
+
+    FILE: Budget file (YAML or TOML), see examples/."""
     from fleetplan.catalog.api_prices import api_price, read_mapping
     from fleetplan.economics.budget import compute_budget, parse_budget
     from fleetplan.economics.interchange import budget_focus_csv
@@ -95,30 +102,33 @@ MAX_CSV_BYTES = 256_000_000  # SkyPilot's largest vms.csv is a few MB
 
 
 @app.command("import-offers")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--provider", help="Cloud the CSV describes (aws, gcp, azure...); for a folder, only it."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="TOML file to write (default: stdout)."
+)
+@click.option("--as-of", default="", help="Date of the CSV's prices.")
+@catalog_opt()
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the offers as JSON (with --out, the TOML is still written there).",
+)
 def import_offers(
-    path: Annotated[
-        Path,
-        typer.Argument(
-            help="SkyPilot catalog vms.csv, or a local catalog folder such as "
-            "~/.sky/catalogs/v8 (one folder per cloud holding vms.csv)."
-        ),
-    ],
-    provider: Annotated[
-        str | None,
-        typer.Option(help="Cloud the CSV describes (aws, gcp, azure...); for a folder, only it."),
-    ] = None,
-    out: Annotated[Path | None, typer.Option(help="TOML file to write (default: stdout).")] = None,
-    as_of: Annotated[str, typer.Option(help="Date of the CSV's prices.")] = "",
-    catalog: CatalogOpt = None,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Print the offers as JSON (with --out, the TOML is still written there).",
-        ),
-    ] = False,
+    path: Path,
+    provider: str | None,
+    out: Path | None,
+    as_of: str,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
-    """Convert SkyPilot catalog CSVs into a `--catalog` TOML of GPU offers, as sold."""
+    """Convert SkyPilot catalog CSVs into a `--catalog` TOML of GPU offers, as sold.
+
+    PATH: SkyPilot catalog vms.csv, or a local catalog folder such as ~/.sky/catalogs/v8
+    (one folder per cloud holding vms.csv)."""
     from fleetplan.economics.interchange import offers_from_skypilot, offers_toml, skypilot_files
     from fleetplan.files import check_output_file, read_text, write_text_atomic
 

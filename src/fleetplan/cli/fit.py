@@ -2,47 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import (
-    CalibrationOpt,
-    CatalogOpt,
-    EngineOpt,
-    ExplainOpt,
-    JsonOpt,
-    KvOpt,
-    ModelArg,
-    PrecisionOpt,
-    TpOpt,
+    calibration_opt,
+    catalog_opt,
+    engine_opt,
+    explain_opt,
+    json_opt,
+    kv_opt,
+    model_arg,
+    precision_opt,
+    tp_opt,
 )
 from fleetplan.errors import UnsupportedError
 
 
-@app.command()
+@app.command("fit")
+@model_arg("model")
+@click.option("--gpu", help="GPU id; without it, every GPU.")
+@precision_opt(default="bf16")
+@kv_opt(default="auto")
+@tp_opt(default=1)
+@click.option(
+    "--context", type=int, help="Tokens per sequence (default 8,192 or the model's maximum)."
+)
+@engine_opt(default="vllm")
+@click.option(
+    "--gpu-memory-utilization", type=float, help="Fraction of GPU memory the engine may use."
+)
+@explain_opt()
+@catalog_opt()
+@calibration_opt()
+@json_opt("as_json")
 def fit(
-    model: ModelArg,
-    gpu: Annotated[str | None, typer.Option(help="GPU id; without it, every GPU.")] = None,
-    precision: PrecisionOpt = "bf16",
-    kv_precision: KvOpt = "auto",
-    tp: TpOpt = 1,
-    context: Annotated[
-        int | None,
-        typer.Option(help="Tokens per sequence (default 8,192 or the model's maximum)."),
-    ] = None,
-    engine: EngineOpt = "vllm",
-    gpu_memory_utilization: Annotated[
-        float | None, typer.Option(help="Fraction of GPU memory the engine may use.")
-    ] = None,
-    explain: ExplainOpt = False,
-    catalog: CatalogOpt = None,
-    calibration: CalibrationOpt = None,
-    as_json: JsonOpt = False,
+    model: str,
+    gpu: str | None,
+    precision: str,
+    kv_precision: str,
+    tp: int,
+    context: int | None,
+    engine: str,
+    gpu_memory_utilization: float | None,
+    explain: bool,
+    catalog: list[Path] | None,
+    calibration: list[Path] | None,
+    as_json: bool,
 ) -> None:
-    """Fit, KV capacity in tokens, max concurrent sequences and the binding limit."""
+    """Fit, KV capacity in tokens, max concurrent sequences and the binding limit.
+
+    MODEL: Catalog model id or alias, or a config.json path."""
     from fleetplan.catalog import resolve_model
     from fleetplan.estimate import estimate_fit, resolve_setup
     from fleetplan.render.explain import explain_fit

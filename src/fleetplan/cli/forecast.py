@@ -4,12 +4,12 @@ fleet each horizon needs at a chosen forecast quantile."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import CatalogOpt, JsonOpt, catalog_from, print_json, table
+from fleetplan.cli.common import catalog_from, print_json, table
+from fleetplan.cli.options import catalog_opt, json_opt
 from fleetplan.errors import InputError
 
 
@@ -27,38 +27,42 @@ def parse_columns(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-@app.command()
+@app.command("forecast")
+@click.argument("history", type=click.Path(path_type=Path))
+@click.option("--columns", multiple=True, help="Column names: timestamp=COL,input_tokens=COL,…")
+@click.option("--horizon", type=int, multiple=True, help="Days ahead (repeatable).")
+@click.option(
+    "--quantile", type=float, default=0.9, help="Forecast quantile the fleet is sized for."
+)
+@click.option("--level", type=float, default=0.8, help="Prediction interval level.")
+@click.option(
+    "--plan",
+    type=click.Path(path_type=Path),
+    help="Plan scenario whose recommendation sizes each horizon's fleet.",
+)
+@click.option(
+    "--chart",
+    type=click.Path(path_type=Path),
+    help="Write the history, the forecast and its interval to an .html file.",
+)
+@catalog_opt()
+@json_opt("as_json")
 def forecast(
-    history: Annotated[
-        Path,
-        typer.Argument(
-            help="Traffic history: a gateway SQLite log, a CSV/JSONL of requests (epoch or "
-            "ISO-8601 timestamps; OpenAI usage names), or hourly counts (timestamp, requests)."
-        ),
-    ],
-    columns: Annotated[
-        list[str] | None, typer.Option(help="Column names: timestamp=COL,input_tokens=COL,…")
-    ] = None,
-    horizon: Annotated[
-        list[int] | None, typer.Option("--horizon", help="Days ahead (repeatable).")
-    ] = None,
-    quantile: Annotated[
-        float, typer.Option(help="Forecast quantile the fleet is sized for.")
-    ] = 0.9,
-    level: Annotated[float, typer.Option(help="Prediction interval level.")] = 0.8,
-    plan: Annotated[
-        Path | None,
-        typer.Option(help="Plan scenario whose recommendation sizes each horizon's fleet."),
-    ] = None,
-    chart: Annotated[
-        Path | None,
-        typer.Option(help="Write the history, the forecast and its interval to an .html file."),
-    ] = None,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    history: Path,
+    columns: list[str] | None,
+    horizon: list[int] | None,
+    quantile: float,
+    level: float,
+    plan: Path | None,
+    chart: Path | None,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """Trend + daily and weekly seasonality (statsmodels, extra `forecast`); per horizon the
-    busiest hour at the quantile and, with --plan, the replicas and $/month it needs."""
+    busiest hour at the quantile and, with --plan, the replicas and $/month it needs.
+
+    HISTORY: Traffic history: a gateway SQLite log, a CSV/JSONL of requests (epoch or
+    ISO-8601 timestamps; OpenAI usage names), or hourly counts (timestamp, requests)."""
     import numpy as np
 
     from fleetplan.forecast.history import read_history

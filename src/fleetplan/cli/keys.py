@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import print_json, table
-from fleetplan.cli.options import JsonOpt, KeysDbOpt
+from fleetplan.cli.options import json_opt, keys_db_opt
 
-keys_app = typer.Typer(help="Virtual keys of the gateway: per-client limits, budgets, spend.")
-app.add_typer(keys_app, name="keys")
+keys_app = click.Group(
+    "keys", help="Virtual keys of the gateway: per-client limits, budgets, spend."
+)
+app.add_command(keys_app)
 
 
 def _store(db: str):  # type: ignore[no-untyped-def]
@@ -23,35 +24,46 @@ def _store(db: str):  # type: ignore[no-untyped-def]
 
 
 @keys_app.command("create")
+@keys_db_opt()
+@click.option("--name", required=True, help="Who the key is for (unique among live keys).")
+@click.option("--team", default="", help="Team, for chargeback by team.")
+@click.option(
+    "--budget-usd-per-month",
+    type=float,
+    help="Refuse requests (429 budget_exceeded) past this spend.",
+)
+@click.option("--rpm", type=float, help="Requests per minute.")
+@click.option("--tpm", type=float, help="Tokens per minute (estimate at admission).")
+@click.option("--models", multiple=True, help="Models the key may use (repeat).")
+@json_opt("json_out")
 def create(
-    db: KeysDbOpt,
-    name: Annotated[str, typer.Option(help="Who the key is for (unique among live keys).")],
-    team: Annotated[str, typer.Option(help="Team, for chargeback by team.")] = "",
-    budget_usd_per_month: Annotated[
-        float | None, typer.Option(help="Refuse requests (429 budget_exceeded) past this spend.")
-    ] = None,
-    rpm: Annotated[float | None, typer.Option(help="Requests per minute.")] = None,
-    tpm: Annotated[
-        float | None, typer.Option(help="Tokens per minute (estimate at admission).")
-    ] = None,
-    models: Annotated[
-        list[str] | None, typer.Option("--models", help="Models the key may use (repeat).")
-    ] = None,
-    json_out: JsonOpt = False,
+    db: str,
+    name: str,
+    team: str,
+    budget_usd_per_month: float | None,
+    rpm: float | None,
+    tpm: float | None,
+    models: list[str] | None,
+    json_out: bool,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
     vk, secret = _store(db).create(name, team, budget_usd_per_month, rpm, tpm, tuple(models or ()))
     if json_out:  # the key and its record, once, as one document
         print_json({"key": secret, **vk.__dict__})
         return
-    typer.echo(secret)
-    typer.echo(
+    click.echo(secret)
+    click.echo(
         f"id {vk.id}  name {vk.name}  team {vk.team or '-'}  (shown once; store it now)", err=True
     )
 
 
 @keys_app.command("list")
-def list_cmd(db: KeysDbOpt, json_out: JsonOpt = False) -> None:
+@keys_db_opt()
+@json_opt("json_out")
+def list_cmd(
+    db: str,
+    json_out: bool,
+) -> None:
     """Keys, their limits and whether they are revoked (never the keys themselves)."""
     keys = _store(db).list()
     if json_out:
@@ -77,29 +89,39 @@ def list_cmd(db: KeysDbOpt, json_out: JsonOpt = False) -> None:
 
 
 @keys_app.command("revoke")
+@keys_db_opt()
+@click.argument("key")
+@json_opt("json_out")
 def revoke(
-    db: KeysDbOpt,
-    key: Annotated[str, typer.Argument(help="The key's id or name.")],
-    json_out: JsonOpt = False,
+    db: str,
+    key: str,
+    json_out: bool,
 ) -> None:
-    """Revoke a key: the gateway answers its next request 401."""
+    """Revoke a key: the gateway answers its next request 401.
+
+    KEY: The key's id or name."""
     store = _store(db)
     vk = store.revoke(key)
     if json_out:  # the record as stored now, revocation time included
         print_json(next((k for k in store.list() if k.id == vk.id), vk).__dict__)
     else:
-        typer.echo(f"revoked {vk.id} ({vk.name})")
+        click.echo(f"revoked {vk.id} ({vk.name})")
 
 
 @keys_app.command("usage")
+@keys_db_opt()
+@click.option("--month", help="YYYY-MM (default: every month).")
+@click.option(
+    "--focus-csv", type=click.Path(path_type=Path), help="Write FOCUS-named CSV ('-' = stdout)."
+)
+@click.option("--by", default="key", help="FOCUS lines per `key` or per `team`.")
+@json_opt("json_out")
 def usage(
-    db: KeysDbOpt,
-    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: every month).")] = None,
-    focus_csv: Annotated[
-        Path | None, typer.Option(help="Write FOCUS-named CSV ('-' = stdout).")
-    ] = None,
-    by: Annotated[str, typer.Option(help="FOCUS lines per `key` or per `team`.")] = "key",
-    json_out: JsonOpt = False,
+    db: str,
+    month: str | None,
+    focus_csv: Path | None,
+    by: str,
+    json_out: bool,
 ) -> None:
     """Spend per key and month from the gateway's cost model, and a FOCUS export."""
     from fleetplan.errors import InputError
@@ -114,7 +136,7 @@ def usage(
     if focus_csv is not None:
         text = to_focus(rows, by)
         if str(focus_csv) == "-":
-            typer.echo(text, nl=False)
+            click.echo(text, nl=False)
             return
         focus_csv.write_text(text)
     if json_out:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json
-from fleetplan.cli.options import CatalogOpt, EngineOpt, GpuOpt, JsonOpt
+from fleetplan.cli.options import catalog_opt, engine_opt, gpu_opt, json_opt
 
 
 def _timed(torch: Any, fn: Any, repeat: int = 10) -> float:
@@ -104,24 +104,28 @@ def default_profile_path(gpu_id: str) -> Path:
     return folder / f"measured-{gpu_id}-{dt.datetime.now():%Y%m%d-%H%M%S}.toml"
 
 
-@app.command()
+@app.command("measure")
+@gpu_opt()
+@click.option(
+    "--model", default="llama-3.1-8b", help="Model whose layer shapes the decode steps use."
+)
+@engine_opt(default="vllm")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Profile file to write (default: measured-<gpu>-<date>.toml in the user data "
+    "folder, $XDG_DATA_HOME/fleetplan/profiles or ~/.local/share/fleetplan/profiles; "
+    "never the current folder).",
+)
+@catalog_opt()
+@json_opt("json_out")
 def measure(
-    gpu: GpuOpt,
-    model: Annotated[str, typer.Option(help="Model whose layer shapes the decode steps use.")] = (
-        "llama-3.1-8b"
-    ),
-    engine: EngineOpt = "vllm",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="Profile file to write (default: measured-<gpu>-<date>.toml in the user data "
-            "folder, $XDG_DATA_HOME/fleetplan/profiles or ~/.local/share/fleetplan/profiles; "
-            "never the current folder).",
-        ),
-    ] = None,
-    catalog: CatalogOpt = None,
-    json_out: JsonOpt = False,
+    gpu: str,
+    model: str,
+    engine: str,
+    out: Path | None,
+    catalog: list[Path] | None,
+    json_out: bool,
 ) -> None:
     """Measure this GPU (PyTorch + CUDA) and write a calibration profile (--catalog file)."""
     import datetime as dt
@@ -179,4 +183,4 @@ def measure(
         print_json(result)
     else:
         for k, v in result.items():
-            typer.echo(f"{k}: {v}")
+            click.echo(f"{k}: {v}")

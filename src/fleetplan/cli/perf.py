@@ -2,50 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import (
-    CalibrationOpt,
-    CatalogOpt,
-    EngineOpt,
-    ExplainOpt,
-    GpuOpt,
-    InputTokensOpt,
-    JsonOpt,
-    KvOpt,
-    ModelArg,
-    OutputTokensOpt,
-    PrecisionOpt,
-    TpOpt,
+    calibration_opt,
+    catalog_opt,
+    engine_opt,
+    explain_opt,
+    gpu_opt,
+    input_tokens_opt,
+    json_opt,
+    kv_opt,
+    model_arg,
+    output_tokens_opt,
+    precision_opt,
+    tp_opt,
 )
 
 
-@app.command()
+@app.command("perf")
+@model_arg("model")
+@gpu_opt()
+@precision_opt(default="bf16")
+@kv_opt(default="auto")
+@tp_opt(default=1)
+@input_tokens_opt(default=512)
+@output_tokens_opt(default=256)
+@click.option(
+    "--batch",
+    default="1,8,32,64,max",
+    help="Comma-separated sequences in flight; 'max' = largest that fits.",
+)
+@engine_opt(default="vllm")
+@click.option(
+    "--schedule",
+    default="continuous",
+    help="continuous (closed loop, chunked prefill) or static batches.",
+)
+@explain_opt()
+@catalog_opt()
+@calibration_opt()
+@json_opt("as_json")
 def perf(
-    model: ModelArg,
-    gpu: GpuOpt,
-    precision: PrecisionOpt = "bf16",
-    kv_precision: KvOpt = "auto",
-    tp: TpOpt = 1,
-    input_tokens: InputTokensOpt = 512,
-    output_tokens: OutputTokensOpt = 256,
-    batch: Annotated[
-        str, typer.Option(help="Comma-separated sequences in flight; 'max' = largest that fits.")
-    ] = "1,8,32,64,max",
-    engine: EngineOpt = "vllm",
-    schedule: Annotated[
-        str, typer.Option(help="continuous (closed loop, chunked prefill) or static batches.")
-    ] = "continuous",
-    explain: ExplainOpt = False,
-    catalog: CatalogOpt = None,
-    calibration: CalibrationOpt = None,
-    as_json: JsonOpt = False,
+    model: str,
+    gpu: str,
+    precision: str,
+    kv_precision: str,
+    tp: int,
+    input_tokens: int,
+    output_tokens: int,
+    batch: str,
+    engine: str,
+    schedule: str,
+    explain: bool,
+    catalog: list[Path] | None,
+    calibration: list[Path] | None,
+    as_json: bool,
 ) -> None:
-    """Throughput and latency per batch size (analytic roofline with engine efficiencies)."""
+    """Throughput and latency per batch size (analytic roofline with engine efficiencies).
+
+    MODEL: Catalog model id or alias, or a config.json path."""
     from fleetplan.estimate import estimate_perf, parse_batches
     from fleetplan.render.explain import explain_perf
     from fleetplan.render.records import perf_records

@@ -4,86 +4,91 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from fleetplan.cli import EXIT_NO_CANDIDATE, app
 from fleetplan.cli.common import catalog_from
-from fleetplan.cli.options import CalibrationOpt, CatalogOpt
+from fleetplan.cli.options import calibration_opt, catalog_opt
 from fleetplan.plan.verify import MAX_REQUESTS_PER_SIZE
 
 BUILTIN = "chat-8b.yaml"
 
 
-@app.command()
+@app.command("plan")
+@click.argument("scenario", type=click.Path(path_type=Path), required=False)
+@click.option("--format", "fmt", help="terminal (default), json, md or html.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="Write the report to this file."
+)
+@click.option(
+    "--emit",
+    help="Write the serve command, Docker Compose, Kubernetes manifests, alerts and a "
+    "dashboard into this new folder.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Simulate the recommendation at peak; grow replicas until percentile SLOs hold.",
+)
+@click.option(
+    "--verify-max-requests",
+    type=int,
+    default=MAX_REQUESTS_PER_SIZE,
+    help="Work cap of --verify: simulated requests per fleet size (all seeds); a "
+    "check estimated above it is refused before it runs.",
+)
+@click.option("--model", help="Plan without a file: model id, alias or config.json.")
+@click.option("--qps", type=float, help="Average requests/s.")
+@click.option("--peak-qps", type=float, help="Peak requests/s (default: --qps).")
+@click.option("--input-tokens", type=float, help="Mean prompt tokens.")
+@click.option("--output-tokens", type=float, help="Mean output tokens.")
+@click.option("--ttft-p95-ms", type=float, help="TTFT SLO at p95, ms.")
+@click.option("--tpot-p95-ms", type=float, help="TPOT SLO at p95, ms.")
+@click.option("--gpu", multiple=True, help="Only these GPUs (repeatable).")
+@click.option("--provider", multiple=True, help="Only these providers (repeatable).")
+@click.option("--precision", multiple=True, help="Weight precisions to try (repeatable).")
+@click.option("--pricing", multiple=True, help="Pricing models (repeatable), e.g. spot.")
+@click.option(
+    "--allow",
+    multiple=True,
+    help="Also weigh consumer, community, price-range, reserved-3y (repeatable).",
+)
+@catalog_opt()
+@calibration_opt()
 def plan(
-    scenario: Annotated[
-        Path | None,
-        typer.Argument(help="Scenario file (YAML or TOML); without it, the built-in example."),
-    ] = None,
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="terminal (default), json, md or html.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
-    ] = None,
-    emit: Annotated[
-        str | None,
-        typer.Option(
-            help="Write the serve command, Docker Compose, Kubernetes manifests, alerts and a "
-            "dashboard into this new folder."
-        ),
-    ] = None,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify",
-            help="Simulate the recommendation at peak; grow replicas until percentile SLOs hold.",
-        ),
-    ] = False,
-    verify_max_requests: Annotated[
-        int,
-        typer.Option(
-            help="Work cap of --verify: simulated requests per fleet size (all seeds); a "
-            "check estimated above it is refused before it runs."
-        ),
-    ] = MAX_REQUESTS_PER_SIZE,
-    model: Annotated[
-        str | None, typer.Option(help="Plan without a file: model id, alias or config.json.")
-    ] = None,
-    qps: Annotated[float | None, typer.Option(help="Average requests/s.")] = None,
-    peak_qps: Annotated[
-        float | None, typer.Option(help="Peak requests/s (default: --qps).")
-    ] = None,
-    input_tokens: Annotated[float | None, typer.Option(help="Mean prompt tokens.")] = None,
-    output_tokens: Annotated[float | None, typer.Option(help="Mean output tokens.")] = None,
-    ttft_p95_ms: Annotated[float | None, typer.Option(help="TTFT SLO at p95, ms.")] = None,
-    tpot_p95_ms: Annotated[float | None, typer.Option(help="TPOT SLO at p95, ms.")] = None,
-    gpu: Annotated[list[str] | None, typer.Option(help="Only these GPUs (repeatable).")] = None,
-    provider: Annotated[
-        list[str] | None, typer.Option(help="Only these providers (repeatable).")
-    ] = None,
-    precision: Annotated[
-        list[str] | None, typer.Option(help="Weight precisions to try (repeatable).")
-    ] = None,
-    pricing: Annotated[
-        list[str] | None, typer.Option(help="Pricing models (repeatable), e.g. spot.")
-    ] = None,
-    allow: Annotated[
-        list[str] | None,
-        typer.Option(help="Also weigh consumer, community, price-range, reserved-3y (repeatable)."),
-    ] = None,
-    catalog: CatalogOpt = None,
-    calibration: CalibrationOpt = None,
+    scenario: Path | None,
+    fmt: str | None,
+    as_json: bool,
+    output: Path | None,
+    emit: str | None,
+    verify: bool,
+    verify_max_requests: int,
+    model: str | None,
+    qps: float | None,
+    peak_qps: float | None,
+    input_tokens: float | None,
+    output_tokens: float | None,
+    ttft_p95_ms: float | None,
+    tpot_p95_ms: float | None,
+    gpu: list[str] | None,
+    provider: list[str] | None,
+    precision: list[str] | None,
+    pricing: list[str] | None,
+    allow: list[str] | None,
+    catalog: list[Path] | None,
+    calibration: list[Path] | None,
 ) -> None:
     """Search GPU x precision x tp x engine x batch x offer; recommend, compare, explain.
 
     Without a file: `fleetplan plan --model llama-3.1-8b --qps 20 --input-tokens 900
     --output-tokens 300 --ttft-p95-ms 1500 --tpot-p95-ms 50 [--gpu h100] [--provider aws]`.
     The same options override a scenario file's fields. Exits 3 (after printing the report)
-    when no candidate meets the SLOs and constraints."""
+    when no candidate meets the SLOs and constraints.
+
+    SCENARIO: Scenario file (YAML or TOML); without it, the built-in example."""
     from importlib import resources
 
     from fleetplan.errors import InputError
@@ -141,7 +146,7 @@ def plan(
     elif text is not None:
         print(text)
     if p.recommended is None:
-        raise typer.Exit(EXIT_NO_CANDIDATE)
+        raise click.exceptions.Exit(EXIT_NO_CANDIDATE)
 
 
 def _render(p: Any, fmt: str, to_file: bool) -> str | None:

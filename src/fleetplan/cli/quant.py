@@ -3,49 +3,60 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from pathlib import Path
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import (
-    CalibrationOpt,
-    CatalogOpt,
-    EngineOpt,
-    GpuOpt,
-    InputTokensOpt,
-    JsonOpt,
-    ModelArg,
-    OutputTokensOpt,
-    TpotSloOpt,
-    TtftSloOpt,
+    calibration_opt,
+    catalog_opt,
+    engine_opt,
+    gpu_opt,
+    input_tokens_opt,
+    json_opt,
+    model_arg,
+    output_tokens_opt,
+    tpot_slo_opt,
+    ttft_slo_opt,
 )
 from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 
 
-@app.command()
+@app.command("quantize")
+@model_arg("model")
+@gpu_opt()
+@click.option("--precisions", default="bf16,fp8,int8,awq", help="Comma-separated precisions.")
+@input_tokens_opt(default=512)
+@output_tokens_opt(default=256)
+@click.option("--utilization", type=float, default=0.7, help="Busy fraction of the hours paid.")
+@click.option("--usd-per-hour", type=float, help="$/GPU-hour (default: cheapest on-demand offer).")
+@engine_opt(default="vllm")
+@tpot_slo_opt(default=DEFAULT_TPOT_P95_MS)
+@ttft_slo_opt(default=DEFAULT_TTFT_P95_MS)
+@catalog_opt()
+@calibration_opt()
+@json_opt("as_json")
 def quantize(
-    model: ModelArg,
-    gpu: GpuOpt,
-    precisions: Annotated[str, typer.Option(help="Comma-separated precisions.")] = (
-        "bf16,fp8,int8,awq"
-    ),
-    input_tokens: InputTokensOpt = 512,
-    output_tokens: OutputTokensOpt = 256,
-    utilization: Annotated[float, typer.Option(help="Busy fraction of the hours paid.")] = 0.7,
-    usd_per_hour: Annotated[
-        float | None, typer.Option(help="$/GPU-hour (default: cheapest on-demand offer).")
-    ] = None,
-    engine: EngineOpt = "vllm",
-    tpot_p95_ms: TpotSloOpt = DEFAULT_TPOT_P95_MS,
-    ttft_p95_ms: TtftSloOpt = DEFAULT_TTFT_P95_MS,
-    catalog: CatalogOpt = None,
-    calibration: CalibrationOpt = None,
-    as_json: JsonOpt = False,
+    model: str,
+    gpu: str,
+    precisions: str,
+    input_tokens: int,
+    output_tokens: int,
+    utilization: float,
+    usd_per_hour: float | None,
+    engine: str,
+    tpot_p95_ms: float,
+    ttft_p95_ms: float,
+    catalog: list[Path] | None,
+    calibration: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """The same model at several precisions: GPUs needed, tokens/s, $/1M tokens, quality —
-    each at the largest batch meeting the SLO."""
+    each at the largest batch meeting the SLO.
+
+    MODEL: Catalog model id or alias, or a config.json path."""
     from fleetplan.catalog import resolve_model
     from fleetplan.economics.pricing import gpu_price
     from fleetplan.economics.quantization import compare_precisions
@@ -117,16 +128,27 @@ def quantize(
     )
 
 
-@app.command()
+@app.command("lora")
+@click.option("--loads", required=True, help="Comma-separated requests/hour per adapter.")
+@click.option(
+    "--capacity-req-per-hour", type=float, required=True, help="One replica's requests/hour."
+)
+@click.option("--usd-per-hour", type=float, required=True, help="$/GPU-hour.")
+@click.option("--gpus-per-replica", type=int, default=1, help="GPUs per replica.")
+@click.option(
+    "--adapter-overhead",
+    type=float,
+    default=0.03,
+    help="Capacity lost to multi-LoRA batching (fraction).",
+)
+@json_opt("as_json")
 def lora(
-    loads: Annotated[str, typer.Option(help="Comma-separated requests/hour per adapter.")],
-    capacity_req_per_hour: Annotated[float, typer.Option(help="One replica's requests/hour.")],
-    usd_per_hour: Annotated[float, typer.Option(help="$/GPU-hour.")],
-    gpus_per_replica: Annotated[int, typer.Option(help="GPUs per replica.")] = 1,
-    adapter_overhead: Annotated[
-        float, typer.Option(help="Capacity lost to multi-LoRA batching (fraction).")
-    ] = 0.03,
-    as_json: JsonOpt = False,
+    loads: str,
+    capacity_req_per_hour: float,
+    usd_per_hour: float,
+    gpus_per_replica: int,
+    adapter_overhead: float,
+    as_json: bool,
 ) -> None:
     """N fine-tuned variants: a deployment each, or one base model serving every adapter."""
     from fleetplan.economics.tenancy import lora_sharing

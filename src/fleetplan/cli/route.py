@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import print_json, table
-from fleetplan.cli.options import HostOpt, JsonOpt, PortOpt, RouterConfigOpt
+from fleetplan.cli.options import host_opt, json_opt, port_opt, router_config_opt
 from fleetplan.errors import InputError
 
-route_app = typer.Typer(help="Routing policies across providers and a self-hosted fleet.")
-app.add_typer(route_app, name="route")
+route_app = click.Group("route", help="Routing policies across providers and a self-hosted fleet.")
+app.add_command(route_app)
 
 
 def _need_extra() -> None:
@@ -29,32 +28,37 @@ def _need_extra() -> None:
         ) from None
 
 
-@app.command()
+@app.command("gateway")
+@router_config_opt()
+@host_opt(default="127.0.0.1")
+@port_opt(default=8080)
+@click.option("--redis-url", help="Share limits, circuits and in-flight counts via Redis.")
+@click.option("--log-path", help="SQLite request log (default: gateway.log_path; none if unset).")
+@click.option(
+    "--workers", type=int, default=1, help="Worker processes (more than 1 needs --redis-url)."
+)
+@click.option(
+    "--header-timeout-s",
+    type=float,
+    default=10.0,
+    help="Close connections whose request headers take longer.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    is_flag=True,
+    help="Log as JSON lines on stderr (time, level, logger, message); errors before "
+    "serving are one line of JSON on stdout.",
+)
 def gateway(
-    config: RouterConfigOpt,
-    host: HostOpt = "127.0.0.1",
-    port: PortOpt = 8080,
-    redis_url: Annotated[
-        str | None, typer.Option(help="Share limits, circuits and in-flight counts via Redis.")
-    ] = None,
-    log_path: Annotated[
-        str | None,
-        typer.Option(help="SQLite request log (default: gateway.log_path; none if unset)."),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes (more than 1 needs --redis-url).")
-    ] = 1,
-    header_timeout_s: Annotated[
-        float, typer.Option(help="Close connections whose request headers take longer.")
-    ] = 10.0,
-    json_out: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Log as JSON lines on stderr (time, level, logger, message); errors before "
-            "serving are one line of JSON on stdout.",
-        ),
-    ] = False,
+    config: Path,
+    host: str,
+    port: int,
+    redis_url: str | None,
+    log_path: str | None,
+    workers: int,
+    header_timeout_s: float,
+    json_out: bool,
 ) -> None:
     """Serve the OpenAI-compatible gateway (/v1/chat/completions, /v1/completions, /metrics)."""
     _need_extra()
@@ -84,15 +88,20 @@ def gateway(
 
 
 @route_app.command("simulate")
+@router_config_opt()
+@click.option(
+    "--traffic",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Traffic profile (YAML): traffic + per-provider behaviour.",
+)
+@click.option("--strategy", help="Override gateway.strategy for this run.")
+@json_opt("json_out")
 def simulate_cmd(
-    config: RouterConfigOpt,
-    traffic: Annotated[
-        Path, typer.Option(help="Traffic profile (YAML): traffic + per-provider behaviour.")
-    ],
-    strategy: Annotated[
-        str | None, typer.Option(help="Override gateway.strategy for this run.")
-    ] = None,
-    json_out: JsonOpt = False,
+    config: Path,
+    traffic: Path,
+    strategy: str | None,
+    json_out: bool,
 ) -> None:
     """Replay a traffic profile through a routing policy: cost split, overflow, latency, errors."""
     from fleetplan.files import load_structured

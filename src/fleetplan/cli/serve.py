@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
-from fleetplan.cli.options import HostOpt, PortOpt
+from fleetplan.cli.options import host_opt, port_opt
 from fleetplan.errors import InputError
 
 
-@app.command()
+@app.command("serve")
+@host_opt(default="127.0.0.1")
+@port_opt(default=8000)
+@click.option(
+    "--token-env", help="Environment variable holding a bearer token that /api/* then requires."
+)
+@click.option(
+    "--json", "json_out", is_flag=True, help="Log as JSON lines on stderr (time, level, message)."
+)
 def serve(
-    host: HostOpt = "127.0.0.1",
-    port: PortOpt = 8000,
-    token_env: Annotated[
-        str | None,
-        typer.Option(help="Environment variable holding a bearer token that /api/* then requires."),
-    ] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Log as JSON lines on stderr (time, level, message).")
-    ] = False,
+    host: str,
+    port: int,
+    token_env: str | None,
+    json_out: bool,
 ) -> None:
     """Serve the planning page at / and the HTTP API at /api (OpenAPI docs at /docs)."""
     if not 1 <= port <= 65535:

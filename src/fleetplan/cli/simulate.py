@@ -5,45 +5,43 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
-from fleetplan.cli.options import CalibrationOpt, CatalogOpt, JsonOpt
+from fleetplan.cli.options import calibration_opt, catalog_opt, json_opt
 from fleetplan.errors import InputError
 
 
-@app.command()
+@app.command("simulate")
+@click.argument("scenario", type=click.Path(path_type=Path))
+@json_opt("json_out")
+@click.option("--seed", type=int, help="Random seed (overrides the scenario's).")
+@click.option(
+    "--chart",
+    type=click.Path(path_type=Path),
+    help="Write latency percentiles and queue length over time to a .html, .svg or .png file.",
+)
+@click.option("--timeline", is_flag=True, help="With --json: add the sampled timelines.")
+@click.option(
+    "--max-events",
+    type=click.IntRange(min=1),
+    help="Work cap: refuse a run estimated above this many events "
+    "(overrides the scenario's max_events, default 500,000,000).",
+)
+@catalog_opt()
+@calibration_opt()
 def simulate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML (see examples/sim-*.yaml).")],
-    json_out: JsonOpt = False,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (overrides the scenario's).")
-    ] = None,
-    chart: Annotated[
-        Path | None,
-        typer.Option(
-            "--chart",
-            help="Write latency percentiles and queue length over time "
-            "to a .html, .svg or .png file.",
-        ),
-    ] = None,
-    timeline: Annotated[
-        bool, typer.Option("--timeline", help="With --json: add the sampled timelines.")
-    ] = False,
-    max_events: Annotated[
-        int | None,
-        typer.Option(
-            "--max-events",
-            min=1,
-            help="Work cap: refuse a run estimated above this many events "
-            "(overrides the scenario's max_events, default 500,000,000).",
-        ),
-    ] = None,
-    catalog: CatalogOpt = None,
-    calibration: CalibrationOpt = None,
+    scenario: Path,
+    json_out: bool,
+    seed: int | None,
+    chart: Path | None,
+    timeline: bool,
+    max_events: int | None,
+    catalog: list[Path] | None,
+    calibration: list[Path] | None,
 ) -> None:
     """Simulate a fleet of replicas under a traffic scenario: TTFT, TPOT, ITL and end-to-end
     percentiles, throughput, goodput, queueing and KV-cache preemptions."""

@@ -6,32 +6,33 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import JsonOpt, print_json, table
+from fleetplan.cli.common import print_json, table
+from fleetplan.cli.options import json_opt
 from fleetplan.errors import InputError
 
 
-@app.command()
+@app.command("sweep")
+@click.argument("sweep_file", type=click.Path(path_type=Path))
+@click.option("--ray", is_flag=True, help="Run on Ray (extra `ray`); see --ray-address.")
+@click.option(
+    "--ray-address", help="A running Ray cluster ('auto' or host:port); default: start one."
+)
+@click.option("--workers", type=int, help="Local processes (default: one per core).")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="Write every run to a .csv or .parquet."
+)
+@json_opt("as_json")
 def sweep(
-    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (see examples/sweep.yaml).")],
-    ray: Annotated[
-        bool, typer.Option("--ray", help="Run on Ray (extra `ray`); see --ray-address.")
-    ] = False,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="A running Ray cluster ('auto' or host:port); default: start one."),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Local processes (default: one per core).")
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write every run to a .csv or .parquet.")
-    ] = None,
-    as_json: JsonOpt = False,
+    sweep_file: Path,
+    ray: bool,
+    ray_address: str | None,
+    workers: int | None,
+    output: Path | None,
+    as_json: bool,
 ) -> None:
     """Every run's GPU-hours, $, SLO attainment, overflow and drops, and the best policy per
     scenario and traffic level (cheapest mean $ among those meeting the SLO in every run)."""

@@ -5,62 +5,94 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from
 from fleetplan.cli.figure_tables import count, num, show_figures, usd, usd_rate
-from fleetplan.cli.options import CatalogOpt, JsonOpt
+from fleetplan.cli.options import catalog_opt, json_opt
 from fleetplan.economics.tco import OWNED_DEFAULTS
 from fleetplan.errors import InputError
 
 D = OWNED_DEFAULTS
 
 
-def _opt(key: str, text: str) -> Any:
-    return typer.Option(help=f"{text} Default {D[key].value:g}: {D[key].source}.")
+def _help(key: str, text: str) -> str:
+    return f"{text} Default {D[key].value:g}: {D[key].source}."
 
 
-@app.command()
+@app.command("tco")
+@click.option("--gpu", help="GPU id: capex and TDP from the catalog (or --plan's).")
+@click.option("--gpus", type=int, help="GPUs bought (default 1, or --plan's).")
+@click.option(
+    "--plan",
+    help="Compare with a plan's cloud cost: 'builtin' or a scenario file; owns the "
+    "plan's GPUs (replicas x tp).",
+)
+@click.option("--price-usd", type=float, help="Purchase price per GPU.")
+@click.option(
+    "--host-usd-per-gpu",
+    type=float,
+    default=D["host_usd_per_gpu"].value,
+    help=_help("host_usd_per_gpu", "Host server capex per GPU."),
+)
+@click.option(
+    "--life-years",
+    type=float,
+    default=D["life_years"].value,
+    help=_help("life_years", "Depreciation life, straight line."),
+)
+@click.option(
+    "--support-fraction-per-year",
+    type=float,
+    default=D["support_fraction_per_year"].value,
+    help=_help("support_fraction_per_year", "Support/upkeep per year, fraction of capex."),
+)
+@click.option("--load", type=float, default=1.0, help="Average power draw as a fraction of TDP.")
+@click.option(
+    "--host-power-w-per-gpu",
+    type=float,
+    default=D["host_power_w_per_gpu"].value,
+    help=_help("host_power_w_per_gpu", "Host power per GPU, W."),
+)
+@click.option(
+    "--pue",
+    type=float,
+    default=D["pue"].value,
+    help=_help("pue", "Power usage effectiveness (≥ 1)."),
+)
+@click.option(
+    "--usd-per-kwh",
+    type=float,
+    default=D["usd_per_kwh"].value,
+    help=_help("usd_per_kwh", "Electricity price, $/kWh."),
+)
+@click.option("--network-setup-usd", type=float, default=0.0, help="Networking and setup capex.")
+@click.option("--ops-usd-per-month", type=float, default=0.0, help="Ops labor per month.")
+@click.option(
+    "--rent-usd-per-hour", type=float, help="Rent $/GPU-h to compare; default: cheapest offer."
+)
+@catalog_opt()
+@json_opt("as_json")
 def tco(
-    gpu: Annotated[
-        str | None, typer.Option(help="GPU id: capex and TDP from the catalog (or --plan's).")
-    ] = None,
-    gpus: Annotated[int | None, typer.Option(help="GPUs bought (default 1, or --plan's).")] = None,
-    plan: Annotated[
-        str | None,
-        typer.Option(
-            help="Compare with a plan's cloud cost: 'builtin' or a scenario file; owns the "
-            "plan's GPUs (replicas x tp)."
-        ),
-    ] = None,
-    price_usd: Annotated[float | None, typer.Option(help="Purchase price per GPU.")] = None,
-    host_usd_per_gpu: Annotated[float, _opt("host_usd_per_gpu", "Host server capex per GPU.")] = D[
-        "host_usd_per_gpu"
-    ].value,
-    life_years: Annotated[float, _opt("life_years", "Depreciation life, straight line.")] = D[
-        "life_years"
-    ].value,
-    support_fraction_per_year: Annotated[
-        float, _opt("support_fraction_per_year", "Support/upkeep per year, fraction of capex.")
-    ] = D["support_fraction_per_year"].value,
-    load: Annotated[float, typer.Option(help="Average power draw as a fraction of TDP.")] = 1.0,
-    host_power_w_per_gpu: Annotated[
-        float, _opt("host_power_w_per_gpu", "Host power per GPU, W.")
-    ] = D["host_power_w_per_gpu"].value,
-    pue: Annotated[float, _opt("pue", "Power usage effectiveness (≥ 1).")] = D["pue"].value,
-    usd_per_kwh: Annotated[float, _opt("usd_per_kwh", "Electricity price, $/kWh.")] = D[
-        "usd_per_kwh"
-    ].value,
-    network_setup_usd: Annotated[float, typer.Option(help="Networking and setup capex.")] = 0.0,
-    ops_usd_per_month: Annotated[float, typer.Option(help="Ops labor per month.")] = 0.0,
-    rent_usd_per_hour: Annotated[
-        float | None, typer.Option(help="Rent $/GPU-h to compare; default: cheapest offer.")
-    ] = None,
-    catalog: CatalogOpt = None,
-    as_json: JsonOpt = False,
+    gpu: str | None,
+    gpus: int | None,
+    plan: str | None,
+    price_usd: float | None,
+    host_usd_per_gpu: float,
+    life_years: float,
+    support_fraction_per_year: float,
+    load: float,
+    host_power_w_per_gpu: float,
+    pue: float,
+    usd_per_kwh: float,
+    network_setup_usd: float,
+    ops_usd_per_month: float,
+    rent_usd_per_hour: float | None,
+    catalog: list[Path] | None,
+    as_json: bool,
 ) -> None:
     """Owned-hardware cost per GPU-hour (GPU and host capex, depreciation, support, power x
     PUE x $/kWh, ops) versus renting or a plan's cloud cost, with the payback month."""
