@@ -33,7 +33,14 @@ class Faults:
     bad_chunk_after: int | None = None  # a stream sends a chunk that is not JSON after N chunks
     error_event_after: int | None = None  # a stream sends an error event after N chunks
     gate: threading.Event | None = None  # hold each request until the event is set
+    chunk_gate: threading.Event | None = None  # a stream holds after its first chunk until set
+    end_gate: threading.Event | None = None  # a stream holds its body open after [DONE] until set
     bad_body: bool = False  # a non-streamed 200 whose body is not JSON
+
+
+async def _held(gate: threading.Event) -> None:
+    while not gate.is_set():  # a test releases what it holds
+        await asyncio.sleep(0.005)
 
 
 def _stop_reason(body: dict[str, Any], n_out: int) -> str:
@@ -114,6 +121,8 @@ class Upstream(_Messages):
     requests: int = 0
     auth_seen: set[str] = field(default_factory=set)
     bodies: list[dict[str, Any]] = field(default_factory=list)  # Messages API bodies seen
+    connections: set[tuple[str, int]] = field(default_factory=set)  # client (host, port) seen
+    chunks_sent: int = 0  # streamed token chunks handed to the server
     _stop: asyncio.Event | None = None
 
     def app(self) -> Any:
@@ -124,12 +133,13 @@ class Upstream(_Messages):
         async def completions(request: Any) -> Any:
             self.requests += 1
             f = self.faults
+            if request.client is not None:
+                self.connections.add((request.client.host, request.client.port))
             auth = request.headers.get("authorization", "")
             self.auth_seen.add(auth)
             body = await request.json()
             if f.gate is not None:
-                while not f.gate.is_set():  # a test releases the held requests
-                    await asyncio.sleep(0.005)
+                await _held(f.gate)
             if f.latency_s:
                 await asyncio.sleep(f.latency_s)
             if f.hang:
@@ -239,7 +249,10 @@ class Upstream(_Messages):
                 )
             else:
                 choice["text"] = piece
+            self.chunks_sent += 1
             yield f"data: {json.dumps(dict(base, choices=[choice]))}\n\n"
+            if i == 0 and f.chunk_gate is not None:
+                await _held(f.chunk_gate)
             if f.chunk_delay_s:
                 await asyncio.sleep(f.chunk_delay_s)
         last: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
@@ -248,6 +261,8 @@ class Upstream(_Messages):
         if f.report_usage and (body.get("stream_options") or {}).get("include_usage"):
             yield f"data: {json.dumps(dict(base, choices=[], usage=self._usage(n_in)))}\n\n"
         yield "data: [DONE]\n\n"
+        if f.end_gate is not None:
+            await _held(f.end_gate)
 
 
 class Served:

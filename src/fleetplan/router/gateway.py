@@ -80,6 +80,7 @@ class Gateway:
         self.itl_ema_s: dict[str, float] = {}
         self._itl_hist: dict[str, Any] = {}
         self.held: dict[str, set[str]] = {}  # in-flight lease ids by state key, renewed
+        self.upstream_streams = 0  # streams whose upstream response is still open
         self._tasks: list[asyncio.Task[None]] = []
         self.client: Any = None  # the HTTP session to the upstreams, opened in `start`
         self.app = self._build()

@@ -25,9 +25,12 @@ from fleetplan.router.key_admission import settle_key
 from fleetplan.router.record import Ctx, finish
 from fleetplan.router.upstream import (
     AttemptFailed,
+    Event,
     close,
+    finish_body,
     read_json,
     send,
+    sse_batches,
     sse_events,
     upstream_request,
 )
@@ -80,12 +83,10 @@ async def attempt(
         gw.note_complete(p.name, total_s, usage.output_tokens)
         await gw.release(lease, usage.input_tokens + usage.output_tokens, healthy=True)
         return _json_response(raw)
-    events = sse_events(resp)
-    if adapter:
-        events = adapter.stream(events, body)
+    batches = _one_by_one(adapter.stream(sse_events(resp), body)) if adapter else sse_batches(resp)
     try:
         async with asyncio.timeout(t.first_token_s):
-            first = await anext(events)
+            first = await anext(batches)
     except (StopAsyncIteration, *_UPSTREAM_FAULTS) as exc:
         close(resp)
         raise AttemptFailed(
@@ -94,12 +95,44 @@ async def attempt(
     ctx.ttft_s = time.perf_counter() - t_sent
     gw.note_ttft(p.name, ctx.ttft_s)
     ctx.provider, ctx.relayed = p, True
-    relay = Relay(gw, ctx, p, lease, resp, events, first, t_sent, strip)
-    return RelayResponse(relay)
+    return RelayResponse(Relay(gw, ctx, p, lease, resp, batches, first, t_sent, strip))
+
+
+async def _one_by_one(events: AsyncIterator[Event]) -> AsyncIterator[list[Event]]:
+    async for event in events:
+        yield [event]
+
+
+def _plain(data: str) -> bool:
+    """Whether a chunk can be relayed without parsing it: shaped like a JSON object, and with
+    nothing that needs a look inside (an error, usage, an empty `choices`). Anything else is
+    parsed in full; a chunk cut short (the usual malformed chunk) fails this check."""
+    return (
+        data[:1] == "{"
+        and data[-1:] == "}"
+        and '"error"' not in data
+        and '"prompt_tokens"' not in data
+        and '"choices":[]' not in data
+        and '"choices": []' not in data
+    )
+
+
+_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/event-stream; charset=utf-8")],
+}
+_DRAIN_S = 2.0  # after [DONE]: how long the rest of the upstream's body may take
 
 
 class Relay:
-    """A committed stream: its events to the client, then exactly one ending."""
+    """A committed stream: its events to the client, then exactly one ending.
+
+    The relay runs in the request's own task and writes the first event as soon as it has it
+    (no task is started before the first chunk goes out). Events that arrived together go out in
+    one write. The upstream's idle and total timeouts share one timer per stream, re-armed when
+    it comes due rather than set and cancelled on every event; it and the client's disconnect
+    cancel the relay only while it waits for the upstream."""
 
     def __init__(
         self,
@@ -108,15 +141,29 @@ class Relay:
         p: Provider,
         lease: Lease,
         resp: Any,
-        events: AsyncIterator[tuple[bytes, str | None]],
-        first: tuple[bytes, str | None],
+        batches: AsyncIterator[list[Event]],
+        first: list[Event],
         t_sent: float,
         strip_usage: bool,
     ) -> None:
         self.gw, self.ctx, self.p, self.lease = gw, ctx, p, lease
-        self.resp, self.events, self.first = resp, events, first
+        self.resp, self.batches, self.first = resp, batches, first
         self.t_sent, self.strip_usage = t_sent, strip_usage
         self.ended = False
+        self.out: list[bytes] = []  # events checked and not yet written
+        self.last: float | None = None  # when the previous event arrived (loop time)
+        self.task: asyncio.Task[Any] | None = None
+        self.reading_since: float | None = None  # loop time; None while not reading upstream
+        self.cancelled_for: str | None = None  # "timeout" or "client", once one cancelled us
+        self.upstream_open = True
+        gw.upstream_streams += 1
+
+    def release_upstream(self) -> None:
+        """Done with the upstream's response (its connection pooled if it was read to the end)."""
+        if self.upstream_open:
+            self.upstream_open = False
+            self.gw.upstream_streams -= 1
+            close(self.resp)
 
     async def end(self, status: int, error: str = "") -> None:
         """Settle limits, breaker, log and metrics — before the last chunk goes out."""
@@ -127,7 +174,6 @@ class Relay:
         if ctx.status == 0:
             ctx.status, ctx.error = status, error
         try:
-            close(self.resp)
             u = ctx.usage
             await gw.release(self.lease, u.input_tokens + u.output_tokens, ctx.status == 200)
         finally:
@@ -142,70 +188,165 @@ class Relay:
             f"upstream {self.p.name} failed mid-stream after {ctx.usage.chunks} chunks "
             f"({reason}); the response is incomplete and was not retried"
         )
-        err = error_body(ctx.error, "upstream_error", "stream_cut")
-        return f"data: {json.dumps(err)}\n\n".encode()
+        return _sse(error_body(ctx.error, "upstream_error", "stream_cut"))
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    def _take(self, batch: list[Event], arrived: float) -> bool:
+        """Check and account for events that arrived together, queueing those to relay in
+        `out`; True once `[DONE]` is among them (what follows it is dropped)."""
+        usage, out, name = self.ctx.usage, self.out, self.p.name
+        for raw, data in batch:
+            if self.last is not None:
+                self.gw.note_itl(name, arrived - self.last)
+            self.last = arrived
+            if data is None:
+                continue
+            if data[:1] != "{" and data.strip() == "[DONE]":
+                out.append(raw)
+                return True
+            if _plain(data):
+                usage.chunks += 1
+                out.append(raw)
+                continue
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                raise AttemptFailed("a chunk that is not JSON") from None
+            if not isinstance(obj, dict) or "error" in obj:
+                what = obj.get("error") if isinstance(obj, dict) else obj
+                raise AttemptFailed(f"an error event: {str(what)[:200]}")
+            usage.take(obj)
+            is_usage_only = obj.get("choices") == []
+            if not is_usage_only:
+                usage.chunks += 1
+            if not (self.strip_usage and is_usage_only and obj.get("usage")):
+                out.append(raw)
+        return False
+
+    def _body(self, extra: bytes = b"") -> bytes:
+        body = b"".join(self.out) + extra
+        self.out.clear()
+        return body
+
+    async def _next(self, loop: asyncio.AbstractEventLoop, end_at: float) -> list[Event] | None:
+        """The upstream's next events (None at its end); TimeoutError past a deadline."""
+        if loop.time() >= end_at:
+            raise TimeoutError
+        self.reading_since = loop.time()
+        try:
+            return await anext(self.batches, None)
+        except asyncio.CancelledError:
+            if self.cancelled_for is None or self.task is None:
+                raise  # not ours: the server is stopping
+            self.task.uncancel()
+            if self.cancelled_for == "client":
+                return None
+            raise TimeoutError from None
+        finally:
+            self.reading_since = None
+
+    async def run(self, send: Any, receive: Any) -> None:
+        """Relay the stream to the client; end it exactly once, however it goes."""
         ctx, gw, p = self.ctx, self.gw, self.p
         t = p.timeouts
-        usage, last = ctx.usage, time.perf_counter()
-        event: tuple[bytes, str | None] | None = self.first
+        loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        end_at = loop.time() + t.total_s - (time.perf_counter() - self.t_sent)
+        deadline = _Deadline(self, loop, t.idle_s, end_at)
+        watcher: asyncio.Task[None] | None = None
+        batch = self.first
         try:
-            while event is not None:
-                raw, data = event
-                if data is not None and data.strip() == "[DONE]":
+            await send(_START)
+            while True:
+                if self._take(batch, loop.time()):
                     await self.end(200)
-                    yield raw
+                    await send({"type": "http.response.body", "body": self._body()})
+                    deadline.cancel()
+                    await finish_body(self.resp, _DRAIN_S)  # the connection back to the pool
                     return
-                if data is not None:
-                    try:
-                        obj = json.loads(data)
-                    except ValueError:
-                        raise AttemptFailed("a chunk that is not JSON") from None
-                    if not isinstance(obj, dict) or "error" in obj:
-                        what = obj.get("error") if isinstance(obj, dict) else obj
-                        raise AttemptFailed(f"an error event: {str(what)[:200]}")
-                    usage.take(obj)
-                    is_usage_only = obj.get("choices") == []
-                    if not is_usage_only:
-                        usage.chunks += 1
-                    if not (self.strip_usage and is_usage_only and obj.get("usage")):
-                        yield raw
-                left = t.total_s - (time.perf_counter() - self.t_sent)
-                async with asyncio.timeout(max(0.0, min(t.idle_s, left))):
-                    event = await anext(self.events, None)
-                now = time.perf_counter()
-                gw.note_itl(p.name, now - last)
-                last = now
-            raise AttemptFailed("upstream closed the stream before [DONE]")
+                if self.out:
+                    body = self._body()
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                if watcher is None:  # after the first chunk went out, not before
+                    watcher = asyncio.create_task(self._watch_client(receive))
+                if self.cancelled_for == "client":
+                    return
+                got = await self._next(loop, end_at)
+                if got is None:
+                    if self.cancelled_for == "client":
+                        return
+                    raise AttemptFailed("upstream closed the stream before [DONE]")
+                batch = got
         except _UPSTREAM_FAULTS as exc:
             reason = exc.reason if isinstance(exc, AttemptFailed) else type(exc).__name__
             chunk = self._fail(reason)
             gw.metrics.errors.labels(p.name, "mid-stream").inc()
             await gw.breaker.failure(p.name)
             await self.end(502)
-            yield chunk
+            await send({"type": "http.response.body", "body": self._body(chunk)})
         except Exception:  # a gateway bug: the client gets an error, the provider no blame
             logger.exception("gateway error while relaying a stream from %s", p.name)
             ctx.status, ctx.error = 500, "gateway error while relaying the stream"
             await self.end(500)
             err = error_body(ctx.error, "server_error", "gateway_error")
-            yield f"data: {json.dumps(err)}\n\n".encode()
+            await send({"type": "http.response.body", "body": self._body(_sse(err))})
         finally:
+            deadline.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            self.release_upstream()
             await self.end(499, "client closed the stream")
+
+    async def _watch_client(self, receive: Any) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if self.reading_since is not None and self.cancelled_for is None and self.task:
+            self.cancelled_for = "client"
+            self.task.cancel()
+        elif self.cancelled_for is None:
+            self.cancelled_for = "client"  # seen after the next write or read
+
+
+class _Deadline:
+    """A stream's idle and total timeouts on one timer. It cancels the relay when the upstream
+    has been silent `idle_s` (or past `end_at`) while the relay waits for it; otherwise it
+    re-arms for the next moment that could be due."""
+
+    def __init__(self, relay: Relay, loop: asyncio.AbstractEventLoop, idle_s: float, end_at: float):
+        self.relay, self.loop, self.idle_s, self.end_at = relay, loop, idle_s, end_at
+        self.handle = loop.call_at(min(loop.time() + idle_s, end_at), self._due)
+
+    def _due(self) -> None:
+        r, now = self.relay, self.loop.time()
+        if r.cancelled_for is not None or r.task is None:
+            return
+        since = r.reading_since
+        if since is None:  # writing to the client: not the upstream's time
+            self.handle = self.loop.call_at(now + self.idle_s, self._due)
+            return
+        due = min(since + self.idle_s, self.end_at)
+        if now + 0.001 >= due:
+            r.cancelled_for = "timeout"
+            r.task.cancel()
+            return
+        self.handle = self.loop.call_at(due, self._due)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(obj)}\n\n".encode()
 
 
 class RelayResponse:
-    """A streaming response whose relay is ended even if the body was never iterated."""
+    """The ASGI response of a committed stream: its relay is ended even if it never ran."""
 
     def __init__(self, relay: Relay) -> None:
-        from starlette.responses import StreamingResponse
-
         self.relay = relay
-        self._inner = StreamingResponse(relay.chunks(), media_type="text/event-stream")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
-            await self._inner(scope, receive, send)
+            await self.relay.run(send, receive)
         finally:
+            self.relay.release_upstream()
             await self.relay.end(499, "client closed the stream")

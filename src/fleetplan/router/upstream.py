@@ -194,12 +194,16 @@ def _event(block: bytes) -> tuple[bytes, str | None]:
     return block + b"\n\n", (b"\n".join(parts).decode("utf-8", "replace") if parts else None)
 
 
-async def sse_events(resp: Any) -> AsyncIterator[tuple[bytes, str | None]]:
-    """Yield (raw event bytes, data payload or None) for each server-sent event.
+Event = tuple[bytes, str | None]  # one server-sent event: (its raw bytes, its data or None)
+
+
+async def sse_batches(resp: Any) -> AsyncIterator[list[Event]]:
+    """Yield the server-sent events that arrived together, one list per read of the body.
 
     Reads whatever has arrived and splits it in bulk (bytes; one decode per event's data), not
     a coroutine and a decode per line: at a few hundred streams in flight, per-line work on the
-    event loop delays every other stream's next chunk."""
+    event loop delays every other stream's next chunk. Events that arrived together can be
+    relayed to the client in one write."""
     buf = b""
     try:
         async for piece in resp.content.iter_any():
@@ -207,16 +211,46 @@ async def sse_events(resp: Any) -> AsyncIterator[tuple[bytes, str | None]]:
             if b"\r\n" in buf:
                 buf = buf.replace(b"\r\n", b"\n")
             start = 0
+            batch = []
             while (end := buf.find(b"\n\n", start)) >= 0:
                 block = buf[start:end].lstrip(b"\n")
                 start = end + 2
                 if block:
-                    yield _event(block)
+                    batch.append(_event(block))
             buf = buf[start:]
             if len(buf) > _MAX_LINE_BYTES and len(buf) - buf.rfind(b"\n") > _MAX_LINE_BYTES:
                 raise ValueError("line too long")
+            if batch:
+                yield batch
     except ValueError:  # a line longer than the read buffer
         raise AttemptFailed("a stream line over 1 MiB") from None
     block = buf.strip(b"\n")
     if block:  # a last event without its blank line
-        yield _event(block)
+        yield [_event(block)]
+
+
+async def sse_events(resp: Any) -> AsyncIterator[Event]:
+    """Yield (raw event bytes, data payload or None) for each server-sent event."""
+    async for batch in sse_batches(resp):
+        for event in batch:
+            yield event
+
+
+async def finish_body(resp: Any, timeout_s: float, max_bytes: int = 1 << 16) -> None:
+    """Read what is left of a stream that ended (usually just the terminating chunk, which may
+    arrive after `[DONE]`), then release it: a response read to its end hands its connection
+    back to the pool, where one released early would close it. Gives up past `timeout_s` or
+    `max_bytes` (the connection is then closed)."""
+    import aiohttp
+
+    content = resp.content
+    try:
+        if not content.at_eof():
+            async with asyncio.timeout(timeout_s):
+                left = max_bytes
+                while left > 0 and (piece := await content.readany()):
+                    left -= len(piece)
+    except (TimeoutError, aiohttp.ClientError):
+        pass
+    finally:
+        close(resp)
