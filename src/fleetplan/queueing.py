@@ -30,10 +30,12 @@ def renewals(replicas: F64, rate_total: F64, window: F64) -> F64:
     M(t) = Σ_k P(Gamma(kR) ≤ λt) (λt/R … for R = 1 the Poisson λt)."""
     x = np.asarray(rate_total * window, dtype=np.float64)
     r = np.asarray(replicas, dtype=np.float64)
-    # terms with kR far above λt vanish: stop past λt + 6√λt + 6 arrivals
-    top = float(np.max((x + 6 * np.sqrt(x) + 6) / np.maximum(r, 1.0), initial=1.0))
-    ks = np.arange(1, min(int(np.ceil(top)), 256) + 1, dtype=np.float64)
-    return gamma_cdf(ks * r[..., None], x[..., None]).sum(axis=-1)
+    # terms with kR far above λt vanish: each entry stops past λt + 6√λt + 6 arrivals (its
+    # own count of terms, summed in order: an entry's sum does not depend on its neighbours)
+    terms = np.clip(np.ceil((x + 6 * np.sqrt(x) + 6) / np.maximum(r, 1.0)), 1, 256)
+    ks = np.arange(1, int(np.max(terms, initial=1.0)) + 1, dtype=np.float64)
+    each = np.where(ks <= terms[..., None], gamma_cdf(ks * r[..., None], x[..., None]), 0.0)
+    return np.cumsum(each, axis=-1)[..., -1]
 
 
 def poisson_weights(nu: F64) -> F64:

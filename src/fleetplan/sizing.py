@@ -208,8 +208,9 @@ def load_point(
 def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
     """CDF at x of the distribution whose quantile function is linear between
     (levels[i], points[..., i]); 0 below the first point, 1 from the last on. `points` has
-    shape S + (k,) and x shape S or S + (j,) (several x per row). One `np.interp` over all
-    rows at once: each row's (non-decreasing) points are shifted into a band of its own."""
+    shape S + (k,) and x shape S or S + (j,) (several x per row). Each row is interpolated on
+    its own points (the segment found by counting the points at or below x, the value as
+    `np.interp` forms it), so a row's result never depends on the rows evaluated with it."""
     k = points.shape[-1]
     shape_s = points.shape[:-1]
     x = np.asarray(x, dtype=np.float64)
@@ -217,13 +218,17 @@ def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
     p = np.maximum.accumulate(points.reshape(rows, k), axis=1)
     xr = x.reshape(rows, -1)
     p0, p1 = p[:, :1], p[:, -1:]
-    width = float(np.max(p1 - p0)) if rows else 0.0
-    band = 2.0 * width + 1.0
-    off = (np.arange(rows, dtype=np.float64) * band)[:, None]
-    inside = np.interp(
-        (np.clip(xr, p0, p1) - p0 + off).ravel(), (p - p0 + off).ravel(), np.tile(levels, rows)
-    )
-    out = np.where(xr >= p1, 1.0, np.where(xr < p0, 0.0, inside.reshape(xr.shape)))
+    if k > 1:
+        # the segment [p[j], p[j + 1]) holding x (inside the points: p[j + 1] > x >= p[j])
+        j = np.clip((p[:, None, :] <= xr[..., None]).sum(axis=-1) - 1, 0, k - 2)
+        lo = np.take_along_axis(p, j, axis=1)
+        hi = np.take_along_axis(p, j + 1, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (levels[j + 1] - levels[j]) / (hi - lo)
+            inside = slope * (xr - lo) + levels[j]
+    else:
+        inside = np.zeros(xr.shape)
+    out = np.where(xr >= p1, 1.0, np.where(xr < p0, 0.0, inside))
     return out.reshape(x.shape)
 
 
@@ -308,10 +313,12 @@ def tpot_cdf(
     cluster_k = lp.delta_k[..., None, :] + (m - 1)[..., None] * d1[..., None]
     # exactly one mixed step: only where it has weight (short outputs)
     one = np.zeros(y.shape)
-    js = np.flatnonzero((p1 > 1e-7).reshape(-1, y.shape[-1]).any(axis=0))
+    weighty = p1 > 1e-7
+    js = np.flatnonzero(weighty.reshape(-1, y.shape[-1]).any(axis=0))
     if js.size:
         delta = np.broadcast_to(cluster_k[..., 0, :], (*y.shape[:-1], lp.delta_k.shape[-1]))
         one[..., js] = _linear_cdf(np.ascontiguousarray(y[..., js]), delta, levels)
+        one = np.where(weighty, one, 0.0)  # by each entry's own weight, not its neighbours'
     cdf = p0 * (y >= 0) + p1 * one + p2 * tail
     out = (cdf * out_weights).sum(axis=-1)
     return np.where(lp.stable, out, 0.0)

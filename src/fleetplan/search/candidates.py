@@ -22,7 +22,7 @@ from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
 from fleetplan.search.instance_ties import fewest_instances, tie_reach
 from fleetplan.search.latency import LatencyModel
 from fleetplan.search.packing import OfferPacking
-from fleetplan.search.stack import stack
+from fleetplan.search.stack import distinct_rows, stack, take
 from fleetplan.sizing import replicas_for_throughput
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 from fleetplan.workload import Z95, Arrivals, Lengths, Slo, Traffic
@@ -149,7 +149,22 @@ def evaluate_many(
     packing = OfferPacking(offers)
     sizes = [packing.sizes(s.gpu.id, s.tp) for s, _ in pairs]
     fits = [f for _, f in pairs]
-    *evals, slo_s = _evaluate_all(stacked, chunk, fits, sizes, jobs[0][1], peak)
+    # each kind of row evaluated once (an entry's figures depend on its own row alone):
+    # what the formulas read of the setup, the token budget, KV capacity, offers and peak
+    kinds = {z: i for i, z in enumerate({frozenset(z) for z in sizes})}
+    kv = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
+    offer_kind = np.array([kinds[frozenset(z)] for z in sizes], float)[:, None]
+    first, kind = distinct_rows(stacked, chunk, kv, offer_kind, peak)
+    *evals, slo_s = _evaluate_all(
+        take(stacked, first),
+        chunk[first],
+        [fits[i] for i in first],
+        [sizes[i] for i in first],
+        jobs[0][1],
+        peak[first],
+    )
+    evals = [a[kind] for a in evals]
+    slo_s = {k: v[kind] for k, v in slo_s.items()}
     out: list[list[SetupEval]] = []
     j = 0
     for ps, _ in jobs:

@@ -102,3 +102,24 @@ def _take_value(v: Any, rows: np.ndarray) -> Any:
     if isinstance(v, list):
         return [v[i] for i in np.asarray(rows).tolist()]
     return v
+
+
+def distinct_rows(s: Setup, *columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the stacked setup `s` that the step formulas can tell apart, with `columns`
+    ((n, 1) arrays: what else an evaluation reads per row) alongside: (the first row of each
+    distinct kind, ascending; for every row, the index of its kind among them). Rows alike in
+    every number the formulas read (engines or precisions that differ only in name on a GPU)
+    are then evaluated once."""
+    numbers = [v for v in (getattr(s, f.name) for f in fields(Setup)) if isinstance(v, np.ndarray)]
+    gpu = s.gpu
+    if isinstance(gpu, SimpleNamespace):
+        numbers += [v for v in vars(gpu).values() if isinstance(v, np.ndarray)]
+    n = max((c.shape[0] for c in (*numbers, *columns)), default=1)
+    table = np.hstack(
+        [np.broadcast_to(c, (n, 1)) for c in (*numbers, *columns)] or [np.zeros((n, 1))]
+    )
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return first[order], rank[inverse.reshape(-1)]
