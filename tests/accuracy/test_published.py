@@ -10,10 +10,14 @@ from fleetplan.accuracy import crossval
 from fleetplan.accuracy.predict import (
     burst_throughput,
     concurrency_cap,
+    fit_value,
     needs_simulator,
     predict_row,
+    predict_value,
+    preempts_in_burst,
     row_engine,
     row_setup,
+    simulate_row,
 )
 from fleetplan.accuracy.published import published_set_path, read_published
 from fleetplan.accuracy.rows import ValidationRow, read_rows_csv, validation_set_path
@@ -67,7 +71,8 @@ def test_load_kinds_go_to_the_right_predictor(published):
 @pytest.mark.parametrize(
     ("model", "gpu", "prec", "tp", "engine", "n", "i", "o"),
     [
-        ("gpt-oss-120b", "h100-sxm", "mxfp4", 1, "vllm", 1000, 215, 196),
+        ("llama-3.1-8b", "h100-sxm", "fp8", 1, "vllm", 1000, 215, 196),
+        ("gpt-oss-120b", "h100-sxm", "mxfp4", 1, "tensorrt-llm", 1000, 215, 196),
         ("llama-3.1-8b", "h100-sxm", "fp8", 1, "tensorrt-llm", 3000, 128, 128),
         ("llama-3.1-70b", "h200", "fp8", 2, "tensorrt-llm", 3000, 2048, 128),
     ],
@@ -93,7 +98,25 @@ def test_offline_burst_throughput_matches_the_simulator(catalog, model, gpu, pre
         },
         catalog=catalog,
     )
+    assert not preempts_in_burst(row, s, b)
     assert burst_throughput(s, n, b, i, o) == pytest.approx(sim.output_tok_per_s, rel=0.06)
+
+
+def test_a_burst_that_preempts_is_the_simulators(catalog):
+    """vLLM V1 on an H100 admits up to 1,024 sequences; gpt-oss-120b's KV cache holds ~540 at
+    full length, so the burst preempts by recompute: the row is the simulator's (waves of
+    what the cache holds would be faster), and a fit still sees the waves."""
+    row = ValidationRow("t", "vllm", "gpt-oss-120b", "mxfp4", "h100-sxm", 215, 196, 1000,
+                        "output_tok_per_s", 1.0, schedule="offline")  # fmt: skip
+    s = row_setup(row, catalog)
+    b = concurrency_cap(row, s)
+    assert b < 1000 <= s.engine.max_num_seqs
+    assert preempts_in_burst(row, s, b)
+    sim = simulate_row(row, s, catalog)
+    waves = burst_throughput(s, 1000, b, 215, 196)
+    assert predict_value(row, s, catalog) == pytest.approx(sim)
+    assert fit_value(row, s, catalog) == pytest.approx(waves)
+    assert sim < 0.9 * waves
 
 
 def test_packaged_profiles_stay_close_to_todays_error(published, catalog):

@@ -53,7 +53,7 @@ def test_memory_semantics_per_family(catalog):
     for eng_id in ("vllm", "tensorrt-llm", "sglang"):
         e = catalog.engine(eng_id)
         f = fit(m, g, p, e, context=4096)
-        other = e.runtime_overhead_gib * GIB + activation_workspace_bytes(m, e, 1)
+        other = e.runtime_overhead_gib * GIB + activation_workspace_bytes(m, e.for_gpu(g), 1)
         u, total = e.gpu_memory_utilization, g.memory_bytes
         want = {
             "total": total * u - w - other,

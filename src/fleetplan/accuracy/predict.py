@@ -5,8 +5,9 @@
 - continuous rows: a steady closed loop of B sequences in flight (`schedule.continuous`);
 - offline rows (N equal requests queued at once): throughput from waves of B (the largest
   concurrency the KV cache and the engine's scheduler cap allow) run like static batches
-  (`burst_throughput`, held to the simulator by tests/accuracy/test_published.py); TTFT and
-  TPOT, which depend on the queue, from the simulator replaying the burst;
+  (`burst_throughput`, held to the simulator by tests/accuracy/test_published.py), or from
+  the simulator where the KV cache bounds B on an engine that preempts (`preempts_in_burst`);
+  TTFT and TPOT, which depend on the queue, from the simulator replaying the burst;
 - concurrency rows (a benchmark run with B requests in flight) and rate rows (an open loop
   at R req/s): every metric from the simulator (`fleetplan.sim`).
 - `output_tok_per_s_per_gpu`: whole-replica output tokens/s ÷ GPU count (TensorRT-LLM
@@ -148,6 +149,23 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
     raise InputError(f"row {row.row_id}: metric {m} is not simulated")
 
 
+def preempts_in_burst(row: ValidationRow, s: Setup, b: int) -> bool:
+    """Whether an offline burst's throughput is the simulator's to predict: the KV cache, not
+    the engine's cap, bounds its concurrency `b`, and the engine's scheduler admits prompts
+    without reserving their output (vLLM, SGLang; not TensorRT-LLM's default
+    GUARANTEED_NO_EVICT). Such an engine admits more requests than the cache holds at full
+    length and preempts by recompute as they grow, which the waves of `burst_throughput` do
+    not replay (vLLM V1 on an H100 admits up to its 1,024-sequence default)."""
+    from fleetplan.sim.policy import policy_for
+
+    if row.metric not in ("output_tok_per_s", "total_tok_per_s"):
+        return False
+    if b >= min(row.batch, s.engine.max_num_seqs):
+        return False
+    pol = policy_for(s.engine.id, s.engine.engine, profile_chunked=s.engine.chunked_prefill)
+    return pol.admission != "reserve_full"
+
+
 def burst_throughput(s: Setup, n: int, b: int, i: int, o: int, total: bool = False) -> float:
     """Tokens/s of `n` equal requests queued at once, `b` at a time: equal lengths keep them
     in step, so they run in waves of b (and a last partial wave) that are prefilled together
@@ -183,8 +201,11 @@ def _metric(row: ValidationRow, r: PerfResult, b: int) -> float:
     raise AssertionError(m)  # ValidationRow rejects other metrics
 
 
-def predict_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> float:
-    """The row's metric as the model predicts it for the compiled setup `s`."""
+def predict_value(
+    row: ValidationRow, s: Setup, catalog: Catalog | None = None, *, analytic: bool = False
+) -> float:
+    """The row's metric as the model predicts it for the compiled setup `s` (`analytic`: an
+    offline burst that preempts as waves all the same, as a fit sees it: `fit_value`)."""
     if needs_simulator(row):
         if catalog is None:
             raise InputError(f"row {row.row_id}: a simulated row needs the catalog")
@@ -192,6 +213,10 @@ def predict_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) 
     i, o, b = row.input_len, row.output_len, row.batch
     if row.schedule in ("offline", "continuous"):
         b = min(b, concurrency_cap(row, s))
+        if row.schedule == "offline" and not analytic and preempts_in_burst(row, s, b):
+            if catalog is None:
+                raise InputError(f"row {row.row_id}: a simulated row needs the catalog")
+            return simulate_row(row, s, catalog)
         if row.schedule == "offline" and row.metric != "tpot_ms":
             return burst_throughput(s, row.batch, b, i, o, row.metric == "total_tok_per_s")
         r = continuous(s, np.array([float(b)]), i, o)
@@ -210,10 +235,11 @@ def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> f
     """The row's metric as a fit sees it: `predict_value`, except that a run at a fixed
     concurrency is predicted by the analytic closed loop (`schedule.continuous` at the users
     the KV cache holds: the steady state the simulator settles into, without its start and
-    drain) — the simulator costs 0.03-0.3 s a row, too slow inside a least-squares fit.
-    Reported errors come from `predict_value` (the simulator)."""
+    drain) — the simulator costs 0.03-0.3 s a row, too slow inside a least-squares fit; an
+    offline burst that preempts (`preempts_in_burst`) enters as waves of what the KV cache
+    holds. Reported errors come from `predict_value` (the simulator)."""
     if row.schedule != "concurrency":
-        return predict_value(row, s, catalog)
+        return predict_value(row, s, catalog, analytic=True)
     b = min(row.batch, concurrency_cap(row, s))
     return _metric(row, continuous(s, np.array([float(b)]), row.input_len, row.output_len), b)
 

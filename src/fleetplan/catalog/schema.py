@@ -16,7 +16,14 @@ from pydantic import (
     model_validator,
 )
 
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer, Precision
+from fleetplan.catalog.specs import (
+    EngineProfile,
+    GpuBatchDefaults,
+    GpuSpec,
+    ModelSpec,
+    Offer,
+    Precision,
+)
 from fleetplan.validation import hf_repo_id, validate_mapping
 
 FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
@@ -201,6 +208,13 @@ class PrecisionEntry(_Entry):
 Fraction = Field(gt=0, le=1)
 
 
+class GpuBatchDefaultsEntry(_Entry):
+    min_memory_gib: float = Field(ge=0)
+    max_num_seqs: int = Field(gt=0)
+    max_num_batched_tokens: int = Field(gt=0)
+    exclude: list[str] = []
+
+
 class EngineEntry(_Entry):
     name: str
     aliases: list[str] = []
@@ -237,10 +251,17 @@ class EngineEntry(_Entry):
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
     expert_parallel: bool = False
+    gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
 
     def to_spec(self, engine_id: str) -> EngineProfile:
         data = self.model_dump(
-            exclude={"aliases", "precisions", "calibrated_architectures", "engine"}
+            exclude={
+                "aliases",
+                "precisions",
+                "calibrated_architectures",
+                "engine",
+                "gpu_batch_defaults",
+            }
         )
         return EngineProfile(
             id=engine_id,
@@ -248,6 +269,15 @@ class EngineEntry(_Entry):
             precisions=tuple(self.precisions),
             calibrated_architectures=tuple(self.calibrated_architectures),
             engine=self.engine or engine_id,
+            gpu_batch_defaults=tuple(
+                GpuBatchDefaults(
+                    min_memory_gib=r.min_memory_gib,
+                    max_num_seqs=r.max_num_seqs,
+                    max_num_batched_tokens=r.max_num_batched_tokens,
+                    exclude=tuple(x.lower() for x in r.exclude),
+                )
+                for r in self.gpu_batch_defaults
+            ),
             **data,
         )
 

@@ -5,7 +5,7 @@ Every spec carries `source` and `as_of`, the basis of its figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fleetplan.units import GIB, TERA
 
@@ -132,6 +132,22 @@ class Precision:
 
 
 @dataclass(frozen=True)
+class GpuBatchDefaults:
+    """Scheduler limits an engine picks by itself on some GPUs (vLLM V1 from 0.9: by the GPU's
+    total memory, with A100 kept on the small values); the profile's own max_num_seqs and
+    max_num_batched_tokens hold on every other GPU."""
+
+    min_memory_gib: float
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    exclude: tuple[str, ...] = ()  # GPUs whose id or name holds one of these keep the base
+
+    def applies(self, gpu: GpuSpec) -> bool:
+        name = f"{gpu.id} {gpu.name}".lower()
+        return gpu.memory_gib >= self.min_memory_gib and not any(x in name for x in self.exclude)
+
+
+@dataclass(frozen=True)
 class EngineProfile:
     """An inference engine's efficiency factors and scheduler defaults, each with its source."""
 
@@ -180,6 +196,24 @@ class EngineProfile:
     # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
     moe_stream_scale: float = 1.0
     expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
+    # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
+    gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()
+
+    def for_gpu(self, gpu: GpuSpec) -> EngineProfile:
+        """The profile as the engine configures itself on `gpu`: the first of
+        `gpu_batch_defaults` that applies sets max_num_seqs and max_num_batched_tokens. The
+        result holds no rules any more, so resolving it again (for any GPU) changes nothing."""
+        if not self.gpu_batch_defaults:
+            return self
+        for rule in self.gpu_batch_defaults:
+            if rule.applies(gpu):
+                return replace(
+                    self,
+                    max_num_seqs=rule.max_num_seqs,
+                    max_num_batched_tokens=rule.max_num_batched_tokens,
+                    gpu_batch_defaults=(),
+                )
+        return replace(self, gpu_batch_defaults=())
 
     @property
     def versions(self) -> str:

@@ -218,6 +218,13 @@ def engines(
         ("max tokens", "right"),
     ]
     print(table("Engine release families (sources: fleetplan engines --json)", cols, rows))
+    for e in items:
+        for r in e.gpu_batch_defaults:
+            but = f" except {', '.join(r.exclude)}" if r.exclude else ""
+            print(
+                f"{e.id}: on GPUs with >= {r.min_memory_gib:g} GiB{but}: max seqs "
+                f"{r.max_num_seqs}, max tokens {r.max_num_batched_tokens}"
+            )
 
 
 @app.command("precisions")

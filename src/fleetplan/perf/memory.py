@@ -130,8 +130,10 @@ def activation_workspace_bytes(model: ModelSpec, engine: EngineProfile, tp: int)
     """Peak activation memory of the engine's largest step (its profiling run).
 
     The largest step carries `max_num_batched_tokens` tokens; the widest tensors are the fused
-    QKV output, the MLP's gate+up output (MoE: k experts per token) and the fp32 logits of up to
-    `max_num_seqs` sequences. 16-bit activations.
+    QKV output and the MLP's gate+up output (MoE: k experts per token), 16-bit. The fp32 logits
+    of up to `max_num_seqs` sequences come after the forward pass has freed those (vLLM V1's
+    profile run: the dummy forward, then the dummy sampler run on its last hidden states), so
+    the peak is the larger of the two, not their sum.
     """
     tokens = engine.max_num_batched_tokens
     qkv = (model.attention_heads + 2 * model.kv_heads) * model.head_dim / tp
@@ -141,7 +143,7 @@ def activation_workspace_bytes(model: ModelSpec, engine: EngineProfile, tp: int)
     mlp = 2 * mlp_width / tp
     per_token = (qkv + mlp + 2 * model.hidden_size) * 2.0
     logits = min(engine.max_num_seqs, tokens) * model.vocab_size * 4.0
-    return tokens * per_token + logits
+    return max(tokens * per_token, logits)
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ def fit(
 ) -> Fit:
     """Does `model` fit on `tp` × `gpu` at `precision`, with how much KV cache and concurrency
     (`attention_dp`: data-parallel attention groups, `kv_shard_fraction`)."""
+    engine = engine.for_gpu(gpu)  # the scheduler limits the engine picks on this GPU
     if tp < 1:
         raise InputError(f"--tp = {tp}; expected a positive integer (1, 2, 4, 8)")
     ctx = model.max_context if context is None else context

@@ -141,6 +141,7 @@ def setup(
     attention_dp: int = 1,
 ) -> Setup:
     """The step-time scalars of a combination (`attention_dp`: memory.kv_shard_fraction)."""
+    engine = engine.for_gpu(gpu)  # the scheduler limits the engine picks on this GPU
     if precision.id not in engine.precisions:
         raise UnsupportedError(
             f"engine {engine.id} does not serve {precision.id}; it serves "

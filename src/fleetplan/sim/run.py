@@ -39,7 +39,7 @@ def _roofline_replicas(
     from fleetplan.sim.steptime import StepTable
 
     model = resolve_model(cat, sc.model)
-    eng = cat.engine(sc.engine)
+    eng = cat.engine(sc.engine).for_gpu(cat.gpu(sc.gpu))
     f = estimate_fit(
         model,
         sc.gpu,
