@@ -34,14 +34,28 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "moe_gemm_half_tokens": (0.0, 1024.0),
     "moe_stream_scale": (0.2, 1.0),
 }
-# where current kernels sit, independent of the validation rows (reference, spread in ln units):
-# streaming kernels reach ~0.85 of the spec bandwidth, large cuBLAS/CUTLASS GEMMs ~0.6 of the
-# dense peak, a step's fixed cost is ~0.5 ms with CUDA graphs and overlap scheduling, a custom
-# all-reduce ~10 us. A fit's residual per factor: factors the rows hardly constrain (a family
-# with few dense rows, a held-out source that was the only one at low batch) stay near these
-# instead of at a bound. Families released from PRIOR_SINCE on (vLLM V1, SGLang 0.4+,
-# TensorRT-LLM 0.8+, TGI v2+); the 2023 families (Python schedulers, NCCL all-reduce, no CUDA
-# graphs in TensorRT-LLM 0.5-0.7 or llama.cpp) are fitted without it
+# where current kernels sit, independent of the validation rows (reference, spread in ln units).
+# A fit's residual per factor: factors the rows hardly constrain (a family with few dense rows,
+# a held-out source that was the only one at low batch) stay near these instead of at a bound.
+# Families released from PRIOR_SINCE on (vLLM V1, SGLang 0.4+, TensorRT-LLM 0.8+, TGI v2+); the
+# 2023 families (Python schedulers, NCCL all-reduce, no CUDA graphs in TensorRT-LLM 0.5-0.7 or
+# llama.cpp) are fitted without it. Where each reference comes from:
+# - mbu 0.85: coalesced weight loads on an H100 SXM reach 2.8 of its 3.35 TB/s (84 %, Nsight
+#   Compute on a BF16 70B serving workload, https://mikamirai.com/blog/gpu-memory-bandwidth/);
+# - attention_mbu 0.8: an estimate a little under the streaming share (paged KV blocks are read
+#   in scattered 16-32-token pieces); the same post measured 42-57 % on its workload's K/V
+#   reads; no public figure for current decode kernels was found;
+# - mfu_prefill 0.6: cuBLAS BF16 GEMMs on a B200 reach 1,006 TFLOPS at 2048^3 and 1,610-1,652 at
+#   4096-8192 (0.45-0.73 of the 2,250 dense peak, https://pyptx.dev/performance/); a prefill
+#   chunk of a few thousand tokens sits between;
+# - step_overhead_ms 0.5: a tenth of the ~5 ms a Llama-8B decode step takes on an H100, the
+#   step the vLLM V1 blog names as where CPU work (scheduling, input preparation, sampling
+#   bookkeeping) shows and which V1 overlaps by moving the API server and detokenizing out of
+#   the loop (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); an estimate, spread 1.5;
+# - allreduce_latency_us 10: a small all-reduce on an HGX H100 with CUDA graphs takes ~6 us at
+#   2 GPUs and grows with the GPU count (nccl-tests, https://github.com/NVIDIA/nccl/issues/1259);
+#   vLLM's one-shot custom all-reduce for small messages targets the same range
+#   (https://github.com/vllm-project/vllm/pull/2192)
 PRIOR: dict[str, tuple[float, float]] = {
     "mbu": (0.85, 0.5),
     "attention_mbu": (0.8, 0.5),
