@@ -52,13 +52,15 @@ def test_w1_concurrency_ceiling_in_consistent_units(catalog):
 
 
 def test_w2_a10g_fits_with_a_small_kv_budget(catalog):
-    """W2: Llama 3.1 8B fp16 on an A10G fits; ~5 GB of KV (~40 K tokens) on the whole card."""
+    """W2: Llama 3.1 8B fp16 on an A10G fits; ~5-6 GB of KV (~40-48 K tokens) on the whole
+    card (vLLM V1's 2,048-token step budget on GPUs under 70 GiB keeps the activation
+    workspace small)."""
     whole = estimate_fit(
         "llama-3.1-8b", "a10g", precision="fp16", gpu_memory_utilization=1.0, catalog=catalog
     )
     assert whole.fits
-    assert 4.5e9 < whole.kv_budget_bytes_per_gpu < 6.0e9
-    assert 35_000 < whole.kv_capacity_tokens < 46_000
+    assert 4.5e9 < whole.kv_budget_bytes_per_gpu < 6.5e9
+    assert 35_000 < whole.kv_capacity_tokens < 50_000
     assert whole.kv_bytes_per_token == 131_072  # 128 KiB/token
     # at vLLM's default 0.9 utilization it still fits, with fewer tokens; the limit says KV
     default = estimate_fit("llama-3.1-8b", "a10g", precision="fp16", catalog=catalog)
