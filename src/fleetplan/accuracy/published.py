@@ -6,8 +6,10 @@ output_tokens, load_kind (offline | batch | concurrency | request_rate), load_va
 (output_tok_s, total_tok_s, ttft_ms, tpot_ms, itl_ms, e2e_ms, request_s), stat, value, unit,
 per (gpu | tp_group | system), normalization, notes.
 
-Each row becomes a `ValidationRow` with catalog ids, or is left out with the reason (a model or
-GPU the catalog lacks, pipeline parallelism, a metric the model does not predict).
+Each row becomes a `ValidationRow` with catalog ids (a row whose notes name ShareGPT as its
+dataset is replayed with request lengths that vary around its means), or is left out with the
+reason (a model or GPU the catalog lacks, pipeline parallelism, a metric the model does not
+predict).
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         stat=rec["stat"].strip(),
         gpu_gen=gpu.architecture,
         attention_dp=attention_dp(engine, version, rec["notes"], tp),
+        lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
     )
 
 

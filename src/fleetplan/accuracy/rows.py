@@ -29,6 +29,10 @@ GROUPS = ("output tok/s", "TTFT", "TPOT")
 # in flight; concurrency: a benchmark run of `requests` requests, `batch` in flight at a time;
 # offline: `batch` requests queued at once; rate: an open loop at `rate_per_s` (`batch` requests)
 SCHEDULES = ("static", "continuous", "concurrency", "offline", "rate")
+# request lengths of a run: "fixed" (every request at the row's lengths: random datasets with
+# no range, fixed-length tables) or "sharegpt" (sampled from ShareGPT conversations: they vary
+# from request to request around the row's means, see `predict.row_lengths`)
+LENGTHS = ("fixed", "sharegpt")
 REQUIRED = ("engine", "model", "precision", "gpu", "input_len", "output_len", "batch")
 
 
@@ -61,6 +65,7 @@ class ValidationRow:
     stat: str = "value"  # mean, median, or value (a throughput)
     gpu_gen: str = ""  # GPU generation, for the report's breakdown
     attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
+    lengths: str = "fixed"  # one of LENGTHS: how the run's request lengths vary
 
     @property
     def group(self) -> str:
@@ -77,6 +82,10 @@ class ValidationRow:
             )
         if not self.value > 0:
             raise InputError(f"row {self.row_id}: value {self.value!r}; expected a positive number")
+        if self.lengths not in LENGTHS:
+            raise InputError(
+                f"row {self.row_id}: lengths {self.lengths!r}; accepted: {', '.join(LENGTHS)}"
+            )
         for name in ("input_len", "output_len", "batch", "tp", "pp", "gpu_count", "attention_dp"):
             if getattr(self, name) < 1:
                 raise InputError(f"row {self.row_id}: {name} must be a positive integer")
@@ -124,6 +133,7 @@ def row_from_dict(row: dict[str, str], where: str) -> ValidationRow:
         trust=(row.get("trust") or "").strip(),
         notes=(row.get("notes") or "").strip(),
         attention_dp=_int(row, "attention_dp", where, 1),
+        lengths=(row.get("lengths") or "fixed").strip().lower(),
     )
 
 

@@ -1,0 +1,67 @@
+"""How a validation row's request lengths are replayed: fixed, or varying like ShareGPT's."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetplan.accuracy.predict import (
+    SHAREGPT_MIN,
+    SHAREGPT_PROMPT_MAX,
+    SHAREGPT_TOTAL_MAX,
+    predict_row,
+    row_lengths,
+)
+from fleetplan.accuracy.published import published_set_path, read_published
+from fleetplan.accuracy.rows import ValidationRow, row_from_dict
+from fleetplan.errors import InputError
+
+
+def _row(metric: str, lengths: str, users: int = 8) -> ValidationRow:
+    return ValidationRow(
+        "t", "vllm", "qwen3-8b", "bf16", "h100-sxm", 233, 221, users, metric, 1.0,
+        schedule="concurrency", requests=20 * users, lengths=lengths,
+    )  # fmt: skip
+
+
+def test_published_rows_name_their_lengths_from_the_dataset(catalog):
+    rows = read_published(published_set_path(), catalog).rows
+    share = [r for r in rows if r.lengths == "sharegpt"]
+    fixed = [r for r in rows if r.lengths == "fixed"]
+    assert len(share) >= 100 and len(fixed) >= 1000
+    assert all("sharegpt" in r.notes.lower() for r in share)
+    assert not any("sharegpt" in r.notes.lower() for r in fixed)
+
+
+def test_sharegpt_lengths_vary_within_the_benchmark_samplers_limits():
+    fixed = row_lengths(_row("ttft_ms", "fixed"))
+    assert fixed == {"input": {"mean": 233}, "output": {"mean": 221}}
+    share = row_lengths(_row("ttft_ms", "sharegpt"))
+    assert share["input"]["dist"] == share["output"]["dist"] == "exponential"
+    assert (share["input"]["mean"], share["output"]["mean"]) == (233, 221)
+    assert share["input"]["min"] == share["output"]["min"] == SHAREGPT_MIN
+    assert share["input"]["max"] == SHAREGPT_PROMPT_MAX
+    assert share["output"]["max"] == SHAREGPT_TOTAL_MAX - 233
+
+
+def test_lengths_column_is_checked():
+    rec = {"engine": "vllm", "model": "qwen3-8b", "precision": "bf16", "gpu": "h100-sxm",
+           "input_len": "233", "output_len": "221", "batch": "4", "metric": "ttft_ms",
+           "value": "30", "lengths": "ShareGPT"}  # fmt: skip
+    assert row_from_dict(rec, "x.csv:2").lengths == "sharegpt"
+    with pytest.raises(InputError, match="lengths 'zipf'; accepted: fixed, sharegpt"):
+        row_from_dict({**rec, "lengths": "zipf"}, "x.csv:2")
+
+
+def test_equal_requests_stay_in_step_and_varying_ones_do_not(catalog):
+    """Eight users sending equal requests prefill eight prompts back to back, then decode them
+    together: the mean TTFT is several prefills long. With ShareGPT-like lengths the users fall
+    out of step and a request mostly waits for one decode step, not for the others' prompts;
+    throughput stays about the same."""
+    one = predict_row(_row("ttft_ms", "fixed", users=1), catalog).predicted
+    fixed = predict_row(_row("ttft_ms", "fixed"), catalog).predicted
+    share = predict_row(_row("ttft_ms", "sharegpt"), catalog).predicted
+    assert fixed > 3 * one  # in step: queued behind the other prompts
+    assert share < 0.6 * fixed
+    tput_fixed = predict_row(_row("output_tok_per_s", "fixed"), catalog).predicted
+    tput_share = predict_row(_row("output_tok_per_s", "sharegpt"), catalog).predicted
+    assert tput_share == pytest.approx(tput_fixed, rel=0.2)
