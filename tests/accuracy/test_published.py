@@ -177,3 +177,27 @@ def test_fit_value_of_a_concurrency_row_is_the_simulated_steady_state(catalog, u
         assert fittable(row) and needs_simulator(row)
         s = row_setup(row, catalog)
         assert fit_value(row, s, catalog) == pytest.approx(predict_value(row, s, catalog), rel=0.1)
+
+
+def test_a_fold_does_not_carry_one_gpu_vendors_dense_factors_to_the_others(catalog, monkeypatch):
+    """vLLM V0 on H100 (Argonne) and on MI300X (dstack, ROCm build): holding either out, the
+    other vendor's fit is not used for its dense rows; the vendor-neutral reference is."""
+    older = [r for r in read_rows_csv(validation_set_path()) if r.engine == "vllm"][:2]
+    pub = read_published(published_set_path(), catalog).rows
+    amd = [r for r in pub if r.source_id == "dstack-mi300x-vllm-llama31-405b"][:2]
+    assert {catalog.gpu(r.gpu).vendor for r in older} == {"nvidia"}
+    assert {catalog.gpu(r.gpu).vendor for r in amd} == {"amd"}
+    used: dict[str, object] = {}
+    real = crossval.predict_row
+
+    def spy(row, cat, engine=None):
+        used.setdefault(row.row_id, engine)  # the out-of-sample profile comes first
+        return real(row, cat, engine)
+
+    monkeypatch.setattr(crossval, "predict_row", spy)
+    crossval.leave_one_source_out(older + amd, catalog)
+    for r in older + amd:
+        eng = used[r.row_id]
+        for name in crossval.DENSE_KERNEL_FACTORS:
+            assert getattr(eng, name) == crossval.PRIOR[name][0]
+        assert eng.architecture_scale == {}

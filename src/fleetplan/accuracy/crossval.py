@@ -11,6 +11,7 @@ every row of the family) is kept as a secondary column.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ PRIOR: dict[str, tuple[float, float]] = {
     "allreduce_latency_us": (10.0, 1.5),
 }
 PRIOR_SINCE = "2024"
+DENSE_KERNEL_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
 MIN_ARCH_ROWS = 10  # rows of a GPU generation needed to fit its own scale
 MAX_FIT_ROWS = 120  # rows per fit stage (evenly spread): the fit stays a few seconds
 
@@ -160,6 +162,20 @@ def fit_family(
     return eng
 
 
+def vendor_neutral(engine: EngineProfile) -> EngineProfile:
+    """`engine` with its dense-kernel factors at the reference of what current kernels reach
+    (`PRIOR`'s centres) and no GPU-generation scales: what a fold knows of a GPU vendor's build
+    of the engine when its training rows hold no dense-model row on that vendor's GPUs."""
+    values = {f: PRIOR[f][0] for f in DENSE_KERNEL_FACTORS}
+    return dataclasses.replace(engine, **values, architecture_scale={})
+
+
+def _dense_vendors(rows: Sequence[ValidationRow], catalog: Catalog) -> set[str]:
+    return {
+        catalog.gpu(r.gpu).vendor for r in rows if fittable(r) and not catalog.model(r.model).is_moe
+    }
+
+
 def predictable(
     rows: Sequence[ValidationRow], catalog: Catalog
 ) -> tuple[list[ValidationRow], list[tuple[ValidationRow, str]]]:
@@ -199,12 +215,24 @@ def leave_one_source_out(
             held = [r for r in fam_rows if r.source_id == src]
             train = [r for r in fam_rows if r.source_id != src]
             prof = fit_family(train, catalog, prior) if len(sources) > 1 else prior
+            # an engine's builds for two GPU vendors run different kernels (vLLM on ROCm: its
+            # own paged-attention and Triton/CK flash-attention kernels, hipBLASLt GEMMs, no
+            # custom all-reduce before 0.7): dense-kernel factors fitted on one vendor's rows
+            # are not carried to a dense-model row on the other's GPUs
+            vendors = _dense_vendors(train, catalog) if len(sources) > 1 else set()
             for r in held:
+                use = prof
+                if (
+                    vendors
+                    and not catalog.model(r.model).is_moe
+                    and catalog.gpu(r.gpu).vendor not in vendors
+                ):
+                    use = vendor_neutral(prof)
                 judged.append(
                     Judged(
                         row=r,
                         family=fam,
-                        out_of_sample=predict_row(r, catalog, prof).predicted,
+                        out_of_sample=predict_row(r, catalog, use).predicted,
                         in_sample=predict_row(r, catalog, full).predicted,
                     )
                 )
