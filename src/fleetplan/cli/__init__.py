@@ -84,8 +84,9 @@ def _check_all(group: click.Group) -> None:
 # running one command imports only that module (a name not listed here imports every module;
 # tests/cli/test_lazy_commands.py holds this table to what the modules register)
 COMMAND_MODULES = {
-    "api": "econ", "breakeven": "econ", "budget": "econ_budget", "cache-roi": "capacity_sharing",
-    "calibrate": "calibrate", "cost": "econ", "engines": "catalog_cmds", "fit": "fit",
+    "api": "api_cmds", "breakeven": "econ", "budget": "econ_budget",
+    "cache-roi": "capacity_sharing", "calibrate": "calibrate", "cost": "econ",
+    "engines": "catalog_cmds", "fit": "fit",
     "fleet-mix": "capacity_sharing", "gateway": "route", "gpus": "catalog_cmds",
     "import-offers": "econ_budget", "keys": "keys", "lora": "quant", "measure": "measure",
     "models": "catalog_cmds", "offers": "catalog_cmds", "perf": "perf", "plan": "plan",

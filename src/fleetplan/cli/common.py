@@ -11,6 +11,7 @@ from fleetplan.errors import InputError
 from fleetplan.render.terminal import table
 
 __all__ = [
+    "api_overrides",
     "catalog_from",
     "exclusive",
     "print_json",
@@ -36,6 +37,15 @@ def catalog_from(paths: list[Path] | None, calibration: list[Path] | None = None
     from fleetplan.catalog import load_catalog
 
     return load_catalog(*(paths or []), *(calibration or []))
+
+
+def api_overrides(paths: list[Path] | None, update: bool) -> dict[str, Any]:
+    """API prices from --api-prices files (after fetching current prices with --update-prices)."""
+    from fleetplan.catalog.api_prices import load_api_overrides, update_prices
+
+    if update:
+        update_prices()
+    return load_api_overrides(*(paths or []))
 
 
 def print_json(data: Any) -> None:
