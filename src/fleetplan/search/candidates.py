@@ -204,7 +204,9 @@ def _evaluate_all(
     names.setdefault("ttft_p95_ms", ("ttft", 95.0))
     names.setdefault("tpot_p95_ms", ("tpot", 95.0))
     tied = fewest_instances(replicas, found, sizes)
-    tpot = model.values(replicas, tied.any(axis=0), {"tpot": ("tpot", 95.0)})["tpot"]
+    tied_any = tied.any(axis=0)
+    p95 = {"tpot_p95_ms": names.pop("tpot_p95_ms")}
+    tpot = model.values(replicas, tied_any, p95)["tpot_p95_ms"]
     picked = np.zeros_like(found)
     rows = np.arange(n)
     for t in tied:
@@ -212,7 +214,10 @@ def _evaluate_all(
         picked[rows, k] |= t[rows, k]
     need = picked | (kv_ok & ~found.any(axis=1, keepdims=True))
     values = model.values(replicas, need, names)
-    tpot = np.where(need, values["tpot_p95_ms"], tpot)
+    # TPOT p95 where it was not read for the tie-break already (the why-not entries)
+    more = need & ~tied_any
+    if more.any():
+        tpot = np.where(more, model.values(replicas, more, p95)["tpot_p95_ms"], tpot)
     values["tpot_p95_ms"] = tpot
     ttft = values["ttft_p95_ms"]
     slo_s = {t.name: values[t.name] for t in w.slo.targets}
