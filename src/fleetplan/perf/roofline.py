@@ -260,6 +260,8 @@ def _expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
 
 def _kv_layers_tokens(m: ModelSpec, context: F64) -> F64:
     """Σ over layers of the tokens each layer attends to (sliding windows cap theirs)."""
+    if not m.sliding_window_layers:  # the same number: 0 × win adds 0
+        return m.layers * context
     full = m.layers - m.sliding_window_layers
     win = np.minimum(context, m.sliding_window) if m.sliding_window else context
     return full * context + m.sliding_window_layers * win

@@ -16,13 +16,8 @@ from fleetplan.errors import InputError
 from fleetplan.perf.roofline import setup
 from fleetplan.perf.schedule import mixed_step, steady_mixed_step
 from fleetplan.scenario import ScenarioSpec
-from fleetplan.search.candidates import (
-    Candidate,
-    SetupEval,
-    Workload,
-    cost_candidates,
-    evaluate_many,
-)
+from fleetplan.search.candidates import Candidate, SetupEval, Workload
+from fleetplan.search.cost_bound import cheapest_candidates
 from fleetplan.sizing import seed_method_gpus
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
@@ -47,8 +42,10 @@ def horizons(
     Reuses the search's traffic-independent part (`prepared`: setups, fits, offers) and, with
     `evals`, searches only the setups that met the SLOs at today's traffic: more traffic
     spreads over more replicas at the same per-replica load, so a setup that misses an SLO
-    at every batch size today misses it at any growth. A horizon with less traffic than
-    today (a forecast decline, a negative growth) searches every setup without the bound."""
+    at every batch size today misses it at any growth. Within a round, only the setups whose
+    least possible cost at the horizon (`search.cost_bound`) reaches the best found are
+    evaluated. A horizon with less traffic than today (a forecast decline, a negative growth)
+    searches every setup without the bound."""
     from fleetplan.plan.search import _rank, _workload, prepare, search
     from fleetplan.plan.types import HORIZON_DAYS, Horizon
 
@@ -117,9 +114,14 @@ def horizons(
             sizes[h] *= 2
         if not jobs:
             break
-        for h, (_, w), evals_h in zip(who, jobs, evaluate_many(jobs, prep.offers), strict=True):
-            cands, _ = cost_candidates(evals_h, prep.offers, w, spec.constraints.max_usd_per_month)
-            best[h] = _rank(best[h] + [x for x in cands if x.ok])[:1]
+        # only the setups that can cost no more than the best are evaluated (the others
+        # cannot be the horizon's cheapest)
+        bounds = [best[h][0].usd_per_month if best[h] else math.inf for h in who]
+        budget = spec.constraints.max_usd_per_month
+        for h, cands in zip(
+            who, cheapest_candidates(jobs, prep.offers, budget, bounds), strict=True
+        ):
+            best[h] = _rank(best[h] + cands)[:1]
     out = []
     for days, w, b in zip(HORIZON_DAYS, works, best, strict=True):
         reason = "" if b else "no candidate meets every SLO and constraint at this traffic"

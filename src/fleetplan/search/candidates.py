@@ -176,6 +176,23 @@ def evaluate_many(
     return out
 
 
+def throughput_replicas(
+    s: Setup, fits: list[Fit], w: Workload, peak: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per stacked setup row (at its `peak`, (n, 1)) and grid batch size: the batch, whether
+    the batch's KV fits, requests/s per replica at the full-batch step and the replicas for
+    that throughput at the headroom — the least the latency SLOs can need."""
+    b = np.broadcast_to(BATCH_GRID[None, :], (len(fits), BATCH_GRID.size))
+    ctx, ctx_sd = w.ctx_mean, w.ctx_std
+    cap = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
+    kv_ok = b * ctx + Z95 * np.sqrt(b) * ctx_sd <= cap
+    # capacity: the steady full-batch step; headroom is measured against it
+    t_full = steady_mixed_step(s, b, w.input.mean, w.output.mean, ctx).total_s
+    per_replica = b / (w.output.mean * t_full)
+    replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
+    return b, kv_ok, per_replica, replicas
+
+
 def _evaluate_all(
     s: Setup,
     chunk: np.ndarray,
@@ -186,15 +203,8 @@ def _evaluate_all(
 ) -> tuple:
     """The arrays of `SetupEval` for stacked setups, each row at its own `peak` (n, 1)."""
     n = len(fits)
-    b = np.broadcast_to(BATCH_GRID[None, :], (n, BATCH_GRID.size))
-    i_mean, o_mean = w.input.mean, w.output.mean
-    ctx, ctx_sd = w.ctx_mean, w.ctx_std
-    cap = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
-    kv_ok = b * ctx + Z95 * np.sqrt(b) * ctx_sd <= cap
-    # capacity: the steady full-batch step; headroom is measured against it
-    t_full = steady_mixed_step(s, b, i_mean, o_mean, ctx).total_s
-    per_replica = b / (o_mean * t_full)
-    replicas = replicas_for_throughput(peak, per_replica, w.headroom, w.slo.min_replicas)
+    ctx = w.ctx_mean
+    b, kv_ok, per_replica, replicas = throughput_replicas(s, fits, w, peak)
     model = LatencyModel(s, w, b, chunk, peak)
     replicas, found = model.fewest_replicas(replicas, kv_ok, tie_reach(sizes))
     # percentiles where they are read: TPOT p95 (the tie-break) at the entries with the fewest
