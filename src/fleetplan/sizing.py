@@ -219,10 +219,13 @@ def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
     xr = x.reshape(rows, -1)
     p0, p1 = p[:, :1], p[:, -1:]
     if k > 1:
-        # the segment [p[j], p[j + 1]) holding x (inside the points: p[j + 1] > x >= p[j])
-        j = np.clip((p[:, None, :] <= xr[..., None]).sum(axis=-1) - 1, 0, k - 2)
-        lo = np.take_along_axis(p, j, axis=1)
-        hi = np.take_along_axis(p, j + 1, axis=1)
+        # the segment [p[j], p[j + 1]) holding x (inside the points: p[j + 1] > x >= p[j]):
+        # j counts the inner points at or below x (one comparison of (rows, x) per point)
+        j = np.zeros(xr.shape, dtype=np.intp)
+        for i in range(1, k - 1):
+            j += p[:, i : i + 1] <= xr
+        at = j + (np.arange(rows) * k)[:, None]
+        lo, hi = p.reshape(-1)[at], p.reshape(-1)[at + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = (levels[j + 1] - levels[j]) / (hi - lo)
             inside = slope * (xr - lo) + levels[j]
@@ -235,9 +238,14 @@ def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
 def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
     """P(TTFT ≤ x): own prefill (+ the rest of the step in flight, when busy), then the slot
     wait folded in at a few quantiles of its exponential tail."""
-    x = np.broadcast_to(np.asarray(x, dtype=np.float64), lp.n.shape)
+    return ttft_distribution(lp, levels, weights)(x)
 
-    def no_wait(y: F64, lp: LoadPoint = lp) -> F64:
+
+def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[ArrayLike], F64]:
+    """`ttft_cdf` at `lp` as a function of x, with what does not depend on x worked out once
+    (a percentile evaluates the CDF a dozen times at the same operating point)."""
+
+    def no_wait(y: F64, lp: LoadPoint) -> F64:
         idle = _linear_cdf(y, lp.prefill_jk[..., 0, :], levels)
         rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -252,20 +260,26 @@ def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
         busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
         return (1 - lp.p_busy) * idle + lp.p_busy * busy
 
-    out = no_wait(x)
     # the slot wait, where an arrival waits with probability above 1e-4 (elsewhere none)
     shape = lp.n.shape
     rows = np.flatnonzero(lp.slot_p.reshape(-1) > 1e-4)
     if rows.size:
         sub = _take_rows(lp, rows)  # shape (rows, 1, ...): the wait's quantiles on axis 1
-        flat = out.reshape(-1).copy()
         with np.errstate(divide="ignore"):
             waits = -np.log(1 - _SLOT_WAIT_POINTS) / sub.slot_theta
-        folded = no_wait(x.reshape(-1)[rows][:, None] - waits, sub).mean(axis=1)
         p = sub.slot_p[:, 0]
-        flat[rows] = (1 - p) * flat[rows] + p * folded
-        out = flat.reshape(shape)
-    return np.where(lp.stable, out, 0.0)
+
+    def cdf(x: ArrayLike) -> F64:
+        x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
+        out = no_wait(x, lp)
+        if rows.size:
+            flat = out.reshape(-1).copy()
+            folded = no_wait(x.reshape(-1)[rows][:, None] - waits, sub).mean(axis=1)
+            flat[rows] = (1 - p) * flat[rows] + p * folded
+            out = flat.reshape(shape)
+        return np.where(lp.stable, out, 0.0)
+
+    return cdf
 
 
 def _take_rows(lp: LoadPoint, rows: np.ndarray) -> LoadPoint:
@@ -291,14 +305,25 @@ def tpot_cdf(
     """P(TPOT ≤ x) over requests of two or more tokens: t_dec plus the extra time of the
     prefills during the request's O − 1 steps divided by O − 1; their count is Poisson
     (λ·(O − 1)·t̄), exact for none and one, normal beyond; mixed over the output grid."""
-    x = np.broadcast_to(np.asarray(x, dtype=np.float64), lp.n.shape)
+    return tpot_distribution(lp, levels, weights, outputs, out_weights, replica_rate)(x)
+
+
+def tpot_distribution(
+    lp: LoadPoint,
+    levels: F64,
+    weights: F64,
+    outputs: F64,
+    out_weights: F64,
+    replica_rate: F64,
+) -> Callable[[ArrayLike], F64]:
+    """`tpot_cdf` at `lp` as a function of x, with what does not depend on x (the counts'
+    weights and moments, the prefills' spread) worked out once."""
     o1 = np.maximum(outputs - 1.0, 1.0)
     # bursty arrivals come in clusters; those sharing a step are in `share` already, the
     # rest spread the count further (Var N(t) ≈ c_a² E N(t) for a renewal process)
     m = np.maximum(lp.burst / lp.share, 1.0)[..., None]
     # mixed steps (clusters of `share` prompts) during its life, (..., j)
     mu = replica_rate[..., None] * o1 * lp.t_bar[..., None] / (m * lp.share[..., None])
-    y = (x - lp.t_dec)[..., None] * o1  # the extra time a request can absorb
     d1 = _mean(lp.delta_k, weights)[..., None]
     d_mean = m * d1
     d_var = m * np.maximum(_mean(lp.delta_k**2, weights)[..., None] - d1**2, 0.0)
@@ -309,19 +334,27 @@ def tpot_cdf(
         n2 = np.where(p2 > 1e-12, (mu - p1) / p2, 2.0)
         n2sq = np.where(p2 > 1e-12, (mu + mu * mu - p1) / p2, 4.0)
         s2 = np.sqrt(n2 * d_var + np.maximum(n2sq - n2 * n2, 0.0) * d_mean**2)
-        tail = normal_cdf((y - n2 * d_mean) / np.maximum(s2, 1e-12))
+        centre, spread = n2 * d_mean, np.maximum(s2, 1e-12)
     cluster_k = lp.delta_k[..., None, :] + (m - 1)[..., None] * d1[..., None]
     # exactly one mixed step: only where it has weight (short outputs)
-    one = np.zeros(y.shape)
     weighty = p1 > 1e-7
-    js = np.flatnonzero(weighty.reshape(-1, y.shape[-1]).any(axis=0))
-    if js.size:
-        delta = np.broadcast_to(cluster_k[..., 0, :], (*y.shape[:-1], lp.delta_k.shape[-1]))
-        one[..., js] = _linear_cdf(np.ascontiguousarray(y[..., js]), delta, levels)
-        one = np.where(weighty, one, 0.0)  # by each entry's own weight, not its neighbours'
-    cdf = p0 * (y >= 0) + p1 * one + p2 * tail
-    out = (cdf * out_weights).sum(axis=-1)
-    return np.where(lp.stable, out, 0.0)
+    js = np.flatnonzero(weighty.reshape(-1, mu.shape[-1]).any(axis=0))
+    shape = lp.n.shape
+
+    def cdf(x: ArrayLike) -> F64:
+        x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
+        y = (x - lp.t_dec)[..., None] * o1  # the extra time a request can absorb
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            tail = normal_cdf((y - centre) / spread)
+        one = np.zeros(y.shape)
+        if js.size:
+            delta = np.broadcast_to(cluster_k[..., 0, :], (*y.shape[:-1], lp.delta_k.shape[-1]))
+            one[..., js] = _linear_cdf(np.ascontiguousarray(y[..., js]), delta, levels)
+            one = np.where(weighty, one, 0.0)  # by each entry's own weight, not its neighbours'
+        out = ((p0 * (y >= 0) + p1 * one + p2 * tail) * out_weights).sum(axis=-1)
+        return np.where(lp.stable, out, 0.0)
+
+    return cdf
 
 
 def replicas_for_throughput(

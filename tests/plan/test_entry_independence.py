@@ -145,3 +145,19 @@ def test_setups_alike_in_every_number_are_evaluated_once(catalog):
             np.testing.assert_array_equal(getattr(ev, name), a[j])
         for name, v in ev.slo_s.items():
             np.testing.assert_array_equal(v, slo_s[name][j])
+
+
+def test_a_prepared_distribution_keeps_no_state_between_calls(catalog):
+    """A percentile evaluates the CDF at one operating point a dozen times: the parts that do
+    not depend on x are worked out once, and each call reads as a first one."""
+    model, replicas = _model(catalog, {"kind": "gamma", "cv": 3}, {"mean": 4, "p95": 12})
+    lp = model.entries(*np.nonzero(np.ones(replicas.shape, dtype=bool))).point(
+        replicas.reshape(-1, 1)
+    )
+    for metric in ("ttft", "tpot", "e2e"):
+        f = model.distribution(lp, metric)
+        xs = [np.full(lp.n.shape, t) for t in (0.02, 0.3, 0.001, 0.02)]
+        got = [f(x) for x in xs]
+        np.testing.assert_array_equal(got[0], got[3])
+        np.testing.assert_array_equal(got[1], model.distribution(lp, metric)(xs[1]))
+        assert ((got[2] <= got[0]) & (got[0] <= got[1])).all()  # a CDF: non-decreasing in x

@@ -13,7 +13,7 @@ from fleetplan.perf.roofline import Setup, step_factors
 from fleetplan.perf.schedule import mixed_step_s
 from fleetplan.queueing import quantile
 from fleetplan.search.stack import take
-from fleetplan.sizing import F64, LoadPoint, load_point, tpot_cdf, ttft_cdf
+from fleetplan.sizing import F64, LoadPoint, load_point, tpot_distribution, ttft_distribution
 from fleetplan.workload import QUANTILE_LEVELS, QUANTILE_WEIGHTS
 
 if TYPE_CHECKING:
@@ -79,19 +79,28 @@ class LatencyModel:
 
     def cdf(self, lp: LoadPoint, metric: str, x: F64) -> F64:
         """P(metric ≤ x seconds) at the operating point `lp`."""
+        return self.distribution(lp, metric)(x)
+
+    def distribution(self, lp: LoadPoint, metric: str) -> Callable[[F64], F64]:
+        """`cdf` at `lp` as a function of x (what does not depend on x worked out once)."""
         if metric == "ttft":
-            return ttft_cdf(lp, x, QUANTILE_LEVELS, QUANTILE_WEIGHTS)
+            return ttft_distribution(lp, QUANTILE_LEVELS, QUANTILE_WEIGHTS)
         if metric == "tpot":
             rate = lp.n * 0 + lp.rate
-            return tpot_cdf(
-                lp, x, QUANTILE_LEVELS, QUANTILE_WEIGHTS, self.outputs, QUANTILE_WEIGHTS, rate
+            return tpot_distribution(
+                lp, QUANTILE_LEVELS, QUANTILE_WEIGHTS, self.outputs, QUANTILE_WEIGHTS, rate
             )
         # e2e: first token, then O − 1 steps of the mean length
-        x = np.asarray(x, dtype=np.float64)
-        out = np.zeros(lp.n.shape)
-        for o, wt in zip(self.outputs, QUANTILE_WEIGHTS, strict=True):
-            out = out + wt * ttft_cdf(lp, x - (o - 1) * lp.t_bar, QUANTILE_LEVELS, QUANTILE_WEIGHTS)
-        return out
+        ttft = ttft_distribution(lp, QUANTILE_LEVELS, QUANTILE_WEIGHTS)
+
+        def e2e(x: F64) -> F64:
+            x = np.asarray(x, dtype=np.float64)
+            out = np.zeros(lp.n.shape)
+            for o, wt in zip(self.outputs, QUANTILE_WEIGHTS, strict=True):
+                out = out + wt * ttft(x - (o - 1) * lp.t_bar)
+            return out
+
+        return e2e
 
     def value(self, lp: LoadPoint, metric: str, percentile: float) -> F64:
         """The `percentile`-th percentile of `metric`, seconds (inf where unstable)."""
@@ -103,7 +112,7 @@ class LatencyModel:
         else:
             top = (self.outputs[-1] - 1) * lp.t_bar
             lo, hi = first, lp.prefill_k[..., -1] + lp.mixed_len + lp.t_dec + 2 * top
-        return quantile(lambda x: self.cdf(lp, metric, x), percentile / 100, lo, hi)
+        return quantile(self.distribution(lp, metric), percentile / 100, lo, hi)
 
     def meets(self, lp: LoadPoint) -> np.ndarray:
         ok = np.ones(lp.n.shape, dtype=bool)
