@@ -8,6 +8,7 @@ import sys
 
 import click
 
+import fleetplan
 from fleetplan.cli import COMMAND_MODULES, _register, app
 
 
@@ -35,16 +36,28 @@ def test_every_listed_command_is_registered_by_its_module() -> None:
         assert registered.get(name) == module, name
 
 
-def test_plan_imports_only_its_own_command_module() -> None:
+def _cli_modules_after(statement: str) -> tuple[list[str], set[str]]:
+    """What a new interpreter running `statement` (with fleetplan.cli imported) printed, and
+    the fleetplan.cli submodules it then held."""
     code = (
-        "import sys; from fleetplan.cli import _command; _command('plan'); "
+        f"import sys; from fleetplan.cli import _command, main; {statement}; "
         "print(sorted(m for m in sys.modules if m.startswith('fleetplan.cli.')))"
     )
-    out = subprocess.run(
+    lines = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
+    ).stdout.splitlines()
+    return lines[:-1], set(eval(lines[-1]))
+
+
+def test_plan_imports_only_its_own_command_module() -> None:
+    _, modules = _cli_modules_after("_command('plan')")
     shared = {"fleetplan.cli.common", "fleetplan.cli.options"}  # helpers, no commands
-    assert set(eval(out)) - shared == {"fleetplan.cli.plan"}
+    assert modules - shared == {"fleetplan.cli.plan"}
+
+
+def test_version_imports_no_command_module() -> None:
+    printed, modules = _cli_modules_after("print(main(['--version']))")
+    assert printed == ["fleetplan " + fleetplan.__version__, "0"] and modules == set()
 
 
 def test_no_command_and_unknown_commands_see_every_command(cli) -> None:

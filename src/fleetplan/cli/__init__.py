@@ -176,23 +176,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _refuse_empty_values(args)
         # without standalone mode a click Exit comes back as its code; commands return None
-        code = _command(_command_name(args)).main(
-            args=args, prog_name="fleetplan", standalone_mode=False
-        )
+        # `--version` prints and exits before any command is looked up: none is imported
+        group = app if args[:1] == ["--version"] else _command(_command_name(args))
+        code = group.main(args=args, prog_name="fleetplan", standalone_mode=False)
     except FleetplanError as exc:
         return _error("fleetplan", _one_line(str(exc)), "", EXIT_BAD_INPUT, args)
-    except Exception as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `fleetplan`: the help, not an error
-            print(exc.ctx.get_help())  # type: ignore[attr-defined]
-            return EXIT_OK
-        if not hasattr(exc, "format_message"):  # not a usage error: a bug, keep its traceback
-            raise
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `fleetplan`: the help, no error
+        print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        return EXIT_OK
+    except click.ClickException as exc:  # a usage error; anything else is a bug: its traceback
         ctx = getattr(exc, "ctx", None)
         where = f" {ctx.command_path}" if ctx is not None else ""
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        msg = _one_line(exc.format_message())  # type: ignore[attr-defined]
-        code = int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
-        return _error(f"fleetplan{where.removeprefix(' fleetplan')}", msg, hint, code, args)
+        msg = _one_line(exc.format_message())
+        return _error(
+            f"fleetplan{where.removeprefix(' fleetplan')}", msg, hint, exc.exit_code, args
+        )
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
