@@ -17,11 +17,11 @@ from fleetplan.search.candidates import (
     Workload,
     check_providers,
     cost_candidates,
-    enumerate_setups,
     evaluate,
     miss_reason,
     offers_for,
 )
+from fleetplan.search.setups import enumerate_setups
 
 
 def _workload(spec: ScenarioSpec, base: Path, peak_scale: float = 1.0) -> Workload:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import ModelSpec, Offer
-from fleetplan.errors import UnknownNameError, UnsupportedError
-from fleetplan.perf.memory import Fit, fit
-from fleetplan.perf.roofline import Setup, setup
+from fleetplan.catalog.specs import Offer
+from fleetplan.errors import UnknownNameError
+from fleetplan.perf.memory import Fit
+from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
 from fleetplan.search.instance_ties import fewest_instances, tie_reach
 from fleetplan.search.latency import LatencyModel
@@ -79,52 +79,6 @@ class SetupEval:
     # setup's best: not evaluated, never chosen)
     meets: np.ndarray
     slo_s: dict[str, np.ndarray]  # predicted value of each SLO target (by field name), s
-
-
-def enumerate_setups(
-    model: ModelSpec,
-    cat: Catalog,
-    gpus: list[str],
-    precisions: list[str],
-    engines: list[str],
-    tps: list[int],
-    work: Workload,
-    kv_precision: str = "auto",
-) -> tuple[list[tuple[Setup, Fit]], list[Rejection]]:
-    ok: list[tuple[Setup, Fit]] = []
-    rejected: list[Rejection] = []
-    max_len = int(min(math.ceil(work.max_len), model.max_context))
-    for engine_name in engines:
-        e = cat.engine(engine_name)
-        for prec_name in precisions:
-            p = cat.precision(prec_name)
-            for gpu_name in gpus:
-                g = cat.gpu(gpu_name)
-                for tp in tps:
-
-                    def no(reason: str, g=g, p=p, tp=tp, e=e) -> None:
-                        rejected.append(Rejection(g.id, p.id, tp, e.id, reason))
-
-                    if model.attention_heads % tp:
-                        no(f"tp {tp} does not divide {model.attention_heads} attention heads")
-                        continue
-                    try:
-                        s = setup(model, g, p, e, tp=tp, kv_precision=kv_precision)
-                    except UnsupportedError as exc:
-                        no(f"unsupported: {exc}")
-                        continue
-                    f = fit(model, g, p, e, kv_precision=kv_precision, tp=tp, context=max_len)
-                    if not f.fits:
-                        no(f"does not fit: {f.limit}")
-                        continue
-                    ok.append((s, f))
-    if work.max_len > model.max_context:
-        reason = (
-            f"p99 request ({work.max_len:,.0f} tokens) exceeds the model's "
-            f"{model.max_context:,}-token context; sized at the maximum context"
-        )
-        rejected.append(Rejection("*", "*", 0, "*", reason))
-    return ok, rejected
 
 
 def evaluate(
