@@ -54,7 +54,7 @@ def test_memory_semantics_per_family(catalog):
         e = catalog.engine(eng_id)
         f = fit(m, g, p, e, context=4096)
         other = e.runtime_overhead_gib * GIB + activation_workspace_bytes(m, e.for_gpu(g), 1)
-        u, total = e.gpu_memory_utilization, g.memory_bytes
+        u, total = e.for_gpu(g).gpu_memory_utilization, g.memory_bytes  # as set on this GPU
         want = {
             "total": total * u - w - other,
             "free_after_weights": u * (total - w - other),

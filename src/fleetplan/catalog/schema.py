@@ -213,6 +213,7 @@ class GpuBatchDefaultsEntry(_Entry):
     max_num_seqs: int = Field(gt=0)
     max_num_batched_tokens: int = Field(gt=0)
     exclude: list[str] = []
+    reserved_memory_gib: float = Field(default=0.0, ge=0)
 
 
 class EngineEntry(_Entry):
@@ -275,6 +276,7 @@ class EngineEntry(_Entry):
                     max_num_seqs=r.max_num_seqs,
                     max_num_batched_tokens=r.max_num_batched_tokens,
                     exclude=tuple(x.lower() for x in r.exclude),
+                    reserved_memory_gib=r.reserved_memory_gib,
                 )
                 for r in self.gpu_batch_defaults
             ),

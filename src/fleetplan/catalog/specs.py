@@ -141,6 +141,9 @@ class GpuBatchDefaults:
     max_num_seqs: int
     max_num_batched_tokens: int
     exclude: tuple[str, ...] = ()  # GPUs whose id or name holds one of these keep the base
+    # > 0: memory the engine keeps out of its static pool on such GPUs, GiB (SGLang sets
+    # mem_fraction_static = 1 - reserved / GPU memory); 0: the profile's gpu_memory_utilization
+    reserved_memory_gib: float = 0.0
 
     def applies(self, gpu: GpuSpec) -> bool:
         name = f"{gpu.id} {gpu.name}".lower()
@@ -201,16 +204,21 @@ class EngineProfile:
 
     def for_gpu(self, gpu: GpuSpec) -> EngineProfile:
         """The profile as the engine configures itself on `gpu`: the first of
-        `gpu_batch_defaults` that applies sets max_num_seqs and max_num_batched_tokens. The
-        result holds no rules any more, so resolving it again (for any GPU) changes nothing."""
+        `gpu_batch_defaults` that applies sets max_num_seqs and max_num_batched_tokens (and,
+        where it reserves memory, gpu_memory_utilization). The result holds no rules any more,
+        so resolving it again (for any GPU) changes nothing."""
         if not self.gpu_batch_defaults:
             return self
         for rule in self.gpu_batch_defaults:
             if rule.applies(gpu):
+                util = self.gpu_memory_utilization
+                if 0 < rule.reserved_memory_gib < gpu.memory_gib:
+                    util = round(1.0 - rule.reserved_memory_gib / gpu.memory_gib, 3)
                 return replace(
                     self,
                     max_num_seqs=rule.max_num_seqs,
                     max_num_batched_tokens=rule.max_num_batched_tokens,
+                    gpu_memory_utilization=util,
                     gpu_batch_defaults=(),
                 )
         return replace(self, gpu_batch_defaults=())
