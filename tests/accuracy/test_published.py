@@ -3,6 +3,8 @@ simulator, and leave-one-source-out kept honest."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,20 @@ def test_a_fold_does_not_carry_one_gpu_vendors_dense_factors_to_the_others(catal
         for name in crossval.DENSE_KERNEL_FACTORS:
             assert getattr(eng, name) == crossval.PRIOR[name][0]
         assert eng.architecture_scale == {}
+
+
+def test_itl_rows_are_predicted_as_inter_token_latency(catalog):
+    """A published mean ITL weighs every gap between two tokens the same; TPOT weighs every
+    request the same. With ShareGPT-like lengths the two differ, and an ITL row reads the
+    simulator's ITL; a static batch (all requests in step) gives both the mean step."""
+    kw = dict(schedule="concurrency", requests=60, lengths="sharegpt", stat="mean")
+    itl = ValidationRow("i", "vllm", "qwen3-8b", "bf16", "h100-sxm", 233, 221, 8, "itl_ms", 1.0,
+                        **kw)  # fmt: skip
+    tpot = dataclasses.replace(itl, metric="tpot_ms")
+    s = row_setup(itl, catalog)
+    sim = simulate_row(itl, s, catalog)
+    assert sim == pytest.approx(predict_value(itl, s, catalog))
+    assert sim != pytest.approx(predict_value(tpot, s, catalog), rel=1e-3)
+    static = dataclasses.replace(itl, schedule="static", lengths="fixed")
+    st = dataclasses.replace(static, metric="tpot_ms")
+    assert predict_value(static, s, catalog) == pytest.approx(predict_value(st, s, catalog))

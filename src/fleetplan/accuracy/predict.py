@@ -36,7 +36,7 @@ from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import PerfResult, continuous, run
 
 SIMULATED = ("rate", "concurrency")  # schedules whose every metric comes from the simulator
-LATENCY = ("ttft_ms", "tpot_ms")
+LATENCY = ("ttft_ms", "tpot_ms", "itl_ms")
 _VERSION = re.compile(r"\d+(?:\.\d+)+")
 # `vllm bench serve` (and benchmark_serving.py before it) samples ShareGPT conversations whose
 # prompt has 4-1024 tokens, output at least 4 and prompt + output at most 2048
@@ -171,6 +171,8 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
         return getattr(res.ttft_ms, stat)
     if m == "tpot_ms":
         return getattr(res.tpot_ms, stat)
+    if m == "itl_ms":
+        return getattr(res.itl_ms, stat)
     if m == "output_tok_per_s":
         return res.output_tok_per_s
     if m == "total_tok_per_s":
@@ -221,7 +223,7 @@ def _metric(row: ValidationRow, r: PerfResult, b: int) -> float:
         return b * row.output_len / out
     if m == "ttft_ms":
         return float(r.ttft_s[0]) * 1e3
-    if m == "tpot_ms":
+    if m in ("tpot_ms", "itl_ms"):  # equal requests in step: every gap is the mean step
         return float(r.tpot_s[0]) * 1e3
     if m == "decode_tok_per_s":
         return 1.0 / float(r.tpot_s[0])
@@ -246,7 +248,7 @@ def predict_value(
             if catalog is None:
                 raise InputError(f"row {row.row_id}: a simulated row needs the catalog")
             return simulate_row(row, s, catalog)
-        if row.schedule == "offline" and row.metric != "tpot_ms":
+        if row.schedule == "offline" and row.metric not in ("tpot_ms", "itl_ms"):
             return burst_throughput(s, row.batch, b, i, o, row.metric == "total_tok_per_s")
         r = continuous(s, np.array([float(b)]), i, o)
     else:

@@ -28,7 +28,7 @@ METRIC = {
     "total_tok_s": "total_tok_per_s",
     "ttft_ms": "ttft_ms",
     "tpot_ms": "tpot_ms",
-    "itl_ms": "tpot_ms",  # mean inter-token latency = mean time per output token
+    "itl_ms": "itl_ms",  # inter-token latency: over every gap, not per request (TPOT)
 }
 SCHEDULE = {"offline": "offline", "batch": "static", "concurrency": "concurrency"}
 _DP_SIZE = re.compile(r"--dp(?:-size)?[ =](\d+)")
@@ -79,7 +79,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
     per = rec["per"].strip()
     if per == "gpu" and metric == "output_tok_per_s":
         metric = "output_tok_per_s_per_gpu"  # the whole replica's rate over its GPUs
-    elif per == "gpu" and metric != "ttft_ms" and metric != "tpot_ms":
+    elif per == "gpu" and metric not in ("ttft_ms", "tpot_ms", "itl_ms"):
         raise ValueError(f"metric {rec['metric']} per GPU is not predicted")
     if int(rec["pp"] or 1) > 1:
         raise ValueError("pipeline parallelism (pp > 1) is not modelled")

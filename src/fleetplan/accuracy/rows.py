@@ -22,6 +22,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "ttft_ms": ("ms", "TTFT"),
     "prefill_tok_per_s": ("tok/s", "TTFT"),
     "tpot_ms": ("ms", "TPOT"),
+    # inter-token latency: every gap between two tokens of a request weighs the same, so long
+    # requests weigh more than in TPOT's per-request (e2e - TTFT) / (output - 1)
+    "itl_ms": ("ms", "TPOT"),
     "total_tok_per_s": ("tok/s", "output tok/s"),
 }
 GROUPS = ("output tok/s", "TTFT", "TPOT")
