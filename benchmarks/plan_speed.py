@@ -4,10 +4,11 @@ Prints, for the built-in example (warm, in-process) and for the widest search (e
 x every engine x every offer of every provider and pricing), the candidates (GPU x precision x
 tp x engine x max batch x offer) evaluated, the search time and the whole plan (search,
 horizons, APIs, report data), medians of several runs after one warm-up; then the CLI end to
-end in a new process (median wall and CPU seconds, the imports alone, and a first run with the
-user cache off). Targets: built-in plan <= 100 ms warm in-process and widest search (~140 K
-candidates) <= 1 s for the whole plan (issue 11); `fleetplan plan` on the built-in example
-<= 0.5 s as a whole process on a quiet 2-core machine (issue 13).
+end in a new process from compiled bytecode, as installed (median wall and CPU seconds, the
+imports alone, a first run with the user cache off, and runs with PYTHONDONTWRITEBYTECODE=1).
+Targets: built-in plan <= 100 ms warm in-process and widest search (~140 K candidates) <= 1 s
+for the whole plan (issue 11); `fleetplan plan` on the built-in example <= 0.5 s as a whole
+process on a quiet 2-core machine (issue 13).
 
     python benchmarks/plan_speed.py [runs]      # --process: the whole-process figures only
 """
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import resources
 from typing import get_args
@@ -101,14 +104,31 @@ def whole_process(runs: int) -> str:
 
     The user cache (parsed catalog, API price cards) is warmed by one run first, as it is for
     every run after a user's first; the cold figure (cache off) is printed too, and the CPU the
-    process spends outside the plan computation (make_plan timed inside the process)."""
-    env = dict(os.environ)
+    process spends outside the plan computation (make_plan timed inside the process).
+
+    The modules run from compiled bytecode, as they do once installed (pip compiles it at
+    install time, and a checkout's first run writes it): the runs keep it in a temporary
+    PYTHONPYCACHEPREFIX, so PYTHONDONTWRITEBYTECODE in the calling environment does not make
+    every run compile the package from source. Runs with PYTHONDONTWRITEBYTECODE=1 are printed
+    too (a checkout whose bytecode was never written then compiles its modules every run)."""
+    pycache = tempfile.mkdtemp(prefix="fleetplan-bytecode-")
+    try:
+        return _whole_process(runs, pycache)
+    finally:
+        shutil.rmtree(pycache, ignore_errors=True)
+
+
+def _whole_process(runs: int, pycache: str) -> str:
+    source = dict(os.environ)
+    env = {k: v for k, v in source.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = pycache
     cmd = ["-m", "fleetplan", "plan", "--json"]
     imports = ["-c", "import fleetplan.cli.plan, fleetplan.plan, fleetplan.render.plan_records"]
     _child(cmd, env)  # warm the cache and the OS file cache
     whole = [_child(cmd, env) for _ in range(runs)]
     only = [_child(imports, env) for _ in range(runs)]
     cold = _child(cmd, {**env, "FLEETPLAN_CACHE_DIR": "off"})
+    no_bytecode = [_child(cmd, {**source, "PYTHONDONTWRITEBYTECODE": "1"}) for _ in range(runs)]
     rest = []
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -131,7 +151,9 @@ def whole_process(runs: int) -> str:
         f"`fleetplan plan --json` whole process (new interpreter, warm user cache): "
         f"{med(whole, 0):.2f} s wall, {med(whole, 1):.2f} s CPU (median of {runs}); imports "
         f"alone {med(only, 0):.2f} s wall, {med(only, 1):.2f} s CPU; cache off (a first run) "
-        f"{cold[0]:.2f} s wall, {cold[1]:.2f} s CPU; load average {os.getloadavg()[0]:.1f} "
+        f"{cold[0]:.2f} s wall, {cold[1]:.2f} s CPU; with PYTHONDONTWRITEBYTECODE=1 "
+        f"{med(no_bytecode, 0):.2f} s wall, {med(no_bytecode, 1):.2f} s CPU; "
+        f"load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPUs (target <= 0.5 s on a quiet 2-core machine)"
         f"; outside the plan computation (interpreter, imports, options, catalog, rendering) "
         f"{statistics.median(rest):.2f} s CPU"
