@@ -13,7 +13,14 @@ from fleetplan.perf.roofline import Setup, step_factors
 from fleetplan.perf.schedule import mixed_step_s
 from fleetplan.queueing import quantile
 from fleetplan.search.stack import take
-from fleetplan.sizing import F64, LoadPoint, load_point, tpot_distribution, ttft_distribution
+from fleetplan.sizing import (
+    F64,
+    LoadPoint,
+    _take_rows,
+    load_point,
+    tpot_distribution,
+    ttft_distribution,
+)
 from fleetplan.workload import QUANTILE_LEVELS, QUANTILE_WEIGHTS
 
 if TYPE_CHECKING:
@@ -21,6 +28,11 @@ if TYPE_CHECKING:
 
 GROWTH_DOUBLINGS = 4  # replicas looked for up to 2^4 x the throughput count
 
+
+# the operating point's fields that TPOT's distribution and its percentile's bracket read:
+# entries alike in all of them have the same TPOT percentiles (a test holds the list to
+# `tpot_distribution`)
+TPOT_READS = ("n", "t_dec", "t_bar", "share", "rate", "stable", "mixed_len", "delta_k")
 
 BLOCK_ENTRIES = 2048  # entries evaluated together: arrays that stay in cache, few page faults
 
@@ -129,7 +141,18 @@ class LatencyModel:
         for rows, cols in _blocks(where):
             lp = self._points(rows, cols, replicas[rows, cols])
             for k, (metric, pct) in names.items():
-                values[k][rows, cols] = self.value(lp, metric, pct)[:, 0]
+                if metric == "tpot":  # entries alike in all it reads: computed once
+                    alike = [getattr(lp, f).reshape(rows.size, -1) for f in TPOT_READS]
+                    _, first, back = np.unique(
+                        np.concatenate(alike, axis=1),
+                        axis=0,
+                        return_index=True,
+                        return_inverse=True,
+                    )
+                    got = self.value(_take_rows(lp, first), metric, pct)[back.reshape(-1), 0]
+                else:
+                    got = self.value(lp, metric, pct)[:, 0]
+                values[k][rows, cols] = got
         return values
 
     def _points(self, rows: np.ndarray, cols: np.ndarray, replicas: np.ndarray) -> LoadPoint:
