@@ -208,31 +208,42 @@ def load_point(
 def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
     """CDF at x of the distribution whose quantile function is linear between
     (levels[i], points[..., i]); 0 below the first point, 1 from the last on. `points` has
-    shape S + (k,) and x shape S or S + (j,) (several x per row). Each row is interpolated on
+    shape S + (k,) and x shape S or S + (j,) (several x per row)."""
+    return _LinearCdf(points, levels)(x)
+
+
+class _LinearCdf:
+    """`_linear_cdf` with its points fixed (evaluated at many x). Each row is interpolated on
     its own points (the segment found by counting the points at or below x, the value as
     `np.interp` forms it), so a row's result never depends on the rows evaluated with it."""
-    k = points.shape[-1]
-    shape_s = points.shape[:-1]
-    x = np.asarray(x, dtype=np.float64)
-    rows = int(np.prod(shape_s)) if shape_s else 1
-    p = np.maximum.accumulate(points.reshape(rows, k), axis=1)
-    xr = x.reshape(rows, -1)
-    p0, p1 = p[:, :1], p[:, -1:]
-    if k > 1:
-        # the segment [p[j], p[j + 1]) holding x (inside the points: p[j + 1] > x >= p[j]):
-        # j counts the inner points at or below x (one comparison of (rows, x) per point)
-        j = np.zeros(xr.shape, dtype=np.intp)
-        for i in range(1, k - 1):
-            j += p[:, i : i + 1] <= xr
-        at = j + (np.arange(rows) * k)[:, None]
-        lo, hi = p.reshape(-1)[at], p.reshape(-1)[at + 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = (levels[j + 1] - levels[j]) / (hi - lo)
-            inside = slope * (xr - lo) + levels[j]
-    else:
-        inside = np.zeros(xr.shape)
-    out = np.where(xr >= p1, 1.0, np.where(xr < p0, 0.0, inside))
-    return out.reshape(x.shape)
+
+    def __init__(self, points: F64, levels: F64) -> None:
+        k = points.shape[-1]
+        self.rows = int(np.prod(points.shape[:-1])) if points.shape[:-1] else 1
+        self.p = np.maximum.accumulate(points.reshape(self.rows, k), axis=1)
+        self.p0, self.p1 = self.p[:, :1], self.p[:, -1:]
+        self.at = (np.arange(self.rows) * k)[:, None]
+        self.levels = levels
+
+    def __call__(self, x: ArrayLike) -> F64:
+        x = np.asarray(x, dtype=np.float64)
+        xr = x.reshape(self.rows, -1)
+        p, levels, k = self.p, self.levels, self.p.shape[1]
+        if k > 1:
+            # the segment [p[j], p[j + 1]) holding x (inside the points: p[j + 1] > x >= p[j]):
+            # j counts the inner points at or below x (one comparison of (rows, x) per point)
+            j = np.zeros(xr.shape, dtype=np.intp)
+            for i in range(1, k - 1):
+                j += p[:, i : i + 1] <= xr
+            at = j + self.at
+            lo, hi = p.reshape(-1)[at], p.reshape(-1)[at + 1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                slope = (levels[j + 1] - levels[j]) / (hi - lo)
+                inside = slope * (xr - lo) + levels[j]
+        else:
+            inside = np.zeros(xr.shape)
+        out = np.where(xr >= self.p1, 1.0, np.where(xr < self.p0, 0.0, inside))
+        return out.reshape(x.shape)
 
 
 def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
@@ -245,8 +256,8 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
     """`ttft_cdf` at `lp` as a function of x, with what does not depend on x worked out once
     (a percentile evaluates the CDF a dozen times at the same operating point)."""
 
-    def no_wait(y: F64, lp: LoadPoint) -> F64:
-        idle = _linear_cdf(y, lp.prefill_jk[..., 0, :], levels)
+    def no_wait(y: F64, lp: LoadPoint, own_prefill: _LinearCdf) -> F64:
+        idle = own_prefill(y)
         rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
         with np.errstate(divide="ignore", invalid="ignore"):
             a = np.divide(rest, lp.t_dec[..., None, None])
@@ -262,19 +273,21 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
 
     # the slot wait, where an arrival waits with probability above 1e-4 (elsewhere none)
     shape = lp.n.shape
+    own = _LinearCdf(lp.prefill_jk[..., 0, :], levels)
     rows = np.flatnonzero(lp.slot_p.reshape(-1) > 1e-4)
     if rows.size:
         sub = _take_rows(lp, rows)  # shape (rows, 1, ...): the wait's quantiles on axis 1
+        own_sub = _LinearCdf(sub.prefill_jk[..., 0, :], levels)
         with np.errstate(divide="ignore"):
             waits = -np.log(1 - _SLOT_WAIT_POINTS) / sub.slot_theta
         p = sub.slot_p[:, 0]
 
     def cdf(x: ArrayLike) -> F64:
         x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
-        out = no_wait(x, lp)
+        out = no_wait(x, lp, own)
         if rows.size:
             flat = out.reshape(-1).copy()
-            folded = no_wait(x.reshape(-1)[rows][:, None] - waits, sub).mean(axis=1)
+            folded = no_wait(x.reshape(-1)[rows][:, None] - waits, sub, own_sub).mean(axis=1)
             flat[rows] = (1 - p) * flat[rows] + p * folded
             out = flat.reshape(shape)
         return np.where(lp.stable, out, 0.0)
@@ -336,9 +349,12 @@ def tpot_distribution(
         s2 = np.sqrt(n2 * d_var + np.maximum(n2sq - n2 * n2, 0.0) * d_mean**2)
         centre, spread = n2 * d_mean, np.maximum(s2, 1e-12)
     cluster_k = lp.delta_k[..., None, :] + (m - 1)[..., None] * d1[..., None]
-    # exactly one mixed step: only where it has weight (short outputs)
-    weighty = p1 > 1e-7
-    js = np.flatnonzero(weighty.reshape(-1, mu.shape[-1]).any(axis=0))
+    # exactly one mixed step: only at the (entry, output length) pairs where it has weight
+    # (short outputs), each on its entry's prefill spread
+    weighty = np.flatnonzero(p1 > 1e-7)
+    if weighty.size:
+        spread_k = cluster_k.reshape(-1, lp.delta_k.shape[-1])  # one row per entry
+        one_step = _LinearCdf(spread_k[weighty // mu.shape[-1]], levels)
     shape = lp.n.shape
 
     def cdf(x: ArrayLike) -> F64:
@@ -347,10 +363,8 @@ def tpot_distribution(
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             tail = normal_cdf((y - centre) / spread)
         one = np.zeros(y.shape)
-        if js.size:
-            delta = np.broadcast_to(cluster_k[..., 0, :], (*y.shape[:-1], lp.delta_k.shape[-1]))
-            one[..., js] = _linear_cdf(np.ascontiguousarray(y[..., js]), delta, levels)
-            one = np.where(weighty, one, 0.0)  # by each entry's own weight, not its neighbours'
+        if weighty.size:
+            one.reshape(-1)[weighty] = one_step(y.reshape(-1)[weighty][:, None])[:, 0]
         out = ((p0 * (y >= 0) + p1 * one + p2 * tail) * out_weights).sum(axis=-1)
         return np.where(lp.stable, out, 0.0)
 

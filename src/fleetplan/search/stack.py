@@ -60,8 +60,10 @@ def stack(setups: list[Setup]) -> Setup:
 
 
 def _stack_namespace(objs: list[Any]) -> SimpleNamespace:
-    """A GPU stand-in whose numeric attributes are column arrays (each distinct object's
-    attributes are read once: thousands of setups share a few dozen GPUs)."""
+    """A GPU stand-in whose numeric attributes are column arrays and whose other differing
+    ones (names, tables) are arrays of objects, one per row, so `take` picks rows of either
+    at C speed (each distinct object's attributes are read once: thousands of setups share
+    a few dozen GPUs)."""
     index: dict[int, int] = {}
     distinct: list[Any] = []
     rows = []
@@ -78,8 +80,11 @@ def _stack_namespace(objs: list[Any]) -> SimpleNamespace:
         stacked = _stack_values(values)
         if isinstance(stacked, np.ndarray):
             stacked = stacked[where]
-        elif stacked is None:
-            stacked = [values[i] for i in rows]
+        elif stacked is None:  # differs, not a number (names, tables): one object per row
+            held = np.empty(len(distinct), dtype=object)
+            for i, v in enumerate(values):
+                held[i] = v
+            stacked = held[where]
         setattr(ns, f.name, stacked)
     return ns
 
@@ -97,10 +102,8 @@ def take(s: Setup, rows: np.ndarray) -> Setup:
 
 
 def _take_value(v: Any, rows: np.ndarray) -> Any:
-    if isinstance(v, np.ndarray) and v.ndim == 2:
+    if isinstance(v, np.ndarray) and (v.ndim == 2 or v.dtype == object):
         return v[rows]
-    if isinstance(v, list):
-        return [v[i] for i in np.asarray(rows).tolist()]
     return v
 
 
@@ -110,10 +113,11 @@ def distinct_rows(s: Setup, *columns: np.ndarray) -> tuple[np.ndarray, np.ndarra
     distinct kind, ascending; for every row, the index of its kind among them). Rows alike in
     every number the formulas read (engines or precisions that differ only in name on a GPU)
     are then evaluated once."""
-    numbers = [v for v in (getattr(s, f.name) for f in fields(Setup)) if isinstance(v, np.ndarray)]
+    columns_of_s = (getattr(s, f.name) for f in fields(Setup))
+    numbers = [v for v in columns_of_s if isinstance(v, np.ndarray) and v.ndim == 2]
     gpu = s.gpu
     if isinstance(gpu, SimpleNamespace):
-        numbers += [v for v in vars(gpu).values() if isinstance(v, np.ndarray)]
+        numbers += [v for v in vars(gpu).values() if isinstance(v, np.ndarray) and v.ndim == 2]
     n = max((c.shape[0] for c in (*numbers, *columns)), default=1)
     table = np.hstack(
         [np.broadcast_to(c, (n, 1)) for c in (*numbers, *columns)] or [np.zeros((n, 1))]
