@@ -161,6 +161,7 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
             "arrivals": arrivals,
             "lengths": row_lengths(row),
             "prefix_caching": False,
+            "api_server": True,  # a benchmark client measures through the API server
             "seed": 0,
         },
         catalog=cat,

@@ -88,12 +88,15 @@ class BatchingReplica(DecodeSet):
         pid: int,
         ptok: int,
         horizon: float = -1.0,
+        arrival: float = -1.0,
     ) -> None:
         """A request arrives at `now`. `horizon`: no other event can reach this replica before
         that time (the next arrival or sample), so the step boundary where the request joins
-        may be handled at once instead of as an event of its own."""
+        may be handled at once instead of as an event of its own. `arrival`: when it reached
+        the server, if earlier than `now` (it waited in the API server, `sim/frontend.py`)."""
         pblocks = ptok // self.bs if (pid >= 0 and self.prefix_caching) else 0
-        self.waiting.append(Seq(rid, now, tokens_in, out, pid, pblocks))
+        since = now if arrival < 0 else arrival
+        self.waiting.append(Seq(rid, since, tokens_in, out, pid, pblocks))
         self.outstanding += 1
         if self.phase == _IDLE:
             self._next(now)

@@ -35,6 +35,7 @@ def _roofline_replicas(
     from fleetplan.estimate import estimate_fit
     from fleetplan.perf.roofline import setup
     from fleetplan.sim.batching import BatchingReplica
+    from fleetplan.sim.frontend import Frontend
     from fleetplan.sim.kv_pool import KvPool
     from fleetplan.sim.steptime import StepTable
 
@@ -86,21 +87,21 @@ def _roofline_replicas(
             "max_num_seqs or kv_capacity_tokens)"
         )
     table = StepTable(s, largest)
+    frontend_s = eng.frontend_us_per_token * 1e-6 if sc.api_server else 0.0
     reps: list[Replica] = []
     for _ in range(sc.replicas):
         pool = KvPool(blocks, bs, sc.watermark if policy.admission == "watermark" else 0.0)
-        reps.append(
-            BatchingReplica(
-                loop,
-                rec,
-                table,
-                pool,
-                max_num_seqs=min(max_seqs, blocks),
-                max_num_batched_tokens=max_tokens,
-                prefix_caching=sc.prefix_caching,
-                policy=policy,
-            )
+        rep = BatchingReplica(
+            loop,
+            rec,
+            table,
+            pool,
+            max_num_seqs=min(max_seqs, blocks),
+            max_num_batched_tokens=max_tokens,
+            prefix_caching=sc.prefix_caching,
+            policy=policy,
         )
+        reps.append(Frontend(loop, rep, frontend_s) if frontend_s > 0 else rep)
     watermark = 0 if policy.admission != "watermark" else int(sc.watermark * blocks)
     room = (blocks - watermark - 1) * bs
     cfg = {
@@ -116,6 +117,8 @@ def _roofline_replicas(
         "prefix_caching": sc.prefix_caching,
         "scheduler": policy.describe(),
     }
+    if sc.api_server:
+        cfg["api_server_us_per_token"] = eng.frontend_us_per_token
     return reps, min(room, model.max_context), cfg, s.notes, table.step_s(1.0, 0.0)
 
 
