@@ -74,7 +74,10 @@ def _call(step: StepFn, *arrays: F64 | float) -> F64:
     numbers stay numbers (the step broadcasts them itself)."""
     shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
     flat = [
-        a if np.ndim(a) == 0 else np.broadcast_to(a, shape).reshape(shape[0], -1) for a in arrays
+        a
+        if np.ndim(a) == 0
+        else (a if a.shape == shape else np.broadcast_to(a, shape)).reshape(shape[0], -1)
+        for a in arrays
     ]
     return np.asarray(step(*flat)).reshape(shape)
 
@@ -123,18 +126,17 @@ def load_point(
         over a last axis of 1 + k + k + ... (the step is elementwise: the same numbers as a
         call per grid, in fewer array operations)."""
         room = np.maximum(chunk - n, 1.0)[..., None]
-        nchs = [np.maximum(np.ceil(p / room), 1.0) for p in prompts]
-        shape = (*n.shape, k)
-        none = np.zeros((*n.shape, 1))
-        seqs = [np.minimum(n + 1, b)[..., None]] + [np.broadcast_to(n[..., None], shape)] * len(
-            prompts
-        )
-        tokens = [none] + [
-            np.broadcast_to(p / c, shape) for p, c in zip(prompts, nchs, strict=True)
-        ]
-        attended = [none] + [np.broadcast_to(p / 2, shape) for p in prompts]
-        cat = [np.concatenate(x, axis=-1) for x in (seqs, tokens, attended)]
-        t = _call(step, cat[0], ctx, cat[1], cat[2])
+        # (decoding sequences, prompt tokens in the step, their mean attended context)
+        seqs, tokens, attended = np.empty((3, *n.shape, 1 + k * len(prompts)))
+        seqs[..., 0] = np.minimum(n + 1, b)
+        seqs[..., 1:] = n[..., None]
+        tokens[..., 0] = attended[..., 0] = 0.0
+        nchs = []
+        for i, p in enumerate(prompts):
+            nchs.append(np.maximum(np.ceil(p / room), 1.0))
+            np.divide(p, nchs[-1], out=tokens[..., 1 + i * k : 1 + (i + 1) * k])
+            attended[..., 1 + i * k : 1 + (i + 1) * k] = p / 2
+        t = _call(step, seqs, ctx, tokens, attended)
         out = [(c * t[..., 1 + i * k : 1 + (i + 1) * k], c) for i, c in enumerate(nchs)]
         return t[..., 0], out
 

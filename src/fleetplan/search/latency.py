@@ -5,11 +5,12 @@ percentile SLO (a vectorized bisection, not a replica-at-a-time loop)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from copy import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fleetplan.perf.roofline import Setup, step_factors
+from fleetplan.perf.roofline import Setup, StepFactors, step_factors
 from fleetplan.perf.schedule import mixed_step_s
 from fleetplan.queueing import quantile
 from fleetplan.search.stack import take
@@ -206,9 +207,16 @@ class LatencyModel:
 
     def entries(self, rows: np.ndarray, cols: np.ndarray) -> LatencyModel:
         """The same model at the (row, batch column) entries given, one row each."""
-        batch = self.batch[rows, cols][:, None]
-        setup = take(self.setup, rows)
-        return LatencyModel(setup, self.work, batch, self.chunk[rows], self.peak[rows])
+        sub = copy(self)  # the same work and length grids; each row's own numbers taken
+        sub.setup = take(self.setup, rows)
+        sub.batch = self.batch[rows, cols][:, None]
+        sub.chunk, sub.peak = self.chunk[rows], self.peak[rows]
+        sub.factors = StepFactors(
+            *(v[rows] if np.ndim(v) == 2 else v for v in vars(self.factors).values())
+        )
+        sub._kept_at = np.full(sub.batch.shape, -1, dtype=np.int64)
+        sub._kept = {}
+        return sub
 
     def fewest_replicas(
         self,
