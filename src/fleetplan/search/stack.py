@@ -9,6 +9,7 @@ takes an array of degrees); the engine's numbers are already in the setup's own 
 from __future__ import annotations
 
 from dataclasses import fields
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,7 +27,7 @@ _NUMBER_TYPES = frozenset({int, float, np.float64})
 
 def _stack_values(values: list[Any]) -> Any:
     first = values[0]
-    if type(first) in _NUMBER_TYPES and all(type(v) in _NUMBER_TYPES for v in values):
+    if type(first) in _NUMBER_TYPES and set(map(type, values)) <= _NUMBER_TYPES:
         # numbers (the most fields): compared and stacked as one array
         column = np.array(values, dtype=np.float64)
         if (column == column[0]).all():
@@ -43,8 +44,10 @@ def stack(setups: list[Setup]) -> Setup:
     """One Setup standing for all of `setups` (which must share the model) in the step
     formulas; its `precision` and `engine` are the first setup's, for labels only."""
     out: dict[str, Any] = {}
-    for f in fields(Setup):
-        values = [getattr(s, f.name) for s in setups]
+    names = [f.name for f in fields(Setup)]
+    # every field of every setup in one pass, then a list of values per field
+    columns = zip(*map(attrgetter(*names), setups), strict=True)
+    for f, values in zip(fields(Setup), map(list, columns), strict=True):
         stacked = _stack_values(values)
         if stacked is None:
             if f.name == "gpu":
