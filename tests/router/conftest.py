@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,6 +89,14 @@ def client(url: str, key: str = GATEWAY_KEY, timeout: float = 10.0) -> Any:
 
 
 MSG = [{"role": "user", "content": "hello"}]
+
+
+def until(cond: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Poll `cond` until it holds; fail naming `what` if it has not within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
 
 
 def create_key(capsys: Any, db: Any, *args: str) -> str:

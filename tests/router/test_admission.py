@@ -10,18 +10,11 @@ import time
 
 import httpx
 
-from conftest import GATEWAY_KEY, MSG, PATIENT, provider
+from conftest import GATEWAY_KEY, MSG, PATIENT, provider, until
 from fleetplan.router.state import MemoryState
 
 H = {"Authorization": f"Bearer {GATEWAY_KEY}"}
 BODY = {"model": "m", "messages": MSG}
-
-
-def _until(cond, what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 def test_limit_queue_and_shedding(upstream, gateway):
@@ -34,9 +27,9 @@ def test_limit_queue_and_shedding(upstream, gateway):
     url = f"{gs.url}/v1/chat/completions"
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         running = [pool.submit(httpx.post, url, json=BODY, headers=H, timeout=30) for _ in range(2)]
-        _until(lambda: up.requests == 2, "two requests never reached the upstream")
+        until(lambda: up.requests == 2, "two requests never reached the upstream")
         queued = pool.submit(httpx.post, url, json=BODY, headers=H, timeout=30)
-        _until(lambda: g.admission.queued == 1, "the third request never queued")
+        until(lambda: g.admission.queued == 1, "the third request never queued")
         shed = httpx.post(url, json=BODY, headers=H)  # queue full: shed at once
         assert shed.status_code == 503
         assert shed.json()["error"]["code"] == "gateway_busy"
@@ -59,7 +52,7 @@ def test_queue_deadline_sheds(upstream, gateway):
     url = f"{gs.url}/v1/chat/completions"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         first = pool.submit(httpx.post, url, json=BODY, headers=H, timeout=30)
-        _until(lambda: up.requests == 1, "the first request never reached the upstream")
+        until(lambda: up.requests == 1, "the first request never reached the upstream")
         late = httpx.post(url, json=BODY, headers=H, timeout=30)  # waits 0.2 s, then shed
         assert late.status_code == 503 and "waited 0.2 s" in late.json()["error"]["message"]
         up.faults.gate.set()
@@ -140,7 +133,7 @@ def test_time_in_the_gateway_queue_is_not_charged_to_the_upstream(upstream, gate
     url = f"{gs.url}/v1/chat/completions"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         queued = pool.submit(httpx.post, url, json=BODY, headers=H, timeout=30)
-        _until(lambda: g.admission.queued == 1, "the request never queued")
+        until(lambda: g.admission.queued == 1, "the request never queued")
         t0 = time.monotonic()
         while time.monotonic() - t0 < 2.5:  # queued longer than total_s (2 s)
             time.sleep(0.05)

@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 
 import openai
 import pytest
 
-from conftest import MSG, client, provider
-
-
-def _wait_for(check, what: str, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
+from conftest import MSG, client, provider, until
 
 
 def test_first_chunk_reaches_the_client_before_the_upstream_sends_its_second(upstream, gateway):
@@ -48,7 +40,7 @@ def test_connection_is_reused_when_done_comes_before_the_body_ends(upstream, gat
     assert got[0] == "t0 "  # the client has its whole stream while the upstream's is open
     assert g.upstream_streams == 1  # the gateway reads the upstream's end in the background
     a.faults.end_gate.set()
-    _wait_for(lambda: g.upstream_streams == 0, "the upstream's body was never read to its end")
+    until(lambda: g.upstream_streams == 0, "the upstream's body was never read to its end")
     list(c.chat.completions.create(model="m", messages=MSG, stream=True))
     assert a.requests == 2 and len(a.connections) == 1  # one connection served both
 
@@ -58,7 +50,7 @@ def test_an_upstream_that_never_ends_its_body_is_closed_after_done(upstream, gat
     a.faults.end_gate = threading.Event()  # never set before the end of the test
     g, gs = gateway([provider("a", sa.url)])
     list(client(gs.url).chat.completions.create(model="m", messages=MSG, stream=True))
-    _wait_for(lambda: g.upstream_streams == 0, "the gateway never gave up on the upstream")
+    until(lambda: g.upstream_streams == 0, "the gateway never gave up on the upstream")
     g.log.flush()
     rows = sqlite3.connect(g.log.path).execute("SELECT status FROM requests").fetchall()
     assert rows == [(200,)]
