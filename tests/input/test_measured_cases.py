@@ -250,3 +250,14 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_the_installed_command_is_the_one_that_handles_a_reader_leaving() -> None:
+    # `fleetplan` (the console script) must go through run(), as `python -m fleetplan` does:
+    # main() alone lets a closed pipe end in a traceback at the interpreter's final flush
+    from importlib.metadata import entry_points
+
+    from fleetplan import cli
+
+    (script,) = entry_points(group="console_scripts", name="fleetplan")
+    assert script.load() is cli.run
