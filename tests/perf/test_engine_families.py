@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetplan.accuracy.calibrate import MAX_BW, MAX_MFU, MAX_MOE_TILE
+from fleetplan.accuracy.calibrate import MAX_BW, MAX_MFU, MAX_MOE_HALF_TOKENS
 from fleetplan.catalog.specs import ARCHITECTURE_ORDER
 from fleetplan.errors import InputError
 from fleetplan.perf.memory import activation_workspace_bytes, fit, weights
@@ -73,7 +73,7 @@ def test_no_factor_crosses_a_physical_ceiling(catalog):
                 assert e.factor("attention_mbu", arch, prec) <= MAX_BW + 1e-9, (e.id, arch)
                 assert e.factor("mfu_prefill", arch, prec) <= MAX_MFU + 1e-9, (e.id, arch)
                 assert 0 < e.factor("moe_stream_scale", arch, prec) <= 1.0
-                assert 0 <= e.factor("moe_gemm_half_tokens", arch, prec) <= MAX_MOE_TILE
+                assert 0 <= e.factor("moe_gemm_half_tokens", arch, prec) <= MAX_MOE_HALF_TOKENS
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,10 @@ from fleetplan.errors import InputError
 MAX_BW, MAX_MFU = 0.92, 0.85
 # a grouped MoE GEMM pads each touched expert's rows to its tile height, at most 128 rows:
 # vLLM's tuned fused-MoE configs use BLOCK_SIZE_M 16 up to 128-token batches and 128 from
-# 1,024 (https://github.com/vllm-project/vllm/blob/2a4fe63c4facbbc202129fc654dcbdd652476b93/vllm/model_executor/layers/fused_moe/configs/E=128,N=384,device_name=NVIDIA_H200.json),
-# so the tokens per expert at which the GEMM reaches half its efficiency stay within a tile
-MAX_MOE_TILE = 128.0
+# 1,024 (https://github.com/vllm-project/vllm/blob/2a4fe63c4facbbc202129fc654dcbdd652476b93/vllm/model_executor/layers/fused_moe/configs/E=128,N=384,device_name=NVIDIA_H200.json).
+# Padded to an M-row tile, t tokens run at t / M of the GEMM's rate, half of it at t = M / 2:
+# the tokens per expert at which the GEMM reaches half its efficiency stay within 64
+MAX_MOE_HALF_TOKENS = 64.0
 # factor -> (lower bound, upper bound) of its absolute value
 FITTABLE: dict[str, tuple[float, float]] = {
     "mbu": (0.05, MAX_BW),
@@ -36,7 +37,7 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "mfu_prefill": (0.02, MAX_MFU),
     "step_overhead_ms": (0.0, 100.0),
     "gemm_half_tokens": (0.0, 512.0),
-    "moe_gemm_half_tokens": (0.0, MAX_MOE_TILE),
+    "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
     "moe_stream_scale": (0.1, 1.0),
     "per_layer_overhead_us": (0.0, 1000.0),
     "allreduce_latency_us": (0.0, 200.0),

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleetplan.accuracy.calibrate import MAX_MOE_TILE, fit_engine
+from fleetplan.accuracy.calibrate import MAX_MOE_HALF_TOKENS, fit_engine
 from fleetplan.accuracy.predict import fittable, needs_simulator, predict_row, row_engine
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
@@ -32,7 +32,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "step_overhead_ms": (0.1, 10.0),
     "per_layer_overhead_us": (0.0, 50.0),
     "allreduce_latency_us": (2.0, 50.0),
-    "moe_gemm_half_tokens": (0.0, MAX_MOE_TILE),
+    "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
     "moe_stream_scale": (0.2, 1.0),
 }
 # where current kernels sit, independent of the validation rows (reference, spread in ln units).
