@@ -168,20 +168,16 @@ def _evaluate_all(
     names.setdefault("ttft_p95_ms", ("ttft", 95.0))
     names.setdefault("tpot_p95_ms", ("tpot", 95.0))
     tied = fewest_instances(replicas, found, sizes)
-    tied_any = tied.any(axis=0)
+    why_not = kv_ok & ~found.any(axis=1, keepdims=True)
+    # TPOT p95 once per entry: at the ties (read by the tie-break) and the why-not entries
     p95 = {"tpot_p95_ms": names.pop("tpot_p95_ms")}
-    tpot = model.values(replicas, tied_any, p95)["tpot_p95_ms"]
+    tpot = model.values(replicas, tied.any(axis=0) | why_not, p95)["tpot_p95_ms"]
     picked = np.zeros_like(found)
     rows = np.arange(n)
     for t in tied:
         k = np.argmin(np.where(t, tpot, np.inf), axis=1)
         picked[rows, k] |= t[rows, k]
-    need = picked | (kv_ok & ~found.any(axis=1, keepdims=True))
-    values = model.values(replicas, need, names)
-    # TPOT p95 where it was not read for the tie-break already (the why-not entries)
-    more = need & ~tied_any
-    if more.any():
-        tpot = np.where(more, model.values(replicas, more, p95)["tpot_p95_ms"], tpot)
+    values = model.values(replicas, picked | why_not, names)
     values["tpot_p95_ms"] = tpot
     ttft = values["ttft_p95_ms"]
     slo_s = {t.name: values[t.name] for t in w.slo.targets}
