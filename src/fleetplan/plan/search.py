@@ -15,12 +15,11 @@ from fleetplan.search.candidates import (
     Rejection,
     SetupEval,
     Workload,
-    check_providers,
     cost_candidates,
     evaluate,
     miss_reason,
-    offers_for,
 )
+from fleetplan.search.packing import check_providers, offers_for
 from fleetplan.search.setups import enumerate_setups
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
-from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import Offer
-from fleetplan.errors import UnknownNameError
 from fleetplan.perf.memory import Fit
 from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
@@ -230,38 +229,6 @@ class Candidate:
         return max(self.instance_gpus // self.tp, 1)
 
 
-def offers_for(
-    cat: Catalog,
-    gpu: str,
-    providers: list[str] | None,
-    pricing: list[str],
-    allow: list[str] | tuple[str, ...] = (),
-) -> list[Offer]:
-    """The offers a plan may buy for `gpu`: allowed providers and pricing, and — unless the
-    scenario allows them — no consumer GPUs, community/marketplace tiers or price ranges."""
-    wanted = {p.lower() for p in providers} if providers else None
-    if "consumer" not in allow and cat.gpu(gpu).segment == "consumer":
-        return []
-    return [
-        o
-        for o in cat.offers_for(gpu=gpu)
-        if o.pricing in pricing
-        and (wanted is None or o.provider in wanted)
-        and ("community" in allow or o.tier not in COMMUNITY_TIERS)
-        and ("price-range" in allow or not o.is_range)
-    ]
-
-
-COMMUNITY_TIERS = ("community", "marketplace")
-
-
-def check_providers(cat: Catalog, providers: list[str] | None) -> None:
-    known = {o.provider for o in cat.offers}
-    for p in providers or []:
-        if p.lower() not in known:
-            raise UnknownNameError("provider", p, known)
-
-
 def cost_candidates(
     evals: list[SetupEval],
     offers: dict[str, list[Offer]],
@@ -269,67 +236,109 @@ def cost_candidates(
     max_usd_per_month: float | None,
 ) -> tuple[list[Candidate], int]:
     """Per setup and offer: the batch size needing the fewest whole instances (ties: lower
-    TPOT), costed as instances x instance price. Returns the candidates and how many
-    (setup, batch, offer) triples were evaluated."""
-    tokens_per_month = work.traffic.avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
-    tokens_per_month *= work.input.mean + work.output.mean
+    TPOT), costed as instances x instance price. Returns the candidates (setup by setup, each
+    setup's offers in order) and how many (setup, batch, offer) triples were evaluated.
+
+    As arrays: the setups on one GPU and tp share their offers and are costed as one
+    (setup, offer, batch) array; every figure of the candidates is then gathered at once."""
     packing = OfferPacking(offers)
-    out: list[Candidate] = []
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, ev in enumerate(evals):
+        groups.setdefault((ev.setup.gpu.id, ev.setup.tp), []).append(i)
     evaluated = 0
-    for ev in evals:
-        tp = ev.setup.tp
-        gpu_offers, size, per, usd_hour = packing(ev.setup.gpu.id, tp)
-        evaluated += ev.batch.size * len(gpu_offers)
+    # per (setup, offer): setup, offer position, batch column, $/month, instances, GPUs per
+    # instance, $/instance-hour, the offer
+    picked: list[tuple[np.ndarray, ...]] = []
+    for (gpu, tp), rows in groups.items():
+        gpu_offers, size, per, usd_hour = packing(gpu, tp)
+        evaluated += sum(evals[i].batch.size for i in rows) * len(gpu_offers)
         if not gpu_offers:
             continue
-        # (offer, batch): whole instances, and their monthly cost
-        inst = np.ceil(ev.replicas[None, :] / per[:, None] - 1e-9)
-        monthly = inst * usd_hour[:, None] * HOURS_PER_MONTH
+        replicas = np.array([evals[i].replicas for i in rows])
+        # (setup, offer, batch): whole instances, and their monthly cost
+        inst = np.ceil(replicas[:, None, :] / per[None, :, None] - 1e-9)
+        monthly = inst * usd_hour[None, :, None] * HOURS_PER_MONTH
         # best batch per offer: meeting SLOs first, then cheapest, then lowest TPOT
-        primary = monthly + np.where(ev.meets, 0.0, 1e18)[None, :]
-        tied = primary <= primary.min(axis=1, keepdims=True) * (1 + 1e-12)
-        ks = np.argmin(np.where(tied, ev.tpot_p95_s[None, :], np.inf), axis=1)
-        for j, o in enumerate(gpu_offers):
-            k = int(ks[j])
-            usd = float(monthly[j, k])
-            out.append(
-                Candidate(
-                    gpu=ev.setup.gpu.id,
-                    precision=ev.setup.precision.id,
-                    tp=tp,
-                    engine=ev.setup.engine.id,
-                    max_batch=int(ev.batch[k]),
-                    replicas=int(ev.replicas[k]),
-                    gpus_total=int(ev.replicas[k]) * tp,
-                    offer=o,
-                    usd_per_month=usd,
-                    usd_per_million_tokens=usd / tokens_per_month * 1e6,
-                    ttft_p95_ms=float(ev.ttft_p95_s[k] * 1e3),
-                    tpot_p95_ms=float(ev.tpot_p95_s[k] * 1e3),
-                    prefill_p95_ms=float(ev.prefill_p95_s[k] * 1e3),
-                    utilization_at_peak=float(ev.utilization[k]),
-                    replica_req_per_s=float(ev.replica_req_s[k]),
-                    kv_capacity_tokens=ev.fit.kv_capacity_tokens,
-                    meets_slo=bool(ev.meets[k]),
-                    within_budget=bool(max_usd_per_month is None or usd <= max_usd_per_month),
-                    notes=ev.setup.notes,
-                    instances=int(inst[j, k]),
-                    instance_gpus=int(size[j]),
-                    usd_per_instance_hour=float(usd_hour[j]),
-                    slo_ms=tuple((name, float(v[k] * 1e3)) for name, v in ev.slo_s.items()),
-                )
-            )
-    return out, evaluated
+        meets = np.array([evals[i].meets for i in rows])
+        primary = monthly + np.where(meets, 0.0, 1e18)[:, None, :]
+        tied = primary <= primary.min(axis=2, keepdims=True) * (1 + 1e-12)
+        tpot = np.array([evals[i].tpot_p95_s for i in rows])
+        ks = np.argmin(np.where(tied, tpot[:, None, :], np.inf), axis=2)
+        g, o = np.indices(ks.shape)
+        held = np.empty(len(gpu_offers), dtype=object)
+        for j, offer in enumerate(gpu_offers):
+            held[j] = offer
+        at = (g, o, ks)
+        picked.append(
+            (np.array(rows)[g], o, ks, monthly[at], inst[at], size[o], usd_hour[o], held[o])
+        )
+    if not picked:
+        return [], evaluated
+    flat = [np.concatenate([x[n].ravel() for x in picked]) for n in range(len(picked[0]))]
+    order = np.lexsort((flat.pop(1), flat[0]))  # setup by setup, offers in order
+    return _candidates(evals, *(a[order] for a in flat), work, max_usd_per_month), evaluated
 
 
-def monthly_cost(offer: Offer, replicas: int, tp: int) -> tuple[int, float]:
-    """(whole instances, $/month) for `replicas` replicas of `tp` GPUs bought through `offer`."""
-    packed = offer.instance_for(tp)
-    if packed is None:
-        raise ValueError(f"{offer.instance_type or offer.id} holds no replica of {tp} GPUs")
-    size, per = packed
-    instances = -(-replicas // per)
-    return instances, instances * offer.usd_per_gpu_hour * size * HOURS_PER_MONTH
+def _candidates(
+    evals: list[SetupEval],
+    si: np.ndarray,
+    k: np.ndarray,
+    usd: np.ndarray,
+    inst: np.ndarray,
+    size: np.ndarray,
+    usd_hour: np.ndarray,
+    bought: np.ndarray,
+    work: Workload,
+    max_usd_per_month: float | None,
+) -> list[Candidate]:
+    """The candidates of setups `si` at batch columns `k`, bought as `inst` instances (of
+    `size` GPUs at `usd_hour`) of the offers `bought` for `usd` $/month: each figure gathered
+    as one array."""
+    tokens_per_month = work.traffic.avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
+    tokens_per_month *= work.input.mean + work.output.mean
+
+    def at(values: list[np.ndarray]) -> np.ndarray:  # a per-(setup, batch) figure
+        return np.array(values)[si, k]
+
+    def each(values: list) -> list:  # a per-setup value for every candidate
+        return [values[i] for i in si.tolist()]
+
+    setups = [ev.setup for ev in evals]
+    tp = np.array([s.tp for s in setups])[si]
+    replicas = at([ev.replicas for ev in evals])
+    slo = [
+        zip(repeat(name), (at([ev.slo_s[name] for ev in evals]) * 1e3).tolist())
+        for name in evals[0].slo_s
+    ]
+    within = np.ones(usd.shape, bool) if max_usd_per_month is None else usd <= max_usd_per_month
+    return list(
+        map(
+            Candidate,
+            each([s.gpu.id for s in setups]),
+            each([s.precision.id for s in setups]),
+            tp.tolist(),
+            each([s.engine.id for s in setups]),
+            at([ev.batch for ev in evals]).astype(np.int64).tolist(),
+            replicas.tolist(),
+            (replicas * tp).tolist(),
+            bought.tolist(),
+            usd.tolist(),
+            (usd / tokens_per_month * 1e6).tolist(),
+            (at([ev.ttft_p95_s for ev in evals]) * 1e3).tolist(),
+            (at([ev.tpot_p95_s for ev in evals]) * 1e3).tolist(),
+            (at([ev.prefill_p95_s for ev in evals]) * 1e3).tolist(),
+            at([ev.utilization for ev in evals]).tolist(),
+            at([ev.replica_req_s for ev in evals]).tolist(),
+            each([ev.fit.kv_capacity_tokens for ev in evals]),
+            at([ev.meets for ev in evals]).tolist(),
+            within.tolist(),
+            each([s.notes for s in setups]),
+            inst.astype(np.int64).tolist(),
+            size.astype(np.int64).tolist(),
+            usd_hour.tolist(),
+            map(tuple, zip(*slo, strict=True)) if slo else repeat((), si.size),
+        )
+    )
 
 
 def miss_reason(ev: SetupEval, slo: Slo) -> str:

@@ -1,11 +1,14 @@
-"""How offers hold replicas: the instance size bought for a replica of `tp` GPUs, the replicas
-packed on one instance, and the instance price, per GPU and tensor parallel degree."""
+"""The offers a plan may buy, and how they hold replicas: the instance size bought for a
+replica of `tp` GPUs, the replicas packed on one instance, and the instance price, per GPU and
+tensor parallel degree."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import Offer
+from fleetplan.errors import UnknownNameError
 
 
 def instance_packing(offers: list[Offer], tp: int) -> tuple[list[Offer], np.ndarray, np.ndarray]:
@@ -44,3 +47,35 @@ class OfferPacking:
         for a free offer, where every entry costs the same)."""
         usable, _, per, _ = self(gpu, tp)
         return {0 if o.usd_per_gpu_hour <= 0 else int(p) for o, p in zip(usable, per, strict=True)}
+
+
+def offers_for(
+    cat: Catalog,
+    gpu: str,
+    providers: list[str] | None,
+    pricing: list[str],
+    allow: list[str] | tuple[str, ...] = (),
+) -> list[Offer]:
+    """The offers a plan may buy for `gpu`: allowed providers and pricing, and — unless the
+    scenario allows them — no consumer GPUs, community/marketplace tiers or price ranges."""
+    wanted = {p.lower() for p in providers} if providers else None
+    if "consumer" not in allow and cat.gpu(gpu).segment == "consumer":
+        return []
+    return [
+        o
+        for o in cat.offers_for(gpu=gpu)
+        if o.pricing in pricing
+        and (wanted is None or o.provider in wanted)
+        and ("community" in allow or o.tier not in COMMUNITY_TIERS)
+        and ("price-range" in allow or not o.is_range)
+    ]
+
+
+COMMUNITY_TIERS = ("community", "marketplace")
+
+
+def check_providers(cat: Catalog, providers: list[str] | None) -> None:
+    known = {o.provider for o in cat.offers}
+    for p in providers or []:
+        if p.lower() not in known:
+            raise UnknownNameError("provider", p, known)
