@@ -62,7 +62,7 @@ def test_equal_requests_stay_in_step_and_varying_ones_do_not(catalog):
     throughput stays about the same. (The engine alone: its API server, which spaces the
     requests out by its own time per request, is held by tests/sim/test_frontend.py.)"""
     eng = dataclasses.replace(
-        row_engine(_row("ttft_ms", "fixed"), catalog), frontend_us_per_token=0
+        row_engine(_row("ttft_ms", "fixed"), catalog), api_server_us_per_output_token=0
     )
 
     def pred(row: ValidationRow) -> float:

@@ -252,7 +252,7 @@ class EngineEntry(_Entry):
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
     expert_parallel: bool = False
-    frontend_us_per_token: float = Field(default=0.0, ge=0, le=10_000)
+    api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
 
     def to_spec(self, engine_id: str) -> EngineProfile:

@@ -199,9 +199,9 @@ class EngineProfile:
     # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
     moe_stream_scale: float = 1.0
     expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
-    # serial API-server time per token of a request, prompt and output (0: not modelled);
-    # the simulator's API-server stage (sim/frontend.py) when a scenario asks for it
-    frontend_us_per_token: float = 0.0
+    # serial API-server time per output token of a request (detokenization and streaming; 0:
+    # not modelled): the simulator's API-server stage (sim/frontend.py) when a scenario asks
+    api_server_us_per_output_token: float = 0.0
     # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
     gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()
 

@@ -146,7 +146,8 @@ class Scenario(_Strict):
     capacity_scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] | None = None
     schedule_policy: Literal["lpm", "fcfs"] | None = None
     # the engine's API server ahead of each replica (a serial server, engines.toml
-    # frontend_us_per_token; sim/frontend.py); off by default: `plan` sizes the engine alone
+    # api_server_us_per_output_token; sim/frontend.py); off by default: `plan` sizes the
+    # engine alone
     api_server: bool = False
     service: Service = Service()
     arrivals: Arrivals

@@ -87,7 +87,7 @@ def _roofline_replicas(
             "max_num_seqs or kv_capacity_tokens)"
         )
     table = StepTable(s, largest)
-    frontend_s = eng.frontend_us_per_token * 1e-6 if sc.api_server else 0.0
+    frontend_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
     reps: list[Replica] = []
     for _ in range(sc.replicas):
         pool = KvPool(blocks, bs, sc.watermark if policy.admission == "watermark" else 0.0)
@@ -118,7 +118,7 @@ def _roofline_replicas(
         "scheduler": policy.describe(),
     }
     if sc.api_server:
-        cfg["api_server_us_per_token"] = eng.frontend_us_per_token
+        cfg["api_server_us_per_output_token"] = eng.api_server_us_per_output_token
     return reps, min(room, model.max_context), cfg, s.notes, table.step_s(1.0, 0.0)
 
 
