@@ -85,6 +85,7 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
         tp=row.tp,
         kv_precision=row.kv_precision,
         attention_dp=row.attention_dp,
+        ep=row.ep,
     )
 
 
@@ -157,6 +158,7 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
             "kv_precision": row.kv_precision,
             "tp": s.tp,
             "attention_dp": s.attention_dp,
+            "ep": s.ep,
             "engine": s.engine.id,
             "arrivals": arrivals,
             "lengths": row_lengths(row),

@@ -22,6 +22,7 @@ from fleetplan.accuracy.rows import ValidationRow, accuracy_file
 from fleetplan.catalog import Catalog
 from fleetplan.errors import FleetplanError, InputError
 from fleetplan.files import read_csv_records
+from fleetplan.perf.expert_parallel import check_ep
 
 METRIC = {
     "output_tok_s": "output_tok_per_s",
@@ -104,6 +105,8 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
     num = int(rec["num_gpus"] or 1)
     tp = int(rec["tp"] or 1)
     engine, version = rec["engine"].strip(), rec["engine_version"].strip()
+    ep = int(rec["ep"] or 1)
+    check_ep(catalog.model(model), tp, ep)
     return ValidationRow(
         row_id=rid,
         engine=engine,
@@ -128,6 +131,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         stat=rec["stat"].strip(),
         gpu_gen=gpu.architecture,
         attention_dp=attention_dp(engine, version, rec["notes"], tp),
+        ep=ep,
         lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
     )
 

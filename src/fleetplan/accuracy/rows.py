@@ -68,6 +68,7 @@ class ValidationRow:
     stat: str = "value"  # mean, median, or value (a throughput)
     gpu_gen: str = ""  # GPU generation, for the report's breakdown
     attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
+    ep: int = 1  # expert-parallel groups (TensorRT-LLM --ep_size, vLLM --enable-expert-parallel)
     lengths: str = "fixed"  # one of LENGTHS: how the run's request lengths vary
 
     @property
@@ -89,7 +90,16 @@ class ValidationRow:
             raise InputError(
                 f"row {self.row_id}: lengths {self.lengths!r}; accepted: {', '.join(LENGTHS)}"
             )
-        for name in ("input_len", "output_len", "batch", "tp", "pp", "gpu_count", "attention_dp"):
+        for name in (
+            "input_len",
+            "output_len",
+            "batch",
+            "tp",
+            "pp",
+            "gpu_count",
+            "attention_dp",
+            "ep",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"row {self.row_id}: {name} must be a positive integer")
 
@@ -136,6 +146,7 @@ def row_from_dict(row: dict[str, str], where: str) -> ValidationRow:
         trust=(row.get("trust") or "").strip(),
         notes=(row.get("notes") or "").strip(),
         attention_dp=_int(row, "attention_dp", where, 1),
+        ep=_int(row, "ep", where, 1),
         lengths=(row.get("lengths") or "fixed").strip().lower(),
     )
 

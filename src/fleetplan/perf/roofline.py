@@ -18,6 +18,14 @@ from numpy.typing import ArrayLike, NDArray
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
+from fleetplan.perf.expert_parallel import (
+    alltoall_s,
+    busiest_group_experts,
+    busiest_group_load,
+    check_ep,
+    ep_note,
+    expected_experts,
+)
 from fleetplan.perf.memory import (
     attention_dp_note,
     attention_dp_weight_bytes,
@@ -64,6 +72,7 @@ class Setup:
     moe_stream_scale: float = 1.0  # share of mbu that routed-expert weight reads reach
     attention_peak_flops: float = 0.0  # per GPU, dense, in the format attention runs in
     attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
+    ep: int = 1  # expert-parallel groups of the routed experts (perf.expert_parallel)
 
     @property
     def label(self) -> str:
@@ -139,8 +148,10 @@ def setup(
     tp: int = 1,
     kv_precision: str = "auto",
     attention_dp: int = 1,
+    ep: int = 1,
 ) -> Setup:
-    """The step-time scalars of a combination (`attention_dp`: memory.kv_shard_fraction)."""
+    """The step-time scalars of a combination (`attention_dp`: memory.kv_shard_fraction;
+    `ep`: perf.expert_parallel)."""
     engine = engine.for_gpu(gpu)  # the scheduler limits the engine picks on this GPU
     if precision.id not in engine.precisions:
         raise UnsupportedError(
@@ -148,6 +159,7 @@ def setup(
             f"{', '.join(engine.precisions)}"
         )
     check_tp(model, tp)
+    check_ep(model, tp, ep)
     fmt, emulated, note = compute_format_for(gpu, precision)
     arch, pid = gpu.architecture, precision.id
     counts = count_params(model)
@@ -181,7 +193,7 @@ def setup(
             f"{tp * math.ceil(model.kv_heads / tp) / model.kv_heads:g}x (modelled)"
         )
     dp_note = attention_dp_note(tp, attention_dp)
-    notes = tuple(n for n in (note, extrapolated, replicated, dp_note) if n)
+    notes = tuple(n for n in (note, extrapolated, replicated, dp_note, ep_note(model, tp, ep)) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
@@ -221,6 +233,7 @@ def setup(
             attention_format(gpu, fmt, kv_width(kv_precision, precision))
         ),
         attention_dp=attention_dp,
+        ep=ep,
     )
 
 
@@ -240,13 +253,6 @@ class StepTime:
     flops: F64
 
 
-def expected_experts(experts: int, per_token: int, tokens: ArrayLike) -> F64:
-    """Expected distinct experts that `tokens` tokens route to, each picking `per_token` of
-    `experts` uniformly: E·(1 − (1 − k/E)^n)."""
-    n = np.asarray(tokens, dtype=np.float64)
-    return experts * (1.0 - (1.0 - per_token / experts) ** n)
-
-
 def _expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
     """Routed-expert GEMM time: a grouped GEMM runs each touched expert on the tokens routed
     to it, n·k / E_touched on average; with few tokens per expert its tiles are mostly padding,
@@ -256,6 +262,30 @@ def _expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
     per_expert = tokens * m.moe_experts_per_token / touched
     eff = s.mfu * per_expert / (per_expert + s.moe_gemm_half_tokens)
     return np.where(tokens > 0, expert_flops / (s.peak_flops * np.maximum(eff, 1e-9)), 0.0)
+
+
+def _moe_terms(s: Setup, tokens: F64) -> tuple[F64, F64, F64, F64]:
+    """The routed experts' weight bytes per GPU, their stream time, GEMM time and the change in
+    communication time of a step of `tokens` tokens, on the busiest expert group
+    (perf.expert_parallel; at ep 1 every GPU holds a 1/tp slice of every expert)."""
+    m = s.model
+    k = m.moe_experts_per_token
+    touched = s.ep * busiest_group_experts(m.moe_experts, k, tokens, s.ep)
+    w_bytes = s.expert_bytes_gpu * m.moe_layers * touched
+    memory = w_bytes / (s.bandwidth * s.mbu * s.moe_stream_scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flops = s.expert_flops_per_token_gpu * tokens
+        compute = _expert_gemm_s(s, tokens, flops) * busiest_group_load(k, tokens, s.ep)
+    # data-parallel attention: each GPU's own tokens go to their experts and back by two
+    # all-to-alls instead of the MoE layer's all-reduce
+    link = s.gpu.interconnect_gb_s
+    local = tokens / s.attention_dp
+    a2a = 2 * alltoall_s(local, m.hidden_size, k, s.ep, link, s.allreduce_latency_s)
+    swap = a2a - allreduce_s(tokens, m.hidden_size, s.tp, link, s.allreduce_latency_s)
+    comm = m.moe_layers * np.where(
+        (np.asarray(s.ep) > 1) & (np.asarray(s.attention_dp) > 1), swap, 0.0
+    )
+    return w_bytes, memory, compute, comm
 
 
 def _kv_layers_tokens(m: ModelSpec, context: F64) -> F64:
@@ -288,16 +318,12 @@ def step_s(
     # linear layers: stream the weights once, multiply every token
     w_bytes = s.dense_bytes_gpu + zero
     lin_memory = s.dense_bytes_gpu / (s.bandwidth * s.mbu) + zero
+    moe_comm = zero
     if m.is_moe:
-        expert_bytes = (
-            s.expert_bytes_gpu
-            * m.moe_layers
-            * expected_experts(m.moe_experts, m.moe_experts_per_token, tokens)
-        )
+        expert_bytes, expert_memory, expert_compute, moe_comm = _moe_terms(s, tokens)
         w_bytes = w_bytes + expert_bytes
-        lin_memory = lin_memory + expert_bytes / (s.bandwidth * s.mbu * s.moe_stream_scale)
+        lin_memory = lin_memory + expert_memory
     lin_flops = s.linear_flops_per_token_gpu * tokens
-    expert_flops = s.expert_flops_per_token_gpu * tokens
     with np.errstate(divide="ignore", invalid="ignore"):
         # FLOPs / (peak · mfu · tokens / (tokens + half)): the GEMM efficiency at `tokens`
         dense_per_token = (s.linear_flops_per_token_gpu - s.expert_flops_per_token_gpu) / (
@@ -305,7 +331,7 @@ def step_s(
         )
         lin_compute = np.where(tokens > 0, dense_per_token * (tokens + s.gemm_half_tokens), 0.0)
         if m.is_moe:
-            lin_compute = lin_compute + _expert_gemm_s(s, tokens, expert_flops)
+            lin_compute = lin_compute + expert_compute
     # attention: decode reads every cached token's KV; prefill is compute-bound (flash attention)
     per_layer_attn = s.attn_flops_per_ctx_token_gpu / m.layers
     dec_tokens = b * _kv_layers_tokens(m, c)  # KV tokens the decodes read, over the layers
@@ -318,6 +344,7 @@ def step_s(
         2
         * m.layers
         * allreduce_s(tokens, m.hidden_size, s.tp, s.gpu.interconnect_gb_s, s.allreduce_latency_s)
+        + moe_comm
     )
     overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + zero
     # near the ridge point a GEMM kernel overlaps its weight loads and its MACs only partly:
@@ -388,11 +415,8 @@ def step_total_s(
     tokens = b + p
     lin = np.where(tokens > 0, f.dense_s_per_token * (tokens + s.gemm_half_tokens), 0.0)
     if m.is_moe:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lin = lin + _expert_gemm_s(s, tokens, s.expert_flops_per_token_gpu * tokens)
-        experts = expected_experts(m.moe_experts, m.moe_experts_per_token, tokens)
-        per_expert = s.expert_bytes_gpu * m.moe_layers / (s.bandwidth * s.mbu * s.moe_stream_scale)
-        lin = lin + per_expert * experts
+        _, expert_memory, expert_compute, moe_comm = _moe_terms(s, tokens)
+        lin = lin + expert_memory + expert_compute + moe_comm
     dec_tokens = b * _kv_layers_tokens(m, np.asarray(decode_context, dtype=np.float64))
     pre_tokens = p * _kv_layers_tokens(m, np.asarray(prefill_context, dtype=np.float64))
     attn_compute = (dec_tokens + pre_tokens) * f.attn_compute_s_per_token

@@ -131,6 +131,8 @@ class Scenario(_Strict):
     tp: int = Field(default=1, ge=1, le=64)
     # data-parallel attention groups (SGLang --enable-dp-attention): a divisor of tp
     attention_dp: int = Field(default=1, ge=1, le=64)
+    # expert-parallel groups of a MoE model's routed experts: a divisor of tp and the experts
+    ep: int = Field(default=1, ge=1, le=64)
     engine: str = "vllm"
     replicas: int = Field(default=1, ge=1, le=10_000)
     load_balancer: Literal["round_robin", "least_outstanding"] = "least_outstanding"

@@ -72,6 +72,7 @@ def _roofline_replicas(
         tp=sc.tp,
         kv_precision=sc.kv_precision,
         attention_dp=sc.attention_dp,
+        ep=sc.ep,
     )
     max_seqs = sc.max_num_seqs or eng.max_num_seqs
     max_tokens = sc.max_num_batched_tokens or eng.max_num_batched_tokens

@@ -1,0 +1,125 @@
+"""Expert parallelism (EP) of a MoE model's routed experts, across a replica's tp GPUs.
+
+With `ep` > 1 the tp GPUs form `ep` expert groups: each holds `num_experts / ep` whole routed
+experts, split tensor-parallel over its tp / ep GPUs (TensorRT-LLM's moe_ep_size x
+moe_tp_size = tp; vLLM's --enable-expert-parallel: ep = tp). The weights per GPU are those of
+tensor parallelism; what changes is which experts a GPU reads and runs in a step:
+
+- a step's tokens touch experts unevenly across the groups, and the busiest group sets the
+  step: `busiest_group_experts` (expert weights read) and `busiest_group_load` (routed
+  token-slots multiplied);
+- communication: with attention tensor-parallel every GPU holds every token after the
+  attention's all-reduce, each runs its own experts on the tokens routed to them and one
+  all-reduce sums the partial outputs (TensorRT-LLM and vLLM without attention DP): the same
+  two all-reduces a layer as tensor parallelism. With data-parallel attention each GPU holds its
+  own group's tokens only, and the MoE layer dispatches and combines them by two all-to-alls
+  instead of the all-reduce (`alltoall_s`).
+
+The spread of the busiest group over the mean is the normal approximation of the largest of
+`ep` binomial counts: mean + sd * sqrt(2 ln ep) (tokens route uniformly at random).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from fleetplan.catalog.specs import ModelSpec
+from fleetplan.errors import InputError
+
+F64 = NDArray[np.float64]
+
+
+def check_ep(model: ModelSpec, tp: int, ep: int) -> None:
+    """`ep` must divide tp (expert groups of tp / ep GPUs) and the model's routed experts."""
+    if ep == 1:
+        return
+    experts = model.moe_experts if model.is_moe else 0
+    if ep < 1 or tp % ep or not experts or experts % ep:
+        routed = f"the {experts} routed experts of {model.id}" if experts else "a MoE model"
+        raise InputError(
+            f"ep = {ep}; expected a divisor of tp = {tp} and of {routed} (1 = experts "
+            "tensor-parallel)"
+        )
+
+
+def experts_per_gpu(model: ModelSpec, ep: int) -> int:
+    """Whole routed experts each GPU holds (each split over tp / ep GPUs)."""
+    return model.moe_experts // ep
+
+
+def expected_experts(experts: int, per_token: int, tokens: ArrayLike) -> F64:
+    """Expected distinct experts that `tokens` tokens route to, each picking `per_token` of
+    `experts` uniformly: E·(1 − (1 − k/E)^n)."""
+    n = np.asarray(tokens, dtype=np.float64)
+    return experts * (1.0 - (1.0 - per_token / experts) ** n)
+
+
+def _spread(ep: ArrayLike) -> F64:
+    """sqrt(2 ln ep): the largest of `ep` normal draws, in standard deviations (0 at ep 1)."""
+    return np.sqrt(2.0 * np.log(np.maximum(np.asarray(ep, dtype=np.float64), 1.0)))
+
+
+def busiest_group_experts(experts: int, per_token: int, tokens: ArrayLike, ep: ArrayLike) -> F64:
+    """Expected distinct experts that the busiest of `ep` expert groups runs in a step of
+    `tokens` tokens (each picking `per_token` of `experts` uniformly): each of a group's
+    experts / ep experts is touched with p = 1 − (1 − k/E)^n, so the group count has mean
+    μ = (E/ep)·p and sd σ = sqrt((E/ep)·p·(1 − p)); the busiest is μ + σ·sqrt(2 ln ep), at most
+    E/ep. At ep = 1: the expected experts touched, E·p."""
+    n = np.asarray(tokens, dtype=np.float64)
+    g = np.asarray(ep, dtype=np.float64)
+    held = experts / g
+    p = 1.0 - (1.0 - per_token / experts) ** n
+    busiest = held * p + np.sqrt(held * p * (1.0 - p)) * _spread(g)
+    return np.minimum(busiest, held)
+
+
+def busiest_group_load(per_token: int, tokens: ArrayLike, ep: ArrayLike) -> F64:
+    """The busiest expert group's routed token-slots over the mean group's (≥ 1; 1 at ep 1):
+    a group receives Binomial(n·k, 1/ep) of the step's n·k slots, mean m = n·k/ep; its busiest
+    is m + sqrt(m·(1 − 1/ep))·sqrt(2 ln ep), at most n (a token routes to an expert at most
+    once, so to a group at most k times — n·k slots — and k ≤ E/ep rarely binds)."""
+    n = np.asarray(tokens, dtype=np.float64)
+    g = np.asarray(ep, dtype=np.float64)
+    mean = n * per_token / g
+    with np.errstate(divide="ignore", invalid="ignore"):
+        busiest = mean + np.sqrt(mean * (1.0 - 1.0 / g)) * _spread(g)
+        ratio = np.minimum(busiest, n * per_token) / mean
+    return np.where(mean > 0, ratio, 1.0)
+
+
+def alltoall_bytes(
+    tokens: ArrayLike, hidden_size: int, per_token: int, ep: ArrayLike, act_bytes: float = 2.0
+) -> F64:
+    """Bytes one GPU sends in one all-to-all of its `tokens` tokens to their `per_token`
+    experts: tokens x hidden x k x bytes, less the share whose expert is on the GPU itself,
+    (ep − 1)/ep. A MoE layer runs two (dispatch, then combine)."""
+    t = np.asarray(tokens, dtype=np.float64)
+    g = np.asarray(ep, dtype=np.float64)
+    return t * hidden_size * per_token * act_bytes * (g - 1.0) / g
+
+
+def alltoall_s(
+    tokens: ArrayLike,
+    hidden_size: int,
+    per_token: int,
+    ep: ArrayLike,
+    link_gb_s: ArrayLike,
+    latency_s: ArrayLike,
+) -> F64:
+    """Time of one all-to-all (`alltoall_bytes` over the GPU's link plus the collective's
+    fixed latency, the all-reduce's); 0 at ep 1."""
+    g = np.asarray(ep, dtype=np.float64)
+    volume = alltoall_bytes(tokens, hidden_size, per_token, g)
+    return np.where(g > 1, latency_s + volume / (np.asarray(link_gb_s) * 1e9), 0.0)
+
+
+def ep_note(model: ModelSpec, tp: int, ep: int) -> str:
+    """What expert parallelism changes, for a setup's notes ('' without it)."""
+    if ep <= 1:
+        return ""
+    return (
+        f"expert-parallel over {ep} groups of {tp // ep} GPU(s): each holds "
+        f"{experts_per_gpu(model, ep)} of the {model.moe_experts} routed experts; the busiest "
+        "group's experts and tokens set the step (modelled)"
+    )
