@@ -109,3 +109,20 @@ def test_published_rows_carry_their_ep_size(catalog):
     eps = {(r.source_id, r.ep) for r in rows if r.ep > 1}
     assert ("dstack-deepseek-r1-mi300x-h200", 4) in eps
     assert all(r.ep == 1 or catalog.model(r.model).is_moe for r in rows)
+
+
+def test_a_scenario_with_an_ep_that_does_not_divide_is_one_line(catalog):
+    from fleetplan.sim import simulate
+
+    scenario = {
+        "model": "deepseek-r1",
+        "gpu": "h200",
+        "precision": "fp8",
+        "tp": 8,
+        "ep": 3,
+        "engine": "tensorrt-llm",
+        "arrivals": {"kind": "concurrency", "users": 2, "requests": 2},
+        "lengths": {"input": {"mean": 10}, "output": {"mean": 5}},
+    }
+    with pytest.raises(InputError, match="ep = 3; expected a divisor of tp = 8"):
+        simulate(scenario, catalog=catalog)
