@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fleetplan.perf.expert_parallel import expected_experts
 from fleetplan.perf.parallel import allreduce_s
-from fleetplan.perf.roofline import expected_experts, setup, step_s
+from fleetplan.perf.roofline import setup, step_s
 from fleetplan.perf.schedule import continuous, static
 
 

@@ -21,11 +21,17 @@ The spread of the busiest group over the mean is the normal approximation of the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.errors import InputError
+from fleetplan.perf.parallel import allreduce_s
+
+if TYPE_CHECKING:
+    from fleetplan.perf.roofline import Setup
 
 F64 = NDArray[np.float64]
 
@@ -112,6 +118,41 @@ def alltoall_s(
     g = np.asarray(ep, dtype=np.float64)
     volume = alltoall_bytes(tokens, hidden_size, per_token, g)
     return np.where(g > 1, latency_s + volume / (np.asarray(link_gb_s) * 1e9), 0.0)
+
+
+def expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
+    """Routed-expert GEMM time: a grouped GEMM runs each touched expert on the tokens routed
+    to it, n·k / E_touched on average; with few tokens per expert its tiles are mostly padding,
+    so its efficiency falls as mfu · t / (t + moe_gemm_half_tokens)."""
+    m = s.model
+    touched = np.maximum(expected_experts(m.moe_experts, m.moe_experts_per_token, tokens), 1e-9)
+    per_expert = tokens * m.moe_experts_per_token / touched
+    eff = s.mfu * per_expert / (per_expert + s.moe_gemm_half_tokens)
+    return np.where(tokens > 0, expert_flops / (s.peak_flops * np.maximum(eff, 1e-9)), 0.0)
+
+
+def moe_terms(s: Setup, tokens: F64) -> tuple[F64, F64, F64, F64]:
+    """The routed experts' weight bytes per GPU, their stream time, GEMM time and the change in
+    communication time of a step of `tokens` tokens, on the busiest expert group
+    (perf.expert_parallel; at ep 1 every GPU holds a 1/tp slice of every expert)."""
+    m = s.model
+    k = m.moe_experts_per_token
+    touched = s.ep * busiest_group_experts(m.moe_experts, k, tokens, s.ep)
+    w_bytes = s.expert_bytes_gpu * m.moe_layers * touched
+    memory = w_bytes / (s.bandwidth * s.mbu * s.moe_stream_scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flops = s.expert_flops_per_token_gpu * tokens
+        compute = expert_gemm_s(s, tokens, flops) * busiest_group_load(k, tokens, s.ep)
+    # data-parallel attention: each GPU's own tokens go to their experts and back by two
+    # all-to-alls instead of the MoE layer's all-reduce
+    link = s.gpu.interconnect_gb_s
+    local = tokens / s.attention_dp
+    a2a = 2 * alltoall_s(local, m.hidden_size, k, s.ep, link, s.allreduce_latency_s)
+    swap = a2a - allreduce_s(tokens, m.hidden_size, s.tp, link, s.allreduce_latency_s)
+    comm = m.moe_layers * np.where(
+        (np.asarray(s.ep) > 1) & (np.asarray(s.attention_dp) > 1), swap, 0.0
+    )
+    return w_bytes, memory, compute, comm
 
 
 def ep_note(model: ModelSpec, tp: int, ep: int) -> str:

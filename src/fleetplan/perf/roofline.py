@@ -18,14 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
-from fleetplan.perf.expert_parallel import (
-    alltoall_s,
-    busiest_group_experts,
-    busiest_group_load,
-    check_ep,
-    ep_note,
-    expected_experts,
-)
+from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
 from fleetplan.perf.memory import (
     attention_dp_note,
     attention_dp_weight_bytes,
@@ -253,41 +246,6 @@ class StepTime:
     flops: F64
 
 
-def _expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
-    """Routed-expert GEMM time: a grouped GEMM runs each touched expert on the tokens routed
-    to it, n·k / E_touched on average; with few tokens per expert its tiles are mostly padding,
-    so its efficiency falls as mfu · t / (t + moe_gemm_half_tokens)."""
-    m = s.model
-    touched = np.maximum(expected_experts(m.moe_experts, m.moe_experts_per_token, tokens), 1e-9)
-    per_expert = tokens * m.moe_experts_per_token / touched
-    eff = s.mfu * per_expert / (per_expert + s.moe_gemm_half_tokens)
-    return np.where(tokens > 0, expert_flops / (s.peak_flops * np.maximum(eff, 1e-9)), 0.0)
-
-
-def _moe_terms(s: Setup, tokens: F64) -> tuple[F64, F64, F64, F64]:
-    """The routed experts' weight bytes per GPU, their stream time, GEMM time and the change in
-    communication time of a step of `tokens` tokens, on the busiest expert group
-    (perf.expert_parallel; at ep 1 every GPU holds a 1/tp slice of every expert)."""
-    m = s.model
-    k = m.moe_experts_per_token
-    touched = s.ep * busiest_group_experts(m.moe_experts, k, tokens, s.ep)
-    w_bytes = s.expert_bytes_gpu * m.moe_layers * touched
-    memory = w_bytes / (s.bandwidth * s.mbu * s.moe_stream_scale)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        flops = s.expert_flops_per_token_gpu * tokens
-        compute = _expert_gemm_s(s, tokens, flops) * busiest_group_load(k, tokens, s.ep)
-    # data-parallel attention: each GPU's own tokens go to their experts and back by two
-    # all-to-alls instead of the MoE layer's all-reduce
-    link = s.gpu.interconnect_gb_s
-    local = tokens / s.attention_dp
-    a2a = 2 * alltoall_s(local, m.hidden_size, k, s.ep, link, s.allreduce_latency_s)
-    swap = a2a - allreduce_s(tokens, m.hidden_size, s.tp, link, s.allreduce_latency_s)
-    comm = m.moe_layers * np.where(
-        (np.asarray(s.ep) > 1) & (np.asarray(s.attention_dp) > 1), swap, 0.0
-    )
-    return w_bytes, memory, compute, comm
-
-
 def _kv_layers_tokens(m: ModelSpec, context: F64) -> F64:
     """Σ over layers of the tokens each layer attends to (sliding windows cap theirs)."""
     if not m.sliding_window_layers:  # the same number: 0 × win adds 0
@@ -320,7 +278,7 @@ def step_s(
     lin_memory = s.dense_bytes_gpu / (s.bandwidth * s.mbu) + zero
     moe_comm = zero
     if m.is_moe:
-        expert_bytes, expert_memory, expert_compute, moe_comm = _moe_terms(s, tokens)
+        expert_bytes, expert_memory, expert_compute, moe_comm = moe_terms(s, tokens)
         w_bytes = w_bytes + expert_bytes
         lin_memory = lin_memory + expert_memory
     lin_flops = s.linear_flops_per_token_gpu * tokens
@@ -415,7 +373,7 @@ def step_total_s(
     tokens = b + p
     lin = np.where(tokens > 0, f.dense_s_per_token * (tokens + s.gemm_half_tokens), 0.0)
     if m.is_moe:
-        _, expert_memory, expert_compute, moe_comm = _moe_terms(s, tokens)
+        _, expert_memory, expert_compute, moe_comm = moe_terms(s, tokens)
         lin = lin + expert_memory + expert_compute + moe_comm
     dec_tokens = b * _kv_layers_tokens(m, np.asarray(decode_context, dtype=np.float64))
     pre_tokens = p * _kv_layers_tokens(m, np.asarray(prefill_context, dtype=np.float64))
