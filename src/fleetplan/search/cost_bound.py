@@ -38,11 +38,15 @@ def least_usd_per_month(jobs: list[Job], offers: dict[str, list[Offer]]) -> list
     )
     packing = OfferPacking(offers)
     least = np.full(len(pairs), np.inf)
+    groups: dict[tuple[str, int], list[int]] = {}  # the setups of each (GPU, tp): one offer list
     for i, (s, _) in enumerate(pairs):
-        usable, _, per, usd_hour = packing(s.gpu.id, s.tp)
-        if usable and kv_ok[i].any():
-            inst = np.ceil(replicas[i][None, kv_ok[i]] / per[:, None] - 1e-9)
-            least[i] = (inst * usd_hour[:, None] * HOURS_PER_MONTH).min()
+        groups.setdefault((s.gpu.id, s.tp), []).append(i)
+    for (gpu, tp), rows in groups.items():
+        usable, _, per, usd_hour = packing(gpu, tp)
+        if usable:
+            inst = np.ceil(replicas[None, rows] / per[:, None, None] - 1e-9)
+            monthly = inst * usd_hour[:, None, None] * HOURS_PER_MONTH
+            least[rows] = np.where(kv_ok[None, rows], monthly, np.inf).min(axis=(0, 2))
     cut = np.cumsum([len(ps) for ps, _ in jobs])[:-1]
     return np.split(least, cut)
 
