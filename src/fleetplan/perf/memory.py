@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
@@ -66,12 +70,20 @@ def kv_bytes_per_token(model: ModelSpec, kv_bytes: float) -> float:
     return kv_bytes_per_token_per_layer(model, kv_bytes) * model.layers
 
 
+def kv_layer_tokens(model: ModelSpec, context: ArrayLike) -> Any:
+    """Σ over layers of the tokens whose KV a layer holds (and attends to) at `context` tokens:
+    full layers × context + sliding-window layers × min(context, window). The one definition
+    the memory model, the step time and the simulator's KV pool all use (scalar or array)."""
+    if not model.sliding_window_layers:  # the same number: 0 × win adds 0
+        return model.layers * context
+    full = model.layers - model.sliding_window_layers
+    win = np.minimum(context, model.sliding_window) if model.sliding_window else context
+    return full * context + model.sliding_window_layers * win
+
+
 def kv_bytes_for_context(model: ModelSpec, kv_bytes: float, context: float) -> float:
     """KV bytes one sequence of `context` tokens holds: sliding-window layers cap at the window."""
-    per_layer = kv_bytes_per_token_per_layer(model, kv_bytes)
-    full_layers = model.layers - model.sliding_window_layers
-    windowed = min(context, model.sliding_window) if model.sliding_window else context
-    return per_layer * (full_layers * context + model.sliding_window_layers * windowed)
+    return float(kv_bytes_per_token_per_layer(model, kv_bytes) * kv_layer_tokens(model, context))
 
 
 def check_attention_dp(tp: int, attention_dp: int) -> None:

@@ -23,6 +23,7 @@ from fleetplan.perf.memory import (
     attention_dp_note,
     attention_dp_weight_bytes,
     kv_bytes_per_token_per_layer,
+    kv_layer_tokens,
     kv_shard_fraction,
     kv_width,
     weights,
@@ -246,15 +247,6 @@ class StepTime:
     flops: F64
 
 
-def _kv_layers_tokens(m: ModelSpec, context: F64) -> F64:
-    """Σ over layers of the tokens each layer attends to (sliding windows cap theirs)."""
-    if not m.sliding_window_layers:  # the same number: 0 × win adds 0
-        return m.layers * context
-    full = m.layers - m.sliding_window_layers
-    win = np.minimum(context, m.sliding_window) if m.sliding_window else context
-    return full * context + m.sliding_window_layers * win
-
-
 def step_s(
     s: Setup,
     decode_seqs: ArrayLike,
@@ -292,10 +284,10 @@ def step_s(
             lin_compute = lin_compute + expert_compute
     # attention: decode reads every cached token's KV; prefill is compute-bound (flash attention)
     per_layer_attn = s.attn_flops_per_ctx_token_gpu / m.layers
-    dec_tokens = b * _kv_layers_tokens(m, c)  # KV tokens the decodes read, over the layers
+    dec_tokens = b * kv_layer_tokens(m, c)  # KV tokens the decodes read, over the layers
     kv_bytes = (dec_tokens + p * m.layers) * s.kv_layer_bytes_gpu
     kv_traffic = kv_bytes + dec_tokens * ((s.kv_read_factor - 1.0) * s.kv_layer_bytes_gpu)
-    attn_flops = per_layer_attn * (dec_tokens + p * _kv_layers_tokens(m, pc))
+    attn_flops = per_layer_attn * (dec_tokens + p * kv_layer_tokens(m, pc))
     attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.mfu))
     attn_memory = kv_traffic * (1.0 / (s.bandwidth * s.attention_mbu))
     comm = (
@@ -375,8 +367,8 @@ def step_total_s(
     if m.is_moe:
         _, expert_memory, expert_compute, moe_comm = moe_terms(s, tokens)
         lin = lin + expert_memory + expert_compute + moe_comm
-    dec_tokens = b * _kv_layers_tokens(m, np.asarray(decode_context, dtype=np.float64))
-    pre_tokens = p * _kv_layers_tokens(m, np.asarray(prefill_context, dtype=np.float64))
+    dec_tokens = b * kv_layer_tokens(m, np.asarray(decode_context, dtype=np.float64))
+    pre_tokens = p * kv_layer_tokens(m, np.asarray(prefill_context, dtype=np.float64))
     attn_compute = (dec_tokens + pre_tokens) * f.attn_compute_s_per_token
     attn_memory = (dec_tokens * s.kv_read_factor + p * m.layers) * f.attn_memory_s_per_token
     return lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + f.fixed_s

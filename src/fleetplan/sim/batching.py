@@ -51,6 +51,7 @@ class BatchingReplica(DecodeSet):
         max_num_batched_tokens: int,
         prefix_caching: bool,
         policy: Policy,
+        window_blocks: Callable[[int], int] | None = None,
     ) -> None:
         self.loop = loop
         self.rec = rec
@@ -60,6 +61,7 @@ class BatchingReplica(DecodeSet):
         self.max_seqs = max_num_seqs
         self.max_tokens = max_num_batched_tokens
         self.prefix_caching = prefix_caching
+        self.window_blocks = window_blocks  # sliding-window layers' blocks (`kv_pool`)
         self.no_watermark = policy.admission != "watermark"
         self.chunked, self.mixed, self.lpm = policy.chunked, policy.mixed, policy.lpm
         self.ratio = RATIO_INIT if policy.admission == "token_ratio" else -1.0
@@ -96,7 +98,10 @@ class BatchingReplica(DecodeSet):
         the server, if earlier than `now` (it waited in the API server, `sim/frontend.py`)."""
         pblocks = ptok // self.bs if (pid >= 0 and self.prefix_caching) else 0
         since = now if arrival < 0 else arrival
-        self.waiting.append(Seq(rid, since, tokens_in, out, pid, pblocks))
+        s = Seq(rid, since, tokens_in, out, pid, pblocks)
+        if self.window_blocks is not None:
+            s.win = self.window_blocks(tokens_in + out)
+        self.waiting.append(s)
         self.outstanding += 1
         if self.phase == _IDLE:
             self._next(now)
@@ -121,7 +126,7 @@ class BatchingReplica(DecodeSet):
 
     def _finish(self, s: Seq, now: float, blocks: int) -> None:
         pool = self.pool
-        blocks -= s.shared
+        blocks += s.win - s.shared
         pool.used -= blocks
         pool.free += blocks
         if s.shared:
@@ -145,7 +150,7 @@ class BatchingReplica(DecodeSet):
             blocks = s.held
         if self.ratio >= 0:  # SGLang retracts and becomes conservative again
             self.ratio = RATIO_INIT
-        self.pool.give(blocks - s.shared)
+        self.pool.give(blocks + s.win - s.shared)
         if s.shared:
             self.pool.release(s.pid, s.shared)
         s.prompt = s.tokens_in + s.gen
@@ -237,9 +242,9 @@ class BatchingReplica(DecodeSet):
             if not chunked and n < s.prompt - done and chunks:
                 break
             if full:  # TensorRT-LLM guaranteed-no-evict: the whole sequence, reserved now
-                need = -(-(s.prompt + s.out - s.gen) // bs) - hit
+                need = -(-(s.prompt + s.out - s.gen) // bs) - hit + s.win
             else:
-                need = -(-(done + n) // bs) - hit
+                need = -(-(done + n) // bs) - hit + s.win
             extra = hit if (hit and refs == 0) else 0  # an idle cached prefix comes back in use
             room = pool.free + pool.idle - need - reserve - extra
             if ratio >= 0:  # SGLang: keep room for the running requests' outputs
@@ -255,7 +260,7 @@ class BatchingReplica(DecodeSet):
                 pool.used += need
             else:
                 pool.take(need)
-            s.shared, s.done, s.held = hit, done, hit + need
+            s.shared, s.done, s.held = hit, done, hit + need - s.win
             s.state = PREFILLING
             if s.sched < 0:
                 s.sched = now

@@ -36,7 +36,7 @@ def _roofline_replicas(
     from fleetplan.perf.roofline import setup
     from fleetplan.sim.batching import BatchingReplica
     from fleetplan.sim.frontend import Frontend
-    from fleetplan.sim.kv_pool import KvPool
+    from fleetplan.sim.kv_pool import KvPool, pool_tokens, window_blocks
     from fleetplan.sim.steptime import StepTable
 
     model = resolve_model(cat, sc.model)
@@ -61,7 +61,7 @@ def _roofline_replicas(
         schedule_policy=sc.schedule_policy,
     )
     bs = sc.block_size or policy.block_size
-    capacity = sc.kv_capacity_tokens or f.kv_capacity_tokens
+    capacity = sc.kv_capacity_tokens or pool_tokens(model, f)
     if capacity < bs * 2:
         raise UnsupportedError(f"{model.id} on {f.gpu} x{sc.tp} leaves no KV cache: {f.limit}")
     s = setup(
@@ -89,6 +89,7 @@ def _roofline_replicas(
         )
     table = StepTable(s, largest)
     frontend_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
+    win_blocks = window_blocks(model, bs)
     reps: list[Replica] = []
     for _ in range(sc.replicas):
         pool = KvPool(blocks, bs, sc.watermark if policy.admission == "watermark" else 0.0)
@@ -101,10 +102,12 @@ def _roofline_replicas(
             max_num_batched_tokens=max_tokens,
             prefix_caching=sc.prefix_caching,
             policy=policy,
+            window_blocks=win_blocks,
         )
         reps.append(Frontend(loop, rep, frontend_s) if frontend_s > 0 else rep)
     watermark = 0 if policy.admission != "watermark" else int(sc.watermark * blocks)
-    room = (blocks - watermark - 1) * bs
+    # the longest sequence the pool can hold beside its window layers' blocks
+    room = (blocks - watermark - 1 - (win_blocks(model.max_context) if win_blocks else 0)) * bs
     cfg = {
         "service": "roofline",
         "setup": s.label,
@@ -118,6 +121,12 @@ def _roofline_replicas(
         "prefix_caching": sc.prefix_caching,
         "scheduler": policy.describe(),
     }
+    if win_blocks is not None:
+        cfg["kv_capacity_tokens_counts"] = (
+            f"tokens of the {model.layers - model.sliding_window_layers} full-attention layers; "
+            f"the {model.sliding_window_layers} sliding-window layers hold at most "
+            f"{model.sliding_window:,} tokens a sequence (blocks reserved at admission)"
+        )
     if sc.api_server:
         cfg["api_server_us_per_output_token"] = eng.api_server_us_per_output_token
     return reps, min(room, model.max_context), cfg, s.notes, table.step_s(1.0, 0.0)

@@ -26,6 +26,7 @@ class Seq:
         "stall_from",
         "state",
         "tokens_in",
+        "win",
     )
 
     def __init__(
@@ -44,6 +45,7 @@ class Seq:
         self.gen = 0  # output tokens generated
         self.held = 0  # KV blocks covering `done` (shared prefix blocks included)
         self.shared = 0  # of which referenced from the prefix cache
+        self.win = 0  # KV blocks of its sliding-window layers, held while admitted
         self.base = 0  # decoding: context = base + replica decode steps
         self.finish = -1  # decoding: the replica decode step at which it completes
         self.state = WAITING

@@ -1,0 +1,75 @@
+"""Sliding-window layers in the simulator's KV pool held to the memory model: gpt-oss-120b
+(18 full + 18 layers of a 128-token window) on one H100 at 8,192 tokens of context. The pool
+admits as many whole sequences as `fit` reports (`max_concurrent_sequences`), not the half as
+many a pool counting every layer at full context would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleetplan.catalog import load_catalog
+from fleetplan.estimate import estimate_fit
+from fleetplan.perf.memory import kv_bytes_for_context, kv_bytes_per_token_per_layer
+from fleetplan.sim import simulate
+from fleetplan.sim.kv_pool import window_blocks
+
+CAT = load_catalog()
+MODEL = CAT.model("gpt-oss-120b")
+CONTEXT = 8192
+OUT = 256
+
+
+def _fit(engine: str):
+    return estimate_fit(
+        MODEL, "h100", precision="mxfp4", tp=1, engine=engine, catalog=CAT, context=CONTEXT
+    )
+
+
+def _burst(tmp_path: Path, n: int) -> str:
+    p = tmp_path / "burst.csv"
+    rows = "".join(f"0,{CONTEXT - OUT},{OUT}\n" for _ in range(n))
+    p.write_text("timestamp,input_tokens,output_tokens\n" + rows)
+    return str(p)
+
+
+def _scenario(engine: str, trace: str) -> dict:
+    return {
+        "model": "gpt-oss-120b",
+        "gpu": "h100",
+        "precision": "mxfp4",
+        "engine": engine,
+        "arrivals": {"kind": "trace", "path": trace},
+        "seed": 1,
+    }
+
+
+def test_window_layers_hold_at_most_the_window() -> None:
+    per_layer = kv_bytes_per_token_per_layer(MODEL, 2.0)
+    assert kv_bytes_for_context(MODEL, 2.0, CONTEXT) == per_layer * (18 * CONTEXT + 18 * 128)
+    blocks = window_blocks(MODEL, 16)
+    assert blocks is not None
+    assert blocks(100) == 7 and blocks(CONTEXT) == 8  # 18 window layers = 18 full: 128 tokens
+    assert window_blocks(CAT.model("llama-3.1-8b"), 16) is None
+
+
+@pytest.mark.parametrize("engine", ["vllm", "tensorrt-llm"])
+def test_pool_blocks_per_sequence_match_the_memory_model(engine: str, tmp_path: Path) -> None:
+    f = _fit(engine)
+    r = simulate(_scenario(engine, _burst(tmp_path, 2)), catalog=CAT)
+    bs = r.config["block_size"]
+    blocks = r.config["kv_capacity_tokens"] // bs
+    per_seq = -(-CONTEXT // bs) + window_blocks(MODEL, bs)(CONTEXT)
+    assert f.max_concurrent_sequences > 30  # every layer at full context: about half
+    assert blocks // per_seq == f.max_concurrent_sequences
+
+
+def test_reserving_engine_runs_the_memory_models_sequences_at_once(tmp_path: Path) -> None:
+    # TensorRT-LLM's guaranteed-no-evict reserves prompt + output at admission: the burst runs
+    # exactly as many sequences at once as their KV allows, until the first one finishes
+    f = _fit("tensorrt-llm")
+    n = f.max_concurrent_sequences + 20
+    r = simulate(_scenario("tensorrt-llm", _burst(tmp_path, n)), catalog=CAT)
+    assert r.completed == n
+    assert max(r.timeline["running"]) == f.max_concurrent_sequences < f.max_num_seqs
