@@ -11,7 +11,12 @@ import pytest
 
 from fleetplan.catalog import load_catalog
 from fleetplan.estimate import estimate_fit
-from fleetplan.perf.memory import kv_bytes_for_context, kv_bytes_per_token_per_layer
+from fleetplan.perf.memory import (
+    kv_bytes_for_context,
+    kv_bytes_per_token_per_layer,
+    kv_pool_tokens,
+    kv_window_pool_tokens,
+)
 from fleetplan.sim import simulate
 from fleetplan.sim.kv_pool import window_blocks
 
@@ -73,3 +78,12 @@ def test_reserving_engine_runs_the_memory_models_sequences_at_once(tmp_path: Pat
     r = simulate(_scenario("tensorrt-llm", _burst(tmp_path, n)), catalog=CAT)
     assert r.completed == n
     assert max(r.timeline["running"]) == f.max_concurrent_sequences < f.max_num_seqs
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_plans_kv_bound_counts_sequences_as_the_memory_model(engine: str) -> None:
+    # the plan search's batch KV bound (search/candidates.py) counts in the same pool tokens
+    f = _fit(engine)
+    per_seq = CONTEXT + kv_window_pool_tokens(MODEL, CONTEXT)
+    assert per_seq == CONTEXT + 128
+    assert int(kv_pool_tokens(MODEL, f) // per_seq) == f.max_concurrent_sequences

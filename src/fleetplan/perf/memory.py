@@ -86,6 +86,31 @@ def kv_bytes_for_context(model: ModelSpec, kv_bytes: float, context: float) -> f
     return float(kv_bytes_per_token_per_layer(model, kv_bytes) * kv_layer_tokens(model, context))
 
 
+def kv_pool_layers(model: ModelSpec) -> int:
+    """The layers a paged KV pool's token spans: the full-attention ones when sliding-window
+    layers sit beside them (those hold at most the window of a sequence, vLLM's hybrid KV-cache
+    manager), else all (a model of window layers only is counted as full attention)."""
+    if model.sliding_window and 0 < model.sliding_window_layers < model.layers:
+        return model.layers - model.sliding_window_layers
+    return model.layers
+
+
+def kv_window_pool_tokens(model: ModelSpec, context: ArrayLike) -> Any:
+    """The sliding-window layers' KV of a sequence of `context` tokens, in pool tokens
+    (`kv_pool_layers`): the rest of `kv_layer_tokens` beside the pool's own `context`."""
+    full = kv_pool_layers(model)
+    return (kv_layer_tokens(model, context) - full * np.asarray(context)) / full
+
+
+def kv_pool_tokens(model: ModelSpec, f: Fit) -> int:
+    """A replica's KV budget in pool tokens (`kv_pool_layers`; `f.kv_capacity_tokens` when
+    that is every layer)."""
+    full = kv_pool_layers(model)
+    if f.kv_budget_bytes_per_gpu <= 0 or full == model.layers:
+        return f.kv_capacity_tokens
+    return int(f.kv_budget_bytes_per_gpu // (f.kv_bytes_per_token_per_gpu / model.layers * full))
+
+
 def check_attention_dp(tp: int, attention_dp: int) -> None:
     """Data-parallel attention splits the tp GPUs into `attention_dp` groups: it must divide tp."""
     if attention_dp < 1 or tp % attention_dp:

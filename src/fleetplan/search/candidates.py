@@ -15,7 +15,7 @@ from itertools import repeat
 import numpy as np
 
 from fleetplan.catalog.specs import Offer
-from fleetplan.perf.memory import Fit
+from fleetplan.perf.memory import Fit, kv_pool_tokens, kv_window_pool_tokens
 from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
 from fleetplan.search.instance_ties import fewest_instances, tie_reach
@@ -137,8 +137,10 @@ def throughput_replicas(
     that throughput at the headroom — the least the latency SLOs can need."""
     b = np.broadcast_to(BATCH_GRID[None, :], (len(fits), BATCH_GRID.size))
     ctx, ctx_sd = w.ctx_mean, w.ctx_std
-    cap = np.array([f.kv_capacity_tokens for f in fits], float)[:, None]
-    kv_ok = b * ctx + Z95 * np.sqrt(b) * ctx_sd <= cap
+    # KV in the pool's tokens (perf.memory): sliding-window layers hold at most the window
+    cap = np.array([kv_pool_tokens(s.model, f) for f in fits], float)[:, None]
+    seq = ctx + float(kv_window_pool_tokens(s.model, ctx))
+    kv_ok = b * seq + Z95 * np.sqrt(b) * ctx_sd <= cap
     # capacity: the steady full-batch step; headroom is measured against it
     t_full = steady_mixed_step(s, b, w.input.mean, w.output.mean, ctx).total_s
     per_replica = b / (w.output.mean * t_full)

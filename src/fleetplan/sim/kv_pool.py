@@ -11,46 +11,28 @@ Sliding-window layers (gpt-oss, Gemma 2/3, ...) hold at most the window of a seq
 as vLLM's hybrid KV-cache manager frees the blocks that slide out of the window: the pool's
 token is then one token in the full-attention layers only, and a sequence also holds the
 blocks of its window layers (`window_blocks`), reserved when it is admitted. Both come from
-`perf.memory.kv_layer_tokens`, the memory model's own count, so the sequences the pool admits
-at a context are the memory model's `max_concurrent_sequences`.
+`perf.memory` (`kv_pool_tokens`, `kv_window_pool_tokens`), the memory model's own count, so
+the sequences the pool admits at a context are the memory model's `max_concurrent_sequences`.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 
 from fleetplan.catalog.specs import ModelSpec
-from fleetplan.perf.memory import Fit, kv_layer_tokens
-
-
-def _windowed(model: ModelSpec) -> bool:
-    """Sliding-window layers beside full ones (a model of window layers only is counted as
-    full attention: its sequences' blocks would stop growing at the window)."""
-    return bool(model.sliding_window and 0 < model.sliding_window_layers < model.layers)
-
-
-def pool_tokens(model: ModelSpec, f: Fit) -> int:
-    """KV pool size in tokens of the full-attention layers (all layers without windows)."""
-    if f.kv_budget_bytes_per_gpu <= 0:
-        return 0
-    if not _windowed(model):
-        return f.kv_capacity_tokens
-    full = model.layers - model.sliding_window_layers
-    per_token = f.kv_bytes_per_token_per_gpu / model.layers * full
-    return int(f.kv_budget_bytes_per_gpu // per_token)
+from fleetplan.perf.memory import kv_pool_layers, kv_window_pool_tokens
 
 
 def window_blocks(model: ModelSpec, block_size: int) -> Callable[[int], int] | None:
     """Pool blocks the sliding-window layers of a sequence of n tokens hold (None: no window
-    layers); a pool block is `block_size` tokens of the full-attention layers."""
-    if not _windowed(model):
+    layers beside full ones); a pool block is `block_size` tokens of `kv_pool_layers`."""
+    if kv_pool_layers(model) == model.layers:
         return None
-    full = model.layers - model.sliding_window_layers
-    unit = full * block_size
 
     def blocks(n: int) -> int:
-        return -(-int(kv_layer_tokens(model, n) - full * n) // unit)
+        return math.ceil(kv_window_pool_tokens(model, n) / block_size)
 
     return blocks
 

@@ -33,10 +33,11 @@ def _roofline_replicas(
     sc: Scenario, cat: Catalog, loop: EventLoop, rec: Recorder
 ) -> tuple[list[Replica], int, dict[str, Any], tuple[str, ...], float]:
     from fleetplan.estimate import estimate_fit
+    from fleetplan.perf.memory import kv_pool_tokens
     from fleetplan.perf.roofline import setup
     from fleetplan.sim.batching import BatchingReplica
     from fleetplan.sim.frontend import Frontend
-    from fleetplan.sim.kv_pool import KvPool, pool_tokens, window_blocks
+    from fleetplan.sim.kv_pool import KvPool, window_blocks
     from fleetplan.sim.steptime import StepTable
 
     model = resolve_model(cat, sc.model)
@@ -61,7 +62,7 @@ def _roofline_replicas(
         schedule_policy=sc.schedule_policy,
     )
     bs = sc.block_size or policy.block_size
-    capacity = sc.kv_capacity_tokens or pool_tokens(model, f)
+    capacity = sc.kv_capacity_tokens or kv_pool_tokens(model, f)
     if capacity < bs * 2:
         raise UnsupportedError(f"{model.id} on {f.gpu} x{sc.tp} leaves no KV cache: {f.limit}")
     s = setup(
