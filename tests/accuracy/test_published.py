@@ -121,7 +121,9 @@ def test_a_burst_that_preempts_is_the_simulators(catalog):
     waves = burst_throughput(s, 1000, b, 215, 196)
     assert predict_value(row, s, catalog) == pytest.approx(sim)
     assert fit_value(row, s, catalog) == pytest.approx(waves)
-    assert sim < 0.9 * waves
+    # recomputing preempted sequences costs the burst: 0.96 x the waves today, now that the
+    # simulator's pool frees the window layers' KV as the fit's count does (0.9 before)
+    assert sim < 0.98 * waves
 
 
 def test_packaged_profiles_stay_close_to_todays_error(published, catalog):
