@@ -11,7 +11,7 @@ import click
 from fleetplan.cli import EXIT_NO_CANDIDATE, app
 from fleetplan.cli.common import catalog_from
 from fleetplan.cli.options import calibration_opt, catalog_opt
-from fleetplan.plan.verify import MAX_REQUESTS_PER_SIZE
+from fleetplan.plan.types import MAX_REQUESTS_PER_SIZE
 
 BUILTIN = "chat-8b.yaml"
 

@@ -11,6 +11,13 @@ from fleetplan.search.candidates import Candidate, Rejection
 from fleetplan.workload import Arrivals, Lengths
 
 HORIZON_DAYS = (30, 90, 365)
+# The work cap of `plan --verify` (plan.verify): simulated requests per fleet size (all seeds
+# together). A bisection runs at most about 2 x log2(16 x planned replicas) fleet sizes, so this
+# bounds the whole check too. 500,000 is ~8 s per fleet size at the simulator's measured ~65,000
+# requests/s (benchmarks/sim_speed.py), and 60 times verify.TARGET_REQUESTS: room for many seeds
+# and classes. Defined here, not in plan.verify, so the CLI shows it as --verify-max-requests's
+# default without importing the simulator bridge on every `plan`.
+MAX_REQUESTS_PER_SIZE = 500_000
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fleetplan.catalog import Catalog
-from fleetplan.plan.types import Plan
+from fleetplan.plan.types import MAX_REQUESTS_PER_SIZE, Plan
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.units import HOURS_PER_MONTH
 from fleetplan.workload import QUANTILE_LEVELS, Arrivals, Lengths, SloTarget
@@ -29,11 +29,6 @@ SEEDS = (0, 1, 2)
 TARGET_REQUESTS = 8_000  # per seed: enough arrivals for stable p95s, under a second each
 MIN_DURATION_S, MAX_DURATION_S = 30.0, 3600.0  # simulated time at peak, per seed
 MAX_DOUBLINGS = 4
-# The work cap: simulated requests per fleet size (all seeds together). A bisection runs at
-# most about 2 x log2(16 x planned replicas) fleet sizes, so this bounds the whole check too.
-# 500,000 is ~8 s per fleet size at the simulator's measured ~65,000 requests/s
-# (benchmarks/sim_speed.py), and 60 times TARGET_REQUESTS: room for many seeds and classes.
-MAX_REQUESTS_PER_SIZE = 500_000
 REPORTED = ("ttft", "tpot", "e2e")
 
 
