@@ -21,6 +21,7 @@ Time is wall-clock (``time.time``) so that replicas agree on it through Redis.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,16 +36,37 @@ class StateUnavailable(Exception):
 
 
 def _guarded(fn: Callable[..., Awaitable[_T]]) -> Callable[..., Awaitable[_T]]:
+    """A RedisState method that holds one of its connection slots while it runs and turns a
+    Redis error into `StateUnavailable`."""
+
     @functools.wraps(fn)
-    async def call(*args: Any, **kwargs: Any) -> _T:
+    async def call(self: RedisState, *args: Any, **kwargs: Any) -> _T:
+        slots = self._slots
+        if slots.locked():  # every connection busy: wait for one, as long as the pool allows
+            try:
+                async with asyncio.timeout(self._pool_timeout_s):
+                    await slots.acquire()
+            except TimeoutError:
+                raise StateUnavailable(
+                    f"Redis: no connection free within {self._pool_timeout_s:g} s"
+                ) from None
+        else:
+            await slots.acquire()
         try:
-            return await fn(*args, **kwargs)
+            async with asyncio.timeout(self._command_timeout_s):
+                return await fn(self, *args, **kwargs)
+        except TimeoutError:
+            raise StateUnavailable(
+                f"Redis: no answer within {self._command_timeout_s:g} s"
+            ) from None
         except Exception as exc:
             from redis.exceptions import RedisError
 
             if isinstance(exc, RedisError):
                 raise StateUnavailable(f"Redis: {type(exc).__name__}: {exc}") from None
             raise
+        finally:
+            slots.release()
 
     return call
 
@@ -202,54 +224,71 @@ local function store(key, now, rate, cap, level)
 end
 """
 
+# ARGV[1] holds a script's numbers in one space-separated string and ARGV[2] the lease id:
+# redis-py encodes each argument on its own in Python, and per request that packing was most
+# of the gateway's Redis CPU, so a request sends 2 arguments instead of ~15.
+_NUMS_LUA = """
+local n = {}
+for w in string.gmatch(ARGV[1], '%S+') do n[#n + 1] = tonumber(w) end
+"""
+
 # KEYS: the buckets' keys, the slot's if one is taken, then keys that must be absent;
-# ARGV: now, n buckets, 1 if a slot is taken, (rate, cap, cost, need) per bucket, then the slot's
-# ttl, id and limit (-1: none). Returns 0, or the step that refused (-1: a key was present).
+# numbers: now, n buckets, 1 if a slot is taken, (rate, cap, cost, need) per bucket, then the
+# slot's ttl and limit (-1: none); ARGV[2]: the slot's id. Returns 0, or the step that refused
+# (-1: a key was present).
 _ADMIT_LUA = (
     _LEVEL_LUA
+    + _NUMS_LUA
     + """
-local now = tonumber(ARGV[1]); local nb = tonumber(ARGV[2]); local ns = tonumber(ARGV[3])
+local now = n[1]; local nb = n[2]; local ns = n[3]
 if #KEYS > nb + ns and redis.call('EXISTS', unpack(KEYS, nb + ns + 1)) > 0 then return -1 end
 local levels = {}
 for i = 1, nb do
   local a = 3 + (i - 1) * 4
-  local level = level_of(KEYS[i], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
-  if level < tonumber(ARGV[a + 4]) then return i end
-  levels[i] = level - tonumber(ARGV[a + 3])
+  local level = level_of(KEYS[i], now, n[a + 1], n[a + 2])
+  if level < n[a + 4] then return i end
+  levels[i] = level - n[a + 3]
 end
 if ns == 1 then
   local a = 3 + nb * 4
-  local k = KEYS[nb + 1]; local ttl = tonumber(ARGV[a + 1]); local limit = tonumber(ARGV[a + 3])
+  local k = KEYS[nb + 1]; local ttl = n[a + 1]; local limit = n[a + 2]
   redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
   if limit >= 0 and redis.call('ZCARD', k) >= limit then return nb + 1 end
-  redis.call('ZADD', k, now + ttl, ARGV[a + 2])
+  redis.call('ZADD', k, now + ttl, ARGV[2])
   redis.call('PEXPIRE', k, math.ceil(ttl * 1000) + 1000)
 end
 for i = 1, nb do
   local a = 3 + (i - 1) * 4
-  store(KEYS[i], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), levels[i])
+  store(KEYS[i], now, n[a + 1], n[a + 2], levels[i])
 end
 return 0
 """
 )
 
 # KEYS: the buckets' keys, the lease's key if one is dropped, then keys to delete;
-# ARGV: now, n buckets, 1 if a lease is dropped, its id, then (rate, cap, cost) per bucket.
+# numbers: now, n buckets, 1 if a lease is dropped, then (rate, cap, cost) per bucket;
+# ARGV[2]: the lease's id.
 _SETTLE_LUA = (
     _LEVEL_LUA
+    + _NUMS_LUA
     + """
-local now = tonumber(ARGV[1]); local nb = tonumber(ARGV[2])
+local now = n[1]; local nb = n[2]
 for i = 1, nb do
-  local a = 4 + (i - 1) * 3
-  local rate = tonumber(ARGV[a + 1]); local cap = tonumber(ARGV[a + 2])
-  store(KEYS[i], now, rate, cap, level_of(KEYS[i], now, rate, cap) - tonumber(ARGV[a + 3]))
+  local a = 3 + (i - 1) * 3
+  local rate = n[a + 1]; local cap = n[a + 2]
+  store(KEYS[i], now, rate, cap, level_of(KEYS[i], now, rate, cap) - n[a + 3])
 end
 local d = nb + 1
-if ARGV[3] == '1' then redis.call('ZREM', KEYS[nb + 1], ARGV[4]); d = nb + 2 end
+if n[3] == 1 then redis.call('ZREM', KEYS[nb + 1], ARGV[2]); d = nb + 2 end
 if #KEYS >= d then redis.call('DEL', unpack(KEYS, d)) end
 return 0
 """
 )
+
+
+def _pack(nums: list[float]) -> str:
+    """Numbers as one Lua-readable string (repr round-trips a float exactly)."""
+    return " ".join(map(repr, nums))
 
 
 class RedisState:
@@ -261,15 +300,27 @@ class RedisState:
         prefix: str = "fleetplan:router:",
         max_connections: int = 256,
         pool_timeout_s: float = 5.0,
+        command_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         import redis.asyncio as aioredis
 
-        # A blocking pool: past `max_connections` a command waits up to `pool_timeout_s` for a
-        # free connection instead of failing at once (redis-py's default pool raises
-        # MaxConnectionsError at 100); a timeout there is a RedisError the gateway answers 503.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=pool_timeout_s, decode_responses=True
+        # At most `max_connections` commands at once (redis-py's default pool raises
+        # MaxConnectionsError at 100): past that a command waits up to `pool_timeout_s` for a
+        # slot, then the gateway answers 503. The slots are an asyncio semaphore in front of a
+        # plain pool of the same size: redis-py's BlockingConnectionPool did the same with a
+        # condition and a timeout per command, a large part of a request's Redis CPU.
+        self._slots = asyncio.Semaphore(max_connections)
+        self._pool_timeout_s = pool_timeout_s
+        # One deadline per command here, instead of redis-py's socket timeout (a task per write
+        # and a timeout per read); a command cut short drops its connection (redis-py does).
+        self._command_timeout_s = command_timeout_s
+        pool = aioredis.ConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            decode_responses=True,
+            socket_timeout=None,
+            socket_connect_timeout=command_timeout_s,
         )
         self._r = aioredis.Redis(connection_pool=pool)
         self._p = prefix
@@ -282,13 +333,14 @@ class RedisState:
         self, buckets: Sequence[Bucket], lease: Slot | None, absent: Sequence[str] = ()
     ) -> int:
         keys = [self._p + b.key for b in buckets]
-        args = [repr(self._clock()), str(len(buckets)), "0" if lease is None else "1"]
+        nums = [self._clock(), len(buckets), 0 if lease is None else 1]
         for b in buckets:
-            args += [repr(b.rate_per_s), repr(b.capacity), repr(b.cost), repr(b.need)]
+            nums += [b.rate_per_s, b.capacity, b.cost, b.need]
         if lease is not None:
             keys.append(self._p + lease.key)
-            args += [repr(lease.ttl_s), lease.id, str(-1 if lease.limit is None else lease.limit)]
+            nums += [lease.ttl_s, -1 if lease.limit is None else lease.limit]
         keys += [self._p + k for k in absent]
+        args = [_pack(nums), "" if lease is None else lease.id]
         return int(await self._admit(keys=keys, args=args))
 
     @_guarded
@@ -296,14 +348,14 @@ class RedisState:
         self, buckets: Sequence[Bucket], unlease: tuple[str, str] | None, delete: Sequence[str]
     ) -> None:
         keys = [self._p + b.key for b in buckets]
-        args = [repr(self._clock()), str(len(buckets)), "0" if unlease is None else "1"]
-        args.append("" if unlease is None else unlease[1])
+        nums = [self._clock(), len(buckets), 0 if unlease is None else 1]
         for b in buckets:
-            args += [repr(b.rate_per_s), repr(b.capacity), repr(b.cost)]
+            nums += [b.rate_per_s, b.capacity, b.cost]
         if unlease is not None:
             keys.append(self._p + unlease[0])
         keys += [self._p + k for k in delete]
         if keys:
+            args = [_pack(nums), "" if unlease is None else unlease[1]]
             await self._settle(keys=keys, args=args)
 
     @_guarded
