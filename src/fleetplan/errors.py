@@ -12,7 +12,6 @@ The CLI prints the message of any of these on one line and exits with status 2.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
@@ -71,6 +70,8 @@ def require_extra(module: str, extra: str, purpose: str) -> Any:
 
 def nearest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     """The up to `n` known names closest to `name` (by difflib ratio, then by substring)."""
+    import difflib  # here, not at the top: only a misspelt name needs it, not every command
+
     pool = sorted(set(known))
     low = name.lower()
     close = difflib.get_close_matches(low, pool, n=n, cutoff=0.5)
