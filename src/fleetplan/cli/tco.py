@@ -19,8 +19,15 @@ from fleetplan.errors import InputError
 D = OWNED_DEFAULTS
 
 
-def _help(key: str, text: str) -> str:
-    return f"{text} Default {D[key].value:g}: {D[key].source}."
+def _owned_default(key: str, text: str) -> Any:
+    """`--key` as a float option whose default and its source come from OWNED_DEFAULTS."""
+    d = D[key]
+    return click.option(
+        "--" + key.replace("_", "-"),
+        type=float,
+        default=d.value,
+        help=f"{text} Default {d.value:g}: {d.source}.",
+    )
 
 
 @app.command("tco")
@@ -32,43 +39,13 @@ def _help(key: str, text: str) -> str:
     "plan's GPUs (replicas x tp).",
 )
 @click.option("--price-usd", type=float, help="Purchase price per GPU.")
-@click.option(
-    "--host-usd-per-gpu",
-    type=float,
-    default=D["host_usd_per_gpu"].value,
-    help=_help("host_usd_per_gpu", "Host server capex per GPU."),
-)
-@click.option(
-    "--life-years",
-    type=float,
-    default=D["life_years"].value,
-    help=_help("life_years", "Depreciation life, straight line."),
-)
-@click.option(
-    "--support-fraction-per-year",
-    type=float,
-    default=D["support_fraction_per_year"].value,
-    help=_help("support_fraction_per_year", "Support/upkeep per year, fraction of capex."),
-)
+@_owned_default("host_usd_per_gpu", "Host server capex per GPU.")
+@_owned_default("life_years", "Depreciation life, straight line.")
+@_owned_default("support_fraction_per_year", "Support/upkeep per year, fraction of capex.")
 @click.option("--load", type=float, default=1.0, help="Average power draw as a fraction of TDP.")
-@click.option(
-    "--host-power-w-per-gpu",
-    type=float,
-    default=D["host_power_w_per_gpu"].value,
-    help=_help("host_power_w_per_gpu", "Host power per GPU, W."),
-)
-@click.option(
-    "--pue",
-    type=float,
-    default=D["pue"].value,
-    help=_help("pue", "Power usage effectiveness (≥ 1)."),
-)
-@click.option(
-    "--usd-per-kwh",
-    type=float,
-    default=D["usd_per_kwh"].value,
-    help=_help("usd_per_kwh", "Electricity price, $/kWh."),
-)
+@_owned_default("host_power_w_per_gpu", "Host power per GPU, W.")
+@_owned_default("pue", "Power usage effectiveness (≥ 1).")
+@_owned_default("usd_per_kwh", "Electricity price, $/kWh.")
 @click.option("--network-setup-usd", type=float, default=0.0, help="Networking and setup capex.")
 @click.option("--ops-usd-per-month", type=float, default=0.0, help="Ops labor per month.")
 @click.option(
