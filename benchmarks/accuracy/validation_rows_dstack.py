@@ -180,8 +180,11 @@ def dstack_mi300x_405b() -> Iterator[dict[str, str]]:
                         per="system",
                         normalization=f"published '{col}' of the 8-GPU server, as is",
                         notes=f"{n} requests of the sonnet dataset sent at once "
-                        "(benchmark_serving, request rate inf); lengths are the run's "
+                        "(benchmark_serving, request rate inf, streamed; outputs end at EOS "
+                        "under the script's 150-token cap); lengths are the run's "
                         "means; vllm serve --tensor-parallel-size=8 "
-                        "--disable-frontend-multiprocessing; version "
-                        f"from {MI300X_README}",
+                        "--disable-frontend-multiprocessing, no --max-model-len: at Llama "
+                        "3.1's 131,072-token window vLLM 0.6 turns chunked prefill on by "
+                        "itself, 512 tokens a step (engines.toml vllm-v0 "
+                        f"long_context_chunk_tokens); version from {MI300X_README}",
                     )

@@ -254,6 +254,8 @@ class EngineEntry(_Entry):
     expert_parallel: bool = False
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
+    long_context_chunk_tokens: int = Field(default=0, ge=0)
+    long_context_min_tokens: int = Field(default=32768, gt=0)
 
     def to_spec(self, engine_id: str) -> EngineProfile:
         data = self.model_dump(

@@ -204,6 +204,11 @@ class EngineProfile:
     api_server_us_per_output_token: float = 0.0
     # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
     gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()
+    # > 0: the engine turns chunked prefill on by itself, with this many tokens a step, for a
+    # model whose context window exceeds `long_context_min_tokens` (vLLM V0 from 0.5.4);
+    # `for_model` resolves it
+    long_context_chunk_tokens: int = 0
+    long_context_min_tokens: int = 32768
 
     def for_gpu(self, gpu: GpuSpec) -> EngineProfile:
         """The profile as the engine configures itself on `gpu`: the first of
@@ -225,6 +230,27 @@ class EngineProfile:
                     gpu_batch_defaults=(),
                 )
         return replace(self, gpu_batch_defaults=())
+
+    def for_model(self, model: ModelSpec) -> EngineProfile:
+        """The profile as the engine configures itself for `model` at its full context window
+        (no --max-model-len): vLLM V0 turns chunked prefill on, at `long_context_chunk_tokens`
+        a step, when the window exceeds `long_context_min_tokens`, except for models with
+        sliding-window or MLA attention, which it leaves unchunked. The result holds no rule,
+        so resolving it again changes nothing."""
+        if self.long_context_chunk_tokens <= 0:
+            return self
+        if (
+            model.max_context > self.long_context_min_tokens
+            and not model.is_mla
+            and not model.sliding_window
+        ):
+            return replace(
+                self,
+                chunked_prefill=True,
+                max_num_batched_tokens=self.long_context_chunk_tokens,
+                long_context_chunk_tokens=0,
+            )
+        return replace(self, long_context_chunk_tokens=0)
 
     @property
     def versions(self) -> str:

@@ -225,6 +225,12 @@ def engines(
                 f"{e.id}: on GPUs with >= {r.min_memory_gib:g} GiB{but}: max seqs "
                 f"{r.max_num_seqs}, max tokens {r.max_num_batched_tokens}"
             )
+        if e.long_context_chunk_tokens:
+            print(
+                f"{e.id}: for models with a context window over {e.long_context_min_tokens:,} "
+                f"tokens (not MLA or sliding-window): chunked prefill, max tokens "
+                f"{e.long_context_chunk_tokens}"
+            )
 
 
 @app.command("precisions")

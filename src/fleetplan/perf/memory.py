@@ -231,7 +231,8 @@ def fit(
 ) -> Fit:
     """Does `model` fit on `tp` × `gpu` at `precision`, with how much KV cache and concurrency
     (`attention_dp`: data-parallel attention groups, `kv_shard_fraction`)."""
-    engine = engine.for_gpu(gpu)  # the scheduler limits the engine picks on this GPU
+    # the scheduler limits the engine picks on this GPU and for this model's context window
+    engine = engine.for_gpu(gpu).for_model(model)
     if tp < 1:
         raise InputError(f"--tp = {tp}; expected a positive integer (1, 2, 4, 8)")
     ctx = model.max_context if context is None else context

@@ -146,7 +146,8 @@ def setup(
 ) -> Setup:
     """The step-time scalars of a combination (`attention_dp`: memory.kv_shard_fraction;
     `ep`: perf.expert_parallel)."""
-    engine = engine.for_gpu(gpu)  # the scheduler limits the engine picks on this GPU
+    # the scheduler limits the engine picks on this GPU and for this model's context window
+    engine = engine.for_gpu(gpu).for_model(model)
     if precision.id not in engine.precisions:
         raise UnsupportedError(
             f"engine {engine.id} does not serve {precision.id}; it serves "

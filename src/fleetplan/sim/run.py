@@ -41,7 +41,7 @@ def _roofline_replicas(
     from fleetplan.sim.steptime import StepTable
 
     model = resolve_model(cat, sc.model)
-    eng = cat.engine(sc.engine).for_gpu(cat.gpu(sc.gpu))
+    eng = cat.engine(sc.engine).for_gpu(cat.gpu(sc.gpu)).for_model(model)
     f = estimate_fit(
         model,
         sc.gpu,
