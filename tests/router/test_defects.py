@@ -33,6 +33,23 @@ def test_bad_chunk_or_error_event_mid_stream_is_an_error(upstream, gateway, faul
     assert g.metrics.sample("fleetplan_gateway_requests_total", {"status": "200"}) == 0
 
 
+@pytest.mark.parametrize(
+    "bad", ['{"a": }', '{"choices": [{"index": 0, "delta": {"content": "x"}]}']
+)
+def test_a_chunk_shaped_like_an_object_but_not_json_ends_the_stream(upstream, gateway, bad):
+    """Every chunk is parsed in full: braces at both ends are not enough to be relayed."""
+    a, sa = upstream("a")
+    a.faults.bad_chunk_after, a.faults.bad_chunk = 1, bad
+    g, gs = gateway([provider("a", sa.url)])
+    got = []
+    with pytest.raises(openai.APIError) as e:
+        for ch in client(gs.url).chat.completions.create(model="m", messages=MSG, stream=True):
+            got.append(ch.choices[0].delta.content)
+    assert got == ["t0 "] and "mid-stream" in str(e.value)
+    [(status, error)] = _rows(g)
+    assert status == 502 and "not JSON" in error
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_gateway_bug_does_not_open_a_healthy_circuit(upstream, gateway, stream):
     a, sa = upstream("a")

@@ -315,6 +315,10 @@ def test_slow_header_connections_are_dropped(upstream, tmp_path):
         body = {"model": "m", "messages": MSG}
         r = httpx.post(f"{urls[0]}/v1/chat/completions", json=body, headers=h)
         assert r.status_code == 200  # whole requests are served as before
+        assert r.json()["choices"][0]["message"]["content"]
+        body["stream"] = True  # and streams, through the coalesced writes
+        r = httpx.post(f"{urls[0]}/v1/chat/completions", json=body, headers=h)
+        assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n")
     finally:
         for p in procs:
             p.terminate()

@@ -31,6 +31,7 @@ class Faults:
     output_tokens: int = 5
     report_usage: bool = True
     bad_chunk_after: int | None = None  # a stream sends a chunk that is not JSON after N chunks
+    bad_chunk: str = "{not json"  # that chunk's data
     error_event_after: int | None = None  # a stream sends an error event after N chunks
     gate: threading.Event | None = None  # hold each request until the event is set
     chunk_gate: threading.Event | None = None  # a stream holds after its first chunk until set
@@ -237,7 +238,7 @@ class Upstream(_Messages):
             if f.cut_after_chunks is not None and i >= f.cut_after_chunks:
                 raise ConnectionError("injected disconnect mid-stream")
             if f.bad_chunk_after is not None and i == f.bad_chunk_after:
-                yield "data: {not json\n\n"
+                yield f"data: {f.bad_chunk}\n\n"
             if f.error_event_after is not None and i == f.error_event_after:
                 err = {"error": {"message": "injected overload", "type": "server_error"}}
                 yield f"data: {json.dumps(err)}\n\n"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from fleetplan.router.json_codec import loads
 from fleetplan.router.key_admission import settle_key
 from fleetplan.router.record import Ctx, finish
 from fleetplan.router.upstream import (
@@ -101,20 +102,6 @@ async def attempt(
 async def _one_by_one(events: AsyncIterator[Event]) -> AsyncIterator[list[Event]]:
     async for event in events:
         yield [event]
-
-
-def _plain(data: str) -> bool:
-    """Whether a chunk can be relayed without parsing it: shaped like a JSON object, and with
-    nothing that needs a look inside (an error, usage, an empty `choices`). Anything else is
-    parsed in full; a chunk cut short (the usual malformed chunk) fails this check."""
-    return (
-        data[:1] == "{"
-        and data[-1:] == "}"
-        and '"error"' not in data
-        and '"prompt_tokens"' not in data
-        and '"choices":[]' not in data
-        and '"choices": []' not in data
-    )
 
 
 _START = {
@@ -203,18 +190,15 @@ class Relay:
             if data[:1] != "{" and data.strip() == "[DONE]":
                 out.append(raw)
                 return True
-            if _plain(data):
-                usage.chunks += 1
-                out.append(raw)
-                continue
-            try:
-                obj = json.loads(data)
+            try:  # every chunk is parsed in full: one cut short or malformed ends the stream
+                obj = loads(data)
             except ValueError:
                 raise AttemptFailed("a chunk that is not JSON") from None
             if not isinstance(obj, dict) or "error" in obj:
                 what = obj.get("error") if isinstance(obj, dict) else obj
                 raise AttemptFailed(f"an error event: {str(what)[:200]}")
-            usage.take(obj)
+            if "usage" in obj:
+                usage.take(obj)
             is_usage_only = obj.get("choices") == []
             if not is_usage_only:
                 usage.chunks += 1

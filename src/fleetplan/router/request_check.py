@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from fleetplan.router.json_codec import loads
+
 MAX_DEPTH = 64  # JSON nesting; chat bodies need ~6
 MAX_OUTPUT_TOKENS = 1_048_576  # above any model's context; 10^15 is a typo or an attack
 MAX_N = 128
@@ -110,7 +112,7 @@ def parse_body(raw: bytes) -> Any:
     """JSON, with nesting too deep for the parser refused (naming the field) instead of a crash.
     NaN and Infinity parse here and are refused by `_walk`, which knows their field."""
     try:
-        return json.loads(raw)
+        return loads(raw)
     except RecursionError:
         field = _deep_field(raw)
         where = field or "body"

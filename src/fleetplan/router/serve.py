@@ -6,6 +6,12 @@ forever. ``HeaderDeadline`` closes a connection whose request headers are not co
 ``header_timeout_s`` of the connection opening (or of the previous response). Body reads are
 bounded in the app itself (``gateway.body_timeout_s``, answered 408).
 
+uvicorn writes a response's status line and headers as soon as the app starts it, and its body
+in a second write: two system calls per answer, each of which wakes the client. ``Coalesced``
+gathers what a connection writes while the event loop runs one round of callbacks and sends it
+in one write at the end of that round (before a close), so a response's head and first chunk
+leave together; nothing waits for a later event.
+
 With ``--workers N`` uvicorn forks N processes that each build the app from the environment
 (``app_from_env``); their limits, circuits and in-flight leases are shared through Redis, which
 is therefore required.
@@ -25,8 +31,45 @@ ENV_HEADER_TIMEOUT = "FLEETPLAN_GATEWAY_HEADER_TIMEOUT_S"
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
+class Coalesced:
+    """A transport whose writes made in one round of the event loop go out in one write."""
+
+    def __init__(self, transport: Any, loop: Any) -> None:
+        self._t = transport
+        self._loop = loop
+        self._out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._out:
+            self._loop.call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        if not self._t.is_closing():  # a client gone: nothing left to send it
+            self._t.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def writelines(self, data: Any) -> None:
+        for d in data:
+            self.write(d)
+
+    def close(self) -> None:
+        self._flush()
+        self._t.close()
+
+    def get_write_buffer_size(self) -> int:
+        return int(self._t.get_write_buffer_size()) + sum(map(len, self._out))
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the socket's transport
+        return getattr(self._t, name)
+
+
 class HeaderDeadline(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing connections whose headers arrive too slowly."""
+    """uvicorn's httptools protocol, closing connections whose headers arrive too slowly, with
+    its writes coalesced per round of the event loop (`Coalesced`)."""
 
     def _arm(self) -> None:
         self._disarm()
@@ -45,7 +88,7 @@ class HeaderDeadline(HttpToolsProtocol):
             self.transport.close()
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(Coalesced(transport, self.loop))
         self._arm()
 
     def on_headers_complete(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetplan.router.config import Provider
+from fleetplan.router.json_codec import dumps, loads
 
 RETRYABLE_STATUS = frozenset({401, 403, 408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -85,9 +86,7 @@ def upstream_request(p: Provider, path: str, payload: dict[str, Any]) -> Outgoin
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if key := p.api_key():
         headers["Authorization"] = f"Bearer {key}"
-    return Outgoing(
-        f"{p.base_url}/{path}", headers, json.dumps(payload).encode(), p.timeouts.connect_s
-    )
+    return Outgoing(f"{p.base_url}/{path}", headers, dumps(payload), p.timeouts.connect_s)
 
 
 def session() -> Any:
@@ -167,7 +166,7 @@ async def read_json(resp: Any, timeout_s: float, adapter: Any = None) -> tuple[b
     finally:
         close(resp)
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError:
         raise AttemptFailed("upstream answered 200 with a body that is not JSON") from None
     if adapter is not None:

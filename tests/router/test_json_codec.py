@@ -1,0 +1,90 @@
+"""The hot path's JSON (orjson with the standard library behind it) parses what `json` parses,
+to the same values, and refuses what it refuses."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleetplan.router.json_codec import dumps, loads
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()
+    | st.text()
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(), kids, max_size=4),
+    max_leaves=20,
+)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, NaN equal to NaN, ints and floats told apart."""
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same, a, b))  # type: ignore[arg-type]
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)  # type: ignore[attr-defined]
+    return a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES)
+def test_loads_is_the_standard_librarys(value):
+    text = json.dumps(value)
+    assert _same(loads(text), json.loads(text))
+    assert _same(loads(text.encode()), json.loads(text))
+    assert _same(loads(dumps(value)), value) if _finite(value) else True
+
+
+def _finite(v: object) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, list):
+        return all(map(_finite, v))
+    if isinstance(v, dict):
+        return all(map(_finite, v.values()))
+    return True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1e400",
+        '{"a": NaN}',
+        '{"a": -Infinity}',
+        '{"a": 123456789012345678901234567890}',
+        '{"a": -9223372036854775809}',
+        '"\\ud800"',
+        "[" * 2000 + "]" * 2000,
+        '{"a": 1, "a": 2}',
+        "\ufeff{}",
+    ],
+)
+def test_the_edges_orjson_refuses_or_rounds_are_the_standard_librarys(text):
+    try:
+        want = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        with pytest.raises(type(exc)):
+            loads(text)
+        return
+    assert _same(loads(text), want)
+
+
+def test_dumps_writes_what_orjson_cannot():
+    assert json.loads(dumps({"seed": 2**70, "s": "\ud800"})) == {"seed": 2**70, "s": "\ud800"}
+    assert json.loads(dumps({"t": "é", "x": [1.5, None, True]})) == {
+        "t": "é",
+        "x": [1.5, None, True],
+    }
