@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleetplan.accuracy.calibrate import MAX_MOE_HALF_TOKENS, fit_engine
+from fleetplan.accuracy.calibrate import CEILING, MAX_MOE_HALF_TOKENS, fit_engine
 from fleetplan.accuracy.predict import fittable, needs_simulator, predict_row, row_engine
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
@@ -162,6 +162,42 @@ def fit_family(
     return eng
 
 
+def base_generation(rows: Sequence[ValidationRow], catalog: Catalog) -> str:
+    """The GPU generation a family's base factors describe: the most common one among its
+    fitted dense-model rows (other generations get `architecture_scale` ratios to it)."""
+    archs = [
+        catalog.gpu(r.gpu).architecture
+        for r in rows
+        if fittable(r) and not catalog.model(r.model).is_moe
+    ]
+    return max(sorted(set(archs)), key=archs.count) if archs else ""
+
+
+def borrow_generations(
+    engine: EngineProfile, base: str, reference: EngineProfile, ref_base: str
+) -> EngineProfile:
+    """`engine` with the GPU-generation scales of `reference` (bandwidth and GEMM shares on a
+    generation relative to the base one) for the generations `engine` has none of: what share
+    of a generation's spec peak the kernels reach moves with the GPU more than with the engine
+    (Hopper's dense peak needs its warp-group MMA kernels: FlashAttention-2 reaches ~35 % of an
+    H100's peak against 50-73 % of an A100's, https://arxiv.org/abs/2407.08608), so a family
+    fitted on one generation takes another's ratio from the family of its era whose rows cover
+    it. Ratios are taken between the two families' base generations; shares stay under the
+    ceilings."""
+    if not base or base != ref_base or engine.id == reference.id:
+        return engine
+    arch = {k: dict(v) for k, v in engine.architecture_scale.items()}
+    for gen, scales in reference.architecture_scale.items():
+        if gen == base or gen in arch:
+            continue
+        arch[gen] = {
+            name: min(scales[name], CEILING[name] / getattr(engine, name))
+            for name in ("mbu", "mfu_prefill")
+            if name in scales
+        }
+    return dataclasses.replace(engine, architecture_scale=arch)
+
+
 def vendor_neutral(engine: EngineProfile) -> EngineProfile:
     """`engine` with its dense-kernel factors at the reference of what current kernels reach
     (`PRIOR`'s centres) and no GPU-generation scales: what a fold knows of a GPU vendor's build
@@ -198,23 +234,45 @@ def leave_one_source_out(
     catalog: Catalog,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Judged], dict[str, EngineProfile]]:
-    """Out-of-sample and in-sample predictions of every row, and the in-sample profiles."""
+    """Out-of-sample and in-sample predictions of every row, and the in-sample profiles.
+
+    A current family's fold (or full fit) without a scale for a generation takes it from the
+    reference family's fit without the same source (`borrow_generations`): the current family
+    with scales for the most generations (TensorRT-LLM, whose rows cover every one)."""
     by_family: dict[str, list[ValidationRow]] = {}
     for r in rows:
         by_family.setdefault(row_engine(r, catalog).id, []).append(r)
-    judged: list[Judged] = []
-    fitted: dict[str, EngineProfile] = {}
+    # every family's fits first: (full, base generation), and per held-out source (fold, base)
+    fulls: dict[str, tuple[EngineProfile, str]] = {}
+    folds: dict[str, dict[str, tuple[EngineProfile, str]]] = {}
     for fam, fam_rows in by_family.items():
         prior = catalog.engines[fam]
-        full = fit_family(fam_rows, catalog, prior)
-        fitted[fam] = full
+        fulls[fam] = (fit_family(fam_rows, catalog, prior), base_generation(fam_rows, catalog))
         sources = sorted({r.source_id for r in fam_rows})
+        folds[fam] = {}
         for src in sources:
             if progress:
                 progress(f"{fam}: holding out {src}")
-            held = [r for r in fam_rows if r.source_id == src]
             train = [r for r in fam_rows if r.source_id != src]
             prof = fit_family(train, catalog, prior) if len(sources) > 1 else prior
+            folds[fam][src] = (prof, base_generation(train or fam_rows, catalog))
+    current = [f for f in fulls if catalog.engines[f].released >= PRIOR_SINCE]
+    ref = max(current, key=lambda f: len(fulls[f][0].architecture_scale), default="")
+
+    def borrowed(fam: str, fit: tuple[EngineProfile, str], src: str | None) -> EngineProfile:
+        if not ref or fam not in current:
+            return fit[0]
+        ref_fit = fulls[ref] if src is None else folds[ref].get(src, fulls[ref])
+        return borrow_generations(fit[0], fit[1], *ref_fit)
+
+    judged: list[Judged] = []
+    for fam, fam_rows in by_family.items():
+        full = borrowed(fam, fulls[fam], None)
+        sources = sorted(folds[fam])
+        for src in sources:
+            held = [r for r in fam_rows if r.source_id == src]
+            train = [r for r in fam_rows if r.source_id != src]
+            prof = borrowed(fam, folds[fam][src], src)
             # an engine's builds for two GPU vendors run different kernels (vLLM on ROCm: its
             # own paged-attention and Triton/CK flash-attention kernels, hipBLASLt GEMMs, no
             # custom all-reduce before 0.7): dense-kernel factors fitted on one vendor's rows
@@ -236,4 +294,4 @@ def leave_one_source_out(
                         in_sample=predict_row(r, catalog, full).predicted,
                     )
                 )
-    return judged, fitted
+    return judged, {fam: fulls[fam][0] for fam in by_family}

@@ -1,0 +1,82 @@
+"""GPU-generation scales borrowed across engine families in leave-one-source-out: a family
+fitted on one generation takes another generation's bandwidth and GEMM ratios from the
+reference family's fit without the held-out source."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from fleetplan.accuracy import crossval
+from fleetplan.accuracy.calibrate import CEILING
+from fleetplan.accuracy.predict import Prediction
+from fleetplan.accuracy.rows import ValidationRow
+
+
+def test_borrowing_adds_only_the_generations_a_family_lacks(catalog):
+    vllm = dataclasses.replace(
+        catalog.engines["vllm"], architecture_scale={"ada": {"mbu": 0.9}}, mfu_prefill=0.3
+    )
+    trt = dataclasses.replace(
+        catalog.engines["tensorrt-llm"],
+        architecture_scale={"ampere": {"mbu": 0.95, "mfu_prefill": 1.3}, "ada": {"mbu": 1.1}},
+    )
+    out = crossval.borrow_generations(vllm, "hopper", trt, "hopper")
+    assert out.architecture_scale["ampere"] == {"mbu": 0.95, "mfu_prefill": 1.3}
+    assert out.architecture_scale["ada"] == {"mbu": 0.9}  # its own scale stays
+    assert out.factor("mfu_prefill", "ampere") == pytest.approx(0.39)
+    assert out.factor("mfu_prefill", "hopper") == pytest.approx(0.3)
+    # ratios to a different base generation would not mean the same thing: nothing borrowed
+    assert crossval.borrow_generations(vllm, "ampere", trt, "hopper") is vllm
+    assert crossval.borrow_generations(trt, "hopper", trt, "hopper") is trt
+
+
+def test_a_borrowed_scale_stays_under_the_ceilings(catalog):
+    vllm = dataclasses.replace(catalog.engines["vllm"], mfu_prefill=0.8, mbu=0.9)
+    trt = dataclasses.replace(
+        catalog.engines["tensorrt-llm"],
+        architecture_scale={"ampere": {"mbu": 1.2, "mfu_prefill": 1.5}},
+    )
+    out = crossval.borrow_generations(vllm, "hopper", trt, "hopper")
+    for name in ("mbu", "mfu_prefill"):
+        assert out.factor(name, "ampere") == pytest.approx(CEILING[name])
+
+
+def _row(rid: str, engine: str, gpu: str, source: str) -> ValidationRow:
+    kw = {"source_id": source, "engine_version": "1.0"}
+    return ValidationRow(rid, engine, "llama-3.1-8b", "bf16", gpu, 128, 128, 8,
+                         "output_tok_per_s", 1.0, **kw)  # fmt: skip
+
+
+def test_a_fold_borrows_from_the_reference_fit_without_the_held_out_source(catalog, monkeypatch):
+    """Source 'shared' has vLLM rows on A100 and TensorRT-LLM rows; holding it out, the vLLM fold
+    borrows from TensorRT-LLM's fit without 'shared', never from a fit that saw it."""
+    rows = [
+        _row("v1", "vllm", "h100-sxm", "vllm-only"),
+        _row("v2", "vllm", "a100-80gb", "shared"),
+        _row("t1", "tensorrt-llm", "h100-sxm", "trt-only"),
+        _row("t2", "tensorrt-llm", "a100-80gb", "shared"),
+    ]
+
+    def fake_fit(train, cat, prior):  # a profile that records what it was fitted on
+        scales = {"ampere": {"mbu": 0.9}} if prior.id == "tensorrt-llm" else {}
+        seen = ",".join(sorted({r.source_id for r in train}))
+        return dataclasses.replace(prior, notes=seen, architecture_scale=scales)
+
+    borrowed: list[tuple[str, str, str]] = []
+    real = crossval.borrow_generations
+
+    def spy(engine, base, reference, ref_base):
+        borrowed.append((engine.id, engine.notes, reference.notes))
+        return real(engine, base, reference, ref_base)
+
+    monkeypatch.setattr(crossval, "fit_family", fake_fit)
+    monkeypatch.setattr(crossval, "borrow_generations", spy)
+    monkeypatch.setattr(crossval, "predict_row", lambda r, cat, eng=None: Prediction(r, 1.0))
+    crossval.leave_one_source_out(rows, catalog)
+    vllm_folds = {fold: ref for eng, fold, ref in borrowed if eng == "vllm"}
+    # holding out 'shared' (vLLM fitted on 'vllm-only'): TensorRT-LLM's fit without 'shared'
+    assert vllm_folds["vllm-only"] == "trt-only"
+    # the in-sample fit borrows from the in-sample reference
+    assert vllm_folds["shared,vllm-only"] == "shared,trt-only"
