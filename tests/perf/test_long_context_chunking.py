@@ -29,6 +29,8 @@ def test_setup_and_fit_use_the_model_resolved_profile(catalog):
     v0 = catalog.engine("vllm@0.6")
     s = setup(m, g, p, v0, tp=8)
     assert s.engine.chunked_prefill and s.engine.max_num_batched_tokens == 512
+    assert any("turns chunked prefill on by itself" in n for n in s.notes)  # outputs say so
+    assert not any("chunked" in n for n in setup(m, g, p, catalog.engine("vllm"), tp=8).notes)
     # the 512-token profiling step leaves more memory to the KV cache than an 8,192 one
     whole = dataclasses.replace(v0, long_context_chunk_tokens=0)
     assert activation_workspace_bytes(m, s.engine, 8) < activation_workspace_bytes(m, whole, 8)

@@ -147,7 +147,15 @@ def setup(
     """The step-time scalars of a combination (`attention_dp`: memory.kv_shard_fraction;
     `ep`: perf.expert_parallel)."""
     # the scheduler limits the engine picks on this GPU and for this model's context window
-    engine = engine.for_gpu(gpu).for_model(model)
+    on_gpu = engine.for_gpu(gpu)
+    engine = on_gpu.for_model(model)
+    long_context = ""
+    if engine.chunked_prefill != on_gpu.chunked_prefill:
+        long_context = (
+            f"{engine.id} turns chunked prefill on by itself for {model.id}'s "
+            f"{model.max_context:,}-token context window: prompts enter "
+            f"{engine.max_num_batched_tokens} tokens a step (modelled)"
+        )
     if precision.id not in engine.precisions:
         raise UnsupportedError(
             f"engine {engine.id} does not serve {precision.id}; it serves "
@@ -188,7 +196,8 @@ def setup(
             f"{tp * math.ceil(model.kv_heads / tp) / model.kv_heads:g}x (modelled)"
         )
     dp_note = attention_dp_note(tp, attention_dp)
-    notes = tuple(n for n in (note, extrapolated, replicated, dp_note, ep_note(model, tp, ep)) if n)
+    notes = (note, extrapolated, replicated, long_context, dp_note, ep_note(model, tp, ep))
+    notes = tuple(n for n in notes if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
