@@ -56,13 +56,19 @@ BOUNDS: dict[str, tuple[float, float]] = {
 # - allreduce_latency_us 10: a small all-reduce on an HGX H100 with CUDA graphs takes ~6 us at
 #   2 GPUs and grows with the GPU count (nccl-tests, https://github.com/NVIDIA/nccl/issues/1259);
 #   vLLM's one-shot custom all-reduce for small messages targets the same range
-#   (https://github.com/vllm-project/vllm/pull/2192)
+#   (https://github.com/vllm-project/vllm/pull/2192);
+# - per_layer_overhead_us 30: a decode step runs ~6 kernels a layer (norm, QKV, rotary,
+#   attention, MLP, ...) and each boundary stalls the weight stream (launch ~1.3 us a kernel even
+#   under CUDA graphs on an H100, setup and teardown, stragglers): SGLang's batch-1 Llama-3.2-1B
+#   step took 1.5x the 0.96 ms of a megakernel streaming the same weights, ~0.48 ms over 16
+#   layers (https://hazyresearch.stanford.edu/blog/2025-05-27-no-bubbles); spread 1.0
 PRIOR: dict[str, tuple[float, float]] = {
     "mbu": (0.85, 0.5),
     "attention_mbu": (0.8, 0.5),
     "mfu_prefill": (0.6, 0.5),
     "step_overhead_ms": (0.5, 1.5),
     "allreduce_latency_us": (10.0, 1.5),
+    "per_layer_overhead_us": (30.0, 1.0),
 }
 PRIOR_SINCE = "2024"
 DENSE_KERNEL_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
@@ -88,11 +94,19 @@ class Judged:
         return self.in_sample / self.row.value - 1.0
 
 
-def dense_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
-    """What dense-model rows pin down: the base factors, the all-reduce latency where
-    tensor-parallel rows exist, and a GPU generation's bandwidth and GEMM scales where it has
-    enough rows besides the family's most common generation."""
-    names = list(BASE_FACTORS)
+def is_current(engine: EngineProfile) -> bool:
+    """A family released from PRIOR_SINCE on (fitted with `PRIOR`'s anchors)."""
+    return engine.released >= PRIOR_SINCE
+
+
+def dense_factors(
+    rows: Sequence[ValidationRow], catalog: Catalog, current: bool = False
+) -> list[str]:
+    """What dense-model rows pin down: the base factors (for a current family also the
+    per-layer kernel-boundary time), the all-reduce latency where tensor-parallel rows exist,
+    and a GPU generation's bandwidth and GEMM scales where it has enough rows besides the
+    family's most common generation."""
+    names = list(BASE_FACTORS) + (["per_layer_overhead_us"] if current else [])
     if any(r.tp > 1 for r in rows):
         names.append("allreduce_latency_us")
     archs = [catalog.gpu(r.gpu).architecture for r in rows]
@@ -115,7 +129,8 @@ def default_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str
     """Every factor `fit_family` fits on these rows."""
     fit_rows = [r for r in rows if fittable(r)]
     dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
-    names = dense_factors(dense, catalog) if dense else []
+    current = bool(rows) and is_current(row_engine(rows[0], catalog))
+    names = dense_factors(dense, catalog, current) if dense else []
     if len(dense) < len(fit_rows):
         names += moe_factors(bool(dense))
     return names
@@ -138,13 +153,13 @@ def fit_family(
     dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
     moe = [r for r in fit_rows if catalog.model(r.model).is_moe]
     eng = prior
-    anchor = PRIOR if prior.released >= PRIOR_SINCE else None
+    anchor = PRIOR if is_current(prior) else None
     if dense:
         eng = fit_engine(
             _spread(dense, MAX_FIT_ROWS),
             catalog,
             eng,
-            dense_factors(dense, catalog),
+            dense_factors(dense, catalog, is_current(prior)),
             BOUNDS,
             anchor,
             keep_if_worse=False,
@@ -256,7 +271,7 @@ def leave_one_source_out(
             train = [r for r in fam_rows if r.source_id != src]
             prof = fit_family(train, catalog, prior) if len(sources) > 1 else prior
             folds[fam][src] = (prof, base_generation(train or fam_rows, catalog))
-    current = [f for f in fulls if catalog.engines[f].released >= PRIOR_SINCE]
+    current = [f for f in fulls if is_current(catalog.engines[f])]
     ref = max(current, key=lambda f: len(fulls[f][0].architecture_scale), default="")
 
     def borrowed(fam: str, fit: tuple[EngineProfile, str], src: str | None) -> EngineProfile:
