@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,19 +16,12 @@ import httpx
 import pytest
 import yaml
 
-from conftest import GATEWAY_KEY, MSG, PATIENT, UPSTREAM_KEY, provider
+from conftest import GATEWAY_KEY, MSG, PATIENT, REDIS, UPSTREAM_KEY, free_port, provider
 
-REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
     REDIS is None, reason="redis-server not installed (apt-get install -y redis-server)"
 )
 pytest.importorskip("redis", reason="needs the `router` extra (redis client)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(url: str, proc: subprocess.Popen, what: str) -> None:
@@ -43,45 +35,6 @@ def _wait(url: str, proc: subprocess.Popen, what: str) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise AssertionError(f"{what} did not start")
-
-
-@pytest.fixture
-def redis_proc(tmp_path: Path):
-    port = _free_port()
-    args = [
-        REDIS,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-
-    r = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            r.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    proc.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture
-def redis_url(redis_proc) -> str:
-    return str(redis_proc.url)
 
 
 def _gateways(
@@ -99,7 +52,7 @@ def _gateways(
     env = dict(os.environ, FLEETPLAN_GATEWAY_KEY=GATEWAY_KEY, UPSTREAM_KEY=UPSTREAM_KEY)
     procs, urls = [], []
     for i in range(n):
-        port = _free_port()
+        port = free_port()
         args = [
             sys.executable,
             "-c",

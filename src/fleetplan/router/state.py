@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from fleetplan.router.redis_scripts import ADMIT_LUA, SETTLE_LUA, pack
+
 _T = TypeVar("_T")
 
 
@@ -210,87 +212,6 @@ class MemoryState:
         return None
 
 
-# A bucket's refilled level (HMGET level, ts), shared by both scripts: LEVEL(key, rate, cap)
-_LEVEL_LUA = """
-local function level_of(key, now, rate, cap)
-  local h = redis.call('HMGET', key, 'level', 'ts')
-  local level = tonumber(h[1]); local ts = tonumber(h[2])
-  if level == nil or ts == nil then return cap end
-  return math.min(cap, level + math.max(0, now - ts) * rate)
-end
-local function store(key, now, rate, cap, level)
-  redis.call('HSET', key, 'level', tostring(level), 'ts', tostring(now))
-  redis.call('EXPIRE', key, math.ceil(cap / rate) + 60)
-end
-"""
-
-# ARGV[1] holds a script's numbers in one space-separated string and ARGV[2] the lease id:
-# redis-py encodes each argument on its own in Python, and per request that packing was most
-# of the gateway's Redis CPU, so a request sends 2 arguments instead of ~15.
-_NUMS_LUA = """
-local n = {}
-for w in string.gmatch(ARGV[1], '%S+') do n[#n + 1] = tonumber(w) end
-"""
-
-# KEYS: the buckets' keys, the slot's if one is taken, then keys that must be absent;
-# numbers: now, n buckets, 1 if a slot is taken, (rate, cap, cost, need) per bucket, then the
-# slot's ttl and limit (-1: none); ARGV[2]: the slot's id. Returns 0, or the step that refused
-# (-1: a key was present).
-_ADMIT_LUA = (
-    _LEVEL_LUA
-    + _NUMS_LUA
-    + """
-local now = n[1]; local nb = n[2]; local ns = n[3]
-if #KEYS > nb + ns and redis.call('EXISTS', unpack(KEYS, nb + ns + 1)) > 0 then return -1 end
-local levels = {}
-for i = 1, nb do
-  local a = 3 + (i - 1) * 4
-  local level = level_of(KEYS[i], now, n[a + 1], n[a + 2])
-  if level < n[a + 4] then return i end
-  levels[i] = level - n[a + 3]
-end
-if ns == 1 then
-  local a = 3 + nb * 4
-  local k = KEYS[nb + 1]; local ttl = n[a + 1]; local limit = n[a + 2]
-  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-  if limit >= 0 and redis.call('ZCARD', k) >= limit then return nb + 1 end
-  redis.call('ZADD', k, now + ttl, ARGV[2])
-  redis.call('PEXPIRE', k, math.ceil(ttl * 1000) + 1000)
-end
-for i = 1, nb do
-  local a = 3 + (i - 1) * 4
-  store(KEYS[i], now, n[a + 1], n[a + 2], levels[i])
-end
-return 0
-"""
-)
-
-# KEYS: the buckets' keys, the lease's key if one is dropped, then keys to delete;
-# numbers: now, n buckets, 1 if a lease is dropped, then (rate, cap, cost) per bucket;
-# ARGV[2]: the lease's id.
-_SETTLE_LUA = (
-    _LEVEL_LUA
-    + _NUMS_LUA
-    + """
-local now = n[1]; local nb = n[2]
-for i = 1, nb do
-  local a = 3 + (i - 1) * 3
-  local rate = n[a + 1]; local cap = n[a + 2]
-  store(KEYS[i], now, rate, cap, level_of(KEYS[i], now, rate, cap) - n[a + 3])
-end
-local d = nb + 1
-if n[3] == 1 then redis.call('ZREM', KEYS[nb + 1], ARGV[2]); d = nb + 2 end
-if #KEYS >= d then redis.call('DEL', unpack(KEYS, d)) end
-return 0
-"""
-)
-
-
-def _pack(nums: list[float]) -> str:
-    """Numbers as one Lua-readable string (repr round-trips a float exactly)."""
-    return " ".join(map(repr, nums))
-
-
 class RedisState:
     """State shared by gateway replicas through one Redis; keys are prefixed."""
 
@@ -305,7 +226,9 @@ class RedisState:
     ) -> None:
         import redis.asyncio as aioredis
 
-        # At most `max_connections` commands at once (redis-py's default pool raises
+        # The two scripts every request runs (admit, settle) share one multiplexed connection
+        # (`redis_pipe`; redis-py's pool for TLS); the other commands use redis-py's pool.
+        # At most `max_connections` of those at once (redis-py's default pool raises
         # MaxConnectionsError at 100): past that a command waits up to `pool_timeout_s` for a
         # slot, then the gateway answers 503. The slots are an asyncio semaphore in front of a
         # plain pool of the same size: redis-py's BlockingConnectionPool did the same with a
@@ -325,10 +248,32 @@ class RedisState:
         self._r = aioredis.Redis(connection_pool=pool)
         self._p = prefix
         self._clock = clock
-        self._admit = self._r.register_script(_ADMIT_LUA)
-        self._settle = self._r.register_script(_SETTLE_LUA)
+        self._admit = self._r.register_script(ADMIT_LUA)
+        self._settle = self._r.register_script(SETTLE_LUA)
+        from redis.exceptions import RedisError
+
+        from fleetplan.router.redis_pipe import ScriptPipe
+
+        self._pipe = ScriptPipe.from_url(url, command_timeout_s)
+        self._faults = (RedisError, OSError)
+
+    async def _script(self, script: Any, keys: list[str], args: list[str]) -> Any:
+        pipe = self._pipe
+        if pipe is None or pipe.loop not in (None, asyncio.get_running_loop()):
+            return await self._pooled(script, keys, args)
+        try:
+            return await pipe.script(script.sha, script.script, keys, args)
+        except TimeoutError:
+            raise StateUnavailable(
+                f"Redis: no answer within {self._command_timeout_s:g} s"
+            ) from None
+        except self._faults as exc:
+            raise StateUnavailable(f"Redis: {type(exc).__name__}: {exc}") from None
 
     @_guarded
+    async def _pooled(self, script: Any, keys: list[str], args: list[str]) -> Any:
+        return await script(keys=keys, args=args)
+
     async def admit(
         self, buckets: Sequence[Bucket], lease: Slot | None, absent: Sequence[str] = ()
     ) -> int:
@@ -340,10 +285,9 @@ class RedisState:
             keys.append(self._p + lease.key)
             nums += [lease.ttl_s, -1 if lease.limit is None else lease.limit]
         keys += [self._p + k for k in absent]
-        args = [_pack(nums), "" if lease is None else lease.id]
-        return int(await self._admit(keys=keys, args=args))
+        args = [pack(nums), "" if lease is None else lease.id]
+        return int(await self._script(self._admit, keys, args))
 
-    @_guarded
     async def settle(
         self, buckets: Sequence[Bucket], unlease: tuple[str, str] | None, delete: Sequence[str]
     ) -> None:
@@ -355,8 +299,8 @@ class RedisState:
             keys.append(self._p + unlease[0])
         keys += [self._p + k for k in delete]
         if keys:
-            args = [_pack(nums), "" if unlease is None else unlease[1]]
-            await self._settle(keys=keys, args=args)
+            args = [pack(nums), "" if unlease is None else unlease[1]]
+            await self._script(self._settle, keys, args)
 
     @_guarded
     async def incr(self, key: str, delta: int) -> int:
@@ -398,4 +342,6 @@ class RedisState:
         await self._r.ping()
 
     async def close(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
         await self._r.aclose()
