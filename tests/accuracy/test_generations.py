@@ -33,7 +33,7 @@ def test_borrowing_adds_only_the_generations_a_family_lacks(catalog):
 
 
 def test_a_borrowed_scale_stays_under_the_ceilings(catalog):
-    vllm = dataclasses.replace(catalog.engines["vllm"], mfu_prefill=0.8, mbu=0.9)
+    vllm = dataclasses.replace(catalog.engines["vllm"].without_borrowed(), mfu_prefill=0.8, mbu=0.9)
     trt = dataclasses.replace(
         catalog.engines["tensorrt-llm"],
         architecture_scale={"ampere": {"mbu": 1.2, "mfu_prefill": 1.5}},
@@ -80,3 +80,54 @@ def test_a_fold_borrows_from_the_reference_fit_without_the_held_out_source(catal
     assert vllm_folds["vllm-only"] == "trt-only"
     # the in-sample fit borrows from the in-sample reference
     assert vllm_folds["shared,vllm-only"] == "shared,trt-only"
+
+
+def test_packaged_current_families_borrow_the_reference_generations(catalog):
+    trt = catalog.engines["tensorrt-llm"]
+    for fam in ("vllm", "sglang"):
+        eng = catalog.engines[fam]
+        assert eng.generation_scales_from == "tensorrt-llm"
+        assert set(eng.borrowed_generations) == set(trt.architecture_scale)
+        for gen in eng.borrowed_generations:
+            assert eng.architecture_scale[gen] == trt.architecture_scale[gen]
+            assert gen not in eng.calibrated_architectures
+        assert eng.without_borrowed().architecture_scale == {}
+    assert catalog.engines["vllm-v0"].borrowed_generations == ()
+
+
+def test_a_fold_starts_from_the_packaged_profile_without_its_borrowed_scales(catalog, monkeypatch):
+    """The packaged borrowed scales come from TensorRT-LLM's fit on every source: a fold's prior
+    drops them (its own borrowing comes from the reference's fold)."""
+    priors = []
+
+    def fake_fit(train, cat, prior):
+        priors.append(prior)
+        return prior
+
+    monkeypatch.setattr(crossval, "fit_family", fake_fit)
+    monkeypatch.setattr(crossval, "predict_row", lambda r, cat, eng=None: Prediction(r, 1.0))
+    crossval.leave_one_source_out([_row("v1", "vllm", "a100-80gb", "s")], catalog)
+    assert priors and all(p.borrowed_generations == () for p in priors)
+    assert all("ampere" not in p.architecture_scale for p in priors)
+
+
+def test_vllm_on_an_a100_says_whose_generation_ratios_it_uses(catalog):
+    from fleetplan.perf.roofline import setup
+
+    s = setup(catalog.model("llama-3.1-8b"), catalog.gpu("a100-80gb"),
+              catalog.precision("bf16"), catalog.engines["vllm"])  # fmt: skip
+    assert any("tensorrt-llm's ampere ratios" in n for n in s.notes)
+    assert s.mfu == pytest.approx(
+        catalog.engines["vllm"].mfu_prefill
+        * catalog.engines["tensorrt-llm"].architecture_scale["ampere"]["mfu_prefill"]
+    )
+
+
+def test_an_unknown_generation_source_is_one_line_naming_the_field(tmp_path):
+    from fleetplan.catalog import load_catalog
+    from fleetplan.errors import InputError
+
+    f = tmp_path / "cat.toml"
+    f.write_text('[engines.vllm]\ngeneration_scales_from = "nope"\n')
+    with pytest.raises(InputError, match=r"engines\.vllm\.generation_scales_from = 'nope'"):
+        load_catalog(f)

@@ -139,6 +139,18 @@ def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) ->
         for sid, entry in raw[section].items():
             parsed = parse_entry(schema, f"{where}: {section}.{sid}", entry)
             built[section][sid.lower()] = parsed.to_spec(sid.lower())
+    engines = built["engines"]
+    for eid, eng in list(engines.items()):
+        ref = eng.generation_scales_from.lower()
+        if not ref:
+            continue
+        if ref not in engines or ref == eid:
+            others = ", ".join(sorted(set(engines) - {eid}))
+            raise InputError(
+                f"{where}: engines.{eid}.generation_scales_from = {ref!r}; expected another "
+                f"engine profile id: {others}"
+            )
+        engines[eid] = eng.borrow_generations(engines[ref].without_borrowed())
     names = {kind[:-1]: _index(kind[:-1], built[kind]) for kind in _SECTIONS}
     offers = []
     for i, entry in enumerate(offers_raw):

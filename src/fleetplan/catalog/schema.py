@@ -249,6 +249,7 @@ class EngineEntry(_Entry):
     memory_semantics: Literal["total", "free_after_weights", "static"] = "total"
     chunked_prefill: bool = True
     cuda_graphs: bool = True
+    generation_scales_from: str = ""
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
     expert_parallel: bool = False

@@ -194,6 +194,11 @@ class EngineProfile:
     memory_semantics: str = "total"
     chunked_prefill: bool = True
     cuda_graphs: bool = True
+    # another family whose GPU-generation scales this one takes for the generations it has no
+    # rows of (the share of a generation's peak kernels reach moves with the GPU), and those
+    # generations (filled in when the catalog is built)
+    generation_scales_from: str = ""
+    borrowed_generations: tuple[str, ...] = ()
     # tokens per expert at which a grouped MoE GEMM reaches half of mfu_prefill
     moe_gemm_half_tokens: float = 0.0
     # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
@@ -276,6 +281,28 @@ class EngineProfile:
             return True
         top = version_tuple(self.version_max)
         return v[: len(top)] <= top
+
+    def borrow_generations(self, reference: EngineProfile) -> EngineProfile:
+        """The profile with `reference`'s scales for the generations it has neither a scale
+        nor validation rows of (`generation_scales_from`)."""
+        own = {k: dict(v) for k, v in self.architecture_scale.items()}
+        taken = tuple(
+            g
+            for g in sorted(reference.architecture_scale)
+            if g not in own and g not in self.calibrated_architectures
+        )
+        for g in taken:
+            own[g] = dict(reference.architecture_scale[g])
+        return replace(self, architecture_scale=own, borrowed_generations=taken)
+
+    def without_borrowed(self) -> EngineProfile:
+        """The profile with only its own generation scales."""
+        own = {
+            k: dict(v)
+            for k, v in self.architecture_scale.items()
+            if k not in self.borrowed_generations
+        }
+        return replace(self, architecture_scale=own, borrowed_generations=())
 
     def factor(self, name: str, architecture: str, precision: str = "") -> float:
         """An efficiency factor, scaled for a GPU architecture and a weight format where the

@@ -188,6 +188,11 @@ def setup(
             f"{engine.id} efficiency factors are calibrated on {where}; on {gpu.id} ({arch}) "
             "they are extrapolated: check with `fleetplan calibrate` on your own benchmark"
         )
+        if arch in engine.borrowed_generations:
+            extrapolated += (
+                f" (its {arch} bandwidth and GEMM shares take {engine.generation_scales_from}'s "
+                f"{arch} ratios, fitted on that family's {arch} rows)"
+            )
     replicated = ""
     if not model.is_mla and tp > 1 and model.kv_heads % tp:
         replicated = (
