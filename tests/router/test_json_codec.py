@@ -88,3 +88,28 @@ def test_dumps_writes_what_orjson_cannot():
         "t": "é",
         "x": [1.5, None, True],
     }
+
+
+def _nested(depth: int, leaf: object) -> object:
+    v = leaf
+    for i in range(depth):
+        v = [v] if i % 2 else {"k": v}
+    return v
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    VALUES,
+    st.integers(min_value=0, max_value=70),
+    st.sampled_from([[], {}, 1, float("nan"), float("inf"), "x"]),
+)
+def test_the_request_checks_fast_path_passes_exactly_what_the_full_walk_passes(v, depth, leaf):
+    from fleetplan.router.request_check import BadRequest, _plainly_fine, _walk
+
+    for value in ({"a": v}, {"a": v, "deep": _nested(depth, leaf)}):
+        try:
+            _walk(value)
+            passes = True
+        except BadRequest:
+            passes = False
+        assert _plainly_fine(value) is passes

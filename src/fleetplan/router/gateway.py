@@ -79,7 +79,6 @@ class Gateway:
         self.by_name = {p.name: p for p in config.providers}
         self.ttft_ema_s: dict[str, float] = {}
         self.itl_ema_s: dict[str, float] = {}
-        self._itl_hist: dict[str, Any] = {}
         self.held: dict[str, set[str]] = {}  # in-flight lease ids by state key, renewed
         self.upstream_streams = 0  # streams whose upstream response is still open
         self._tasks: list[asyncio.Task[None]] = []
@@ -191,15 +190,12 @@ class Gateway:
 
     def note_ttft(self, name: str, ttft_s: float) -> None:
         self._ema(self.ttft_ema_s, name, ttft_s)
-        self.metrics.ttft.labels(name).observe(ttft_s)
+        self.metrics.child(self.metrics.ttft, name).observe(ttft_s)
 
     def note_itl(self, name: str, itl_s: float) -> None:
-        """Once per streamed chunk: the histogram's child is looked up once per provider."""
+        """Once per streamed chunk."""
         self._ema(self.itl_ema_s, name, itl_s)
-        h = self._itl_hist.get(name)
-        if h is None:
-            h = self._itl_hist[name] = self.metrics.itl.labels(name)
-        h.observe(itl_s)
+        self.metrics.child(self.metrics.itl, name).observe(itl_s)
 
     def note_complete(self, name: str, total_s: float, output_tokens: int) -> None:
         """A non-streamed response's TTFT is not seen: estimate it from the provider's

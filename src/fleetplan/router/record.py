@@ -78,10 +78,10 @@ def finish(gw: Any, ctx: Ctx) -> None:
         gw.keys.charge(ctx.key.id, time.time(), cost, u.input_tokens, u.output_tokens)
     m = gw.metrics
     if p is not None:
-        m.cost.labels(name).inc(cost)
-        m.tokens.labels(name, "input").inc(u.input_tokens)
-        m.tokens.labels(name, "output").inc(u.output_tokens)
+        m.child(m.cost, name).inc(cost)
+        m.child(m.tokens, name, "input").inc(u.input_tokens)
+        m.child(m.tokens, name, "output").inc(u.output_tokens)
         if overflowed:
-            m.overflow.labels(ctx.model).inc()
-    m.requests.labels(name, ctx.model, str(ctx.status)).inc()
+            m.child(m.overflow, ctx.model).inc()
+    m.child(m.requests, name, ctx.model, str(ctx.status)).inc()
     m.in_flight.dec()

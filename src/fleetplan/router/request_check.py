@@ -67,6 +67,23 @@ def _walk(value: Any) -> None:
             stack.extend((x, depth + 1, f"{path}[{i}]") for i, x in enumerate(v))
 
 
+def _plainly_fine(value: Any) -> bool:
+    """Whether `_walk` would pass `value` — without building a path for every node, which is
+    only needed to name the field of a failure. Scalars are never put on the stack."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        kids = v.values() if isinstance(v, dict) else v
+        if depth >= MAX_DEPTH and kids:  # its children are deeper than allowed
+            return False
+        for x in kids:
+            if isinstance(x, dict | list):
+                stack.append((x, depth + 1))
+            elif isinstance(x, float) and not math.isfinite(x):
+                return False
+    return True
+
+
 def _int_field(payload: dict[str, Any], name: str, lo: int, hi: int) -> int | None:
     v = payload.get(name)
     if v is None:
@@ -128,7 +145,8 @@ def check(raw: bytes, path: str) -> Checked:
     payload = parse_body(raw)
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object", None, "bad_json")
-    _walk(payload)
+    if not _plainly_fine(payload):
+        _walk(payload)  # raises, naming the field
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("body needs a `model` string", "model", "no_model")

@@ -71,9 +71,14 @@ class HeaderDeadline(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing connections whose headers arrive too slowly, with
     its writes coalesced per round of the event loop (`Coalesced`)."""
 
+    timeout_s: float | None = None  # read from the environment once per process
+
     def _arm(self) -> None:
         self._disarm()
-        timeout_s = float(os.environ.get(ENV_HEADER_TIMEOUT) or DEFAULT_HEADER_TIMEOUT_S)
+        timeout_s = HeaderDeadline.timeout_s
+        if timeout_s is None:
+            env = os.environ.get(ENV_HEADER_TIMEOUT)
+            timeout_s = HeaderDeadline.timeout_s = float(env or DEFAULT_HEADER_TIMEOUT_S)
         self._header_timer = self.loop.call_later(timeout_s, self._headers_late)
 
     def _disarm(self) -> None:
