@@ -17,9 +17,11 @@ def test_v0_chunks_prompts_of_long_context_models_only(catalog):
     long = v0.for_model(catalog.model("llama-3.1-405b"))  # 131,072-token window
     assert long.chunked_prefill and long.max_num_batched_tokens == 512
     assert long.for_model(catalog.model("llama-3.1-405b")) == long  # resolved once
-    for short_or_mla in ("llama-3-8b", "deepseek-r1"):  # 8,192 tokens; MLA stays whole
-        same = v0.for_model(catalog.model(short_or_mla))
-        assert not same.chunked_prefill and same.max_num_batched_tokens == 8192
+    short = v0.for_model(catalog.model("llama-3-8b"))  # 8,192 tokens
+    assert not short.chunked_prefill and short.max_num_batched_tokens == 8192
+    # MLA stays whole: V0 forces chunked prefill off and batches whole prompts up to the window
+    mla = v0.for_model(catalog.model("deepseek-r1"))
+    assert not mla.chunked_prefill and mla.max_num_batched_tokens == 163_840
     v1 = catalog.engine("vllm")  # V1 chunks every prompt under its own limits: no rule
     assert v1.for_model(catalog.model("llama-3.1-405b")) == v1
 

@@ -76,7 +76,12 @@ def needs_simulator(row: ValidationRow) -> bool:
 
 
 def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None = None) -> Setup:
+    """The row's setup under `engine` (default: its release family), at the row's release
+    (kernel choices that changed within a family: `EngineProfile.at_version`)."""
     eng = engine if engine is not None else row_engine(row, catalog)
+    found = _VERSION.search(row.engine_version)
+    if found:
+        eng = eng.at_version(found.group(0))
     return setup(
         catalog.model(row.model),
         catalog.gpu(row.gpu),
@@ -275,7 +280,34 @@ def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> f
     if row.schedule != "concurrency":
         return predict_value(row, s, catalog, analytic=True)
     b = min(row.batch, concurrency_cap(row, s))
+    if row.lengths == "fixed":
+        return wave_value(row, s, b)
     return _metric(row, continuous(s, np.array([float(b)]), row.input_len, row.output_len), b)
+
+
+def wave_value(row: ValidationRow, s: Setup, b: int) -> float:
+    """A closed loop of equal requests as the simulator runs it: the users start together and
+    stay in step, so the run is waves of `b` prompts prefilled together, then decoded together
+    (`burst_throughput`; dstack's DeepSeek-R1 runs: mean TTFT grows with the concurrency).
+    A wave's prompts fill prefill steps of at most `max_num_batched_tokens` tokens in turn
+    (whole prompts where the engine does not chunk), and each one's first token comes with
+    the step that completes it: TTFT is the mean (or median) of those completion times."""
+    i, o, m = row.input_len, row.output_len, row.metric
+    if m in ("output_tok_per_s", "total_tok_per_s", "output_tok_per_s_per_gpu"):
+        tps = burst_throughput(s, max(row.requests, row.batch), b, i, o, m == "total_tok_per_s")
+        return tps / row.gpu_count if m == "output_tok_per_s_per_gpu" else tps
+    r = run(s, np.array([float(b)]), i, o, "static")
+    if m != "ttft_ms":
+        return _metric(row, r, b)
+    chunk = float(s.engine.max_num_batched_tokens)
+    k = np.arange(1, b + 1, dtype=np.float64)
+    if s.engine.chunked_prefill:
+        step = np.ceil(k * i / chunk)
+    else:
+        step = np.ceil(k / max(np.floor(chunk / i), 1.0))
+    share = step / step[-1]  # the static prefill runs its steps at one mean step time
+    done = float(np.median(share) if row.stat == "median" else np.mean(share))
+    return float(r.ttft_s[0]) * 1e3 * done
 
 
 def predict_row(

@@ -97,7 +97,7 @@ class Catalog:
         families = self.families(engine)
         for fam in families:
             if fam.covers(version):
-                return fam
+                return fam.at_version(version)
         ranges = ", ".join(f"{f.id} {f.versions}" for f in families)
         raise InputError(
             f"--engine = {text!r}: no {engine} profile covers version {version}; profiles: {ranges}"

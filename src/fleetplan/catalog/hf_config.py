@@ -69,6 +69,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
+def _fp8_block_scaled(cfg: dict) -> bool:
+    """Whether the checkpoint's FP8 weights are scaled per block (quantization_config with
+    quant_method fp8 and a weight_block_size, as DeepSeek-V3/R1 and Qwen3 -FP8 ship)."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict):
+        return False
+    return str(q.get("quant_method", "")).lower() == "fp8" and bool(q.get("weight_block_size"))
+
+
 def model_from_config(path: str | Path) -> ModelSpec:
     """A ModelSpec from a config.json file (or a folder holding one)."""
     where = str(path)
@@ -143,6 +152,7 @@ def model_from_config(path: str | Path) -> ModelSpec:
         qk_rope_head_dim=_opt(cfg, "qk_rope_head_dim", where),
         qk_nope_head_dim=_opt(cfg, "qk_nope_head_dim", where),
         v_head_dim=_opt(cfg, "v_head_dim", where),
+        fp8_block_scaled=_fp8_block_scaled(cfg),
         sliding_window=window,
         sliding_window_layers=window_layers,
     )

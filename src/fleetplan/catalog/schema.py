@@ -157,6 +157,7 @@ class ModelEntry(_Entry):
     qk_rope_head_dim: int = Field(default=0, ge=0)
     qk_nope_head_dim: int = Field(default=0, ge=0)
     v_head_dim: int = Field(default=0, ge=0)
+    fp8_block_scaled: bool = False
     sliding_window: int = Field(default=0, ge=0)
     sliding_window_layers: int = Field(default=0, ge=0)
     source: str = Field(min_length=1)
@@ -252,6 +253,8 @@ class EngineEntry(_Entry):
     generation_scales_from: str = ""
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
+    block_fp8_triton_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    mla_whole_prompts: bool = False
     expert_parallel: bool = False
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []

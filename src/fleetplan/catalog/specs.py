@@ -86,6 +86,9 @@ class ModelSpec:
     qk_rope_head_dim: int = 0
     qk_nope_head_dim: int = 0
     v_head_dim: int = 0
+    # FP8 weights scaled per 128x128 block (DeepSeek-V3/R1, config.json quantization_config
+    # weight_block_size): block-scaled GEMM kernels, not per-tensor FP8 ones (`--precision fp8`)
+    fp8_block_scaled: bool = False
     sliding_window: int = 0
     sliding_window_layers: int = 0
     source: str = ""
@@ -203,6 +206,15 @@ class EngineProfile:
     moe_gemm_half_tokens: float = 0.0
     # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
     moe_stream_scale: float = 1.0
+    # releases of the family below this version run block-scaled FP8 GEMMs (weights scaled per
+    # 128x128 block: ModelSpec.fp8_block_scaled) as Triton kernels, slower than per-tensor FP8
+    # ones ("": none; perf.kernels.block_fp8_gemm_scale)
+    block_fp8_triton_before: str = ""
+    # the release a profile was picked for ('sglang@0.4.3' -> "0.4.3"; "": the family at large)
+    version: str = ""
+    # the family turns chunked prefill off for MLA models and batches whole prompts, up to the
+    # model's context (at least 2,048 tokens) a step (`for_model`)
+    mla_whole_prompts: bool = False
     expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
     # serial API-server time per output token of a request (detokenization and streaming; 0:
     # not modelled): the simulator's API-server stage (sim/frontend.py) when a scenario asks
@@ -238,10 +250,23 @@ class EngineProfile:
 
     def for_model(self, model: ModelSpec) -> EngineProfile:
         """The profile as the engine configures itself for `model` at its full context window
-        (no --max-model-len): vLLM V0 turns chunked prefill on, at `long_context_chunk_tokens`
+        (no --max-model-len). vLLM V0 turns chunked prefill on, at `long_context_chunk_tokens`
         a step, when the window exceeds `long_context_min_tokens`, except for models with
-        sliding-window or MLA attention, which it leaves unchunked. The result holds no rule,
-        so resolving it again changes nothing."""
+        sliding-window or MLA attention, which it leaves unchunked; a family with
+        `mla_whole_prompts` runs an MLA model without chunked prefill, whole prompts of up to
+        max(context, 2048) tokens a step (vLLM 0.7's V0 engine logs 'MLA is enabled; forcing
+        chunked prefill and prefix caching to be disabled' and its SchedulerConfig then sets
+        max_num_batched_tokens = max(max_model_len, 2048)). The result holds no rule, so
+        resolving it again changes nothing."""
+        if self.mla_whole_prompts and model.is_mla:
+            budget = max(model.max_context, 2048)
+            return replace(
+                self,
+                chunked_prefill=False,
+                max_num_batched_tokens=budget,
+                long_context_chunk_tokens=0,
+                mla_whole_prompts=False,
+            )
         if self.long_context_chunk_tokens <= 0:
             return self
         if (
@@ -256,6 +281,20 @@ class EngineProfile:
                 long_context_chunk_tokens=0,
             )
         return replace(self, long_context_chunk_tokens=0)
+
+    def at_version(self, version: str) -> EngineProfile:
+        """The profile for one release of the family (kernel choices that changed within it)."""
+        return replace(self, version=version) if version != self.version else self
+
+    def runs_triton_block_fp8(self) -> bool:
+        """Whether this release runs block-scaled FP8 GEMMs as Triton kernels: a release below
+        `block_fp8_triton_before` (the family's newest where no release is named)."""
+        if not self.block_fp8_triton_before:
+            return False
+        release = self.version or self.version_max
+        if not release:
+            return False
+        return version_tuple(release) < version_tuple(self.block_fp8_triton_before)
 
     @property
     def versions(self) -> str:

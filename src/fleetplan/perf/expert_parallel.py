@@ -128,6 +128,9 @@ def expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
     touched = np.maximum(expected_experts(m.moe_experts, m.moe_experts_per_token, tokens), 1e-9)
     per_expert = tokens * m.moe_experts_per_token / touched
     eff = s.mfu * per_expert / (per_expert + s.moe_gemm_half_tokens)
+    # block-scaled FP8 in Triton kernels: a ceiling on the rate (perf.kernels), below which the
+    # padded small-batch tiles already run
+    eff = np.minimum(eff, s.mfu * s.gemm_scale)
     return np.where(tokens > 0, expert_flops / (s.peak_flops * np.maximum(eff, 1e-9)), 0.0)
 
 

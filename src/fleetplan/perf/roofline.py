@@ -19,6 +19,11 @@ from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
 from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
+from fleetplan.perf.kernels import (
+    attention_flops_per_ctx_token,
+    block_fp8_gemm_scale,
+    replicated_params,
+)
 from fleetplan.perf.memory import (
     attention_dp_note,
     attention_dp_weight_bytes,
@@ -67,6 +72,11 @@ class Setup:
     attention_peak_flops: float = 0.0  # per GPU, dense, in the format attention runs in
     attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
     ep: int = 1  # expert-parallel groups of the routed experts (perf.expert_parallel)
+    # prefill attention FLOPs per token of context, per GPU (MLA: decompressed MHA; 0: as decode)
+    attn_prefill_flops_per_ctx_token_gpu: float = 0.0
+    # share of the GEMM rate the linear layers' kernels reach in this weight format (block-scaled
+    # FP8 in Triton kernels: perf.kernels.block_fp8_gemm_scale; 1 otherwise)
+    gemm_scale: float = 1.0
 
     @property
     def label(self) -> str:
@@ -173,14 +183,7 @@ def setup(
     linear_params = active - counts.embedding * (0.0 if model.tie_word_embeddings else scale)
     linear_params = max(linear_params, active * 0.5)
     expert_params = counts.expert * scale * model.moe_experts_per_token * model.moe_layers
-    if model.is_mla:
-        # absorbed MLA decode: scores over (rank + rope), values over rank, per head
-        attn_per_ctx = (
-            2.0 * model.attention_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
-        )
-    else:
-        attn_per_ctx = 4.0 * model.attention_heads * model.head_dim  # QK^T and AV
-    attn_per_ctx *= model.layers
+    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model)
     extrapolated = ""
     if arch not in engine.calibrated_architectures:
         where = ", ".join(engine.calibrated_architectures) or "no GPU (no validation rows)"
@@ -229,8 +232,13 @@ def setup(
         dense_bytes_gpu=w.streamed_dense_bytes / tp
         + attention_dp_weight_bytes(model, precision, tp, attention_dp),
         expert_bytes_gpu=w.expert_bytes / tp,
-        linear_flops_per_token_gpu=2.0 * linear_params / tp,
+        linear_flops_per_token_gpu=2.0 * linear_params / tp
+        + 2.0 * replicated_params(model) * max(1.0 / attention_dp - 1.0 / tp, 0.0),
         attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
+        attn_prefill_flops_per_ctx_token_gpu=attn_prefill_per_ctx / tp,
+        gemm_scale=block_fp8_gemm_scale(
+            model, precision, engine, engine.factor("mfu_prefill", arch, pid)
+        ),
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
         * kv_shard_fraction(model, tp, attention_dp),
         notes=notes,
@@ -292,17 +300,18 @@ def step_s(
     with np.errstate(divide="ignore", invalid="ignore"):
         # FLOPs / (peak · mfu · tokens / (tokens + half)): the GEMM efficiency at `tokens`
         dense_per_token = (s.linear_flops_per_token_gpu - s.expert_flops_per_token_gpu) / (
-            s.peak_flops * s.mfu
+            s.peak_flops * s.mfu * s.gemm_scale
         )
         lin_compute = np.where(tokens > 0, dense_per_token * (tokens + s.gemm_half_tokens), 0.0)
         if m.is_moe:
             lin_compute = lin_compute + expert_compute
     # attention: decode reads every cached token's KV; prefill is compute-bound (flash attention)
     per_layer_attn = s.attn_flops_per_ctx_token_gpu / m.layers
+    per_layer_prefill = _prefill_attn(s) / m.layers
     dec_tokens = b * kv_layer_tokens(m, c)  # KV tokens the decodes read, over the layers
     kv_bytes = (dec_tokens + p * m.layers) * s.kv_layer_bytes_gpu
     kv_traffic = kv_bytes + dec_tokens * ((s.kv_read_factor - 1.0) * s.kv_layer_bytes_gpu)
-    attn_flops = per_layer_attn * (dec_tokens + p * kv_layer_tokens(m, pc))
+    attn_flops = per_layer_attn * dec_tokens + per_layer_prefill * p * kv_layer_tokens(m, pc)
     attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.mfu))
     attn_memory = kv_traffic * (1.0 / (s.bandwidth * s.attention_mbu))
     comm = (
@@ -329,6 +338,12 @@ def step_s(
     )
 
 
+def _prefill_attn(s: Setup) -> F64:
+    """Prefill attention FLOPs per context token per GPU (the decode figure where unset)."""
+    pre = np.asarray(s.attn_prefill_flops_per_ctx_token_gpu, dtype=np.float64)
+    return np.where(pre > 0, pre, s.attn_flops_per_ctx_token_gpu)
+
+
 @dataclass(frozen=True)
 class StepFactors:
     """The per-setup factors of `step_total_s` (columns where setups are stacked): folded once
@@ -339,6 +354,7 @@ class StepFactors:
     comm_s_per_token: F64  # all-reduce seconds per token
     attn_compute_s_per_token: F64  # per (token x attended token x layer)
     attn_memory_s_per_token: F64  # per KV token read per layer
+    attn_prefill_compute_s_per_token: F64  # per (prompt token x attended token x layer)
 
 
 def step_factors(s: Setup) -> StepFactors:
@@ -351,14 +367,15 @@ def step_factors(s: Setup) -> StepFactors:
     link = np.asarray(s.gpu.interconnect_gb_s, dtype=np.float64) * 1e9
     with np.errstate(divide="ignore", invalid="ignore"):
         dense = (s.linear_flops_per_token_gpu - s.expert_flops_per_token_gpu) / (
-            s.peak_flops * s.mfu
+            s.peak_flops * s.mfu * s.gemm_scale
         )
         comm = np.where(
             tp > 1, 2 * m.layers * 2.0 * (tp - 1) / tp * m.hidden_size * 2.0 / link, 0.0
         )
         attn_compute = s.attn_flops_per_ctx_token_gpu / m.layers / (s.attention_peak_flops * s.mfu)
         attn_memory = s.kv_layer_bytes_gpu / (s.bandwidth * s.attention_mbu)
-    return StepFactors(fixed, dense, comm, attn_compute, attn_memory)
+        attn_prefill = _prefill_attn(s) / m.layers / (s.attention_peak_flops * s.mfu)
+    return StepFactors(fixed, dense, comm, attn_compute, attn_memory, attn_prefill)
 
 
 def step_total_s(
@@ -384,7 +401,9 @@ def step_total_s(
         lin = lin + expert_memory + expert_compute + moe_comm
     dec_tokens = b * kv_layer_tokens(m, np.asarray(decode_context, dtype=np.float64))
     pre_tokens = p * kv_layer_tokens(m, np.asarray(prefill_context, dtype=np.float64))
-    attn_compute = (dec_tokens + pre_tokens) * f.attn_compute_s_per_token
+    attn_compute = (
+        dec_tokens * f.attn_compute_s_per_token + pre_tokens * f.attn_prefill_compute_s_per_token
+    )
     attn_memory = (dec_tokens * s.kv_read_factor + p * m.layers) * f.attn_memory_s_per_token
     return lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + f.fixed_s
 

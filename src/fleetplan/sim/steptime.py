@@ -4,13 +4,14 @@
 same function the analytic sizing uses) costs tens of microseconds a call; a simulated hour runs
 millions of iterations. Its formula separates into
 
-    total = X(tokens) + max(b·Ac(c) + p·Ac(pc), b·Am(c) + p·Mp)
+    total = X(tokens) + max(b·Ac(c) + p·Apc(pc), b·Am(c) + p·Mp)
 
 where X (weights, GEMM efficiency, all-reduce and overhead) depends only on the tokens of the
 step, tokens = b + p, and the attention parts are linear in the sequences and piecewise linear
-in the context (a sliding window adds one kink, at the window). `StepTable` evaluates `mixed_step`
-once over every token count and at the context kinks, and rebuilds the same total from those
-numbers exactly (tests/sim/test_steptime.py compares both).
+in the context (a sliding window adds one kink, at the window; a prompt token's attention
+FLOPs per context token, Apc, differ from a decode's for MLA, which prefills as plain MHA).
+`StepTable` evaluates `mixed_step` once over every token count and at the context kinks, and
+rebuilds the same total from those numbers exactly (tests/sim/test_steptime.py compares both).
 
 For `k` decode iterations of `b` sequences whose mean context starts at `c0` and grows by one
 a step, the time is `k·(X(b) + b·G(c0)) + b·g·k(k-1)/2` with G = max(Ac, Am) and g its slope:
@@ -30,7 +31,19 @@ from fleetplan.perf.schedule import mixed_step
 class StepTable:
     """Exact, fast step times of one replica configuration (seconds)."""
 
-    __slots__ = ("_x", "ac_hi", "ac_lo", "am_hi", "am_lo", "g_hi", "g_lo", "mp", "window")
+    __slots__ = (
+        "_x",
+        "ac_hi",
+        "ac_lo",
+        "am_hi",
+        "am_lo",
+        "apc_hi",
+        "apc_lo",
+        "g_hi",
+        "g_lo",
+        "mp",
+        "window",
+    )
 
     def __init__(self, setup: Setup, max_tokens: int) -> None:
         tokens = np.arange(max_tokens + 1, dtype=np.float64)
@@ -48,6 +61,9 @@ class StepTable:
         self.ac_hi = diff_c if w else self.ac_lo
         self.am_hi = diff_m if w else self.am_lo
         self.mp = float(mixed_step(setup, 0.0, 0.0, 1.0, 0.0).attention_memory_s)
+        pre = mixed_step(setup, 0.0, 0.0, 1.0, np.array([probe, 2 * probe])).attention_compute_s
+        self.apc_lo = float(pre[0]) / probe
+        self.apc_hi = float(pre[1] - pre[0]) / probe if w else self.apc_lo
         self.g_lo = max(self.ac_lo, self.am_lo)
         self.g_hi = max(self.ac_hi, self.am_hi)
         self._verify(setup)
@@ -82,11 +98,11 @@ class StepTable:
         mean context `pc` (as `mixed_step(...).total_s`)."""
         w = self.window
         if c <= w and pc <= w:  # below a sliding window's kink (always without one)
-            comp = (b * c + p * pc) * self.ac_lo
+            comp = b * c * self.ac_lo + p * pc * self.apc_lo
             mem = b * c * self.am_lo + p * self.mp
         else:
             ac_lo, ac_hi = self.ac_lo, self.ac_hi
-            comp = b * self._lin(c, ac_lo, ac_hi) + p * self._lin(pc, ac_lo, ac_hi)
+            comp = b * self._lin(c, ac_lo, ac_hi) + p * self._lin(pc, self.apc_lo, self.apc_hi)
             mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
         return self._x[int(b + p)] + (comp if comp > mem else mem)
 

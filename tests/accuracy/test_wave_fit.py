@@ -1,0 +1,55 @@
+"""A fit sees a closed loop of equal requests as the simulator runs it: in waves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleetplan.accuracy.predict import fit_value, predict_value, row_setup
+from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.perf.schedule import run
+
+
+def _row(metric: str, users: int, engine_version: str = "0.7.4", **kw) -> ValidationRow:
+    args = dict(schedule="concurrency", requests=5 * users, tp=8, gpu_count=8,
+                engine_version=engine_version, stat="mean")  # fmt: skip
+    args.update(kw)
+    return ValidationRow("t", "vllm", "deepseek-r1", "fp8", "h200", 3200, 200, users, metric,
+                         1.0, **args)  # fmt: skip
+
+
+def test_a_wave_prefilled_in_one_step_gives_every_prompt_the_whole_prefill(catalog):
+    # vLLM 0.7 (V0) prefills an MLA model's whole prompts, up to 163,840 tokens a step:
+    # 16 x 3,200 tokens are one step, so every first token waits for all of it
+    row = _row("ttft_ms", 16)
+    s = row_setup(row, catalog)
+    assert not s.engine.chunked_prefill
+    static = float(run(s, np.array([16.0]), 3200, 200, "static").ttft_s[0]) * 1e3
+    assert fit_value(row, s, catalog) == pytest.approx(static)
+
+
+def test_a_chunked_wave_hands_out_first_tokens_as_its_steps_complete(catalog):
+    row = _row("ttft_ms", 16, engine_version="0.11.0")  # V1: chunks of 8,192 tokens
+    s = row_setup(row, catalog)
+    static = float(run(s, np.array([16.0]), 3200, 200, "static").ttft_s[0]) * 1e3
+    # 16 prompts over ceil(51,200 / 8,192) = 7 steps: the k-th completes at step ceil(k·3200/8192)
+    steps = np.ceil(np.arange(1, 17) * 3200 / 8192)
+    assert fit_value(row, s, catalog) == pytest.approx(static * np.mean(steps / 7))
+
+
+@pytest.mark.parametrize("metric", ["ttft_ms", "tpot_ms", "output_tok_per_s"])
+def test_fit_value_of_a_deepseek_wave_is_the_simulated_one(catalog, metric):
+    row = _row(metric, 16)
+    s = row_setup(row, catalog)
+    assert fit_value(row, s, catalog) == pytest.approx(predict_value(row, s, catalog), rel=0.15)
+
+
+def test_a_row_is_set_up_at_its_release_under_a_fitted_family_profile(catalog):
+    # leave-one-source-out passes the family's fitted profile; the row's release still picks
+    # the kernels that changed within the family (SGLang's Triton block-FP8 GEMMs before 0.4.6)
+    fam = catalog.engines["sglang"]
+    early = _row("ttft_ms", 4, engine_version="0.4.3.post2", attention_dp=8)
+    early = ValidationRow(**{**early.__dict__, "engine": "sglang"})
+    late = ValidationRow(**{**early.__dict__, "engine_version": "0.5.3"})
+    assert row_setup(early, catalog, fam).gemm_scale < 1.0
+    assert row_setup(late, catalog, fam).gemm_scale == 1.0

@@ -1,0 +1,138 @@
+"""DeepSeek-R1's kernels as the engines of 2025 run them (perf.kernels): MLA prefills as plain
+multi-head attention and decodes absorbed, its down-projections run whole on every TP GPU,
+block-scaled FP8 GEMMs run as Triton kernels in early-2025 releases cap the GEMM rate, and vLLM
+0.7's V0 engine prefills an MLA model's prompts whole."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from fleetplan.catalog.hf_config import model_from_config
+from fleetplan.perf.kernels import (
+    TRITON_BLOCK_FP8_MFU,
+    attention_flops_per_ctx_token,
+    replicated_params,
+)
+from fleetplan.perf.memory import fit
+from fleetplan.perf.roofline import setup, step_s, step_total_s
+from fleetplan.sim.steptime import StepTable
+
+
+def _r1(catalog, engine="vllm", precision="fp8", **changes):
+    eng = dataclasses.replace(catalog.engines[engine], **changes)
+    m = catalog.model("deepseek-r1")
+    return m, catalog.gpu("h200"), catalog.precision(precision), eng
+
+
+def test_mla_prefills_as_mha_and_decodes_absorbed(catalog):
+    m = catalog.model("deepseek-r1")
+    decode, prefill = attention_flops_per_ctx_token(m)
+    # absorbed: 128 heads x (2 x 512 rank + 64 rope); MHA: 128 heads x (128 + 64 + 128)
+    assert decode == 2.0 * 128 * (2 * 512 + 64) * 61
+    assert prefill == 2.0 * 128 * (128 + 64 + 128) * 61
+    llama = catalog.model("llama-3.1-8b")
+    assert attention_flops_per_ctx_token(llama)[0] == attention_flops_per_ctx_token(llama)[1]
+    s = setup(*_r1(catalog), tp=8)
+    # a prompt token's attention FLOPs per context token are the MHA ones, a decode's absorbed
+    pre = step_s(s, 0, 0, 1000, 4000).attention_compute_s
+    dec = step_s(s, 1000, 4000).attention_compute_s
+    assert float(dec / pre) == pytest.approx(decode / prefill)
+
+
+def test_mla_down_projections_run_whole_on_every_tp_gpu(catalog):
+    m = catalog.model("deepseek-r1")
+    assert replicated_params(m) == 7168 * (1536 + 512 + 64) * 61
+    assert replicated_params(catalog.model("llama-3.1-70b")) == 0.0
+    one, eight = setup(*_r1(catalog), tp=1), setup(*_r1(catalog), tp=8)
+    extra = 2.0 * replicated_params(m) * (1 - 1 / 8)
+    assert eight.linear_flops_per_token_gpu == pytest.approx(
+        one.linear_flops_per_token_gpu / 8 + extra
+    )
+    # data-parallel attention over all 8: each GPU runs them on its own eighth of the tokens
+    dp = setup(*_r1(catalog, "sglang"), tp=8, attention_dp=8)
+    assert dp.linear_flops_per_token_gpu == pytest.approx(one.linear_flops_per_token_gpu / 8)
+
+
+def test_triton_block_fp8_releases_cap_the_gemm_rate(catalog):
+    m, gpu, fp8 = catalog.model("deepseek-r1"), catalog.gpu("h200"), catalog.precision("fp8")
+    early, late = catalog.engine("sglang@0.4.3"), catalog.engine("sglang@0.5.3")
+    assert early.runs_triton_block_fp8() and not late.runs_triton_block_fp8()
+    a, b = setup(m, gpu, fp8, early, tp=8), setup(m, gpu, fp8, late, tp=8)
+    assert a.mfu == b.mfu and b.gemm_scale == 1.0
+    assert a.mfu * a.gemm_scale == pytest.approx(TRITON_BLOCK_FP8_MFU)
+    x, y = step_s(a, 0, 0, 8192, 4096), step_s(b, 0, 0, 8192, 4096)
+    # a prefill's GEMMs run at the cap: the dense ones 1/gemm_scale slower, the routed experts'
+    # (256 tokens each, 0.24 of the peak after tile padding) down to the same cap
+    assert float(x.linear_compute_s) > 1.4 * float(y.linear_compute_s)
+    assert float(x.linear_memory_s) == pytest.approx(float(y.linear_memory_s))
+    assert float(x.attention_compute_s) == pytest.approx(float(y.attention_compute_s))
+    # a decode's expert GEMMs are padded tiles far below the cap: the cap adds nothing there
+    d_early, d_late = step_s(a, 4, 4000), step_s(b, 4, 4000)
+    assert float(d_early.linear_compute_s) < 1.2 * float(d_late.linear_compute_s)
+    # vLLM's V0 family is Triton throughout, its newest release standing for the family
+    assert catalog.engine("vllm-v0").runs_triton_block_fp8()
+    assert not catalog.engine("vllm@0.11.0").runs_triton_block_fp8()
+    assert not catalog.engine("tensorrt-llm@0.17").runs_triton_block_fp8()
+    # only the block-scaled checkpoint run as FP8: BF16 weights and per-tensor FP8 models run plain
+    assert setup(m, gpu, catalog.precision("bf16"), early, tp=8).gemm_scale == 1.0
+    llama = catalog.model("llama-3.1-70b")
+    assert setup(llama, gpu, fp8, early, tp=8).gemm_scale == 1.0
+    # a family whose own rate is below the Triton cap keeps it
+    slow = dataclasses.replace(early, mfu_prefill=0.1)
+    assert setup(m, gpu, fp8, slow, tp=8).gemm_scale == 1.0
+
+
+def test_block_scaled_fp8_is_read_from_config_json(tmp_path):
+    cfg = {
+        "model_type": "deepseek_v3",
+        "num_hidden_layers": 4,
+        "hidden_size": 1024,
+        "intermediate_size": 4096,
+        "num_attention_heads": 16,
+        "vocab_size": 32000,
+        "max_position_embeddings": 4096,
+        "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    assert model_from_config(tmp_path).fp8_block_scaled
+    del cfg["quantization_config"]["weight_block_size"]  # per-tensor FP8
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    assert not model_from_config(tmp_path).fp8_block_scaled
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tensorrt-llm"])
+def test_fast_step_sum_and_step_table_match_the_roofline(catalog, engine):
+    m, gpu, fp8, eng = _r1(catalog, engine)
+    s = setup(m, gpu, fp8, eng.at_version("0.4.3" if engine == "sglang" else ""), tp=8)
+    for b, c, p, pc in ((1, 4000, 0, 0), (64, 3500, 2048, 1024), (0, 0, 8192, 4096)):
+        assert step_total_s(s, b, c, p, pc) == pytest.approx(float(step_s(s, b, c, p, pc).total_s))
+    table = StepTable(s, 8192 + 256)  # verifies itself against mixed_step on construction
+    assert table.step_s(64, 3500, 2048, 1024) == pytest.approx(
+        float(step_s(s, 64, 3500, 2048, 1024).total_s)
+    )
+
+
+def test_vllm_v0_prefills_an_mla_models_prompts_whole(catalog):
+    v0 = catalog.engines["vllm-v0"]
+    r1 = catalog.model("deepseek-r1")
+    eng = v0.for_model(r1)
+    assert not eng.chunked_prefill
+    assert eng.max_num_batched_tokens == r1.max_context  # max(max_model_len, 2048)
+    llama = catalog.model("llama-3.1-8b")  # not MLA: V0 chunks its 128K window by itself
+    assert v0.for_model(llama).max_num_batched_tokens < llama.max_context
+    v1 = catalog.engines["vllm"]
+    assert v1.for_model(r1) is v1
+    s = setup(r1, catalog.gpu("h200"), catalog.precision("fp8"), v0, tp=8)
+    assert s.engine.max_num_batched_tokens == r1.max_context
+    # its profiling run carries that many tokens: the activation peak leaves less KV cache
+    h200, fp8 = catalog.gpu("h200"), catalog.precision("fp8")
+    whole = fit(r1, h200, fp8, v0, tp=8, context=4000)
+    chunked = fit(r1, h200, fp8, dataclasses.replace(v0, mla_whole_prompts=False), tp=8,
+                  context=4000)  # fmt: skip
+    assert whole.activation_bytes > chunked.activation_bytes
+    assert whole.kv_capacity_tokens < chunked.kv_capacity_tokens
+    assert np.isfinite(whole.kv_capacity_tokens)
