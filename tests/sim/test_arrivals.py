@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from fleetplan.errors import InputError
-from fleetplan.sim.arrivals import arrival_times, build_workload, lengths, read_trace
+from fleetplan.sim.arrivals import (
+    arrival_times,
+    arrival_window_s,
+    build_workload,
+    expected_requests,
+    lengths,
+    read_trace,
+)
 from fleetplan.sim.config import Arrivals, LengthSpec, Prefix
 
 
@@ -100,3 +107,43 @@ def test_malformed_trace_names_the_line(tmp_path: Path, name: str, text: str, li
     path.write_text(text)
     with pytest.raises(InputError, match=line):
         read_trace(path)
+
+
+def test_poisson_with_a_request_count_sends_exactly_that_many() -> None:
+    """A benchmark run of N requests at a rate sends N requests with exponential gaps (the first
+    at 0), not a Poisson count over N / rate seconds (seed 0 drew 547 for 500)."""
+    spec = Arrivals(kind="poisson", rate_per_s=20, requests=40_000)
+    t = arrival_times(spec, np.random.default_rng(3))
+    assert t.size == 40_000 and t[0] == 0.0 and np.all(np.diff(t) >= 0)
+    g = np.diff(t)
+    assert 1 / g.mean() == pytest.approx(20, rel=0.02)
+    assert g.std() / g.mean() == pytest.approx(1.0, abs=0.03)
+    assert expected_requests(spec) == 40_000
+    assert arrival_window_s(spec) == pytest.approx(2000)
+    cut = Arrivals(kind="poisson", rate_per_s=20, requests=40_000, duration_s=100)
+    tc = arrival_times(cut, np.random.default_rng(3))
+    assert 0 < tc.size < 40_000 and tc.max() < 100
+    assert expected_requests(cut) == pytest.approx(2000)
+    with pytest.raises(ValueError, match="rate_per_s"):
+        Arrivals(kind="poisson", requests=10)
+
+
+def test_a_rate_row_replays_the_runs_request_count(catalog, monkeypatch) -> None:
+    from fleetplan import sim
+    from fleetplan.accuracy.predict import row_setup, simulate_row
+    from fleetplan.accuracy.rows import ValidationRow
+
+    seen = {}
+    real = sim.simulate
+
+    def spy(config, catalog=None):
+        res = real(config, catalog=catalog)
+        seen["requests"] = res.requests
+        return res
+
+    monkeypatch.setattr(sim, "simulate", spy)
+    kw = {"schedule": "rate", "rate_per_s": 4.0, "engine_version": "0.14"}
+    row = ValidationRow("r", "tensorrt-llm", "llama-3.1-8b", "bf16", "h100-sxm", 202, 214, 60,
+                        "itl_ms", 7.0, **kw)  # fmt: skip
+    simulate_row(row, row_setup(row, catalog), catalog)
+    assert seen["requests"] == 60

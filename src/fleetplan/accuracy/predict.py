@@ -140,17 +140,13 @@ def row_lengths(row: ValidationRow) -> dict[str, dict[str, object]]:
 
 
 def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
-    """The row's metric from the simulator: Poisson arrivals at the row's rate for as long as
-    its requests take to arrive, or a closed loop of the row's concurrency (an offline burst:
-    every request at once); request lengths from `row_lengths`."""
+    """The row's metric from the simulator: the row's requests arriving as a Poisson process at
+    its rate (exactly that many, as the benchmark sent them), or a closed loop of the row's
+    concurrency (an offline burst: every request at once); request lengths from `row_lengths`."""
     from fleetplan.sim import simulate
 
-    if row.schedule == "rate":
-        arrivals = {
-            "kind": "poisson",
-            "rate_per_s": row.rate_per_s,
-            "duration_s": row.batch / row.rate_per_s,
-        }
+    if row.schedule == "rate":  # the run's requests, sent with exponential gaps at its rate
+        arrivals = {"kind": "poisson", "rate_per_s": row.rate_per_s, "requests": row.batch}
     else:  # a closed loop: `batch` users (an offline burst: every request a user, all at 0)
         sent = row.batch if row.schedule == "offline" else max(row.requests, row.batch)
         arrivals = {"kind": "concurrency", "users": row.batch, "requests": sent}

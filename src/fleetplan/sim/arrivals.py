@@ -9,6 +9,7 @@ mapped back through Λ's inverse; gamma arrivals are a renewal process drawn gap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +92,26 @@ class _Intensity:
         return np.minimum(t, np.nextafter(self.end, 0))
 
 
+def _counted_chunks(spec: Arrivals, rng: np.random.Generator) -> Iterator[F64]:
+    """`spec.requests` Poisson arrivals: the first at 0, then exponential gaps at the rate,
+    cut at `duration_s` when it is given."""
+    assert spec.rate_per_s and spec.requests
+    t, left = 0.0, spec.requests
+    while left > 0:
+        n = min(CHUNK, left)
+        gaps = rng.exponential(1.0 / spec.rate_per_s, n)
+        times = t + np.cumsum(gaps) - gaps
+        t, left = float(times[-1] + gaps[-1]), left - n
+        if spec.duration_s is not None and times[-1] >= spec.duration_s:
+            yield times[times < spec.duration_s]
+            return
+        yield times
+
+
 def _time_chunks(spec: Arrivals, rng: np.random.Generator, max_n: int) -> Iterator[F64]:
+    if spec.kind == "poisson" and spec.requests is not None:
+        yield from _counted_chunks(spec, rng)
+        return
     if spec.kind == "gamma":
         assert spec.rate_per_s and spec.duration_s and spec.cv
         shape = 1.0 / spec.cv**2
@@ -134,6 +154,10 @@ def expected_requests(spec: Arrivals) -> float:
     if spec.kind == "gamma":
         assert spec.rate_per_s and spec.duration_s and spec.cv
         return spec.rate_per_s * spec.duration_s + max(spec.cv**2 - 1.0, 0.0) / 2
+    if spec.kind == "poisson" and spec.requests is not None:
+        assert spec.rate_per_s
+        window = spec.duration_s * spec.rate_per_s if spec.duration_s else math.inf
+        return float(min(spec.requests, window))
     if spec.kind in ("poisson", "onoff", "profile"):
         return _Intensity(spec).total
     raise InputError(f"arrivals.kind = {spec.kind!r} has no expected count")
@@ -144,6 +168,9 @@ def arrival_window_s(spec: Arrivals) -> float:
     if spec.kind == "profile":
         assert spec.rates_per_s is not None
         return spec.duration_s or spec.segment_s * len(spec.rates_per_s)
+    if spec.kind == "poisson" and spec.duration_s is None:
+        assert spec.rate_per_s and spec.requests
+        return spec.requests / spec.rate_per_s
     assert spec.duration_s is not None
     return spec.duration_s
 

@@ -36,7 +36,10 @@ class Lengths(_Strict):
 class Arrivals(_Strict):
     """When requests arrive.
 
-    - poisson: `rate_per_s` for `duration_s`.
+    - poisson: `rate_per_s` for `duration_s`, or `requests` arrivals with exponential gaps at
+      `rate_per_s` (how `vllm bench serve --num-prompts N --request-rate R` and similar
+      benchmarks send them: N requests, not a Poisson count over N / R seconds); with both, until
+      either is reached.
     - gamma: gamma inter-arrival times with mean 1/`rate_per_s` and coefficient of variation
       `cv` (cv 1 is Poisson, above 1 bursty).
     - onoff: Poisson at `rate_per_s` for `on_s`, then silence for `off_s`, repeated.
@@ -71,6 +74,10 @@ class Arrivals(_Strict):
                 raise ValueError("kind 'concurrency' needs users")
             if self.duration_s is None and self.requests is None:
                 raise ValueError("kind 'concurrency' needs duration_s or requests")
+            return self
+        if self.kind == "poisson" and self.duration_s is None and self.requests is not None:
+            if self.rate_per_s is None:
+                raise ValueError("kind 'poisson' needs rate_per_s")
             return self
         need = {
             "poisson": ("rate_per_s", "duration_s"),
