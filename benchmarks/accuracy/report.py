@@ -78,7 +78,9 @@ def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict]:
     profiles = {}
     for fam, eng in fitted.items():
         fam_rows = [j.row for j in judged if j.family == fam]
-        profiles[fam] = {n: factor_value(eng, n) for n in default_factors(fam_rows, cat)}
+        per_expert = cat.engines[fam].moe_expert_overhead_us > 0
+        names = default_factors(fam_rows, cat, per_expert)
+        profiles[fam] = {n: factor_value(eng, n) for n in names}
     CACHE.mkdir(exist_ok=True)
     path.write_text(
         json.dumps(

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetplan.accuracy.calibrate import MAX_BW, MAX_MFU, MAX_MOE_HALF_TOKENS
+from fleetplan.accuracy.calibrate import (
+    MAX_BW,
+    MAX_MFU,
+    MAX_MOE_EXPERT_OVERHEAD_US,
+    MAX_MOE_HALF_TOKENS,
+)
 from fleetplan.catalog.specs import ARCHITECTURE_ORDER
 from fleetplan.errors import InputError
 from fleetplan.perf.memory import activation_workspace_bytes, fit, weights
@@ -74,6 +79,8 @@ def test_no_factor_crosses_a_physical_ceiling(catalog):
                 assert e.factor("mfu_prefill", arch, prec) <= MAX_MFU + 1e-9, (e.id, arch)
                 assert 0 < e.factor("moe_stream_scale", arch, prec) <= 1.0
                 assert 0 <= e.factor("moe_gemm_half_tokens", arch, prec) <= MAX_MOE_HALF_TOKENS
+                overhead = e.factor("moe_expert_overhead_us", arch, prec)
+                assert 0 <= overhead <= MAX_MOE_EXPERT_OVERHEAD_US
 
 
 @pytest.mark.parametrize(

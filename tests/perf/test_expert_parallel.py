@@ -126,3 +126,36 @@ def test_a_scenario_with_an_ep_that_does_not_divide_is_one_line(catalog):
     }
     with pytest.raises(InputError, match="ep = 3; expected a divisor of tp = 8"):
         simulate(scenario, catalog=catalog)
+
+
+def test_a_fixed_cost_per_expert_run_weighs_on_many_small_experts_not_a_few_large_ones(catalog):
+    import dataclasses
+
+    fp8, h200 = catalog.precision("fp8"), catalog.gpu("h200")
+    eng = dataclasses.replace(catalog.engine("tensorrt-llm"), moe_expert_overhead_us=0.0)
+    with_cost = dataclasses.replace(eng, moe_expert_overhead_us=5.0)
+    tokens = np.array([1.0, 64.0, 2048.0])
+
+    def added_s(model_id, tp=1, ep=1):
+        m = catalog.model(model_id)
+        base = setup(m, h200, fp8, eng, tp=tp, ep=ep, kv_precision="fp8")
+        cost = setup(m, h200, fp8, with_cost, tp=tp, ep=ep, kv_precision="fp8")
+        assert cost.moe_expert_overhead_s == pytest.approx(5e-6)
+        extra = step_s(cost, tokens, 500).total_s - step_s(base, tokens, 500).total_s
+        # the same in the summed-factor form the sizing evaluates
+        extra_total = step_total_s(cost, tokens, 500) - step_total_s(base, tokens, 500)
+        np.testing.assert_allclose(extra, extra_total, rtol=1e-9)
+        return m, extra
+
+    # every routed expert a GPU runs in every MoE layer costs 5 us, whatever its size
+    qwen, q = added_s("qwen3-30b-a3b")  # 128 small experts a layer, top-8, 48 layers
+    runs = expected_experts(qwen.moe_experts, qwen.moe_experts_per_token, tokens)
+    np.testing.assert_allclose(q, runs * qwen.moe_layers * 5e-6, rtol=1e-9)
+    mixtral, x = added_s("mixtral-8x7b")  # 8 large experts, top-2, 32 layers
+    assert x[-1] == pytest.approx(8 * mixtral.moe_layers * 5e-6)
+    assert q[-1] > 20 * x[-1]
+    # tensor parallelism splits each expert, it does not remove a run; expert parallelism does
+    _, x8 = added_s("mixtral-8x7b", tp=8)
+    assert x8[-1] == pytest.approx(x[-1])
+    _, x8ep = added_s("mixtral-8x7b", tp=8, ep=8)
+    assert x8ep[-1] == pytest.approx(x[-1] / 8, rel=0.05)  # one expert a GPU, all touched

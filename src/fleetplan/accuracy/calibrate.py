@@ -30,6 +30,10 @@ MAX_BW, MAX_MFU = 0.92, 0.85
 # Padded to an M-row tile, t tokens run at t / M of the GEMM's rate, half of it at t = M / 2:
 # the tokens per expert at which the GEMM reaches half its efficiency stay within 64
 MAX_MOE_HALF_TOKENS = 64.0
+# a fixed cost per routed expert a GPU runs in a MoE layer: at most a few kernel launches' worth
+# (a CUDA-graph kernel node starts in ~2 us; a per-expert quantize, GEMM and activation chain
+# that did not fuse would cost several), not a physical constant: fitted per family within it
+MAX_MOE_EXPERT_OVERHEAD_US = 10.0
 # factor -> (lower bound, upper bound) of its absolute value
 FITTABLE: dict[str, tuple[float, float]] = {
     "mbu": (0.05, MAX_BW),
@@ -39,6 +43,7 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "gemm_half_tokens": (0.0, 512.0),
     "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
     "moe_stream_scale": (0.1, 1.0),
+    "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
     "per_layer_overhead_us": (0.0, 1000.0),
     "allreduce_latency_us": (0.0, 200.0),
 }

@@ -15,7 +15,12 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleetplan.accuracy.calibrate import CEILING, MAX_MOE_HALF_TOKENS, fit_engine
+from fleetplan.accuracy.calibrate import (
+    CEILING,
+    MAX_MOE_EXPERT_OVERHEAD_US,
+    MAX_MOE_HALF_TOKENS,
+    fit_engine,
+)
 from fleetplan.accuracy.predict import fittable, needs_simulator, predict_row, row_engine
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
@@ -34,6 +39,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "allreduce_latency_us": (2.0, 50.0),
     "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
     "moe_stream_scale": (0.2, 1.0),
+    "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
 }
 # where current kernels sit, independent of the validation rows (reference, spread in ln units).
 # A fit's residual per factor: factors the rows hardly constrain (a family with few dense rows,
@@ -117,22 +123,27 @@ def dense_factors(
     return names
 
 
-def moe_factors(has_dense: bool) -> list[str]:
+def moe_factors(has_dense: bool, per_expert_cost: bool = False) -> list[str]:
     """What MoE rows pin down once the dense kernels' factors are set: the grouped-GEMM
-    small-batch factor and the expert-weight streaming share (and the per-step overhead when
-    the family has no dense rows to set it)."""
+    small-batch factor and the expert-weight streaming share, the fixed cost per expert run
+    where the family's profile models one (`per_expert_cost`: its moe_expert_overhead_us is
+    set), and the per-step overhead when the family has no dense rows to set it."""
     names = ["moe_gemm_half_tokens", "moe_stream_scale"]
+    if per_expert_cost:
+        names.append("moe_expert_overhead_us")
     return names if has_dense else [*names, "step_overhead_ms"]
 
 
-def default_factors(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
-    """Every factor `fit_family` fits on these rows."""
+def default_factors(
+    rows: Sequence[ValidationRow], catalog: Catalog, per_expert_cost: bool = False
+) -> list[str]:
+    """Every factor `fit_family` fits on these rows (`per_expert_cost`: `moe_factors`)."""
     fit_rows = [r for r in rows if fittable(r)]
     dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
     current = bool(rows) and is_current(row_engine(rows[0], catalog))
     names = dense_factors(dense, catalog, current) if dense else []
     if len(dense) < len(fit_rows):
-        names += moe_factors(bool(dense))
+        names += moe_factors(bool(dense), per_expert_cost)
     return names
 
 
@@ -169,7 +180,7 @@ def fit_family(
             _spread(moe, MAX_FIT_ROWS),
             catalog,
             eng,
-            moe_factors(bool(dense)),
+            moe_factors(bool(dense), prior.moe_expert_overhead_us > 0),
             BOUNDS,
             anchor,
             keep_if_worse=False,

@@ -31,7 +31,7 @@ from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
 from fleetplan.errors import InputError
-from fleetplan.perf.memory import fit
+from fleetplan.perf.memory import fit, scheduler_cap
 from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import PerfResult, continuous, run
 
@@ -195,7 +195,7 @@ def preempts_in_burst(row: ValidationRow, s: Setup, b: int) -> bool:
 
     if row.metric not in ("output_tok_per_s", "total_tok_per_s"):
         return False
-    if b >= min(row.batch, s.engine.max_num_seqs):
+    if b >= min(row.batch, scheduler_cap(s.engine, s.attention_dp)):
         return False
     pol = policy_for(s.engine.id, s.engine.engine, profile_chunked=s.engine.chunked_prefill)
     return pol.admission != "reserve_full"

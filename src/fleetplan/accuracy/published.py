@@ -20,6 +20,7 @@ from pathlib import Path
 
 from fleetplan.accuracy.rows import ValidationRow, accuracy_file
 from fleetplan.catalog import Catalog
+from fleetplan.catalog.specs import ModelSpec
 from fleetplan.errors import FleetplanError, InputError
 from fleetplan.files import read_csv_records
 from fleetplan.perf.expert_parallel import check_ep
@@ -57,12 +58,21 @@ def _kv(rec: dict[str, str]) -> str:
 def attention_dp(engine: str, version: str, command: str, tp: int) -> int:
     """Data-parallel attention groups of a run, from its launch command (the row's notes).
 
+    TensorRT-LLM's enable_attention_dp makes every GPU of the tp group an attention rank of its
+    own ("attention_dp_size = tensor_parallel_size", each rank with its own KV cache,
+    https://docs.nvidia.com/dynamo/additional-resources/tensor-rt-llm-details/dp-rank-routing):
+    a row whose notes say it ran with attention DP gets tp groups (the v1.0 perf overview runs
+    its MoE models so: `trtllm-bench --tp $tp_size --ep $ep_size ...` with
+    `enable_attention_dp: true`).
+
     SGLang's --enable-dp-attention: the 0.4 releases set the DP size to the TP size themselves
     (server_args: `if self.enable_dp_attention: self.dp_size = self.tp_size`; "we've
     automatically done this", https://github.com/sgl-project/sglang/issues/3359); later
     releases take it from --dp-size, whose default 1 turns DP attention off
     (server_args._handle_data_parallelism: `if self.dp_size == 1: self.enable_dp_attention =
     False`)."""
+    if engine == "tensorrt-llm":
+        return tp if "attention dp" in command.lower() else 1
     if engine != "sglang" or "--enable-dp-attention" not in command:
         return 1
     given = _DP_SIZE.search(command)
@@ -70,6 +80,17 @@ def attention_dp(engine: str, version: str, command: str, tp: int) -> int:
         return int(given.group(1))
     ver = _MAJOR_MINOR.search(version)
     return tp if ver and (int(ver.group(1)), int(ver.group(2))) < (0, 5) else 1
+
+
+def _unstated_ep(model: ModelSpec, engine: str, notes: str, tp: int, dp: int) -> int:
+    """Expert-parallel groups of a row whose `ep` column is empty: 1 (experts tensor-parallel),
+    except a TensorRT-LLM run with attention DP launched with `--ep $ep_size` (the size not
+    stated): each attention rank then holds whole experts, ep = tp (TensorRT-LLM requires
+    moe_tp_size x moe_ep_size = tp; attention DP leaves no tensor-parallel attention to align the
+    experts' split with), where tp divides the routed experts."""
+    if engine != "tensorrt-llm" or dp <= 1 or "--ep" not in notes or not model.is_moe:
+        return 1
+    return tp if model.moe_experts % tp == 0 else 1
 
 
 def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
@@ -105,7 +126,8 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
     num = int(rec["num_gpus"] or 1)
     tp = int(rec["tp"] or 1)
     engine, version = rec["engine"].strip(), rec["engine_version"].strip()
-    ep = int(rec["ep"] or 1)
+    dp = attention_dp(engine, version, rec["notes"], tp)
+    ep = int(rec["ep"] or 0) or _unstated_ep(catalog.model(model), engine, rec["notes"], tp, dp)
     check_ep(catalog.model(model), tp, ep)
     return ValidationRow(
         row_id=rid,
@@ -130,7 +152,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         requests=requests,
         stat=rec["stat"].strip(),
         gpu_gen=gpu.architecture,
-        attention_dp=attention_dp(engine, version, rec["notes"], tp),
+        attention_dp=dp,
         ep=ep,
         lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
     )

@@ -255,7 +255,10 @@ class EngineEntry(_Entry):
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
     block_fp8_triton_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
     mla_whole_prompts: bool = False
+    moe_expert_overhead_us: float = Field(default=0.0, ge=0, le=100)
     expert_parallel: bool = False
+    uniform_sliding_window: bool = True
+    max_num_seqs_per_attention_dp_rank: bool = False
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
     long_context_chunk_tokens: int = Field(default=0, ge=0)

@@ -215,7 +215,17 @@ class EngineProfile:
     # the family turns chunked prefill off for MLA models and batches whole prompts, up to the
     # model's context (at least 2,048 tokens) a step (`for_model`)
     mla_whole_prompts: bool = False
+    # fixed time per routed expert a GPU runs in a MoE layer of a step (the grouped GEMM's
+    # per-expert work and the routing's per-expert bookkeeping), microseconds
+    moe_expert_overhead_us: float = 0.0
     expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
+    # whether a model whose every layer has the config's sliding window (Mistral 7B v0.1) runs
+    # windowed by default; False: the engine attends to (and caches) the whole context unless
+    # told a window (TensorRT-LLM's max_attention_window); perf.memory.served_model
+    uniform_sliding_window: bool = True
+    # whether max_num_seqs caps each data-parallel attention rank (its own scheduler and KV
+    # cache: TensorRT-LLM attention DP) rather than the whole replica; perf.memory.scheduler_cap
+    max_num_seqs_per_attention_dp_rank: bool = False
     # serial API-server time per output token of a request (detokenization and streaming; 0:
     # not modelled): the simulator's API-server stage (sim/frontend.py) when a scenario asks
     api_server_us_per_output_token: float = 0.0

@@ -140,15 +140,18 @@ def moe_terms(s: Setup, tokens: F64) -> tuple[F64, F64, F64, F64]:
     (perf.expert_parallel; at ep 1 every GPU holds a 1/tp slice of every expert)."""
     m = s.model
     k = m.moe_experts_per_token
-    touched = s.ep * busiest_group_experts(m.moe_experts, k, tokens, s.ep)
-    w_bytes = s.expert_bytes_gpu * m.moe_layers * touched
+    runs = busiest_group_experts(m.moe_experts, k, tokens, s.ep)  # experts a GPU runs
+    w_bytes = s.expert_bytes_gpu * m.moe_layers * s.ep * runs  # each a 1/(tp/ep) slice
     memory = w_bytes / (s.bandwidth * s.mbu * s.moe_stream_scale)
     with np.errstate(divide="ignore", invalid="ignore"):
         flops = s.expert_flops_per_token_gpu * tokens
         compute = expert_gemm_s(s, tokens, flops) * busiest_group_load(k, tokens, s.ep)
+    # a fixed cost per expert run, whatever its size: it weighs on many small experts (or
+    # small tensor-parallel slices of large ones), not on a few large ones
+    compute = compute + runs * m.moe_layers * s.moe_expert_overhead_s
     # data-parallel attention: each GPU's own tokens go to their experts and back by two
     # all-to-alls instead of the MoE layer's all-reduce
-    link = s.gpu.interconnect_gb_s
+    link = s.link_gb_s
     local = tokens / s.attention_dp
     a2a = 2 * alltoall_s(local, m.hidden_size, k, s.ep, link, s.allreduce_latency_s)
     swap = a2a - allreduce_s(tokens, m.hidden_size, s.tp, link, s.allreduce_latency_s)

@@ -6,7 +6,7 @@ All byte counts are bytes; figures for people are GB (1e9) unless a name says Gi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,38 @@ def kv_layer_tokens(model: ModelSpec, context: ArrayLike) -> Any:
     full = model.layers - model.sliding_window_layers
     win = np.minimum(context, model.sliding_window) if model.sliding_window else context
     return full * context + model.sliding_window_layers * win
+
+
+def served_model(model: ModelSpec, engine: EngineProfile) -> ModelSpec:
+    """`model` as `engine` runs it by default: an engine that takes the attention window from
+    its own setting rather than the config (`uniform_sliding_window` false: TensorRT-LLM's
+    max_attention_window, unset = the whole sequence) runs a model whose every layer has the
+    config's window (Mistral 7B v0.1) with full attention, and caches the whole context. A
+    model that mixes window and full layers keeps them (their windows are part of the model's
+    definition, not a cache setting)."""
+    uniform = model.sliding_window and model.sliding_window_layers == model.layers
+    if engine.uniform_sliding_window or not uniform:
+        return model
+    return replace(model, sliding_window=0, sliding_window_layers=0)
+
+
+def served_model_note(model: ModelSpec, engine: EngineProfile) -> str:
+    """What `served_model` changes, for a setup's notes ('' when nothing)."""
+    if served_model(model, engine) is model:
+        return ""
+    return (
+        f"{engine.id} applies an attention window only when told one (max_attention_window): "
+        f"{model.id}'s {model.sliding_window:,}-token sliding window runs as full attention, "
+        "its KV cache holding the whole context (modelled)"
+    )
+
+
+def scheduler_cap(engine: EngineProfile, attention_dp: int = 1) -> int:
+    """Sequences the engine's scheduler runs at once on one replica: max_num_seqs, or that on
+    each of the `attention_dp` data-parallel attention ranks where each rank schedules its own
+    batch (`max_num_seqs_per_attention_dp_rank`)."""
+    ranks = attention_dp if engine.max_num_seqs_per_attention_dp_rank else 1
+    return engine.max_num_seqs * ranks
 
 
 def kv_bytes_for_context(model: ModelSpec, kv_bytes: float, context: float) -> float:
@@ -233,6 +265,7 @@ def fit(
     (`attention_dp`: data-parallel attention groups, `kv_shard_fraction`)."""
     # the scheduler limits the engine picks on this GPU and for this model's context window
     engine = engine.for_gpu(gpu).for_model(model)
+    model = served_model(model, engine)
     if tp < 1:
         raise InputError(f"--tp = {tp}; expected a positive integer (1, 2, 4, 8)")
     ctx = model.max_context if context is None else context
@@ -263,6 +296,7 @@ def fit(
     capacity = int(budget // per_tok_gpu) if budget > 0 else 0
     # sliding windows let a sequence hold fewer bytes than context x per-token
     max_seqs = int(budget // per_seq_gpu) if budget > 0 else 0
+    cap = scheduler_cap(engine, attention_dp)
     usable = gpu.memory_bytes * util
     share = f"{util:.0%} of {gpu.memory_bytes / 1e9:.1f} GB"
     if engine.memory_semantics == "free_after_weights":  # the fraction applies after weights
@@ -279,12 +313,12 @@ def fit(
             f"weights fit, but the {max(budget, 0) / 1e9:.2f} GB left for KV cache holds "
             f"{capacity:,} tokens, less than one {ctx:,}-token sequence"
         )
-    elif max_seqs < engine.max_num_seqs:
+    elif max_seqs < cap:
         fits = True
         limit = f"KV cache: {max_seqs} sequences of {ctx:,} tokens"
     else:
         fits = True
-        limit = f"scheduler cap max_num_seqs={engine.max_num_seqs} (KV room for {max_seqs})"
+        limit = f"scheduler cap max_num_seqs={cap} (KV room for {max_seqs})"
     return Fit(
         model=model.id,
         gpu=gpu.id,
@@ -304,7 +338,7 @@ def fit(
         kv_bytes_per_sequence=per_seq,
         kv_capacity_tokens=capacity,
         max_concurrent_sequences=max_seqs,
-        max_num_seqs=engine.max_num_seqs,
+        max_num_seqs=cap,
         fits=fits,
         limit=limit,
         notes=notes,

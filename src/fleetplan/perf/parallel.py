@@ -36,3 +36,21 @@ def allreduce_latency_s(engine_latency_us: float, link_latency_us: float, tp: in
     if tp <= 1:
         return 0.0
     return (engine_latency_us + 2 * (tp - 1) * link_latency_us) * 1e-6
+
+
+# All-reduce over PCIe (no NVLink) reaches a fraction of the link's one-way bandwidth: the ring's
+# traffic goes through PCIe switches and, past one socket's GPUs, the CPUs' inter-socket link.
+# nccl-tests all_reduce_perf on 8 PCIe Gen5 x16 GPUs (64 GB/s each way) in a dual-socket host:
+# bus bandwidth 28 GB/s with 8 GPUs, 35 GB/s with 4 ("on PCI systems, the performance you get is
+# usually determined by the bandwidth your CPU and memory can deliver", NCCL maintainer,
+# https://github.com/NVIDIA/nccl/issues/1639): 0.44 and 0.55 of the link.
+PCIE_ALLREDUCE_SHARE = {4: 0.55, 8: 0.44}
+
+
+def allreduce_link_gb_s(interconnect: str, link_gb_s: float, tp: int) -> float:
+    """The bus bandwidth a ring all-reduce over `tp` GPUs reaches on this interconnect: the
+    link's on NVLink and Infinity Fabric, a share of it over PCIe (`PCIE_ALLREDUCE_SHARE`:
+    up to 4 GPUs, one socket's; more, across sockets)."""
+    if interconnect != "pcie" or tp <= 1:
+        return link_gb_s
+    return link_gb_s * PCIE_ALLREDUCE_SHARE[4 if tp <= 4 else 8]

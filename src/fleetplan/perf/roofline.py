@@ -31,9 +31,11 @@ from fleetplan.perf.memory import (
     kv_layer_tokens,
     kv_shard_fraction,
     kv_width,
+    served_model,
+    served_model_note,
     weights,
 )
-from fleetplan.perf.parallel import allreduce_latency_s, allreduce_s
+from fleetplan.perf.parallel import allreduce_latency_s, allreduce_link_gb_s, allreduce_s
 
 F64 = NDArray[np.float64]
 
@@ -69,6 +71,7 @@ class Setup:
     expert_flops_per_token_gpu: float = 0.0  # routed-expert share of linear_flops_per_token_gpu
     moe_gemm_half_tokens: float = 0.0  # tokens per expert at which grouped GEMMs reach mfu/2
     moe_stream_scale: float = 1.0  # share of mbu that routed-expert weight reads reach
+    moe_expert_overhead_s: float = 0.0  # per routed expert a GPU runs, per MoE layer and step
     attention_peak_flops: float = 0.0  # per GPU, dense, in the format attention runs in
     attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
     ep: int = 1  # expert-parallel groups of the routed experts (perf.expert_parallel)
@@ -77,6 +80,7 @@ class Setup:
     # share of the GEMM rate the linear layers' kernels reach in this weight format (block-scaled
     # FP8 in Triton kernels: perf.kernels.block_fp8_gemm_scale; 1 otherwise)
     gemm_scale: float = 1.0
+    link_gb_s: float = 0.0  # bus bandwidth of the tp group's collectives (allreduce_link_gb_s)
 
     @property
     def label(self) -> str:
@@ -166,6 +170,8 @@ def setup(
             f"{model.max_context:,}-token context window: prompts enter "
             f"{engine.max_num_batched_tokens} tokens a step (modelled)"
         )
+    window = served_model_note(model, engine)
+    model = served_model(model, engine)
     if precision.id not in engine.precisions:
         raise UnsupportedError(
             f"engine {engine.id} does not serve {precision.id}; it serves "
@@ -204,7 +210,7 @@ def setup(
             f"{tp * math.ceil(model.kv_heads / tp) / model.kv_heads:g}x (modelled)"
         )
     dp_note = attention_dp_note(tp, attention_dp)
-    notes = (note, extrapolated, replicated, long_context, dp_note, ep_note(model, tp, ep))
+    notes = (note, extrapolated, replicated, long_context, window, dp_note, ep_note(model, tp, ep))
     notes = tuple(n for n in notes if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
@@ -246,11 +252,13 @@ def setup(
         expert_flops_per_token_gpu=2.0 * min(expert_params, linear_params) / tp,
         moe_gemm_half_tokens=engine.factor("moe_gemm_half_tokens", arch, pid),
         moe_stream_scale=engine.factor("moe_stream_scale", arch, pid),
+        moe_expert_overhead_s=engine.factor("moe_expert_overhead_us", arch, pid) * 1e-6,
         attention_peak_flops=gpu.peak_flops(
             attention_format(gpu, fmt, kv_width(kv_precision, precision))
         ),
         attention_dp=attention_dp,
         ep=ep,
+        link_gb_s=allreduce_link_gb_s(gpu.interconnect, gpu.interconnect_gb_s, tp),
     )
 
 
@@ -315,9 +323,7 @@ def step_s(
     attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.mfu))
     attn_memory = kv_traffic * (1.0 / (s.bandwidth * s.attention_mbu))
     comm = (
-        2
-        * m.layers
-        * allreduce_s(tokens, m.hidden_size, s.tp, s.gpu.interconnect_gb_s, s.allreduce_latency_s)
+        2 * m.layers * allreduce_s(tokens, m.hidden_size, s.tp, s.link_gb_s, s.allreduce_latency_s)
         + moe_comm
     )
     overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + zero
@@ -364,7 +370,7 @@ def step_factors(s: Setup) -> StepFactors:
     fixed = fixed + m.layers * s.layer_overhead_s
     tp = np.asarray(s.tp, dtype=np.float64)
     fixed = fixed + np.where(tp > 1, 2 * m.layers * s.allreduce_latency_s, 0.0)
-    link = np.asarray(s.gpu.interconnect_gb_s, dtype=np.float64) * 1e9
+    link = np.asarray(s.link_gb_s, dtype=np.float64) * 1e9
     with np.errstate(divide="ignore", invalid="ignore"):
         dense = (s.linear_flops_per_token_gpu - s.expert_flops_per_token_gpu) / (
             s.peak_flops * s.mfu * s.gemm_scale

@@ -103,6 +103,11 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
         + (
             f" + {s.expert_bytes_gpu / 1e6:.1f} MB per routed expert per layer "
             "(expected distinct experts E(1-(1-k/E)^n))"
+            + (
+                f", each run costing {s.moe_expert_overhead_s * 1e6:.2g} us a layer"
+                if s.moe_expert_overhead_s
+                else ""
+            )
             if m.is_moe
             else ""
         ),
@@ -114,7 +119,13 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
     if s.tp > 1:
         lines.append(
             f"   tensor parallel {s.tp}: 2 all-reduces per layer over {g.interconnect} "
-            f"{g.interconnect_gb_s:g} GB/s + {s.allreduce_latency_s * 1e6:.0f} us each"
+            f"{g.interconnect_gb_s:g} GB/s"
+            + (
+                f" (all-reduce bus bandwidth {s.link_gb_s:.3g})"
+                if s.link_gb_s != g.interconnect_gb_s
+                else ""
+            )
+            + f" + {s.allreduce_latency_s * 1e6:.0f} us each"
         )
     lines += ["", "Per batch size"]
     ctx = i + o / 2

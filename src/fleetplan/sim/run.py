@@ -33,7 +33,7 @@ def _roofline_replicas(
     sc: Scenario, cat: Catalog, loop: EventLoop, rec: Recorder
 ) -> tuple[list[Replica], int, dict[str, Any], tuple[str, ...], float]:
     from fleetplan.estimate import estimate_fit
-    from fleetplan.perf.memory import kv_pool_tokens
+    from fleetplan.perf.memory import kv_pool_tokens, scheduler_cap, served_model
     from fleetplan.perf.roofline import setup
     from fleetplan.sim.batching import BatchingReplica
     from fleetplan.sim.frontend import Frontend
@@ -42,6 +42,7 @@ def _roofline_replicas(
 
     model = resolve_model(cat, sc.model)
     eng = cat.engine(sc.engine).for_gpu(cat.gpu(sc.gpu)).for_model(model)
+    model = served_model(model, eng)
     f = estimate_fit(
         model,
         sc.gpu,
@@ -75,7 +76,7 @@ def _roofline_replicas(
         attention_dp=sc.attention_dp,
         ep=sc.ep,
     )
-    max_seqs = sc.max_num_seqs or eng.max_num_seqs
+    max_seqs = sc.max_num_seqs or scheduler_cap(eng, sc.attention_dp)
     max_tokens = sc.max_num_batched_tokens or eng.max_num_batched_tokens
     blocks = capacity // bs
     # a running sequence holds a block at least and a prefill token a KV slot: a step has at
