@@ -81,6 +81,8 @@ class ScriptPipe:
     async def send(self, cmd: bytes) -> Any:
         if self._transport is None:
             await self._connect()
+            if self._transport is None:  # connected, and lost again before this ran
+                raise ConnectionError("connection to Redis lost")
         return await self._queue(cmd)
 
     def _queue(self, cmd: bytes) -> asyncio.Future[Any]:
