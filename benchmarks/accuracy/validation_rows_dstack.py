@@ -18,7 +18,7 @@ DSTACK_ENGINES = {
         "vllm",
         "0.7.3.dev138+g21f6ca217",
         1,
-        "vllm serve --tensor-parallel-size 8",
+        "vllm serve --tensor-parallel-size 8 --trust-remote-code --max-model-len 32768",
     ),
     ("h200", "vllm"): (
         "vllm",
@@ -57,8 +57,17 @@ DSTACK_NORM = {
 }
 
 
-def _dstack_common(gpu: str, backend: str) -> dict[str, object]:
+# The offline runs: vLLM's benchmark_throughput.py (its LLM class, or SGLang's engine for
+# --backend sglang) in-process, not the servers above (no --enable-dp-attention)
+DSTACK_OFFLINE = (
+    "benchmark_throughput.py --backend {backend} --tensor-parallel-size=8 --max-model-len=32768"
+)
+
+
+def _dstack_common(gpu: str, backend: str, offline: bool = False) -> dict[str, object]:
     engine, version, ep, launch = DSTACK_ENGINES[(gpu, backend)]
+    if offline:
+        launch = DSTACK_OFFLINE.format(backend=backend)
     return dict(
         source_title="dstack: DeepSeek R1 inference performance: MI300X vs. H200 (raw data)",
         source_date="2025-03",
@@ -113,7 +122,7 @@ def dstack_offline() -> Iterator[dict[str, str]]:
             gpu = {"mi300": "mi300x", "h200": "h200"}[rec["GPU"]]
             if rec["backend"] == "trt-llm":  # engine built from an unversioned 'deepseek' branch
                 continue
-            common = _dstack_common(gpu, rec["backend"])
+            common = _dstack_common(gpu, rec["backend"], offline=True)
             yield row(
                 source_id="dstack-deepseek-r1-mi300x-h200",
                 source_url=f"{DSTACK_BLOB}/Deepseek-R1/raw_data/offline_results.csv",

@@ -10,11 +10,13 @@ from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.schedule import run
 
 
-def _row(metric: str, users: int, engine_version: str = "0.7.4", **kw) -> ValidationRow:
+def _row(
+    metric: str, users: int, engine_version: str = "0.7.4", gpu: str = "h200", **kw
+) -> ValidationRow:
     args = dict(schedule="concurrency", requests=5 * users, tp=8, gpu_count=8,
                 engine_version=engine_version, stat="mean")  # fmt: skip
     args.update(kw)
-    return ValidationRow("t", "vllm", "deepseek-r1", "fp8", "h200", 3200, 200, users, metric,
+    return ValidationRow("t", "vllm", "deepseek-r1", "fp8", gpu, 3200, 200, users, metric,
                          1.0, **args)  # fmt: skip
 
 
@@ -53,3 +55,21 @@ def test_a_row_is_set_up_at_its_release_under_a_fitted_family_profile(catalog):
     late = ValidationRow(**{**early.__dict__, "engine_version": "0.5.3"})
     assert row_setup(early, catalog, fam).gemm_scale < 1.0
     assert row_setup(late, catalog, fam).gemm_scale == 1.0
+
+
+def test_a_runs_max_model_len_sizes_vllm_v0s_whole_prompt_steps(catalog):
+    # dstack's MI300X vLLM server and every offline run passed --max-model-len 32768: V0 then
+    # batches whole prompts up to 32,768 tokens a step, not the model's 163,840
+    from fleetplan.accuracy.published import max_model_len
+
+    assert max_model_len("vllm serve --tensor-parallel-size 8 --max-model-len 32768") == 32768
+    assert max_model_len("benchmark_throughput.py --max-model-len=32768") == 32768
+    assert max_model_len("vllm serve --tensor-parallel-size 8") == 0
+    row = _row("ttft_ms", 16, engine_version="0.7.3.dev138", gpu="mi300x")
+    assert row_setup(row, catalog).engine.max_num_batched_tokens == 163_840
+    capped = ValidationRow(**{**row.__dict__, "max_model_len": 32768})
+    assert row_setup(capped, catalog).engine.max_num_batched_tokens == 32768
+    # 16 prompts of 3,200 tokens: 10 a step, so the first ten first tokens come a step early
+    assert fit_value(capped, row_setup(capped, catalog), catalog) < fit_value(
+        row, row_setup(row, catalog), catalog
+    )

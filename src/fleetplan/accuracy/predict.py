@@ -82,6 +82,9 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
     found = _VERSION.search(row.engine_version)
     if found:
         eng = eng.at_version(found.group(0))
+    if row.max_model_len:  # the run's --max-model-len sizes the engine's scheduler
+        model = catalog.model(row.model)
+        eng = eng.for_gpu(catalog.gpu(row.gpu)).for_model(model, row.max_model_len)
     return setup(
         catalog.model(row.model),
         catalog.gpu(row.gpu),

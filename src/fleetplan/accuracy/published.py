@@ -55,6 +55,16 @@ def _kv(rec: dict[str, str]) -> str:
     return "fp8" if quantized and rec["engine"].strip() == "tensorrt-llm" else "auto"
 
 
+_MAX_MODEL_LEN = re.compile(r"--max-model-len[ =](\d+)")
+
+
+def max_model_len(command: str) -> int:
+    """The run's --max-model-len from its launch command (the row's notes), 0 if not given:
+    vLLM sizes its scheduler by it (V0 without chunked prefill batches prompts up to it)."""
+    found = _MAX_MODEL_LEN.search(command)
+    return int(found.group(1)) if found else 0
+
+
 def attention_dp(engine: str, version: str, command: str, tp: int) -> int:
     """Data-parallel attention groups of a run, from its launch command (the row's notes).
 
@@ -155,6 +165,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         attention_dp=dp,
         ep=ep,
         lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
+        max_model_len=max_model_len(rec["notes"]),
     )
 
 

@@ -70,6 +70,7 @@ class ValidationRow:
     attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
     ep: int = 1  # expert-parallel groups (TensorRT-LLM --ep_size, vLLM --enable-expert-parallel)
     lengths: str = "fixed"  # one of LENGTHS: how the run's request lengths vary
+    max_model_len: int = 0  # the run's --max-model-len (0: the model's own context window)
 
     @property
     def group(self) -> str:

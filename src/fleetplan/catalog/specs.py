@@ -258,18 +258,20 @@ class EngineProfile:
                 )
         return replace(self, gpu_batch_defaults=())
 
-    def for_model(self, model: ModelSpec) -> EngineProfile:
-        """The profile as the engine configures itself for `model` at its full context window
-        (no --max-model-len). vLLM V0 turns chunked prefill on, at `long_context_chunk_tokens`
-        a step, when the window exceeds `long_context_min_tokens`, except for models with
+    def for_model(self, model: ModelSpec, context: int = 0) -> EngineProfile:
+        """The profile as the engine configures itself for `model` at a context window of
+        `context` tokens (--max-model-len; 0: the model's full window). vLLM V0 turns chunked
+        prefill on, at `long_context_chunk_tokens` a step, when the window exceeds
+        `long_context_min_tokens`, except for models with
         sliding-window or MLA attention, which it leaves unchunked; a family with
         `mla_whole_prompts` runs an MLA model without chunked prefill, whole prompts of up to
         max(context, 2048) tokens a step (vLLM 0.7's V0 engine logs 'MLA is enabled; forcing
         chunked prefill and prefix caching to be disabled' and its SchedulerConfig then sets
         max_num_batched_tokens = max(max_model_len, 2048)). The result holds no rule, so
         resolving it again changes nothing."""
+        window = context or model.max_context
         if self.mla_whole_prompts and model.is_mla:
-            budget = max(model.max_context, 2048)
+            budget = max(window, 2048)
             return replace(
                 self,
                 chunked_prefill=False,
@@ -279,11 +281,7 @@ class EngineProfile:
             )
         if self.long_context_chunk_tokens <= 0:
             return self
-        if (
-            model.max_context > self.long_context_min_tokens
-            and not model.is_mla
-            and not model.sliding_window
-        ):
+        if window > self.long_context_min_tokens and not model.is_mla and not model.sliding_window:
             return replace(
                 self,
                 chunked_prefill=True,
