@@ -79,6 +79,39 @@ def test_load_kinds_go_to_the_right_predictor(published):
             assert needs_simulator(r)  # queueing: the simulator
 
 
+def test_rows_through_an_engine_server_are_marked(published):
+    """A run measured through vllm serve, sglang.launch_server or trtllm-serve passes the
+    engine's API server; trtllm-bench, Triton's TensorRT-LLM backend and static batches do
+    not."""
+    by_source: dict[str, set[bool]] = {}
+    for r in published.rows:
+        by_source.setdefault(r.source_id, set()).add(r.api_server)
+    assert by_source["gpustack-perflab-gpt-oss-20b-h100"] == {True}
+    dstack = [r for r in published.rows if r.source_id == "dstack-deepseek-r1-mi300x-h200"]
+    # its serving sweeps through the servers; its offline runs in-process (benchmark_throughput)
+    assert all(r.api_server for r in dstack if r.schedule == "concurrency")
+    assert not any(r.api_server for r in dstack if r.schedule == "offline")
+    assert by_source["trtllm-perf-overview-v1.0"] == {False}  # trtllm-bench
+    assert by_source["trtllm-perf-overview-serving-v0.14"] == {False}  # Triton
+    assert not any(r.api_server for r in published.rows if r.schedule == "static")
+
+
+@pytest.mark.parametrize(("i", "o"), [(215, 196), (128, 4)])
+def test_a_fits_burst_through_the_server_is_the_simulators(catalog, i, o):
+    """A fit sees a burst through the API server analytically (the engine's waves and the
+    server's serial work, the slower setting the pace); the report simulates it: the two
+    agree where the burst does not preempt (TensorRT-LLM reserves whole sequences)."""
+    row = ValidationRow("t", "tensorrt-llm", "gpt-oss-20b", "mxfp4", "h100-sxm", i, o, 1000,
+                        "output_tok_per_s", 1.0, schedule="offline", api_server=True)  # fmt: skip
+    s = row_setup(row, catalog)
+    assert s.engine.api_server_ms_per_request > 0 and s.engine.api_server_us_per_output_token > 0
+    alone = dataclasses.replace(row, api_server=False)
+    sim = predict_value(row, s, catalog)
+    assert fit_value(row, s, catalog) == pytest.approx(sim, rel=0.05)
+    # the server, not the GPU, sets the pace of these bursts
+    assert sim < 0.5 * predict_value(alone, s, catalog)
+
+
 @pytest.mark.parametrize(
     ("model", "gpu", "prec", "tp", "engine", "n", "i", "o"),
     [
@@ -176,15 +209,19 @@ def test_older_set_leave_one_source_out_stays_close_to_todays_error(catalog):
     assert np.percentile(out, 90) <= OLD_LOSO_P90_MAX
 
 
-@pytest.mark.parametrize("users", [1, 4])
-def test_fit_value_of_a_concurrency_row_is_the_simulated_steady_state(catalog, users):
+@pytest.mark.parametrize(("users", "server"), [(1, False), (4, False), (1, True), (4, True)])
+def test_fit_value_of_a_concurrency_row_is_the_simulated_steady_state(catalog, users, server):
     """A fit predicts rows at a fixed concurrency analytically (the simulator is too slow inside
-    a least-squares fit); the report judges them with the simulator: the two agree."""
+    a least-squares fit); the report judges them with the simulator: the two agree, through
+    the API server too."""
     from fleetplan.accuracy.predict import fit_value, fittable, predict_value
 
-    for metric in ("tpot_ms", "output_tok_per_s"):
+    # TTFT at one user (four equal requests in step queue behind each other's prompts, which
+    # the steady state does not see)
+    for metric in ("tpot_ms", "output_tok_per_s") + (("ttft_ms",) if users == 1 else ()):
         row = ValidationRow("t", "vllm", "qwen3-8b", "bf16", "h100-sxm", 233, 221, users, metric,
-                            1.0, schedule="concurrency", requests=40 * users)  # fmt: skip
+                            1.0, schedule="concurrency", requests=40 * users,
+                            api_server=server)  # fmt: skip
         assert fittable(row) and needs_simulator(row)
         s = row_setup(row, catalog)
         assert fit_value(row, s, catalog) == pytest.approx(predict_value(row, s, catalog), rel=0.1)
@@ -229,3 +266,59 @@ def test_itl_rows_are_predicted_as_inter_token_latency(catalog):
     static = dataclasses.replace(itl, schedule="static", lengths="fixed")
     st = dataclasses.replace(static, metric="tpot_ms")
     assert predict_value(static, s, catalog) == pytest.approx(predict_value(st, s, catalog))
+
+
+def test_the_api_servers_factors_are_fitted_where_the_family_models_it(published, catalog):
+    """vLLM V1 models its API server and has rows measured through `vllm serve`: its fit has
+    a stage for the server's factors on those rows only; vLLM V0 (0.6.3 on MI300X, through
+    `vllm serve` too) models no server, and a family without such rows fits none."""
+    v1 = [r for r in published.rows if row_engine(r, catalog).id == "vllm"]
+    v0 = [r for r in published.rows if row_engine(r, catalog).id == "vllm-v0"]
+    assert any(r.api_server for r in v0)
+    stages = crossval._stages(
+        v1, catalog, True, server=crossval.models_server(catalog.engines["vllm"])
+    )
+    rows, names = stages[-1]
+    assert names == list(crossval.SERVER_FACTORS)
+    assert rows and all(r.api_server for r in rows)
+    assert set(crossval.SERVER_FACTORS) <= set(crossval.default_factors(v1, catalog))
+    assert not crossval.models_server(catalog.engines["vllm-v0"])
+    assert not set(crossval.SERVER_FACTORS) & set(crossval.default_factors(v0, catalog))
+
+
+def test_a_fit_starts_the_servers_factors_afresh(catalog):
+    """The packaged server factors were fitted on every source, the held-out one included: a
+    fold starts from `SERVER_START`, so what the packaged profile says does not matter."""
+    src = "gpustack-perflab-qwen3-8b-h100-latency"
+    rows = [
+        r
+        for r in read_published(published_set_path(), catalog).rows
+        if r.source_id == src and r.engine == "vllm"
+    ]
+    packaged = catalog.engines["vllm"]
+    odd = dataclasses.replace(
+        packaged,
+        api_server_ms_per_request=40.0,
+        api_server_us_per_output_token=900.0,
+        api_server_latency_ms=1.0,
+    )
+    a, b = crossval.fit_family(rows, catalog, packaged), crossval.fit_family(rows, catalog, odd)
+    for name in crossval.SERVER_FACTORS:
+        assert getattr(a, name) == pytest.approx(getattr(b, name))
+    # one user's TTFT through the server is the engine's plus tens of ms: the fit finds it
+    assert a.api_server_latency_ms + a.api_server_ms_per_request > 10
+
+
+@pytest.mark.parametrize(("i", "o", "n"), [(128, 4, 1000), (4000, 200, 500)])
+def test_a_fits_burst_ttft_through_the_server_is_the_simulators(catalog, i, o, n):
+    """A fit of the server's factors sees a burst's mean TTFT as the slower of the engine's
+    prompts one after another and the server's intake of all n requests (`burst_ttft_s`);
+    the report simulates it. They agree where the server streams few tokens before the last
+    request is in (short outputs, or an engine that prefills slower than the server takes
+    requests in); with many (1,000 ShareGPT requests on TensorRT-LLM) the simulated TTFT adds
+    the streaming of the tokens made meanwhile, which a fit does not see."""
+    row = ValidationRow("t", "tensorrt-llm", "gpt-oss-20b", "mxfp4", "h100-sxm", i, o, n,
+                        "ttft_ms", 1.0, schedule="offline", api_server=True,
+                        stat="mean")  # fmt: skip
+    s = row_setup(row, catalog)
+    assert fit_value(row, s, catalog) == pytest.approx(predict_value(row, s, catalog), rel=0.1)

@@ -1,6 +1,8 @@
-"""The engine's API server ahead of a replica (`sim/frontend.py`): a serial server that takes
-requests in one after another, before they reach the engine's queue."""
+"""The engine's API server ahead of a replica (`sim/frontend.py`): one serial server that takes
+requests in one after another before the engine sees them, and streams every output token
+after the engine made it; the client's times are the server's."""
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from fleetplan.perf.schedule import prefill_time_s
 from fleetplan.sim import simulate
 from fleetplan.sim.engine import EventLoop
 from fleetplan.sim.frontend import Frontend
+from fleetplan.sim.metrics import Recorder
 
 CAT = load_catalog()
 
@@ -23,46 +26,98 @@ class _Inner:
         self.outstanding = 0
         self.queue_len = 0
         self.watch = None
+        self.delivery = None
 
     def submit(self, now: float, rid: int, *rest: Any) -> None:
         self.got.append((now, rid, rest[-1]))
         self.outstanding += 1
 
 
+def _frontend(
+    s_req: float, s_tok: float, hop: float = 0.0
+) -> tuple[EventLoop, _Inner, Recorder, Frontend]:
+    loop, inner, rec = EventLoop(), _Inner(), Recorder()
+    fe = Frontend(loop, inner, rec, s_req, s_tok, hop)  # type: ignore[arg-type]
+    assert inner.delivery is fe  # the replica reports its tokens to its server
+    return loop, inner, rec, fe
+
+
 def test_a_burst_is_taken_in_one_request_after_another() -> None:
-    loop = EventLoop()
-    inner = _Inner()
-    fe = Frontend(loop, inner, 1e-4)  # type: ignore[arg-type]
-    for rid in range(3):  # 50 output tokens each, all at 0
+    loop, inner, _rec, fe = _frontend(2e-3, 0.0)
+    for rid in range(3):  # all at 0
         fe.submit(0.0, rid, 100, 50, -1, 0)
-    assert fe.outstanding == 3 and fe.queue_len == 2 and fe.held == 2
+    assert fe.outstanding == 3 and fe.queue_len == 3 and fe.held == 3
     loop.run()
-    # the first goes on at once; each next one waits for the streaming of those before it
-    assert [t for t, _, _ in inner.got] == pytest.approx([0.0, 0.005, 0.01])
+    assert [t for t, _, _ in inner.got] == pytest.approx([0.002, 0.004, 0.006])
     assert [rid for _, rid, _ in inner.got] == [0, 1, 2]
-    # TTFT counts from the arrival at the server (-1: the replica's own `now`)
-    assert [arrival for _, _, arrival in inner.got][1:] == [0.0, 0.0]
+    # TTFT counts from the arrival at the server
+    assert [arrival for _, _, arrival in inner.got] == [0.0, 0.0, 0.0]
     assert fe.outstanding == 3 and fe.held == 0
 
 
-def test_an_idle_server_hands_the_request_on_at_once() -> None:
-    loop = EventLoop()
-    inner = _Inner()
-    fe = Frontend(loop, inner, 1e-4)  # type: ignore[arg-type]
-    fe.submit(0.0, 0, 100, 50, -1, 0)
-    fe.submit(0.004, 1, 100, 50, -1, 0)  # the first one's 5 ms of streaming not done yet
+def test_streaming_keeps_up_or_falls_behind() -> None:
+    _loop, _inner, _rec, fe = _frontend(0.0, 1e-4)
+    # 100 tokens over 10 ms: 10 ms of streaming, the last sent 0.1 ms after it is made
+    assert fe.send(0.0, 0.01, 100) == pytest.approx(0.0101)
+    # 500 over the next 10 ms: 50 ms of streaming, the client has the last ~40 ms late
+    assert fe.send(0.01, 0.02, 500) == pytest.approx(0.0601)
+    # a token made meanwhile waits for those before it
+    assert fe.send(0.03, 0.03, 1) == pytest.approx(0.0602)
+
+
+def test_a_request_waits_for_the_streaming_before_it() -> None:
+    """One server, one clock: a request that arrives while the server streams is taken in
+    after the tokens handed to it before."""
+    loop, inner, _rec, fe = _frontend(1e-3, 1e-4)
+    fe.send(0.0, 0.0, 100)  # 10 ms of streaming from 0
+    fe.submit(0.004, 7, 100, 50, -1, 0)
+    fe.submit(1.0, 8, 100, 50, -1, 0)  # long after: an idle server takes 1 ms
     loop.run()
-    fe.submit(1.0, 2, 200, 50, -1, 0)  # long after
-    assert [t for t, _, _ in inner.got] == pytest.approx([0.0, 0.005, 1.0])
-    assert inner.got[1][2] == 0.004
+    assert [t for t, _, _ in inner.got] == pytest.approx([0.011, 1.001])
+    assert inner.got[0][2] == 0.004
 
 
-def test_frontend_needs_a_positive_time() -> None:
-    with pytest.raises(ValueError, match="s_per_token"):
-        Frontend(EventLoop(), _Inner(), 0.0)  # type: ignore[arg-type]
+def test_the_client_has_a_request_when_its_last_token_is_sent() -> None:
+    loop, _inner, rec, fe = _frontend(0.0, 1e-4)
+    fe.finished(0.5, 1, 0.0, 0.1, 0.2, 100, 10, 0.5)  # sent as it ends
+    fe.finished(0.5, 2, 0.0, 0.1, 0.3, 100, 10, 0.9)  # sent 0.4 s later
+    assert rec.completed == 1 and fe.sending == 1
+    with pytest.raises(RuntimeError, match="1 streaming"):
+        fe.check_drained()
+    loop.run()
+    assert rec.completed == 2 and fe.sending == 0
+    rec.flush()
+    assert rec.last_finish_s == pytest.approx(0.9)
+    assert rec.ttft.max == pytest.approx(0.3)  # TTFT to the first token sent
 
 
-def _run(api_server: bool, users: int, tokens_in: int, out: int) -> Any:
+def test_frontend_times_are_not_negative() -> None:
+    with pytest.raises(ValueError, match=r"s_per_request = -1\.0, s_per_token = 1\.0, latency_s"):
+        Frontend(EventLoop(), _Inner(), Recorder(), -1.0, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"latency_s = -0\.5: expected >= 0"):
+        Frontend(EventLoop(), _Inner(), Recorder(), 0.0, 0.0, -0.5)  # type: ignore[arg-type]
+
+
+def test_the_hop_to_the_engine_delays_a_request_without_holding_the_server() -> None:
+    loop, inner, _rec, fe = _frontend(1e-3, 0.0, 0.02)
+    fe.submit(0.0, 0, 100, 50, -1, 0)
+    fe.submit(0.0, 1, 100, 50, -1, 0)
+    loop.run()
+    # taken in 1 ms apart, each 20 ms on its way
+    assert [t for t, _, _ in inner.got] == pytest.approx([0.021, 0.022])
+
+
+def _catalog(ms_per_request: float, us_per_token: float) -> Any:
+    eng = dataclasses.replace(
+        CAT.engine("vllm"),
+        api_server_ms_per_request=ms_per_request,
+        api_server_us_per_output_token=us_per_token,
+        api_server_latency_ms=0.0,
+    )
+    return dataclasses.replace(CAT, engines={**CAT.engines, "vllm": eng})
+
+
+def _run(api_server: bool, users: int, tokens_in: int, out: int, cat: Any = CAT) -> Any:
     return simulate(
         {
             "model": "llama-3.1-8b",
@@ -72,29 +127,55 @@ def _run(api_server: bool, users: int, tokens_in: int, out: int) -> Any:
             "arrivals": {"kind": "concurrency", "users": users, "requests": max(20, users)},
             "lengths": {"input": {"mean": tokens_in}, "output": {"mean": out}},
         },
-        catalog=CAT,
+        catalog=cat,
     )
 
 
-def test_one_user_is_the_engine_alone() -> None:
-    """One user: the server is idle whenever a request arrives (its streaming ended long
-    before), so the API server adds nothing and the simulation is the engine's."""
+def test_one_user_waits_for_the_intake_only() -> None:
+    """One user: the server takes each request in, the request makes its way to the engine and
+    the server sends its first token (all add to TTFT); the server keeps up with one stream,
+    so TPOT is the engine's."""
     eng = CAT.engine("vllm")
-    assert eng.api_server_us_per_output_token > 0  # vLLM V1's API server (engines.toml, cited)
+    assert eng.api_server_ms_per_request > 0 and eng.api_server_us_per_output_token > 0
     s = setup(CAT.model("llama-3.1-8b"), CAT.gpu("h100"), CAT.precision("bf16"), eng)
     prefill_ms = float(prefill_time_s(s, 1024, 8192)) * 1e3
     off, on = _run(False, 1, 1024, 64), _run(True, 1, 1024, 64)
     assert off.ttft_ms.p50 == pytest.approx(prefill_ms, rel=1e-9)
-    assert on.ttft_ms.p50 == pytest.approx(off.ttft_ms.p50, rel=1e-12)
-    assert on.tpot_ms.p50 == pytest.approx(off.tpot_ms.p50, rel=1e-12)
+    # taken in, on its way to the engine, then the first token sent
+    server_ms = (
+        eng.api_server_ms_per_request
+        + eng.api_server_latency_ms
+        + eng.api_server_us_per_output_token * 1e-3
+    )
+    assert on.ttft_ms.p50 == pytest.approx(off.ttft_ms.p50 + server_ms)
+    assert on.tpot_ms.p50 == pytest.approx(off.tpot_ms.p50, rel=1e-9)
+    assert on.config["api_server_ms_per_request"] == eng.api_server_ms_per_request
     assert on.config["api_server_us_per_output_token"] == eng.api_server_us_per_output_token
     assert "api_server_us_per_output_token" not in off.config
 
 
-def test_a_burst_through_the_api_server_waits_longer() -> None:
-    off, on = _run(False, 400, 128, 200), _run(True, 400, 128, 200)
-    s_req = 200 * CAT.engine("vllm").api_server_us_per_output_token * 1e-6
-    # the last request reaches the engine after the streaming of the 399 before it
-    assert on.ttft_ms.max >= 399 * s_req * 1e3
-    assert off.ttft_ms.max < 399 * s_req * 1e3
+def test_a_server_without_work_changes_nothing() -> None:
+    """The API-server stage with no work: every request and token passes through it and the
+    run is the engine's alone."""
+    off = _run(False, 300, 200, 150)
+    on = _run(True, 300, 200, 150, _catalog(0.0, 0.0))
+    assert on.config["api_server_ms_per_request"] == 0.0
+    keep = ("ttft_ms", "tpot_ms", "e2e_ms", "queue_ms", "output_tok_per_s", "duration_s")
+    assert {k: on.to_dict()[k] for k in keep} == {k: off.to_dict()[k] for k in keep}
+
+
+def test_a_burst_through_a_slow_server_finishes_later() -> None:
+    """400 requests at once: the last is taken in after the 399 before it, and the server's
+    streaming, not the engine, sets the pace at which the client gets tokens."""
+    ms, us = 10.0, 200.0
+    off = _run(False, 400, 128, 200)
+    on = _run(True, 400, 128, 200, _catalog(ms, 0.0))
+    assert on.ttft_ms.max >= 400 * ms
+    assert off.ttft_ms.max < 400 * ms
     assert on.ttft_ms.mean > off.ttft_ms.mean
+    streamed = _run(True, 400, 128, 200, _catalog(0.0, us))
+    # 400 x 200 tokens at 200 us each: 16 s of streaming at least
+    span_s = 400 * 200 / streamed.output_tok_per_s
+    assert span_s >= 400 * 200 * us * 1e-6
+    assert off.output_tok_per_s > 400 * 200 / (400 * 200 * us * 1e-6)  # the engine is faster
+    assert streamed.tpot_ms.mean > 2 * off.tpot_ms.mean

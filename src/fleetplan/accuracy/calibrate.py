@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleetplan.accuracy.predict import fit_value, fittable, row_engine, row_setup
+from fleetplan.accuracy.predict import fit_value, fittable, row_engine, row_setup, server_fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
@@ -46,6 +46,9 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
     "per_layer_overhead_us": (0.0, 1000.0),
     "allreduce_latency_us": (0.0, 200.0),
+    "api_server_ms_per_request": (0.0, 100.0),
+    "api_server_latency_ms": (0.0, 500.0),
+    "api_server_us_per_output_token": (0.0, 2000.0),
 }
 CEILING = {
     "mbu": MAX_BW,
@@ -178,7 +181,10 @@ def fit_engine(
     # start strictly inside the box: the trust region collapses at a bound
     margin = np.minimum(1e-2, (hi - lo) / 4)
     x0 = np.clip(np.zeros(len(names)), lo + margin, hi - margin)
-    fitted_rows = tuple(r for r in rows if fittable(r))  # rate rows and burst latencies: judged
+    # rate rows and burst latencies: judged (a burst's TTFT through the API server is seen by a
+    # fit of the server's factors, `predict.burst_ttft_s`)
+    server = any(n.startswith("api_server_") for n in names)
+    fitted_rows = tuple(r for r in rows if fittable(r) or (server and server_fittable(r)))
     if not fitted_rows:
         raise InputError("no concurrency, offline or static-batch rows to calibrate on")
 

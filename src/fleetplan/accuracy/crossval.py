@@ -21,7 +21,16 @@ from fleetplan.accuracy.calibrate import (
     MAX_MOE_HALF_TOKENS,
     fit_engine,
 )
-from fleetplan.accuracy.predict import fittable, needs_simulator, predict_row, row_engine
+from fleetplan.accuracy.predict import (
+    concurrency_cap,
+    fittable,
+    needs_simulator,
+    predict_row,
+    preempts_in_burst,
+    row_engine,
+    row_setup,
+    server_fittable,
+)
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
@@ -40,6 +49,27 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
     "moe_stream_scale": (0.2, 1.0),
     "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
+    "api_server_ms_per_request": (0.05, 50.0),
+    "api_server_us_per_output_token": (1.0, 1000.0),
+    "api_server_latency_ms": (0.05, 100.0),
+}
+# the API server's serial work and latency (sim/frontend.py), fitted on the rows measured
+# through it, for the families whose profile models the server (non-zero costs in engines.toml),
+# in a stage of their own after the kernels' factors. Every fit starts them from the same values,
+# not the packaged (in-sample) ones, which the held-out source helped set: 65 us a token is
+# vLLM PR 17546's API-server throughput (13.1 ms a ~200-token ShareGPT request, all of it
+# charged to the tokens, https://github.com/vllm-project/vllm/pull/17546); 1 ms a request and
+# 10 ms on the way are round starting points, not measurements
+SERVER_FACTORS = (
+    "api_server_ms_per_request",
+    "api_server_us_per_output_token",
+    "api_server_latency_ms",
+)
+SERVER_TTFT_USERS = 4
+SERVER_START = {
+    "api_server_ms_per_request": 1.0,
+    "api_server_us_per_output_token": 65.0,
+    "api_server_latency_ms": 10.0,
 }
 # where current kernels sit, independent of the validation rows (reference, spread in ln units).
 # A fit's residual per factor: factors the rows hardly constrain (a family with few dense rows,
@@ -75,6 +105,11 @@ PRIOR: dict[str, tuple[float, float]] = {
     "step_overhead_ms": (0.5, 1.5),
     "allreduce_latency_us": (10.0, 1.5),
     "per_layer_overhead_us": (30.0, 1.0),
+    # the API server's (sim/frontend.py): 65 us a token from vLLM PR 17546 (SERVER_START);
+    # a request's intake and hop an estimate of a few ms (spread 2: a factor of ~7)
+    "api_server_us_per_output_token": (65.0, 0.5),
+    "api_server_ms_per_request": (2.0, 2.0),
+    "api_server_latency_ms": (10.0, 2.0),
 }
 PRIOR_SINCE = "2024"
 DENSE_KERNEL_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
@@ -134,17 +169,68 @@ def moe_factors(has_dense: bool, per_expert_cost: bool = False) -> list[str]:
     return names if has_dense else [*names, "step_overhead_ms"]
 
 
+def models_server(engine: EngineProfile) -> bool:
+    """Whether a family's profile models its API server (`sim/frontend.py`)."""
+    return engine.api_server_ms_per_request + engine.api_server_us_per_output_token > 0
+
+
+def _preempting_burst(row: ValidationRow, catalog: Catalog) -> bool:
+    """Whether the row is of a burst that preempts (`preempts_in_burst`), whatever its metric."""
+    if row.schedule != "offline":
+        return False
+    s = row_setup(row, catalog)
+    tput = dataclasses.replace(row, metric="output_tok_per_s")
+    return preempts_in_burst(tput, s, min(row.batch, concurrency_cap(row, s)))
+
+
+def _stages(
+    rows: Sequence[ValidationRow],
+    catalog: Catalog,
+    current: bool = False,
+    per_expert_cost: bool = False,
+    server: bool = False,
+) -> list[tuple[list[ValidationRow], list[str]]]:
+    """`fit_family`'s stages: (rows, factors) for the dense kernels on dense-model rows, then
+    the MoE factors on MoE rows; where the family models its API server (`server`), then the
+    server's factors on the rows measured through it, the kernels' factors held."""
+    fit_rows = [r for r in rows if fittable(r)]
+    dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
+    moe = [r for r in fit_rows if catalog.model(r.model).is_moe]
+    stages = []
+    if dense:
+        stages.append((dense, dense_factors(dense, catalog, current)))
+    if moe:
+        stages.append((moe, moe_factors(bool(dense), per_expert_cost)))
+    # TTFT at a fixed concurrency only where the server is idle when a request comes (a few
+    # users): there its excess over the engine's is the server's; at high concurrency it is
+    # mostly queueing for prefill. Bursts' TTFT as `burst_ttft_s` sees them. No burst that
+    # preempts: a fit sees its throughput as waves, faster than the simulator's replay
+    # (preempts_in_burst), a gap the server's factors would otherwise take up
+    served = [
+        r
+        for r in rows
+        if r.api_server
+        and (
+            (fittable(r) and (r.group != "TTFT" or r.batch <= SERVER_TTFT_USERS))
+            or server_fittable(r)
+        )
+        and not _preempting_burst(r, catalog)
+    ]
+    if server and served:
+        stages.append((served, list(SERVER_FACTORS)))
+    return stages
+
+
 def default_factors(
     rows: Sequence[ValidationRow], catalog: Catalog, per_expert_cost: bool = False
 ) -> list[str]:
-    """Every factor `fit_family` fits on these rows (`per_expert_cost`: `moe_factors`)."""
-    fit_rows = [r for r in rows if fittable(r)]
-    dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
-    current = bool(rows) and is_current(row_engine(rows[0], catalog))
-    names = dense_factors(dense, catalog, current) if dense else []
-    if len(dense) < len(fit_rows):
-        names += moe_factors(bool(dense), per_expert_cost)
-    return names
+    """Every factor `fit_family` fits on these rows, of one family (`per_expert_cost`:
+    `moe_factors`; the API server's where the family's profile models it)."""
+    eng = catalog.engines[row_engine(rows[0], catalog).id] if rows else None
+    current = eng is not None and is_current(eng)
+    server = eng is not None and models_server(eng)
+    stages = _stages(rows, catalog, current, per_expert_cost, server)
+    return [n for _rows, names in stages for n in names]
 
 
 def _spread(rows: Sequence[ValidationRow], most: int) -> list[ValidationRow]:
@@ -158,29 +244,23 @@ def _spread(rows: Sequence[ValidationRow], most: int) -> list[ValidationRow]:
 def fit_family(
     rows: Sequence[ValidationRow], catalog: Catalog, prior: EngineProfile
 ) -> EngineProfile:
-    """Fit a family in two stages: the dense kernels' factors on dense-model rows, then the
-    MoE factors on MoE rows with the dense ones held (a family without rows keeps `prior`)."""
-    fit_rows = [r for r in rows if fittable(r)]
-    dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
-    moe = [r for r in fit_rows if catalog.model(r.model).is_moe]
-    eng = prior
+    """Fit a family in stages: the dense kernels' factors on dense-model rows, then the MoE
+    factors on MoE rows with the dense ones held, then the API server's on the rows measured
+    through it (a family without rows keeps `prior`)."""
+    server = models_server(prior)
+    # the kernels' factors are fitted with the server's work left out (as before the server
+    # was modelled), then the server's from their start on top of them
+    eng = dataclasses.replace(prior, **dict.fromkeys(SERVER_FACTORS, 0.0)) if server else prior
     anchor = PRIOR if is_current(prior) else None
-    if dense:
+    per_expert = prior.moe_expert_overhead_us > 0
+    for stage_rows, names in _stages(rows, catalog, is_current(prior), per_expert, server):
+        if names == list(SERVER_FACTORS):
+            eng = dataclasses.replace(eng, **SERVER_START)
         eng = fit_engine(
-            _spread(dense, MAX_FIT_ROWS),
+            _spread(stage_rows, MAX_FIT_ROWS),
             catalog,
             eng,
-            dense_factors(dense, catalog, is_current(prior)),
-            BOUNDS,
-            anchor,
-            keep_if_worse=False,
-        ).engine
-    if moe:
-        eng = fit_engine(
-            _spread(moe, MAX_FIT_ROWS),
-            catalog,
-            eng,
-            moe_factors(bool(dense), prior.moe_expert_overhead_us > 0),
+            names,
             BOUNDS,
             anchor,
             keep_if_worse=False,

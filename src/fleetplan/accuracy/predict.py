@@ -33,7 +33,7 @@ from fleetplan.catalog.specs import EngineProfile
 from fleetplan.errors import InputError
 from fleetplan.perf.memory import fit, scheduler_cap
 from fleetplan.perf.roofline import Setup, setup
-from fleetplan.perf.schedule import PerfResult, continuous, run
+from fleetplan.perf.schedule import PerfResult, continuous, prefill_time_s, run
 
 SIMULATED = ("rate", "concurrency")  # schedules whose every metric comes from the simulator
 LATENCY = ("ttft_ms", "tpot_ms", "itl_ms")
@@ -167,7 +167,7 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
             "arrivals": arrivals,
             "lengths": row_lengths(row),
             "prefix_caching": False,
-            "api_server": True,  # a benchmark client measures through the API server
+            "api_server": row.api_server,  # measured by a client through the engine's server
             "seed": 0,
         },
         catalog=cat,
@@ -202,6 +202,31 @@ def preempts_in_burst(row: ValidationRow, s: Setup, b: int) -> bool:
         return False
     pol = policy_for(s.engine.id, s.engine.engine, profile_chunked=s.engine.chunked_prefill)
     return pol.admission != "reserve_full"
+
+
+def through_server(row: ValidationRow, s: Setup) -> bool:
+    """Whether the row was measured through an API server that the engine's profile gives
+    serial work (`sim/frontend.py`)."""
+    eng = s.engine
+    return row.api_server and eng.api_server_ms_per_request + eng.api_server_us_per_output_token > 0
+
+
+def server_s(row: ValidationRow, s: Setup) -> float:
+    """The API server's serial seconds for one of the row's requests: taken in, and its
+    output tokens streamed."""
+    eng = s.engine
+    return (
+        eng.api_server_ms_per_request * 1e-3
+        + row.output_len * eng.api_server_us_per_output_token * 1e-6
+    )
+
+
+def _with_server(engine_s: float, server: float) -> float:
+    """Seconds of work done by the engine and the serial API server side by side: the slower
+    sets the pace (a smooth maximum, so that a fit sees both; 2^(1/4) = 1.19 x where the two
+    are equal, about what the simulator shows there, where the engine gets its requests one
+    by one)."""
+    return float((engine_s**4 + server**4) ** 0.25)
 
 
 def burst_throughput(s: Setup, n: int, b: int, i: int, o: int, total: bool = False) -> float:
@@ -251,12 +276,17 @@ def predict_value(
     i, o, b = row.input_len, row.output_len, row.batch
     if row.schedule in ("offline", "continuous"):
         b = min(b, concurrency_cap(row, s))
-        if row.schedule == "offline" and not analytic and preempts_in_burst(row, s, b):
+        offline = row.schedule == "offline"
+        if offline and not analytic and (preempts_in_burst(row, s, b) or through_server(row, s)):
             if catalog is None:
                 raise InputError(f"row {row.row_id}: a simulated row needs the catalog")
             return simulate_row(row, s, catalog)
-        if row.schedule == "offline" and row.metric not in ("tpot_ms", "itl_ms"):
-            return burst_throughput(s, row.batch, b, i, o, row.metric == "total_tok_per_s")
+        if offline and row.metric not in ("tpot_ms", "itl_ms"):
+            tput = burst_throughput(s, row.batch, b, i, o, row.metric == "total_tok_per_s")
+            if through_server(row, s):  # a fit's view of the burst through the server
+                gpu_s = row.batch * (i + o if row.metric == "total_tok_per_s" else o) / tput
+                tput *= gpu_s / _with_server(gpu_s, row.batch * server_s(row, s))
+            return tput
         r = continuous(s, np.array([float(b)]), i, o)
     else:
         r = run(s, np.array([float(b)]), i, o, row.schedule)
@@ -269,6 +299,24 @@ def fittable(row: ValidationRow) -> bool:
     return not needs_simulator(row) or row.schedule == "concurrency"
 
 
+def server_fittable(row: ValidationRow) -> bool:
+    """Rows a fit of the API server's factors can use besides `fittable` ones: the mean or
+    median TTFT of a burst measured through the server (`burst_ttft_s`)."""
+    return row.api_server and row.schedule == "offline" and row.metric == "ttft_ms"
+
+
+def burst_ttft_s(row: ValidationRow, s: Setup) -> float:
+    """A fit's view of the TTFT of a burst through the API server: the engine prefills the
+    prompts one after another (the k-th waits for k prompts, (n + 1) / 2 on average), and the
+    server, one clock for intake and streaming, sends no first token before it has taken all n
+    requests in (the simulator's `sim/frontend.py`; the tokens made meanwhile, which it streams
+    first, are left out). The slower sets the time."""
+    eng, n = s.engine, row.batch
+    gpu_s = float(prefill_time_s(s, row.input_len, eng.max_num_batched_tokens)) * (n + 1) / 2
+    server = n * eng.api_server_ms_per_request * 1e-3 + eng.api_server_latency_ms * 1e-3
+    return _with_server(gpu_s, server)
+
+
 def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> float:
     """The row's metric as a fit sees it: `predict_value`, except that a run at a fixed
     concurrency is predicted by the analytic closed loop (`schedule.continuous` at the users
@@ -276,12 +324,30 @@ def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> f
     drain) — the simulator costs 0.03-0.3 s a row, too slow inside a least-squares fit; an
     offline burst that preempts (`preempts_in_burst`) enters as waves of what the KV cache
     holds. Reported errors come from `predict_value` (the simulator)."""
+    if server_fittable(row) and through_server(row, s):
+        return burst_ttft_s(row, s) * 1e3
     if row.schedule != "concurrency":
         return predict_value(row, s, catalog, analytic=True)
     b = min(row.batch, concurrency_cap(row, s))
-    if row.lengths == "fixed":
-        return wave_value(row, s, b)
-    return _metric(row, continuous(s, np.array([float(b)]), row.input_len, row.output_len), b)
+    r = continuous(s, np.array([float(b)]), row.input_len, row.output_len)
+    value = wave_value(row, s, b) if row.lengths == "fixed" else _metric(row, r, b)
+    if not through_server(row, s):
+        return value
+    # through the API server: a request's intake, its hop to the engine and the sending of
+    # its first token add to its TTFT and to each user's cycle; the server's serial work per
+    # request bounds the loop's request rate, and its streaming of the b streams' tokens their
+    # gaps (the simulator's API-server stage, as a closed loop's steady state)
+    eng, o, m = s.engine, row.output_len, row.metric
+    tok_s = eng.api_server_us_per_output_token * 1e-6
+    extra_s = (eng.api_server_ms_per_request + eng.api_server_latency_ms) * 1e-3 + tok_s
+    if m == "ttft_ms":
+        return value + extra_s * 1e3
+    if m in ("tpot_ms", "itl_ms"):
+        return _with_server(value * 1e-3, b * tok_s) * 1e3
+    if m in ("output_tok_per_s", "total_tok_per_s", "output_tok_per_s_per_gpu"):
+        cycle_s = b * o / float(r.output_tok_per_s[0])  # a user's request, the engine alone
+        return value * cycle_s / _with_server(cycle_s + extra_s, b * server_s(row, s))
+    return value
 
 
 def wave_value(row: ValidationRow, s: Setup, b: int) -> float:

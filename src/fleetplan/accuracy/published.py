@@ -35,6 +35,10 @@ METRIC = {
 SCHEDULE = {"offline": "offline", "batch": "static", "concurrency": "concurrency"}
 _DP_SIZE = re.compile(r"--dp(?:-size)?[ =](\d+)")
 _MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
+# the engines' own OpenAI-compatible servers as a run's launch command names them (the row's
+# notes); a run through another server (Triton's TensorRT-LLM backend) or none (trtllm-bench,
+# static batches) has no API-server stage
+_API_SERVER = re.compile(r"vllm serve|sglang\.launch_server|trtllm-serve")
 
 
 @dataclass
@@ -166,6 +170,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         ep=ep,
         lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
         max_model_len=max_model_len(rec["notes"]),
+        api_server=schedule != "static" and bool(_API_SERVER.search(rec["notes"])),
     )
 
 

@@ -71,6 +71,9 @@ class ValidationRow:
     ep: int = 1  # expert-parallel groups (TensorRT-LLM --ep_size, vLLM --enable-expert-parallel)
     lengths: str = "fixed"  # one of LENGTHS: how the run's request lengths vary
     max_model_len: int = 0  # the run's --max-model-len (0: the model's own context window)
+    # measured by a client through the engine's own HTTP server (vllm serve, sglang
+    # launch_server, trtllm-serve), whose serial work the simulator's API-server stage adds
+    api_server: bool = False
 
     @property
     def group(self) -> str:
@@ -149,7 +152,15 @@ def row_from_dict(row: dict[str, str], where: str) -> ValidationRow:
         attention_dp=_int(row, "attention_dp", where, 1),
         ep=_int(row, "ep", where, 1),
         lengths=(row.get("lengths") or "fixed").strip().lower(),
+        api_server=_yes(row, "api_server", where),
     )
+
+
+def _yes(row: dict[str, str], key: str, where: str) -> bool:
+    text = (row.get(key) or "no").strip().lower()
+    if text not in ("yes", "no"):
+        raise InputError(f"{where}: column {key} = {text!r}; accepted: yes, no")
+    return text == "yes"
 
 
 def read_rows_csv(path: Path | str, *, only_used: bool = True) -> list[ValidationRow]:

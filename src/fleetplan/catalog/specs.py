@@ -226,8 +226,12 @@ class EngineProfile:
     # whether max_num_seqs caps each data-parallel attention rank (its own scheduler and KV
     # cache: TensorRT-LLM attention DP) rather than the whole replica; perf.memory.scheduler_cap
     max_num_seqs_per_attention_dp_rank: bool = False
-    # serial API-server time per output token of a request (detokenization and streaming; 0:
-    # not modelled): the simulator's API-server stage (sim/frontend.py) when a scenario asks
+    # serial API-server time to take a request in (HTTP, chat template, tokenization) and per
+    # output token streamed (detokenization, server-sent event), and a request's time on the
+    # way to the engine that holds no server (hops between processes); 0: not modelled. The
+    # simulator's API-server stage (sim/frontend.py) when a scenario asks
+    api_server_ms_per_request: float = 0.0
+    api_server_latency_ms: float = 0.0
     api_server_us_per_output_token: float = 0.0
     # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
     gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()

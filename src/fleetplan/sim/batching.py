@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fleetplan.sim.decode_set import DecodeSet
 from fleetplan.sim.engine import PRIORITY_STEP, EventLoop
@@ -33,6 +34,9 @@ from fleetplan.sim.metrics import Recorder
 from fleetplan.sim.policy import LPM_MAX_QUEUE, RATIO_DECAY, RATIO_INIT, RATIO_MIN, Policy
 from fleetplan.sim.sequence import DECODING, PREFILLING, WAITING, Seq
 from fleetplan.sim.steptime import StepTable, steps_to_reach
+
+if TYPE_CHECKING:
+    from fleetplan.sim.frontend import Frontend
 
 _IDLE, _MIXED, _DECODE = 0, 1, 2
 
@@ -79,6 +83,9 @@ class BatchingReplica(DecodeSet):
         self.first = 0.0  # its first step time and per-step increase
         self.slope = 0.0
         self.chunks: list[tuple[Seq, int]] = []  # prefill chunks of the mixed iteration
+        # the API server that streams the tokens (`sim/frontend.py`), if any: told of every
+        # step's tokens, it says when the client has them
+        self.delivery: Frontend | None = None
 
     # -- requests in and out -------------------------------------------------------------------
     def submit(
@@ -124,7 +131,9 @@ class BatchingReplica(DecodeSet):
                 else:
                     self.loop.schedule(t, PRIORITY_STEP, self._on_end, self.epoch)
 
-    def _finish(self, s: Seq, now: float, blocks: int) -> None:
+    def _finish(self, s: Seq, now: float, blocks: int, last_sent: float) -> None:
+        """`s` ends at `now` holding `blocks`; its last token reaches the client at
+        `last_sent` (`now` without an API server)."""
         pool = self.pool
         blocks += s.win - s.shared
         pool.used -= blocks
@@ -136,7 +145,12 @@ class BatchingReplica(DecodeSet):
         watch = self.watch
         if watch is not None:
             watch()
-        self.rec.done(now, s.rid, s.arrival, s.sched, s.first, s.tokens_in, s.out)
+        if self.delivery is None:
+            self.rec.done(now, s.rid, s.arrival, s.sched, s.first, s.tokens_in, s.out)
+        else:
+            self.delivery.finished(
+                now, s.rid, s.arrival, s.sched, s.sent, s.tokens_in, s.out, last_sent
+            )
 
     def _preempt(self, now: float) -> None:
         """Recompute preemption of the most recently admitted running sequence."""
@@ -283,10 +297,11 @@ class BatchingReplica(DecodeSet):
         c = (self.sum_base + b * self.steps) / b if b else 0.0
         dt = self.table.step_s(b, c, p, pc / p)
         self.chunks = chunks
-        if not waiting and self._quiet_end(chunks):
+        if not waiting and self.delivery is None and self._quiet_end(chunks):
             # Nothing can happen at the end of this iteration but what it planned: apply its
             # end now and plan the decode run after it in the same event. An arrival during
-            # it cuts the run back to this iteration (see `submit`).
+            # it cuts the run back to this iteration (see `submit`). (Not behind an API
+            # server, whose clock takes the iteration's tokens in time order.)
             t1 = now + dt
             if b:
                 self._advance(1, dt, t1)
@@ -369,13 +384,14 @@ class BatchingReplica(DecodeSet):
             rec.itl_w.append(b * k)
         if self.ratio >= 0:
             self.ratio = max(RATIO_MIN, self.ratio - k * RATIO_DECAY)
+        last = now if self.delivery is None else self.delivery.send(now - dt, now, b * k)
         fin = self.finishing
         if fin and fin[0][0] <= steps:
             pop, finish, leave = heapq.heappop, self._finish, self._leave_decode
             while fin and fin[0][0] <= steps:
                 f, _join, s = pop(fin)
                 if s.finish == f:
-                    finish(s, now, leave(s))
+                    finish(s, now, leave(s), last)
 
     def _end_chunks(self, now: float) -> None:
         rec, bs, pool, prefilling = self.rec, self.bs, self.pool, self.prefilling
@@ -396,14 +412,15 @@ class BatchingReplica(DecodeSet):
                 prefilling.remove(s)
             self.prefill_out -= s.out - s.gen
             s.gen += 1
+            sent = now if self.delivery is None else self.delivery.send(now, now, 1)
             if s.first < 0:
-                s.first = now
+                s.first, s.sent = now, sent
             if s.stall_from >= 0:
                 rec.itl_s.append(now - s.stall_from)
                 rec.itl_w.append(1.0)
                 s.stall_from = -1.0
             if s.gen >= s.out:
-                self._finish(s, now, s.held)
+                self._finish(s, now, s.held, sent)
                 continue
             s.state = DECODING
             self._join_decode(s)

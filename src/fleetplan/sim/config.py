@@ -154,9 +154,11 @@ class Scenario(_Strict):
     chunked_prefill: bool | None = None
     capacity_scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] | None = None
     schedule_policy: Literal["lpm", "fcfs"] | None = None
-    # the engine's API server ahead of each replica (a serial server, engines.toml
-    # api_server_us_per_output_token; sim/frontend.py); off by default: `plan` sizes the
-    # engine alone
+    # the engine's API server ahead of each replica (one serial process, engines.toml
+    # api_server_ms_per_request / _us_per_output_token / _latency_ms; sim/frontend.py). Off by
+    # default: `plan` sizes the engine alone. The costs are fitted on what a benchmark client
+    # saw (its own serial work included), and a deployment scales the server out
+    # (vLLM --api-server-count, trtllm-serve --num_postprocess_workers)
     api_server: bool = False
     service: Service = Service()
     arrivals: Arrivals

@@ -1,20 +1,29 @@
-"""The engine's API server in front of a replica: a serial server that a request passes through
-before it reaches the engine's queue.
+"""The engine's API server in front of a replica: one serial server that takes each request in
+before the engine sees it and streams every output token to the client after the engine made it.
 
-An OpenAI-compatible server handles every request in one process, one after another: HTTP and
-JSON, tokenization and the request's setup when it arrives, then the detokenization and
-server-sent event of every output token (vLLM V1: one API-server process per engine unless
-`--api-server-count` says otherwise). Streaming is most of that work at high concurrency:
-sending every 10th token instead of every token gave vLLM 57 % more end-to-end throughput with
-gpt-oss-20b at 1,024 concurrent requests (https://github.com/vllm-project/vllm/pull/27869,
-https://blog.vllm.ai/2026/02/01/gpt-oss-optimizations.html). So the server's work per request
-is modelled as `api_server_us_per_output_token` (engines.toml) times its output tokens.
+An OpenAI-compatible server handles its requests in one process, one piece of work after
+another (vLLM V1: one API-server process per engine unless `--api-server-count` says otherwise;
+SGLang: the tokenizer manager; `trtllm-serve`: its main process, which detokenizes unless
+`--num_postprocess_workers` is set). Its work comes in two kinds, charged on one clock in the
+order they become ready:
 
-The model keeps the server's capacity (requests a second, as measured) and its queue, not the
-timing of the streaming within a request's life: a request's streaming is charged to the
-server when the server takes the request in, where it delays the requests that arrive after
-it, not the request's own first token. Under a burst (N requests sent at once) the k-th request
-reaches the engine after the server has worked through the k - 1 before it.
+- taking a request in (HTTP and JSON, the chat template, tokenization, the request's setup):
+  `api_server_ms_per_request` (engines.toml). The request reaches the engine's queue when the
+  server has done it (plus `api_server_latency_ms`, time on the way that does not hold the
+  server: the hops between processes), so a burst of N requests reaches the engine over N
+  times the per-request time;
+- streaming an output token (detokenization and its server-sent event):
+  `api_server_us_per_output_token` per token, for the tokens of every engine step as the step
+  ends. The client sees a token when the server has sent it: a server that sends 15,000 tokens
+  a second serves each of 1,000 streams a token every ~65 ms, whatever the engine's step.
+
+The engine does not wait for the server (its outputs queue up: vLLM V1's engine core, SGLang's
+scheduler and TensorRT-LLM's executor run in processes of their own). What the client measures
+comes from the server's times: TTFT to the first token sent, TPOT between the first and the
+last, a request's end (and the next request of a closed-loop user) at its last token sent.
+The tokens of a step are streamed as one batch, in the order the replica reports them; the
+order among the requests of one step is not modelled, nor the per-step inter-token latency as
+the client sees it (ITL stays the engine's).
 """
 
 from __future__ import annotations
@@ -22,21 +31,39 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fleetplan.sim.batching import BatchingReplica
-from fleetplan.sim.engine import PRIORITY_ARRIVAL, EventLoop
+from fleetplan.sim.engine import PRIORITY_ARRIVAL, PRIORITY_STEP, EventLoop
+from fleetplan.sim.metrics import Recorder
 
 
 class Frontend:
-    """A replica behind its API server; a request reaches the replica when the server has done
-    the work charged before it. `s_per_token`: serial seconds per output token."""
+    """A replica behind its API server. `s_per_request`: serial seconds to take a request in;
+    `s_per_token`: serial seconds to stream one output token; `latency_s`: seconds a request
+    takes to reach the engine after the server took it in, without holding the server."""
 
-    def __init__(self, loop: EventLoop, inner: BatchingReplica, s_per_token: float) -> None:
-        if s_per_token <= 0:
-            raise ValueError(f"s_per_token = {s_per_token}: expected > 0")
+    def __init__(
+        self,
+        loop: EventLoop,
+        inner: BatchingReplica,
+        rec: Recorder,
+        s_per_request: float,
+        s_per_token: float,
+        latency_s: float = 0.0,
+    ) -> None:
+        if not (s_per_request >= 0 and s_per_token >= 0 and latency_s >= 0):
+            raise ValueError(
+                f"s_per_request = {s_per_request}, s_per_token = {s_per_token}, latency_s = "
+                f"{latency_s}: expected >= 0"
+            )
         self.loop = loop
         self.inner = inner
-        self.s = s_per_token
+        self.rec = rec
+        self.s_req = s_per_request
+        self.s_tok = s_per_token
+        self.latency = latency_s
         self.free_at = 0.0  # when the server has done all the work handed to it so far
         self.held = 0  # requests in the server, not yet in the replica
+        self.sending = 0  # requests the replica finished whose last token is not sent yet
+        inner.delivery = self
 
     @property
     def outstanding(self) -> int:
@@ -62,10 +89,13 @@ class Frontend:
         return self.inner.kv_used()
 
     def check_drained(self) -> None:
-        if self.held:
-            raise RuntimeError(f"API server not drained: {self.held} requests held")
+        if self.held or self.sending:
+            raise RuntimeError(
+                f"API server not drained: {self.held} requests held, {self.sending} streaming"
+            )
         self.inner.check_drained()
 
+    # -- taking requests in -------------------------------------------------------------------
     def submit(
         self,
         now: float,
@@ -76,19 +106,54 @@ class Frontend:
         ptok: int,
         horizon: float = -1.0,
     ) -> None:
-        """A request reaches the server at `now`: an idle server hands it on at once, a busy
-        one once the work charged before it is done; its own streaming is charged after."""
-        if now >= self.free_at:
-            self.free_at = now + self.s * out
-            self.inner.submit(now, rid, tokens_in, out, pid, ptok, horizon)
+        """A request reaches the server at `now`; it reaches the replica once the server has
+        done the work before it and taken it in, and the hop to the engine is made."""
+        taken = (self.free_at if self.free_at > now else now) + self.s_req
+        self.free_at = taken
+        enter = taken + self.latency
+        if enter <= now:  # nothing to do: an idle server with no per-request time
+            # `horizon` holds for the replica only if no request of the server's is due first
+            self.inner.submit(now, rid, tokens_in, out, pid, ptok, -1.0 if self.held else horizon)
             return
-        enter = self.free_at
-        self.free_at = enter + self.s * out
         self.held += 1
-        req = (now, rid, tokens_in, out, pid, ptok)
-        self.loop.schedule(enter, PRIORITY_ARRIVAL, self._enter, req)
+        self.loop.schedule(
+            enter, PRIORITY_ARRIVAL, self._enter, (now, rid, tokens_in, out, pid, ptok)
+        )
 
     def _enter(self, t: float, req: tuple[float, int, int, int, int, int]) -> None:
         arrival, rid, tokens_in, out, pid, ptok = req
         self.held -= 1
         self.inner.submit(t, rid, tokens_in, out, pid, ptok, -1.0, arrival)
+
+    # -- streaming tokens out ------------------------------------------------------------------
+    def send(self, t0: float, t1: float, tokens: int) -> float:
+        """`tokens` output tokens made evenly over [t0, t1]: when the server has sent the last
+        of them (one token's time after `t1` if it keeps up)."""
+        start = self.free_at if self.free_at > t0 else t0
+        end = start + tokens * self.s_tok
+        last = t1 + self.s_tok
+        self.free_at = end if end > last else last
+        return self.free_at
+
+    def finished(
+        self,
+        now: float,
+        rid: int,
+        arrival: float,
+        sched: float,
+        first_sent: float,
+        tokens_in: int,
+        out: int,
+        last_sent: float,
+    ) -> None:
+        """The replica finished request `rid` at `now`; the client has it at `last_sent`."""
+        row = (rid, arrival, sched, first_sent, tokens_in, out)
+        if last_sent <= now:
+            self.rec.done(now, *row)
+            return
+        self.sending += 1
+        self.loop.schedule(last_sent, PRIORITY_STEP, self._sent, row)
+
+    def _sent(self, t: float, row: tuple[int, float, float, float, int, int]) -> None:
+        self.sending -= 1
+        self.rec.done(t, *row)

@@ -90,7 +90,10 @@ def _roofline_replicas(
             "max_num_seqs or kv_capacity_tokens)"
         )
     table = StepTable(s, largest)
-    frontend_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
+    # the API server's serial seconds a request taken in and a token streamed (sim/frontend.py)
+    req_s = eng.api_server_ms_per_request * 1e-3 if sc.api_server else 0.0
+    tok_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
+    hop_s = eng.api_server_latency_ms * 1e-3
     win_blocks = window_blocks(model, bs)
     reps: list[Replica] = []
     for _ in range(sc.replicas):
@@ -106,7 +109,7 @@ def _roofline_replicas(
             policy=policy,
             window_blocks=win_blocks,
         )
-        reps.append(Frontend(loop, rep, frontend_s) if frontend_s > 0 else rep)
+        reps.append(Frontend(loop, rep, rec, req_s, tok_s, hop_s) if sc.api_server else rep)
     watermark = 0 if policy.admission != "watermark" else int(sc.watermark * blocks)
     # the longest sequence the pool can hold beside its window layers' blocks
     room = (blocks - watermark - 1 - (win_blocks(model.max_context) if win_blocks else 0)) * bs
@@ -130,6 +133,8 @@ def _roofline_replicas(
             f"{model.sliding_window:,} tokens a sequence (blocks reserved at admission)"
         )
     if sc.api_server:
+        cfg["api_server_ms_per_request"] = eng.api_server_ms_per_request
+        cfg["api_server_latency_ms"] = eng.api_server_latency_ms
         cfg["api_server_us_per_output_token"] = eng.api_server_us_per_output_token
     return reps, min(room, model.max_context), cfg, s.notes, table.step_s(1.0, 0.0)
 

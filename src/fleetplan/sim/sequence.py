@@ -22,6 +22,7 @@ class Seq:
         "prompt",
         "rid",
         "sched",
+        "sent",
         "shared",
         "stall_from",
         "state",
@@ -36,6 +37,7 @@ class Seq:
         self.arrival = arrival
         self.sched = -1.0  # first admitted
         self.first = -1.0  # first token
+        self.sent = -1.0  # first token sent to the client (by the API server, if any)
         self.tokens_in = tokens_in
         self.prompt = tokens_in  # tokens to prefill (prompt + generated, after a preemption)
         self.out = out
