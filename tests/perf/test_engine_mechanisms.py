@@ -93,3 +93,30 @@ def test_the_per_expert_cost_is_fitted_only_where_the_profile_models_one(catalog
     assert "moe_expert_overhead_us" in moe_factors(True, per_expert_cost=True)
     assert catalog.engine("tensorrt-llm").moe_expert_overhead_us > 0
     assert catalog.engine("vllm").moe_expert_overhead_us == 0
+
+
+def test_tensorrt_llm_attention_dp_ranks_hold_the_dense_mlps_and_shared_experts_whole(catalog):
+    from fleetplan.catalog.params import count_params
+    from fleetplan.perf.memory import attention_dp_weight_bytes
+
+    m, gpu, fp8 = (
+        catalog.model("llama-4-maverick"),
+        catalog.gpu("h100-sxm"),
+        catalog.precision("fp8"),
+    )
+    trt, sgl = catalog.engine("tensorrt-llm"), catalog.engine("sglang")
+    assert trt.attention_dp_replicates_mlp and not sgl.attention_dp_replicates_mlp
+    c = count_params(m)
+    scale = m.params_total_b * 1e9 / c.total
+    per_param = fp8.weight_bytes_per_param * scale * 7 / 8  # 8 ranks: 7/8 of a copy more
+    attn_only = attention_dp_weight_bytes(m, fp8, 8, 8, sgl)
+    assert attn_only == pytest.approx(c.attention * per_param)
+    whole = attention_dp_weight_bytes(m, fp8, 8, 8, trt)
+    assert whole == pytest.approx((c.attention + c.dense_mlp + c.shared_experts) * per_param)
+    # the copies leave less room for KV and are streamed every step
+    f_trt = fit(m, gpu, fp8, trt, kv_precision="fp8", tp=8, context=2176, attention_dp=8)
+    f_one = fit(m, gpu, fp8, trt, kv_precision="fp8", tp=8, context=2176)
+    assert f_trt.weights_bytes_per_gpu - f_one.weights_bytes_per_gpu == pytest.approx(whole)
+    s = setup(m, gpu, fp8, trt, tp=8, kv_precision="fp8", attention_dp=8)
+    s1 = setup(m, gpu, fp8, trt, tp=8, kv_precision="fp8")
+    assert s.dense_bytes_gpu - s1.dense_bytes_gpu == pytest.approx(whole)

@@ -261,6 +261,7 @@ class EngineEntry(_Entry):
     max_num_seqs_per_attention_dp_rank: bool = False
     api_server_ms_per_request: float = Field(default=0.0, ge=0, le=1_000)
     api_server_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
+    attention_dp_replicates_mlp: bool = False
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
     long_context_chunk_tokens: int = Field(default=0, ge=0)

@@ -226,6 +226,9 @@ class EngineProfile:
     # whether max_num_seqs caps each data-parallel attention rank (its own scheduler and KV
     # cache: TensorRT-LLM attention DP) rather than the whole replica; perf.memory.scheduler_cap
     max_num_seqs_per_attention_dp_rank: bool = False
+    # whether data-parallel attention ranks also run the dense MLPs and shared experts whole on
+    # their own tokens, each rank holding a full copy (perf.memory.attention_dp_weight_bytes)
+    attention_dp_replicates_mlp: bool = False
     # serial API-server time to take a request in (HTTP, chat template, tokenization) and per
     # output token streamed (detokenization, server-sent event), and a request's time on the
     # way to the engine that holds no server (hops between processes); 0: not modelled. The

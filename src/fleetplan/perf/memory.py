@@ -181,18 +181,26 @@ def attention_dp_note(tp: int, attention_dp: int) -> str:
 
 
 def attention_dp_weight_bytes(
-    model: ModelSpec, precision: Precision, tp: int, attention_dp: int
+    model: ModelSpec,
+    precision: Precision,
+    tp: int,
+    attention_dp: int,
+    engine: EngineProfile | None = None,
 ) -> float:
     """Weight bytes per GPU that data-parallel attention adds: each of the `attention_dp`
     groups holds the attention weights split over tp / attention_dp GPUs instead of all tp
-    (read every step, like the other dense weights)."""
+    (read every step, like the other dense weights); under an engine whose ranks also run the
+    dense MLPs and shared experts whole on their own tokens (`attention_dp_replicates_mlp`),
+    those too."""
     check_attention_dp(tp, attention_dp)
     if attention_dp == 1:
         return 0.0
     counts = count_params(model)
     scale = model.params_total_b * 1e9 / counts.total
-    attn = counts.attention * scale * precision.weight_bytes_per_param
-    return attn * (attention_dp - 1) / tp
+    params = counts.attention
+    if engine is not None and engine.attention_dp_replicates_mlp:
+        params += counts.dense_mlp + counts.shared_experts
+    return params * scale * precision.weight_bytes_per_param * (attention_dp - 1) / tp
 
 
 def activation_workspace_bytes(model: ModelSpec, engine: EngineProfile, tp: int) -> float:
@@ -284,7 +292,9 @@ def fit(
         raise InputError(f"--gpu-memory-utilization = {util}; expected a fraction in (0, 1]")
     kv_b = kv_width(kv_precision, precision)
     w = weights(model, precision)
-    w_gpu = w.total_bytes / tp + attention_dp_weight_bytes(model, precision, tp, attention_dp)
+    w_gpu = w.total_bytes / tp + attention_dp_weight_bytes(
+        model, precision, tp, attention_dp, engine
+    )
     overhead = engine.runtime_overhead_gib * GIB
     act = activation_workspace_bytes(model, engine, tp)
     budget = kv_budget_bytes(engine.memory_semantics, gpu.memory_bytes, util, w_gpu, overhead + act)

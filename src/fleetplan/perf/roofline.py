@@ -236,7 +236,7 @@ def setup(
             engine.allreduce_latency_us, gpu.interconnect_latency_us, tp
         ),
         dense_bytes_gpu=w.streamed_dense_bytes / tp
-        + attention_dp_weight_bytes(model, precision, tp, attention_dp),
+        + attention_dp_weight_bytes(model, precision, tp, attention_dp, engine),
         expert_bytes_gpu=w.expert_bytes / tp,
         linear_flops_per_token_gpu=2.0 * linear_params / tp
         + 2.0 * replicated_params(model) * max(1.0 / attention_dp - 1.0 / tp, 0.0),
