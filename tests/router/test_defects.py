@@ -162,3 +162,55 @@ def test_a_committed_response_is_not_generated_twice(upstream, gateway):
     assert e.value.status_code == 502 and "not retried" in e.value.message
     assert (a.requests, b.requests) == (1, 0)
     assert [st for st, _ in _rows(g)] == [502]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cookie_one_upstream_sets_is_not_sent_for_later_clients(upstream, gateway, stream):
+    a, sa = upstream("a")
+    a.faults.set_cookie = "lb=server-7; Path=/"
+    # a host name, not an IP: cookie jars keep no cookies for IP addresses by default
+    _, gs = gateway([provider("a", sa.url.replace("127.0.0.1", "localhost"))])
+    c = client(gs.url)
+    for _ in range(3):
+        r = c.chat.completions.create(model="m", messages=MSG, stream=stream)
+        if stream:
+            list(r)
+    assert a.requests == 3 and a.cookies_seen == []
+
+
+def test_a_model_name_nobody_serves_gets_one_metric_label(upstream, gateway):
+    """/metrics must not grow a series per name a client invents."""
+    _, sa = upstream("a")
+    g, gs = gateway([provider("a", sa.url)])
+    c = client(gs.url)
+    for name in ("nope-1", "nope-2", "nope-3"):
+        with pytest.raises(openai.NotFoundError):
+            c.chat.completions.create(model=name, messages=MSG)
+    c.chat.completions.create(model="m", messages=MSG)
+    text = httpx.get(f"{gs.url}/metrics", headers={"Authorization": f"Bearer {GATEWAY_KEY}"}).text
+    assert "nope-" not in text
+    assert g.metrics.sample("fleetplan_gateway_requests_total", {"model": "(not served)"}) == 3
+    assert g.metrics.sample("fleetplan_gateway_requests_total", {"model": "m"}) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_shared_state_lost_at_release_keeps_the_answer(upstream, gateway, stream):
+    """The upstream answered; Redis failing at the lease's release must not turn that into a
+    503: the lease is no longer renewed and expires with its TTL."""
+    from fleetplan.router.state import StateUnavailable
+
+    _, sa = upstream("a")
+    g, gs = gateway([provider("a", sa.url)])
+
+    async def lost(*args, **kwargs):
+        raise StateUnavailable("connection lost")
+
+    g.limits.release = lost
+    r = client(gs.url).chat.completions.create(model="m", messages=MSG, stream=stream)
+    text = "".join(ch.choices[0].delta.content or "" for ch in r) if stream else None
+    if stream:
+        assert text.startswith("t0 ")
+    else:
+        assert r.choices[0].message.content
+    assert [s for s, _ in _rows(g)] == [200]
+    assert not any(g.held.values())

@@ -37,6 +37,7 @@ class Faults:
     chunk_gate: threading.Event | None = None  # a stream holds after its first chunk until set
     end_gate: threading.Event | None = None  # a stream holds its body open after [DONE] until set
     bad_body: bool = False  # a non-streamed 200 whose body is not JSON
+    set_cookie: str | None = None  # a Set-Cookie header on every answer (a load balancer's)
 
 
 async def _held(gate: threading.Event) -> None:
@@ -124,6 +125,7 @@ class Upstream(_Messages):
     bodies: list[dict[str, Any]] = field(default_factory=list)  # Messages API bodies seen
     connections: set[tuple[str, int]] = field(default_factory=set)  # client (host, port) seen
     chunks_sent: int = 0  # streamed token chunks handed to the server
+    cookies_seen: list[str] = field(default_factory=list)  # Cookie headers sent to it
     _stop: asyncio.Event | None = None
 
     def app(self) -> Any:
@@ -138,6 +140,8 @@ class Upstream(_Messages):
                 self.connections.add((request.client.host, request.client.port))
             auth = request.headers.get("authorization", "")
             self.auth_seen.add(auth)
+            if cookie := request.headers.get("cookie"):
+                self.cookies_seen.append(cookie)
             body = await request.json()
             if f.gate is not None:
                 await _held(f.gate)
@@ -160,8 +164,14 @@ class Upstream(_Messages):
                     from starlette.responses import Response
 
                     return Response(b"{not json", 200, media_type="application/json")
-                return JSONResponse(self._full(body, chat, n_in))
-            return StreamingResponse(self._stream(body, chat, n_in), media_type="text/event-stream")
+                resp = JSONResponse(self._full(body, chat, n_in))
+            else:
+                resp = StreamingResponse(
+                    self._stream(body, chat, n_in), media_type="text/event-stream"
+                )
+            if f.set_cookie:
+                resp.headers["set-cookie"] = f.set_cookie
+            return resp
 
         async def messages(request: Any) -> Any:
             """The Anthropic Messages API: same faults, same text, its own wire format."""

@@ -169,7 +169,14 @@ class Gateway:
             return
         ids.discard(lease.id)
         clear = self.breaker.success_keys(name) if healthy else ()
-        await self.limits.release(lease.provider, lease.id, lease.tokens_est, tokens_used, clear)
+        try:
+            await self.limits.release(
+                lease.provider, lease.id, lease.tokens_est, tokens_used, clear
+            )
+        except StateUnavailable as exc:
+            # the answer is already in hand: keep it. The lease is no longer renewed, so the
+            # shared state frees it within its TTL; the token bucket refills by itself.
+            self.warn(f"could not release an in-flight lease (expires with its TTL): {exc}")
 
     async def _renew_loop(self) -> None:
         """Keep this process's leases alive; a process that dies stops, and they expire."""

@@ -82,6 +82,15 @@ def finish(gw: Any, ctx: Ctx) -> None:
         m.child(m.tokens, name, "input").inc(u.input_tokens)
         m.child(m.tokens, name, "output").inc(u.output_tokens)
         if overflowed:
-            m.child(m.overflow, ctx.model).inc()
-    m.child(m.requests, name, ctx.model, str(ctx.status)).inc()
+            m.child(m.overflow, model_label(gw, ctx.model)).inc()
+    m.child(m.requests, name, model_label(gw, ctx.model), str(ctx.status)).inc()
     m.in_flight.dec()
+
+
+UNSERVED_MODEL_LABEL = "(not served)"
+
+
+def model_label(gw: Any, model: str) -> str:
+    """The model as a metric label: a model the config serves, else one fixed label — a label
+    per name a client invents would grow /metrics without bound."""
+    return model if gw.cfg.providers_for(model) else UNSERVED_MODEL_LABEL

@@ -107,7 +107,7 @@ async def route(gw: Gateway, ctx: Ctx, path: str, req: Checked, headers: Any) ->
             continue
         ctx.attempts += 1
         if ctx.attempts > 1:
-            gw.metrics.retries.labels(ctx.model).inc()
+            gw.metrics.child(gw.metrics.retries, ctx.model).inc()
         body = dict(payload, model=p.models[ctx.model])
         if ctx.stream and "stream_options" not in payload:
             body["stream_options"] = {"include_usage": True}

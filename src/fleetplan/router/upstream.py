@@ -97,7 +97,14 @@ def session() -> Any:
     # idle connections are dropped after 4 s, before model servers on uvicorn close theirs (5 s):
     # a request sent on a connection the server is closing fails without an answer
     connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=4.0)
-    return aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=1 << 20)
+    # no cookie jar: a cookie one upstream sets (a load balancer's, say) must not ride along on
+    # every later client's requests
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,
+        read_bufsize=1 << 20,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 def close(resp: Any) -> None:
