@@ -18,7 +18,8 @@ from fleetplan.perf.kernels import (
     replicated_params,
 )
 from fleetplan.perf.memory import fit
-from fleetplan.perf.roofline import setup, step_s, step_total_s
+from fleetplan.perf.roofline import setup, step_s
+from fleetplan.perf.step_total import step_total_s
 from fleetplan.sim.steptime import StepTable
 
 

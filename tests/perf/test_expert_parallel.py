@@ -19,7 +19,8 @@ from fleetplan.perf.expert_parallel import (
     experts_per_gpu,
 )
 from fleetplan.perf.parallel import allreduce_s
-from fleetplan.perf.roofline import setup, step_s, step_total_s
+from fleetplan.perf.roofline import setup, step_s
+from fleetplan.perf.step_total import step_total_s
 
 
 def _r1(catalog, engine="tensorrt-llm"):

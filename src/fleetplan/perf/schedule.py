@@ -16,14 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fleetplan.errors import InputError
-from fleetplan.perf.roofline import (
-    F64,
-    Setup,
-    StepFactors,
-    StepTime,
-    step_s,
-    step_total_s,
-)
+from fleetplan.perf.roofline import F64, Setup, StepTime, step_s
+from fleetplan.perf.step_total import StepFactors, step_total_s
 
 SCHEDULES = ("continuous", "static")
 
@@ -85,8 +79,8 @@ def mixed_step_s(
     prefill_context: ArrayLike = 0.0,
     factors: StepFactors | None = None,
 ) -> F64:
-    """`mixed_step(...).total_s` alone (`roofline.step_total_s`: the same step, fewer array
-    operations; `factors`: `roofline.step_factors(s)`, folded once), for the sizing's load
+    """`mixed_step(...).total_s` alone (`step_total.step_total_s`: the same step, fewer array
+    operations; `factors`: `step_total.step_factors(s)`, folded once), for the sizing's load
     point."""
     return step_total_s(s, decodes, decode_context, prefill_tokens, prefill_context, factors)
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fleetplan.perf.roofline import Setup, StepFactors, step_factors
+from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import mixed_step_s
+from fleetplan.perf.step_total import StepFactors, step_factors
 from fleetplan.queueing import quantile
 from fleetplan.search.stack import take
 from fleetplan.sizing import (
