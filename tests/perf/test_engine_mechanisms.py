@@ -120,3 +120,9 @@ def test_tensorrt_llm_attention_dp_ranks_hold_the_dense_mlps_and_shared_experts_
     s = setup(m, gpu, fp8, trt, tp=8, kv_precision="fp8", attention_dp=8)
     s1 = setup(m, gpu, fp8, trt, tp=8, kv_precision="fp8")
     assert s.dense_bytes_gpu - s1.dense_bytes_gpu == pytest.approx(whole)
+    # and the setup's note says what is copied, per engine
+    (trt_note,) = [n for n in s.notes if "attention data-parallel" in n]
+    assert "dense MLPs and shared experts whole" in trt_note
+    s_sgl = setup(m, gpu, fp8, sgl, tp=8, kv_precision="fp8", attention_dp=8)
+    (sgl_note,) = [n for n in s_sgl.notes if "attention data-parallel" in n]
+    assert "attention weights" in sgl_note and "MLPs" not in sgl_note

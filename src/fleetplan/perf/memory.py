@@ -169,14 +169,19 @@ def kv_shard_fraction(model: ModelSpec, tp: int, attention_dp: int = 1) -> float
     return share / attention_dp
 
 
-def attention_dp_note(tp: int, attention_dp: int) -> str:
+def attention_dp_note(tp: int, attention_dp: int, engine: EngineProfile | None = None) -> str:
     """What data-parallel attention changes, for a setup's notes ('' without it)."""
     if attention_dp <= 1:
         return ""
+    split = f"split {tp // attention_dp} way(s)"
+    copied = f"a copy of the attention weights {split}"
+    if engine is not None and engine.attention_dp_replicates_mlp:
+        copied += (
+            f", and of the dense MLPs and shared experts whole ({engine.id} runs them per rank)"
+        )
     return (
         f"attention data-parallel over {attention_dp} groups of {tp // attention_dp} GPU(s): "
-        "each GPU holds the KV cache of its group's requests and a copy of the attention "
-        f"weights split {tp // attention_dp} way(s) (modelled)"
+        f"each GPU holds the KV cache of its group's requests and {copied} (modelled)"
     )
 
 

@@ -209,7 +209,7 @@ def setup(
             f"{math.ceil(model.kv_heads / tp)} KV head(s), so KV memory is replicated "
             f"{tp * math.ceil(model.kv_heads / tp) / model.kv_heads:g}x (modelled)"
         )
-    dp_note = attention_dp_note(tp, attention_dp)
+    dp_note = attention_dp_note(tp, attention_dp, engine)
     notes = (note, extrapolated, replicated, long_context, window, dp_note, ep_note(model, tp, ep))
     notes = tuple(n for n in notes if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
