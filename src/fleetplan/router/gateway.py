@@ -365,6 +365,7 @@ class Gateway:
             return self.error_response(
                 404, ctx.error, "invalid_request_error", "model_not_found", "model"
             )
+        ctx.model_label = req.model
         if ctx.key is not None:
             refused = await admit_key(self, ctx, ctx.key, req.tokens_est)
             if refused is not None:

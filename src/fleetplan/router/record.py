@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from fleetplan.router.keys import VirtualKey
 
 
+# the metric label of a request whose model the config does not serve: a label per name a
+# client invents would grow /metrics without bound
+UNSERVED_MODEL_LABEL = "(not served)"
+
+
 class Ctx:
     """What one client request accumulates for its log row and metrics."""
 
@@ -27,6 +32,7 @@ class Ctx:
         self.t0 = time.perf_counter()
         self.id = uuid.uuid4().hex
         self.model, self.stream = "", False
+        self.model_label = UNSERVED_MODEL_LABEL  # the model, once the config is seen to serve it
         self.provider: Provider | None = None
         self.status, self.attempts, self.overflow = 0, 0, False
         self.usage = Usage()
@@ -82,15 +88,6 @@ def finish(gw: Any, ctx: Ctx) -> None:
         m.child(m.tokens, name, "input").inc(u.input_tokens)
         m.child(m.tokens, name, "output").inc(u.output_tokens)
         if overflowed:
-            m.child(m.overflow, model_label(gw, ctx.model)).inc()
-    m.child(m.requests, name, model_label(gw, ctx.model), str(ctx.status)).inc()
+            m.child(m.overflow, ctx.model_label).inc()
+    m.child(m.requests, name, ctx.model_label, str(ctx.status)).inc()
     m.in_flight.dec()
-
-
-UNSERVED_MODEL_LABEL = "(not served)"
-
-
-def model_label(gw: Any, model: str) -> str:
-    """The model as a metric label: a model the config serves, else one fixed label — a label
-    per name a client invents would grow /metrics without bound."""
-    return model if gw.cfg.providers_for(model) else UNSERVED_MODEL_LABEL
