@@ -189,6 +189,7 @@ class PrecisionEntry(_Entry):
     emulated_compute_format: Literal["", "bf16", "fp16"] = ""
     emulated_on: list[str] = []
     quantizes_embeddings: bool = False
+    experts_only: bool = False
     engines: list[str]
     vllm_quantization: str = ""
     quality_note: str = ""

@@ -128,6 +128,9 @@ class Precision:
     source: str
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    # only a MoE model's routed experts take this format; attention, dense MLPs, shared
+    # experts and routers stay 16-bit (vLLM's MXFP4 quantizes FusedMoE layers only)
+    experts_only: bool = False
 
     @property
     def weight_bytes_per_param(self) -> float:

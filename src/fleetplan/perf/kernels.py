@@ -3,14 +3,17 @@
 - MLA attention decodes absorbed and prefills as plain multi-head attention
   (`attention_flops_per_ctx_token`);
 - MLA's down-projections run whole on every tensor-parallel GPU (`replicated_params`);
-- block-scaled FP8 weights run block-scaled GEMM kernels (`block_fp8_gemm_scale`).
+- block-scaled FP8 weights run block-scaled GEMM kernels (`block_fp8_gemm_scale`);
+- vLLM's Marlin MXFP4 MoE kernel holds padded experts (`marlin_expert_padding`).
 
 `perf.roofline.setup` folds them into a `Setup`.
 """
 
 from __future__ import annotations
 
-from fleetplan.catalog.specs import EngineProfile, ModelSpec, Precision
+import math
+
+from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 
 
 def attention_flops_per_ctx_token(model: ModelSpec) -> tuple[float, float]:
@@ -72,3 +75,37 @@ def block_fp8_gemm_scale(
     if not engine.runs_triton_block_fp8() or mfu <= 0:
         return 1.0
     return min(1.0, TRITON_BLOCK_FP8_MFU / mfu)
+
+
+# vLLM's MXFP4 MoE layer, where the GPU has no FP4 tensor cores, runs the experts through the
+# Marlin kernel, which 'requires that for each linear n % 256 == 0 and k % 128 == 0': it
+# allocates every expert with the hidden size rounded up to 256 and the per-GPU intermediate
+# size (moe_intermediate_size / tp) rounded up to 128 (Mxfp4MoEMethod.create_weights,
+# https://github.com/vllm-project/vllm/blob/v0.11.0/vllm/model_executor/layers/quantization/mxfp4.py).
+# gpt-oss-120b (2880 x 2880 experts) on one H100 under vLLM 0.10.1: 'Your GPU does not have
+# native support for FP4 computation ... leveraging the Marlin kernel' and 'Model loading took
+# 65.9651 GiB' (https://github.com/vllm-project/vllm/issues/23278), the padded count (3072 x 2944
+# experts, 4.25 bits, the rest 16-bit: 65.9 GiB) where the checkpoint is 60.8 GiB
+MARLIN_HIDDEN_ALIGN = 256
+MARLIN_INTERMEDIATE_ALIGN = 128
+
+
+def marlin_expert_padding(
+    model: ModelSpec, precision: Precision, engine: EngineProfile, gpu: GpuSpec, shards: int
+) -> float:
+    """Factor on the routed experts' bytes: above 1 where vLLM runs MXFP4 experts through its
+    Marlin kernel (a GPU architecture the precision is emulated on), which holds and streams
+    them padded to its tile alignment, each expert's intermediate size split `shards` ways
+    (tensor parallelism within an expert group); 1 elsewhere."""
+    if not (
+        model.is_moe
+        and engine.engine == "vllm"
+        and precision.vllm_quantization == "mxfp4"
+        and gpu.architecture in precision.emulated_on
+    ):
+        return 1.0
+    h, i = model.hidden_size, model.moe_intermediate_size
+    h_pad = math.ceil(h / MARLIN_HIDDEN_ALIGN) * MARLIN_HIDDEN_ALIGN
+    per_shard = math.ceil(i / shards)
+    i_pad = math.ceil(per_shard / MARLIN_INTERMEDIATE_ALIGN) * MARLIN_INTERMEDIATE_ALIGN
+    return h_pad * i_pad * shards / (h * i)

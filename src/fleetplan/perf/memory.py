@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 from fleetplan.errors import InputError
+from fleetplan.perf.kernels import marlin_expert_padding
 from fleetplan.units import GIB
 
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp32": 4.0}
@@ -38,7 +39,9 @@ class Weights:
 
 
 def weights(model: ModelSpec, precision: Precision) -> Weights:
-    """Weight bytes, using the published parameter total and the architecture's split."""
+    """Weight bytes, using the published parameter total and the architecture's split (a
+    precision that quantizes only the experts, `Precision.experts_only`, leaves the rest of a
+    MoE model's body 16-bit)."""
     counts = count_params(model)
     scale = model.params_total_b * 1e9 / counts.total  # published total over computed total
     b = precision.weight_bytes_per_param
@@ -47,8 +50,10 @@ def weights(model: ModelSpec, precision: Precision) -> Weights:
     embedding = counts.embedding * emb_b
     lm_head = counts.lm_head * emb_b
     body_params = (counts.total - counts.embedding - counts.lm_head) * scale
-    body = body_params * b
     routed = counts.routed_experts * scale * b
+    body = body_params * b
+    if precision.experts_only and counts.routed_experts > 0:  # the rest of the body 16-bit
+        body = routed + (body_params - counts.routed_experts * scale) * max(b, EMBEDDING_BYTES)
     return Weights(
         total_bytes=body + embedding + lm_head,
         embedding_bytes=embedding,
@@ -297,8 +302,11 @@ def fit(
         raise InputError(f"--gpu-memory-utilization = {util}; expected a fraction in (0, 1]")
     kv_b = kv_width(kv_precision, precision)
     w = weights(model, precision)
-    w_gpu = w.total_bytes / tp + attention_dp_weight_bytes(
-        model, precision, tp, attention_dp, engine
+    pad = marlin_expert_padding(model, precision, engine, gpu, tp)
+    w_gpu = (
+        w.total_bytes / tp
+        + w.routed_expert_bytes * (pad - 1.0) / tp
+        + attention_dp_weight_bytes(model, precision, tp, attention_dp, engine)
     )
     overhead = engine.runtime_overhead_gib * GIB
     act = activation_workspace_bytes(model, engine, tp)

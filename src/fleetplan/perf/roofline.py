@@ -22,6 +22,7 @@ from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
 from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
     block_fp8_gemm_scale,
+    marlin_expert_padding,
     replicated_params,
 )
 from fleetplan.perf.memory import (
@@ -237,7 +238,9 @@ def setup(
         ),
         dense_bytes_gpu=w.streamed_dense_bytes / tp
         + attention_dp_weight_bytes(model, precision, tp, attention_dp, engine),
-        expert_bytes_gpu=w.expert_bytes / tp,
+        expert_bytes_gpu=w.expert_bytes
+        / tp
+        * marlin_expert_padding(model, precision, engine, gpu, max(tp // ep, 1)),
         linear_flops_per_token_gpu=2.0 * linear_params / tp
         + 2.0 * replicated_params(model) * max(1.0 / attention_dp - 1.0 / tp, 0.0),
         attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
