@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 from fleetplan.catalog.hf_config import model_from_config
+from fleetplan.perf.expert_parallel import moe_terms
 from fleetplan.perf.kernels import (
     TRITON_BLOCK_FP8_MFU,
+    TRITON_BLOCK_FP8_MOE_MFU,
     attention_flops_per_ctx_token,
+    mla_kv_padding,
     replicated_params,
 )
 from fleetplan.perf.memory import fit
@@ -137,3 +140,59 @@ def test_vllm_v0_prefills_an_mla_models_prompts_whole(catalog):
     assert whole.activation_bytes > chunked.activation_bytes
     assert whole.kv_capacity_tokens < chunked.kv_capacity_tokens
     assert np.isfinite(whole.kv_capacity_tokens)
+
+
+def test_vllm_07_pads_mla_cache_entries_to_256_bytes_on_cuda(catalog):
+    """vLLM 0.7.2-0.7.x (V0) starts each MLA token entry at a 256-byte boundary on CUDA devices
+    (https://github.com/vllm-project/vllm/pull/12676): DeepSeek's 576 bf16 elements take 640,
+    the 78,080 bytes a token over 61 layers that vLLM's own swap-space log implies (4 GiB /
+    (64 x 78,080 B) = 859 CPU blocks, https://github.com/vllm-project/vllm/pull/14842); not on
+    ROCm, not before 0.7.2, not in the V1 families."""
+    m, h200 = catalog.model("deepseek-r1"), catalog.gpu("h200")
+    fp8 = catalog.precision("fp8")
+    v073 = catalog.engines["vllm-v0"].at_version("0.7.3")
+
+    def per_token(engine, gpu):
+        return fit(m, gpu, fp8, engine, tp=8, context=4000).kv_bytes_per_token_per_gpu
+
+    assert per_token(v073, h200) == 640 * 2 * 61
+    assert int(4 * 2**30 // (64 * per_token(v073, h200))) == 859
+    assert per_token(v073, catalog.gpu("mi300x")) == 576 * 2 * 61
+    assert per_token(catalog.engines["vllm-v0"].at_version("0.7.1"), h200) == 576 * 2 * 61
+    assert per_token(catalog.engines["vllm"], h200) == 576 * 2 * 61
+    # an FP8 cache (576 bytes) pads to 768; a dense model's cache is untouched
+    assert mla_kv_padding(m, h200, v073, 1.0) == 768 / 576
+    assert mla_kv_padding(catalog.model("llama-3.1-8b"), h200, v073, 2.0) == 1.0
+    # the padding costs sequences: fewer fit at the same memory
+    aligned = fit(m, h200, fp8, v073, tp=8, context=4000)
+    plain = fit(m, h200, fp8, catalog.engines["vllm-v0"].at_version("0.7.1"), tp=8, context=4000)
+    assert aligned.max_concurrent_sequences < plain.max_concurrent_sequences
+
+
+def test_triton_fused_moe_with_block_fp8_runs_prefill_at_its_own_low_rate(catalog):
+    """vLLM's Triton fused-MoE kernel with block-scaled FP8 ran DeepSeek-V3's routed experts at
+    64-80 TFLOPS on an H100 at every TP (https://github.com/vllm-project/vllm/pull/13932): a
+    prefill's experts take at least their FLOPs at that rate, a decode's (a few tokens an
+    expert) stay bound by the weight stream as before."""
+    m, gpu, fp8 = catalog.model("deepseek-r1"), catalog.gpu("h200"), catalog.precision("fp8")
+    early = catalog.engine("vllm-v0").at_version("0.7.3")
+    s = setup(m, gpu, fp8, early, tp=8)
+    assert s.mfu * s.moe_gemm_scale == pytest.approx(TRITON_BLOCK_FP8_MOE_MFU)
+    assert TRITON_BLOCK_FP8_MOE_MFU < TRITON_BLOCK_FP8_MFU
+    plain = dataclasses.replace(s, moe_gemm_scale=1.0)
+    tokens = np.float64(12800.0)
+    _, mem, compute, _ = moe_terms(s, tokens)
+    at_cap = s.expert_flops_per_token_gpu * 12800 / (s.peak_flops * TRITON_BLOCK_FP8_MOE_MFU)
+    assert float(mem + compute) >= at_cap * 0.999
+    assert float(mem + compute) > 2.0 * float(sum(moe_terms(plain, tokens)[1:3]))
+    # decode: the stream sets the time, the cap changes nothing
+    for b in (1.0, 32.0, 128.0):
+        capped, uncapped = moe_terms(s, np.float64(b)), moe_terms(plain, np.float64(b))
+        assert float(capped[1] + capped[2]) == pytest.approx(float(uncapped[1] + uncapped[2]))
+    # releases and families that run DeepGEMM or CUTLASS MoE kernels, and BF16 weights, run plain
+    for eng in (catalog.engine("vllm@0.11.0"), catalog.engine("tensorrt-llm@0.17")):
+        assert setup(m, gpu, fp8, eng, tp=8).moe_gemm_scale == 1.0
+    assert setup(m, gpu, catalog.precision("bf16"), early, tp=8).moe_gemm_scale == 1.0
+    # a dense block-FP8 model has no experts to cap
+    dense = dataclasses.replace(m, moe_experts=0, moe_experts_per_token=0)
+    assert setup(dense, gpu, fp8, early, tp=8).moe_gemm_scale == 1.0

@@ -256,6 +256,8 @@ class EngineEntry(_Entry):
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
     block_fp8_triton_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
     mla_whole_prompts: bool = False
+    mla_kv_align_bytes: int = Field(default=0, ge=0, le=4096)
+    mla_kv_align_from: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
     moe_expert_overhead_us: float = Field(default=0.0, ge=0, le=100)
     expert_parallel: bool = False
     uniform_sliding_window: bool = True

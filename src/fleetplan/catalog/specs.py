@@ -218,6 +218,11 @@ class EngineProfile:
     # the family turns chunked prefill off for MLA models and batches whole prompts, up to the
     # model's context (at least 2,048 tokens) a step (`for_model`)
     mla_whole_prompts: bool = False
+    # > 0: from release `mla_kv_align_from` on, the family pads each layer's MLA latent-cache
+    # entry of a token to a multiple of this many bytes on NVIDIA GPUs
+    # (perf.kernels.mla_kv_padding)
+    mla_kv_align_bytes: int = 0
+    mla_kv_align_from: str = ""
     # fixed time per routed expert a GPU runs in a MoE layer of a step (the grouped GEMM's
     # per-expert work and the routing's per-expert bookkeeping), microseconds
     moe_expert_overhead_us: float = 0.0

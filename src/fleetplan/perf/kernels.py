@@ -3,7 +3,9 @@
 - MLA attention decodes absorbed and prefills as plain multi-head attention
   (`attention_flops_per_ctx_token`);
 - MLA's down-projections run whole on every tensor-parallel GPU (`replicated_params`);
-- block-scaled FP8 weights run block-scaled GEMM kernels (`block_fp8_gemm_scale`);
+- vLLM 0.7 pads MLA cache entries to 256 bytes on CUDA (`mla_kv_padding`);
+- block-scaled FP8 weights run block-scaled GEMM kernels (`block_fp8_gemm_scale`), and their
+  MoE experts a block-scaled fused-MoE kernel (`block_fp8_moe_scale`);
 - vLLM's Marlin MXFP4 MoE kernel holds padded experts (`marlin_expert_padding`).
 
 `perf.roofline.setup` folds them into a `Setup`.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
+from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision, version_tuple
 
 
 def attention_flops_per_ctx_token(model: ModelSpec) -> tuple[float, float]:
@@ -58,6 +60,36 @@ def replicated_params(model: ModelSpec) -> float:
 # https://github.com/sgl-project/sglang/pull/3893). Taken for Triton on ROCm too (no public
 # figure for MI300X was found)
 TRITON_BLOCK_FP8_MFU = 0.17
+
+
+# the share of the FP8 dense peak that the Triton fused-MoE kernel with block-scaled FP8 weights
+# reaches on prefill-sized batches: vLLM's fused_moe (fp8_w8a8, block 128x128) ran one
+# DeepSeek-V3 MoE layer (E=256, top-8, K=7168) on an H100 in 19.8, 10.1, 5.2 and 2.8 ms for
+# 2,048 tokens at TP 1, 2, 4 and 8 (N = 4096, 2048, 1024, 512 a GPU) and in 27.2 ms for 3,072
+# tokens at TP 1 (https://github.com/vllm-project/vllm/pull/13932, "Triton" columns, 2025-02-26):
+# 64-80 TFLOPS, 0.032-0.040 of the 1,979 TFLOPS peak, whatever the slice width (DeepGEMM's
+# grouped GEMM ran the same layer 1.4-2.1x faster at TP 1-4). SGLang's fused_moe_triton is the
+# same kernel. Taken at 0.037 (2,048-3,072 tokens, the five figures' mean), on ROCm too (no
+# public figure for MI300X was found)
+TRITON_BLOCK_FP8_MOE_MFU = 0.037
+
+
+def block_fp8_moe_scale(
+    model: ModelSpec, precision: Precision, engine: EngineProfile, mfu: float
+) -> float:
+    """The share of the engine's GEMM rate (`mfu` of the peak) that the routed experts' grouped
+    GEMMs reach: 1, except where a MoE model's FP8 weights are block-scaled, run as FP8, on a
+    release that runs them as Triton kernels (`EngineProfile.runs_triton_block_fp8`): its
+    fused-MoE kernel reaches TRITON_BLOCK_FP8_MOE_MFU of the peak at most, well below the
+    dense Triton GEMM's TRITON_BLOCK_FP8_MFU (small per-expert tiles, gathered rows and a
+    scale per 128-wide K block)."""
+    if not model.is_moe:
+        return 1.0
+    if not (model.fp8_block_scaled and precision.compute_format == "fp8"):
+        return 1.0
+    if not engine.runs_triton_block_fp8() or mfu <= 0:
+        return 1.0
+    return min(1.0, TRITON_BLOCK_FP8_MOE_MFU / mfu)
 
 
 def block_fp8_gemm_scale(
@@ -109,3 +141,23 @@ def marlin_expert_padding(
     per_shard = math.ceil(i / shards)
     i_pad = math.ceil(per_shard / MARLIN_INTERMEDIATE_ALIGN) * MARLIN_INTERMEDIATE_ALIGN
     return h_pad * i_pad * shards / (h * i)
+
+
+def mla_kv_padding(model: ModelSpec, gpu: GpuSpec, engine: EngineProfile, kv_bytes: float) -> float:
+    """Bytes the KV cache allocates per byte of an MLA token entry: vLLM 0.7.2-0.7.x (V0)
+    starts every token's latent-cache entry of a layer at a 256-byte boundary on CUDA devices
+    (VLLM_CUDA_MEM_ALIGN_KV_CACHE, default on: DeepSeek-V3's 576 bf16 elements, 1,152 bytes,
+    take 1,280, about 11 % of the cache 'wasted', and an FP8 cache 768 for 576;
+    https://github.com/vllm-project/vllm/pull/12676, 2025-02-04), until 0.8.0 removed it
+    (https://github.com/vllm-project/vllm/pull/14842, 2025-03-15: DeepSeek-R1 at TP8 on 8x H200
+    went from 4,739 to 5,266 cache blocks of 64 tokens, 'Maximum concurrency for 163840 tokens
+    per request' from 1.85x to 2.06x). 1.0 for other models, GPUs, releases and families (a
+    release below the profile's `mla_kv_align_from`, or none named)."""
+    align = engine.mla_kv_align_bytes
+    if not (align and model.is_mla and gpu.vendor == "nvidia"):
+        return 1.0
+    release = engine.version
+    if not release or version_tuple(release) < version_tuple(engine.mla_kv_align_from or "0"):
+        return 1.0
+    entry = (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes
+    return math.ceil(entry / align) * align / entry

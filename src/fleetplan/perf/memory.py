@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 from fleetplan.errors import InputError
-from fleetplan.perf.kernels import marlin_expert_padding
+from fleetplan.perf.kernels import marlin_expert_padding, mla_kv_padding
 from fleetplan.units import GIB
 
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp32": 4.0}
@@ -311,10 +311,12 @@ def fit(
     overhead = engine.runtime_overhead_gib * GIB
     act = activation_workspace_bytes(model, engine, tp)
     budget = kv_budget_bytes(engine.memory_semantics, gpu.memory_bytes, util, w_gpu, overhead + act)
-    per_tok = kv_bytes_per_token(model, kv_b)
+    # what the cache allocates per token: the entry, padded where the engine aligns it
+    pad = mla_kv_padding(model, gpu, engine, kv_b)
+    per_tok = kv_bytes_per_token(model, kv_b) * pad
     shard = kv_shard_fraction(model, tp, attention_dp)
     per_tok_gpu = per_tok * shard
-    per_seq = kv_bytes_for_context(model, kv_b, ctx)
+    per_seq = kv_bytes_for_context(model, kv_b, ctx) * pad
     per_seq_gpu = per_seq * shard
     capacity = int(budget // per_tok_gpu) if budget > 0 else 0
     # sliding windows let a sequence hold fewer bytes than context x per-token

@@ -22,6 +22,7 @@ from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
 from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
     block_fp8_gemm_scale,
+    block_fp8_moe_scale,
     marlin_expert_padding,
     replicated_params,
 )
@@ -81,6 +82,9 @@ class Setup:
     # share of the GEMM rate the linear layers' kernels reach in this weight format (block-scaled
     # FP8 in Triton kernels: perf.kernels.block_fp8_gemm_scale; 1 otherwise)
     gemm_scale: float = 1.0
+    # share of the GEMM rate the routed experts' grouped GEMMs reach in this weight format
+    # (block-scaled FP8 in the Triton fused-MoE kernel: perf.kernels.block_fp8_moe_scale)
+    moe_gemm_scale: float = 1.0
     link_gb_s: float = 0.0  # bus bandwidth of the tp group's collectives (allreduce_link_gb_s)
 
     @property
@@ -246,6 +250,9 @@ def setup(
         attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
         attn_prefill_flops_per_ctx_token_gpu=attn_prefill_per_ctx / tp,
         gemm_scale=block_fp8_gemm_scale(
+            model, precision, engine, engine.factor("mfu_prefill", arch, pid)
+        ),
+        moe_gemm_scale=block_fp8_moe_scale(
             model, precision, engine, engine.factor("mfu_prefill", arch, pid)
         ),
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
