@@ -35,7 +35,8 @@ METRIC_UNITS = {
 STATS = {"mean", "median", "p90", "p99", "value"}
 PER = {"gpu", "tp_group", "system"}
 PRECISIONS = {
-    "bf16", "fp16", "fp8", "fp4", "mxfp4", "int8", "int4-awq", "gptq", "w4a16", "unspecified",
+    "bf16", "fp16", "fp8", "fp8-block", "fp4", "mxfp4", "int8", "int4-awq", "gptq", "w4a16",
+    "unspecified",
 }  # fmt: skip
 MOE_MODEL = re.compile(
     r"mixtral|deepseek-(v2|v3|r1)|qwen\d*(\.\d)?-\d+b-a\d+b|llama-4|gpt-oss", re.I

@@ -55,7 +55,7 @@ def _kv(rec: dict[str, str]) -> str:
         return "auto"
     if kv == "fp8":
         return "fp8"
-    quantized = rec["weight_precision"].strip().lower() in ("fp8", "fp4")
+    quantized = rec["weight_precision"].strip().lower() in ("fp8", "fp8-block", "fp4")
     return "fp8" if quantized and rec["engine"].strip() == "tensorrt-llm" else "auto"
 
 

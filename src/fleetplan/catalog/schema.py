@@ -190,6 +190,7 @@ class PrecisionEntry(_Entry):
     emulated_on: list[str] = []
     quantizes_embeddings: bool = False
     experts_only: bool = False
+    block_scaled: bool = False
     engines: list[str]
     vllm_quantization: str = ""
     quality_note: str = ""
@@ -255,6 +256,7 @@ class EngineEntry(_Entry):
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
     block_fp8_triton_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    block_fp8_blockwise_on: list[str] = []
     mla_whole_prompts: bool = False
     mla_kv_align_bytes: int = Field(default=0, ge=0, le=4096)
     mla_kv_align_from: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
@@ -276,6 +278,7 @@ class EngineEntry(_Entry):
                 "aliases",
                 "precisions",
                 "calibrated_architectures",
+                "block_fp8_blockwise_on",
                 "engine",
                 "gpu_batch_defaults",
             }
@@ -285,6 +288,7 @@ class EngineEntry(_Entry):
             aliases=tuple(a.lower() for a in self.aliases),
             precisions=tuple(self.precisions),
             calibrated_architectures=tuple(self.calibrated_architectures),
+            block_fp8_blockwise_on=tuple(self.block_fp8_blockwise_on),
             engine=self.engine or engine_id,
             gpu_batch_defaults=tuple(
                 GpuBatchDefaults(

@@ -131,6 +131,9 @@ class Precision:
     # only a MoE model's routed experts take this format; attention, dense MLPs, shared
     # experts and routers stay 16-bit (vLLM's MXFP4 quantizes FusedMoE layers only)
     experts_only: bool = False
+    # weights scaled per 128x128 block (the publisher's FP8 checkpoints of DeepSeek-V3/R1 and
+    # Qwen3): block-scaled GEMM kernels, not per-tensor ones (perf.kernels.block_fp8_gemm_scale)
+    block_scaled: bool = False
 
     @property
     def weight_bytes_per_param(self) -> float:
@@ -213,6 +216,9 @@ class EngineProfile:
     # 128x128 block: ModelSpec.fp8_block_scaled) as Triton kernels, slower than per-tensor FP8
     # ones ("": none; perf.kernels.block_fp8_gemm_scale)
     block_fp8_triton_before: str = ""
+    # GPU architectures on which the family runs block-scaled FP8 linear layers through its own
+    # blockwise kernel rather than DeepGEMM (perf.kernels.BLOCKWISE_FP8_MFU; (): none)
+    block_fp8_blockwise_on: tuple[str, ...] = ()
     # the release a profile was picked for ('sglang@0.4.3' -> "0.4.3"; "": the family at large)
     version: str = ""
     # the family turns chunked prefill off for MLA models and batches whole prompts, up to the

@@ -62,6 +62,30 @@ def replicated_params(model: ModelSpec) -> float:
 TRITON_BLOCK_FP8_MFU = 0.17
 
 
+# the share of the FP8 dense peak that a blockwise-scaled FP8 GEMM of the CUTLASS kind (the
+# 128-wide K blocks' partial sums promoted and rescaled on CUDA cores in the main loop, the
+# activations quantized per token and 128 channels by a separate kernel first) reaches on
+# Hopper at prefill token counts: vLLM's upstream-CUTLASS SM90 block-FP8 kernel ran DeepSeek-V3's
+# N=2112 K=7168 GEMM at 427-490 TFLOPS from 2,048 to 8,192 tokens on an H100 (0.22-0.25 of the
+# 1,979 TFLOPS dense FP8 peak; BF16 648-716, https://github.com/vllm-project/vllm/pull/23280);
+# FBGEMM's block-scaled FP8 GEMM with its activation scaling reached 548-762 TFLOPS on an H100
+# at 8,192-65,536 tokens, the BF16 GEMM's rate and 0.55-0.7x its own row-wise FP8 one
+# (https://github.com/pytorch/FBGEMM/pull/2546). TensorRT-LLM's own SM90 kernel
+# (fp8_block_scaling_gemm, https://github.com/NVIDIA/TensorRT-LLM/pull/3071) has no published
+# rate; NVIDIA says DeepGEMM beats it on average there. Taken at the CUTLASS figure (an estimate
+# for TensorRT-LLM's kernel)
+BLOCKWISE_FP8_MFU = 0.25
+
+
+def block_scaled(model: ModelSpec, precision: Precision) -> bool:
+    """Whether the linear layers run FP8 weights scaled per 128x128 block: a model published so
+    (DeepSeek-V3/R1, `fp8_block_scaled`) served as FP8, or a block-scaled FP8 checkpoint
+    (`--precision fp8-block`: Qwen3's -FP8 releases)."""
+    if precision.compute_format != "fp8":
+        return False
+    return precision.block_scaled or model.fp8_block_scaled
+
+
 # the share of the FP8 dense peak that the Triton fused-MoE kernel with block-scaled FP8 weights
 # reaches on prefill-sized batches: vLLM's fused_moe (fp8_w8a8, block 128x128) ran one
 # DeepSeek-V3 MoE layer (E=256, top-8, K=7168) on an H100 in 19.8, 10.1, 5.2 and 2.8 ms for
@@ -85,7 +109,7 @@ def block_fp8_moe_scale(
     scale per 128-wide K block)."""
     if not model.is_moe:
         return 1.0
-    if not (model.fp8_block_scaled and precision.compute_format == "fp8"):
+    if not block_scaled(model, precision):
         return 1.0
     if not engine.runs_triton_block_fp8() or mfu <= 0:
         return 1.0
@@ -93,20 +117,27 @@ def block_fp8_moe_scale(
 
 
 def block_fp8_gemm_scale(
-    model: ModelSpec, precision: Precision, engine: EngineProfile, mfu: float
+    model: ModelSpec, precision: Precision, engine: EngineProfile, mfu: float, architecture: str
 ) -> float:
     """The share of the engine's GEMM rate (`mfu` of the peak) that the linear layers reach: 1,
-    except where the model's FP8 weights are block-scaled, run as FP8, on a release that runs
-    such GEMMs as Triton kernels (`EngineProfile.runs_triton_block_fp8`: vLLM 0.7's V0 engine,
-    SGLang before DeepGEMM became its default on Hopper): those rescale every 128-wide K block's
-    partial sums inside the main loop and reach TRITON_BLOCK_FP8_MFU of the peak at most. DeepGEMM
-    and CUTLASS blockwise kernels (later vLLM and SGLang releases, TensorRT-LLM's own
-    fp8_blockscale_gemm) are left at the engine's rate."""
-    if not (model.fp8_block_scaled and precision.compute_format == "fp8"):
+    except where the weights are block-scaled FP8 (`block_scaled`) and the release runs them
+    - as Triton kernels (`EngineProfile.runs_triton_block_fp8`: vLLM 0.7's V0 engine, SGLang
+      before DeepGEMM became its default on Hopper), which reach TRITON_BLOCK_FP8_MFU of the
+      peak at most;
+    - through its own blockwise kernel on this GPU generation (`block_fp8_blockwise_on`:
+      TensorRT-LLM's PyTorch backend on Hopper runs fp8_quantize_1x128 and then
+      fp8_block_scaling_gemm, DeepGEMM only on Blackwell: FP8BlockScalesLinearMethod.apply in
+      tensorrt_llm/_torch/modules/linear.py), which reaches BLOCKWISE_FP8_MFU at most on a
+      dense model's layers. An MoE model's routed experts run the family's fused-MoE kernels
+      instead (not claimed here): left at the engine's rate.
+    DeepGEMM (later vLLM and SGLang releases on Hopper) is left at the engine's rate."""
+    if not block_scaled(model, precision) or mfu <= 0:
         return 1.0
-    if not engine.runs_triton_block_fp8() or mfu <= 0:
-        return 1.0
-    return min(1.0, TRITON_BLOCK_FP8_MFU / mfu)
+    if engine.runs_triton_block_fp8():
+        return min(1.0, TRITON_BLOCK_FP8_MFU / mfu)
+    if architecture in engine.block_fp8_blockwise_on and not model.is_moe:
+        return min(1.0, BLOCKWISE_FP8_MFU / mfu)
+    return 1.0
 
 
 # vLLM's MXFP4 MoE layer, where the GPU has no FP4 tensor cores, runs the experts through the

@@ -80,7 +80,7 @@ class Setup:
     # prefill attention FLOPs per token of context, per GPU (MLA: decompressed MHA; 0: as decode)
     attn_prefill_flops_per_ctx_token_gpu: float = 0.0
     # share of the GEMM rate the linear layers' kernels reach in this weight format (block-scaled
-    # FP8 in Triton kernels: perf.kernels.block_fp8_gemm_scale; 1 otherwise)
+    # FP8 in Triton or blockwise kernels: perf.kernels.block_fp8_gemm_scale; 1 otherwise)
     gemm_scale: float = 1.0
     # share of the GEMM rate the routed experts' grouped GEMMs reach in this weight format
     # (block-scaled FP8 in the Triton fused-MoE kernel: perf.kernels.block_fp8_moe_scale)
@@ -250,7 +250,7 @@ def setup(
         attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
         attn_prefill_flops_per_ctx_token_gpu=attn_prefill_per_ctx / tp,
         gemm_scale=block_fp8_gemm_scale(
-            model, precision, engine, engine.factor("mfu_prefill", arch, pid)
+            model, precision, engine, engine.factor("mfu_prefill", arch, pid), arch
         ),
         moe_gemm_scale=block_fp8_moe_scale(
             model, precision, engine, engine.factor("mfu_prefill", arch, pid)
