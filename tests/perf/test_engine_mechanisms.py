@@ -92,7 +92,7 @@ def test_the_per_expert_cost_is_fitted_only_where_the_profile_models_one(catalog
     assert "moe_expert_overhead_us" not in moe_factors(True)
     assert "moe_expert_overhead_us" in moe_factors(True, per_expert_cost=True)
     assert catalog.engine("tensorrt-llm").moe_expert_overhead_us > 0
-    assert catalog.engine("vllm").moe_expert_overhead_us == 0
+    assert catalog.engine("lmdeploy").moe_expert_overhead_us == 0
 
 
 def test_tensorrt_llm_attention_dp_ranks_hold_the_dense_mlps_and_shared_experts_whole(catalog):

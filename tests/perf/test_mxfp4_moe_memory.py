@@ -10,6 +10,8 @@ import dataclasses
 
 import pytest
 
+from fleetplan.accuracy.crossval import MIN_ARCH_ROWS, moe_factors, weight_only_moe_formats
+from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.kernels import marlin_expert_padding
 from fleetplan.perf.memory import fit, weights
 from fleetplan.perf.roofline import setup
@@ -70,3 +72,26 @@ def test_padded_experts_are_streamed_too(catalog):
     assert s_h100.expert_bytes_gpu == pytest.approx(w.expert_bytes / 2 * pad)
     s_b200 = setup(m, catalog.gpu("b200"), mx, catalog.engine("vllm"), tp=2)
     assert s_b200.expert_bytes_gpu == pytest.approx(w.expert_bytes / 2)
+
+
+def _row(model: str, precision: str, gpu: str, k: int) -> ValidationRow:
+    return ValidationRow(f"t{k}", "vllm", model, precision, gpu, 1000, 100, 64, "output_tok_per_s",
+                         1.0, schedule="offline")  # fmt: skip
+
+
+def test_weight_only_moe_kernels_get_their_own_stream_share(catalog):
+    # MXFP4 on an H100 runs weight-only (Marlin); FP8 on an H100 natively
+    mx = [_row("gpt-oss-120b", "mxfp4", "h100-sxm", k) for k in range(MIN_ARCH_ROWS)]
+    fp8 = [_row("qwen3-235b-a22b", "fp8", "h100-sxm", k) for k in range(MIN_ARCH_ROWS)]
+    assert weight_only_moe_formats(mx + fp8, catalog) == ["mxfp4"]
+    assert weight_only_moe_formats(mx, catalog) == []  # the base share is theirs already
+    assert weight_only_moe_formats(mx[:-1] + fp8, catalog) == []  # too few rows
+    assert "format:mxfp4:moe_stream_scale" in moe_factors(True, weight_only=["mxfp4"])
+    # the fitted scale applies where the format runs weight-only, not where it is native
+    eng = dataclasses.replace(
+        catalog.engine("vllm"), format_scale={"mxfp4": {"moe_stream_scale": 1.5}}
+    )
+    m, mxp = catalog.model("gpt-oss-120b"), catalog.precision("mxfp4")
+    base = catalog.engine("vllm").moe_stream_scale
+    assert setup(m, catalog.gpu("h100-sxm"), mxp, eng).moe_stream_scale == pytest.approx(1.5 * base)
+    assert setup(m, catalog.gpu("b200"), mxp, eng).moe_stream_scale == pytest.approx(base)

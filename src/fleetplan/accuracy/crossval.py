@@ -158,12 +158,31 @@ def dense_factors(
     return names
 
 
-def moe_factors(has_dense: bool, per_expert_cost: bool = False) -> list[str]:
+def weight_only_moe_formats(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
+    """Weight formats that MoE rows ran weight-only (their GPU has no tensor cores for the
+    format: the engine dequantizes in the kernel, vLLM's Marlin MoE for MXFP4 on Hopper and
+    Ampere), with MIN_ARCH_ROWS rows, beside rows of other formats: such a kernel streams the
+    experts at its own share of the bandwidth (`moe_factors`)."""
+    fmts = [
+        r.precision
+        for r in rows
+        if catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on
+    ]
+    if len(fmts) == len(rows):
+        return []
+    return sorted(f for f in set(fmts) if fmts.count(f) >= MIN_ARCH_ROWS)
+
+
+def moe_factors(
+    has_dense: bool, per_expert_cost: bool = False, weight_only: Sequence[str] = ()
+) -> list[str]:
     """What MoE rows pin down once the dense kernels' factors are set: the grouped-GEMM
-    small-batch factor and the expert-weight streaming share, the fixed cost per expert run
-    where the family's profile models one (`per_expert_cost`: its moe_expert_overhead_us is
-    set), and the per-step overhead when the family has no dense rows to set it."""
+    small-batch factor and the expert-weight streaming share (and its scale for each format
+    run weight-only, `weight_only_moe_formats`), the fixed cost per expert run where the
+    family's profile models one (`per_expert_cost`: its moe_expert_overhead_us is set), and
+    the per-step overhead when the family has no dense rows to set it."""
     names = ["moe_gemm_half_tokens", "moe_stream_scale"]
+    names += [f"format:{f}:moe_stream_scale" for f in weight_only]
     if per_expert_cost:
         names.append("moe_expert_overhead_us")
     return names if has_dense else [*names, "step_overhead_ms"]
@@ -200,7 +219,8 @@ def _stages(
     if dense:
         stages.append((dense, dense_factors(dense, catalog, current)))
     if moe:
-        stages.append((moe, moe_factors(bool(dense), per_expert_cost)))
+        formats = weight_only_moe_formats(moe, catalog)
+        stages.append((moe, moe_factors(bool(dense), per_expert_cost, formats)))
     # TTFT at a fixed concurrency only where the server is idle when a request comes (a few
     # users): there its excess over the engine's is the server's; at high concurrency it is
     # mostly queueing for prefill. Bursts' TTFT as `burst_ttft_s` sees them. No burst that

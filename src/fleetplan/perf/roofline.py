@@ -261,7 +261,9 @@ def setup(
         kv_read_factor=1.0 + (group - 1) * engine.gqa_kv_reread,
         expert_flops_per_token_gpu=2.0 * min(expert_params, linear_params) / tp,
         moe_gemm_half_tokens=engine.factor("moe_gemm_half_tokens", arch, pid),
-        moe_stream_scale=engine.factor("moe_stream_scale", arch, pid),
+        # a weight-only MoE kernel (dequantizing in the kernel: Marlin W4A16) streams at its
+        # own share; a format's moe_stream_scale scale is fitted on weight-only rows only
+        moe_stream_scale=engine.factor("moe_stream_scale", arch, pid if emulated else ""),
         moe_expert_overhead_s=engine.factor("moe_expert_overhead_us", arch, pid) * 1e-6,
         attention_peak_flops=gpu.peak_flops(
             attention_format(gpu, fmt, kv_width(kv_precision, precision))
