@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from fleetplan.accuracy.crossval import MIN_ARCH_ROWS, moe_factors, weight_only_moe_formats
+from fleetplan.accuracy.fit_stages import MIN_ARCH_ROWS, moe_factors, weight_only_moe_formats
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.kernels import marlin_expert_padding
 from fleetplan.perf.memory import fit, weights

@@ -21,6 +21,11 @@ from fleetplan.accuracy.calibrate import (
     MAX_MOE_HALF_TOKENS,
     fit_engine,
 )
+from fleetplan.accuracy.fit_stages import (
+    dense_factors,
+    moe_factors,
+    weight_only_moe_formats,
+)
 from fleetplan.accuracy.predict import (
     concurrency_cap,
     fittable,
@@ -36,7 +41,6 @@ from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import EngineProfile
 from fleetplan.errors import FleetplanError
 
-BASE_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
 # plausible ranges of what current kernels reach: a fit may not wander outside them to absorb
 # what a source's harness did (the ceilings are those of calibrate.FITTABLE)
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -113,7 +117,6 @@ PRIOR: dict[str, tuple[float, float]] = {
 }
 PRIOR_SINCE = "2024"
 DENSE_KERNEL_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
-MIN_ARCH_ROWS = 10  # rows of a GPU generation needed to fit its own scale
 MAX_FIT_ROWS = 120  # rows per fit stage (evenly spread): the fit stays a few seconds
 
 
@@ -138,54 +141,6 @@ class Judged:
 def is_current(engine: EngineProfile) -> bool:
     """A family released from PRIOR_SINCE on (fitted with `PRIOR`'s anchors)."""
     return engine.released >= PRIOR_SINCE
-
-
-def dense_factors(
-    rows: Sequence[ValidationRow], catalog: Catalog, current: bool = False
-) -> list[str]:
-    """What dense-model rows pin down: the base factors (for a current family also the
-    per-layer kernel-boundary time), the all-reduce latency where tensor-parallel rows exist,
-    and a GPU generation's bandwidth and GEMM scales where it has enough rows besides the
-    family's most common generation."""
-    names = list(BASE_FACTORS) + (["per_layer_overhead_us"] if current else [])
-    if any(r.tp > 1 for r in rows):
-        names.append("allreduce_latency_us")
-    archs = [catalog.gpu(r.gpu).architecture for r in rows]
-    common = max(set(archs), key=archs.count) if archs else ""
-    for a in sorted(set(archs) - {common}):
-        if archs.count(a) >= MIN_ARCH_ROWS:
-            names += [f"arch:{a}:mbu", f"arch:{a}:mfu_prefill"]
-    return names
-
-
-def weight_only_moe_formats(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
-    """Weight formats that MoE rows ran weight-only (their GPU has no tensor cores for the
-    format: the engine dequantizes in the kernel, vLLM's Marlin MoE for MXFP4 on Hopper and
-    Ampere), with MIN_ARCH_ROWS rows, beside rows of other formats: such a kernel streams the
-    experts at its own share of the bandwidth (`moe_factors`)."""
-    fmts = [
-        r.precision
-        for r in rows
-        if catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on
-    ]
-    if len(fmts) == len(rows):
-        return []
-    return sorted(f for f in set(fmts) if fmts.count(f) >= MIN_ARCH_ROWS)
-
-
-def moe_factors(
-    has_dense: bool, per_expert_cost: bool = False, weight_only: Sequence[str] = ()
-) -> list[str]:
-    """What MoE rows pin down once the dense kernels' factors are set: the grouped-GEMM
-    small-batch factor and the expert-weight streaming share (and its scale for each format
-    run weight-only, `weight_only_moe_formats`), the fixed cost per expert run where the
-    family's profile models one (`per_expert_cost`: its moe_expert_overhead_us is set), and
-    the per-step overhead when the family has no dense rows to set it."""
-    names = ["moe_gemm_half_tokens", "moe_stream_scale"]
-    names += [f"format:{f}:moe_stream_scale" for f in weight_only]
-    if per_expert_cost:
-        names.append("moe_expert_overhead_us")
-    return names if has_dense else [*names, "step_overhead_ms"]
 
 
 def models_server(engine: EngineProfile) -> bool:

@@ -1,0 +1,60 @@
+"""Which factors a family's fit stages pin down (`crossval._stages`): the dense kernels' on
+dense-model rows, the MoE kernels' on MoE rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.catalog import Catalog
+
+BASE_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
+MIN_ARCH_ROWS = 10  # rows of a GPU generation (or weight-only format) needed to fit its scale
+
+
+def dense_factors(
+    rows: Sequence[ValidationRow], catalog: Catalog, current: bool = False
+) -> list[str]:
+    """What dense-model rows pin down: the base factors (for a current family also the
+    per-layer kernel-boundary time), the all-reduce latency where tensor-parallel rows exist,
+    and a GPU generation's bandwidth and GEMM scales where it has enough rows besides the
+    family's most common generation."""
+    names = list(BASE_FACTORS) + (["per_layer_overhead_us"] if current else [])
+    if any(r.tp > 1 for r in rows):
+        names.append("allreduce_latency_us")
+    archs = [catalog.gpu(r.gpu).architecture for r in rows]
+    common = max(set(archs), key=archs.count) if archs else ""
+    for a in sorted(set(archs) - {common}):
+        if archs.count(a) >= MIN_ARCH_ROWS:
+            names += [f"arch:{a}:mbu", f"arch:{a}:mfu_prefill"]
+    return names
+
+
+def weight_only_moe_formats(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
+    """Weight formats that MoE rows ran weight-only (their GPU has no tensor cores for the
+    format: the engine dequantizes in the kernel, vLLM's Marlin MoE for MXFP4 on Hopper and
+    Ampere), with MIN_ARCH_ROWS rows, beside rows of other formats: such a kernel streams the
+    experts at its own share of the bandwidth (`moe_factors`)."""
+    fmts = [
+        r.precision
+        for r in rows
+        if catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on
+    ]
+    if len(fmts) == len(rows):
+        return []
+    return sorted(f for f in set(fmts) if fmts.count(f) >= MIN_ARCH_ROWS)
+
+
+def moe_factors(
+    has_dense: bool, per_expert_cost: bool = False, weight_only: Sequence[str] = ()
+) -> list[str]:
+    """What MoE rows pin down once the dense kernels' factors are set: the grouped-GEMM
+    small-batch factor and the expert-weight streaming share (and its scale for each format
+    run weight-only, `weight_only_moe_formats`), the fixed cost per expert run where the
+    family's profile models one (`per_expert_cost`: its moe_expert_overhead_us is set), and
+    the per-step overhead when the family has no dense rows to set it."""
+    names = ["moe_gemm_half_tokens", "moe_stream_scale"]
+    names += [f"format:{f}:moe_stream_scale" for f in weight_only]
+    if per_expert_cost:
+        names.append("moe_expert_overhead_us")
+    return names if has_dense else [*names, "step_overhead_ms"]
