@@ -1,16 +1,9 @@
 """One replica: iteration-level continuous batching with a paged KV cache.
 
-Each iteration, as vLLM V1 schedules it (other engines change the admission rule, whether
-prompts are chunked and whether prefill shares a step with decodes: `sim/policy.py`):
-
-1. every running sequence that is decoding takes one token of the `max_num_batched_tokens`
-   budget and needs a KV slot; when the pool has no block for it, the most recently admitted
-   running sequence is preempted by recompute (its blocks are freed, it goes back to the head
-   of the queue and later prefills its prompt plus the tokens generated so far);
-2. sequences part-way through their prompt get the next chunk, in admission order;
-3. waiting requests are admitted first come first served while there are `max_num_seqs`
-   slots, token budget and KV blocks above the watermark; a cached shared prefix is not
-   computed again.
+Each iteration carries the decoding sequences (one token each) and the prefill chunks that
+`sim/admission.py` picks (continuing prompts, then admitted requests; it also preempts when the
+KV pool runs out); engines differ in whether prefill shares a step with decodes
+(`sim/policy.py`).
 
 Between two events (an arrival that could be admitted, a completion, the KV pool running out,
 a sliding-window kink) the iterations are pure decode steps that differ only in context
@@ -23,16 +16,15 @@ boundaries in a histogram of `(context - step) mod block_size`.
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fleetplan.sim.decode_set import DecodeSet
+from fleetplan.sim.admission import Admission
 from fleetplan.sim.engine import PRIORITY_STEP, EventLoop
 from fleetplan.sim.kv_pool import KvPool
 from fleetplan.sim.metrics import Recorder
-from fleetplan.sim.policy import LPM_MAX_QUEUE, RATIO_DECAY, RATIO_INIT, RATIO_MIN, Policy
-from fleetplan.sim.sequence import DECODING, PREFILLING, WAITING, Seq
+from fleetplan.sim.policy import RATIO_DECAY, RATIO_MIN, Policy
+from fleetplan.sim.sequence import DECODING, Seq
 from fleetplan.sim.steptime import StepTable, steps_to_reach
 
 if TYPE_CHECKING:
@@ -41,7 +33,7 @@ if TYPE_CHECKING:
 _IDLE, _MIXED, _DECODE = 0, 1, 2
 
 
-class BatchingReplica(DecodeSet):
+class BatchingReplica(Admission):
     """A continuous-batching replica on the event loop; `submit` hands it a request."""
 
     def __init__(
@@ -57,23 +49,18 @@ class BatchingReplica(DecodeSet):
         policy: Policy,
         window_blocks: Callable[[int], int] | None = None,
     ) -> None:
+        super().__init__(
+            rec,
+            pool,
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max_num_batched_tokens,
+            prefix_caching=prefix_caching,
+            policy=policy,
+            window_blocks=window_blocks,
+        )
         self.loop = loop
-        self.rec = rec
         self.table = table
-        self.pool = pool
-        super().__init__(pool.block_size, policy.admission == "reserve_full")
-        self.max_seqs = max_num_seqs
-        self.max_tokens = max_num_batched_tokens
-        self.prefix_caching = prefix_caching
-        self.window_blocks = window_blocks  # sliding-window layers' blocks (`kv_pool`)
-        self.no_watermark = policy.admission != "watermark"
-        self.chunked, self.mixed, self.lpm = policy.chunked, policy.mixed, policy.lpm
-        self.ratio = RATIO_INIT if policy.admission == "token_ratio" else -1.0
-        self.prefill_out = 0  # output tokens still to come of the admitted, prefilling ones
         self.stall = 0.0  # prefill-only time since the last decode step (no-mix engines)
-        self.waiting: deque[Seq] = deque()
-        self.running: dict[int, Seq] = {}  # admission order; the last is preempted first
-        self.prefilling: list[Seq] = []
         self.outstanding = 0  # requests submitted and not finished
         self.watch: Callable[[], None] | None = None  # told when `outstanding` goes down
         self.phase = _IDLE
@@ -152,28 +139,6 @@ class BatchingReplica(DecodeSet):
                 now, s.rid, s.arrival, s.sched, s.sent, s.tokens_in, s.out, last_sent
             )
 
-    def _preempt(self, now: float) -> None:
-        """Recompute preemption of the most recently admitted running sequence."""
-        rid = next(reversed(self.running))
-        s = self.running.pop(rid)
-        if s.state == DECODING:
-            blocks = self._leave_decode(s)
-        else:
-            self.prefilling.remove(s)
-            self.prefill_out -= s.out - s.gen
-            blocks = s.held
-        if self.ratio >= 0:  # SGLang retracts and becomes conservative again
-            self.ratio = RATIO_INIT
-        self.pool.give(blocks + s.win - s.shared)
-        if s.shared:
-            self.pool.release(s.pid, s.shared)
-        s.prompt = s.tokens_in + s.gen
-        s.done = s.held = s.shared = 0
-        s.state = WAITING
-        s.stall_from = now if s.gen else -1.0
-        self.waiting.appendleft(s)
-        self.rec.preemptions += 1
-
     # -- the scheduler -------------------------------------------------------------------------
     def _next(self, now: float) -> None:
         """Plan the iteration (or run of decode steps) that starts at `now`."""
@@ -220,69 +185,9 @@ class BatchingReplica(DecodeSet):
 
     def _mixed(self, now: float, reserve: int) -> bool:
         """Schedule an iteration with prefill chunks if any can run; False if none can."""
-        pool, bs = self.pool, self.bs
-        mixed, chunked, full = self.mixed, self.chunked, self.reserve_full
-        budget = self.max_tokens - self.b if mixed else self.max_tokens
-        chunks: list[tuple[Seq, int]] = []
-        for s in self.prefilling if self.prefilling else ():
-            if budget <= 0:
-                break
-            n = min(s.prompt - s.done, budget)
-            if not chunked and n < s.prompt - s.done and chunks:
-                break  # whole prompts only (one longer than a whole step is split)
-            need = 0 if full else -(-(s.done + n) // bs) - s.held
-            if need > pool.free + pool.idle - reserve:
-                break
-            if need:
-                pool.take(need)
-                s.held += need
-            chunks.append((s, n))
-            budget -= n
-        waiting, running, rec = self.waiting, self.running, self.rec
-        if self.lpm and 1 < len(waiting) <= LPM_MAX_QUEUE:
-            self._longest_prefix_first()
-        max_seqs, ratio, prefilling = self.max_seqs, self.ratio, self.prefilling
-        floor = 0 if self.no_watermark else pool.watermark_blocks
-        while waiting and budget > 0 and len(running) < max_seqs:
-            s = waiting[0]
-            hit = 0
-            refs = None
-            if s.pblocks:
-                refs = pool.peek(s.pid, s.pblocks)
-                if refs is not None:
-                    hit = s.pblocks
-            done = hit * bs
-            n = min(s.prompt - done, budget)
-            if not chunked and n < s.prompt - done and chunks:
-                break
-            if full:  # TensorRT-LLM guaranteed-no-evict: the whole sequence, reserved now
-                need = -(-(s.prompt + s.out - s.gen) // bs) - hit + s.win
-            else:
-                need = -(-(done + n) // bs) - hit + s.win
-            extra = hit if (hit and refs == 0) else 0  # an idle cached prefix comes back in use
-            room = pool.free + pool.idle - need - reserve - extra
-            if ratio >= 0:  # SGLang: keep room for the running requests' outputs
-                room -= ratio * (self._remaining_out() + s.out - s.gen) / bs
-            if room < floor:
-                break  # vLLM's watermark: keep room for the running sequences to grow
-            waiting.popleft()
-            if hit:
-                pool.lookup(s.pid, hit)
-                rec.prefix_hit_tokens += done
-            if need <= pool.free:
-                pool.free -= need
-                pool.used += need
-            else:
-                pool.take(need)
-            s.shared, s.done, s.held = hit, done, hit + need - s.win
-            s.state = PREFILLING
-            if s.sched < 0:
-                s.sched = now
-            running[s.rid] = s
-            prefilling.append(s)
-            self.prefill_out += s.out - s.gen
-            chunks.append((s, n))
-            budget -= n
+        chunks = self._take_chunks(now, reserve)
+        pool, bs, waiting = self.pool, self.bs, self.waiting
+        mixed, full = self.mixed, self.reserve_full
         if not chunks:
             return False
         if len(chunks) == 1:
@@ -317,24 +222,6 @@ class BatchingReplica(DecodeSet):
         self.epoch += 1
         self.loop.schedule(now + dt, PRIORITY_STEP, self._on_end, self.epoch)
         return True
-
-    def _remaining_out(self) -> int:
-        """Output tokens the admitted sequences have still to generate."""
-        return self.sum_finish - self.b * self.steps + self.prefill_out
-
-    def _longest_prefix_first(self) -> None:
-        """SGLang's longest-prefix-match order: cached prefixes first, longest first, else
-        arrival order (a stable sort)."""
-        pool = self.pool
-
-        def cached(s: Seq) -> int:
-            if s.pblocks and pool.peek(s.pid, s.pblocks) is not None:
-                return -s.pblocks
-            return 0
-
-        order = sorted(self.waiting, key=cached)
-        self.waiting.clear()
-        self.waiting.extend(order)
 
     def _quiet_end(self, chunks: list[tuple[Seq, int]]) -> bool:
         """True if every chunk completes its prompt, no sequence finishes at the end of the
