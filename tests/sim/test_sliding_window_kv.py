@@ -14,6 +14,7 @@ from fleetplan.estimate import estimate_fit
 from fleetplan.perf.memory import (
     kv_bytes_for_context,
     kv_bytes_per_token_per_layer,
+    kv_pool_layers,
     kv_pool_tokens,
     kv_window_pool_tokens,
 )
@@ -85,6 +86,26 @@ def test_reserving_engine_runs_the_memory_models_sequences_at_once(tmp_path: Pat
 def test_plans_kv_bound_counts_sequences_as_the_memory_model(engine: str) -> None:
     # the plan search's batch KV bound (search/candidates.py) counts in the same pool tokens
     f = _fit(engine)
-    per_seq = CONTEXT + kv_window_pool_tokens(MODEL, CONTEXT)
-    assert per_seq == CONTEXT + 128
-    assert int(kv_pool_tokens(MODEL, f) // per_seq) == f.max_concurrent_sequences
+    ratio = CAT.engine(engine).swa_full_tokens_ratio
+    per_seq = CONTEXT + kv_window_pool_tokens(MODEL, CONTEXT, ratio)
+    assert per_seq == (CONTEXT if ratio else CONTEXT + 128)
+    assert int(kv_pool_tokens(MODEL, f, ratio) // per_seq) == f.max_concurrent_sequences
+
+
+def test_sglang_sizes_the_window_layers_pool_as_a_share_of_the_full_one(tmp_path: Path) -> None:
+    # SGLang (--swa-full-tokens-ratio 0.8): full_tokens = budget / (18 full + 0.8 x 18 window
+    # layers), the window pool 0.8 x that beside it: 1.11x the tokens of a pool counting every
+    # layer at full context, where vLLM's hybrid manager gets ~2x
+    assert CAT.engine("sglang").swa_full_tokens_ratio == 0.8
+    assert kv_pool_layers(MODEL, 0.8) == pytest.approx(32.4)
+    f = _fit("sglang")
+    per_layer_gpu = f.kv_bytes_per_token_per_gpu / MODEL.layers
+    pool = int(f.kv_budget_bytes_per_gpu // (per_layer_gpu * 32.4))
+    assert kv_pool_tokens(MODEL, f, 0.8) == pool
+    every_layer = f.kv_budget_bytes_per_gpu // (f.kv_bytes_per_token_per_gpu * CONTEXT)
+    assert f.max_concurrent_sequences == pool // CONTEXT
+    assert f.max_concurrent_sequences <= 1.12 * every_layer
+    assert window_blocks(MODEL, 16, 0.8) is None  # the window layers' pool is its own
+    r = simulate(_scenario("sglang", _burst(tmp_path, 2)), catalog=CAT)
+    bs = r.config["block_size"]
+    assert r.config["kv_capacity_tokens"] == pool // bs * bs

@@ -263,6 +263,7 @@ class EngineEntry(_Entry):
     moe_expert_overhead_us: float = Field(default=0.0, ge=0, le=100)
     expert_parallel: bool = False
     uniform_sliding_window: bool = True
+    swa_full_tokens_ratio: float = Field(default=0.0, ge=0, le=1)
     max_num_seqs_per_attention_dp_rank: bool = False
     api_server_ms_per_request: float = Field(default=0.0, ge=0, le=1_000)
     api_server_latency_ms: float = Field(default=0.0, ge=0, le=10_000)

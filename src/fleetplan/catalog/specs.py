@@ -237,6 +237,11 @@ class EngineProfile:
     # windowed by default; False: the engine attends to (and caches) the whole context unless
     # told a window (TensorRT-LLM's max_attention_window); perf.memory.served_model
     uniform_sliding_window: bool = True
+    # > 0: the sliding-window layers of a model that mixes them with full-attention ones get a
+    # KV pool of their own, this many tokens per token of the full layers' pool, both carved
+    # from one budget (SGLang's SWAKVPool); 0: they hold only the window inside one shared pool
+    # (vLLM's hybrid KV-cache manager). perf.memory.kv_pool_layers
+    swa_full_tokens_ratio: float = 0.0
     # whether max_num_seqs caps each data-parallel attention rank (its own scheduler and KV
     # cache: TensorRT-LLM attention DP) rather than the whole replica; perf.memory.scheduler_cap
     max_num_seqs_per_attention_dp_rank: bool = False

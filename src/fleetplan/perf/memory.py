@@ -123,26 +123,34 @@ def kv_bytes_for_context(model: ModelSpec, kv_bytes: float, context: float) -> f
     return float(kv_bytes_per_token_per_layer(model, kv_bytes) * kv_layer_tokens(model, context))
 
 
-def kv_pool_layers(model: ModelSpec) -> int:
+def kv_pool_layers(model: ModelSpec, swa_full_tokens_ratio: float = 0.0) -> float:
     """The layers a paged KV pool's token spans: the full-attention ones when sliding-window
     layers sit beside them (those hold at most the window of a sequence, vLLM's hybrid KV-cache
-    manager), else all (a model of window layers only is counted as full attention)."""
+    manager), else all (a model of window layers only is counted as full attention). An engine
+    that gives the window layers a pool of their own sized `swa_full_tokens_ratio` x the full
+    layers' tokens (SGLang's SWAKVPool) pays full + ratio x window layers for each pool token."""
     if model.sliding_window and 0 < model.sliding_window_layers < model.layers:
-        return model.layers - model.sliding_window_layers
+        full = model.layers - model.sliding_window_layers
+        return full + swa_full_tokens_ratio * model.sliding_window_layers
     return model.layers
 
 
-def kv_window_pool_tokens(model: ModelSpec, context: ArrayLike) -> Any:
+def kv_window_pool_tokens(
+    model: ModelSpec, context: ArrayLike, swa_full_tokens_ratio: float = 0.0
+) -> Any:
     """The sliding-window layers' KV of a sequence of `context` tokens, in pool tokens
-    (`kv_pool_layers`): the rest of `kv_layer_tokens` beside the pool's own `context`."""
+    (`kv_pool_layers`): the rest of `kv_layer_tokens` beside the pool's own `context`; none
+    where the window layers have a pool of their own (`swa_full_tokens_ratio` > 0)."""
     full = kv_pool_layers(model)
+    if swa_full_tokens_ratio > 0 and full < model.layers:
+        return 0.0 * np.asarray(context)
     return (kv_layer_tokens(model, context) - full * np.asarray(context)) / full
 
 
-def kv_pool_tokens(model: ModelSpec, f: Fit) -> int:
+def kv_pool_tokens(model: ModelSpec, f: Fit, swa_full_tokens_ratio: float = 0.0) -> int:
     """A replica's KV budget in pool tokens (`kv_pool_layers`; `f.kv_capacity_tokens` when
     that is every layer)."""
-    full = kv_pool_layers(model)
+    full = kv_pool_layers(model, swa_full_tokens_ratio)
     if f.kv_budget_bytes_per_gpu <= 0 or full == model.layers:
         return f.kv_capacity_tokens
     return int(f.kv_budget_bytes_per_gpu // (f.kv_bytes_per_token_per_gpu / model.layers * full))
@@ -317,6 +325,10 @@ def fit(
     shard = kv_shard_fraction(model, tp, attention_dp)
     per_tok_gpu = per_tok * shard
     per_seq = kv_bytes_for_context(model, kv_b, ctx) * pad
+    if engine.swa_full_tokens_ratio > 0 and kv_pool_layers(model) < model.layers:
+        # the window layers' own pool grows with the full one (`kv_pool_layers`)
+        pool_layers = kv_pool_layers(model, engine.swa_full_tokens_ratio)
+        per_seq = kv_bytes_per_token_per_layer(model, kv_b) * pad * ctx * pool_layers
     per_seq_gpu = per_seq * shard
     capacity = int(budget // per_tok_gpu) if budget > 0 else 0
     # sliding windows let a sequence hold fewer bytes than context x per-token

@@ -138,8 +138,9 @@ def throughput_replicas(
     b = np.broadcast_to(BATCH_GRID[None, :], (len(fits), BATCH_GRID.size))
     ctx, ctx_sd = w.ctx_mean, w.ctx_std
     # KV in the pool's tokens (perf.memory): sliding-window layers hold at most the window
-    cap = np.array([kv_pool_tokens(s.model, f) for f in fits], float)[:, None]
-    seq = ctx + float(kv_window_pool_tokens(s.model, ctx))
+    ratio = s.engine.swa_full_tokens_ratio
+    cap = np.array([kv_pool_tokens(s.model, f, ratio) for f in fits], float)[:, None]
+    seq = ctx + float(kv_window_pool_tokens(s.model, ctx, ratio))
     kv_ok = b * seq + Z95 * np.sqrt(b) * ctx_sd <= cap
     # capacity: the steady full-batch step; headroom is measured against it
     t_full = steady_mixed_step(s, b, w.input.mean, w.output.mean, ctx).total_s

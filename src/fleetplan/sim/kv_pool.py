@@ -25,10 +25,14 @@ from fleetplan.catalog.specs import ModelSpec
 from fleetplan.perf.memory import kv_pool_layers, kv_window_pool_tokens
 
 
-def window_blocks(model: ModelSpec, block_size: int) -> Callable[[int], int] | None:
+def window_blocks(
+    model: ModelSpec, block_size: int, swa_full_tokens_ratio: float = 0.0
+) -> Callable[[int], int] | None:
     """Pool blocks the sliding-window layers of a sequence of n tokens hold (None: no window
-    layers beside full ones); a pool block is `block_size` tokens of `kv_pool_layers`."""
-    if kv_pool_layers(model) == model.layers:
+    layers beside full ones, or they have a pool of their own, `swa_full_tokens_ratio` > 0,
+    whose size the pool's token already pays for); a pool block is `block_size` tokens of
+    `kv_pool_layers`."""
+    if kv_pool_layers(model) == model.layers or swa_full_tokens_ratio > 0:
         return None
 
     def blocks(n: int) -> int:
