@@ -17,6 +17,7 @@ from fleetplan.perf.memory import (
     kv_pool_layers,
     kv_pool_tokens,
     kv_window_pool_tokens,
+    swa_pool_ratio,
 )
 from fleetplan.sim import simulate
 from fleetplan.sim.kv_pool import window_blocks
@@ -86,7 +87,7 @@ def test_reserving_engine_runs_the_memory_models_sequences_at_once(tmp_path: Pat
 def test_plans_kv_bound_counts_sequences_as_the_memory_model(engine: str) -> None:
     # the plan search's batch KV bound (search/candidates.py) counts in the same pool tokens
     f = _fit(engine)
-    ratio = CAT.engine(engine).swa_full_tokens_ratio
+    ratio = swa_pool_ratio(MODEL, CAT.engine(engine))
     per_seq = CONTEXT + kv_window_pool_tokens(MODEL, CONTEXT, ratio)
     assert per_seq == (CONTEXT if ratio else CONTEXT + 128)
     assert int(kv_pool_tokens(MODEL, f, ratio) // per_seq) == f.max_concurrent_sequences
@@ -109,3 +110,22 @@ def test_sglang_sizes_the_window_layers_pool_as_a_share_of_the_full_one(tmp_path
     r = simulate(_scenario("sglang", _burst(tmp_path, 2)), catalog=CAT)
     bs = r.config["block_size"]
     assert r.config["kv_capacity_tokens"] == pool // bs * bs
+
+
+def test_sglang_caches_every_layer_of_window_models_it_gives_no_window_pool() -> None:
+    # SGLang 0.5 runs Gemma 2 with disable_hybrid_swa_memory: every layer at full context,
+    # where vLLM's hybrid manager keeps only the window of its 21 window layers
+    gemma = CAT.model("gemma-2-9b")
+    assert swa_pool_ratio(gemma, CAT.engine("sglang")) == 1.0
+    assert swa_pool_ratio(gemma, CAT.engine("vllm")) == 0.0
+    assert swa_pool_ratio(MODEL, CAT.engine("sglang")) == 0.8
+    assert swa_pool_ratio(CAT.model("llama-3.1-8b"), CAT.engine("sglang")) == 0.0
+
+    def fit(engine: str):
+        return estimate_fit(gemma, "h100", precision="bf16", tp=1, engine=engine, catalog=CAT)
+
+    f = fit("sglang")
+    assert kv_pool_tokens(gemma, f, 1.0) == f.kv_capacity_tokens
+    assert f.max_concurrent_sequences == f.kv_capacity_tokens // gemma.max_context
+    # 4,096-token window of 8,192: 21 of 42 layers at half
+    assert fit("vllm").kv_bytes_per_sequence == 0.75 * f.kv_bytes_per_sequence

@@ -264,6 +264,7 @@ class EngineEntry(_Entry):
     expert_parallel: bool = False
     uniform_sliding_window: bool = True
     swa_full_tokens_ratio: float = Field(default=0.0, ge=0, le=1)
+    swa_pool_families: list[str] = []
     max_num_seqs_per_attention_dp_rank: bool = False
     api_server_ms_per_request: float = Field(default=0.0, ge=0, le=1_000)
     api_server_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
@@ -280,6 +281,7 @@ class EngineEntry(_Entry):
                 "precisions",
                 "calibrated_architectures",
                 "block_fp8_blockwise_on",
+                "swa_pool_families",
                 "engine",
                 "gpu_batch_defaults",
             }
@@ -290,6 +292,7 @@ class EngineEntry(_Entry):
             precisions=tuple(self.precisions),
             calibrated_architectures=tuple(self.calibrated_architectures),
             block_fp8_blockwise_on=tuple(self.block_fp8_blockwise_on),
+            swa_pool_families=tuple(self.swa_pool_families),
             engine=self.engine or engine_id,
             gpu_batch_defaults=tuple(
                 GpuBatchDefaults(

@@ -242,6 +242,9 @@ class EngineProfile:
     # from one budget (SGLang's SWAKVPool); 0: they hold only the window inside one shared pool
     # (vLLM's hybrid KV-cache manager). perf.memory.kv_pool_layers
     swa_full_tokens_ratio: float = 0.0
+    # the model families (ModelSpec.family) it gives that pool; its other window models run
+    # every layer at full context (perf.memory.swa_pool_ratio)
+    swa_pool_families: tuple[str, ...] = ()
     # whether max_num_seqs caps each data-parallel attention rank (its own scheduler and KV
     # cache: TensorRT-LLM attention DP) rather than the whole replica; perf.memory.scheduler_cap
     max_num_seqs_per_attention_dp_rank: bool = False

@@ -135,6 +135,16 @@ def kv_pool_layers(model: ModelSpec, swa_full_tokens_ratio: float = 0.0) -> floa
     return model.layers
 
 
+def swa_pool_ratio(model: ModelSpec, engine: EngineProfile) -> float:
+    """The `swa_full_tokens_ratio` `engine` sizes `model`'s window layers' pool with: 0 for a
+    shared pool (vLLM), the engine's ratio for the families it gives a window pool, and 1 (every
+    layer at full context) for its other window models (SGLang 0.5: Gemma 2/3 run with
+    disable_hybrid_swa_memory, Llama 4's chunked layers only with --hybrid-kvcache-ratio)."""
+    if not engine.swa_full_tokens_ratio or kv_pool_layers(model) == model.layers:
+        return 0.0
+    return engine.swa_full_tokens_ratio if model.family in engine.swa_pool_families else 1.0
+
+
 def kv_window_pool_tokens(
     model: ModelSpec, context: ArrayLike, swa_full_tokens_ratio: float = 0.0
 ) -> Any:
@@ -325,10 +335,8 @@ def fit(
     shard = kv_shard_fraction(model, tp, attention_dp)
     per_tok_gpu = per_tok * shard
     per_seq = kv_bytes_for_context(model, kv_b, ctx) * pad
-    if engine.swa_full_tokens_ratio > 0 and kv_pool_layers(model) < model.layers:
-        # the window layers' own pool grows with the full one (`kv_pool_layers`)
-        pool_layers = kv_pool_layers(model, engine.swa_full_tokens_ratio)
-        per_seq = kv_bytes_per_token_per_layer(model, kv_b) * pad * ctx * pool_layers
+    if swa := swa_pool_ratio(model, engine):  # the window layers' pool grows with the full one
+        per_seq = kv_bytes_per_token_per_layer(model, kv_b) * pad * ctx * kv_pool_layers(model, swa)
     per_seq_gpu = per_seq * shard
     capacity = int(budget // per_tok_gpu) if budget > 0 else 0
     # sliding windows let a sequence hold fewer bytes than context x per-token

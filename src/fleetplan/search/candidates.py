@@ -15,7 +15,7 @@ from itertools import repeat
 import numpy as np
 
 from fleetplan.catalog.specs import Offer
-from fleetplan.perf.memory import Fit, kv_pool_tokens, kv_window_pool_tokens
+from fleetplan.perf.memory import Fit, kv_pool_tokens, kv_window_pool_tokens, swa_pool_ratio
 from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import chunked_prefill_s, steady_mixed_step
 from fleetplan.search.instance_ties import fewest_instances, tie_reach
@@ -138,7 +138,7 @@ def throughput_replicas(
     b = np.broadcast_to(BATCH_GRID[None, :], (len(fits), BATCH_GRID.size))
     ctx, ctx_sd = w.ctx_mean, w.ctx_std
     # KV in the pool's tokens (perf.memory): sliding-window layers hold at most the window
-    ratio = s.engine.swa_full_tokens_ratio
+    ratio = swa_pool_ratio(s.model, s.engine)
     cap = np.array([kv_pool_tokens(s.model, f, ratio) for f in fits], float)[:, None]
     seq = ctx + float(kv_window_pool_tokens(s.model, ctx, ratio))
     kv_ok = b * seq + Z95 * np.sqrt(b) * ctx_sd <= cap

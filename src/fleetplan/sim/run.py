@@ -33,7 +33,12 @@ def _roofline_replicas(
     sc: Scenario, cat: Catalog, loop: EventLoop, rec: Recorder
 ) -> tuple[list[Replica], int, dict[str, Any], tuple[str, ...], float]:
     from fleetplan.estimate import estimate_fit
-    from fleetplan.perf.memory import kv_pool_tokens, scheduler_cap, served_model
+    from fleetplan.perf.memory import (
+        kv_pool_tokens,
+        scheduler_cap,
+        served_model,
+        swa_pool_ratio,
+    )
     from fleetplan.perf.roofline import setup
     from fleetplan.sim.batching import BatchingReplica
     from fleetplan.sim.frontend import Frontend
@@ -63,7 +68,7 @@ def _roofline_replicas(
         schedule_policy=sc.schedule_policy,
     )
     bs = sc.block_size or policy.block_size
-    capacity = sc.kv_capacity_tokens or kv_pool_tokens(model, f, eng.swa_full_tokens_ratio)
+    capacity = sc.kv_capacity_tokens or kv_pool_tokens(model, f, swa_pool_ratio(model, eng))
     if capacity < bs * 2:
         raise UnsupportedError(f"{model.id} on {f.gpu} x{sc.tp} leaves no KV cache: {f.limit}")
     s = setup(
@@ -94,7 +99,7 @@ def _roofline_replicas(
     req_s = eng.api_server_ms_per_request * 1e-3 if sc.api_server else 0.0
     tok_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
     hop_s = eng.api_server_latency_ms * 1e-3
-    win_blocks = window_blocks(model, bs, eng.swa_full_tokens_ratio)
+    win_blocks = window_blocks(model, bs, swa_pool_ratio(model, eng))
     reps: list[Replica] = []
     for _ in range(sc.replicas):
         pool = KvPool(blocks, bs, sc.watermark if policy.admission == "watermark" else 0.0)
