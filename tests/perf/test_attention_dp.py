@@ -7,12 +7,8 @@ import pytest
 from fleetplan.accuracy.published import attention_dp
 from fleetplan.errors import InputError
 from fleetplan.estimate import estimate_fit
-from fleetplan.perf.memory import (
-    attention_dp_weight_bytes,
-    fit,
-    kv_bytes_per_token_per_layer,
-    kv_shard_fraction,
-)
+from fleetplan.perf.attention_dp import attention_dp_weight_bytes, kv_shard_fraction
+from fleetplan.perf.memory import fit, kv_bytes_per_token_per_layer
 from fleetplan.perf.roofline import setup, step_s
 
 

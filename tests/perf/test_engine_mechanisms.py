@@ -97,7 +97,7 @@ def test_the_per_expert_cost_is_fitted_only_where_the_profile_models_one(catalog
 
 def test_tensorrt_llm_attention_dp_ranks_hold_the_dense_mlps_and_shared_experts_whole(catalog):
     from fleetplan.catalog.params import count_params
-    from fleetplan.perf.memory import attention_dp_weight_bytes
+    from fleetplan.perf.attention_dp import attention_dp_weight_bytes
 
     m, gpu, fp8 = (
         catalog.model("llama-4-maverick"),

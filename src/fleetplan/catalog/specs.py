@@ -249,7 +249,7 @@ class EngineProfile:
     # cache: TensorRT-LLM attention DP) rather than the whole replica; perf.memory.scheduler_cap
     max_num_seqs_per_attention_dp_rank: bool = False
     # whether data-parallel attention ranks also run the dense MLPs and shared experts whole on
-    # their own tokens, each rank holding a full copy (perf.memory.attention_dp_weight_bytes)
+    # their own tokens, each rank holding a full copy (perf.attention_dp.attention_dp_weight_bytes)
     attention_dp_replicates_mlp: bool = False
     # serial API-server time to take a request in (HTTP, chat template, tokenization) and per
     # output token streamed (detokenization, server-sent event), and a request's time on the

@@ -18,6 +18,11 @@ from numpy.typing import ArrayLike, NDArray
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
+from fleetplan.perf.attention_dp import (
+    attention_dp_note,
+    attention_dp_weight_bytes,
+    kv_shard_fraction,
+)
 from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
 from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
@@ -27,11 +32,8 @@ from fleetplan.perf.kernels import (
     replicated_params,
 )
 from fleetplan.perf.memory import (
-    attention_dp_note,
-    attention_dp_weight_bytes,
     kv_bytes_per_token_per_layer,
     kv_layer_tokens,
-    kv_shard_fraction,
     kv_width,
     served_model,
     served_model_note,
@@ -163,7 +165,7 @@ def setup(
     attention_dp: int = 1,
     ep: int = 1,
 ) -> Setup:
-    """The step-time scalars of a combination (`attention_dp`: memory.kv_shard_fraction;
+    """The step-time scalars of a combination (`attention_dp`: attention_dp.kv_shard_fraction;
     `ep`: perf.expert_parallel)."""
     # the scheduler limits the engine picks on this GPU and for this model's context window
     on_gpu = engine.for_gpu(gpu)
