@@ -18,7 +18,7 @@ import numpy as np
 from fleetplan.accuracy.predict import fit_value, fittable, row_engine, row_setup, server_fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import EngineProfile
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.errors import InputError
 
 # physical ceilings: streaming kernels reach ~92 % of the spec bandwidth (STREAM-like copies on

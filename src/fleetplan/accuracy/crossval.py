@@ -38,7 +38,7 @@ from fleetplan.accuracy.predict import (
 )
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import EngineProfile
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.errors import FleetplanError
 
 # plausible ranges of what current kernels reach: a fit may not wander outside them to absorb

@@ -16,7 +16,7 @@ from fleetplan.accuracy.calibrate import fit_engine, relative_errors
 from fleetplan.accuracy.predict import fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import EngineProfile
+from fleetplan.catalog.engine_profile import EngineProfile
 
 FOLDS = 5
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import EngineProfile
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.errors import InputError
 from fleetplan.perf.memory import fit, scheduler_cap
 from fleetplan.perf.roofline import Setup, setup

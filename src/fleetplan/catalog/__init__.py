@@ -14,14 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fleetplan.catalog.specs import (
-    EngineProfile,
-    GpuSpec,
-    ModelSpec,
-    Offer,
-    Precision,
-    version_tuple,
-)
+from fleetplan.catalog.engine_profile import EngineProfile, version_tuple
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Offer, Precision
 from fleetplan.errors import InputError, UnknownNameError
 
 __all__ = ["Catalog", "load_catalog", "resolve_model"]

@@ -1,7 +1,8 @@
 """Pydantic schemas for catalog entries (packaged TOML and users' override files).
 
 Unknown fields are rejected, and every bad value gets a message that names the entry, the field,
-the value and what is accepted. Valid entries become the frozen specs of `specs.py`.
+the value and what is accepted. Valid entries become the frozen specs of `specs.py` and
+`engine_profile.py`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from fleetplan.catalog.specs import (
-    EngineProfile,
-    GpuBatchDefaults,
-    GpuSpec,
-    ModelSpec,
-    Offer,
-    Precision,
-)
+from fleetplan.catalog.engine_profile import EngineProfile, GpuBatchDefaults
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Offer, Precision
 from fleetplan.validation import hf_repo_id, validate_mapping
 
 FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.catalog.params import count_params
-from fleetplan.catalog.specs import EngineProfile, ModelSpec, Precision
+from fleetplan.catalog.specs import ModelSpec, Precision
 from fleetplan.errors import InputError
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision, version_tuple
+from fleetplan.catalog.engine_profile import EngineProfile, version_tuple
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 
 
 def attention_flops_per_ctx_token(model: ModelSpec) -> tuple[float, float]:

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.catalog.params import count_params
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 from fleetplan.errors import InputError
 from fleetplan.perf.attention_dp import attention_dp_weight_bytes, kv_shard_fraction
 from fleetplan.perf.kernels import marlin_expert_padding, mla_kv_padding

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.catalog.params import count_params
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
 from fleetplan.perf.attention_dp import (
     attention_dp_note,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Offer
+from fleetplan.catalog.engine_profile import EngineProfile
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Offer
 from fleetplan.estimate import PerfEstimate
 from fleetplan.perf.memory import Fit
 

@@ -16,7 +16,8 @@ from collections import OrderedDict
 from typing import Any
 
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import EngineProfile, GpuSpec, ModelSpec, Precision
+from fleetplan.catalog.engine_profile import EngineProfile
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
 from fleetplan.perf.memory import Fit, fit
 from fleetplan.perf.roofline import Setup, setup

@@ -1,0 +1,271 @@
+"""The engine profile: an inference engine release family's efficiency factors, scheduler
+defaults and kernel facts, each with its source (built by `schema.py` from engines.toml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from fleetplan.catalog.specs import GpuSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class GpuBatchDefaults:
+    """Scheduler limits an engine picks by itself on some GPUs (vLLM V1 from 0.9: by the GPU's
+    total memory, with A100 kept on the small values); the profile's own max_num_seqs and
+    max_num_batched_tokens hold on every other GPU."""
+
+    min_memory_gib: float
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    exclude: tuple[str, ...] = ()  # GPUs whose id or name holds one of these keep the base
+    # > 0: memory the engine keeps out of its static pool on such GPUs, GiB (SGLang sets
+    # mem_fraction_static = 1 - reserved / GPU memory); 0: the profile's gpu_memory_utilization
+    reserved_memory_gib: float = 0.0
+
+    def applies(self, gpu: GpuSpec) -> bool:
+        name = f"{gpu.id} {gpu.name}".lower()
+        return gpu.memory_gib >= self.min_memory_gib and not any(x in name for x in self.exclude)
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """An inference engine's efficiency factors and scheduler defaults, each with its source."""
+
+    id: str
+    name: str
+    mbu: float  # achieved fraction of peak memory bandwidth for weight/KV streaming
+    mfu_prefill: float  # achieved fraction of dense peak FLOPs in prefill GEMMs
+    gemm_half_tokens: float  # tokens per step at which GEMMs reach half of mfu_prefill
+    attention_mbu: float  # achieved bandwidth fraction reading the KV cache in decode attention
+    step_overhead_ms: float  # fixed CPU/scheduler/launch time per forward step
+    per_layer_overhead_us: float  # launch/sync cost per layer per step (not hidden by graphs)
+    allreduce_latency_us: float  # fixed cost of one tensor-parallel all-reduce
+    runtime_overhead_gib: float  # CUDA context, graphs, allocator, comm buffers per GPU
+    gpu_memory_utilization: float
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    precisions: tuple[str, ...]
+    architecture_scale: dict[str, dict[str, float]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+    # share of a GQA group's query heads whose decode-attention kernel re-reads the group's KV
+    # from memory (0: the KV head is read once per group; 1: once per query head)
+    gqa_kv_reread: float = 0.0
+    # precision id -> factor -> multiplier (kernel efficiency of a weight format, e.g. fp8 GEMMs
+    # or GGUF dequantizing kernels), applied on top of architecture_scale
+    format_scale: dict[str, dict[str, float]] = field(default_factory=dict)
+    # GPU architectures the factors were calibrated on (validation rows exist); elsewhere the
+    # factors are extrapolated and outputs say so
+    calibrated_architectures: tuple[str, ...] = ()
+    # release family: which engine, which versions (inclusive; "" = open), first release date
+    engine: str = ""
+    family: str = ""
+    version_min: str = "0"
+    version_max: str = ""
+    released: str = ""
+    current: bool = True
+    # what gpu_memory_utilization is a share of: "total" memory (vLLM), the memory "free" after
+    # weights and activations (TensorRT-LLM kv_cache_free_gpu_mem_fraction), or "static" (SGLang
+    # mem_fraction_static: weights + KV pool together as a share of total memory)
+    memory_semantics: str = "total"
+    chunked_prefill: bool = True
+    cuda_graphs: bool = True
+    # another family whose GPU-generation scales this one takes for the generations it has no
+    # rows of (the share of a generation's peak kernels reach moves with the GPU), and those
+    # generations (filled in when the catalog is built)
+    generation_scales_from: str = ""
+    borrowed_generations: tuple[str, ...] = ()
+    # tokens per expert at which a grouped MoE GEMM reaches half of mfu_prefill
+    moe_gemm_half_tokens: float = 0.0
+    # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
+    moe_stream_scale: float = 1.0
+    # releases of the family below this version run block-scaled FP8 GEMMs (weights scaled per
+    # 128x128 block: ModelSpec.fp8_block_scaled) as Triton kernels, slower than per-tensor FP8
+    # ones ("": none; perf.kernels.block_fp8_gemm_scale)
+    block_fp8_triton_before: str = ""
+    # GPU architectures on which the family runs block-scaled FP8 linear layers through its own
+    # blockwise kernel rather than DeepGEMM (perf.kernels.BLOCKWISE_FP8_MFU; (): none)
+    block_fp8_blockwise_on: tuple[str, ...] = ()
+    # the release a profile was picked for ('sglang@0.4.3' -> "0.4.3"; "": the family at large)
+    version: str = ""
+    # the family turns chunked prefill off for MLA models and batches whole prompts, up to the
+    # model's context (at least 2,048 tokens) a step (`for_model`)
+    mla_whole_prompts: bool = False
+    # > 0: from release `mla_kv_align_from` on, the family pads each layer's MLA latent-cache
+    # entry of a token to a multiple of this many bytes on NVIDIA GPUs
+    # (perf.kernels.mla_kv_padding)
+    mla_kv_align_bytes: int = 0
+    mla_kv_align_from: str = ""
+    # fixed time per routed expert a GPU runs in a MoE layer of a step (the grouped GEMM's
+    # per-expert work and the routing's per-expert bookkeeping), microseconds
+    moe_expert_overhead_us: float = 0.0
+    expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
+    # whether a model whose every layer has the config's sliding window (Mistral 7B v0.1) runs
+    # windowed by default; False: the engine attends to (and caches) the whole context unless
+    # told a window (TensorRT-LLM's max_attention_window); perf.memory.served_model
+    uniform_sliding_window: bool = True
+    # > 0: the sliding-window layers of a model that mixes them with full-attention ones get a
+    # KV pool of their own, this many tokens per token of the full layers' pool, both carved
+    # from one budget (SGLang's SWAKVPool); 0: they hold only the window inside one shared pool
+    # (vLLM's hybrid KV-cache manager). perf.memory.kv_pool_layers
+    swa_full_tokens_ratio: float = 0.0
+    # the model families (ModelSpec.family) it gives that pool; its other window models run
+    # every layer at full context (perf.memory.swa_pool_ratio)
+    swa_pool_families: tuple[str, ...] = ()
+    # whether max_num_seqs caps each data-parallel attention rank (its own scheduler and KV
+    # cache: TensorRT-LLM attention DP) rather than the whole replica; perf.memory.scheduler_cap
+    max_num_seqs_per_attention_dp_rank: bool = False
+    # whether data-parallel attention ranks also run the dense MLPs and shared experts whole on
+    # their own tokens, each rank holding a full copy (perf.attention_dp.attention_dp_weight_bytes)
+    attention_dp_replicates_mlp: bool = False
+    # serial API-server time to take a request in (HTTP, chat template, tokenization) and per
+    # output token streamed (detokenization, server-sent event), and a request's time on the
+    # way to the engine that holds no server (hops between processes); 0: not modelled. The
+    # simulator's API-server stage (sim/frontend.py) when a scenario asks
+    api_server_ms_per_request: float = 0.0
+    api_server_latency_ms: float = 0.0
+    api_server_us_per_output_token: float = 0.0
+    # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
+    gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()
+    # > 0: the engine turns chunked prefill on by itself, with this many tokens a step, for a
+    # model whose context window exceeds `long_context_min_tokens` (vLLM V0 from 0.5.4);
+    # `for_model` resolves it
+    long_context_chunk_tokens: int = 0
+    long_context_min_tokens: int = 32768
+
+    def for_gpu(self, gpu: GpuSpec) -> EngineProfile:
+        """The profile as the engine configures itself on `gpu`: the first of
+        `gpu_batch_defaults` that applies sets max_num_seqs and max_num_batched_tokens (and,
+        where it reserves memory, gpu_memory_utilization). The result holds no rules any more,
+        so resolving it again (for any GPU) changes nothing."""
+        if not self.gpu_batch_defaults:
+            return self
+        for rule in self.gpu_batch_defaults:
+            if rule.applies(gpu):
+                util = self.gpu_memory_utilization
+                if 0 < rule.reserved_memory_gib < gpu.memory_gib:
+                    util = round(1.0 - rule.reserved_memory_gib / gpu.memory_gib, 3)
+                return replace(
+                    self,
+                    max_num_seqs=rule.max_num_seqs,
+                    max_num_batched_tokens=rule.max_num_batched_tokens,
+                    gpu_memory_utilization=util,
+                    gpu_batch_defaults=(),
+                )
+        return replace(self, gpu_batch_defaults=())
+
+    def for_model(self, model: ModelSpec, context: int = 0) -> EngineProfile:
+        """The profile as the engine configures itself for `model` at a context window of
+        `context` tokens (--max-model-len; 0: the model's full window). vLLM V0 turns chunked
+        prefill on, at `long_context_chunk_tokens` a step, when the window exceeds
+        `long_context_min_tokens`, except for models with
+        sliding-window or MLA attention, which it leaves unchunked; a family with
+        `mla_whole_prompts` runs an MLA model without chunked prefill, whole prompts of up to
+        max(context, 2048) tokens a step (vLLM 0.7's V0 engine logs 'MLA is enabled; forcing
+        chunked prefill and prefix caching to be disabled' and its SchedulerConfig then sets
+        max_num_batched_tokens = max(max_model_len, 2048)). The result holds no rule, so
+        resolving it again changes nothing."""
+        window = context or model.max_context
+        if self.mla_whole_prompts and model.is_mla:
+            budget = max(window, 2048)
+            return replace(
+                self,
+                chunked_prefill=False,
+                max_num_batched_tokens=budget,
+                long_context_chunk_tokens=0,
+                mla_whole_prompts=False,
+            )
+        if self.long_context_chunk_tokens <= 0:
+            return self
+        if window > self.long_context_min_tokens and not model.is_mla and not model.sliding_window:
+            return replace(
+                self,
+                chunked_prefill=True,
+                max_num_batched_tokens=self.long_context_chunk_tokens,
+                long_context_chunk_tokens=0,
+            )
+        return replace(self, long_context_chunk_tokens=0)
+
+    def at_version(self, version: str) -> EngineProfile:
+        """The profile for one release of the family (kernel choices that changed within it)."""
+        return replace(self, version=version) if version != self.version else self
+
+    def runs_triton_block_fp8(self) -> bool:
+        """Whether this release runs block-scaled FP8 GEMMs as Triton kernels: a release below
+        `block_fp8_triton_before` (the family's newest where no release is named)."""
+        if not self.block_fp8_triton_before:
+            return False
+        release = self.version or self.version_max
+        if not release:
+            return False
+        return version_tuple(release) < version_tuple(self.block_fp8_triton_before)
+
+    @property
+    def versions(self) -> str:
+        """The family's version range, e.g. '>=0.8' or '0.5-0.6'."""
+        if not self.version_max:
+            return f">={self.version_min}"
+        return f"{self.version_min}-{self.version_max}"
+
+    @property
+    def family_label(self) -> str:
+        """The family for outputs: 'vLLM V1 (vllm >=0.8, released 2025-03)'."""
+        name = self.family or self.name
+        when = f", released {self.released}" if self.released else ""
+        return f"{name} ({self.engine or self.id} {self.versions}{when})"
+
+    def covers(self, version: str) -> bool:
+        """Whether `version` (e.g. '0.6.3') falls in this family's range (prefix match at the
+        top: a range ending at 0.6 holds 0.6.x)."""
+        v = version_tuple(version)
+        if v < version_tuple(self.version_min):
+            return False
+        if not self.version_max:
+            return True
+        top = version_tuple(self.version_max)
+        return v[: len(top)] <= top
+
+    def borrow_generations(self, reference: EngineProfile) -> EngineProfile:
+        """The profile with `reference`'s scales for the generations it has neither a scale
+        nor validation rows of (`generation_scales_from`)."""
+        own = {k: dict(v) for k, v in self.architecture_scale.items()}
+        taken = tuple(
+            g
+            for g in sorted(reference.architecture_scale)
+            if g not in own and g not in self.calibrated_architectures
+        )
+        for g in taken:
+            own[g] = dict(reference.architecture_scale[g])
+        return replace(self, architecture_scale=own, borrowed_generations=taken)
+
+    def without_borrowed(self) -> EngineProfile:
+        """The profile with only its own generation scales."""
+        own = {
+            k: dict(v)
+            for k, v in self.architecture_scale.items()
+            if k not in self.borrowed_generations
+        }
+        return replace(self, architecture_scale=own, borrowed_generations=())
+
+    def factor(self, name: str, architecture: str, precision: str = "") -> float:
+        """An efficiency factor, scaled for a GPU architecture and a weight format where the
+        profile says so."""
+        base = float(getattr(self, name))
+        base *= self.architecture_scale.get(architecture, {}).get(name, 1.0)
+        return base * self.format_scale.get(precision, {}).get(name, 1.0)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """'0.6.3' -> (0, 6, 3); non-numeric suffixes ('0.8.5rc1', '1.0.0.post1') are dropped."""
+    parts = []
+    for piece in text.strip().lstrip("v").split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
