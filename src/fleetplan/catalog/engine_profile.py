@@ -105,6 +105,9 @@ class EngineProfile:
     # windowed by default; False: the engine attends to (and caches) the whole context unless
     # told a window (TensorRT-LLM's max_attention_window); perf.memory.served_model
     uniform_sliding_window: bool = True
+    # whether MXFP4 MoE experts run through a Marlin kernel on GPUs without FP4 tensor cores,
+    # which holds and streams them padded to its tiles (perf.kernels.marlin_expert_padding)
+    mxfp4_moe_marlin: bool = False
     # > 0: the sliding-window layers of a model that mixes them with full-attention ones get a
     # KV pool of their own, this many tokens per token of the full layers' pool, both carved
     # from one budget (SGLang's SWAKVPool); 0: they hold only the window inside one shared pool

@@ -258,6 +258,7 @@ class EngineEntry(_Entry):
     moe_expert_overhead_us: float = Field(default=0.0, ge=0, le=100)
     expert_parallel: bool = False
     uniform_sliding_window: bool = True
+    mxfp4_moe_marlin: bool = False
     swa_full_tokens_ratio: float = Field(default=0.0, ge=0, le=1)
     swa_pool_families: list[str] = []
     max_num_seqs_per_attention_dp_rank: bool = False

@@ -158,13 +158,14 @@ MARLIN_INTERMEDIATE_ALIGN = 128
 def marlin_expert_padding(
     model: ModelSpec, precision: Precision, engine: EngineProfile, gpu: GpuSpec, shards: int
 ) -> float:
-    """Factor on the routed experts' bytes: above 1 where vLLM runs MXFP4 experts through its
-    Marlin kernel (a GPU architecture the precision is emulated on), which holds and streams
-    them padded to its tile alignment, each expert's intermediate size split `shards` ways
-    (tensor parallelism within an expert group); 1 elsewhere."""
+    """Factor on the routed experts' bytes: above 1 where the engine runs MXFP4 experts through
+    a Marlin kernel (`EngineProfile.mxfp4_moe_marlin`: vLLM) on a GPU architecture the precision
+    is emulated on, which holds and streams them padded to its tile alignment, each expert's
+    intermediate size split `shards` ways (tensor parallelism within an expert group); 1
+    elsewhere."""
     if not (
         model.is_moe
-        and engine.engine == "vllm"
+        and engine.mxfp4_moe_marlin
         and precision.vllm_quantization == "mxfp4"
         and gpu.architecture in precision.emulated_on
     ):

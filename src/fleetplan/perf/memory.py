@@ -270,9 +270,10 @@ def fit(
     per_tok = kv_bytes_per_token(model, kv_b) * pad
     shard = kv_shard_fraction(model, tp, attention_dp)
     per_tok_gpu = per_tok * shard
-    per_seq = kv_bytes_for_context(model, kv_b, ctx) * pad
     if swa := swa_pool_ratio(model, engine):  # the window layers' pool grows with the full one
         per_seq = kv_bytes_per_token_per_layer(model, kv_b) * pad * ctx * kv_pool_layers(model, swa)
+    else:
+        per_seq = kv_bytes_for_context(model, kv_b, ctx) * pad
     per_seq_gpu = per_seq * shard
     capacity = int(budget // per_tok_gpu) if budget > 0 else 0
     # sliding windows let a sequence hold fewer bytes than context x per-token
