@@ -131,3 +131,25 @@ def test_an_unknown_generation_source_is_one_line_naming_the_field(tmp_path):
     f.write_text('[engines.vllm]\ngeneration_scales_from = "nope"\n')
     with pytest.raises(InputError, match=r"engines\.vllm\.generation_scales_from = 'nope'"):
         load_catalog(f)
+
+
+def test_a_vendor_neutral_fold_takes_the_references_of_its_engines_era(catalog):
+    """A fold with no dense-model row on a GPU vendor predicts that vendor's rows with the
+    reference factors, not the ones its other vendor's rows set jointly: the kernels' shares,
+    the all-reduce (each vendor's build has its own collectives) and a step's host work of the
+    engine's era (a Python loop that does not overlap the GPU before 2024: ~4 ms a decode step
+    in vLLM V0; 0.5 ms for a current engine)."""
+    v0 = dataclasses.replace(
+        catalog.engines["vllm-v0"].without_borrowed(),
+        mbu=0.6,
+        step_overhead_ms=10.0,
+        allreduce_latency_us=50.0,
+        architecture_scale={"cdna3": {"mbu": 0.5}},
+    )
+    out = crossval.vendor_neutral(v0)
+    assert out.mbu == crossval.PRIOR["mbu"][0]
+    assert out.allreduce_latency_us == crossval.PRIOR["allreduce_latency_us"][0]
+    assert out.step_overhead_ms == crossval.LEGACY_STEP_OVERHEAD_MS
+    assert out.architecture_scale == {}
+    v1 = dataclasses.replace(catalog.engines["vllm"].without_borrowed(), step_overhead_ms=10.0)
+    assert crossval.vendor_neutral(v1).step_overhead_ms == crossval.PRIOR["step_overhead_ms"][0]

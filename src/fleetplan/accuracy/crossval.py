@@ -279,11 +279,26 @@ def borrow_generations(
     return dataclasses.replace(engine, architecture_scale=arch)
 
 
+# A step's host work in the engines of before PRIOR_SINCE, whose Python loop scheduled, prepared
+# inputs and processed outputs between GPU steps without overlapping them: ~4 ms of GPU bubble
+# on every decode step in vLLM V0 before multi-step scheduling (vLLM RFC 6854, 2024-07-26, its
+# profile of the baseline: "each highlighted redbox is about 4ms of GPU bubble ... incurred on
+# every decode", https://github.com/vllm-project/vllm/issues/6854). PRIOR's 0.5 ms is the
+# overlapped loop of the current engines.
+LEGACY_STEP_OVERHEAD_MS = 4.0
+
+
 def vendor_neutral(engine: EngineProfile) -> EngineProfile:
-    """`engine` with its dense-kernel factors at the reference of what current kernels reach
-    (`PRIOR`'s centres) and no GPU-generation scales: what a fold knows of a GPU vendor's build
-    of the engine when its training rows hold no dense-model row on that vendor's GPUs."""
-    values = {f: PRIOR[f][0] for f in DENSE_KERNEL_FACTORS}
+    """`engine` with its dense-kernel factors at the reference of what kernels reach (`PRIOR`'s
+    centres; the host's step work of its era, `LEGACY_STEP_OVERHEAD_MS` before PRIOR_SINCE),
+    its all-reduce at PRIOR's and no GPU-generation scales: what a fold knows of a GPU vendor's
+    build of the engine when its training rows hold no dense-model row on that vendor's GPUs.
+    The all-reduce goes too: the builds for two vendors run different collectives (vLLM's
+    custom all-reduce over NVLink; RCCL on ROCm before 0.7), and a fit on one vendor's dense
+    rows sets it jointly with the kernels' factors."""
+    values = {f: PRIOR[f][0] for f in (*DENSE_KERNEL_FACTORS, "allreduce_latency_us")}
+    if not is_current(engine):
+        values["step_overhead_ms"] = LEGACY_STEP_OVERHEAD_MS
     return dataclasses.replace(engine, **values, architecture_scale={})
 
 
