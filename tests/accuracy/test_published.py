@@ -91,6 +91,15 @@ def test_rows_through_an_engine_server_are_marked(published):
     for r in published.rows:
         by_source.setdefault(r.source_id, set()).add(r.api_server)
     assert by_source["gpustack-perflab-gpt-oss-20b-h100"] == {True}
+    # every GPUStack Performance Lab vLLM run is `vllm bench serve` against `vllm serve`, the
+    # async-scheduling and TP/PP runs too (their commands on the gpt-oss-120b pages), and
+    # sized by the --max-model-len they name (none on the optimized TP2 command)
+    lab = [r for r in published.rows if r.source_id.startswith("gpustack") and r.engine == "vllm"]
+    assert len(lab) >= 250 and all(r.api_server for r in lab)
+    by_id = {r.row_id: r for r in lab}
+    assert by_id["gpustack-perflab-gpt-oss-120b-h100-027"].max_model_len == 32768
+    assert by_id["gpustack-perflab-gpt-oss-120b-a100-021"].max_model_len == 32768
+    assert by_id["gpustack-perflab-gpt-oss-120b-h100-086"].max_model_len == 0
     dstack = [r for r in published.rows if r.source_id == "dstack-deepseek-r1-mi300x-h200"]
     # its serving sweeps through the servers; its offline runs in-process (benchmark_throughput)
     assert all(r.api_server for r in dstack if r.schedule == "concurrency")
@@ -283,13 +292,19 @@ def test_the_api_servers_factors_are_fitted_where_the_family_models_it(published
     v1 = [r for r in published.rows if row_engine(r, catalog).id == "vllm"]
     v0 = [r for r in published.rows if row_engine(r, catalog).id == "vllm-v0"]
     assert any(r.api_server for r in v0)
+    own = crossval.server_factors(catalog.engines["vllm"])
     stages = crossval._stages(
-        v1, catalog, True, server=crossval.models_server(catalog.engines["vllm"])
+        v1, catalog, True, server=crossval.models_server(catalog.engines["vllm"]), server_names=own
     )
     rows, names = stages[-1]
-    assert names == list(crossval.SERVER_FACTORS)
+    assert names == list(own)
     assert rows and all(r.api_server for r in rows)
-    assert set(crossval.SERVER_FACTORS) <= set(crossval.default_factors(v1, catalog))
+    assert set(own) <= set(crossval.default_factors(v1, catalog))
+    # vLLM renders gpt-oss chat prompts natively, the others' from their chat templates: the
+    # rows of both kinds tell the two latencies apart; SGLang's profile draws no such line
+    assert crossval.CHAT_TEMPLATE_FACTOR in own
+    assert {catalog.model(r.model).family == "gpt_oss" for r in rows} == {True, False}
+    assert crossval.server_factors(catalog.engines["sglang"]) == crossval.SERVER_FACTORS
     assert not crossval.models_server(catalog.engines["vllm-v0"])
     assert not set(crossval.SERVER_FACTORS) & set(crossval.default_factors(v0, catalog))
 
@@ -311,10 +326,10 @@ def test_a_fit_starts_the_servers_factors_afresh(catalog):
         api_server_latency_ms=1.0,
     )
     a, b = crossval.fit_family(rows, catalog, packaged), crossval.fit_family(rows, catalog, odd)
-    for name in crossval.SERVER_FACTORS:
+    for name in crossval.server_factors(packaged):
         assert getattr(a, name) == pytest.approx(getattr(b, name))
     # one user's TTFT through the server is the engine's plus tens of ms: the fit finds it
-    assert a.api_server_latency_ms + a.api_server_ms_per_request > 10
+    assert a.server_latency_ms(catalog.model("qwen3-8b")) + a.api_server_ms_per_request > 10
 
 
 @pytest.mark.parametrize(("i", "o", "n"), [(128, 4, 1000), (4000, 200, 500)])

@@ -113,14 +113,22 @@ def _catalog(ms_per_request: float, us_per_token: float) -> Any:
         api_server_ms_per_request=ms_per_request,
         api_server_us_per_output_token=us_per_token,
         api_server_latency_ms=0.0,
+        chat_template_latency_ms=0.0,
     )
     return dataclasses.replace(CAT, engines={**CAT.engines, "vllm": eng})
 
 
-def _run(api_server: bool, users: int, tokens_in: int, out: int, cat: Any = CAT) -> Any:
+def _run(
+    api_server: bool,
+    users: int,
+    tokens_in: int,
+    out: int,
+    cat: Any = CAT,
+    model: str = "llama-3.1-8b",
+) -> Any:
     return simulate(
         {
-            "model": "llama-3.1-8b",
+            "model": model,
             "gpu": "h100",
             "engine": "vllm",
             "api_server": api_server,
@@ -144,7 +152,7 @@ def test_one_user_waits_for_the_intake_only() -> None:
     # taken in, on its way to the engine, then the first token sent
     server_ms = (
         eng.api_server_ms_per_request
-        + eng.api_server_latency_ms
+        + eng.server_latency_ms(CAT.model("llama-3.1-8b"))
         + eng.api_server_us_per_output_token * 1e-3
     )
     assert on.ttft_ms.p50 == pytest.approx(off.ttft_ms.p50 + server_ms)
@@ -152,6 +160,28 @@ def test_one_user_waits_for_the_intake_only() -> None:
     assert on.config["api_server_ms_per_request"] == eng.api_server_ms_per_request
     assert on.config["api_server_us_per_output_token"] == eng.api_server_us_per_output_token
     assert "api_server_us_per_output_token" not in off.config
+
+
+@pytest.mark.parametrize(("model", "native"), [("llama-3.1-8b", False), ("gpt-oss-20b", True)])
+def test_a_chat_template_adds_its_latency_where_the_server_renders_no_prompt_natively(
+    model: str, native: bool
+) -> None:
+    """vLLM renders gpt-oss chat prompts through openai_harmony and every other model's from its
+    Hugging Face chat template: one user's TTFT through the server grows by the profile's
+    chat-template latency for the second kind only, and nothing else moves (it holds no
+    server)."""
+    eng = CAT.engine("vllm")
+    assert ("gpt_oss" in eng.native_chat_families) and eng.chat_template_latency_ms > 0
+    base = _catalog(eng.api_server_ms_per_request, eng.api_server_us_per_output_token)
+    extra = 25.0
+    slow = dataclasses.replace(
+        base, engines={**base.engines, "vllm": dataclasses.replace(
+            base.engines["vllm"], chat_template_latency_ms=extra)}
+    )  # fmt: skip
+    a, b = _run(True, 1, 512, 32, base, model), _run(True, 1, 512, 32, slow, model)
+    assert b.ttft_ms.p50 == pytest.approx(a.ttft_ms.p50 + (0.0 if native else extra))
+    assert b.tpot_ms.p50 == pytest.approx(a.tpot_ms.p50)
+    assert b.config["api_server_latency_ms"] == (0.0 if native else extra)
 
 
 def test_a_server_without_work_changes_nothing() -> None:

@@ -48,6 +48,7 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "allreduce_latency_us": (0.0, 200.0),
     "api_server_ms_per_request": (0.0, 100.0),
     "api_server_latency_ms": (0.0, 500.0),
+    "chat_template_latency_ms": (0.0, 500.0),
     "api_server_us_per_output_token": (0.0, 2000.0),
 }
 CEILING = {

@@ -56,6 +56,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "api_server_ms_per_request": (0.05, 50.0),
     "api_server_us_per_output_token": (1.0, 1000.0),
     "api_server_latency_ms": (0.05, 100.0),
+    "chat_template_latency_ms": (0.05, 100.0),
 }
 # the API server's serial work and latency (sim/frontend.py), fitted on the rows measured
 # through it, for the families whose profile models the server (non-zero costs in engines.toml),
@@ -69,11 +70,16 @@ SERVER_FACTORS = (
     "api_server_us_per_output_token",
     "api_server_latency_ms",
 )
+# where the server renders some models' chat prompts natively (EngineProfile
+# native_chat_families: vLLM's openai_harmony for gpt-oss), the further latency of a prompt
+# rendered from a Hugging Face chat template is a factor of its own (`server_factors`)
+CHAT_TEMPLATE_FACTOR = "chat_template_latency_ms"
 SERVER_TTFT_USERS = 4
 SERVER_START = {
     "api_server_ms_per_request": 1.0,
     "api_server_us_per_output_token": 65.0,
     "api_server_latency_ms": 10.0,
+    CHAT_TEMPLATE_FACTOR: 10.0,
 }
 # where current kernels sit, independent of the validation rows (reference, spread in ln units).
 # A fit's residual per factor: factors the rows hardly constrain (a family with few dense rows,
@@ -114,6 +120,7 @@ PRIOR: dict[str, tuple[float, float]] = {
     "api_server_us_per_output_token": (65.0, 0.5),
     "api_server_ms_per_request": (2.0, 2.0),
     "api_server_latency_ms": (10.0, 2.0),
+    CHAT_TEMPLATE_FACTOR: (10.0, 2.0),
 }
 PRIOR_SINCE = "2024"
 DENSE_KERNEL_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
@@ -148,6 +155,15 @@ def models_server(engine: EngineProfile) -> bool:
     return engine.api_server_ms_per_request + engine.api_server_us_per_output_token > 0
 
 
+def server_factors(engine: EngineProfile) -> tuple[str, ...]:
+    """The API server's factors a family's fit takes: `SERVER_FACTORS`, and the chat-template
+    latency where the server renders some models' chat prompts natively (the rows of the two
+    kinds tell the two latencies apart; elsewhere it would double `api_server_latency_ms`)."""
+    if engine.native_chat_families:
+        return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR)
+    return SERVER_FACTORS
+
+
 def _preempting_burst(row: ValidationRow, catalog: Catalog) -> bool:
     """Whether the row is of a burst that preempts (`preempts_in_burst`), whatever its metric."""
     if row.schedule != "offline":
@@ -163,6 +179,7 @@ def _stages(
     current: bool = False,
     per_expert_cost: bool = False,
     server: bool = False,
+    server_names: Sequence[str] = SERVER_FACTORS,
 ) -> list[tuple[list[ValidationRow], list[str]]]:
     """`fit_family`'s stages: (rows, factors) for the dense kernels on dense-model rows, then
     the MoE factors on MoE rows; where the family models its API server (`server`), then the
@@ -192,7 +209,7 @@ def _stages(
         and not _preempting_burst(r, catalog)
     ]
     if server and served:
-        stages.append((served, list(SERVER_FACTORS)))
+        stages.append((served, list(server_names)))
     return stages
 
 
@@ -204,7 +221,8 @@ def default_factors(
     eng = catalog.engines[row_engine(rows[0], catalog).id] if rows else None
     current = eng is not None and is_current(eng)
     server = eng is not None and models_server(eng)
-    stages = _stages(rows, catalog, current, per_expert_cost, server)
+    names = server_factors(eng) if eng is not None else SERVER_FACTORS
+    stages = _stages(rows, catalog, current, per_expert_cost, server, names)
     return [n for _rows, names in stages for n in names]
 
 
@@ -225,12 +243,14 @@ def fit_family(
     server = models_server(prior)
     # the kernels' factors are fitted with the server's work left out (as before the server
     # was modelled), then the server's from their start on top of them
-    eng = dataclasses.replace(prior, **dict.fromkeys(SERVER_FACTORS, 0.0)) if server else prior
+    own = server_factors(prior)
+    eng = dataclasses.replace(prior, **dict.fromkeys(own, 0.0)) if server else prior
     anchor = PRIOR if is_current(prior) else None
     per_expert = prior.moe_expert_overhead_us > 0
-    for stage_rows, names in _stages(rows, catalog, is_current(prior), per_expert, server):
-        if names == list(SERVER_FACTORS):
-            eng = dataclasses.replace(eng, **SERVER_START)
+    stages = _stages(rows, catalog, is_current(prior), per_expert, server, own)
+    for stage_rows, names in stages:
+        if names == list(own):
+            eng = dataclasses.replace(eng, **{n: SERVER_START[n] for n in own})
         eng = fit_engine(
             _spread(stage_rows, MAX_FIT_ROWS),
             catalog,

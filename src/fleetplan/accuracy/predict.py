@@ -313,7 +313,7 @@ def burst_ttft_s(row: ValidationRow, s: Setup) -> float:
     first, are left out). The slower sets the time."""
     eng, n = s.engine, row.batch
     gpu_s = float(prefill_time_s(s, row.input_len, eng.max_num_batched_tokens)) * (n + 1) / 2
-    server = n * eng.api_server_ms_per_request * 1e-3 + eng.api_server_latency_ms * 1e-3
+    server = n * eng.api_server_ms_per_request * 1e-3 + eng.server_latency_ms(s.model) * 1e-3
     return _with_server(gpu_s, server)
 
 
@@ -339,7 +339,7 @@ def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> f
     # gaps (the simulator's API-server stage, as a closed loop's steady state)
     eng, o, m = s.engine, row.output_len, row.metric
     tok_s = eng.api_server_us_per_output_token * 1e-6
-    extra_s = (eng.api_server_ms_per_request + eng.api_server_latency_ms) * 1e-3 + tok_s
+    extra_s = (eng.api_server_ms_per_request + eng.server_latency_ms(s.model)) * 1e-3 + tok_s
     if m == "ttft_ms":
         return value + extra_s * 1e3
     if m in ("tpot_ms", "itl_ms"):

@@ -129,6 +129,12 @@ class EngineProfile:
     api_server_ms_per_request: float = 0.0
     api_server_latency_ms: float = 0.0
     api_server_us_per_output_token: float = 0.0
+    # a chat request's further time on the way, holding no server, where the API server renders
+    # its prompt with the model's Hugging Face (Jinja) chat template and tokenizes it, and the
+    # model families whose chat prompts it renders natively instead (vLLM: gpt-oss through
+    # openai_harmony); `server_latency_ms` picks
+    chat_template_latency_ms: float = 0.0
+    native_chat_families: tuple[str, ...] = ()
     # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
     gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()
     # > 0: the engine turns chunked prefill on by itself, with this many tokens a step, for a
@@ -189,6 +195,14 @@ class EngineProfile:
                 long_context_chunk_tokens=0,
             )
         return replace(self, long_context_chunk_tokens=0)
+
+    def server_latency_ms(self, model: ModelSpec) -> float:
+        """A request's time on the way through the API server that holds no server
+        (`api_server_latency_ms`), plus `chat_template_latency_ms` unless the server renders
+        the model's chat prompts natively (`native_chat_families`)."""
+        if model.family in self.native_chat_families:
+            return self.api_server_latency_ms
+        return self.api_server_latency_ms + self.chat_template_latency_ms
 
     def at_version(self, version: str) -> EngineProfile:
         """The profile for one release of the family (kernel choices that changed within it)."""

@@ -264,6 +264,8 @@ class EngineEntry(_Entry):
     max_num_seqs_per_attention_dp_rank: bool = False
     api_server_ms_per_request: float = Field(default=0.0, ge=0, le=1_000)
     api_server_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
+    chat_template_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
+    native_chat_families: list[str] = []
     attention_dp_replicates_mlp: bool = False
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
@@ -278,6 +280,7 @@ class EngineEntry(_Entry):
                 "calibrated_architectures",
                 "block_fp8_blockwise_on",
                 "swa_pool_families",
+                "native_chat_families",
                 "engine",
                 "gpu_batch_defaults",
             }
@@ -289,6 +292,7 @@ class EngineEntry(_Entry):
             calibrated_architectures=tuple(self.calibrated_architectures),
             block_fp8_blockwise_on=tuple(self.block_fp8_blockwise_on),
             swa_pool_families=tuple(self.swa_pool_families),
+            native_chat_families=tuple(self.native_chat_families),
             engine=self.engine or engine_id,
             gpu_batch_defaults=tuple(
                 GpuBatchDefaults(

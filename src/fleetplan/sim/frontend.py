@@ -10,8 +10,9 @@ order they become ready:
 - taking a request in (HTTP and JSON, the chat template, tokenization, the request's setup):
   `api_server_ms_per_request` (engines.toml). The request reaches the engine's queue when the
   server has done it (plus `api_server_latency_ms`, time on the way that does not hold the
-  server: the hops between processes), so a burst of N requests reaches the engine over N
-  times the per-request time;
+  server: the hops between processes; `EngineProfile.server_latency_ms` adds the chat
+  template's part where the server renders the model's prompt from it), so a burst of N
+  requests reaches the engine over N times the per-request time;
 - streaming an output token (detokenization and its server-sent event):
   `api_server_us_per_output_token` per token, for the tokens of every engine step as the step
   ends. The client sees a token when the server has sent it: a server that sends 15,000 tokens

@@ -98,7 +98,7 @@ def _roofline_replicas(
     # the API server's serial seconds a request taken in and a token streamed (sim/frontend.py)
     req_s = eng.api_server_ms_per_request * 1e-3 if sc.api_server else 0.0
     tok_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
-    hop_s = eng.api_server_latency_ms * 1e-3
+    hop_s = eng.server_latency_ms(model) * 1e-3  # on the way, chat template included
     win_blocks = window_blocks(model, bs, swa_pool_ratio(model, eng))
     reps: list[Replica] = []
     for _ in range(sc.replicas):
@@ -139,7 +139,7 @@ def _roofline_replicas(
         )
     if sc.api_server:
         cfg["api_server_ms_per_request"] = eng.api_server_ms_per_request
-        cfg["api_server_latency_ms"] = eng.api_server_latency_ms
+        cfg["api_server_latency_ms"] = eng.server_latency_ms(model)
         cfg["api_server_us_per_output_token"] = eng.api_server_us_per_output_token
     return reps, min(room, model.max_context), cfg, s.notes, table.step_s(1.0, 0.0)
 
