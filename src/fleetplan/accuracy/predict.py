@@ -77,11 +77,13 @@ def needs_simulator(row: ValidationRow) -> bool:
 
 def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None = None) -> Setup:
     """The row's setup under `engine` (default: its release family), at the row's release
-    (kernel choices that changed within a family: `EngineProfile.at_version`)."""
+    (kernel choices that changed within a family: `EngineProfile.at_version`) on the executor
+    backend its launch command names (`EngineProfile.on_backend`)."""
     eng = engine if engine is not None else row_engine(row, catalog)
     found = _VERSION.search(row.engine_version)
     if found:
         eng = eng.at_version(found.group(0))
+    eng = eng.on_backend(row.backend)
     if row.max_model_len:  # the run's --max-model-len sizes the engine's scheduler
         model = catalog.model(row.model)
         eng = eng.for_gpu(catalog.gpu(row.gpu)).for_model(model, row.max_model_len)

@@ -60,6 +60,16 @@ def _kv(rec: dict[str, str]) -> str:
 
 
 _MAX_MODEL_LEN = re.compile(r"--max-model-len[ =](\d+)")
+# the executor backend a TensorRT-LLM launch command names (not a benchmark client's --backend,
+# which names the server it talks to)
+_BACKEND = re.compile(r"trtllm-(?:serve|bench)[^;]*?--backend[ =]([A-Za-z_]+)")
+
+
+def launch_backend(command: str) -> str:
+    """The executor backend a TensorRT-LLM launch command names (`trtllm-serve --backend
+    pytorch`), lower case; "" where it names none (the release's default backend)."""
+    found = _BACKEND.search(command)
+    return found.group(1).lower() if found else ""
 
 
 def max_model_len(command: str) -> int:
@@ -171,6 +181,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
         max_model_len=max_model_len(rec["notes"]),
         api_server=schedule != "static" and bool(_API_SERVER.search(rec["notes"])),
+        backend=launch_backend(rec["notes"]),
     )
 
 

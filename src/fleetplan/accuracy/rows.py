@@ -74,6 +74,9 @@ class ValidationRow:
     # measured by a client through the engine's own HTTP server (vllm serve, sglang
     # launch_server, trtllm-serve), whose serial work the simulator's API-server stage adds
     api_server: bool = False
+    # the executor backend the launch command names (`--backend pytorch`; "": the release's
+    # default), for defaults that differ by backend (EngineProfile.on_backend)
+    backend: str = ""
 
     @property
     def group(self) -> str:

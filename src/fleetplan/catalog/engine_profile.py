@@ -70,7 +70,16 @@ class EngineProfile:
     # mem_fraction_static: weights + KV pool together as a share of total memory)
     memory_semantics: str = "total"
     chunked_prefill: bool = True
+    # whether decode steps run as captured CUDA graphs; False: eagerly, every kernel launched
+    # from Python, a step at least the host's launch time (perf.roofline.eager_floor_s)
     cuda_graphs: bool = True
+    # the executor backend (a run's `--backend`) whose releases below `eager_before` ran eagerly
+    # by default, and that eager forward's host time per layer a step (dense layer; MoE layer),
+    # microseconds (`on_backend`)
+    eager_backend: str = ""
+    eager_before: str = ""
+    eager_layer_us: float = 0.0
+    eager_moe_layer_us: float = 0.0
     # another family whose GPU-generation scales this one takes for the generations it has no
     # rows of (the share of a generation's peak kernels reach moves with the GPU), and those
     # generations (filled in when the catalog is built)
@@ -207,6 +216,18 @@ class EngineProfile:
     def at_version(self, version: str) -> EngineProfile:
         """The profile for one release of the family (kernel choices that changed within it)."""
         return replace(self, version=version) if version != self.version else self
+
+    def on_backend(self, backend: str) -> EngineProfile:
+        """The profile for a run on executor `backend` (a launch command's `--backend`; "": the
+        release's default): a release below `eager_before` on `eager_backend` runs without CUDA
+        graphs (TensorRT-LLM's PyTorch backend before 1.0: PyTorchConfig's use_cuda_graph and
+        enable_overlap_scheduler both off unless set in an options file)."""
+        if not (self.eager_before and backend and backend == self.eager_backend):
+            return self
+        release = self.version or self.version_max
+        if not release or version_tuple(release) >= version_tuple(self.eager_before):
+            return self
+        return replace(self, cuda_graphs=False)
 
     def runs_triton_block_fp8(self) -> bool:
         """Whether this release runs block-scaled FP8 GEMMs as Triton kernels: a release below

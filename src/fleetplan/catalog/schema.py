@@ -247,6 +247,10 @@ class EngineEntry(_Entry):
     memory_semantics: Literal["total", "free_after_weights", "static"] = "total"
     chunked_prefill: bool = True
     cuda_graphs: bool = True
+    eager_backend: str = ""
+    eager_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    eager_layer_us: float = Field(default=0.0, ge=0, le=10_000)
+    eager_moe_layer_us: float = Field(default=0.0, ge=0, le=10_000)
     generation_scales_from: str = ""
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)

@@ -89,6 +89,9 @@ class Setup:
     # (block-scaled FP8 in the Triton fused-MoE kernel: perf.kernels.block_fp8_moe_scale)
     moe_gemm_scale: float = 1.0
     link_gb_s: float = 0.0  # bus bandwidth of the tp group's collectives (allreduce_link_gb_s)
+    # > 0: the engine runs the model eagerly (no CUDA graphs): the host's time to launch a
+    # step's kernels, which the step's non-attention work cannot undercut (eager_floor_s)
+    eager_floor_s: float = 0.0
 
     @property
     def label(self) -> str:
@@ -274,7 +277,21 @@ def setup(
         attention_dp=attention_dp,
         ep=ep,
         link_gb_s=allreduce_link_gb_s(gpu.interconnect, gpu.interconnect_gb_s, tp),
+        eager_floor_s=eager_floor_s(model, engine),
     )
+
+
+def eager_floor_s(model: ModelSpec, engine: EngineProfile) -> float:
+    """The host's time to launch one eager forward step's kernels (0 under CUDA graphs): each
+    layer's ops go from Python through PyTorch's dispatcher one by one, so a step of a few
+    sequences, whose kernels are short, takes the launch time, not the GPU's
+    (`eager_layer_us` a dense layer, `eager_moe_layer_us` a MoE layer: engine-profile facts).
+    The step's non-attention work is floored by it (`step_s`; the attention adds, so the step
+    still separates as sim.steptime assumes)."""
+    if engine.cuda_graphs:
+        return 0.0
+    dense = model.layers - model.moe_layers
+    return (dense * engine.eager_layer_us + model.moe_layers * engine.eager_moe_layer_us) * 1e-6
 
 
 @dataclass(frozen=True)
@@ -342,6 +359,10 @@ def step_s(
         + moe_comm
     )
     overhead = s.step_overhead_s + m.layers * s.layer_overhead_s + zero
+    if s.eager_floor_s > 0:  # launch-bound: the host's share no kernel hides
+        overhead = overhead + np.maximum(
+            s.eager_floor_s - (lin_compute + lin_memory + comm + overhead), 0.0
+        )
     # near the ridge point a GEMM kernel overlaps its weight loads and its MACs only partly:
     # the parts add (at batch 1 the MACs vanish, at large batch the weight stream does)
     total = lin_compute + lin_memory + np.maximum(attn_compute, attn_memory) + comm + overhead

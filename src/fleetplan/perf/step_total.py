@@ -75,4 +75,8 @@ def step_total_s(
         dec_tokens * f.attn_compute_s_per_token + pre_tokens * f.attn_prefill_compute_s_per_token
     )
     attn_memory = (dec_tokens * s.kv_read_factor + p * m.layers) * f.attn_memory_s_per_token
-    return lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + f.fixed_s
+    total = lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + f.fixed_s
+    if s.eager_floor_s > 0:  # as step_s: the eager launch time floors all but the attention
+        rest = lin + f.comm_s_per_token * tokens + f.fixed_s
+        total = total + np.maximum(s.eager_floor_s - rest, 0.0)
+    return total
