@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fleetplan.accuracy import crossval
+from fleetplan.accuracy import crossval, fit_stages
 from fleetplan.accuracy.predict import (
     burst_throughput,
     concurrency_cap,
@@ -292,9 +292,13 @@ def test_the_api_servers_factors_are_fitted_where_the_family_models_it(published
     v1 = [r for r in published.rows if row_engine(r, catalog).id == "vllm"]
     v0 = [r for r in published.rows if row_engine(r, catalog).id == "vllm-v0"]
     assert any(r.api_server for r in v0)
-    own = crossval.server_factors(catalog.engines["vllm"])
+    own = fit_stages.server_factors(catalog.engines["vllm"])
     stages = crossval._stages(
-        v1, catalog, True, server=crossval.models_server(catalog.engines["vllm"]), server_names=own
+        v1,
+        catalog,
+        True,
+        server=fit_stages.models_server(catalog.engines["vllm"]),
+        server_names=own,
     )
     rows, names = stages[-1]
     assert names == list(own)
@@ -302,11 +306,11 @@ def test_the_api_servers_factors_are_fitted_where_the_family_models_it(published
     assert set(own) <= set(crossval.default_factors(v1, catalog))
     # vLLM renders gpt-oss chat prompts natively, the others' from their chat templates: the
     # rows of both kinds tell the two latencies apart; SGLang's profile draws no such line
-    assert crossval.CHAT_TEMPLATE_FACTOR in own
+    assert fit_stages.CHAT_TEMPLATE_FACTOR in own
     assert {catalog.model(r.model).family == "gpt_oss" for r in rows} == {True, False}
-    assert crossval.server_factors(catalog.engines["sglang"]) == crossval.SERVER_FACTORS
-    assert not crossval.models_server(catalog.engines["vllm-v0"])
-    assert not set(crossval.SERVER_FACTORS) & set(crossval.default_factors(v0, catalog))
+    assert fit_stages.server_factors(catalog.engines["sglang"]) == fit_stages.SERVER_FACTORS
+    assert not fit_stages.models_server(catalog.engines["vllm-v0"])
+    assert not set(fit_stages.SERVER_FACTORS) & set(crossval.default_factors(v0, catalog))
 
 
 def test_a_fit_starts_the_servers_factors_afresh(catalog):
@@ -326,7 +330,7 @@ def test_a_fit_starts_the_servers_factors_afresh(catalog):
         api_server_latency_ms=1.0,
     )
     a, b = crossval.fit_family(rows, catalog, packaged), crossval.fit_family(rows, catalog, odd)
-    for name in crossval.server_factors(packaged):
+    for name in fit_stages.server_factors(packaged):
         assert getattr(a, name) == pytest.approx(getattr(b, name))
     # one user's TTFT through the server is the engine's plus tens of ms: the fit finds it
     assert a.server_latency_ms(catalog.model("qwen3-8b")) + a.api_server_ms_per_request > 10

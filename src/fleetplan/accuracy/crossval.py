@@ -22,8 +22,12 @@ from fleetplan.accuracy.calibrate import (
     fit_engine,
 )
 from fleetplan.accuracy.fit_stages import (
+    SERVER_FACTORS,
+    SERVER_START,
     dense_factors,
+    models_server,
     moe_factors,
+    server_factors,
     weight_only_moe_formats,
 )
 from fleetplan.accuracy.predict import (
@@ -58,29 +62,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "api_server_latency_ms": (0.05, 100.0),
     "chat_template_latency_ms": (0.05, 100.0),
 }
-# the API server's serial work and latency (sim/frontend.py), fitted on the rows measured
-# through it, for the families whose profile models the server (non-zero costs in engines.toml),
-# in a stage of their own after the kernels' factors. Every fit starts them from the same values,
-# not the packaged (in-sample) ones, which the held-out source helped set: 65 us a token is
-# vLLM PR 17546's API-server throughput (13.1 ms a ~200-token ShareGPT request, all of it
-# charged to the tokens, https://github.com/vllm-project/vllm/pull/17546); 1 ms a request and
-# 10 ms on the way are round starting points, not measurements
-SERVER_FACTORS = (
-    "api_server_ms_per_request",
-    "api_server_us_per_output_token",
-    "api_server_latency_ms",
-)
-# where the server renders some models' chat prompts natively (EngineProfile
-# native_chat_families: vLLM's openai_harmony for gpt-oss), the further latency of a prompt
-# rendered from a Hugging Face chat template is a factor of its own (`server_factors`)
-CHAT_TEMPLATE_FACTOR = "chat_template_latency_ms"
 SERVER_TTFT_USERS = 4
-SERVER_START = {
-    "api_server_ms_per_request": 1.0,
-    "api_server_us_per_output_token": 65.0,
-    "api_server_latency_ms": 10.0,
-    CHAT_TEMPLATE_FACTOR: 10.0,
-}
 # where current kernels sit, independent of the validation rows (reference, spread in ln units).
 # A fit's residual per factor: factors the rows hardly constrain (a family with few dense rows,
 # a held-out source that was the only one at low batch) stay near these instead of at a bound.
@@ -120,7 +102,7 @@ PRIOR: dict[str, tuple[float, float]] = {
     "api_server_us_per_output_token": (65.0, 0.5),
     "api_server_ms_per_request": (2.0, 2.0),
     "api_server_latency_ms": (10.0, 2.0),
-    CHAT_TEMPLATE_FACTOR: (10.0, 2.0),
+    "chat_template_latency_ms": (10.0, 2.0),
 }
 PRIOR_SINCE = "2024"
 DENSE_KERNEL_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
@@ -148,20 +130,6 @@ class Judged:
 def is_current(engine: EngineProfile) -> bool:
     """A family released from PRIOR_SINCE on (fitted with `PRIOR`'s anchors)."""
     return engine.released >= PRIOR_SINCE
-
-
-def models_server(engine: EngineProfile) -> bool:
-    """Whether a family's profile models its API server (`sim/frontend.py`)."""
-    return engine.api_server_ms_per_request + engine.api_server_us_per_output_token > 0
-
-
-def server_factors(engine: EngineProfile) -> tuple[str, ...]:
-    """The API server's factors a family's fit takes: `SERVER_FACTORS`, and the chat-template
-    latency where the server renders some models' chat prompts natively (the rows of the two
-    kinds tell the two latencies apart; elsewhere it would double `api_server_latency_ms`)."""
-    if engine.native_chat_families:
-        return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR)
-    return SERVER_FACTORS
 
 
 def _preempting_burst(row: ValidationRow, catalog: Catalog) -> bool:

@@ -1,5 +1,6 @@
 """Which factors a family's fit stages pin down (`crossval._stages`): the dense kernels' on
-dense-model rows, the MoE kernels' on MoE rows."""
+dense-model rows, the MoE kernels' on MoE rows, the API server's on the rows measured through
+it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
+from fleetplan.catalog.engine_profile import EngineProfile
 
 BASE_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
 MIN_ARCH_ROWS = 10  # rows of a GPU generation (or weight-only format) needed to fit its scale
@@ -58,3 +60,41 @@ def moe_factors(
     if per_expert_cost:
         names.append("moe_expert_overhead_us")
     return names if has_dense else [*names, "step_overhead_ms"]
+
+
+# the API server's serial work and latency (sim/frontend.py), fitted on the rows measured
+# through it, for the families whose profile models the server (non-zero costs in engines.toml),
+# in a stage of their own after the kernels' factors. Every fit starts them from the same values,
+# not the packaged (in-sample) ones, which the held-out source helped set: 65 us a token is
+# vLLM PR 17546's API-server throughput (13.1 ms a ~200-token ShareGPT request, all of it
+# charged to the tokens, https://github.com/vllm-project/vllm/pull/17546); 1 ms a request and
+# 10 ms on the way are round starting points, not measurements
+SERVER_FACTORS = (
+    "api_server_ms_per_request",
+    "api_server_us_per_output_token",
+    "api_server_latency_ms",
+)
+# where the server renders some models' chat prompts natively (EngineProfile
+# native_chat_families: vLLM's openai_harmony for gpt-oss), the further latency of a prompt
+# rendered from a Hugging Face chat template is a factor of its own (`server_factors`)
+CHAT_TEMPLATE_FACTOR = "chat_template_latency_ms"
+SERVER_START = {
+    "api_server_ms_per_request": 1.0,
+    "api_server_us_per_output_token": 65.0,
+    "api_server_latency_ms": 10.0,
+    CHAT_TEMPLATE_FACTOR: 10.0,
+}
+
+
+def models_server(engine: EngineProfile) -> bool:
+    """Whether a family's profile models its API server (`sim/frontend.py`)."""
+    return engine.api_server_ms_per_request + engine.api_server_us_per_output_token > 0
+
+
+def server_factors(engine: EngineProfile) -> tuple[str, ...]:
+    """The API server's factors a family's fit takes: `SERVER_FACTORS`, and the chat-template
+    latency where the server renders some models' chat prompts natively (the rows of the two
+    kinds tell the two latencies apart; elsewhere it would double `api_server_latency_ms`)."""
+    if engine.native_chat_families:
+        return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR)
+    return SERVER_FACTORS
