@@ -18,6 +18,48 @@ MODELS = {
     "llama2-13b": "meta-llama/Llama-2-13b-hf",
     "llama2-70b": "meta-llama/Llama-2-70b-hf",
 }
+# The page runs `bash benchmark/benchmark-{7b,13b,70b}.sh`: each converts the model and sets
+# config.ini's cache_max_entry_count to a number of KV blocks (TurboMind 2.x: an integer is a
+# block count, a block cache_block_seq_len = 128 tokens; docs/en/inference/turbomind_config.md),
+# max_batch_size and max_context_token_num 4, then runs profile_generation.py. The table's
+# mem(GB) column agrees: weights + blocks (7B: 12.6 GiB + 1000 x 64 MiB = 75.1 of 76.6 GB; 13B:
+# 24.2 + 500 x 100 MiB = 73.0 of 74.8; 70B TP4: 32.1 + 4000 x 10 MiB = 71.2 of 73.7 per GPU).
+SCRIPTS = {
+    "llama2-7b": (
+        "https://github.com/InternLM/lmdeploy/blob/4818dac374874a05142ff3dbc686224cca2ba3be/"
+        "benchmark/benchmark-7b.sh",
+        1000,
+        128,
+    ),
+    "llama2-13b": (
+        "https://github.com/InternLM/lmdeploy/blob/05e6ef329cb77b3707b37550101550bfebf1534d/"
+        "benchmark/benchmark_13b.sh",
+        500,
+        128,
+    ),
+    "llama2-70b": (
+        "https://github.com/InternLM/lmdeploy/blob/05e6ef329cb77b3707b37550101550bfebf1534d/"
+        "benchmark/benchmark_70b.sh",
+        4000,
+        256,
+    ),
+}
+BLOCK_TOKENS = 128  # TurboMind 2.x cache_block_seq_len default
+# profile_generation.py (v0.1.0): `--concurrency` threads, each sending `--test-round` (default
+# 10) requests one after another; FTL averages over all of them
+TEST_ROUNDS = 10
+PROFILE_URL = "https://github.com/InternLM/lmdeploy/blob/v0.1.0/benchmark/profile_generation.py"
+
+
+def _run_notes(label: str, batch: int) -> str:
+    """What the run set and how the client sent its requests, for the row's notes."""
+    url, blocks, max_batch = SCRIPTS[label]
+    return (
+        f"{url} sets cache_max_entry_count {blocks} (blocks of {BLOCK_TOKENS} tokens: a KV cache "
+        f"of {blocks * BLOCK_TOKENS} tokens), max_batch_size {max_batch}, "
+        f"max_context_token_num 4; {PROFILE_URL}: {batch} threads x {TEST_ROUNDS} rounds, "
+        f"{batch * TEST_ROUNDS} requests"
+    )
 
 
 def _seconds_to_ms(cell: str) -> str:
@@ -27,10 +69,11 @@ def _seconds_to_ms(cell: str) -> str:
 def lmdeploy_a100_static() -> Iterator[dict[str, str]]:
     """Static batches of llama2-7b/13b (TP1) and 70b (TP4) on A100-80G: throughput, mean FTL,
     median per-token latency."""
-    model = ""
+    model = label = ""
     for line in (SOURCES_DIR / "lmdeploy_a100_fp16_v0.1.0a1.md").read_text().splitlines():
         if line.startswith("### "):
-            model = MODELS[line[4:].strip()]
+            label = line[4:].strip()
+            model = MODELS[label]
             continue
         if not line.startswith("| ") or line.startswith("| batch"):
             continue
@@ -57,7 +100,8 @@ def lmdeploy_a100_static() -> Iterator[dict[str, str]]:
             load_value=batch,
             per="system",
             notes="TurboMind, A100-80G (SXM or PCIe not stated), CUDA 11.8; table labels "
-            "llama2-7b/13b/70b (base or chat checkpoint not stated)",
+            "llama2-7b/13b/70b (base or chat checkpoint not stated); "
+            + _run_notes(label, int(batch)),
         )
         yield row(
             **common,

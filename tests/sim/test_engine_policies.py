@@ -165,7 +165,7 @@ def test_sglang_orders_the_queue_longest_cached_prefix_first() -> None:
 
 def test_unknown_engines_schedule_like_vllm_and_settings_belong_to_their_engine() -> None:
     assert policy_for("tgi") == policy_for("vllm")
-    assert policy_for("lmdeploy").family == "vllm"
+    assert policy_for("lmdeploy").family == "turbomind"
     assert policy_for("trt-llm").admission == "reserve_full"
     assert policy_for("vllm@0.6", "vllm", profile_chunked=False).mixed is False
     with pytest.raises(InputError, match="capacity_scheduler_policy"):

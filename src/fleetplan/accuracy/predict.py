@@ -70,9 +70,25 @@ def row_engine(row: ValidationRow, catalog: Catalog) -> EngineProfile:
 
 def needs_simulator(row: ValidationRow) -> bool:
     """Rows whose prediction runs the discrete-event simulator (slower: ~0.03-0.3 s each):
-    open loops, benchmark runs at a concurrency, and the latencies of offline bursts (their
-    queueing)."""
-    return row.schedule in SIMULATED or (row.schedule == "offline" and row.metric in LATENCY)
+    open loops, benchmark runs at a concurrency, the latencies of offline bursts (their
+    queueing), and static batches the run's KV cache cannot hold (`outgrows_kv`)."""
+    return (
+        row.schedule in SIMULATED
+        or (row.schedule == "offline" and row.metric in LATENCY)
+        or outgrows_kv(row)
+    )
+
+
+def outgrows_kv(row: ValidationRow) -> bool:
+    """Whether a static batch's latencies outgrow the KV cache its run set: its sequences at
+    full length need more than `kv_cache_tokens`. TurboMind (`sim/policy.py`) admits what
+    fits, preempts the latest as they grow, and later first tokens wait for earlier requests
+    to finish: the simulator replays the batch's users sending their rounds back to back
+    (LMDeploy's profile_generation.py). Throughput stays the static batch's: the simulator's
+    equal requests, preempted in step, fall 20-40 % under the runs (whose rounds drift)."""
+    need = row.batch * (row.input_len + row.output_len)
+    latency = row.metric in LATENCY
+    return latency and row.schedule == "static" and 0 < row.kv_cache_tokens < need
 
 
 def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None = None) -> Setup:
@@ -147,7 +163,8 @@ def row_lengths(row: ValidationRow) -> dict[str, dict[str, object]]:
 def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
     """The row's metric from the simulator: the row's requests arriving as a Poisson process at
     its rate (exactly that many, as the benchmark sent them), or a closed loop of the row's
-    concurrency (an offline burst: every request at once); request lengths from `row_lengths`."""
+    concurrency (an offline burst: every request at once; a static batch: its users, each
+    sending its requests back to back); request lengths from `row_lengths`."""
     from fleetplan.sim import simulate
 
     if row.schedule == "rate":  # the run's requests, sent with exponential gaps at its rate
@@ -169,6 +186,7 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
             "arrivals": arrivals,
             "lengths": row_lengths(row),
             "prefix_caching": False,
+            "kv_capacity_tokens": row.kv_cache_tokens or None,  # the run's own KV cache
             "api_server": row.api_server,  # measured by a client through the engine's server
             "seed": 0,
         },

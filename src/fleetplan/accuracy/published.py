@@ -60,6 +60,7 @@ def _kv(rec: dict[str, str]) -> str:
 
 
 _MAX_MODEL_LEN = re.compile(r"--max-model-len[ =](\d+)")
+_KV_CACHE = re.compile(r"KV cache of (\d+) tokens")
 # the executor backend a TensorRT-LLM launch command names (not a benchmark client's --backend,
 # which names the server it talks to)
 _BACKEND = re.compile(r"trtllm-(?:serve|bench)[^;]*?--backend[ =]([A-Za-z_]+)")
@@ -76,6 +77,13 @@ def max_model_len(command: str) -> int:
     """The run's --max-model-len from its launch command (the row's notes), 0 if not given:
     vLLM sizes its scheduler by it (V0 without chunked prefill batches prompts up to it)."""
     found = _MAX_MODEL_LEN.search(command)
+    return int(found.group(1)) if found else 0
+
+
+def kv_cache_tokens(notes: str) -> int:
+    """The KV cache a run set for itself, in tokens, as its notes state it ('a KV cache of N
+    tokens'), 0 if they do not: the engine then splits the memory itself."""
+    found = _KV_CACHE.search(notes)
     return int(found.group(1)) if found else 0
 
 
@@ -180,6 +188,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         ep=ep,
         lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
         max_model_len=max_model_len(rec["notes"]),
+        kv_cache_tokens=kv_cache_tokens(rec["notes"]),
         api_server=schedule != "static" and bool(_API_SERVER.search(rec["notes"])),
         backend=launch_backend(rec["notes"]),
     )

@@ -71,6 +71,9 @@ class ValidationRow:
     ep: int = 1  # expert-parallel groups (TensorRT-LLM --ep_size, vLLM --enable-expert-parallel)
     lengths: str = "fixed"  # one of LENGTHS: how the run's request lengths vary
     max_model_len: int = 0  # the run's --max-model-len (0: the model's own context window)
+    # the KV cache the run set, in tokens (LMDeploy cache_max_entry_count in blocks x the block
+    # length); 0: the engine's own memory split (`perf.memory.fit`)
+    kv_cache_tokens: int = 0
     # measured by a client through the engine's own HTTP server (vllm serve, sglang
     # launch_server, trtllm-serve), whose serial work the simulator's API-server stage adds
     api_server: bool = False

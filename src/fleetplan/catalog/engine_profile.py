@@ -151,6 +151,9 @@ class EngineProfile:
     # `for_model` resolves it
     long_context_chunk_tokens: int = 0
     long_context_min_tokens: int = 32768
+    # releases of the family below this version prefill whole prompts in passes of their own
+    # (no chunked prefill: LMDeploy TurboMind before split-and-fuse); "": none (`at_version`)
+    whole_prompts_before: str = ""
 
     def for_gpu(self, gpu: GpuSpec) -> EngineProfile:
         """The profile as the engine configures itself on `gpu`: the first of
@@ -214,8 +217,16 @@ class EngineProfile:
         return self.api_server_latency_ms + self.chat_template_latency_ms
 
     def at_version(self, version: str) -> EngineProfile:
-        """The profile for one release of the family (kernel choices that changed within it)."""
-        return replace(self, version=version) if version != self.version else self
+        """The profile for one release of the family (kernel choices that changed within it;
+        a release below `whole_prompts_before` runs without chunked prefill)."""
+        if version == self.version:
+            return self
+        out = replace(self, version=version)
+        if self.whole_prompts_before and version_tuple(version) < version_tuple(
+            self.whole_prompts_before
+        ):
+            out = replace(out, chunked_prefill=False)
+        return out
 
     def on_backend(self, backend: str) -> EngineProfile:
         """The profile for a run on executor `backend` (a launch command's `--backend`; "": the

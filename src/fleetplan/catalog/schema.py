@@ -275,6 +275,7 @@ class EngineEntry(_Entry):
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
     long_context_chunk_tokens: int = Field(default=0, ge=0)
     long_context_min_tokens: int = Field(default=32768, gt=0)
+    whole_prompts_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
 
     def to_spec(self, engine_id: str) -> EngineProfile:
         data = self.model_dump(

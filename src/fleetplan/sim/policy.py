@@ -25,6 +25,14 @@ engines is a handful of decisions, collected here and keyed on the engine profil
   also keeps `new_token_ratio` x the running requests' remaining output tokens free, a ratio
   that starts at 0.7 and decays to 0.098 over 600 decode steps and is reset to 0.7 when a
   decode batch runs out of memory and requests are retracted (preempted by recompute).
+- **LMDeploy TurboMind** (2.x, v0.1.0: `SequenceManager::Materialize` and
+  `LlamaBatch::ContextDecode` in https://github.com/InternLM/lmdeploy/tree/v0.1.0/src/turbomind/models/llama):
+  blocks of `cache_block_seq_len` = 128 tokens are allocated as a sequence grows (its context
+  plus the next step), nothing reserved for its output; sequences take blocks in arrival order
+  and, when the pool runs short, the most recent are preempted (their blocks released, the
+  context recomputed on resumption) and new requests wait. Releases before split-and-fuse
+  (`EngineProfile.whole_prompts_before`) prefill the admitted prompts whole, in passes of their
+  own before the iteration's decode step; later ones fuse prompt chunks into decode steps.
 
 The simulator knows each request's true output length, so a reservation "through the maximum
 output" reserves the output it will generate (as benchmarks that set max_tokens to the output
@@ -48,7 +56,7 @@ CAPACITY_POLICIES = ("guaranteed_no_evict", "max_utilization")
 class Policy:
     """The scheduling decisions of one engine family (see the module docstring)."""
 
-    family: str  # "vllm", "tensorrt-llm" or "sglang": whose scheduler this is
+    family: str  # "vllm", "tensorrt-llm", "sglang" or "turbomind": whose scheduler this is
     admission: str  # "watermark" | "reserve_full" | "greedy" | "token_ratio"
     chunked: bool  # prompts enter in chunks; False: a prompt enters whole in one step
     mixed: bool  # prefill chunks share a step with decodes; False: prefill-only steps
@@ -57,7 +65,12 @@ class Policy:
 
     def describe(self) -> str:
         parts = [
-            {"vllm": "vLLM", "tensorrt-llm": "TensorRT-LLM", "sglang": "SGLang"}[self.family],
+            {
+                "vllm": "vLLM",
+                "tensorrt-llm": "TensorRT-LLM",
+                "sglang": "SGLang",
+                "turbomind": "LMDeploy TurboMind",
+            }[self.family],
             {
                 "watermark": "watermark admission, recompute preemption",
                 "reserve_full": "guaranteed no evict (prompt + output reserved)",
@@ -78,6 +91,8 @@ def family_of(engine_id: str, engine_field: str = "") -> str:
         return "tensorrt-llm"
     if name.startswith("sglang"):
         return "sglang"
+    if name.startswith(("lmdeploy", "turbomind")):
+        return "turbomind"
     return "vllm"
 
 
@@ -110,4 +125,6 @@ def policy_for(
     if family == "sglang":
         lpm = (schedule_policy or "lpm") == "lpm"
         return Policy(family, "token_ratio", chunked, False, lpm, 1)
+    if family == "turbomind":
+        return Policy(family, "greedy", chunked, chunked, False, 128)
     return Policy(family, "watermark", chunked, chunked, False, 16)
