@@ -66,6 +66,8 @@ def test_a_small_eager_step_takes_the_floor_and_a_large_one_its_gpu_time(catalog
     trt = catalog.engine("tensorrt-llm").at_version("0.17")
     graphs, eager = _r1(catalog, trt), _r1(catalog, trt.on_backend("pytorch"))
     assert graphs.eager_floor_s == 0.0 and eager.eager_floor_s > 0
+    assert any("eagerly" in n for n in eager.notes)
+    assert not any("eagerly" in n for n in graphs.notes)
     small_g, small_e = step_s(graphs, 4, 3600), step_s(eager, 4, 3600)
     assert float(small_g.total_s) < 0.6 * eager.eager_floor_s  # the GPU alone is far quicker
     attn = float(np.maximum(small_e.attention_compute_s, small_e.attention_memory_s))

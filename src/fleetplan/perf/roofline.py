@@ -221,8 +221,18 @@ def setup(
             f"{tp * math.ceil(model.kv_heads / tp) / model.kv_heads:g}x (modelled)"
         )
     dp_note = attention_dp_note(tp, attention_dp, engine)
+    floor = eager_floor_s(model, engine)
+    release = f"{engine.id}@{engine.version}" if engine.version else engine.id
+    eager = (
+        ""
+        if floor <= 0
+        else (
+            f"{release} runs {model.id} eagerly (no CUDA graphs): a step takes at least the "
+            f"host's {floor * 1e3:.0f} ms to launch its kernels (modelled)"
+        )
+    )
     notes = (note, extrapolated, replicated, long_context, window, dp_note, ep_note(model, tp, ep))
-    notes = tuple(n for n in notes if n)
+    notes = tuple(n for n in (*notes, eager) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
@@ -277,21 +287,18 @@ def setup(
         attention_dp=attention_dp,
         ep=ep,
         link_gb_s=allreduce_link_gb_s(gpu.interconnect, gpu.interconnect_gb_s, tp),
-        eager_floor_s=eager_floor_s(model, engine),
+        eager_floor_s=floor,
     )
 
 
 def eager_floor_s(model: ModelSpec, engine: EngineProfile) -> float:
-    """The host's time to launch one eager forward step's kernels (0 under CUDA graphs): each
-    layer's ops go from Python through PyTorch's dispatcher one by one, so a step of a few
-    sequences, whose kernels are short, takes the launch time, not the GPU's
-    (`eager_layer_us` a dense layer, `eager_moe_layer_us` a MoE layer: engine-profile facts).
-    The step's non-attention work is floored by it (`step_s`; the attention adds, so the step
-    still separates as sim.steptime assumes)."""
+    """The host's time to launch one eager step's kernels, op by op from Python (0 under CUDA
+    graphs): `eager_layer_us` a dense layer, `eager_moe_layer_us` a MoE layer. It floors the
+    step's non-attention work (`step_s`; the attention adds, as sim.steptime assumes)."""
     if engine.cuda_graphs:
         return 0.0
-    dense = model.layers - model.moe_layers
-    return (dense * engine.eager_layer_us + model.moe_layers * engine.eager_moe_layer_us) * 1e-6
+    per_layer = model.moe_layers * (engine.eager_moe_layer_us - engine.eager_layer_us)
+    return (model.layers * engine.eager_layer_us + per_layer) * 1e-6
 
 
 @dataclass(frozen=True)
