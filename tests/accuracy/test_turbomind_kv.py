@@ -9,6 +9,7 @@ import pytest
 
 from fleetplan.accuracy.predict import needs_simulator, outgrows_kv, predict_row, row_setup
 from fleetplan.accuracy.published import kv_cache_tokens, published_set_path, read_published
+from fleetplan.perf.memory import GIB, activation_workspace_bytes, fit, weights
 from fleetplan.perf.schedule import run
 from fleetplan.sim.policy import policy_for
 
@@ -78,3 +79,21 @@ def test_requests_wait_for_blocks_where_the_batch_outgrows_the_cache(rows, catal
     # batch's prefill, no waiting)
     roomy = dataclasses.replace(ttft, kv_cache_tokens=64 * 4096)
     assert predict_row(roomy, catalog).predicted == pytest.approx(float(static.ttft_s[0]) * 1e3)
+
+
+def test_the_kv_cache_follows_the_releases_memory_semantics(catalog):
+    """TurboMind's cache_max_entry_count: before v0.2.1 the KV blocks take that share of the
+    GPU's total memory (default 0.5: 40 GB of an A100-80G), from v0.2.1 that share of the
+    memory the weights leave free (default 0.8); the deploy command passes the same value."""
+    m, g, p = catalog.model("llama-2-13b"), catalog.gpu("a100-80gb"), catalog.precision("fp16")
+    cur = catalog.engine("lmdeploy")
+    old = cur.at_version("0.1.0a1")
+    assert (old.memory_semantics, old.gpu_memory_utilization) == ("kv_of_total", 0.5)
+    assert fit(m, g, p, old, context=4096).kv_budget_bytes_per_gpu == pytest.approx(
+        0.5 * g.memory_bytes
+    )
+    new = cur.at_version("0.2.1")
+    assert (new.memory_semantics, new.gpu_memory_utilization) == ("free_after_weights", 0.8)
+    other = new.runtime_overhead_gib * GIB + activation_workspace_bytes(m, new, 1)
+    want = 0.8 * (g.memory_bytes - weights(m, p).total_bytes - other)
+    assert fit(m, g, p, new, context=4096).kv_budget_bytes_per_gpu == pytest.approx(want)

@@ -66,8 +66,10 @@ class EngineProfile:
     released: str = ""
     current: bool = True
     # what gpu_memory_utilization is a share of: "total" memory (vLLM), the memory "free" after
-    # weights and activations (TensorRT-LLM kv_cache_free_gpu_mem_fraction), or "static" (SGLang
-    # mem_fraction_static: weights + KV pool together as a share of total memory)
+    # weights and activations (TensorRT-LLM kv_cache_free_gpu_mem_fraction), "static" (SGLang
+    # mem_fraction_static: weights + KV pool together as a share of total memory), or
+    # "kv_of_total" (the KV cache alone as a share of total memory: LMDeploy TurboMind before
+    # v0.2.1, `kv_total_share_before`)
     memory_semantics: str = "total"
     chunked_prefill: bool = True
     # whether decode steps run as captured CUDA graphs; False: eagerly, every kernel launched
@@ -154,6 +156,10 @@ class EngineProfile:
     # releases of the family below this version prefill whole prompts in passes of their own
     # (no chunked prefill: LMDeploy TurboMind before split-and-fuse); "": none (`at_version`)
     whole_prompts_before: str = ""
+    # releases of the family below this version give the KV cache `kv_total_share` of the GPU's
+    # total memory, whatever the weights take ("kv_of_total"); "": none (`at_version`)
+    kv_total_share_before: str = ""
+    kv_total_share: float = 0.0
 
     def for_gpu(self, gpu: GpuSpec) -> EngineProfile:
         """The profile as the engine configures itself on `gpu`: the first of
@@ -218,14 +224,21 @@ class EngineProfile:
 
     def at_version(self, version: str) -> EngineProfile:
         """The profile for one release of the family (kernel choices that changed within it;
-        a release below `whole_prompts_before` runs without chunked prefill)."""
+        a release below `whole_prompts_before` runs without chunked prefill, one below
+        `kv_total_share_before` sizes its KV cache as a share of total memory)."""
         if version == self.version:
             return self
         out = replace(self, version=version)
-        if self.whole_prompts_before and version_tuple(version) < version_tuple(
-            self.whole_prompts_before
-        ):
+
+        def before(v: str) -> bool:
+            return bool(v) and version_tuple(version) < version_tuple(v)
+
+        if before(self.whole_prompts_before):
             out = replace(out, chunked_prefill=False)
+        if before(self.kv_total_share_before):
+            out = replace(
+                out, memory_semantics="kv_of_total", gpu_memory_utilization=self.kv_total_share
+            )
         return out
 
     def on_backend(self, backend: str) -> EngineProfile:

@@ -244,7 +244,7 @@ class EngineEntry(_Entry):
     version_max: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")  # "" = open
     released: str = ""  # release date of the family's first version
     current: bool = True  # `--engine <engine>` without a version selects the current family
-    memory_semantics: Literal["total", "free_after_weights", "static"] = "total"
+    memory_semantics: Literal["total", "free_after_weights", "static", "kv_of_total"] = "total"
     chunked_prefill: bool = True
     cuda_graphs: bool = True
     eager_backend: str = ""
@@ -276,6 +276,8 @@ class EngineEntry(_Entry):
     long_context_chunk_tokens: int = Field(default=0, ge=0)
     long_context_min_tokens: int = Field(default=32768, gt=0)
     whole_prompts_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    kv_total_share_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    kv_total_share: float = Field(default=0.0, ge=0, le=1)
 
     def to_spec(self, engine_id: str) -> EngineProfile:
         data = self.model_dump(

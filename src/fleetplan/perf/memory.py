@@ -281,7 +281,7 @@ def fit(
     cap = scheduler_cap(engine, attention_dp)
     usable = gpu.memory_bytes * util
     share = f"{util:.0%} of {gpu.memory_bytes / 1e9:.1f} GB"
-    if engine.memory_semantics == "free_after_weights":  # the fraction applies after weights
+    if engine.memory_semantics in ("free_after_weights", "kv_of_total"):  # not the weights
         usable, share = gpu.memory_bytes, f"all of {gpu.memory_bytes / 1e9:.1f} GB"
     if w_gpu > usable:
         fits = False
@@ -337,10 +337,14 @@ def kv_budget_bytes(
     - "free_after_weights" (TensorRT-LLM kv_cache_free_gpu_mem_fraction): the KV cache gets
       util × what is free after weights, activations and runtime buffers;
     - "static" (SGLang --mem-fraction-static): util × total holds weights and the KV pool;
-      activations and runtime buffers live in the rest.
+      activations and runtime buffers live in the rest;
+    - "kv_of_total" (LMDeploy TurboMind before v0.2.1, cache_max_entry_count in (0, 1)): the
+      KV cache alone gets util × total memory, within what the weights and buffers leave.
     """
     if semantics == "free_after_weights":
         return util * (memory_bytes - weights_bytes - other_bytes)
+    if semantics == "kv_of_total":
+        return min(memory_bytes * util, memory_bytes - weights_bytes - other_bytes)
     if semantics == "static":
         return min(memory_bytes * util - weights_bytes, memory_bytes - weights_bytes - other_bytes)
     return memory_bytes * util - weights_bytes - other_bytes
