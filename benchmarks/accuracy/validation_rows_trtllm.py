@@ -176,7 +176,8 @@ def trtllm_v10() -> Iterator[dict[str, str]]:
                 ),
                 notes=(
                     f"checkpoint nvidia/{checkpoint} (ModelOpt); trtllm-bench throughput, "
-                    "PyTorch backend, CUDA graphs with padding"
+                    "PyTorch backend, CUDA graphs with padding; kv_cache_free_gpu_mem_fraction "
+                    "0.95 in many runs (0.90 or lower on out-of-memory)"
                     + (
                         "; MoE run with --ep $ep_size and attention DP, EP size not stated"
                         if moe

@@ -100,6 +100,9 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
     if found:
         eng = eng.at_version(found.group(0))
     eng = eng.on_backend(row.backend)
+    if row.kv_cache_fraction:  # the run's own KV memory setting replaces the engine's default
+        gpu = catalog.gpu(row.gpu)
+        eng = dataclasses.replace(eng.for_gpu(gpu), gpu_memory_utilization=row.kv_cache_fraction)
     if row.max_model_len:  # the run's --max-model-len sizes the engine's scheduler
         model = catalog.model(row.model)
         eng = eng.for_gpu(catalog.gpu(row.gpu)).for_model(model, row.max_model_len)

@@ -73,6 +73,11 @@ def launch_backend(command: str) -> str:
     return found.group(1).lower() if found else ""
 
 
+_KV_FRACTION = re.compile(
+    r"(?:kv_cache_free_gpu_mem_fraction|--gpu-memory-utilization)[ =]((?:0?\.\d+)|1(?:\.0*)?)\b"
+)
+
+
 def max_model_len(command: str) -> int:
     """The run's --max-model-len from its launch command (the row's notes), 0 if not given:
     vLLM sizes its scheduler by it (V0 without chunked prefill batches prompts up to it)."""
@@ -85,6 +90,19 @@ def kv_cache_tokens(notes: str) -> int:
     tokens'), 0 if they do not: the engine then splits the memory itself."""
     found = _KV_CACHE.search(notes)
     return int(found.group(1)) if found else 0
+
+
+def kv_cache_fraction(command: str) -> float:
+    """The run's KV-cache memory setting from its command (the row's notes), 0 if not given:
+    TensorRT-LLM's kv_cache_free_gpu_mem_fraction (a share of the memory free after weights and
+    activations) or vLLM's --gpu-memory-utilization (a share of the GPU's memory); the engine's
+    memory semantics (perf.memory.fit) read it as they read their default. TensorRT-LLM's perf
+    overview pages ran trtllm-bench with 0.95 'in majority of cases' (0.17) / 'in many cases'
+    (1.0), falling back to 0.90 on an out-of-memory error
+    (https://github.com/NVIDIA/TensorRT-LLM/blob/258c7540c03517def55d9a5aadfa9288af474e1b/docs/source/performance/perf-overview.md,
+    https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md)."""
+    found = _KV_FRACTION.search(command)
+    return float(found.group(1)) if found else 0.0
 
 
 def attention_dp(engine: str, version: str, command: str, tp: int) -> int:
@@ -189,6 +207,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         lengths="sharegpt" if "sharegpt" in rec["notes"].lower() else "fixed",
         max_model_len=max_model_len(rec["notes"]),
         kv_cache_tokens=kv_cache_tokens(rec["notes"]),
+        kv_cache_fraction=kv_cache_fraction(rec["notes"]),
         api_server=schedule != "static" and bool(_API_SERVER.search(rec["notes"])),
         backend=launch_backend(rec["notes"]),
     )

@@ -74,6 +74,9 @@ class ValidationRow:
     # the KV cache the run set, in tokens (LMDeploy cache_max_entry_count in blocks x the block
     # length); 0: the engine's own memory split (`perf.memory.fit`)
     kv_cache_tokens: int = 0
+    # the run's own KV-cache memory setting (TensorRT-LLM kv_cache_free_gpu_mem_fraction, vLLM
+    # --gpu-memory-utilization), read by the engine's memory semantics; 0: the engine's default
+    kv_cache_fraction: float = 0.0
     # measured by a client through the engine's own HTTP server (vllm serve, sglang
     # launch_server, trtllm-serve), whose serial work the simulator's API-server stage adds
     api_server: bool = False
@@ -112,6 +115,11 @@ class ValidationRow:
         ):
             if getattr(self, name) < 1:
                 raise InputError(f"row {self.row_id}: {name} must be a positive integer")
+        if not 0.0 <= self.kv_cache_fraction <= 1.0:
+            raise InputError(
+                f"row {self.row_id}: kv_cache_fraction {self.kv_cache_fraction!r}; expected a "
+                "fraction in (0, 1], or 0 for the engine's default"
+            )
 
 
 def _int(row: dict[str, str], key: str, where: str, default: int | None = None) -> int:
