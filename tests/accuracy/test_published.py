@@ -100,6 +100,12 @@ def test_rows_through_an_engine_server_are_marked(published):
     assert by_id["gpustack-perflab-gpt-oss-120b-h100-027"].max_model_len == 32768
     assert by_id["gpustack-perflab-gpt-oss-120b-a100-021"].max_model_len == 32768
     assert by_id["gpustack-perflab-gpt-oss-120b-h100-086"].max_model_len == 0
+    # and every GPUStack run, SGLang's too, went through `vllm bench serve`, whatever server
+    # it measured, also where the notes abbreviate the launch command ("sglang --tp 8
+    # --enable-dp-attention")
+    for src, marks in by_source.items():
+        if src.startswith("gpustack-perflab-"):
+            assert marks == {True}, src
     dstack = [r for r in published.rows if r.source_id == "dstack-deepseek-r1-mi300x-h200"]
     # its serving sweeps through the servers; its offline runs in-process (benchmark_throughput)
     assert all(r.api_server for r in dstack if r.schedule == "concurrency")

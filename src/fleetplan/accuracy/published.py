@@ -36,9 +36,12 @@ SCHEDULE = {"offline": "offline", "batch": "static", "concurrency": "concurrency
 _DP_SIZE = re.compile(r"--dp(?:-size)?[ =](\d+)")
 _MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
 # the engines' own OpenAI-compatible servers as a run's launch command names them (the row's
-# notes); a run through another server (Triton's TensorRT-LLM backend) or none (trtllm-bench,
-# static batches) has no API-server stage
-_API_SERVER = re.compile(r"vllm serve|sglang\.launch_server|trtllm-serve")
+# notes), or the benchmark client that only talks to such a server: `vllm bench serve` sends
+# its requests to a running server's HTTP endpoint (https://docs.vllm.ai/en/latest/cli/bench/serve.html),
+# whichever engine serves them and however the notes abbreviate its launch command; a run
+# through another server (Triton's TensorRT-LLM backend) or none (trtllm-bench, offline
+# throughput scripts, static batches) has no API-server stage
+_API_SERVER = re.compile(r"vllm serve|vllm bench serve|sglang\.launch_server|trtllm-serve")
 
 
 @dataclass
