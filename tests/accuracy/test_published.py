@@ -314,6 +314,12 @@ def test_the_api_servers_factors_are_fitted_where_the_family_models_it(published
     # rows of both kinds tell the two latencies apart; SGLang's profile draws no such line
     assert fit_stages.CHAT_TEMPLATE_FACTOR in own
     assert {catalog.model(r.model).family == "gpt_oss" for r in rows} == {True, False}
+    # the server's costs do not depend on the model's layers: a MoE row's throughput and TPOT,
+    # which carry the MoE factors' error, are left to the family's dense rows; its TTFT stays
+    moe = [r for r in rows if catalog.model(r.model).is_moe]
+    assert moe and all(r.group == "TTFT" for r in moe)
+    assert any(r.group != "TTFT" for r in rows if not catalog.model(r.model).is_moe)
+    assert any(r.api_server and r.group != "TTFT" and catalog.model(r.model).is_moe for r in v1)
     assert fit_stages.server_factors(catalog.engines["sglang"]) == fit_stages.SERVER_FACTORS
     assert not fit_stages.models_server(catalog.engines["vllm-v0"])
     assert not set(fit_stages.SERVER_FACTORS) & set(crossval.default_factors(v0, catalog))

@@ -176,6 +176,14 @@ def _stages(
         )
         and not _preempting_burst(r, catalog)
     ]
+    # the server's work per request and per token does not depend on the model's layers, and
+    # a MoE row's throughput carries the MoE factors' error, which the server's costs would
+    # take up (a fold without GPUStack's Qwen3-14B rows fitted trtllm-serve at 549 us a token
+    # to slow the MoE bursts it over-predicts): its throughput and TPOT are left to the dense
+    # rows where a family has them; its TTFT stays (the chat template's latency is told apart
+    # on the models rendered natively, gpt-oss's MoE)
+    if any(not catalog.model(r.model).is_moe for r in served):
+        served = [r for r in served if r.group == "TTFT" or not catalog.model(r.model).is_moe]
     if server and served:
         stages.append((served, list(server_names)))
     return stages
