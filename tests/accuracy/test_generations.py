@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from fleetplan.accuracy import crossval
+from fleetplan.accuracy import crossval, folds
 from fleetplan.accuracy.calibrate import CEILING
 from fleetplan.accuracy.predict import Prediction
 from fleetplan.accuracy.rows import ValidationRow
@@ -22,14 +22,14 @@ def test_borrowing_adds_only_the_generations_a_family_lacks(catalog):
         catalog.engines["tensorrt-llm"],
         architecture_scale={"ampere": {"mbu": 0.95, "mfu_prefill": 1.3}, "ada": {"mbu": 1.1}},
     )
-    out = crossval.borrow_generations(vllm, "hopper", trt, "hopper")
+    out = folds.borrow_generations(vllm, "hopper", trt, "hopper")
     assert out.architecture_scale["ampere"] == {"mbu": 0.95, "mfu_prefill": 1.3}
     assert out.architecture_scale["ada"] == {"mbu": 0.9}  # its own scale stays
     assert out.factor("mfu_prefill", "ampere") == pytest.approx(0.39)
     assert out.factor("mfu_prefill", "hopper") == pytest.approx(0.3)
     # ratios to a different base generation would not mean the same thing: nothing borrowed
-    assert crossval.borrow_generations(vllm, "ampere", trt, "hopper") is vllm
-    assert crossval.borrow_generations(trt, "hopper", trt, "hopper") is trt
+    assert folds.borrow_generations(vllm, "ampere", trt, "hopper") is vllm
+    assert folds.borrow_generations(trt, "hopper", trt, "hopper") is trt
 
 
 def test_a_borrowed_scale_stays_under_the_ceilings(catalog):
@@ -38,7 +38,7 @@ def test_a_borrowed_scale_stays_under_the_ceilings(catalog):
         catalog.engines["tensorrt-llm"],
         architecture_scale={"ampere": {"mbu": 1.2, "mfu_prefill": 1.5}},
     )
-    out = crossval.borrow_generations(vllm, "hopper", trt, "hopper")
+    out = folds.borrow_generations(vllm, "hopper", trt, "hopper")
     for name in ("mbu", "mfu_prefill"):
         assert out.factor(name, "ampere") == pytest.approx(CEILING[name])
 
@@ -146,10 +146,45 @@ def test_a_vendor_neutral_fold_takes_the_references_of_its_engines_era(catalog):
         allreduce_latency_us=50.0,
         architecture_scale={"cdna3": {"mbu": 0.5}},
     )
-    out = crossval.vendor_neutral(v0)
+    out = folds.vendor_neutral(v0)
     assert out.mbu == crossval.PRIOR["mbu"][0]
     assert out.allreduce_latency_us == crossval.PRIOR["allreduce_latency_us"][0]
-    assert out.step_overhead_ms == crossval.LEGACY_STEP_OVERHEAD_MS
+    assert out.step_overhead_ms == folds.LEGACY_STEP_OVERHEAD_MS
     assert out.architecture_scale == {}
     v1 = dataclasses.replace(catalog.engines["vllm"].without_borrowed(), step_overhead_ms=10.0)
-    assert crossval.vendor_neutral(v1).step_overhead_ms == crossval.PRIOR["step_overhead_ms"][0]
+    assert folds.vendor_neutral(v1).step_overhead_ms == crossval.PRIOR["step_overhead_ms"][0]
+
+
+def test_a_fold_drops_the_packaged_scales_its_own_rows_do_not_fit_again(catalog):
+    """The packaged TensorRT-LLM scales were fitted on every source: a fold whose rows hold no
+    Blackwell row (all of them are in the held-out source) must not predict Blackwell with a
+    scale fitted on those very rows; a generation the fold's rows fit again keeps its start."""
+    trt = catalog.engines["tensorrt-llm"].without_borrowed()
+    assert {"blackwell", "ampere"} <= set(trt.architecture_scale)
+    train = [_row(f"h{k}", "tensorrt-llm", "h100-sxm", "s") for k in range(14)]
+    train += [_row(f"a{k}", "tensorrt-llm", "a100-80gb", "s") for k in range(12)]
+    out = folds.fold_prior(trt, train, catalog)
+    assert "blackwell" not in out.architecture_scale
+    assert out.architecture_scale["ampere"] == trt.architecture_scale["ampere"]
+
+
+def test_a_family_with_one_source_is_predicted_from_the_references_when_it_is_held_out(
+    catalog, monkeypatch
+):
+    """With its only source held out a family has nothing left to fit on: its rows are
+    predicted with the references (`vendor_neutral`), never its packaged, in-sample profile."""
+    used = {}
+    real = crossval.predict_row
+
+    def spy(row, cat, engine=None):
+        used.setdefault(row.row_id, engine)  # the out-of-sample profile comes first
+        return real(row, cat, engine)
+
+    monkeypatch.setattr(crossval, "predict_row", spy)
+    rows = [_row("l1", "lmdeploy", "a100-80gb", "only")]
+    crossval.leave_one_source_out(rows, catalog)
+    eng = used["l1"]
+    packaged = catalog.engines["lmdeploy"]
+    assert eng.mbu == crossval.PRIOR["mbu"][0] != packaged.mbu
+    assert eng.step_overhead_ms == folds.LEGACY_STEP_OVERHEAD_MS
+    assert eng.gemm_half_tokens == 0.0

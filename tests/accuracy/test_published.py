@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fleetplan.accuracy import crossval, fit_stages
+from fleetplan.accuracy import crossval, fit_stages, folds
 from fleetplan.accuracy.predict import (
     burst_throughput,
     concurrency_cap,
@@ -51,8 +51,10 @@ GUARDED_SOURCES = {
     "gpustack-perflab-qwen3-8b-h100-latency",
     "dstack-deepseek-r1-mi300x-h200",
 }
-# leave-one-source-out on the older set (2023-24 engines), output tok/s (today 3.0 % / 15.6 %)
-OLD_LOSO_MEDIAN_MAX, OLD_LOSO_P90_MAX = 3.3, 16.5
+# leave-one-source-out on the older set (2023-24 engines), output tok/s (today 9.3 % / 22.6 %;
+# 3.0 % / 15.6 % until the folds stopped taking the packaged scales of generations their own
+# rows do not fit, and a family with one source stopped being predicted by its packaged profile)
+OLD_LOSO_MEDIAN_MAX, OLD_LOSO_P90_MAX = 10.0, 24.0
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +271,7 @@ def test_a_fold_does_not_carry_one_gpu_vendors_dense_factors_to_the_others(catal
         for name in (*crossval.DENSE_KERNEL_FACTORS, "allreduce_latency_us"):
             ref = crossval.PRIOR[name][0]
             if name == "step_overhead_ms":  # vLLM V0 (2023): a Python loop, not overlapped
-                ref = crossval.LEGACY_STEP_OVERHEAD_MS
+                ref = folds.LEGACY_STEP_OVERHEAD_MS
             assert getattr(eng, name) == ref
         assert eng.architecture_scale == {}
 

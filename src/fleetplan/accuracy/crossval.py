@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fleetplan.accuracy.calibrate import (
-    CEILING,
     MAX_MOE_EXPERT_OVERHEAD_US,
     MAX_MOE_HALF_TOKENS,
     fit_engine,
@@ -29,6 +28,13 @@ from fleetplan.accuracy.fit_stages import (
     moe_factors,
     server_factors,
     weight_only_moe_formats,
+)
+from fleetplan.accuracy.folds import (
+    base_generation,
+    borrow_generations,
+    dense_vendors,
+    fold_prior,
+    vendor_neutral,
 )
 from fleetplan.accuracy.predict import (
     concurrency_cap,
@@ -239,71 +245,6 @@ def fit_family(
     return eng
 
 
-def base_generation(rows: Sequence[ValidationRow], catalog: Catalog) -> str:
-    """The GPU generation a family's base factors describe: the most common one among its
-    fitted dense-model rows (other generations get `architecture_scale` ratios to it)."""
-    archs = [
-        catalog.gpu(r.gpu).architecture
-        for r in rows
-        if fittable(r) and not catalog.model(r.model).is_moe
-    ]
-    return max(sorted(set(archs)), key=archs.count) if archs else ""
-
-
-def borrow_generations(
-    engine: EngineProfile, base: str, reference: EngineProfile, ref_base: str
-) -> EngineProfile:
-    """`engine` with the GPU-generation scales of `reference` (bandwidth and GEMM shares on a
-    generation relative to the base one) for the generations `engine` has none of: what share
-    of a generation's spec peak the kernels reach moves with the GPU more than with the engine
-    (Hopper's dense peak needs its warp-group MMA kernels: FlashAttention-2 reaches ~35 % of an
-    H100's peak against 50-73 % of an A100's, https://arxiv.org/abs/2407.08608), so a family
-    fitted on one generation takes another's ratio from the family of its era whose rows cover
-    it. Ratios are taken between the two families' base generations; shares stay under the
-    ceilings."""
-    if not base or base != ref_base or engine.id == reference.id:
-        return engine
-    arch = {k: dict(v) for k, v in engine.architecture_scale.items()}
-    for gen, scales in reference.architecture_scale.items():
-        if gen == base or gen in arch:
-            continue
-        arch[gen] = {
-            name: min(scales[name], CEILING[name] / getattr(engine, name))
-            for name in ("mbu", "mfu_prefill")
-            if name in scales
-        }
-    return dataclasses.replace(engine, architecture_scale=arch)
-
-
-# A step's host work in the engines of before PRIOR_SINCE, whose Python loop scheduled, prepared
-# inputs and processed outputs between GPU steps without overlapping them: ~4 ms of GPU bubble
-# on every decode step in vLLM V0 before multi-step scheduling (vLLM RFC 6854, 2024-07-26, its
-# profile of the baseline: "each highlighted redbox is about 4ms of GPU bubble ... incurred on
-# every decode", https://github.com/vllm-project/vllm/issues/6854). PRIOR's 0.5 ms is the
-# overlapped loop of the current engines.
-LEGACY_STEP_OVERHEAD_MS = 4.0
-
-
-def vendor_neutral(engine: EngineProfile) -> EngineProfile:
-    """`engine` with its dense-kernel factors at the reference of what kernels reach (`PRIOR`'s
-    centres; the host's step work of its era, `LEGACY_STEP_OVERHEAD_MS` before PRIOR_SINCE),
-    its all-reduce at PRIOR's and no GPU-generation scales: what a fold knows of a GPU vendor's
-    build of the engine when its training rows hold no dense-model row on that vendor's GPUs.
-    The all-reduce goes too: the builds for two vendors run different collectives (vLLM's
-    custom all-reduce over NVLink; RCCL on ROCm before 0.7), and a fit on one vendor's dense
-    rows sets it jointly with the kernels' factors."""
-    values = {f: PRIOR[f][0] for f in (*DENSE_KERNEL_FACTORS, "allreduce_latency_us")}
-    if not is_current(engine):
-        values["step_overhead_ms"] = LEGACY_STEP_OVERHEAD_MS
-    return dataclasses.replace(engine, **values, architecture_scale={})
-
-
-def _dense_vendors(rows: Sequence[ValidationRow], catalog: Catalog) -> set[str]:
-    return {
-        catalog.gpu(r.gpu).vendor for r in rows if fittable(r) and not catalog.model(r.model).is_moe
-    }
-
-
 def predictable(
     rows: Sequence[ValidationRow], catalog: Catalog
 ) -> tuple[list[ValidationRow], list[tuple[ValidationRow, str]]]:
@@ -348,7 +289,11 @@ def leave_one_source_out(
             if progress:
                 progress(f"{fam}: holding out {src}")
             train = [r for r in fam_rows if r.source_id != src]
-            prof = fit_family(train, catalog, prior) if len(sources) > 1 else prior
+            if len(sources) > 1:
+                prof = fit_family(train, catalog, fold_prior(prior, train, catalog))
+            else:  # nothing of the family's is left to fit on: the references (and no
+                # small-batch GEMM penalty, which its packaged profile took from these rows)
+                prof = dataclasses.replace(vendor_neutral(prior), gemm_half_tokens=0.0)
             folds[fam][src] = (prof, base_generation(train or fam_rows, catalog))
     current = [f for f in fulls if is_current(catalog.engines[f])]
     ref = max(current, key=lambda f: len(fulls[f][0].architecture_scale), default="")
@@ -371,7 +316,7 @@ def leave_one_source_out(
             # own paged-attention and Triton/CK flash-attention kernels, hipBLASLt GEMMs, no
             # custom all-reduce before 0.7): dense-kernel factors fitted on one vendor's rows
             # are not carried to a dense-model row on the other's GPUs
-            vendors = _dense_vendors(train, catalog) if len(sources) > 1 else set()
+            vendors = dense_vendors(train, catalog) if len(sources) > 1 else set()
             for r in held:
                 use = prof
                 if (
