@@ -6,16 +6,16 @@ import dataclasses
 
 import pytest
 
-from fleetplan.accuracy.predict import (
+from fleetplan.accuracy.predict import predict_row, row_engine
+from fleetplan.accuracy.published import published_set_path, read_published
+from fleetplan.accuracy.rows import (
     SHAREGPT_MIN,
     SHAREGPT_PROMPT_MAX,
     SHAREGPT_TOTAL_MAX,
-    predict_row,
-    row_engine,
+    ValidationRow,
+    row_from_dict,
     row_lengths,
 )
-from fleetplan.accuracy.published import published_set_path, read_published
-from fleetplan.accuracy.rows import ValidationRow, row_from_dict
 from fleetplan.errors import InputError
 
 

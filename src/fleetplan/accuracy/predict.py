@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.accuracy.rows import ValidationRow, row_lengths
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.errors import InputError
@@ -38,10 +38,6 @@ from fleetplan.perf.schedule import PerfResult, continuous, prefill_time_s, run
 SIMULATED = ("rate", "concurrency")  # schedules whose every metric comes from the simulator
 LATENCY = ("ttft_ms", "tpot_ms", "itl_ms")
 _VERSION = re.compile(r"\d+(?:\.\d+)+")
-# `vllm bench serve` (and benchmark_serving.py before it) samples ShareGPT conversations whose
-# prompt has 4-1024 tokens, output at least 4 and prompt + output at most 2048
-# (is_valid_sequence in https://github.com/vllm-project/vllm/blob/v0.11.0/vllm/benchmarks/datasets.py)
-SHAREGPT_MIN, SHAREGPT_PROMPT_MAX, SHAREGPT_TOTAL_MAX = 4, 1024, 2048
 
 
 @dataclass(frozen=True)
@@ -133,34 +129,6 @@ def concurrency_cap(row: ValidationRow, s: Setup) -> int:
     if not f.fits:
         raise InputError(f"row {row.row_id}: {f.limit}")
     return f.concurrency
-
-
-def row_lengths(row: ValidationRow) -> dict[str, dict[str, object]]:
-    """The simulator's request lengths for a row: every request at the row's lengths, or for a
-    ShareGPT run lengths that vary around the row's means. ShareGPT's conversation lengths are
-    long-tailed (Kwon et al., PagedAttention, https://arxiv.org/abs/2309.06180, Fig. 11); they
-    are drawn here from exponentials at the row's means (a coefficient of variation of 1: the
-    rows state only means), cut to the benchmark sampler's limits. The spread matters for
-    latency: equal requests sent together stay in step (a closed loop of N users prefills N
-    prompts back to back, then decodes them together), varying ones spread out, so a request
-    rarely queues behind the prompts of all the others."""
-    if row.lengths == "fixed":
-        return {"input": {"mean": row.input_len}, "output": {"mean": row.output_len}}
-    out_max = max(SHAREGPT_TOTAL_MAX - row.input_len, row.output_len)
-    return {
-        "input": {
-            "mean": row.input_len,
-            "dist": "exponential",
-            "min": SHAREGPT_MIN,
-            "max": max(SHAREGPT_PROMPT_MAX, row.input_len),
-        },
-        "output": {
-            "mean": row.output_len,
-            "dist": "exponential",
-            "min": SHAREGPT_MIN,
-            "max": out_max,
-        },
-    }
 
 
 def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:

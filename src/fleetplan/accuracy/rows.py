@@ -34,7 +34,7 @@ GROUPS = ("output tok/s", "TTFT", "TPOT")
 SCHEDULES = ("static", "continuous", "concurrency", "offline", "rate")
 # request lengths of a run: "fixed" (every request at the row's lengths: random datasets with
 # no range, fixed-length tables) or "sharegpt" (sampled from ShareGPT conversations: they vary
-# from request to request around the row's means, see `predict.row_lengths`)
+# from request to request around the row's means, see `rows.row_lengths`)
 LENGTHS = ("fixed", "sharegpt")
 REQUIRED = ("engine", "model", "precision", "gpu", "input_len", "output_len", "batch")
 
@@ -203,3 +203,37 @@ def accuracy_file(name: str) -> Path:
 def validation_set_path() -> Path:
     """The repository's older validation set (benchmarks/accuracy/measurements.csv)."""
     return accuracy_file("measurements.csv")
+
+
+# `vllm bench serve` (and benchmark_serving.py before it) samples ShareGPT conversations whose
+# prompt has 4-1024 tokens, output at least 4 and prompt + output at most 2048
+# (is_valid_sequence in https://github.com/vllm-project/vllm/blob/v0.11.0/vllm/benchmarks/datasets.py)
+SHAREGPT_MIN, SHAREGPT_PROMPT_MAX, SHAREGPT_TOTAL_MAX = 4, 1024, 2048
+
+
+def row_lengths(row: ValidationRow) -> dict[str, dict[str, object]]:
+    """The simulator's request lengths for a row: every request at the row's lengths, or for a
+    ShareGPT run lengths that vary around the row's means. ShareGPT's conversation lengths are
+    long-tailed (Kwon et al., PagedAttention, https://arxiv.org/abs/2309.06180, Fig. 11); they
+    are drawn here from exponentials at the row's means (a coefficient of variation of 1: the
+    rows state only means), cut to the benchmark sampler's limits. The spread matters for
+    latency: equal requests sent together stay in step (a closed loop of N users prefills N
+    prompts back to back, then decodes them together), varying ones spread out, so a request
+    rarely queues behind the prompts of all the others."""
+    if row.lengths == "fixed":
+        return {"input": {"mean": row.input_len}, "output": {"mean": row.output_len}}
+    out_max = max(SHAREGPT_TOTAL_MAX - row.input_len, row.output_len)
+    return {
+        "input": {
+            "mean": row.input_len,
+            "dist": "exponential",
+            "min": SHAREGPT_MIN,
+            "max": max(SHAREGPT_PROMPT_MAX, row.input_len),
+        },
+        "output": {
+            "mean": row.output_len,
+            "dist": "exponential",
+            "min": SHAREGPT_MIN,
+            "max": out_max,
+        },
+    }
