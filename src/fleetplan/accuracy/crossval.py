@@ -5,8 +5,9 @@ its mistakes, so holding out single rows would let a source's other rows vouch f
 engine release family, the factors of `factors_for(family)` are fitted (`fit_engine`, least
 squares on ln(predicted / measured), within the physical ceilings) on the family's rows from all
 OTHER sources, then the held-out source's rows are predicted; a family with a single source is
-predicted by its packaged profile (nothing to fit without it). The in-sample figure (fitted on
-every row of the family) is kept as a secondary column.
+predicted by the references (`folds.vendor_neutral`: nothing of its own is left to fit, and its
+packaged profile was fitted on that source). The in-sample figure (fitted on every row of the
+family) is kept as a secondary column.
 """
 
 from __future__ import annotations
