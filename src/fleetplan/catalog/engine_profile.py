@@ -246,22 +246,22 @@ class EngineProfile:
         release's default): a release below `eager_before` on `eager_backend` runs without CUDA
         graphs (TensorRT-LLM's PyTorch backend before 1.0: PyTorchConfig's use_cuda_graph and
         enable_overlap_scheduler both off unless set in an options file)."""
-        if not (self.eager_before and backend and backend == self.eager_backend):
-            return self
-        release = self.version or self.version_max
-        if not release or version_tuple(release) >= version_tuple(self.eager_before):
+        if not (
+            backend and backend == self.eager_backend and self.release_before(self.eager_before)
+        ):
             return self
         return replace(self, cuda_graphs=False)
 
+    def release_before(self, bound: str) -> bool:
+        """Whether this release (the family's newest where no release is named) is below
+        `bound`; False where either is not set."""
+        release = self.version or self.version_max
+        return bool(bound and release) and version_tuple(release) < version_tuple(bound)
+
     def runs_triton_block_fp8(self) -> bool:
         """Whether this release runs block-scaled FP8 GEMMs as Triton kernels: a release below
-        `block_fp8_triton_before` (the family's newest where no release is named)."""
-        if not self.block_fp8_triton_before:
-            return False
-        release = self.version or self.version_max
-        if not release:
-            return False
-        return version_tuple(release) < version_tuple(self.block_fp8_triton_before)
+        `block_fp8_triton_before`."""
+        return self.release_before(self.block_fp8_triton_before)
 
     @property
     def versions(self) -> str:

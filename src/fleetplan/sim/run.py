@@ -68,7 +68,8 @@ def _roofline_replicas(
         schedule_policy=sc.schedule_policy,
     )
     bs = sc.block_size or policy.block_size
-    capacity = sc.kv_capacity_tokens or kv_pool_tokens(model, f, swa_pool_ratio(model, eng))
+    swa = swa_pool_ratio(model, eng)  # the window layers' own pool, if the engine gives one
+    capacity = sc.kv_capacity_tokens or kv_pool_tokens(model, f, swa)
     if capacity < bs * 2:
         raise UnsupportedError(f"{model.id} on {f.gpu} x{sc.tp} leaves no KV cache: {f.limit}")
     s = setup(
@@ -99,7 +100,7 @@ def _roofline_replicas(
     req_s = eng.api_server_ms_per_request * 1e-3 if sc.api_server else 0.0
     tok_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
     hop_s = eng.server_latency_ms(model) * 1e-3  # on the way, chat template included
-    win_blocks = window_blocks(model, bs, swa_pool_ratio(model, eng))
+    win_blocks = window_blocks(model, bs, swa)
     reps: list[Replica] = []
     for _ in range(sc.replicas):
         pool = KvPool(blocks, bs, sc.watermark if policy.admission == "watermark" else 0.0)
