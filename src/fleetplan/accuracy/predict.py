@@ -31,6 +31,7 @@ from fleetplan.accuracy.rows import ValidationRow, row_lengths
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.errors import InputError
+from fleetplan.perf.dp_prefill import first_token_steps, ranked, wave_prefill
 from fleetplan.perf.memory import fit, scheduler_cap
 from fleetplan.perf.roofline import Setup, setup
 from fleetplan.perf.schedule import PerfResult, continuous, prefill_time_s, run
@@ -355,6 +356,10 @@ def wave_value(row: ValidationRow, s: Setup, b: int) -> float:
     r = run(s, np.array([float(b)]), i, o, "static")
     if m != "ttft_ms":
         return _metric(row, r, b)
+    if ranked(s):  # data-parallel attention ranks, each prefilling its own (perf.dp_prefill)
+        done_at = np.cumsum(wave_prefill(s, np.array([float(b)]), i)[0][0])
+        t = done_at[first_token_steps(s, b, i).astype(int) - 1]
+        return float(np.median(t) if row.stat == "median" else np.mean(t)) * 1e3
     chunk = float(s.engine.max_num_batched_tokens)
     k = np.arange(1, b + 1, dtype=np.float64)
     if s.engine.chunked_prefill:

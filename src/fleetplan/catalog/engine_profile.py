@@ -133,6 +133,21 @@ class EngineProfile:
     # whether data-parallel attention ranks also run the dense MLPs and shared experts whole on
     # their own tokens, each rank holding a full copy (perf.attention_dp.attention_dp_weight_bytes)
     attention_dp_replicates_mlp: bool = False
+    # whether each data-parallel attention rank runs a scheduler of its own that a controller
+    # deals requests to round robin, with a prefill budget of its own (SGLang); the ranks step
+    # in lockstep, so a step lasts as long as its busiest rank's prompts (sim/dp_ranks.py)
+    attention_dp_rank_schedulers: bool = False
+    # releases below this one give each such rank half the chunked-prefill budget (later ones
+    # split it over the ranks); "": split
+    attention_dp_half_chunk_before: str = ""
+    # releases below this one run every rank's decode step at the largest rank's batch (their
+    # CUDA graphs are captured per rank batch): the MoE and dense layers take attention_dp x
+    # that many tokens (perf.dp_prefill.padded_decodes)
+    attention_dp_pads_decode_before: str = ""
+    # releases below this one prefill MLA prompts with any cached prefix (every prompt after
+    # the first shares the BOS token in a radix cache; every chunk after the first) through
+    # the absorbed attention kernel, at decode's FLOPs per context token (perf.kernels)
+    mla_absorbed_prefill_before: str = ""
     # serial API-server time to take a request in (HTTP, chat template, tokenization) and per
     # output token streamed (detokenization, server-sent event), and a request's time on the
     # way to the engine that holds no server (hops between processes); 0: not modelled. The

@@ -271,6 +271,10 @@ class EngineEntry(_Entry):
     chat_template_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
     native_chat_families: list[str] = []
     attention_dp_replicates_mlp: bool = False
+    attention_dp_rank_schedulers: bool = False
+    attention_dp_half_chunk_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    attention_dp_pads_decode_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    mla_absorbed_prefill_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
     long_context_chunk_tokens: int = Field(default=0, ge=0)

@@ -19,7 +19,9 @@ from fleetplan.catalog.engine_profile import EngineProfile, version_tuple
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 
 
-def attention_flops_per_ctx_token(model: ModelSpec) -> tuple[float, float]:
+def attention_flops_per_ctx_token(
+    model: ModelSpec, engine: EngineProfile | None = None
+) -> tuple[float, float]:
     """Attention FLOPs per token of context over all layers, for a decoding token and for a
     prompt token. MLA decodes absorbed (scores over the latent rank + rope dims, values over
     the rank, per head: the cache is read as is) and prefills as plain multi-head attention
@@ -28,11 +30,23 @@ def attention_flops_per_ctx_token(model: ModelSpec) -> tuple[float, float]:
     prefill up-projects per https://github.com/vllm-project/vllm/pull/10927), SGLang ('use
     normal computation for prefill and weight absorption for extend/decode', and MHA for
     chunked prefill from https://github.com/sgl-project/sglang/pull/5113), TensorRT-LLM's
-    context MLA. Other models: QK^T and AV over the head dim, alike in both."""
+    context MLA. Other models: QK^T and AV over the head dim, alike in both.
+
+    Except under an `engine` release below its `mla_absorbed_prefill_before`: SGLang before
+    0.4.6 ran MLA through its Triton backend ('MLA optimization is turned on. Use triton
+    backend', model_runner.py, until https://github.com/sgl-project/sglang/pull/5210 made FA3
+    the default on Hopper, 2025-04-09), whose DeepseekV2AttentionMLA.forward takes the plain
+    path only for an extend batch whose `extend_prefix_lens.sum() == 0` and the absorbed one
+    otherwise (https://github.com/sgl-project/sglang/blob/v0.4.3.post2/python/sglang/srt/models/deepseek_v2.py).
+    Its radix cache keeps every finished prompt, so every later prompt shares at least the BOS
+    token with it, and every chunk after a prompt's first has a prefix: such releases prefill
+    absorbed, at decode's FLOPs per context token."""
     if model.is_mla:
         decode = 2.0 * model.attention_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
         qk = model.qk_nope_head_dim + model.qk_rope_head_dim
         prefill = 2.0 * model.attention_heads * (qk + model.v_head_dim)
+        if engine is not None and engine.release_before(engine.mla_absorbed_prefill_before):
+            prefill = decode
     else:
         decode = prefill = 4.0 * model.attention_heads * model.head_dim
     return decode * model.layers, prefill * model.layers

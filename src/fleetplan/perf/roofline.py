@@ -200,7 +200,7 @@ def setup(
     linear_params = active - counts.embedding * (0.0 if model.tie_word_embeddings else scale)
     linear_params = max(linear_params, active * 0.5)
     expert_params = counts.expert * scale * model.moe_experts_per_token * model.moe_layers
-    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model)
+    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model, engine)
     extrapolated = ""
     if arch not in engine.calibrated_architectures:
         where = ", ".join(engine.calibrated_architectures) or "no GPU (no validation rows)"

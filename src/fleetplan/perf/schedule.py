@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fleetplan.errors import InputError
+from fleetplan.perf.dp_prefill import decode_pad, padded_decodes, ranked, wave_prefill
 from fleetplan.perf.roofline import F64, Setup, StepTime, step_s
 from fleetplan.perf.step_total import StepFactors, step_total_s
 
@@ -171,10 +172,17 @@ def static(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int) ->
     total_prompt = b * i
     n_steps = np.maximum(np.ceil(total_prompt / chunk), 1.0)
     prefill = n_steps * step_s(s, 0.0, 0.0, total_prompt / n_steps, i / 2).total_s
+    if ranked(s):  # dealt to data-parallel attention ranks that each prefill their own
+        prefill = wave_prefill(s, b, i)[0].sum(axis=1)
     # decode steps j = 1..o-1 (the prefill produced the first token), context grows by one each
     j = np.arange(1, o, dtype=np.float64)
     steps = step_s(s, b[:, None], i + j[None, :])
     decode = steps.total_s.sum(axis=1) if o > 1 else np.zeros_like(b)
+    if decode_pad(s) > 1 and o > 1:  # ranks padded to the largest rank's batch (dp_prefill)
+        bp = padded_decodes(s, b)
+        pad = step_s(s, bp[:, None], i + j[None, :])
+        att = np.maximum(pad.attention_compute_s, pad.attention_memory_s) * (1 - b / bp)[:, None]
+        decode = (pad.total_s - att).sum(axis=1)
     total = prefill + decode
     tpot = decode / (o - 1) if o > 1 else np.zeros_like(b)
     mid = step_s(s, b, i + o / 2)

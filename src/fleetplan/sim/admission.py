@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 
 from fleetplan.sim.decode_set import DecodeSet
+from fleetplan.sim.dp_ranks import RankBudget
 from fleetplan.sim.kv_pool import KvPool
 from fleetplan.sim.metrics import Recorder
 from fleetplan.sim.policy import LPM_MAX_QUEUE, RATIO_INIT, Policy
@@ -42,8 +43,15 @@ class Admission(DecodeSet):
         prefix_caching: bool,
         policy: Policy,
         window_blocks: Callable[[int], int] | None = None,
+        attention_dp: int = 1,
+        rank_tokens: int = 0,
     ) -> None:
         super().__init__(pool.block_size, policy.admission == "reserve_full")
+        # data-parallel attention ranks with schedulers of their own (sim/dp_ranks.py): each
+        # takes `rank_tokens` prompt tokens a step; 0: the replica schedules as one
+        self.ranks = attention_dp if rank_tokens else 1
+        self.rank_tokens = rank_tokens
+        self.dealt = 0  # requests dealt to the ranks so far (round robin)
         self.rec = rec
         self.pool = pool
         self.max_seqs = max_num_seqs
@@ -66,11 +74,17 @@ class Admission(DecodeSet):
         pool, bs = self.pool, self.bs
         mixed, chunked, full = self.mixed, self.chunked, self.reserve_full
         budget = self.max_tokens - self.b if mixed else self.max_tokens
+        ranks = RankBudget(self.ranks, self.rank_tokens) if self.rank_tokens else None
         chunks: list[tuple[Seq, int]] = []
         for s in self.prefilling if self.prefilling else ():
             if budget <= 0:
                 break
             n = min(s.prompt - s.done, budget)
+            if ranks is not None:  # its rank's own budget; the other ranks go on
+                n = min(n, ranks.room(s))
+                if n <= 0:
+                    continue
+                ranks.take(s, n)
             if not chunked and n < s.prompt - s.done and chunks:
                 break  # whole prompts only (one longer than a whole step is split)
             need = 0 if full else -(-(s.done + n) // bs) - s.held
@@ -96,6 +110,10 @@ class Admission(DecodeSet):
                     hit = s.pblocks
             done = hit * bs
             n = min(s.prompt - done, budget)
+            if ranks is not None:  # the head waits for its rank's next step
+                n = min(n, ranks.room(s))
+                if n <= 0:
+                    break
             if not chunked and n < s.prompt - done and chunks:
                 break
             if full:  # TensorRT-LLM guaranteed-no-evict: the whole sequence, reserved now
@@ -126,6 +144,8 @@ class Admission(DecodeSet):
             self.prefill_out += s.out - s.gen
             chunks.append((s, n))
             budget -= n
+            if ranks is not None:
+                ranks.take(s, n)
         return chunks
 
     def _preempt(self, now: float) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fleetplan.sim.admission import Admission
+from fleetplan.sim.dp_ranks import busiest
 from fleetplan.sim.engine import PRIORITY_STEP, EventLoop
 from fleetplan.sim.kv_pool import KvPool
 from fleetplan.sim.metrics import Recorder
@@ -48,6 +49,8 @@ class BatchingReplica(Admission):
         prefix_caching: bool,
         policy: Policy,
         window_blocks: Callable[[int], int] | None = None,
+        attention_dp: int = 1,
+        rank_tokens: int = 0,
     ) -> None:
         super().__init__(
             rec,
@@ -57,6 +60,8 @@ class BatchingReplica(Admission):
             prefix_caching=prefix_caching,
             policy=policy,
             window_blocks=window_blocks,
+            attention_dp=attention_dp,
+            rank_tokens=rank_tokens,
         )
         self.loop = loop
         self.table = table
@@ -93,6 +98,9 @@ class BatchingReplica(Admission):
         pblocks = ptok // self.bs if (pid >= 0 and self.prefix_caching) else 0
         since = now if arrival < 0 else arrival
         s = Seq(rid, since, tokens_in, out, pid, pblocks)
+        if self.ranks > 1:  # dealt round robin (sim/dp_ranks.py)
+            s.rank = self.dealt % self.ranks
+            self.dealt += 1
         if self.window_blocks is not None:
             s.win = self.window_blocks(tokens_in + out)
         self.waiting.append(s)
@@ -201,6 +209,9 @@ class BatchingReplica(Admission):
         b = self.b if mixed else 0
         c = (self.sum_base + b * self.steps) / b if b else 0.0
         dt = self.table.step_s(b, c, p, pc / p)
+        if self.ranks > 1:  # the step waits for the rank that carries the most prompt tokens
+            pr, pcr = busiest(chunks, self.ranks)
+            dt += self.table.dp_prefill_extra_s(pr, pcr / pr, p, pc / p)
         self.chunks = chunks
         if not waiting and self.delivery is None and self._quiet_end(chunks):
             # Nothing can happen at the end of this iteration but what it planned: apply its

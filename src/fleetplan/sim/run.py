@@ -33,6 +33,7 @@ def _roofline_replicas(
     sc: Scenario, cat: Catalog, loop: EventLoop, rec: Recorder
 ) -> tuple[list[Replica], int, dict[str, Any], tuple[str, ...], float]:
     from fleetplan.estimate import estimate_fit
+    from fleetplan.perf.dp_prefill import rank_prefill_tokens
     from fleetplan.perf.memory import (
         kv_pool_tokens,
         scheduler_cap,
@@ -84,6 +85,10 @@ def _roofline_replicas(
     )
     max_seqs = sc.max_num_seqs or scheduler_cap(eng, sc.attention_dp)
     max_tokens = sc.max_num_batched_tokens or eng.max_num_batched_tokens
+    # data-parallel attention ranks that schedule on their own: a budget each (sim/dp_ranks.py)
+    rank_tokens = rank_prefill_tokens(eng, max_tokens, sc.attention_dp)
+    if rank_tokens:
+        max_tokens = rank_tokens * sc.attention_dp
     blocks = capacity // bs
     # a running sequence holds a block at least and a prefill token a KV slot: a step has at
     # most max(min(max_tokens, KV tokens), min(max_seqs, blocks)) tokens
@@ -114,6 +119,8 @@ def _roofline_replicas(
             prefix_caching=sc.prefix_caching,
             policy=policy,
             window_blocks=win_blocks,
+            attention_dp=sc.attention_dp,
+            rank_tokens=rank_tokens,
         )
         reps.append(Frontend(loop, rep, rec, req_s, tok_s, hop_s) if sc.api_server else rep)
     watermark = 0 if policy.admission != "watermark" else int(sc.watermark * blocks)

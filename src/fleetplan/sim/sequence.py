@@ -20,6 +20,7 @@ class Seq:
         "pblocks",
         "pid",
         "prompt",
+        "rank",
         "rid",
         "sched",
         "sent",
@@ -52,3 +53,4 @@ class Seq:
         self.finish = -1  # decoding: the replica decode step at which it completes
         self.state = WAITING
         self.stall_from = -1.0  # preempted at this time (for the inter-token gap)
+        self.rank = 0  # its data-parallel attention rank (sim/dp_ranks.py)

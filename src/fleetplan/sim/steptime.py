@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from fleetplan.perf.dp_prefill import attention_linear_s_per_token, decode_pad
 from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import mixed_step
 
@@ -39,9 +40,12 @@ class StepTable:
         "am_lo",
         "apc_hi",
         "apc_lo",
+        "dp",
+        "dp_lin",
         "g_hi",
         "g_lo",
         "mp",
+        "pad",
         "window",
     )
 
@@ -66,6 +70,11 @@ class StepTable:
         self.apc_hi = float(pre[1] - pre[0]) / probe if w else self.apc_lo
         self.g_lo = max(self.ac_lo, self.am_lo)
         self.g_hi = max(self.ac_hi, self.am_hi)
+        # a prompt token's attention projections on one GPU, spread over the tp GPUs
+        # (sim/dp_ranks.py: data-parallel attention runs them on the prompt's rank only)
+        self.dp = setup.attention_dp
+        self.dp_lin = attention_linear_s_per_token(setup)
+        self.pad = decode_pad(setup)  # decodes padded to the largest rank's batch
         self._verify(setup)
 
     def _verify(self, setup: Setup) -> None:
@@ -106,16 +115,31 @@ class StepTable:
             mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
         return self._x[int(b + p)] + (comp if comp > mem else mem)
 
+    def dp_prefill_extra_s(self, pr: float, pcr: float, p: float, pc: float) -> float:
+        """Seconds a prefill step of `p` prompt tokens at mean context `pc` takes beyond
+        `step_s` when data-parallel attention runs each prompt's attention on its own rank
+        (sim/dp_ranks.py) and the busiest rank carries `pr` of them at mean context `pcr`:
+        `step_s` spreads the attention projections and the attention evenly over the `dp`
+        ranks, while the step waits for the busiest, which does `dp * pr / p` times its share."""
+        dp = self.dp
+        if dp <= 1 or pr <= 0:
+            return 0.0
+        lin = (dp * pr - p) * self.dp_lin
+        lo, hi = self.apc_lo, self.apc_hi
+        att = dp * pr * self._lin(pcr, lo, hi) - p * self._lin(pc, lo, hi)
+        return max(lin + att, 0.0)
+
     def decode_run(self, b: int, c0: float) -> tuple[float, float, float]:
         """(first step time, added seconds per step per step, steps before the window kink)
         of a run of pure decode steps: step j takes first + slope·j."""
         w = self.window
+        x = self._x[min(-(-b // self.pad) * self.pad, self.max_tokens)]  # (dp_prefill.decode_pad)
         if c0 <= w:
-            first = self._x[b] + b * self.g_lo * c0
+            first = x + b * self.g_lo * c0
             slope = b * self.g_lo
             kink = math.floor(w - c0) + 1 if w != math.inf else 1 << 60
         else:
-            first = self._x[b] + b * (self.g_lo * w + self.g_hi * (c0 - w))
+            first = x + b * (self.g_lo * w + self.g_hi * (c0 - w))
             slope = b * self.g_hi
             kink = 1 << 60
         return first, slope, kink
