@@ -1,8 +1,10 @@
 """Block-scaled FP8 checkpoints (`--precision fp8-block`: Qwen3's -FP8 releases) under
 TensorRT-LLM on Hopper: its PyTorch backend runs their linear layers through its own blockwise
 kernel (fp8_block_scaling_gemm), whose rate perf.kernels caps at BLOCKWISE_FP8_MFU of the FP8
-peak; per-tensor FP8 (NVIDIA's ModelOpt checkpoints), Blackwell (DeepGEMM), vLLM and SGLang
-(DeepGEMM / CUTLASS at the engine's fitted rate) and MoE experts are left as they were."""
+peak, and a block-scaled MoE's routed experts through its CUTLASS block-scale MoE kernels, the
+only MoE backend it runs FP8 checkpoints with on H100/H200, at the same cap; per-tensor FP8
+(NVIDIA's ModelOpt checkpoints), Blackwell (DeepGEMM), vLLM and SGLang (DeepGEMM / CUTLASS at
+the engine's fitted rate) are left as they were."""
 
 from __future__ import annotations
 
@@ -55,15 +57,31 @@ def test_tensorrt_llm_on_hopper_caps_block_fp8_gemms(catalog):
     assert float(d_blk.total_s) < 1.05 * float(d_pt.total_s)
 
 
-def test_the_cap_is_tensorrt_llm_hopper_dense_only(catalog):
+def test_the_cap_is_tensorrt_llm_hopper_only(catalog):
     # Blackwell: TensorRT-LLM runs DeepGEMM (fp8_swap_ab_gemm)
     assert _s(catalog, gpu="b200").gemm_scale == 1.0
     # vLLM V1 and SGLang 0.5 run DeepGEMM / CUTLASS at the family's fitted rate
     assert _s(catalog, engine="vllm").gemm_scale == 1.0
     assert _s(catalog, engine="sglang").gemm_scale == 1.0
-    # an MoE model's routed experts run the fused-MoE kernels: not capped here
-    assert _s(catalog, model="qwen3-235b-a22b").gemm_scale == 1.0
     assert _s(catalog, "bf16").gemm_scale == 1.0
+    # per-tensor FP8 MoE experts (NVIDIA's ModelOpt Qwen3-235B) run the FP8 CUTLASS MoE: uncapped
+    assert _s(catalog, "fp8", model="qwen3-235b-a22b").gemm_scale == 1.0
+
+
+def test_block_fp8_moe_experts_run_at_the_cap_on_hopper(catalog):
+    """DeepSeek-R1's published block-scaled FP8 on 8 H200s under TensorRT-LLM: the dense layers
+    and the routed experts' grouped GEMMs both run at BLOCKWISE_FP8_MFU of the FP8 peak (before:
+    the experts were left at the family's GEMM rate, and a 12,800-token prefill took 0.36 s where
+    trtllm-serve 0.21 on 8 H200s took ~0.5 s for eight 1,600-token prompts at once,
+    https://github.com/NVIDIA/TensorRT-LLM/issues/5929); on B200 (DeepGEMM) nothing changes."""
+    for model in ("deepseek-r1", "qwen3-235b-a22b"):
+        s = _s(catalog, "fp8" if model == "deepseek-r1" else "fp8-block", model=model)
+        assert s.mfu * s.gemm_scale == pytest.approx(BLOCKWISE_FP8_MFU)
+    ds = _s(catalog, "fp8", model="deepseek-r1")
+    step = step_s(ds, 0, 0, 12800, 3200)
+    # the routed experts (most of DeepSeek-R1's prefill FLOPs) at 0.25 of the peak or slower
+    assert float(step.total_s) > 0.45
+    assert _s(catalog, "fp8", gpu="b200", model="deepseek-r1").gemm_scale == 1.0
 
 
 def test_validation_rows_of_block_scaled_checkpoints_say_fp8_block():

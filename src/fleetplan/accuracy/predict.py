@@ -100,6 +100,13 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
     if row.kv_cache_fraction:  # the run's own KV memory setting replaces the engine's default
         gpu = catalog.gpu(row.gpu)
         eng = dataclasses.replace(eng.for_gpu(gpu), gpu_memory_utilization=row.kv_cache_fraction)
+    if row.max_num_tokens or row.max_batch_size:  # the run's own scheduler limits
+        eng = eng.for_gpu(catalog.gpu(row.gpu))
+        eng = dataclasses.replace(
+            eng,
+            max_num_batched_tokens=row.max_num_tokens or eng.max_num_batched_tokens,
+            max_num_seqs=row.max_batch_size or eng.max_num_seqs,
+        )
     if row.max_model_len:  # the run's --max-model-len sizes the engine's scheduler
         model = catalog.model(row.model)
         eng = eng.for_gpu(catalog.gpu(row.gpu)).for_model(model, row.max_model_len)

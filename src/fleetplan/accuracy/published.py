@@ -69,6 +69,19 @@ _KV_CACHE = re.compile(r"KV cache of (\d+) tokens")
 _BACKEND = re.compile(r"trtllm-(?:serve|bench)[^;]*?--backend[ =]([A-Za-z_]+)")
 
 
+# the scheduler limits a TensorRT-LLM launch command sets (trtllm-serve / trtllm-bench spell them
+# with underscores)
+_TRT_LIMIT = r"trtllm-(?:serve|bench)[^;]*?--{}[ =](\d+)"
+
+
+def launch_limit(command: str, flag: str) -> int:
+    """A scheduler limit a TensorRT-LLM launch command sets (`flag`: "max_num_tokens",
+    tokens a step; "max_batch_size", sequences at once), 0 where it sets none (the release's
+    default: 8,192 and 2,048 for trtllm-serve, https://nvidia.github.io/TensorRT-LLM/commands/trtllm-serve/trtllm-serve.html)."""
+    found = re.search(_TRT_LIMIT.format(flag), command)
+    return int(found.group(1)) if found else 0
+
+
 def launch_backend(command: str) -> str:
     """The executor backend a TensorRT-LLM launch command names (`trtllm-serve --backend
     pytorch`), lower case; "" where it names none (the release's default backend)."""
@@ -213,6 +226,8 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         kv_cache_fraction=kv_cache_fraction(rec["notes"]),
         api_server=schedule != "static" and bool(_API_SERVER.search(rec["notes"])),
         backend=launch_backend(rec["notes"]),
+        max_num_tokens=launch_limit(rec["notes"], "max_num_tokens"),
+        max_batch_size=launch_limit(rec["notes"], "max_batch_size"),
     )
 
 

@@ -83,6 +83,10 @@ class ValidationRow:
     # the executor backend the launch command names (`--backend pytorch`; "": the release's
     # default), for defaults that differ by backend (EngineProfile.on_backend)
     backend: str = ""
+    # the scheduler limits a TensorRT-LLM launch command sets (`--max_num_tokens`, tokens a step;
+    # `--max_batch_size`, sequences at once; 0: the engine's defaults)
+    max_num_tokens: int = 0
+    max_batch_size: int = 0
 
     @property
     def group(self) -> str:
