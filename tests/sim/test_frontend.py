@@ -11,7 +11,7 @@ from fleetplan.catalog import load_catalog
 from fleetplan.perf.roofline import setup
 from fleetplan.perf.schedule import prefill_time_s
 from fleetplan.sim import simulate
-from fleetplan.sim.engine import EventLoop
+from fleetplan.sim.engine import PRIORITY_ARRIVAL, EventLoop
 from fleetplan.sim.frontend import Frontend
 from fleetplan.sim.metrics import Recorder
 
@@ -34,21 +34,25 @@ class _Inner:
 
 
 def _frontend(
-    s_req: float, s_tok: float, hop: float = 0.0
+    s_req: float, s_tok: float, hop: float = 0.0, queued: bool = False
 ) -> tuple[EventLoop, _Inner, Recorder, Frontend]:
     loop, inner, rec = EventLoop(), _Inner(), Recorder()
-    fe = Frontend(loop, inner, rec, s_req, s_tok, hop)  # type: ignore[arg-type]
+    fe = Frontend(loop, inner, rec, s_req, s_tok, hop, queued)  # type: ignore[arg-type]
     assert inner.delivery is fe  # the replica reports its tokens to its server
     return loop, inner, rec, fe
 
 
-def test_a_burst_is_taken_in_one_request_after_another() -> None:
-    loop, inner, _rec, fe = _frontend(2e-3, 0.0)
+@pytest.mark.parametrize(("queued", "entered"), [(False, [2, 4, 6]), (True, [6, 6, 6])])
+def test_a_burst_is_taken_in_one_request_after_another(queued: bool, entered: list[int]) -> None:
+    """Three requests at once, taken in 2 ms apart: each reaches the engine as its intake is
+    done, or, where the server hands a request over after the work queued when its intake is
+    done (vLLM's event loop: the intake of the others), all three at 6 ms."""
+    loop, inner, _rec, fe = _frontend(2e-3, 0.0, queued=queued)
     for rid in range(3):  # all at 0
         fe.submit(0.0, rid, 100, 50, -1, 0)
     assert fe.outstanding == 3 and fe.queue_len == 3 and fe.held == 3
     loop.run()
-    assert [t for t, _, _ in inner.got] == pytest.approx([0.002, 0.004, 0.006])
+    assert [t for t, _, _ in inner.got] == pytest.approx([ms * 1e-3 for ms in entered])
     assert [rid for _, rid, _ in inner.got] == [0, 1, 2]
     # TTFT counts from the arrival at the server
     assert [arrival for _, _, arrival in inner.got] == [0.0, 0.0, 0.0]
@@ -71,7 +75,8 @@ def test_a_request_waits_for_the_streaming_before_it() -> None:
     loop, inner, _rec, fe = _frontend(1e-3, 1e-4)
     fe.send(0.0, 0.0, 100)  # 10 ms of streaming from 0
     fe.submit(0.004, 7, 100, 50, -1, 0)
-    fe.submit(1.0, 8, 100, 50, -1, 0)  # long after: an idle server takes 1 ms
+    # long after: an idle server takes 1 ms
+    loop.schedule(1.0, PRIORITY_ARRIVAL, lambda t, _: fe.submit(t, 8, 100, 50, -1, 0))
     loop.run()
     assert [t for t, _, _ in inner.got] == pytest.approx([0.011, 1.001])
     assert inner.got[0][2] == 0.004
@@ -101,10 +106,23 @@ def test_frontend_times_are_not_negative() -> None:
 def test_the_hop_to_the_engine_delays_a_request_without_holding_the_server() -> None:
     loop, inner, _rec, fe = _frontend(1e-3, 0.0, 0.02)
     fe.submit(0.0, 0, 100, 50, -1, 0)
-    fe.submit(0.0, 1, 100, 50, -1, 0)
+    loop.schedule(0.005, PRIORITY_ARRIVAL, lambda t, _: fe.submit(t, 1, 100, 50, -1, 0))
     loop.run()
-    # taken in 1 ms apart, each 20 ms on its way
-    assert [t for t, _, _ in inner.got] == pytest.approx([0.021, 0.022])
+    # taken in 1 ms each, each 20 ms on its way
+    assert [t for t, _, _ in inner.got] == pytest.approx([0.021, 0.026])
+
+
+def test_a_request_handed_off_waits_for_what_came_in_during_its_intake() -> None:
+    """vLLM's API server resumes a request after its tokenizer call behind the callbacks
+    queued meanwhile: a request that arrives while another is taken in delays that one's
+    hand-off by its own intake; one that arrives after the hand-off does not."""
+    loop, inner, _rec, fe = _frontend(4e-3, 0.0, queued=True)
+    fe.submit(0.0, 0, 100, 50, -1, 0)
+    loop.schedule(0.001, PRIORITY_ARRIVAL, lambda t, _: fe.submit(t, 1, 100, 50, -1, 0))
+    loop.schedule(0.010, PRIORITY_ARRIVAL, lambda t, _: fe.submit(t, 2, 100, 50, -1, 0))
+    loop.run()
+    # 0 is in at 4 ms, 1 (came at 1 ms) at 8 ms: 0 waits for it; 2 (came at 10 ms) at 14 ms
+    assert [(rid, t) for t, rid, _ in inner.got] == [(0, 0.008), (1, 0.008), (2, 0.014)]
 
 
 def _catalog(ms_per_request: float, us_per_token: float) -> Any:
@@ -114,6 +132,7 @@ def _catalog(ms_per_request: float, us_per_token: float) -> Any:
         api_server_us_per_output_token=us_per_token,
         api_server_latency_ms=0.0,
         chat_template_latency_ms=0.0,
+        chat_template_ms_per_request=0.0,
     )
     return dataclasses.replace(CAT, engines={**CAT.engines, "vllm": eng})
 
@@ -151,13 +170,15 @@ def test_one_user_waits_for_the_intake_only() -> None:
     assert off.ttft_ms.p50 == pytest.approx(prefill_ms, rel=1e-9)
     # taken in, on its way to the engine, then the first token sent
     server_ms = (
-        eng.api_server_ms_per_request
+        eng.server_ms_per_request(CAT.model("llama-3.1-8b"))
         + eng.server_latency_ms(CAT.model("llama-3.1-8b"))
         + eng.api_server_us_per_output_token * 1e-3
     )
     assert on.ttft_ms.p50 == pytest.approx(off.ttft_ms.p50 + server_ms)
     assert on.tpot_ms.p50 == pytest.approx(off.tpot_ms.p50, rel=1e-9)
-    assert on.config["api_server_ms_per_request"] == eng.api_server_ms_per_request
+    assert on.config["api_server_ms_per_request"] == eng.server_ms_per_request(
+        CAT.model("llama-3.1-8b")
+    )
     assert on.config["api_server_us_per_output_token"] == eng.api_server_us_per_output_token
     assert "api_server_us_per_output_token" not in off.config
 
@@ -209,3 +230,42 @@ def test_a_burst_through_a_slow_server_finishes_later() -> None:
     assert span_s >= 400 * 200 * us * 1e-6
     assert off.output_tok_per_s > 400 * 200 / (400 * 200 * us * 1e-6)  # the engine is faster
     assert streamed.tpot_ms.mean > 2 * off.tpot_ms.mean
+
+
+def test_vllms_server_hands_a_burst_to_the_engine_once_the_last_request_is_in() -> None:
+    """vLLM's API server (`api_server_queued_hand_off`) resumes a request after its tokenizer
+    call behind the intake queued meanwhile: 400 requests at once, 10 ms each, reach the
+    engine together after 4 s, and the engine's prefill queue comes on top (the mean TTFT is
+    the intake plus the engine's own). A server that hands each over as it is in lets the
+    engine prefill during the intake: the first tokens wait for the intake only."""
+    ms = 10.0
+    cat = _catalog(ms, 0.0)
+    assert cat.engines["vllm"].api_server_queued_hand_off
+    one_by_one = dataclasses.replace(
+        cat, engines={**cat.engines, "vllm": dataclasses.replace(
+            cat.engines["vllm"], api_server_queued_hand_off=False)}
+    )  # fmt: skip
+    off = _run(False, 400, 128, 4)
+    queued, each = _run(True, 400, 128, 4, cat), _run(True, 400, 128, 4, one_by_one)
+    assert off.ttft_ms.mean > 500  # the engine alone: a prefill queue worth seeing
+    assert queued.ttft_ms.mean == pytest.approx(400 * ms + off.ttft_ms.mean, rel=0.02)
+    assert each.ttft_ms.mean == pytest.approx(400 * ms, rel=0.02)
+    assert queued.duration_s == pytest.approx(400 * ms * 1e-3 + off.duration_s, rel=0.02)
+
+
+@pytest.mark.parametrize(("model", "native"), [("llama-3.1-8b", False), ("gpt-oss-20b", True)])
+def test_a_chat_template_holds_vllms_server_where_it_renders_no_prompt_natively(
+    model: str, native: bool
+) -> None:
+    """vLLM renders a Hugging Face chat template in the request's coroutine, on the server's one
+    event loop (gpt-oss's prompts through openai_harmony instead): 400 requests at once reach
+    the engine `chat_template_ms_per_request` x 400 later for the first kind only."""
+    base = _catalog(2.0, 0.0)
+    slow = dataclasses.replace(
+        base, engines={**base.engines, "vllm": dataclasses.replace(
+            base.engines["vllm"], chat_template_ms_per_request=5.0)}
+    )  # fmt: skip
+    a, b = _run(True, 400, 128, 4, base, model), _run(True, 400, 128, 4, slow, model)
+    extra_ms = 0.0 if native else 400 * 5.0
+    assert b.ttft_ms.mean == pytest.approx(a.ttft_ms.mean + extra_ms, rel=1e-3)
+    assert b.config["api_server_ms_per_request"] == (2.0 if native else 7.0)

@@ -49,6 +49,7 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "api_server_ms_per_request": (0.0, 100.0),
     "api_server_latency_ms": (0.0, 500.0),
     "chat_template_latency_ms": (0.0, 500.0),
+    "chat_template_ms_per_request": (0.0, 100.0),
     "api_server_us_per_output_token": (0.0, 2000.0),
 }
 CEILING = {
@@ -183,7 +184,7 @@ def fit_engine(
     margin = np.minimum(1e-2, (hi - lo) / 4)
     x0 = np.clip(np.zeros(len(names)), lo + margin, hi - margin)
     # rate rows and burst latencies: judged (a burst's TTFT through the API server is seen by a
-    # fit of the server's factors, `predict.burst_ttft_s`)
+    # fit of the server's factors, `server_view.burst_ttft_s`)
     server = any(n.startswith("api_server_") for n in names)
     fitted_rows = tuple(r for r in rows if fittable(r) or (server and server_fittable(r)))
     if not fitted_rows:

@@ -68,6 +68,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "api_server_us_per_output_token": (1.0, 1000.0),
     "api_server_latency_ms": (0.05, 100.0),
     "chat_template_latency_ms": (0.05, 100.0),
+    "chat_template_ms_per_request": (0.01, 50.0),
 }
 SERVER_TTFT_USERS = 4
 # where current kernels sit, independent of the validation rows (reference, spread in ln units).

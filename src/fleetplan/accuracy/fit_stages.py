@@ -78,11 +78,17 @@ SERVER_FACTORS = (
 # native_chat_families: vLLM's openai_harmony for gpt-oss), the further latency of a prompt
 # rendered from a Hugging Face chat template is a factor of its own (`server_factors`)
 CHAT_TEMPLATE_FACTOR = "chat_template_latency_ms"
+# and, where the server hands a request to the engine after the work queued meanwhile
+# (EngineProfile.api_server_queued_hand_off), the serial time a prompt rendered from the
+# template holds it: the bursts' first tokens tell it apart (a burst reaches the engine when its
+# last request is taken in)
+CHAT_TEMPLATE_SERIAL = "chat_template_ms_per_request"
 SERVER_START = {
     "api_server_ms_per_request": 1.0,
     "api_server_us_per_output_token": 65.0,
     "api_server_latency_ms": 10.0,
     CHAT_TEMPLATE_FACTOR: 10.0,
+    CHAT_TEMPLATE_SERIAL: 1.0,
 }
 
 
@@ -95,6 +101,8 @@ def server_factors(engine: EngineProfile) -> tuple[str, ...]:
     """The API server's factors a family's fit takes: `SERVER_FACTORS`, and the chat-template
     latency where the server renders some models' chat prompts natively (the rows of the two
     kinds tell the two latencies apart; elsewhere it would double `api_server_latency_ms`)."""
+    if engine.native_chat_families and engine.api_server_queued_hand_off:
+        return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR, CHAT_TEMPLATE_SERIAL)
     if engine.native_chat_families:
         return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR)
     return SERVER_FACTORS

@@ -28,13 +28,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from fleetplan.accuracy.rows import ValidationRow, row_lengths
+from fleetplan.accuracy.server_view import (
+    burst_server_s,
+    burst_ttft_s,
+    server_s,
+    through_server,
+    with_server,
+)
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.errors import InputError
 from fleetplan.perf.dp_prefill import first_token_steps, ranked, wave_prefill
 from fleetplan.perf.memory import fit, scheduler_cap
 from fleetplan.perf.roofline import Setup, setup
-from fleetplan.perf.schedule import PerfResult, continuous, prefill_time_s, run
+from fleetplan.perf.schedule import PerfResult, continuous, run
 
 SIMULATED = ("rate", "concurrency")  # schedules whose every metric comes from the simulator
 LATENCY = ("ttft_ms", "tpot_ms", "itl_ms")
@@ -203,31 +210,6 @@ def preempts_in_burst(row: ValidationRow, s: Setup, b: int) -> bool:
     return pol.admission != "reserve_full"
 
 
-def through_server(row: ValidationRow, s: Setup) -> bool:
-    """Whether the row was measured through an API server that the engine's profile gives
-    serial work (`sim/frontend.py`)."""
-    eng = s.engine
-    return row.api_server and eng.api_server_ms_per_request + eng.api_server_us_per_output_token > 0
-
-
-def server_s(row: ValidationRow, s: Setup) -> float:
-    """The API server's serial seconds for one of the row's requests: taken in, and its
-    output tokens streamed."""
-    eng = s.engine
-    return (
-        eng.api_server_ms_per_request * 1e-3
-        + row.output_len * eng.api_server_us_per_output_token * 1e-6
-    )
-
-
-def _with_server(engine_s: float, server: float) -> float:
-    """Seconds of work done by the engine and the serial API server side by side: the slower
-    sets the pace (a smooth maximum, so that a fit sees both; 2^(1/4) = 1.19 x where the two
-    are equal, about what the simulator shows there, where the engine gets its requests one
-    by one)."""
-    return float((engine_s**4 + server**4) ** 0.25)
-
-
 def burst_throughput(s: Setup, n: int, b: int, i: int, o: int, total: bool = False) -> float:
     """Tokens/s of `n` equal requests queued at once, `b` at a time: equal lengths keep them
     in step, so they run in waves of b (and a last partial wave) that are prefilled together
@@ -284,7 +266,7 @@ def predict_value(
             tput = burst_throughput(s, row.batch, b, i, o, row.metric == "total_tok_per_s")
             if through_server(row, s):  # a fit's view of the burst through the server
                 gpu_s = row.batch * (i + o if row.metric == "total_tok_per_s" else o) / tput
-                tput *= gpu_s / _with_server(gpu_s, row.batch * server_s(row, s))
+                tput *= gpu_s / burst_server_s(row, s, gpu_s)
             return tput
         r = continuous(s, np.array([float(b)]), i, o)
     else:
@@ -302,18 +284,6 @@ def server_fittable(row: ValidationRow) -> bool:
     """Rows a fit of the API server's factors can use besides `fittable` ones: the mean or
     median TTFT of a burst measured through the server (`burst_ttft_s`)."""
     return row.api_server and row.schedule == "offline" and row.metric == "ttft_ms"
-
-
-def burst_ttft_s(row: ValidationRow, s: Setup) -> float:
-    """A fit's view of the TTFT of a burst through the API server: the engine prefills the
-    prompts one after another (the k-th waits for k prompts, (n + 1) / 2 on average), and the
-    server, one clock for intake and streaming, sends no first token before it has taken all n
-    requests in (the simulator's `sim/frontend.py`; the tokens made meanwhile, which it streams
-    first, are left out). The slower sets the time."""
-    eng, n = s.engine, row.batch
-    gpu_s = float(prefill_time_s(s, row.input_len, eng.max_num_batched_tokens)) * (n + 1) / 2
-    server = n * eng.api_server_ms_per_request * 1e-3 + eng.server_latency_ms(s.model) * 1e-3
-    return _with_server(gpu_s, server)
 
 
 def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> float:
@@ -338,14 +308,14 @@ def fit_value(row: ValidationRow, s: Setup, catalog: Catalog | None = None) -> f
     # gaps (the simulator's API-server stage, as a closed loop's steady state)
     eng, o, m = s.engine, row.output_len, row.metric
     tok_s = eng.api_server_us_per_output_token * 1e-6
-    extra_s = (eng.api_server_ms_per_request + eng.server_latency_ms(s.model)) * 1e-3 + tok_s
+    extra_s = (eng.server_ms_per_request(s.model) + eng.server_latency_ms(s.model)) * 1e-3 + tok_s
     if m == "ttft_ms":
         return value + extra_s * 1e3
     if m in ("tpot_ms", "itl_ms"):
-        return _with_server(value * 1e-3, b * tok_s) * 1e3
+        return with_server(value * 1e-3, b * tok_s) * 1e3
     if m in ("output_tok_per_s", "total_tok_per_s", "output_tok_per_s_per_gpu"):
         cycle_s = b * o / float(r.output_tok_per_s[0])  # a user's request, the engine alone
-        return value * cycle_s / _with_server(cycle_s + extra_s, b * server_s(row, s))
+        return value * cycle_s / with_server(cycle_s + extra_s, b * server_s(row, s))
     return value
 
 

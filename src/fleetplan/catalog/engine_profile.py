@@ -155,11 +155,18 @@ class EngineProfile:
     api_server_ms_per_request: float = 0.0
     api_server_latency_ms: float = 0.0
     api_server_us_per_output_token: float = 0.0
+    # whether the server hands a request to the engine only after the work queued on its one
+    # event loop while the request's tokenizer call ran in a thread (vLLM's OpenAI server since
+    # 0.6.5): a burst reaches the engine when its last request is taken in (sim/frontend.py)
+    api_server_queued_hand_off: bool = False
     # a chat request's further time on the way, holding no server, where the API server renders
     # its prompt with the model's Hugging Face (Jinja) chat template and tokenizes it, and the
     # model families whose chat prompts it renders natively instead (vLLM: gpt-oss through
     # openai_harmony); `server_latency_ms` picks
     chat_template_latency_ms: float = 0.0
+    # the serial time such a chat request further holds the server (rendering the template runs
+    # in the request's coroutine, on the server's one event loop); `server_ms_per_request`
+    chat_template_ms_per_request: float = 0.0
     native_chat_families: tuple[str, ...] = ()
     # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
     gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()
@@ -228,6 +235,14 @@ class EngineProfile:
                 long_context_chunk_tokens=0,
             )
         return replace(self, long_context_chunk_tokens=0)
+
+    def server_ms_per_request(self, model: ModelSpec) -> float:
+        """The API server's serial time to take a request for `model` in
+        (`api_server_ms_per_request`), plus `chat_template_ms_per_request` unless the server
+        renders the model's chat prompts natively (`native_chat_families`)."""
+        if model.family in self.native_chat_families:
+            return self.api_server_ms_per_request
+        return self.api_server_ms_per_request + self.chat_template_ms_per_request
 
     def server_latency_ms(self, model: ModelSpec) -> float:
         """A request's time on the way through the API server that holds no server

@@ -268,7 +268,9 @@ class EngineEntry(_Entry):
     max_num_seqs_per_attention_dp_rank: bool = False
     api_server_ms_per_request: float = Field(default=0.0, ge=0, le=1_000)
     api_server_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
+    api_server_queued_hand_off: bool = False
     chat_template_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
+    chat_template_ms_per_request: float = Field(default=0.0, ge=0, le=1_000)
     native_chat_families: list[str] = []
     attention_dp_replicates_mlp: bool = False
     attention_dp_rank_schedulers: bool = False

@@ -11,8 +11,20 @@ order they become ready:
   `api_server_ms_per_request` (engines.toml). The request reaches the engine's queue when the
   server has done it (plus `api_server_latency_ms`, time on the way that does not hold the
   server: the hops between processes; `EngineProfile.server_latency_ms` adds the chat
-  template's part where the server renders the model's prompt from it), so a burst of N
-  requests reaches the engine over N times the per-request time;
+  template's part where the server renders the model's prompt from it). Where the profile
+  says so (`api_server_queued_hand_off`), the hand-off to the engine waits in line: vLLM's
+  API server is one asyncio event loop that renders the chat
+  template in the request's coroutine, then awaits the tokenizer's thread
+  (`AsyncMicrobatchTokenizer`, vLLM 0.10-0.11 `OpenAIServing._preprocess_chat`,
+  https://github.com/vllm-project/vllm/blob/v0.11.0/vllm/entrypoints/openai/serving_engine.py),
+  and the coroutine resumes (and sends the request to the engine core) after the callbacks
+  queued before it: the intake of the requests that came in meanwhile, the tokens of the
+  steps that ended meanwhile. So a burst of N requests reaches the engine when the server
+  has taken the N-th in, N times the per-request time after it came: GPUStack's 984
+  requests of 128 tokens to Qwen3-235B on vLLM 0.11 had their first tokens between ~5.2 and
+  5.8 s (mean 5.62 s, p99 5.80 s, the run 6.11 s; engine steps of ~0.1 s), not spread over
+  the intake (https://github.com/gpustack/gpustack/blob/10e9444a07c73556f2ef0d10d2b2766bbf54c9c0/docs/performance-lab/qwen3-235b-a22b/h100.md).
+  Otherwise a request reaches the engine when its own intake is done;
 - streaming an output token (detokenization and its server-sent event):
   `api_server_us_per_output_token` per token, for the tokens of every engine step as the step
   ends. The client sees a token when the server has sent it: a server that sends 15,000 tokens
@@ -39,7 +51,9 @@ from fleetplan.sim.metrics import Recorder
 class Frontend:
     """A replica behind its API server. `s_per_request`: serial seconds to take a request in;
     `s_per_token`: serial seconds to stream one output token; `latency_s`: seconds a request
-    takes to reach the engine after the server took it in, without holding the server."""
+    takes to reach the engine after the server took it in, without holding the server;
+    `queued_hand_off`: the server hands a request over only after the work queued on it by
+    the time its intake is done."""
 
     def __init__(
         self,
@@ -49,6 +63,7 @@ class Frontend:
         s_per_request: float,
         s_per_token: float,
         latency_s: float = 0.0,
+        queued_hand_off: bool = False,
     ) -> None:
         if not (s_per_request >= 0 and s_per_token >= 0 and latency_s >= 0):
             raise ValueError(
@@ -61,6 +76,7 @@ class Frontend:
         self.s_req = s_per_request
         self.s_tok = s_per_token
         self.latency = latency_s
+        self.queued = queued_hand_off and s_per_request > 0
         self.free_at = 0.0  # when the server has done all the work handed to it so far
         self.held = 0  # requests in the server, not yet in the replica
         self.sending = 0  # requests the replica finished whose last token is not sent yet
@@ -117,9 +133,18 @@ class Frontend:
             self.inner.submit(now, rid, tokens_in, out, pid, ptok, -1.0 if self.held else horizon)
             return
         self.held += 1
-        self.loop.schedule(
-            enter, PRIORITY_ARRIVAL, self._enter, (now, rid, tokens_in, out, pid, ptok)
-        )
+        req = (now, rid, tokens_in, out, pid, ptok)
+        if self.queued:  # its hand-off waits in line behind the work queued by then
+            self.loop.schedule(taken, PRIORITY_ARRIVAL, self._hand_off, req)
+        else:
+            self.loop.schedule(enter, PRIORITY_ARRIVAL, self._enter, req)
+
+    def _hand_off(self, t: float, req: tuple[float, int, int, int, int, int]) -> None:
+        """The request's intake is done at `t`; the server hands it to the engine after the
+        work queued before this moment (the intake of the requests that came in meanwhile, the
+        tokens of the steps that ended meanwhile)."""
+        start = self.free_at if self.free_at > t else t
+        self.loop.schedule(start + self.latency, PRIORITY_ARRIVAL, self._enter, req)
 
     def _enter(self, t: float, req: tuple[float, int, int, int, int, int]) -> None:
         arrival, rid, tokens_in, out, pid, ptok = req

@@ -102,7 +102,7 @@ def _roofline_replicas(
         )
     table = StepTable(s, largest)
     # the API server's serial seconds a request taken in and a token streamed (sim/frontend.py)
-    req_s = eng.api_server_ms_per_request * 1e-3 if sc.api_server else 0.0
+    req_s = eng.server_ms_per_request(model) * 1e-3 if sc.api_server else 0.0
     tok_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
     hop_s = eng.server_latency_ms(model) * 1e-3  # on the way, chat template included
     win_blocks = window_blocks(model, bs, swa)
@@ -122,7 +122,9 @@ def _roofline_replicas(
             attention_dp=sc.attention_dp,
             rank_tokens=rank_tokens,
         )
-        reps.append(Frontend(loop, rep, rec, req_s, tok_s, hop_s) if sc.api_server else rep)
+        if sc.api_server:
+            rep = Frontend(loop, rep, rec, req_s, tok_s, hop_s, eng.api_server_queued_hand_off)
+        reps.append(rep)
     watermark = 0 if policy.admission != "watermark" else int(sc.watermark * blocks)
     # the longest sequence the pool can hold beside its window layers' blocks
     room = (blocks - watermark - 1 - (win_blocks(model.max_context) if win_blocks else 0)) * bs
@@ -146,7 +148,7 @@ def _roofline_replicas(
             f"{model.sliding_window:,} tokens a sequence (blocks reserved at admission)"
         )
     if sc.api_server:
-        cfg["api_server_ms_per_request"] = eng.api_server_ms_per_request
+        cfg["api_server_ms_per_request"] = eng.server_ms_per_request(model)
         cfg["api_server_latency_ms"] = eng.server_latency_ms(model)
         cfg["api_server_us_per_output_token"] = eng.api_server_us_per_output_token
     return reps, min(room, model.max_context), cfg, s.notes, table.step_s(1.0, 0.0)
