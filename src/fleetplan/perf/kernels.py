@@ -147,13 +147,21 @@ def block_fp8_gemm_scale(
       H100/H200 an FP8 checkpoint runs only the CUTLASS MoE backend ('H100/H200 | FP8 |
       CUTLASS' in the DeepSeek-R1 deployment guide's MoE backend support matrix,
       https://nvidia.github.io/TensorRT-LLM/deployment-guide/quick-start-recipe-for-deepseek-r1-on-trtllm.html),
-      whose block-scaled path is the same blockwise design (DeepSeekFP8BlockScalesFusedMoEMethod
-      in tensorrt_llm/_torch/modules/fused_moe/quantization.py: fp8_quantize_1x128, then grouped
-      block-scaled GEMMs; DeepGEMM only on Blackwell). DeepSeek-R1 on 8 H200s under
+      whose block-scaled path is the same blockwise kernel (CutlassMoeFCRunner::BlockScaleFC1
+      calls CutlassFp8BlockScaleGemmRunner::moeGemm of fp8_blockscale_gemm, 'fp8 blockscale gemm
+      only support Hopper', https://github.com/NVIDIA/TensorRT-LLM/issues/5064; DeepGEMM only on
+      Blackwell). DeepSeek-R1 on 8 H200s under
       trtllm-serve 0.21 (tp 8, ep 4): eight 1,600-token prompts at once 0.50 s to their first
       tokens (median), one 8,192-token prompt 0.37 s, one of 1,600 0.13 s
       (https://github.com/NVIDIA/TensorRT-LLM/issues/5929), where the experts at the family's
       GEMM rate gave prefills of 0.34, 0.23 and 0.09 s, and at the cap 0.48, 0.32 and 0.10 s.
+      Not modelled: builds from before that kernel was open-sourced
+      (https://github.com/NVIDIA/TensorRT-LLM/pull/3071, 2025-03-25), such as the
+      0.17.post1.dev one (commit 9b931c0f, 2025-03-11) that dstack's DeepSeek-R1 runs used, set
+      one fixed 128x16x128 tile for block-scaled MoE GEMMs and skipped their tactic profiling
+      (cpp/tensorrt_llm/thop/moeOp.cpp of that time: setRunnerProfiles, runProfile); those runs
+      prefill about twice slower again (four 3,200-token prompts in ~1.0 s), and no published
+      rate says by how much the tile costs.
     Later vLLM and SGLang releases (DeepGEMM, CUTLASS blockwise) are left at the family's own
     fitted rate, 0.30-0.33 of the peak, already near the cap."""
     if not block_scaled(model, precision) or mfu <= 0:
