@@ -16,6 +16,7 @@ from fleetplan.perf.expert_parallel import moe_terms
 from fleetplan.perf.kernels import (
     TRITON_BLOCK_FP8_MFU,
     TRITON_BLOCK_FP8_MOE_MFU,
+    TRITON_MLA_EXTEND_MFU,
     attention_flops_per_ctx_token,
     mla_kv_padding,
     replicated_params,
@@ -75,7 +76,10 @@ def test_triton_block_fp8_releases_cap_the_gemm_rate(catalog):
     assert float(x.linear_memory_s) == pytest.approx(float(y.linear_memory_s))
     # 0.4.3 also prefills MLA absorbed, at decode's FLOPs per context token (its Triton backend)
     dec, pre = attention_flops_per_ctx_token(m)
-    assert float(x.attention_compute_s) == pytest.approx(float(y.attention_compute_s) * dec / pre)
+    slow = max(a.mfu / TRITON_MLA_EXTEND_MFU, 1.0)  # in Triton's extend kernel
+    assert float(x.attention_compute_s) == pytest.approx(
+        float(y.attention_compute_s) * dec / pre * slow
+    )
     # a decode's expert GEMMs are padded tiles far below the cap: the cap adds nothing there
     d_early, d_late = step_s(a, 4, 4000), step_s(b, 4, 4000)
     assert float(d_early.linear_compute_s) < 1.2 * float(d_late.linear_compute_s)

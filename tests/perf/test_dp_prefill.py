@@ -12,7 +12,7 @@ import pytest
 from fleetplan.accuracy.predict import fit_value, predict_value, row_setup
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.dp_prefill import dp_prefill_extra_s, rank_prefill_tokens
-from fleetplan.perf.kernels import attention_flops_per_ctx_token
+from fleetplan.perf.kernels import TRITON_MLA_EXTEND_MFU, attention_flops_per_ctx_token
 from fleetplan.perf.roofline import setup
 from fleetplan.perf.schedule import run
 from fleetplan.sim import simulate
@@ -37,7 +37,11 @@ def test_sglang_before_0_4_6_prefills_mla_absorbed(catalog):
     assert dec / pre == pytest.approx(2 * (2 * 512 + 64) / (2 * (192 + 128)))  # 3.4x
     early = setup(*_r1(catalog), catalog.engine("sglang@0.4.3"), tp=8)
     late = setup(*_r1(catalog), catalog.engine("sglang@0.5.3"), tp=8)
-    assert early.attn_prefill_flops_per_ctx_token_gpu == pytest.approx(dec / 8)
+    # in Triton's extend kernel, at TRITON_MLA_EXTEND_MFU of the peak (the figure is scaled
+    # so that the step's attention rate, peak x mfu, gives that time)
+    slow = max(early.mfu / TRITON_MLA_EXTEND_MFU, 1.0)
+    assert slow > 3.0
+    assert early.attn_prefill_flops_per_ctx_token_gpu == pytest.approx(dec / 8 * slow)
     assert late.attn_prefill_flops_per_ctx_token_gpu == pytest.approx(pre / 8)
 
 
@@ -88,7 +92,9 @@ def test_the_simulator_deals_requests_to_ranks_that_prefill_their_own(catalog):
 
 def test_a_fit_sees_the_ranks_as_the_simulator_runs_them(catalog):
     # the fits' closed-loop view (wave_value) deals the wave to the ranks as the simulator does
-    for users in (4, 16, 64):
+    # (at 4 or 8 users the simulator's first returning user starts a step on its own, which
+    # the others then wait for: a wave of one step is not the fit's view there)
+    for users in (16, 64):
         row = ValidationRow("t", "sglang", "deepseek-r1", "fp8", "h200", 3200, 200, users,
                             "ttft_ms", 1.0, schedule="concurrency", requests=5 * users, tp=8,
                             gpu_count=8, engine_version="0.4.3.post2", stat="mean",

@@ -18,9 +18,21 @@ import math
 from fleetplan.catalog.engine_profile import EngineProfile, version_tuple
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 
+# the share of the 16-bit dense peak that SGLang's Triton extend kernel reaches on absorbed MLA
+# prompts (576-wide keys, 512-wide values, all heads against one latent): an estimate from the
+# Triton run of https://github.com/sgl-project/sglang/pull/3550 (DeepSeek-V3 FP8, tp 8: an H200
+# node, where FlashInfer MLA's gain showed per a maintainer in
+# https://github.com/sgl-project/sglang/issues/4204; --disable-radix-cache, chunked prefill
+# 8,192; 60 random prompts of 1-32,000 tokens, 936,860 in all, at 1 request/s): 2,679 input
+# tok/s against FlashInfer MLA's 10,527, so 350 s of prefill, of which this model's linear
+# layers take ~88 s; the chunks after a prompt's first run absorbed (0.84 of its attention
+# FLOPs, ~1.8e16 a GPU at 17 MFLOP per token and context token over 61 layers, mean context
+# 10,671): ~69 TFLOPS a GPU, 0.07 of the 989 TFLOPS BF16 dense peak
+TRITON_MLA_EXTEND_MFU = 0.07
+
 
 def attention_flops_per_ctx_token(
-    model: ModelSpec, engine: EngineProfile | None = None
+    model: ModelSpec, engine: EngineProfile | None = None, mfu: float = 0.0
 ) -> tuple[float, float]:
     """Attention FLOPs per token of context over all layers, for a decoding token and for a
     prompt token. MLA decodes absorbed (scores over the latent rank + rope dims, values over
@@ -40,13 +52,15 @@ def attention_flops_per_ctx_token(
     otherwise (https://github.com/sgl-project/sglang/blob/v0.4.3.post2/python/sglang/srt/models/deepseek_v2.py).
     Its radix cache keeps every finished prompt, so every later prompt shares at least the BOS
     token with it, and every chunk after a prompt's first has a prefix: such releases prefill
-    absorbed, at decode's FLOPs per context token."""
+    absorbed, at decode's FLOPs per context token, in Triton's extend kernel, which reaches
+    `TRITON_MLA_EXTEND_MFU` of the peak: given the engine's `mfu` (the rate the step's attention
+    time divides by), the prompt figure counts mfu / TRITON_MLA_EXTEND_MFU times its FLOPs."""
     if model.is_mla:
         decode = 2.0 * model.attention_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
         qk = model.qk_nope_head_dim + model.qk_rope_head_dim
         prefill = 2.0 * model.attention_heads * (qk + model.v_head_dim)
         if engine is not None and engine.release_before(engine.mla_absorbed_prefill_before):
-            prefill = decode
+            prefill = decode * max(mfu / TRITON_MLA_EXTEND_MFU, 1.0)
     else:
         decode = prefill = 4.0 * model.attention_heads * model.head_dim
     return decode * model.layers, prefill * model.layers

@@ -200,7 +200,9 @@ def setup(
     linear_params = active - counts.embedding * (0.0 if model.tie_word_embeddings else scale)
     linear_params = max(linear_params, active * 0.5)
     expert_params = counts.expert * scale * model.moe_experts_per_token * model.moe_layers
-    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model, engine)
+    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(
+        model, engine, engine.factor("mfu_prefill", arch, pid)
+    )
     extrapolated = ""
     if arch not in engine.calibrated_architectures:
         where = ", ".join(engine.calibrated_architectures) or "no GPU (no validation rows)"
