@@ -6,7 +6,9 @@
 - vLLM 0.7 pads MLA cache entries to 256 bytes on CUDA (`mla_kv_padding`);
 - block-scaled FP8 weights run block-scaled GEMM kernels (`block_fp8_gemm_scale`), and their
   MoE experts a block-scaled fused-MoE kernel (`block_fp8_moe_scale`);
-- vLLM's Marlin MXFP4 MoE kernel holds padded experts (`marlin_expert_padding`).
+- vLLM's Marlin MXFP4 MoE kernel holds padded experts (`marlin_expert_padding`);
+- NVFP4 GEMMs reach a smaller share of their peak than 16-bit and FP8 ones (`nvfp4_gemm_scale`);
+- an eager engine's host launches floor a step (`eager_floor_s`).
 
 `perf.roofline.setup` folds them into a `Setup`.
 """
@@ -187,6 +189,29 @@ def block_fp8_gemm_scale(
     return 1.0
 
 
+# the share of the FP4 dense peak that an NVFP4 GEMM reaches on a B200 at prefill and large-batch
+# token counts, its activations' quantization to FP4 (an E4M3 scale per 16 values, a pass over
+# the activations before every GEMM) included: vLLM's CUTLASS NVFP4 GEMM ran Llama-3.1-8B's
+# N=6144 K=4096 GEMM at 2,613, 2,948, 3,025 and 3,039 TFLOPS from 2,048 to 16,384 tokens
+# (0.29-0.34 of the 9,000 TFLOPS dense FP4 peak; 3,411-3,904 without the quantization, 0.38-0.43;
+# BF16 1,355-1,421 of 2,250, 0.60-0.63, https://github.com/vllm-project/vllm/pull/20646,
+# "Before", 2025-07): the FP4 tensor cores' doubled rate is not fed at the same share as the
+# 16-bit ones (the scale factors ride along every tile, the K-loop's MMAs are half as long for the
+# bytes moved). TensorRT-LLM's own NVFP4 GEMMs (CUTLASS and TRT-LLM-Gen) have no published
+# rate; taken at this figure (an estimate for them)
+NVFP4_GEMM_MFU = 0.34
+
+
+def nvfp4_gemm_scale(compute_format: str, emulated: bool, mfu: float) -> float:
+    """The share of the engine's GEMM rate (`mfu` of the peak) that the linear layers reach when
+    they run natively in FP4 (NVFP4 weights and activations on Blackwell's FP4 tensor cores):
+    NVFP4_GEMM_MFU of the FP4 peak at most; 1 for every other format, and for FP4 weights run
+    weight-only on a GPU without FP4 tensor cores (`emulated`: the GEMM runs in 16 bits)."""
+    if compute_format != "fp4" or emulated or mfu <= 0:
+        return 1.0
+    return min(1.0, NVFP4_GEMM_MFU / mfu)
+
+
 # vLLM's MXFP4 MoE layer, where the GPU has no FP4 tensor cores, runs the experts through the
 # Marlin kernel, which 'requires that for each linear n % 256 == 0 and k % 128 == 0': it
 # allocates every expert with the hidden size rounded up to 256 and the per-GPU intermediate
@@ -240,3 +265,13 @@ def mla_kv_padding(model: ModelSpec, gpu: GpuSpec, engine: EngineProfile, kv_byt
         return 1.0
     entry = (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes
     return math.ceil(entry / align) * align / entry
+
+
+def eager_floor_s(model: ModelSpec, engine: EngineProfile) -> float:
+    """The host's time to launch one eager step's kernels, op by op from Python (0 under CUDA
+    graphs): `eager_layer_us` a dense layer, `eager_moe_layer_us` a MoE layer. It floors the
+    step's non-attention work (`step_s`; the attention adds, as sim.steptime assumes)."""
+    if engine.cuda_graphs:
+        return 0.0
+    per_layer = model.moe_layers * (engine.eager_moe_layer_us - engine.eager_layer_us)
+    return (model.layers * engine.eager_layer_us + per_layer) * 1e-6

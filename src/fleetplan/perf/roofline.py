@@ -29,7 +29,9 @@ from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
     block_fp8_gemm_scale,
     block_fp8_moe_scale,
+    eager_floor_s,
     marlin_expert_padding,
+    nvfp4_gemm_scale,
     replicated_params,
 )
 from fleetplan.perf.memory import (
@@ -269,7 +271,8 @@ def setup(
         attn_prefill_flops_per_ctx_token_gpu=attn_prefill_per_ctx / tp,
         gemm_scale=block_fp8_gemm_scale(
             model, precision, engine, engine.factor("mfu_prefill", arch, pid), arch
-        ),
+        )
+        * nvfp4_gemm_scale(fmt, emulated, engine.factor("mfu_prefill", arch, pid)),
         moe_gemm_scale=block_fp8_moe_scale(
             model, precision, engine, engine.factor("mfu_prefill", arch, pid)
         ),
@@ -291,16 +294,6 @@ def setup(
         link_gb_s=allreduce_link_gb_s(gpu.interconnect, gpu.interconnect_gb_s, tp),
         eager_floor_s=floor,
     )
-
-
-def eager_floor_s(model: ModelSpec, engine: EngineProfile) -> float:
-    """The host's time to launch one eager step's kernels, op by op from Python (0 under CUDA
-    graphs): `eager_layer_us` a dense layer, `eager_moe_layer_us` a MoE layer. It floors the
-    step's non-attention work (`step_s`; the attention adds, as sim.steptime assumes)."""
-    if engine.cuda_graphs:
-        return 0.0
-    per_layer = model.moe_layers * (engine.eager_moe_layer_us - engine.eager_layer_us)
-    return (model.layers * engine.eager_layer_us + per_layer) * 1e-6
 
 
 @dataclass(frozen=True)
