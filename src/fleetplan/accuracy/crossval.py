@@ -35,6 +35,7 @@ from fleetplan.accuracy.folds import (
     borrow_generations,
     dense_vendors,
     fold_prior,
+    physical_generations,
     vendor_neutral,
 )
 from fleetplan.accuracy.predict import (
@@ -273,7 +274,10 @@ def leave_one_source_out(
 
     A current family's fold (or full fit) without a scale for a generation takes it from the
     reference family's fit without the same source (`borrow_generations`): the current family
-    with scales for the most generations (TensorRT-LLM, whose rows cover every one)."""
+    with scales for the most generations (TensorRT-LLM, whose rows cover every one). A
+    generation that neither its own fit nor the reference's covers (TensorRT-LLM's fold without
+    its 0.17 tables holds no A100 row but four) takes the measured ratio of the GPU's GEMM and
+    HBM shares of spec to the base generation's (`physical_generations`)."""
     by_family: dict[str, list[ValidationRow]] = {}
     for r in rows:
         by_family.setdefault(row_engine(r, catalog).id, []).append(r)
@@ -302,9 +306,9 @@ def leave_one_source_out(
 
     def borrowed(fam: str, fit: tuple[EngineProfile, str], src: str | None) -> EngineProfile:
         if not ref or fam not in current:
-            return fit[0]
+            return physical_generations(fit[0], fit[1])
         ref_fit = fulls[ref] if src is None else folds[ref].get(src, fulls[ref])
-        return borrow_generations(fit[0], fit[1], *ref_fit)
+        return physical_generations(borrow_generations(fit[0], fit[1], *ref_fit), fit[1])
 
     judged: list[Judged] = []
     for fam, fam_rows in by_family.items():

@@ -1,8 +1,10 @@
 """What a leave-one-source-out fold starts from and what it takes from elsewhere: the packaged
 profile without the scales its own rows do not fit again (`fold_prior`), the GPU-generation
-ratios it borrows from the reference family's fold (`borrow_generations`), and the references
-that stand in where its rows hold nothing of a GPU vendor or of the family (`vendor_neutral`).
-`crossval.leave_one_source_out` uses them; they read crossval's references when called."""
+ratios it borrows from the reference family's fold (`borrow_generations`), the measured ratios
+of what kernels reach on a generation nothing fits or lends (`physical_generations`), and the
+references that stand in where its rows hold nothing of a GPU vendor or of the family
+(`vendor_neutral`). `crossval.leave_one_source_out` uses them; they read crossval's references
+when called."""
 
 from __future__ import annotations
 
@@ -73,6 +75,44 @@ def borrow_generations(
             name: min(scales[name], CEILING[name] / getattr(engine, name))
             for name in ("mbu", "mfu_prefill")
             if name in scales
+        }
+    return dataclasses.replace(engine, architecture_scale=arch)
+
+
+# What share of a GPU's spec peaks kernels reach, measured the same way on both generations:
+# mfu_prefill, a large, well-shaped BF16 GEMM (maximum achievable matmul FLOPS, cuBLAS through
+# torch.matmul, CUDA 12.1): A100 SXM 267.9 of 312 TFLOPS (85.9 %), H100 SXM 792.1 of 989 (80.1 %),
+# Stas Bekman's ml-engineering table (mamf-finder.py),
+# https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md ("Maximum
+# Achievable Matmul FLOPS comparison table"); mbu, the STREAM triad on the HBM: A100-SXM4-80GB
+# 1.70 of 2.039 TB/s (83.4 %), H100 80GB HBM3 2.97 of 3.35 TB/s (88.7 %), Azure's AI benchmarking
+# guide on ND A100 v4 and ND H100 v5, "HBM Bandwidth" (https://github.com/Azure/AI-benchmarking-
+# guide/blob/3bb66cacc25632d8ece36bc1d5128c5ea886a60b/Azure_Results/ND_A100_v4_results.md; the H100
+# page as a fork of it holds it, https://github.com/yosoyjay/AI-benchmarking-guide/blob/
+# a8263ef1e16a3b8811f8e3c59fab9045f016dee8/Azure_Results/ND_H100_v5_results.md). A generation's
+# share relative to another's is the ratio of the two: what the GPU lets kernels reach, whatever
+# the engine. Only the generations measured on both are here.
+PEAK_SHARE = {
+    "ampere": {"mfu_prefill": 267.9 / 312, "mbu": 1.70 / 2.039},
+    "hopper": {"mfu_prefill": 792.1 / 989, "mbu": 2.97 / 3.35},
+}
+
+
+def physical_generations(engine: EngineProfile, base: str) -> EngineProfile:
+    """`engine` with a prior for the GPU generations it has no scale for, fitted or borrowed:
+    the ratio of the generation's measured shares of its spec peaks to the base generation's
+    (`PEAK_SHARE`), under the ceilings. A fold whose rows hold none of a generation
+    (TensorRT-LLM without its 0.17 perf-overview tables holds no A100 row but four) would
+    otherwise run it at the base generation's shares of spec."""
+    if base not in PEAK_SHARE:
+        return engine
+    arch = {k: dict(v) for k, v in engine.architecture_scale.items()}
+    for gen, shares in PEAK_SHARE.items():
+        if gen == base or gen in arch:
+            continue
+        arch[gen] = {
+            name: min(share / PEAK_SHARE[base][name], CEILING[name] / getattr(engine, name))
+            for name, share in shares.items()
         }
     return dataclasses.replace(engine, architecture_scale=arch)
 
