@@ -31,6 +31,7 @@ from fleetplan.accuracy.rows import ValidationRow, row_lengths
 from fleetplan.accuracy.server_view import (
     burst_server_s,
     burst_ttft_s,
+    completing_steps,
     server_s,
     through_server,
     with_server,
@@ -337,12 +338,7 @@ def wave_value(row: ValidationRow, s: Setup, b: int) -> float:
         done_at = np.cumsum(wave_prefill(s, np.array([float(b)]), i)[0][0])
         t = done_at[first_token_steps(s, b, i).astype(int) - 1]
         return float(np.median(t) if row.stat == "median" else np.mean(t)) * 1e3
-    chunk = float(s.engine.max_num_batched_tokens)
-    k = np.arange(1, b + 1, dtype=np.float64)
-    if s.engine.chunked_prefill:
-        step = np.ceil(k * i / chunk)
-    else:
-        step = np.ceil(k / max(np.floor(chunk / i), 1.0))
+    step = completing_steps(s, b, i)
     share = step / step[-1]  # the static prefill runs its steps at one mean step time
     done = float(np.median(share) if row.stat == "median" else np.mean(share))
     return float(r.ttft_s[0]) * 1e3 * done

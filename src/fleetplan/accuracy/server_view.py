@@ -66,18 +66,24 @@ def burst_ttft_s(row: ValidationRow, s: Setup) -> float:
     return with_server(gpu_s, server)
 
 
+def completing_steps(s: Setup, n: int, i: int) -> np.ndarray:
+    """For `n` prompts of `i` tokens queued at once, the prefill step (1-based) that completes
+    each: steps of at most `max_num_batched_tokens` tokens, whole prompts where the engine does
+    not chunk."""
+    chunk = float(s.engine.max_num_batched_tokens)
+    k = np.arange(1, n + 1, dtype=np.float64)
+    if s.engine.chunked_prefill:
+        return np.ceil(k * i / chunk)
+    return np.ceil(k / max(np.floor(chunk / i), 1.0))
+
+
 def burst_prefill_s(s: Setup, n: int, i: int, median: bool = False) -> float:
     """Mean (or median) time to the first token of `n` prompts of `i` tokens queued at once
     when the engine alone runs them: they fill prefill steps of at most
     `max_num_batched_tokens` tokens in turn (whole prompts where the engine does not chunk),
     and each one's first token comes with the step that completes it. Leaves out the decodes
     of the prompts done before, which share those steps (the simulator has them)."""
-    chunk = float(s.engine.max_num_batched_tokens)
-    k = np.arange(1, n + 1, dtype=np.float64)
-    if s.engine.chunked_prefill:
-        step = np.ceil(k * i / chunk)
-    else:
-        step = np.ceil(k / max(np.floor(chunk / i), 1.0))
+    step = completing_steps(s, n, i)
     size = n * i / float(step[-1])  # prompt tokens a step
     step_s = float(mixed_step(s, 0.0, 0.0, size, i / 2).total_s)
     return step_s * float(np.median(step) if median else np.mean(step))
