@@ -101,8 +101,7 @@ def server_factors(engine: EngineProfile) -> tuple[str, ...]:
     """The API server's factors a family's fit takes: `SERVER_FACTORS`, and the chat-template
     latency where the server renders some models' chat prompts natively (the rows of the two
     kinds tell the two latencies apart; elsewhere it would double `api_server_latency_ms`)."""
-    if engine.native_chat_families and engine.api_server_queued_hand_off:
-        return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR, CHAT_TEMPLATE_SERIAL)
-    if engine.native_chat_families:
-        return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR)
-    return SERVER_FACTORS
+    if not engine.native_chat_families:
+        return SERVER_FACTORS
+    serial = (CHAT_TEMPLATE_SERIAL,) if engine.api_server_queued_hand_off else ()
+    return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR, *serial)

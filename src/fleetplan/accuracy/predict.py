@@ -105,11 +105,11 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
     if found:
         eng = eng.at_version(found.group(0))
     eng = eng.on_backend(row.backend)
-    if row.kv_cache_fraction:  # the run's own KV memory setting replaces the engine's default
-        gpu = catalog.gpu(row.gpu)
-        eng = dataclasses.replace(eng.for_gpu(gpu), gpu_memory_utilization=row.kv_cache_fraction)
+    if row.kv_cache_fraction or row.max_num_tokens or row.max_batch_size or row.max_model_len:
+        eng = eng.for_gpu(catalog.gpu(row.gpu))  # the run's own settings replace these defaults
+    if row.kv_cache_fraction:  # the run's own KV memory setting
+        eng = dataclasses.replace(eng, gpu_memory_utilization=row.kv_cache_fraction)
     if row.max_num_tokens or row.max_batch_size:  # the run's own scheduler limits
-        eng = eng.for_gpu(catalog.gpu(row.gpu))
         eng = dataclasses.replace(
             eng,
             max_num_batched_tokens=row.max_num_tokens or eng.max_num_batched_tokens,
@@ -117,7 +117,7 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
         )
     if row.max_model_len:  # the run's --max-model-len sizes the engine's scheduler
         model = catalog.model(row.model)
-        eng = eng.for_gpu(catalog.gpu(row.gpu)).for_model(model, row.max_model_len)
+        eng = eng.for_model(model, row.max_model_len)
     return setup(
         catalog.model(row.model),
         catalog.gpu(row.gpu),

@@ -259,13 +259,9 @@ class EngineProfile:
         if version == self.version:
             return self
         out = replace(self, version=version)
-
-        def before(v: str) -> bool:
-            return bool(v) and version_tuple(version) < version_tuple(v)
-
-        if before(self.whole_prompts_before):
+        if out.release_before(self.whole_prompts_before):
             out = replace(out, chunked_prefill=False)
-        if before(self.kv_total_share_before):
+        if out.release_before(self.kv_total_share_before):
             out = replace(
                 out, memory_semantics="kv_of_total", gpu_memory_utilization=self.kv_total_share
             )

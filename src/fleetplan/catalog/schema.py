@@ -33,6 +33,8 @@ PRICING_MODELS = (
 PRICING_LITERAL = Literal[PRICING_MODELS]  # type: ignore[valid-type]
 
 Positive = Field(gt=0)
+# a release number ("0.4.3"; "": unbounded / unset)
+VERSION_PATTERN = r"^(\d+(\.\d+)*)?$"
 MAX_SIZE = 100_000_000  # no layer count, width, vocabulary or context is larger
 
 
@@ -241,24 +243,24 @@ class EngineEntry(_Entry):
     engine: str = ""  # the engine it is a family of (default: the entry's id)
     family: str = ""  # e.g. "vLLM V1"
     version_min: str = Field(default="0", pattern=r"^\d+(\.\d+)*$")
-    version_max: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")  # "" = open
+    version_max: str = Field(default="", pattern=VERSION_PATTERN)  # "" = open
     released: str = ""  # release date of the family's first version
     current: bool = True  # `--engine <engine>` without a version selects the current family
     memory_semantics: Literal["total", "free_after_weights", "static", "kv_of_total"] = "total"
     chunked_prefill: bool = True
     cuda_graphs: bool = True
     eager_backend: str = ""
-    eager_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    eager_before: str = Field(default="", pattern=VERSION_PATTERN)
     eager_layer_us: float = Field(default=0.0, ge=0, le=10_000)
     eager_moe_layer_us: float = Field(default=0.0, ge=0, le=10_000)
     generation_scales_from: str = ""
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
-    block_fp8_triton_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    block_fp8_triton_before: str = Field(default="", pattern=VERSION_PATTERN)
     block_fp8_blockwise_on: list[str] = []
     mla_whole_prompts: bool = False
     mla_kv_align_bytes: int = Field(default=0, ge=0, le=4096)
-    mla_kv_align_from: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    mla_kv_align_from: str = Field(default="", pattern=VERSION_PATTERN)
     moe_expert_overhead_us: float = Field(default=0.0, ge=0, le=100)
     expert_parallel: bool = False
     uniform_sliding_window: bool = True
@@ -274,15 +276,15 @@ class EngineEntry(_Entry):
     native_chat_families: list[str] = []
     attention_dp_replicates_mlp: bool = False
     attention_dp_rank_schedulers: bool = False
-    attention_dp_half_chunk_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
-    attention_dp_pads_decode_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
-    mla_absorbed_prefill_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    attention_dp_half_chunk_before: str = Field(default="", pattern=VERSION_PATTERN)
+    attention_dp_pads_decode_before: str = Field(default="", pattern=VERSION_PATTERN)
+    mla_absorbed_prefill_before: str = Field(default="", pattern=VERSION_PATTERN)
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
     long_context_chunk_tokens: int = Field(default=0, ge=0)
     long_context_min_tokens: int = Field(default=32768, gt=0)
-    whole_prompts_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
-    kv_total_share_before: str = Field(default="", pattern=r"^(\d+(\.\d+)*)?$")
+    whole_prompts_before: str = Field(default="", pattern=VERSION_PATTERN)
+    kv_total_share_before: str = Field(default="", pattern=VERSION_PATTERN)
     kv_total_share: float = Field(default=0.0, ge=0, le=1)
 
     def to_spec(self, engine_id: str) -> EngineProfile:

@@ -202,9 +202,8 @@ def setup(
     linear_params = active - counts.embedding * (0.0 if model.tie_word_embeddings else scale)
     linear_params = max(linear_params, active * 0.5)
     expert_params = counts.expert * scale * model.moe_experts_per_token * model.moe_layers
-    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(
-        model, engine, engine.factor("mfu_prefill", arch, pid)
-    )
+    mfu = engine.factor("mfu_prefill", arch, pid)
+    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model, engine, mfu)
     extrapolated = ""
     if arch not in engine.calibrated_architectures:
         where = ", ".join(engine.calibrated_architectures) or "no GPU (no validation rows)"
@@ -227,14 +226,12 @@ def setup(
     dp_note = attention_dp_note(tp, attention_dp, engine)
     floor = eager_floor_s(model, engine)
     release = f"{engine.id}@{engine.version}" if engine.version else engine.id
-    eager = (
-        ""
-        if floor <= 0
-        else (
+    eager = ""
+    if floor > 0:
+        eager = (
             f"{release} runs {model.id} eagerly (no CUDA graphs): a step takes at least the "
             f"host's {floor * 1e3:.0f} ms to launch its kernels (modelled)"
         )
-    )
     notes = (note, extrapolated, replicated, long_context, window, dp_note, ep_note(model, tp, ep))
     notes = tuple(n for n in (*notes, eager) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
@@ -253,7 +250,7 @@ def setup(
         bandwidth=gpu.memory_bandwidth_bytes_s,
         mbu=engine.factor("mbu", arch, pid),
         attention_mbu=engine.factor("attention_mbu", arch, pid),
-        mfu=engine.factor("mfu_prefill", arch, pid),
+        mfu=mfu,
         gemm_half_tokens=engine.factor("gemm_half_tokens", arch, pid),
         step_overhead_s=engine.factor("step_overhead_ms", arch, pid) * 1e-3,
         layer_overhead_s=engine.factor("per_layer_overhead_us", arch, pid) * 1e-6,
@@ -269,13 +266,9 @@ def setup(
         + 2.0 * replicated_params(model) * max(1.0 / attention_dp - 1.0 / tp, 0.0),
         attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
         attn_prefill_flops_per_ctx_token_gpu=attn_prefill_per_ctx / tp,
-        gemm_scale=block_fp8_gemm_scale(
-            model, precision, engine, engine.factor("mfu_prefill", arch, pid), arch
-        )
-        * nvfp4_gemm_scale(fmt, emulated, engine.factor("mfu_prefill", arch, pid)),
-        moe_gemm_scale=block_fp8_moe_scale(
-            model, precision, engine, engine.factor("mfu_prefill", arch, pid)
-        ),
+        gemm_scale=block_fp8_gemm_scale(model, precision, engine, mfu, arch)
+        * nvfp4_gemm_scale(fmt, emulated, mfu),
+        moe_gemm_scale=block_fp8_moe_scale(model, precision, engine, mfu),
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
         * kv_shard_fraction(model, tp, attention_dp),
         notes=notes,

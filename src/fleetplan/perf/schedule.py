@@ -170,19 +170,22 @@ def static(s: Setup, batch: ArrayLike, input_tokens: int, output_tokens: int) ->
     # the batch's prompts are prefilled together, in steps of at most `chunk` tokens; each
     # prompt attends only to itself (mean context i/2), not to the other prompts of the step
     total_prompt = b * i
-    n_steps = np.maximum(np.ceil(total_prompt / chunk), 1.0)
-    prefill = n_steps * step_s(s, 0.0, 0.0, total_prompt / n_steps, i / 2).total_s
     if ranked(s):  # dealt to data-parallel attention ranks that each prefill their own
         prefill = wave_prefill(s, b, i)[0].sum(axis=1)
+    else:
+        n_steps = np.maximum(np.ceil(total_prompt / chunk), 1.0)
+        prefill = n_steps * step_s(s, 0.0, 0.0, total_prompt / n_steps, i / 2).total_s
     # decode steps j = 1..o-1 (the prefill produced the first token), context grows by one each
     j = np.arange(1, o, dtype=np.float64)
-    steps = step_s(s, b[:, None], i + j[None, :])
-    decode = steps.total_s.sum(axis=1) if o > 1 else np.zeros_like(b)
-    if decode_pad(s) > 1 and o > 1:  # ranks padded to the largest rank's batch (dp_prefill)
+    if o <= 1:
+        decode = np.zeros_like(b)
+    elif decode_pad(s) > 1:  # ranks padded to the largest rank's batch (dp_prefill)
         bp = padded_decodes(s, b)
         pad = step_s(s, bp[:, None], i + j[None, :])
         att = np.maximum(pad.attention_compute_s, pad.attention_memory_s) * (1 - b / bp)[:, None]
         decode = (pad.total_s - att).sum(axis=1)
+    else:
+        decode = step_s(s, b[:, None], i + j[None, :]).total_s.sum(axis=1)
     total = prefill + decode
     tpot = decode / (o - 1) if o > 1 else np.zeros_like(b)
     mid = step_s(s, b, i + o / 2)
