@@ -21,7 +21,7 @@ from fleetplan.perf.kernels import (
     mla_kv_padding,
     replicated_params,
 )
-from fleetplan.perf.memory import fit
+from fleetplan.perf.memory import activation_workspace_bytes, fit
 from fleetplan.perf.roofline import setup, step_s
 from fleetplan.perf.step_total import step_total_s
 from fleetplan.sim.steptime import StepTable
@@ -173,6 +173,28 @@ def test_vllm_07_pads_mla_cache_entries_to_256_bytes_on_cuda(catalog):
     aligned = fit(m, h200, fp8, v073, tp=8, context=4000)
     plain = fit(m, h200, fp8, catalog.engines["vllm-v0"].at_version("0.7.1"), tp=8, context=4000)
     assert aligned.max_concurrent_sequences < plain.max_concurrent_sequences
+
+
+def test_vllm_v0_reserves_its_whole_window_profiling_run_for_an_mla_model(catalog):
+    """vLLM V0 profiles an MLA model at its whole window (163,840 tokens for DeepSeek-R1) and
+    its log read 4,739 blocks of 64 tokens at TP8 on 8x H200
+    (https://github.com/vllm-project/vllm/pull/14842): the profile's measured reserve gives the
+    same pool; it scales with the window the run covers and leaves other models alone."""
+    m, h200, fp8 = catalog.model("deepseek-r1"), catalog.gpu("h200"), catalog.precision("fp8")
+    v073 = catalog.engines["vllm-v0"].at_version("0.7.3")
+    f = fit(m, h200, fp8, v073, kv_precision="bf16", tp=8)
+    assert f.kv_capacity_tokens == pytest.approx(4739 * 64, rel=0.01)
+    # a shorter window (--max-model-len) profiles fewer tokens: less reserved, more KV cache
+    short = fit(m, h200, fp8, v073.for_model(m, 32768), kv_precision="bf16", tp=8)
+    assert short.activation_bytes == pytest.approx(f.activation_bytes * 32768 / 163840)
+    assert short.kv_capacity_tokens > f.kv_capacity_tokens
+    # a family without the measurement keeps the widest-tensor estimate
+    plain = dataclasses.replace(v073, mla_profile_hidden_vectors=0.0)
+    assert fit(m, h200, fp8, plain, kv_precision="bf16", tp=8).activation_bytes < f.activation_bytes
+    llama = catalog.model("llama-3.1-8b")
+    assert activation_workspace_bytes(llama, v073, 1) == activation_workspace_bytes(
+        llama, dataclasses.replace(v073, mla_profile_hidden_vectors=0.0), 1
+    )
 
 
 def test_triton_fused_moe_with_block_fp8_runs_prefill_at_its_own_low_rate(catalog):

@@ -103,6 +103,9 @@ class EngineProfile:
     # the family turns chunked prefill off for MLA models and batches whole prompts, up to the
     # model's context (at least 2,048 tokens) a step (`for_model`)
     mla_whole_prompts: bool = False
+    # > 0: the peak memory of the profiling run of an MLA model, per token of that run, in
+    # 16-bit vectors of the model's hidden size (perf.memory.activation_workspace_bytes)
+    mla_profile_hidden_vectors: float = 0.0
     # > 0: from release `mla_kv_align_from` on, the family pads each layer's MLA latent-cache
     # entry of a token to a multiple of this many bytes on NVIDIA GPUs
     # (perf.kernels.mla_kv_padding)

@@ -259,6 +259,7 @@ class EngineEntry(_Entry):
     block_fp8_triton_before: str = Field(default="", pattern=VERSION_PATTERN)
     block_fp8_blockwise_on: list[str] = []
     mla_whole_prompts: bool = False
+    mla_profile_hidden_vectors: float = Field(default=0.0, ge=0, le=64)
     mla_kv_align_bytes: int = Field(default=0, ge=0, le=4096)
     mla_kv_align_from: str = Field(default="", pattern=VERSION_PATTERN)
     moe_expert_overhead_us: float = Field(default=0.0, ge=0, le=100)

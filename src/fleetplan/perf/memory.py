@@ -175,6 +175,13 @@ def activation_workspace_bytes(model: ModelSpec, engine: EngineProfile, tp: int)
     of up to `max_num_seqs` sequences come after the forward pass has freed those (vLLM V1's
     profile run: the dummy forward, then the dummy sampler run on its last hidden states), so
     the peak is the larger of the two, not their sum.
+
+    A family that measured the peak of an MLA model's run (`mla_profile_hidden_vectors`: vLLM
+    V0, whose run for such a model covers the whole context window, `EngineProfile.for_model`)
+    holds at least that many hidden-size 16-bit vectors per token of the run: there the
+    residual stream, the normed input, the shared experts' and the fused-MoE kernel's outputs
+    and its per-token (top-k x hidden) cache are alive at once, on every GPU whatever tp, which
+    the widest-tensor estimate above leaves out.
     """
     tokens = engine.max_num_batched_tokens
     qkv = (model.attention_heads + 2 * model.kv_heads) * model.head_dim / tp
@@ -183,6 +190,8 @@ def activation_workspace_bytes(model: ModelSpec, engine: EngineProfile, tp: int)
         mlp_width = max(mlp_width, model.moe_experts_per_token * model.moe_intermediate_size)
     mlp = 2 * mlp_width / tp
     per_token = (qkv + mlp + 2 * model.hidden_size) * 2.0
+    if model.is_mla:
+        per_token = max(per_token, engine.mla_profile_hidden_vectors * model.hidden_size * 2.0)
     logits = min(engine.max_num_seqs, tokens) * model.vocab_size * 4.0
     return max(tokens * per_token, logits)
 
