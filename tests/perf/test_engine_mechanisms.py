@@ -68,8 +68,12 @@ def test_published_moe_rows_run_with_attention_dp_read_it_and_expert_parallelism
 
 def test_pcie_all_reduce_reaches_a_share_of_the_link_and_less_across_sockets(catalog):
     l40s, h100 = catalog.gpu("l40s"), catalog.gpu("h100-sxm")
-    assert allreduce_link_gb_s(h100.interconnect, h100.interconnect_gb_s, 8) == (
-        h100.interconnect_gb_s
+    # NVLink: NCCL's protocol leaves ~370 of the 450 GB/s line rate (nccl-tests issue 212)
+    assert allreduce_link_gb_s(h100.interconnect, h100.interconnect_gb_s, 8) == pytest.approx(370.0)
+    assert allreduce_link_gb_s(h100.interconnect, h100.interconnect_gb_s, 1) == 450.0
+    mi300x = catalog.gpu("mi300x")  # Infinity Fabric: the link's, no NVLink share
+    assert allreduce_link_gb_s(mi300x.interconnect, mi300x.interconnect_gb_s, 8) == (
+        mi300x.interconnect_gb_s
     )
     four = allreduce_link_gb_s(l40s.interconnect, l40s.interconnect_gb_s, 4)
     eight = allreduce_link_gb_s(l40s.interconnect, l40s.interconnect_gb_s, 8)

@@ -47,10 +47,25 @@ def allreduce_latency_s(engine_latency_us: float, link_latency_us: float, tp: in
 PCIE_ALLREDUCE_SHARE = {4: 0.55, 8: 0.44}
 
 
+# NCCL's collectives over NVLink reach ~0.82 of the line rate as bus bandwidth: "450GB/s is the
+# line rate. With the protocol overhead (~20%) NCCL can get an effective NVLink bandwidth of
+# 370GB/s, which you can observe as BusBw when running non-allreduce operations, or when running
+# with NCCL_ALGO=RING" (NCCL maintainer on 8x H100, https://github.com/NVIDIA/nccl-tests/issues/212;
+# NVLink SHARP reaches more only on NVSwitch systems at large sizes, "256M is too small to reach
+# peak bandwidth", well above a step's activations). Taken for NVLink's other generations too
+# (the protocol's overhead, not the link, sets the share)
+NVLINK_COLLECTIVE_SHARE = 370.0 / 450.0
+
+
 def allreduce_link_gb_s(interconnect: str, link_gb_s: float, tp: int) -> float:
-    """The bus bandwidth a ring all-reduce over `tp` GPUs reaches on this interconnect: the
-    link's on NVLink and Infinity Fabric, a share of it over PCIe (`PCIE_ALLREDUCE_SHARE`:
-    up to 4 GPUs, one socket's; more, across sockets)."""
-    if interconnect != "pcie" or tp <= 1:
+    """The bus bandwidth a ring all-reduce over `tp` GPUs reaches on this interconnect: a share
+    of the link's on NVLink (`NVLINK_COLLECTIVE_SHARE`, the protocol's overhead) and over PCIe
+    (`PCIE_ALLREDUCE_SHARE`: up to 4 GPUs, one socket's; more, across sockets), the link's on
+    Infinity Fabric."""
+    if tp <= 1:
+        return link_gb_s
+    if interconnect == "nvlink":
+        return link_gb_s * NVLINK_COLLECTIVE_SHARE
+    if interconnect != "pcie":
         return link_gb_s
     return link_gb_s * PCIE_ALLREDUCE_SHARE[4 if tp <= 4 else 8]
