@@ -52,8 +52,11 @@ PCIE_ALLREDUCE_SHARE = {4: 0.55, 8: 0.44}
 # 370GB/s, which you can observe as BusBw when running non-allreduce operations, or when running
 # with NCCL_ALGO=RING" (NCCL maintainer on 8x H100, https://github.com/NVIDIA/nccl-tests/issues/212;
 # NVLink SHARP reaches more only on NVSwitch systems at large sizes, "256M is too small to reach
-# peak bandwidth", well above a step's activations). Taken for NVLink's other generations too
-# (the protocol's overhead, not the link, sets the share)
+# peak bandwidth", well above a step's activations). NCCL's own topology model holds the same
+# share for every NVLink generation: 20.0, 20.6 and 40.1 GB/s a link for Ampere, Hopper and
+# Blackwell (SM80/SM90/SM100_NVLINK_BW in src/graph/topo.h,
+# https://github.com/NVIDIA/nccl/blob/f3d51667838f7542df8ea32ea4e144d812b3ed7c/src/graph/topo.h),
+# 0.80, 0.82 and 0.80 of the 25, 25 and 50 GB/s line rates; one share serves them all
 NVLINK_COLLECTIVE_SHARE = 370.0 / 450.0
 
 
