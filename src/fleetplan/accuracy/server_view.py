@@ -14,8 +14,8 @@ from fleetplan.perf.schedule import mixed_step, prefill_time_s
 def through_server(row: ValidationRow, s: Setup) -> bool:
     """Whether the row was measured through an API server that the engine's profile gives
     serial work (`sim/frontend.py`)."""
-    eng = s.engine
-    return row.api_server and eng.api_server_ms_per_request + eng.api_server_us_per_output_token > 0
+    serial = s.engine.server_ms_per_request(s.model) + s.engine.api_server_us_per_output_token
+    return row.api_server and serial > 0
 
 
 def server_s(row: ValidationRow, s: Setup) -> float:
