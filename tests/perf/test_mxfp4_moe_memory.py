@@ -10,7 +10,12 @@ import dataclasses
 
 import pytest
 
-from fleetplan.accuracy.fit_stages import MIN_ARCH_ROWS, moe_factors, weight_only_moe_formats
+from fleetplan.accuracy.fit_stages import (
+    MIN_ARCH_ROWS,
+    moe_factors,
+    native_moe_rows,
+    weight_only_moe_formats,
+)
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.kernels import marlin_expert_padding
 from fleetplan.perf.memory import fit, weights
@@ -95,3 +100,18 @@ def test_weight_only_moe_kernels_get_their_own_stream_share(catalog):
     base = catalog.engine("vllm").moe_stream_scale
     assert setup(m, catalog.gpu("h100-sxm"), mxp, eng).moe_stream_scale == pytest.approx(1.5 * base)
     assert setup(m, catalog.gpu("b200"), mxp, eng).moe_stream_scale == pytest.approx(base)
+
+
+def test_a_few_weight_only_moe_rows_do_not_set_the_native_kernels_factors(catalog):
+    # too few MXFP4-on-Hopper rows for a scale of their own stay out of the MoE stage beside
+    # FP8 rows (a dequantizing kernel's rates are not the native kernel's) ...
+    mx = [_row("gpt-oss-120b", "mxfp4", "h100-sxm", k) for k in range(MIN_ARCH_ROWS)]
+    fp8 = [_row("deepseek-r1", "fp8", "h200", k) for k in range(3)]
+    assert native_moe_rows(mx[:2] + fp8, catalog) == fp8
+    # ... enough of them fit their own scale and stay, and where every row is weight-only
+    # they are the stage's rows
+    assert native_moe_rows(mx + fp8, catalog) == mx + fp8
+    assert native_moe_rows(mx[:2], catalog) == mx[:2]
+    # native MXFP4 (Blackwell's FP4 tensor cores) is not weight-only
+    b200 = [_row("gpt-oss-120b", "mxfp4", "b200", k) for k in range(2)]
+    assert native_moe_rows(b200 + fp8, catalog) == b200 + fp8

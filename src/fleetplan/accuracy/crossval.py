@@ -27,6 +27,7 @@ from fleetplan.accuracy.fit_stages import (
     dense_factors,
     models_server,
     moe_factors,
+    native_moe_rows,
     server_factors,
     weight_only_moe_formats,
 )
@@ -163,7 +164,7 @@ def _stages(
     server's factors on the rows measured through it, the kernels' factors held."""
     fit_rows = [r for r in rows if fittable(r)]
     dense = [r for r in fit_rows if not catalog.model(r.model).is_moe]
-    moe = [r for r in fit_rows if catalog.model(r.model).is_moe]
+    moe = native_moe_rows([r for r in fit_rows if catalog.model(r.model).is_moe], catalog)
     stages = []
     if dense:
         stages.append((dense, dense_factors(dense, catalog, current)))

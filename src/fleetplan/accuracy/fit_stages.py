@@ -47,6 +47,25 @@ def weight_only_moe_formats(rows: Sequence[ValidationRow], catalog: Catalog) -> 
     return sorted(f for f in set(fmts) if fmts.count(f) >= MIN_ARCH_ROWS)
 
 
+def native_moe_rows(rows: Sequence[ValidationRow], catalog: Catalog) -> list[ValidationRow]:
+    """The MoE rows a family's MoE stage fits on: all but those of a format run weight-only
+    that has too few rows for a scale of its own (`weight_only_moe_formats`), beside rows of
+    other formats. A dequantizing kernel (SGLang's and TensorRT-LLM's MXFP4 MoE on Hopper and
+    Ampere) streams and multiplies the experts at its own rates; a handful of its rows would
+    otherwise bend the native kernels' shares toward it: SGLang's six gpt-oss rows, beside 144
+    DeepSeek-R1 FP8 ones, held its grouped-GEMM small-batch factor at its 64-token ceiling, where
+    the DeepSeek-R1 rows alone put it near 0. Such rows are still predicted, with the factors
+    the native rows set."""
+    own = set(weight_only_moe_formats(rows, catalog))
+    weight_only = [
+        catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on
+        for r in rows
+    ]
+    if all(weight_only):
+        return list(rows)
+    return [r for r, w in zip(rows, weight_only, strict=True) if not w or r.precision in own]
+
+
 def moe_factors(
     has_dense: bool, per_expert_cost: bool = False, weight_only: Sequence[str] = ()
 ) -> list[str]:
