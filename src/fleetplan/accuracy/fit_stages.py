@@ -58,8 +58,7 @@ def native_moe_rows(rows: Sequence[ValidationRow], catalog: Catalog) -> list[Val
     the native rows set."""
     own = set(weight_only_moe_formats(rows, catalog))
     weight_only = [
-        catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on
-        for r in rows
+        catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on for r in rows
     ]
     if all(weight_only):
         return list(rows)
