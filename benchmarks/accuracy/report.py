@@ -149,9 +149,12 @@ def main() -> None:
     print("\ntargets (leave-one-source-out):")
     for g, (med, p90) in TARGETS.items():
         s = stats([j for j in judged if j.row.group == g])
-        ok = s["median"] <= med and s["p90"] <= p90
-        print(f"  {g:<13} median {s['median']:5.1f} % (<= {med:g})  p90 {s['p90']:5.1f} % "
-              f"(<= {p90:g})  {'met' if ok else 'NOT met'}")  # fmt: skip
+
+        def verdict(value: float, target: float) -> str:
+            return "met" if value <= target else "NOT met"
+
+        print(f"  {g:<13} median {s['median']:6.2f} % (<= {med:g}: {verdict(s['median'], med)})  "
+              f"p90 {s['p90']:5.1f} % (<= {p90:g}: {verdict(s['p90'], p90)})")  # fmt: skip
     biased = [f for f in fams if abs(stats([j for j in judged if j.family == f])["signed"]) > 10]
     print(f"  engine families with a signed median beyond +-{BIAS_MAX:g} % (all metrics): "
           f"{', '.join(biased) or 'none'}")  # fmt: skip
