@@ -18,6 +18,7 @@ from fleetplan.perf.kernels import (
     TRITON_BLOCK_FP8_MOE_MFU,
     TRITON_MLA_EXTEND_MFU,
     attention_flops_per_ctx_token,
+    mla_absorbed_bytes,
     mla_kv_padding,
     replicated_params,
 )
@@ -185,7 +186,11 @@ def test_vllm_v0_reserves_its_whole_window_profiling_run_for_an_mla_model(catalo
     (https://github.com/vllm-project/vllm/pull/14842): the profile's measured reserve gives the
     same pool; it scales with the window the run covers and leaves other models alone."""
     m, h200, fp8 = catalog.model("deepseek-r1"), catalog.gpu("h200"), catalog.precision("fp8")
-    v073 = catalog.engines["vllm-v0"].at_version("0.7.3")
+    # the log's build (main of 2025-03-14) came after vLLM stopped keeping the absorbed MLA
+    # matrices (PR 14770, 2025-03-13): a release without them
+    v073 = dataclasses.replace(
+        catalog.engines["vllm-v0"].at_version("0.7.3"), mla_absorbed_weights_before=""
+    )
     f = fit(m, h200, fp8, v073, kv_precision="bf16", tp=8)
     assert f.kv_capacity_tokens == pytest.approx(4739 * 64, rel=0.01)
     # a shorter window (--max-model-len) profiles fewer tokens: less reserved, more KV cache
@@ -228,3 +233,37 @@ def test_triton_fused_moe_with_block_fp8_runs_prefill_at_its_own_low_rate(catalo
     # a dense block-FP8 model has no experts to cap
     dense = dataclasses.replace(m, moe_experts=0, moe_experts_per_token=0)
     assert setup(dense, gpu, fp8, early, tp=8).moe_gemm_scale == 1.0
+
+
+def test_vllm_0_7_keeps_the_absorbed_mla_matrices_beside_the_weights(catalog):
+    """vLLM 0.7.1-0.7.x materialize W_Q_UK (q_lora_rank x heads x kv_lora_rank) and W_UV_O
+    (heads x kv_lora_rank x hidden) per layer, FP8 for an FP8 checkpoint, and decode through
+    them instead of the raw projections; 0.8 (PR 14770) stopped it."""
+    m, h200, fp8 = catalog.model("deepseek-r1"), catalog.gpu("h200"), catalog.precision("fp8")
+    v073 = catalog.engines["vllm-v0"].at_version("0.7.3")
+    per_layer = 1536 * 16 * 512 + 16 * 512 * 7168 + 1536 * 16 * 64 * 2  # TP8: 16 heads a GPU
+    assert mla_absorbed_bytes(m, fp8, v073, 8) == pytest.approx(61 * per_layer)
+    after = dataclasses.replace(v073, mla_absorbed_weights_before="")
+    held, freed = fit(m, h200, fp8, v073, tp=8), fit(m, h200, fp8, after, tp=8)
+    assert held.weights_bytes_per_gpu - freed.weights_bytes_per_gpu == pytest.approx(61 * per_layer)
+    assert held.kv_capacity_tokens < freed.kv_capacity_tokens
+    # a decode step streams them instead of the raw q/kv up-projections and output projection;
+    # a prefill step reads the raw ones only
+    raw = 1536 * 16 * 192 + 512 * 16 * 256 + 16 * 128 * 7168
+    a, b = setup(m, h200, fp8, v073, tp=8), setup(m, h200, fp8, after, tp=8)
+    assert a.mla_decode_bytes_gpu == pytest.approx(61 * (per_layer - raw * 1.0), rel=1e-3)
+    assert float(step_s(a, 0, 0, 512, 256).total_s) == pytest.approx(
+        float(step_s(b, 0, 0, 512, 256).total_s)
+    )
+    extra = a.mla_decode_bytes_gpu / (a.bandwidth * a.mbu)
+    assert float(step_s(a, 8, 4000).total_s) == pytest.approx(
+        float(step_s(b, 8, 4000).total_s) + extra
+    )
+    assert float(step_total_s(a, 8, 4000)) == pytest.approx(float(step_s(a, 8, 4000).total_s))
+    table = StepTable(a, 4096)  # the simulator's table: decodes pay them, prompts alone not
+    assert table.step_s(0, 0, 512, 256) == pytest.approx(float(step_s(a, 0, 0, 512, 256).total_s))
+    assert table.step_s(8, 4000) == pytest.approx(float(step_s(a, 8, 4000).total_s))
+    # current releases and other engines hold none; nor do models without MLA
+    assert mla_absorbed_bytes(m, fp8, catalog.engine("vllm"), 8) == 0.0
+    assert mla_absorbed_bytes(m, fp8, catalog.engine("sglang"), 8) == 0.0
+    assert mla_absorbed_bytes(catalog.model("llama-3.1-70b"), fp8, v073, 8) == 0.0

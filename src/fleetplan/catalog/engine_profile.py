@@ -151,6 +151,9 @@ class EngineProfile:
     # the first shares the BOS token in a radix cache; every chunk after the first) through
     # the absorbed attention kernel, at decode's FLOPs per context token (perf.kernels)
     mla_absorbed_prefill_before: str = ""
+    # releases below this one keep the absorbed MLA decode matrices W_Q_UK and W_UV_O beside
+    # the model's own weights (vLLM 0.7.1-0.7.x; perf.kernels.mla_absorbed_bytes)
+    mla_absorbed_weights_before: str = ""
     # serial API-server time to take a request in (HTTP, chat template, tokenization) and per
     # output token streamed (detokenization, server-sent event), and a request's time on the
     # way to the engine that holds no server (hops between processes); 0: not modelled. The

@@ -280,6 +280,7 @@ class EngineEntry(_Entry):
     attention_dp_half_chunk_before: str = Field(default="", pattern=VERSION_PATTERN)
     attention_dp_pads_decode_before: str = Field(default="", pattern=VERSION_PATTERN)
     mla_absorbed_prefill_before: str = Field(default="", pattern=VERSION_PATTERN)
+    mla_absorbed_weights_before: str = Field(default="", pattern=VERSION_PATTERN)
     api_server_us_per_output_token: float = Field(default=0.0, ge=0, le=10_000)
     gpu_batch_defaults: list[GpuBatchDefaultsEntry] = []
     long_context_chunk_tokens: int = Field(default=0, ge=0)

@@ -247,6 +247,53 @@ def marlin_expert_padding(
     return h_pad * i_pad * shards / (h * i)
 
 
+def mla_absorbed_bytes(
+    model: ModelSpec, precision: Precision, engine: EngineProfile, tp: int
+) -> float:
+    """Bytes per GPU of the absorbed MLA decode matrices that an `engine` release below its
+    `mla_absorbed_weights_before` keeps beside the model's own weights, 0 elsewhere.
+
+    vLLM 0.7.1-0.7.x decodes an MLA model through W_Q_UK (W_UK absorbed into the query
+    up-projection: q_lora_rank x heads x kv_lora_rank) and W_UV_O (W_UV absorbed into the output
+    projection: heads x kv_lora_rank x hidden), requantized to FP8 for an FP8 checkpoint and
+    in 16 bits otherwise, plus the query's rope part in 16 bits, and keeps the raw weights for
+    prefill (`MLACommonImpl.process_weights_after_loading`, VLLM_MLA_PERFORM_MATRIX_ABSORPTION
+    on by default; an FP8 model could not run without it). vLLM PR 14770 (commit 9532c498,
+    2025-03-13, first released in 0.8.0) stopped materializing them: DeepSeek-R1 at TP8 holds
+    ~4.5 GB more a GPU before it."""
+    if not (model.is_mla and engine.release_before(engine.mla_absorbed_weights_before)):
+        return 0.0
+    heads = model.attention_heads / tp
+    q_in = model.q_lora_rank or model.hidden_size
+    rank = model.kv_lora_rank
+    absorbed = q_in * heads * rank + heads * rank * model.hidden_size
+    width = 1.0 if precision.compute_format == "fp8" else 2.0  # FP8, or the activations'
+    rope = q_in * heads * model.qk_rope_head_dim * 2.0
+    return model.layers * (absorbed * width + rope)
+
+
+def mla_absorbed_decode_bytes(
+    model: ModelSpec, precision: Precision, engine: EngineProfile, tp: int
+) -> float:
+    """What a decode step of such a release streams beyond the model's own weights, per GPU:
+    the absorbed matrices (`mla_absorbed_bytes`) less the raw query up-projection, key/value
+    up-projection and output projection they stand in for, which only its prefill steps read
+    (vLLM V0 runs an MLA model's prefills and decodes in separate steps). DeepSeek-R1 at TP8:
+    ~3.2 GB a decode step, ~0.9 ms on an H200."""
+    extra = mla_absorbed_bytes(model, precision, engine, tp)
+    if extra <= 0:
+        return 0.0
+    heads = model.attention_heads / tp
+    q_in = model.q_lora_rank or model.hidden_size
+    nope, rope, v = model.qk_nope_head_dim, model.qk_rope_head_dim, model.v_head_dim
+    raw = (
+        q_in * heads * (nope + rope)
+        + model.kv_lora_rank * heads * (nope + v)
+        + heads * v * model.hidden_size
+    )
+    return max(extra - model.layers * raw * precision.weight_bytes_per_param, 0.0)
+
+
 def mla_kv_padding(model: ModelSpec, gpu: GpuSpec, engine: EngineProfile, kv_bytes: float) -> float:
     """Bytes the KV cache allocates per byte of an MLA token entry: vLLM 0.7.2-0.7.x (V0)
     starts every token's latent-cache entry of a layer at a 256-byte boundary on CUDA devices

@@ -16,7 +16,7 @@ from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 from fleetplan.errors import InputError
 from fleetplan.perf.attention_dp import attention_dp_weight_bytes, kv_shard_fraction
-from fleetplan.perf.kernels import marlin_expert_padding, mla_kv_padding
+from fleetplan.perf.kernels import marlin_expert_padding, mla_absorbed_bytes, mla_kv_padding
 from fleetplan.units import GIB
 
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp32": 4.0}
@@ -270,6 +270,7 @@ def fit(
         w.total_bytes / tp
         + w.routed_expert_bytes * (pad - 1.0) / tp
         + attention_dp_weight_bytes(model, precision, tp, attention_dp, engine)
+        + mla_absorbed_bytes(model, precision, engine, tp)
     )
     overhead = engine.runtime_overhead_gib * GIB
     act = activation_workspace_bytes(model, engine, tp)

@@ -31,6 +31,7 @@ from fleetplan.perf.kernels import (
     block_fp8_moe_scale,
     eager_floor_s,
     marlin_expert_padding,
+    mla_absorbed_decode_bytes,
     nvfp4_gemm_scale,
     replicated_params,
 )
@@ -77,6 +78,8 @@ class Setup:
     kv_read_factor: float = 1.0  # decode-attention KV traffic per cached byte (GQA re-reads)
     expert_flops_per_token_gpu: float = 0.0  # routed-expert share of linear_flops_per_token_gpu
     moe_gemm_half_tokens: float = 0.0  # tokens per expert at which grouped GEMMs reach mfu/2
+    # weights a step that decodes streams beyond dense_bytes_gpu (kernels.mla_absorbed_decode_bytes)
+    mla_decode_bytes_gpu: float = 0.0
     moe_stream_scale: float = 1.0  # share of mbu that routed-expert weight reads reach
     moe_expert_overhead_s: float = 0.0  # per routed expert a GPU runs, per MoE layer and step
     attention_peak_flops: float = 0.0  # per GPU, dense, in the format attention runs in
@@ -259,6 +262,7 @@ def setup(
         ),
         dense_bytes_gpu=w.streamed_dense_bytes / tp
         + attention_dp_weight_bytes(model, precision, tp, attention_dp, engine),
+        mla_decode_bytes_gpu=mla_absorbed_decode_bytes(model, precision, engine, tp),
         expert_bytes_gpu=w.expert_bytes
         / tp
         * marlin_expert_padding(model, precision, engine, gpu, max(tp // ep, 1)),
@@ -324,8 +328,9 @@ def step_s(
     # per-setup factors first (columns when setups are stacked), then one pass per term
     zero = np.zeros_like(tokens)
     # linear layers: stream the weights once, multiply every token
-    w_bytes = s.dense_bytes_gpu + zero
-    lin_memory = s.dense_bytes_gpu / (s.bandwidth * s.mbu) + zero
+    decode_bytes = np.where(b > 0, s.mla_decode_bytes_gpu, 0.0)
+    w_bytes = s.dense_bytes_gpu + decode_bytes + zero
+    lin_memory = (s.dense_bytes_gpu + decode_bytes) / (s.bandwidth * s.mbu) + zero
     moe_comm = zero
     if m.is_moe:
         expert_bytes, expert_memory, expert_compute, moe_comm = moe_terms(s, tokens)

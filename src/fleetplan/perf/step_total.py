@@ -25,6 +25,7 @@ class StepFactors:
     attn_compute_s_per_token: F64  # per (token x attended token x layer)
     attn_memory_s_per_token: F64  # per KV token read per layer
     attn_prefill_compute_s_per_token: F64  # per (prompt token x attended token x layer)
+    decode_s: F64  # weights only a step that decodes streams (Setup.mla_decode_bytes_gpu)
 
 
 def step_factors(s: Setup) -> StepFactors:
@@ -45,7 +46,8 @@ def step_factors(s: Setup) -> StepFactors:
         attn_compute = s.attn_flops_per_ctx_token_gpu / m.layers / (s.attention_peak_flops * s.mfu)
         attn_memory = s.kv_layer_bytes_gpu / (s.bandwidth * s.attention_mbu)
         attn_prefill = prefill_attn_flops(s) / m.layers / (s.attention_peak_flops * s.mfu)
-    return StepFactors(fixed, dense, comm, attn_compute, attn_memory, attn_prefill)
+    decode = s.mla_decode_bytes_gpu / (s.bandwidth * s.mbu)
+    return StepFactors(fixed, dense, comm, attn_compute, attn_memory, attn_prefill, decode)
 
 
 def step_total_s(
@@ -75,8 +77,9 @@ def step_total_s(
         dec_tokens * f.attn_compute_s_per_token + pre_tokens * f.attn_prefill_compute_s_per_token
     )
     attn_memory = (dec_tokens * s.kv_read_factor + p * m.layers) * f.attn_memory_s_per_token
-    total = lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + f.fixed_s
+    fixed = f.fixed_s + np.where(b > 0, f.decode_s, 0.0)
+    total = lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + fixed
     if s.eager_floor_s > 0:  # as step_s: the eager launch time floors all but the attention
-        rest = lin + f.comm_s_per_token * tokens + f.fixed_s
+        rest = lin + f.comm_s_per_token * tokens + fixed
         total = total + np.maximum(s.eager_floor_s - rest, 0.0)
     return total

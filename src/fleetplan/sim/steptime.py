@@ -34,6 +34,7 @@ class StepTable:
 
     __slots__ = (
         "_x",
+        "_x_prefill_only",
         "ac_hi",
         "ac_lo",
         "am_hi",
@@ -53,6 +54,9 @@ class StepTable:
         tokens = np.arange(max_tokens + 1, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):  # the empty step (0 tokens)
             self._x: list[float] = mixed_step(setup, tokens, 0.0).total_s.tolist()
+        # weights only a step that decodes streams (roofline.Setup.mla_decode_bytes_gpu): the
+        # table's X holds them, a step of prompts alone takes them off
+        self._x_prefill_only = float(setup.mla_decode_bytes_gpu / (setup.bandwidth * setup.mbu))
         m = setup.model
         w = float(m.sliding_window) if m.sliding_window and m.sliding_window_layers else 0.0
         probe = w if w else 4096.0
@@ -113,7 +117,10 @@ class StepTable:
             ac_lo, ac_hi = self.ac_lo, self.ac_hi
             comp = b * self._lin(c, ac_lo, ac_hi) + p * self._lin(pc, self.apc_lo, self.apc_hi)
             mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
-        return self._x[int(b + p)] + (comp if comp > mem else mem)
+        x = self._x[int(b + p)]
+        if b <= 0 < p:
+            x -= self._x_prefill_only
+        return x + (comp if comp > mem else mem)
 
     def dp_prefill_extra_s(self, pr: float, pcr: float, p: float, pc: float) -> float:
         """Seconds a prefill step of `p` prompt tokens at mean context `pc` takes beyond
