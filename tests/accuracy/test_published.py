@@ -276,6 +276,28 @@ def test_a_fold_does_not_carry_one_gpu_vendors_dense_factors_to_the_others(catal
         assert eng.architecture_scale == {}
 
 
+def test_a_fold_without_moe_rows_does_not_keep_the_packaged_moe_factors(catalog):
+    """vLLM V0's only MoE rows are dstack's DeepSeek-R1 runs, which its packaged MoE factors
+    were fitted on: held out, those rows take vLLM V1's fit (the same engine's Triton fused-MoE
+    kernel) for the factors V0's profile models, never the packaged values; without a peer,
+    the references."""
+    v0 = catalog.engines["vllm-v0"]
+    peer = dataclasses.replace(
+        catalog.engines["vllm"],
+        moe_stream_scale=0.61,
+        moe_gemm_half_tokens=7.0,
+        moe_expert_overhead_us=3.0,
+    )
+    fold = folds.moe_from_peer(v0, catalog, {"vllm": peer, "sglang": catalog.engines["sglang"]})
+    assert (fold.moe_stream_scale, fold.moe_gemm_half_tokens) == (0.61, 7.0)
+    # V0's profile has no per-expert cost: the fold does not gain one
+    assert fold.moe_expert_overhead_us == v0.moe_expert_overhead_us == 0.0
+    alone = folds.moe_from_peer(v0, catalog, {"sglang": catalog.engines["sglang"]})
+    assert (alone.moe_stream_scale, alone.moe_gemm_half_tokens) == (1.0, 0.0)
+    # the dense factors stay the fold's
+    assert fold.mbu == v0.mbu and fold.step_overhead_ms == v0.step_overhead_ms
+
+
 def test_itl_rows_are_predicted_as_inter_token_latency(catalog):
     """A published mean ITL weighs every gap between two tokens the same; TPOT weighs every
     request the same. With ShareGPT-like lengths the two differ, and an ITL row reads the

@@ -36,6 +36,7 @@ from fleetplan.accuracy.folds import (
     borrow_generations,
     dense_vendors,
     fold_prior,
+    moe_from_peer,
     physical_generations,
     vendor_neutral,
 )
@@ -319,6 +320,9 @@ def leave_one_source_out(
             held = [r for r in fam_rows if r.source_id == src]
             train = [r for r in fam_rows if r.source_id != src]
             prof = borrowed(fam, folds[fam][src], src)
+            if not any(fittable(r) and catalog.model(r.model).is_moe for r in train):
+                peers = {f: folds[f].get(src, fulls[f])[0] for f in current}
+                prof = moe_from_peer(prof, catalog, peers)
             # an engine's builds for two GPU vendors run different kernels (vLLM on ROCm: its
             # own paged-attention and Triton/CK flash-attention kernels, hipBLASLt GEMMs, no
             # custom all-reduce before 0.7): dense-kernel factors fitted on one vendor's rows

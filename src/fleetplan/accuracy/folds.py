@@ -142,6 +142,34 @@ def vendor_neutral(engine: EngineProfile) -> EngineProfile:
     return dataclasses.replace(engine, **values, architecture_scale={})
 
 
+def moe_from_peer(
+    engine: EngineProfile, catalog: Catalog, current_fits: dict[str, EngineProfile]
+) -> EngineProfile:
+    """`engine` (a fold whose training rows hold no MoE row) with the MoE kernels' factors of
+    the same engine's current family fitted without the same source (`current_fits`: the
+    current families' folds), for the factors `engine`'s own profile models: its packaged
+    values were fitted on the held-out source's MoE rows, the only ones it has (vLLM V0's are
+    dstack's DeepSeek-R1 runs). vLLM 0.7 and vLLM V1 run routed experts through the same
+    Triton fused-MoE kernel and its tuned configs. A family models a fixed cost per expert run
+    only where its profile has one (`moe_expert_overhead_us`); without a peer the factors go to
+    their references (every expert streamed at the dense share, no small-batch GEMM
+    penalty)."""
+    peer = next(
+        (
+            fit
+            for fam, fit in current_fits.items()
+            if fam != engine.id and catalog.engines[fam].engine == engine.engine
+        ),
+        None,
+    )
+    values = {"moe_stream_scale": 1.0, "moe_gemm_half_tokens": 0.0}
+    if peer is not None:
+        values = {n: getattr(peer, n) for n in values}
+        if engine.moe_expert_overhead_us > 0:
+            values["moe_expert_overhead_us"] = peer.moe_expert_overhead_us
+    return dataclasses.replace(engine, **values)
+
+
 def dense_vendors(rows: Sequence[ValidationRow], catalog: Catalog) -> set[str]:
     return {
         catalog.gpu(r.gpu).vendor for r in rows if fittable(r) and not catalog.model(r.model).is_moe
