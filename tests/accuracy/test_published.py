@@ -298,6 +298,18 @@ def test_a_fold_without_moe_rows_does_not_keep_the_packaged_moe_factors(catalog)
     assert fold.mbu == v0.mbu and fold.step_overhead_ms == v0.step_overhead_ms
 
 
+def test_a_fold_without_tensor_parallel_rows_does_not_keep_the_fitted_all_reduce(catalog):
+    """TensorRT-LLM 0.5-0.7's all-reduce latency was fitted on its performance page's TP2/TP4
+    rows: held out, they take the current TensorRT-LLM family's fold, or the reference."""
+    old = catalog.engines["tensorrt-llm-0x"]
+    peer = dataclasses.replace(catalog.engines["tensorrt-llm"], allreduce_latency_us=12.5)
+    assert (
+        folds.allreduce_from_peer(old, catalog, {"tensorrt-llm": peer}).allreduce_latency_us == 12.5
+    )
+    alone = folds.allreduce_from_peer(old, catalog, {"vllm": catalog.engines["vllm"]})
+    assert alone.allreduce_latency_us == crossval.PRIOR["allreduce_latency_us"][0]
+
+
 def test_itl_rows_are_predicted_as_inter_token_latency(catalog):
     """A published mean ITL weighs every gap between two tokens the same; TPOT weighs every
     request the same. With ShareGPT-like lengths the two differ, and an ITL row reads the

@@ -32,6 +32,7 @@ from fleetplan.accuracy.fit_stages import (
     weight_only_moe_formats,
 )
 from fleetplan.accuracy.folds import (
+    allreduce_from_peer,
     base_generation,
     borrow_generations,
     dense_vendors,
@@ -312,6 +313,9 @@ def leave_one_source_out(
         ref_fit = fulls[ref] if src is None else folds[ref].get(src, fulls[ref])
         return physical_generations(borrow_generations(fit[0], fit[1], *ref_fit), fit[1])
 
+    def dense_tp(r: ValidationRow) -> bool:  # a row that fits the all-reduce latency
+        return r.tp > 1 and fittable(r) and not catalog.model(r.model).is_moe
+
     judged: list[Judged] = []
     for fam, fam_rows in by_family.items():
         full = borrowed(fam, fulls[fam], None)
@@ -320,9 +324,13 @@ def leave_one_source_out(
             held = [r for r in fam_rows if r.source_id == src]
             train = [r for r in fam_rows if r.source_id != src]
             prof = borrowed(fam, folds[fam][src], src)
-            if not any(fittable(r) and catalog.model(r.model).is_moe for r in train):
-                peers = {f: folds[f].get(src, fulls[f])[0] for f in current}
+            # factors the fold cannot fit again keep no value fitted on the held-out source
+            peers = {f: folds[f].get(src, fulls[f])[0] for f in current}
+            fitted = [r for r in train if fittable(r)]
+            if not any(catalog.model(r.model).is_moe for r in fitted):
                 prof = moe_from_peer(prof, catalog, peers)
+            if any(dense_tp(r) for r in fam_rows) and not any(dense_tp(r) for r in fitted):
+                prof = allreduce_from_peer(prof, catalog, peers)
             # an engine's builds for two GPU vendors run different kernels (vLLM on ROCm: its
             # own paged-attention and Triton/CK flash-attention kernels, hipBLASLt GEMMs, no
             # custom all-reduce before 0.7): dense-kernel factors fitted on one vendor's rows

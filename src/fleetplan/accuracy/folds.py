@@ -142,6 +142,20 @@ def vendor_neutral(engine: EngineProfile) -> EngineProfile:
     return dataclasses.replace(engine, **values, architecture_scale={})
 
 
+def _peer(
+    engine: EngineProfile, catalog: Catalog, current_fits: dict[str, EngineProfile]
+) -> EngineProfile | None:
+    """The same engine's current family's fit without the held-out source (None: none)."""
+    return next(
+        (
+            fit
+            for fam, fit in current_fits.items()
+            if fam != engine.id and catalog.engines[fam].engine == engine.engine
+        ),
+        None,
+    )
+
+
 def moe_from_peer(
     engine: EngineProfile, catalog: Catalog, current_fits: dict[str, EngineProfile]
 ) -> EngineProfile:
@@ -154,20 +168,28 @@ def moe_from_peer(
     only where its profile has one (`moe_expert_overhead_us`); without a peer the factors go to
     their references (every expert streamed at the dense share, no small-batch GEMM
     penalty)."""
-    peer = next(
-        (
-            fit
-            for fam, fit in current_fits.items()
-            if fam != engine.id and catalog.engines[fam].engine == engine.engine
-        ),
-        None,
-    )
+    peer = _peer(engine, catalog, current_fits)
     values = {"moe_stream_scale": 1.0, "moe_gemm_half_tokens": 0.0}
     if peer is not None:
         values = {n: getattr(peer, n) for n in values}
         if engine.moe_expert_overhead_us > 0:
             values["moe_expert_overhead_us"] = peer.moe_expert_overhead_us
     return dataclasses.replace(engine, **values)
+
+
+def allreduce_from_peer(
+    engine: EngineProfile, catalog: Catalog, current_fits: dict[str, EngineProfile]
+) -> EngineProfile:
+    """`engine` (a fold whose dense training rows hold no tensor-parallel row) with the same
+    engine's current family's all-reduce latency fitted without the same source, or the
+    reference (`crossval.PRIOR`): a family that fits it on one source's TP rows (TensorRT-LLM
+    0.5-0.7 on its performance page's TP2/TP4 rows) would otherwise keep that fit when the
+    source is held out."""
+    from fleetplan.accuracy.crossval import PRIOR  # crossval imports this module
+
+    peer = _peer(engine, catalog, current_fits)
+    value = peer.allreduce_latency_us if peer is not None else PRIOR["allreduce_latency_us"][0]
+    return dataclasses.replace(engine, allreduce_latency_us=value)
 
 
 def dense_vendors(rows: Sequence[ValidationRow], catalog: Catalog) -> set[str]:
