@@ -110,6 +110,12 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
             )
             if m.is_moe
             else ""
+        )
+        + (
+            f"; a decode step {s.mla_decode_bytes_gpu / GB:.3f} GB more (the absorbed MLA "
+            "matrices this release keeps, less the raw projections they stand in for)"
+            if s.mla_decode_bytes_gpu
+            else ""
         ),
         f"   linear FLOPs per token: {s.linear_flops_per_token_gpu / 1e9:.2f} GFLOP "
         f"(2 x {m.params_active_b:.2f} B active params, less the embedding lookup, / tp)",
