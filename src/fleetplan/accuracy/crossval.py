@@ -325,12 +325,15 @@ def leave_one_source_out(
             train = [r for r in fam_rows if r.source_id != src]
             prof = borrowed(fam, folds[fam][src], src)
             # factors the fold cannot fit again keep no value fitted on the held-out source
-            peers = {f: folds[f].get(src, fulls[f])[0] for f in current}
             fitted = [r for r in train if fittable(r)]
-            if not any(catalog.model(r.model).is_moe for r in fitted):
-                prof = moe_from_peer(prof, catalog, peers)
-            if any(dense_tp(r) for r in fam_rows) and not any(dense_tp(r) for r in fitted):
-                prof = allreduce_from_peer(prof, catalog, peers)
+            no_moe = not any(catalog.model(r.model).is_moe for r in fitted)
+            no_tp = any(dense_tp(r) for r in fam_rows) and not any(dense_tp(r) for r in fitted)
+            if no_moe or no_tp:
+                peers = {f: folds[f].get(src, fulls[f])[0] for f in current}
+                if no_moe:
+                    prof = moe_from_peer(prof, catalog, peers)
+                if no_tp:
+                    prof = allreduce_from_peer(prof, catalog, peers)
             # an engine's builds for two GPU vendors run different kernels (vLLM on ROCm: its
             # own paged-attention and Triton/CK flash-attention kernels, hipBLASLt GEMMs, no
             # custom all-reduce before 0.7): dense-kernel factors fitted on one vendor's rows

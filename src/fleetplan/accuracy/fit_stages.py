@@ -32,16 +32,17 @@ def dense_factors(
     return names
 
 
+def _weight_only(row: ValidationRow, catalog: Catalog) -> bool:
+    """Whether the row's GPU runs its weight format weight-only (no tensor cores for it)."""
+    return catalog.gpu(row.gpu).architecture in catalog.precision(row.precision).emulated_on
+
+
 def weight_only_moe_formats(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
     """Weight formats that MoE rows ran weight-only (their GPU has no tensor cores for the
     format: the engine dequantizes in the kernel, vLLM's Marlin MoE for MXFP4 on Hopper and
     Ampere), with MIN_ARCH_ROWS rows, beside rows of other formats: such a kernel streams the
     experts at its own share of the bandwidth (`moe_factors`)."""
-    fmts = [
-        r.precision
-        for r in rows
-        if catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on
-    ]
+    fmts = [r.precision for r in rows if _weight_only(r, catalog)]
     if len(fmts) == len(rows):
         return []
     return sorted(f for f in set(fmts) if fmts.count(f) >= MIN_ARCH_ROWS)
@@ -57,12 +58,9 @@ def native_moe_rows(rows: Sequence[ValidationRow], catalog: Catalog) -> list[Val
     the DeepSeek-R1 rows alone put it near 0. Such rows are still predicted, with the factors
     the native rows set."""
     own = set(weight_only_moe_formats(rows, catalog))
-    weight_only = [
-        catalog.gpu(r.gpu).architecture in catalog.precision(r.precision).emulated_on for r in rows
-    ]
-    if all(weight_only):
+    if all(_weight_only(r, catalog) for r in rows):
         return list(rows)
-    return [r for r, w in zip(rows, weight_only, strict=True) if not w or r.precision in own]
+    return [r for r in rows if r.precision in own or not _weight_only(r, catalog)]
 
 
 def moe_factors(

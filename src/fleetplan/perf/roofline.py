@@ -328,9 +328,8 @@ def step_s(
     # per-setup factors first (columns when setups are stacked), then one pass per term
     zero = np.zeros_like(tokens)
     # linear layers: stream the weights once, multiply every token
-    decode_bytes = np.where(b > 0, s.mla_decode_bytes_gpu, 0.0)
-    w_bytes = s.dense_bytes_gpu + decode_bytes + zero
-    lin_memory = (s.dense_bytes_gpu + decode_bytes) / (s.bandwidth * s.mbu) + zero
+    w_bytes = s.dense_bytes_gpu + np.where(b > 0, s.mla_decode_bytes_gpu, 0.0) + zero
+    lin_memory = w_bytes / (s.bandwidth * s.mbu)
     moe_comm = zero
     if m.is_moe:
         expert_bytes, expert_memory, expert_compute, moe_comm = moe_terms(s, tokens)
