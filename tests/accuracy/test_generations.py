@@ -137,8 +137,9 @@ def test_a_vendor_neutral_fold_takes_the_references_of_its_engines_era(catalog):
     """A fold with no dense-model row on a GPU vendor predicts that vendor's rows with the
     reference factors, not the ones its other vendor's rows set jointly: the kernels' shares,
     the all-reduce (each vendor's build has its own collectives) and a step's host work of the
-    engine's era (a Python loop that does not overlap the GPU before 2024: ~4 ms a decode step
-    in vLLM V0; 0.5 ms for a current engine)."""
+    engine's era and loop (a Python loop that does not overlap the GPU before 2024: ~4 ms a
+    decode step in vLLM V0, per-layer time included; a current engine's or a C++ loop's 0.5 ms
+    plus its kernel boundaries every layer)."""
     v0 = dataclasses.replace(
         catalog.engines["vllm-v0"].without_borrowed(),
         mbu=0.6,
@@ -150,9 +151,15 @@ def test_a_vendor_neutral_fold_takes_the_references_of_its_engines_era(catalog):
     assert out.mbu == crossval.PRIOR["mbu"][0]
     assert out.allreduce_latency_us == crossval.PRIOR["allreduce_latency_us"][0]
     assert out.step_overhead_ms == folds.LEGACY_STEP_OVERHEAD_MS
+    assert out.per_layer_overhead_us == v0.per_layer_overhead_us == 0.0
     assert out.architecture_scale == {}
-    v1 = dataclasses.replace(catalog.engines["vllm"].without_borrowed(), step_overhead_ms=10.0)
-    assert folds.vendor_neutral(v1).step_overhead_ms == crossval.PRIOR["step_overhead_ms"][0]
+    for fam in ("vllm", "tensorrt-llm-0x"):  # current; a 2023 family stepping in C++
+        prof = dataclasses.replace(
+            catalog.engines[fam].without_borrowed(), step_overhead_ms=10.0, per_layer_overhead_us=0
+        )
+        out = folds.vendor_neutral(prof)
+        assert out.step_overhead_ms == crossval.PRIOR["step_overhead_ms"][0]
+        assert out.per_layer_overhead_us == crossval.PRIOR["per_layer_overhead_us"][0]
 
 
 def test_a_fold_drops_the_packaged_scales_its_own_rows_do_not_fit_again(catalog):
@@ -186,7 +193,10 @@ def test_a_family_with_one_source_is_predicted_from_the_references_when_it_is_he
     eng = used["l1"]
     packaged = catalog.engines["lmdeploy"]
     assert eng.mbu == crossval.PRIOR["mbu"][0] != packaged.mbu
-    assert eng.step_overhead_ms == folds.LEGACY_STEP_OVERHEAD_MS
+    # TurboMind steps in C++: no Python bubble, but every layer's kernel boundaries
+    assert packaged.host_loop == "native"
+    assert eng.step_overhead_ms == crossval.PRIOR["step_overhead_ms"][0]
+    assert eng.per_layer_overhead_us == crossval.PRIOR["per_layer_overhead_us"][0]
     assert eng.gemm_half_tokens == 0.0
 
 

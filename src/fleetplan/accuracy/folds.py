@@ -128,17 +128,24 @@ LEGACY_STEP_OVERHEAD_MS = 4.0
 
 def vendor_neutral(engine: EngineProfile) -> EngineProfile:
     """`engine` with its dense-kernel factors at the reference of what kernels reach (`PRIOR`'s
-    centres; the host's step work of its era, `LEGACY_STEP_OVERHEAD_MS` before PRIOR_SINCE),
-    its all-reduce at PRIOR's and no GPU-generation scales: what a fold knows of a GPU vendor's
-    build of the engine when its training rows hold no dense-model row on that vendor's GPUs.
-    The all-reduce goes too: the builds for two vendors run different collectives (vLLM's
-    custom all-reduce over NVLink; RCCL on ROCm before 0.7), and a fit on one vendor's dense
-    rows sets it jointly with the kernels' factors."""
+    centres), its all-reduce at PRIOR's and no GPU-generation scales: what a fold knows of a
+    GPU vendor's build of the engine when its training rows hold no dense-model row on that
+    vendor's GPUs (or of a family whose only source is held out). The all-reduce goes too: the
+    builds for two vendors run different collectives (vLLM's custom all-reduce over NVLink;
+    RCCL on ROCm before 0.7), and a fit on one vendor's dense rows sets it jointly with the
+    kernels' factors. The host's step work is that of the family's era and loop: a Python step
+    loop of before PRIOR_SINCE costs `LEGACY_STEP_OVERHEAD_MS` a step, the whole step's host
+    cost as measured (a 2023 family's fit has no per-layer term either: it lands in the step
+    time); a C++ loop (`host_loop = "native"`: TurboMind, TensorRT-LLM's batch manager) has no
+    Python bubble between steps and takes the current engines' split, PRIOR's step time plus
+    its kernel boundaries every layer."""
     from fleetplan.accuracy.crossval import DENSE_KERNEL_FACTORS, PRIOR, is_current
 
     values = {f: PRIOR[f][0] for f in (*DENSE_KERNEL_FACTORS, "allreduce_latency_us")}
-    if not is_current(engine):
+    if not is_current(engine) and engine.host_loop == "python":
         values["step_overhead_ms"] = LEGACY_STEP_OVERHEAD_MS
+    else:
+        values["per_layer_overhead_us"] = PRIOR["per_layer_overhead_us"][0]
     return dataclasses.replace(engine, **values, architecture_scale={})
 
 

@@ -75,6 +75,12 @@ class EngineProfile:
     # whether decode steps run as captured CUDA graphs; False: eagerly, every kernel launched
     # from Python, a step at least the host's launch time (perf.roofline.eager_floor_s)
     cuda_graphs: bool = True
+    # where the scheduler's step loop runs: "python" (scheduling, input preparation and output
+    # processing between GPU steps in the interpreter) or "native" (a C++ loop: TurboMind's
+    # LlamaBatch, TensorRT-LLM's batch manager, llama.cpp's server); the reference of a fold
+    # with no rows of its own charges a Python loop of a 2023 release its step bubble
+    # (accuracy.folds.LEGACY_STEP_OVERHEAD_MS)
+    host_loop: str = "python"
     # the executor backend (a run's `--backend`) whose releases below `eager_before` ran eagerly
     # by default, and that eager forward's host time per layer a step (dense layer; MoE layer),
     # microseconds (`on_backend`)

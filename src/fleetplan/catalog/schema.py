@@ -249,6 +249,7 @@ class EngineEntry(_Entry):
     memory_semantics: Literal["total", "free_after_weights", "static", "kv_of_total"] = "total"
     chunked_prefill: bool = True
     cuda_graphs: bool = True
+    host_loop: Literal["python", "native"] = "python"
     eager_backend: str = ""
     eager_before: str = Field(default="", pattern=VERSION_PATTERN)
     eager_layer_us: float = Field(default=0.0, ge=0, le=10_000)
