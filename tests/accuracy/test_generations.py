@@ -204,8 +204,9 @@ def test_a_generation_no_fit_covers_gets_its_measured_gemm_share_relative_to_the
     """A100s reach 85.9 % of their dense BF16 peak in a large GEMM, H100s 80.1 % (ml-engineering's
     MAMF table), and 83.4 % and 88.7 % of their HBM bandwidth in the STREAM triad (Azure's
     benchmarks): with no fitted or borrowed Ampere scale, a Hopper-based fit runs an A100's
-    prefill and weight stream at those ratios of its Hopper shares of spec; a fitted scale is
-    never replaced."""
+    prefill and weight stream at those ratios of its Hopper shares of spec; an MI300X (60.1 %
+    in the same table, no HBM figure) its prefill only; a fitted scale is never replaced, and a
+    CDNA3-based fit (no HBM share to take a ratio to) gives Hopper a GEMM scale alone."""
     trt = dataclasses.replace(
         catalog.engines["tensorrt-llm"].without_borrowed(),
         mfu_prefill=0.5,
@@ -215,11 +216,14 @@ def test_a_generation_no_fit_covers_gets_its_measured_gemm_share_relative_to_the
     assert out.factor("mfu_prefill", "ampere") == pytest.approx(0.5 * 0.859 / 0.801, rel=1e-3)
     assert out.factor("mbu", "ampere") == pytest.approx(trt.mbu * 0.834 / 0.887, rel=1e-3)
     assert out.architecture_scale["blackwell"] == {"mbu": 1.1}
+    assert out.architecture_scale["cdna3"] == {"mfu_prefill": pytest.approx(0.601 / 0.801, 1e-3)}
     assert "ada" not in out.architecture_scale  # no measurement, no prior
     fitted = dataclasses.replace(trt, architecture_scale={"ampere": {"mbu": 0.9}})
-    assert folds.physical_generations(fitted, "hopper").architecture_scale == {
-        "ampere": {"mbu": 0.9}
+    assert folds.physical_generations(fitted, "hopper").architecture_scale["ampere"] == {
+        "mbu": 0.9
     }
+    on_cdna3 = folds.physical_generations(trt, "cdna3").architecture_scale
+    assert on_cdna3["hopper"] == {"mfu_prefill": pytest.approx(0.801 / 0.601, 1e-3)}
     high = dataclasses.replace(trt, mfu_prefill=0.84)
     assert folds.physical_generations(high, "hopper").factor(
         "mfu_prefill", "ampere"

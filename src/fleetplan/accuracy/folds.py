@@ -16,6 +16,7 @@ from fleetplan.accuracy.predict import fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
+from fleetplan.perf.kernels import GEMM_PEAK_SHARE
 
 
 def fold_prior(
@@ -79,22 +80,25 @@ def borrow_generations(
     return dataclasses.replace(engine, architecture_scale=arch)
 
 
-# What share of a GPU's spec peaks kernels reach, measured the same way on both generations:
-# mfu_prefill, a large, well-shaped BF16 GEMM (maximum achievable matmul FLOPS, cuBLAS through
-# torch.matmul, CUDA 12.1): A100 SXM 267.9 of 312 TFLOPS (85.9 %), H100 SXM 792.1 of 989 (80.1 %),
-# Stas Bekman's ml-engineering table (mamf-finder.py),
-# https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md ("Maximum
-# Achievable Matmul FLOPS comparison table"); mbu, the STREAM triad on the HBM: A100-SXM4-80GB
-# 1.70 of 2.039 TB/s (83.4 %), H100 80GB HBM3 2.97 of 3.35 TB/s (88.7 %), Azure's AI benchmarking
-# guide on ND A100 v4 and ND H100 v5, "HBM Bandwidth" (https://github.com/Azure/AI-benchmarking-
-# guide/blob/3bb66cacc25632d8ece36bc1d5128c5ea886a60b/Azure_Results/ND_A100_v4_results.md; the H100
-# page as a fork of it holds it, https://github.com/yosoyjay/AI-benchmarking-guide/blob/
-# a8263ef1e16a3b8811f8e3c59fab9045f016dee8/Azure_Results/ND_H100_v5_results.md). A generation's
-# share relative to another's is the ratio of the two: what the GPU lets kernels reach, whatever
-# the engine. Only the generations measured on both are here.
+# What share of a GPU's spec peaks kernels reach, measured the same way on each generation:
+# mfu_prefill, a large, well-shaped BF16 GEMM (maximum achievable matmul FLOPS through
+# torch.matmul: perf.kernels.GEMM_PEAK_SHARE, A100 85.9 %, H100 80.1 %, MI300X 60.1 %); mbu, the
+# STREAM triad on the HBM: A100-SXM4-80GB 1.70 of 2.039 TB/s (83.4 %), H100 80GB HBM3 2.97 of
+# 3.35 TB/s (88.7 %), Azure's AI benchmarking guide on ND A100 v4 and ND H100 v5, "HBM Bandwidth"
+# (https://github.com/Azure/AI-benchmarking-guide/blob/3bb66cacc25632d8ece36bc1d5128c5ea886a60b/
+# Azure_Results/ND_A100_v4_results.md; the H100 page as a fork of it holds it,
+# https://github.com/yosoyjay/AI-benchmarking-guide/blob/a8263ef1e16a3b8811f8e3c59fab9045f016dee8/
+# Azure_Results/ND_H100_v5_results.md). A generation's share relative to another's is the ratio
+# of the two: what the GPU lets kernels reach, whatever the engine. No HBM figure measured the
+# same way was found for the MI300X, so CDNA3 has a GEMM share only; a ratio is taken only for a
+# name both generations measure.
 PEAK_SHARE = {
-    "ampere": {"mfu_prefill": 267.9 / 312, "mbu": 1.70 / 2.039},
-    "hopper": {"mfu_prefill": 792.1 / 989, "mbu": 2.97 / 3.35},
+    gen: {"mfu_prefill": GEMM_PEAK_SHARE[gen], **hbm}
+    for gen, hbm in (
+        ("ampere", {"mbu": 1.70 / 2.039}),
+        ("hopper", {"mbu": 2.97 / 3.35}),
+        ("cdna3", {}),
+    )
 }
 
 
@@ -110,10 +114,13 @@ def physical_generations(engine: EngineProfile, base: str) -> EngineProfile:
     for gen, shares in PEAK_SHARE.items():
         if gen == base or gen in arch:
             continue
-        arch[gen] = {
+        scales = {
             name: min(share / PEAK_SHARE[base][name], CEILING[name] / getattr(engine, name))
             for name, share in shares.items()
+            if name in PEAK_SHARE[base]
         }
+        if scales:
+            arch[gen] = scales
     return dataclasses.replace(engine, architecture_scale=arch)
 
 

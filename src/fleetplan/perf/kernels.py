@@ -82,14 +82,31 @@ def replicated_params(model: ModelSpec) -> float:
     return float(model.hidden_size * width * model.layers)
 
 
+# What share of a GPU's dense BF16 spec peak the best large GEMM reaches on it (maximum achievable
+# matmul FLOPS through torch.matmul): A100 SXM 267.9 of 312 TFLOPS (85.9 %), H100 SXM 792.1 of 989
+# (80.1 %), MI300X 781.9 of 1,300 (60.1 %, ROCm 6.2), Stas Bekman's ml-engineering table
+# (mamf-finder.py), https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md
+# ("Maximum Achievable Matmul FLOPS comparison table"). A kernel's share of the peak measured on
+# one generation carries to another in this ratio (`generation_gemm_ratio`).
+GEMM_PEAK_SHARE = {"ampere": 267.9 / 312, "hopper": 792.1 / 989, "cdna3": 781.9 / 1300}
+
+
+def generation_gemm_ratio(architecture: str, measured_on: str = "hopper") -> float:
+    """The GEMM share of spec `architecture` lets kernels reach relative to `measured_on`'s
+    (`GEMM_PEAK_SHARE`); 1 where either generation has no measurement."""
+    if architecture not in GEMM_PEAK_SHARE or measured_on not in GEMM_PEAK_SHARE:
+        return 1.0
+    return GEMM_PEAK_SHARE[architecture] / GEMM_PEAK_SHARE[measured_on]
+
+
 # the share of the FP8 dense peak that Triton block-scaled FP8 GEMMs reach on large token
 # counts: vLLM's w8a8_block_fp8_matmul ran DeepSeek-V3's N=2112 K=7168 GEMM at 305-357 TFLOPS on
 # an H100 from 4,096 to 16,384 tokens with its default config (0.15-0.18 of the 1,979 TFLOPS
 # dense FP8 peak), against 650-715 TFLOPS for the same GEMM in BF16
 # (https://github.com/vllm-project/vllm/pull/23939, "Before"); SGLang's Triton kernel is the same
 # design (benchmarked side by side with vLLM's and DeepGEMM in
-# https://github.com/sgl-project/sglang/pull/3893). Taken for Triton on ROCm too (no public
-# figure for MI300X was found)
+# https://github.com/sgl-project/sglang/pull/3893). No public figure for Triton on MI300X was
+# found: there the H100 share is carried in the two GPUs' GEMM ratio (`generation_gemm_ratio`)
 TRITON_BLOCK_FP8_MFU = 0.17
 
 
@@ -124,27 +141,29 @@ def block_scaled(model: ModelSpec, precision: Precision) -> bool:
 # tokens at TP 1 (https://github.com/vllm-project/vllm/pull/13932, "Triton" columns, 2025-02-26):
 # 64-80 TFLOPS, 0.032-0.040 of the 1,979 TFLOPS peak, whatever the slice width (DeepGEMM's
 # grouped GEMM ran the same layer 1.4-2.1x faster at TP 1-4). SGLang's fused_moe_triton is the
-# same kernel. Taken at 0.037 (2,048-3,072 tokens, the five figures' mean), on ROCm too (no
-# public figure for MI300X was found)
+# same kernel. Taken at 0.037 (2,048-3,072 tokens, the five figures' mean); on another GPU
+# generation in its GEMM ratio to the H100 (`generation_gemm_ratio`: no public figure for
+# MI300X was found)
 TRITON_BLOCK_FP8_MOE_MFU = 0.037
 
 
 def block_fp8_moe_scale(
-    model: ModelSpec, precision: Precision, engine: EngineProfile, mfu: float
+    model: ModelSpec, precision: Precision, engine: EngineProfile, mfu: float, architecture: str
 ) -> float:
     """The share of the engine's GEMM rate (`mfu` of the peak) that the routed experts' grouped
     GEMMs reach: 1, except where a MoE model's FP8 weights are block-scaled, run as FP8, on a
     release that runs them as Triton kernels (`EngineProfile.runs_triton_block_fp8`): its
     fused-MoE kernel reaches TRITON_BLOCK_FP8_MOE_MFU of the peak at most, well below the
     dense Triton GEMM's TRITON_BLOCK_FP8_MFU (small per-expert tiles, gathered rows and a
-    scale per 128-wide K block)."""
+    scale per 128-wide K block), carried to other GPU generations in their GEMM ratio to the
+    H100 it was measured on."""
     if not model.is_moe:
         return 1.0
     if not block_scaled(model, precision):
         return 1.0
     if not engine.runs_triton_block_fp8() or mfu <= 0:
         return 1.0
-    return min(1.0, TRITON_BLOCK_FP8_MOE_MFU / mfu)
+    return min(1.0, TRITON_BLOCK_FP8_MOE_MFU * generation_gemm_ratio(architecture) / mfu)
 
 
 def block_fp8_gemm_scale(
@@ -154,7 +173,7 @@ def block_fp8_gemm_scale(
     except where the weights are block-scaled FP8 (`block_scaled`) and the release runs them
     - as Triton kernels (`EngineProfile.runs_triton_block_fp8`: vLLM 0.7's V0 engine, SGLang
       before DeepGEMM became its default on Hopper), which reach TRITON_BLOCK_FP8_MFU of the
-      peak at most;
+      peak at most (an H100's share: on another generation in its GEMM ratio to it);
     - through its own blockwise kernel on this GPU generation (`block_fp8_blockwise_on`:
       TensorRT-LLM's PyTorch backend on Hopper runs fp8_quantize_1x128 and then
       fp8_block_scaling_gemm, DeepGEMM only on Blackwell: FP8BlockScalesLinearMethod.apply in
@@ -183,7 +202,7 @@ def block_fp8_gemm_scale(
     if not block_scaled(model, precision) or mfu <= 0:
         return 1.0
     if engine.runs_triton_block_fp8():
-        return min(1.0, TRITON_BLOCK_FP8_MFU / mfu)
+        return min(1.0, TRITON_BLOCK_FP8_MFU * generation_gemm_ratio(architecture) / mfu)
     if architecture in engine.block_fp8_blockwise_on:
         return min(1.0, BLOCKWISE_FP8_MFU / mfu)
     return 1.0

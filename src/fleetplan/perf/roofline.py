@@ -272,7 +272,7 @@ def setup(
         attn_prefill_flops_per_ctx_token_gpu=attn_prefill_per_ctx / tp,
         gemm_scale=block_fp8_gemm_scale(model, precision, engine, mfu, arch)
         * nvfp4_gemm_scale(fmt, emulated, mfu),
-        moe_gemm_scale=block_fp8_moe_scale(model, precision, engine, mfu),
+        moe_gemm_scale=block_fp8_moe_scale(model, precision, engine, mfu, arch),
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
         * kv_shard_fraction(model, tp, attention_dp),
         notes=notes,
