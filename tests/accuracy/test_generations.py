@@ -219,9 +219,7 @@ def test_a_generation_no_fit_covers_gets_its_measured_gemm_share_relative_to_the
     assert out.architecture_scale["cdna3"] == {"mfu_prefill": pytest.approx(0.601 / 0.801, 1e-3)}
     assert "ada" not in out.architecture_scale  # no measurement, no prior
     fitted = dataclasses.replace(trt, architecture_scale={"ampere": {"mbu": 0.9}})
-    assert folds.physical_generations(fitted, "hopper").architecture_scale["ampere"] == {
-        "mbu": 0.9
-    }
+    assert folds.physical_generations(fitted, "hopper").architecture_scale["ampere"] == {"mbu": 0.9}
     on_cdna3 = folds.physical_generations(trt, "cdna3").architecture_scale
     assert on_cdna3["hopper"] == {"mfu_prefill": pytest.approx(0.801 / 0.601, 1e-3)}
     high = dataclasses.replace(trt, mfu_prefill=0.84)

@@ -386,6 +386,40 @@ def test_a_fit_starts_the_servers_factors_afresh(catalog):
     assert a.server_latency_ms(catalog.model("qwen3-8b")) + a.api_server_ms_per_request > 10
 
 
+def test_the_servers_per_token_reference_holds_only_the_server_it_was_measured_on(
+    catalog, monkeypatch
+):
+    """65 us a streamed token is vLLM's API server measured (vLLM PR 17546): a vLLM fit is held
+    to it, another engine's server only as loosely as an estimate. trtllm-serve's bursts
+    stream at most ~4,000 tokens a second from one process (GPUStack's gpt-oss-20b: 3,615 tok/s
+    against an engine peak of 18,641), which a fit held at vLLM's 65 us could not show; a 2023
+    family is fitted without references."""
+    vllm, trt = catalog.engines["vllm"], catalog.engines["tensorrt-llm"]
+    assert crossval.anchors(vllm) is crossval.PRIOR
+    name = "api_server_us_per_output_token"
+    loose = crossval.anchors(trt)
+    assert loose[name] == (crossval.PRIOR[name][0], crossval.ESTIMATE_SPREAD)
+    assert crossval.ESTIMATE_SPREAD > crossval.PRIOR[name][1]
+    assert {k: v for k, v in loose.items() if k != name} == {
+        k: v for k, v in crossval.PRIOR.items() if k != name
+    }
+    assert crossval.anchors(catalog.engines["vllm-v0"]) is None
+    # the family's rows: the kernels' factors from the perf-overview tables, the server's from
+    # the trtllm-serve runs (GPUStack's Qwen3-14B H100 burst streams 4,001 tok/s where the
+    # engine alone would give ~5,000)
+    rows = [
+        r
+        for r in read_published(published_set_path(), catalog).rows
+        if row_engine(r, catalog).id == "tensorrt-llm"
+    ]
+    fit = crossval.fit_family(rows, catalog, trt.without_borrowed())
+    assert getattr(fit, name) > 2 * crossval.PRIOR[name][0]
+    # held to the reference as vLLM is, the same rows could not move it
+    monkeypatch.setattr(crossval, "SERVER_REFERENCE_ENGINE", "tensorrt-llm")
+    held = crossval.fit_family(rows, catalog, trt.without_borrowed())
+    assert getattr(held, name) < 1.5 * crossval.PRIOR[name][0]
+
+
 @pytest.mark.parametrize(("i", "o", "n"), [(128, 4, 1000), (4000, 200, 500)])
 def test_a_fits_burst_ttft_through_the_server_is_the_simulators(catalog, i, o, n):
     """A fit of the server's factors sees a burst's mean TTFT as the slower of the engine's
