@@ -259,7 +259,15 @@ def predict_value(
     if row.schedule in ("offline", "continuous"):
         b = min(b, concurrency_cap(row, s))
         offline = row.schedule == "offline"
-        if offline and not analytic and (preempts_in_burst(row, s, b) or through_server(row, s)):
+        # a burst of varied lengths ends with its longest outputs decoding at a small batch,
+        # which waves of mean-length requests do not have: the simulator replays it (a fit
+        # still sees the waves)
+        varied = row.lengths != "fixed"
+        if (
+            offline
+            and not analytic
+            and (preempts_in_burst(row, s, b) or through_server(row, s) or varied)
+        ):
             if catalog is None:
                 raise InputError(f"row {row.row_id}: a simulated row needs the catalog")
             return simulate_row(row, s, catalog)
