@@ -144,8 +144,8 @@ def vendor_neutral(engine: EngineProfile) -> EngineProfile:
     loop of before PRIOR_SINCE costs `LEGACY_STEP_OVERHEAD_MS` a step, the whole step's host
     cost as measured (a 2023 family's fit has no per-layer term either: it lands in the step
     time); a C++ loop (`host_loop = "native"`: TurboMind, TensorRT-LLM's batch manager) has no
-    Python bubble between steps and takes the current engines' split, PRIOR's step time plus
-    its kernel boundaries every layer."""
+    Python bubble between steps and takes the current engines' split, as a current family
+    does: PRIOR's step time plus its kernel boundaries every layer."""
     from fleetplan.accuracy.crossval import DENSE_KERNEL_FACTORS, PRIOR, is_current
 
     values = {f: PRIOR[f][0] for f in (*DENSE_KERNEL_FACTORS, "allreduce_latency_us")}

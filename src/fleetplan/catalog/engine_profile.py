@@ -79,7 +79,8 @@ class EngineProfile:
     # processing between GPU steps in the interpreter) or "native" (a C++ loop: TurboMind's
     # LlamaBatch, TensorRT-LLM's batch manager, llama.cpp's server); the reference of a fold
     # with no rows of its own charges a Python loop of a 2023 release its step bubble
-    # (accuracy.folds.LEGACY_STEP_OVERHEAD_MS)
+    # (accuracy.folds.LEGACY_STEP_OVERHEAD_MS), a native one the current engines' host split
+    # (accuracy.folds.vendor_neutral)
     host_loop: str = "python"
     # the executor backend (a run's `--backend`) whose releases below `eager_before` ran eagerly
     # by default, and that eager forward's host time per layer a step (dense layer; MoE layer),
