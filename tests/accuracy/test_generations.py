@@ -12,6 +12,8 @@ from fleetplan.accuracy import crossval, folds
 from fleetplan.accuracy.calibrate import CEILING
 from fleetplan.accuracy.predict import Prediction
 from fleetplan.accuracy.rows import ValidationRow
+from fleetplan.catalog.generations import GEMM_PEAK_SHARE
+from fleetplan.perf.roofline import setup
 
 
 def test_borrowing_adds_only_the_generations_a_family_lacks(catalog):
@@ -87,12 +89,38 @@ def test_packaged_current_families_borrow_the_reference_generations(catalog):
     for fam in ("vllm", "sglang"):
         eng = catalog.engines[fam]
         assert eng.generation_scales_from == "tensorrt-llm"
-        assert set(eng.borrowed_generations) == set(trt.architecture_scale)
+        assert set(eng.borrowed_generations) == set(trt.without_borrowed().architecture_scale)
         for gen in eng.borrowed_generations:
             assert eng.architecture_scale[gen] == trt.architecture_scale[gen]
             assert gen not in eng.calibrated_architectures
         assert eng.without_borrowed().architecture_scale == {}
     assert catalog.engines["vllm-v0"].borrowed_generations == ()
+
+
+def test_packaged_profiles_take_the_measured_gemm_ratio_for_generations_nothing_else_covers(
+    catalog,
+):
+    """An MI300X's best GEMM reaches 60.1 % of its spec peak, an H100's 80.1 % (ml-engineering's
+    MAMF table): a Hopper-calibrated family with no CDNA3 rows or borrowed scale runs an MI300X
+    prefill at 0.75 of its Hopper share of the MI300X's peak, not at the same share; a
+    generation the family has a scale for keeps it, and a fold's prior drops the ratio as it
+    drops borrowed scales."""
+    ratio = GEMM_PEAK_SHARE["cdna3"] / GEMM_PEAK_SHARE["hopper"]
+    for fam in ("vllm", "sglang", "tensorrt-llm", "vllm-v0"):
+        eng = catalog.engines[fam]
+        assert "cdna3" in eng.measured_generations
+        assert eng.factor("mfu_prefill", "cdna3") == pytest.approx(eng.mfu_prefill * ratio)
+        assert eng.factor("mbu", "cdna3") == eng.mbu  # no HBM figure measured the same way
+        assert "cdna3" not in eng.without_borrowed().architecture_scale
+    trt = catalog.engines["tensorrt-llm"]
+    assert "ampere" not in trt.measured_generations  # fitted on its own A100 rows
+    assert "ampere" in catalog.engines["vllm"].borrowed_generations  # TensorRT-LLM's fit
+    mi300x = catalog.gpu("mi300x")
+    s = setup(
+        catalog.model("llama-3.1-8b"), mi300x, catalog.precision("bf16"), catalog.engine("vllm")
+    )
+    assert s.mfu == pytest.approx(catalog.engines["vllm"].mfu_prefill * ratio)
+    assert any("measured ratio" in n for n in s.notes)
 
 
 def test_a_fold_starts_from_the_packaged_profile_without_its_borrowed_scales(catalog, monkeypatch):

@@ -11,15 +11,14 @@ import json
 import numpy as np
 import pytest
 
+from fleetplan.catalog.generations import GEMM_PEAK_SHARE, generation_gemm_ratio
 from fleetplan.catalog.hf_config import model_from_config
 from fleetplan.perf.expert_parallel import moe_terms
 from fleetplan.perf.kernels import (
-    GEMM_PEAK_SHARE,
     TRITON_BLOCK_FP8_MFU,
     TRITON_BLOCK_FP8_MOE_MFU,
     TRITON_MLA_EXTEND_MFU,
     attention_flops_per_ctx_token,
-    generation_gemm_ratio,
     mla_absorbed_bytes,
     mla_kv_padding,
     replicated_params,

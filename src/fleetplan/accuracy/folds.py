@@ -16,7 +16,7 @@ from fleetplan.accuracy.predict import fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
-from fleetplan.perf.kernels import GEMM_PEAK_SHARE
+from fleetplan.catalog.generations import GEMM_PEAK_SHARE
 
 
 def fold_prior(
@@ -82,9 +82,10 @@ def borrow_generations(
 
 # What share of a GPU's spec peaks kernels reach, measured the same way on each generation:
 # mfu_prefill, a large, well-shaped BF16 GEMM (maximum achievable matmul FLOPS through
-# torch.matmul: perf.kernels.GEMM_PEAK_SHARE, A100 85.9 %, H100 80.1 %, MI300X 60.1 %); mbu, the
-# STREAM triad on the HBM: A100-SXM4-80GB 1.70 of 2.039 TB/s (83.4 %), H100 80GB HBM3 2.97 of
-# 3.35 TB/s (88.7 %), Azure's AI benchmarking guide on ND A100 v4 and ND H100 v5, "HBM Bandwidth"
+# torch.matmul: catalog.generations.GEMM_PEAK_SHARE, A100 85.9 %, H100 80.1 %, MI300X 60.1 %);
+# mbu, the STREAM triad on the HBM: A100-SXM4-80GB 1.70 of 2.039 TB/s (83.4 %), H100 80GB HBM3
+# 2.97 of 3.35 TB/s (88.7 %), Azure's AI benchmarking guide on ND A100 v4 and ND H100 v5, "HBM
+# Bandwidth"
 # (https://github.com/Azure/AI-benchmarking-guide/blob/3bb66cacc25632d8ece36bc1d5128c5ea886a60b/
 # Azure_Results/ND_A100_v4_results.md; the H100 page as a fork of it holds it,
 # https://github.com/yosoyjay/AI-benchmarking-guide/blob/a8263ef1e16a3b8811f8e3c59fab9045f016dee8/

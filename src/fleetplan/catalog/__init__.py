@@ -145,6 +145,8 @@ def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) ->
                 f"engine profile id: {others}"
             )
         engines[eid] = eng.borrow_generations(engines[ref].without_borrowed())
+    for eid, eng in list(engines.items()):
+        engines[eid] = eng.with_measured_generations()
     names = {kind[:-1]: _index(kind[:-1], built[kind]) for kind in _SECTIONS}
     offers = []
     for i, entry in enumerate(offers_raw):

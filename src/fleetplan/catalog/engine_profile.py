@@ -94,6 +94,10 @@ class EngineProfile:
     # generations (filled in when the catalog is built)
     generation_scales_from: str = ""
     borrowed_generations: tuple[str, ...] = ()
+    # generations with neither a fitted nor a borrowed scale whose prefill GEMM share takes the
+    # measured ratio of their best GEMM's share of spec to the base generation's (filled in when
+    # the catalog is built: `with_measured_generations`)
+    measured_generations: tuple[str, ...] = ()
     # tokens per expert at which a grouped MoE GEMM reaches half of mfu_prefill
     moe_gemm_half_tokens: float = 0.0
     # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
@@ -340,14 +344,40 @@ class EngineProfile:
             own[g] = dict(reference.architecture_scale[g])
         return replace(self, architecture_scale=own, borrowed_generations=taken)
 
+    def with_measured_generations(self) -> EngineProfile:
+        """The profile with a prefill GEMM scale for every generation of
+        `catalog.generations.GEMM_PEAK_SHARE` it has no scale or rows of: the ratio of that
+        generation's measured best-GEMM share of spec to its base generation's (the first it
+        is calibrated on), under the ceiling. Without it an MI300X runs at a Hopper-calibrated
+        family's Hopper share of its larger spec peak (60.1 % of it measured, 80.1 % on an H100)."""
+        from fleetplan.catalog.generations import (
+            GEMM_PEAK_SHARE,
+            MFU_CEILING,
+            generation_gemm_ratio,
+        )
+
+        base = next((g for g in self.calibrated_architectures if g in GEMM_PEAK_SHARE), "")
+        if not base:
+            return self
+        arch = {k: dict(v) for k, v in self.architecture_scale.items()}
+        added = tuple(
+            g
+            for g in sorted(GEMM_PEAK_SHARE)
+            if g not in arch and g not in self.calibrated_architectures
+        )
+        for g in added:
+            ratio = generation_gemm_ratio(g, base)
+            arch[g] = {"mfu_prefill": min(ratio, MFU_CEILING / max(self.mfu_prefill, 1e-9))}
+        return replace(self, architecture_scale=arch, measured_generations=added)
+
     def without_borrowed(self) -> EngineProfile:
-        """The profile with only its own generation scales."""
-        own = {
-            k: dict(v)
-            for k, v in self.architecture_scale.items()
-            if k not in self.borrowed_generations
-        }
-        return replace(self, architecture_scale=own, borrowed_generations=())
+        """The profile with only its own generation scales (none borrowed from another family
+        or taken from the measured generation ratios)."""
+        taken = set(self.borrowed_generations) | set(self.measured_generations)
+        own = {k: dict(v) for k, v in self.architecture_scale.items() if k not in taken}
+        return replace(
+            self, architecture_scale=own, borrowed_generations=(), measured_generations=()
+        )
 
     def factor(self, name: str, architecture: str, precision: str = "") -> float:
         """An efficiency factor, scaled for a GPU architecture and a weight format where the

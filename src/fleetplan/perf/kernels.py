@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from fleetplan.catalog.engine_profile import EngineProfile, version_tuple
+from fleetplan.catalog.generations import generation_gemm_ratio
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 
 # the share of the 16-bit dense peak that SGLang's Triton extend kernel reaches on absorbed MLA
@@ -82,23 +83,6 @@ def replicated_params(model: ModelSpec) -> float:
     return float(model.hidden_size * width * model.layers)
 
 
-# What share of a GPU's dense BF16 spec peak the best large GEMM reaches on it (maximum achievable
-# matmul FLOPS through torch.matmul): A100 SXM 267.9 of 312 TFLOPS (85.9 %), H100 SXM 792.1 of 989
-# (80.1 %), MI300X 781.9 of 1,300 (60.1 %, ROCm 6.2), Stas Bekman's ml-engineering table
-# (mamf-finder.py), https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md
-# ("Maximum Achievable Matmul FLOPS comparison table"). A kernel's share of the peak measured on
-# one generation carries to another in this ratio (`generation_gemm_ratio`).
-GEMM_PEAK_SHARE = {"ampere": 267.9 / 312, "hopper": 792.1 / 989, "cdna3": 781.9 / 1300}
-
-
-def generation_gemm_ratio(architecture: str, measured_on: str = "hopper") -> float:
-    """The GEMM share of spec `architecture` lets kernels reach relative to `measured_on`'s
-    (`GEMM_PEAK_SHARE`); 1 where either generation has no measurement."""
-    if architecture not in GEMM_PEAK_SHARE or measured_on not in GEMM_PEAK_SHARE:
-        return 1.0
-    return GEMM_PEAK_SHARE[architecture] / GEMM_PEAK_SHARE[measured_on]
-
-
 # the share of the FP8 dense peak that Triton block-scaled FP8 GEMMs reach on large token
 # counts: vLLM's w8a8_block_fp8_matmul ran DeepSeek-V3's N=2112 K=7168 GEMM at 305-357 TFLOPS on
 # an H100 from 4,096 to 16,384 tokens with its default config (0.15-0.18 of the 1,979 TFLOPS
@@ -106,7 +90,8 @@ def generation_gemm_ratio(architecture: str, measured_on: str = "hopper") -> flo
 # (https://github.com/vllm-project/vllm/pull/23939, "Before"); SGLang's Triton kernel is the same
 # design (benchmarked side by side with vLLM's and DeepGEMM in
 # https://github.com/sgl-project/sglang/pull/3893). No public figure for Triton on MI300X was
-# found: there the H100 share is carried in the two GPUs' GEMM ratio (`generation_gemm_ratio`)
+# found: there the H100 share is carried in the two GPUs' GEMM ratio
+# (`catalog.generations.generation_gemm_ratio`)
 TRITON_BLOCK_FP8_MFU = 0.17
 
 

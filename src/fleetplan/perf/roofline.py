@@ -219,6 +219,11 @@ def setup(
                 f" (its {arch} bandwidth and GEMM shares take {engine.generation_scales_from}'s "
                 f"{arch} ratios, fitted on that family's {arch} rows)"
             )
+        elif arch in engine.measured_generations:
+            extrapolated += (
+                f" (its {arch} prefill GEMM share takes the measured ratio of {arch}'s best-GEMM "
+                "share of spec to its calibrated generation's; bandwidth as calibrated)"
+            )
     replicated = ""
     if not model.is_mla and tp > 1 and model.kv_heads % tp:
         replicated = (

@@ -1,0 +1,23 @@
+"""What share of a GPU generation's spec peak its best kernels reach, measured the same way on
+each generation: the ratio of two generations' shares carries an efficiency measured on one to
+the other (`generation_gemm_ratio`), whatever the engine."""
+
+from __future__ import annotations
+
+# What share of a GPU's dense BF16 spec peak the best large GEMM reaches on it (maximum achievable
+# matmul FLOPS through torch.matmul): A100 SXM 267.9 of 312 TFLOPS (85.9 %), H100 SXM 792.1 of 989
+# (80.1 %), MI300X 781.9 of 1,300 (60.1 %, ROCm 6.2), Stas Bekman's ml-engineering table
+# (mamf-finder.py), https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md
+# ("Maximum Achievable Matmul FLOPS comparison table").
+GEMM_PEAK_SHARE = {"ampere": 267.9 / 312, "hopper": 792.1 / 989, "cdna3": 781.9 / 1300}
+# the most of the dense peak a prefill GEMM share may reach after a generation's ratio (the
+# calibration ceiling, accuracy.calibrate.MAX_MFU)
+MFU_CEILING = 0.85
+
+
+def generation_gemm_ratio(architecture: str, measured_on: str = "hopper") -> float:
+    """The GEMM share of spec `architecture` lets kernels reach relative to `measured_on`'s
+    (`GEMM_PEAK_SHARE`); 1 where either generation has no measurement."""
+    if architecture not in GEMM_PEAK_SHARE or measured_on not in GEMM_PEAK_SHARE:
+        return 1.0
+    return GEMM_PEAK_SHARE[architecture] / GEMM_PEAK_SHARE[measured_on]
