@@ -16,7 +16,7 @@ from fleetplan.accuracy.predict import fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
-from fleetplan.catalog.generations import GEMM_PEAK_SHARE
+from fleetplan.catalog.generations import GEMM_PEAK_SHARE, ratio_scales
 
 
 def fold_prior(
@@ -109,19 +109,9 @@ def physical_generations(engine: EngineProfile, base: str) -> EngineProfile:
     (`PEAK_SHARE`), under the ceilings. A fold whose rows hold none of a generation
     (TensorRT-LLM without its 0.17 perf-overview tables holds no A100 row but four) would
     otherwise run it at the base generation's shares of spec."""
-    if base not in PEAK_SHARE:
-        return engine
     arch = {k: dict(v) for k, v in engine.architecture_scale.items()}
-    for gen, shares in PEAK_SHARE.items():
-        if gen == base or gen in arch:
-            continue
-        scales = {
-            name: min(share / PEAK_SHARE[base][name], CEILING[name] / getattr(engine, name))
-            for name, share in shares.items()
-            if name in PEAK_SHARE[base]
-        }
-        if scales:
-            arch[gen] = scales
+    values = {name: getattr(engine, name) for name in CEILING}
+    arch |= ratio_scales(values, base, PEAK_SHARE, CEILING, skip=arch)
     return dataclasses.replace(engine, architecture_scale=arch)
 
 

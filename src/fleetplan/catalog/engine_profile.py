@@ -350,24 +350,20 @@ class EngineProfile:
         generation's measured best-GEMM share of spec to its base generation's (the first it
         is calibrated on), under the ceiling. Without it an MI300X runs at a Hopper-calibrated
         family's Hopper share of its larger spec peak (60.1 % of it measured, 80.1 % on an H100)."""
-        from fleetplan.catalog.generations import (
-            GEMM_PEAK_SHARE,
-            MFU_CEILING,
-            generation_gemm_ratio,
-        )
+        from fleetplan.catalog.generations import GEMM_PEAK_SHARE, MFU_CEILING, ratio_scales
 
         base = next((g for g in self.calibrated_architectures if g in GEMM_PEAK_SHARE), "")
-        if not base:
-            return self
-        arch = {k: dict(v) for k, v in self.architecture_scale.items()}
-        added = tuple(
-            g
-            for g in sorted(GEMM_PEAK_SHARE)
-            if g not in arch and g not in self.calibrated_architectures
+        scales = ratio_scales(
+            {"mfu_prefill": self.mfu_prefill},
+            base,
+            {g: {"mfu_prefill": share} for g, share in GEMM_PEAK_SHARE.items()},
+            {"mfu_prefill": MFU_CEILING},
+            skip={*self.architecture_scale, *self.calibrated_architectures},
         )
-        for g in added:
-            ratio = generation_gemm_ratio(g, base)
-            arch[g] = {"mfu_prefill": min(ratio, MFU_CEILING / max(self.mfu_prefill, 1e-9))}
+        if not scales:
+            return self
+        arch = {k: dict(v) for k, v in self.architecture_scale.items()} | scales
+        added = tuple(scales)
         return replace(self, architecture_scale=arch, measured_generations=added)
 
     def without_borrowed(self) -> EngineProfile:

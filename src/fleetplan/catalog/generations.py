@@ -4,14 +4,16 @@ the other (`generation_gemm_ratio`), whatever the engine."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 # What share of a GPU's dense BF16 spec peak the best large GEMM reaches on it (maximum achievable
 # matmul FLOPS through torch.matmul): A100 SXM 267.9 of 312 TFLOPS (85.9 %), H100 SXM 792.1 of 989
 # (80.1 %), MI300X 781.9 of 1,300 (60.1 %, ROCm 6.2), Stas Bekman's ml-engineering table
 # (mamf-finder.py), https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md
 # ("Maximum Achievable Matmul FLOPS comparison table").
 GEMM_PEAK_SHARE = {"ampere": 267.9 / 312, "hopper": 792.1 / 989, "cdna3": 781.9 / 1300}
-# the most of the dense peak a prefill GEMM share may reach after a generation's ratio (the
-# calibration ceiling, accuracy.calibrate.MAX_MFU)
+# the most of the spec dense peak large GEMMs reach, a ceiling on any GEMM share (fits:
+# accuracy.calibrate.MAX_MFU; a generation's ratio: `ratio_scales`)
 MFU_CEILING = 0.85
 
 
@@ -21,3 +23,30 @@ def generation_gemm_ratio(architecture: str, measured_on: str = "hopper") -> flo
     if architecture not in GEMM_PEAK_SHARE or measured_on not in GEMM_PEAK_SHARE:
         return 1.0
     return GEMM_PEAK_SHARE[architecture] / GEMM_PEAK_SHARE[measured_on]
+
+
+def ratio_scales(
+    values: Mapping[str, float],
+    base: str,
+    shares: Mapping[str, Mapping[str, float]],
+    ceilings: Mapping[str, float],
+    skip: Collection[str] = (),
+) -> dict[str, dict[str, float]]:
+    """A scale per factor for each generation of `shares` other than `base` and those in
+    `skip`: the ratio of its measured share of spec to the base generation's, for the factors
+    both measure, held so that the factor (`values`) times the scale stays under its ceiling.
+    Generations with no factor in common are left out; {} where `base` has no measurement."""
+    if base not in shares:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for gen in sorted(shares):
+        if gen == base or gen in skip:
+            continue
+        scales = {
+            name: min(share / shares[base][name], ceilings[name] / max(values[name], 1e-9))
+            for name, share in shares[gen].items()
+            if name in shares[base]
+        }
+        if scales:
+            out[gen] = scales
+    return out

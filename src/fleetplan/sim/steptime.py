@@ -34,8 +34,8 @@ class StepTable:
     """Exact, fast step times of one replica configuration (seconds)."""
 
     __slots__ = (
+        "_decode_only_s",
         "_x",
-        "_x_prefill_only",
         "ac_hi",
         "ac_lo",
         "am_hi",
@@ -57,7 +57,7 @@ class StepTable:
             self._x: list[float] = mixed_step(setup, tokens, 0.0).total_s.tolist()
         # weights only a step that decodes streams (roofline.Setup.mla_decode_bytes_gpu): the
         # table's X holds them, a step of prompts alone takes them off
-        self._x_prefill_only = float(step_factors(setup).decode_s)
+        self._decode_only_s = float(step_factors(setup).decode_s)
         m = setup.model
         w = float(m.sliding_window) if m.sliding_window and m.sliding_window_layers else 0.0
         probe = w if w else 4096.0
@@ -120,7 +120,7 @@ class StepTable:
             mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
         x = self._x[int(b + p)]
         if b <= 0 < p:
-            x -= self._x_prefill_only
+            x -= self._decode_only_s
         return x + (comp if comp > mem else mem)
 
     def dp_prefill_extra_s(self, pr: float, pcr: float, p: float, pc: float) -> float:
