@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from fleetplan.catalog.generations import GEMM_PEAK_SHARE, MFU_CEILING, ratio_scales
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 
 
@@ -350,8 +351,6 @@ class EngineProfile:
         generation's measured best-GEMM share of spec to its base generation's (the first it
         is calibrated on), under the ceiling. Without it an MI300X runs at a Hopper-calibrated
         family's Hopper share of its larger spec peak (60.1 % of it measured, 80.1 % on an H100)."""
-        from fleetplan.catalog.generations import GEMM_PEAK_SHARE, MFU_CEILING, ratio_scales
-
         base = next((g for g in self.calibrated_architectures if g in GEMM_PEAK_SHARE), "")
         scales = ratio_scales(
             {"mfu_prefill": self.mfu_prefill},

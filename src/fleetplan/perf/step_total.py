@@ -46,8 +46,15 @@ def step_factors(s: Setup) -> StepFactors:
         attn_compute = s.attn_flops_per_ctx_token_gpu / m.layers / (s.attention_peak_flops * s.mfu)
         attn_memory = s.kv_layer_bytes_gpu / (s.bandwidth * s.attention_mbu)
         attn_prefill = prefill_attn_flops(s) / m.layers / (s.attention_peak_flops * s.mfu)
-    decode = s.mla_decode_bytes_gpu / (s.bandwidth * s.mbu)
-    return StepFactors(fixed, dense, comm, attn_compute, attn_memory, attn_prefill, decode)
+    return StepFactors(
+        fixed, dense, comm, attn_compute, attn_memory, attn_prefill, decode_only_s(s)
+    )
+
+
+def decode_only_s(s: Setup) -> F64:
+    """Seconds a step that decodes streams beyond a step of prompts alone: the weights only
+    decoding reads (`Setup.mla_decode_bytes_gpu`)."""
+    return s.mla_decode_bytes_gpu / (s.bandwidth * s.mbu)
 
 
 def step_total_s(

@@ -27,7 +27,7 @@ import numpy as np
 from fleetplan.perf.dp_prefill import attention_linear_s_per_token, decode_pad
 from fleetplan.perf.roofline import Setup
 from fleetplan.perf.schedule import mixed_step
-from fleetplan.perf.step_total import step_factors
+from fleetplan.perf.step_total import decode_only_s
 
 
 class StepTable:
@@ -57,7 +57,7 @@ class StepTable:
             self._x: list[float] = mixed_step(setup, tokens, 0.0).total_s.tolist()
         # weights only a step that decodes streams (roofline.Setup.mla_decode_bytes_gpu): the
         # table's X holds them, a step of prompts alone takes them off
-        self._decode_only_s = float(step_factors(setup).decode_s)
+        self._decode_only_s = float(decode_only_s(setup))
         m = setup.model
         w = float(m.sliding_window) if m.sliding_window and m.sliding_window_layers else 0.0
         probe = w if w else 4096.0
