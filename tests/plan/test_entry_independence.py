@@ -139,7 +139,7 @@ def test_setups_alike_in_every_number_are_evaluated_once(catalog):
     peak = np.full(chunk.shape, work.traffic.peak_qps)
     *every_row, slo_s = _evaluate_all(stacked, chunk, fits, sizes, work, peak)
     names = ("batch", "kv_ok", "tpot_p95_s", "ttft_p95_s", "prefill_p95_s", "replica_req_s")
-    names += ("replicas", "utilization", "meets")
+    names += ("replicas", "utilization", "meets", "slo_share")
     for j, ev in enumerate(evaluate(prep.pairs, work, prep.offers)):
         for name, a in zip(names, every_row, strict=True):
             np.testing.assert_array_equal(getattr(ev, name), a[j])

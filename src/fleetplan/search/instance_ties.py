@@ -1,7 +1,8 @@
 """Which (setup, batch) entries can tie in whole instances: an offer bills whole instances,
 so entries needing different replica counts cost the same when those counts fill the same
 number of instances. The search evaluates only entries that can still tie their setup's best
-(`tie_reach`) and breaks the ties it finds by TPOT (`fewest_instances`)."""
+(`tie_reach`) and breaks the ties it finds by the tightest SLO target's share of its limit
+(`fewest_instances`; `candidates.slo_share`)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def tie_reach(sizes: list[set[int]]) -> Callable[[np.ndarray], np.ndarray]:
 def fewest_instances(replicas: np.ndarray, meets: np.ndarray, sizes: list[set[int]]) -> np.ndarray:
     """Per instance size (replicas per instance; 0: a free offer), the entries of each row
     meeting the SLOs with the fewest whole instances of that size — those `cost_candidates`
-    breaks the tie between by TPOT — as a stack (sizes, rows, batches)."""
+    breaks the tie between by `candidates.slo_share` — as a stack (sizes, rows, batches)."""
     out = []
     for size in sorted(set().union(*sizes)):
         has = np.array([size in z for z in sizes])[:, None]
