@@ -80,8 +80,10 @@ def test_setup_fit_and_simulator_use_the_gpus_values(catalog):
 def test_a_smaller_token_budget_prefills_a_long_prompt_in_more_steps(catalog):
     """A continuous load of long prompts: at 2,048 tokens a step (A100's default) an
     8,000-token prompt needs four steps beside the other sequences' decodes, at 8,192 (H100's)
-    one (each step streams the weights again), so its TTFT is longer; the mean TPOT, which
-    carries the same prefill work spread over the same decode steps, is the same."""
+    one (each step streams the weights again), so its TTFT is longer; the mean TPOT carries the
+    same prefill work over the same decode steps (at 2,048 in every step, the prompts needing
+    more than the budget leaves; at 8,192 in one step of each prompt's own), so it is about
+    the same."""
     m, p = catalog.model("llama-3.1-8b"), catalog.precision("bf16")
     big = setup(m, catalog.gpu("h100-sxm"), p, catalog.engine("vllm"))
     small = dataclasses.replace(
@@ -90,7 +92,7 @@ def test_a_smaller_token_budget_prefills_a_long_prompt_in_more_steps(catalog):
     b = np.array([64.0])
     r_big, r_small = continuous(big, b, 8000, 200), continuous(small, b, 8000, 200)
     assert float(r_small.ttft_s[0]) > 1.15 * float(r_big.ttft_s[0])
-    assert float(r_small.tpot_s[0]) == pytest.approx(float(r_big.tpot_s[0]))
+    assert float(r_small.tpot_s[0]) == pytest.approx(float(r_big.tpot_s[0]), rel=0.1)
 
 
 def test_the_activation_peak_is_the_forward_or_the_logits_not_their_sum(catalog):

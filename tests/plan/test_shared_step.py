@@ -26,12 +26,36 @@ def test_simulator_table_and_analytic_steady_step_use_the_same_step(model, gpu, 
     i, o = 900, 300
     b = np.array([8.0, 64.0])
     st = steady_mixed_step(s, b, i, o)
-    assert np.allclose(st.total_s, mixed_step(s, b, i + o / 2, b * i / o, i / 2).total_s)
+    # every o steps, b prompts, each of one chunk: b mixed steps, the other o - b decoding only
+    ctx = i + o / 2
+    cycle = (
+        b * mixed_step(s, b, ctx, i, i / 2).total_s + (o - b) * mixed_step(s, b, ctx).total_s
+    ) / o
+    assert np.allclose(st.total_s, cycle)
+    # for a dense model, spreading the prompts over every step gives about the same mean
+    spread = mixed_step(s, b, ctx, b * i / o, i / 2).total_s
+    assert np.allclose(st.total_s, spread, rtol=5e-3)
     r = continuous(s, b, i, o)
     assert np.allclose(r.output_tok_per_s, b / st.total_s)
     # a sequence's own prompt is prefilled before its first token: its decode steps carry the
     # other b - 1 sequences' prompts only
-    assert np.allclose(r.tpot_s, mixed_step(s, b, i + o / 2, (b - 1) * i / o, i / 2).total_s)
+    own = (b - 1) * mixed_step(s, b, ctx, i, i / 2).total_s
+    own += (o - b + 1) * mixed_step(s, b, ctx).total_s
+    assert np.allclose(r.tpot_s, own / o)
+
+
+def test_a_moe_prompt_reads_the_experts_in_its_own_steps():
+    """A MoE's closed loop prefills each prompt in its own steps: one step of 228 prompt
+    tokens reads nearly every expert once, where the same tokens spread over every step would
+    read more experts in each of them (`cycle_step`)."""
+    s = setup(
+        CAT.model("mixtral-8x7b"), CAT.gpu("h100"), CAT.precision("bf16"), CAT.engine("vllm"), tp=2
+    )
+    b, i, o = np.array([4.0]), 228, 213
+    st = float(steady_mixed_step(s, b, i, o).total_s[0])
+    spread = float(mixed_step(s, b, i + o / 2, b * i / o, i / 2).total_s[0])
+    alone = float(mixed_step(s, b, i + o / 2).total_s[0])
+    assert alone < st < 0.95 * spread
 
 
 def test_the_total_alone_is_the_step_total():
