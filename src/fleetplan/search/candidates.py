@@ -189,8 +189,8 @@ def slo_share(
     value / limit): where several batch sizes need the same instances, the lowest share is
     the one with the most room on every target. A smaller batch limit often shaves a little
     off TPOT while requests queue for its slots: an 8B model at 0.5 req/s on one A100, limited
-    to 4 sequences, decodes 1 % faster than at 8 and waits 3.5x longer for its first token at
-    p95 (the simulator: 1.1 s against 0.31 s). Without targets, TPOT p95 itself."""
+    to 4 sequences, decodes 1 % faster than at 8 and waits 3.3x longer for its first token at
+    p95 (the simulator: 1.14 s against 0.34 s). Without targets, TPOT p95 itself."""
     if not targets:
         return tpot_s
     return np.max([slo_s[t.name] / (t.ms * 1e-3) for t in targets], axis=0)
