@@ -16,7 +16,7 @@ from fleetplan.accuracy.predict import fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
-from fleetplan.catalog.generations import GEMM_PEAK_SHARE, ratio_scales
+from fleetplan.catalog.generations import PEAK_SHARE, ratio_scales
 
 
 def fold_prior(
@@ -80,33 +80,11 @@ def borrow_generations(
     return dataclasses.replace(engine, architecture_scale=arch)
 
 
-# What share of a GPU's spec peaks kernels reach, measured the same way on each generation:
-# mfu_prefill, a large, well-shaped BF16 GEMM (maximum achievable matmul FLOPS through
-# torch.matmul: catalog.generations.GEMM_PEAK_SHARE, A100 85.9 %, H100 80.1 %, MI300X 60.1 %);
-# mbu, the STREAM triad on the HBM: A100-SXM4-80GB 1.70 of 2.039 TB/s (83.4 %), H100 80GB HBM3
-# 2.97 of 3.35 TB/s (88.7 %), Azure's AI benchmarking guide on ND A100 v4 and ND H100 v5, "HBM
-# Bandwidth"
-# (https://github.com/Azure/AI-benchmarking-guide/blob/3bb66cacc25632d8ece36bc1d5128c5ea886a60b/
-# Azure_Results/ND_A100_v4_results.md; the H100 page as a fork of it holds it,
-# https://github.com/yosoyjay/AI-benchmarking-guide/blob/a8263ef1e16a3b8811f8e3c59fab9045f016dee8/
-# Azure_Results/ND_H100_v5_results.md). A generation's share relative to another's is the ratio
-# of the two: what the GPU lets kernels reach, whatever the engine. No HBM figure measured the
-# same way was found for the MI300X, so CDNA3 has a GEMM share only; a ratio is taken only for a
-# name both generations measure.
-PEAK_SHARE = {
-    gen: {"mfu_prefill": GEMM_PEAK_SHARE[gen], **hbm}
-    for gen, hbm in (
-        ("ampere", {"mbu": 1.70 / 2.039}),
-        ("hopper", {"mbu": 2.97 / 3.35}),
-        ("cdna3", {}),
-    )
-}
-
-
 def physical_generations(engine: EngineProfile, base: str) -> EngineProfile:
     """`engine` with a prior for the GPU generations it has no scale for, fitted or borrowed:
     the ratio of the generation's measured shares of its spec peaks to the base generation's
-    (`PEAK_SHARE`), under the ceilings. A fold whose rows hold none of a generation
+    (`catalog.generations.PEAK_SHARE`: best GEMM and STREAM triad, measured the same way on each
+    generation), under the ceilings. A fold whose rows hold none of a generation
     (TensorRT-LLM without its 0.17 perf-overview tables holds no A100 row but four) would
     otherwise run it at the base generation's shares of spec."""
     arch = {k: dict(v) for k, v in engine.architecture_scale.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from fleetplan.catalog.generations import GEMM_PEAK_SHARE, MFU_CEILING, ratio_scales
+from fleetplan.catalog.generations import GEMM_PEAK_SHARE, MFU_CEILING, PEAK_SHARE, ratio_scales
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 
 
@@ -355,7 +355,7 @@ class EngineProfile:
         scales = ratio_scales(
             {"mfu_prefill": self.mfu_prefill},
             base,
-            {g: {"mfu_prefill": share} for g, share in GEMM_PEAK_SHARE.items()},
+            {g: {"mfu_prefill": s["mfu_prefill"]} for g, s in PEAK_SHARE.items()},
             {"mfu_prefill": MFU_CEILING},
             skip={*self.architecture_scale, *self.calibrated_architectures},
         )

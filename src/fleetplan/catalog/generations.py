@@ -12,6 +12,20 @@ from collections.abc import Collection, Mapping
 # (mamf-finder.py), https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md
 # ("Maximum Achievable Matmul FLOPS comparison table").
 GEMM_PEAK_SHARE = {"ampere": 267.9 / 312, "hopper": 792.1 / 989, "cdna3": 781.9 / 1300}
+# What share of a GPU's spec HBM bandwidth the STREAM triad reaches: A100-SXM4-80GB 1.70 of
+# 2.039 TB/s (83.4 %), H100 80GB HBM3 2.97 of 3.35 TB/s (88.7 %), Azure's AI benchmarking guide on
+# ND A100 v4 and ND H100 v5, "HBM Bandwidth"
+# (https://github.com/Azure/AI-benchmarking-guide/blob/3bb66cacc25632d8ece36bc1d5128c5ea886a60b/
+# Azure_Results/ND_A100_v4_results.md; the H100 page as a fork of it holds it,
+# https://github.com/yosoyjay/AI-benchmarking-guide/blob/a8263ef1e16a3b8811f8e3c59fab9045f016dee8/
+# Azure_Results/ND_H100_v5_results.md). No figure measured the same way was found for the MI300X.
+HBM_PEAK_SHARE = {"ampere": 1.70 / 2.039, "hopper": 2.97 / 3.35}
+# both, by the efficiency factor each bounds (mfu_prefill: GEMMs; mbu: the weight stream); a
+# ratio between two generations is taken only for a factor both measure (`ratio_scales`)
+PEAK_SHARE = {
+    gen: {"mfu_prefill": gemm, **({"mbu": HBM_PEAK_SHARE[gen]} if gen in HBM_PEAK_SHARE else {})}
+    for gen, gemm in GEMM_PEAK_SHARE.items()
+}
 # the most of the spec dense peak large GEMMs reach, a ceiling on any GEMM share (fits:
 # accuracy.calibrate.MAX_MFU; a generation's ratio: `ratio_scales`)
 MFU_CEILING = 0.85
