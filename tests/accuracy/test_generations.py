@@ -12,7 +12,7 @@ from fleetplan.accuracy import crossval, folds
 from fleetplan.accuracy.calibrate import CEILING
 from fleetplan.accuracy.predict import Prediction
 from fleetplan.accuracy.rows import ValidationRow
-from fleetplan.catalog.generations import GEMM_PEAK_SHARE
+from fleetplan.catalog.generations import GEMM_PEAK_SHARE, PEAK_SHARE
 from fleetplan.perf.roofline import setup
 
 
@@ -193,7 +193,17 @@ def test_a_vendor_neutral_fold_takes_the_references_of_its_engines_era(catalog):
     assert out.allreduce_latency_us == crossval.PRIOR["allreduce_latency_us"][0]
     assert out.step_overhead_ms == folds.LEGACY_STEP_OVERHEAD_MS
     assert out.per_layer_overhead_us == v0.per_layer_overhead_us == 0.0
-    assert out.architecture_scale == {}
+    # the fitted AMD scale is gone; each generation takes the references at the same share of
+    # what its best kernels reach as where they were measured (a B200's GEMMs, an H100's HBM)
+    assert out.architecture_scale["cdna3"] != {"mbu": 0.5}
+    for gen, shares in PEAK_SHARE.items():
+        for name, share in shares.items():
+            eff = getattr(out, name) * out.architecture_scale[gen][name]
+            assert eff / share == pytest.approx(
+                crossval.PRIOR[name][0] / crossval.PRIOR_MEASURED_SHARE[name]
+            )
+    assert out.mfu_prefill * out.architecture_scale["ampere"]["mfu_prefill"] > 0.65  # 86 % GEMMs
+    assert out.mfu_prefill * out.architecture_scale["cdna3"]["mfu_prefill"] < 0.55  # 60 %
     for fam in ("vllm", "tensorrt-llm-0x"):  # current; a 2023 family stepping in C++
         prof = dataclasses.replace(
             catalog.engines[fam].without_borrowed(), step_overhead_ms=10.0, per_layer_overhead_us=0

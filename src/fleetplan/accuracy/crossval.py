@@ -54,6 +54,7 @@ from fleetplan.accuracy.predict import (
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
+from fleetplan.catalog.generations import HBM_PEAK_SHARE
 from fleetplan.errors import FleetplanError
 
 # plausible ranges of what current kernels reach: a fit may not wander outside them to absorb
@@ -116,6 +117,14 @@ PRIOR: dict[str, tuple[float, float]] = {
     "api_server_latency_ms": (10.0, 2.0),
     "chat_template_latency_ms": (10.0, 2.0),
 }
+# What share of spec the best kernels reach on the GPU each kernel reference above was measured
+# on, measured as `catalog.generations.PEAK_SHARE` measures every generation: mbu's on an H100
+# (STREAM triad 88.7 %), mfu_prefill's on a B200 (its largest cuBLAS BF16 GEMM reached 1,652 of
+# 2,250 TFLOPS, 73.4 %, https://pyptx.dev/performance/). A fold with nothing of a GPU vendor or of
+# its family carries each reference to a generation by the ratio of that generation's measured
+# share to this one (`folds.vendor_neutral`): large GEMMs reach 86 % of an A100's spec, 60 % of an
+# MI300X's, so one share of spec on every generation would misplace both.
+PRIOR_MEASURED_SHARE = {"mbu": HBM_PEAK_SHARE["hopper"], "mfu_prefill": 1652 / 2250}
 PRIOR_SINCE = "2024"
 # the engine whose API server PRIOR's per-token cost was measured on (vLLM PR 17546); another
 # engine's server (trtllm-serve's OpenAI server, SGLang's tokenizer and detokenizer processes)

@@ -115,14 +115,27 @@ def vendor_neutral(engine: EngineProfile) -> EngineProfile:
     time); a C++ loop (`host_loop = "native"`: TurboMind, TensorRT-LLM's batch manager) has no
     Python bubble between steps and takes the current engines' split, as a current family
     does: PRIOR's step time plus its kernel boundaries every layer."""
-    from fleetplan.accuracy.crossval import DENSE_KERNEL_FACTORS, PRIOR, is_current
+    from fleetplan.accuracy.crossval import (
+        DENSE_KERNEL_FACTORS,
+        PRIOR,
+        PRIOR_MEASURED_SHARE,
+        is_current,
+    )
 
     values = {f: PRIOR[f][0] for f in (*DENSE_KERNEL_FACTORS, "allreduce_latency_us")}
     if not is_current(engine) and engine.host_loop == "python":
         values["step_overhead_ms"] = LEGACY_STEP_OVERHEAD_MS
     else:
         values["per_layer_overhead_us"] = PRIOR["per_layer_overhead_us"][0]
-    return dataclasses.replace(engine, **values, architecture_scale={})
+    arch = {
+        gen: {
+            name: min(share / PRIOR_MEASURED_SHARE[name], CEILING[name] / values[name])
+            for name, share in shares.items()
+            if name in PRIOR_MEASURED_SHARE
+        }
+        for gen, shares in PEAK_SHARE.items()
+    }
+    return dataclasses.replace(engine, **values, architecture_scale=arch)
 
 
 def _peer(
