@@ -330,6 +330,30 @@ def test_itl_rows_are_predicted_as_inter_token_latency(catalog):
     assert predict_value(static, s, catalog) == pytest.approx(predict_value(st, s, catalog))
 
 
+def test_a_ttft_through_a_modelled_server_is_fitted_by_the_servers_stage_alone(published, catalog):
+    """GPUStack's Qwen3-8B at one user: 59 ms TTFT for a prompt vLLM prefills in ~17 ms, the
+    rest the API server's. The kernels' stages, which see no server, would slow prefill to
+    explain it: such a TTFT is the server stage's; the same row without a server (or under a
+    family that models none) stays with the kernels."""
+    v1 = [r for r in published.rows if row_engine(r, catalog).id == "vllm"]
+    own = fit_stages.server_factors(catalog.engines["vllm"])
+    stages = crossval._stages(v1, catalog, True, server=True, server_names=own)
+    kernels = [r for rows, names in stages if names != list(own) for r in rows]
+    served = stages[-1][0]
+    ttft = [r for r in v1 if r.api_server and r.group == "TTFT" and r.schedule == "concurrency"]
+    assert ttft and any(r.batch == 1 for r in ttft)
+    assert not {r.row_id for r in ttft} & {r.row_id for r in kernels}
+    assert {r.row_id for r in ttft if r.batch <= crossval.SERVER_TTFT_USERS} <= {
+        r.row_id for r in served
+    }
+    assert any(r.api_server and r.group != "TTFT" for r in kernels)  # throughput, TPOT stay
+    dense = [r for r in ttft if not catalog.model(r.model).is_moe]
+    direct = [dataclasses.replace(r, api_server=False) for r in dense]
+    for server in (True, False):
+        rows = crossval._stages(direct if server else dense, catalog, True, server=server)[0][0]
+        assert {r.row_id for r in rows} == {r.row_id for r in dense}
+
+
 def test_the_api_servers_factors_are_fitted_where_the_family_models_it(published, catalog):
     """vLLM V1 models its API server and has rows measured through `vllm serve`: its fit has
     a stage for the server's factors on those rows only; vLLM V0 (0.6.3 on MI300X, through
