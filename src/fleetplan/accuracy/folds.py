@@ -104,7 +104,9 @@ LEGACY_STEP_OVERHEAD_MS = 4.0
 
 def vendor_neutral(engine: EngineProfile) -> EngineProfile:
     """`engine` with its dense-kernel factors at the reference of what kernels reach (`PRIOR`'s
-    centres), its all-reduce at PRIOR's and no GPU-generation scales: what a fold knows of a
+    centres), carried to each GPU generation by its measured shares of spec against those of the
+    GPU each reference was measured on (`PEAK_SHARE`, `crossval.PRIOR_MEASURED_SHARE`) in place
+    of any fitted generation scale, and its all-reduce at PRIOR's: what a fold knows of a
     GPU vendor's build of the engine when its training rows hold no dense-model row on that
     vendor's GPUs (or of a family whose only source is held out). The all-reduce goes too: the
     builds for two vendors run different collectives (vLLM's custom all-reduce over NVLink;
