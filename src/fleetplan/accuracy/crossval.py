@@ -371,6 +371,7 @@ def leave_one_source_out(
             # custom all-reduce before 0.7): dense-kernel factors fitted on one vendor's rows
             # are not carried to a dense-model row on the other's GPUs
             vendors = dense_vendors(train, catalog) if len(sources) > 1 else set()
+            neutral = vendor_neutral(prof) if vendors else prof
             for r in held:
                 use = prof
                 if (
@@ -378,7 +379,7 @@ def leave_one_source_out(
                     and not catalog.model(r.model).is_moe
                     and catalog.gpu(r.gpu).vendor not in vendors
                 ):
-                    use = vendor_neutral(prof)
+                    use = neutral
                 judged.append(
                     Judged(
                         row=r,

@@ -129,14 +129,9 @@ def vendor_neutral(engine: EngineProfile) -> EngineProfile:
         values["step_overhead_ms"] = LEGACY_STEP_OVERHEAD_MS
     else:
         values["per_layer_overhead_us"] = PRIOR["per_layer_overhead_us"][0]
-    arch = {
-        gen: {
-            name: min(share / PRIOR_MEASURED_SHARE[name], CEILING[name] / values[name])
-            for name, share in shares.items()
-            if name in PRIOR_MEASURED_SHARE
-        }
-        for gen, shares in PEAK_SHARE.items()
-    }
+    # the GPU each reference was measured on stands as the base generation of the ratios
+    shares = {**PEAK_SHARE, "reference": PRIOR_MEASURED_SHARE}
+    arch = ratio_scales(values, "reference", shares, CEILING)
     return dataclasses.replace(engine, **values, architecture_scale=arch)
 
 
