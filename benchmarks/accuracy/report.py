@@ -9,7 +9,10 @@ batch, offline bursts and closed loops through `fleetplan.perf`, rows at a reque
 the simulator. Prints per metric, per engine family and per GPU generation the median, p90 and
 worst absolute % error and the signed median (bias), the in-sample median as a secondary
 column, the rows left out and why, the worst rows, and the time of one prediction.
-`--profiles` prints the in-sample fitted factors (what engines.toml holds).
+`--profiles` prints the in-sample fitted factors beside the values engines.toml ships, and
+flags those that drifted apart (a refit the packaged profile has not taken up).
+The per-metric table is followed by the error of the packaged profiles themselves (what
+`fleetplan perf`, `plan` and `simulate` use) on the same rows.
 
 The leave-one-source-out run fits each family once per source (a minute or two); its result is
 cached in benchmarks/accuracy/.cache/ under a hash of the data and the model's code.
@@ -30,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from fleetplan.accuracy.calibrate import factor_value
 from fleetplan.accuracy.crossval import Judged, default_factors, leave_one_source_out, predictable
-from fleetplan.accuracy.predict import predict_row
+from fleetplan.accuracy.predict import predict_row, predict_rows
 from fleetplan.accuracy.published import read_published
 from fleetplan.accuracy.rows import GROUPS, ValidationRow, read_rows_csv
 from fleetplan.catalog import load_catalog
@@ -64,13 +67,14 @@ def _fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict]:
+def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict, dict[str, float]]:
     path = CACHE / f"loso-{_fingerprint()}.json"
     by_id = {r.row_id: r for r in rows}
     if use_cache and path.exists():
         data = json.loads(path.read_text())
-        judged = [Judged(by_id[i], f, o, n) for i, f, o, n in data["judged"] if i in by_id]
-        return judged, data["profiles"]
+        if "packaged" in data:
+            judged = [Judged(by_id[i], f, o, n) for i, f, o, n in data["judged"] if i in by_id]
+            return judged, data["profiles"], data["packaged"]
     t0 = time.perf_counter()
     judged, fitted = leave_one_source_out(
         rows, cat, progress=lambda m: print(f"  [{time.perf_counter() - t0:5.0f} s] {m}")
@@ -81,16 +85,19 @@ def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict]:
         per_expert = cat.engines[fam].moe_expert_overhead_us > 0
         names = default_factors(fam_rows, cat, per_expert)
         profiles[fam] = {n: factor_value(eng, n) for n in names}
+    # the packaged profiles' own predictions: what the tool ships, beside the in-sample fit
+    packaged = {p.row.row_id: p.predicted for p in predict_rows(rows, cat)}
     CACHE.mkdir(exist_ok=True)
     path.write_text(
         json.dumps(
             {
                 "judged": [[j.row.row_id, j.family, j.out_of_sample, j.in_sample] for j in judged],
                 "profiles": profiles,
+                "packaged": packaged,
             }
         )
     )
-    return judged, profiles
+    return judged, profiles, packaged
 
 
 def stats(judged: list[Judged]) -> dict[str, float]:
@@ -117,6 +124,29 @@ def table(title: str, groups: dict[str, list[Judged]]) -> None:
               f"{s['worst']:>8.0f}%{s['signed']:>+8.1f}%{s['in_sample']:>10.1f}%")  # fmt: skip
 
 
+# a packaged factor further than this from the in-sample fit is flagged by --profiles
+DRIFT = 0.05
+
+
+def print_profiles(profiles: dict[str, dict[str, float]], cat) -> None:
+    """The in-sample fitted factors per family beside the values engines.toml ships; '*' marks
+    a factor more than DRIFT apart (the packaged profile predates the fit)."""
+    print("\nin-sample fitted factors per family, engines.toml's value beside each where it "
+          f"differs ('*': more than {DRIFT:.0%} apart):")  # fmt: skip
+    drifted = 0
+    for fam, vals in profiles.items():
+        parts = []
+        for name, fitted in vals.items():
+            shipped = factor_value(cat.engines[fam], name)
+            far = abs(shipped - fitted) > DRIFT * max(abs(fitted), 1e-9)
+            drifted += far
+            same = abs(shipped - fitted) <= 5e-4 * max(abs(fitted), 1e-9)
+            parts.append(f"{name} = {fitted:.4g}" + ("" if same else f" (toml {shipped:.4g})")
+                         + ("*" if far else ""))  # fmt: skip
+        print(f"  {fam}: " + ", ".join(parts))
+    print(f"  {drifted} packaged factors more than {DRIFT:.0%} from the in-sample fit")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worst", type=int, default=10)
@@ -125,7 +155,7 @@ def main() -> None:
     args = ap.parse_args()
     cat = load_catalog()
     rows, dropped = load_rows(cat)
-    judged, profiles = judged_rows(rows, cat, not args.no_cache)
+    judged, profiles, packaged = judged_rows(rows, cat, not args.no_cache)
     sources = {j.row.source_id for j in judged}
     print(f"fleetplan performance model vs {len(judged)} published measurements from "
           f"{len(sources)} sources (validation.csv + measurements.csv); {len(dropped)} rows "
@@ -134,6 +164,11 @@ def main() -> None:
           "without it); signed = median of predicted/measured - 1; in-sample = median |error| "
           "with every row in the fit")  # fmt: skip
     table("per metric", {g: [j for j in judged if j.row.group == g] for g in GROUPS})
+    print("  the packaged profiles (engines.toml, what fleetplan uses) on the same rows:")
+    for g in GROUPS:
+        e = np.array([abs(packaged[j.row.row_id] / j.row.value - 1) for j in judged
+                      if j.row.group == g]) * 100  # fmt: skip
+        print(f"  {g:<34}{len(e):>5}{np.median(e):>8.1f}%{np.percentile(e, 90):>7.1f}%")
     for g in GROUPS:
         fams = sorted({j.family for j in judged if j.row.group == g})
         table(f"{g}, per engine family", {
@@ -179,9 +214,7 @@ def main() -> None:
               f"{r.input_len}/{r.output_len} {r.schedule}:{r.batch} {r.metric} "
               f"{r.value:.4g} -> {j.out_of_sample:.4g} ({100 * j.error:+.0f} %)")  # fmt: skip
     if args.profiles:
-        print("\nin-sample fitted factors per family (what engines.toml holds):")
-        for fam, vals in profiles.items():
-            print(f"  {fam}: " + ", ".join(f"{k} = {v:.4g}" for k, v in vals.items()))
+        print_profiles(profiles, cat)
     perf_row = next(r for r in rows if r.schedule == "static" or r.schedule == "continuous")
     predict_row(perf_row, cat)
     n = 200
