@@ -43,6 +43,7 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "step_overhead_ms": (0.0, 100.0),
     "gemm_half_tokens": (0.0, 512.0),
     "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
+    "attention_mfu_scale": (0.25, 4.0),
     "moe_stream_scale": (0.1, 1.0),
     "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
     "per_layer_overhead_us": (0.0, 1000.0),

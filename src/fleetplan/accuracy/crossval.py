@@ -67,6 +67,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "per_layer_overhead_us": (0.0, 50.0),
     "allreduce_latency_us": (2.0, 50.0),
     "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
+    "attention_mfu_scale": (0.5, 3.0),
     "moe_stream_scale": (0.2, 1.0),
     "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
     "api_server_ms_per_request": (0.05, 50.0),
@@ -108,6 +109,10 @@ PRIOR: dict[str, tuple[float, float]] = {
     "attention_mbu": (0.8, 0.5),
     "mfu_prefill": (0.6, 0.5),
     "step_overhead_ms": (0.5, 1.5),
+    # the attention kernels' share over the GEMMs': FlashAttention-3 reaches 75 % of an H100's
+    # BF16 peak (https://arxiv.org/abs/2407.08608), about the share large GEMMs reach: 1,
+    # spread 1 (a factor of e either way: an engine's own attention kernels differ)
+    "attention_mfu_scale": (1.0, 1.0),
     "allreduce_latency_us": (10.0, 1.5),
     "per_layer_overhead_us": (30.0, 1.0),
     # the API server's (sim/frontend.py): 65 us a token from vLLM PR 17546 (SERVER_START);

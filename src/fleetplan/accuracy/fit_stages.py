@@ -18,10 +18,12 @@ def dense_factors(
     rows: Sequence[ValidationRow], catalog: Catalog, current: bool = False
 ) -> list[str]:
     """What dense-model rows pin down: the base factors (for a current family also the
-    per-layer kernel-boundary time), the all-reduce latency where tensor-parallel rows exist,
+    per-layer kernel-boundary time), the attention kernels' share of the peak beside the
+    GEMMs' (the long prompts' prefill), the all-reduce latency where tensor-parallel rows exist,
     and a GPU generation's bandwidth and GEMM scales where it has enough rows besides the
     family's most common generation."""
     names = list(BASE_FACTORS) + (["per_layer_overhead_us"] if current else [])
+    names.append("attention_mfu_scale")
     if any(r.tp > 1 for r in rows):
         names.append("allreduce_latency_us")
     archs = [catalog.gpu(r.gpu).architecture for r in rows]

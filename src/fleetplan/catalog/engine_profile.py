@@ -53,6 +53,10 @@ class EngineProfile:
     # share of a GQA group's query heads whose decode-attention kernel re-reads the group's KV
     # from memory (0: the KV head is read once per group; 1: once per query head)
     gqa_kv_reread: float = 0.0
+    # the attention kernels' share of the attention peak over the GEMMs' (mfu_prefill): a
+    # FlashAttention-class kernel runs at its own efficiency, not at the share the whole
+    # model's GEMMs and glue reach (perf.roofline, capped at 0.85 of the peak)
+    attention_mfu_scale: float = 1.0
     # precision id -> factor -> multiplier (kernel efficiency of a weight format, e.g. fp8 GEMMs
     # or GGUF dequantizing kernels), applied on top of architecture_scale
     format_scale: dict[str, dict[str, float]] = field(default_factory=dict)

@@ -234,6 +234,7 @@ class EngineEntry(_Entry):
     architecture_scale: dict[str, dict[str, Annotated[float, Field(gt=0, le=100)]]] = {}
     format_scale: dict[str, dict[str, Annotated[float, Field(gt=0, le=100)]]] = {}
     gqa_kv_reread: float = Field(default=0.0, ge=0, le=1)
+    attention_mfu_scale: float = Field(default=1.0, gt=0, le=10)
     calibrated_architectures: list[
         Literal["turing", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4"]
     ] = []

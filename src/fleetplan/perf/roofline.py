@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fleetplan.catalog.engine_profile import EngineProfile
+from fleetplan.catalog.generations import MFU_CEILING
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
@@ -83,6 +84,7 @@ class Setup:
     moe_stream_scale: float = 1.0  # share of mbu that routed-expert weight reads reach
     moe_expert_overhead_s: float = 0.0  # per routed expert a GPU runs, per MoE layer and step
     attention_peak_flops: float = 0.0  # per GPU, dense, in the format attention runs in
+    attention_mfu: float = 0.0  # share of attention_peak_flops the attention kernels reach
     attention_dp: int = 1  # data-parallel attention groups (SGLang --enable-dp-attention)
     ep: int = 1  # expert-parallel groups of the routed experts (perf.expert_parallel)
     # prefill attention FLOPs per token of context, per GPU (MLA: decompressed MHA; 0: as decode)
@@ -206,7 +208,9 @@ def setup(
     linear_params = max(linear_params, active * 0.5)
     expert_params = counts.expert * scale * model.moe_experts_per_token * model.moe_layers
     mfu = engine.factor("mfu_prefill", arch, pid)
-    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model, engine, mfu)
+    # attention kernels run at their own share of the peak (EngineProfile.attention_mfu_scale)
+    attn_mfu = min(mfu * engine.attention_mfu_scale, MFU_CEILING)
+    attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model, engine, attn_mfu)
     extrapolated = ""
     if arch not in engine.calibrated_architectures:
         where = ", ".join(engine.calibrated_architectures) or "no GPU (no validation rows)"
@@ -291,6 +295,7 @@ def setup(
         attention_peak_flops=gpu.peak_flops(
             attention_format(gpu, fmt, kv_width(kv_precision, precision))
         ),
+        attention_mfu=attn_mfu,
         attention_dp=attention_dp,
         ep=ep,
         link_gb_s=allreduce_link_gb_s(gpu.interconnect, gpu.interconnect_gb_s, tp),
@@ -356,7 +361,7 @@ def step_s(
     kv_bytes = (dec_tokens + p * m.layers) * s.kv_layer_bytes_gpu
     kv_traffic = kv_bytes + dec_tokens * ((s.kv_read_factor - 1.0) * s.kv_layer_bytes_gpu)
     attn_flops = per_layer_attn * dec_tokens + per_layer_prefill * p * kv_layer_tokens(m, pc)
-    attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.mfu))
+    attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.attention_mfu))
     attn_memory = kv_traffic * (1.0 / (s.bandwidth * s.attention_mbu))
     comm = (
         2 * m.layers * allreduce_s(tokens, m.hidden_size, s.tp, s.link_gb_s, s.allreduce_latency_s)

@@ -43,9 +43,10 @@ def step_factors(s: Setup) -> StepFactors:
         comm = np.where(
             tp > 1, 2 * m.layers * 2.0 * (tp - 1) / tp * m.hidden_size * 2.0 / link, 0.0
         )
-        attn_compute = s.attn_flops_per_ctx_token_gpu / m.layers / (s.attention_peak_flops * s.mfu)
+        attn_rate = s.attention_peak_flops * s.attention_mfu
+        attn_compute = s.attn_flops_per_ctx_token_gpu / m.layers / attn_rate
         attn_memory = s.kv_layer_bytes_gpu / (s.bandwidth * s.attention_mbu)
-        attn_prefill = prefill_attn_flops(s) / m.layers / (s.attention_peak_flops * s.mfu)
+        attn_prefill = prefill_attn_flops(s) / m.layers / attn_rate
     return StepFactors(
         fixed, dense, comm, attn_compute, attn_memory, attn_prefill, decode_only_s(s)
     )
