@@ -468,3 +468,20 @@ def test_a_fits_burst_ttft_through_the_server_is_the_simulators(catalog, i, o, n
     )
     s = row_setup(row, catalog, trt)
     assert fit_value(row, s, catalog) == pytest.approx(predict_value(row, s, catalog), rel=0.1)
+
+
+def test_a_family_whose_experts_stream_at_mbu_does_not_fit_the_stream_share(catalog, published):
+    from fleetplan.accuracy import crossval
+    from fleetplan.accuracy.fit_stages import moe_factors
+
+    assert "moe_stream_scale" in moe_factors(True)
+    assert "moe_stream_scale" not in moe_factors(True, stream_share=False)
+    trt = catalog.engine("tensorrt-llm")
+    assert trt.experts_stream_at_mbu and trt.moe_stream_scale == 1.0
+    moe = [r for r in published.rows if catalog.model(r.model).is_moe]
+    trt_rows = [r for r in moe if r.engine == "tensorrt-llm"]
+    names = crossval.default_factors(trt_rows, catalog, per_expert_cost=True)
+    assert "moe_expert_overhead_us" in names and "moe_stream_scale" not in names
+    # vLLM's fused MoE keeps a fitted share
+    vllm_rows = [r for r in moe if r.engine == "vllm" and r.engine_version.startswith("0.1")]
+    assert "moe_stream_scale" in crossval.default_factors(vllm_rows, catalog, per_expert_cost=True)

@@ -192,6 +192,7 @@ def _stages(
     per_expert_cost: bool = False,
     server: bool = False,
     server_names: Sequence[str] = SERVER_FACTORS,
+    stream_share: bool = True,
 ) -> list[tuple[list[ValidationRow], list[str]]]:
     """`fit_family`'s stages: (rows, factors) for the dense kernels on dense-model rows, then
     the MoE factors on MoE rows; where the family models its API server (`server`), then the
@@ -209,7 +210,7 @@ def _stages(
         stages.append((dense, dense_factors(dense, catalog, current)))
     if moe:
         formats = weight_only_moe_formats(moe, catalog)
-        stages.append((moe, moe_factors(bool(dense), per_expert_cost, formats)))
+        stages.append((moe, moe_factors(bool(dense), per_expert_cost, formats, stream_share)))
     # TTFT at a fixed concurrency only where the server is idle when a request comes (a few
     # users): there its excess over the engine's is the server's; at high concurrency it is
     # mostly queueing for prefill. Bursts' TTFT as `burst_ttft_s` sees them. No burst that
@@ -247,7 +248,8 @@ def default_factors(
     current = eng is not None and is_current(eng)
     server = eng is not None and models_server(eng)
     names = server_factors(eng) if eng is not None else SERVER_FACTORS
-    stages = _stages(rows, catalog, current, per_expert_cost, server, names)
+    stream = eng is None or not eng.experts_stream_at_mbu
+    stages = _stages(rows, catalog, current, per_expert_cost, server, names, stream)
     return [n for _rows, names in stages for n in names]
 
 
@@ -272,7 +274,8 @@ def fit_family(
     eng = dataclasses.replace(prior, **dict.fromkeys(own, 0.0)) if server else prior
     anchor = anchors(prior)
     per_expert = prior.moe_expert_overhead_us > 0
-    stages = _stages(rows, catalog, is_current(prior), per_expert, server, own)
+    stream = not prior.experts_stream_at_mbu
+    stages = _stages(rows, catalog, is_current(prior), per_expert, server, own, stream)
     for stage_rows, names in stages:
         if names == list(own):
             eng = dataclasses.replace(eng, **{n: SERVER_START[n] for n in own})

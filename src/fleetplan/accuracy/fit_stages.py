@@ -66,14 +66,19 @@ def native_moe_rows(rows: Sequence[ValidationRow], catalog: Catalog) -> list[Val
 
 
 def moe_factors(
-    has_dense: bool, per_expert_cost: bool = False, weight_only: Sequence[str] = ()
+    has_dense: bool,
+    per_expert_cost: bool = False,
+    weight_only: Sequence[str] = (),
+    stream_share: bool = True,
 ) -> list[str]:
     """What MoE rows pin down once the dense kernels' factors are set: the grouped-GEMM
-    small-batch factor and the expert-weight streaming share (and its scale for each format
-    run weight-only, `weight_only_moe_formats`), the fixed cost per expert run where the
+    small-batch factor and the expert-weight streaming share (unless the family's MoE kernels
+    read the experts at the dense weights' share, `stream_share` False:
+    EngineProfile.experts_stream_at_mbu), its scale for each format run weight-only
+    (`weight_only_moe_formats`), the fixed cost per expert run where the
     family's profile models one (`per_expert_cost`: its moe_expert_overhead_us is set), and
     the per-step overhead when the family has no dense rows to set it."""
-    names = ["moe_gemm_half_tokens", "moe_stream_scale"]
+    names = ["moe_gemm_half_tokens"] + (["moe_stream_scale"] if stream_share else [])
     names += [f"format:{f}:moe_stream_scale" for f in weight_only]
     if per_expert_cost:
         names.append("moe_expert_overhead_us")

@@ -107,6 +107,9 @@ class EngineProfile:
     moe_gemm_half_tokens: float = 0.0
     # share of mbu that routed-expert weight reads reach (many small, scattered expert slices)
     moe_stream_scale: float = 1.0
+    # whether the MoE kernels read the experts' weights at the dense weights' share (mbu):
+    # moe_stream_scale then stays at 1 and no fit moves it (accuracy.fit_stages.moe_factors)
+    experts_stream_at_mbu: bool = False
     # releases of the family below this version run block-scaled FP8 GEMMs (weights scaled per
     # 128x128 block: ModelSpec.fp8_block_scaled) as Triton kernels, slower than per-tensor FP8
     # ones ("": none; perf.kernels.block_fp8_gemm_scale)

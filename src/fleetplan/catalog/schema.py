@@ -258,6 +258,7 @@ class EngineEntry(_Entry):
     generation_scales_from: str = ""
     moe_gemm_half_tokens: float = Field(default=0.0, ge=0)
     moe_stream_scale: float = Field(default=1.0, gt=0, le=1)
+    experts_stream_at_mbu: bool = False
     block_fp8_triton_before: str = Field(default="", pattern=VERSION_PATTERN)
     block_fp8_blockwise_on: list[str] = []
     mla_whole_prompts: bool = False
