@@ -485,3 +485,29 @@ def test_a_family_whose_experts_stream_at_mbu_does_not_fit_the_stream_share(cata
     # vLLM's fused MoE keeps a fitted share
     vllm_rows = [r for r in moe if r.engine == "vllm" and r.engine_version.startswith("0.1")]
     assert "moe_stream_scale" in crossval.default_factors(vllm_rows, catalog, per_expert_cost=True)
+
+
+def test_a_profile_cannot_both_stream_experts_at_mbu_and_scale_them():
+    from pydantic import ValidationError
+
+    from fleetplan.catalog.schema import EngineEntry
+
+    base = {
+        "name": "x",
+        "mbu": 0.8,
+        "mfu_prefill": 0.5,
+        "gemm_half_tokens": 0,
+        "attention_mbu": 0.8,
+        "step_overhead_ms": 0.5,
+        "per_layer_overhead_us": 0,
+        "allreduce_latency_us": 10,
+        "runtime_overhead_gib": 1,
+        "gpu_memory_utilization": 0.9,
+        "max_num_seqs": 256,
+        "max_num_batched_tokens": 8192,
+        "precisions": ["bf16"],
+        "sources": {"mbu": "test"},
+    }
+    EngineEntry(**base, experts_stream_at_mbu=True)
+    with pytest.raises(ValidationError, match="moe_stream_scale must be 1"):
+        EngineEntry(**base, experts_stream_at_mbu=True, moe_stream_scale=0.6)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fleetplan.accuracy.fit_stages import BASE_FACTORS
 from fleetplan.accuracy.predict import fit_value, fittable, row_engine, row_setup, server_fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
@@ -60,7 +61,7 @@ CEILING = {
     "mfu_prefill": MAX_MFU,
     "moe_stream_scale": 1.0,
 }
-DEFAULT_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
+DEFAULT_FACTORS = BASE_FACTORS  # what `fleetplan calibrate` fits unless told otherwise
 
 
 @dataclass(frozen=True)

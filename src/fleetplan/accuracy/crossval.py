@@ -22,6 +22,7 @@ from fleetplan.accuracy.calibrate import (
     fit_engine,
 )
 from fleetplan.accuracy.fit_stages import (
+    BASE_FACTORS,
     SERVER_FACTORS,
     SERVER_START,
     dense_factors,
@@ -67,6 +68,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "per_layer_overhead_us": (0.0, 50.0),
     "allreduce_latency_us": (2.0, 50.0),
     "moe_gemm_half_tokens": (0.0, MAX_MOE_HALF_TOKENS),
+    # attention kernels at half to three times the GEMMs' share: a family's whole-model share
+    # sits at 0.3-0.85 of the peak, FlashAttention-2/3 kernels at ~0.6-0.75 (PRIOR below)
     "attention_mfu_scale": (0.5, 3.0),
     "moe_stream_scale": (0.2, 1.0),
     "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
@@ -137,7 +140,7 @@ PRIOR_SINCE = "2024"
 # the estimates are (spread 2, a factor of ~7 either way)
 SERVER_REFERENCE_ENGINE = "vllm"
 ESTIMATE_SPREAD = 2.0
-DENSE_KERNEL_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
+DENSE_KERNEL_FACTORS = BASE_FACTORS
 MAX_FIT_ROWS = 120  # rows per fit stage (evenly spread): the fit stays a few seconds
 
 

@@ -327,6 +327,15 @@ class EngineEntry(_Entry):
             **data,
         )
 
+    @model_validator(mode="after")
+    def _experts_stream(self) -> EngineEntry:
+        if self.experts_stream_at_mbu and self.moe_stream_scale != 1.0:
+            raise ValueError(
+                f"moe_stream_scale = {self.moe_stream_scale} with experts_stream_at_mbu = true; "
+                "the experts then stream at mbu: moe_stream_scale must be 1"
+            )
+        return self
+
 
 class OfferEntry(_Entry):
     """An offer as sold: an instance type of `gpus_per_instance` GPUs, priced per instance-hour
