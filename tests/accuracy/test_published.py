@@ -19,6 +19,7 @@ from fleetplan.accuracy.predict import (
     preempts_in_burst,
     row_engine,
     row_setup,
+    server_fittable,
     simulate_row,
 )
 from fleetplan.accuracy.published import published_set_path, read_published
@@ -511,3 +512,26 @@ def test_a_profile_cannot_both_stream_experts_at_mbu_and_scale_them():
     EngineEntry(**base, experts_stream_at_mbu=True)
     with pytest.raises(ValidationError, match="moe_stream_scale must be 1"):
         EngineEntry(**base, experts_stream_at_mbu=True, moe_stream_scale=0.6)
+
+
+def test_a_fit_of_the_server_uses_only_bursts_whose_requests_all_run_at_once(catalog):
+    """The fit's view of a burst's TTFT (`burst_ttft_s`) prefills the prompts in turn, none
+    waiting for a slot. 1,000 prompts of 128 tokens with 4 out on one A100 under vLLM never
+    hold more than ~80 requests at once: the view is the simulator's, and a fit of the server's
+    factors takes it. With 200 tokens out they wait for the 256 slots (and the KV cache) to
+    free up: the view sees half the simulator's TTFT, and the fit leaves the row alone (it had
+    taken the queueing up as the server's intake: 13.6 ms a request where the short bursts
+    imply 5-13)."""
+
+    def row(o: int) -> ValidationRow:
+        return ValidationRow("t", "vllm", "qwen3-32b", "bf16", "a100-80gb", 217 if o > 4 else 128,
+                             o, 1000, "ttft_ms", 1.0, schedule="offline", api_server=True,
+                             stat="mean")  # fmt: skip
+
+    short, long_ = row(4), row(201)
+    assert server_fittable(short, catalog)
+    s = row_setup(short, catalog)
+    assert fit_value(short, s, catalog) == pytest.approx(predict_value(short, s, catalog), rel=0.1)
+    assert not server_fittable(long_, catalog)
+    s = row_setup(long_, catalog)
+    assert fit_value(long_, s, catalog) < 0.7 * predict_value(long_, s, catalog)

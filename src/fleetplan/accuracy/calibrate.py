@@ -189,7 +189,9 @@ def fit_engine(
     # rate rows and burst latencies: judged (a burst's TTFT through the API server is seen by a
     # fit of the server's factors, `server_view.burst_ttft_s`)
     server = any(n.startswith("api_server_") for n in names)
-    fitted_rows = tuple(r for r in rows if fittable(r) or (server and server_fittable(r)))
+    fitted_rows = tuple(
+        r for r in rows if fittable(r) or (server and server_fittable(r, catalog, eng))
+    )
     if not fitted_rows:
         raise InputError("no concurrency, offline or static-batch rows to calibrate on")
 

@@ -225,7 +225,7 @@ def _stages(
         if r.api_server
         and (
             (fittable(r) and (r.group != "TTFT" or r.batch <= SERVER_TTFT_USERS))
-            or server_fittable(r)
+            or server_fittable(r, catalog)
         )
         and not _preempting_burst(r, catalog)
     ]
