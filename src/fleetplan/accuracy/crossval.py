@@ -43,6 +43,8 @@ from fleetplan.accuracy.folds import (
     vendor_neutral,
 )
 from fleetplan.accuracy.predict import (
+    burst_runs_at_once,
+    burst_ttft_row,
     concurrency_cap,
     fittable,
     needs_simulator,
@@ -50,7 +52,6 @@ from fleetplan.accuracy.predict import (
     preempts_in_burst,
     row_engine,
     row_setup,
-    server_fittable,
 )
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
@@ -179,13 +180,23 @@ def anchors(engine: EngineProfile) -> dict[str, tuple[float, float]] | None:
     return {**PRIOR, "api_server_us_per_output_token": (centre, ESTIMATE_SPREAD)}
 
 
-def _preempting_burst(row: ValidationRow, catalog: Catalog) -> bool:
-    """Whether the row is of a burst that preempts (`preempts_in_burst`), whatever its metric."""
-    if row.schedule != "offline":
+def _server_stage_row(row: ValidationRow, catalog: Catalog) -> bool:
+    """Whether the server's stage fits on a row measured through the server: a row a fit can
+    judge (a TTFT only at a few users), or a burst's TTFT whose requests all run at once
+    (`burst_runs_at_once`); never a burst that preempts (`preempts_in_burst`, whatever the
+    row's metric). A burst's setup is built once for both checks."""
+    if not row.api_server:
         return False
+    plain = fittable(row) and (row.group != "TTFT" or row.batch <= SERVER_TTFT_USERS)
+    if not (plain or burst_ttft_row(row)):
+        return False
+    if row.schedule != "offline":
+        return True
     s = row_setup(row, catalog)
+    if not plain and not burst_runs_at_once(row, s):
+        return False
     tput = dataclasses.replace(row, metric="output_tok_per_s")
-    return preempts_in_burst(tput, s, min(row.batch, concurrency_cap(row, s)))
+    return not preempts_in_burst(tput, s, min(row.batch, concurrency_cap(row, s)))
 
 
 def _stages(
@@ -219,16 +230,7 @@ def _stages(
     # mostly queueing for prefill. Bursts' TTFT as `burst_ttft_s` sees them. No burst that
     # preempts: a fit sees its throughput as waves, faster than the simulator's replay
     # (preempts_in_burst), a gap the server's factors would otherwise take up
-    served = [
-        r
-        for r in rows
-        if r.api_server
-        and (
-            (fittable(r) and (r.group != "TTFT" or r.batch <= SERVER_TTFT_USERS))
-            or server_fittable(r, catalog)
-        )
-        and not _preempting_burst(r, catalog)
-    ]
+    served = [r for r in rows if _server_stage_row(r, catalog)]
     # the server's work per request and per token does not depend on the model's layers, and
     # a MoE row's throughput carries the MoE factors' error, which the server's costs would
     # take up (a fold without GPUStack's Qwen3-14B rows fitted trtllm-serve at 549 us a token
