@@ -14,8 +14,9 @@ from fleetplan.catalog import Catalog, load_catalog, resolve_model
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 from fleetplan.errors import InputError
 from fleetplan.perf import schedule
+from fleetplan.perf.formats import compute_format_for
 from fleetplan.perf.memory import Fit, fit
-from fleetplan.perf.roofline import Setup, compute_format_for, setup
+from fleetplan.perf.roofline import Setup, setup
 
 DEFAULT_CONTEXT = 8192
 

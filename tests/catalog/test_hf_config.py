@@ -13,13 +13,16 @@ from ..conftest import DATA
 FIELDS = (
     "layers", "hidden_size", "attention_heads", "kv_heads", "head_dim", "vocab_size",
     "moe_experts", "moe_experts_per_token", "kv_lora_rank", "sliding_window",
+    "sliding_window_layers", "attention_sinks",
 )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3", "gemma-2-9b", "qwen2.5-7b", "phi-3-mini"],
-)
+# gpt-oss-20b: its layer_types give 12 window layers of 24; it has attention sinks
+NAMES = ("llama-3.1-8b", "mixtral-8x7b", "deepseek-v3", "gemma-2-9b", "qwen2.5-7b",
+         "phi-3-mini", "gpt-oss-20b")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_config_matches_catalog(catalog, name):
     from_file = model_from_config(DATA / "hf" / name / "config.json")
     ref = catalog.model(name)

@@ -49,6 +49,8 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "moe_expert_overhead_us": (0.0, MAX_MOE_EXPERT_OVERHEAD_US),
     "per_layer_overhead_us": (0.0, 1000.0),
     "allreduce_latency_us": (0.0, 200.0),
+    # at most an A100's L2 read bandwidth over its HBM's (~3.5x): kernels.prefill_kv_reread
+    "prefill_kv_reread_bandwidth_scale": (1.0, 4.0),
     "api_server_ms_per_request": (0.0, 100.0),
     "api_server_latency_ms": (0.0, 500.0),
     "chat_template_latency_ms": (0.0, 500.0),

@@ -23,12 +23,15 @@ from fleetplan.accuracy.calibrate import (
 )
 from fleetplan.accuracy.fit_stages import (
     BASE_FACTORS,
+    REREAD_FACTOR,
+    REREAD_START,
     SERVER_FACTORS,
     SERVER_START,
     dense_factors,
     models_server,
     moe_factors,
     native_moe_rows,
+    reread_factor,
     server_factors,
     weight_only_moe_formats,
 )
@@ -221,10 +224,13 @@ def _stages(
     moe = native_moe_rows([r for r in fit_rows if catalog.model(r.model).is_moe], catalog)
     stages = []
     if dense:
-        stages.append((dense, dense_factors(dense, catalog, current)))
+        stages.append(
+            (dense, dense_factors(dense, catalog, current) + reread_factor(dense, catalog))
+        )
     if moe:
         formats = weight_only_moe_formats(moe, catalog)
-        stages.append((moe, moe_factors(bool(dense), per_expert_cost, formats, stream_share)))
+        names = moe_factors(bool(dense), per_expert_cost, formats, stream_share)
+        stages.append((moe, names + reread_factor(moe, catalog)))
     # TTFT at a fixed concurrency only where the server is idle when a request comes (a few
     # users): there its excess over the engine's is the server's; at high concurrency it is
     # mostly queueing for prefill. Bursts' TTFT as `burst_ttft_s` sees them. No burst that
@@ -281,6 +287,8 @@ def fit_family(
     per_expert = prior.moe_expert_overhead_us > 0
     stream = not prior.experts_stream_at_mbu
     stages = _stages(rows, catalog, is_current(prior), per_expert, server, own, stream)
+    if any(REREAD_FACTOR in names for _rows, names in stages):
+        eng = dataclasses.replace(eng, **{REREAD_FACTOR: REREAD_START})
     for stage_rows, names in stages:
         if names == list(own):
             eng = dataclasses.replace(eng, **{n: SERVER_START[n] for n in own})

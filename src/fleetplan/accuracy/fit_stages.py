@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fleetplan.accuracy.predict import row_engine
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
 
 BASE_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
 MIN_ARCH_ROWS = 10  # rows of a GPU generation (or weight-only format) needed to fit its scale
+# the bandwidth of a Triton prefill kernel's context re-reads (perf.kernels.prefill_kv_reread),
+# fitted in the stage of the rows that run it where it has this many; every fit starts it at the
+# memory's share (1), not at the packaged value the held-out source helped set
+REREAD_FACTOR = "prefill_kv_reread_bandwidth_scale"
+REREAD_START = 1.0
+MIN_REREAD_ROWS = 4
 
 
 def dense_factors(
@@ -32,6 +39,23 @@ def dense_factors(
         if archs.count(a) >= MIN_ARCH_ROWS:
             names += [f"arch:{a}:mbu", f"arch:{a}:mfu_prefill"]
     return names
+
+
+def reread_rows(rows: Sequence[ValidationRow], catalog: Catalog) -> list[ValidationRow]:
+    """The rows whose engine runs the model's attention sinks through its Triton attention kernel
+    on the row's GPU (`EngineProfile.sink_attention_triton_on`), which reads a prompt's context
+    again for every few query tokens (perf.kernels.prefill_kv_reread)."""
+    return [
+        r
+        for r in rows
+        if catalog.model(r.model).attention_sinks
+        and catalog.gpu(r.gpu).architecture in row_engine(r, catalog).sink_attention_triton_on
+    ]
+
+
+def reread_factor(rows: Sequence[ValidationRow], catalog: Catalog) -> list[str]:
+    """`REREAD_FACTOR` where a stage's rows hold `MIN_REREAD_ROWS` rows that run the kernel."""
+    return [REREAD_FACTOR] if len(reread_rows(rows, catalog)) >= MIN_REREAD_ROWS else []
 
 
 def _weight_only(row: ValidationRow, catalog: Catalog) -> bool:

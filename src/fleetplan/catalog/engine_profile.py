@@ -141,6 +141,13 @@ class EngineProfile:
     # whether MXFP4 MoE experts run through a Marlin kernel on GPUs without FP4 tensor cores,
     # which holds and streams them padded to its tiles (perf.kernels.marlin_expert_padding)
     mxfp4_moe_marlin: bool = False
+    # GPU architectures on which the engine runs a model with attention sinks
+    # (ModelSpec.attention_sinks) through its Triton attention kernel, whose prefill reads a
+    # prompt's context again for every few query tokens (perf.kernels.prefill_kv_reread)
+    sink_attention_triton_on: tuple[str, ...] = ()
+    # those re-reads' bandwidth over the GPU's memory bandwidth share (attention_mbu): above 1
+    # where the L2 cache serves part of them; fitted on the rows that run the kernel
+    prefill_kv_reread_bandwidth_scale: float = 1.0
     # > 0: the sliding-window layers of a model that mixes them with full-attention ones get a
     # KV pool of their own, this many tokens per token of the full layers' pool, both carved
     # from one budget (SGLang's SWAKVPool); 0: they hold only the window inside one shared pool

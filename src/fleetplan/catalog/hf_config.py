@@ -124,7 +124,11 @@ def model_from_config(path: str | Path) -> ModelSpec:
     if cfg.get("use_sliding_window") is False:
         window = 0
     window_layers = 0
-    if window:
+    layer_types = cfg.get("layer_types")
+    if window and isinstance(layer_types, list) and layer_types:
+        # gpt-oss, Gemma 3 (newer configs): each layer's kind spelled out
+        window_layers = sum(1 for t in layer_types if t == "sliding_attention")
+    elif window:
         if model_type.startswith("gemma2"):
             window_layers = layers // 2  # Gemma 2 alternates local and global layers
         elif model_type.startswith("gemma3"):
@@ -155,6 +159,8 @@ def model_from_config(path: str | Path) -> ModelSpec:
         fp8_block_scaled=_fp8_block_scaled(cfg),
         sliding_window=window,
         sliding_window_layers=window_layers,
+        # gpt-oss's learned per-head sink logits (config.json names no flag for them)
+        attention_sinks=model_type == "gpt_oss",
     )
     arch = SimpleNamespace(**fields)
     total = count_params(arch).total

@@ -157,6 +157,7 @@ class ModelEntry(_Entry):
     fp8_block_scaled: bool = False
     sliding_window: int = Field(default=0, ge=0)
     sliding_window_layers: int = Field(default=0, ge=0)
+    attention_sinks: bool = False
     source: str = Field(min_length=1)
     as_of: str = Field(min_length=1)
     notes: str = ""
@@ -269,6 +270,8 @@ class EngineEntry(_Entry):
     expert_parallel: bool = False
     uniform_sliding_window: bool = True
     mxfp4_moe_marlin: bool = False
+    sink_attention_triton_on: list[str] = []
+    prefill_kv_reread_bandwidth_scale: float = Field(default=1.0, ge=1, le=8)
     swa_full_tokens_ratio: float = Field(default=0.0, ge=0, le=1)
     swa_pool_families: list[str] = []
     max_num_seqs_per_attention_dp_rank: bool = False
@@ -300,6 +303,7 @@ class EngineEntry(_Entry):
                 "calibrated_architectures",
                 "block_fp8_blockwise_on",
                 "swa_pool_families",
+                "sink_attention_triton_on",
                 "native_chat_families",
                 "engine",
                 "gpu_batch_defaults",
@@ -312,6 +316,7 @@ class EngineEntry(_Entry):
             calibrated_architectures=tuple(self.calibrated_architectures),
             block_fp8_blockwise_on=tuple(self.block_fp8_blockwise_on),
             swa_pool_families=tuple(self.swa_pool_families),
+            sink_attention_triton_on=tuple(a.lower() for a in self.sink_attention_triton_on),
             native_chat_families=tuple(self.native_chat_families),
             engine=self.engine or engine_id,
             gpu_batch_defaults=tuple(

@@ -91,6 +91,9 @@ class ModelSpec:
     fp8_block_scaled: bool = False
     sliding_window: int = 0
     sliding_window_layers: int = 0
+    # a learned logit per attention head that every query also attends to (gpt-oss): an engine
+    # runs it only through kernels that support it (perf.kernels.prefill_kv_reread)
+    attention_sinks: bool = False
     source: str = ""
     as_of: str = ""
     hf_id: str = ""

@@ -326,3 +326,36 @@ def eager_floor_s(model: ModelSpec, engine: EngineProfile) -> float:
         return 0.0
     per_layer = model.moe_layers * (engine.eager_moe_layer_us - engine.eager_layer_us)
     return (model.layers * engine.eager_layer_us + per_layer) * 1e-6
+
+
+# vLLM's Triton attention kernel (TRITON_ATTN, kernel_unified_attention_2d for any step with a
+# prompt in it) runs a program per BLOCK_M rows of (query token x query head) of one KV head:
+# BLOCK_M 16 when a GQA group has at most 16 query heads, else the group rounded up to a power
+# of two, so each program holds BLOCK_Q = BLOCK_M // group query tokens and streams its KV
+# head's attended context, 32 tokens a tile, for those alone (`unified_attention` in
+# vllm/attention/ops/triton_unified_attention.py, 0.10-0.11: https://github.com/vllm-project/vllm/blob/v0.11.0/vllm/attention/ops/triton_unified_attention.py).
+# A FlashAttention kernel holds 64-128 query tokens a program.
+TRITON_ATTN_BLOCK_M = 16
+
+
+def triton_attention_block_q(model: ModelSpec) -> int:
+    """Query tokens per program of vLLM's Triton attention kernel (`TRITON_ATTN_BLOCK_M`)."""
+    group = max(model.attention_heads // max(model.kv_heads, 1), 1)
+    block_m = TRITON_ATTN_BLOCK_M if group <= 16 else 1 << (group - 1).bit_length()
+    return max(block_m // group, 1)
+
+
+def prefill_kv_reread(model: ModelSpec, engine: EngineProfile, architecture: str) -> float:
+    """Bytes of attended context a prompt token's prefill reads again, per byte of that context,
+    at the GPU's bandwidth share: where `engine` runs a model's attention sinks through its
+    Triton attention kernel on this GPU generation (`EngineProfile.sink_attention_triton_on`:
+    vLLM on Ampere and Ada, whose FlashAttention 2 has no sinks; gpt-oss's recipe, 'GPT-OSS works
+    on Ampere devices by default, using the TRITON_ATTN attention backend',
+    https://github.com/vllm-project/recipes/blob/main/OpenAI/GPT-OSS.md), each program of
+    `triton_attention_block_q` query tokens reads the context again: 1 / BLOCK_Q of it a token
+    (gpt-oss's 8-head groups: BLOCK_Q 2, 16 FLOPs a byte of 16-bit KV, below an A100's ridge
+    point), over `EngineProfile.prefill_kv_reread_bandwidth_scale` (the part the L2 cache
+    serves). 0 elsewhere."""
+    if not (model.attention_sinks and architecture in engine.sink_attention_triton_on):
+        return 0.0
+    return 1.0 / (triton_attention_block_q(model) * engine.prefill_kv_reread_bandwidth_scale)

@@ -26,6 +26,7 @@ from fleetplan.perf.attention_dp import (
     kv_shard_fraction,
 )
 from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
+from fleetplan.perf.formats import attention_format, compute_format_for
 from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
     block_fp8_gemm_scale,
@@ -34,7 +35,9 @@ from fleetplan.perf.kernels import (
     marlin_expert_padding,
     mla_absorbed_decode_bytes,
     nvfp4_gemm_scale,
+    prefill_kv_reread,
     replicated_params,
+    triton_attention_block_q,
 )
 from fleetplan.perf.memory import (
     kv_bytes_per_token_per_layer,
@@ -99,6 +102,8 @@ class Setup:
     # > 0: the engine runs the model eagerly (no CUDA graphs): the host's time to launch a
     # step's kernels, which the step's non-attention work cannot undercut (eager_floor_s)
     eager_floor_s: float = 0.0
+    # context bytes a prompt token reads again per byte attended (perf.kernels.prefill_kv_reread)
+    prefill_kv_reread: float = 0.0
 
     @property
     def label(self) -> str:
@@ -107,49 +112,6 @@ class Setup:
         return f"{self.model.id} on {self.gpu.id}{tp} ({self.precision.id}, {e.id} = " + (
             f"{e.family or e.name} {e.versions})"
         )
-
-
-def compute_format_for(gpu: GpuSpec, precision: Precision) -> tuple[str, bool, str]:
-    """The format matmuls run in on this GPU, whether it is emulated, and a note.
-
-    Raises UnsupportedError when neither the GPU nor an engine can run the precision.
-    """
-    fmt = precision.compute_format
-    if gpu.runs_natively(fmt):
-        return fmt, False, ""
-    if fmt == "bf16" and gpu.runs_natively("fp16"):
-        return "fp16", False, f"{gpu.id} has no bf16 tensor cores: engines run the model in fp16"
-    if gpu.architecture in precision.emulated_on and precision.emulated_compute_format:
-        sub = precision.emulated_compute_format
-        if not gpu.runs_natively(sub):
-            sub = "fp16"
-        return (
-            sub,
-            True,
-            f"{gpu.id} ({gpu.architecture}) has no native {fmt}: engines run {precision.id} "
-            f"weight-only (dequantized to {sub} in the kernel); memory and bandwidth as "
-            f"{precision.id}, compute at {sub}",
-        )
-    native = ", ".join(gpu.native_formats)
-    raise UnsupportedError(
-        f"{gpu.id} ({gpu.architecture}) cannot run {precision.id}: it needs {fmt} tensor cores "
-        f"and {gpu.id} runs {native}"
-    )
-
-
-def attention_format(gpu: GpuSpec, compute_format: str, kv_bytes: float) -> str:
-    """The format attention's matmuls (QK^T, PV) run in: they read the KV cache, so FP8
-    attention (TensorRT-LLM, FlashInfer, FA3 FP8) needs an FP8 cache and FP8 tensor cores;
-    a 16-bit cache runs them in bf16 (fp16 without bf16 tensor cores), whatever the weights'
-    format (FP8 or FP4 weights speed up the linear layers only); never faster than the
-    weights' own compute format (an fp32 model)."""
-    if kv_bytes <= 1.0 and gpu.runs_natively("fp8"):
-        fmt = "fp8"
-    else:
-        fmt = "bf16" if gpu.runs_natively("bf16") else "fp16"
-    if not gpu.runs_natively(fmt) or gpu.peak_flops(fmt) > gpu.peak_flops(compute_format):
-        return compute_format
-    return fmt
 
 
 def check_tp(model: ModelSpec, tp: int) -> None:
@@ -244,8 +206,17 @@ def setup(
             f"{release} runs {model.id} eagerly (no CUDA graphs): a step takes at least the "
             f"host's {floor * 1e3:.0f} ms to launch its kernels (modelled)"
         )
+    reread = prefill_kv_reread(model, engine, arch)
+    sinks = ""
+    if reread:
+        sinks = (
+            f"{release} runs {model.id}'s attention sinks on {arch} through its Triton attention "
+            f"kernel, which reads a prompt's context again for every "
+            f"{triton_attention_block_q(model)} query tokens: long prompts prefill at the "
+            "memory's pace (modelled)"
+        )
     notes = (note, extrapolated, replicated, long_context, window, dp_note, ep_note(model, tp, ep))
-    notes = tuple(n for n in (*notes, eager) if n)
+    notes = tuple(n for n in (*notes, eager, sinks) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
@@ -300,6 +271,7 @@ def setup(
         ep=ep,
         link_gb_s=allreduce_link_gb_s(gpu.interconnect, gpu.interconnect_gb_s, tp),
         eager_floor_s=floor,
+        prefill_kv_reread=reread,
     )
 
 
@@ -360,6 +332,9 @@ def step_s(
     dec_tokens = b * kv_layer_tokens(m, c)  # KV tokens the decodes read, over the layers
     kv_bytes = (dec_tokens + p * m.layers) * s.kv_layer_bytes_gpu
     kv_traffic = kv_bytes + dec_tokens * ((s.kv_read_factor - 1.0) * s.kv_layer_bytes_gpu)
+    if s.prefill_kv_reread:  # a prefill kernel that streams the context per few query tokens
+        reread = p * kv_layer_tokens(m, pc) * (s.kv_layer_bytes_gpu * s.prefill_kv_reread)
+        kv_traffic = kv_traffic + reread
     attn_flops = per_layer_attn * dec_tokens + per_layer_prefill * p * kv_layer_tokens(m, pc)
     attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.attention_mfu))
     attn_memory = kv_traffic * (1.0 / (s.bandwidth * s.attention_mbu))

@@ -42,6 +42,8 @@ class StepTable:
         "am_lo",
         "apc_hi",
         "apc_lo",
+        "apm_hi",
+        "apm_lo",
         "dp",
         "dp_lin",
         "g_hi",
@@ -73,6 +75,13 @@ class StepTable:
         pre = mixed_step(setup, 0.0, 0.0, 1.0, np.array([probe, 2 * probe])).attention_compute_s
         self.apc_lo = float(pre[0]) / probe
         self.apc_hi = float(pre[1] - pre[0]) / probe if w else self.apc_lo
+        # a kernel that reads a prompt's context again for each block of its queries
+        # (roofline.Setup.prefill_kv_reread) adds memory time per prompt token and context token
+        pre_m = np.broadcast_to(
+            mixed_step(setup, 0.0, 0.0, 1.0, np.array([probe, 2 * probe])).attention_memory_s, 2
+        )
+        self.apm_lo = (float(pre_m[0]) - self.mp) / probe
+        self.apm_hi = float(pre_m[1] - pre_m[0]) / probe if w else self.apm_lo
         self.g_lo = max(self.ac_lo, self.am_lo)
         self.g_hi = max(self.ac_hi, self.am_hi)
         # a prompt token's attention projections on one GPU, spread over the tp GPUs
@@ -113,11 +122,13 @@ class StepTable:
         w = self.window
         if c <= w and pc <= w:  # below a sliding window's kink (always without one)
             comp = b * c * self.ac_lo + p * pc * self.apc_lo
-            mem = b * c * self.am_lo + p * self.mp
+            mem = b * c * self.am_lo + p * (self.mp + pc * self.apm_lo)
         else:
             ac_lo, ac_hi = self.ac_lo, self.ac_hi
             comp = b * self._lin(c, ac_lo, ac_hi) + p * self._lin(pc, self.apc_lo, self.apc_hi)
-            mem = b * self._lin(c, self.am_lo, self.am_hi) + p * self.mp
+            mem = b * self._lin(c, self.am_lo, self.am_hi) + p * (
+                self.mp + self._lin(pc, self.apm_lo, self.apm_hi)
+            )
         x = self._x[int(b + p)]
         if b <= 0 < p:
             x -= self._decode_only_s
