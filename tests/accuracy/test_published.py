@@ -491,7 +491,7 @@ def test_a_family_whose_experts_stream_at_mbu_does_not_fit_the_stream_share(cata
 def test_a_profile_cannot_both_stream_experts_at_mbu_and_scale_them():
     from pydantic import ValidationError
 
-    from fleetplan.catalog.schema import EngineEntry
+    from fleetplan.catalog.engine_schema import EngineEntry
 
     base = {
         "name": "x",

@@ -112,8 +112,8 @@ class Catalog:
 
 
 def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) -> Catalog:
+    from fleetplan.catalog.engine_schema import EngineEntry
     from fleetplan.catalog.schema import (
-        EngineEntry,
         GpuEntry,
         ModelEntry,
         OfferEntry,
