@@ -346,7 +346,7 @@ def test_a_ttft_through_a_modelled_server_is_fitted_by_the_servers_stage_alone(p
     ttft = [r for r in v1 if r.api_server and r.group == "TTFT" and r.schedule == "concurrency"]
     assert ttft and any(r.batch == 1 for r in ttft)
     assert not {r.row_id for r in ttft} & {r.row_id for r in kernels}
-    assert {r.row_id for r in ttft if r.batch <= crossval.SERVER_TTFT_USERS} <= {
+    assert {r.row_id for r in ttft if r.batch <= fit_stages.SERVER_TTFT_USERS} <= {
         r.row_id for r in served
     }
     assert any(r.api_server and r.group != "TTFT" for r in kernels)  # throughput, TPOT stay

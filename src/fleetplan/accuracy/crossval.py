@@ -33,6 +33,7 @@ from fleetplan.accuracy.fit_stages import (
     native_moe_rows,
     reread_factor,
     server_factors,
+    server_stage_row,
     weight_only_moe_formats,
 )
 from fleetplan.accuracy.folds import (
@@ -46,15 +47,10 @@ from fleetplan.accuracy.folds import (
     vendor_neutral,
 )
 from fleetplan.accuracy.predict import (
-    burst_runs_at_once,
-    burst_ttft_row,
-    concurrency_cap,
     fittable,
     needs_simulator,
     predict_row,
-    preempts_in_burst,
     row_engine,
-    row_setup,
 )
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
@@ -83,7 +79,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "chat_template_latency_ms": (0.05, 100.0),
     "chat_template_ms_per_request": (0.01, 50.0),
 }
-SERVER_TTFT_USERS = 4
 # where current kernels sit, independent of the validation rows (reference, spread in ln units).
 # A fit's residual per factor: factors the rows hardly constrain (a family with few dense rows,
 # a held-out source that was the only one at low batch) stay near these instead of at a bound.
@@ -183,25 +178,6 @@ def anchors(engine: EngineProfile) -> dict[str, tuple[float, float]] | None:
     return {**PRIOR, "api_server_us_per_output_token": (centre, ESTIMATE_SPREAD)}
 
 
-def _server_stage_row(row: ValidationRow, catalog: Catalog) -> bool:
-    """Whether the server's stage fits on a row measured through the server: a row a fit can
-    judge (a TTFT only at a few users), or a burst's TTFT whose requests all run at once
-    (`burst_runs_at_once`); never a burst that preempts (`preempts_in_burst`, whatever the
-    row's metric). A burst's setup is built once for both checks."""
-    if not row.api_server:
-        return False
-    plain = fittable(row) and (row.group != "TTFT" or row.batch <= SERVER_TTFT_USERS)
-    if not (plain or burst_ttft_row(row)):
-        return False
-    if row.schedule != "offline":
-        return True
-    s = row_setup(row, catalog)
-    if not plain and not burst_runs_at_once(row, s):
-        return False
-    tput = dataclasses.replace(row, metric="output_tok_per_s")
-    return not preempts_in_burst(tput, s, min(row.batch, concurrency_cap(row, s)))
-
-
 def _stages(
     rows: Sequence[ValidationRow],
     catalog: Catalog,
@@ -236,7 +212,7 @@ def _stages(
     # mostly queueing for prefill. Bursts' TTFT as `burst_ttft_s` sees them. No burst that
     # preempts: a fit sees its throughput as waves, faster than the simulator's replay
     # (preempts_in_burst), a gap the server's factors would otherwise take up
-    served = [r for r in rows if _server_stage_row(r, catalog)]
+    served = [r for r in rows if server_stage_row(r, catalog)]
     # the server's work per request and per token does not depend on the model's layers, and
     # a MoE row's throughput carries the MoE factors' error, which the server's costs would
     # take up (a fold without GPUStack's Qwen3-14B rows fitted trtllm-serve at 549 us a token

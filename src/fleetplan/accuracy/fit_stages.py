@@ -1,12 +1,22 @@
-"""Which factors a family's fit stages pin down (`crossval._stages`): the dense kernels' on
-dense-model rows, the MoE kernels' on MoE rows, the API server's on the rows measured through
-it."""
+"""Which factors a family's fit stages pin down, and on which rows (`crossval._stages`): the
+dense kernels' on dense-model rows, the MoE kernels' on MoE rows (with a Triton prefill's
+re-read bandwidth where a stage's rows run it), the API server's on the rows measured through it
+that its view can judge (`server_stage_row`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-from fleetplan.accuracy.predict import row_engine
+from fleetplan.accuracy.predict import (
+    burst_runs_at_once,
+    burst_ttft_row,
+    concurrency_cap,
+    fittable,
+    preempts_in_burst,
+    row_engine,
+    row_setup,
+)
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
@@ -152,3 +162,27 @@ def server_factors(engine: EngineProfile) -> tuple[str, ...]:
         return SERVER_FACTORS
     serial = (CHAT_TEMPLATE_SERIAL,) if engine.api_server_queued_hand_off else ()
     return (*SERVER_FACTORS, CHAT_TEMPLATE_FACTOR, *serial)
+
+
+# a TTFT at a fixed concurrency through the server is fitted where the server is idle when a
+# request comes: at most this many users
+SERVER_TTFT_USERS = 4
+
+
+def server_stage_row(row: ValidationRow, catalog: Catalog) -> bool:
+    """Whether the server's stage fits on a row measured through the server: a row a fit can
+    judge (a TTFT only at a few users), or a burst's TTFT whose requests all run at once
+    (`burst_runs_at_once`); never a burst that preempts (`preempts_in_burst`, whatever the
+    row's metric). A burst's setup is built once for both checks."""
+    if not row.api_server:
+        return False
+    plain = fittable(row) and (row.group != "TTFT" or row.batch <= SERVER_TTFT_USERS)
+    if not (plain or burst_ttft_row(row)):
+        return False
+    if row.schedule != "offline":
+        return True
+    s = row_setup(row, catalog)
+    if not plain and not burst_runs_at_once(row, s):
+        return False
+    tput = dataclasses.replace(row, metric="output_tok_per_s")
+    return not preempts_in_burst(tput, s, min(row.batch, concurrency_cap(row, s)))
