@@ -20,6 +20,7 @@ from fleetplan.accuracy.fit_stages import (
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.kernels import prefill_kv_reread, triton_attention_block_q
 from fleetplan.perf.roofline import setup, step_s
+from fleetplan.search.stack import stack
 from fleetplan.sim.steptime import StepTable
 
 
@@ -77,6 +78,16 @@ def test_long_prompts_prefill_at_the_memorys_pace(catalog):
     assert fast.prefill_kv_reread == pytest.approx(
         s.prefill_kv_reread * s.engine.prefill_kv_reread_bandwidth_scale / 2.0
     )
+
+
+def test_setups_with_and_without_the_reread_stack(catalog):
+    # a plan's search evaluates A100 (Triton) and H100 (FlashAttention 3) setups as one array
+    a100, h100 = _setup(catalog), _setup(catalog, gpu="h100-sxm")
+    both = stack([a100, h100])
+    p, pc = np.array([[2048.0]]), np.array([[20000.0]])
+    got = step_s(both, 0.0, 0.0, p, pc).total_s
+    one = [float(step_s(x, 0.0, 0.0, 2048.0, 20000.0).total_s) for x in (a100, h100)]
+    np.testing.assert_allclose(got[:, 0], one, rtol=1e-12)
 
 
 def test_the_simulators_table_keeps_the_reread(catalog):

@@ -332,10 +332,11 @@ def step_s(
     dec_tokens = b * kv_layer_tokens(m, c)  # KV tokens the decodes read, over the layers
     kv_bytes = (dec_tokens + p * m.layers) * s.kv_layer_bytes_gpu
     kv_traffic = kv_bytes + dec_tokens * ((s.kv_read_factor - 1.0) * s.kv_layer_bytes_gpu)
-    if s.prefill_kv_reread:  # a prefill kernel that streams the context per few query tokens
-        reread = p * kv_layer_tokens(m, pc) * (s.kv_layer_bytes_gpu * s.prefill_kv_reread)
-        kv_traffic = kv_traffic + reread
-    attn_flops = per_layer_attn * dec_tokens + per_layer_prefill * p * kv_layer_tokens(m, pc)
+    pre_tokens = p * kv_layer_tokens(m, pc)  # context tokens the prompts attend to, over layers
+    # a prefill kernel that streams the context again per few query tokens (0 for most; a
+    # column when setups are stacked)
+    kv_traffic = kv_traffic + pre_tokens * (s.kv_layer_bytes_gpu * s.prefill_kv_reread)
+    attn_flops = per_layer_attn * dec_tokens + per_layer_prefill * pre_tokens
     attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.attention_mfu))
     attn_memory = kv_traffic * (1.0 / (s.bandwidth * s.attention_mbu))
     comm = (
