@@ -21,7 +21,6 @@ from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.kernels import prefill_kv_reread, triton_attention_block_q
 from fleetplan.perf.roofline import setup, step_s
 from fleetplan.search.stack import stack
-from fleetplan.sim.steptime import StepTable
 
 
 def _setup(catalog, model="gpt-oss-20b", gpu="a100-80gb", engine=None, precision="mxfp4"):
@@ -88,20 +87,6 @@ def test_setups_with_and_without_the_reread_stack(catalog):
     got = step_s(both, 0.0, 0.0, p, pc).total_s
     one = [float(step_s(x, 0.0, 0.0, 2048.0, 20000.0).total_s) for x in (a100, h100)]
     np.testing.assert_allclose(got[:, 0], one, rtol=1e-12)
-
-
-def test_the_simulators_table_keeps_the_reread(catalog):
-    s = _setup(catalog)
-    t = StepTable(s, 4096)
-    rng = np.random.default_rng(1)
-    b = rng.integers(0, 129, 100).astype(float)
-    c = rng.uniform(0, 30000, 100)
-    p = rng.integers(0, 3000, 100).astype(float)
-    p[b + p == 0] = 1
-    pc = rng.uniform(0, 30000, 100)
-    ref = step_s(s, b, c, p, pc).total_s
-    ours = np.array([t.step_s(*x) for x in zip(b, c, p, pc, strict=True)])
-    np.testing.assert_allclose(ours, ref, rtol=1e-9)
 
 
 def _row(gpu: str, k: int, model: str = "gpt-oss-20b") -> ValidationRow:
