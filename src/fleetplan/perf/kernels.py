@@ -332,8 +332,9 @@ def eager_floor_s(model: ModelSpec, engine: EngineProfile) -> float:
 # prompt in it) runs a program per BLOCK_M rows of (query token x query head) of one KV head:
 # BLOCK_M 16 when a GQA group has at most 16 query heads, else the group rounded up to a power
 # of two, so each program holds BLOCK_Q = BLOCK_M // group query tokens and streams its KV
-# head's attended context, 32 tokens a tile, for those alone (`unified_attention` in
-# vllm/attention/ops/triton_unified_attention.py, 0.10-0.11: https://github.com/vllm-project/vllm/blob/v0.11.0/vllm/attention/ops/triton_unified_attention.py).
+# head's attended context, tile by tile (a sliding window's tiles only), for those alone
+# (`unified_attention` in vllm/attention/ops/triton_unified_attention.py, 0.10-0.11:
+# https://github.com/vllm-project/vllm/blob/v0.11.0/vllm/attention/ops/triton_unified_attention.py).
 # A FlashAttention kernel holds 64-128 query tokens a program.
 TRITON_ATTN_BLOCK_M = 16
 
