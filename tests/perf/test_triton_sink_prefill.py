@@ -20,6 +20,7 @@ from fleetplan.accuracy.fit_stages import (
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.kernels import prefill_kv_reread, triton_attention_block_q
 from fleetplan.perf.roofline import setup, step_s
+from fleetplan.perf.step_total import step_total_s
 from fleetplan.search.stack import stack
 
 
@@ -77,6 +78,14 @@ def test_long_prompts_prefill_at_the_memorys_pace(catalog):
     assert fast.prefill_kv_reread == pytest.approx(
         s.prefill_kv_reread * s.engine.prefill_kv_reread_bandwidth_scale / 2.0
     )
+
+
+def test_the_sizings_fast_step_keeps_the_reread(catalog):
+    # the plan's load point and latency search sum steps through step_total_s, not step_s
+    s = _setup(catalog)
+    for b, c, p, pc in ((0, 0, 2048, 31000), (16, 12000, 2048, 7000), (64, 3000, 0, 0)):
+        fast = float(step_total_s(s, b, c, p, pc))
+        assert fast == pytest.approx(float(step_s(s, b, c, p, pc).total_s), rel=1e-12)
 
 
 def test_setups_with_and_without_the_reread_stack(catalog):

@@ -84,7 +84,10 @@ def step_total_s(
     attn_compute = (
         dec_tokens * f.attn_compute_s_per_token + pre_tokens * f.attn_prefill_compute_s_per_token
     )
-    attn_memory = (dec_tokens * s.kv_read_factor + p * m.layers) * f.attn_memory_s_per_token
+    # as step_s: the KV the decodes read, the prompts' KV written, and the context a prefill
+    # kernel reads again per few query tokens (Setup.prefill_kv_reread, 0 for most)
+    kv_tokens = dec_tokens * s.kv_read_factor + p * m.layers + pre_tokens * s.prefill_kv_reread
+    attn_memory = kv_tokens * f.attn_memory_s_per_token
     fixed = f.fixed_s + np.where(b > 0, f.decode_s, 0.0)
     total = lin + np.maximum(attn_compute, attn_memory) + f.comm_s_per_token * tokens + fixed
     if s.eager_floor_s > 0:  # as step_s: the eager launch time floors all but the attention
