@@ -121,10 +121,13 @@ def load_point(
     chunk = np.asarray(chunk, dtype=np.float64)
 
     def steps(n: F64, prompts: list[F64]) -> tuple[F64, list[tuple[F64, F64]]]:
-        """The decode step at `n` decoding and, per prompt grid in `prompts`, the time and
-        steps to prefill it in chunks of the budget beside the decodes: one call of the step
-        over a last axis of 1 + k + k + ... (the step is elementwise: the same numbers as a
-        call per grid, in fewer array operations)."""
+        """The decode step at `n` decoding and, per grid in `prompts` (a request's own prompt,
+        `p_k`, plus the tokens of other mean prompts prefilled with it), the time and steps to
+        prefill them in chunks of the budget beside the decodes: one call of the step over a
+        last axis of 1 + k + k + ... (the step is elementwise: the same numbers as a call per
+        grid, in fewer array operations). Each prompt attends to its own context: the tokens'
+        mean attended context is the token-weighted mean of p_k / 2 and i_mean / 2, not half
+        their sum (attention work grows with the square of a prompt, not of a step)."""
         room = np.maximum(chunk - n, 1.0)[..., None]
         # (decoding sequences, prompt tokens in the step, their mean attended context)
         seqs, tokens, attended = np.empty((3, *n.shape, 1 + k * len(prompts)))
@@ -135,7 +138,8 @@ def load_point(
         for i, p in enumerate(prompts):
             nchs.append(np.maximum(np.ceil(p / room), 1.0))
             np.divide(p, nchs[-1], out=tokens[..., 1 + i * k : 1 + (i + 1) * k])
-            attended[..., 1 + i * k : 1 + (i + 1) * k] = p / 2
+            others = p - p_k  # tokens of the mean prompts sharing the steps
+            attended[..., 1 + i * k : 1 + (i + 1) * k] = (p_k * p_k + others * i_mean) / (2 * p)
         t = _call(step, seqs, ctx, tokens, attended)
         out = [(c * t[..., 1 + i * k : 1 + (i + 1) * k], c) for i, c in enumerate(nchs)]
         return t[..., 0], out
