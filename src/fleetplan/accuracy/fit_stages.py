@@ -24,8 +24,10 @@ from fleetplan.catalog.engine_profile import EngineProfile
 BASE_FACTORS = ("mbu", "attention_mbu", "mfu_prefill", "step_overhead_ms")
 MIN_ARCH_ROWS = 10  # rows of a GPU generation (or weight-only format) needed to fit its scale
 # the bandwidth of a Triton prefill kernel's context re-reads (perf.kernels.prefill_kv_reread),
-# fitted in the stage of the rows that run it where it has this many; every fit starts it at the
-# memory's share (1), not at the packaged value the held-out source helped set
+# fitted in the stage of the rows that run it where it has MIN_REREAD_ROWS of them: one scale,
+# which a single GPUStack A100 gpt-oss page's 8-10 fittable rows pin (its long prompts move it,
+# the short ones hold the rest); with fewer a fold keeps the memory's share. Every fit starts it
+# at that share (1), not at the packaged value the held-out source helped set
 REREAD_FACTOR = "prefill_kv_reread_bandwidth_scale"
 REREAD_START = 1.0
 MIN_REREAD_ROWS = 4

@@ -110,6 +110,11 @@ class ModelSpec:
         return self.kv_lora_rank > 0
 
     @property
+    def queries_per_kv_head(self) -> int:
+        """Query heads sharing one KV head (the GQA group; 1 for multi-head attention)."""
+        return max(self.attention_heads // max(self.kv_heads, 1), 1)
+
+    @property
     def moe_layers(self) -> int:
         return self.layers - self.moe_dense_layers if self.is_moe else 0
 

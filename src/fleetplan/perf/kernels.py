@@ -341,7 +341,7 @@ TRITON_ATTN_BLOCK_M = 16
 
 def triton_attention_block_q(model: ModelSpec) -> int:
     """Query tokens per program of vLLM's Triton attention kernel (`TRITON_ATTN_BLOCK_M`)."""
-    group = max(model.attention_heads // max(model.kv_heads, 1), 1)
+    group = model.queries_per_kv_head
     block_m = TRITON_ATTN_BLOCK_M if group <= 16 else 1 << (group - 1).bit_length()
     return max(block_m // group, 1)
 

@@ -219,7 +219,7 @@ def setup(
     notes = tuple(n for n in (*notes, eager, sinks) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
-    group = 1 if model.is_mla else max(model.attention_heads // max(model.kv_heads, 1), 1)
+    group = 1 if model.is_mla else model.queries_per_kv_head
     return Setup(
         model=model,
         gpu=gpu,

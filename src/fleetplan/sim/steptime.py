@@ -72,14 +72,13 @@ class StepTable:
         self.ac_hi = diff_c if w else self.ac_lo
         self.am_hi = diff_m if w else self.am_lo
         self.mp = float(mixed_step(setup, 0.0, 0.0, 1.0, 0.0).attention_memory_s)
-        pre = mixed_step(setup, 0.0, 0.0, 1.0, np.array([probe, 2 * probe])).attention_compute_s
+        prompt = mixed_step(setup, 0.0, 0.0, 1.0, np.array([probe, 2 * probe]))
+        pre = prompt.attention_compute_s
         self.apc_lo = float(pre[0]) / probe
         self.apc_hi = float(pre[1] - pre[0]) / probe if w else self.apc_lo
         # a kernel that reads a prompt's context again for each block of its queries
         # (roofline.Setup.prefill_kv_reread) adds memory time per prompt token and context token
-        pre_m = np.broadcast_to(
-            mixed_step(setup, 0.0, 0.0, 1.0, np.array([probe, 2 * probe])).attention_memory_s, 2
-        )
+        pre_m = np.broadcast_to(prompt.attention_memory_s, 2)
         self.apm_lo = (float(pre_m[0]) - self.mp) / probe
         self.apm_hi = float(pre_m[1] - pre_m[0]) / probe if w else self.apm_lo
         self.g_lo = max(self.ac_lo, self.am_lo)
