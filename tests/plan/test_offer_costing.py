@@ -1,6 +1,7 @@
 """`cost_candidates` costs every setup on every offer as arrays; a candidate reads what costing
 that one setup on that one offer by hand gives: whole instances of the offer for the replicas
-of the batch size picked (meeting the SLOs first, then cheapest, then lowest TPOT)."""
+of the batch size picked (meeting the SLOs first, then cheapest, then the most room on every
+SLO target, `slo_share`)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_each_candidate_is_its_setup_costed_on_its_offer_alone(catalog):
                 options.append((usd + (0.0 if ev.meets[k] else 1e18), usd, k, inst))
             least = min(x[0] for x in options)
             tied = [x for x in options if x[0] <= least * (1 + 1e-12)]
-            _, usd, k, inst = min(tied, key=lambda x: (ev.tpot_p95_s[x[2]], x[2]))
+            _, usd, k, inst = min(tied, key=lambda x: (ev.slo_share[x[2]], x[2]))
             want.append((ev, o, k, usd, inst, size))
     assert evaluated == sum(
         ev.batch.size * sum(o.instance_for(ev.setup.tp) is not None for o in prep.offers[g])
