@@ -1,4 +1,4 @@
-"""The analytic sizing against the simulator on six workloads: TTFT p95 and TPOT p95 at the
+"""The analytic sizing against the simulator on seven workloads: TTFT p95 and TPOT p95 at the
 planned fleet within ±15 % of the simulated p95 (mean of three seeds), and the planned replicas
 no more than max(replicas_min + 1, 1.1 x replicas_min), replicas_min being the fewest the
 simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search).
@@ -54,6 +54,16 @@ SCENARIOS = {
         traffic={"avg_qps": 10, "peak_qps": 20},
         slo={"ttft_p95_ms": 2000, "tpot_p95_ms": 50},
         constraints={"gpus": ["h100-sxm"], "tp": [2]},
+    ),
+    # many experts: the step grows steeply with the sequences decoding (each reads more
+    # experts), where the operating point must be solved to the end
+    "moe-many-experts": _with(
+        CHAT,
+        model="qwen3-30b-a3b",
+        traffic={"avg_qps": 1, "peak_qps": 2},
+        input_tokens={"mean": 4000, "p95": 6000},
+        slo={"ttft_p95_ms": 5000, "tpot_p95_ms": 200},
+        constraints={"gpus": ["a100-80gb"], "tp": [1]},
     ),
     "bursty": _with(
         CHAT, traffic={"avg_qps": 20, "peak_qps": 50, "arrivals": {"kind": "gamma", "cv": 3}}

@@ -34,7 +34,7 @@ GROWTH_DOUBLINGS = 4  # replicas looked for up to 2^4 x the throughput count
 # the operating point's fields that TPOT's distribution and its percentile's bracket read:
 # entries alike in all of them have the same TPOT percentiles (a test holds the list to
 # `tpot_distribution`)
-TPOT_READS = ("n", "t_dec", "t_bar", "share", "rate", "stable", "mixed_len", "delta_k")
+TPOT_READS = ("n", "t_dec", "t_bar", "share", "rate", "count_cv2", "stable", "mixed_len", "delta_k")
 
 BLOCK_ENTRIES = 2048  # entries evaluated together: arrays that stay in cache, few page faults
 
@@ -66,7 +66,6 @@ class LatencyModel:
         # replica count each is at: the percentiles read them instead of computing them again
         self._kept_at = np.full(self.batch.shape, -1, dtype=np.int64)
         self._kept: dict[str, np.ndarray] = {}
-        self._burst = 1.0
 
     def _step(self, d: F64, c: F64, p: F64, pc: F64) -> F64:
         return mixed_step_s(self.setup, d, c, p, pc, self.factors)
@@ -164,10 +163,7 @@ class LatencyModel:
         if miss.any():
             r, c = rows[miss], cols[miss]
             self._keep(r, c, replicas[miss], self.entries(r, c).point(replicas[miss][:, None]))
-        return LoadPoint(
-            **{k: v[rows, cols][:, None] for k, v in self._kept.items()},
-            burst=self._burst,
-        )
+        return LoadPoint(**{k: v[rows, cols][:, None] for k, v in self._kept.items()})
 
     def _keep(
         self,
@@ -186,7 +182,6 @@ class LatencyModel:
                 for k, v in vars(lp).items()
                 if isinstance(v, np.ndarray)
             }
-            self._burst = lp.burst
         rows, cols = rows[pick], cols[pick]
         for k, v in self._kept.items():
             v[rows, cols] = getattr(lp, k)[pick, 0]
