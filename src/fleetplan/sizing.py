@@ -8,7 +8,7 @@ At a per-replica arrival rate λ it settles at an operating point (`load_point`)
 - each arrival's prompt of I tokens is prefilled in ⌈I / (chunk − n)⌉ mixed steps taking
   `tp(I)` in all, beside the prompts that arrived with it (groups of mean size g);
 - the mean step t̄ = 1 / (λ · E[chunks] / g + (1 − f) / t_dec), f the share of time in
-  mixed steps; n solved by regula falsi on [0, B − 1].
+  mixed steps; n solved by regula falsi (then capped at B − 1).
 
 TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunneen) + the rest
 of the step in flight when the request arrives (uniform over a decode step, or over a mixed
@@ -43,6 +43,7 @@ StepFn = Callable[[F64, F64, F64, F64], F64]
 
 _SLOT_WAIT_POINTS = (np.arange(16) + 0.5) / 16  # quantiles of the exponential wait tail
 CO_ARRIVALS = (0, 1, 2, 3, 5)  # other prompts sharing a first step (the last: 4 or more)
+N_MAX = 1024.0  # the top of the operating point's bracket: above any batch limit's sequences
 
 
 @dataclass(frozen=True)
@@ -178,15 +179,18 @@ def load_point(
     def gap(n: F64, extra: F64) -> tuple[F64, F64]:
         """Little's law's excess at `n` decoding, and the co-arrivals' tokens there."""
         *_, t_bar, _, extra_new, _ = mean_step(n, extra)
-        return np.minimum(lam * o1 * t_bar, b - 1) - n, extra_new
+        return lam * o1 * t_bar - n, extra_new
 
-    # n = min(λ·(O − 1)·t̄(n), B − 1): the gap is ≥ 0 at n = 0 and ≤ 0 at B − 1, so the root is
-    # bracketed; regula falsi with the Illinois halving converges in a few steps even where
-    # the step grows steeply with n (many-expert MoE: each sequence reads more experts), which
-    # damped substitution did not (Qwen3-30B-A3B: n 8.3 after four steps against 15.5)
-    lo, hi = np.zeros(lam.shape), np.maximum(b - 1, 0.0)
+    # n = min(λ·(O − 1)·t̄(n), B − 1): the gap λ·(O − 1)·t̄(n) − n is ≥ 0 at n = 0 and, for
+    # a replica that keeps up, ≤ 0 at the top of any batch limit, so the root is bracketed;
+    # regula falsi with the Illinois halving converges in a few steps even where the step
+    # grows steeply with n (many-expert MoE: each sequence reads more experts), which damped
+    # substitution did not (Qwen3-30B-A3B: n 8.3 after four steps against 15.5). The bracket
+    # does not depend on the batch limit (only the cap at B − 1 does): batch limits above the
+    # load settle at the same point, which the TPOT percentiles' dedupe relies on
+    lo, hi = np.zeros(lam.shape), np.maximum(b - 1, N_MAX)
     g_lo, extra = gap(lo, extra)
-    g_hi, extra = gap(hi, extra)
+    g_hi, _ = gap(hi, extra)
     side = np.zeros(lam.shape)
     n = lo
     # an entry stops where Little's law holds to 0.2 %: what it settles at does not depend on
@@ -198,7 +202,7 @@ def load_point(
         n = np.where(done, n, np.clip(step_to, lo, hi))
         g_n, extra_n = gap(n, extra)
         extra = np.where(done, extra, extra_n)
-        done |= np.abs(g_n) <= 0.002 * n + 0.01
+        done |= (np.abs(g_n) <= 0.002 * n + 0.01) | (n >= b - 1) & (g_n >= 0)
         if done.all():
             break
         up = g_n >= 0
@@ -208,6 +212,7 @@ def load_point(
         g_hi = np.where(up & (side > 0), 0.5 * g_hi, g_hi)
         g_lo = np.where(~up & (side < 0), 0.5 * g_lo, g_lo)
         side = np.where(up, 1.0, -1.0)
+    n = np.minimum(n, b - 1)
     # the prompts prefilled ahead of a request in its first step: those that arrived before
     # it in the step it arrived in (decode or mixed; first come first served, the step's
     # token budget goes out in admission order), plus a burst's; Poisson counts, each a
