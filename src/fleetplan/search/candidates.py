@@ -49,7 +49,11 @@ class Workload:
 
     @property
     def ctx_mean(self) -> float:
-        return self.input.mean + self.output.mean / 2
+        """Mean context of the sequences decoding at a random moment: each is at I + O/2 on
+        average over its life and is there for O steps, so longer outputs weigh more —
+        E[I] + E[O²] / (2 E[O])."""
+        o = self.output
+        return self.input.mean + (o.mean**2 + o.std**2) / (2 * o.mean)
 
     @property
     def ctx_std(self) -> float:
