@@ -1,4 +1,4 @@
-"""The analytic sizing against the simulator on seven workloads: TTFT p95 and TPOT p95 at the
+"""The analytic sizing against the simulator on eight workloads: TTFT p95 and TPOT p95 at the
 planned fleet within ±15 % of the simulated p95 (mean of three seeds), and the planned replicas
 no more than max(replicas_min + 1, 1.1 x replicas_min), replicas_min being the fewest the
 simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search).
@@ -67,6 +67,10 @@ SCENARIOS = {
     ),
     "bursty": _with(
         CHAT, traffic={"avg_qps": 20, "peak_qps": 50, "arrivals": {"kind": "gamma", "cv": 3}}
+    ),
+    # the same bursts over twice the fleet: the balancer spreads each burst thinner
+    "bursty-fleet": _with(
+        CHAT, traffic={"avg_qps": 40, "peak_qps": 100, "arrivals": {"kind": "gamma", "cv": 3}}
     ),
     "low-traffic": _with(
         CHAT,
