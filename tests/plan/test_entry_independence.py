@@ -17,7 +17,7 @@ from fleetplan.search.candidates import BATCH_GRID, _evaluate_all, evaluate
 from fleetplan.search.latency import LatencyModel
 from fleetplan.search.packing import OfferPacking
 from fleetplan.search.stack import distinct_rows, stack
-from fleetplan.sizing import _linear_cdf
+from fleetplan.sizing.percentiles import _linear_cdf
 from fleetplan.workload import QUANTILE_LEVELS
 
 NAMES = {"ttft": ("ttft", 95.0), "tpot": ("tpot", 95.0), "e2e": ("e2e", 99.0)}

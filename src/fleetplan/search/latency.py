@@ -15,14 +15,8 @@ from fleetplan.perf.schedule import mixed_step_s
 from fleetplan.perf.step_total import StepFactors, step_factors
 from fleetplan.queueing import quantile
 from fleetplan.search.stack import take
-from fleetplan.sizing import (
-    F64,
-    LoadPoint,
-    _take_rows,
-    load_point,
-    tpot_distribution,
-    ttft_distribution,
-)
+from fleetplan.sizing import F64, LoadPoint, load_point, tpot_distribution, ttft_distribution
+from fleetplan.sizing.percentiles import _take_rows
 from fleetplan.workload import QUANTILE_LEVELS, QUANTILE_WEIGHTS
 
 if TYPE_CHECKING:

@@ -1,47 +1,21 @@
-"""Sizing: the analytic latency percentiles of a replica set under load, and the seed's method.
-
-A replica runs iteration-level continuous batching (`perf.schedule.mixed_step` is the step).
-At a per-replica arrival rate λ it settles at an operating point (`load_point`):
-
-- `n` sequences decoding on average (Little: n = λ · (O − 1) · t̄), `t_dec` the pure decode
-  step of a batch of n + 1 (a sequence sees itself and the others in flight);
-- each arrival's prompt of I tokens is prefilled in ⌈I / (chunk − n)⌉ mixed steps taking
-  `tp(I)` in all, beside the prompts that arrived with it (groups of mean size g);
-- the mean step t̄ = 1 / (λ · E[chunks] / g + (1 − f) / t_dec), f the share of time in
-  mixed steps; n solved by regula falsi (then capped at B − 1).
-
-TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunneen) + the rest
-of the step in flight when the request arrives (uniform over a decode step, or over a mixed
-step, chosen by the share of time in each) + its own prefill, after the prompts that arrived
-before it in that step (first come, first served). TPOT of a request with O
-tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound
-Poisson sum of the prompts arriving during its life) / (O − 1). Percentiles come from these
-distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not
-from a worst case; docs/model/sizing.md derives each term and checks it against the
-simulator. All functions take numpy arrays and broadcast; only numpy is needed.
-"""
+"""A replica's operating point under load (`load_point`): sequences decoding, the decode and
+mixed steps, the prompts sharing a first step, the slot wait's parameters — what the TTFT and
+TPOT distributions (`sizing.percentiles`) read. docs/model/sizing.md derives each term."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fleetplan.queueing import (
-    normal_cdf,
-    poisson_weights,
-    renewals,
-    slot_wait,
-)
+from fleetplan.queueing import poisson_weights, renewals, slot_wait
 
 F64 = NDArray[np.float64]
 # (decoding sequences, their mean context, prefill tokens, their mean context) -> step seconds
 StepFn = Callable[[F64, F64, F64, F64], F64]
 
-_SLOT_WAIT_POINTS = (np.arange(16) + 0.5) / 16  # quantiles of the exponential wait tail
 CO_ARRIVALS = (0, 1, 2, 3, 5)  # other prompts sharing a first step (the last: 4 or more)
 N_MAX = 1024.0  # the top of the operating point's bracket: above any batch limit's sequences
 BURST_REPLICAS = 4.0  # a fleet's burst lands whole on a replica up to this many replicas
@@ -222,7 +196,7 @@ def load_point(
     # mean prompt (their prefills in the same call of the step as the last mean step's)
     more = [p_k] + [p_k + c * i_mean for c in CO_ARRIVALS[1:]]
     t_dec, own, nch_e, share, f, fm, t_bar, mixed_len, _, more_t = mean_step(n, extra, more)
-    tp = more_t[0][0]  # a prompt's prefill alone
+    alone = more_t[0][0]  # a prompt's own prefill, alone
     own_j = np.stack([t for t, _ in more_t], axis=-2)
     # how many arrive in the elapsed part of a step (half of it on average) depends on the
     # balancer: a random split (Poisson at λ/R) or every R-th request (round robin, an
@@ -238,7 +212,8 @@ def load_point(
     # balancer splits the fleet's bursts — a random split leaves c² = 1 + (c_a² − 1)/R, every
     # R-th request c_a²/R; least outstanding lies between, taken as their mean (the fleet's
     # c_a² made a bursty plan's TPOT p95 19 % pessimistic)
-    service = o1 * t_bar + _mean(tp, weights)
+    count_cv2 = np.maximum(0.5 * (1 + (arrival_cv2 - 1) / rr) + 0.5 * arrival_cv2 / rr, 1.0)
+    service = o1 * t_bar + _mean(alone, weights)
     slot_p, theta = slot_wait(r * b, lam_total, service, output_cv2, arrival_cv2)
     stable = (f < 1) & (lam * o1 * t_bar < b) & (theta > 0)
     return LoadPoint(
@@ -259,194 +234,5 @@ def load_point(
         stable=stable,
         replicas=np.broadcast_to(r, lam.shape),
         rate=lam,
-        count_cv2=np.maximum(0.5 * (1 + (arrival_cv2 - 1) / rr) + 0.5 * arrival_cv2 / rr, 1.0),
+        count_cv2=count_cv2,
     )
-
-
-def _linear_cdf(x: F64, points: F64, levels: F64) -> F64:
-    """CDF at x of the distribution whose quantile function is linear between
-    (levels[i], points[..., i]); 0 below the first point, 1 from the last on. `points` has
-    shape S + (k,) and x shape S or S + (j,) (several x per row)."""
-    return _LinearCdf(points, levels)(x)
-
-
-class _LinearCdf:
-    """`_linear_cdf` with its points fixed (evaluated at many x). Each row is interpolated on
-    its own points (the segment found by counting the points at or below x, the value as
-    `np.interp` forms it), so a row's result never depends on the rows evaluated with it."""
-
-    def __init__(self, points: F64, levels: F64) -> None:
-        k = points.shape[-1]
-        self.rows = int(np.prod(points.shape[:-1])) if points.shape[:-1] else 1
-        self.p = np.maximum.accumulate(points.reshape(self.rows, k), axis=1)
-        self.p0, self.p1 = self.p[:, :1], self.p[:, -1:]
-        self.at = (np.arange(self.rows) * k)[:, None]
-        self.levels = levels
-
-    def __call__(self, x: ArrayLike) -> F64:
-        x = np.asarray(x, dtype=np.float64)
-        xr = x.reshape(self.rows, -1)
-        p, levels, k = self.p, self.levels, self.p.shape[1]
-        if k > 1:
-            # the segment [p[j], p[j + 1]) holding x (inside the points: p[j + 1] > x >= p[j]):
-            # j counts the inner points at or below x (one comparison of (rows, x) per point)
-            j = np.zeros(xr.shape, dtype=np.intp)
-            for i in range(1, k - 1):
-                j += p[:, i : i + 1] <= xr
-            at = j + self.at
-            lo, hi = p.reshape(-1)[at], p.reshape(-1)[at + 1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                slope = (levels[j + 1] - levels[j]) / (hi - lo)
-                inside = slope * (xr - lo) + levels[j]
-        else:
-            inside = np.zeros(xr.shape)
-        out = np.where(xr >= self.p1, 1.0, np.where(xr < self.p0, 0.0, inside))
-        return out.reshape(x.shape)
-
-
-def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
-    """P(TTFT ≤ x): own prefill (+ the rest of the step in flight, when busy), then the slot
-    wait folded in at a few quantiles of its exponential tail."""
-    return ttft_distribution(lp, levels, weights)(x)
-
-
-def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[ArrayLike], F64]:
-    """`ttft_cdf` at `lp` as a function of x, with what does not depend on x worked out once
-    (a percentile evaluates the CDF a dozen times at the same operating point)."""
-
-    def no_wait(y: F64, lp: LoadPoint, own_prefill: _LinearCdf) -> F64:
-        idle = own_prefill(y)
-        rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.divide(rest, lp.t_dec[..., None, None])
-            np.clip(a, 0.0, 1.0, out=a)
-            in_dec = np.einsum("...jk,k->...j", a, weights)
-            np.divide(rest, lp.mixed_len[..., None, None], out=a)
-            np.clip(a, 0.0, 1.0, out=a)
-            in_mix = np.einsum("...jk,k->...j", a, weights)
-        in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, 1.0)
-        fm = lp.f_mixed
-        busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
-        return (1 - lp.p_busy) * idle + lp.p_busy * busy
-
-    # the slot wait, where an arrival waits with probability above 1e-4 (elsewhere none)
-    shape = lp.n.shape
-    own = _LinearCdf(lp.prefill_jk[..., 0, :], levels)
-    rows = np.flatnonzero(lp.slot_p.reshape(-1) > 1e-4)
-    if rows.size:
-        sub = _take_rows(lp, rows)  # shape (rows, 1, ...): the wait's quantiles on axis 1
-        own_sub = _LinearCdf(sub.prefill_jk[..., 0, :], levels)
-        with np.errstate(divide="ignore"):
-            waits = -np.log(1 - _SLOT_WAIT_POINTS) / sub.slot_theta
-        p = sub.slot_p[:, 0]
-
-    def cdf(x: ArrayLike) -> F64:
-        x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
-        out = no_wait(x, lp, own)
-        if rows.size:
-            flat = out.reshape(-1).copy()
-            folded = no_wait(x.reshape(-1)[rows][:, None] - waits, sub, own_sub).mean(axis=1)
-            flat[rows] = (1 - p) * flat[rows] + p * folded
-            out = flat.reshape(shape)
-        return np.where(lp.stable, out, 0.0)
-
-    return cdf
-
-
-def _take_rows(lp: LoadPoint, rows: np.ndarray) -> LoadPoint:
-    """`lp` at the flat indices `rows` of its leading shape, as shape (rows, 1, ...)."""
-    lead = lp.n.ndim
-    out = {}
-    for name, v in vars(lp).items():
-        if isinstance(v, np.ndarray):
-            v = v.reshape(-1, *v.shape[lead:])[rows][:, None]
-        out[name] = v
-    return LoadPoint(**out)
-
-
-def tpot_cdf(
-    lp: LoadPoint,
-    x: ArrayLike,
-    levels: F64,
-    weights: F64,
-    outputs: F64,
-    out_weights: F64,
-    replica_rate: F64,
-) -> F64:
-    """P(TPOT ≤ x) over requests of two or more tokens: t_dec plus the extra time of the
-    prefills during the request's O − 1 steps divided by O − 1; their count is Poisson
-    (λ·(O − 1)·t̄), exact for none and one, normal beyond; mixed over the output grid."""
-    return tpot_distribution(lp, levels, weights, outputs, out_weights, replica_rate)(x)
-
-
-def tpot_distribution(
-    lp: LoadPoint,
-    levels: F64,
-    weights: F64,
-    outputs: F64,
-    out_weights: F64,
-    replica_rate: F64,
-) -> Callable[[ArrayLike], F64]:
-    """`tpot_cdf` at `lp` as a function of x, with what does not depend on x (the counts'
-    weights and moments, the prefills' spread) worked out once."""
-    o1 = np.maximum(outputs - 1.0, 1.0)
-    # bursty arrivals come in clusters; those sharing a step are in `share` already, the
-    # rest spread the count further (Var N(t) ≈ c² E N(t), `count_cv2`)
-    m = np.maximum(lp.count_cv2 / lp.share, 1.0)[..., None]
-    # mixed steps (clusters of `share` prompts) during its life, (..., j)
-    mu = replica_rate[..., None] * o1 * lp.t_bar[..., None] / (m * lp.share[..., None])
-    d1 = _mean(lp.delta_k, weights)[..., None]
-    d_mean = m * d1
-    d_var = m * np.maximum(_mean(lp.delta_k**2, weights)[..., None] - d1**2, 0.0)
-    p0 = np.exp(-mu)
-    p1 = mu * p0
-    p2 = np.maximum(1 - p0 - p1, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        n2 = np.where(p2 > 1e-12, (mu - p1) / p2, 2.0)
-        n2sq = np.where(p2 > 1e-12, (mu + mu * mu - p1) / p2, 4.0)
-        s2 = np.sqrt(n2 * d_var + np.maximum(n2sq - n2 * n2, 0.0) * d_mean**2)
-        centre, spread = n2 * d_mean, np.maximum(s2, 1e-12)
-    cluster_k = lp.delta_k[..., None, :] + (m - 1)[..., None] * d1[..., None]
-    # exactly one mixed step: only at the (entry, output length) pairs where it has weight
-    # (short outputs), each on its entry's prefill spread
-    weighty = np.flatnonzero(p1 > 1e-7)
-    if weighty.size:
-        spread_k = cluster_k.reshape(-1, lp.delta_k.shape[-1])  # one row per entry
-        one_step = _LinearCdf(spread_k[weighty // mu.shape[-1]], levels)
-    shape = lp.n.shape
-
-    def cdf(x: ArrayLike) -> F64:
-        x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
-        y = (x - lp.t_dec)[..., None] * o1  # the extra time a request can absorb
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            tail = normal_cdf((y - centre) / spread)
-        one = np.zeros(y.shape)
-        if weighty.size:
-            one.reshape(-1)[weighty] = one_step(y.reshape(-1)[weighty][:, None])[:, 0]
-        out = ((p0 * (y >= 0) + p1 * one + p2 * tail) * out_weights).sum(axis=-1)
-        return np.where(lp.stable, out, 0.0)
-
-    return cdf
-
-
-def replicas_for_throughput(
-    peak_req_s: ArrayLike, per_replica_req_s: ArrayLike, utilization: float, min_replicas: int = 1
-) -> NDArray[np.int64]:
-    """Replicas so that each runs at most `utilization` of its capacity at peak."""
-    cap = np.asarray(per_replica_req_s, dtype=np.float64) * utilization
-    with np.errstate(divide="ignore"):
-        n = np.ceil(peak_req_s / cap - 1e-12)
-    n = np.where(cap > 0, n, np.iinfo(np.int64).max // 2)
-    return np.maximum(n, min_replicas).astype(np.int64)
-
-
-def seed_method_gpus(
-    qps: float, batch: int, output_tokens: float, t_step_s: float, utilization: float
-) -> tuple[float, float, int]:
-    """The hand method: λ_gpu = B / (G·t_step); N = ⌈QPS / (u·λ_gpu)⌉.
-
-    Returns (λ_gpu in req/s, usable req/s per GPU, GPUs). Ignores prefill and queueing.
-    """
-    lam = batch / (output_tokens * t_step_s)
-    usable = utilization * lam
-    return lam, usable, math.ceil(qps / usable - 1e-12)

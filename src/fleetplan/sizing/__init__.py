@@ -1,0 +1,55 @@
+"""Sizing: the analytic latency percentiles of a replica set under load, and the seed's method.
+
+A replica runs iteration-level continuous batching (`perf.schedule.mixed_step` is the step).
+At a per-replica arrival rate λ it settles at an operating point (`load_point`):
+
+- `n` sequences decoding on average (Little: n = λ · (O − 1) · t̄), `t_dec` the pure decode
+  step of a batch of n + 1 (a sequence sees itself and the others in flight);
+- each arrival's prompt of I tokens is prefilled in ⌈I / (chunk − n)⌉ mixed steps taking
+  `tp(I)` in all, beside the prompts that arrived with it (groups of mean size g);
+- the mean step t̄ = 1 / (λ · E[chunks] / g + (1 − f) / t_dec), f the share of time in
+  mixed steps; n solved by regula falsi (then capped at B − 1).
+
+TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunneen) + the rest
+of the step in flight when the request arrives (uniform over a decode step, or over a mixed
+step, chosen by the share of time in each) + its own prefill, after the prompts that arrived
+before it in that step (first come, first served). TPOT of a request with O
+tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound
+Poisson sum of the prompts arriving during its life) / (O − 1). Percentiles come from these
+distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not
+from a worst case; docs/model/sizing.md derives each term and checks it against the
+simulator. All functions take numpy arrays and broadcast; only numpy is needed.
+
+The package: `operating_point` (a replica's operating point, `load_point`), `percentiles` (the
+TTFT and TPOT distributions there) and `throughput` (replicas for a throughput, the seed's hand
+method).
+"""
+
+from fleetplan.sizing.operating_point import (
+    CO_ARRIVALS,
+    F64,
+    LoadPoint,
+    StepFn,
+    load_point,
+)
+from fleetplan.sizing.percentiles import (
+    tpot_cdf,
+    tpot_distribution,
+    ttft_cdf,
+    ttft_distribution,
+)
+from fleetplan.sizing.throughput import replicas_for_throughput, seed_method_gpus
+
+__all__ = [
+    "CO_ARRIVALS",
+    "F64",
+    "LoadPoint",
+    "StepFn",
+    "load_point",
+    "replicas_for_throughput",
+    "seed_method_gpus",
+    "tpot_cdf",
+    "tpot_distribution",
+    "ttft_cdf",
+    "ttft_distribution",
+]
