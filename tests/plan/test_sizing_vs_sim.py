@@ -1,7 +1,8 @@
-"""The analytic sizing against the simulator on eight workloads: TTFT p95 and TPOT p95 at the
+"""The analytic sizing against the simulator on nine workloads: TTFT p95 and TPOT p95 at the
 planned fleet within ±15 % of the simulated p95 (mean of three seeds), and the planned replicas
 no more than max(replicas_min + 1, 1.1 x replicas_min), replicas_min being the fewest the
-simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search).
+simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search), and no
+fewer than the fewest meeting every SLO.
 docs/model/sizing.md lists every figure."""
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ SCENARIOS = {
         slo={"ttft_p95_ms": 5000, "tpot_p95_ms": 200},
         constraints={"gpus": ["a100-80gb"], "tp": [1]},
     ),
+    # a large MoE on one 8-GPU node per replica (FP8, 256 experts)
+    "moe-deepseek": _with(
+        CHAT,
+        model="deepseek-r1",
+        precisions=["fp8"],
+        traffic={"avg_qps": 4, "peak_qps": 10},
+        slo={"ttft_p95_ms": 3000, "tpot_p95_ms": 80},
+        constraints={"gpus": ["h200"], "tp": [8]},
+    ),
     "bursty": _with(
         CHAT, traffic={"avg_qps": 20, "peak_qps": 50, "arrivals": {"kind": "gamma", "cv": 3}}
     ),
@@ -107,3 +117,5 @@ def test_analytic_percentiles_and_replicas_match_the_simulator(name):
     floor = math.ceil(sim.peak / (plan.scenario.headroom * rec.replica_req_per_s) - 1e-9)
     minimum = max(least, floor)
     assert rec.replicas <= max(minimum + 1, 1.1 * minimum), (rec.replicas, least, floor)
+    # and never fewer than the simulator needs to meet every SLO (a plan one short misses them)
+    assert rec.replicas >= least, (rec.replicas, least)
