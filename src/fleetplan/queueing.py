@@ -4,6 +4,7 @@ normal and gamma CDFs, and a vectorized quantile by bisection. numpy arrays in, 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -46,6 +47,25 @@ def poisson_weights(nu: F64) -> F64:
         p.append(p[-1] * nu / k)
     p.append(np.maximum(1 - sum(p), 0.0))
     return np.stack(p, axis=-1)
+
+
+def burst_count_weights(nu: F64, burst: F64, edges: tuple[int, ...]) -> F64:
+    """P(edges[i] <= N < edges[i + 1]) and P(N >= edges[-1]) of N = a Poisson count of mean
+    nu plus a geometric one of mean `burst` (how many of a renewal process's burst land
+    together: heavy-tailed, not Poisson), on a last axis. `edges` starts at 0."""
+    nu = np.asarray(nu, dtype=np.float64)
+    q = np.broadcast_to(np.asarray(burst, dtype=np.float64), nu.shape)
+    q = q / (1 + q)
+    top = edges[-1]
+    pois = [np.exp(-nu)]
+    for k in range(1, top):
+        pois.append(pois[-1] * nu / k)
+    cum = [np.zeros(nu.shape)]
+    for k in range(top):
+        cum.append(cum[-1] + sum(pois[i] * (1 - q) * q ** (k - i) for i in range(k + 1)))
+    out = [cum[b] - cum[a] for a, b in itertools.pairwise(edges)]
+    out.append(np.maximum(1 - cum[top], 0.0))
+    return np.stack(out, axis=-1)
 
 
 def _log_factorial(n: F64) -> F64:

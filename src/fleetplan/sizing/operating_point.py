@@ -10,15 +10,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fleetplan.queueing import poisson_weights, renewals, slot_wait
+from fleetplan.queueing import burst_count_weights, poisson_weights, renewals, slot_wait
 
 F64 = NDArray[np.float64]
 # (decoding sequences, their mean context, prefill tokens, their mean context) -> step seconds
 StepFn = Callable[[F64, F64, F64, F64], F64]
 
 CO_ARRIVALS = (0, 1, 2, 3, 5)  # other prompts sharing a first step (the last: 4 or more)
+# ... under bursty arrivals, whose counts run longer: a point in each of 0, 1, 2, 3, 4-6,
+# 7-10, 11-16 and 17 or more
+CO_ARRIVALS_BURSTY = (0, 1, 2, 3, 5, 8, 13, 21)
+_BURSTY_EDGES = (0, 1, 2, 3, 4, 7, 11, 17)
 N_MAX = 1024.0  # the top of the operating point's bracket: above any batch limit's sequences
-BURST_REPLICAS = 4.0  # a fleet's burst lands whole on a replica up to this many replicas
+BURST_REPLICAS = 2.0  # a fleet's burst lands whole on a replica up to this many replicas
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class LoadPoint:
     p_busy: F64  # share of arrivals finding the replica busy
     mixed_len: F64  # length-biased mean prefill (the one an arrival finds in progress)
     prefill_k: F64  # a prompt's own prefill at grid point k, with the prompts sharing it
-    prefill_jk: F64  # ... with CO_ARRIVALS[j] mean prompts sharing its step, (..., j, k)
+    prefill_jk: F64  # ... with CO_ARRIVALS[j] (bursty: _BURSTY) mean prompts ahead, (..., j, k)
     co_dec: F64  # weights of those counts when arriving in a decode step, (..., j)
     co_mix: F64  # ... in a mixed step
     delta_k: F64  # a mixed step's time beyond the decode steps it replaces
@@ -89,10 +93,11 @@ def load_point(
     o1 = max(output_mean - 1.0, 0.0)
     # a renewal process of inter-arrival CV² c² brings (c² − 1)/2 more arrivals right after
     # each one than Poisson does (its Palm excess), as many before: bursts of prompts, of
-    # which those within the same step share it. The balancer spreads a fleet's burst over
-    # its replicas: all of it up to 4 replicas, falling as 1/R beyond (the level is the one
-    # fitted on gamma arrivals at 6 replicas, a third of c² − 1; a fixed third made 12
-    # replicas' TTFT p95 47 % pessimistic and 3 replicas' 18 % optimistic, docs/model/sizing.md)
+    # which those within the same step share it, their count geometric (heavy-tailed: a
+    # Poisson count of the same mean made one bursty replica's TTFT p95 45 % optimistic). The
+    # balancer spreads a fleet's burst over its replicas: all of it up to 2 replicas, falling
+    # as 1/R beyond (the level checked against the simulator on gamma arrivals over 1-12
+    # replicas, docs/model/sizing.md)
     cluster = 0.5 * max(arrival_cv2 - 1.0, 0.0) * np.minimum(1.0, BURST_REPLICAS / r)
     p_k = prompts[None, None, :]
     k = prompts.size
@@ -194,7 +199,9 @@ def load_point(
     # it in the step it arrived in (decode or mixed; first come first served, the step's
     # token budget goes out in admission order), plus a burst's; Poisson counts, each a
     # mean prompt (their prefills in the same call of the step as the last mean step's)
-    more = [p_k] + [p_k + c * i_mean for c in CO_ARRIVALS[1:]]
+    bursty = arrival_cv2 > 1.0
+    grid = CO_ARRIVALS_BURSTY if bursty else CO_ARRIVALS
+    more = [p_k] + [p_k + c * i_mean for c in grid[1:]]
     t_dec, own, nch_e, share, f, fm, t_bar, mixed_len, _, more_t = mean_step(n, extra, more)
     alone = more_t[0][0]  # a prompt's own prefill, alone
     own_j = np.stack([t for t, _ in more_t], axis=-2)
@@ -208,6 +215,11 @@ def load_point(
         return 0.5 * (lam * window / 2 + renewals(rr, lam_total, window / 2)) + cluster
 
     nu_dec, nu_mix = sharing(t_dec), sharing(mixed_len)
+    if bursty:  # the arrivals in the step at the rate, plus a burst's
+        co_dec = burst_count_weights(nu_dec - cluster, cluster, _BURSTY_EDGES)
+        co_mix = burst_count_weights(nu_mix - cluster, cluster, _BURSTY_EDGES)
+    else:
+        co_dec, co_mix = poisson_weights(nu_dec), poisson_weights(nu_mix)
     # the arrivals' count over a request's life at ONE replica, for the TPOT term: the
     # balancer splits the fleet's bursts — a random split leaves c² = 1 + (c_a² − 1)/R, every
     # R-th request c_a²/R; least outstanding lies between, taken as their mean (the fleet's
@@ -225,8 +237,8 @@ def load_point(
         mixed_len=mixed_len,
         prefill_k=own,
         prefill_jk=own_j,
-        co_dec=poisson_weights(nu_dec),
-        co_mix=poisson_weights(nu_mix),
+        co_dec=co_dec,
+        co_mix=co_mix,
         delta_k=np.maximum(own - nch_e * t_dec[..., None], 0.0),
         share=share,
         slot_p=slot_p,
