@@ -1,4 +1,4 @@
-"""The analytic sizing against the simulator on nine workloads: TTFT p95 and TPOT p95 at the
+"""The analytic sizing against the simulator on ten workloads: TTFT p95 and TPOT p95 at the
 planned fleet within ±15 % of the simulated p95 (mean of three seeds), and the planned replicas
 no more than max(replicas_min + 1, 1.1 x replicas_min), replicas_min being the fewest the
 simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search), and no
@@ -81,6 +81,14 @@ SCENARIOS = {
     # the same bursts over twice the fleet: the balancer spreads each burst thinner
     "bursty-fleet": _with(
         CHAT, traffic={"avg_qps": 40, "peak_qps": 100, "arrivals": {"kind": "gamma", "cv": 3}}
+    ),
+    # long answers to short prompts: the sequences in flight are mostly long ones
+    "long-outputs": _with(
+        CHAT,
+        input_tokens={"mean": 300, "p95": 1000},
+        output_tokens={"mean": 1500, "p95": 4000},
+        traffic={"avg_qps": 5, "peak_qps": 10},
+        slo={"ttft_p95_ms": 1000, "tpot_p95_ms": 40},
     ),
     "low-traffic": _with(
         CHAT,
