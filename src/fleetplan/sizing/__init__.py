@@ -13,7 +13,8 @@ At a per-replica arrival rate λ it settles at an operating point (`load_point`)
 TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunneen) + the rest
 of the step in flight when the request arrives (uniform over a decode step, or over a mixed
 step, chosen by the share of time in each) + its own prefill, after the prompts that arrived
-before it in that step (first come, first served). TPOT of a request with O
+before it in that step (first come, first served; bursty arrivals add a burst's, counted
+geometrically and spread over the replicas). TPOT of a request with O
 tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound
 Poisson sum of the prompts arriving during its life) / (O − 1). Percentiles come from these
 distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not
