@@ -51,3 +51,27 @@ def test_past_the_batch_the_point_is_unstable():
     lp = _point(50.0, 64.0)
     assert lp.n[0, 0] == pytest.approx(63.0)
     assert not lp.stable[0, 0]
+
+
+def _runaway(seqs, ctx, tokens, attended):
+    """A step that grows with the square of the sequences it serves."""
+    seqs = np.asarray(seqs, dtype=np.float64)
+    return 1e-3 * (1 + seqs) ** 2 + 0 * np.asarray(tokens) + 0 * np.asarray(attended)
+
+
+def test_a_replica_that_cannot_keep_up_is_saturated_not_idle():
+    # ten times past what its batch of 32 holds
+    lp = load_point(
+        _runaway,
+        arrival_rate=np.array([[50.0]]),
+        replicas=np.array([[1.0]]),
+        batch=np.array([[32.0]]),
+        chunk=np.array([[4096.0]]),
+        context=1200.0,
+        prompts=PROMPTS,
+        weights=WEIGHTS,
+        output_mean=OUTPUT_MEAN,
+        output_cv2=0.5,
+    )
+    assert lp.n[0, 0] == pytest.approx(31.0)
+    assert not lp.stable[0, 0]
