@@ -60,7 +60,7 @@ def _runaway(seqs, ctx, tokens, attended):
 
 
 def test_a_replica_that_cannot_keep_up_is_saturated_not_idle():
-    # ten times past what its batch of 32 holds
+    # hundreds of times past what its batch of 32 serves
     lp = load_point(
         _runaway,
         arrival_rate=np.array([[50.0]]),
