@@ -24,9 +24,9 @@ def _moe_like(seqs, ctx, tokens, attended):
     return 2e-3 + 2e-4 * experts + 2e-5 * tokens + 0 * np.asarray(attended)
 
 
-def _point(rate: float, batch: float):
+def _point(rate: float, batch: float, step=_moe_like):
     return load_point(
-        _moe_like,
+        step,
         arrival_rate=np.array([[rate]]),
         replicas=np.array([[1.0]]),
         batch=np.array([[batch]]),
@@ -61,17 +61,6 @@ def _runaway(seqs, ctx, tokens, attended):
 
 def test_a_replica_that_cannot_keep_up_is_saturated_not_idle():
     # hundreds of times past what its batch of 32 serves
-    lp = load_point(
-        _runaway,
-        arrival_rate=np.array([[50.0]]),
-        replicas=np.array([[1.0]]),
-        batch=np.array([[32.0]]),
-        chunk=np.array([[4096.0]]),
-        context=1200.0,
-        prompts=PROMPTS,
-        weights=WEIGHTS,
-        output_mean=OUTPUT_MEAN,
-        output_cv2=0.5,
-    )
+    lp = _point(50.0, 32.0, _runaway)
     assert lp.n[0, 0] == pytest.approx(31.0)
     assert not lp.stable[0, 0]
