@@ -1,6 +1,7 @@
 """Queueing and distribution formulas the sizing model (`fleetplan.sizing`) is built from:
-Erlang C and the Allen–Cunneen G/G/c slot wait, an Erlang-R renewal count, Poisson weights,
-normal and gamma CDFs, and a vectorized quantile by bisection. numpy arrays in, broadcast out."""
+Erlang C and the Allen–Cunneen G/G/c slot wait, an Erlang-R renewal count, the weights of a
+Poisson count plus a geometric burst, normal and gamma CDFs, and a vectorized quantile by
+bisection. numpy arrays in, broadcast out."""
 
 from __future__ import annotations
 
@@ -37,16 +38,6 @@ def renewals(replicas: F64, rate_total: F64, window: F64) -> F64:
     ks = np.arange(1, int(np.max(terms, initial=1.0)) + 1, dtype=np.float64)
     each = np.where(ks <= terms[..., None], gamma_cdf(ks * r[..., None], x[..., None]), 0.0)
     return np.cumsum(each, axis=-1)[..., -1]
-
-
-def poisson_weights(nu: F64) -> F64:
-    """P(N = 0..3) and P(N >= 4) of a Poisson count of mean nu, on a last axis."""
-    nu = np.asarray(nu, dtype=np.float64)
-    p = [np.exp(-nu)]
-    for k in range(1, 4):
-        p.append(p[-1] * nu / k)
-    p.append(np.maximum(1 - sum(p), 0.0))
-    return np.stack(p, axis=-1)
 
 
 def burst_count_weights(nu: F64, burst: F64, edges: tuple[int, ...]) -> F64:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fleetplan.queueing import burst_count_weights, poisson_weights, renewals, slot_wait
+from fleetplan.queueing import burst_count_weights, renewals, slot_wait
 
 F64 = NDArray[np.float64]
 # (decoding sequences, their mean context, prefill tokens, their mean context) -> step seconds
 StepFn = Callable[[F64, F64, F64, F64], F64]
 
 CO_ARRIVALS = (0, 1, 2, 3, 5)  # other prompts sharing a first step (the last: 4 or more)
+_EDGES = (0, 1, 2, 3, 4)  # the counts each stands for: 0, 1, 2, 3, 4 or more
 # ... under bursty arrivals, whose counts run longer: a point in each of 0, 1, 2, 3, 4-6,
 # 7-10, 11-16 and 17 or more
 CO_ARRIVALS_BURSTY = (0, 1, 2, 3, 5, 8, 13, 21)
@@ -197,10 +198,10 @@ def load_point(
     n = np.minimum(n, b - 1)
     # the prompts prefilled ahead of a request in its first step: those that arrived before
     # it in the step it arrived in (decode or mixed; first come first served, the step's
-    # token budget goes out in admission order), plus a burst's; Poisson counts, each a
-    # mean prompt (their prefills in the same call of the step as the last mean step's)
-    bursty = arrival_cv2 > 1.0
-    grid = CO_ARRIVALS_BURSTY if bursty else CO_ARRIVALS
+    # token budget goes out in admission order), plus a burst's; a Poisson count and a
+    # geometric one, each a mean prompt (their prefills in the same call of the step as the
+    # last mean step's)
+    grid, edges = (CO_ARRIVALS_BURSTY, _BURSTY_EDGES) if arrival_cv2 > 1 else (CO_ARRIVALS, _EDGES)
     more = [p_k] + [p_k + c * i_mean for c in grid[1:]]
     t_dec, own, nch_e, share, f, fm, t_bar, mixed_len, _, more_t = mean_step(n, extra, more)
     alone = more_t[0][0]  # a prompt's own prefill, alone
@@ -212,14 +213,12 @@ def load_point(
     rr = np.broadcast_to(r, lam.shape)
 
     def sharing(window: F64) -> F64:
-        return 0.5 * (lam * window / 2 + renewals(rr, lam_total, window / 2)) + cluster
+        """Weights of the counts ahead for an arrival `window` s into a step: those at the
+        rate, plus a burst's."""
+        at_rate = 0.5 * (lam * window / 2 + renewals(rr, lam_total, window / 2))
+        return burst_count_weights(at_rate, cluster, edges)
 
-    nu_dec, nu_mix = sharing(t_dec), sharing(mixed_len)
-    if bursty:  # the arrivals in the step at the rate, plus a burst's
-        co_dec = burst_count_weights(nu_dec - cluster, cluster, _BURSTY_EDGES)
-        co_mix = burst_count_weights(nu_mix - cluster, cluster, _BURSTY_EDGES)
-    else:
-        co_dec, co_mix = poisson_weights(nu_dec), poisson_weights(nu_mix)
+    co_dec, co_mix = sharing(t_dec), sharing(mixed_len)
     # the arrivals' count over a request's life at ONE replica, for the TPOT term: the
     # balancer splits the fleet's bursts — a random split leaves c² = 1 + (c_a² − 1)/R, every
     # R-th request c_a²/R; least outstanding lies between, taken as their mean (the fleet's
