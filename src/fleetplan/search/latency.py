@@ -112,13 +112,13 @@ class LatencyModel:
     def value(self, lp: LoadPoint, metric: str, percentile: float) -> F64:
         """The `percentile`-th percentile of `metric`, seconds (inf where unstable)."""
         first = lp.prefill_k[..., 0]
-        if metric == "ttft":
-            lo, hi = first, lp.prefill_k[..., -1] + lp.mixed_len + lp.t_dec
+        if metric == "ttft":  # own prefill, the longest prefill in flight, a decode step
+            lo, hi = first, 2 * lp.prefill_k[..., -1] + lp.t_dec
         elif metric == "tpot":
             lo, hi = lp.t_dec * 0.999, lp.t_dec + lp.delta_k[..., -1] + lp.mixed_len
         else:
             top = (self.outputs[-1] - 1) * lp.t_bar
-            lo, hi = first, lp.prefill_k[..., -1] + lp.mixed_len + lp.t_dec + 2 * top
+            lo, hi = first, 2 * lp.prefill_k[..., -1] + lp.t_dec + 2 * top
         return quantile(self.distribution(lp, metric), percentile / 100, lo, hi)
 
     def meets(self, lp: LoadPoint) -> np.ndarray:

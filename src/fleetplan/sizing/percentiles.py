@@ -76,12 +76,13 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
             np.clip(a, 0.0, 1.0, out=a)
             in_dec = np.einsum("...jk,k->...j", a, weights)
             # the rest of the prefill in flight is uniform over one of the groups' lengths:
-            # P(rest ≤ r) = Σ_g u_g · min(r / L_g, 1), summed as min(r · u_g / L_g, u_g)
+            # P(rest ≤ r) = Σ_g u_g · min(r / L_g, 1), summed as min(r⁺ · u_g / L_g, u_g)
             share, rate = in_flight
+            np.maximum(rest, 0.0, out=rest)
             done = np.zeros(rest.shape)
             for g in range(share.shape[-1]):
                 np.multiply(rest, rate[..., g, None, None], out=a)
-                np.clip(a, 0.0, share[..., g, None, None], out=a)
+                np.minimum(a, share[..., g, None, None], out=a)
                 done += a
             in_mix = np.einsum("...jk,k->...j", done, weights)
         in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, 1.0)
