@@ -12,8 +12,11 @@ from fleetplan.queueing import normal_cdf
 from fleetplan.sizing.operating_point import F64, LoadPoint, _mean
 
 _SLOT_WAIT_POINTS = (np.arange(16) + 0.5) / 16  # quantiles of the exponential wait tail
-# the prompts' quantile levels gathered into a few groups for the rest of a mixed step in flight
-# (`in_flight_groups`): the tail in its own groups, where a p95 reads it
+# the prompts' quantile levels gathered into four groups for the rest of the prefill in flight
+# (`in_flight_groups`), the tail in groups of its own, where a p95 reads it: of every three edges
+# among the midpoints of `workload.QUANTILE_LEVELS`, these keep the rest's p80-p99 closest to the
+# whole mixture's over six length distributions (chat, 6 K and 4 K prompts, 300 with a p95 of
+# 1,000, 2,000 with a p95 of 8,000, 1,000 with a p95 of 1,500): within 10 %, 5 % on chat lengths
 _IN_FLIGHT_EDGES = (0.875, 0.9625, 0.9945)
 
 
@@ -68,7 +71,7 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
     """`ttft_cdf` at `lp` as a function of x, with what does not depend on x worked out once
     (a percentile evaluates the CDF a dozen times at the same operating point)."""
 
-    def no_wait(y: F64, lp: LoadPoint, own_prefill: _LinearCdf, in_flight: tuple) -> F64:
+    def no_wait(y: F64, lp: LoadPoint, own_prefill: _LinearCdf, in_flight: tuple[F64, F64]) -> F64:
         idle = own_prefill(y)
         rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
         with np.errstate(divide="ignore", invalid="ignore"):
