@@ -51,9 +51,12 @@ def burst_count_weights(nu: F64, burst: F64, edges: tuple[int, ...]) -> F64:
     pois = [np.exp(-nu)]
     for k in range(1, top):
         pois.append(pois[-1] * nu / k)
-    cum = [np.zeros(nu.shape)]
+    # P(N = k) = Σ_i pois[i] (1 − q) q^(k − i), by recurrence:
+    # P(N = k) = q P(N = k − 1) + (1 − q) pois[k]
+    cum, c = [np.zeros(nu.shape)], np.zeros(nu.shape)
     for k in range(top):
-        cum.append(cum[-1] + sum(pois[i] * (1 - q) * q ** (k - i) for i in range(k + 1)))
+        c = q * c + (1 - q) * pois[k]
+        cum.append(cum[-1] + c)
     out = [cum[b] - cum[a] for a, b in itertools.pairwise(edges)]
     out.append(np.maximum(1 - cum[top], 0.0))
     return np.stack(out, axis=-1)

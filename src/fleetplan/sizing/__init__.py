@@ -11,8 +11,9 @@ At a per-replica arrival rate λ it settles at an operating point (`load_point`)
   mixed steps; n solved by regula falsi (then capped at B − 1).
 
 TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunneen) + the rest
-of the step in flight when the request arrives (uniform over a decode step, or over a mixed
-step, chosen by the share of time in each) + its own prefill, after the prompts that arrived
+of the step in flight when the request arrives (uniform over a decode step, or over the
+prefill in flight — a length-biased pick among the prompts' prefills — chosen by the share of
+time in each) + its own prefill, after the prompts that arrived
 before it in that step (first come, first served; bursty arrivals add a burst's, counted
 geometrically and spread over the replicas). TPOT of a request with O
 tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound

@@ -36,7 +36,9 @@ class LoadPoint:
     t_bar: F64  # the mean step (decode and mixed)
     f_mixed: F64  # share of time in mixed steps
     p_busy: F64  # share of arrivals finding the replica busy
-    mixed_len: F64  # length-biased mean prefill (the one an arrival finds in progress)
+    # length-biased mean prefill: the mean of the one an arrival finds in flight (the TTFT
+    # term spreads it over the prompts' prefills: percentiles.in_flight_groups)
+    mixed_len: F64
     prefill_k: F64  # a prompt's own prefill at grid point k, with the prompts sharing it
     prefill_jk: F64  # ... with CO_ARRIVALS[j] (bursty: _BURSTY) mean prompts ahead, (..., j, k)
     co_dec: F64  # weights of those counts when arriving in a decode step, (..., j)

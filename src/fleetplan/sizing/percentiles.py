@@ -101,7 +101,7 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
     if rows.size:
         sub = _take_rows(lp, rows)  # shape (rows, 1, ...): the wait's quantiles on axis 1
         own_sub = _LinearCdf(sub.prefill_jk[..., 0, :], levels)
-        in_flight_sub = _rates(in_flight_groups(sub.prefill_k, levels, weights))
+        in_flight_sub = tuple(a.reshape(-1, a.shape[-1])[rows][:, None] for a in in_flight)
         with np.errstate(divide="ignore"):
             waits = -np.log(1 - _SLOT_WAIT_POINTS) / sub.slot_theta
         p = sub.slot_p[:, 0]
