@@ -15,12 +15,16 @@ The per-metric table is followed by the error of the packaged profiles themselve
 `fleetplan perf`, `plan` and `simulate` use) on the same rows.
 
 The leave-one-source-out run fits each family once per source (a minute or two); its result is
-cached in benchmarks/accuracy/.cache/ under a hash of the data and the model's code.
+cached in benchmarks/accuracy/.cache/ under a hash of the data and the model's code. Every run
+writes the errors per engine family, GPU generation and model kind to the package
+(`src/fleetplan/catalog/data/error_bands.json`), where `fleetplan perf` reads the band that
+stands for its configuration (fleetplan.catalog.error_bands).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import sys
@@ -37,6 +41,7 @@ from fleetplan.accuracy.predict import predict_row, predict_rows
 from fleetplan.accuracy.published import read_published
 from fleetplan.accuracy.rows import GROUPS, ValidationRow, read_rows_csv
 from fleetplan.catalog import load_catalog
+from fleetplan.catalog.error_bands import BANDS_FILE, ErrorRecord, bands_document, build_bands
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -56,25 +61,45 @@ def load_rows(cat) -> tuple[list[ValidationRow], list[tuple[str, str]]]:
     return ok, pub.skipped + [(r.row_id, why) for r, why in dropped]
 
 
+def data_sha256() -> str:
+    """The hash of the two validation sets the report reads."""
+    h = hashlib.sha256()
+    for f in (HERE / "validation.csv", HERE / "measurements.csv"):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def _fingerprint() -> str:
     h = hashlib.sha256()
     files = [HERE / "validation.csv", HERE / "measurements.csv"]
     files += sorted((ROOT / "src" / "fleetplan").glob("catalog/data/*.toml"))
     for sub in ("perf", "accuracy", "sim", "catalog"):
         files += sorted((ROOT / "src" / "fleetplan" / sub).glob("*.py"))
+    # what the report writes, not what it judges
+    files = [f for f in files if f.name != "error_bands.py"]
     for f in files:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
-def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict, dict[str, float]]:
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict, dict[str, float], str]:
+    """The rows judged out of sample and in sample, the in-sample profiles, the packaged
+    profiles' predictions, and when the leave-one-source-out run was made."""
     path = CACHE / f"loso-{_fingerprint()}.json"
     by_id = {r.row_id: r for r in rows}
     data = json.loads(path.read_text()) if use_cache and path.exists() else {}
     if "judged" in data:
         judged = [Judged(by_id[i], f, o, n) for i, f, o, n in data["judged"] if i in by_id]
         profiles = data["profiles"]
+        made = data.get("made") or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        )
     else:
+        made = _utc_now()
         t0 = time.perf_counter()
         judged, fitted = leave_one_source_out(
             rows, cat, progress=lambda m: print(f"  [{time.perf_counter() - t0:5.0f} s] {m}")
@@ -85,11 +110,11 @@ def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict, dict[st
             per_expert = cat.engines[fam].moe_expert_overhead_us > 0
             names = default_factors(fam_rows, cat, per_expert)
             profiles[fam] = {n: factor_value(eng, n) for n in names}
-    if "packaged" in data:
-        return judged, profiles, data["packaged"]
+    if "packaged" in data and "made" in data:
+        return judged, profiles, data["packaged"], made
     # the packaged profiles' own predictions: what the tool ships, beside the in-sample fit (a
     # cache written before they were kept gains them without running the folds again)
-    packaged = {p.row.row_id: p.predicted for p in predict_rows(rows, cat)}
+    packaged = data.get("packaged") or {p.row.row_id: p.predicted for p in predict_rows(rows, cat)}
     CACHE.mkdir(exist_ok=True)
     path.write_text(
         json.dumps(
@@ -97,10 +122,40 @@ def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict, dict[st
                 "judged": [[j.row.row_id, j.family, j.out_of_sample, j.in_sample] for j in judged],
                 "profiles": profiles,
                 "packaged": packaged,
+                "made": made,
             }
         )
     )
-    return judged, profiles, packaged
+    return judged, profiles, packaged, made
+
+
+def write_bands(judged: list[Judged], cat, made: str) -> Path:
+    """The out-of-sample errors per engine family, GPU generation and model kind, into the
+    package (fleetplan.catalog.error_bands)."""
+    records = [
+        ErrorRecord(
+            family=j.family,
+            generation=cat.gpu(j.row.gpu).architecture,
+            kind="moe" if cat.model(j.row.model).is_moe else "dense",
+            metric=j.row.group,
+            source=j.row.source_id,
+            error=j.error,
+        )
+        for j in judged
+    ]
+    meta = {
+        "generated": made,
+        "method": "leave-one-source-out: each source's rows predicted by factors fitted without "
+        "that source (python benchmarks/accuracy/report.py --no-cache); absolute and signed % "
+        "error of predicted vs measured",
+        "rows": len(judged),
+        "sources": len({j.row.source_id for j in judged}),
+        # the validation data the bands were measured on (tests hold the file to it)
+        "data_sha256": data_sha256(),
+    }
+    path = ROOT / "src" / "fleetplan" / "catalog" / "data" / BANDS_FILE
+    path.write_text(bands_document(build_bands(records), meta), encoding="utf-8")
+    return path
 
 
 def stats(judged: list[Judged]) -> dict[str, float]:
@@ -157,7 +212,7 @@ def main() -> None:
     args = ap.parse_args()
     cat = load_catalog()
     rows, dropped = load_rows(cat)
-    judged, profiles, packaged = judged_rows(rows, cat, not args.no_cache)
+    judged, profiles, packaged, made = judged_rows(rows, cat, not args.no_cache)
     sources = {j.row.source_id for j in judged}
     print(f"fleetplan performance model vs {len(judged)} published measurements from "
           f"{len(sources)} sources (validation.csv + measurements.csv); {len(dropped)} rows "
@@ -217,6 +272,8 @@ def main() -> None:
               f"{r.value:.4g} -> {j.out_of_sample:.4g} ({100 * j.error:+.0f} %)")  # fmt: skip
     if args.profiles:
         print_profiles(profiles, cat)
+    bands = write_bands(judged, cat, made)
+    print(f"\nerror bands per family, generation and model kind: {bands.relative_to(ROOT)}")
     perf_row = next(r for r in rows if r.schedule == "static" or r.schedule == "continuous")
     predict_row(perf_row, cat)
     n = 200

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fleetplan.catalog import Catalog, load_catalog, resolve_model
+from fleetplan.catalog.error_bands import ExpectedError, for_configuration
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 from fleetplan.errors import InputError
 from fleetplan.perf import schedule
@@ -97,6 +98,10 @@ class PerfEstimate:
     output_tokens: int
     result: schedule.PerfResult
     fits: list[bool]  # per batch: KV room for `batch` sequences of input+output tokens
+    # how far the packaged model was from published measurements of configurations like this
+    # one, out of sample (catalog.error_bands); None where a calibration or catalog file
+    # changed the engine's profile, which the bands do not describe
+    expected_error: ExpectedError | None = None
 
 
 def parse_batches(text: str) -> list[int | str]:
@@ -165,6 +170,7 @@ def estimate_perf(
         output_tokens=output_tokens,
         result=result,
         fits=fits,
+        expected_error=for_configuration(catalog or load_catalog(), e.id, g.id, m),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,9 @@ from fleetplan.cli.options import (
     precision_opt,
     tp_opt,
 )
+
+if TYPE_CHECKING:
+    from fleetplan.estimate import PerfEstimate
 
 
 @app.command("perf")
@@ -89,7 +93,7 @@ def perf(
         print_json(records)
         return
     if explain:
-        print("\n".join(explain_perf(pe)))
+        print("\n".join(explain_perf(pe) + _expected_error(pe)))
         return
     rows = [
         [
@@ -128,3 +132,14 @@ def perf(
         "basis: analytic roofline x engine efficiency factors (fleetplan engines --json for "
         "sources; docs/model/performance.md)"
     )
+    print("\n".join(_expected_error(pe)))
+
+
+def _expected_error(pe: PerfEstimate) -> list[str]:
+    """How far the model was from published measurements like this setup (catalog.error_bands)."""
+    if pe.expected_error:
+        return pe.expected_error.lines()
+    return [
+        f"expected error: not known for {pe.setup.engine.id} as a calibration or catalog file "
+        "sets it (`fleetplan calibrate` prints the cross-validated error of a calibration)"
+    ]

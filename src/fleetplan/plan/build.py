@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from fleetplan.catalog import Catalog, load_catalog, resolve_model
+from fleetplan.catalog.error_bands import for_configuration
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.plan.context import api_comparisons, fleet_mix, horizons, seed_check
 from fleetplan.plan.search import Prepared, _rank, _workload, prepare, search
@@ -111,6 +112,11 @@ def make_plan(
         notes=notes,
         by_provider=best_per_provider(ranked),
         arrivals=work.arrivals,
+        expected_error=(
+            for_configuration(cat, recommended.engine, recommended.gpu, model)
+            if recommended
+            else None
+        ),
     )
     return _extend(plan, spec, base, cat, model, work, evals, prep, cands)
 

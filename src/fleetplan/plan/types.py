@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fleetplan.catalog.error_bands import ExpectedError
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import Candidate, Rejection
@@ -79,3 +80,7 @@ class Plan:
     # the cheapest SLO-meeting deployment per (provider, pricing): one run answers "which
     # provider, which pricing"
     by_provider: list[Candidate] = field(default_factory=list)
+    # how far the performance model was from published measurements of setups like the
+    # recommendation's, out of sample (catalog.error_bands); None without a recommendation or
+    # where a calibration or catalog file changed its engine's profile
+    expected_error: ExpectedError | None = None

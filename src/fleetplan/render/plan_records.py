@@ -57,6 +57,7 @@ def plan_record(p: Plan) -> dict[str, Any]:
             "headroom": s.headroom,
         },
         "recommended": candidate_record(p.recommended) if p.recommended else None,
+        "expected_error": p.expected_error.record() if p.expected_error else None,
         "alternatives": [candidate_record(c) for c in p.alternatives],
         "by_provider": [candidate_record(c) for c in p.by_provider],
         "pareto": [candidate_record(c) for c in p.pareto],

@@ -275,12 +275,28 @@ def sections(p: Plan) -> list[Section]:
                 "(docs/model/performance.md); latency percentiles from a queue and step "
                 "model checked against the simulator "
                 "(docs/model/sizing.md); prices from the offer catalog with sources",
+                *_expected_error(p),
             ],
         )
     )
     for sec in out:
         sec.notes = [n for n in sec.notes if n]
     return out
+
+
+def _expected_error(p: Plan) -> list[str]:
+    """How far the performance model was from measurements of setups like the recommendation's
+    (catalog.error_bands), as notes; the recommendation's TTFT and TPOT p95 and its replica
+    capacity stand on these numbers."""
+    if p.recommended is None:
+        return []
+    if p.expected_error is None:
+        return [
+            f"expected error: not known for {p.recommended.engine} as a calibration or catalog "
+            "file sets it (`fleetplan calibrate` prints a calibration's cross-validated error)"
+        ]
+    # one note a line, whatever the format: the terminal's alignment padding goes
+    return [" ".join(line.split()) for line in p.expected_error.lines()]
 
 
 def _mix_section(m: Any) -> Section:

@@ -59,6 +59,7 @@ def unsupported_fit_record(model: str, gpu: str, precision: str, tp: int, reason
 
 def perf_records(p: PerfEstimate) -> list[dict[str, Any]]:
     r = p.result
+    err = p.expected_error.record() if p.expected_error else None
     rows = []
     for i, b in enumerate(r.batch):
         rows.append(
@@ -82,6 +83,7 @@ def perf_records(p: PerfEstimate) -> list[dict[str, Any]]:
                 "input_tokens": p.input_tokens,
                 "output_tokens": p.output_tokens,
                 "basis": "analytic roofline with engine efficiency factors (docs/model)",
+                "expected_error": err,
             }
         )
     return rows
