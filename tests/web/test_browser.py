@@ -114,11 +114,17 @@ def _wait_charts(pg: object, ids: tuple[str, ...]) -> None:
 def test_builtin_plan_and_every_chart(page: object, server: str) -> None:
     import httpx
 
-    expected = httpx.post(f"{server}/api/plan", timeout=60).json()["recommended"]
+    plan = httpx.post(f"{server}/api/plan", timeout=60).json()
+    expected = plan["recommended"]
     page.goto(server + "/")
     page.wait_for_selector("#rec-gpu")
     assert page.inner_text("#rec-gpu") == expected["gpu"]
     assert page.inner_text("#rec-replicas") == str(expected["replicas"])
+    # the model's out-of-sample error beside the recommendation, as the plan's JSON gives it
+    ttft = plan["expected_error"]["metrics"]["ttft_ms"]
+    assert f"TTFT {ttft['median_abs_pct']:g} % (p90 {ttft['p90_abs_pct']:g} %)" in page.inner_text(
+        "#rec-error"
+    )
     _wait_charts(page, CHARTS)
     page.click("#b-verify")
     _wait_charts(page, ("chart-timeline",))

@@ -140,6 +140,16 @@ function schedulePlan() { clearTimeout(state.timer); state.timer = setTimeout(ru
 
 function fmt(v, d) { return v === null || v === undefined ? "n/a" : Number(v).toLocaleString("en-US", { maximumFractionDigits: d === undefined ? 1 : d }); }
 function esc(t) { const d = document.createElement("div"); d.textContent = String(t); return d.innerHTML; }
+// how far the performance model was from published measurements of setups like this one
+// (catalog.error_bands, out of sample): the recommendation's latencies and capacity stand on it
+function errorText(e) {
+  if (!e) return "Model error: not known (a calibration or catalog file changes this engine's profile).";
+  const names = { output_tok_per_s: "output tok/s", ttft_ms: "TTFT", tpot_ms: "TPOT" };
+  const parts = Object.entries(e.metrics).map(([k, m]) =>
+    `${names[k] || k} ${fmt(m.median_abs_pct, 1)} % (p90 ${fmt(m.p90_abs_pct, 1)} %)`);
+  return `Model error against published measurements of setups like this, each predicted without its source's data (median, p90): ${parts.join(", ")}.`;
+}
+
 function offerText(o) {
   if (!o) return "";
   const unit = o.usd_per_instance_hour !== undefined ? `$${fmt(o.usd_per_instance_hour, 2)}/instance-h` : `$${fmt(o.usd_per_gpu_hour, 2)}/GPU-h`;
@@ -164,6 +174,7 @@ function render(p, ms) {
         <div class="kpi"><b>${fmt(100 * r.utilization_at_peak, 0)}%</b><span>busy at peak</span></div>
       </div>
       <p>${esc(offerText(r.offer))} · max batch ${fmt(r.max_batch, 0)}</p>
+      <p class="caveat" id="rec-error">${esc(errorText(p.expected_error))}</p>
       ${(r.notes || []).map((n) => `<p class="caveat">${esc(n)}</p>`).join("")}`;
   }
   $("#status").textContent = `${fmt(p.candidates_evaluated, 0)} candidates evaluated; answered in ${fmt(ms, 0)} ms.`;
