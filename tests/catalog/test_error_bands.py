@@ -127,3 +127,22 @@ def test_plan_and_perf_give_the_same_band_for_the_recommendation():
     rec = p.recommended
     pe = estimate_perf(p.model.id, rec.gpu, precision=rec.precision, tp=rec.tp, engine=rec.engine)
     assert p.expected_error == pe.expected_error
+
+
+def test_engines_lists_each_family_error_where_it_has_rows(cli):
+    r = cli("engines", "--json")
+    assert r.code == 0, r.err
+    by_id = {e["id"]: e for e in json.loads(r.out)}
+    vllm = by_id["vllm"]["expected_error"]["metrics"]["output_tok_per_s"]
+    whole = next(
+        b
+        for b in load_bands().bands
+        if b.family == "vllm"
+        and b.generation is None
+        and b.kind is None
+        and b.metric == "output tok/s"
+    )
+    assert (vllm["rows"], vllm["median_abs_pct"]) == (whole.rows, whole.median_abs_pct)
+    assert by_id["tgi"]["expected_error"] is None  # no published TGI rows in the set
+    text = cli("engines").out
+    assert f"{whole.median_abs_pct:g} % ({whole.rows})" in text

@@ -208,6 +208,19 @@ class ExpectedError:
         return out
 
 
+def family_error(family: str) -> ExpectedError:
+    """A family's bands over all its rows (every generation and model kind), whatever their
+    number; none for a family without published rows."""
+    table = load_bands()
+    found = [
+        b
+        for m in METRICS
+        for b in table.bands
+        if b.metric == m and b.family == family and b.generation is None and b.kind is None
+    ]
+    return ExpectedError(bands=tuple(found), generated=table.generated, family_name=family)
+
+
 def expected_error(family: str, generation: str, moe: bool, family_name: str = "") -> ExpectedError:
     """The bands for an engine family (`EngineProfile.id`; `family_name` in words), a GPU
     generation and a model kind."""

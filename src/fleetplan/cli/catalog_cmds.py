@@ -179,13 +179,34 @@ def engines(
 
     `--engine NAME` selects an engine's current family, `--engine NAME@VERSION` (vllm@0.6)
     the family whose range holds that version."""
+    from fleetplan.catalog import load_catalog
+    from fleetplan.catalog.error_bands import family_error, load_bands
     from fleetplan.render.records import engine_record
 
     cat = catalog_from(catalog)
     items = sorted(cat.engines.values(), key=lambda e: (e.engine, not e.current, e.id))
+    packaged = load_catalog().engines
+    # each family's out-of-sample error over its published rows, where its profile is the
+    # packaged one (catalog.error_bands)
+    errors = {e.id: family_error(e.id) for e in items if packaged.get(e.id) == e}
+    errors = {k: v for k, v in errors.items() if v.bands}
     if as_json:
-        print_json([engine_record(e) for e in items])
+        print_json(
+            [
+                {
+                    **engine_record(e),
+                    "expected_error": errors[e.id].record() if e.id in errors else None,
+                }
+                for e in items
+            ]
+        )
         return
+
+    def tok_s_error(engine_id: str) -> str:
+        bands = errors[engine_id].bands if engine_id in errors else ()
+        band = next((b for b in bands if b.metric == "output tok/s"), None)
+        return f"{band.median_abs_pct:g} % ({band.rows})" if band else "-"
+
     rows = [
         [
             e.id,
@@ -200,6 +221,7 @@ def engines(
             e.memory_semantics,
             e.max_num_seqs,
             e.max_num_batched_tokens,
+            tok_s_error(e.id),
         ]
         for e in items
     ]
@@ -216,8 +238,15 @@ def engines(
         ("memory share of", "left"),
         ("max seqs", "right"),
         ("max tokens", "right"),
+        ("tok/s error (rows)", "right"),
     ]
     print(table("Engine release families (sources: fleetplan engines --json)", cols, rows))
+    print(
+        "tok/s error: median absolute error of output tok/s against the family's published "
+        "measurements, each predicted without its source's data (accuracy bands of "
+        f"{load_bands().generated}; TTFT and TPOT in --json); '-': no published rows, or a "
+        "catalog file changes the profile"
+    )
     for e in items:
         for r in e.gpu_batch_defaults:
             but = f" except {', '.join(r.exclude)}" if r.exclude else ""
