@@ -58,18 +58,18 @@ class Band:
     signed_median_pct: float  # median of predicted / measured - 1: > 0, the model reads high
 
     def scope(self, family_name: str = "") -> str:
-        """The group in words: 'vLLM V1, MoE models, hopper GPUs'."""
-        parts = [family_name or self.family or "every engine family"]
-        if self.kind:
-            parts.append("MoE models" if self.kind == "moe" else "dense models")
-        if self.generation:
-            parts.append(f"{_generation_name(self.generation)} GPUs")
-        return ", ".join(parts)
+        """The group in words: 'vLLM V1, MoE models, Hopper GPUs'."""
+        return _scope(family_name or self.family, self.kind, self.generation)
 
 
-def _generation_name(generation: str) -> str:
-    """'hopper' -> 'Hopper', 'cdna3' -> 'CDNA3'."""
-    return generation.upper() if generation.startswith("cdna") else generation.capitalize()
+def _scope(family: str | None, kind: str | None, generation: str | None) -> str:
+    parts = [family or "every engine family"]
+    if kind:
+        parts.append("MoE models" if kind == "moe" else "dense models")
+    if generation:  # 'hopper' -> 'Hopper', 'cdna3' -> 'CDNA3'
+        name = generation.upper() if generation.startswith("cdna") else generation.capitalize()
+        parts.append(f"{name} GPUs")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,8 @@ class ExpectedError:
             # a wider group than the configuration's own: say that its own has too few rows
             note = ""
             if b.generation is None and self.generation:
-                own = Band(b.metric, "x", self.generation, self.kind, 0, 0, 0, 0, 0)
-                note = f"fewer than {MIN_ROWS} measured for {own.scope(family_name)}"
+                own = _scope(family_name, self.kind, self.generation)
+                note = f"fewer than {MIN_ROWS} measured for {own}"
             out.append(
                 f"  {b.metric + ':':<{width}} median {b.median_abs_pct:g} %, p90 "
                 f"{b.p90_abs_pct:g} %, bias {b.signed_median_pct:+g} % over {b.rows:,} "
