@@ -146,3 +146,13 @@ def test_engines_lists_each_family_error_where_it_has_rows(cli):
     assert by_id["tgi"]["expected_error"] is None  # no published TGI rows in the set
     text = cli("engines").out
     assert f"{whole.median_abs_pct:g} % ({whole.rows})" in text
+
+
+def test_cost_and_breakeven_capacity_say_how_far_its_throughput_was():
+    """The capacity the unit costs stand on carries perf's output tok/s band."""
+    from fleetplan.economics.unit_cost import model_capacity
+
+    cap = model_capacity("llama-3.1-8b", "h100", input_tokens=500, output_tokens=200)
+    band = estimate_perf("llama-3.1-8b", "h100", batches=[1]).expected_error
+    assert cap.error_basis == band.clause("output tok/s")
+    assert "published measurements of vLLM V1, dense models, Hopper GPUs" in cap.error_basis

@@ -207,6 +207,17 @@ class ExpectedError:
             )
         return out
 
+    def clause(self, metric: str = "output tok/s") -> str:
+        """One metric's band as a clause for a basis line ('' where the set has none)."""
+        b = next((b for b in self.bands if b.metric == metric), None)
+        if b is None:
+            return ""
+        return (
+            f"out of sample the model's {metric} was {b.median_abs_pct:g} % off at the median "
+            f"(p90 {b.p90_abs_pct:g} %, bias {b.signed_median_pct:+g} %) against {b.rows:,} "
+            f"published measurements of {b.scope(self.family_name if b.family else '')}"
+        )
+
 
 def family_error(family: str) -> ExpectedError:
     """A family's bands over all its rows (every generation and model kind), whatever their

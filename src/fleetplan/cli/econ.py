@@ -108,6 +108,8 @@ def cost(
         notes.append(f"{replicas} replica(s) of {tp} GPU(s)")
         tps = cap.total_tok_per_s * replicas
         tbasis = f"{replicas} x {cap.basis}, {tps:,.0f} total tok/s"
+        if cap.error_basis:
+            tbasis += f"; {cap.error_basis}"
         per_request = usd_hour / (cap.req_per_hour * replicas * utilization)
         if requests_per_day and requests_per_day > cap.req_per_hour * replicas * 24:
             notes.append(
@@ -254,6 +256,8 @@ def breakeven(
         )
         capacity = cap.req_per_hour
         cap_basis = f"{cap.basis} / {output_tokens} output tokens = {capacity:,.0f} req/h"
+        if cap.error_basis:
+            cap_basis += f"; {cap.error_basis}"
     else:
         raise InputError("give --capacity-req-per-hour, or --model for capacity from perf")
     sh = SelfHosted(

@@ -115,6 +115,9 @@ class ModelCapacity:
     req_per_hour: float
     basis: str
     tpot_ms: float = 0.0
+    # how far the model's output tok/s was from published measurements of setups like this,
+    # out of sample (catalog.error_bands); "" where not known
+    error_basis: str = ""
 
 
 # The built-in plan's SLOs (fleetplan/examples/chat-8b.yaml): the batch a capacity figure uses
@@ -182,6 +185,7 @@ def model_capacity(
             f"performance model (analytic roofline, {engine}, continuous batching) at batch "
             f"{batch} ({limit}; TPOT {r.tpot_s[k] * 1e3:.1f} ms): {out_tps:,.0f} output tok/s"
         ),
+        error_basis=pe.expected_error.clause() if pe.expected_error else "",
         tpot_ms=float(r.tpot_s[k] * 1e3),
     )
 
