@@ -219,6 +219,14 @@ class ExpectedError:
         )
 
 
+def unknown_line(engine_id: str) -> str:
+    """What outputs say where `for_configuration` has no band."""
+    return (
+        f"expected error: not known for {engine_id} as a calibration or catalog file sets its "
+        "profile (`fleetplan calibrate` prints a calibration's cross-validated error)"
+    )
+
+
 def family_error(family: str) -> ExpectedError:
     """A family's bands over all its rows (every generation and model kind), whatever their
     number; none for a family without published rows."""

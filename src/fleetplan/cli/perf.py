@@ -137,9 +137,8 @@ def perf(
 
 def _expected_error(pe: PerfEstimate) -> list[str]:
     """How far the model was from published measurements like this setup (catalog.error_bands)."""
+    from fleetplan.catalog.error_bands import unknown_line
+
     if pe.expected_error:
         return pe.expected_error.lines()
-    return [
-        f"expected error: not known for {pe.setup.engine.id} as a calibration or catalog file "
-        "sets it (`fleetplan calibrate` prints the cross-validated error of a calibration)"
-    ]
+    return [unknown_line(pe.setup.engine.id)]

@@ -7,6 +7,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleetplan.catalog.error_bands import unknown_line
 from fleetplan.plan import Plan
 from fleetplan.search.candidates import Candidate
 
@@ -291,10 +292,7 @@ def _expected_error(p: Plan) -> list[str]:
     if p.recommended is None:
         return []
     if p.expected_error is None:
-        return [
-            f"expected error: not known for {p.recommended.engine} as a calibration or catalog "
-            "file sets it (`fleetplan calibrate` prints a calibration's cross-validated error)"
-        ]
+        return [unknown_line(p.recommended.engine)]
     # one note a line, whatever the format: the terminal's alignment padding goes
     return [" ".join(line.split()) for line in p.expected_error.lines()]
 
