@@ -156,3 +156,21 @@ def test_cost_and_breakeven_capacity_say_how_far_its_throughput_was():
     band = estimate_perf("llama-3.1-8b", "h100", batches=[1]).expected_error
     assert cap.error_basis == band.clause("output tok/s")
     assert "published measurements of vLLM V1, dense models, Hopper GPUs" in cap.error_basis
+
+
+def test_simulate_gives_the_band_of_its_setup(cli, tmp_path):
+    """The simulator's step times are the performance model's: the same band as perf's."""
+    sc = tmp_path / "sim.yaml"
+    sc.write_text(
+        "model: llama-3.1-8b\ngpu: h100\nreplicas: 1\n"
+        "arrivals: {kind: poisson, rate_per_s: 5, duration_s: 10}\n"
+        "lengths: {input: {mean: 256}, output: {mean: 64}}\nseed: 1\n"
+    )
+    r = cli("simulate", str(sc), "--json")
+    assert r.code == 0, r.err
+    band = estimate_perf("llama-3.1-8b", "h100", batches=[1]).expected_error
+    assert json.loads(r.out)["expected_error"] == band.record()
+    text = cli("simulate", str(sc)).out
+    assert band.lines()[1] in text
+    sc.write_text(sc.read_text() + "service: {kind: exponential, mean_s: 0.5}\n")
+    assert "expected_error" not in json.loads(cli("simulate", str(sc), "--json").out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,11 @@ from fleetplan.cli import app
 from fleetplan.cli.common import catalog_from, print_json, table
 from fleetplan.cli.options import calibration_opt, catalog_opt, json_opt
 from fleetplan.errors import InputError
+
+if TYPE_CHECKING:
+    from fleetplan.catalog import Catalog
+    from fleetplan.catalog.error_bands import ExpectedError
+    from fleetplan.sim.config import Scenario
 
 
 @app.command("simulate")
@@ -57,10 +62,32 @@ def simulate(
         result = run_simulation(sc, catalog=cat, seed=seed, progress=bar.update)
     if chart is not None:
         _write_chart(result, chart, f"fleetplan simulate {scenario.name}")
+    err = _expected_error(sc, cat)
     if json_out:
-        print_json(result.to_dict(timeline=timeline))
+        out = result.to_dict(timeline=timeline)
+        if sc.service.kind == "roofline":
+            out["expected_error"] = err.record() if err else None
+        print_json(out)
         return
     _print(result, scenario, chart)
+    if sc.service.kind == "roofline":
+        from fleetplan.catalog.error_bands import unknown_line
+
+        print("\n".join(err.lines() if err else [unknown_line(sc.engine)]))
+
+
+def _expected_error(sc: Scenario, cat: Catalog | None) -> ExpectedError | None:
+    """How far the step model was from published measurements of setups like the scenario's
+    (catalog.error_bands); None for an exponential service or a changed engine profile."""
+    if sc.service.kind != "roofline":
+        return None
+    from fleetplan.catalog import load_catalog, resolve_model
+    from fleetplan.catalog.error_bands import for_configuration
+
+    cat = cat or load_catalog()
+    return for_configuration(
+        cat, cat.engine(sc.engine).id, cat.gpu(sc.gpu).id, resolve_model(cat, sc.model)
+    )
 
 
 class _Progress:
