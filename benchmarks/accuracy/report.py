@@ -82,8 +82,8 @@ def _fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _utc(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict, dict[str, float], str]:
@@ -95,11 +95,9 @@ def judged_rows(rows, cat, use_cache: bool) -> tuple[list[Judged], dict, dict[st
     if "judged" in data:
         judged = [Judged(by_id[i], f, o, n) for i, f, o, n in data["judged"] if i in by_id]
         profiles = data["profiles"]
-        made = data.get("made") or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime(
-            "%Y-%m-%d %H:%M UTC"
-        )
+        made = data.get("made") or _utc(dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC))
     else:
-        made = _utc_now()
+        made = _utc(dt.datetime.now(dt.UTC))
         t0 = time.perf_counter()
         judged, fitted = leave_one_source_out(
             rows, cat, progress=lambda m: print(f"  [{time.perf_counter() - t0:5.0f} s] {m}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +125,20 @@ class BandTable:
     method: str
     bands: tuple[Band, ...]
 
+    @cached_property
+    def _by_group(self) -> dict[tuple, Band]:
+        return {(b.metric, b.family, b.generation, b.kind): b for b in self.bands}
+
+    def group(
+        self,
+        metric: str,
+        family: str | None = None,
+        generation: str | None = None,
+        kind: str | None = None,
+    ) -> Band | None:
+        """The band of exactly this group (None: any of that key), whatever its rows."""
+        return self._by_group.get((metric, family, generation, kind))
+
     def lookup(
         self, metric: str, family: str, generation: str, kind: str, min_rows: int = MIN_ROWS
     ) -> Band | None:
@@ -132,13 +146,9 @@ class BandTable:
         configuration (the whole set at last); None where the set has no row of the metric."""
         want = {"family": family, "generation": generation, "kind": kind}
         for level in LEVELS:
-            for b in self.bands:
-                if b.metric != metric or (level and b.rows < min_rows):
-                    continue
-                if all(getattr(b, k) == want[k] for k in level) and all(
-                    getattr(b, k) is None for k in want if k not in level
-                ):
-                    return b
+            b = self.group(metric, **{k: want[k] for k in level})
+            if b is not None and (not level or b.rows >= min_rows):
+                return b
         return None
 
 
@@ -231,13 +241,10 @@ def family_error(family: str) -> ExpectedError:
     """A family's bands over all its rows (every generation and model kind), whatever their
     number; none for a family without published rows."""
     table = load_bands()
-    found = [
-        b
-        for m in METRICS
-        for b in table.bands
-        if b.metric == m and b.family == family and b.generation is None and b.kind is None
-    ]
-    return ExpectedError(bands=tuple(found), generated=table.generated, family_name=family)
+    found = [table.group(m, family) for m in METRICS]
+    return ExpectedError(
+        bands=tuple(b for b in found if b), generated=table.generated, family_name=family
+    )
 
 
 def expected_error(family: str, generation: str, moe: bool, family_name: str = "") -> ExpectedError:
@@ -255,16 +262,23 @@ def expected_error(family: str, generation: str, moe: bool, family_name: str = "
     )
 
 
+def packaged_profile(catalog: Catalog, engine_id: str) -> bool:
+    """Whether `catalog`'s profile of an engine family is the packaged one, which the bands
+    describe (a calibration or catalog file that changes it leaves it without a band)."""
+    from fleetplan.catalog import load_catalog
+
+    engine = catalog.engines.get(engine_id)
+    return engine is not None and engine == load_catalog().engines.get(engine_id)
+
+
 def for_configuration(
     catalog: Catalog, engine_id: str, gpu_id: str, model: ModelSpec
 ) -> ExpectedError | None:
     """The bands for an engine family, a GPU and a model of `catalog`; None where the
     catalog's profile of the family is not the packaged one (a calibration or catalog file
     changed it, and the bands describe the packaged factors)."""
-    from fleetplan.catalog import load_catalog
-
-    engine = catalog.engines.get(engine_id)
-    if engine is None or engine != load_catalog().engines.get(engine_id):
+    if not packaged_profile(catalog, engine_id):
         return None
+    engine = catalog.engines[engine_id]
     name = engine.family or engine.name
     return expected_error(engine_id, catalog.gpu(gpu_id).architecture, model.is_moe, name)

@@ -179,16 +179,14 @@ def engines(
 
     `--engine NAME` selects an engine's current family, `--engine NAME@VERSION` (vllm@0.6)
     the family whose range holds that version."""
-    from fleetplan.catalog import load_catalog
-    from fleetplan.catalog.error_bands import family_error, load_bands
+    from fleetplan.catalog.error_bands import family_error, load_bands, packaged_profile
     from fleetplan.render.records import engine_record
 
     cat = catalog_from(catalog)
     items = sorted(cat.engines.values(), key=lambda e: (e.engine, not e.current, e.id))
-    packaged = load_catalog().engines
-    # each family's out-of-sample error over its published rows, where its profile is the
-    # packaged one (catalog.error_bands)
-    errors = {e.id: family_error(e.id) for e in items if packaged.get(e.id) == e}
+    # each family's out-of-sample error over its published rows, where it has rows and its
+    # profile is the packaged one (catalog.error_bands)
+    errors = {e.id: family_error(e.id) for e in items if packaged_profile(cat, e.id)}
     errors = {k: v for k, v in errors.items() if v.bands}
     if as_json:
         print_json(
