@@ -219,3 +219,34 @@ def test_every_policy_drains_with_tight_caches(
     assert r.completed == r.requests
     if engine == "trt-nev":
         assert r.preemptions == 0
+
+
+def test_a_preempted_request_finds_its_blocks_in_the_prefix_cache() -> None:
+    # one 32,000-token prompt fills Qwen3-32B's KV cache on an A100 (37,696 tokens): the next
+    # prompt's first chunks are admitted beside it and preempted when it needs their blocks.
+    # With prefix caching (vLLM V1's default) the chunks' blocks stay cached and the request,
+    # readmitted when the first finishes, does not compute them again; without, it does, and
+    # is admitted and preempted again, chunk after chunk
+    sc: dict[str, Any] = {
+        "model": "qwen3-32b",
+        "gpu": "a100-80gb",
+        "engine": "vllm",
+        "arrivals": {"kind": "concurrency", "users": 10, "requests": 10},
+        "lengths": {"input": {"mean": 32000}, "output": {"mean": 77}},
+    }
+    kept = simulate({**sc, "prefix_caching": True}, catalog=CAT)
+    lost = simulate({**sc, "prefix_caching": False}, catalog=CAT)
+    assert kept.completed == lost.completed == 10
+    assert 0 < kept.preemptions < lost.preemptions
+    assert kept.duration_s < lost.duration_s
+    assert (
+        "a preempted request's computed blocks kept in the prefix cache" in kept.config["scheduler"]
+    )
+    assert "kept" not in lost.config["scheduler"]
+
+
+def test_what_a_preempted_request_keeps_per_engine() -> None:
+    assert policy_for("vllm").keeps_on_preemption == "all"
+    assert policy_for("sglang").keeps_on_preemption == "prompt"
+    assert policy_for("tensorrt-llm").keeps_on_preemption == ""
+    assert policy_for("lmdeploy").keeps_on_preemption == ""

@@ -30,3 +30,15 @@ def test_prefix_cache_lifecycle_and_lru_eviction() -> None:
     assert pool.take(98)  # needs 2 of the 4 idle blocks: the prefix is evicted
     assert pool.peek(7, 4) is None and pool.idle == 0
     pool.check()
+
+
+def test_the_only_holder_of_a_cached_entry_takes_its_blocks_back() -> None:
+    pool = KvPool(100, 16, 0.0)
+    assert pool.take(10) and pool.publish(-5, 8)  # a preempted request's kept blocks ...
+    pool.give(2)
+    pool.release(-5, 8)
+    assert (pool.used, pool.idle, pool.free) == (0, 8, 92)
+    assert pool.lookup(-5, 8)  # ... found again when it is readmitted
+    pool.unpublish(-5, 8)  # preempted again: its own blocks, no longer an entry
+    assert pool.peek(-5, 8) is None and (pool.used, pool.idle) == (8, 0)
+    pool.check()

@@ -172,7 +172,7 @@ def simulate_row(row: ValidationRow, s: Setup, catalog: Catalog) -> float:
             "engine": s.engine.id,
             "arrivals": arrivals,
             "lengths": row_lengths(row),
-            "prefix_caching": False,
+            "prefix_caching": s.engine.prefix_caching_default,  # as the run's engine had it
             "kv_capacity_tokens": row.kv_cache_tokens or None,  # the run's own KV cache
             "api_server": row.api_server,  # measured by a client through the engine's server
             "seed": 0,

@@ -77,6 +77,9 @@ class EngineProfile:
     # v0.2.1, `kv_total_share_before`)
     memory_semantics: str = "total"
     chunked_prefill: bool = True
+    # whether the engine caches prefixes unless told not to (vLLM V1, SGLang): what a published
+    # run had, and what keeps a preempted request's blocks (sim/policy.py)
+    prefix_caching_default: bool = False
     # whether decode steps run as captured CUDA graphs; False: eagerly, every kernel launched
     # from Python, a step at least the host's launch time (perf.roofline.eager_floor_s)
     cuda_graphs: bool = True

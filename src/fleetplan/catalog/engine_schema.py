@@ -53,6 +53,7 @@ class EngineEntry(_Entry):
     current: bool = True  # `--engine <engine>` without a version selects the current family
     memory_semantics: Literal["total", "free_after_weights", "static", "kv_of_total"] = "total"
     chunked_prefill: bool = True
+    prefix_caching_default: bool = False
     cuda_graphs: bool = True
     host_loop: Literal["python", "native"] = "python"
     eager_backend: str = ""

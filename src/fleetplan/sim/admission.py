@@ -13,7 +13,11 @@ Each iteration, as vLLM V1 schedules it (other engines change the rule: `sim/pol
    computed again;
 3. when a decoding sequence finds no free block, the most recently admitted running sequence
    is preempted by recompute: its blocks are freed, it goes back to the head of the queue and
-   later prefills its prompt plus the tokens generated so far.
+   later prefills its prompt plus the tokens generated so far. Where the replica caches
+   prefixes, the blocks the engine keeps of it (`Policy.keeps_on_preemption`) stay cached,
+   evictable, and are not computed again if they are still there when it is readmitted. The
+   pool evicts such an entry whole when it needs any of it (vLLM evicts block by block, the
+   tail first), so a kept request loses its blocks here sooner than in vLLM.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Admission(DecodeSet):
         self.window_blocks = window_blocks  # sliding-window layers' blocks (`kv_pool`)
         self.no_watermark = policy.admission != "watermark"
         self.chunked, self.mixed, self.lpm = policy.chunked, policy.mixed, policy.lpm
+        self.keeps = policy.keeps_on_preemption if prefix_caching else ""
         self.ratio = RATIO_INIT if policy.admission == "token_ratio" else -1.0
         self.prefill_out = 0  # output tokens still to come of the admitted, prefilling ones
         self.waiting: deque[Seq] = deque()
@@ -153,16 +158,35 @@ class Admission(DecodeSet):
         rid = next(reversed(self.running))
         s = self.running.pop(rid)
         if s.state == DECODING:
+            computed = s.base + self.steps
             blocks = self._leave_decode(s)
         else:
+            computed = s.done
             self.prefilling.remove(s)
             self.prefill_out -= s.out - s.gen
             blocks = s.held
         if self.ratio >= 0:  # SGLang retracts and becomes conservative again
             self.ratio = RATIO_INIT
-        self.pool.give(blocks + s.win - s.shared)
+        own = s.pid == _kept_id(s)  # blocks it kept when preempted before, found again
+        if own and s.shared:  # they are its own blocks again, to keep with the rest
+            self.pool.unpublish(s.pid, s.shared)
+            s.shared = 0
+        keep = 0
+        if self.keeps and not s.shared and (own or not s.pblocks):
+            tokens = computed if self.keeps == "all" else min(computed, s.tokens_in)
+            # its last token is computed again (vLLM computes at least one token of a prompt
+            # that the cache holds whole)
+            keep = min(tokens, s.tokens_in + s.gen - 1) // self.bs
+            keep = min(keep, blocks)
+        self.pool.give(blocks - keep + s.win - s.shared)
         if s.shared:
             self.pool.release(s.pid, s.shared)
+        if keep and self.pool.publish(_kept_id(s), keep):
+            # cached, evictable, found again if still there when it is readmitted
+            s.pid, s.pblocks = _kept_id(s), keep
+            self.pool.release(s.pid, keep)
+        elif keep:
+            self.pool.give(keep)
         s.prompt = s.tokens_in + s.gen
         s.done = s.held = s.shared = 0
         s.state = WAITING
@@ -187,3 +211,9 @@ class Admission(DecodeSet):
         order = sorted(self.waiting, key=cached)
         self.waiting.clear()
         self.waiting.extend(order)
+
+
+def _kept_id(s: Seq) -> int:
+    """The prefix-cache id of the blocks a preempted sequence keeps: negative, below the -1 of
+    a request without a shared prefix, so that it meets no shared prefix's id."""
+    return -2 - s.rid

@@ -118,6 +118,10 @@ class KvPool:
         self._prefixes[key] = 1
         return True
 
+    def unpublish(self, prefix_id: int, blocks: int) -> None:
+        """The only holder of a cached entry takes its blocks back as its own (still in use)."""
+        del self._prefixes[(prefix_id, blocks)]
+
     def release(self, prefix_id: int, blocks: int) -> None:
         key = (prefix_id, blocks)
         refs = self._prefixes[key] - 1

@@ -25,6 +25,17 @@ engines is a handful of decisions, collected here and keyed on the engine profil
   also keeps `new_token_ratio` x the running requests' remaining output tokens free, a ratio
   that starts at 0.7 and decays to 0.098 over 600 decode steps and is reset to 0.7 when a
   decode batch runs out of memory and requests are retracted (preempted by recompute).
+
+What a preempted request keeps depends on prefix caching (the replica's `prefix_caching`):
+vLLM hashes every full block it computes, prompt or generated, and a freed block keeps its hash
+on the free queue until it is reused (https://docs.vllm.ai/en/latest/design/prefix_caching.html),
+so a request preempted by recompute finds its computed blocks again when it is readmitted,
+unless others took them in between (on by default in V1: "we now enable prefix caching by
+default in V1", https://blog.vllm.ai/2025/01/27/v1-alpha-release.html). SGLang's radix tree holds
+a request's prompt once it is prefilled; a retracted request's generated tokens are freed
+without entering the tree (`ScheduleBatch.retract_decode`, `release_kv_cache(...,
+is_insert=False)`), so it keeps its prompt only. Without prefix caching, or in TurboMind and
+TensorRT-LLM, a preempted request computes everything again.
 - **LMDeploy TurboMind** (2.x, v0.1.0: `SequenceManager::Materialize` and
   `LlamaBatch::ContextDecode` in https://github.com/InternLM/lmdeploy/tree/v0.1.0/src/turbomind/models/llama):
   blocks of `cache_block_seq_len` = 128 tokens are allocated as a sequence grows (its context
@@ -62,8 +73,11 @@ class Policy:
     mixed: bool  # prefill chunks share a step with decodes; False: prefill-only steps
     lpm: bool  # waiting queue ordered by longest cached prefix (SGLang)
     block_size: int  # engine default KV block (page) size in tokens
+    # what a preempted request keeps in the prefix cache, when the replica caches prefixes:
+    # "all" its computed full blocks (vLLM), "prompt" those of its prompt (SGLang), "" nothing
+    keeps_on_preemption: str = ""
 
-    def describe(self) -> str:
+    def describe(self, prefix_caching: bool = False) -> str:
         parts = [
             {
                 "vllm": "vLLM",
@@ -82,6 +96,9 @@ class Policy:
         ]
         if self.lpm:
             parts.append("longest-prefix-match queue")
+        if prefix_caching and self.keeps_on_preemption:
+            kept = {"all": "computed blocks", "prompt": "prompt"}[self.keeps_on_preemption]
+            parts.append(f"a preempted request's {kept} kept in the prefix cache")
         return "; ".join(parts)
 
 
@@ -124,7 +141,7 @@ def policy_for(
         return Policy(family, admission, chunked, True, False, 32)
     if family == "sglang":
         lpm = (schedule_policy or "lpm") == "lpm"
-        return Policy(family, "token_ratio", chunked, False, lpm, 1)
+        return Policy(family, "token_ratio", chunked, False, lpm, 1, "prompt")
     if family == "turbomind":
         return Policy(family, "greedy", chunked, chunked, False, 128)
-    return Policy(family, "watermark", chunked, chunked, False, 16)
+    return Policy(family, "watermark", chunked, chunked, False, 16, "all")

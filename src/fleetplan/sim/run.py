@@ -139,7 +139,7 @@ def _roofline_replicas(
         "kv_capacity_source": "scenario" if sc.kv_capacity_tokens else "memory model (fit)",
         "block_size": bs,
         "prefix_caching": sc.prefix_caching,
-        "scheduler": policy.describe(),
+        "scheduler": policy.describe(sc.prefix_caching),
     }
     if win_blocks is not None:
         cfg["kv_capacity_tokens_counts"] = (
