@@ -42,3 +42,19 @@ def test_the_only_holder_of_a_cached_entry_takes_its_blocks_back() -> None:
     pool.unpublish(-5, 8)  # preempted again: its own blocks, no longer an entry
     assert pool.peek(-5, 8) is None and (pool.used, pool.idle) == (8, 0)
     pool.check()
+
+
+def test_kept_blocks_are_evicted_tail_first_a_shared_prefix_whole() -> None:
+    pool = KvPool(20, 16, 0.0)
+    assert pool.take(4) and pool.publish(7, 4)  # a shared prefix ...
+    pool.release(7, 4)
+    assert pool.take(8) and pool.publish(-5, 8)  # ... then a preempted request's kept blocks
+    pool.release(-5, 8)
+    assert (pool.idle, pool.free, pool.kept(-5)) == (12, 8, 8)
+    assert pool.take(15)  # the older shared prefix goes whole, then 3 of the kept blocks
+    assert pool.peek(7, 4) is None
+    assert pool.kept(-5) == 5 and pool.peek(-5, 5) == 0 and pool.peek(-5, 8) is None
+    assert (pool.idle, pool.free) == (5, 0)
+    pool.check()
+    assert pool.take(5) and pool.kept(-5) == 0 and pool.idle == 0
+    pool.check()

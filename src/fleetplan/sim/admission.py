@@ -15,9 +15,8 @@ Each iteration, as vLLM V1 schedules it (other engines change the rule: `sim/pol
    is preempted by recompute: its blocks are freed, it goes back to the head of the queue and
    later prefills its prompt plus the tokens generated so far. Where the replica caches
    prefixes, the blocks the engine keeps of it (`Policy.keeps_on_preemption`) stay cached,
-   evictable, and are not computed again if they are still there when it is readmitted. The
-   pool evicts such an entry whole when it needs any of it (vLLM evicts block by block, the
-   tail first), so a kept request loses its blocks here sooner than in vLLM.
+   evictable, and are not computed again if they are still there when it is readmitted (the
+   pool evicts them block by block, the tail first, as vLLM does).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from collections.abc import Callable
 
 from fleetplan.sim.decode_set import DecodeSet
 from fleetplan.sim.dp_ranks import RankBudget
-from fleetplan.sim.kv_pool import KvPool
+from fleetplan.sim.kv_pool import KEPT_IDS_FROM, KvPool
 from fleetplan.sim.metrics import Recorder
 from fleetplan.sim.policy import LPM_MAX_QUEUE, RATIO_INIT, Policy
 from fleetplan.sim.sequence import DECODING, PREFILLING, WAITING, Seq
@@ -109,6 +108,8 @@ class Admission(DecodeSet):
             s = waiting[0]
             hit = 0
             refs = None
+            if s.pid <= KEPT_IDS_FROM:  # what it kept when preempted, less what was evicted
+                s.pblocks = pool.kept(s.pid)
             if s.pblocks:
                 refs = pool.peek(s.pid, s.pblocks)
                 if refs is not None:
@@ -204,6 +205,8 @@ class Admission(DecodeSet):
         pool = self.pool
 
         def cached(s: Seq) -> int:
+            if s.pid <= KEPT_IDS_FROM:
+                s.pblocks = pool.kept(s.pid)
             if s.pblocks and pool.peek(s.pid, s.pblocks) is not None:
                 return -s.pblocks
             return 0
@@ -214,6 +217,6 @@ class Admission(DecodeSet):
 
 
 def _kept_id(s: Seq) -> int:
-    """The prefix-cache id of the blocks a preempted sequence keeps: negative, below the -1 of
-    a request without a shared prefix, so that it meets no shared prefix's id."""
-    return -2 - s.rid
+    """The prefix-cache id of the blocks a preempted sequence keeps: from `KEPT_IDS_FROM` down,
+    below the -1 of a request without a shared prefix, so that it meets no shared prefix's id."""
+    return KEPT_IDS_FROM - s.rid

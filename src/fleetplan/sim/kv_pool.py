@@ -41,8 +41,15 @@ def window_blocks(
     return blocks
 
 
+# prefix ids from this one down are the blocks a preempted sequence keeps (sim/admission.py),
+# which the pool evicts block by block, the tail first, as vLLM frees a request's blocks in
+# reverse order onto the queue it evicts from; a shared prefix goes whole
+KEPT_IDS_FROM = -2
+
+
 class KvPool:
     __slots__ = (
+        "_kept",
         "_prefixes",
         "block_size",
         "free",
@@ -61,6 +68,7 @@ class KvPool:
         self.free = num_blocks
         # (prefix id, blocks) -> references; insertion order is the LRU order of idle entries
         self._prefixes: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self._kept: dict[int, int] = {}  # kept id -> blocks of its entry now
 
     def available(self) -> int:
         """Blocks an allocation can get: free ones plus evictable cached prefixes."""
@@ -85,12 +93,25 @@ class KvPool:
 
     def _evict(self, need: int) -> None:
         for key in [k for k, refs in self._prefixes.items() if refs == 0]:
+            pid, blocks = key
             del self._prefixes[key]
-            self.idle -= key[1]
-            self.free += key[1]
-            need -= key[1]
+            if pid <= KEPT_IDS_FROM and blocks > need:  # its tail only; the rest stays first
+                rest = (pid, blocks - need)
+                self._prefixes[rest] = 0
+                self._prefixes.move_to_end(rest, last=False)
+                self._kept[pid] = blocks - need
+                blocks = need
+            else:
+                self._kept.pop(pid, None)
+            self.idle -= blocks
+            self.free += blocks
+            need -= blocks
             if need <= 0:
                 return
+
+    def kept(self, prefix_id: int) -> int:
+        """Blocks still cached of what a preempted sequence kept (`KEPT_IDS_FROM`), 0 if none."""
+        return self._kept.get(prefix_id, 0)
 
     # prefix caching ---------------------------------------------------------------------------
     def peek(self, prefix_id: int, blocks: int) -> int | None:
@@ -116,11 +137,14 @@ class KvPool:
         if key in self._prefixes:
             return False
         self._prefixes[key] = 1
+        if prefix_id <= KEPT_IDS_FROM:
+            self._kept[prefix_id] = blocks
         return True
 
     def unpublish(self, prefix_id: int, blocks: int) -> None:
         """The only holder of a cached entry takes its blocks back as its own (still in use)."""
         del self._prefixes[(prefix_id, blocks)]
+        self._kept.pop(prefix_id, None)
 
     def release(self, prefix_id: int, blocks: int) -> None:
         key = (prefix_id, blocks)
