@@ -62,15 +62,17 @@ def simulate(
         result = run_simulation(sc, catalog=cat, seed=seed, progress=bar.update)
     if chart is not None:
         _write_chart(result, chart, f"fleetplan simulate {scenario.name}")
-    err = _expected_error(sc, cat)
+    # a roofline service's step times are the performance model's: its error goes with them
+    roofline = sc.service.kind == "roofline"
+    err = _expected_error(sc, cat) if roofline else None
     if json_out:
         out = result.to_dict(timeline=timeline)
-        if sc.service.kind == "roofline":
+        if roofline:
             out["expected_error"] = err.record() if err else None
         print_json(out)
         return
     _print(result, scenario, chart)
-    if sc.service.kind == "roofline":
+    if roofline:
         from fleetplan.catalog.error_bands import unknown_line
 
         print("\n".join(err.lines() if err else [unknown_line(sc.engine)]))
@@ -78,9 +80,7 @@ def simulate(
 
 def _expected_error(sc: Scenario, cat: Catalog | None) -> ExpectedError | None:
     """How far the step model was from published measurements of setups like the scenario's
-    (catalog.error_bands); None for an exponential service or a changed engine profile."""
-    if sc.service.kind != "roofline":
-        return None
+    (catalog.error_bands); None for a changed engine profile."""
     from fleetplan.catalog import load_catalog, resolve_model
     from fleetplan.catalog.error_bands import for_configuration
 

@@ -108,9 +108,7 @@ class Admission(DecodeSet):
             s = waiting[0]
             hit = 0
             refs = None
-            if s.pid <= KEPT_IDS_FROM:  # what it kept when preempted, less what was evicted
-                s.pblocks = pool.kept(s.pid)
-            if s.pblocks:
+            if self._cached_blocks(s):
                 refs = pool.peek(s.pid, s.pblocks)
                 if refs is not None:
                     hit = s.pblocks
@@ -182,18 +180,25 @@ class Admission(DecodeSet):
         self.pool.give(blocks - keep + s.win - s.shared)
         if s.shared:
             self.pool.release(s.pid, s.shared)
-        if keep and self.pool.publish(_kept_id(s), keep):
-            # cached, evictable, found again if still there when it is readmitted
+        if keep:  # cached, evictable, found again if still there when it is readmitted
+            # (its id is its own: no entry of that id is left, the one it had is unpublished
+            # above or was evicted)
             s.pid, s.pblocks = _kept_id(s), keep
+            self.pool.publish(s.pid, keep)
             self.pool.release(s.pid, keep)
-        elif keep:
-            self.pool.give(keep)
         s.prompt = s.tokens_in + s.gen
         s.done = s.held = s.shared = 0
         s.state = WAITING
         s.stall_from = now if s.gen else -1.0
         self.waiting.appendleft(s)
         self.rec.preemptions += 1
+
+    def _cached_blocks(self, s: Seq) -> int:
+        """The full blocks of a waiting sequence's prefix the cache may hold: its shared
+        prefix's, or what it kept when preempted less what was evicted since."""
+        if s.pid <= KEPT_IDS_FROM:
+            s.pblocks = self.pool.kept(s.pid)
+        return s.pblocks
 
     def _remaining_out(self) -> int:
         """Output tokens the admitted sequences have still to generate."""
@@ -205,9 +210,7 @@ class Admission(DecodeSet):
         pool = self.pool
 
         def cached(s: Seq) -> int:
-            if s.pid <= KEPT_IDS_FROM:
-                s.pblocks = pool.kept(s.pid)
-            if s.pblocks and pool.peek(s.pid, s.pblocks) is not None:
+            if self._cached_blocks(s) and pool.peek(s.pid, s.pblocks) is not None:
                 return -s.pblocks
             return 0
 
