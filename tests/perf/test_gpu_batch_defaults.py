@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fleetplan.catalog.engine_profile import GpuBatchDefaults
+from fleetplan.catalog.gpu_batch_defaults import GpuBatchDefaults
 from fleetplan.perf.memory import activation_workspace_bytes, fit
 from fleetplan.perf.roofline import setup
 from fleetplan.perf.schedule import continuous

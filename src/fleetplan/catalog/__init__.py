@@ -14,8 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fleetplan.catalog.engine_profile import EngineProfile, version_tuple
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Offer, Precision
+from fleetplan.catalog.versions import version_tuple
 from fleetplan.errors import InputError, UnknownNameError
 
 __all__ = ["Catalog", "load_catalog", "resolve_model"]

@@ -6,26 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fleetplan.catalog.generations import GEMM_PEAK_SHARE, MFU_CEILING, PEAK_SHARE, ratio_scales
+from fleetplan.catalog.gpu_batch_defaults import GpuBatchDefaults
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
-
-
-@dataclass(frozen=True)
-class GpuBatchDefaults:
-    """Scheduler limits an engine picks by itself on some GPUs (vLLM V1 from 0.9: by the GPU's
-    total memory, with A100 kept on the small values); the profile's own max_num_seqs and
-    max_num_batched_tokens hold on every other GPU."""
-
-    min_memory_gib: float
-    max_num_seqs: int
-    max_num_batched_tokens: int
-    exclude: tuple[str, ...] = ()  # GPUs whose id or name holds one of these keep the base
-    # > 0: memory the engine keeps out of its static pool on such GPUs, GiB (SGLang sets
-    # mem_fraction_static = 1 - reserved / GPU memory); 0: the profile's gpu_memory_utilization
-    reserved_memory_gib: float = 0.0
-
-    def applies(self, gpu: GpuSpec) -> bool:
-        name = f"{gpu.id} {gpu.name}".lower()
-        return gpu.memory_gib >= self.min_memory_gib and not any(x in name for x in self.exclude)
+from fleetplan.catalog.versions import version_tuple
 
 
 @dataclass(frozen=True)
@@ -397,18 +380,3 @@ class EngineProfile:
         base = float(getattr(self, name))
         base *= self.architecture_scale.get(architecture, {}).get(name, 1.0)
         return base * self.format_scale.get(precision, {}).get(name, 1.0)
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    """'0.6.3' -> (0, 6, 3); non-numeric suffixes ('0.8.5rc1', '1.0.0.post1') are dropped."""
-    parts = []
-    for piece in text.strip().lstrip("v").split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from fleetplan.catalog.engine_profile import EngineProfile, GpuBatchDefaults
+from fleetplan.catalog.engine_profile import EngineProfile
+from fleetplan.catalog.gpu_batch_defaults import GpuBatchDefaults
 from fleetplan.catalog.schema import VERSION_PATTERN, Fraction, _Entry
 
 

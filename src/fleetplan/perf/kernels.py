@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 
-from fleetplan.catalog.engine_profile import EngineProfile, version_tuple
+from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.catalog.generations import generation_gemm_ratio
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
+from fleetplan.catalog.versions import version_tuple
 
 # the share of the 16-bit dense peak that SGLang's Triton extend kernel reaches on absorbed MLA
 # prompts (576-wide keys, 512-wide values, all heads against one latent): an estimate from the
