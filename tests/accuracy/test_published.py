@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from fleetplan.accuracy import crossval, fit_stages, folds
+from fleetplan.accuracy.fit_view import fit_value
 from fleetplan.accuracy.predict import (
     burst_throughput,
     concurrency_cap,
-    fit_value,
     needs_simulator,
     predict_row,
     predict_value,
@@ -240,7 +240,7 @@ def test_fit_value_of_a_concurrency_row_is_the_simulated_steady_state(catalog, u
     """A fit predicts rows at a fixed concurrency analytically (the simulator is too slow inside
     a least-squares fit); the report judges them with the simulator: the two agree, through
     the API server too."""
-    from fleetplan.accuracy.predict import fit_value, fittable, predict_value
+    from fleetplan.accuracy.predict import fittable, predict_value
 
     # TTFT at one user (four equal requests in step queue behind each other's prompts, which
     # the steady state does not see)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetplan.accuracy.predict import fit_value, predict_value, row_setup
+from fleetplan.accuracy.fit_view import fit_value
+from fleetplan.accuracy.predict import predict_value, row_setup
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.schedule import run
 

@@ -9,7 +9,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fleetplan.accuracy.predict import fit_value, predict_value, row_setup
+from fleetplan.accuracy.fit_view import fit_value
+from fleetplan.accuracy.predict import predict_value, row_setup
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.perf.dp_prefill import dp_prefill_extra_s, rank_prefill_tokens
 from fleetplan.perf.kernels import TRITON_MLA_EXTEND_MFU, attention_flops_per_ctx_token

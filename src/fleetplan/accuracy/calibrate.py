@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fleetplan.accuracy.fit_stages import BASE_FACTORS
-from fleetplan.accuracy.predict import fit_value, fittable, row_engine, row_setup, server_fittable
+from fleetplan.accuracy.fit_view import fit_value
+from fleetplan.accuracy.predict import fittable, row_engine, row_setup, server_fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
@@ -137,7 +138,7 @@ def relative_errors(
     rows: Sequence[ValidationRow], catalog: Catalog, engine: EngineProfile
 ) -> np.ndarray:
     """Signed relative errors (predicted − measured) / measured of `rows` under `engine`, as
-    the fit sees them (`predict.fit_value`)."""
+    the fit sees them (`fit_view.fit_value`)."""
     out = np.empty(len(rows))
     for n, row in enumerate(rows):
         pred = fit_value(row, row_setup(row, catalog, engine), catalog)
