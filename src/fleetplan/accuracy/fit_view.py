@@ -68,12 +68,24 @@ def wave_value(row: ValidationRow, s: Setup, b: int) -> float:
     (`burst_throughput`; dstack's DeepSeek-R1 runs: mean TTFT grows with the concurrency).
     A wave's prompts fill prefill steps of at most `max_num_batched_tokens` tokens in turn
     (whole prompts where the engine does not chunk), and each one's first token comes with
-    the step that completes it: TTFT is the mean (or median) of those completion times."""
+    the step that completes it: TTFT is the mean (or median) of those completion times; where
+    prefill steps run ahead of the decodes, a request's TPOT also holds its wait from then to
+    the wave's first decode (`first_token_wait_s`)."""
     i, o, m = row.input_len, row.output_len, row.metric
     if m in ("output_tok_per_s", "total_tok_per_s", "output_tok_per_s_per_gpu"):
         tps = burst_throughput(s, max(row.requests, row.batch), b, i, o, m == "total_tok_per_s")
         return tps / row.gpu_count if m == "output_tok_per_s_per_gpu" else tps
     r = run(s, np.array([float(b)]), i, o, "static")
+    if m in ("tpot_ms", "itl_ms") and o > 1:
+        # a gap that holds the wait between a prompt's first token and the wave's first decode
+        # (`first_token_wait_s`) is one of a request's o - 1: it weighs in the mean of either
+        # metric and the median TPOT, not the median gap
+        wait = first_token_wait_s(s, b, i, float(r.ttft_s[0]))
+        step_s = float(r.tpot_s[0])
+        if wait is None or (m == "itl_ms" and row.stat == "median"):
+            return step_s * 1e3
+        tpot = step_s + wait / (o - 1)
+        return float(np.median(tpot) if row.stat == "median" else np.mean(tpot)) * 1e3
     if m != "ttft_ms":
         return perf_metric(row, r, b)
     if ranked(s):  # data-parallel attention ranks, each prefilling its own (perf.dp_prefill)
@@ -84,3 +96,21 @@ def wave_value(row: ValidationRow, s: Setup, b: int) -> float:
     share = step / step[-1]  # the static prefill runs its steps at one mean step time
     done = float(np.median(share) if row.stat == "median" else np.mean(share))
     return float(r.ttft_s[0]) * 1e3 * done
+
+
+def first_token_wait_s(s: Setup, b: int, i: int, prefill_s: float) -> np.ndarray | None:
+    """For a wave of `b` prompts of `i` tokens on an engine whose prefill steps run on their
+    own, ahead of the decodes (SGLang; vLLM V0 and LMDeploy before split-and-fuse: the
+    simulator's `Policy.mixed` False), each request's wait from its first token, which comes
+    with the step that completes its prompt, to the wave's first decode step, after the last
+    prompt's (`prefill_s`: the wave's whole prefill); None where prefill chunks share steps
+    with the decodes, which then run from each first token on."""
+    from fleetplan.sim.policy import policy_for
+
+    if policy_for(s.engine.id, s.engine.engine, profile_chunked=s.engine.chunked_prefill).mixed:
+        return None
+    if ranked(s):  # data-parallel attention ranks, each prefilling its own (perf.dp_prefill)
+        done_at = np.cumsum(wave_prefill(s, np.array([float(b)]), i)[0][0])
+        return done_at[-1] - done_at[first_token_steps(s, b, i).astype(int) - 1]
+    step = completing_steps(s, b, i)
+    return prefill_s * (1.0 - step / step[-1])

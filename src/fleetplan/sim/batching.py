@@ -65,7 +65,9 @@ class BatchingReplica(Admission):
         )
         self.loop = loop
         self.table = table
-        self.stall = 0.0  # prefill-only time since the last decode step (no-mix engines)
+        # no-mix engines: the decoding sequences waiting through prefill-only steps, as
+        # [time of their last token, how many] (each one's next gap runs from its own token)
+        self.waits: list[list[float]] = []
         self.outstanding = 0  # requests submitted and not finished
         self.watch: Callable[[], None] | None = None  # told when `outstanding` goes down
         self.phase = _IDLE
@@ -222,7 +224,7 @@ class BatchingReplica(Admission):
             if b:
                 self._advance(1, dt, t1)
             elif self.b:
-                self.stall += dt
+                self._wait(now)
             self._end_chunks(t1)
             if full or self.hist[-self.steps % bs] <= pool.free + pool.idle:
                 self._run(t1)
@@ -233,6 +235,13 @@ class BatchingReplica(Admission):
         self.epoch += 1
         self.loop.schedule(now + dt, PRIORITY_STEP, self._on_end, self.epoch)
         return True
+
+    def _wait(self, since: float) -> None:
+        """The decoding sequences wait through a prefill-only step: those decoding before the
+        first such step since a decode step, from its start (later ones join `waits` with their
+        first token)."""
+        if not self.waits:
+            self.waits.append([since, self.b])
 
     def _quiet_end(self, chunks: list[tuple[Seq, int]]) -> bool:
         """True if every chunk completes its prompt, no sequence finishes at the end of the
@@ -250,7 +259,7 @@ class BatchingReplica(Admission):
                 if self.mixed:
                     self._advance(1, now - self.t0, now)
                 else:  # the decoding sequences waited for a prefill-only step
-                    self.stall += now - self.t0
+                    self._wait(self.t0)
             self._end_chunks(now)
         elif self.k:
             self._advance(self.k, now - self.t0, now)
@@ -270,10 +279,13 @@ class BatchingReplica(Admission):
                     pool.take(new)
         self.steps = steps = steps + k
         rec = self.rec
-        if self.stall:  # the first of these steps came after prefill-only steps
-            rec.itl_s.append(dt / k + self.stall)
-            rec.itl_w.append(b)
-            self.stall = 0.0
+        if self.waits:  # the first of these steps came after prefill-only steps
+            start, waits = now - dt, self.waits
+            share = b / sum(n for _, n in waits)  # 1 unless some were preempted meanwhile
+            for t, n in waits:
+                rec.itl_s.append(dt / k + start - t)
+                rec.itl_w.append(n * share)
+            waits.clear()
             if k > 1:
                 rec.itl_s.append(dt / k)
                 rec.itl_w.append(b * (k - 1))
@@ -322,6 +334,12 @@ class BatchingReplica(Admission):
                 continue
             s.state = DECODING
             self._join_decode(s)
+            if not self.mixed:  # it may wait through prefill-only steps from its first token
+                waits = self.waits
+                if waits and waits[-1][0] == now:
+                    waits[-1][1] += 1
+                else:
+                    waits.append([now, 1])
         self.chunks = []
 
     # -- samples -------------------------------------------------------------------------------
