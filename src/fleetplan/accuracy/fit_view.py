@@ -88,14 +88,8 @@ def wave_value(row: ValidationRow, s: Setup, b: int) -> float:
         return float(np.median(tpot) if row.stat == "median" else np.mean(tpot)) * 1e3
     if m != "ttft_ms":
         return perf_metric(row, r, b)
-    if ranked(s):  # data-parallel attention ranks, each prefilling its own (perf.dp_prefill)
-        done_at = np.cumsum(wave_prefill(s, np.array([float(b)]), i)[0][0])
-        t = done_at[first_token_steps(s, b, i).astype(int) - 1]
-        return float(np.median(t) if row.stat == "median" else np.mean(t)) * 1e3
-    step = completing_steps(s, b, i)
-    share = step / step[-1]  # the static prefill runs its steps at one mean step time
-    done = float(np.median(share) if row.stat == "median" else np.mean(share))
-    return float(r.ttft_s[0]) * 1e3 * done
+    t, _ = first_tokens_s(s, b, i, float(r.ttft_s[0]))
+    return float(np.median(t) if row.stat == "median" else np.mean(t)) * 1e3
 
 
 def first_token_wait_s(s: Setup, b: int, i: int, prefill_s: float) -> np.ndarray | None:
@@ -109,8 +103,17 @@ def first_token_wait_s(s: Setup, b: int, i: int, prefill_s: float) -> np.ndarray
 
     if policy_for(s.engine.id, s.engine.engine, profile_chunked=s.engine.chunked_prefill).mixed:
         return None
-    if ranked(s):  # data-parallel attention ranks, each prefilling its own (perf.dp_prefill)
+    t, end = first_tokens_s(s, b, i, prefill_s)
+    return end - t
+
+
+def first_tokens_s(s: Setup, b: int, i: int, prefill_s: float) -> tuple[np.ndarray, float]:
+    """When each first token of a wave of `b` prompts of `i` tokens comes, from the wave's
+    start, and when its prefill ends: each with the step that completes its prompt, the steps
+    at one mean step time (`prefill_s`: the static run's whole prefill); with data-parallel
+    attention, each rank prefilling its own (perf.dp_prefill)."""
+    if ranked(s):
         done_at = np.cumsum(wave_prefill(s, np.array([float(b)]), i)[0][0])
-        return done_at[-1] - done_at[first_token_steps(s, b, i).astype(int) - 1]
+        return done_at[first_token_steps(s, b, i).astype(int) - 1], float(done_at[-1])
     step = completing_steps(s, b, i)
-    return prefill_s * (1.0 - step / step[-1])
+    return prefill_s * step / step[-1], prefill_s

@@ -153,6 +153,8 @@ class BatchingReplica(Admission):
     def _next(self, now: float) -> None:
         """Plan the iteration (or run of decode steps) that starts at `now`."""
         pool, bs = self.pool, self.bs
+        if self.waits and not self.b:
+            self.waits.clear()  # whoever waited through the prefill steps was preempted
         reserve = 0
         if self.b and not self.reserve_full:
             # a decoding sequence whose last block is full needs a new one for its next token
