@@ -111,6 +111,20 @@ def test_whole_prompts_without_chunked_prefill() -> None:
     assert whole.ttft_ms.p50 != chunked.ttft_ms.p50
 
 
+def test_vllm_v1_admits_without_a_watermark_where_v0_keeps_one() -> None:
+    # V1's KVCacheManager admits while the free blocks cover the request; V0's block manager
+    # kept 1 % of the pool free (EngineProfile.admission_watermark); a scenario may set its own
+    v1 = simulate(_tight("vllm"), catalog=CAT)
+    v0 = simulate(_tight("vllm@0.6"), catalog=CAT)
+    held = simulate(_tight("vllm", watermark=0.05), catalog=CAT)
+    assert "admission while KV blocks are free" in v1.config["scheduler"]
+    assert "keeping 1% of the KV blocks free" in v0.config["scheduler"]
+    assert "keeping 5% of the KV blocks free" in held.config["scheduler"]
+    assert v1.completed == held.completed == 1500
+    # keeping blocks back admits fewer at once: the cache runs less full
+    assert max(held.timeline["kv_used"]) < max(v1.timeline["kv_used"])
+
+
 def test_sglang_reuses_prefixes_at_token_granularity(sgl_catalog: Any) -> None:
     sc: dict[str, Any] = {
         "model": "llama-3.1-8b",

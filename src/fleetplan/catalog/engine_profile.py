@@ -63,6 +63,9 @@ class EngineProfile:
     # whether the engine caches prefixes unless told not to (vLLM V1, SGLang): what a published
     # run had, and what keeps a preempted request's blocks (sim/policy.py)
     prefix_caching_default: bool = False
+    # the share of the KV pool a vLLM-style scheduler keeps free when it admits a prompt (its
+    # block manager's watermark: 1 % in V0, none in V1); sim/policy.py's "watermark" admission
+    admission_watermark: float = 0.01
     # whether decode steps run as captured CUDA graphs; False: eagerly, every kernel launched
     # from Python, a step at least the host's launch time (perf.roofline.eager_floor_s)
     cuda_graphs: bool = True

@@ -148,7 +148,9 @@ class Scenario(_Strict):
     kv_capacity_tokens: int | None = Field(default=None, ge=1)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     block_size: int | None = Field(default=None, ge=1, le=1024)  # default: the engine's
-    watermark: float = Field(default=0.01, ge=0, lt=1)  # vLLM's admission watermark
+    # the KV pool's share a vLLM-style scheduler keeps free when it admits a prompt; None: the
+    # engine's (EngineProfile.admission_watermark: V0 1 %, V1 none)
+    watermark: float | None = Field(default=None, ge=0, lt=1)
     prefix_caching: bool = True
     # scheduler settings per engine family (sim/policy.py); None: the engine's default
     chunked_prefill: bool | None = None

@@ -6,8 +6,9 @@ engines is a handful of decisions, collected here and keyed on the engine profil
 
 - **vLLM V1** (https://docs.vllm.ai/en/latest/configuration/optimization.html): chunked prefill
   mixed into decode steps under `max_num_batched_tokens`; a prompt is admitted while the KV
-  pool keeps its watermark free; when a decoding sequence finds no free block, the most
-  recently admitted sequence is preempted by recompute. Blocks of 16 tokens. A profile with
+  pool has the blocks it needs (V0 kept a watermark free: `EngineProfile.admission_watermark`);
+  when a decoding sequence finds no free block, the most recently admitted sequence is
+  preempted by recompute. Blocks of 16 tokens. A profile with
   chunked prefill off (vLLM V0) runs prefill-only steps of whole prompts first.
 - **TensorRT-LLM** in-flight batching
   (https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/useful-runtime-flags.html):
@@ -77,7 +78,7 @@ class Policy:
     # "all" its computed full blocks (vLLM), "prompt" those of its prompt (SGLang), "" nothing
     keeps_on_preemption: str = ""
 
-    def describe(self, prefix_caching: bool = False) -> str:
+    def describe(self, prefix_caching: bool = False, watermark: float = 0.0) -> str:
         parts = [
             {
                 "vllm": "vLLM",
@@ -86,7 +87,12 @@ class Policy:
                 "turbomind": "LMDeploy TurboMind",
             }[self.family],
             {
-                "watermark": "watermark admission, recompute preemption",
+                "watermark": (
+                    f"admission keeping {watermark:.0%} of the KV blocks free"
+                    if watermark
+                    else "admission while KV blocks are free"
+                )
+                + ", recompute preemption",
                 "reserve_full": "guaranteed no evict (prompt + output reserved)",
                 "greedy": "max utilization (pauses on a full cache)",
                 "token_ratio": "new-token-ratio admission, retraction by recompute",

@@ -106,9 +106,11 @@ def _roofline_replicas(
     tok_s = eng.api_server_us_per_output_token * 1e-6 if sc.api_server else 0.0
     hop_s = eng.server_latency_ms(model) * 1e-3  # on the way, chat template included
     win_blocks = window_blocks(model, bs, swa)
+    share = eng.admission_watermark if sc.watermark is None else sc.watermark
+    share = share if policy.admission == "watermark" else 0.0
     reps: list[Replica] = []
     for _ in range(sc.replicas):
-        pool = KvPool(blocks, bs, sc.watermark if policy.admission == "watermark" else 0.0)
+        pool = KvPool(blocks, bs, share)
         rep = BatchingReplica(
             loop,
             rec,
@@ -125,7 +127,7 @@ def _roofline_replicas(
         if sc.api_server:
             rep = Frontend(loop, rep, rec, req_s, tok_s, hop_s, eng.api_server_queued_hand_off)
         reps.append(rep)
-    watermark = 0 if policy.admission != "watermark" else int(sc.watermark * blocks)
+    watermark = int(share * blocks)
     # the longest sequence the pool can hold beside its window layers' blocks
     room = (blocks - watermark - 1 - (win_blocks(model.max_context) if win_blocks else 0)) * bs
     cfg = {
@@ -139,7 +141,7 @@ def _roofline_replicas(
         "kv_capacity_source": "scenario" if sc.kv_capacity_tokens else "memory model (fit)",
         "block_size": bs,
         "prefix_caching": sc.prefix_caching,
-        "scheduler": policy.describe(sc.prefix_caching),
+        "scheduler": policy.describe(sc.prefix_caching, share),
     }
     if win_blocks is not None:
         cfg["kv_capacity_tokens_counts"] = (
