@@ -99,9 +99,9 @@ def first_token_wait_s(s: Setup, b: int, i: int, prefill_s: float) -> np.ndarray
     with the step that completes its prompt, to the wave's first decode step, after the last
     prompt's (`prefill_s`: the wave's whole prefill); None where prefill chunks share steps
     with the decodes, which then run from each first token on."""
-    from fleetplan.sim.policy import policy_for
+    from fleetplan.sim.policy import profile_policy
 
-    if policy_for(s.engine.id, s.engine.engine, profile_chunked=s.engine.chunked_prefill).mixed:
+    if profile_policy(s.engine).mixed:
         return None
     t, end = first_tokens_s(s, b, i, prefill_s)
     return end - t

@@ -196,13 +196,13 @@ def preempts_in_burst(row: ValidationRow, s: Setup, b: int) -> bool:
     GUARANTEED_NO_EVICT). Such an engine admits more requests than the cache holds at full
     length and preempts by recompute as they grow, which the waves of `burst_throughput` do
     not replay (vLLM V1 on an H100 admits up to its 1,024-sequence default)."""
-    from fleetplan.sim.policy import policy_for
+    from fleetplan.sim.policy import profile_policy
 
     if row.metric not in ("output_tok_per_s", "total_tok_per_s"):
         return False
     if b >= min(row.batch, scheduler_cap(s.engine, s.attention_dp)):
         return False
-    pol = policy_for(s.engine.id, s.engine.engine, profile_chunked=s.engine.chunked_prefill)
+    pol = profile_policy(s.engine)
     return pol.admission != "reserve_full"
 
 

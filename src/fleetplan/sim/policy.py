@@ -26,6 +26,14 @@ engines is a handful of decisions, collected here and keyed on the engine profil
   also keeps `new_token_ratio` x the running requests' remaining output tokens free, a ratio
   that starts at 0.7 and decays to 0.098 over 600 decode steps and is reset to 0.7 when a
   decode batch runs out of memory and requests are retracted (preempted by recompute).
+- **LMDeploy TurboMind** (2.x, v0.1.0: `SequenceManager::Materialize` and
+  `LlamaBatch::ContextDecode` in https://github.com/InternLM/lmdeploy/tree/v0.1.0/src/turbomind/models/llama):
+  blocks of `cache_block_seq_len` = 128 tokens are allocated as a sequence grows (its context
+  plus the next step), nothing reserved for its output; sequences take blocks in arrival order
+  and, when the pool runs short, the most recent are preempted (their blocks released, the
+  context recomputed on resumption) and new requests wait. Releases before split-and-fuse
+  (`EngineProfile.whole_prompts_before`) prefill the admitted prompts whole, in passes of their
+  own before the iteration's decode step; later ones fuse prompt chunks into decode steps.
 
 What a preempted request keeps depends on prefix caching (the replica's `prefix_caching`):
 vLLM hashes every full block it computes, prompt or generated, and a freed block keeps its hash
@@ -37,14 +45,6 @@ a request's prompt once it is prefilled; a retracted request's generated tokens 
 without entering the tree (`ScheduleBatch.retract_decode`, `release_kv_cache(...,
 is_insert=False)`), so it keeps its prompt only. Without prefix caching, or in TurboMind and
 TensorRT-LLM, a preempted request computes everything again.
-- **LMDeploy TurboMind** (2.x, v0.1.0: `SequenceManager::Materialize` and
-  `LlamaBatch::ContextDecode` in https://github.com/InternLM/lmdeploy/tree/v0.1.0/src/turbomind/models/llama):
-  blocks of `cache_block_seq_len` = 128 tokens are allocated as a sequence grows (its context
-  plus the next step), nothing reserved for its output; sequences take blocks in arrival order
-  and, when the pool runs short, the most recent are preempted (their blocks released, the
-  context recomputed on resumption) and new requests wait. Releases before split-and-fuse
-  (`EngineProfile.whole_prompts_before`) prefill the admitted prompts whole, in passes of their
-  own before the iteration's decode step; later ones fuse prompt chunks into decode steps.
 
 The simulator knows each request's true output length, so a reservation "through the maximum
 output" reserves the output it will generate (as benchmarks that set max_tokens to the output
@@ -54,6 +54,7 @@ length with ignore_eos do).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fleetplan.errors import InputError
 
@@ -106,6 +107,11 @@ class Policy:
             kept = {"all": "computed blocks", "prompt": "prompt"}[self.keeps_on_preemption]
             parts.append(f"a preempted request's {kept} kept in the prefix cache")
         return "; ".join(parts)
+
+
+def profile_policy(engine: Any) -> Policy:
+    """The policy an engine profile (`EngineProfile`) schedules by with its own defaults."""
+    return policy_for(engine.id, engine.engine, profile_chunked=engine.chunked_prefill)
 
 
 def family_of(engine_id: str, engine_field: str = "") -> str:

@@ -127,7 +127,7 @@ def _roofline_replicas(
         if sc.api_server:
             rep = Frontend(loop, rep, rec, req_s, tok_s, hop_s, eng.api_server_queued_hand_off)
         reps.append(rep)
-    watermark = int(share * blocks)
+    watermark = pool.watermark_blocks  # each replica's pool keeps the same
     # the longest sequence the pool can hold beside its window layers' blocks
     room = (blocks - watermark - 1 - (win_blocks(model.max_context) if win_blocks else 0)) * bs
     cfg = {
