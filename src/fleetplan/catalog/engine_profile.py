@@ -64,7 +64,8 @@ class EngineProfile:
     # run had, and what keeps a preempted request's blocks (sim/policy.py)
     prefix_caching_default: bool = False
     # the share of the KV pool a vLLM-style scheduler keeps free when it admits a prompt (its
-    # block manager's watermark: 1 % in V0, none in V1); sim/policy.py's "watermark" admission
+    # block manager's watermark: 1 % in V0, none in V1; families without their own, scheduled
+    # like vLLM, keep V0's); sim/policy.py's "watermark" admission
     admission_watermark: float = 0.01
     # whether decode steps run as captured CUDA graphs; False: eagerly, every kernel launched
     # from Python, a step at least the host's launch time (perf.roofline.eager_floor_s)

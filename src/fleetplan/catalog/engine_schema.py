@@ -55,6 +55,8 @@ class EngineEntry(_Entry):
     memory_semantics: Literal["total", "free_after_weights", "static", "kv_of_total"] = "total"
     chunked_prefill: bool = True
     prefix_caching_default: bool = False
+    # unset: vLLM V0's block-manager default (BlockSpaceManager watermark=0.01), which the
+    # engines the simulator schedules like vLLM without a value of their own (TGI, llama.cpp) keep
     admission_watermark: float = Field(default=0.01, ge=0, lt=1)
     cuda_graphs: bool = True
     host_loop: Literal["python", "native"] = "python"
