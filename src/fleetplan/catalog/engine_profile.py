@@ -135,6 +135,9 @@ class EngineProfile:
     # (ModelSpec.attention_sinks) through its Triton attention kernel, whose prefill reads a
     # prompt's context again for every few query tokens (perf.kernels.prefill_kv_reread)
     sink_attention_triton_on: tuple[str, ...] = ()
+    # GPU architectures on which the engine runs weight-only quantized linear layers through
+    # Marlin, whose MACs reach a share of a 16-bit GEMM's rate (perf.formats.weight_only_gemm_scale)
+    marlin_weight_only_on: tuple[str, ...] = ()
     # those re-reads' bandwidth over the GPU's memory bandwidth share (attention_mbu): above 1
     # where the L2 cache serves part of them; fitted on the rows that run the kernel
     prefill_kv_reread_bandwidth_scale: float = 1.0

@@ -79,6 +79,7 @@ class EngineEntry(_Entry):
     uniform_sliding_window: bool = True
     mxfp4_moe_marlin: bool = False
     sink_attention_triton_on: list[str] = []
+    marlin_weight_only_on: list[str] = []
     prefill_kv_reread_bandwidth_scale: float = Field(default=1.0, ge=1, le=8)
     swa_full_tokens_ratio: float = Field(default=0.0, ge=0, le=1)
     swa_pool_families: list[str] = []
@@ -112,6 +113,7 @@ class EngineEntry(_Entry):
                 "block_fp8_blockwise_on",
                 "swa_pool_families",
                 "sink_attention_triton_on",
+                "marlin_weight_only_on",
                 "native_chat_families",
                 "engine",
                 "gpu_batch_defaults",
@@ -125,6 +127,7 @@ class EngineEntry(_Entry):
             block_fp8_blockwise_on=tuple(self.block_fp8_blockwise_on),
             swa_pool_families=tuple(self.swa_pool_families),
             sink_attention_triton_on=tuple(a.lower() for a in self.sink_attention_triton_on),
+            marlin_weight_only_on=tuple(a.lower() for a in self.marlin_weight_only_on),
             native_chat_families=tuple(self.native_chat_families),
             engine=self.engine or engine_id,
             gpu_batch_defaults=tuple(

@@ -3,8 +3,21 @@ without tensor cores for them) and attention's, which reads the KV cache."""
 
 from __future__ import annotations
 
-from fleetplan.catalog.specs import GpuSpec, Precision
+from fleetplan.catalog.engine_profile import EngineProfile
+from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
+
+# the share of a 16-bit GEMM's rate that the Marlin kernel (16-bit MACs on weights dequantized in
+# registers: W4A16 GPTQ/AWQ, W8A16 FP8 on GPUs without FP8 tensor cores) reaches at prefill and
+# large-batch token counts: IST-DASLab's bench.py, run in vLLM's Marlin integration, held 141
+# TFLOPS from 128 to 4,000 tokens while torch's FP16 GEMM kept rising, 0.74x its rate at 256
+# tokens, 0.66x at 1,024, 0.60-0.61x at 2,048-4,000
+# (https://github.com/vllm-project/vllm/pull/2497, 2024-01-24: 'When batch greater than 128, it
+# will be slower than torch gemm'); Marlin 'for batchsizes > 64 ... will just run the batch 64
+# kernel repeatedly' (its author, https://github.com/IST-DASLab/marlin/issues/2). Below ~64
+# tokens the layer is memory-bound and the 4-8-bit weights are what speed it up (the weight
+# stream's term); the MACs' term takes this share
+MARLIN_GEMM_SCALE = 0.61
 
 
 def compute_format_for(gpu: GpuSpec, precision: Precision) -> tuple[str, bool, str]:
@@ -48,3 +61,24 @@ def attention_format(gpu: GpuSpec, compute_format: str, kv_bytes: float) -> str:
     if not gpu.runs_natively(fmt) or gpu.peak_flops(fmt) > gpu.peak_flops(compute_format):
         return compute_format
     return fmt
+
+
+def weight_only_gemm_scale(
+    model: ModelSpec,
+    precision: Precision,
+    engine: EngineProfile,
+    architecture: str,
+    compute_format: str,
+    emulated: bool,
+) -> float:
+    """The share of the engine's 16-bit GEMM rate that the linear layers reach when their
+    weights are quantized weight-only (4-8-bit weights, 16-bit MACs: GPTQ/AWQ anywhere, FP8 where
+    the GPU has no FP8 tensor cores) and the engine runs them through Marlin on this GPU
+    generation (`EngineProfile.marlin_weight_only_on`): MARLIN_GEMM_SCALE; 1 otherwise, and for
+    a MoE model whose format quantizes only the experts (its dense layers stay 16-bit)."""
+    weight_only = emulated or (precision.weight_bits < 12 and compute_format in ("fp16", "bf16"))
+    if not weight_only or architecture not in engine.marlin_weight_only_on:
+        return 1.0
+    if precision.experts_only and model.is_moe:
+        return 1.0
+    return MARLIN_GEMM_SCALE

@@ -26,7 +26,7 @@ from fleetplan.perf.attention_dp import (
     kv_shard_fraction,
 )
 from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
-from fleetplan.perf.formats import attention_format, compute_format_for
+from fleetplan.perf.formats import attention_format, compute_format_for, weight_only_gemm_scale
 from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
     block_fp8_gemm_scale,
@@ -215,8 +215,16 @@ def setup(
             f"{triton_attention_block_q(model)} query tokens: long prompts prefill at the "
             "memory's pace (modelled)"
         )
+    wo_scale = weight_only_gemm_scale(model, precision, engine, arch, fmt, emulated)
+    marlin = ""
+    if wo_scale < 1:
+        marlin = (
+            f"{release} runs {precision.id}'s linear layers weight-only through Marlin on {arch}: "
+            f"their MACs at {wo_scale:g}x a 16-bit GEMM's rate, the weights streamed as "
+            f"{precision.id} (modelled)"
+        )
     notes = (note, extrapolated, replicated, long_context, window, dp_note, ep_note(model, tp, ep))
-    notes = tuple(n for n in (*notes, eager, sinks) if n)
+    notes = tuple(n for n in (*notes, eager, sinks, marlin) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else model.queries_per_kv_head
@@ -251,7 +259,8 @@ def setup(
         attn_flops_per_ctx_token_gpu=attn_per_ctx / tp,
         attn_prefill_flops_per_ctx_token_gpu=attn_prefill_per_ctx / tp,
         gemm_scale=block_fp8_gemm_scale(model, precision, engine, mfu, arch)
-        * nvfp4_gemm_scale(fmt, emulated, mfu),
+        * nvfp4_gemm_scale(fmt, emulated, mfu)
+        * wo_scale,
         moe_gemm_scale=block_fp8_moe_scale(model, precision, engine, mfu, arch),
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
         * kv_shard_fraction(model, tp, attention_dp),
