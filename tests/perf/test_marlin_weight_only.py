@@ -22,7 +22,7 @@ def _s(catalog, precision, gpu="a100-80gb", engine="vllm", model="qwen3-14b"):
 @pytest.mark.parametrize("precision", ["awq", "fp8-block"])
 def test_vllm_runs_weight_only_layers_on_ampere_through_marlin(catalog, precision):
     bf16, wo = _s(catalog, "bf16"), _s(catalog, precision)
-    assert wo.emulated or wo.precision.weight_bits < 12
+    assert wo.emulated or wo.precision.weight_bits < 16
     assert bf16.gemm_scale == 1.0
     assert wo.gemm_scale == pytest.approx(MARLIN_GEMM_SCALE)
     # a prefill chunk is compute-bound: the quantized layers' MACs take 1/0.61 as long

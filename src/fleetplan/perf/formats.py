@@ -76,7 +76,7 @@ def weight_only_gemm_scale(
     the GPU has no FP8 tensor cores) and the engine runs them through Marlin on this GPU
     generation (`EngineProfile.marlin_weight_only_on`): MARLIN_GEMM_SCALE; 1 otherwise, and for
     a MoE model whose format quantizes only the experts (its dense layers stay 16-bit)."""
-    weight_only = emulated or (precision.weight_bits < 12 and compute_format in ("fp16", "bf16"))
+    weight_only = emulated or (precision.weight_bits < 16 and compute_format in ("fp16", "bf16"))
     if not weight_only or architecture not in engine.marlin_weight_only_on:
         return 1.0
     if precision.experts_only and model.is_moe:
