@@ -54,9 +54,12 @@ length with ignore_eos do).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleetplan.errors import InputError
+
+if TYPE_CHECKING:
+    from fleetplan.catalog.engine_profile import EngineProfile
 
 LPM_MAX_QUEUE = 128  # SGLang falls back to first come first served above this queue length
 RATIO_INIT = 0.7  # SGLang --init-new-token-ratio default
@@ -109,8 +112,8 @@ class Policy:
         return "; ".join(parts)
 
 
-def profile_policy(engine: Any) -> Policy:
-    """The policy an engine profile (`EngineProfile`) schedules by with its own defaults."""
+def profile_policy(engine: EngineProfile) -> Policy:
+    """The policy an engine profile schedules by with its own defaults."""
     return policy_for(engine.id, engine.engine, profile_chunked=engine.chunked_prefill)
 
 
