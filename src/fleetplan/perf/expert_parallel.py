@@ -120,17 +120,45 @@ def alltoall_s(
     return np.where(g > 1, latency_s + volume / (np.asarray(link_gb_s) * 1e9), 0.0)
 
 
+# the per-GPU share of the model's width (hidden_size / tp) at which a tensor-parallel MoE
+# layer's expert GEMMs reach half their rate: one 128-column tile, the tile width of the
+# tensor-core GEMMs on Hopper and Blackwell (wgmma / tcgen05 128 x N tiles) and the largest
+# BLOCK_SIZE_N of vLLM's tuned fused-MoE configs (`sharded_moe_gemm_scale`)
+MOE_HALF_WIDTH_PER_GPU = 128.0
+
+
+def sharded_moe_gemm_scale(hidden_size: int, tp: ArrayLike) -> F64:
+    """The share of its rate a MoE layer's expert GEMMs keep when the layer is split over `tp`
+    GPUs: w / (w + MOE_HALF_WIDTH_PER_GPU) with w = hidden_size / tp, the per-GPU share of the
+    model's width. A tensor-parallel MoE layer runs a grouped GEMM over narrow per-GPU slices of
+    every expert, and around it work that tensor parallelism does not split (each GPU routes,
+    gathers and sums every token's k expert rows at the full hidden size): the narrower the
+    slice, the more of the layer is that fixed share. Modelled, not measured per kernel: the
+    per-GPU share of the model's width stands for the slices' widths (the slice of an expert's
+    own width, moe_intermediate_size · ep / tp, did worse leave-one-source-out: output tok/s
+    p90 39.1 % against 37.2 %; benchmarks/accuracy/README.md), and it is a ceiling on the GEMMs'
+    rate although the unsplit work is memory traffic. What it answers: without it the model put
+    TensorRT-LLM 0.17's Mixtral 8x7B throughput 10-20 % low at TP1 and 14-19 % high at TP8,
+    each predicted without its source, a trend one rate for every TP cannot follow. ~1 for a
+    wide model on few GPUs (Llama 4 Scout at TP1: 0.98), 0.8 for Mixtral or Qwen3-235B-A22B at
+    TP8."""
+    w = hidden_size / np.asarray(tp, dtype=np.float64)
+    return w / (w + MOE_HALF_WIDTH_PER_GPU)
+
+
 def expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
     """Routed-expert GEMM time: a grouped GEMM runs each touched expert on the tokens routed
     to it, n·k / E_touched on average; with few tokens per expert its tiles are mostly padding,
-    so its efficiency falls as mfu · t / (t + moe_gemm_half_tokens)."""
+    so its efficiency falls as mfu · t / (t + moe_gemm_half_tokens), under a ceiling of mfu
+    times the format's kernel scale and the layer's tensor-parallel split
+    (`sharded_moe_gemm_scale`)."""
     m = s.model
     touched = np.maximum(expected_experts(m.moe_experts, m.moe_experts_per_token, tokens), 1e-9)
     per_expert = tokens * m.moe_experts_per_token / touched
     eff = s.mfu * per_expert / (per_expert + s.moe_gemm_half_tokens)
     # block-scaled FP8 in Triton kernels: a ceiling on the rate (perf.kernels), below which the
-    # padded small-batch tiles already run
-    eff = np.minimum(eff, s.mfu * s.gemm_scale)
+    # padded small-batch tiles already run; a tensor-parallel split lowers it further
+    eff = np.minimum(eff, s.mfu * s.gemm_scale * sharded_moe_gemm_scale(m.hidden_size, s.tp))
     return np.where(tokens > 0, expert_flops / (s.peak_flops * np.maximum(eff, 1e-9)), 0.0)
 
 
@@ -170,11 +198,20 @@ def moe_terms(s: Setup, tokens: F64) -> tuple[F64, F64, F64, F64]:
 
 
 def ep_note(model: ModelSpec, tp: int, ep: int) -> str:
-    """What expert parallelism changes, for a setup's notes ('' without it)."""
+    """What expert parallelism and a tensor-parallel split change, for a setup's notes ('' for
+    neither)."""
+    split = ""
+    if model.is_moe and tp > 1:
+        scale = float(sharded_moe_gemm_scale(model.hidden_size, tp))
+        split = (
+            f"MoE layers split over {tp} GPUs ({model.hidden_size // tp} of the "
+            f"{model.hidden_size}-wide hidden size each): expert GEMMs at most {scale:.2f}x "
+            "their full rate (modelled)"
+        )
     if ep <= 1:
-        return ""
+        return split
     return (
         f"expert-parallel over {ep} groups of {tp // ep} GPU(s): each holds "
         f"{experts_per_gpu(model, ep)} of the {model.moe_experts} routed experts; the busiest "
         "group's experts and tokens set the step (modelled)"
-    )
+    ) + (f"; {split}" if split else "")
