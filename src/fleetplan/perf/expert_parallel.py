@@ -133,11 +133,13 @@ def sharded_moe_gemm_scale(hidden_size: int, tp: ArrayLike) -> F64:
     model's width. A tensor-parallel MoE layer runs a grouped GEMM over narrow per-GPU slices of
     every expert, and around it work that tensor parallelism does not split (each GPU routes,
     gathers and sums every token's k expert rows at the full hidden size): the narrower the
-    slice, the more of the layer is that fixed share. Modelled, not measured per kernel: the
-    per-GPU share of the model's width stands for the slices' widths (the slice of an expert's
-    own width, moe_intermediate_size · ep / tp, did worse leave-one-source-out: output tok/s
-    p90 39.1 % against 37.2 %; benchmarks/accuracy/README.md), and it is a ceiling on the GEMMs'
-    rate although the unsplit work is memory traffic. What it answers: without it the model put
+    slice, the more of the layer is that fixed share. With expert parallelism the experts are
+    whole but every GPU still routes and sums every token (attention tensor-parallel), and the
+    same share applies. Modelled, not measured per kernel: the per-GPU share of the model's
+    width stands for the slices' widths (the slice of an expert's own width,
+    moe_intermediate_size · ep / tp, did worse leave-one-source-out: output tok/s p90 39.1 %
+    against 37.2 %; benchmarks/accuracy/README.md), and it is a ceiling on the GEMMs' rate
+    although the unsplit work is memory traffic. What it answers: without it the model put
     TensorRT-LLM 0.17's Mixtral 8x7B throughput 10-20 % low at TP1 and 14-19 % high at TP8,
     each predicted without its source, a trend one rate for every TP cannot follow. ~1 for a
     wide model on few GPUs (Llama 4 Scout at TP1: 0.98), 0.8 for Mixtral or Qwen3-235B-A22B at
