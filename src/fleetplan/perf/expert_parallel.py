@@ -121,9 +121,11 @@ def alltoall_s(
 
 
 # the per-GPU share of the model's width (hidden_size / tp) at which a tensor-parallel MoE
-# layer's expert GEMMs reach half their rate: one 128-column tile, the tile width of the
-# tensor-core GEMMs on Hopper and Blackwell (wgmma / tcgen05 128 x N tiles) and the largest
-# BLOCK_SIZE_N of vLLM's tuned fused-MoE configs (`sharded_moe_gemm_scale`)
+# layer's expert GEMMs reach half their rate (`sharded_moe_gemm_scale`): one tile of the
+# fused-MoE kernel's output columns, BLOCK_SIZE_N 128 in vLLM's tuned config for 128 experts on
+# an H200 up to 512-token batches (256 from 1,024; the file accuracy.calibrate's
+# MAX_MOE_HALF_TOKENS cites). A modelling choice, not a measurement: 256 did worse
+# leave-one-source-out (benchmarks/accuracy/README.md)
 MOE_HALF_WIDTH_PER_GPU = 128.0
 
 
@@ -153,14 +155,14 @@ def expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
     to it, n·k / E_touched on average; with few tokens per expert its tiles are mostly padding,
     so its efficiency falls as mfu · t / (t + moe_gemm_half_tokens), under a ceiling of mfu
     times the format's kernel scale and the layer's tensor-parallel split
-    (`sharded_moe_gemm_scale`)."""
+    (`Setup.sharded_moe_scale`, from `sharded_moe_gemm_scale`)."""
     m = s.model
     touched = np.maximum(expected_experts(m.moe_experts, m.moe_experts_per_token, tokens), 1e-9)
     per_expert = tokens * m.moe_experts_per_token / touched
     eff = s.mfu * per_expert / (per_expert + s.moe_gemm_half_tokens)
     # block-scaled FP8 in Triton kernels: a ceiling on the rate (perf.kernels), below which the
     # padded small-batch tiles already run; a tensor-parallel split lowers it further
-    eff = np.minimum(eff, s.mfu * s.gemm_scale * sharded_moe_gemm_scale(m.hidden_size, s.tp))
+    eff = np.minimum(eff, s.mfu * s.gemm_scale * s.sharded_moe_scale)
     return np.where(tokens > 0, expert_flops / (s.peak_flops * np.maximum(eff, 1e-9)), 0.0)
 
 

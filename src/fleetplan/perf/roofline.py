@@ -25,7 +25,7 @@ from fleetplan.perf.attention_dp import (
     attention_dp_weight_bytes,
     kv_shard_fraction,
 )
-from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms
+from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms, sharded_moe_gemm_scale
 from fleetplan.perf.formats import attention_format, compute_format_for, weight_only_gemm_scale
 from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
@@ -98,6 +98,9 @@ class Setup:
     # share of the GEMM rate the routed experts' grouped GEMMs reach in this weight format
     # (block-scaled FP8 in the Triton fused-MoE kernel: perf.kernels.block_fp8_moe_scale)
     moe_gemm_scale: float = 1.0
+    # the ceiling a tensor-parallel split puts on a MoE's expert GEMMs, per GPU's share of the
+    # model's width (perf.expert_parallel.sharded_moe_gemm_scale; 1 for a dense model)
+    sharded_moe_scale: float = 1.0
     link_gb_s: float = 0.0  # bus bandwidth of the tp group's collectives (allreduce_link_gb_s)
     # > 0: the engine runs the model eagerly (no CUDA graphs): the host's time to launch a
     # step's kernels, which the step's non-attention work cannot undercut (eager_floor_s)
@@ -262,6 +265,9 @@ def setup(
         * nvfp4_gemm_scale(fmt, emulated, mfu)
         * wo_scale,
         moe_gemm_scale=block_fp8_moe_scale(model, precision, engine, mfu, arch),
+        sharded_moe_scale=float(sharded_moe_gemm_scale(model.hidden_size, tp))
+        if model.is_moe
+        else 1.0,
         kv_layer_bytes_gpu=kv_bytes_per_token_per_layer(model, kv_width(kv_precision, precision))
         * kv_shard_fraction(model, tp, attention_dp),
         notes=notes,
