@@ -6,11 +6,12 @@ combination and run the memory and performance models.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from fleetplan.catalog import Catalog, load_catalog, resolve_model
+from fleetplan.catalog import AUTO_PRECISION, Catalog, load_catalog, resolve_model
 from fleetplan.catalog.error_bands import ExpectedError, for_configuration
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 from fleetplan.errors import InputError
@@ -31,7 +32,7 @@ def estimate_fit(
     model: str | ModelSpec,
     gpu: str | GpuSpec,
     *,
-    precision: str = "bf16",
+    precision: str = AUTO_PRECISION,
     kv_precision: str = "auto",
     tp: int = 1,
     context: int | None = None,
@@ -61,7 +62,7 @@ def estimate_fit(
 def resolve_setup(
     model: str | ModelSpec,
     gpu: str | GpuSpec,
-    precision: str = "bf16",
+    precision: str = AUTO_PRECISION,
     engine: str = "vllm",
     tp: int = 1,
     kv_precision: str = "auto",
@@ -72,14 +73,26 @@ def resolve_setup(
     cat = catalog or load_catalog()
     m = model if isinstance(model, ModelSpec) else resolve_model(cat, model)
     g = gpu if isinstance(gpu, GpuSpec) else cat.gpu(gpu)
-    return setup(
+    s = setup(
         m,
         g,
-        cat.precision(precision),
+        cat.precision_for(m, precision),
         cat.engine(engine),
         tp=_tp(tp),
         kv_precision=kv_precision,
         attention_dp=attention_dp,
+    )
+    note = auto_precision_note(m, precision)
+    return dataclasses.replace(s, notes=(note, *s.notes)) if note else s
+
+
+def auto_precision_note(model: ModelSpec, precision: str) -> str:
+    """What precision "auto" chose for `model`, where it is not plain bf16 ('' otherwise)."""
+    if str(precision).strip().lower() != AUTO_PRECISION or not model.checkpoint_precision:
+        return ""
+    return (
+        f"precision {model.checkpoint_precision}: the format {model.id}'s published weights "
+        "ship in (precision auto; --precision picks another)"
     )
 
 
@@ -131,7 +144,7 @@ def estimate_perf(
     model: str | ModelSpec,
     gpu: str | GpuSpec,
     *,
-    precision: str = "bf16",
+    precision: str = AUTO_PRECISION,
     kv_precision: str = "auto",
     tp: int = 1,
     input_tokens: int = 512,

@@ -275,7 +275,8 @@ class ScenarioSpec(_M):
     name: str = ""
     model: str = Field(min_length=1)
     serve_model: str | None = None
-    precisions: Filter[str] = ["bf16"]
+    # "auto": the precision the model's weights ship in (Catalog.precision_for)
+    precisions: Filter[str] = ["auto"]
     kv_precision: str = "auto"
     engines: Filter[str] = ["vllm"]
     traffic: TrafficSpec

@@ -13,7 +13,7 @@ from ..conftest import DATA
 FIELDS = (
     "layers", "hidden_size", "attention_heads", "kv_heads", "head_dim", "vocab_size",
     "moe_experts", "moe_experts_per_token", "kv_lora_rank", "sliding_window",
-    "sliding_window_layers", "attention_sinks",
+    "sliding_window_layers", "attention_sinks", "fp8_block_scaled", "checkpoint_precision",
 )  # fmt: skip
 
 

@@ -227,6 +227,26 @@ def test_prequantized_precision_needs_its_checkpoint(plan, cat):
         build(awq, cat)
 
 
+def test_a_checkpoint_in_its_own_format_serves_as_published(cat):
+    """gpt-oss ships MXFP4 weights: a plan at mxfp4 serves the catalog's checkpoint (no
+    exported one to name), and its pods load the MXFP4 bytes, not a 16-bit copy's."""
+    from fleetplan.perf.memory import weights
+    from fleetplan.render.deploy.target import make_target
+
+    data = {**SCENARIO, "model": "gpt-oss-120b", "precisions": ["auto"]}
+    p = make_plan(parse_scenario(data), Path("."), cat)
+    assert p.recommended.precision == "mxfp4"
+    t = make_target(p, cat)
+    assert t.serve.model == "openai/gpt-oss-120b"
+    m = cat.model("gpt-oss-120b")
+    assert t.weights_gb == pytest.approx(weights(m, cat.precision("mxfp4")).total_bytes / 1e9)
+    assert t.weights_gb < 0.4 * weights(m, cat.precision("bf16")).total_bytes / 1e9
+    # a precision the checkpoint does not ship in still needs its export named
+    awq = replace(p, recommended=replace(p.recommended, precision="awq"))
+    with pytest.raises(InputError, match=r"^serve_model: precision 'awq'"):
+        build(awq, cat)
+
+
 def test_pieces_agree_labels_queries_probes_and_pdb(plan, cat):
     a = build(plan, cat)
     o = {x["kind"]: x for x in _objects(a.files)}

@@ -8,7 +8,7 @@ entry, so a user can change one price without restating the whole spec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,8 @@ from fleetplan.errors import InputError, UnknownNameError
 __all__ = ["Catalog", "load_catalog", "resolve_model"]
 
 _SECTIONS = ("gpus", "models", "precisions", "engines")
+# the precision name that stands for the one a model's weights ship in (Catalog.precision_for)
+AUTO_PRECISION = "auto"
 
 
 def _read_toml(path: Path | str, text: str | None = None) -> dict[str, Any]:
@@ -75,6 +77,13 @@ class Catalog:
 
     def precision(self, name: str) -> Precision:
         return self._get("precision", self.precisions, name)
+
+    def precision_for(self, model: ModelSpec, name: str) -> Precision:
+        """A precision by id or alias, where "auto" is the one `model`'s weights ship in
+        (ModelSpec.native_precision: DeepSeek-R1's FP8, gpt-oss's MXFP4, bf16 for 16-bit)."""
+        if str(name).strip().lower() == AUTO_PRECISION:
+            return self.precision(model.native_precision)
+        return self.precision(name)
 
     def engine(self, name: str) -> EngineProfile:
         """An engine profile by id or alias ('vllm' = its current family), or a release family
@@ -149,6 +158,16 @@ def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) ->
     for eid, eng in list(engines.items()):
         engines[eid] = eng.with_measured_generations()
     names = {kind[:-1]: _index(kind[:-1], built[kind]) for kind in _SECTIONS}
+    for mid, m in built["models"].items():  # a checkpoint's precision names a known one
+        if not m.checkpoint_precision:
+            continue
+        pid = names["precision"].get(m.checkpoint_precision.lower())
+        if pid is None:
+            raise InputError(
+                f"{where}: models.{mid}.checkpoint_precision = {m.checkpoint_precision!r}; "
+                f"expected a precision id: {', '.join(sorted(built['precisions']))}"
+            )
+        built["models"][mid] = replace(m, checkpoint_precision=pid)
     offers = []
     for i, entry in enumerate(offers_raw):
         offer = parse_entry(OfferEntry, f"{where}: offers[{i}]", entry).to_spec()

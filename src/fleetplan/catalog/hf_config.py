@@ -78,6 +78,28 @@ def _fp8_block_scaled(cfg: dict) -> bool:
     return str(q.get("quant_method", "")).lower() == "fp8" and bool(q.get("weight_block_size"))
 
 
+COUNTS_NOTE = "parameter totals computed from the architecture"
+# config.json quantization_config quant_method -> the catalog precision of such weights
+QUANT_METHOD_PRECISION = {"mxfp4": "mxfp4", "awq": "awq", "gptq": "gptq"}
+
+
+def checkpoint_precision(cfg: dict) -> tuple[str, str]:
+    """The catalog precision a config.json's weights ship in ("" for 16-bit: no
+    quantization_config) and, for a quantization fleetplan does not model, a note saying so."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict):
+        return "", ""
+    method = str(q.get("quant_method", "")).lower()
+    if method == "fp8":
+        return ("fp8-block" if _fp8_block_scaled(cfg) else "fp8"), ""
+    if method in QUANT_METHOD_PRECISION:
+        return QUANT_METHOD_PRECISION[method], ""
+    return "", (
+        f"quantization_config quant_method {method or '(none)'!r} is not one fleetplan models: "
+        "precision 'auto' runs it as bf16; pass --precision for its format"
+    )
+
+
 def model_from_config(path: str | Path) -> ModelSpec:
     """A ModelSpec from a config.json file (or a folder holding one)."""
     where = str(path)
@@ -164,6 +186,7 @@ def model_from_config(path: str | Path) -> ModelSpec:
     )
     arch = SimpleNamespace(**fields)
     total = count_params(arch).total
+    shipped, unmodelled = checkpoint_precision(cfg)
     name = Path(path).parent.name if Path(path).name == "config.json" else Path(path).name
     return ModelSpec(
         id=f"file:{where}",
@@ -174,7 +197,8 @@ def model_from_config(path: str | Path) -> ModelSpec:
         max_context=max_ctx or 2048,
         source=where,
         as_of="(from config.json)",
-        notes="parameter totals computed from the architecture",
+        notes="; ".join(n for n in (COUNTS_NOTE, unmodelled) if n),
+        checkpoint_precision=shipped,
         **fields,
     )
 

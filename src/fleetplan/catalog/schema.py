@@ -154,6 +154,7 @@ class ModelEntry(_Entry):
     qk_nope_head_dim: int = Field(default=0, ge=0)
     v_head_dim: int = Field(default=0, ge=0)
     fp8_block_scaled: bool = False
+    checkpoint_precision: str = ""
     sliding_window: int = Field(default=0, ge=0)
     sliding_window_layers: int = Field(default=0, ge=0)
     attention_sinks: bool = False

@@ -89,6 +89,9 @@ class ModelSpec:
     # FP8 weights scaled per 128x128 block (DeepSeek-V3/R1, config.json quantization_config
     # weight_block_size): block-scaled GEMM kernels, not per-tensor FP8 ones (`--precision fp8`)
     fp8_block_scaled: bool = False
+    # the precision its published weights ship in (a catalog precision id): what a command
+    # runs when its precision is "auto" (`native_precision`); "" for 16-bit weights
+    checkpoint_precision: str = ""
     sliding_window: int = 0
     sliding_window_layers: int = 0
     # a learned logit per attention head that every query also attends to (gpt-oss): an engine
@@ -104,6 +107,11 @@ class ModelSpec:
     @property
     def is_moe(self) -> bool:
         return self.moe_experts > 0
+
+    @property
+    def native_precision(self) -> str:
+        """The precision its weights ship in: `checkpoint_precision`, bf16 when 16-bit."""
+        return self.checkpoint_precision or "bf16"
 
     @property
     def is_mla(self) -> bool:

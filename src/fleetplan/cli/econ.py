@@ -39,7 +39,7 @@ from fleetplan.errors import InputError
 @pricing_opt(default="on-demand")
 @click.option("--tok-per-s", type=float, help="Sustained tokens/s of the deployment when busy.")
 @click.option("--model", help="Model: throughput from the perf model.")
-@precision_opt(default="bf16")
+@precision_opt(default="auto")
 @click.option(
     "--tp", type=int, help="GPUs per replica (with --model); default: the smallest that fits."
 )
@@ -190,7 +190,7 @@ def cost(
     "--capacity-req-per-hour", type=float, help="Requests/hour one replica serves when busy."
 )
 @click.option("--model", help="Self-hosted model (capacity from perf).")
-@precision_opt(default="bf16")
+@precision_opt(default="auto")
 @tp_opt(default=1)
 @tpot_slo_opt(default=DEFAULT_TPOT_P95_MS)
 @ttft_slo_opt(default=DEFAULT_TTFT_P95_MS)

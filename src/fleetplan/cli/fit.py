@@ -25,7 +25,7 @@ from fleetplan.errors import UnsupportedError
 @app.command("fit")
 @model_arg("model")
 @click.option("--gpu", help="GPU id; without it, every GPU.")
-@precision_opt(default="bf16")
+@precision_opt(default="auto")
 @kv_opt(default="auto")
 @tp_opt(default=1)
 @click.option(
@@ -84,7 +84,7 @@ def fit(
                 [fit_record(f)], f"{m.id} on {f.tp} x {f.gpu}" if f.tp > 1 else f"{m.id} on {f.gpu}"
             )
         return
-    cat.precision(precision)  # unknown names fail before the loop
+    precision = cat.precision_for(m, precision).id  # unknown names fail before the loop
     cat.engine(engine)
     records = []
     for g in sorted(cat.gpus.values(), key=lambda g: -g.memory_gib):

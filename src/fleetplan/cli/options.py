@@ -78,7 +78,10 @@ def model_arg(name: str = "model") -> Decorator:
 
 
 gpu_opt = _option("--gpu", "GPU id or alias (fleetplan gpus).")
-precision_opt = _option("--precision", "Weight precision (fleetplan precisions).")
+precision_opt = _option(
+    "--precision",
+    "Weight precision (fleetplan precisions); auto = the format the model's weights ship in.",
+)
 kv_opt = _option("--kv-precision", "KV cache: auto, bf16, fp16, fp8.")
 tp_opt = _option("--tp", "Tensor-parallel degree (GPUs per replica).", type=int)
 engine_opt = _option("--engine", "Engine profile or ENGINE@VERSION (fleetplan engines).")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 @app.command("perf")
 @model_arg("model")
 @gpu_opt()
-@precision_opt(default="bf16")
+@precision_opt(default="auto")
 @kv_opt(default="auto")
 @tp_opt(default=1)
 @input_tokens_opt(default=512)

@@ -180,7 +180,8 @@ def scenario_from_flags(flags: dict[str, Any]) -> dict[str, Any]:
     base: dict[str, Any] = {
         "name": f"{flags['model']} at {flags['qps']:g} req/s",
         "model": flags["model"],
-        "precisions": ["bf16", "fp8", "awq"],
+        # the checkpoint's own format ("auto": gpt-oss's MXFP4, DeepSeek's FP8) and the usual ones
+        "precisions": ["auto", "bf16", "fp8", "awq"],
         "traffic": {"avg_qps": flags["qps"]},
         "input_tokens": {"mean": flags["input_tokens"]},
         "output_tokens": {"mean": flags["output_tokens"]},

@@ -131,7 +131,7 @@ def model_capacity(
     model: str,
     gpu: str,
     *,
-    precision: str = "bf16",
+    precision: str = "auto",
     tp: int = 1,
     input_tokens: int,
     output_tokens: int,

@@ -165,7 +165,7 @@ def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workloa
         )
     gpu = cat.gpu(spec.constraints.gpus[0])
     s = setup(
-        model, gpu, cat.precision(spec.precisions[0]), cat.engine(spec.engines[0]),
+        model, gpu, cat.precision_for(model, spec.precisions[0]), cat.engine(spec.engines[0]),
         kv_precision=spec.kv_precision,
     )  # fmt: skip
     ctx = i + o / 2

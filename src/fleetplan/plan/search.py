@@ -82,7 +82,7 @@ def prepare(spec: ScenarioSpec, model: ModelSpec, cat: Catalog, work: Workload) 
     c = spec.constraints
     gpus = [cat.gpu(g).id for g in c.gpus] if c.gpus else sorted(cat.gpus)
     for p in spec.precisions:
-        cat.precision(p)
+        cat.precision_for(model, p)
     for e in spec.engines:
         cat.engine(e)
     check_providers(cat, c.providers)

@@ -62,10 +62,11 @@ def enumerate_setups(
     max_len = int(min(math.ceil(work.max_len), model.max_context))
     # (setup, fit) or the reason it is left out, per combination: remembered with the catalog
     known = outcomes(cat, (model, kv_precision, max_len))
+    # "auto" is the precision the model's weights ship in: once, beside the ones named
+    formats = list({p.id: p for p in (cat.precision_for(model, n) for n in precisions)}.values())
     for engine_name in engines:
         e = cat.engine(engine_name)
-        for prec_name in precisions:
-            p = cat.precision(prec_name)
+        for p in formats:
             for gpu_name in gpus:
                 g = cat.gpu(gpu_name)
                 for tp in tps:

@@ -28,7 +28,7 @@ def simulate_concurrency(
     output_tokens: int,
     requests: int | None = None,
     engine: str = "vllm",
-    precision: str = "bf16",
+    precision: str = "auto",
     tp: int = 1,
     think_s: float = 0.0,
     catalog: Catalog | None = None,

@@ -133,7 +133,7 @@ class Service(_Strict):
 class Scenario(_Strict):
     model: str
     gpu: str
-    precision: str = "bf16"
+    precision: str = "auto"  # the format the model's weights ship in (Catalog.precision_for)
     kv_precision: str = "auto"
     tp: int = Field(default=1, ge=1, le=64)
     # data-parallel attention groups (SGLang --enable-dp-attention): a divisor of tp

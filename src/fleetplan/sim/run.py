@@ -76,7 +76,7 @@ def _roofline_replicas(
     s = setup(
         model,
         cat.gpu(sc.gpu),
-        cat.precision(sc.precision),
+        cat.precision_for(model, sc.precision),
         eng,
         tp=sc.tp,
         kv_precision=sc.kv_precision,

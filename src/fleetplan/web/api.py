@@ -46,7 +46,7 @@ class _Body(BaseModel):
 class FitBody(_Body):
     model: str = Field(description="Catalog model id or alias.")
     gpu: str | None = Field(None, description="GPU id; without it, every GPU.")
-    precision: str = "bf16"
+    precision: str = "auto"  # the format the model's weights ship in
     kv_precision: str = "auto"
     tp: int = Field(1, ge=1, le=64)
     context: int | None = Field(None, ge=1, le=10_000_000)
@@ -57,7 +57,7 @@ class FitBody(_Body):
 class PerfBody(_Body):
     model: str
     gpu: str
-    precision: str = "bf16"
+    precision: str = "auto"  # the format the model's weights ship in
     kv_precision: str = "auto"
     tp: int = Field(1, ge=1, le=64)
     input_tokens: int = Field(512, ge=1, le=10_000_000)
@@ -73,7 +73,7 @@ class BreakevenBody(_Body):
     input_tokens: int = Field(ge=1, le=10_000_000)
     output_tokens: int = Field(ge=1, le=10_000_000)
     model: str | None = Field(None, description="Self-hosted model (capacity from perf).")
-    precision: str = "bf16"
+    precision: str = "auto"  # the format the model's weights ship in
     tp: int = Field(1, ge=1, le=64)
     provider: str | None = None
     pricing: str = "on-demand"

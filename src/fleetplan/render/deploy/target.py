@@ -54,7 +54,8 @@ def serve_model(p: Plan, precision: str) -> tuple[str, str]:
     """The Hugging Face id the deployment serves, and where it came from."""
     if p.scenario.serve_model:
         return p.scenario.serve_model, "the scenario's serve_model"
-    if precision not in ONLINE_PRECISIONS:
+    # a 16-bit checkpoint the engine quantizes while loading, or the checkpoint as published
+    if precision not in ONLINE_PRECISIONS and precision != p.model.checkpoint_precision:
         raise InputError(
             f"serve_model: precision {precision!r} needs a checkpoint exported in that format; "
             "set serve_model in the scenario to its Hugging Face id (owner/name)"
@@ -100,10 +101,12 @@ def make_target(p: Plan, cat: Catalog) -> Target:
         kv_fp8=p.scenario.kv_precision == "fp8",
         prefix_caching=p.scenario.prefix_caching,
     )
-    # the server reads the checkpoint as published: a 16-bit one it quantizes while loading
-    # (catalog default), or the export the scenario names, stored at the plan's precision
-    stored = prec if p.scenario.serve_model or c.precision not in ONLINE_PRECISIONS else None
-    w_gb = weights(p.model, stored or cat.precision("bf16")).total_bytes / 1e9
+    # the server reads the checkpoint as published (16-bit, or the format it ships in: DeepSeek's
+    # FP8, gpt-oss's MXFP4) and quantizes it while loading, or the export the scenario names,
+    # stored at the plan's precision
+    exported = p.scenario.serve_model or c.precision not in ONLINE_PRECISIONS
+    stored = prec if exported else cat.precision(p.model.native_precision)
+    w_gb = weights(p.model, stored).total_bytes / 1e9
     load_s = math.ceil(CONTAINER_START_S + w_gb / STORAGE_GB_S + WARMUP_S)
     grown = [h.candidate.replicas for h in p.horizons if h.candidate and h.candidate.gpu == c.gpu]
     min_replicas = p.scenario.slo.min_replicas
