@@ -88,7 +88,15 @@ def resolve_setup(
 
 def auto_precision_note(model: ModelSpec, precision: str) -> str:
     """What precision "auto" chose for `model`, where it is not plain bf16 ('' otherwise)."""
-    if str(precision).strip().lower() != AUTO_PRECISION or not model.checkpoint_precision:
+    if str(precision).strip().lower() != AUTO_PRECISION:
+        return ""
+    if model.unmodelled_quantization:
+        return (
+            f"precision bf16: {model.id}'s quantization_config quant_method "
+            f"{model.unmodelled_quantization!r} is not one fleetplan models (precision auto; "
+            "--precision names its format)"
+        )
+    if not model.checkpoint_precision:
         return ""
     return (
         f"precision {model.checkpoint_precision}: the format {model.id}'s published weights "

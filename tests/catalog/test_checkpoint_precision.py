@@ -54,10 +54,14 @@ def test_config_json_fp8_per_tensor_and_awq(tmp_path):
     assert awq.checkpoint_precision == "awq"
 
 
-def test_unmodelled_quantization_is_said_not_hidden(tmp_path):
-    m = model_from_config(_config_with(tmp_path, {"quant_method": "bitsandbytes"}))
+def test_unmodelled_quantization_is_said_not_hidden(tmp_path, cli):
+    path = _config_with(tmp_path, {"quant_method": "bitsandbytes"})
+    m = model_from_config(path)
     assert m.checkpoint_precision == "" and m.native_precision == "bf16"
-    assert "'bitsandbytes' is not one fleetplan models" in m.notes
+    assert m.unmodelled_quantization == "bitsandbytes"
+    r = cli("perf", str(path), "--gpu", "h100-sxm", "--batch", "1")
+    assert r.code == 0, r.err
+    assert "quant_method 'bitsandbytes' is not one fleetplan models" in r.out
 
 
 def test_unknown_checkpoint_precision_in_a_catalog_file(tmp_path):
@@ -84,6 +88,16 @@ def test_plan_search_runs_auto_once(catalog):
     gpt = catalog.model("gpt-oss-120b")
     ok, _ = enumerate_setups(gpt, catalog, ["h100-sxm"], ["auto", "bf16"], ["vllm"], [4], work)
     assert sorted(s.precision.id for s, _f in ok) == ["bf16", "mxfp4"]
+
+
+def test_models_list_the_format_weights_ship_in(cli):
+    r = cli("models", "--json")
+    assert r.code == 0, r.err
+    by_id = {m["id"]: m for m in r.json()}
+    assert by_id["gpt-oss-120b"]["native_precision"] == "mxfp4"
+    assert by_id["llama-3.1-8b"]["native_precision"] == "bf16"
+    text = cli("models")
+    assert "weights" in text.out and "fp8-block" in text.out
 
 
 def test_perf_defaults_to_the_checkpoint_format(cli):

@@ -85,7 +85,7 @@ QUANT_METHOD_PRECISION = {"mxfp4": "mxfp4", "awq": "awq", "gptq": "gptq"}
 
 def checkpoint_precision(cfg: dict) -> tuple[str, str]:
     """The catalog precision a config.json's weights ship in ("" for 16-bit: no
-    quantization_config) and, for a quantization fleetplan does not model, a note saying so."""
+    quantization_config), and the quant_method of a quantization fleetplan does not model."""
     q = cfg.get("quantization_config")
     if not isinstance(q, dict):
         return "", ""
@@ -94,10 +94,7 @@ def checkpoint_precision(cfg: dict) -> tuple[str, str]:
         return ("fp8-block" if _fp8_block_scaled(cfg) else "fp8"), ""
     if method in QUANT_METHOD_PRECISION:
         return QUANT_METHOD_PRECISION[method], ""
-    return "", (
-        f"quantization_config quant_method {method or '(none)'!r} is not one fleetplan models: "
-        "precision 'auto' runs it as bf16; pass --precision for its format"
-    )
+    return "", method or "(none)"
 
 
 def model_from_config(path: str | Path) -> ModelSpec:
@@ -197,8 +194,9 @@ def model_from_config(path: str | Path) -> ModelSpec:
         max_context=max_ctx or 2048,
         source=where,
         as_of="(from config.json)",
-        notes="; ".join(n for n in (COUNTS_NOTE, unmodelled) if n),
+        notes=COUNTS_NOTE,
         checkpoint_precision=shipped,
+        unmodelled_quantization=unmodelled,
         **fields,
     )
 

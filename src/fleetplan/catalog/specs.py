@@ -92,6 +92,9 @@ class ModelSpec:
     # the precision its published weights ship in (a catalog precision id): what a command
     # runs when its precision is "auto" (`native_precision`); "" for 16-bit weights
     checkpoint_precision: str = ""
+    # a config.json quantization_config quant_method fleetplan does not model ("" otherwise):
+    # precision "auto" runs such a checkpoint as bf16 and says so
+    unmodelled_quantization: str = ""
     sliding_window: int = 0
     sliding_window_layers: int = 0
     # a learned logit per attention head that every query also attends to (gpt-oss): an engine

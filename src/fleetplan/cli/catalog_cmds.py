@@ -91,6 +91,7 @@ def models(
                 f"{m.attention_heads}/{m.kv_heads}",
                 attn,
                 moe,
+                m.native_precision,
                 f"{m.max_context:,}",
             ]
         )
@@ -103,6 +104,7 @@ def models(
         ("heads/kv", "right"),
         ("attention", "left"),
         ("MoE", "left"),
+        ("weights", "left"),  # the format they ship in: what precision "auto" runs
         ("context", "right"),
     ]
     print(table("Models", cols, rows))

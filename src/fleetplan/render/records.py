@@ -100,6 +100,7 @@ def gpu_record(g: GpuSpec) -> dict[str, Any]:
 def model_record(m: ModelSpec) -> dict[str, Any]:
     d = asdict(m)
     d["aliases"] = list(m.aliases)
+    d["native_precision"] = m.native_precision  # what precision "auto" runs
     return d
 
 
