@@ -14,7 +14,7 @@ import numpy as np
 from fleetplan.catalog import AUTO_PRECISION, Catalog, load_catalog, resolve_model
 from fleetplan.catalog.error_bands import ExpectedError, for_configuration
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
-from fleetplan.errors import InputError
+from fleetplan.errors import FleetplanError, InputError, UnsupportedError
 from fleetplan.perf import schedule
 from fleetplan.perf.formats import compute_format_for
 from fleetplan.perf.memory import Fit, fit
@@ -84,6 +84,33 @@ def resolve_setup(
     )
     note = auto_precision_note(m, precision)
     return dataclasses.replace(s, notes=(note, *s.notes)) if note else s
+
+
+# tensor-parallel degrees a setup that does not fit is tried at, for the one to suggest
+TP_TO_TRY = (1, 2, 4, 8)
+
+
+def does_not_fit(s: Setup, f: Fit, kv_precision: str = "auto") -> str:
+    """Why a setup holds not one sequence of `f.context` tokens, and the smallest
+    tensor-parallel degree of the same GPU that would."""
+    m, g, p, e = s.model, s.gpu, s.precision, s.engine
+    where = (
+        f"--tp {s.tp}: {m.id} at {p.id} on {g.id}"
+        if s.tp > 1
+        else f"{m.id} at {p.id} on one {g.id}"
+    )
+    for t in (t for t in TP_TO_TRY if t > s.tp):
+        try:
+            bigger = fit(m, g, p, e, kv_precision=kv_precision, tp=t, context=f.context)
+            setup(m, g, p, e, tp=t, kv_precision=kv_precision)  # the degree must split the model
+        except FleetplanError:
+            continue
+        if bigger.max_concurrent_sequences >= 1:
+            return f"{where} does not fit ({f.limit}); --tp {t} fits"
+    return (
+        f"{where} does not fit ({f.limit}), nor on up to {TP_TO_TRY[-1]} of them; "
+        f"`fleetplan fit {m.id}` lists the GPUs it fits"
+    )
 
 
 def auto_precision_note(model: ModelSpec, precision: str) -> str:
@@ -176,6 +203,8 @@ def estimate_perf(
             f"{m.max_context} tokens"
         )
     f = fit(m, g, p, e, kv_precision=kv_precision, tp=tp, context=ctx, notes=s.notes)
+    if f.max_concurrent_sequences < 1:  # not one sequence: no figure of this setup means anything
+        raise UnsupportedError(does_not_fit(s, f, kv_precision))
     wanted = batches or [1, 8, 32, 64, "max"]
     sizes = [max(f.concurrency, 1) if b == "max" else int(b) for b in wanted]
     sizes = sorted(set(sizes))

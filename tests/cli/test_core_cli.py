@@ -134,3 +134,21 @@ def test_llama_70b_fp16_does_not_fit_one_h100(cli):
     assert r.code == 0
     d = r.json()
     assert d["fits"] is False and "weights need" in d["limit"]
+
+
+def test_perf_of_a_setup_that_holds_no_sequence_names_the_tp_that_does(cli):
+    """Throughput figures of a replica that cannot hold the weights mean nothing: one line
+    saying why and the smallest --tp of the same GPU that fits, not a table of 'NO' rows."""
+    r = cli("perf", "llama-2-70b", "--gpu", "h100")
+    assert r.code == 2 and r.out == ""
+    lines = [x for x in r.err.strip().splitlines() if x.strip()]
+    assert len(lines) == 1, r.err
+    assert "llama-2-70b at bf16 on one h100-sxm does not fit (weights need" in lines[0]
+    assert lines[0].endswith("--tp 2 fits")
+    r = cli("perf", "llama-3.1-405b", "--gpu", "l4", "--tp", "8", "--json")
+    assert r.code == 2
+    assert "--tp 8: llama-3.1-405b" in r.json()["error"] and "nor on up to 8" in r.json()["error"]
+    # a setup that holds a few sequences still lists its batches, 'NO' past its KV room
+    r = cli("perf", "llama-2-70b", "--gpu", "h100", "--tp", "2", "--batch", "1,4096", "--json")
+    assert r.code == 0, r.err
+    assert [x["fits"] for x in r.json()] == [True, False]
