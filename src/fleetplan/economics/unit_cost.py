@@ -157,11 +157,7 @@ def model_capacity(
         engine=engine,
         catalog=catalog,  # type: ignore[arg-type]
     )
-    if not pe.fits[0]:
-        raise UnsupportedError(
-            f"{model} at {precision} does not fit on {tp}× {gpu} for {input_tokens}+"
-            f"{output_tokens} tokens; raise --tp or choose a smaller precision"
-        )
+    # (a replica that holds not one sequence: estimate_perf says so and which --tp fits)
     r = pe.result
     k, slo = slo_batch_index(pe, tpot_slo_ms, ttft_slo_ms)
     if k is None:
@@ -220,14 +216,14 @@ def smallest_tp(model: str, gpu: str, gpus: int, precision: str, catalog: object
         if tp > gpus or gpus % tp:
             continue
         try:
-            pe = estimate_perf(
+            # refused where the split holds not one sequence (estimate.does_not_fit)
+            estimate_perf(
                 model, gpu, precision=precision, tp=tp, batches=[1],
                 catalog=catalog,  # type: ignore[arg-type]
             )  # fmt: skip
         except UnsupportedError:
             continue
-        if pe.fits[0]:
-            return tp
+        return tp
     raise UnsupportedError(
         f"{model} at {precision} fits on no tensor-parallel split of {gpus}× {gpu}"
     )
