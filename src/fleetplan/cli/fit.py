@@ -80,9 +80,8 @@ def fit(
             s = resolve_setup(m, gpu, precision, engine, tp, kv_precision, cat)
             print("\n".join(explain_fit(f, s)))
         else:
-            _print_fits(
-                [fit_record(f)], f"{m.id} on {f.tp} x {f.gpu}" if f.tp > 1 else f"{m.id} on {f.gpu}"
-            )
+            on = f"{f.tp} x {f.gpu}" if f.tp > 1 else f.gpu
+            _print_fits([fit_record(f)], f"{m.id}, {f.precision}, on {on}")
         return
     precision = cat.precision_for(m, precision).id  # unknown names fail before the loop
     cat.engine(engine)
