@@ -22,6 +22,20 @@ def test_unsupported_precision_is_a_row_with_its_reason(catalog):
     assert not row.runs and "cannot run fp8" in row.reason
 
 
+def test_the_released_format_is_the_baseline(catalog):
+    """gpt-oss ships MXFP4: 'auto' adds that row once, as the baseline; a 16-bit copy of it is
+    no better, and costs more GPUs."""
+    rows = compare_precisions(
+        catalog.model("gpt-oss-120b"), "h100", ["auto", "bf16", "mxfp4"], 2.69, catalog=catalog
+    )
+    by = {r.precision: r for r in rows}
+    assert [r.precision for r in rows] == ["mxfp4", "bf16"]
+    assert by["mxfp4"].quality_note.startswith("the released weights (mxfp4)")
+    assert "copy of the released mxfp4 weights" in by["bf16"].quality_note
+    assert by["mxfp4"].tp < by["bf16"].tp
+    assert by["mxfp4"].usd_per_million_tokens < by["bf16"].usd_per_million_tokens
+
+
 def test_quantize_and_lora_commands(cli):
     r = cli("quantize", "llama-3.1-8b", "--gpu", "l40s", "--json")
     assert r.code == 0, r.err

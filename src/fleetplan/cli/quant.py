@@ -27,7 +27,11 @@ from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_
 @app.command("quantize")
 @model_arg("model")
 @gpu_opt()
-@click.option("--precisions", default="bf16,fp8,int8,awq", help="Comma-separated precisions.")
+@click.option(
+    "--precisions",
+    default="auto,bf16,fp8,int8,awq",
+    help="Comma-separated precisions; auto = the format the model's weights ship in.",
+)
 @input_tokens_opt(default=512)
 @output_tokens_opt(default=256)
 @click.option("--utilization", type=float, default=0.7, help="Busy fraction of the hours paid.")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetplan.catalog import Catalog
-from fleetplan.catalog.specs import ModelSpec
+from fleetplan.catalog.specs import ModelSpec, Precision
 from fleetplan.economics.unit_cost import (
     BATCH_GRID,
     DEFAULT_TPOT_P95_MS,
@@ -62,8 +62,10 @@ def compare_precisions(
 ) -> list[QuantRow]:
     check_utilization(utilization)
     rows = []
-    for name in precisions:
-        prec = catalog.precision(name)
+    # "auto" is the format the model's weights ship in: once, beside the ones named
+    formats = {p.id: p for p in (catalog.precision_for(model, n) for n in precisions)}
+    for prec in formats.values():
+        note = quality_note(model, prec)
         eng = "llama.cpp" if prec.id.startswith("gguf") else engine
         moved = (
             f"{prec.id} runs on llama.cpp, not {engine}: its slots and kernels differ"
@@ -112,15 +114,26 @@ def compare_precisions(
                 usd_per_hour=per_hour,
                 usd_per_million_output_tokens=usd_per_mtok(per_hour, out_tps, utilization),
                 usd_per_million_tokens=usd_per_mtok(per_hour, tot_tps, utilization),
-                quality_note=prec.quality_note,
+                quality_note=note,
                 engine=eng,
             )
             if best is None or (row.usd_per_million_tokens or 0) < (
                 best.usd_per_million_tokens or 0
             ):
                 best = row
-        rows.append(
-            best
-            or QuantRow(prec.id, False, last_reason, quality_note=prec.quality_note, engine=eng)
-        )
+        rows.append(best or QuantRow(prec.id, False, last_reason, quality_note=note, engine=eng))
     return rows
+
+
+def quality_note(model: ModelSpec, prec: Precision) -> str:
+    """The quality caveat of serving `model` at `prec`, measured from the weights it ships in:
+    the format's own note, except that the released format is the baseline, and a 16-bit copy
+    of weights released in fewer bits gains nothing over them."""
+    shipped = model.checkpoint_precision
+    if not shipped:
+        return prec.quality_note
+    if prec.id == shipped:
+        return f"the released weights ({shipped}); the baseline others are compared with"
+    if prec.weight_bits >= 16:
+        return f"a {prec.id} copy of the released {shipped} weights: their quality, more bytes"
+    return prec.quality_note
