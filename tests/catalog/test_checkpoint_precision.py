@@ -111,3 +111,18 @@ def test_perf_defaults_to_the_checkpoint_format(cli):
                 "--batch", "1", "--json")  # fmt: skip
     assert named.code == 0, named.err
     assert named.json()[0]["precision"] == "fp4"
+
+
+def test_simulate_runs_the_checkpoint_format_and_says_so():
+    from fleetplan.sim import simulate
+
+    res = simulate(
+        {
+            "model": "gpt-oss-120b",
+            "gpu": "h100-sxm",
+            "arrivals": {"kind": "poisson", "rate_per_s": 1, "requests": 20},
+            "lengths": {"input": {"mean": 500}, "output": {"mean": 100}},
+            "seed": 0,
+        }
+    )
+    assert any(n.startswith("precision mxfp4: the format gpt-oss-120b") for n in res.notes)
