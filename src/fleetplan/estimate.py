@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleetplan.catalog import AUTO_PRECISION, Catalog, load_catalog, resolve_model
+from fleetplan.catalog import AUTO_PRECISION, Catalog, is_auto, load_catalog, resolve_model
 from fleetplan.catalog.error_bands import ExpectedError, for_configuration
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 from fleetplan.errors import FleetplanError, InputError, UnsupportedError
 from fleetplan.perf import schedule
 from fleetplan.perf.formats import compute_format_for
 from fleetplan.perf.memory import Fit, fit
-from fleetplan.perf.roofline import Setup, setup
+from fleetplan.perf.roofline import Setup, check_tp, setup
 
 DEFAULT_CONTEXT = 8192
 
@@ -86,8 +86,9 @@ def resolve_setup(
     return dataclasses.replace(s, notes=(note, *s.notes)) if note else s
 
 
-# tensor-parallel degrees a setup that does not fit is tried at, for the one to suggest
-TP_TO_TRY = (1, 2, 4, 8)
+# tensor-parallel degrees one replica is tried at (the smallest that fits, the cheapest): the
+# GPUs of one 8-GPU node, as a scenario's `constraints.tp` searches by default
+TP_CHOICES = (1, 2, 4, 8)
 
 
 def does_not_fit(s: Setup, f: Fit, kv_precision: str = "auto") -> str:
@@ -99,23 +100,23 @@ def does_not_fit(s: Setup, f: Fit, kv_precision: str = "auto") -> str:
         if s.tp > 1
         else f"{m.id} at {p.id} on one {g.id}"
     )
-    for t in (t for t in TP_TO_TRY if t > s.tp):
+    for t in (t for t in TP_CHOICES if t > s.tp):
         try:
+            check_tp(m, t)  # the degree must split the model's heads
             bigger = fit(m, g, p, e, kv_precision=kv_precision, tp=t, context=f.context)
-            setup(m, g, p, e, tp=t, kv_precision=kv_precision)  # the degree must split the model
         except FleetplanError:
             continue
         if bigger.max_concurrent_sequences >= 1:
             return f"{where} does not fit ({f.limit}); --tp {t} fits"
     return (
-        f"{where} does not fit ({f.limit}), nor on up to {TP_TO_TRY[-1]} of them; "
+        f"{where} does not fit ({f.limit}), nor on up to {TP_CHOICES[-1]} of them; "
         f"`fleetplan fit {m.id}` lists the GPUs it fits"
     )
 
 
 def auto_precision_note(model: ModelSpec, precision: str) -> str:
     """What precision "auto" chose for `model`, where it is not plain bf16 ('' otherwise)."""
-    if str(precision).strip().lower() != AUTO_PRECISION:
+    if not is_auto(precision):
         return ""
     if model.unmodelled_quantization:
         return (

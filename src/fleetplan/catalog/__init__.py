@@ -8,6 +8,7 @@ entry, so a user can change one price without restating the whole spec.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -19,11 +20,16 @@ from fleetplan.catalog.specs import GpuSpec, ModelSpec, Offer, Precision
 from fleetplan.catalog.versions import version_tuple
 from fleetplan.errors import InputError, UnknownNameError
 
-__all__ = ["Catalog", "load_catalog", "resolve_model"]
+__all__ = ["AUTO_PRECISION", "Catalog", "is_auto", "load_catalog", "resolve_model"]
 
 _SECTIONS = ("gpus", "models", "precisions", "engines")
 # the precision name that stands for the one a model's weights ship in (Catalog.precision_for)
 AUTO_PRECISION = "auto"
+
+
+def is_auto(precision: str) -> bool:
+    """Whether a precision name is "auto" (the one the model's weights ship in)."""
+    return str(precision).strip().lower() == AUTO_PRECISION
 
 
 def _read_toml(path: Path | str, text: str | None = None) -> dict[str, Any]:
@@ -81,9 +87,12 @@ class Catalog:
     def precision_for(self, model: ModelSpec, name: str) -> Precision:
         """A precision by id or alias, where "auto" is the one `model`'s weights ship in
         (ModelSpec.native_precision: DeepSeek-R1's FP8, gpt-oss's MXFP4, bf16 for 16-bit)."""
-        if str(name).strip().lower() == AUTO_PRECISION:
-            return self.precision(model.native_precision)
-        return self.precision(name)
+        return self.precision(model.native_precision if is_auto(name) else name)
+
+    def precisions_for(self, model: ModelSpec, names: Iterable[str]) -> list[Precision]:
+        """`precision_for` of each name, each precision once ("auto" beside the one it is)."""
+        found = (self.precision_for(model, n) for n in names)
+        return list({p.id: p for p in found}.values())
 
     def engine(self, name: str) -> EngineProfile:
         """An engine profile by id or alias ('vllm' = its current family), or a release family

@@ -79,8 +79,8 @@ def _fp8_block_scaled(cfg: dict) -> bool:
 
 
 COUNTS_NOTE = "parameter totals computed from the architecture"
-# config.json quantization_config quant_method -> the catalog precision of such weights
-QUANT_METHOD_PRECISION = {"mxfp4": "mxfp4", "awq": "awq", "gptq": "gptq"}
+# config.json quantization_config quant_methods named as the catalog's precision of such weights
+SAME_NAME_QUANT_METHODS = frozenset({"mxfp4", "awq", "gptq"})
 
 
 def checkpoint_precision(cfg: dict) -> tuple[str, str]:
@@ -92,8 +92,8 @@ def checkpoint_precision(cfg: dict) -> tuple[str, str]:
     method = str(q.get("quant_method", "")).lower()
     if method == "fp8":
         return ("fp8-block" if _fp8_block_scaled(cfg) else "fp8"), ""
-    if method in QUANT_METHOD_PRECISION:
-        return QUANT_METHOD_PRECISION[method], ""
+    if method in SAME_NAME_QUANT_METHODS:
+        return method, ""
     return "", method or "(none)"
 
 

@@ -23,9 +23,7 @@ from fleetplan.economics.unit_cost import (
     usd_per_mtok,
 )
 from fleetplan.errors import UnsupportedError
-from fleetplan.estimate import estimate_fit, estimate_perf
-
-TP_CHOICES = (1, 2, 4, 8)
+from fleetplan.estimate import TP_CHOICES, estimate_fit, estimate_perf
 
 
 @dataclass(frozen=True)
@@ -62,9 +60,7 @@ def compare_precisions(
 ) -> list[QuantRow]:
     check_utilization(utilization)
     rows = []
-    # "auto" is the format the model's weights ship in: once, beside the ones named
-    formats = {p.id: p for p in (catalog.precision_for(model, n) for n in precisions)}
-    for prec in formats.values():
+    for prec in catalog.precisions_for(model, precisions):
         note = quality_note(model, prec)
         eng = "llama.cpp" if prec.id.startswith("gguf") else engine
         moved = (

@@ -210,9 +210,9 @@ def slo_batch_index(
 def smallest_tp(model: str, gpu: str, gpus: int, precision: str, catalog: object) -> int:
     """The smallest tensor-parallel degree (dividing `gpus`) at which the model fits."""
     from fleetplan.errors import UnsupportedError
-    from fleetplan.estimate import estimate_perf
+    from fleetplan.estimate import TP_CHOICES, estimate_perf
 
-    for tp in (1, 2, 4, 8):
+    for tp in TP_CHOICES:
         if tp > gpus or gpus % tp:
             continue
         try:

@@ -62,8 +62,7 @@ def enumerate_setups(
     max_len = int(min(math.ceil(work.max_len), model.max_context))
     # (setup, fit) or the reason it is left out, per combination: remembered with the catalog
     known = outcomes(cat, (model, kv_precision, max_len))
-    # "auto" is the precision the model's weights ship in: once, beside the ones named
-    formats = list({p.id: p for p in (cat.precision_for(model, n) for n in precisions)}.values())
+    formats = cat.precisions_for(model, precisions)
     for engine_name in engines:
         e = cat.engine(engine_name)
         for p in formats:
