@@ -10,12 +10,14 @@ import pytest
 from fleetplan.accuracy.published import published_set_path, read_published
 from fleetplan.errors import InputError
 from fleetplan.perf.expert_parallel import (
+    EXPERT_OVERHEAD_REFERENCE_BANDWIDTH_BYTES_S,
     alltoall_bytes,
     alltoall_s,
     busiest_group_experts,
     busiest_group_load,
     check_ep,
     expected_experts,
+    expert_overhead_s,
     experts_per_gpu,
 )
 from fleetplan.perf.parallel import allreduce_s
@@ -132,15 +134,16 @@ def test_a_scenario_with_an_ep_that_does_not_divide_is_one_line(catalog):
 def test_a_fixed_cost_per_expert_run_weighs_on_many_small_experts_not_a_few_large_ones(catalog):
     import dataclasses
 
-    fp8, h200 = catalog.precision("fp8"), catalog.gpu("h200")
+    # the factor is the cost on an H100 SXM's bandwidth (see the test below for other GPUs)
+    fp8, h100 = catalog.precision("fp8"), catalog.gpu("h100-sxm")
     eng = dataclasses.replace(catalog.engine("tensorrt-llm"), moe_expert_overhead_us=0.0)
     with_cost = dataclasses.replace(eng, moe_expert_overhead_us=5.0)
     tokens = np.array([1.0, 64.0, 2048.0])
 
     def added_s(model_id, tp=1, ep=1):
         m = catalog.model(model_id)
-        base = setup(m, h200, fp8, eng, tp=tp, ep=ep, kv_precision="fp8")
-        cost = setup(m, h200, fp8, with_cost, tp=tp, ep=ep, kv_precision="fp8")
+        base = setup(m, h100, fp8, eng, tp=tp, ep=ep, kv_precision="fp8")
+        cost = setup(m, h100, fp8, with_cost, tp=tp, ep=ep, kv_precision="fp8")
         assert cost.moe_expert_overhead_s == pytest.approx(5e-6)
         extra = step_s(cost, tokens, 500).total_s - step_s(base, tokens, 500).total_s
         # the same in the summed-factor form the sizing evaluates
@@ -160,3 +163,25 @@ def test_a_fixed_cost_per_expert_run_weighs_on_many_small_experts_not_a_few_larg
     assert x8[-1] == pytest.approx(x[-1])
     _, x8ep = added_s("mixtral-8x7b", tp=8, ep=8)
     assert x8ep[-1] == pytest.approx(x[-1] / 8, rel=0.05)  # one expert a GPU, all touched
+
+
+def test_the_per_expert_cost_is_its_time_on_an_h100_and_moves_with_memory_bandwidth(catalog):
+    import dataclasses
+
+    h100 = catalog.gpu("h100-sxm")
+    assert EXPERT_OVERHEAD_REFERENCE_BANDWIDTH_BYTES_S == h100.memory_bandwidth_bytes_s
+    eng = dataclasses.replace(catalog.engine("tensorrt-llm"), moe_expert_overhead_us=5.0)
+    qwen, fp8 = catalog.model("qwen3-30b-a3b"), catalog.precision("fp8")
+    cost_s = {}
+    for gpu_id in ("a100-80gb", "h100-sxm", "h200", "b200"):
+        gpu = catalog.gpu(gpu_id)
+        fmt = fp8 if gpu.runs_natively("fp8") else catalog.precision("bf16")
+        s = setup(qwen, gpu, fmt, eng, tp=1, kv_precision=fmt.id)
+        cost_s[gpu_id] = s.moe_expert_overhead_s
+        assert s.moe_expert_overhead_s == pytest.approx(
+            5e-6 * h100.memory_bandwidth_bytes_s / gpu.memory_bandwidth_bytes_s
+        )
+        assert expert_overhead_s(5.0, gpu.memory_bandwidth_bytes_s) == s.moe_expert_overhead_s
+    # 2.0 / 3.35 / 4.8 / 8.0 TB/s: the faster the memory, the cheaper an expert run
+    assert cost_s["a100-80gb"] > cost_s["h100-sxm"] > cost_s["h200"] > cost_s["b200"]
+    assert cost_s["h100-sxm"] == pytest.approx(5e-6)

@@ -121,7 +121,8 @@ class EngineProfile:
     mla_kv_align_bytes: int = 0
     mla_kv_align_from: str = ""
     # fixed time per routed expert a GPU runs in a MoE layer of a step (the grouped GEMM's
-    # per-expert work and the routing's per-expert bookkeeping), microseconds
+    # per-expert work), microseconds on an H100 SXM's bandwidth, scaled by the GPU's
+    # (perf.expert_parallel.expert_overhead_s)
     moe_expert_overhead_us: float = 0.0
     expert_parallel: bool = False  # MoE experts sharded across the TP group (all-to-all)
     # whether a model whose every layer has the config's sliding window (Mistral 7B v0.1) runs

@@ -25,7 +25,13 @@ from fleetplan.perf.attention_dp import (
     attention_dp_weight_bytes,
     kv_shard_fraction,
 )
-from fleetplan.perf.expert_parallel import check_ep, ep_note, moe_terms, sharded_moe_gemm_scale
+from fleetplan.perf.expert_parallel import (
+    check_ep,
+    ep_note,
+    expert_overhead_s,
+    moe_terms,
+    sharded_moe_gemm_scale,
+)
 from fleetplan.perf.formats import attention_format, compute_format_for, weight_only_gemm_scale
 from fleetplan.perf.kernels import (
     attention_flops_per_ctx_token,
@@ -277,7 +283,9 @@ def setup(
         # a weight-only MoE kernel (dequantizing in the kernel: Marlin W4A16) streams at its
         # own share; a format's moe_stream_scale scale is fitted on weight-only rows only
         moe_stream_scale=engine.factor("moe_stream_scale", arch, pid if emulated else ""),
-        moe_expert_overhead_s=engine.factor("moe_expert_overhead_us", arch, pid) * 1e-6,
+        moe_expert_overhead_s=expert_overhead_s(
+            engine.factor("moe_expert_overhead_us", arch, pid), gpu.memory_bandwidth_bytes_s
+        ),
         attention_peak_flops=gpu.peak_flops(
             attention_format(gpu, fmt, kv_width(kv_precision, precision))
         ),
