@@ -167,15 +167,15 @@ def expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
 
 
 # The fixed cost of a routed expert a GPU runs (`moe_expert_overhead_us`) is GPU-side work, not
-# host time (the experts of a layer run in one fused kernel): the expert's share of tile setup,
-# scale and padded-row traffic, which moves with the memory system. The factor is its time on a
-# GPU of an H100 SXM's bandwidth (gpus.toml h100-sxm), where most of the rows that fit it ran,
-# and it scales with 1 / memory bandwidth elsewhere. Held as a fixed time on every GPU, the
-# per-expert cost TensorRT-LLM's Hopper rows fit put the 1.0 table's Qwen3-30B-A3B on one
-# B200 42-52 % low, each source predicted without its own rows; scaled by bandwidth, 12 of its
-# 20 Blackwell rows came within 30 % and the whole set's output tok/s p90 went 37.2 -> 34.1 %
-# (scaled by the bf16 peak instead: TTFT median 14.4 -> 15.3 %; benchmarks/accuracy/README.md,
-# 2026-12-04 13:29-)
+# host time (the experts of a layer run in one fused kernel); which work is not measured in
+# isolation (an expert's tile setup, scales and padded rows are candidates), and it is taken to
+# move with the memory system. The factor is its time on a GPU of an H100 SXM's bandwidth
+# (gpus.toml h100-sxm), where most of the rows that fit it ran, and it scales with 1 / memory
+# bandwidth elsewhere. Held as a fixed time on every GPU, the per-expert cost TensorRT-LLM's
+# Hopper rows fit put the 1.0 table's Qwen3-30B-A3B on one B200 or GB200 42-52 % low, each
+# source predicted without its own rows (3 of its 20 output rows within 30 %); scaled by
+# bandwidth, 15 of 20, and the whole set's output tok/s p90 went 37.2 -> 34.1 % (scaled by the
+# bf16 peak instead: TTFT median 14.4 -> 15.3 %; benchmarks/accuracy/README.md, 2026-12-04 13:29-)
 EXPERT_OVERHEAD_REFERENCE_BANDWIDTH_BYTES_S = 3.35e12
 
 
