@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ..conftest import DATA
@@ -67,6 +69,15 @@ def test_perf_static_schedule_and_explain(cli):
     r = cli("perf", "mixtral-8x7b", "--gpu", "h100", "--tp", "2", "--explain", "--batch", "1,64")
     assert r.code == 0, r.err
     assert "expected distinct experts" in r.out and "all-reduce" in r.out
+    # the per-expert cost is shown at this GPU's bandwidth and at the reference the factor is
+    r = cli("perf", "qwen3-30b-a3b", "--gpu", "b200", "--engine", "tensorrt-llm", "--explain",
+            "--batch", "8")  # fmt: skip
+    assert r.code == 0, r.err
+    line = next(x for x in r.out.splitlines() if "each run costing" in x)
+    at_gpu, at_ref = (
+        float(v) for v in re.findall(r"costing ([\d.]+) us a layer \(([\d.]+) us", line)[0]
+    )
+    assert at_gpu == pytest.approx(at_ref * 3350 / 8000, rel=0.06)
 
 
 def test_fp8_on_a100_is_emulated_with_a_note(cli):
