@@ -82,7 +82,13 @@ def resolve_setup(
         kv_precision=kv_precision,
         attention_dp=attention_dp,
     )
-    note = auto_precision_note(m, precision)
+    return with_auto_precision_note(s, m, precision)
+
+
+def with_auto_precision_note(s: Setup, model: ModelSpec, precision: str) -> Setup:
+    """`s` with what precision "auto" chose for `model` first among its notes, where it says
+    something (`auto_precision_note`)."""
+    note = auto_precision_note(model, precision)
     return dataclasses.replace(s, notes=(note, *s.notes)) if note else s
 
 

@@ -185,6 +185,11 @@ def expert_overhead_s(overhead_us: float, bandwidth_bytes_s: float) -> float:
     return overhead_us * 1e-6 * (EXPERT_OVERHEAD_REFERENCE_BANDWIDTH_BYTES_S / bandwidth_bytes_s)
 
 
+def expert_overhead_reference_us(overhead_s: float, bandwidth_bytes_s: float) -> float:
+    """The engine factor behind `expert_overhead_s`: microseconds at the reference bandwidth."""
+    return overhead_s * 1e6 * bandwidth_bytes_s / EXPERT_OVERHEAD_REFERENCE_BANDWIDTH_BYTES_S
+
+
 def moe_terms(s: Setup, tokens: F64) -> tuple[F64, F64, F64, F64]:
     """The routed experts' weight bytes per GPU, their stream time, GEMM time and the change in
     communication time of a step of `tokens` tokens, on the busiest expert group

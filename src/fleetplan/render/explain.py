@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from fleetplan.catalog.params import count_params
 from fleetplan.estimate import PerfEstimate
-from fleetplan.perf.expert_parallel import (
-    EXPERT_OVERHEAD_REFERENCE_BANDWIDTH_BYTES_S as REFERENCE_BYTES_S,
-)
+from fleetplan.perf.expert_parallel import expert_overhead_reference_us
 from fleetplan.perf.memory import Fit, kv_bytes_per_token_per_layer, weights
 from fleetplan.perf.roofline import Setup, step_s
 from fleetplan.perf.schedule import steady_mixed_step
@@ -108,7 +106,7 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
             "(expected distinct experts E(1-(1-k/E)^n))"
             + (
                 f", each run costing {s.moe_expert_overhead_s * 1e6:.2g} us a layer "
-                f"({s.moe_expert_overhead_s * 1e6 * s.bandwidth / REFERENCE_BYTES_S:.2g} us at "
+                f"({expert_overhead_reference_us(s.moe_expert_overhead_s, s.bandwidth):.2g} us at "
                 "an H100 SXM's memory bandwidth, scaled by this GPU's)"
                 if s.moe_expert_overhead_s
                 else ""
