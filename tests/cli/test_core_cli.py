@@ -78,6 +78,12 @@ def test_perf_static_schedule_and_explain(cli):
         float(v) for v in re.findall(r"costing ([\d.]+) us a layer \(([\d.]+) us", line)[0]
     )
     assert at_gpu == pytest.approx(at_ref * 3350 / 8000, rel=0.06)
+    # the per-layer overhead: the engine's dense-layer figure times the layer's kernel floors
+    line = next(x for x in r.out.splitlines() if "layer overhead" in x)
+    per_layer, dense, scale = (
+        float(v) for v in re.findall(r"([\d.]+) us a layer .*\(([\d.]+) us .* x ([\d.]+),", line)[0]
+    )
+    assert scale > 1.5 and per_layer == pytest.approx(dense * scale, rel=0.01)
 
 
 def test_fp8_on_a100_is_emulated_with_a_note(cli):

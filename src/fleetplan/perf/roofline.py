@@ -45,6 +45,7 @@ from fleetplan.perf.kernels import (
     replicated_params,
     triton_attention_block_q,
 )
+from fleetplan.perf.layer_floors import scaled_layer_overhead_s
 from fleetplan.perf.memory import (
     kv_bytes_per_token_per_layer,
     kv_layer_tokens,
@@ -77,7 +78,7 @@ class Setup:
     mfu: float
     gemm_half_tokens: float
     step_overhead_s: float
-    layer_overhead_s: float
+    layer_overhead_s: float  # per_layer_overhead_us x the layer's kernel floors (perf.layer_floors)
     allreduce_latency_s: float
     dense_bytes_gpu: float  # weights every step streams, per GPU
     expert_bytes_gpu: float  # one routed expert of one layer, per GPU
@@ -101,11 +102,10 @@ class Setup:
     # share of the GEMM rate the linear layers' kernels reach in this weight format (block-scaled
     # FP8 in Triton or blockwise kernels: perf.kernels.block_fp8_gemm_scale; 1 otherwise)
     gemm_scale: float = 1.0
-    # share of the GEMM rate the routed experts' grouped GEMMs reach in this weight format
-    # (block-scaled FP8 in the Triton fused-MoE kernel: perf.kernels.block_fp8_moe_scale)
+    # share of the GEMM rate the routed experts' grouped GEMMs reach in this format (block FP8 in
+    # the Triton fused-MoE kernel: perf.kernels.block_fp8_moe_scale)
     moe_gemm_scale: float = 1.0
-    # the ceiling a tensor-parallel split puts on a MoE's expert GEMMs, per GPU's share of the
-    # model's width (perf.expert_parallel.sharded_moe_gemm_scale; 1 for a dense model)
+    # a tensor-parallel split's ceiling on expert GEMMs (expert_parallel.sharded_moe_gemm_scale)
     sharded_moe_scale: float = 1.0
     link_gb_s: float = 0.0  # bus bandwidth of the tp group's collectives (allreduce_link_gb_s)
     # > 0: the engine runs the model eagerly (no CUDA graphs): the host's time to launch a
@@ -253,7 +253,9 @@ def setup(
         mfu=mfu,
         gemm_half_tokens=engine.factor("gemm_half_tokens", arch, pid),
         step_overhead_s=engine.factor("step_overhead_ms", arch, pid) * 1e-3,
-        layer_overhead_s=engine.factor("per_layer_overhead_us", arch, pid) * 1e-6,
+        layer_overhead_s=scaled_layer_overhead_s(
+            engine.factor("per_layer_overhead_us", arch, pid), model, precision
+        ),
         allreduce_latency_s=allreduce_latency_s(
             engine.allreduce_latency_us, gpu.interconnect_latency_us, tp
         ),
@@ -356,8 +358,7 @@ def step_s(
     kv_bytes = (dec_tokens + p * m.layers) * s.kv_layer_bytes_gpu
     kv_traffic = kv_bytes + dec_tokens * ((s.kv_read_factor - 1.0) * s.kv_layer_bytes_gpu)
     pre_tokens = p * kv_layer_tokens(m, pc)  # context tokens the prompts attend to, over layers
-    # a prefill kernel that streams the context again per few query tokens (0 for most; a
-    # column when setups are stacked)
+    # a prefill kernel streaming the context again per few query tokens (0 for most; a column)
     kv_traffic = kv_traffic + pre_tokens * (s.kv_layer_bytes_gpu * s.prefill_kv_reread)
     attn_flops = per_layer_attn * dec_tokens + per_layer_prefill * pre_tokens
     attn_compute = attn_flops * (1.0 / (s.attention_peak_flops * s.attention_mfu))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fleetplan.catalog.params import count_params
 from fleetplan.estimate import PerfEstimate
 from fleetplan.perf.expert_parallel import expert_overhead_reference_us
+from fleetplan.perf.layer_floors import layer_kernel_scale
 from fleetplan.perf.memory import Fit, kv_bytes_per_token_per_layer, weights
 from fleetplan.perf.roofline import Setup, step_s
 from fleetplan.perf.schedule import steady_mixed_step
@@ -82,6 +83,7 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
     s = pe.setup
     m, g, e = s.model, s.gpu, s.engine
     i, o = pe.input_tokens, pe.output_tokens
+    layer_scale = layer_kernel_scale(m, s.precision)
     lines = [
         f"Performance of {s.label}, {pe.schedule} batching, {i} input + {o} output tokens",
         "",
@@ -98,6 +100,9 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
         ),
         f"   step overhead {s.step_overhead_s * 1e3:.2f} ms "
         f"({e.sources.get('step_overhead_ms', '')})",
+        f"   layer overhead {s.layer_overhead_s * 1e6:.1f} us a layer x {m.layers} layers "
+        f"({s.layer_overhead_s / layer_scale * 1e6:.1f} us for a 16-bit dense GQA layer x "
+        f"{layer_scale:.2f}, this layer's kernel floors over that one's, measured on an H200)",
         "",
         "Per step (per GPU)",
         f"   weights streamed: {s.dense_bytes_gpu / GB:.3f} GB"
