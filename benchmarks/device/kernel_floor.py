@@ -249,6 +249,49 @@ def main() -> None:
         f" (weights {weight_bytes / 1e6:.0f} MB, {weight_bytes / t_layer / 1e12:.2f} TB/s;"
         f" weights at the GEMM slope {weight_bytes / (1 / b0) * 1e6:.1f} us)"
     )
+    # 7. MAC rate against tokens: a dense GEMM by tokens, a grouped expert GEMM by tokens an expert
+    peak = {"H100": 989e12, "H200": 989e12, "B200": 2250e12, "A100": 312e12}
+    spec = next((v for k, v in peak.items() if k in props.name), 0.0)
+    ramp = []
+    w = torch.randn(4096, 6144, device=dev, dtype=bf16)
+    for m in (16, 64, 256, 1024, 4096, 16384):
+        a = torch.randn(m, 4096, device=dev, dtype=bf16)
+        t = graph_time_s(torch, lambda a=a, w=w: [a @ w for _ in range(10)]) / 10
+        rate = 2 * m * 4096 * 6144 / t
+        ramp.append({"kind": "dense 4096x6144", "tokens": m, "s": t, "flops_per_s": rate})
+        print(
+            f"  dense GEMM 4096x6144 at {m:>5} tokens: {t * 1e6:8.1f} us, {rate / 1e12:6.1f} TFLOPS"
+            + (f" ({rate / spec:.2f} of spec)" if spec else "")
+        )
+    del w
+    if hasattr(torch, "_grouped_mm"):
+        for k, n in ((4096, 384), (192, 4096), (4096, 3072)):
+            e = 128
+            wg = torch.randn(e, n, k, device=dev, dtype=bf16).transpose(-2, -1)
+            for tpe in (1, 4, 16, 32, 64, 128, 256, 512):
+                xa = torch.randn(e * tpe, k, device=dev, dtype=bf16)
+                offs = torch.arange(tpe, e * tpe + 1, tpe, device=dev, dtype=torch.int32)
+                t = graph_time_s(
+                    torch, lambda xa=xa, offs=offs, wg=wg: torch._grouped_mm(xa, wg, offs=offs)
+                )
+                rate = 2 * e * tpe * k * n / t
+                ramp.append(
+                    {
+                        "kind": f"grouped {e}x{k}x{n}",
+                        "tokens_per_expert": tpe,
+                        "s": t,
+                        "flops_per_s": rate,
+                        "bytes": e * k * n * 2,
+                    }
+                )
+                print(
+                    f"  grouped {e}x{k}x{n} at {tpe:>3} tokens an expert: {t * 1e6:8.1f} us,"
+                    f" {rate / 1e12:6.1f} TFLOPS, weights at {e * k * n * 2 / t / 1e12:.2f} TB/s"
+                )
+                del xa
+            del wg
+            torch.cuda.empty_cache()
+    out["mac_ramp"] = ramp
     if args.out:
         with open(args.out, "w") as f:
             json.dump(out, f, indent=1)
