@@ -292,6 +292,27 @@ def main() -> None:
             del wg
             torch.cuda.empty_cache()
     out["mac_ramp"] = ramp
+    # 8. prefill attention: a chunk of queries over its context (a long prompt's later chunks)
+    prefill = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    for lq, lk, causal in ((8192, 8192, True), (8192, 16384, False), (2048, 32768, False)):
+        q = torch.randn(1, 64, lq, 128, device=dev, dtype=bf16)
+        kk = torch.randn(1, 8, lk, 128, device=dev, dtype=bf16)
+        vv = torch.randn_like(kk)
+        t = graph_time_s(
+            torch,
+            lambda q=q, kk=kk, vv=vv, c=causal: sdpa(q, kk, vv, is_causal=c, enable_gqa=True),
+            reps=5,
+        )
+        flops = 4 * 64 * lq * lk * 128 * (0.5 if causal else 1.0)
+        prefill.append({"q": lq, "kv": lk, "causal": causal, "s": t, "flops_per_s": flops / t})
+        print(
+            f"  prefill attention 64/8 heads, {lq} queries over {lk}{' causal' if causal else ''}:"
+            f" {t * 1e3:7.2f} ms, {flops / t / 1e12:6.1f} TFLOPS"
+            + (f" ({flops / t / spec:.2f} of spec)" if spec else "")
+        )
+        del q, kk, vv
+    out["prefill_attention"] = prefill
     if args.out:
         with open(args.out, "w") as f:
             json.dump(out, f, indent=1)
