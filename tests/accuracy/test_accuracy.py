@@ -95,3 +95,34 @@ def test_cross_validation_never_falls_back_to_the_packaged_profile(catalog, monk
     mine = [r for r in read_rows_csv(validation_set_path()) if r.engine == "lmdeploy"]
     crossval.fit_family(mine[:12], catalog, catalog.engine("lmdeploy"))
     assert seen and not any(seen)
+
+
+def test_the_moe_stage_is_fitted_again_with_the_servers_work_in_view(catalog, monkeypatch):
+    """A family that models its API server fits the MoE stage, whose bursts went through the
+    server, once more after the server's stage (and the server's after it); the dense stage,
+    whose rows also pin the server's factors, once."""
+    from types import SimpleNamespace
+
+    from fleetplan.accuracy import crossval
+    from fleetplan.accuracy.published import published_set_path, read_published
+
+    calls = []
+
+    def stub(rows, cat, eng, names, *args, **kwargs):
+        moe = cat.model(rows[0].model).is_moe
+        calls.append(("server" if "api_server_ms_per_request" in names else moe,
+                      eng.api_server_ms_per_request))  # fmt: skip
+        fitted = {n: 1.0 for n in names if n.startswith(("api_server", "chat_template"))}
+        return SimpleNamespace(engine=dataclasses.replace(eng, **fitted))
+
+    monkeypatch.setattr(crossval, "fit_engine", stub)
+    pages = ("gpustack-perflab-qwen3-8b", "gpustack-perflab-gpt-oss-20b-h100")
+    rows = [
+        r
+        for r in read_published(published_set_path(), catalog).rows
+        if r.source_id.startswith(pages) and r.engine == "vllm"
+    ]
+    crossval.fit_family(rows, catalog, catalog.engine("vllm"))
+    assert [kind for kind, _ in calls] == [False, True, "server", True, "server"]
+    assert calls[1][1] == 0.0  # the MoE stage first without the server's work
+    assert calls[3][1] == 1.0  # then with the server's fitted work in view

@@ -251,9 +251,9 @@ def _spread(rows: Sequence[ValidationRow], most: int) -> list[ValidationRow]:
 def fit_family(
     rows: Sequence[ValidationRow], catalog: Catalog, prior: EngineProfile
 ) -> EngineProfile:
-    """Fit a family in stages: the dense kernels' factors on dense-model rows, then the MoE
-    factors on MoE rows with the dense ones held, then the API server's on the rows measured
-    through it (a family without rows keeps `prior`)."""
+    """Fit a family in stages: the dense kernels' factors on dense-model rows, the MoE factors
+    on MoE rows, the API server's on the rows measured through it, then the MoE and server
+    stages again with the server's work in view (a family without rows keeps `prior`)."""
     server = models_server(prior)
     # the kernels' factors are fitted with the server's work left out (as before the server
     # was modelled), then the server's from their start on top of them
@@ -268,16 +268,28 @@ def fit_family(
     for stage_rows, names in stages:
         if names == list(own):
             eng = dataclasses.replace(eng, **{n: SERVER_START[n] for n in own})
-        eng = fit_engine(
-            _spread(stage_rows, MAX_FIT_ROWS),
-            catalog,
-            eng,
-            names,
-            BOUNDS,
-            anchor,
-            keep_if_worse=False,
-        ).engine
+        eng = _fit_stage(stage_rows, catalog, eng, names, anchor)
+    # MoE and server stages again, the server's work in view: the MoE stage read its bursts as
+    # the engine alone (the intake, ~7 ms a request, went into the expert stream); the server's
+    # stage reads dense rows' throughput and TPOT, so the dense stage needs no second round
+    moe = [i for i, (r, _n) in enumerate(stages[:-1]) if catalog.model(r[0].model).is_moe]
+    if server and moe and stages[-1][1] == list(own):
+        for stage_rows, names in stages[moe[0] :]:
+            eng = _fit_stage(stage_rows, catalog, eng, names, anchor)
     return eng
+
+
+def _fit_stage(
+    rows: Sequence[ValidationRow],
+    catalog: Catalog,
+    eng: EngineProfile,
+    names: Sequence[str],
+    anchor: dict[str, tuple[float, float]] | None,
+) -> EngineProfile:
+    """One stage of `fit_family`: `names` fitted on (a spread of) `rows`, the rest held."""
+    return fit_engine(
+        _spread(rows, MAX_FIT_ROWS), catalog, eng, list(names), BOUNDS, anchor, keep_if_worse=False
+    ).engine
 
 
 def predictable(
