@@ -173,10 +173,10 @@ def main() -> None:
                     torch.cuda.empty_cache()
                 if len(pts) >= 2:
                     a1, b1 = fit_line([p[0] for p in pts], [p[1] for p in pts])
-                    stream_us = k * n * 2 / bw * 2 * 1e6  # copy rate is read+write
+                    stream_us = k * n * 2 * b0 * 1e6  # the slice at the GEMMs' byte rate
                     print(
                         f"  grouped {label} {tok_per_expert:>2} tok/expert: {a1 * 1e6:6.1f} us"
-                        f" + {b1 * 1e6:5.2f} us an expert (its bytes at the copy rate:"
+                        f" + {b1 * 1e6:5.2f} us an expert (its bytes at the GEMM rate:"
                         f" {stream_us:.2f} us)"
                     )
     out["grouped"] = grouped
@@ -247,9 +247,11 @@ def main() -> None:
     print(
         f"dense 8B-sized layer at 4 tokens: {t_layer * 1e6:.1f} us"
         f" (weights {weight_bytes / 1e6:.0f} MB, {weight_bytes / t_layer / 1e12:.2f} TB/s;"
-        f" weights at the GEMM slope {weight_bytes / (1 / b0) * 1e6:.1f} us)"
+        f" weights at the GEMM slope {weight_bytes * b0 * 1e6:.1f} us)"
     )
     # 7. MAC rate against tokens: a dense GEMM by tokens, a grouped expert GEMM by tokens an expert
+    # dense 16-bit spec peaks (NVIDIA's datasheets, as fleetplan's gpus.toml holds them): only
+    # for the "of spec" column; another GPU prints without it
     peak = {"H100": 989e12, "H200": 989e12, "B200": 2250e12, "A100": 312e12}
     spec = next((v for k, v in peak.items() if k in props.name), 0.0)
     ramp = []

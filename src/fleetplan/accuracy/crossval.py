@@ -273,7 +273,7 @@ def fit_family(
     # the engine alone (the intake, ~7 ms a request, went into the expert stream); the server's
     # stage reads dense rows' throughput and TPOT, so the dense stage needs no second round
     moe = [i for i, (r, _n) in enumerate(stages[:-1]) if catalog.model(r[0].model).is_moe]
-    if server and moe and stages[-1][1] == list(own):
+    if moe and stages[-1][1] == list(own):  # a server stage comes last where there is one
         for stage_rows, names in stages[moe[0] :]:
             eng = _fit_stage(stage_rows, catalog, eng, names, anchor)
     return eng
