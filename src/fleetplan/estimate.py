@@ -82,14 +82,17 @@ def resolve_setup(
         kv_precision=kv_precision,
         attention_dp=attention_dp,
     )
-    return with_auto_precision_note(s, m, precision)
+    notes = notes_with_auto_precision(s.notes, m, precision)
+    return s if notes == s.notes else dataclasses.replace(s, notes=notes)
 
 
-def with_auto_precision_note(s: Setup, model: ModelSpec, precision: str) -> Setup:
-    """`s` with what precision "auto" chose for `model` first among its notes, where it says
-    something (`auto_precision_note`)."""
+def notes_with_auto_precision(
+    notes: tuple[str, ...], model: ModelSpec, precision: str
+) -> tuple[str, ...]:
+    """`notes` with what precision "auto" chose for `model` first, where it says something
+    (`auto_precision_note`)."""
     note = auto_precision_note(model, precision)
-    return dataclasses.replace(s, notes=(note, *s.notes)) if note else s
+    return (note, *notes) if note else notes
 
 
 # tensor-parallel degrees one replica is tried at (the smallest that fits, the cheapest): the

@@ -32,7 +32,7 @@ MAX_STEP_TOKENS = 1 << 22  # the step-time table's largest step (tokens)
 def _roofline_replicas(
     sc: Scenario, cat: Catalog, loop: EventLoop, rec: Recorder
 ) -> tuple[list[Replica], int, dict[str, Any], tuple[str, ...], float]:
-    from fleetplan.estimate import estimate_fit, with_auto_precision_note
+    from fleetplan.estimate import estimate_fit, notes_with_auto_precision
     from fleetplan.perf.dp_prefill import rank_prefill_tokens
     from fleetplan.perf.memory import (
         kv_pool_tokens,
@@ -153,7 +153,7 @@ def _roofline_replicas(
         cfg["api_server_ms_per_request"] = eng.server_ms_per_request(model)
         cfg["api_server_latency_ms"] = eng.server_latency_ms(model)
         cfg["api_server_us_per_output_token"] = eng.api_server_us_per_output_token
-    notes = with_auto_precision_note(s, model, sc.precision).notes  # what "auto" picked first
+    notes = notes_with_auto_precision(s.notes, model, sc.precision)  # what "auto" picked
     return reps, min(room, model.max_context), cfg, notes, table.step_s(1.0, 0.0)
 
 
