@@ -21,12 +21,12 @@ from fleetplan.accuracy.predict import fittable, row_engine, row_setup, server_f
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
-from fleetplan.catalog.generations import MFU_CEILING
+from fleetplan.catalog.generations import BANDWIDTH_CEILING, MFU_CEILING
 from fleetplan.errors import InputError
 
 # physical ceilings: streaming kernels reach ~92 % of the spec bandwidth (STREAM-like copies on
-# A100/H100), large GEMMs ~85 % of the spec dense peak (catalog.generations.MFU_CEILING)
-MAX_BW, MAX_MFU = 0.92, MFU_CEILING
+# A100/H100), large GEMMs ~85 % of the spec dense peak (catalog.generations)
+MAX_BW, MAX_MFU = BANDWIDTH_CEILING, MFU_CEILING
 # a grouped MoE GEMM pads each touched expert's rows to its tile height, at most 128 rows:
 # vLLM's tuned fused-MoE configs use BLOCK_SIZE_M 16 up to 128-token batches and 128 from
 # 1,024 (https://github.com/vllm-project/vllm/blob/2a4fe63c4facbbc202129fc654dcbdd652476b93/vllm/model_executor/layers/fused_moe/configs/E=128,N=384,device_name=NVIDIA_H200.json).

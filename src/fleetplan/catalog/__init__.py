@@ -166,6 +166,7 @@ def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) ->
         engines[eid] = eng.borrow_generations(engines[ref].without_borrowed())
     for eid, eng in list(engines.items()):
         engines[eid] = eng.with_measured_generations()
+    _check_ceilings(engines, where)
     names = {kind[:-1]: _index(kind[:-1], built[kind]) for kind in _SECTIONS}
     for mid, m in built["models"].items():  # a checkpoint's precision names a known one
         if not m.checkpoint_precision:
@@ -220,6 +221,8 @@ def _merge_user(
             if not isinstance(entry, dict):
                 raise InputError(f"catalog file {str(path)!r}: {section}.{sid} must be a table")
             base = merged[section].get(sid.lower(), {})
+            if section == "engines":
+                entry = _engine_override(base, entry, path)
             merged[section][sid.lower()] = {**base, **entry}
     user_offers = user.get("offers", [])
     if not isinstance(user_offers, list):
@@ -227,6 +230,72 @@ def _merge_user(
     replaced = {(o.get("provider"), o.get("gpu"), o.get("pricing")) for o in user_offers}
     kept = [o for o in offers if (o["provider"], o["gpu"], o["pricing"]) not in replaced]
     return merged, kept + list(user_offers)
+
+
+# an engine's tables a user file adds to, key by key, instead of replacing them whole
+_ENGINE_TABLES = ("sources", "architecture_scale", "format_scale")
+
+
+def _engine_override(
+    base: dict[str, Any], entry: dict[str, Any], path: Path | str
+) -> dict[str, Any]:
+    """A user file's engine entry, ready to merge over `base`: its sources, generation and
+    format scales add to the profile's key by key (a file that sets one generation's scale keeps
+    the others), and a setting the file gives no source for says it comes from the file, where
+    the packaged source would name measurements the value no longer stands on."""
+    out = dict(entry)
+    for table in _ENGINE_TABLES:
+        mine = entry.get(table)
+        if not isinstance(mine, dict) or not isinstance(base.get(table), dict):
+            continue  # not a table here: the schema says what is wrong with it
+        if table == "sources":
+            out[table] = {**base[table], **mine}
+        else:  # one generation's (or format's) scales, factor by factor
+            out[table] = {
+                key: {**base[table].get(key, {}), **val}
+                if isinstance(val, dict) and isinstance(base[table].get(key), dict)
+                else val
+                for key, val in {**base[table], **mine}.items()
+            }
+    given = entry.get("sources") if isinstance(entry.get("sources"), dict) else {}
+    unsourced = [k for k in entry if k != "sources" and k not in given]
+    if unsourced and isinstance(base.get("sources", {}), dict):
+        here = f"set in catalog file {str(path)!r}"
+        out["sources"] = {
+            **out.get("sources", base.get("sources", {})),
+            **dict.fromkeys(unsourced, here),
+        }
+    return out
+
+
+def _check_ceilings(engines: dict[str, Any], where: str) -> None:
+    """Every efficiency factor that is a share of a spec peak stays under its physical
+    ceiling on every GPU generation and weight format, its scales applied
+    (`catalog.generations.FACTOR_CEILINGS`): a profile over it would predict more than the GPU
+    can do. The packaged profiles are held to it by tests; this holds a user's file to it."""
+    from fleetplan.catalog.generations import FACTOR_CEILINGS
+    from fleetplan.catalog.specs import ARCHITECTURE_ORDER
+
+    for eid, eng in engines.items():
+        for name, ceiling in FACTOR_CEILINGS.items():
+            for arch in ARCHITECTURE_ORDER:
+                for prec in ("", *eng.precisions):
+                    value = eng.factor(name, arch, prec)
+                    if value <= ceiling + 1e-9:
+                        continue
+                    arch_x = eng.architecture_scale.get(arch, {}).get(name, 1.0)
+                    fmt_x = eng.format_scale.get(prec, {}).get(name, 1.0)
+                    how = (
+                        f"{getattr(eng, name):g}"
+                        + (f" x architecture_scale.{arch} {arch_x:g}" if arch_x != 1.0 else "")
+                        + (f" x format_scale.{prec} {fmt_x:g}" if fmt_x != 1.0 else "")
+                    )
+                    on = f"on {arch} GPUs" + (f" at {prec}" if fmt_x != 1.0 else "")
+                    raise InputError(
+                        f"{where}: engines.{eid}.{name} {on} is {how} = {value:.3g} of the spec "
+                        f"peak; accepted: at most {ceiling:g} (what the best kernels reach); lower "
+                        "the factor or its scale"
+                    )
 
 
 @cache

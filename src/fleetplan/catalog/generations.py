@@ -29,6 +29,16 @@ PEAK_SHARE = {
 # the most of the spec dense peak large GEMMs reach, a ceiling on any GEMM share (fits:
 # accuracy.calibrate.MAX_MFU; a generation's ratio: `ratio_scales`)
 MFU_CEILING = 0.85
+# the most of the spec memory bandwidth streaming kernels reach (STREAM-like copies on A100/H100,
+# HBM_PEAK_SHARE): a ceiling on any bandwidth share (fits: accuracy.calibrate.MAX_BW)
+BANDWIDTH_CEILING = 0.92
+# the ceiling each efficiency factor that is a share of a spec peak stays under, whatever the
+# generation and format scales (`catalog._check_ceilings` holds every profile to them)
+FACTOR_CEILINGS = {
+    "mbu": BANDWIDTH_CEILING,
+    "attention_mbu": BANDWIDTH_CEILING,
+    "mfu_prefill": MFU_CEILING,
+}
 
 
 def generation_gemm_ratio(architecture: str, measured_on: str = "hopper") -> float:

@@ -79,6 +79,22 @@ def explain_fit(f: Fit, s: Setup) -> list[str]:
     return lines
 
 
+def _scaled(s: Setup, name: str) -> str:
+    """' = base x scale' where the profile scales factor `name` on this GPU's generation or
+    this weight format (what the scale stands on: the profile's architecture_scale and
+    format_scale sources), '' where it does not."""
+    e, arch, prec = s.engine, s.gpu.architecture, s.precision.id
+    parts = [
+        f"{table} {key} x{scale:.3g}"
+        for table, key, scale in (
+            ("architecture_scale", arch, e.architecture_scale.get(arch, {}).get(name, 1.0)),
+            ("format_scale", prec, e.format_scale.get(prec, {}).get(name, 1.0)),
+        )
+        if scale != 1.0
+    ]
+    return f" = {getattr(e, name):.3g} x {' x '.join(parts)}" if parts else ""
+
+
 def explain_perf(pe: PerfEstimate) -> list[str]:
     s = pe.setup
     m, g, e = s.model, s.gpu, s.engine
@@ -90,9 +106,10 @@ def explain_perf(pe: PerfEstimate) -> list[str]:
         "Hardware and efficiency (per GPU)",
         f"   peak {s.compute_format}: {s.peak_flops / 1e12:,.1f} TFLOPS dense; "
         f"bandwidth {s.bandwidth / 1e9:,.0f} GB/s ({g.source})",
-        f"   mbu {s.mbu:.2f} ({e.sources.get('mbu', '')})",
-        f"   attention mbu {s.attention_mbu:.2f} ({e.sources.get('attention_mbu', '')})",
-        f"   mfu {s.mfu:.2f} ({e.sources.get('mfu_prefill', '')})"
+        f"   mbu {s.mbu:.2f}{_scaled(s, 'mbu')} ({e.sources.get('mbu', '')})",
+        f"   attention mbu {s.attention_mbu:.2f}{_scaled(s, 'attention_mbu')} "
+        f"({e.sources.get('attention_mbu', '')})",
+        f"   mfu {s.mfu:.2f}{_scaled(s, 'mfu_prefill')} ({e.sources.get('mfu_prefill', '')})"
         + (
             f"; GEMM efficiency n/(n + {s.gemm_half_tokens:g}) with n tokens in the step"
             if s.gemm_half_tokens

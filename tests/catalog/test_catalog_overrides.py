@@ -1,0 +1,42 @@
+"""A user's catalog file cannot push an engine's factor past its physical ceiling, adds to an
+engine's scales and sources instead of replacing them, and says where the values it sets come
+from; `perf --explain` shows the scale a factor takes on the GPU's generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetplan.catalog import load_catalog
+from fleetplan.cli import EXIT_BAD_INPUT
+
+
+def test_a_catalog_file_cannot_push_a_factor_past_its_ceiling(cli, tmp_path: Path) -> None:
+    f = tmp_path / "fast.toml"
+    f.write_text('[engines."vllm"]\nmbu = 0.90\n')
+    r = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--catalog", str(f))
+    assert r.code == EXIT_BAD_INPUT and "Traceback" not in r.err
+    line = r.err.strip()
+    assert "engines.vllm.mbu on ampere GPUs is 0.9 x architecture_scale.ampere 1.189" in line
+    assert "accepted: at most 0.92" in line
+
+
+def test_a_catalog_file_adds_to_an_engines_scales_and_names_itself(tmp_path: Path) -> None:
+    f = tmp_path / "mine.toml"
+    f.write_text(
+        '[engines."vllm"]\nmbu = 0.75\n\n[engines."vllm".architecture_scale.hopper]\nmbu = 1.1\n'
+    )
+    base, mine = load_catalog().engine("vllm"), load_catalog(f).engine("vllm")
+    assert mine.architecture_scale["ampere"] == base.architecture_scale["ampere"]
+    assert mine.architecture_scale["hopper"]["mbu"] == 1.1
+    assert mine.sources["mbu"] == f"set in catalog file {str(f)!r}"
+    assert mine.sources["architecture_scale"] == f"set in catalog file {str(f)!r}"
+    assert mine.sources["mfu_prefill"] == base.sources["mfu_prefill"]  # not set: as packaged
+
+
+def test_explain_shows_the_scale_a_factor_takes_on_this_generation(cli) -> None:
+    out = cli("perf", "llama-3.1-8b", "--gpu", "a100", "--explain").out
+    eng = load_catalog().engine("vllm")
+    x = eng.architecture_scale["ampere"]["mfu_prefill"]
+    assert f" = {eng.mfu_prefill:.3g} x architecture_scale ampere x{x:.3g}" in out
+    h100 = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--explain").out
+    assert "mfu 0.33 (" in h100  # no scale on the calibrated base generation
