@@ -193,7 +193,7 @@ def _fake_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     cuda = types.SimpleNamespace(is_available=lambda: True, get_device_name=lambda: "Fake GPU")
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
     results = {
-        "matmul_tflops": 700.0,
+        "gemm_tflops": {"8192x8192x8192": 700.0},
         "bandwidth_gb_s": 3000.0,
         "layer_bytes": 4e8,
         "decode_s_per_layer": {1: 2e-4, 8: 2.1e-4},
@@ -216,7 +216,7 @@ def test_measure_writes_to_the_user_data_folder_not_the_current_one(
     assert written.parent == tmp_path / "data" / "fleetplan" / "profiles"
     assert written.name.startswith("measured-h100-sxm-") and written.is_file()
     assert list(work.iterdir()) == []
-    assert "[engines." in written.read_text()
+    assert '[gpus."h100-sxm"]' in written.read_text()
 
 
 def test_measure_out_is_checked_before_measuring(cli, tmp_path: Path, monkeypatch) -> None:

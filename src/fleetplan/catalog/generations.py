@@ -5,6 +5,10 @@ the other (`generation_gemm_ratio`), whatever the engine."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleetplan.catalog.specs import GpuSpec
 
 # What share of a GPU's dense BF16 spec peak the best large GEMM reaches on it (maximum achievable
 # matmul FLOPS through torch.matmul): A100 SXM 267.9 of 312 TFLOPS (85.9 %), H100 SXM 792.1 of 989
@@ -74,3 +78,39 @@ def ratio_scales(
         if scales:
             out[gen] = scales
     return out
+
+
+def measured_scale(gpu: GpuSpec, factor: str) -> float:
+    """How the user's own card compares with the reference card of its generation, for an
+    efficiency factor: its GEMM share of spec (`fleetplan measure`) over `GEMM_PEAK_SHARE` for
+    mfu_prefill, its copy bandwidth share over `HBM_PEAK_SHARE` for mbu and attention_mbu (both
+    measured the way the reference was). 1 where the card is not measured or its generation has
+    no reference: a power cap, lower clocks or a slower memory part show here, not in the spec."""
+    if factor == "mfu_prefill":
+        mine, ref = gpu.measured_gemm_share, GEMM_PEAK_SHARE.get(gpu.architecture, 0.0)
+    elif factor in ("mbu", "attention_mbu"):
+        mine, ref = gpu.measured_bandwidth_share, HBM_PEAK_SHARE.get(gpu.architecture, 0.0)
+    else:
+        return 1.0
+    return mine / ref if mine > 0 and ref > 0 else 1.0
+
+
+def on_card(gpu: GpuSpec, factor: str, value: float) -> float:
+    """An engine's efficiency factor on `gpu`: `value` times `measured_scale`, held under the
+    factor's ceiling (`FACTOR_CEILINGS`)."""
+    scale = measured_scale(gpu, factor)
+    if scale == 1.0:
+        return value
+    return min(value * scale, max(value, FACTOR_CEILINGS.get(factor, value * scale)))
+
+
+def measured_card_note(gpu: GpuSpec) -> str:
+    """What `measured_scale` does on `gpu`, in a sentence ('' where it does nothing)."""
+    gemm, bw = measured_scale(gpu, "mfu_prefill"), measured_scale(gpu, "mbu")
+    if gemm == 1.0 and bw == 1.0:
+        return ""
+    return (
+        f"{gpu.id} as measured on this card ({gpu.measured}): GEMMs x{gemm:.3g} and memory "
+        f"bandwidth x{bw:.3g} of the reference {gpu.architecture} card's share of spec, the "
+        "engine's efficiency factors scaled by them"
+    )

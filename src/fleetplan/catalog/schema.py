@@ -73,6 +73,9 @@ class GpuEntry(_Entry):
     source: str = Field(min_length=1)
     as_of: str = Field(min_length=1)
     notes: str = ""
+    measured_gemm_share: float = Field(default=0.0, ge=0, le=1)
+    measured_bandwidth_share: float = Field(default=0.0, ge=0, le=1)
+    measured: str = ""
 
     @model_validator(mode="after")
     def _native_formats_have_figures(self) -> GpuEntry:
@@ -112,6 +115,9 @@ class GpuEntry(_Entry):
             price_as_of=self.price_as_of,
             aliases=tuple(a.lower() for a in self.aliases),
             notes=self.notes,
+            measured_gemm_share=self.measured_gemm_share,
+            measured_bandwidth_share=self.measured_bandwidth_share,
+            measured=self.measured,
         )
 
 

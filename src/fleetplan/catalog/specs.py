@@ -37,6 +37,12 @@ class GpuSpec:
     price_as_of: str = ""
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    # what `fleetplan measure` read on the user's own card: its best 16-bit GEMM and its
+    # device-to-device copy as shares of this spec's dense peak and bandwidth (0: not measured),
+    # and where and when (`catalog.generations.measured_scale`)
+    measured_gemm_share: float = 0.0
+    measured_bandwidth_share: float = 0.0
+    measured: str = ""
     # datacenter, workstation or consumer (GeForce: no ECC on HBM, datacenter-use terms in the
     # driver licence); plans leave consumer cards out unless a scenario allows them
     segment: str = "datacenter"

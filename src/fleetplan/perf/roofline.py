@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fleetplan.catalog.engine_profile import EngineProfile
-from fleetplan.catalog.generations import MFU_CEILING
+from fleetplan.catalog.generations import MFU_CEILING, measured_card_note, on_card
 from fleetplan.catalog.params import count_params
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Precision
 from fleetplan.errors import UnsupportedError
@@ -178,7 +178,7 @@ def setup(
     linear_params = active - counts.embedding * (0.0 if model.tie_word_embeddings else scale)
     linear_params = max(linear_params, active * 0.5)
     expert_params = counts.expert * scale * model.moe_experts_per_token * model.moe_layers
-    mfu = engine.factor("mfu_prefill", arch, pid)
+    mfu = on_card(gpu, "mfu_prefill", engine.factor("mfu_prefill", arch, pid))
     # attention kernels run at their own share of the peak (EngineProfile.attention_mfu_scale)
     attn_mfu = min(mfu * engine.attention_mfu_scale, MFU_CEILING)
     attn_per_ctx, attn_prefill_per_ctx = attention_flops_per_ctx_token(model, engine, attn_mfu)
@@ -233,7 +233,7 @@ def setup(
             f"{precision.id} (modelled)"
         )
     notes = (note, extrapolated, replicated, long_context, window, dp_note, ep_note(model, tp, ep))
-    notes = tuple(n for n in (*notes, eager, sinks, marlin) if n)
+    notes = tuple(n for n in (*notes, eager, sinks, marlin, measured_card_note(gpu)) if n)
     # a decode-attention kernel that runs one query head per thread block reads a GQA group's
     # shared KV head once per query head (partly served from L2): engine's gqa_kv_reread
     group = 1 if model.is_mla else model.queries_per_kv_head
@@ -248,8 +248,8 @@ def setup(
         emulated=emulated,
         peak_flops=gpu.peak_flops(fmt),
         bandwidth=gpu.memory_bandwidth_bytes_s,
-        mbu=engine.factor("mbu", arch, pid),
-        attention_mbu=engine.factor("attention_mbu", arch, pid),
+        mbu=on_card(gpu, "mbu", engine.factor("mbu", arch, pid)),
+        attention_mbu=on_card(gpu, "attention_mbu", engine.factor("attention_mbu", arch, pid)),
         mfu=mfu,
         gemm_half_tokens=engine.factor("gemm_half_tokens", arch, pid),
         step_overhead_s=engine.factor("step_overhead_ms", arch, pid) * 1e-3,
