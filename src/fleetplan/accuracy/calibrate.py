@@ -10,7 +10,7 @@ reflective, bounded so that fractions stay in (0, 1]).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,11 +258,64 @@ def _toml_value(v: object) -> str:
     return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
-def profile_toml(fit: FitResult, basis: str, date: str) -> str:
+def ceiling_bounds(
+    engine: EngineProfile, factors: Sequence[str], generations: Collection[str]
+) -> dict[str, tuple[float, float]]:
+    """Bounds on base factors that keep them, times the profile's scale on each GPU generation
+    the rows run on, under the factor's ceiling (`CEILING`): fitted on A100 rows, vLLM's weight
+    stream share may not pass 0.92 / 1.189 of spec at its base."""
+    out = {}
+    for name in factors:
+        if name not in CEILING or name not in FITTABLE:
+            continue
+        lo, hi = FITTABLE[name]
+        for gen in generations:
+            scale = engine.architecture_scale.get(gen, {}).get(name, 1.0)
+            hi = min(hi, CEILING[name] / scale)
+        out[name] = (min(lo, hi), hi)
+    return out
+
+
+def generation_scales(
+    fit: FitResult, prior: EngineProfile, covered: Collection[str]
+) -> dict[str, dict[str, float]]:
+    """The generation scales a calibration profile writes for its fitted base factors that have
+    a ceiling, against `prior`'s (the profile the fit started from): on the GPU generations the
+    rows cover, the fit's own, cut back under the ceilings as it ran them; on the others, the
+    scale that keeps the factor where `prior` had it (a calibration on H100 runs says nothing of
+    an A100), under the ceilings too. {generation: {factor: scale}} where one differs from
+    `prior`'s."""
+    from fleetplan.catalog.specs import ARCHITECTURE_ORDER
+
+    out: dict[str, dict[str, float]] = {}
+    for name, new in fit.factors.items():
+        if name not in CEILING or new <= 0:
+            continue
+        old = fit.before[name]
+        for gen in ARCHITECTURE_ORDER:
+            was = prior.architecture_scale.get(gen, {}).get(name, 1.0)
+            ran = fit.engine.architecture_scale.get(gen, {}).get(name, 1.0)
+            kept = min(ran if gen in covered else old * was / new, CEILING[name] / new)
+            if abs(kept - was) > 1e-9:
+                out.setdefault(gen, {})[name] = kept
+    return out
+
+
+def profile_toml(
+    fit: FitResult,
+    basis: str,
+    date: str,
+    prior: EngineProfile | None = None,
+    covered: Collection[str] = (),
+) -> str:
     """A calibration profile: a catalog override file with `[engines.<id>]` holding the fitted
     factors and the full `sources` table (fitted entries rewritten), so that
-    `fleetplan perf --catalog profile.toml` applies it."""
+    `fleetplan perf --catalog profile.toml` applies it. With `prior` (the profile the fit
+    started from) and `covered` (the GPU generations of the rows), it writes the generation
+    scales too (`generation_scales`), so that the file runs what the fit ran on the rows'
+    generations and leaves the others' factors as they were."""
     eng = fit.engine
+    rescaled = generation_scales(fit, prior, covered) if prior is not None else {}
     s = summarize(fit.errors_before)
     a = summarize(fit.errors_after)
     lines = [
@@ -277,12 +330,25 @@ def profile_toml(fit: FitResult, basis: str, date: str) -> str:
     ]
     for name, value in fit.factors.items():
         lines.append(f"{name} = {_toml_value(value)}")
+    for gen, scales in rescaled.items():
+        lines += ["", f'[engines."{eng.id}".architecture_scale.{gen}]']
+        lines += [f"{name} = {_toml_value(v)}" for name, v in scales.items()]
     lines += ["", f'[engines."{eng.id}".sources]']
     sources = dict(eng.sources)
     for name, value in fit.factors.items():
         sources[name] = (
             f"calibrated {date} by fleetplan calibrate on {basis}: {fit.before[name]:.4g} -> "
             f"{value:.4g}"
+        )
+    if rescaled:
+        said = "; ".join(
+            f"{gen} {name} x{v:.4g}" for gen, sc in rescaled.items() for name, v in sc.items()
+        )
+        sources["architecture_scale"] = (
+            f"rewritten {date} by fleetplan calibrate on {basis} (rows on "
+            f"{', '.join(sorted(covered)) or 'no known GPU'}): the other GPU generations keep "
+            f"their factors as before, every one under its ceiling ({said}). Before: "
+            + eng.sources.get("architecture_scale", "none")
         )
     for key, text in sources.items():
         lines.append(f"{_toml_value(key)} = {_toml_value(text)}")

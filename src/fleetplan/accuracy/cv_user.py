@@ -26,9 +26,14 @@ def _group(row: ValidationRow) -> str:
 
 
 def cross_validated_errors(
-    rows: Sequence[ValidationRow], catalog: Catalog, prior: EngineProfile, names: list[str]
+    rows: Sequence[ValidationRow],
+    catalog: Catalog,
+    prior: EngineProfile,
+    names: list[str],
+    bounds: dict[str, tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(errors of the current profile, out-of-sample errors of the fit, the scheme's name)."""
+    """(errors of the current profile, out-of-sample errors of the fit, the scheme's name);
+    `bounds` as the calibration's own fit takes them."""
     rows = [r for r in rows if fittable(r)]
     groups = sorted({_group(r) for r in rows})
     if len(groups) > 1:
@@ -44,6 +49,6 @@ def cross_validated_errors(
     for g in groups:
         test = [n for n, lab in enumerate(label) if lab == g]
         train = [r for r, lab in zip(rows, label, strict=True) if lab != g]
-        fitted = fit_engine(train, catalog, prior, names).engine if train else prior
+        fitted = fit_engine(train, catalog, prior, names, bounds).engine if train else prior
         after[test] = relative_errors([rows[n] for n in test], catalog, fitted)
     return before, after, scheme

@@ -61,7 +61,12 @@ def calibrate(
     """
     import datetime as dt
 
-    from fleetplan.accuracy.calibrate import fit_engine, profile_toml, summarize
+    from fleetplan.accuracy.calibrate import (
+        ceiling_bounds,
+        fit_engine,
+        profile_toml,
+        summarize,
+    )
     from fleetplan.accuracy.crossval import predictable
     from fleetplan.accuracy.cv_user import cross_validated_errors
     from fleetplan.accuracy.predict import row_engine
@@ -90,8 +95,12 @@ def calibrate(
         )
     names = [f.strip() for f in factors.split(",") if f.strip()]
     prior = cat.engines[families[0]]
-    fit = fit_engine(rows, cat, prior, names)
-    cv_before, cv_after, scheme = cross_validated_errors(rows, cat, prior, names)
+    # the GPU generations the runs cover: the fit keeps each under its ceilings there, and the
+    # profile keeps every other generation's factors as they were
+    covered = {cat.gpu(r.gpu).architecture for r in rows}
+    bounds = ceiling_bounds(prior, names, covered)
+    fit = fit_engine(rows, cat, prior, names, bounds)
+    cv_before, cv_after, scheme = cross_validated_errors(rows, cat, prior, names, bounds)
     before, after = summarize(fit.errors_before), summarize(fit.errors_after)
     cvb, cva = summarize(cv_before), summarize(cv_after)
     worse = cva["median"] > cvb["median"]
@@ -99,7 +108,8 @@ def calibrate(
     basis = ", ".join(p.name for p in files) + f" ({len(fit.rows)} measurements)"
     if write:
         assert out is not None
-        out.write_text(profile_toml(fit, basis, dt.date.today().isoformat()), encoding="utf-8")
+        text = profile_toml(fit, basis, dt.date.today().isoformat(), prior, covered)
+        out.write_text(text, encoding="utf-8")
     moved = {
         n: {
             "before": fit.before[n],
