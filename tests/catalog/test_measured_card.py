@@ -62,6 +62,9 @@ def test_a_measured_card_scales_every_engine_on_that_gpu_alone(cli, tmp_path, mo
         assert any(
             "as measured on this card (fleetplan measure on Fake GPU" in n for n in after.notes
         )
+    explain = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--catalog", str(out), "--explain")
+    gemm_x = got["factor_scale"]["gemm"]
+    assert f"mfu 0.29 = 0.327 x this card as measured x{gemm_x:.3g} (" in explain.out
     # another GPU of the same generation keeps its calibrated factors
     assert _setup(mine, "h200").mfu == _setup(base, "h200").mfu
     assert not any("measured on this card" in n for n in _setup(mine, "h200").notes)

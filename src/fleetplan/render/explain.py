@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fleetplan.catalog.generations import measured_scale
 from fleetplan.catalog.params import count_params
 from fleetplan.estimate import PerfEstimate
 from fleetplan.perf.expert_parallel import expert_overhead_reference_us
@@ -82,13 +83,15 @@ def explain_fit(f: Fit, s: Setup) -> list[str]:
 def _scaled(s: Setup, name: str) -> str:
     """' = base x scale' where the profile scales factor `name` on this GPU's generation or
     this weight format (what the scale stands on: the profile's architecture_scale and
-    format_scale sources), '' where it does not."""
+    format_scale sources) or `fleetplan measure` read this card against its generation's
+    reference (`catalog.generations.measured_scale`), '' where none does."""
     e, arch, prec = s.engine, s.gpu.architecture, s.precision.id
     parts = [
-        f"{table} {key} x{scale:.3g}"
+        f"{table}{' ' + key if key else ''} x{scale:.3g}"
         for table, key, scale in (
             ("architecture_scale", arch, e.architecture_scale.get(arch, {}).get(name, 1.0)),
             ("format_scale", prec, e.format_scale.get(prec, {}).get(name, 1.0)),
+            ("this card as measured", "", measured_scale(s.gpu, name)),
         )
         if scale != 1.0
     ]
