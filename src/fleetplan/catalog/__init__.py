@@ -259,12 +259,16 @@ def _engine_override(
             }
     given = entry.get("sources") if isinstance(entry.get("sources"), dict) else {}
     unsourced = [k for k in entry if k != "sources" and k not in given]
-    if unsourced and isinstance(base.get("sources", {}), dict):
+    known = base.get("sources", {})
+    if unsourced and isinstance(known, dict):
         here = f"set in catalog file {str(path)!r}"
-        out["sources"] = {
-            **out.get("sources", base.get("sources", {})),
-            **dict.fromkeys(unsourced, here),
-        }
+        said = {k: here for k in unsourced}
+        for table in _ENGINE_TABLES[1:]:  # a table the file adds to: which keys, and the rest
+            if table in said and isinstance(entry[table], dict) and known.get(table):
+                said[table] = (
+                    f"{', '.join(sorted(entry[table]))} {here}; the rest as before: {known[table]}"
+                )
+        out["sources"] = {**out.get("sources", known), **said}
     return out
 
 
