@@ -85,21 +85,88 @@ def test_a_fold_borrows_from_the_reference_fit_without_the_held_out_source(catal
 
 
 def test_packaged_current_families_borrow_the_reference_generations(catalog):
-    trt = catalog.engines["tensorrt-llm"]
+    """vLLM takes TensorRT-LLM's scales for the generations it has no rows of; SGLang takes
+    vLLM's own (Ampere, from the A100 pages it ran on too) and, for the rest, TensorRT-LLM's:
+    the chain nearest first."""
+    trt, vllm = catalog.engines["tensorrt-llm"], catalog.engines["vllm"]
+    assert catalog_chain(catalog, "vllm") == ["tensorrt-llm"]
+    assert catalog_chain(catalog, "sglang") == ["vllm", "tensorrt-llm"]
     for fam in ("vllm", "sglang"):
         eng = catalog.engines[fam]
-        assert eng.generation_scales_from == "tensorrt-llm"
         own = set(eng.calibrated_architectures)
         assert set(eng.borrowed_generations) == set(trt.without_borrowed().architecture_scale) - own
-        for gen in eng.borrowed_generations:
-            assert eng.architecture_scale[gen] == trt.architecture_scale[gen]
+        for gen, lender in eng.borrowed_from:
+            assert eng.architecture_scale[gen] == catalog.engines[lender].architecture_scale[gen]
         # what is left is the family's own, fitted on its rows of that generation
         assert set(eng.without_borrowed().architecture_scale) <= own
     # vLLM's A100 rows (GPUStack's Qwen3-14B and Qwen3-32B pages) give it an Ampere scale of
-    # its own; SGLang's few A100 rows do not
-    assert "ampere" in catalog.engines["vllm"].without_borrowed().architecture_scale
-    assert "ampere" in catalog.engines["sglang"].borrowed_generations
+    # its own; SGLang's few A100 rows do not, and it takes vLLM's
+    assert "ampere" in vllm.without_borrowed().architecture_scale
+    sglang = catalog.engines["sglang"]
+    assert dict(sglang.borrowed_from) == {
+        "ampere": "vllm",
+        "ada": "tensorrt-llm",
+        "blackwell": "tensorrt-llm",
+    }
+    assert (
+        sglang.architecture_scale["ampere"] == vllm.without_borrowed().architecture_scale["ampere"]
+    )
     assert catalog.engines["vllm-v0"].borrowed_generations == ()
+
+
+def catalog_chain(catalog, fam: str) -> list[str]:
+    from fleetplan.catalog import reference_chain
+
+    return reference_chain(catalog.engines, fam)
+
+
+def test_a_reference_chain_ends_at_a_loop(catalog):
+    from fleetplan.catalog import reference_chain
+
+    engines = {
+        "a": dataclasses.replace(catalog.engines["vllm"], generation_scales_from="b"),
+        "b": dataclasses.replace(catalog.engines["sglang"], generation_scales_from="a"),
+        "c": dataclasses.replace(catalog.engines["sglang"], generation_scales_from="gone"),
+    }
+    assert reference_chain(engines, "a") == ["b"]
+    assert reference_chain(engines, "c") == []
+
+
+def test_a_fold_borrows_along_the_family_chain_without_the_held_out_source(catalog, monkeypatch):
+    """SGLang's fold holding out a source takes Ampere from vLLM's fold without it, and the
+    generations vLLM's own fit lacks from TensorRT-LLM's fold without it."""
+    rows = [
+        _row("s1", "sglang", "h100-sxm", "sg-only"),
+        _row("s2", "sglang", "a100-80gb", "shared"),
+        _row("v1", "vllm", "h100-sxm", "vllm-only"),
+        _row("v2", "vllm", "a100-80gb", "shared"),
+        _row("t1", "tensorrt-llm", "h100-sxm", "trt-only"),
+        _row("t2", "tensorrt-llm", "l40s", "shared"),
+    ]
+    own = {
+        "vllm": {"ampere": {"mbu": 1.1}},
+        "tensorrt-llm": {"ampere": {"mbu": 0.9}, "ada": {"mbu": 1.05}},
+    }
+
+    def fake_fit(train, cat, prior):
+        seen = ",".join(sorted({r.source_id for r in train}))
+        return dataclasses.replace(prior, notes=seen, architecture_scale=own.get(prior.id, {}))
+
+    borrowed: list[tuple[str, str, str, str]] = []
+    real = crossval.borrow_generations
+
+    def spy(engine, base, reference, ref_base):
+        borrowed.append((engine.id, engine.notes, reference.id, reference.notes))
+        return real(engine, base, reference, ref_base)
+
+    monkeypatch.setattr(crossval, "fit_family", fake_fit)
+    monkeypatch.setattr(crossval, "borrow_generations", spy)
+    monkeypatch.setattr(crossval, "predict_row", lambda r, cat, eng=None: Prediction(r, 1.0))
+    crossval.leave_one_source_out(rows, catalog)
+    held_out_shared = [
+        (ref, seen) for eng, fold, ref, seen in borrowed if eng == "sglang" and fold == "sg-only"
+    ]
+    assert held_out_shared == [("vllm", "vllm-only"), ("tensorrt-llm", "trt-only")]
 
 
 def test_packaged_profiles_take_the_measured_gemm_ratio_for_generations_nothing_else_covers(
@@ -119,7 +186,7 @@ def test_packaged_profiles_take_the_measured_gemm_ratio_for_generations_nothing_
         assert "cdna3" not in eng.without_borrowed().architecture_scale
     trt = catalog.engines["tensorrt-llm"]
     assert "ampere" not in trt.measured_generations  # fitted on its own A100 rows
-    assert "ampere" in catalog.engines["sglang"].borrowed_generations  # TensorRT-LLM's fit
+    assert "ampere" in catalog.engines["sglang"].borrowed_generations  # vLLM V1's own scale
     mi300x = catalog.gpu("mi300x")
     s = setup(
         catalog.model("llama-3.1-8b"), mi300x, catalog.precision("bf16"), catalog.engine("vllm")
@@ -149,11 +216,15 @@ def test_sglang_on_an_a100_says_whose_generation_ratios_it_uses(catalog):
 
     s = setup(catalog.model("llama-3.1-8b"), catalog.gpu("a100-80gb"),
               catalog.precision("bf16"), catalog.engines["sglang"])  # fmt: skip
-    assert any("tensorrt-llm's ampere ratios" in n for n in s.notes)
+    assert any("vllm's ampere ratios" in n for n in s.notes)
     assert s.mfu == pytest.approx(
         catalog.engines["sglang"].mfu_prefill
-        * catalog.engines["tensorrt-llm"].architecture_scale["ampere"]["mfu_prefill"]
+        * catalog.engines["vllm"].architecture_scale["ampere"]["mfu_prefill"]
     )
+    # on an L40S (Ada), which vLLM has no rows of either, TensorRT-LLM's
+    ada = setup(catalog.model("llama-3.1-8b"), catalog.gpu("l40s"),
+                catalog.precision("bf16"), catalog.engines["sglang"])  # fmt: skip
+    assert any("tensorrt-llm's ada ratios" in n for n in ada.notes)
     # vLLM runs an A100 at the scale fitted on its own A100 rows, and says nothing borrowed
     v = setup(catalog.model("llama-3.1-8b"), catalog.gpu("a100-80gb"),
               catalog.precision("bf16"), catalog.engines["vllm"])  # fmt: skip

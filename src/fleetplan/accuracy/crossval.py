@@ -46,14 +46,9 @@ from fleetplan.accuracy.folds import (
     physical_generations,
     vendor_neutral,
 )
-from fleetplan.accuracy.predict import (
-    fittable,
-    needs_simulator,
-    predict_row,
-    row_engine,
-)
+from fleetplan.accuracy.predict import fittable, needs_simulator, predict_row, row_engine
 from fleetplan.accuracy.rows import ValidationRow
-from fleetplan.catalog import Catalog
+from fleetplan.catalog import Catalog, reference_chain
 from fleetplan.catalog.engine_profile import EngineProfile
 from fleetplan.catalog.generations import HBM_PEAK_SHARE
 from fleetplan.errors import FleetplanError
@@ -316,12 +311,13 @@ def leave_one_source_out(
 ) -> tuple[list[Judged], dict[str, EngineProfile]]:
     """Out-of-sample and in-sample predictions of every row, and the in-sample profiles.
 
-    A current family's fold (or full fit) without a scale for a generation takes it from the
-    reference family's fit without the same source (`borrow_generations`): the current family
-    with scales for the most generations (TensorRT-LLM, whose rows cover every one). A
-    generation that neither its own fit nor the reference's covers (TensorRT-LLM's fold without
-    its 0.17 tables holds no A100 row but four) takes the measured ratio of the GPU's GEMM and
-    HBM shares of spec to the base generation's (`physical_generations`)."""
+    A current family's fold (or full fit) without a scale for a generation takes it from its
+    references' fits without the same source (`borrow_generations`), nearest first: its
+    `generation_scales_from` chain (SGLang: vLLM V1, then TensorRT-LLM), else the family with
+    scales for the most generations (TensorRT-LLM). A generation none of them covers
+    (TensorRT-LLM's fold without its 0.17 tables holds no A100 row but four) takes the measured
+    ratio of the GPU's GEMM and HBM shares of spec to the base generation's
+    (`physical_generations`)."""
     by_family: dict[str, list[ValidationRow]] = {}
     for r in rows:
         by_family.setdefault(row_engine(r, catalog).id, []).append(r)
@@ -351,8 +347,11 @@ def leave_one_source_out(
     def borrowed(fam: str, fit: tuple[EngineProfile, str], src: str | None) -> EngineProfile:
         if not ref or fam not in current:
             return physical_generations(fit[0], fit[1])
-        ref_fit = fulls[ref] if src is None else folds[ref].get(src, fulls[ref])
-        return physical_generations(borrow_generations(fit[0], fit[1], *ref_fit), fit[1])
+        chain = [f for f in reference_chain(catalog.engines, fam) if f in fulls] or [ref]
+        for lender in chain:  # nearest first, each fitted without the same source
+            lent = fulls[lender] if src is None else folds[lender].get(src, fulls[lender])
+            fit = (borrow_generations(fit[0], fit[1], *lent), fit[1])
+        return physical_generations(*fit)
 
     def dense_tp(r: ValidationRow) -> bool:  # a row that fits the all-reduce latency
         return r.tp > 1 and fittable(r) and not catalog.model(r.model).is_moe

@@ -8,7 +8,7 @@ entry, so a user can change one price without restating the whole spec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -155,15 +155,17 @@ def _build(raw: dict[str, dict[str, Any]], offers_raw: list[Any], where: str) ->
     engines = built["engines"]
     for eid, eng in list(engines.items()):
         ref = eng.generation_scales_from.lower()
-        if not ref:
-            continue
-        if ref not in engines or ref == eid:
+        if ref and (ref not in engines or ref == eid):
             others = ", ".join(sorted(set(engines) - {eid}))
             raise InputError(
                 f"{where}: engines.{eid}.generation_scales_from = {ref!r}; expected another "
                 f"engine profile id: {others}"
             )
-        engines[eid] = eng.borrow_generations(engines[ref].without_borrowed())
+    own = dict(engines)
+    for eid, eng in own.items():
+        for ref in reference_chain(own, eid):  # nearest first: each adds what it has
+            eng = eng.borrow_generations(own[ref].without_borrowed())
+        engines[eid] = eng
     for eid, eng in list(engines.items()):
         engines[eid] = eng.with_measured_generations()
     _check_ceilings(engines, where)
@@ -230,6 +232,17 @@ def _merge_user(
     replaced = {(o.get("provider"), o.get("gpu"), o.get("pricing")) for o in user_offers}
     kept = [o for o in offers if (o["provider"], o["gpu"], o["pricing"]) not in replaced]
     return merged, kept + list(user_offers)
+
+
+def reference_chain(engines: Mapping[str, Any], eid: str) -> list[str]:
+    """The families `eid` takes GPU-generation scales from, nearest first: its
+    `generation_scales_from`, that family's, and so on (a loop ends the chain)."""
+    chain: list[str] = []
+    ref = engines[eid].generation_scales_from.lower()
+    while ref and ref in engines and ref != eid and ref not in chain:
+        chain.append(ref)
+        ref = engines[ref].generation_scales_from.lower()
+    return chain
 
 
 # an engine's tables a user file adds to, key by key, instead of replacing them whole

@@ -86,9 +86,10 @@ class EngineProfile:
     eager_moe_layer_us: float = 0.0
     # another family whose GPU-generation scales this one takes for the generations it has no
     # rows of (the share of a generation's peak kernels reach moves with the GPU), and those
-    # generations (filled in when the catalog is built)
+    # generations with the family each came from, the nearest of the chain that has it (filled
+    # in when the catalog is built: `catalog.reference_chain`)
     generation_scales_from: str = ""
-    borrowed_generations: tuple[str, ...] = ()
+    borrowed_from: tuple[tuple[str, str], ...] = ()
     # generations with neither a fitted nor a borrowed scale whose prefill GEMM share takes the
     # measured ratio of their best GEMM's share of spec to the base generation's (filled in when
     # the catalog is built: `with_measured_generations`)
@@ -342,7 +343,8 @@ class EngineProfile:
 
     def borrow_generations(self, reference: EngineProfile) -> EngineProfile:
         """The profile with `reference`'s scales for the generations it has neither a scale
-        nor validation rows of (`generation_scales_from`)."""
+        nor validation rows of (`generation_scales_from`); called along a chain of references,
+        each adds the generations the nearer ones lacked."""
         own = {k: dict(v) for k, v in self.architecture_scale.items()}
         taken = tuple(
             g
@@ -351,7 +353,12 @@ class EngineProfile:
         )
         for g in taken:
             own[g] = dict(reference.architecture_scale[g])
-        return replace(self, architecture_scale=own, borrowed_generations=taken)
+        lent = (*self.borrowed_from, *((g, reference.id) for g in taken))
+        return replace(self, architecture_scale=own, borrowed_from=lent)
+
+    @property
+    def borrowed_generations(self) -> tuple[str, ...]:
+        return tuple(g for g, _ in self.borrowed_from)
 
     def with_measured_generations(self) -> EngineProfile:
         """The profile with a prefill GEMM scale for every generation of
@@ -378,9 +385,7 @@ class EngineProfile:
         or taken from the measured generation ratios)."""
         taken = set(self.borrowed_generations) | set(self.measured_generations)
         own = {k: dict(v) for k, v in self.architecture_scale.items() if k not in taken}
-        return replace(
-            self, architecture_scale=own, borrowed_generations=(), measured_generations=()
-        )
+        return replace(self, architecture_scale=own, borrowed_from=(), measured_generations=())
 
     def factor(self, name: str, architecture: str, precision: str = "") -> float:
         """An efficiency factor, scaled for a GPU architecture and a weight format where the

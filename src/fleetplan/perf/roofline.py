@@ -189,10 +189,10 @@ def setup(
             f"{engine.id} efficiency factors are calibrated on {where}; on {gpu.id} ({arch}) "
             "they are extrapolated: check with `fleetplan calibrate` on your own benchmark"
         )
-        if arch in engine.borrowed_generations:
+        if lender := dict(engine.borrowed_from).get(arch, ""):
             extrapolated += (
-                f" (its {arch} bandwidth and GEMM shares take {engine.generation_scales_from}'s "
-                f"{arch} ratios, fitted on that family's {arch} rows)"
+                f" (its {arch} bandwidth and GEMM shares take {lender}'s {arch} ratios, fitted "
+                f"on that family's {arch} rows)"
             )
         elif arch in engine.measured_generations:
             extrapolated += (

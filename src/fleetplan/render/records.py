@@ -110,6 +110,7 @@ def engine_record(e: EngineProfile) -> dict[str, Any]:
     d["precisions"] = list(e.precisions)
     d["versions"] = e.versions
     d["family_label"] = e.family_label
+    d["borrowed_generations"] = list(e.borrowed_generations)
     return d
 
 
