@@ -163,8 +163,13 @@ def measure(
     cat = catalog_from(catalog)
     spec, m = cat.gpu(gpu), cat.model(model)
     fmt16 = "bf16" if spec.runs_natively("bf16") else "fp16"  # the card's 16-bit GEMM format
-    r = run_microbenchmarks(torch, m, [1, 8, 32, 64], [1024, 4096, 16384], fmt16)
     name = torch.cuda.get_device_name()
+    click.echo(
+        f"measuring {name} as {spec.id}: {len(GEMM_SHAPES)} GEMM shapes, a 1 GiB copy, "
+        f"{m.id}'s decode layers and attention (under a minute)",
+        err=True,
+    )
+    r = run_microbenchmarks(torch, m, [1, 8, 32, 64], [1024, 4096, 16384], fmt16)
     best_tflops = max(r["gemm_tflops"].values())
     gemm_share = best_tflops * 1e12 / spec.peak_flops(fmt16)
     bandwidth_share = r["bandwidth_gb_s"] * 1e9 / spec.memory_bandwidth_bytes_s
