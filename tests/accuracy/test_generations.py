@@ -376,3 +376,12 @@ def test_a_fold_without_a100_rows_predicts_them_with_the_physical_prior(catalog,
         * folds.PEAK_SHARE["ampere"]["mfu_prefill"]
         / folds.PEAK_SHARE["hopper"]["mfu_prefill"]
     )
+
+
+def test_engines_says_whose_generation_scales_a_family_takes(cli):
+    out = cli("engines").out
+    assert (
+        "sglang: GPU-generation scales taken from other families: ampere from vllm; "
+        "ada, blackwell from tensorrt-llm" in out
+    )
+    assert "tensorrt-llm: GPU-generation scales taken" not in out  # its rows cover them

@@ -260,6 +260,12 @@ def engines(
                 f"tokens (not MLA or sliding-window): chunked prefill, max tokens "
                 f"{e.long_context_chunk_tokens}"
             )
+        lenders: dict[str, list[str]] = {}
+        for gen, lender in e.borrowed_from:
+            lenders.setdefault(lender, []).append(gen)
+        if lenders:
+            said = "; ".join(f"{', '.join(gens)} from {who}" for who, gens in lenders.items())
+            print(f"{e.id}: GPU-generation scales taken from other families: {said}")
 
 
 @app.command("precisions")
