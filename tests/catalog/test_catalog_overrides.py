@@ -42,3 +42,11 @@ def test_explain_shows_the_scale_a_factor_takes_on_this_generation(cli) -> None:
     assert f" = {eng.mfu_prefill:.3g} x architecture_scale ampere x{x:.3g}" in out
     h100 = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--explain").out
     assert "mfu 0.33 (" in h100  # no scale on the calibrated base generation
+
+
+def test_an_engine_s_sources_of_the_wrong_kind_get_one_line(cli, tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text('[engines."vllm"]\nsources = 3\nmbu = 0.7\n')
+    r = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--catalog", str(f))
+    assert r.code == EXIT_BAD_INPUT and "Traceback" not in r.err + r.out
+    assert "engines.vllm: field 'sources' = 3" in r.err.strip()

@@ -21,7 +21,7 @@ from fleetplan.accuracy.predict import fittable, row_engine, row_setup, server_f
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
-from fleetplan.catalog.generations import BANDWIDTH_CEILING, MFU_CEILING
+from fleetplan.catalog.generations import BANDWIDTH_CEILING, FACTOR_CEILINGS, MFU_CEILING
 from fleetplan.errors import InputError
 
 # physical ceilings: streaming kernels reach ~92 % of the spec bandwidth (STREAM-like copies on
@@ -58,12 +58,7 @@ FITTABLE: dict[str, tuple[float, float]] = {
     "chat_template_ms_per_request": (0.0, 100.0),
     "api_server_us_per_output_token": (0.0, 2000.0),
 }
-CEILING = {
-    "mbu": MAX_BW,
-    "attention_mbu": MAX_BW,
-    "mfu_prefill": MAX_MFU,
-    "moe_stream_scale": 1.0,
-}
+CEILING = {**FACTOR_CEILINGS, "moe_stream_scale": 1.0}
 DEFAULT_FACTORS = BASE_FACTORS  # what `fleetplan calibrate` fits unless told otherwise
 
 

@@ -245,8 +245,9 @@ def reference_chain(engines: Mapping[str, Any], eid: str) -> list[str]:
     return chain
 
 
-# an engine's tables a user file adds to, key by key, instead of replacing them whole
-_ENGINE_TABLES = ("sources", "architecture_scale", "format_scale")
+# an engine's scale tables a user file adds to, key by key (a generation's or a format's
+# scales factor by factor), instead of replacing them whole; its sources likewise
+_SCALE_TABLES = ("architecture_scale", "format_scale")
 
 
 def _engine_override(
@@ -255,33 +256,28 @@ def _engine_override(
     """A user file's engine entry, ready to merge over `base`: its sources, generation and
     format scales add to the profile's key by key (a file that sets one generation's scale keeps
     the others), and a setting the file gives no source for says it comes from the file, where
-    the packaged source would name measurements the value no longer stands on."""
+    the packaged source would name measurements the value no longer stands on. A value of the
+    wrong kind is left for the schema to name."""
     out = dict(entry)
-    for table in _ENGINE_TABLES:
-        mine = entry.get(table)
-        if not isinstance(mine, dict) or not isinstance(base.get(table), dict):
-            continue  # not a table here: the schema says what is wrong with it
-        if table == "sources":
-            out[table] = {**base[table], **mine}
-        else:  # one generation's (or format's) scales, factor by factor
-            out[table] = {
-                key: {**base[table].get(key, {}), **val}
-                if isinstance(val, dict) and isinstance(base[table].get(key), dict)
-                else val
-                for key, val in {**base[table], **mine}.items()
-            }
+    known = base.get("sources") if isinstance(base.get("sources"), dict) else {}
     given = entry.get("sources") if isinstance(entry.get("sources"), dict) else {}
-    unsourced = [k for k in entry if k != "sources" and k not in given]
-    known = base.get("sources", {})
-    if unsourced and isinstance(known, dict):
-        here = f"set in catalog file {str(path)!r}"
-        said = {k: here for k in unsourced}
-        for table in _ENGINE_TABLES[1:]:  # a table the file adds to: which keys, and the rest
-            if table in said and isinstance(entry[table], dict) and known.get(table):
-                said[table] = (
-                    f"{', '.join(sorted(entry[table]))} {here}; the rest as before: {known[table]}"
-                )
-        out["sources"] = {**out.get("sources", known), **said}
+    for table in _SCALE_TABLES:
+        mine, packaged = entry.get(table), base.get(table)
+        if isinstance(mine, dict) and isinstance(packaged, dict):
+            merged = {key: dict(val) for key, val in packaged.items()}
+            for key, val in mine.items():
+                both = isinstance(val, dict) and isinstance(merged.get(key), dict)
+                merged[key] = {**merged[key], **val} if both else val
+            out[table] = merged
+    here = f"set in catalog file {str(path)!r}"
+    said = {k: here for k in entry if k != "sources" and k not in given}
+    for table in set(_SCALE_TABLES) & set(said):  # which keys it set; the rest as before
+        if isinstance(entry[table], dict) and known.get(table):
+            said[table] = (
+                f"{', '.join(sorted(entry[table]))} {here}; the rest as before: {known[table]}"
+            )
+    if (known or given or said) and isinstance(entry.get("sources", {}), dict):
+        out["sources"] = {**known, **given, **said}
     return out
 
 

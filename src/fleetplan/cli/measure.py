@@ -196,13 +196,8 @@ def measure(
         f"measured = {json.dumps(basis)}",
     ]
     write_text_atomic(out, "\n".join(lines) + "\n")
-    scales = {
-        key: (share / ref if ref else None)
-        for key, share, ref in (
-            ("gemm", gemm_share, refs["gemm"]),
-            ("bandwidth", bandwidth_share, refs["bandwidth"]),
-        )
-    }
+    shares = {"gemm": gemm_share, "bandwidth": bandwidth_share}
+    scales = {k: shares[k] / refs[k] if refs[k] else None for k in shares}
     per_layer = r["decode_s_per_layer"]
     result = {
         "device": name,
