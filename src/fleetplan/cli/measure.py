@@ -166,7 +166,7 @@ def measure(
     name = torch.cuda.get_device_name()
     click.echo(
         f"measuring {name} as {spec.id}: {len(GEMM_SHAPES)} GEMM shapes, a 1 GiB copy, "
-        f"{m.id}'s decode layers and attention (under a minute)",
+        f"{m.id}'s decode layers and attention",
         err=True,
     )
     r = run_microbenchmarks(torch, m, [1, 8, 32, 64], [1024, 4096, 16384], fmt16)
