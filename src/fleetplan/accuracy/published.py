@@ -69,17 +69,44 @@ _KV_CACHE = re.compile(r"KV cache of (\d+) tokens")
 _BACKEND = re.compile(r"trtllm-(?:serve|bench)[^;]*?--backend[ =]([A-Za-z_]+)")
 
 
-# the scheduler limits a TensorRT-LLM launch command sets (trtllm-serve / trtllm-bench spell them
-# with underscores)
-_TRT_LIMIT = r"trtllm-(?:serve|bench)[^;]*?--{}[ =](\d+)"
+# the scheduler limits a launch command sets, as each engine's server spells them: tokens a step
+# (trtllm-serve / trtllm-bench `--max_num_tokens`, `vllm serve --max-num-batched-tokens`) and
+# sequences at once (`--max_batch_size`, `--max-num-seqs`)
+_LIMIT_FLAGS = {
+    "max_num_tokens": (
+        ("trtllm-(?:serve|bench)", "max_num_tokens"),
+        ("vllm serve", "max-num-batched-tokens"),
+    ),
+    "max_batch_size": (
+        ("trtllm-(?:serve|bench)", "max_batch_size"),
+        ("vllm serve", "max-num-seqs"),
+    ),
+}
+# vLLM's --async-scheduling: the scheduler runs a step ahead of the GPU
+_ASYNC_SCHEDULING = re.compile(r"vllm serve[^;]*?--async-scheduling\b")
 
 
 def launch_limit(command: str, flag: str) -> int:
-    """A scheduler limit a TensorRT-LLM launch command sets (`flag`: "max_num_tokens",
-    tokens a step; "max_batch_size", sequences at once), 0 where it sets none (the release's
-    default: 8,192 and 2,048 for trtllm-serve, https://nvidia.github.io/TensorRT-LLM/commands/trtllm-serve/trtllm-serve.html)."""
-    found = re.search(_TRT_LIMIT.format(flag), command)
-    return int(found.group(1)) if found else 0
+    """A scheduler limit the run's launch command sets (`flag`: "max_num_tokens", tokens a step;
+    "max_batch_size", sequences at once), in TensorRT-LLM's spelling or vLLM's; 0 where it sets
+    none (the release's default: 8,192 and 2,048 for trtllm-serve,
+    https://nvidia.github.io/TensorRT-LLM/commands/trtllm-serve/trtllm-serve.html; vLLM's by GPU,
+    `EngineProfile.for_gpu`)."""
+    for server, spelled in _LIMIT_FLAGS[flag]:
+        found = re.search(rf"{server}[^;]*?--{spelled}[ =](\d+)", command)
+        if found:
+            return int(found.group(1))
+    return 0
+
+
+def async_scheduling(command: str) -> bool:
+    """Whether the run's `vllm serve` command turns async scheduling on: the scheduler and the
+    input preparation of the next step run while the GPU runs this one (vLLM 0.10,
+    https://github.com/vllm-project/vllm/pull/19970; the model runner's input preparation and
+    sampling overlapped too since https://github.com/vllm-project/vllm/pull/23569, merged
+    2025-08-25), so
+    the host's time between steps (`step_overhead_ms`) no longer adds to them."""
+    return bool(_ASYNC_SCHEDULING.search(command))
 
 
 def launch_backend(command: str) -> str:
@@ -228,6 +255,7 @@ def _row(rec: dict[str, str], catalog: Catalog) -> ValidationRow:
         backend=launch_backend(rec["notes"]),
         max_num_tokens=launch_limit(rec["notes"], "max_num_tokens"),
         max_batch_size=launch_limit(rec["notes"], "max_batch_size"),
+        async_scheduling=async_scheduling(rec["notes"]),
     )
 
 

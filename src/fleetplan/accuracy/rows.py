@@ -83,10 +83,12 @@ class ValidationRow:
     # the executor backend the launch command names (`--backend pytorch`; "": the release's
     # default), for defaults that differ by backend (EngineProfile.on_backend)
     backend: str = ""
-    # the scheduler limits a TensorRT-LLM launch command sets (`--max_num_tokens`, tokens a step;
-    # `--max_batch_size`, sequences at once; 0: the engine's defaults)
+    # the scheduler limits the launch command sets (`--max_num_tokens` / `--max-num-batched-tokens`,
+    # tokens a step; `--max_batch_size` / `--max-num-seqs`, sequences at once; 0: the defaults)
     max_num_tokens: int = 0
     max_batch_size: int = 0
+    # `vllm serve --async-scheduling`: the host's work between steps overlaps the GPU's
+    async_scheduling: bool = False
 
     @property
     def group(self) -> str:
