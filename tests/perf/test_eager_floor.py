@@ -90,7 +90,7 @@ def test_step_total_and_the_step_table_keep_the_floor(catalog):
 def test_dstack_trtllm_tpot_at_a_few_users_sits_on_the_floor(catalog):
     """The dstack DeepSeek-R1 study ran trtllm-serve --backend pytorch (TensorRT-LLM 0.17 dev,
     no options file): TPOT 55-58 ms flat from 4 to 16 users, where a CUDA-graph step of 4-16
-    sequences takes 18-35 ms."""
+    sequences takes 23-41 ms in the model."""
     rows = [
         r
         for r in read_published(published_set_path(), catalog).rows
@@ -106,4 +106,4 @@ def test_dstack_trtllm_tpot_at_a_few_users_sits_on_the_floor(catalog):
         with_floor = predict_row(row, catalog).error
         assert abs(with_floor) < 0.15
         graphs = dataclasses.replace(row, backend="")
-        assert predict_row(graphs, catalog).error < -0.3
+        assert predict_row(graphs, catalog).error < -0.25

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from fleetplan.catalog.generations import GEMM_PEAK_SHARE, MFU_CEILING, PEAK_SHARE, ratio_scales
+from fleetplan.catalog.generations import FACTOR_CEILINGS, GEMM_PEAK_SHARE, PEAK_SHARE, ratio_scales
 from fleetplan.catalog.gpu_batch_defaults import GpuBatchDefaults
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 from fleetplan.catalog.versions import version_tuple
@@ -344,15 +344,17 @@ class EngineProfile:
     def borrow_generations(self, reference: EngineProfile) -> EngineProfile:
         """The profile with `reference`'s scales for the generations it has neither a scale
         nor validation rows of (`generation_scales_from`); called along a chain of references,
-        each adds the generations the nearer ones lacked."""
+        each adds the generations the nearer ones lacked. A borrowed scale stops where this
+        profile's factor meets its ceiling (as a fold's: accuracy.folds.borrow_generations)."""
         own = {k: dict(v) for k, v in self.architecture_scale.items()}
         taken = tuple(
             g
             for g in sorted(reference.architecture_scale)
             if g not in own and g not in self.calibrated_architectures
         )
+        cap = {n: c / max(getattr(self, n), 1e-9) for n, c in FACTOR_CEILINGS.items()}
         for g in taken:
-            own[g] = dict(reference.architecture_scale[g])
+            own[g] = {n: min(x, cap.get(n, x)) for n, x in reference.architecture_scale[g].items()}
         lent = (*self.borrowed_from, *((g, reference.id) for g in taken))
         return replace(self, architecture_scale=own, borrowed_from=lent)
 
@@ -371,7 +373,7 @@ class EngineProfile:
             {"mfu_prefill": self.mfu_prefill},
             base,
             {g: {"mfu_prefill": s["mfu_prefill"]} for g, s in PEAK_SHARE.items()},
-            {"mfu_prefill": MFU_CEILING},
+            {"mfu_prefill": FACTOR_CEILINGS["mfu_prefill"]},
             skip={*self.architecture_scale, *self.calibrated_architectures},
         )
         if not scales:
