@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fleetplan.catalog import load_catalog
 from fleetplan.cli import EXIT_BAD_INPUT
 
@@ -51,3 +53,20 @@ def test_an_engine_s_sources_of_the_wrong_kind_get_one_line(cli, tmp_path: Path)
     r = cli("perf", "llama-3.1-8b", "--gpu", "h100", "--catalog", str(f))
     assert r.code == EXIT_BAD_INPUT and "Traceback" not in r.err + r.out
     assert "engines.vllm: field 'sources' = 3" in r.err.strip()
+
+
+def test_a_borrowed_scale_stops_at_the_borrowers_ceiling(tmp_path: Path) -> None:
+    """SGLang takes its Ampere scales from vLLM V1 (`generation_scales_from`): a user's faster
+    SGLang prefill keeps vLLM's Ampere GEMM scale only up to the ceiling, as a fold's borrowed
+    scale does (accuracy.folds.borrow_generations), instead of failing to load."""
+    base = load_catalog()
+    x = base.engine("vllm").architecture_scale["ampere"]["mfu_prefill"]
+    mfu = 0.8 / x + 0.1  # past the 0.85 ceiling at the lent scale
+    f = tmp_path / "sglang.toml"
+    f.write_text(f'[engines."sglang"]\nmfu_prefill = {mfu:.4f}\n')
+    eng = load_catalog(f).engine("sglang")
+    assert eng.architecture_scale["ampere"]["mfu_prefill"] == pytest.approx(
+        0.85 / float(f"{mfu:.4f}")
+    )
+    assert eng.factor("mfu_prefill", "ampere") == pytest.approx(0.85)
+    assert base.engine("sglang").architecture_scale["ampere"]["mfu_prefill"] == pytest.approx(x)
