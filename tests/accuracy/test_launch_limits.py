@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from fleetplan.accuracy.predict import row_setup
 from fleetplan.accuracy.published import (
     async_scheduling,
@@ -18,16 +20,30 @@ from fleetplan.accuracy.published import (
     read_published,
 )
 
+TRT = "500 requests; trtllm-serve --backend pytorch --max_batch_size 512 --max_num_tokens 16384"
+VLLM = "ShareGPT; vllm serve Qwen/Qwen3-235B-A22B -tp 4 --max-num-batched-tokens 16384"
 
-def test_launch_limit_reads_the_trtllm_command_only():
-    cmd = "500 requests; trtllm-serve --backend pytorch --max_batch_size 512 --max_num_tokens 16384"
-    assert launch_limit(cmd, "max_num_tokens") == 16384
-    assert launch_limit(cmd, "max_batch_size") == 512
-    assert launch_limit("trtllm-serve defaults; --max_num_tokens=8192", "max_num_tokens") == 0
-    assert launch_limit("trtllm-serve --max_num_tokens=16384", "max_num_tokens") == 16384
-    # another engine's notes that name a batch size are not a TensorRT-LLM launch command
-    assert launch_limit("TurboMind; max_batch_size 128", "max_batch_size") == 0
-    assert launch_limit("trtllm-serve --tp_size 8", "max_batch_size") == 0
+
+@pytest.mark.parametrize(
+    ("command", "flag", "value"),
+    [
+        (TRT, "max_num_tokens", 16384),
+        (TRT, "max_batch_size", 512),
+        ("trtllm-serve defaults; --max_num_tokens=8192", "max_num_tokens", 0),
+        ("trtllm-serve --max_num_tokens=16384", "max_num_tokens", 16384),
+        # another engine's notes that name a batch size are not a launch command's
+        ("TurboMind; max_batch_size 128", "max_batch_size", 0),
+        ("trtllm-serve --tp_size 8", "max_batch_size", 0),
+        # vLLM's spelling, in `vllm serve`'s command only (not a benchmark client's flags)
+        (VLLM, "max_num_tokens", 16384),
+        (VLLM, "max_batch_size", 0),
+        ("vllm serve m --max-num-seqs=128", "max_batch_size", 128),
+        ("vllm bench serve --max-num-batched-tokens 4096", "max_num_tokens", 0),
+        ("vllm serve m; --max-num-batched-tokens 4096", "max_num_tokens", 0),
+    ],
+)
+def test_launch_limit_reads_the_servers_command_only(command, flag, value):
+    assert launch_limit(command, flag) == value
 
 
 def test_a_runs_limits_set_its_engine(catalog):
@@ -41,16 +57,6 @@ def test_a_runs_limits_set_its_engine(catalog):
     other = next(r for r in rows if r.engine == "tensorrt-llm" and not r.max_num_tokens)
     trt = catalog.engine("tensorrt-llm").for_gpu(catalog.gpu(other.gpu))
     assert row_setup(other, catalog).engine.max_num_batched_tokens == trt.max_num_batched_tokens
-
-
-def test_launch_limit_reads_vllm_serve_spelling():
-    cmd = "ShareGPT; vllm serve Qwen/Qwen3-235B-A22B -tp 4 --max-num-batched-tokens 16384"
-    assert launch_limit(cmd, "max_num_tokens") == 16384
-    assert launch_limit(cmd, "max_batch_size") == 0
-    assert launch_limit("vllm serve m --max-num-seqs=128", "max_batch_size") == 128
-    # a benchmark client's flags, or the flag outside the launch command, are not the server's
-    assert launch_limit("vllm bench serve --max-num-batched-tokens 4096", "max_num_tokens") == 0
-    assert launch_limit("vllm serve m; --max-num-batched-tokens 4096", "max_num_tokens") == 0
 
 
 def test_async_scheduling_is_read_from_vllm_serve():
