@@ -110,9 +110,8 @@ def row_setup(row: ValidationRow, catalog: Catalog, engine: EngineProfile | None
             max_num_batched_tokens=row.max_num_tokens or eng.max_num_batched_tokens,
             max_num_seqs=row.max_batch_size or eng.max_num_seqs,
         )
-    if (
-        row.async_scheduling
-    ):  # the host's step time runs under the GPU's (published.async_scheduling)
+    # the host's time between steps runs under the GPU's (published.async_scheduling)
+    if row.async_scheduling:
         eng = dataclasses.replace(eng, step_overhead_ms=0.0)
     if row.max_model_len:  # the run's --max-model-len sizes the engine's scheduler
         model = catalog.model(row.model)

@@ -100,12 +100,11 @@ def launch_limit(command: str, flag: str) -> int:
 
 
 def async_scheduling(command: str) -> bool:
-    """Whether the run's `vllm serve` command turns async scheduling on: the scheduler and the
-    input preparation of the next step run while the GPU runs this one (vLLM 0.10,
-    https://github.com/vllm-project/vllm/pull/19970; the model runner's input preparation and
-    sampling overlapped too since https://github.com/vllm-project/vllm/pull/23569, merged
-    2025-08-25), so
-    the host's time between steps (`step_overhead_ms`) no longer adds to them."""
+    """Whether the run's `vllm serve` command turns async scheduling on: the scheduler works out
+    the next step while the GPU runs this one (vLLM 0.10, https://github.com/vllm-project/vllm/pull/19970),
+    and the model runner's input preparation and sampling overlap it too since
+    https://github.com/vllm-project/vllm/pull/23569 (merged 2025-08-25), so the host's time
+    between steps (`step_overhead_ms`) no longer adds to them."""
     return bool(_ASYNC_SCHEDULING.search(command))
 
 
