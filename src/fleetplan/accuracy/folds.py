@@ -16,7 +16,7 @@ from fleetplan.accuracy.predict import fittable
 from fleetplan.accuracy.rows import ValidationRow
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.engine_profile import EngineProfile
-from fleetplan.catalog.generations import PEAK_SHARE, ratio_scales
+from fleetplan.catalog.generations import PEAK_SHARE, ratio_scales, under_ceilings
 
 
 def fold_prior(
@@ -72,11 +72,8 @@ def borrow_generations(
     for gen, scales in reference.architecture_scale.items():
         if gen == base or gen in arch:
             continue
-        arch[gen] = {
-            name: min(scales[name], CEILING[name] / getattr(engine, name))
-            for name in ("mbu", "mfu_prefill")
-            if name in scales
-        }
+        kept = {name: scales[name] for name in ("mbu", "mfu_prefill") if name in scales}
+        arch[gen] = under_ceilings(kept, lambda name: getattr(engine, name))
     return dataclasses.replace(engine, architecture_scale=arch)
 
 

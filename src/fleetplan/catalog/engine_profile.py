@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from fleetplan.catalog.generations import FACTOR_CEILINGS, GEMM_PEAK_SHARE, PEAK_SHARE, ratio_scales
+from fleetplan.catalog.generations import (
+    FACTOR_CEILINGS,
+    GEMM_PEAK_SHARE,
+    PEAK_SHARE,
+    ratio_scales,
+    under_ceilings,
+)
 from fleetplan.catalog.gpu_batch_defaults import GpuBatchDefaults
 from fleetplan.catalog.specs import GpuSpec, ModelSpec
 from fleetplan.catalog.versions import version_tuple
@@ -43,8 +49,7 @@ class EngineProfile:
     # precision id -> factor -> multiplier (kernel efficiency of a weight format, e.g. fp8 GEMMs
     # or GGUF dequantizing kernels), applied on top of architecture_scale
     format_scale: dict[str, dict[str, float]] = field(default_factory=dict)
-    # GPU architectures the factors were calibrated on (validation rows exist); elsewhere the
-    # factors are extrapolated and outputs say so
+    # GPU architectures with validation rows; elsewhere factors are extrapolated (outputs say so)
     calibrated_architectures: tuple[str, ...] = ()
     # release family: which engine, which versions (inclusive; "" = open), first release date
     engine: str = ""
@@ -197,9 +202,8 @@ class EngineProfile:
     native_chat_families: tuple[str, ...] = ()
     # per-GPU scheduler defaults (the first that applies wins); `for_gpu` resolves them
     gpu_batch_defaults: tuple[GpuBatchDefaults, ...] = ()
-    # > 0: the engine turns chunked prefill on by itself, with this many tokens a step, for a
-    # model whose context window exceeds `long_context_min_tokens` (vLLM V0 from 0.5.4);
-    # `for_model` resolves it
+    # > 0: chunked prefill the engine turns on by itself, this many tokens a step, for a model
+    # whose window exceeds `long_context_min_tokens` (vLLM V0 from 0.5.4; `for_model`)
     long_context_chunk_tokens: int = 0
     long_context_min_tokens: int = 32768
     # releases of the family below this version prefill whole prompts in passes of their own
@@ -352,9 +356,8 @@ class EngineProfile:
             for g in sorted(reference.architecture_scale)
             if g not in own and g not in self.calibrated_architectures
         )
-        cap = {n: c / max(getattr(self, n), 1e-9) for n, c in FACTOR_CEILINGS.items()}
         for g in taken:
-            own[g] = {n: min(x, cap.get(n, x)) for n, x in reference.architecture_scale[g].items()}
+            own[g] = under_ceilings(reference.architecture_scale[g], lambda n: getattr(self, n))
         lent = (*self.borrowed_from, *((g, reference.id) for g in taken))
         return replace(self, architecture_scale=own, borrowed_from=lent)
 

@@ -4,7 +4,7 @@ the other (`generation_gemm_ratio`), whatever the engine."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,6 +43,17 @@ FACTOR_CEILINGS = {
     "attention_mbu": BANDWIDTH_CEILING,
     "mfu_prefill": MFU_CEILING,
 }
+
+
+def under_ceilings(scales: Mapping[str, float], base: Callable[[str], float]) -> dict[str, float]:
+    """`scales` with each one of a factor in `FACTOR_CEILINGS` cut so that the factor's base
+    value (`base(name)`) times it stays under the ceiling: a GPU generation's scale borrowed
+    from another family whose base factor is lower (`EngineProfile.borrow_generations`, the
+    folds' `accuracy.folds.borrow_generations`)."""
+    return {
+        n: min(x, FACTOR_CEILINGS[n] / max(base(n), 1e-9)) if n in FACTOR_CEILINGS else x
+        for n, x in scales.items()
+    }
 
 
 def generation_gemm_ratio(architecture: str, measured_on: str = "hopper") -> float:
