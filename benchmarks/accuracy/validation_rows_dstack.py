@@ -37,8 +37,8 @@ DSTACK_ENGINES = {
         "tensorrt-llm",
         "0.17.post1.dev",
         4,
-        "trtllm-serve --backend pytorch --tp_size 8 --ep_size 4 --max_batch_size 512 "
-        "--max_num_tokens 16384",
+        "trtllm-serve --backend pytorch --tp_size 8 --ep_size 4 --pp_size 1 --max_batch_size 512 "
+        "--max_num_tokens 16384 --max_seq_len 16384",
     ),
 }
 DSTACK_ONLINE_METRICS = (
