@@ -14,8 +14,10 @@ TTFT = wait for a batch slot (a G/G/c queue of all replicas' slots, Allen–Cunn
 of the step in flight when the request arrives (uniform over a decode step, or over the
 prefill in flight — a length-biased pick among the prompts' prefills — chosen by the share of
 time in each) + its own prefill, after the prompts that arrived
-before it in that step (first come, first served; bursty arrivals add a burst's, counted
-geometrically and spread over the replicas). TPOT of a request with O
+before it in that step (first come, first served). Bursty arrivals come to a replica in
+geometric batches (the balancer's split of the fleet's bursts): the batch ahead of a request,
+the batch behind it that fits in its last step, and the backlog of earlier batches' prefills
+(an M^X/G/1 wait, folded into the slot wait's tail). TPOT of a request with O
 tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound
 Poisson sum of the prompts arriving during its life) / (O − 1). Percentiles come from these
 distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not

@@ -1,6 +1,7 @@
 """A replica's operating point under load (`load_point`): sequences decoding, the decode and
-mixed steps, the prompts sharing a first step, the slot wait's parameters — what the TTFT and
-TPOT distributions (`sizing.percentiles`) read. docs/model/sizing.md derives each term."""
+mixed steps, the prompts sharing a first step (and, under bursts, the burst's prompts behind a
+request in its last step), the waits' parameters — what the TTFT and TPOT distributions
+(`sizing.percentiles`) read. docs/model/sizing.md derives each term."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ _EDGES = (0, 1, 2, 3, 4)  # the counts each stands for: 0, 1, 2, 3, 4 or more
 CO_ARRIVALS_BURSTY = (0, 1, 2, 3, 5, 8, 13, 21)
 _BURSTY_EDGES = (0, 1, 2, 3, 4, 7, 11, 17)
 N_MAX = 1024.0  # the top of the operating point's bracket: above any batch limit's sequences
-BURST_REPLICAS = 2.0  # a fleet's burst lands whole on a replica up to this many replicas
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,16 @@ class LoadPoint:
     co_mix: F64  # ... in a mixed step
     delta_k: F64  # a mixed step's time beyond the decode steps it replaces
     share: F64  # prompts per mixed step
-    slot_p: F64  # probability of waiting for a slot
-    slot_theta: F64  # rate of the slot wait's exponential tail
+    slot_p: F64  # probability of waiting: for a slot, or behind an earlier burst's prefills
+    slot_theta: F64  # rate of that wait's exponential tail
     stable: NDArray[np.bool_]
     replicas: F64
     rate: F64  # arrivals per second at one replica
     count_cv2: F64  # CV² of the arrivals' count at one replica over a request's life (≥ 1)
+    # bursty arrivals: the extra time of the burst's prompts behind a request that fit in its
+    # last step, (..., j, b, k) for j ahead and b behind, and the weights of b, (..., b)
+    behind_s: F64 | None = None
+    behind_w: F64 | None = None
 
 
 def _call(step: StepFn, *arrays: F64 | float) -> F64:
@@ -94,14 +98,17 @@ def load_point(
     b = np.broadcast_to(b, lam.shape)
     ctx = float(context)
     o1 = max(output_mean - 1.0, 0.0)
-    # a renewal process of inter-arrival CV² c² brings (c² − 1)/2 more arrivals right after
-    # each one than Poisson does (its Palm excess), as many before: bursts of prompts, of
-    # which those within the same step share it, their count geometric (heavy-tailed: a
-    # Poisson count of the same mean made one bursty replica's TTFT p95 45 % optimistic). The
-    # balancer spreads a fleet's burst over its replicas: all of it up to 2 replicas, falling
-    # as 1/R beyond (the level checked against the simulator on gamma arrivals over 1-12
-    # replicas, docs/model/sizing.md)
-    cluster = 0.5 * max(arrival_cv2 - 1.0, 0.0) * np.minimum(1.0, BURST_REPLICAS / r)
+    # the arrivals' count over a request's life at ONE replica: the balancer splits the
+    # fleet's bursts — a random split leaves c² = 1 + (c_a² − 1)/R, every R-th request c_a²/R;
+    # least outstanding lies between, taken as their mean (the fleet's c_a² made a bursty
+    # plan's TPOT p95 19 % pessimistic; a replica's arrivals in the simulator: an index of
+    # dispersion of 2.1 at 6 replicas of a CV-3 fleet, this 1.9)
+    rr = np.broadcast_to(r, lam.shape)
+    count_cv2 = np.maximum(0.5 * (1 + (arrival_cv2 - 1) / rr) + 0.5 * arrival_cv2 / rr, 1.0)
+    # ... which arrive as geometric batches (an M^X process of that index of dispersion,
+    # 2m − 1): each brings m − 1 = (c² − 1)/2 others on average, heavy-tailed (a Poisson count
+    # of the same mean made one bursty replica's TTFT p95 45 % optimistic)
+    cluster = 0.5 * (count_cv2 - 1.0)
     p_k = prompts[None, None, :]
     k = prompts.size
 
@@ -212,7 +219,6 @@ def load_point(
     # balancer: a random split (Poisson at λ/R) or every R-th request (round robin, an
     # Erlang-R renewal process) bound it; least outstanding lies between, taken as their
     # mean (checked against the simulator)
-    rr = np.broadcast_to(r, lam.shape)
 
     def sharing(window: F64) -> F64:
         """Weights of the counts ahead for an arrival `window` s into a step: those at the
@@ -221,14 +227,15 @@ def load_point(
         return burst_count_weights(at_rate, cluster, edges)
 
     co_dec, co_mix = sharing(t_dec), sharing(mixed_len)
-    # the arrivals' count over a request's life at ONE replica, for the TPOT term: the
-    # balancer splits the fleet's bursts — a random split leaves c² = 1 + (c_a² − 1)/R, every
-    # R-th request c_a²/R; least outstanding lies between, taken as their mean (the fleet's
-    # c_a² made a bursty plan's TPOT p95 19 % pessimistic)
-    count_cv2 = np.maximum(0.5 * (1 + (arrival_cv2 - 1) / rr) + 0.5 * arrival_cv2 / rr, 1.0)
     service = o1 * t_bar + _mean(alone, weights)
     slot_p, theta = slot_wait(r * b, lam_total, service, output_cv2, arrival_cv2)
     stable = (f < 1) & (lam * o1 * t_bar < b) & (theta > 0)
+    behind_s = behind_w = None
+    if arrival_cv2 > 1:
+        behind_s, behind_w = _burst_behind(
+            step, n, t_dec, ctx, chunk, p_k, i_mean, cluster, (grid, edges)
+        )
+        slot_p, theta = _burst_backlog(lam, alone, t_dec, weights, cluster, slot_p, theta)
     return LoadPoint(
         n=n,
         t_dec=t_dec,
@@ -248,4 +255,65 @@ def load_point(
         replicas=np.broadcast_to(r, lam.shape),
         rate=lam,
         count_cv2=count_cv2,
+        behind_s=behind_s,
+        behind_w=behind_w,
     )
+
+
+def _burst_behind(
+    step: StepFn,
+    n: F64,
+    t_dec: F64,
+    ctx: float,
+    chunk: F64,
+    p_k: F64,
+    i_mean: float,
+    cluster: F64,
+    counts: tuple[tuple[int, ...], tuple[int, ...]],
+) -> tuple[F64, F64]:
+    """The burst's prompts behind a request that share its last step: the step prefills every
+    prompt it holds before any gets its first token, so those behind the request that fit in
+    the budget its own (and those ahead of it) leave lengthen its wait — at the prefill's
+    marginal time a token, up to the step's free budget. Their count is the burst's geometric
+    one (the Poisson arrivals after it left out: counting them made the Poisson plans 13-20 %
+    pessimistic, the rest of the model having been set against the simulator without them).
+    Returns (..., j, b, k) seconds for j ahead and b behind (`counts`: the co-arrival grid and
+    its bucket edges) and prompt grid point k, and the weights of b, (..., b)."""
+    grid, edges = counts
+    g = np.asarray(grid, dtype=np.float64)
+    room = np.maximum(chunk - n, 1.0)
+    full = _call(step, n, ctx, room, np.full(room.shape, i_mean / 2))
+    per_token = np.maximum(full - t_dec, 0.0) / room
+    room = room[..., None, None]
+    tokens = p_k[..., None, :] + g[:, None] * i_mean  # (..., j, k): the request's and those ahead
+    last = tokens - room * (np.maximum(np.ceil(tokens / room), 1.0) - 1)  # in its last step
+    free = np.maximum(room - last, 0.0)
+    behind = np.minimum(g[:, None, None] * i_mean, free[..., :, None, :])  # (..., j, b, k)
+    weights = burst_count_weights(np.zeros(cluster.shape), cluster, edges)
+    return per_token[..., None, None, None] * behind, weights
+
+
+def _burst_backlog(
+    lam: F64, alone: F64, t_dec: F64, weights: F64, cluster: F64, slot_p: F64, theta: F64
+) -> tuple[F64, F64]:
+    """The wait behind earlier bursts' prefills, folded into the slot wait's exponential tail.
+
+    The replica as an M^X/G/1 queue of prefill work (a prompt's prefill beyond the decode step
+    it replaces): batches of m prompts, m − 1 = `cluster` on average, wait
+    ρ s ((1 + c_s²)/2 + m − 1)/(1 − ρ) in all (Pollaczek–Khinchine over the batches' work).
+    The Poisson part, ρ s (1 + c_s²)/(2(1 − ρ)), is in the step-in-flight and co-arrival terms
+    already; the rest, ρ s (m − 1)/(1 − ρ), comes as a tail of the whole wait's conditional
+    mean (all of it over ρ: the tail a long backlog has), with the probability that gives it
+    that mean. With the slot wait: one exponential of their summed means."""
+    work = np.maximum(alone - t_dec[..., None], 0.0)
+    s = _mean(work, weights)
+    cs2 = np.maximum(_mean(work * work, weights) / np.maximum(s, 1e-12) ** 2 - 1.0, 0.0)
+    rho = np.minimum(lam * s, 0.99)
+    excess = rho * s * cluster / (1 - rho)
+    scale = s * ((1 + cs2) / 2 + cluster) / (1 - rho)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_b = np.where(scale > 0, np.minimum(excess / scale, 1.0), 0.0)
+        mean = np.where(slot_p > 0, slot_p / theta, 0.0) + excess
+        p = 1 - (1 - slot_p) * (1 - p_b)
+        theta = np.where(mean > 0, p / mean, theta)
+    return p, theta
