@@ -73,30 +73,26 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
 
     def no_wait(y: F64, lp: LoadPoint, own_prefill: _LinearCdf, in_flight: tuple[F64, F64]) -> F64:
         idle = own_prefill(y)
-        # (..., j, b, k): j prompts ahead, b of a burst behind (none without bursts)
-        rest = y[..., None, None, None] - lp.prefill_jk[..., :, None, :]
-        if lp.behind_s is not None:
-            rest = rest - lp.behind_s
+        rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
+        if lp.behind_s is not None:  # a burst's prompts behind it in its last step
+            rest -= lp.behind_s
         with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.divide(rest, lp.t_dec[..., None, None, None])
+            a = np.divide(rest, lp.t_dec[..., None, None])
             np.clip(a, 0.0, 1.0, out=a)
-            in_dec = np.einsum("...jbk,k->...jb", a, weights)
+            in_dec = np.einsum("...jk,k->...j", a, weights)
             # the rest of the prefill in flight is uniform over one of the groups' lengths:
             # P(rest ≤ r) = Σ_g u_g · min(r / L_g, 1), summed as min(r⁺ · u_g / L_g, u_g)
             share, rate = in_flight
             np.maximum(rest, 0.0, out=rest)
             done = np.zeros(rest.shape)
             for g in range(share.shape[-1]):
-                np.multiply(rest, rate[..., g, None, None, None], out=a)
-                np.minimum(a, share[..., g, None, None, None], out=a)
+                np.multiply(rest, rate[..., g, None, None], out=a)
+                np.minimum(a, share[..., g, None, None], out=a)
                 done += a
-            in_mix = np.einsum("...jbk,k->...jb", done, weights)
-        in_mix = np.where(lp.mixed_len[..., None, None] > 0, in_mix, 1.0)
-        behind = np.ones(1) if lp.behind_w is None else lp.behind_w[..., None, :]
+            in_mix = np.einsum("...jk,k->...j", done, weights)
+        in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, 1.0)
         fm = lp.f_mixed
-        busy = (1 - fm) * (in_dec * lp.co_dec[..., None] * behind).sum((-1, -2)) + fm * (
-            in_mix * lp.co_mix[..., None] * behind
-        ).sum((-1, -2))
+        busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
         return (1 - lp.p_busy) * idle + lp.p_busy * busy
 
     # the wait for a slot or behind an earlier burst's prefills (`LoadPoint.slot_p`), where an

@@ -1,0 +1,99 @@
+"""The bursty terms of a replica's operating point (`sizing.operating_point`): the batch behind
+a request only fills what its last step has left of the budget, the backlog of earlier batches
+adds its M^X/G/1 excess to the slot wait's mean, and Poisson arrivals get neither."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleetplan.queueing import slot_wait
+from fleetplan.sizing.operating_point import (
+    CO_ARRIVALS_BURSTY,
+    _burst_backlog,
+    _burst_behind,
+    load_point,
+)
+
+MS_PER_TOKEN = 0.05e-3  # the synthetic step's prefill cost
+DECODE_S = 0.012
+
+
+def _step(seqs, ctx, tokens, attended):
+    """A step of `seqs` decodes and `tokens` prefill tokens: fixed plus linear parts."""
+    return DECODE_S + 1e-5 * np.asarray(seqs) + MS_PER_TOKEN * np.asarray(tokens)
+
+
+def test_the_batch_behind_fills_at_most_the_budget_the_last_step_has_left():
+    n = np.array([[40.0]])
+    chunk = np.array([[8192.0]])
+    # the last prompt and one mean prompt ahead of it fill a step (8,192 - 40 decodes)
+    prompts = np.array([100.0, 900.0, 5000.0, 7252.0])
+    t_dec = _step(n, 0, 0.0, 0.0)
+    behind = _burst_behind(
+        _step, n, t_dec, 1500.0, chunk, prompts[None, None, :], 900.0, CO_ARRIVALS_BURSTY
+    )
+    assert behind.shape == (1, 1, len(CO_ARRIVALS_BURSTY), 4)
+    room = 8192.0 - 40.0
+    per_token = MS_PER_TOKEN  # the synthetic step is linear in its tokens
+    # nobody ahead, nobody behind: nothing added
+    assert np.all(behind[0, 0, 0] == 0.0)
+    # one mean prompt ahead and one behind a 100-token request: all of it fits
+    assert behind[0, 0, 1, 0] == pytest.approx(900.0 * per_token)
+    # a request that, with those ahead of it, fills its step leaves no room behind it
+    assert behind[0, 0, 1, 3] == 0.0
+    assert behind[0, 0, 1, 2] == pytest.approx(900.0 * per_token)
+    # never more than the budget the last step has left, nor than the prompts behind
+    g = np.asarray(CO_ARRIVALS_BURSTY, dtype=float)[:, None]
+    tokens = prompts[None, :] + g * 900.0
+    last = tokens - room * (np.ceil(tokens / room) - 1)
+    assert np.all(behind[0, 0] <= (room - last) * per_token + 1e-15)
+    assert np.all(behind[0, 0] <= g * 900.0 * per_token + 1e-15)
+    assert behind[0, 0].max() > 0
+
+
+def test_the_backlog_adds_its_excess_to_the_slot_waits_mean():
+    lam = np.array([[8.0]])
+    alone = np.array([[[0.03, 0.06, 0.15]]])
+    weights = np.array([0.3, 0.5, 0.2])
+    t_dec = np.array([[0.012]])
+    slot_p, theta = np.array([[0.02]]), np.array([[5.0]])
+    cluster = np.array([[0.5]])
+    p, th = _burst_backlog(lam, alone, t_dec, weights, cluster, slot_p, theta)
+    work = alone[0, 0] - t_dec[0, 0]
+    s = float((work * weights).sum())
+    rho = 8.0 * s
+    excess = rho * s * 0.5 / (1 - rho)
+    assert float(p[0, 0] / th[0, 0]) == pytest.approx(0.02 / 5.0 + excess)
+    assert 0.02 < float(p[0, 0]) < 1.0
+    # no batches: the slot wait as it was
+    p0, th0 = _burst_backlog(lam, alone, t_dec, weights, np.zeros((1, 1)), slot_p, theta)
+    assert float(p0[0, 0]) == pytest.approx(0.02) and float(th0[0, 0]) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("cv2", [1.0, 9.0])
+def test_poisson_arrivals_get_no_burst_terms(cv2):
+    prompts = np.array([200.0, 900.0, 3000.0])
+    weights = np.array([0.3, 0.5, 0.2])
+    lp = load_point(
+        _step,
+        np.array([[30.0]]),
+        np.array([[3.0]]),
+        np.array([[128.0]]),
+        np.array([[8192.0]]),
+        1500.0,
+        prompts,
+        weights,
+        300.0,
+        0.5,
+        cv2,
+    )
+    if cv2 == 1.0:
+        assert lp.behind_s is None
+        service = 299 * lp.t_bar + (lp.prefill_jk[..., 0, :] * weights).sum(-1)
+        p, theta = slot_wait(3 * 128.0, np.array([[30.0]]), service, 0.5, 1.0)
+        np.testing.assert_allclose(lp.slot_p, p)
+        np.testing.assert_allclose(lp.slot_theta, theta)
+    else:
+        assert lp.behind_s is not None and lp.behind_s.max() > 0
+        assert lp.slot_p[0, 0] > 0.01  # the backlog of earlier batches
