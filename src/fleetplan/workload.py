@@ -291,6 +291,11 @@ class Arrivals:
             return float(g.var() / g.mean() ** 2) if g.size > 1 and g.mean() > 0 else 1.0
         return 1.0
 
+    def sizing_cv2(self, rate: float) -> float:
+        """The c² the analytic sizing reads (`sizing.load_point`): on/off arrivals are sized
+        at their burst rate as Poisson, so 1 for them; `cv2` otherwise."""
+        return 1.0 if self.kind == "onoff" else self.cv2(rate)
+
     @property
     def burst_factor(self) -> float:
         if self.kind == "onoff":

@@ -126,12 +126,9 @@ def sections(p: Plan) -> list[Section]:
     else:
         r = p.recommended
         rec = Section("Recommended", DEPLOY_COLS, [_deploy(r)])
-        a = p.arrivals
-        bursts = (
-            " (and, arrivals being bursty, behind earlier bursts' prefills)"
-            if a.kind != "onoff" and a.cv2(t.peak_qps) > 1
-            else ""
-        )
+        bursty = p.arrivals.sizing_cv2(t.peak_qps) > 1
+        bursts = " (and, arrivals being bursty, behind earlier bursts' prefills)" if bursty else ""
+
         rec.notes.append(
             f"{r.replicas} replica(s) of {r.tp} GPU(s) at batch ≤ {r.max_batch}: each serves "
             f"{r.replica_req_per_s:.2f} req/s flat out and runs at {r.utilization_at_peak:.0%} "

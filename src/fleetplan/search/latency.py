@@ -68,8 +68,7 @@ class LatencyModel:
         w = self.work
         a = w.arrivals
         rate = self.peak * a.burst_factor  # on/off: requests meet at the burst rate
-        # (the arrivals' CV² does not depend on the rate but for on/off, taken as Poisson)
-        cv2 = 1.0 if a.kind == "onoff" else a.cv2(w.traffic.peak_qps)
+        cv2 = a.sizing_cv2(w.traffic.peak_qps)
         return load_point(
             self._step,
             rate,

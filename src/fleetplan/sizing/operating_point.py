@@ -271,10 +271,11 @@ def _burst_behind(
     the budget its own (and those ahead of it) leave lengthen its wait — at the prefill's
     marginal time a token, up to the step's free budget. A burst arrives at once, so the
     prompts on either side of a request come from the same burst: as many behind as ahead
-    (the grid's count j), drawn together (with an independent geometric count behind, the
-    bursty plan's TTFT p95 came 17 % under the simulator's, with this one 8 %). The Poisson
-    arrivals after it are left out: counting them made the Poisson plans 13-20 % pessimistic,
-    the rest of the model having been set against the simulator without them. Returns
+    (the grid's count j, Poisson and burst alike), drawn together (with an independent
+    geometric count behind, the bursty plan's TTFT p95 came 17 % under the simulator's, with
+    this one 8 %). Only bursty arrivals get it: under Poisson ones counting the arrivals after a
+    request made the plans 13-20 % pessimistic, the rest of the model having been set against
+    the simulator without them. Returns
     (..., j, k) seconds for j ahead (`grid`) and prompt grid point k."""
     g = np.asarray(grid, dtype=np.float64)[:, None]
     room = np.maximum(chunk - n, 1.0)
@@ -302,7 +303,7 @@ def _burst_backlog(
     work = np.maximum(alone - t_dec[..., None], 0.0)
     s = _mean(work, weights)
     cs2 = np.maximum(_mean(work * work, weights) / np.maximum(s, 1e-12) ** 2 - 1.0, 0.0)
-    rho = np.minimum(lam * s, 0.99)
+    rho = np.minimum(lam * s, 0.99)  # a guard only: a replica past its prefill rate is unstable
     excess = rho * s * cluster / (1 - rho)
     scale = s * ((1 + cs2) / 2 + cluster) / (1 - rho)
     with np.errstate(divide="ignore", invalid="ignore"):
