@@ -28,7 +28,19 @@ GROWTH_DOUBLINGS = 4  # replicas looked for up to 2^4 x the throughput count
 # the operating point's fields that TPOT's distribution and its percentile's bracket read:
 # entries alike in all of them have the same TPOT percentiles (a test holds the list to
 # `tpot_distribution`)
-TPOT_READS = ("n", "t_dec", "t_bar", "share", "rate", "count_cv2", "stable", "mixed_len", "delta_k")
+TPOT_READS = (
+    "n",
+    "t_dec",
+    "t_bar",
+    "t_idle",
+    "share",
+    "rate",
+    "life_cv2",
+    "replicas",
+    "stable",
+    "mixed_len",
+    "delta_k",
+)
 
 BLOCK_ENTRIES = 2048  # entries evaluated together: arrays that stay in cache, few page faults
 
