@@ -134,8 +134,9 @@ def sections(p: Plan) -> list[Section]:
             f"{r.replica_req_per_s:.2f} req/s flat out and runs at {r.utilization_at_peak:.0%} "
             f"at peak. TTFT p95 = slot wait (G/G/c over {r.replicas * r.max_batch} slots){bursts}"
             f" + the step in flight + the prefill (p95 prompt alone {r.prefill_p95_ms:,.0f} ms) "
-            "with the prompts sharing its step; TPOT from the prefills sharing a request's decode "
-            "steps. $/1M tokens counts input + output tokens at average traffic."
+            "with the prompts sharing its step; TPOT from the prefills and sequences sharing a "
+            "request's decode steps over its life. $/1M tokens counts input + output tokens at "
+            "average traffic."
         )
         rec.notes.append(
             f"bought as {instances_label(r)} at {offer_label(r)}: $/month counts whole "
