@@ -35,6 +35,7 @@ TPOT_READS = (
     "t_idle",
     "share",
     "rate",
+    "count_cv2",
     "life_cv2",
     "replicas",
     "stable",
