@@ -18,8 +18,10 @@ before it in that step (first come, first served). Bursty arrivals come to a rep
 geometric batches (the balancer's split of the fleet's bursts): the batch ahead of a request,
 the batch behind it that fits in its last step, and the backlog of earlier batches' prefills
 (an M^X/G/1 wait, folded into the slot wait's tail). TPOT of a request with O
-tokens = t_dec + the extra time of the prefills that share its O − 1 steps (a compound
-Poisson sum of the prompts arriving during its life) / (O − 1). Percentiles come from these
+tokens ≤ x exactly when the extra time of the prefills sharing its O − 1 steps over a life of
+(O − 1)·x fits in (O − 1)·(x − t_dec): a compound Poisson sum over the life the percentile
+implies (its dispersion the balancer's over a life), with the decode step of a congested spell
+(more sequences beside a slower request, as much of it as the fleet shares). Percentiles come from these
 distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not
 from a worst case; docs/model/sizing.md derives each term and checks it against the
 simulator. All functions take numpy arrays and broadcast; only numpy is needed.
