@@ -21,10 +21,11 @@ the batch behind it that fits in its last step, and the backlog of earlier batch
 tokens ≤ x exactly when the extra time of the prefills sharing its O − 1 steps over a life of
 (O − 1)·x fits in (O − 1)·(x − t_dec): a compound Poisson sum over the life the percentile
 implies (its dispersion the balancer's over a life), with the decode step of a congested spell
-(more sequences beside a slower request, as much of it as the fleet shares). Percentiles come from these
-distributions over a quantile grid of the request lengths (`workload.QUANTILE_LEVELS`), not
-from a worst case; docs/model/sizing.md derives each term and checks it against the
-simulator. All functions take numpy arrays and broadcast; only numpy is needed.
+(more sequences beside a slower request, as much of it as the fleet shares). Percentiles
+come from these distributions over a quantile grid of the request lengths
+(`workload.QUANTILE_LEVELS`), not from a worst case; docs/model/sizing.md derives each term
+and checks it against the simulator. All functions take numpy arrays and broadcast; only
+numpy is needed.
 
 The package: `operating_point` (a replica's operating point, `load_point`), `percentiles` (the
 TTFT and TPOT distributions there) and `throughput` (replicas for a throughput, the seed's hand
