@@ -205,9 +205,7 @@ def tpot_distribution(
     # at the mean life, (O − 1)·t̄ (counted at the percentile's own life too, the weights
     # would move from none to more as x grows: not a CDF)
     mu_bar = per_s * o1 * lp.t_bar[..., None]
-    p0 = np.exp(-mu_bar)
-    p1 = mu_bar * p0
-    p2 = np.maximum(1 - p0 - p1, 0.0)
+    p0, p1, p2 = _poisson_split(mu_bar)
     # exactly one: only at the (entry, output length) pairs where it has weight (short
     # outputs), each on its entry's prefill spread
     weighty = np.flatnonzero(p1 > 1e-7)
@@ -223,20 +221,17 @@ def tpot_distribution(
     # the simulator's slowest 5 % was 1.54x its mean, 1.04-1.12x at 12-24; 1/R alone put
     # chat 8B at CV 3 over three replicas 15 % under the simulator's TPOT p95, this 0 %)
     shared = np.minimum(lp.count_cv2 / lp.replicas, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(lp.n > 0, (lp.t_dec - lp.t_idle) / lp.n, 0.0) * shared
+    rise = np.where(lp.n > 0, lp.t_dec - lp.t_idle, 0.0) * shared  # slope x n sequences
     shape = lp.n.shape
 
     def cdf(x: ArrayLike) -> F64:
         x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_dec = np.maximum(lp.t_dec + slope * lp.n * (x / lp.t_bar - 1), lp.t_idle)
+            t_dec = np.maximum(lp.t_dec + rise * (x / lp.t_bar - 1), lp.t_idle)
         y = (x - t_dec)[..., None] * o1  # the extra time a life of (O − 1)·x can absorb
         # two or more: their count and extra time over that life
         mu = np.maximum(per_s * o1 * x[..., None], 1e-12)
-        e1 = np.exp(-mu)
-        q1 = mu * e1
-        q2 = np.maximum(1 - e1 - q1, 0.0)
+        _, q1, q2 = _poisson_split(mu)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             n2 = np.where(q2 > 1e-12, (mu - q1) / q2, 2.0)
             n2sq = np.where(q2 > 1e-12, (mu + mu * mu - q1) / q2, 4.0)
@@ -249,3 +244,10 @@ def tpot_distribution(
         return np.where(lp.stable, out, 0.0)
 
     return cdf
+
+
+def _poisson_split(mu: F64) -> tuple[F64, F64, F64]:
+    """P(N = 0), P(N = 1) and P(N ≥ 2) for a Poisson count of mean `mu`."""
+    p0 = np.exp(-mu)
+    p1 = mu * p0
+    return p0, p1, np.maximum(1 - p0 - p1, 0.0)
