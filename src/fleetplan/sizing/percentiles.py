@@ -11,7 +11,6 @@ from numpy.typing import ArrayLike
 from fleetplan.queueing import normal_cdf
 from fleetplan.sizing.operating_point import F64, LoadPoint, _mean
 
-_SLOT_WAIT_POINTS = (np.arange(16) + 0.5) / 16  # quantiles of the exponential wait tail
 # the prompts' quantile levels gathered into four groups for the rest of the prefill in flight
 # (`in_flight_groups`), the tail in groups of its own, where a p95 reads it: of every three edges
 # among the midpoints of `workload.QUANTILE_LEVELS`, these keep the rest's p80-p99 closest to the
@@ -62,65 +61,125 @@ class _LinearCdf:
 
 
 def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
-    """P(TTFT ≤ x): own prefill (+ the rest of the step in flight, when busy), then the slot
-    wait folded in at a few quantiles of its exponential tail."""
+    """P(TTFT ≤ x): own prefill (+ the rest of the step in flight, when busy), after the wait
+    for a slot or behind earlier prefills where an arrival has one (an exponential tail)."""
     return ttft_distribution(lp, levels, weights)(x)
 
 
 def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[ArrayLike], F64]:
     """`ttft_cdf` at `lp` as a function of x, with what does not depend on x worked out once
-    (a percentile evaluates the CDF a dozen times at the same operating point)."""
+    (a percentile evaluates the CDF a dozen times at the same operating point).
 
-    def no_wait(y: F64, lp: LoadPoint, own_prefill: _LinearCdf, in_flight: tuple[F64, F64]) -> F64:
-        idle = own_prefill(y)
-        rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
-        if lp.behind_s is not None:  # a burst's prompts behind it in its last step
-            rest -= lp.behind_s
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.divide(rest, lp.t_dec[..., None, None])
-            np.clip(a, 0.0, 1.0, out=a)
-            in_dec = np.einsum("...jk,k->...j", a, weights)
-            # the rest of the prefill in flight is uniform over one of the groups' lengths:
-            # P(rest ≤ r) = Σ_g u_g · min(r / L_g, 1), summed as min(r⁺ · u_g / L_g, u_g)
-            share, rate = in_flight
-            np.maximum(rest, 0.0, out=rest)
-            done = np.zeros(rest.shape)
-            for g in range(share.shape[-1]):
-                np.multiply(rest, rate[..., g, None, None], out=a)
-                np.minimum(a, share[..., g, None, None], out=a)
-                done += a
-            in_mix = np.einsum("...jk,k->...j", done, weights)
-        in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, 1.0)
-        fm = lp.f_mixed
-        busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
-        return (1 - lp.p_busy) * idle + lp.p_busy * busy
-
-    # the wait for a slot or behind an earlier burst's prefills (`LoadPoint.slot_p`), where an
-    # arrival waits with probability above 1e-4 (elsewhere none)
+    Without a wait the TTFT is a mixture of uniform spells (the rest of a decode step or of a
+    prefill in flight) after a prompt's own prefill: its CDF sums ramps, clip((x − a)/b, 0, 1),
+    and steps. An arrival waits with probability `slot_p`, an exponential time of rate
+    `slot_theta`: the CDF after that wait sums the same ramps convolved with the exponential,
+    (h(x − a) − h(x − a − b))/b with h(u) = u − (1 − e^(−θu))/θ for u > 0 (0 below), exactly
+    and at a few times one no-wait CDF's cost."""
     shape = lp.n.shape
+    groups = in_flight_groups(lp.prefill_k, levels, weights)
     own = _LinearCdf(lp.prefill_jk[..., 0, :], levels)
-    in_flight = _rates(in_flight_groups(lp.prefill_k, levels, weights))
+    # where an arrival waits with probability above 1e-4 (elsewhere none)
     rows = np.flatnonzero(lp.slot_p.reshape(-1) > 1e-4)
     if rows.size:
-        sub = _take_rows(lp, rows)  # shape (rows, 1, ...): the wait's quantiles on axis 1
-        own_sub = _LinearCdf(sub.prefill_jk[..., 0, :], levels)
-        in_flight_sub = tuple(a.reshape(-1, a.shape[-1])[rows][:, None] for a in in_flight)
-        with np.errstate(divide="ignore"):
-            waits = -np.log(1 - _SLOT_WAIT_POINTS) / sub.slot_theta
+        sub = _take_rows(lp, rows)  # shape (rows, 1, ...)
+        sub_groups = tuple(a.reshape(-1, a.shape[-1])[rows][:, None] for a in groups)
+        # a rate of 0 is a wait without end: nothing after it (any rate stands in for it)
+        endless = sub.slot_theta[:, 0] <= 0
         p = sub.slot_p[:, 0]
+        theta = np.where(endless, 1.0, sub.slot_theta[:, 0])[:, None, None, None]
 
     def cdf(x: ArrayLike) -> F64:
         x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
-        out = no_wait(x, lp, own, in_flight)
+        out = _no_wait(x, lp, own(x), groups, weights)
         if rows.size:
             flat = out.reshape(-1).copy()
-            later = x.reshape(-1)[rows][:, None] - waits
-            folded = no_wait(later, sub, own_sub, in_flight_sub).mean(axis=1)
-            flat[rows] = (1 - p) * flat[rows] + p * folded
+            y = x.reshape(-1)[rows][:, None]
+            own_after = _waited_linear_cdf(y, sub.prefill_jk[..., 0, :], levels, theta)
+            after = _no_wait(y, sub, own_after, sub_groups, weights, theta)
+            flat[rows] = (1 - p) * flat[rows] + p * np.where(endless, 0.0, after[:, 0])
             out = flat.reshape(shape)
         return np.where(lp.stable, out, 0.0)
 
     return cdf
+
+
+def _no_wait(
+    y: F64,
+    lp: LoadPoint,
+    idle: F64,
+    groups: tuple[F64, F64],
+    weights: F64,
+    theta: F64 | None = None,
+) -> F64:
+    """P(TTFT ≤ y) from the arrival on (`idle`: its own prefill's CDF at y, when the replica
+    is idle); with `theta`, after an exponential wait of that rate first (`_Ramps`)."""
+    rest = y[..., None, None] - lp.prefill_jk  # (..., j, k)
+    if lp.behind_s is not None:  # a burst's prompts behind it in its last step
+        rest -= lp.behind_s
+    ramp = _Ramps(rest, theta)
+    in_dec = np.einsum("...jk,k->...j", ramp(lp.t_dec[..., None, None]), weights)
+    # the rest of the prefill in flight is uniform over one of the groups' lengths:
+    # P(rest ≤ r) = Σ_g u_g · min(r / L_g, 1)
+    share, length = groups
+    done = np.zeros(rest.shape)
+    for g in range(share.shape[-1]):
+        done += share[..., g, None, None] * ramp(length[..., g, None, None])
+    in_mix = np.einsum("...jk,k->...j", done, weights)
+    in_mix = np.where(lp.mixed_len[..., None] > 0, in_mix, 1.0)
+    fm = lp.f_mixed
+    busy = (1 - fm) * (in_dec * lp.co_dec).sum(-1) + fm * (in_mix * lp.co_mix).sum(-1)
+    return (1 - lp.p_busy) * idle + lp.p_busy * busy
+
+
+class _Ramps:
+    """clip(u / b, 0, 1) at fixed u for several b; with `theta`, its mean after an exponential
+    wait of that rate, E clip((u − W) / b, 0, 1) = (h(u) − h(u − b)) / b with
+    h(u) = E (u − W)⁺ = u⁺ − (1 − g(u))/θ, g(u) = e^(−θu⁺): the plain ramp plus
+    (g(u) − g(u − b))/(θb), where g(u − b) = min(g(u) e^(θb), 1) (one exponential for every b;
+    θb capped at 700, past which the wait is under 1/700 of the ramp and the term under 0.0015)."""
+
+    def __init__(self, u: F64, theta: F64 | None) -> None:
+        self.u, self.theta = u, theta
+        if theta is not None:
+            self.g = np.exp(-theta * np.maximum(u, 0.0))
+
+    def __call__(self, b: F64) -> F64:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            plain = np.clip(self.u / b, 0.0, 1.0)
+            if self.theta is None:
+                return plain
+            tb = self.theta * b
+            later = np.minimum(self.g * np.exp(np.minimum(tb, 700.0)), 1.0)
+            plain += (self.g - later) / tb
+            return plain
+
+
+def _waited_excess(u: F64, theta: F64) -> F64:
+    """E (u − W)⁺ for W exponential of rate θ > 0: u − (1 − e^(−θu))/θ for u > 0, else 0."""
+    v = np.maximum(u, 0.0)
+    out = np.multiply(v, -theta)
+    np.expm1(out, out=out)
+    out /= theta
+    out += v
+    return out
+
+
+def _waited_linear_cdf(x: F64, points: F64, levels: F64, theta: F64) -> F64:
+    """`_linear_cdf` at x (shape (rows, 1)) after an exponential wait of rate `theta`
+    ((rows, 1, 1, 1)): its first level as a step at the first point, ramps between the points,
+    the rest up to 1 as a step at the last (a step's mean after the wait: 1 − e^(−θu⁺))."""
+    n = points.shape[0]
+    p = np.maximum.accumulate(points.reshape(n, -1), axis=1)  # (rows, k)
+    th = theta.reshape(n, 1)
+    u = x.reshape(n, 1) - p
+    h = _waited_excess(u, th)
+    step = -np.expm1(-th * np.maximum(u, 0.0))
+    width = np.diff(p, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ramps = np.where(width > 0, (h[:, :-1] - h[:, 1:]) / width, step[:, :-1])
+    out = levels[0] * step[:, 0] + ramps @ np.diff(levels) + (1 - levels[-1]) * step[:, -1]
+    return out.reshape(x.shape)
 
 
 def in_flight_groups(prefill_k: F64, levels: F64, weights: F64) -> tuple[F64, F64]:
@@ -141,12 +200,6 @@ def in_flight_groups(prefill_k: F64, levels: F64, weights: F64) -> tuple[F64, F6
         length = np.where(per_group > 0, ((v * prefill_k) @ member) / per_group, 1.0)
         share = per_group / v.sum(axis=-1, keepdims=True)
     return np.nan_to_num(share), length
-
-
-def _rates(groups: tuple[F64, F64]) -> tuple[F64, F64]:
-    """(shares, shares / lengths): what `no_wait` sums over the groups."""
-    share, length = groups
-    return share, share / length
 
 
 def _take_rows(lp: LoadPoint, rows: np.ndarray) -> LoadPoint:
