@@ -1,8 +1,11 @@
 """The bursty terms of a replica's operating point (`sizing.operating_point`): the batch behind
 a request only fills what its last step has left of the budget, the backlog of earlier batches
-adds its M^X/G/1 excess to the slot wait's mean, and Poisson arrivals get neither."""
+adds its M^X/G/1 excess to the slot wait's mean, and Poisson arrivals get no batch behind and
+only the pooled M/G/R backlog beyond a step."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -10,12 +13,21 @@ import pytest
 from fleetplan.queueing import slot_wait
 from fleetplan.sizing.operating_point import (
     CO_ARRIVALS_BURSTY,
-    _burst_backlog,
     _burst_behind,
+    _prefill_backlog,
     load_point,
 )
 
 MS_PER_TOKEN = 0.05e-3  # the synthetic step's prefill cost
+
+
+def _erlang_c(c: int, a: float) -> float:
+    """M/M/c's waiting probability, from its defining sums."""
+    head = sum(a**k / math.factorial(k) for k in range(c))
+    tail = a**c / math.factorial(c) * c / (c - a)
+    return tail / (head + tail)
+
+
 DECODE_S = 0.012
 
 
@@ -59,20 +71,28 @@ def test_the_backlog_adds_its_excess_to_the_slot_waits_mean():
     t_dec = np.array([[0.012]])
     slot_p, theta = np.array([[0.02]]), np.array([[5.0]])
     cluster = np.array([[0.5]])
-    p, th = _burst_backlog(lam, alone, t_dec, weights, cluster, slot_p, theta)
     work = alone[0, 0] - t_dec[0, 0]
     s = float((work * weights).sum())
+    cs2 = float((work * work * weights).sum()) / s**2 - 1
     rho = 8.0 * s
-    excess = rho * s * 0.5 / (1 - rho)
-    assert float(p[0, 0] / th[0, 0]) == pytest.approx(0.02 / 5.0 + excess)
+    many = np.array([[60.0]])  # replicas enough that none is ever behind with all the others
+    p, th = _prefill_backlog(lam, alone, t_dec, weights, cluster, many, slot_p, theta)
+    assert float(p[0, 0] / th[0, 0]) == pytest.approx(0.02 / 5.0 + rho * s * 0.5 / (1 - rho))
     assert 0.02 < float(p[0, 0]) < 1.0
     # no batches: the slot wait as it was
-    p0, th0 = _burst_backlog(lam, alone, t_dec, weights, np.zeros((1, 1)), slot_p, theta)
+    p0, th0 = _prefill_backlog(lam, alone, t_dec, weights, np.zeros((1, 1)), many, slot_p, theta)
     assert float(p0[0, 0]) == pytest.approx(0.02) and float(th0[0, 0]) == pytest.approx(5.0)
+    # the Poisson part beyond a step: one replica Pollaczek-Khinchine's, R an M/G/R queue's
+    for r in (1, 2, 3):
+        got = _prefill_backlog(lam, alone, t_dec, weights, cluster, np.array([[r]]), slot_p, theta)
+        mean = float(got[0][0, 0] / got[1][0, 0])
+        pooled = _erlang_c(r, r * rho) / r
+        want = 0.02 / 5.0 + s * (rho * 0.5 + pooled * (1 + cs2) / 2) / (1 - rho)
+        assert mean == pytest.approx(want, rel=2e-3)  # Erlang C to ~1e-3 (Wilson-Hilferty)
 
 
 @pytest.mark.parametrize("cv2", [1.0, 9.0])
-def test_poisson_arrivals_get_no_burst_terms(cv2):
+def test_poisson_arrivals_get_no_batch_behind_and_a_backlog_only_behind_every_replica(cv2):
     prompts = np.array([200.0, 900.0, 3000.0])
     weights = np.array([0.3, 0.5, 0.2])
     lp = load_point(
@@ -90,10 +110,17 @@ def test_poisson_arrivals_get_no_burst_terms(cv2):
     )
     if cv2 == 1.0:
         assert lp.behind_s is None
-        service = 299 * lp.t_bar + (lp.prefill_jk[..., 0, :] * weights).sum(-1)
+        alone = lp.prefill_jk[..., 0, :]
+        service = 299 * lp.t_bar + (alone * weights).sum(-1)
         p, theta = slot_wait(3 * 128.0, np.array([[30.0]]), service, 0.5, 1.0)
-        np.testing.assert_allclose(lp.slot_p, p)
-        np.testing.assert_allclose(lp.slot_theta, theta)
+        work = alone[0, 0] - lp.t_dec[0, 0]
+        s = float((work * weights).sum())
+        cs2 = float((work * work * weights).sum()) / s**2 - 1
+        rho = 10.0 * s  # 30 req/s over 3 replicas
+        backlog = _erlang_c(3, 3 * rho) / 3 * s * (1 + cs2) / 2 / (1 - rho)  # pooled M/G/3
+        assert float(lp.slot_p[0, 0] / lp.slot_theta[0, 0]) == pytest.approx(
+            float(p[0, 0] / theta[0, 0]) + backlog, rel=2e-3
+        )
     else:
         assert lp.behind_s is not None and lp.behind_s.max() > 0
         assert lp.slot_p[0, 0] > 0.01  # the backlog of earlier batches

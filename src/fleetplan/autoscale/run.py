@@ -172,7 +172,9 @@ def replica_ttft_grid(
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """TTFT p95 (ms) of one replica of the plan's recommendation at each utilization of
     `UTILIZATION_GRID`: the plan's own latency model (`search.latency.LatencyModel`) at an
-    arrival rate of that share of the replica's capacity."""
+    arrival rate of that share of the replica's capacity, among the fewest replicas the plan
+    allows (its `min_replicas`): a balancer pools the replicas' prefill queues, fewer pool
+    less, so the autoscaler's smallest fleet reads the longest waits."""
     from dataclasses import replace
 
     import numpy as np
@@ -199,11 +201,12 @@ def replica_ttft_grid(
     work = _workload(spec, base)
     batch = np.array([[float(c.max_batch)]])
     chunk = float(s.engine.max_num_batched_tokens)
+    fleet = float(max(spec.slo.min_replicas, 1))
     out = []
     for u in UTILIZATION_GRID:
-        rate = max(u, 1e-6) * c.replica_req_per_s
+        rate = max(u, 1e-6) * c.replica_req_per_s * fleet
         m = LatencyModel(s, replace(work, traffic=Traffic(rate, rate)), batch, chunk)
-        v = float(m.value(m.point(np.array([[1.0]])), "ttft", 95)[0, 0]) * 1000.0
+        v = float(m.value(m.point(np.array([[fleet]])), "ttft", 95)[0, 0]) * 1000.0
         if not np.isfinite(v):
             raise InputError(
                 f"plan: the latency model finds {c.gpu} unstable at {u:.0%} of its capacity"

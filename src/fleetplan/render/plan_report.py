@@ -127,16 +127,16 @@ def sections(p: Plan) -> list[Section]:
         r = p.recommended
         rec = Section("Recommended", DEPLOY_COLS, [_deploy(r)])
         bursty = p.arrivals.sizing_cv2(t.peak_qps) > 1
-        bursts = " (and, arrivals being bursty, behind earlier bursts' prefills)" if bursty else ""
+        queued = "earlier bursts' and prompts' prefills" if bursty else "earlier prompts' prefills"
 
         rec.notes.append(
             f"{r.replicas} replica(s) of {r.tp} GPU(s) at batch ≤ {r.max_batch}: each serves "
             f"{r.replica_req_per_s:.2f} req/s flat out and runs at {r.utilization_at_peak:.0%} "
-            f"at peak. TTFT p95 = slot wait (G/G/c over {r.replicas * r.max_batch} slots){bursts}"
-            f" + the step in flight + the prefill (p95 prompt alone {r.prefill_p95_ms:,.0f} ms) "
-            "with the prompts sharing its step; TPOT from the prefills and sequences sharing a "
-            "request's decode steps over its life. $/1M tokens counts input + output tokens at "
-            "average traffic."
+            f"at peak. TTFT p95 = slot wait (G/G/c over {r.replicas * r.max_batch} slots) and "
+            f"{queued} queued beyond a step + the step in flight + the prefill (p95 prompt alone "
+            f"{r.prefill_p95_ms:,.0f} ms) with the prompts sharing its step; TPOT from the "
+            "prefills and sequences sharing a request's decode steps over its life. $/1M tokens "
+            "counts input + output tokens at average traffic."
         )
         rec.notes.append(
             f"bought as {instances_label(r)} at {offer_label(r)}: $/month counts whole "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fleetplan.queueing import burst_count_weights, renewals, slot_wait
+from fleetplan.queueing import burst_count_weights, erlang_c, renewals, slot_wait
 
 F64 = NDArray[np.float64]
 # (decoding sequences, their mean context, prefill tokens, their mean context) -> step seconds
@@ -239,7 +239,7 @@ def load_point(
     behind_s = None
     if arrival_cv2 > 1:
         behind_s = _burst_behind(step, n, t_dec, ctx, chunk, p_k, i_mean, grid)
-        slot_p, theta = _burst_backlog(lam, alone, t_dec, weights, cluster, slot_p, theta)
+    slot_p, theta = _prefill_backlog(lam, alone, t_dec, weights, cluster, rr, slot_p, theta)
     return LoadPoint(
         n=n,
         t_dec=t_dec,
@@ -297,23 +297,39 @@ def _burst_behind(
     return per_token[..., None, None] * behind
 
 
-def _burst_backlog(
-    lam: F64, alone: F64, t_dec: F64, weights: F64, cluster: F64, slot_p: F64, theta: F64
+def _prefill_backlog(
+    lam: F64,
+    alone: F64,
+    t_dec: F64,
+    weights: F64,
+    cluster: F64,
+    replicas: F64,
+    slot_p: F64,
+    theta: F64,
 ) -> tuple[F64, F64]:
-    """The wait behind earlier bursts' prefills, folded into the slot wait's exponential tail.
+    """The wait behind earlier prompts' prefills beyond the step in flight, folded into the
+    slot wait's exponential tail.
 
     The replica as an M^X/G/1 queue of prefill work (a prompt's prefill beyond the decode step
     it replaces): batches of m prompts, m − 1 = `cluster` on average, wait
     ρ s ((1 + c_s²)/2 + m − 1)/(1 − ρ) in all (Pollaczek–Khinchine over the batches' work).
-    The Poisson part, ρ s (1 + c_s²)/(2(1 − ρ)), is in the step-in-flight and co-arrival terms
-    already; the rest, ρ s (m − 1)/(1 − ρ), comes as a tail of the whole wait's conditional
-    mean (all of it over ρ: the tail a long backlog has), with the probability that gives it
-    that mean. With the slot wait: one exponential of their summed means."""
+    The batches' part, ρ s (m − 1)/(1 − ρ), comes whole. The Poisson part,
+    ρ s (1 + c_s²)/(2(1 − ρ)), is in the step-in-flight and co-arrival terms while the backlog
+    stays within a step; beyond, least outstanding pools the replicas' prefill queues: an
+    M/G/R queue's wait, (1 + c_s²)/2 · C(R, Rρ) s/(R(1 − ρ)) (Lee and Longton's scaling of
+    Erlang C; one replica: Pollaczek–Khinchine's). Without it, one replica near its capacity
+    read a chat plan's TTFT p95 33 % under the simulator's and a RAG plan's 28 % (R independent
+    replicas, all behind ρ^R of the time: the autoscaler's two replicas at 70 % +31 %; 1/R of
+    one replica's wait: six replicas +11 %). It comes as a tail at the whole
+    wait's conditional mean (all of it over ρ: the tail a long backlog has), with the
+    probability that gives it its mean. With the slot wait: one exponential of their summed
+    means."""
     work = np.maximum(alone - t_dec[..., None], 0.0)
     s = _mean(work, weights)
     cs2 = np.maximum(_mean(work * work, weights) / np.maximum(s, 1e-12) ** 2 - 1.0, 0.0)
     rho = np.minimum(lam * s, 0.99)  # a guard only: a replica past its prefill rate is unstable
-    excess = rho * s * cluster / (1 - rho)
+    pooled = erlang_c(replicas, replicas * rho) / replicas  # one replica: ρ
+    excess = s * (rho * cluster + pooled * (1 + cs2) / 2) / (1 - rho)
     scale = s * ((1 + cs2) / 2 + cluster) / (1 - rho)
     with np.errstate(divide="ignore", invalid="ignore"):
         p_b = np.where(scale > 0, np.minimum(excess / scale, 1.0), 0.0)
