@@ -100,10 +100,14 @@ class LatencyModel:
         """P(metric ≤ x seconds) at the operating point `lp`."""
         return self.distribution(lp, metric)(x)
 
-    def distribution(self, lp: LoadPoint, metric: str) -> Callable[[F64], F64]:
-        """`cdf` at `lp` as a function of x (what does not depend on x worked out once)."""
+    def distribution(
+        self, lp: LoadPoint, metric: str, level: float | None = None
+    ) -> Callable[[F64], F64]:
+        """`cdf` at `lp` as a function of x (what does not depend on x worked out once); given
+        the `level` it is only compared against, TTFT's reads the same side of it for less
+        (`sizing.percentiles.ttft_distribution`)."""
         if metric == "ttft":
-            return ttft_distribution(lp, QUANTILE_LEVELS, QUANTILE_WEIGHTS)
+            return ttft_distribution(lp, QUANTILE_LEVELS, QUANTILE_WEIGHTS, level)
         if metric == "tpot":
             rate = lp.n * 0 + lp.rate
             return tpot_distribution(
@@ -131,12 +135,14 @@ class LatencyModel:
         else:
             top = (self.outputs[-1] - 1) * lp.t_bar
             lo, hi = first, 2 * lp.prefill_k[..., -1] + lp.t_dec + 2 * top
-        return quantile(self.distribution(lp, metric), percentile / 100, lo, hi)
+        q = percentile / 100
+        return quantile(self.distribution(lp, metric, q), q, lo, hi)
 
     def meets(self, lp: LoadPoint) -> np.ndarray:
         ok = np.ones(lp.n.shape, dtype=bool)
         for t in self.work.slo.targets:
-            ok &= self.cdf(lp, t.metric, np.full(lp.n.shape, t.ms / 1e3)) >= t.percentile / 100
+            q = t.percentile / 100
+            ok &= self.distribution(lp, t.metric, q)(np.full(lp.n.shape, t.ms / 1e3)) >= q
         return ok
 
     def values(

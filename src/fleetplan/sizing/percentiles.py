@@ -66,16 +66,21 @@ def ttft_cdf(lp: LoadPoint, x: ArrayLike, levels: F64, weights: F64) -> F64:
     return ttft_distribution(lp, levels, weights)(x)
 
 
-def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[ArrayLike], F64]:
+def ttft_distribution(
+    lp: LoadPoint, levels: F64, weights: F64, level: float | None = None
+) -> Callable[[ArrayLike], F64]:
     """`ttft_cdf` at `lp` as a function of x, with what does not depend on x worked out once
-    (a percentile evaluates the CDF a dozen times at the same operating point).
+    (a percentile evaluates the CDF a dozen times at the same operating point). Given a
+    `level` the CDF is only compared against (an SLO's check, a percentile's bisection), an
+    entry whose no-wait CDF F0 is below it, or whose (1 − p)·F0 is not (the wait can only lower
+    it, by at most p·F0), reads F0: on the same side of the level as the CDF.
 
     Without a wait the TTFT is a mixture of uniform spells (the rest of a decode step or of a
     prefill in flight) after a prompt's own prefill: its CDF sums ramps, clip((x − a)/b, 0, 1),
     and steps. An arrival waits with probability `slot_p` (for a slot, behind earlier prompts'
     prefills), an exponential time of rate `slot_theta`: after it, the same ramps and steps
     convolved with the exponential in closed form (`_no_wait`, `_waited_linear_cdf`), exactly
-    and at about three no-wait evaluations' cost (16 points of the wait cost 17)."""
+    and at under three no-wait evaluations' cost (16 points of the wait cost 17)."""
     shape = lp.n.shape
     groups = in_flight_groups(lp.prefill_k, levels, weights)
     own = _LinearCdf(lp.prefill_jk[..., 0, :], levels)
@@ -84,7 +89,6 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
     if rows.size:
         sub = _take_rows(lp, rows)  # shape (rows, 1, ...)
         sub_groups = tuple(a.reshape(-1, a.shape[-1])[rows][:, None] for a in groups)
-        own_sub = _LinearCdf(sub.prefill_jk[..., 0, :], levels)
         # a rate of 0 is a wait without end: nothing after it (any rate stands in for it)
         endless = sub.slot_theta[:, 0] <= 0
         p = sub.slot_p[:, 0]
@@ -95,11 +99,21 @@ def ttft_distribution(lp: LoadPoint, levels: F64, weights: F64) -> Callable[[Arr
         out = _no_wait(x, lp, own(x), groups, weights)
         if rows.size:
             flat = out.reshape(-1).copy()
-            y = x.reshape(-1)[rows][:, None]
-            own_after = _waited_linear_cdf(y, sub.prefill_jk[..., 0, :], levels, theta)
-            gain = _wait_gain(y, sub, own_after - own_sub(y), sub_groups, weights, theta)
-            after = np.where(endless, 0.0, flat[rows] + gain[:, 0])
-            flat[rows] = (1 - p) * flat[rows] + p * after
+            plain = flat[rows]
+            if level is None:
+                on = np.arange(rows.size)
+            else:  # only where the wait can take the CDF across the level
+                on = np.flatnonzero((plain >= level) & ((1 - p) * plain < level))
+            if on.size:
+                y = x.reshape(-1)[rows[on]][:, None]
+                at = sub if on.size == rows.size else _take_rows(sub, on)
+                th = theta[on]
+                own_after = _waited_linear_cdf(y, at.prefill_jk[..., 0, :], levels, th)
+                own_before = _linear_cdf(y, at.prefill_jk[..., 0, :], levels)
+                at_groups = tuple(a[on] for a in sub_groups)
+                gain = _wait_gain(y, at, own_after - own_before, at_groups, weights, th)
+                after = np.where(endless[on], 0.0, plain[on] + gain[:, 0])
+                flat[rows[on]] = (1 - p[on]) * plain[on] + p[on] * after
             out = flat.reshape(shape)
         return np.where(lp.stable, out, 0.0)
 
