@@ -96,16 +96,12 @@ class LatencyModel:
             cv2,
         )
 
-    def cdf(self, lp: LoadPoint, metric: str, x: F64) -> F64:
-        """P(metric ≤ x seconds) at the operating point `lp`."""
-        return self.distribution(lp, metric)(x)
-
     def distribution(
         self, lp: LoadPoint, metric: str, level: float | None = None
     ) -> Callable[[F64], F64]:
-        """`cdf` at `lp` as a function of x (what does not depend on x worked out once); given
-        the `level` it is only compared against, TTFT's reads the same side of it for less
-        (`sizing.percentiles.ttft_distribution`)."""
+        """P(metric ≤ x seconds) at the operating point `lp` as a function of x (what does not
+        depend on x worked out once); given the `level` it is only compared against, TTFT's
+        reads the same side of it for less (`sizing.percentiles.ttft_distribution`)."""
         if metric == "ttft":
             return ttft_distribution(lp, QUANTILE_LEVELS, QUANTILE_WEIGHTS, level)
         if metric == "tpot":
