@@ -124,3 +124,42 @@ def test_poisson_arrivals_get_no_batch_behind_and_a_backlog_only_behind_every_re
     else:
         assert lp.behind_s is not None and lp.behind_s.max() > 0
         assert lp.slot_p[0, 0] > 0.01  # the backlog of earlier batches
+
+
+@pytest.mark.parametrize(
+    "alone, weights",
+    [
+        ([0.02, 0.05, 1.2], [0.7, 0.28, 0.02]),  # a long tail of prompts: fewer wait, longer
+        ([0.02, 0.05, 0.30], [0.5, 0.4, 0.1]),  # a short one: as many as are busy, ρ
+    ],
+)
+def test_one_replicas_backlog_matches_the_mg1_waits_first_two_moments(alone, weights):
+    """Poisson arrivals at one replica, no slot wait: the backlog's exponential tail, p e^(-θt),
+    has the M/G/1 wait's mean (Pollaczek-Khinchine), p/θ = E W, and where the prompts' tail
+    makes it heavy, its second moment (Takács), 2p/θ² = E W² = 2 (E W)² + λ E S³ / (3 (1 - ρ));
+    never more waiting than busy (p ≤ ρ)."""
+    lam = 6.0
+    t_dec = 0.012
+    work = np.asarray(alone) - t_dec
+    w = np.asarray(weights)
+    s = float((work * w).sum())
+    rho = lam * s
+    ew = lam * float((work**2 * w).sum()) / (2 * (1 - rho))
+    ew2 = 2 * ew**2 + lam * float((work**3 * w).sum()) / (3 * (1 - rho))
+    p, th = _prefill_backlog(
+        np.array([[lam]]),
+        np.array([[alone]]),
+        np.array([[t_dec]]),
+        w,
+        np.zeros((1, 1)),
+        np.array([[1.0]]),
+        *np.zeros((2, 1, 1)),
+    )
+    p, th = float(p[0, 0]), float(th[0, 0])
+    # within the Wilson-Hilferty Erlang C's error at one server (~3e-3)
+    assert p / th == pytest.approx(ew, rel=5e-3)
+    if ew2 > 2 * ew**2 / rho:  # heavier than an exponential with p = ρ holds
+        assert 2 * p / th**2 == pytest.approx(ew2, rel=5e-3)
+        assert p < rho * 0.95
+    else:
+        assert p == pytest.approx(rho, rel=5e-3)
