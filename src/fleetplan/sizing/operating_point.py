@@ -322,23 +322,24 @@ def _prefill_backlog(
     replicas, all behind ρ^R of the time: the autoscaler's two replicas at 70 % +31 %; 1/R of
     one replica's wait: six replicas +11 %). It comes as a tail at the whole
     wait's conditional mean (all of it over ρ: the tail a long backlog has), with the
-    probability that gives it its mean; the Poisson part's share of that mean stretched by k,
-    the ratio of an M/G/1 wait's two-moment tail, E W²/(2 E W) with Takács'
-    E W² = 2 (E W)² + λ E S³/(3(1 − ρ)), to its conditional mean E W/ρ (at least 1): long
-    prompts make fewer wait, for longer (one replica's chat plan: TTFT p50 / p95 / p99
-    +39 / −6 / −18 % → +30 / +2 / −13 % against the simulator's). With the slot wait: one
-    exponential of their summed means."""
+    probability that gives it its mean; the Poisson part's share of that mean at the M/G/1
+    wait's two-moment tail, E W²/(2 E W) with Takács' E W² = 2 (E W)² + λ E S³/(3(1 − ρ)),
+    where it is longer than E W/ρ: long prompts make fewer wait, for longer (one replica's
+    chat plan: TTFT p50 / p95 / p99 +39 / −6 / −18 % → +30 / +2 / −13 % against the
+    simulator's). With the slot wait: one exponential of their summed means."""
     work = np.maximum(alone - t_dec[..., None], 0.0)
     s = _mean(work, weights)
     cs2 = np.maximum(_mean(work * work, weights) / np.maximum(s, 1e-12) ** 2 - 1.0, 0.0)
     rho = np.minimum(lam * s, 0.99)  # a guard only: a replica past its prefill rate is unstable
     pooled = erlang_c(replicas, replicas * rho) / replicas  # one replica: ρ
-    excess = s * (rho * cluster + pooled * (1 + cs2) / 2) / (1 - rho)
+    batches = s * cluster / (1 - rho)  # the batches' wait over ρ
+    cond = s * (1 + cs2) / (2 * (1 - rho))  # the Poisson wait over ρ: E W / ρ at one replica
+    excess = rho * batches + pooled * cond
     with np.errstate(divide="ignore", invalid="ignore"):
-        ew = rho * s * (1 + cs2) / (2 * (1 - rho))  # one replica's M/G/1 wait: its moments
-        ew2 = 2 * ew**2 + lam * _mean(work**3, weights) / (3 * (1 - rho))
-        k = np.where(ew > 0, np.maximum(ew2 / (2 * ew) / (ew / rho), 1.0), 1.0)
-        scale = s * ((1 + cs2) / 2 * k + cluster) / (1 - rho)
+        # its two-moment tail, E W² / (2 E W) = E W + λ E S³ / (6 (1 − ρ) E W), at least cond
+        ew = rho * cond
+        tail = np.where(ew > 0, ew + lam * _mean(work**3, weights) / (6 * (1 - rho) * ew), 0.0)
+        scale = np.maximum(tail, cond) + batches
         p_b = np.where(scale > 0, np.minimum(excess / scale, 1.0), 0.0)
         mean = np.where(slot_p > 0, slot_p / theta, 0.0) + excess
         p = 1 - (1 - slot_p) * (1 - p_b)

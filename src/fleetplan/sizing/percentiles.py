@@ -79,10 +79,10 @@ def ttft_distribution(
     prefill in flight) after a prompt's own prefill: its CDF sums ramps, clip((x − a)/b, 0, 1),
     and steps. An arrival waits with probability `slot_p` (for a slot, behind earlier prompts'
     prefills), an exponential time of rate `slot_theta`: after it, the same ramps and steps
-    convolved with the exponential in closed form (`_no_wait`, `_waited_linear_cdf`), exactly
+    convolved with the exponential in closed form (`_wait_gain`, `_waited_linear_gain`), exactly
     and at under three no-wait evaluations' cost (16 points of the wait cost 17)."""
     shape = lp.n.shape
-    groups = in_flight_groups(lp.prefill_k, levels, weights)
+    groups = _with_rates(in_flight_groups(lp.prefill_k, levels, weights))
     own = _LinearCdf(lp.prefill_jk[..., 0, :], levels)
     # where an arrival waits with probability above 1e-4 (elsewhere none)
     rows = np.flatnonzero(lp.slot_p.reshape(-1) > 1e-4)
@@ -108,10 +108,9 @@ def ttft_distribution(
                 y = x.reshape(-1)[rows[on]][:, None]
                 at = sub if on.size == rows.size else _take_rows(sub, on)
                 th = theta[on]
-                own_after = _waited_linear_cdf(y, at.prefill_jk[..., 0, :], levels, th)
-                own_before = _linear_cdf(y, at.prefill_jk[..., 0, :], levels)
+                own_gain = _waited_linear_gain(y, at.prefill_jk[..., 0, :], levels, th)
                 at_groups = tuple(a[on] for a in sub_groups)
-                gain = _wait_gain(y, at, own_after - own_before, at_groups, weights, th)
+                gain = _wait_gain(y, at, own_gain, at_groups, weights, th)
                 after = np.where(endless[on], 0.0, plain[on] + gain[:, 0])
                 flat[rows[on]] = (1 - p[on]) * plain[on] + p[on] * after
             out = flat.reshape(shape)
@@ -120,18 +119,17 @@ def ttft_distribution(
     return cdf
 
 
-def _no_wait(y: F64, lp: LoadPoint, idle: F64, groups: tuple[F64, F64], weights: F64) -> F64:
+def _no_wait(y: F64, lp: LoadPoint, idle: F64, groups: tuple[F64, ...], weights: F64) -> F64:
     """P(TTFT ≤ y) from the arrival on (`idle`: its own prefill's CDF at y, when the replica
-    is idle)."""
+    is idle; `groups`: the prefill in flight's, `_with_rates`)."""
     rest = _rest(y, lp)
-    share, length = groups
+    share, _, rate = groups
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.divide(rest, lp.t_dec[..., None, None])
         np.clip(a, 0.0, 1.0, out=a)
         in_dec = np.einsum("...jk,k->...j", a, weights)
         # the rest of the prefill in flight is uniform over one of the groups' lengths:
         # P(rest ≤ r) = Σ_g u_g · min(r / L_g, 1), summed as min(r⁺ · u_g / L_g, u_g)
-        rate = share / length
         np.maximum(rest, 0.0, out=rest)
         done = np.zeros(rest.shape)
         for i in range(share.shape[-1]):
@@ -143,7 +141,7 @@ def _no_wait(y: F64, lp: LoadPoint, idle: F64, groups: tuple[F64, F64], weights:
 
 
 def _wait_gain(
-    y: F64, lp: LoadPoint, idle_gain: F64, groups: tuple[F64, F64], weights: F64, theta: F64
+    y: F64, lp: LoadPoint, idle_gain: F64, groups: tuple[F64, ...], weights: F64, theta: F64
 ) -> F64:
     """What an exponential wait of rate `theta` before the arrival changes in `_no_wait` at y
     (`idle_gain`: in its own prefill's CDF). Each ramp clip(u / b, 0, 1) becomes its mean after
@@ -152,7 +150,7 @@ def _wait_gain(
     g(u − b) = min(g(u) e^(θb), 1) (θb capped at 700, past which the wait is under 1/700 of the
     ramp and the term under 0.0015)."""
     rest = _rest(y, lp)
-    share, length = groups
+    _, length, rate = groups
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         np.maximum(rest, 0.0, out=rest)
         g = np.exp(np.multiply(rest, -theta, out=rest))
@@ -160,9 +158,8 @@ def _wait_gain(
         dec = _waited_ramp_gain(g, theta, t_dec)
         dec /= theta * t_dec
         in_dec = np.einsum("...jk,k->...j", dec, weights)
-        rate = share / length
         done = np.zeros(g.shape)
-        for i in range(share.shape[-1]):
+        for i in range(rate.shape[-1]):
             gain = _waited_ramp_gain(g, theta, length[..., i, None, None])
             gain *= rate[..., i, None, None] / theta
             done += gain
@@ -192,31 +189,30 @@ def _waited_ramp_gain(g: F64, theta: F64, b: F64) -> F64:
     return np.subtract(g, later, out=later)
 
 
-def _waited_excess(u: F64, theta: F64) -> F64:
-    """E (u − W)⁺ for W exponential of rate θ > 0: u − (1 − e^(−θu))/θ for u > 0, else 0."""
-    v = np.maximum(u, 0.0)
-    out = np.multiply(v, -theta)
-    np.expm1(out, out=out)
-    out /= theta
-    out += v
-    return out
-
-
-def _waited_linear_cdf(x: F64, points: F64, levels: F64, theta: F64) -> F64:
-    """`_linear_cdf` at x (shape (rows, 1)) after an exponential wait of rate `theta`
-    ((rows, 1, 1, 1)): its first level as a step at the first point, ramps between the points,
-    the rest up to 1 as a step at the last (a step's mean after the wait: 1 − e^(−θu⁺))."""
+def _waited_linear_gain(x: F64, points: F64, levels: F64, theta: F64) -> F64:
+    """What an exponential wait of rate `theta` ((rows, 1, 1, 1)) changes in `_linear_cdf` at x
+    ((rows, 1)): its first level a step at the first point, ramps between the points, the rest
+    up to 1 a step at the last. With g(u) = e^(−θu⁺) at each point's u = x − p_i, a ramp gains
+    (g_i − g_(i+1))/(θ · its width) (`_wait_gain`'s, the next point's u being u − width), a
+    step (a ramp of no width too) falls from 1 to 1 − g(u) where u ≥ 0."""
     n = points.shape[0]
     p = np.maximum.accumulate(points.reshape(n, -1), axis=1)  # (rows, k)
     th = theta.reshape(n, 1)
     u = x.reshape(n, 1) - p
-    h = _waited_excess(u, th)
-    step = -np.expm1(-th * np.maximum(u, 0.0))
+    g = np.exp(-th * np.maximum(u, 0.0))
+    step = np.where(u >= 0, -g, 0.0)
     width = np.diff(p, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ramps = np.where(width > 0, (h[:, :-1] - h[:, 1:]) / width, step[:, :-1])
+        ramps = np.where(width > 0, (g[:, :-1] - g[:, 1:]) / (th * width), step[:, :-1])
     out = levels[0] * step[:, 0] + ramps @ np.diff(levels) + (1 - levels[-1]) * step[:, -1]
     return out.reshape(x.shape)
+
+
+def _with_rates(groups: tuple[F64, F64]) -> tuple[F64, F64, F64]:
+    """(shares, lengths, shares / lengths): what `_no_wait` and `_wait_gain` read of the
+    groups, the rates worked out once for all of a distribution's evaluations."""
+    share, length = groups
+    return share, length, share / length
 
 
 def in_flight_groups(prefill_k: F64, levels: F64, weights: F64) -> tuple[F64, F64]:
