@@ -2,8 +2,8 @@
 ±10 % of the simulated p95 at the planned fleet (mean of three seeds), and the planned
 replicas no more than max(replicas_min + 1, 1.1 x replicas_min), replicas_min being the fewest
 the simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search), and no
-fewer than the fewest meeting every SLO; and TTFT p95 and TPOT p95 of two one-replica plans
-within ±10 %.
+fewer than the fewest meeting every SLO; TTFT p95 and TPOT p95 of two one-replica plans
+within ±10 %; and one bursty replica's TPOT p95 within its known band (±25 %).
 docs/model/sizing.md lists every figure."""
 
 from __future__ import annotations
@@ -160,3 +160,27 @@ def test_one_replica_plans_match_the_simulator(name):
     ttft, tpot = run.values_ms["ttft_p95_ms"], run.values_ms["tpot_p95_ms"]
     assert rec.ttft_p95_ms == pytest.approx(ttft, rel=TTFT_BAND), (rec.ttft_p95_ms, ttft)
     assert rec.tpot_p95_ms == pytest.approx(tpot, rel=TPOT_BAND), (rec.tpot_p95_ms, tpot)
+
+
+# one replica under strong bursts (chat 8B at CV 3, 5 req/s at the peak): TPOT p95 is the
+# known short one (docs/model/sizing.md, known limits), held to its band so it cannot slip back
+BURSTY_ONE = _with(
+    CHAT, traffic={"avg_qps": 2, "peak_qps": 5, "arrivals": {"kind": "gamma", "cv": 3}}
+)
+BURSTY_ONE_TPOT_BAND = 0.25
+
+
+def test_one_bursty_replica_tpot_within_its_band():
+    """TPOT p95 of one replica at CV 3 within ±25 % of the simulator's: −19 % since the
+    request's own burst counts (the rest of its geometric batch is prefilled in its first
+    decode steps, `percentiles._burst_behind`), −31 % without it."""
+    plan = make_plan(parse_scenario(BURSTY_ONE), catalog=CAT)
+    rec = plan.recommended
+    assert rec is not None and rec.replicas == 1
+    sim = FleetSimulator(plan, CAT, requests=5000, seeds=(0, 1, 2))
+    try:
+        run = sim.run(1)
+    finally:
+        sim.close()
+    tpot = run.values_ms["tpot_p95_ms"]
+    assert rec.tpot_p95_ms == pytest.approx(tpot, rel=BURSTY_ONE_TPOT_BAND), (rec.tpot_p95_ms, tpot)

@@ -283,6 +283,7 @@ def tpot_distribution(
     disp = lp.life_cv2
     m = np.maximum(disp / lp.share, np.minimum(disp, 1.0))[..., None]
     per_s = replica_rate[..., None] / (m * lp.share[..., None])  # clusters a second, (..., j)
+    co = _burst_behind(lp)[..., None] / (m * lp.share[..., None])  # in clusters
     d1 = _mean(lp.delta_k, weights)[..., None]
     d_mean = m * d1
     d_var = m * np.maximum(_mean(lp.delta_k**2, weights)[..., None] - d1**2, 0.0)
@@ -290,7 +291,7 @@ def tpot_distribution(
     # how many clusters a life holds: none, one (its own spread) or more (normal), weighted
     # at the mean life, (O − 1)·t̄ (counted at the percentile's own life too, the weights
     # would move from none to more as x grows: not a CDF)
-    mu_bar = per_s * o1 * lp.t_bar[..., None]
+    mu_bar = per_s * o1 * lp.t_bar[..., None] + co
     p0, p1, p2 = _poisson_split(mu_bar)
     # exactly one: only at the (entry, output length) pairs where it has weight (short
     # outputs), each on its entry's prefill spread
@@ -316,7 +317,7 @@ def tpot_distribution(
             t_dec = np.maximum(lp.t_dec + rise * (x / lp.t_bar - 1), lp.t_idle)
         y = (x - t_dec)[..., None] * o1  # the extra time a life of (O − 1)·x can absorb
         # two or more: their count and extra time over that life
-        mu = np.maximum(per_s * o1 * x[..., None], 1e-12)
+        mu = np.maximum(per_s * o1 * x[..., None] + co, 1e-12)
         _, q1, q2 = _poisson_split(mu)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             n2 = np.where(q2 > 1e-12, (mu - q1) / q2, 2.0)
@@ -330,6 +331,21 @@ def tpot_distribution(
         return np.where(lp.stable, out, 0.0)
 
     return cdf
+
+
+def _burst_behind(lp: LoadPoint) -> F64:
+    """The requests of a request's own burst that come after it to its replica, on average:
+    arrivals of index of dispersion c² come as geometric batches (`operating_point.load_point`),
+    each arrival followed by B = (c² − 1)/2 others of its batch on average (a renewal
+    process's excess over its rate, c² − 1 over 2: Cox, Renewal Theory, 1962), whose prompts
+    the replica prefills in the request's first decode steps beside it. Least outstanding
+    deals a burst out as a round robin does (`life_cv2`), every R-th to this replica: of a
+    geometric remainder P(B ≥ k) = q^k, q = B / (1 + B), the expected count is
+    Σ_j q^(R·j) = q^R / (1 − q^R); B itself at one replica."""
+    r = np.maximum(lp.replicas, 1.0)
+    b = 0.5 * np.maximum(lp.count_cv2 - 1.0, 0.0) * r  # the fleet's c² − 1, over 2
+    qr = (b / (1.0 + b)) ** r
+    return qr / (1.0 - qr)
 
 
 def _poisson_split(mu: F64) -> tuple[F64, F64, F64]:
