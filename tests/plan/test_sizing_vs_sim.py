@@ -144,19 +144,25 @@ ONE_REPLICA = {
 }
 
 
+def _one_replica(scenario: dict) -> tuple:
+    """The plan's recommendation, which must be one replica, and the simulator's run of it
+    (three seeds)."""
+    plan = make_plan(parse_scenario(scenario), catalog=CAT)
+    rec = plan.recommended
+    assert rec is not None and rec.replicas == 1
+    sim = FleetSimulator(plan, CAT, requests=5000, seeds=(0, 1, 2))
+    try:
+        return rec, sim.run(1)
+    finally:
+        sim.close()
+
+
 @pytest.mark.parametrize("name", sorted(ONE_REPLICA))
 def test_one_replica_plans_match_the_simulator(name):
     """TTFT p95 and TPOT p95 of a one-replica plan within ±10 % of the simulator's: without a
     balancer the busy spells stay (the prefill backlog beyond a step's, ρ^R of the time; the
     life counted at the mean step), which put TTFT 28-33 % and TPOT 20-23 % under it."""
-    plan = make_plan(parse_scenario(ONE_REPLICA[name]), catalog=CAT)
-    rec = plan.recommended
-    assert rec is not None and rec.replicas == 1
-    sim = FleetSimulator(plan, CAT, requests=5000, seeds=(0, 1, 2))
-    try:
-        run = sim.run(1)
-    finally:
-        sim.close()
+    rec, run = _one_replica(ONE_REPLICA[name])
     ttft, tpot = run.values_ms["ttft_p95_ms"], run.values_ms["tpot_p95_ms"]
     assert rec.ttft_p95_ms == pytest.approx(ttft, rel=TTFT_BAND), (rec.ttft_p95_ms, ttft)
     assert rec.tpot_p95_ms == pytest.approx(tpot, rel=TPOT_BAND), (rec.tpot_p95_ms, tpot)
@@ -174,13 +180,6 @@ def test_one_bursty_replica_tpot_within_its_band():
     """TPOT p95 of one replica at CV 3 within ±25 % of the simulator's: −19 % since the
     request's own burst counts (the rest of its geometric batch is prefilled in its first
     decode steps, `percentiles._burst_behind`), −31 % without it."""
-    plan = make_plan(parse_scenario(BURSTY_ONE), catalog=CAT)
-    rec = plan.recommended
-    assert rec is not None and rec.replicas == 1
-    sim = FleetSimulator(plan, CAT, requests=5000, seeds=(0, 1, 2))
-    try:
-        run = sim.run(1)
-    finally:
-        sim.close()
+    rec, run = _one_replica(BURSTY_ONE)
     tpot = run.values_ms["tpot_p95_ms"]
     assert rec.tpot_p95_ms == pytest.approx(tpot, rel=BURSTY_ONE_TPOT_BAND), (rec.tpot_p95_ms, tpot)
