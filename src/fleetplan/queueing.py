@@ -1,7 +1,7 @@
 """Queueing and distribution formulas the sizing model (`fleetplan.sizing`) is built from:
 Erlang C and the Allen–Cunneen G/G/c slot wait, an Erlang-R renewal count, the weights of a
-Poisson count plus a geometric burst, normal and gamma CDFs, and a vectorized quantile by
-bisection. numpy arrays in, broadcast out."""
+Poisson count plus a geometric burst, a geometric count's round-robin share, normal and gamma
+CDFs, and a vectorized quantile by bisection. numpy arrays in, broadcast out."""
 
 from __future__ import annotations
 
@@ -60,6 +60,15 @@ def burst_count_weights(nu: F64, burst: F64, edges: tuple[int, ...]) -> F64:
     out = [cum[b] - cum[a] for a, b in itertools.pairwise(edges)]
     out.append(np.maximum(1 - cum[top], 0.0))
     return np.stack(out, axis=-1)
+
+
+def round_robin_share(mean: ArrayLike, replicas: ArrayLike) -> F64:
+    """Of a geometric count B of mean `mean` (P(B ≥ k) = q^k, q = mean / (1 + mean)) dealt out
+    every R-th to one of `replicas`, that one's share: E⌊B / R⌋ = Σ_j q^(R·j) = q^R / (1 − q^R);
+    the whole mean at one replica."""
+    b = np.asarray(mean, dtype=np.float64)
+    qr = (b / (1.0 + b)) ** np.asarray(replicas, dtype=np.float64)
+    return qr / (1.0 - qr)
 
 
 def _log_factorial(n: F64) -> F64:

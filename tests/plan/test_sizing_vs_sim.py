@@ -179,7 +179,7 @@ BURSTY_ONE_TPOT_BAND = 0.25
 def test_one_bursty_replica_tpot_within_its_band():
     """TPOT p95 of one replica at CV 3 within ±25 % of the simulator's: −19 % since the
     request's own burst counts (the rest of its geometric batch is prefilled in its first
-    decode steps, `percentiles._burst_behind`), −31 % without it."""
+    decode steps, `percentiles._own_burst_rest`), −31 % without it."""
     rec, run = _one_replica(BURSTY_ONE)
     tpot = run.values_ms["tpot_p95_ms"]
     assert rec.tpot_p95_ms == pytest.approx(tpot, rel=BURSTY_ONE_TPOT_BAND), (rec.tpot_p95_ms, tpot)

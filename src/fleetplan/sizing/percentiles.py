@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fleetplan.queueing import normal_cdf
+from fleetplan.queueing import normal_cdf, round_robin_share
 from fleetplan.sizing.operating_point import F64, LoadPoint, _mean
 
 # the prompts' quantile levels gathered into four groups for the rest of the prefill in flight
@@ -282,8 +282,9 @@ def tpot_distribution(
     # than Poisson, clusters of m < 1 of a step's extra
     disp = lp.life_cv2
     m = np.maximum(disp / lp.share, np.minimum(disp, 1.0))[..., None]
-    per_s = replica_rate[..., None] / (m * lp.share[..., None])  # clusters a second, (..., j)
-    co = _burst_behind(lp)[..., None] / (m * lp.share[..., None])  # in clusters
+    per_cluster = m * lp.share[..., None]  # prompts a cluster
+    per_s = replica_rate[..., None] / per_cluster  # clusters a second, (..., j)
+    co = _own_burst_rest(lp)[..., None] / per_cluster  # in clusters
     d1 = _mean(lp.delta_k, weights)[..., None]
     d_mean = m * d1
     d_var = m * np.maximum(_mean(lp.delta_k**2, weights)[..., None] - d1**2, 0.0)
@@ -333,19 +334,17 @@ def tpot_distribution(
     return cdf
 
 
-def _burst_behind(lp: LoadPoint) -> F64:
+def _own_burst_rest(lp: LoadPoint) -> F64:
     """The requests of a request's own burst that come after it to its replica, on average:
     arrivals of index of dispersion c² come as geometric batches (`operating_point.load_point`),
     each arrival followed by B = (c² − 1)/2 others of its batch on average (a renewal
     process's excess over its rate, c² − 1 over 2: Cox, Renewal Theory, 1962), whose prompts
     the replica prefills in the request's first decode steps beside it. Least outstanding
-    deals a burst out as a round robin does (`life_cv2`), every R-th to this replica: of a
-    geometric remainder P(B ≥ k) = q^k, q = B / (1 + B), the expected count is
-    Σ_j q^(R·j) = q^R / (1 − q^R); B itself at one replica."""
+    deals a burst out as a round robin does (`life_cv2`), every R-th to this replica
+    (`queueing.round_robin_share`). The fleet's c² − 1 is R times a replica's few-step
+    `count_cv2` − 1 (load_point's random split)."""
     r = np.maximum(lp.replicas, 1.0)
-    b = 0.5 * np.maximum(lp.count_cv2 - 1.0, 0.0) * r  # the fleet's c² − 1, over 2
-    qr = (b / (1.0 + b)) ** r
-    return qr / (1.0 - qr)
+    return round_robin_share(0.5 * np.maximum(lp.count_cv2 - 1.0, 0.0) * r, r)
 
 
 def _poisson_split(mu: F64) -> tuple[F64, F64, F64]:
