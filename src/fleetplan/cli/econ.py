@@ -237,6 +237,7 @@ def breakeven(
         if v < 1:
             raise InputError(f"{name} = {v}; expected a positive number of tokens")
     check_nonnegative(ops_usd_per_month, "--ops-usd-per-month")
+    exclusive({"--capacity-req-per-hour": capacity_req_per_hour, "--model": model})
     overrides = api_overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
     price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp)
