@@ -119,6 +119,8 @@ Years = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=100)]
 Pue = Annotated[float, _STRICT, _FINITE, Field(ge=1, le=10)]
 RatePerHour = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_RATE_PER_S * 3600)]
 TokPerS = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=1e9)]
+SloMs = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_MS)]
+"""A latency SLO option in ms, where 0 means no limit (`--tpot-p95-ms 0`)."""
 
 # What a CLI option's name says it holds (names carry units at the boundary). The first rule
 # that matches wins: an exact name, then a suffix. Options matching none are still finite.
@@ -135,7 +137,11 @@ _OPTION_NAMES: dict[str, Any] = {
     "semantic_hit_rate": Fraction,
     "quantile": Fraction,
     "spot_interruption": Fraction,
-    "load": Fraction,
+    "load": OpenFraction,
+    "qps": RatePerS,
+    "peak_qps": RatePerS,
+    "tpot_p95_ms": SloMs,
+    "ttft_p95_ms": SloMs,
     "adapter_overhead": Fraction,
     "base_percentile": Percentile,
     "life_years": Years,
@@ -149,6 +155,7 @@ _OPTION_SUFFIXES: tuple[tuple[str, Any], ...] = (
     ("_per_s", NonNegRatePerS),
 )
 _INT = Annotated[int, Field(ge=0, le=int(MAX_FINITE))]
+_WORK_CAP = Annotated[int, Field(ge=1, le=int(MAX_FINITE))]
 
 
 def option_kind(name: str, base: type) -> Any:
@@ -163,6 +170,8 @@ def option_kind(name: str, base: type) -> Any:
     for suffix, kind in _OPTION_SUFFIXES:
         if name.endswith(suffix):
             return kind
+    if name.endswith("_max_requests"):
+        return _WORK_CAP  # a work cap: zero would refuse every run
     return _INT if base is int else NonNegative if name.endswith("_max") else Finite
 
 

@@ -61,24 +61,6 @@ def test_version(cli):
             ["cost", "--gpu", "h100", "--model", "llama-3.1-8b", "--tok-per-s", "100"],
             "--tok-per-s and --model cannot be used together",
         ),
-        (
-            [
-                "breakeven",
-                "--api",
-                "gpt-4o-mini",
-                "--gpu",
-                "h100",
-                "--input-tokens",
-                "500",
-                "--output-tokens",
-                "200",
-                "--model",
-                "llama-3.1-8b",
-                "--capacity-req-per-hour",
-                "100",
-            ],
-            "--capacity-req-per-hour and --model cannot be used together",
-        ),
         (["plan", "--emit", ""], "--emit is empty"),
         (["plan", "--emit="], "--emit is empty"),
         (["plan", "--output="], "--output is empty"),
@@ -109,6 +91,27 @@ def test_usage_errors_are_one_line(cli, args, needle):
 )  # fmt: skip
 def test_non_finite_options_are_refused(cli, args, flag, value):
     bad(cli(*args, value), f"{flag} = ")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ("cost --gpu h100 --model llama-3.1-8b --tpot-p95-ms -5", "--tpot-p95-ms = -5.0; accepted"),
+        ("quantize llama-3.1-8b --gpu h100 --ttft-p95-ms -1", "--ttft-p95-ms = -1.0; accepted"),
+        ("plan --model llama-3.1-8b --qps -1 --input-tokens 9 --output-tokens 3", "--qps = -1.0; "
+         "accepted: a finite number in (0, "),
+        ("plan --verify --verify-max-requests -1", "--verify-max-requests = -1; accepted: an "
+         "integer from 1 "),
+        ("tco --gpu h100 --load 0", "--load = 0.0; accepted: a finite number in (0, 1]"),
+        ("breakeven --api gpt-4o-mini --gpu h100 --input-tokens 500 --output-tokens 200 --model "
+         "llama-3.1-8b --capacity-req-per-hour 100", "--capacity-req-per-hour and --model cannot "
+         "be used together"),  # was an UnboundLocalError
+    ],
+)  # fmt: skip
+def test_options_are_checked_for_what_they_mean(cli, args, needle):
+    """A negative SLO, rate or work cap is refused by the option check, not run with (a TPOT
+    SLO of -5 ms "missed" at every batch) nor refused later with other bounds."""
+    bad(cli(*args.split()), needle)
 
 
 @pytest.mark.parametrize(
