@@ -122,3 +122,26 @@ def test_a_run_that_outgrows_its_cap_stops() -> None:
     )
     with pytest.raises(WorkCapError, match="stopped after"):
         simulate(sc, catalog=CAT)
+
+
+@pytest.mark.parametrize(
+    ("over", "needle"),
+    [
+        ({"seed": -1}, "seed = -1"),  # was numpy's ValueError, a traceback
+        ({"lengths": {"input": {"mean": float("inf")}}}, "lengths.input.mean = inf"),  # IndexError
+        ({"arrivals": {"kind": "poisson", "rate_per_s": float("inf"), "duration_s": 9}},
+         "arrivals.rate_per_s = inf"),  # was "estimated work inf events"
+        ({"lengths": {"input": {"mean": 256, "min": 10, "max": 5}}}, "max (5) is below min (10)"),
+        ({"slo": {"ttft_ms": float("inf")}}, "slo.ttft_ms = inf"),
+        ({"replicas": True}, "replicas = True"),
+        ({"replicas": "2"}, "replicas = '2'"),
+    ],
+)  # fmt: skip
+def test_bad_scenario_values_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], over: dict[str, Any], needle: str
+) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(_sc(**over)))
+    assert main(["simulate", str(p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err, err

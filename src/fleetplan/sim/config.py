@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fleetplan.errors import InputError
+from fleetplan.validation import Ms, Positive, Seed, TokenLength, Tokens
 
 
 class _Strict(BaseModel):
@@ -21,11 +22,17 @@ class LengthSpec(_Strict):
     """Token lengths of one side of a request: `fixed`, `exponential` or `lognormal` around
     `mean` (lognormal: `sigma` of the underlying normal), rounded, clipped to [min, max]."""
 
-    mean: float = Field(gt=0)
+    mean: TokenLength
     dist: Literal["fixed", "exponential", "lognormal"] = "fixed"
     sigma: float = Field(default=1.0, gt=0)
-    min: int = Field(default=1, ge=1)
-    max: int | None = Field(default=None, ge=1)
+    min: Tokens = 1
+    max: Tokens | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LengthSpec:
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
 
 
 class Lengths(_Strict):
@@ -54,8 +61,8 @@ class Arrivals(_Strict):
     """
 
     kind: Literal["poisson", "gamma", "onoff", "profile", "trace", "concurrency"]
-    rate_per_s: float | None = Field(default=None, gt=0)
-    duration_s: float | None = Field(default=None, gt=0)
+    rate_per_s: Positive | None = None  # finite; the work cap (sim/work.py) bounds the rest
+    duration_s: Positive | None = None
     cv: float | None = Field(default=None, gt=0)
     on_s: float | None = Field(default=None, gt=0)
     off_s: float | None = Field(default=None, ge=0)
@@ -106,9 +113,9 @@ class Prefix(_Strict):
 
 
 class Slo(_Strict):
-    ttft_ms: float | None = Field(default=None, gt=0)
-    tpot_ms: float | None = Field(default=None, gt=0)
-    e2e_ms: float | None = Field(default=None, gt=0)
+    ttft_ms: Ms | None = None
+    tpot_ms: Ms | None = None
+    e2e_ms: Ms | None = None
 
 
 class Service(_Strict):
@@ -141,7 +148,7 @@ class Scenario(_Strict):
     # expert-parallel groups of a MoE model's routed experts: a divisor of tp and the experts
     ep: int = Field(default=1, ge=1, le=64)
     engine: str = "vllm"
-    replicas: int = Field(default=1, ge=1, le=10_000)
+    replicas: int = Field(default=1, ge=1, le=10_000, strict=True)
     load_balancer: Literal["round_robin", "least_outstanding"] = "least_outstanding"
     max_num_seqs: int | None = Field(default=None, ge=1)
     max_num_batched_tokens: int | None = Field(default=None, ge=1)
@@ -169,7 +176,7 @@ class Scenario(_Strict):
     slo: Slo = Slo()
     sample_interval_s: float | None = Field(default=None, gt=0)
     max_events: int = Field(default=500_000_000, ge=1)  # the work cap (see sim/work.py)
-    seed: int = 0
+    seed: Seed = 0
 
 
 def _where(loc: tuple[Any, ...]) -> str:
