@@ -123,3 +123,15 @@ def test_user_override_bad_field_is_named(tmp_path: Path):
     f.write_text("[gpus\n")
     with pytest.raises(InputError, match="not valid TOML"):
         load_catalog(f)
+
+
+@pytest.mark.parametrize("text", ["vllm@0.6@1", "vllm@0.6 x", "vllm@abc", "vllm@"])
+def test_a_malformed_engine_version_is_refused(text: str) -> None:
+    """`vllm@0.6@1` was read as vllm 0.6: a version is a release number, nothing around it."""
+    with pytest.raises(InputError, match="expected ENGINE@VERSION"):
+        load_catalog().engine(text)
+
+
+@pytest.mark.parametrize("text", ["vllm@0.6", "vllm@0.8.5rc1", "tensorrt-llm@v1.0.0.post1"])
+def test_an_engine_release_number_is_read(text: str) -> None:
+    assert load_catalog().engine(text).engine == text.split("@")[0]

@@ -8,6 +8,7 @@ entry, so a user can change one price without restating the whole spec.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
@@ -23,6 +24,7 @@ from fleetplan.errors import InputError, UnknownNameError
 __all__ = ["AUTO_PRECISION", "Catalog", "is_auto", "load_catalog", "resolve_model"]
 
 _SECTIONS = ("gpus", "models", "precisions", "engines")
+_RELEASE = re.compile(r"v?\d+(\.\d+)*[0-9A-Za-z.+-]*")
 # the precision name that stands for the one a model's weights ship in (Catalog.precision_for)
 AUTO_PRECISION = "auto"
 
@@ -102,7 +104,8 @@ class Catalog:
             return self._get("engine", self.engines, text)
         base, version = (p.strip() for p in text.split("@", 1))
         engine = self._get("engine", self.engines, base).engine
-        if not version_tuple(version):
+        # a release as engines number them: 0.6, 0.8.5rc1, v1.0.0.post1; never 0.6@1 or 0.6 x
+        if not version_tuple(version) or not _RELEASE.fullmatch(version):
             raise InputError(
                 f"--engine = {text!r}; expected ENGINE@VERSION with a numeric version "
                 "(e.g. vllm@0.6)"
