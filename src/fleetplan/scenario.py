@@ -40,6 +40,7 @@ from fleetplan.validation import (
     MAX_MS,
     Count,
     Headroom,
+    ModelRef,
     Ms,
     NonNegRatePerS,
     NonNegSeconds,
@@ -273,7 +274,7 @@ class SeedSizing(_M):
 
 class ScenarioSpec(_M):
     name: str = ""
-    model: str = Field(min_length=1)
+    model: ModelRef
     serve_model: str | None = None
     # "auto": the precision the model's weights ship in (Catalog.precision_for)
     precisions: Filter[str] = ["auto"]

@@ -17,7 +17,15 @@ import re
 import typing
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AllowInfNan, BaseModel, Field, Strict, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+)
 
 from fleetplan.errors import InputError
 
@@ -209,6 +217,22 @@ def hf_repo_id(value: str) -> str:
         )
     return value
 
+
+MODEL_ACCEPTED = (
+    "a catalog model id or alias (`fleetplan models`) or a path to a Hugging Face config.json "
+    "(or the folder holding it)"
+)
+
+
+def model_ref(value: str) -> str:
+    """`value` if it can name a model (not blank); a ValueError saying what is accepted."""
+    if not value.strip():
+        raise ValueError(f"expected {MODEL_ACCEPTED}")
+    return value
+
+
+ModelRef = Annotated[str, _STRICT, AfterValidator(model_ref)]
+"""A MODEL: a catalog id or alias, or a config.json path (resolved by catalog.resolve_model)."""
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -132,6 +132,15 @@ def test_scenario_values_are_refused(cli, tmp_path, edit, needle):
     bad(cli("plan", scenario(tmp_path, SCENARIO + edit + "\n")), needle)
 
 
+def test_a_blank_scenario_model_is_refused_saying_what_a_model_is(cli, tmp_path):
+    text = SCENARIO.replace("model: llama-3.1-8b", "model: ''")
+    bad(
+        cli("plan", scenario(tmp_path, text)),
+        "field 'model' = '': Value error, expected a "
+        "catalog model id or alias (`fleetplan models`) or a path to a Hugging Face config.json",
+    )
+
+
 def test_string_numbers_are_not_coerced(cli, tmp_path):
     text = SCENARIO.replace("avg_qps: 20", 'avg_qps: "20"')
     bad(cli("plan", scenario(tmp_path, text)), "traffic.avg_qps")

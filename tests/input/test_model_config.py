@@ -69,3 +69,12 @@ def test_breakeven_refuses_a_bad_tp(cli):
     r = cli("breakeven", "--api", "gpt-4o-mini", "--gpu", "h100", "--input-tokens", "500",
             "--output-tokens", "200", "--model", "llama-3.1-8b", "--tp", "3")  # fmt: skip
     one_line(r, "does not divide")
+
+
+@pytest.mark.parametrize("command", ["fit", "perf", "quantize"])
+@pytest.mark.parametrize("name", ["", " "])
+def test_a_blank_model_is_refused_saying_what_a_model_is(cli, command, name):
+    """An empty name was read as the current folder: "'config.json' does not exist"."""
+    r = cli(command, name, "--gpu", "h100")
+    one_line(r, f"model = {name!r}; accepted: a catalog model id or alias")
+    assert "config.json' does not exist" not in r.err and "Hugging Face config.json" in r.err

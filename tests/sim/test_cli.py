@@ -98,6 +98,8 @@ def test_malformed_trace_exits_2_naming_the_line(
         ("model: llama-3.1-8b\ngpu: h100\nload_balancer: random\narrivals: {kind: poisson, "
          "rate_per_s: 1, duration_s: 10}\n", "load_balancer = 'random'"),
         ("- not a mapping\n", "expected a mapping"),
+        ("model: ''\ngpu: h100\narrivals: {kind: poisson, rate_per_s: 1, duration_s: 10}\n",
+         "model = '': Value error, expected a catalog model id or alias"),  # was 'config.json'
     ],
 )  # fmt: skip
 def test_bad_scenarios_exit_2_naming_the_field(

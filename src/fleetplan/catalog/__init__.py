@@ -344,7 +344,10 @@ def load_catalog(*extra_files: Path | str) -> Catalog:
 def resolve_model(catalog: Catalog, name: str) -> ModelSpec:
     """A catalog model by id or alias, or a model read from a config.json path."""
     from fleetplan.catalog.hf_config import looks_like_path, model_from_config
+    from fleetplan.validation import MODEL_ACCEPTED
 
+    if not str(name).strip():  # "" is no file name: Path("") is the current folder
+        raise InputError(f"model = {name!r}; accepted: {MODEL_ACCEPTED}")
     if looks_like_path(name):
         return model_from_config(name)
     return catalog.model(name)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fleetplan.errors import InputError
-from fleetplan.validation import Ms, Positive, Seed, TokenLength, Tokens
+from fleetplan.validation import ModelRef, Ms, Positive, Seed, TokenLength, Tokens
 
 
 class _Strict(BaseModel):
@@ -138,7 +138,7 @@ class Service(_Strict):
 
 
 class Scenario(_Strict):
-    model: str
+    model: ModelRef
     gpu: str
     precision: str = "auto"  # the format the model's weights ship in (Catalog.precision_for)
     kv_precision: str = "auto"
