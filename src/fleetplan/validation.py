@@ -203,6 +203,15 @@ def number_list(field: str, text: str, kind: Any = NonNegative) -> list[float]:
     return values
 
 
+def name_list(field: str, text: str, example: str) -> list[str]:
+    """Comma-separated names (`--precisions bf16,fp8`), blanks dropped; at least one, else an
+    InputError naming the field and giving `example`."""
+    names = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not names:
+        raise InputError(f"{field} = {text!r}; expected comma-separated names such as {example}")
+    return names
+
+
 # A Hugging Face repository id, owner/name (https://huggingface.co/docs/hub/repositories);
 # never a file path.
 _HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -49,3 +49,11 @@ def test_quantize_and_lora_commands(cli):
     assert d["shared_gpus"] == 1 and d["dedicated_gpus"] == 3
     r = cli("lora", "--loads", "a,b", "--capacity-req-per-hour", "1", "--usd-per-hour", "1")
     assert r.code == 2 and "--loads" in r.err
+
+
+def test_quantize_refuses_an_empty_precision_list(cli):
+    """`--precisions ,` was run as no precision at all: exit 0 and an empty table."""
+    for value in (",", " , "):
+        r = cli("quantize", "llama-3.1-8b", "--gpu", "h100", "--precisions", value)
+        assert r.code == 2 and r.out == "", (r.code, r.out)
+        assert r.err.count("\n") == 1 and f"--precisions = {value!r}; expected" in r.err, r.err

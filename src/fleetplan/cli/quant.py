@@ -64,6 +64,7 @@ def quantize(
     from fleetplan.catalog import resolve_model
     from fleetplan.economics.pricing import gpu_price
     from fleetplan.economics.quantization import compare_precisions
+    from fleetplan.validation import name_list
 
     cat = catalog_from(catalog, calibration)
     m = resolve_model(cat, model)
@@ -71,7 +72,7 @@ def quantize(
     rows = compare_precisions(
         m,
         gpu,
-        [p.strip() for p in precisions.split(",") if p.strip()],
+        name_list("--precisions", precisions, "bf16,fp8"),
         price.usd_per_gpu_hour,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
