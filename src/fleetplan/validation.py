@@ -64,6 +64,8 @@ Tokens = Annotated[int, _STRICT, Field(ge=1, le=MAX_TOKENS)]
 NonNegTokens = Annotated[int, _STRICT, Field(ge=0, le=MAX_TOKENS)]
 Count = Annotated[int, _STRICT, Field(ge=1, le=MAX_COUNT)]
 NonNegCount = Annotated[int, _STRICT, Field(ge=0, le=MAX_COUNT)]
+GpuDemand = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_COUNT)]
+"""GPUs needed (an hour's demand): may be fractional, it is rounded up; at most MAX_COUNT."""
 Port = Annotated[int, _STRICT, Field(ge=1, le=65535)]
 Seed = Annotated[int, _STRICT, Field(ge=0, le=2**32 - 1)]
 StrictBool = Annotated[bool, _STRICT]

@@ -223,6 +223,15 @@ def test_fleet_mix_burst_on_an_api(cli):
     assert r.code == 2 and "--req-per-gpu-hour" in r.err
 
 
+def test_fleet_mix_demand_is_held_to_the_gpu_count_limit(cli):
+    """--peak-gpus, replicas and every other GPU count stop at MAX_COUNT; 1e9 GPUs an hour was
+    priced as a fleet."""
+    r = cli("fleet-mix", "--gpu", "h100", "--demand-gpus", "1,1000000000", "--json")
+    said = "--demand-gpus value = 1000000000.0; accepted: a finite number in [0, 1,000,000]"
+    assert r.code == 2 and said in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert cli("fleet-mix", "--gpu", "h100", "--demand-gpus", "2.5,1000000").code == 0
+
+
 @pytest.mark.parametrize(
     ("peaks", "said"),
     [

@@ -18,9 +18,9 @@ from fleetplan.errors import InputError
 
 
 def _floats(text: str, field: str) -> list[float]:
-    from fleetplan.validation import Fraction, NonNegative, NonNegCount, number_list
+    from fleetplan.validation import Fraction, GpuDemand, NonNegative, NonNegCount, number_list
 
-    kinds = {"--utilization": Fraction, "--peak-gpus": NonNegCount}
+    kinds = {"--utilization": Fraction, "--peak-gpus": NonNegCount, "--demand-gpus": GpuDemand}
     return number_list(field, text, kinds.get(field, NonNegative))
 
 
