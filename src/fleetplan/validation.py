@@ -128,6 +128,8 @@ Percentile = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=100)]
 Years = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=100)]
 Pue = Annotated[float, _STRICT, _FINITE, Field(ge=1, le=10)]
 RatePerHour = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_RATE_PER_S * 3600)]
+CapacityPerHour = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_RATE_PER_S * 3600)]
+"""What one replica serves an hour: zero would need infinitely many replicas."""
 TokPerS = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=1e9)]
 SloMs = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_MS)]
 """A latency SLO option in ms, where 0 means no limit (`--tpot-p95-ms 0`)."""
@@ -158,6 +160,7 @@ _OPTION_NAMES: dict[str, Any] = {
     "pue": Pue,
     "tok_per_s": TokPerS,
     "req_per_gpu_hour": RatePerHour,
+    "capacity_req_per_hour": CapacityPerHour,
 }
 _OPTION_SUFFIXES: tuple[tuple[str, Any], ...] = (
     ("_tokens", NonNegTokens),

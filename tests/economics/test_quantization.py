@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fleetplan.economics.quantization import compare_precisions
+from fleetplan.economics.tenancy import lora_sharing
+from fleetplan.errors import InputError
 
 
 def test_lower_precision_needs_no_more_gpus_and_costs_less(catalog):
@@ -57,3 +61,15 @@ def test_quantize_refuses_an_empty_precision_list(cli):
         r = cli("quantize", "llama-3.1-8b", "--gpu", "h100", "--precisions", value)
         assert r.code == 2 and r.out == "", (r.code, r.out)
         assert r.err.count("\n") == 1 and f"--precisions = {value!r}; expected" in r.err, r.err
+
+
+def test_lora_refuses_a_zero_capacity_repeating_the_value(cli):
+    """A replica serving 0 requests/hour was refused without the value ("must be positive")."""
+    r = cli("lora", "--loads", "10,20", "--capacity-req-per-hour", "0", "--usd-per-hour", "2")
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert "--capacity-req-per-hour = 0.0; accepted: a finite number in (0, " in r.err
+
+
+def test_lora_sharing_names_the_capacity_it_refuses():
+    with pytest.raises(InputError, match=r"capacity_req_per_hour = -5.0; expected a positive"):
+        lora_sharing([10.0], -5.0, 1, 2.0, adapter_overhead=0.03)

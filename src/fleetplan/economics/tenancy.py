@@ -102,8 +102,12 @@ def lora_sharing(
 ) -> LoraSharing:
     """N fine-tuned variants: one deployment each versus one base model serving all adapters,
     its capacity reduced by `adapter_overhead` (the seed quotes 1-3 %; give your own)."""
-    if not capacity_req_per_hour > 0 or gpus_per_replica < 1:
-        raise InputError("capacity_req_per_hour must be positive and gpus_per_replica ≥ 1")
+    if not capacity_req_per_hour > 0:
+        raise InputError(
+            f"capacity_req_per_hour = {capacity_req_per_hour!r}; expected a positive rate"
+        )
+    if gpus_per_replica < 1:
+        raise InputError(f"gpus_per_replica = {gpus_per_replica!r}; expected an integer ≥ 1")
     if not 0 <= adapter_overhead < 1:
         raise InputError(f"adapter_overhead = {adapter_overhead:g}; expected a fraction [0, 1)")
     check_nonnegative(usd_per_gpu_hour, "usd_per_gpu_hour")
