@@ -70,6 +70,13 @@ def test_seed_and_timeline(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(runs[0]["timeline"]["t_s"]) == len(runs[0]["timeline"]["queue"]) > 100
 
 
+def test_timeline_without_json_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """--timeline only changes the JSON; without --json it was silently ignored."""
+    code, out, err = _run(capsys, str(EXAMPLES / "sim-trace.yaml"), "--timeline")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert "--timeline adds the sampled timelines to the --json output; give --json" in err
+
+
 def test_malformed_trace_exits_2_naming_the_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -53,6 +53,11 @@ def simulate(
     from fleetplan.sim import load_scenario
     from fleetplan.sim import simulate as run_simulation
 
+    if timeline and not json_out:  # the table has no room for thousands of samples
+        raise InputError(
+            "--timeline adds the sampled timelines to the --json output; give --json too "
+            "(or --chart FILE to plot them)"
+        )
     sc = load_scenario(scenario)
     if max_events is not None:
         sc = sc.model_copy(update={"max_events": max_events})
