@@ -109,6 +109,32 @@ def test_malformed_trace_names_the_line(tmp_path: Path, name: str, text: str, li
         read_trace(path)
 
 
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [
+        ("10.5", "input_tokens = '10.5' is not a whole number; accepted: an integer from 1 to"),
+        ("0", "input_tokens = 0; accepted: an integer from 1 to"),
+        ("1e9", "input_tokens = 1000000000; accepted: an integer from 1 to 100000000"),
+    ],
+)
+def test_trace_token_counts_are_whole_numbers_in_range(
+    tmp_path: Path, cell: str, said: str
+) -> None:
+    """10.5 tokens was "'10.5' is not a number"; 1e9 tokens reached the simulator."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"timestamp,input_tokens,output_tokens\n1,2,3\n2,{cell},3\n")
+    with pytest.raises(InputError, match="line 3: ") as err:
+        read_trace(path)
+    assert said in str(err.value)
+
+
+def test_trace_token_counts_may_be_written_as_floats(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("timestamp,input_tokens,output_tokens\n1,2.0,1e3\n")
+    _, i, o, _ = read_trace(path)
+    assert i.tolist() == [2] and o.tolist() == [1000]
+
+
 def test_poisson_with_a_request_count_sends_exactly_that_many() -> None:
     """A benchmark run of N requests at a rate sends N requests with exponential gaps (the first
     at 0), not a Poisson count over N / rate seconds (seed 0 drew 547 for 500)."""

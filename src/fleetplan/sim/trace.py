@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from fleetplan.errors import InputError
 from fleetplan.forecast.history import ALIASES, lookup, parse_time, read_rows
+from fleetplan.validation import Tokens, accepted, check
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
@@ -47,17 +48,28 @@ def _canonical(row: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def _num(path: Path, no: int, row: dict[str, object], key: str, kind: type) -> float:
+def _num(path: Path, no: int, row: dict[str, object], key: str) -> float:
     value = row.get(key)
     if value is None or value == "":
         raise InputError(f"{path} line {no}: missing {key}")
     try:
-        x = float(value) if kind is float else int(str(value).strip())  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        x = float(str(value).strip())  # a JSON true is no number: str() makes it 'True'
+    except ValueError:
         raise InputError(f"{path} line {no}: {key} = {value!r} is not a number") from None
     if not np.isfinite(x):
         raise InputError(f"{path} line {no}: {key} = {value!r} is not finite")
     return x
+
+
+def _tokens(path: Path, no: int, row: dict[str, object], key: str) -> int:
+    """A token count: a whole number (10, 10.0, 1e3) from 1 to MAX_TOKENS."""
+    x = _num(path, no, row, key)
+    if x != int(x):
+        raise InputError(
+            f"{path} line {no}: {key} = {row[key]!r} is not a whole number; "
+            f"accepted: {accepted(Tokens)}"
+        )
+    return int(check(f"{path} line {no}: {key}", int(x), Tokens))
 
 
 def read_trace(path: str | Path) -> tuple[F64, I64, I64, I64]:
@@ -76,10 +88,8 @@ def read_trace(path: str | Path) -> tuple[F64, I64, I64, I64]:
         if row.get("timestamp") in (None, ""):
             raise InputError(f"{p} line {no}: missing timestamp")
         ts = parse_time(row["timestamp"], f"{p} line {no}")
-        i = int(_num(p, no, row, "input_tokens", int))
-        o = int(_num(p, no, row, "output_tokens", int))
-        if i < 1 or o < 1:
-            raise InputError(f"{p} line {no}: token counts must be >= 1 (got {i}, {o})")
+        i = _tokens(p, no, row, "input_tokens")
+        o = _tokens(p, no, row, "output_tokens")
         if ts < last:
             raise InputError(f"{p} line {no}: timestamp {ts} is earlier than the line before")
         last = ts
