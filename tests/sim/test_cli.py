@@ -74,7 +74,7 @@ def test_timeline_without_json_is_refused(capsys: pytest.CaptureFixture[str]) ->
     """--timeline only changes the JSON; without --json it was silently ignored."""
     code, out, err = _run(capsys, str(EXAMPLES / "sim-trace.yaml"), "--timeline")
     assert code == 2 and out == "" and len(err.splitlines()) == 1
-    assert "--timeline adds the sampled timelines to the --json output; give --json" in err
+    assert "--timeline only adds to the --json output; give --json too" in err
 
 
 def test_malformed_trace_exits_2_naming_the_line(

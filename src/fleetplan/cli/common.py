@@ -14,6 +14,7 @@ __all__ = [
     "api_overrides",
     "catalog_from",
     "exclusive",
+    "json_only",
     "print_json",
     "table",
 ]
@@ -27,6 +28,13 @@ def exclusive(given: dict[str, Any]) -> None:
     named = [flag for flag, value in given.items() if value is not None and value is not False]
     if len(named) > 1:
         raise InputError(f"{' and '.join(named)} cannot be used together; give one")
+
+
+def json_only(flag: str, given: bool, as_json: bool, instead: str = "") -> None:
+    """Refuse `flag`, which only adds to the --json output, when the table was asked for: a flag
+    silently ignored reads as a flag that worked. `instead`: what shows it in a table's place."""
+    if given and not as_json:
+        raise InputError(f"{flag} only adds to the --json output; give --json too{instead}")
 
 
 def catalog_from(paths: list[Path] | None, calibration: list[Path] | None = None) -> Catalog:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, print_json, table
+from fleetplan.cli.common import catalog_from, json_only, print_json, table
 from fleetplan.cli.options import calibration_opt, catalog_opt, json_opt
 from fleetplan.errors import InputError
 
@@ -53,11 +53,7 @@ def simulate(
     from fleetplan.sim import load_scenario
     from fleetplan.sim import simulate as run_simulation
 
-    if timeline and not json_out:  # the table has no room for thousands of samples
-        raise InputError(
-            "--timeline adds the sampled timelines to the --json output; give --json too "
-            "(or --chart FILE to plot them)"
-        )
+    json_only("--timeline", timeline, json_out, " (or --chart FILE to plot the timelines)")
     sc = load_scenario(scenario)
     if max_events is not None:
         sc = sc.model_copy(update={"max_events": max_events})
