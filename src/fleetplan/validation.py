@@ -150,6 +150,7 @@ _OPTION_NAMES: dict[str, Any] = {
     "quantile": Fraction,
     "spot_interruption": Fraction,
     "load": OpenFraction,
+    "slo_attainment": OpenFraction,
     "qps": RatePerS,
     "peak_qps": RatePerS,
     "tpot_p95_ms": SloMs,

@@ -207,6 +207,28 @@ def test_bad_input_is_one_line(cli, tmp_path: Path) -> None:
                                  "max_replicas": 2}]))  # fmt: skip
 
 
+@pytest.mark.parametrize("value", ["nan", "1.5", "0", "-0.1"])
+def test_slo_attainment_is_a_share_whatever_is_wrong_with_it(cli, value: str) -> None:
+    """NaN was refused as "accepted: a finite number in [-1e+15, 1e+15]", 1.5 as "0 < value <=
+    1": two answers to one question."""
+    r = cli("autoscale", "simulate", str(WEEK), "--slo-attainment", value)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "--slo-attainment = " in r.err and "accepted: a finite number in (0, 1]" in r.err
+
+
+def test_timeline_without_json_is_refused(cli) -> None:
+    """--timeline only changes the JSON; the table run ignored it without a word."""
+    r = cli("autoscale", "simulate", str(WEEK), "--policy", "reactive", "--timeline")
+    assert r.code == 2 and r.out == "" and len(r.err.strip().splitlines()) == 1, r.err
+    assert "--timeline only adds to the --json output; give --json too" in r.err
+
+
+def test_an_unknown_policy_lists_the_scenario_in_its_order(cli) -> None:
+    r = cli("autoscale", "simulate", str(WEEK), "--policy", "nope")
+    names = "static-peak, reactive, queue-depth, predictive, warm-standby"
+    assert r.code == 2 and f"accepted: {names}" in r.err, r.err  # was a set's order
+
+
 def test_chart_page(cli, tmp_path: Path) -> None:
     page = tmp_path / "week.html"
     r = cli("autoscale", "simulate", str(WEEK), "--policy", "reactive", "--chart", str(page))

@@ -226,7 +226,7 @@ def run_autoscale(
     dep, slo, p = deployment_for(sc, base, cat)
     chosen = sc.policies
     if policies:
-        names = {x.name for x in sc.policies}
+        names = dict.fromkeys(x.name for x in sc.policies)  # the scenario's order, every run
         unknown = [n for n in policies if n not in names]
         if unknown:
             raise InputError(

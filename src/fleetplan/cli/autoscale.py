@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, print_json, table
+from fleetplan.cli.common import catalog_from, json_only, print_json, table
 from fleetplan.cli.options import catalog_opt, json_opt
 from fleetplan.errors import InputError
 
@@ -70,8 +70,7 @@ def simulate(
         raise InputError(f"--emit = {str(emit)!r} is a file; expected a folder")
     if emit_policy is not None and emit is None:
         raise InputError("--emit-policy needs --emit DIR")
-    if not 0 < slo_attainment <= 1:
-        raise InputError(f"--slo-attainment = {slo_attainment}; accepted: 0 < value <= 1")
+    json_only("--timeline", timeline, as_json, " (or --chart FILE.html to plot the timelines)")
     sc, base = load_autoscale(scenario)
     cat = catalog_from(catalog)
     res = run_autoscale(sc, base, cat, policy, seed)
