@@ -66,6 +66,8 @@ Count = Annotated[int, _STRICT, Field(ge=1, le=MAX_COUNT)]
 NonNegCount = Annotated[int, _STRICT, Field(ge=0, le=MAX_COUNT)]
 GpuDemand = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_COUNT)]
 """GPUs needed (an hour's demand): may be fractional, it is rounded up; at most MAX_COUNT."""
+Workers = Annotated[int, _STRICT, Field(ge=1, le=256)]
+"""Local worker processes (a sweep's pool, the gateway's): one machine's worth."""
 Port = Annotated[int, _STRICT, Field(ge=1, le=65535)]
 Seed = Annotated[int, _STRICT, Field(ge=0, le=2**32 - 1)]
 StrictBool = Annotated[bool, _STRICT]
@@ -138,6 +140,8 @@ SloMs = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_MS)]
 # that matches wins: an exact name, then a suffix. Options matching none are still finite.
 _OPTION_NAMES: dict[str, Any] = {
     "port": Port,
+    "workers": Workers,
+    "header_timeout_s": Seconds,
     "seed": Seed,
     "tp": Count,
     "gpus": Count,

@@ -50,3 +50,37 @@ def test_sweep_bad_input(cli, sweep_file: Path, tmp_path: Path) -> None:
     f.write_text("scenarios: []\n")
     r3 = cli("sweep", str(f))
     assert r3.code == 2 and "scenarios" in r3.err
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"policies": ["nope"]}, "policies = ['nope']: none is in scenario 'autoscale-week.yaml'"),
+        ({"policies": ["reactive", "nope"]}, "policies: 'nope' is in no scenario; accepted: "),
+        ({"scenarios": [""]}, "field 'scenarios.0' = '': String should have at least 1"),
+        ({"scenarios": ["."]}, "is a folder; expected an autoscaling scenario file"),
+    ],
+)
+def test_sweep_refuses_what_would_run_nothing(cli, sweep_file: Path, change, said) -> None:
+    """An unknown policy ran no policy and printed an empty table (exit 0); a folder named as a
+    scenario 'did not exist'."""
+    spec = {**yaml.safe_load(sweep_file.read_text()), **change}
+    sweep_file.write_text(yaml.safe_dump(spec))
+    r = cli("sweep", str(sweep_file))
+    assert r.code == 2 and said in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["sweep", "{f}", "--workers", "-1"], "--workers = -1; accepted: an integer from 1 to 256"),
+        (["sweep", "{f}", "--workers", "0"], "--workers = 0; accepted: an integer from 1 to 256"),
+        (["gateway", "--config", "{f}", "--workers", "0"], "--workers = 0; accepted: an integer"),
+        (["gateway", "--config", "{f}", "--header-timeout-s", "nan"],
+         "--header-timeout-s = nan; accepted: a finite number in (0, "),
+    ],
+)  # fmt: skip
+def test_worker_counts_have_one_answer(cli, sweep_file: Path, args, said) -> None:
+    """--workers -1 was "accepted: an integer from 0 to 1e15" and 0 then "1 to 256"."""
+    r = cli(*[a.format(f=sweep_file) for a in args])
+    assert r.code == 2 and said in r.err, r.err

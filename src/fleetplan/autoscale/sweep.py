@@ -30,7 +30,7 @@ MAX_JOBS = 10_000
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scenarios: list[str] = Field(min_length=1, max_length=100)
+    scenarios: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, max_length=100)
     policies: list[str] | None = Field(default=None, min_length=1)
     seeds: list[Seed] = Field(default=[0], min_length=1, max_length=1000)
     traffic_scale: list[Annotated[Positive, Field(le=1000)]] = Field(
@@ -66,8 +66,11 @@ def jobs_for(spec: SweepSpec, base: Path) -> list[Job]:
     paths = [str(Path(base, s).resolve()) for s in spec.scenarios]
     for p in paths:
         if not Path(p).is_file():
-            raise InputError(f"sweep: scenario {p!r} does not exist")
+            what = "is a folder" if Path(p).is_dir() else "does not exist"
+            raise InputError(f"sweep: scenario {p!r} {what}; expected an autoscaling scenario file")
     pol = tuple(spec.policies) if spec.policies else None
+    if pol is not None:
+        _check_policies(pol, paths)
     jobs = [
         Job(sc, seed, scale, spec.days, pol)
         for sc, seed, scale in itertools.product(paths, spec.seeds, spec.traffic_scale)
@@ -75,6 +78,26 @@ def jobs_for(spec: SweepSpec, base: Path) -> list[Job]:
     if len(jobs) > MAX_JOBS:
         raise InputError(f"sweep: {len(jobs):,} runs; at most {MAX_JOBS:,} per sweep")
     return jobs
+
+
+def _check_policies(chosen: tuple[str, ...], paths: list[str]) -> None:
+    """Each of `chosen` names a policy of some scenario, and each scenario has one of them: a
+    typo would otherwise run nothing and print an empty table."""
+    from fleetplan.autoscale.config import load_autoscale
+
+    found: set[str] = set()
+    for p in paths:
+        names = [x.name for x in load_autoscale(p)[0].policies]
+        found.update(names)
+        if not set(chosen) & set(names):
+            raise InputError(
+                f"sweep: policies = {list(chosen)!r}: none is in scenario {Path(p).name!r}; "
+                f"accepted: {', '.join(names)}"
+            )
+    unknown = [n for n in chosen if n not in found]
+    if unknown:
+        names = ", ".join(sorted(found))
+        raise InputError(f"sweep: policies: {unknown[0]!r} is in no scenario; accepted: {names}")
 
 
 @cache

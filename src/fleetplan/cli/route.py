@@ -65,15 +65,11 @@ def gateway(
     from fleetplan.router.config import load_config
     from fleetplan.router.serve import run
 
-    if workers < 1:
-        raise InputError(f"--workers {workers}: give 1 or more")
     if workers > 1 and not redis_url:
         raise InputError(
             f"--workers {workers}: worker processes share limits, circuits and in-flight "
             "leases through Redis; give --redis-url"
         )
-    if not header_timeout_s > 0:
-        raise InputError(f"--header-timeout-s {header_timeout_s}: give a number above 0")
     cfg = load_config(config)
     cfg.gateway_key()
     cfg.check_keys()  # fail here, before workers start, on an unset key variable

@@ -39,8 +39,6 @@ def sweep(
     from fleetplan.autoscale.sweep import best_per_scenario, jobs_for, load_sweep, run_local
     from fleetplan.autoscale.sweep import run_ray as on_ray
 
-    if workers is not None and not 1 <= workers <= 256:
-        raise InputError(f"--workers = {workers}; accepted: 1 to 256")
     if ray_address is not None and not ray:
         raise InputError("--ray-address needs --ray")
     if ray and workers is not None:
