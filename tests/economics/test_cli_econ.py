@@ -131,14 +131,38 @@ def test_budget_example(cli, tmp_path) -> None:
             {"category": "embeddings", "api": "text-embedding-3-smal", "tokens_per_month": 1},
             "text-embedding-3-small",
         ),
+        # was an AssertionError traceback: a blank gpu is no GPU line, then no API line either
+        ({"category": "training", "gpu": "", "count": 1, "hours_per_month": 1},
+         "lines.0.gpu = '': String should have at least 1 character"),
+        ({"category": "training", "gpu": "l40s", "count": 10**9, "hours_per_month": 1},
+         "lines.0.count = 1000000000: Input should be less than or equal to 1000000"),
     ],
-)
+)  # fmt: skip
 def test_bad_budget_exit_2(cli, tmp_path, line, field) -> None:
     p = tmp_path / "b.yaml"
     p.write_text(json.dumps({"lines": [line]}))
     r = cli("budget", str(p))
     assert r.code == 2 and r.err.startswith("fleetplan: error:") and field in r.err
     assert r.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "target", "said"),
+    [
+        (["budget", str(EXAMPLES / "budget-seed.yaml")], "nodir/x.csv", "folder '{t}' does not"),
+        (["budget", str(EXAMPLES / "budget-seed.yaml")], "", "is a folder; give a file name"),
+        (["keys", "usage", "--db", "{t}/k.db"], "nodir/x.csv", "folder '{t}' does not exist"),
+        (["keys", "usage", "--db", "{t}/k.db"], "", "is a folder; give a file name"),
+    ],
+)
+def test_focus_csv_target_is_checked_before_any_work(cli, tmp_path, command, target, said) -> None:
+    """A missing folder or a folder as --focus-csv was a FileNotFoundError/IsADirectoryError
+    traceback after the budget had been computed."""
+    out = tmp_path / target
+    r = cli(*[c.format(t=tmp_path) for c in command], "--focus-csv", str(out))
+    folder = tmp_path / "nodir" if target else tmp_path
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert "--focus-csv" in r.err and said.format(t=folder) in r.err, r.err
 
 
 def test_negative_hours_in_cost_inputs_exit_2(cli) -> None:

@@ -36,7 +36,10 @@ def budget(
     from fleetplan.catalog.api_prices import api_price, read_mapping
     from fleetplan.economics.budget import compute_budget, parse_budget
     from fleetplan.economics.interchange import budget_focus_csv
+    from fleetplan.files import check_output_file, write_text_atomic
 
+    if focus_csv is not None and str(focus_csv) != "-":
+        check_output_file(focus_csv, "--focus-csv")  # before any work, not a traceback after it
     spec = parse_budget(read_mapping(file), where=str(file))
 
     def lookup(model: str, batch: bool) -> tuple[float, str]:
@@ -54,7 +57,7 @@ def budget(
         if str(focus_csv) == "-":
             sys.stdout.write(text)
             return
-        focus_csv.write_text(text, encoding="utf-8")
+        write_text_atomic(focus_csv, text)
     if as_json:
         print_json(asdict(b))
         return

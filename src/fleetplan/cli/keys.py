@@ -125,6 +125,7 @@ def usage(
 ) -> None:
     """Spend per key and month from the gateway's cost model, and a FOCUS export."""
     from fleetplan.errors import InputError
+    from fleetplan.files import check_output_file, write_text_atomic
     from fleetplan.router.keys import focus_csv as to_focus
 
     if month is not None:
@@ -132,13 +133,15 @@ def usage(
             time.strptime(month, "%Y-%m")
         except ValueError:
             raise InputError(f"--month {month!r}: give YYYY-MM") from None
+    if focus_csv is not None and str(focus_csv) != "-":
+        check_output_file(focus_csv, "--focus-csv")
     rows = _store(db).usage(month)
     if focus_csv is not None:
         text = to_focus(rows, by)
         if str(focus_csv) == "-":
             click.echo(text, nl=False)
             return
-        focus_csv.write_text(text)
+        write_text_atomic(focus_csv, text)
     if json_out:
         print_json(rows)
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -19,6 +19,9 @@ from fleetplan.catalog import Catalog
 from fleetplan.economics.pricing import gpu_price
 from fleetplan.errors import FleetplanError, InputError
 from fleetplan.units import HOURS_PER_MONTH
+from fleetplan.validation import Count, NonNegative, Usd
+
+Name = Annotated[str, Field(min_length=1)]  # a GPU, API model or provider name: never blank
 
 CATEGORIES = (
     "training",
@@ -46,17 +49,17 @@ class LineEntry(BaseModel):
     category: Category
     name: str = ""
     # GPU line
-    gpu: str | None = None
-    count: int | None = Field(default=None, ge=1)
-    hours_per_month: float | None = Field(default=None, ge=0, le=HOURS_PER_MONTH)
+    gpu: Name | None = None
+    count: Count | None = None
+    hours_per_month: Annotated[NonNegative, Field(le=HOURS_PER_MONTH)] | None = None
     pricing: Pricing = "on-demand"
-    usd_per_gpu_hour: float | None = Field(default=None, ge=0)
-    provider: str | None = None
+    usd_per_gpu_hour: Usd | None = None
+    provider: Name | None = None
     # API line
-    api: str | None = None
-    usd_per_mtok: float | None = Field(default=None, ge=0)
-    batch_usd_per_mtok: float | None = Field(default=None, ge=0)
-    tokens_per_month: float | None = Field(default=None, ge=0)
+    api: Name | None = None
+    usd_per_mtok: Usd | None = None
+    batch_usd_per_mtok: Usd | None = None
+    tokens_per_month: NonNegative | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> LineEntry:
