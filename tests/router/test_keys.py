@@ -90,3 +90,15 @@ def test_spend_matches_the_log_and_focus_per_team(upstream, gateway, tmp_path, c
     blue = sum(r["cost_usd"] for r in usage if r["team"] == "blue")
     assert by_team == {"red": pytest.approx(red, rel=1e-6), "blue": pytest.approx(blue, rel=1e-6)}
     assert all(ln["ChargeCategory"] == "Usage" and ln["BillingCurrency"] == "USD" for ln in lines)
+
+
+@pytest.mark.parametrize("where", ["folder", "missing", "not_sqlite"])
+def test_an_unusable_keys_db_is_one_line(tmp_path, capsys, where):
+    """A folder, a missing folder or a non-SQLite file as --db was a sqlite3 traceback."""
+    db = {"folder": tmp_path, "missing": tmp_path / "nodir" / "k.db",
+          "not_sqlite": tmp_path / "x.yaml"}[where]  # fmt: skip
+    if where == "not_sqlite":
+        db.write_text("a: b\n" * 100)
+    assert main(["keys", "list", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"keys database {str(db)!r}: " in err, err

@@ -221,10 +221,13 @@ class KeyStore(StoreBase):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._con = self._connect()
-        for sql in _SCHEMA:
-            self._con.execute(sql)
-        self._con.commit()
+        try:  # a folder, a missing folder or a file that is not SQLite: one line, no traceback
+            self._con = self._connect()
+            for sql in _SCHEMA:
+                self._con.execute(sql)
+            self._con.commit()
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"keys database {str(self.path)!r}: {exc}") from None
         self._init_spend()
 
     def _connect(self) -> sqlite3.Connection:
