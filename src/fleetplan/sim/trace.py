@@ -11,7 +11,6 @@ from numpy.typing import NDArray
 
 from fleetplan.errors import InputError
 from fleetplan.forecast.history import ALIASES, lookup, parse_time, read_rows
-from fleetplan.validation import Tokens, accepted, check
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
@@ -62,14 +61,15 @@ def _num(path: Path, no: int, row: dict[str, object], key: str) -> float:
 
 
 def _tokens(path: Path, no: int, row: dict[str, object], key: str) -> int:
-    """A token count: a whole number (10, 10.0, 1e3) from 1 to MAX_TOKENS."""
+    """A token count: a whole number (10, 10.0, 1e3) of at least 1. No upper bound here: a
+    request longer than the model's context is shortened by the simulator, with a note."""
     x = _num(path, no, row, key)
-    if x != int(x):
+    if x != int(x) or x < 1:
+        what = "is not a whole number" if x != int(x) else "is below 1"
         raise InputError(
-            f"{path} line {no}: {key} = {row[key]!r} is not a whole number; "
-            f"accepted: {accepted(Tokens)}"
+            f"{path} line {no}: {key} = {row[key]!r} {what}; accepted: a whole number >= 1"
         )
-    return int(check(f"{path} line {no}: {key}", int(x), Tokens))
+    return int(x)
 
 
 def read_trace(path: str | Path) -> tuple[F64, I64, I64, I64]:
