@@ -52,8 +52,12 @@ Headroom = Annotated[float, _STRICT, _FINITE, Field(ge=0.01, le=1)]
 Usd = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_USD)]
 PositiveUsd = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_USD)]
 RatePerS = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_RATE_PER_S)]
+RatePerMin = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_RATE_PER_S * 60)]
+"""A rate limit in requests per minute (a key's --rpm, a provider's requests_per_min)."""
 NonNegRatePerS = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_RATE_PER_S)]
 Ms = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_MS)]
+NonNegMs = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_MS)]
+"""A duration that may be nil (a provider's time per output token in a replay)."""
 Seconds = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_S)]
 NonNegSeconds = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_S)]
 TokenLength = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_TOKENS)]
@@ -62,6 +66,9 @@ TokenLength = Annotated[float, _STRICT, _FINITE, Field(gt=0, le=MAX_TOKENS)]
 Tokens = Annotated[int, _STRICT, Field(ge=1, le=MAX_TOKENS)]
 """A token count: an integer from 1 to MAX_TOKENS (the model's context is checked later)."""
 NonNegTokens = Annotated[int, _STRICT, Field(ge=0, le=MAX_TOKENS)]
+TokenVolume = Annotated[float, _STRICT, _FINITE, Field(ge=1, le=MAX_FINITE)]
+"""Tokens over a period (a month's expected traffic): at least one, so a price per token
+derived from it stays finite."""
 Count = Annotated[int, _STRICT, Field(ge=1, le=MAX_COUNT)]
 NonNegCount = Annotated[int, _STRICT, Field(ge=0, le=MAX_COUNT)]
 GpuDemand = Annotated[float, _STRICT, _FINITE, Field(ge=0, le=MAX_COUNT)]

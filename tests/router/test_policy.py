@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,63 @@ def test_simulator_and_gateway_admit_the_same(upstream, gateway):
     sim = {p["name"]: p["served"] for p in rep["providers"]}
     assert (a.requests, b.requests) == (10, 20)
     assert sim == {"a": 10, "b": 20}
+
+
+def _traffic(**over):
+    d = {
+        "model": "m",
+        "requests_per_s": 1,
+        "duration_s": 10,
+        "input_tokens": 10,
+        "output_tokens": 5,
+    }
+    d.update(over)
+    return d
+
+
+@pytest.mark.parametrize(
+    ("traffic", "behaviour", "field"),
+    [
+        ({"output_tokens": "300"}, {}, "traffic.output_tokens"),  # a string was read as 300
+        ({"seed": -1}, {}, "traffic.seed"),  # accepted
+        ({}, {"tpot_ms": float("inf")}, "providers.a.tpot_ms"),  # printed nan, exit 0
+        ({}, {"capacity": 1e12}, "providers.a.capacity"),  # accepted
+        ({}, {"capacity": 10**12}, "providers.a.capacity"),
+    ],
+)
+def test_profile_numbers_are_the_shared_types(traffic, behaviour, field):
+    how = {"ttft_ms": 1, "tpot_ms": 0, **behaviour}
+    with pytest.raises(InputError, match=rf"^traffic profile: {re.escape(field)}: .* \(got "):
+        parse_profile({"traffic": _traffic(**traffic), "providers": {"a": how}})
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"priority": -1}, "providers.0.priority"),  # accepted
+        ({"priority": "1"}, "providers.0.priority"),
+        ({"weight": float("inf")}, "providers.0.weight"),
+        (
+            {"kind": "self_hosted", "price": None,
+             "reserved": {"gpus": 1, "usd_per_gpu_hour": 2, "expected_tokens_per_month": 1e400}},
+            "providers.0.reserved.expected_tokens_per_month",  # priced at $0/Mtok, 'inf' tokens
+        ),
+        ({"limits": {"requests_per_min": float("inf")}}, "providers.0.limits.requests_per_min"),
+    ],
+)  # fmt: skip
+def test_config_numbers_are_the_shared_types(over, field):
+    with pytest.raises(InputError, match=rf"^router config: {re.escape(field)}: "):
+        parse_config({"providers": [_p("a", **over)]})
+
+
+def test_cli_route_simulate_refuses_an_infinite_time_per_token(tmp_path, capsys):
+    """tpot_ms: .inf ran, exited 0 and printed `nan` (with a RuntimeWarning)."""
+    prof = yaml.safe_load((EXAMPLES / "router-traffic.yaml").read_text())
+    prof["providers"]["fleet-vllm"]["tpot_ms"] = float("inf")
+    bad = tmp_path / "t.yaml"
+    bad.write_text(yaml.safe_dump(prof))
+    cfg = str(EXAMPLES / "router.yaml")
+    rc = main(["route", "simulate", "--config", cfg, "--traffic", str(bad)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert "providers.fleet-vllm.tpot_ms: Input should be a finite number (got inf)" in err

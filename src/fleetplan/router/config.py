@@ -11,13 +11,41 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fleetplan.errors import FleetplanError, InputError
 from fleetplan.units import HOURS_PER_MONTH
+from fleetplan.validation import (
+    Count,
+    Ms,
+    NonNegative,
+    NonNegCount,
+    NonNegSeconds,
+    OpenFraction,
+    Positive,
+    PositiveUsd,
+    RatePerMin,
+    Seconds,
+    Seed,
+    Tokens,
+    TokenVolume,
+    Usd,
+)
+
+Bytes = Annotated[int, Strict(), Field(ge=1, le=2**31)]  # a request body's size limit
+LeaseS = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0, le=30)]  # renewed at 1/3
 
 Strategy = Literal["weighted", "cost", "quality", "latency", "least_busy", "cascade"]
 STRATEGIES: tuple[str, ...] = ("weighted", "cost", "quality", "latency", "least_busy", "cascade")
@@ -28,17 +56,17 @@ class _Strict(BaseModel):
 
 
 class PriceIn(_Strict):
-    input_usd_per_mtok: float = Field(ge=0)
-    output_usd_per_mtok: float = Field(ge=0)
+    input_usd_per_mtok: Usd
+    output_usd_per_mtok: Usd
 
 
 class ReservedIn(_Strict):
     """What a self-hosted provider costs: its GPUs' monthly bill over its expected tokens."""
 
-    gpu_hours_usd_per_month: float | None = Field(default=None, gt=0)
-    gpus: int | None = Field(default=None, gt=0)
-    usd_per_gpu_hour: float | None = Field(default=None, gt=0)
-    expected_tokens_per_month: float = Field(gt=0)
+    gpu_hours_usd_per_month: PositiveUsd | None = None
+    gpus: Count | None = None
+    usd_per_gpu_hour: PositiveUsd | None = None
+    expected_tokens_per_month: TokenVolume
 
     @model_validator(mode="after")
     def _one_basis(self) -> ReservedIn:
@@ -51,17 +79,17 @@ class ReservedIn(_Strict):
 
 
 class LimitsIn(_Strict):
-    requests_per_min: float | None = Field(default=None, gt=0)
-    tokens_per_min: float | None = Field(default=None, gt=0)
-    max_concurrent: int | None = Field(default=None, gt=0)
+    requests_per_min: RatePerMin | None = None
+    tokens_per_min: Positive | None = None
+    max_concurrent: Count | None = None
 
 
 class TimeoutsIn(_Strict):
-    connect_s: float = Field(default=5.0, gt=0)
-    first_token_s: float = Field(default=30.0, gt=0)  # stream: headers and first chunk
-    first_byte_s: float = Field(default=120.0, gt=0)  # non-streamed: response headers
-    idle_s: float = Field(default=30.0, gt=0)  # between two chunks of a stream
-    total_s: float = Field(default=600.0, gt=0)
+    connect_s: Seconds = 5.0
+    first_token_s: Seconds = 30.0  # stream: headers and first chunk
+    first_byte_s: Seconds = 120.0  # non-streamed: response headers
+    idle_s: Seconds = 30.0  # between two chunks of a stream
+    total_s: Seconds = 600.0
 
 
 class ProviderIn(_Strict):
@@ -71,8 +99,8 @@ class ProviderIn(_Strict):
     kind: Literal["api", "self_hosted"] = "api"
     api: Literal["openai", "anthropic"] = "openai"  # the upstream's wire format
     models: dict[str, str] = Field(min_length=1)  # public name -> upstream name
-    weight: float = Field(default=1.0, ge=0)
-    priority: int = 0  # quality-first tries lower numbers first
+    weight: NonNegative = 1.0
+    priority: NonNegCount = 0  # quality-first tries lower numbers first
     price: PriceIn | None = None
     price_provider: str | None = None  # provider id in the price package, e.g. "openai"
     reserved: ReservedIn | None = None
@@ -94,27 +122,27 @@ class ProviderIn(_Strict):
 class OverflowIn(_Strict):
     """Prefer self-hosted providers until they are this busy, then send the excess to APIs."""
 
-    max_in_flight: int | None = Field(default=None, gt=0)
-    max_ttft_ms: float | None = Field(default=None, gt=0)  # moving-average TTFT (queue proxy)
+    max_in_flight: Count | None = None
+    max_ttft_ms: Ms | None = None  # moving-average TTFT (queue proxy)
 
 
 class HealthIn(_Strict):
-    failure_threshold: int = Field(default=3, gt=0)
-    cooldown_s: float = Field(default=10.0, gt=0)
-    max_retry_after_s: float = Field(default=60.0, gt=0)  # an upstream's Retry-After, capped
-    check_interval_s: float = Field(default=0.0, ge=0)  # 0: no active checks
-    check_timeout_s: float = Field(default=2.0, gt=0)
+    failure_threshold: Count = 3
+    cooldown_s: Seconds = 10.0
+    max_retry_after_s: Seconds = 60.0  # an upstream's Retry-After, capped
+    check_interval_s: NonNegSeconds = 0.0  # 0: no active checks
+    check_timeout_s: Seconds = 2.0
 
 
 class AdmissionIn(_Strict):
     """Gateway-wide, per process: what it serves at once, how many wait, for how long."""
 
-    max_concurrent: int | None = Field(default=1000, gt=0)
-    max_queue: int = Field(default=1000, ge=0)
-    queue_timeout_s: float = Field(default=10.0, gt=0)
+    max_concurrent: Count | None = 1000
+    max_queue: NonNegCount = 1000
+    queue_timeout_s: Seconds = 10.0
     # shed while the event loop lags more (a short sleep wakes this late): a loop that busy has
     # stopped keeping up, and what it admits now waits for CPU, not for an upstream. None: off
-    max_loop_lag_ms: float | None = Field(default=200.0, gt=0)
+    max_loop_lag_ms: Ms | None = 200.0
 
 
 class CascadeIn(_Strict):
@@ -126,7 +154,7 @@ class CascadeIn(_Strict):
     """
 
     small: list[str] = Field(min_length=1)  # provider names of the simple tier
-    max_prompt_tokens: int | None = Field(default=None, gt=0)
+    max_prompt_tokens: Tokens | None = None
     hard_if_tools: bool = True
     tier_header: str | None = "x-fleetplan-tier"
 
@@ -135,20 +163,20 @@ class GatewayIn(_Strict):
     key_env: str = "FLEETPLAN_GATEWAY_KEY"
     key: str | None = None  # prefer key_env; a key in a file is easy to leak
     metrics_key_env: str | None = None  # a separate key for /metrics (the gateway key works too)
-    max_body_bytes: int = Field(default=1_000_000, gt=0)
-    body_timeout_s: float = Field(default=30.0, gt=0)  # the whole body must arrive in this
+    max_body_bytes: Bytes = 1_000_000
+    body_timeout_s: Seconds = 30.0  # the whole body must arrive in this
     log_path: str | None = None  # SQLite request log; none unless asked
     keys_db: str | None = None  # virtual keys and their spend: a SQLite file or a redis:// URL
-    lease_ttl_s: float = Field(default=15.0, gt=0, le=30)  # in-flight leases (renewed at 1/3)
-    redis_max_connections: int = Field(default=256, gt=0)
+    lease_ttl_s: LeaseS = 15.0  # in-flight leases (renewed at 1/3)
+    redis_max_connections: Count = 256
     admission: AdmissionIn = AdmissionIn()
     cascade: CascadeIn | None = None
     strategy: Strategy = "weighted"
-    max_attempts: int | None = Field(default=None, gt=0)
+    max_attempts: Count | None = None
     overflow: OverflowIn | None = None
     health: HealthIn = HealthIn()
-    latency_ema_alpha: float = Field(default=0.2, gt=0, le=1)
-    seed: int | None = None
+    latency_ema_alpha: OpenFraction = 0.2
+    seed: Seed | None = None
 
 
 class RouterConfigIn(_Strict):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fleetplan.errors import InputError
 from fleetplan.router.config import Provider, RouterConfig, _fmt_validation
@@ -33,6 +33,7 @@ from fleetplan.router.limits import Limits
 from fleetplan.router.state import MemoryState
 from fleetplan.router.strategies import Candidate, cascade, order, with_overflow
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
+from fleetplan.validation import Count, Fraction, Ms, NonNegMs, RatePerS, Seconds, Seed, Tokens
 
 MAX_REQUESTS = 2_000_000
 _NEVER_S = 1e15  # a lease the living gateway keeps renewing: it does not expire here
@@ -51,20 +52,20 @@ def _now(coro: Coroutine[Any, Any, _T]) -> _T:
 
 class BehaviourIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    ttft_ms: float = Field(gt=0)
-    tpot_ms: float = Field(ge=0)
-    failure_rate: float = Field(default=0.0, ge=0, le=1)
-    capacity: int | None = Field(default=None, gt=0)  # served at once; the rest queue
+    ttft_ms: Ms
+    tpot_ms: NonNegMs
+    failure_rate: Fraction = 0.0
+    capacity: Count | None = None  # served at once; the rest queue
 
 
 class TrafficIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: str
-    requests_per_s: float = Field(gt=0)
-    duration_s: float = Field(gt=0)
-    input_tokens: int = Field(gt=0)
-    output_tokens: int = Field(gt=0)
-    seed: int = 0
+    requests_per_s: RatePerS
+    duration_s: Seconds
+    input_tokens: Tokens
+    output_tokens: Tokens
+    seed: Seed = 0
 
 
 class ProfileIn(BaseModel):
