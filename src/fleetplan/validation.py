@@ -158,7 +158,7 @@ _OPTION_NAMES: dict[str, Any] = {
     "gpu_memory_utilization": OpenFraction,
     "hit_rate": Fraction,
     "semantic_hit_rate": Fraction,
-    "quantile": Fraction,
+    "quantile": OpenFraction,  # quantile 0 covers nothing
     "spot_interruption": Fraction,
     "load": OpenFraction,
     "slo_attainment": OpenFraction,
@@ -173,6 +173,17 @@ _OPTION_NAMES: dict[str, Any] = {
     "tok_per_s": TokPerS,
     "req_per_gpu_hour": RatePerHour,
     "capacity_req_per_hour": CapacityPerHour,
+    "rpm": RatePerMin,
+    "tpm": Positive,
+    "budget_usd_per_month": PositiveUsd,  # a key's budget: 0 would refuse every request
+}
+ForecastShare = Annotated[float, _STRICT, _FINITE, Field(ge=0.5, lt=1)]
+"""A forecast's quantile or interval level: below the median sizes for less than typical."""
+# Options whose meaning is the command's own, by (command path, name); before _OPTION_NAMES.
+_COMMAND_OPTIONS: dict[tuple[str, str], Any] = {
+    ("forecast", "horizon"): Annotated[int, _STRICT, Field(ge=1, le=400)],  # days
+    ("forecast", "quantile"): ForecastShare,
+    ("forecast", "level"): ForecastShare,
 }
 _OPTION_SUFFIXES: tuple[tuple[str, Any], ...] = (
     ("_tokens", NonNegTokens),
@@ -183,9 +194,10 @@ _INT = Annotated[int, Field(ge=0, le=int(MAX_FINITE))]
 _WORK_CAP = Annotated[int, Field(ge=1, le=int(MAX_FINITE))]
 
 
-def option_kind(name: str, base: type) -> Any:
-    """The vocabulary type for a numeric CLI option called `name` (python name) of type `base`."""
-    kind = _OPTION_NAMES.get(name)
+def option_kind(name: str, base: type, command: str = "") -> Any:
+    """The vocabulary type for a numeric CLI option called `name` (python name) of type `base`
+    of `command` (its path: `forecast`, `route simulate`)."""
+    kind = _COMMAND_OPTIONS.get((command, name)) or _OPTION_NAMES.get(name)
     if kind is not None:
         return kind
     if "usd" in name.split("_"):

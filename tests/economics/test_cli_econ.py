@@ -299,3 +299,12 @@ def test_tenancy_distribution_is_the_dense_convolution() -> None:
         for q in (0.5, 0.9, 0.99, 1.0):
             want = int(np.searchsorted(np.cumsum(dist), q - 1e-12))
             assert multiplexing(peaks, utils, q).pooled_gpus == want
+
+
+def test_tenancy_quantile_zero_is_refused_by_the_option(cli) -> None:
+    """--quantile 0 passed the option check ([0, 1]) and the library refused it as '(0, 1]':
+    NaN and 0 were answered with two ranges."""
+    for value in ("0", "nan"):
+        r = cli("tenancy", "--peak-gpus", "2,2", "--utilization", "0.5", "--quantile", value)
+        assert r.code == 2 and "--quantile = " in r.err, r.err
+        assert "accepted: a finite number in (0, 1]" in r.err, r.err

@@ -164,3 +164,20 @@ def test_plan_takes_the_forecast_instead_of_growth(cli, tmp_path: Path) -> None:
     sc.write_text(yaml.safe_dump(data))
     r3 = cli("plan", str(sc))
     assert r3.code == 2 and "growth_per_month or forecast" in r3.err
+
+
+@pytest.mark.parametrize(
+    ("flag", "values", "accepted"),
+    [
+        ("--horizon", ["-1", "0", "401"], "an integer from 1 to 400"),
+        ("--level", ["0", "nan", "1", "0.4"], "a finite number in [0.5, 1)"),
+        ("--quantile", ["0", "nan", "1", "0.4"], "a finite number in [0.5, 1)"),
+    ],
+)
+def test_each_bad_value_gets_the_same_accepted_range(cli, flag, values, accepted) -> None:
+    """--horizon -1 was answered with 'an integer from 0 to 1e15' and 0 with '1 to 400 days';
+    --level nan with the generic finite bound and 0 with '0.5 <= value < 1'."""
+    for value in values:
+        r = cli("forecast", "history.csv", flag, value)
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+        assert f"{flag} = " in r.err and f"accepted: {accepted}" in r.err, r.err

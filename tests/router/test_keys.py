@@ -102,3 +102,16 @@ def test_an_unusable_keys_db_is_one_line(tmp_path, capsys, where):
     assert main(["keys", "list", "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"keys database {str(db)!r}: " in err, err
+
+
+@pytest.mark.parametrize("flag", ["--rpm", "--tpm", "--budget-usd-per-month"])
+def test_a_key_limit_has_one_accepted_range(tmp_path, capsys, flag):
+    """--rpm nan was refused with the generic [-1e15, 1e15] bound and -1 with 'give a number
+    above 0' (the budget: nan with [0, 1e12], 0 with 'above 0'): one question, two answers."""
+    said = set()
+    for value in ("nan", "-1", "0", "inf"):
+        rc = main(["keys", "create", "--db", str(tmp_path / "k.db"), "--name", "a", flag, value])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and f"{flag} = " in err, err
+        said.add(err.split("accepted: ")[1])
+    assert len(said) == 1 and "(0, " in said.pop()

@@ -37,9 +37,10 @@ def app() -> None:
     """Plan, price and route LLM inference: fit, performance, cost and capacity."""
 
 
-def _checked(cmd: click.Command) -> None:
+def _checked(cmd: click.Command, path: str) -> None:
     """`cmd`'s callback with its numeric arguments validated (finite, typed, bounded) before it
-    runs, and its repeatable options given as a list (None when not given)."""
+    runs, and its repeatable options given as a list (None when not given). `path` names the
+    command (`forecast`, `route simulate`) for the options whose meaning is its own."""
     fn = cmd.callback
     if fn is None or getattr(fn, "_fleetplan_checked", False):
         return
@@ -63,7 +64,7 @@ def _checked(cmd: click.Command) -> None:
             if value is None:
                 continue
             flag = "--" + name.replace("_", "-")
-            kind = option_kind(name, base)
+            kind = option_kind(name, base, path)
             for v in value if name in repeated else [value]:
                 check(flag, v, kind)
         return fn(*args, **kwargs)
@@ -72,12 +73,12 @@ def _checked(cmd: click.Command) -> None:
     cmd.callback = run
 
 
-def _check_all(group: click.Group) -> None:
-    for cmd in group.commands.values():
+def _check_all(group: click.Group, prefix: str = "") -> None:
+    for name, cmd in group.commands.items():
         if isinstance(cmd, click.Group):
-            _check_all(cmd)
+            _check_all(cmd, f"{prefix}{name} ")
         else:
-            _checked(cmd)
+            _checked(cmd, prefix + name)
 
 
 # command (or command group) -> the module of this package that registers it, so a process

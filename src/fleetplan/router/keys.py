@@ -17,7 +17,6 @@ SQLite file that several worker processes share). ``usage`` reads it back per ke
 from __future__ import annotations
 
 import hashlib
-import math
 import queue
 import secrets
 import sqlite3
@@ -69,13 +68,11 @@ def month_of(ts_s: float) -> str:
 def check_new_key(
     name: str, budget_usd_per_month: float | None, rpm: float | None, tpm: float | None
 ) -> None:
-    for what, v in (
-        ("--budget-usd-per-month", budget_usd_per_month),
-        ("--rpm", rpm),
-        ("--tpm", tpm),
-    ):
-        if v is not None and not (v > 0 and math.isfinite(v)):
-            raise InputError(f"{what} {v!r}: give a number above 0")
+    from fleetplan.validation import check, option_kind
+
+    for name, v in (("budget_usd_per_month", budget_usd_per_month), ("rpm", rpm), ("tpm", tpm)):
+        if v is not None:  # the kinds `keys create` checks its options against
+            check("--" + name.replace("_", "-"), v, option_kind(name, float))
     if not name.strip():
         raise InputError("--name: give a non-empty name")
 
