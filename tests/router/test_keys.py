@@ -115,3 +115,23 @@ def test_a_key_limit_has_one_accepted_range(tmp_path, capsys, flag):
         assert rc == 2 and err.count("\n") == 1 and f"{flag} = " in err, err
         said.add(err.split("accepted: ")[1])
     assert len(said) == 1 and "(0, " in said.pop()
+
+
+@pytest.mark.parametrize("command", [["list"], ["usage"], ["revoke", "key_x"]])
+def test_a_read_only_command_never_creates_the_store(tmp_path, capsys, command):
+    """`keys list --db nope.db` created an empty database and listed no keys (exit 0)."""
+    db = tmp_path / "nope.db"
+    assert main(["keys", command[0], "--db", str(db), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--db: keys database {str(db)!r}: no such file" in err, err
+    assert not db.exists()
+
+
+def test_usage_by_names_what_it_accepts(tmp_path, capsys):
+    """--by nope exited 0: it was only looked at with --focus-csv."""
+    db = str(tmp_path / "k.db")
+    assert main(["keys", "create", "--db", db, "--name", "a"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "usage", "--db", db, "--by", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'nope' is not one of 'key', 'team'" in err, err

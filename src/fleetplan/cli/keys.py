@@ -17,9 +17,17 @@ keys_app = click.Group(
 app.add_command(keys_app)
 
 
-def _store(db: str):  # type: ignore[no-untyped-def]
+def _store(db: str, create: bool = False):  # type: ignore[no-untyped-def]
+    """The key store at --db; only `keys create` makes a SQLite file that is not there."""
+    from fleetplan.errors import InputError
     from fleetplan.router.keys import open_keys
 
+    url = db.startswith(("redis://", "rediss://", "unix://"))
+    if not create and not url and db != ":memory:" and not Path(db).exists():
+        raise InputError(
+            f"--db: keys database {db!r}: no such file; give the gateway's keys_db (a SQLite "
+            "file made by `fleetplan keys create`, or a redis:// URL)"
+        )
     return open_keys(db)
 
 
@@ -47,7 +55,9 @@ def create(
     json_out: bool,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    vk, secret = _store(db).create(name, team, budget_usd_per_month, rpm, tpm, tuple(models or ()))
+    vk, secret = _store(db, create=True).create(
+        name, team, budget_usd_per_month, rpm, tpm, tuple(models or ())
+    )
     if json_out:  # the key and its record, once, as one document
         print_json({"key": secret, **vk.__dict__})
         return
@@ -114,7 +124,9 @@ def revoke(
 @click.option(
     "--focus-csv", type=click.Path(path_type=Path), help="Write FOCUS-named CSV ('-' = stdout)."
 )
-@click.option("--by", default="key", help="FOCUS lines per `key` or per `team`.")
+@click.option(
+    "--by", type=click.Choice(["key", "team"]), default="key", help="FOCUS lines per key or team."
+)
 @json_opt("json_out")
 def usage(
     db: str,
