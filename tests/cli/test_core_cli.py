@@ -169,3 +169,13 @@ def test_perf_of_a_setup_that_holds_no_sequence_names_the_tp_that_does(cli):
     r = cli("perf", "llama-2-70b", "--gpu", "h100", "--tp", "2", "--batch", "1,4096", "--json")
     assert r.code == 0, r.err
     assert [x["fits"] for x in r.json()] == [True, False]
+
+
+def test_offers_refuses_an_unknown_provider_as_plan_does(cli):
+    """offers --provider nope printed an empty table and exited 0; plan refused it."""
+    r = cli("offers", "--provider", "nope")
+    plan = cli("plan", "--model", "llama-3.1-8b", "--qps", "1", "--input-tokens", "100",
+               "--output-tokens", "100", "--provider", "nope")  # fmt: skip
+    assert r.code == plan.code == 2 and r.out == "" and r.err == plan.err, r.err
+    assert "unknown provider 'nope'" in r.err
+    assert cli("offers", "--provider", "AWS", "--json").json()  # a known one, any case

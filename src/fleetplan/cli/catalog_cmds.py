@@ -123,8 +123,10 @@ def offers(
 ) -> None:
     """List GPU offers as sold: instance type, GPUs per instance, $/instance-hour, regions."""
     from fleetplan.render.records import offer_record
+    from fleetplan.search.packing import check_providers
 
     cat = catalog_from(catalog)
+    check_providers(cat, [provider] if provider else None)  # as plan refuses it
     items = sorted(
         cat.offers_for(gpu=gpu, provider=provider.lower() if provider else None),
         key=lambda o: (o.gpu, o.usd_per_gpu_hour),
