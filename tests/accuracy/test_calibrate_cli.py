@@ -153,3 +153,11 @@ def test_measure_on_a_gpu(cli, tmp_path):
     spec = load_catalog(prof).gpu(gpu)
     assert spec.measured_gemm_share == pytest.approx(d["gemm_share_of_spec"], abs=1e-4)
     assert cli("perf", "llama-3.1-8b", "--gpu", gpu, "--catalog", str(prof)).code == 0
+
+
+@pytest.mark.parametrize("factors", [",", " , ", ""])
+def test_calibrate_refuses_an_empty_factor_list(cli, factors):
+    """--factors , fitted no factor and printed a table of unchanged errors (exit 0)."""
+    r = cli("calibrate", str(CAL / "vllm_bench_serve_c16.json"), "--factors", factors)
+    assert r.code == 2 and r.out == "" and len(r.err.strip().splitlines()) == 1, r.err
+    assert "--factors" in r.err

@@ -72,7 +72,9 @@ def calibrate(
     from fleetplan.accuracy.predict import row_engine
     from fleetplan.accuracy.readers import Context, read_results
     from fleetplan.errors import InputError
+    from fleetplan.validation import name_list
 
+    names = name_list("--factors", factors, "mbu,mfu_prefill")  # before reading any file
     cat = catalog_from(catalog)
     ctx = Context(
         engine=cat.engine(engine).engine if engine else None,
@@ -93,7 +95,6 @@ def calibrate(
             f"the files mix engine families ({', '.join(families)}); pick one with --engine "
             "or split the files"
         )
-    names = [f.strip() for f in factors.split(",") if f.strip()]
     prior = cat.engines[families[0]]
     # the GPU generations the runs cover: the fit keeps each under its ceilings there, and the
     # profile keeps every other generation's factors as they were
