@@ -308,3 +308,45 @@ def test_tenancy_quantile_zero_is_refused_by_the_option(cli) -> None:
         r = cli("tenancy", "--peak-gpus", "2,2", "--utilization", "0.5", "--quantile", value)
         assert r.code == 2 and "--quantile = " in r.err, r.err
         assert "accepted: a finite number in (0, 1]" in r.err, r.err
+
+
+_SKY = "InstanceType,AcceleratorName,AcceleratorCount,Region,Price,SpotPrice\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("g6e.xlarge,L40S,1,us-east-1,-1.861,", "line 2: Price = '-1.861'"),  # exit 0, empty
+        ("g6e.xlarge,L40S,1,us-east-1,inf,", "line 2: Price = 'inf'"),  # written as Infinity
+        ("g6e.xlarge,L40S,1,us-east-1,1.8,nan", "line 2: SpotPrice = 'nan'"),
+        ("g6e.xlarge,L40S,-1,us-east-1,1.8,", "line 2: AcceleratorCount = '-1'"),
+    ],
+)
+def test_import_offers_refuses_a_broken_row(cli, tmp_path, row, said):
+    csv = tmp_path / "vms.csv"
+    csv.write_text(_SKY + row + "\n")
+    r = cli("import-offers", str(csv), "--provider", "aws")
+    assert r.code == 2 and r.out == "" and said in r.err, r.err
+
+
+def test_import_offers_says_which_rows_it_left_out(cli, tmp_path):
+    """AcceleratorCount 0 (or a fraction of a GPU) and a price of 0 were dropped without a word;
+    an empty catalog was written and the command exited 0."""
+    csv = tmp_path / "vms.csv"
+    csv.write_text(_SKY + "a,L40S,0,r,1.8,\nb,L40S,0.5,r,1.8,\nc,L40S,1,r,0,\n")
+    r = cli("import-offers", str(csv), "--provider", "aws")
+    assert r.code == 0 and "skipped 3 row(s): line 2 (AcceleratorCount 0: " in r.err, r.err
+    assert "line 3 (AcceleratorCount 0.5: " in r.err and "line 4 (Price 0: " in r.err
+    j = cli("import-offers", str(csv), "--provider", "aws", "--json").json()
+    assert j["offers"] == [] and len(j["skipped_rows"]) == 3
+
+
+@pytest.mark.parametrize("as_of", ["notadate", "2026-13", "2026-02-30", "26-02", "2026-2"])
+def test_import_offers_as_of_is_an_iso_date(cli, tmp_path, as_of):
+    csv = tmp_path / "vms.csv"
+    csv.write_text(_SKY + "g6e.xlarge,L40S,1,us-east-1,1.861,\n")
+    r = cli("import-offers", str(csv), "--provider", "aws", "--as-of", as_of)
+    assert r.code == 2 and f"--as-of = {as_of!r}; expected an ISO date" in r.err, r.err
+    for ok in ("2026-02", "2026-02-28"):
+        r = cli("import-offers", str(csv), "--provider", "aws", "--as-of", ok)
+        assert r.code == 0 and f'as_of = "{ok}"' in r.out, r.err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -137,9 +137,12 @@ def import_offers(
 
     if out is not None:  # before any work
         check_output_file(out, "--out")
+    if as_of and not _iso_date(as_of):
+        raise InputError(f"--as-of = {as_of!r}; expected an ISO date, YYYY-MM-DD or YYYY-MM")
 
     offers: list[dict[str, object]] = []
     unknown: set[str] = set()
+    skipped: list[str] = []
     for cloud, csv_file in skypilot_files(path, provider):
         text = read_text(csv_file, "SkyPilot CSV", max_bytes=MAX_CSV_BYTES)
         found, missing = offers_from_skypilot(
@@ -148,6 +151,7 @@ def import_offers(
             catalog_from(catalog),
             source=f"SkyPilot catalog {csv_file}",
             as_of=as_of or date.today().isoformat(),
+            skipped=skipped,
         )
         offers += found
         unknown.update(missing)
@@ -159,6 +163,7 @@ def import_offers(
             {
                 "offers": offers,
                 "skipped_accelerators": sorted(unknown),
+                "skipped_rows": skipped,
                 "written_to": None if out is None else str(out),
             }
         )
@@ -169,3 +174,17 @@ def import_offers(
             f"skipped accelerators not in the catalog: {', '.join(sorted(unknown))}",
             file=sys.stderr,
         )
+    if skipped and not as_json:
+        more = f", and {len(skipped) - 5} more (--json lists them)" if len(skipped) > 5 else ""
+        print(f"skipped {len(skipped)} row(s): {', '.join(skipped[:5])}{more}", file=sys.stderr)
+
+
+def _iso_date(text: str) -> bool:
+    """`text` is a date as the catalog's `as_of` fields write it: YYYY-MM-DD or YYYY-MM."""
+    for fmt in ("%Y-%m-%d", "%Y-%m"):
+        try:
+            datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return len(text) == len(fmt) + 2  # zero-padded: 2026-1-5 is not how as_of is written
+    return False

@@ -31,13 +31,24 @@ SKYPILOT_NAMES = {"a100": "a100-40gb", "a100-80gb": "a100-80gb", "h100-mega": "h
 
 
 def offers_from_skypilot(
-    text: str, provider: str, catalog: Catalog, *, source: str, as_of: str
+    text: str,
+    provider: str,
+    catalog: Catalog,
+    *,
+    source: str,
+    as_of: str,
+    skipped: list[str] | None = None,
 ) -> tuple[list[dict[str, object]], list[str]]:
     """Offer tables (for a `--catalog` TOML `[[offers]]` array) and unknown accelerator names.
 
     One offer per (instance type, pricing, instance price), listing the regions sold at that
-    price; a region's spot price is the median over its availability zones."""
+    price; a region's spot price is the median over its availability zones. Rows SkyPilot
+    marks unusable (a price of 0, a fraction of a GPU or none) are left out, each appended to
+    `skipped` as "line N (why)"; a negative or non-finite count or price is an InputError."""
+    import math
     import statistics
+
+    skipped = [] if skipped is None else skipped
 
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in SKYPILOT_COLUMNS if c not in (reader.fieldnames or [])]
@@ -57,12 +68,19 @@ def offers_from_skypilot(
         except UnknownNameError:
             unknown.add(acc)
             continue
+        cell = row["AcceleratorCount"]
         try:
-            count = int(float(row["AcceleratorCount"]))
+            gpus = float(cell)
         except (TypeError, ValueError):
-            raise InputError(f"line {n}: AcceleratorCount = {row['AcceleratorCount']!r}") from None
-        if count < 1:
+            gpus = math.nan
+        if not math.isfinite(gpus) or gpus < 0:
+            raise InputError(f"line {n}: AcceleratorCount = {cell!r}; expected a number from 0")
+        if gpus < 1 or gpus != int(gpus):
+            skipped.append(
+                f"line {n} (AcceleratorCount {cell}: not a whole number of GPUs, 1 or more)"
+            )
             continue
+        count = int(gpus)
         for col, pricing in (("Price", "on-demand"), ("SpotPrice", "spot")):
             cell = (row.get(col) or "").strip()
             if not cell:
@@ -71,7 +89,11 @@ def offers_from_skypilot(
                 value = float(cell)
             except ValueError:
                 raise InputError(f"line {n}: {col} = {cell!r} is not a number") from None
-            if value > 0:
+            if not math.isfinite(value) or value < 0:
+                raise InputError(f"line {n}: {col} = {cell!r}; expected a finite price from 0")
+            if value == 0:
+                skipped.append(f"line {n} ({col} 0: not sold at that pricing)")
+            else:
                 region = (row.get("Region") or "").strip()
                 prices[(gpu, row["InstanceType"], pricing, count)][region].append(value)
     offers: list[dict[str, object]] = []
