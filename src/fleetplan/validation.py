@@ -289,20 +289,19 @@ def validate_mapping(model: type[M], data: Any, where: str, expected: str | None
 
 def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: field path, the value given and what is accepted."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown field {loc!r}")
-            continue
-        if err["type"] == "missing":
-            parts.append(f"missing field {loc!r}")
-            continue
-        value = err.get("input")
-        shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
-        parts.append(f"field {loc!r}{shown}: {msg}")
-    return "; ".join(parts)
+    return "; ".join(describe_error(err) for err in exc.errors())
+
+
+def describe_error(err: Any) -> str:
+    """One pydantic error (an item of `errors()`) as 'field 'a.b' = value: what is accepted'."""
+    loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field {loc!r}"
+    if err["type"] == "missing":
+        return f"missing field {loc!r}"
+    value = err.get("input")
+    shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
+    return f"field {loc!r}{shown}: {err['msg']}"
 
 
 def _short(value: Any, limit: int = 80) -> str:

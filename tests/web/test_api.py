@@ -219,3 +219,41 @@ def test_bodies_name_no_server_files(client: TestClient) -> None:
     sim = {**SIM, "arrivals": {"kind": "trace", "path": "/etc/hosts"}}
     r3 = client.post("/api/simulate", json=sim)
     assert r3.status_code == 422 and r3.json()["detail"][0]["loc"] == ["body", "arrivals", "path"]
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "field"),
+    [
+        (
+            "/api/fit",
+            '{"model": "llama-3.1-8b", "gpu_memory_utilization": NaN}',
+            "gpu_memory_utilization",
+        ),
+        ("/api/perf", '{"model": "llama-3.1-8b", "gpu": "h100", "tp": 1e400}', "tp"),
+        (
+            "/api/breakeven",
+            '{"api": ["gpt-4o-mini"], "gpu": "h100", "input_tokens": 5, '
+            '"output_tokens": 5, "usd_per_hour": Infinity}',
+            "usd_per_hour",
+        ),
+        ("/api/fit", '{"model": NaN}', "model"),
+    ],
+)
+def test_non_finite_numbers_are_422_naming_the_field(client, path, raw, field) -> None:
+    """Python's json reads NaN and Infinity; the 422 must not try to echo them back (a 500)."""
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["body", field] and field in d["msg"] and "input" not in d
+
+
+def test_a_body_that_is_not_json_is_one_line(client: TestClient) -> None:
+    r = client.post("/api/fit", content=b'{"model": ', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {
+            "loc": ["body"],
+            "msg": "body is not JSON: Expecting value at character 10",
+            "type": "json_invalid",
+        }
+    ]

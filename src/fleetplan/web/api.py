@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetplan.web.bridge import CliResult, options, run_cli
+from fleetplan.web.checks import validation_error
 from fleetplan.web.jobs import Jobs
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -215,6 +217,7 @@ def create_app(
         "matching `fleetplan` command prints with `--json`.",
     )
     jobs = Jobs(max_jobs=max_jobs)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
 

@@ -1,0 +1,40 @@
+"""The web API's checks on a request before a command runs, and the shape of their errors.
+
+Every refusal is a 4xx whose `detail` lists `{"loc", "msg", "type"}` items: `loc` the field,
+`msg` one line naming the field, the value and what is accepted (the wording of
+`validation.describe_error`, the same as the command line's) — never the raw input echoed
+back, which could be a megabyte long or a NaN that JSON cannot carry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from fleetplan.validation import describe_error
+
+
+def detail(loc: list[Any], msg: str, kind: str = "value_error") -> dict[str, Any]:
+    """One item of a 422's `detail`."""
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def _item(err: Any) -> dict[str, Any]:
+    loc = list(err["loc"])
+    if err["type"] == "json_invalid":  # loc is ["body", character offset]
+        why = (err.get("ctx") or {}).get("error", "not JSON")
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return detail(["body"], f"body is not JSON: {why}{where}", "json_invalid")
+    shown = (
+        {**err, "loc": loc[1:] or ["body"]} if loc and loc[0] in ("body", "query", "path") else err
+    )
+    return detail(loc, describe_error(shown), err["type"])
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """A request FastAPI could not validate: 422 with one line per field."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [_item(e) for e in exc.errors()]}, 422)
