@@ -257,3 +257,18 @@ def test_a_body_that_is_not_json_is_one_line(client: TestClient) -> None:
             "type": "json_invalid",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"tp": "2"}, "tp"),
+        ({"tp": True}, "tp"),
+        ({"context": "8192"}, "context"),
+        ({"gpu_memory_utilization": "0.9"}, "gpu_memory_utilization"),
+    ],
+)
+def test_a_string_or_bool_is_not_silently_a_number(client, body, field) -> None:
+    r = client.post("/api/fit", json={"model": "llama-3.1-8b", "gpu": "h100", **body})
+    assert r.status_code == 422, r.text[:200]
+    assert r.json()["detail"][0]["loc"] == ["body", field]

@@ -42,7 +42,8 @@ def _version() -> str:
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as strict as a scenario file (scenario._M): "2" or true is not silently a number
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class FitBody(_Body):
