@@ -272,3 +272,15 @@ def test_a_string_or_bool_is_not_silently_a_number(client, body, field) -> None:
     r = client.post("/api/fit", json={"model": "llama-3.1-8b", "gpu": "h100", **body})
     assert r.status_code == 422, r.text[:200]
     assert r.json()["detail"][0]["loc"] == ["body", field]
+
+
+@pytest.mark.parametrize("path", ["/api/fit", "/api/perf"])
+def test_a_value_that_looks_like_an_option_stays_a_value(client, path) -> None:
+    """`"model": "--help"` printed the command's help as a 200 application/json."""
+    r = client.post(path, json={"model": "--help", "gpu": "h100"})
+    assert r.status_code == 422, r.text[:200]
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["body", "model"] and "unknown model '--help'" in d["msg"]
+    be = {"api": ["--version"], "gpu": "h100", "input_tokens": 5, "output_tokens": 5}
+    r2 = client.post("/api/breakeven", json={**be, "model": "llama-3.1-8b"})
+    assert r2.status_code == 422 and "unknown api model '--version'" in r2.text

@@ -307,17 +307,17 @@ def create_app(
     @app.post("/api/fit")
     def fit(body: FitBody) -> Response:
         data = body.model_dump(exclude_none=True)
-        return _cli_response(run_cli(["fit", *options(data, ("model",)), "--json"]), list(data))
+        return _cli_response(run_cli(["fit", "--json", *options(data, ("model",))]), list(data))
 
     @app.post("/api/perf")
     def perf(body: PerfBody) -> Response:
         data = body.model_dump(exclude_none=True)
-        return _cli_response(run_cli(["perf", *options(data, ("model",)), "--json"]), list(data))
+        return _cli_response(run_cli(["perf", "--json", *options(data, ("model",))]), list(data))
 
     @app.post("/api/breakeven")
     def breakeven(body: BreakevenBody) -> Response:
         data = body.model_dump(exclude_none=True)
-        return _cli_response(run_cli(["breakeven", *options(data), "--json"]), list(data))
+        return _cli_response(run_cli(["breakeven", "--json", *options(data)]), list(data))
 
     @app.get("/api/catalog/{kind}")
     def catalog(kind: str) -> Response:

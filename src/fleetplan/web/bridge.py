@@ -58,9 +58,12 @@ def run_cli(args: list[str]) -> CliResult:
 
 
 def options(body: dict[str, Any], positional: tuple[str, ...] = ()) -> list[str]:
-    """A JSON body as command-line options: `{"input_tokens": 512}` -> `--input-tokens 512`;
-    lists repeat the option, `true` is a flag, `false` and `null` are left out."""
-    args = [str(body[k]) for k in positional if body.get(k) is not None]
+    """A JSON body as command-line options: `{"input_tokens": 512}` -> `--input-tokens=512`;
+    lists repeat the option, `true` is a flag, `false` and `null` are left out. Values are
+    joined to their option and positional arguments follow `--`, so a value that starts with
+    a dash (`"model": "--help"`) stays a value and never becomes an option. Put the command's
+    own options before these."""
+    args = []
     for key, value in body.items():
         if key in positional or value is None or value is False:
             continue
@@ -68,11 +71,10 @@ def options(body: dict[str, Any], positional: tuple[str, ...] = ()) -> list[str]
         if value is True:
             args.append(flag)
         elif isinstance(value, list):
-            for v in value:
-                args += [flag, _text(v)]
+            args += [f"{flag}={_text(v)}" for v in value]
         else:
-            args += [flag, _text(value)]
-    return args
+            args.append(f"{flag}={_text(value)}")
+    return [*args, "--", *(str(body[k]) for k in positional if body.get(k) is not None)]
 
 
 def _text(v: Any) -> str:
