@@ -284,3 +284,15 @@ def test_a_value_that_looks_like_an_option_stays_a_value(client, path) -> None:
     be = {"api": ["--version"], "gpu": "h100", "input_tokens": 5, "output_tokens": 5}
     r2 = client.post("/api/breakeven", json={**be, "model": "llama-3.1-8b"})
     assert r2.status_code == 422 and "unknown api model '--version'" in r2.text
+
+
+@pytest.mark.parametrize("model", ["/etc", "/etc/hostname", "x.json"])
+@pytest.mark.parametrize("path", ["/api/fit", "/api/perf", "/api/plan"])
+def test_no_endpoint_reads_a_server_file_as_a_model(client, path, model) -> None:
+    """fit and perf read any path as a model config ('/etc/hostname is not valid JSON'), and
+    plan refused only names ending in .json (a folder was searched for a config.json)."""
+    body = client.get("/api/example").json() if path == "/api/plan" else {"gpu": "h100"}
+    r = client.post(path, json={**body, "model": model})
+    assert r.status_code == 422, r.text[:200]
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["body", "model"] and "reads no files on the server" in d["msg"]

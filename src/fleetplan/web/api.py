@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetplan.web.bridge import CliResult, options, run_cli
-from fleetplan.web.checks import validation_error
+from fleetplan.web.checks import refuse_paths, validation_error
 from fleetplan.web.jobs import Jobs
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -157,27 +157,6 @@ class BodyLimit:
         await JSONResponse({"detail": msg}, 413)(scope, receive, send)
 
 
-# fields that name a file on the machine that reads the scenario: the web API reads no server
-# files on a caller's behalf (a config.json is pasted as `config_json` instead)
-PATH_FIELDS = frozenset({"csv", "path", "forecast", "trace"})
-
-
-def refuse_paths(data: Any, where: tuple[str, ...] = ()) -> None:
-    """422 naming the first field of `data` that names a server file."""
-    if isinstance(data, dict):
-        for k, v in data.items():
-            here = (*where, str(k))
-            if k in PATH_FIELDS or (k == "model" and isinstance(v, str) and v.endswith(".json")):
-                msg = "the web API reads no files on the server; paste a config.json as config_json"
-                if k != "model":
-                    msg = f"{k}: the web API reads no files on the server (give the data inline)"
-                raise HTTPException(422, [{"loc": ["body", *here], "msg": msg}])
-            refuse_paths(v, here)
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            refuse_paths(v, (*where, str(i)))
-
-
 def _scenario_dir(body: dict[str, Any], tmp: Path) -> Path:
     """Write a scenario body (and a pasted config.json) where `fleetplan plan` can read it."""
     refuse_paths({k: v for k, v in body.items() if k != "config_json"})
@@ -307,16 +286,19 @@ def create_app(
     @app.post("/api/fit")
     def fit(body: FitBody) -> Response:
         data = body.model_dump(exclude_none=True)
+        refuse_paths(data)
         return _cli_response(run_cli(["fit", "--json", *options(data, ("model",))]), list(data))
 
     @app.post("/api/perf")
     def perf(body: PerfBody) -> Response:
         data = body.model_dump(exclude_none=True)
+        refuse_paths(data)
         return _cli_response(run_cli(["perf", "--json", *options(data, ("model",))]), list(data))
 
     @app.post("/api/breakeven")
     def breakeven(body: BreakevenBody) -> Response:
         data = body.model_dump(exclude_none=True)
+        refuse_paths(data)
         return _cli_response(run_cli(["breakeven", "--json", *options(data)]), list(data))
 
     @app.get("/api/catalog/{kind}")

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from fleetplan.catalog.hf_config import looks_like_path
 from fleetplan.validation import describe_error
+
+# fields that name a file on the machine that reads the body: the web API reads no server files
+# on a caller's behalf (a plan's config.json is pasted as `config_json` instead)
+PATH_FIELDS = frozenset({"csv", "path", "forecast", "trace"})
 
 
 def detail(loc: list[Any], msg: str, kind: str = "value_error") -> dict[str, Any]:
@@ -38,3 +43,24 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """A request FastAPI could not validate: 422 with one line per field."""
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": [_item(e) for e in exc.errors()]}, 422)
+
+
+def refuse_paths(data: Any, where: tuple[str, ...] = ()) -> None:
+    """422 naming the first field of `data` that names a server file: a path field, or a
+    `model` the catalog would read as a config.json path (`catalog.resolve_model`)."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            here = (*where, str(k))
+            if k == "model" and isinstance(v, str) and looks_like_path(v):
+                msg = (
+                    f"model = {v!r}: the web API reads no files on the server; give a catalog "
+                    "model id or alias (`fleetplan models`), or paste a config.json as config_json"
+                )
+                raise HTTPException(422, [detail(["body", *here], msg)])
+            if k in PATH_FIELDS:
+                msg = f"{k}: the web API reads no files on the server (give the data inline)"
+                raise HTTPException(422, [detail(["body", *here], msg)])
+            refuse_paths(v, here)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            refuse_paths(v, (*where, str(i)))
