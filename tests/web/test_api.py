@@ -296,3 +296,36 @@ def test_no_endpoint_reads_a_server_file_as_a_model(client, path, model) -> None
     assert r.status_code == 422, r.text[:200]
     d = r.json()["detail"][0]
     assert d["loc"] == ["body", "model"] and "reads no files on the server" in d["msg"]
+
+
+@pytest.mark.parametrize("path", ["/api/plan", "/api/scenario.yaml", "/api/deploy"])
+def test_scenario_bodies_refuse_non_finite_numbers_anywhere(client, path) -> None:
+    """A NaN name was planned as the scenario "NaN"; a NaN peak was blamed as the string 'NaN';
+    scenario.yaml wrote `.nan` into the file."""
+    body = json.dumps(client.get("/api/example").json())
+    for old, new, loc in [
+        ('"name": "chat assistant, Llama 3.1 8B"', '"name": NaN', ["body", "name"]),
+        ('"peak_qps": 50', '"peak_qps": Infinity', ["body", "traffic", "peak_qps"]),
+        ('"p95": 2800', '"p95": -1e400', ["body", "input_tokens", "p95"]),
+    ]:
+        raw = body.replace(old, new)
+        r = client.post(path, content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (new, r.text[:200])
+        d = r.json()["detail"][0]
+        assert d["loc"] == loc and "expected a finite number" in d["msg"]
+
+
+def test_scenario_yaml_refuses_what_plan_would_refuse(client: TestClient) -> None:
+    """It wrote any body as a scenario file: a negative peak, a string for a number, a
+    misspelt field; the file then failed in `fleetplan plan`."""
+    body = client.get("/api/example").json()
+    for patch, loc in [
+        ({"traffic": {**body["traffic"], "peak_qps": -50}}, ["body", "traffic", "peak_qps"]),
+        ({"headroom": "0.7"}, ["body", "headroom"]),
+        ({"no_such_field": 1}, ["body", "no_such_field"]),
+    ]:
+        r = client.post("/api/scenario.yaml", json={**body, **patch})
+        assert r.status_code == 422, (patch, r.text[:200])
+        assert r.json()["detail"][0]["loc"] == loc
+    ok = client.post("/api/scenario.yaml", json=body)
+    assert ok.status_code == 200 and "peak_qps: 50" in ok.text

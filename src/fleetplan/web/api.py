@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetplan.web.bridge import CliResult, options, run_cli
-from fleetplan.web.checks import refuse_paths, validation_error
+from fleetplan.web.checks import check_body, validation_error
 from fleetplan.web.jobs import Jobs
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -157,14 +157,22 @@ class BodyLimit:
         await JSONResponse({"detail": msg}, 413)(scope, receive, send)
 
 
-def _scenario_dir(body: dict[str, Any], tmp: Path) -> Path:
-    """Write a scenario body (and a pasted config.json) where `fleetplan plan` can read it."""
-    refuse_paths({k: v for k, v in body.items() if k != "config_json"})
+def _scenario(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A scenario body's fields and its pasted config.json, or a 422 for a field that names a
+    server file, a number that is not finite or a `config_json` that is not an object."""
     body = dict(body)
     config = body.pop("config_json", None)
+    check_body(body)
+    if config is not None and not isinstance(config, dict):
+        raise HTTPException(422, [_detail("config_json", "expected a JSON object")])
+    check_body(config, ("config_json",))
+    return body, config
+
+
+def _scenario_dir(body: dict[str, Any], tmp: Path) -> Path:
+    """Write a scenario body (and a pasted config.json) where `fleetplan plan` can read it."""
+    body, config = _scenario(body)
     if config is not None:
-        if not isinstance(config, dict):
-            raise HTTPException(422, [_detail("config_json", "expected a JSON object")])
         (tmp / "config.json").write_text(json.dumps(config), encoding="utf-8")
         body["model"] = "config.json"
     path = tmp / "scenario.yaml"
@@ -172,8 +180,26 @@ def _scenario_dir(body: dict[str, Any], tmp: Path) -> Path:
     return path
 
 
+def _check_scenario(body: dict[str, Any]) -> None:
+    """422 naming the field when `body` is not a scenario `fleetplan plan` would read (its
+    schema; catalog names are the plan's to check)."""
+    from fleetplan.errors import FleetplanError
+    from fleetplan.scenario import parse_scenario
+
+    scenario, config = _scenario(body)
+    try:
+        parse_scenario({**scenario, "model": "config.json"} if config else scenario, "body")
+    except FleetplanError as exc:
+        msg = str(exc).removeprefix("body: ")
+        raise HTTPException(422, [_detail_at(_blame(msg, list(scenario)), msg)]) from None
+
+
 def _detail(field: str, msg: str) -> dict[str, Any]:
-    return {"loc": ["body", field], "msg": msg, "type": "value_error"}
+    return _detail_at([field], msg)
+
+
+def _detail_at(loc: list[str], msg: str) -> dict[str, Any]:
+    return {"loc": ["body", *loc], "msg": msg, "type": "value_error"}
 
 
 def _builtin_scenario() -> dict[str, Any]:
@@ -276,6 +302,8 @@ def create_app(
         """A scenario body as the YAML file `fleetplan plan` reads."""
         import yaml
 
+        if body:
+            _check_scenario(body)
         text = yaml.safe_dump(body or _builtin_scenario(), sort_keys=False)
         return Response(
             text,
@@ -286,19 +314,19 @@ def create_app(
     @app.post("/api/fit")
     def fit(body: FitBody) -> Response:
         data = body.model_dump(exclude_none=True)
-        refuse_paths(data)
+        check_body(data)
         return _cli_response(run_cli(["fit", "--json", *options(data, ("model",))]), list(data))
 
     @app.post("/api/perf")
     def perf(body: PerfBody) -> Response:
         data = body.model_dump(exclude_none=True)
-        refuse_paths(data)
+        check_body(data)
         return _cli_response(run_cli(["perf", "--json", *options(data, ("model",))]), list(data))
 
     @app.post("/api/breakeven")
     def breakeven(body: BreakevenBody) -> Response:
         data = body.model_dump(exclude_none=True)
-        refuse_paths(data)
+        check_body(data)
         return _cli_response(run_cli(["breakeven", "--json", *options(data)]), list(data))
 
     @app.get("/api/catalog/{kind}")
@@ -311,7 +339,7 @@ def create_app(
     def simulate(body: SimulateBody) -> dict[str, Any]:
         """Start a simulation job; poll `GET /api/simulate/{id}` for progress and the result."""
         data = body.model_dump()
-        refuse_paths(data)
+        check_body(data)
         return jobs.submit(data).status()
 
     @app.get("/api/simulate/{job_id}")

@@ -15,7 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fleetplan.catalog.hf_config import looks_like_path
-from fleetplan.validation import describe_error
+from fleetplan.errors import InputError
+from fleetplan.validation import describe_error, finite
 
 # fields that name a file on the machine that reads the body: the web API reads no server files
 # on a caller's behalf (a plan's config.json is pasted as `config_json` instead)
@@ -45,9 +46,10 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": [_item(e) for e in exc.errors()]}, 422)
 
 
-def refuse_paths(data: Any, where: tuple[str, ...] = ()) -> None:
-    """422 naming the first field of `data` that names a server file: a path field, or a
-    `model` the catalog would read as a config.json path (`catalog.resolve_model`)."""
+def check_body(data: Any, where: tuple[str, ...] = ()) -> None:
+    """422 naming the first field of `data` that names a server file (a path field, or a
+    `model` the catalog would read as a config.json path: `catalog.resolve_model`) or holds a
+    number that is not finite (Python's json reads NaN, Infinity and 1e400)."""
     if isinstance(data, dict):
         for k, v in data.items():
             here = (*where, str(k))
@@ -60,7 +62,12 @@ def refuse_paths(data: Any, where: tuple[str, ...] = ()) -> None:
             if k in PATH_FIELDS:
                 msg = f"{k}: the web API reads no files on the server (give the data inline)"
                 raise HTTPException(422, [detail(["body", *here], msg)])
-            refuse_paths(v, here)
+            check_body(v, here)
     elif isinstance(data, list):
         for i, v in enumerate(data):
-            refuse_paths(v, (*where, str(i)))
+            check_body(v, (*where, str(i)))
+    elif isinstance(data, float):
+        try:
+            finite(".".join(where) or "body", data)
+        except InputError as exc:
+            raise HTTPException(422, [detail(["body", *where], str(exc))]) from None
