@@ -329,3 +329,12 @@ def test_scenario_yaml_refuses_what_plan_would_refuse(client: TestClient) -> Non
         assert r.json()["detail"][0]["loc"] == loc
     ok = client.post("/api/scenario.yaml", json=body)
     assert ok.status_code == 200 and "peak_qps: 50" in ok.text
+
+
+@pytest.mark.parametrize(("field", "value"), [("gpu", "nope"), ("model", "nope"), ("engine", "x")])
+def test_simulate_refuses_unknown_names_up_front(client, field, value) -> None:
+    """An unknown GPU or model was accepted (202) and the job failed later."""
+    r = client.post("/api/simulate", json={**SIM, field: value})
+    assert r.status_code == 422, r.text[:200]
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["body", field] and f"unknown {field} '{value}'" in d["msg"]

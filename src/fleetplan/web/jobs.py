@@ -68,6 +68,7 @@ class Jobs:
 
         try:
             sc = parse_scenario(body, "body")
+            _resolve_names(sc)
             n = expected_requests(sc.arrivals)
         except FleetplanError as exc:
             raise HTTPException(422, [_detail(_field(str(exc), body), str(exc))]) from None
@@ -107,6 +108,19 @@ class Jobs:
         done = [j for j in self._jobs.values() if j.state in ("done", "failed")]
         for j in done[: max(0, len(done) - KEEP)]:
             del self._jobs[j.id]
+
+
+def _resolve_names(sc: Any) -> None:
+    """Raise the catalog's UnknownNameError for a model, GPU or engine the simulation would
+    only look up once running (a job accepted with 202, then failed)."""
+    if sc.service.kind != "roofline":
+        return
+    from fleetplan.catalog import load_catalog, resolve_model
+
+    cat = load_catalog()
+    resolve_model(cat, sc.model)
+    cat.gpu(sc.gpu)
+    cat.engine(sc.engine)
 
 
 def _field(message: str, body: dict[str, Any]) -> str:
