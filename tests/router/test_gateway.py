@@ -106,3 +106,23 @@ def test_upstream_4xx_passes_through_without_retry(upstream, gateway):
     with pytest.raises(openai.BadRequestError):
         client(gs.url).chat.completions.create(model="m", messages=MSG)
     assert a.requests + b.requests == 1
+
+
+def test_unknown_paths_and_methods_answer_in_openai_error_shape(upstream, gateway):
+    """They were Starlette's plain-text "Not Found" / "Method Not Allowed"."""
+    _, srv = upstream("a")
+    _, gs = gateway([provider("a", srv.url)])
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    with httpx.Client(base_url=gs.url, headers=h, timeout=10) as c:
+        for method, path, status, code in [
+            ("POST", "/v1/embeddings", 404, "unknown_url"),
+            ("GET", "/v1/models/m", 404, "unknown_url"),
+            ("GET", "/v1/chat/completions", 405, "bad_method"),
+            ("POST", "/v1/models", 405, "bad_method"),
+        ]:
+            r = c.request(method, path, json={})
+            assert r.status_code == status, (method, path)
+            err = r.json()["error"]
+            assert err["type"] == "invalid_request_error" and err["code"] == code
+            assert f"{method} {path}" in err["message"] and "/v1/chat/completions" in err["message"]
+        assert "POST" in c.get("/v1/chat/completions").headers["allow"]

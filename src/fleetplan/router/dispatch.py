@@ -5,6 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 _PATHS = {"/v1/chat/completions": "chat/completions", "/v1/completions": "completions"}
+_SERVED = (
+    "POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics"
+)
+
+
+async def _route_error(request: Any, exc: Any) -> Any:
+    """An unknown path (404) or method (405) in OpenAI's error shape, as every other refusal:
+    clients read `error.message`, not Starlette's plain-text "Not Found"."""
+    from starlette.responses import JSONResponse
+
+    from fleetplan.router.relay import error_body
+
+    asked = f"{request.method} {request.url.path[:100]}"
+    if exc.status_code == 405:
+        msg, code = f"{asked}: method not allowed; this gateway serves {_SERVED}", "bad_method"
+    else:
+        msg, code = f"{asked}: no such endpoint; this gateway serves {_SERVED}", "unknown_url"
+    body = error_body(msg, "invalid_request_error", code)
+    return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
+
+
+ROUTE_ERRORS = {404: _route_error, 405: _route_error}
 
 
 class Dispatch:

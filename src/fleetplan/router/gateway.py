@@ -25,7 +25,7 @@ from typing import Any
 
 from fleetplan.router.admission import Admission, Shed
 from fleetplan.router.config import Provider, RouterConfig
-from fleetplan.router.dispatch import Dispatch
+from fleetplan.router.dispatch import ROUTE_ERRORS, Dispatch
 from fleetplan.router.health import Breaker, check_loop
 from fleetplan.router.key_admission import admit_key, settle_key
 from fleetplan.router.keys import VirtualKey, open_keys
@@ -120,7 +120,8 @@ class Gateway:
             Route("/health", self._health, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
         ]
-        return Dispatch(Starlette(routes=routes, lifespan=lifespan), self._proxy)
+        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=ROUTE_ERRORS)
+        return Dispatch(app, self._proxy)
 
     async def start(self) -> None:
         from fleetplan.router.upstream import session
