@@ -338,3 +338,11 @@ def test_simulate_refuses_unknown_names_up_front(client, field, value) -> None:
     assert r.status_code == 422, r.text[:200]
     d = r.json()["detail"][0]
     assert d["loc"] == ["body", field] and f"unknown {field} '{value}'" in d["msg"]
+
+
+def test_a_simulate_error_naming_no_field_is_the_body(client: TestClient) -> None:
+    """It came back at loc ["body", "body"]."""
+    r = client.post("/api/simulate", json={})
+    assert r.status_code == 422
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["body"] and "model" in d["msg"]

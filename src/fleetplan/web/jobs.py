@@ -123,15 +123,16 @@ def _resolve_names(sc: Any) -> None:
     cat.engine(sc.engine)
 
 
-def _field(message: str, body: dict[str, Any]) -> str:
-    """The top-level body field a simulator error names (`replicas = 0: …`, `arrivals.kind`)."""
+def _field(message: str, body: dict[str, Any]) -> str | None:
+    """The top-level body field a simulator error names (`replicas = 0: …`, `arrivals.kind`);
+    None when it names none (the whole body)."""
     import re
 
     for key in sorted(body, key=len, reverse=True):
         if re.search(rf"(?:^|[\s'\"]){re.escape(key)}(?:[.\[ :'\"]|$)", message):
             return key
-    return "body"
+    return None
 
 
-def _detail(field: str, msg: str) -> dict[str, Any]:
-    return {"loc": ["body", field], "msg": msg, "type": "value_error"}
+def _detail(field: str | None, msg: str) -> dict[str, Any]:
+    return {"loc": ["body", field] if field else ["body"], "msg": msg, "type": "value_error"}
