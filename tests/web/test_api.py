@@ -25,6 +25,20 @@ SIM = {
 }
 
 
+CONFIG = {  # a pasted Hugging Face config.json (Llama 3.1 8B)
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "max_position_embeddings": 131072,
+    "torch_dtype": "bfloat16",
+}
+
+
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     return TestClient(create_app(max_body_bytes=200_000))
@@ -65,18 +79,7 @@ def test_plan_bad_field_is_422_naming_it(client: TestClient) -> None:
 
 def test_plan_with_a_pasted_config_json(client: TestClient) -> None:
     body = client.get("/api/example").json()
-    body["config_json"] = {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": 4096,
-        "intermediate_size": 14336,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "vocab_size": 128256,
-        "max_position_embeddings": 131072,
-        "torch_dtype": "bfloat16",
-    }
+    body["config_json"] = CONFIG
     r = client.post("/api/plan", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["recommended"] is not None
@@ -346,3 +349,21 @@ def test_a_simulate_error_naming_no_field_is_the_body(client: TestClient) -> Non
     assert r.status_code == 422
     d = r.json()["detail"][0]
     assert d["loc"] == ["body"] and "model" in d["msg"]
+
+
+def test_scenario_yaml_with_a_pasted_config_is_a_file_plan_reads(client, cli, tmp_path) -> None:
+    """It wrote `config_json` into the file, a field `fleetplan plan` refuses as unknown."""
+    import yaml
+
+    body = {**client.get("/api/example").json(), "config_json": CONFIG}
+    r = client.post("/api/scenario.yaml", json=body)
+    assert r.status_code == 200, r.text[:200]
+    assert r.text.startswith("# model: the config.json pasted as config_json")
+    scenario = yaml.safe_load(r.text)
+    assert "config_json" not in scenario and scenario["model"] == "config.json"
+    (tmp_path / "scenario.yaml").write_text(r.text, encoding="utf-8")
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG), encoding="utf-8")
+    out = cli("plan", str(tmp_path / "scenario.yaml"), "--json")
+    assert out.code == 0, out.err
+    web = client.post("/api/plan", json=body).json()["recommended"]
+    assert out.json()["recommended"]["usd_per_month"] == web["usd_per_month"]

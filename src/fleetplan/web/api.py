@@ -28,6 +28,9 @@ from fleetplan.web.jobs import Jobs
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 BUILTIN_SCENARIO = "chat-8b.yaml"
 CATALOGS = ("gpus", "models", "offers", "engines", "precisions")
+CONFIG_NOTE = (
+    "# model: the config.json pasted as config_json; save it as config.json beside this file\n"
+)
 # the scenario's fields as JSON (docs/scenario.md); empty = the built-in example
 ScenarioBody = Annotated[dict[str, Any] | None, Body()]
 
@@ -299,12 +302,17 @@ def create_app(
 
     @app.post("/api/scenario.yaml")
     def scenario_yaml(body: ScenarioBody = None) -> Response:
-        """A scenario body as the YAML file `fleetplan plan` reads."""
+        """A scenario body as the YAML file `fleetplan plan` reads; with a pasted config.json
+        its `model` is `config.json`, the file to save beside it (plan takes no inline config)."""
         import yaml
 
         if body:
             _check_scenario(body)
-        text = yaml.safe_dump(body or _builtin_scenario(), sort_keys=False)
+        scenario, config = _scenario(body) if body else (_builtin_scenario(), None)
+        note = ""
+        if config is not None:  # plan reads a pasted config.json by path, as /api/plan does
+            scenario, note = {**scenario, "model": "config.json"}, CONFIG_NOTE
+        text = note + yaml.safe_dump(scenario, sort_keys=False)
         return Response(
             text,
             media_type="application/yaml",
