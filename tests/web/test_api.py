@@ -367,3 +367,26 @@ def test_scenario_yaml_with_a_pasted_config_is_a_file_plan_reads(client, cli, tm
     assert out.code == 0, out.err
     web = client.post("/api/plan", json=body).json()["recommended"]
     assert out.json()["recommended"]["usd_per_month"] == web["usd_per_month"]
+
+
+@pytest.mark.parametrize("path", ["/api/plan", "/api/fit", "/api/simulate", "/api/scenario.yaml"])
+@pytest.mark.parametrize(("ctype", "named"), [("text/plain", "'text/plain'"), (None, "no Content")])
+def test_a_body_not_sent_as_json_is_415_naming_the_type(client, path, ctype, named) -> None:
+    """It was a 422 "Input should be a valid dictionary" quoting the body back."""
+    raw = json.dumps({"model": "llama-3.1-8b"}).encode()
+    r = client.post(path, content=raw, headers={"content-type": ctype} if ctype else {})
+    assert r.status_code == 415, r.text[:200]
+    d = r.json()["detail"][0]
+    assert d["loc"] == ["header", "content-type"] and named in d["msg"]
+    assert "application/json" in d["msg"] and "llama" not in d["msg"]
+
+
+def test_json_types_and_an_empty_body_pass_the_content_type_check(client: TestClient) -> None:
+    raw = json.dumps({"model": "llama-3.1-8b", "gpu": "h100"})
+    for ctype in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        r = client.post("/api/fit", content=raw, headers={"content-type": ctype})
+        assert r.status_code == 200, (ctype, r.text[:200])
+    # an empty body declares nothing: the built-in example, whatever the header says
+    for headers in ({}, {"content-type": "text/plain"}):
+        y = client.post("/api/scenario.yaml", headers=headers)
+        assert y.status_code == 200 and "model: llama-3.1-8b" in y.text

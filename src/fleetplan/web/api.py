@@ -15,14 +15,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetplan.web.bridge import CliResult, options, run_cli
-from fleetplan.web.checks import check_body, validation_error
+from fleetplan.web.checks import check_body, json_content, validation_error
 from fleetplan.web.jobs import Jobs
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -224,6 +224,7 @@ def create_app(
         version=version,
         description="Plan, price and route LLM inference. Each endpoint answers what the "
         "matching `fleetplan` command prints with `--json`.",
+        dependencies=[Depends(json_content)],
     )
     jobs = Jobs(max_jobs=max_jobs)
     app.add_exception_handler(RequestValidationError, validation_error)

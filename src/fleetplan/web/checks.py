@@ -8,6 +8,7 @@ back, which could be a megabyte long or a NaN that JSON cannot carry.
 
 from __future__ import annotations
 
+import email.message
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -44,6 +45,28 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """A request FastAPI could not validate: 422 with one line per field."""
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": [_item(e) for e in exc.errors()]}, 422)
+
+
+def _is_json(content_type: str) -> bool:
+    """Whether FastAPI reads a body of this type as JSON: application/json or a +json type."""
+    m = email.message.Message()
+    m["content-type"] = content_type
+    sub = m.get_content_subtype()
+    return m.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+async def json_content(request: Request) -> None:
+    """415 for a POST whose body is not declared JSON (FastAPI hands such a body to validation
+    as bytes: "should be a valid dictionary", quoting it). An empty body declares nothing and
+    passes, whatever its type: on plan, deploy and scenario.yaml it is the built-in example."""
+    if request.method != "POST" or not await request.body():
+        return
+    given = request.headers.get("content-type")
+    if given is not None and _is_json(given):
+        return
+    what = f"Content-Type {given[:100]!r}" if given is not None else "no Content-Type"
+    msg = f"{what}: the body must be JSON, sent with Content-Type: application/json"
+    raise HTTPException(415, [detail(["header", "content-type"], msg, "unsupported_media_type")])
 
 
 def check_body(data: Any, where: tuple[str, ...] = ()) -> None:
