@@ -390,3 +390,20 @@ def test_json_types_and_an_empty_body_pass_the_content_type_check(client: TestCl
     for headers in ({}, {"content-type": "text/plain"}):
         y = client.post("/api/scenario.yaml", headers=headers)
         assert y.status_code == 200 and "model: llama-3.1-8b" in y.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "said"),
+    [
+        (b'{"model": "\xff"}', "json_invalid", "byte 0xff at position 11"),
+        (b'{"model": ' + b"[" * 5000 + b"]" * 5000 + b"}", "json_too_deep", "nested too deeply"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/plan", "/api/fit"])
+def test_a_body_that_is_not_utf8_or_too_deep_says_so(client, path, raw, kind, said) -> None:
+    """Both were a 400 "There was an error parsing the body"."""
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text[:200]
+    [d] = r.json()["detail"]
+    assert d["loc"] == ["body"] and d["type"] == kind
+    assert said in d["msg"] and "a JSON object in UTF-8" in d["msg"]

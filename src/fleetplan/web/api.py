@@ -20,9 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.web.bridge import CliResult, options, run_cli
-from fleetplan.web.checks import check_body, json_content, validation_error
+from fleetplan.web.checks import check_body, http_error, json_content, validation_error
 from fleetplan.web.jobs import Jobs
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -228,6 +229,7 @@ def create_app(
     )
     jobs = Jobs(max_jobs=max_jobs)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
 

@@ -12,8 +12,10 @@ import email.message
 from typing import Any
 
 from fastapi import HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.catalog.hf_config import looks_like_path
 from fleetplan.errors import InputError
@@ -67,6 +69,27 @@ async def json_content(request: Request) -> None:
     what = f"Content-Type {given[:100]!r}" if given is not None else "no Content-Type"
     msg = f"{what}: the body must be JSON, sent with Content-Type: application/json"
     raise HTTPException(415, [detail(["header", "content-type"], msg, "unsupported_media_type")])
+
+
+async def http_error(request: Request, exc: Exception) -> Any:
+    """FastAPI's answer to an HTTPException, except its 400 "There was an error parsing the
+    body" for a JSON body it could not decode: a 422 saying what is wrong with the body."""
+    assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        bad = cause.object[cause.start : cause.start + 1].hex()
+        msg = (
+            f"body is not UTF-8: byte 0x{bad} at position {cause.start} ({cause.reason}); "
+            "accepted: a JSON object in UTF-8"
+        )
+        return JSONResponse({"detail": [detail(["body"], msg, "json_invalid")]}, 422)
+    if exc.status_code == 400 and isinstance(cause, RecursionError):
+        msg = (
+            "body is nested too deeply to read (JSON's reader stops near 1,000 levels); "
+            "accepted: a JSON object in UTF-8, nested a few levels"
+        )
+        return JSONResponse({"detail": [detail(["body"], msg, "json_too_deep")]}, 422)
+    return await http_exception_handler(request, exc)
 
 
 def check_body(data: Any, where: tuple[str, ...] = ()) -> None:
