@@ -68,3 +68,69 @@ def test_completions_fields(upstream, gateway, body, param):
     h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
     r = httpx.post(f"{gs.url}/v1/completions", json=body, headers=h)
     assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
+TOOL_CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+BAD_SHAPES = [
+    ("chat", {"messages": [{"content": "hi"}]}, "messages[0].role"),
+    ("chat", {"messages": [*MSG, {"role": 3, "content": "hi"}]}, "messages[1].role"),
+    ("chat", {"messages": [{"role": "bot", "content": "hi"}]}, "messages[0].role"),
+    ("chat", {"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ("chat", {"messages": [{"role": "user", "content": {"text": "hi"}}]}, "messages[0].content"),
+    ("chat", {"messages": [{"role": "user", "content": ["hi"]}]}, "messages[0].content[0]"),
+    (
+        "chat",
+        {"messages": [{"role": "user", "content": [{"text": "hi"}]}]},
+        "messages[0].content[0]",
+    ),
+    ("chat", {"messages": ["hi"]}, "messages[0]"),
+    ("completions", {"prompt": []}, "prompt"),
+    ("completions", {"prompt": [{"text": "hi"}]}, "prompt[0]"),
+    ("completions", {"prompt": ["a", 1]}, "prompt[1]"),
+    ("completions", {"prompt": [1, -2]}, "prompt[1]"),
+    ("completions", {"prompt": [[1, 2], []]}, "prompt[1]"),
+]
+GOOD_SHAPES = [
+    ("chat", {"messages": [{"role": "developer", "content": "be brief"}, *MSG]}),
+    ("chat", {"messages": [{"role": "user", "content": [{"type": "text", "text": "?"}, IMAGE]}]}),
+    (
+        "chat",
+        {
+            "messages": [
+                *MSG,
+                {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]},
+                {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            ]
+        },
+    ),
+    ("completions", {"prompt": ""}),
+    ("completions", {"prompt": ["a", "b"]}),
+    ("completions", {"prompt": [1, 2, 3]}),
+    ("completions", {"prompt": [[1, 2], [3]]}),
+]
+
+
+def test_message_and_prompt_shapes(upstream, gateway):
+    """A message without a role, a role or content of the wrong type, `prompt: []` or a list of
+    objects were forwarded; OpenAI answers them with a 400 naming the param, as the gateway now
+    does, while tool calls, content parts and token ids still pass."""
+    up, srv = upstream("a")
+    _, gs = gateway([provider("a", srv.url)])
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    with httpx.Client(base_url=gs.url, headers=h, timeout=10) as c:
+        for kind, body, param in BAD_SHAPES:
+            r = c.post(
+                f"/v1/{kind.replace('chat', 'chat/completions')}", json={"model": "m", **body}
+            )
+            assert r.status_code == 400, (body, r.text[:200])
+            err = r.json()["error"]
+            assert err["param"] == param and err["type"] == "invalid_request_error", err
+            assert err["message"].startswith(param) and "accepted" in err["message"]
+        assert up.requests == 0  # nothing bad was forwarded
+        for kind, body in GOOD_SHAPES:
+            r = c.post(
+                f"/v1/{kind.replace('chat', 'chat/completions')}", json={"model": "m", **body}
+            )
+            assert r.status_code == 200, (body, r.text[:200])
+    assert up.requests == len(GOOD_SHAPES)

@@ -4,8 +4,10 @@ OpenAI-style errors (``{"error": {"message", "type": "invalid_request_error", "p
 "code"}}``) for: a body that is not JSON or nests deeper than ``MAX_DEPTH``; a non-finite number
 anywhere (NaN, Infinity, 1e400); ``model`` not a non-empty string; ``stream`` not a boolean;
 ``max_tokens`` / ``max_completion_tokens`` / ``n`` not an integer in range; sampling parameters
-not finite numbers; ``messages`` / ``prompt`` of the wrong shape. Nothing here raises past the
-handler, so a bad body never costs the client its keep-alive connection.
+not finite numbers; ``messages`` / ``prompt`` of the wrong shape (`messages[i].role` missing or
+not a role, `content` not a string, null or a list of typed parts; a prompt not a string, nor a
+non-empty list of strings, of token ids or of token-id lists: OpenAI's own 400s). Nothing here
+raises past the handler, so a bad body never costs the client its keep-alive connection.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ MAX_OUTPUT_TOKENS = 1_048_576  # above any model's context; 10^15 is a typo or a
 MAX_N = 128
 DEFAULT_OUTPUT_TOKENS = 256  # charged to tokens/min when a request names no limit
 _NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+# OpenAI's chat roles ("function" is deprecated there, still accepted)
+ROLES = ("system", "user", "assistant", "tool", "developer", "function")
+PROMPT_ACCEPTED = (
+    "a string, or a non-empty list of strings, of token ids or of non-empty token-id lists"
+)
 
 
 class BadRequest(Exception):
@@ -140,6 +147,74 @@ def parse_body(raw: bytes) -> Any:
         raise BadRequest("body is not JSON", None, "bad_json") from None
 
 
+def check_messages(msgs: Any) -> None:
+    """A chat request's `messages`: a non-empty list of objects, each with a role among
+    `ROLES` and a content that is a string, null (a tool call) or a list of content parts
+    (objects with a `type`: text, image_url, input_audio, ...)."""
+    if not isinstance(msgs, list) or not msgs:
+        raise BadRequest("messages: give a non-empty list of message objects", "messages")
+    roles = ", ".join(ROLES)
+    for i, m in enumerate(msgs):
+        at = f"messages[{i}]"
+        if not isinstance(m, dict):
+            msg = f"{at}: {_show(m)}; accepted: a message object with a role"
+            raise BadRequest(msg, at, "invalid_type")
+        role = m.get("role")
+        if role is None:
+            raise BadRequest(
+                f"{at}.role: missing; accepted: {roles}", f"{at}.role", "missing_required_parameter"
+            )
+        if not isinstance(role, str) or role not in ROLES:
+            raise BadRequest(f"{at}.role: {_show(role)}; accepted: {roles}", f"{at}.role")
+        content = m.get("content")
+        if content is None or isinstance(content, str):
+            continue
+        if not isinstance(content, list):
+            raise BadRequest(
+                f"{at}.content: {_show(content)}; accepted: a string, null or a list of content "
+                "parts",
+                f"{at}.content",
+                "invalid_type",
+            )
+        for j, part in enumerate(content):
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise BadRequest(
+                    f"{at}.content[{j}]: {_show(part)}; accepted: a content part, an object "
+                    'with a "type" (text, image_url, ...)',
+                    f"{at}.content[{j}]",
+                    "invalid_type",
+                )
+
+
+def _token(t: Any) -> bool:
+    return isinstance(t, int) and not isinstance(t, bool) and t >= 0
+
+
+def _same_kind(first: Any, p: Any) -> bool:
+    """Whether prompt item `p` is of the kind the first item sets: a string, a token id or a
+    non-empty list of token ids."""
+    if isinstance(first, str):
+        return isinstance(p, str)
+    if isinstance(first, list):
+        return isinstance(p, list) and bool(p) and all(map(_token, p))
+    return _token(p)
+
+
+def check_prompt(prompt: Any) -> None:
+    """A completions request's `prompt`: see `PROMPT_ACCEPTED`."""
+    if isinstance(prompt, str):
+        return
+    if not isinstance(prompt, list) or not prompt:
+        raise BadRequest(f"prompt: {_show(prompt)}; accepted: {PROMPT_ACCEPTED}", "prompt")
+    for j, p in enumerate(prompt):
+        if not _same_kind(prompt[0], p):
+            raise BadRequest(
+                f"prompt[{j}]: {_show(p)}; accepted: {PROMPT_ACCEPTED}",
+                f"prompt[{j}]",
+                "invalid_type",
+            )
+
+
 def check(raw: bytes, path: str) -> Checked:
     """The checked request for endpoint `path` ("chat/completions" or "completions")."""
     payload = parse_body(raw)
@@ -166,13 +241,9 @@ def check(raw: bytes, path: str) -> Checked:
     if so is not None and not isinstance(so, dict):
         raise BadRequest(f"stream_options: {_show(so)} is not an object", "stream_options")
     if path == "chat/completions":
-        msgs = payload.get("messages")
-        if not isinstance(msgs, list) or not msgs or not all(isinstance(m, dict) for m in msgs):
-            raise BadRequest("messages: give a non-empty list of message objects", "messages")
+        check_messages(payload.get("messages"))
     else:
-        prompt = payload.get("prompt")
-        if not isinstance(prompt, str | list):
-            raise BadRequest("prompt: give a string or a list", "prompt")
+        check_prompt(payload.get("prompt"))
     asked = [o for o in outs if o is not None]
     return Checked(
         payload=payload,
