@@ -134,3 +134,27 @@ def test_message_and_prompt_shapes(upstream, gateway):
             )
             assert r.status_code == 200, (body, r.text[:200])
     assert up.requests == len(GOOD_SHAPES)
+
+
+def test_a_body_declared_other_than_json_is_415(upstream, gateway):
+    """`Content-Type: text/plain` was read as JSON and forwarded. A missing header still passes:
+    the official clients always send application/json and the body is read as JSON anyway."""
+    up, srv = upstream("a")
+    _, gs = gateway([provider("a", srv.url)])
+    body = json.dumps({"model": "m", "messages": MSG})
+    auth = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    with httpx.Client(base_url=gs.url, timeout=10) as c:
+        for ctype in ("text/plain", "application/x-www-form-urlencoded"):
+            r = c.post(
+                "/v1/chat/completions", content=body, headers={**auth, "Content-Type": ctype}
+            )
+            assert r.status_code == 415, r.text[:200]
+            err = r.json()["error"]
+            assert (
+                err["type"] == "invalid_request_error" and err["code"] == "unsupported_media_type"
+            )
+            assert repr(ctype) in err["message"] and "application/json" in err["message"]
+        assert up.requests == 0
+        for headers in (auth, {**auth, "Content-Type": "application/json; charset=utf-8"}):
+            assert c.post("/v1/chat/completions", content=body, headers=headers).status_code == 200
+    assert up.requests == 2

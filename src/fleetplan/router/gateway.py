@@ -345,7 +345,7 @@ class Gateway:
     async def _serve(self, request: Any, path: str, ctx: Ctx) -> Any:
         try:
             raw = await self._body(request)
-            req = check(raw, path)
+            req = check(raw, path, request.headers.get("content-type"))
         except _TooBig:
             lim = self.cfg.gateway.max_body_bytes
             ctx.status, ctx.error = 413, f"request body over {lim} bytes"
@@ -355,9 +355,9 @@ class Gateway:
             ctx.status, ctx.error = 408, f"request body not complete within {t:g} s"
             return self.error_response(408, ctx.error, "invalid_request_error", "body_timeout")
         except BadRequest as bad:
-            ctx.status, ctx.error = 400, bad.message
+            ctx.status, ctx.error = bad.status, bad.message
             return self.error_response(
-                400, bad.message, "invalid_request_error", bad.code, bad.param
+                bad.status, bad.message, "invalid_request_error", bad.code, bad.param
             )
         ctx.model, ctx.stream = req.model, req.stream
         if not self.cfg.providers_for(req.model):

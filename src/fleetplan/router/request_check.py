@@ -6,12 +6,15 @@ anywhere (NaN, Infinity, 1e400); ``model`` not a non-empty string; ``stream`` no
 ``max_tokens`` / ``max_completion_tokens`` / ``n`` not an integer in range; sampling parameters
 not finite numbers; ``messages`` / ``prompt`` of the wrong shape (`messages[i].role` missing or
 not a role, `content` not a string, null or a list of typed parts; a prompt not a string, nor a
-non-empty list of strings, of token ids or of token-id lists: OpenAI's own 400s). Nothing here
-raises past the handler, so a bad body never costs the client its keep-alive connection.
+non-empty list of strings, of token ids or of token-id lists: OpenAI's own 400s). A body declared
+other than JSON (``Content-Type: text/plain``) is a 415; a missing Content-Type passes, as the body
+is read as JSON either way. Nothing here raises past the handler, so a bad body never costs the
+client its keep-alive connection.
 """
 
 from __future__ import annotations
 
+import email.message
 import json
 import math
 from dataclasses import dataclass
@@ -32,11 +35,13 @@ PROMPT_ACCEPTED = (
 
 
 class BadRequest(Exception):
-    """A client request the gateway refuses (400); `param` names the field."""
+    """A client request the gateway refuses (400, or `status`); `param` names the field."""
 
-    def __init__(self, message: str, param: str | None, code: str = "invalid_value") -> None:
+    def __init__(
+        self, message: str, param: str | None, code: str = "invalid_value", status: int = 400
+    ) -> None:
         super().__init__(message)
-        self.message, self.param, self.code = message, param, code
+        self.message, self.param, self.code, self.status = message, param, code, status
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,26 @@ def parse_body(raw: bytes) -> Any:
         raise BadRequest("body is not JSON", None, "bad_json") from None
 
 
+def check_content_type(given: str | None) -> None:
+    """415 for a body declared as something other than JSON (application/json or a +json
+    type). No header passes: the official clients always send one, and the body is read as
+    JSON anyway, so a client that omits it loses nothing."""
+    if given is None:
+        return
+    m = email.message.Message()
+    m["content-type"] = given
+    sub = m.get_content_subtype()
+    if m.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json")):
+        return
+    raise BadRequest(
+        f"Content-Type {given[:100]!r}: the body must be JSON, sent with "
+        "Content-Type: application/json",
+        None,
+        "unsupported_media_type",
+        415,
+    )
+
+
 def check_messages(msgs: Any) -> None:
     """A chat request's `messages`: a non-empty list of objects, each with a role among
     `ROLES` and a content that is a string, null (a tool call) or a list of content parts
@@ -215,8 +240,10 @@ def check_prompt(prompt: Any) -> None:
             )
 
 
-def check(raw: bytes, path: str) -> Checked:
-    """The checked request for endpoint `path` ("chat/completions" or "completions")."""
+def check(raw: bytes, path: str, content_type: str | None = None) -> Checked:
+    """The checked request for endpoint `path` ("chat/completions" or "completions"), its body
+    declared as `content_type` (the header, None when absent)."""
+    check_content_type(content_type)
     payload = parse_body(raw)
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object", None, "bad_json")
