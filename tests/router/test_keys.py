@@ -117,6 +117,15 @@ def test_a_key_limit_has_one_accepted_range(tmp_path, capsys, flag):
     assert len(said) == 1 and "(0, " in said.pop()
 
 
+def test_a_blank_key_name_is_refused(tmp_path, capsys):
+    """The limits' loop once reused `name` as its variable, so the name checked after it was
+    'tpm' and a blank --name was stored."""
+    db = tmp_path / "k.db"
+    assert main(["keys", "create", "--db", str(db), "--name", "  "]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--name: give a non-empty name" in err, err
+
+
 @pytest.mark.parametrize("command", [["list"], ["usage"], ["revoke", "key_x"]])
 def test_a_read_only_command_never_creates_the_store(tmp_path, capsys, command):
     """`keys list --db nope.db` created an empty database and listed no keys (exit 0)."""

@@ -70,9 +70,9 @@ def check_new_key(
 ) -> None:
     from fleetplan.validation import check, option_kind
 
-    for name, v in (("budget_usd_per_month", budget_usd_per_month), ("rpm", rpm), ("tpm", tpm)):
+    for option, v in (("budget_usd_per_month", budget_usd_per_month), ("rpm", rpm), ("tpm", tpm)):
         if v is not None:  # the kinds `keys create` checks its options against
-            check("--" + name.replace("_", "-"), v, option_kind(name, float))
+            check("--" + option.replace("_", "-"), v, option_kind(option, float))
     if not name.strip():
         raise InputError("--name: give a non-empty name")
 
