@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.web.bridge import CliResult, options, run_cli
-from fleetplan.web.checks import check_body, http_error, json_content, validation_error
+from fleetplan.web.checks import check_body, detail, http_error, json_content, validation_error
 from fleetplan.web.jobs import Jobs
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -102,10 +102,7 @@ def _cli_response(res: CliResult, body_fields: list[str], tmp: str | None = None
     message = res.error
     if tmp:  # the scenario's temporary file is ours, not the caller's
         message = re.sub(r"scenario file '[^']*':\s*", "", message).replace(tmp + "/", "")
-    loc = _blame(message, body_fields)
-    return JSONResponse(
-        {"detail": [{"loc": ["body", *loc], "msg": message, "type": "value_error"}]}, 422
-    )
+    return JSONResponse({"detail": [detail(["body", *_blame(message, body_fields)], message)]}, 422)
 
 
 def _blame(message: str, fields: list[str]) -> list[str]:
@@ -168,7 +165,7 @@ def _scenario(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | No
     config = body.pop("config_json", None)
     check_body(body)
     if config is not None and not isinstance(config, dict):
-        raise HTTPException(422, [_detail("config_json", "expected a JSON object")])
+        raise HTTPException(422, [detail(["body", "config_json"], "expected a JSON object")])
     check_body(config, ("config_json",))
     return body, config
 
@@ -184,9 +181,9 @@ def _scenario_dir(body: dict[str, Any], tmp: Path) -> Path:
     return path
 
 
-def _check_scenario(body: dict[str, Any]) -> None:
-    """422 naming the field when `body` is not a scenario `fleetplan plan` would read (its
-    schema; catalog names are the plan's to check)."""
+def _checked_scenario(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`_scenario`'s fields and pasted config.json, or a 422 naming the field when `body` is not
+    a scenario `fleetplan plan` would read (its schema; catalog names are the plan's to check)."""
     from fleetplan.errors import FleetplanError
     from fleetplan.scenario import parse_scenario
 
@@ -195,15 +192,8 @@ def _check_scenario(body: dict[str, Any]) -> None:
         parse_scenario({**scenario, "model": "config.json"} if config else scenario, "body")
     except FleetplanError as exc:
         msg = str(exc).removeprefix("body: ")
-        raise HTTPException(422, [_detail_at(_blame(msg, list(scenario)), msg)]) from None
-
-
-def _detail(field: str, msg: str) -> dict[str, Any]:
-    return _detail_at([field], msg)
-
-
-def _detail_at(loc: list[str], msg: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": "value_error"}
+        raise HTTPException(422, [detail(["body", *_blame(msg, list(scenario))], msg)]) from None
+    return scenario, config
 
 
 def _builtin_scenario() -> dict[str, Any]:
@@ -309,9 +299,7 @@ def create_app(
         its `model` is `config.json`, the file to save beside it (plan takes no inline config)."""
         import yaml
 
-        if body:
-            _check_scenario(body)
-        scenario, config = _scenario(body) if body else (_builtin_scenario(), None)
+        scenario, config = _checked_scenario(body) if body else (_builtin_scenario(), None)
         note = ""
         if config is not None:  # plan reads a pasted config.json by path, as /api/plan does
             scenario, note = {**scenario, "model": "config.json"}, CONFIG_NOTE

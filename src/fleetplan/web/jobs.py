@@ -135,4 +135,7 @@ def _field(message: str, body: dict[str, Any]) -> str | None:
 
 
 def _detail(field: str | None, msg: str) -> dict[str, Any]:
-    return {"loc": ["body", field] if field else ["body"], "msg": msg, "type": "value_error"}
+    """A 422 item at body field `field` (the whole body when None)."""
+    from fleetplan.web.checks import detail
+
+    return detail(["body", field] if field else ["body"], msg)
