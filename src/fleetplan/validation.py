@@ -272,6 +272,16 @@ def model_ref(value: str) -> str:
 ModelRef = Annotated[str, _STRICT, AfterValidator(model_ref)]
 """A MODEL: a catalog id or alias, or a config.json path (resolved by catalog.resolve_model)."""
 
+
+def is_json_type(content_type: str) -> bool:
+    """Whether a Content-Type declares JSON (application/json or a +json type), its media type
+    read as the email package reads one: parameters cut off, lower-cased, and anything without
+    exactly one slash taken as text/plain."""
+    media = content_type.partition(";")[0].strip().lower()
+    main, _, sub = media.partition("/") if media.count("/") == 1 else ("text", "", "plain")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleetplan.router.json_codec import loads
+from fleetplan.validation import is_json_type
 
 MAX_DEPTH = 64  # JSON nesting; chat bodies need ~6
 MAX_OUTPUT_TOKENS = 1_048_576  # above any model's context; 10^15 is a typo or an attack
@@ -155,13 +156,7 @@ def check_content_type(given: str | None) -> None:
     """415 for a body declared as something other than JSON (application/json or a +json
     type). No header passes: the official clients always send one, and the body is read as
     JSON anyway, so a client that omits it loses nothing."""
-    if given is None:
-        return
-    # the media type as the email package reads a Content-Type (its parameters cut off,
-    # lower-cased; one slash or none of it), without building a message per request
-    media = given.partition(";")[0].strip().lower()
-    main, _, sub = media.partition("/") if media.count("/") == 1 else ("text", "", "plain")
-    if main == "application" and (sub == "json" or sub.endswith("+json")):
+    if given is None or is_json_type(given):
         return
     raise BadRequest(
         f"Content-Type {given[:100]!r}: the body must be JSON, sent with "

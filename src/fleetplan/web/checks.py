@@ -8,7 +8,7 @@ back, which could be a megabyte long or a NaN that JSON cannot carry.
 
 from __future__ import annotations
 
-import email.message
+import sys
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.catalog.hf_config import looks_like_path
 from fleetplan.errors import InputError
-from fleetplan.validation import describe_error, finite
+from fleetplan.validation import describe_error, finite, is_json_type
 
 # fields that name a file on the machine that reads the body: the web API reads no server files
 # on a caller's behalf (a plan's config.json is pasted as `config_json` instead)
@@ -49,14 +49,6 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": [_item(e) for e in exc.errors()]}, 422)
 
 
-def _is_json(content_type: str) -> bool:
-    """Whether FastAPI reads a body of this type as JSON: application/json or a +json type."""
-    m = email.message.Message()
-    m["content-type"] = content_type
-    sub = m.get_content_subtype()
-    return m.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json"))
-
-
 async def json_content(request: Request) -> None:
     """415 for a POST whose body is not declared JSON (FastAPI hands such a body to validation
     as bytes: "should be a valid dictionary", quoting it). An empty body declares nothing and
@@ -64,7 +56,7 @@ async def json_content(request: Request) -> None:
     if request.method != "POST" or not await request.body():
         return
     given = request.headers.get("content-type")
-    if given is not None and _is_json(given):
+    if given is not None and is_json_type(given):
         return
     what = f"Content-Type {given[:100]!r}" if given is not None else "no Content-Type"
     msg = f"{what}: the body must be JSON, sent with Content-Type: application/json"
@@ -85,7 +77,8 @@ async def http_error(request: Request, exc: Exception) -> Any:
         return JSONResponse({"detail": [detail(["body"], msg, "json_invalid")]}, 422)
     if exc.status_code == 400 and isinstance(cause, RecursionError):
         msg = (
-            "body is nested too deeply to read (JSON's reader stops near 1,000 levels); "
+            "body is nested too deeply to read (JSON's reader stops near "
+            f"{sys.getrecursionlimit():,} levels, Python's recursion limit); "
             "accepted: a JSON object in UTF-8, nested a few levels"
         )
         return JSONResponse({"detail": [detail(["body"], msg, "json_too_deep")]}, 422)
