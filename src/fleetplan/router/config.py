@@ -44,7 +44,8 @@ from fleetplan.validation import (
     Usd,
 )
 
-Bytes = Annotated[int, Strict(), Field(ge=1, le=2**31)]  # a request body's size limit
+# a body size limit: bodies are buffered whole, so 2 GiB (a signed 32-bit length) is past sane
+Bytes = Annotated[int, Strict(), Field(ge=1, le=2**31)]
 LeaseS = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0, le=30)]  # renewed at 1/3
 
 Strategy = Literal["weighted", "cost", "quality", "latency", "least_busy", "cascade"]
