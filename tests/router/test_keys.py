@@ -144,3 +144,34 @@ def test_usage_by_names_what_it_accepts(tmp_path, capsys):
     assert main(["keys", "usage", "--db", db, "--by", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'nope' is not one of 'key', 'team'" in err, err
+
+
+def test_usage_by_team_sums_each_teams_keys_in_the_table_and_json(tmp_path, capsys):
+    """`keys usage --by team` once changed only the FOCUS export; the table and JSON went on
+    listing keys. Each team's keys are summed per month; keys without a team are one line."""
+    import json
+    import time
+
+    db = tmp_path / "keys.sqlite"
+    store = KeyStore(db)
+    made = {n: store.create(n, team)[0] for n, team in
+            (("k1", "red"), ("k2", "red"), ("k3", "blue"), ("k4", ""))}  # fmt: skip
+    store.start()
+    now = time.time()
+    for name, usd, tin, tout in (("k1", 0.5, 10, 2), ("k2", 0.25, 30, 4), ("k3", 1.0, 5, 1),
+                                 ("k1", 0.125, 1, 1), ("k4", 2.0, 7, 3)):  # fmt: skip
+        store.charge(made[name].id, now, usd, tin, tout)
+    store.flush()
+    store.close()
+    assert main(["keys", "usage", "--db", str(db), "--by", "team", "--json"]) == 0
+    lines = {g["team"]: g for g in json.loads(capsys.readouterr().out)}
+    assert set(lines) == {"red", "blue", "(no team)"}
+    assert lines["red"]["keys"] == 2 and lines["red"]["requests"] == 3
+    assert lines["red"]["cost_usd"] == pytest.approx(0.875)
+    assert (lines["red"]["input_tokens"], lines["red"]["output_tokens"]) == (41, 7)
+    assert lines["(no team)"]["cost_usd"] == pytest.approx(2.0)
+    assert main(["keys", "usage", "--db", str(db), "--by", "team"]) == 0
+    table = capsys.readouterr().out
+    assert "per team" in table and "$0.875000" in table and "k1" not in table
+    assert main(["keys", "usage", "--db", str(db)]) == 0  # per key, as before
+    assert "k1" in capsys.readouterr().out

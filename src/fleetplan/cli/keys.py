@@ -125,7 +125,10 @@ def revoke(
     "--focus-csv", type=click.Path(path_type=Path), help="Write FOCUS-named CSV ('-' = stdout)."
 )
 @click.option(
-    "--by", type=click.Choice(["key", "team"]), default="key", help="FOCUS lines per key or team."
+    "--by",
+    type=click.Choice(["key", "team"]),
+    default="key",
+    help="Lines per key or per team (the team's keys summed), in the table, JSON and FOCUS export.",
 )
 @json_opt("json_out")
 def usage(
@@ -139,6 +142,7 @@ def usage(
     from fleetplan.errors import InputError
     from fleetplan.files import check_output_file, write_text_atomic
     from fleetplan.router.keys import focus_csv as to_focus
+    from fleetplan.router.keys import usage_by
 
     if month is not None:
         try:
@@ -154,6 +158,9 @@ def usage(
             click.echo(text, nl=False)
             return
         write_text_atomic(focus_csv, text)
+    if by == "team":
+        _print_team_usage(usage_by(rows, "team"), json_out)
+        return
     if json_out:
         print_json(rows)
         return
@@ -181,3 +188,32 @@ def usage(
         ("budget", "right"),
     ]
     print(table("gateway spend (router cost model)", cols, body))
+
+
+def _print_team_usage(lines: list[dict[str, object]], json_out: bool) -> None:
+    """`keys usage --by team`: each team's keys summed per month (keys without a team as one)."""
+    if json_out:
+        print_json(lines)
+        return
+    body = [
+        [
+            g["month"],
+            g["team"],
+            f"{g['keys']}",
+            f"{g['requests']:,}",
+            f"{g['input_tokens']:,}",
+            f"{g['output_tokens']:,}",
+            f"${g['cost_usd']:,.6f}",
+        ]
+        for g in lines
+    ]
+    cols = [
+        ("month", "left"),
+        ("team", "left"),
+        ("keys", "right"),
+        ("requests", "right"),
+        ("input tok", "right"),
+        ("output tok", "right"),
+        ("spend", "right"),
+    ]
+    print(table("gateway spend per team (router cost model)", cols, body))

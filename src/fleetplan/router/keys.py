@@ -327,32 +327,45 @@ class KeyStore(StoreBase):
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
+NO_TEAM = "(no team)"
+
+
+def usage_by(rows: list[dict[str, object]], by: str) -> list[dict[str, object]]:
+    """Spend rows (``KeyStore.usage``) summed per key or per team, and month, in month then
+    name order: `month`, `key` or `team`, `keys` (how many keys the line sums), `requests`,
+    `input_tokens`, `output_tokens`, `cost_usd`. A key without a team counts as NO_TEAM."""
+    if by not in ("key", "team"):
+        raise InputError(f"--by {by!r}: choose key or team")
+    counts = ("requests", "input_tokens", "output_tokens")
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        who = str(r["name"] if by == "key" else (r["team"] or NO_TEAM))
+        month = str(r["month"])
+        g = groups.get((month, who))
+        if g is None:
+            g = groups[(month, who)] = {"month": month, by: who, "keys": 0, "cost_usd": 0.0}
+            g.update(dict.fromkeys(counts, 0))
+        g["keys"] += 1
+        for name in counts:
+            g[name] += int(r[name])  # type: ignore[call-overload]
+        g["cost_usd"] += float(r["cost_usd"])  # type: ignore[arg-type]
+    return [groups[k] for k in sorted(groups)]
+
+
 def focus_csv(rows: list[dict[str, object]], by: str) -> str:
-    """Spend rows (``KeyStore.usage``) as FOCUS CSV, one line per key or per team and month,
-    through the same exporter as `fleetplan budget --focus-csv`."""
+    """Spend rows (``KeyStore.usage``) as FOCUS CSV, one line per key or per team and month
+    (`usage_by`), through the same exporter as `fleetplan budget --focus-csv`."""
     from fleetplan.economics.budget import Budget, Line
     from fleetplan.economics.interchange import budget_focus_csv
 
-    if by not in ("key", "team"):
-        raise InputError(f"--by {by!r}: choose key or team")
-    groups: dict[tuple[str, str], dict[str, float]] = {}
-    for r in rows:
-        who = str(r["name"] if by == "key" else (r["team"] or "(no team)"))
-        g = groups.setdefault(
-            (str(r["month"]), who), dict.fromkeys(("usd", "req", "in", "out"), 0.0)
-        )
-        g["usd"] += float(r["cost_usd"])  # type: ignore[arg-type]
-        g["req"] += float(r["requests"])  # type: ignore[arg-type]
-        g["in"] += float(r["input_tokens"])  # type: ignore[arg-type]
-        g["out"] += float(r["output_tokens"])  # type: ignore[arg-type]
     lines = tuple(
         Line(
             category="online-inference",
-            name=f"{by} {who} {month}",
-            usd_per_month=g["usd"],
+            name=f"{by} {g[by]} {g['month']}",
+            usd_per_month=float(g["cost_usd"]),  # type: ignore[arg-type]
             detail=(
-                f"{g['req']:.0f} requests, {g['in']:.0f} input + {g['out']:.0f} output tokens "
-                f"through the gateway in {month}"
+                f"{g['requests']} requests, {g['input_tokens']} input + {g['output_tokens']} "
+                f"output tokens through the gateway in {g['month']}"
             ),
             basis="gateway spend: each provider's price for the model (price package for APIs, "
             "reserved GPU-hours over expected tokens for self-hosted) x reported tokens",
@@ -363,7 +376,7 @@ def focus_csv(rows: list[dict[str, object]], by: str) -> str:
             usd_per_gpu_hour=None,
             savings=(),
         )
-        for (month, who), g in sorted(groups.items())
+        for g in usage_by(rows, by)
     )
     total = sum(ln.usd_per_month for ln in lines)
     budget = Budget(
