@@ -350,3 +350,20 @@ def test_import_offers_as_of_is_an_iso_date(cli, tmp_path, as_of):
     for ok in ("2026-02", "2026-02-28"):
         r = cli("import-offers", str(csv), "--provider", "aws", "--as-of", ok)
         assert r.code == 0 and f'as_of = "{ok}"' in r.out, r.err
+
+
+def test_import_offers_from_a_folder_names_the_file(cli, tmp_path):
+    """A catalog folder holds one vms.csv per cloud: a broken row said only 'line 2', and a
+    skipped one 'line 2 (...)', without the file."""
+    for cloud, rows in (("aws", "g6e.xlarge,L40S,1,us-east-1,1.861,\n"),
+                        ("gcp", "a,L40S,0,r,1.8,\nb,L40S,1,r,x,\n")):  # fmt: skip
+        (tmp_path / cloud).mkdir()
+        (tmp_path / cloud / "vms.csv").write_text(_SKY + rows)
+    r = cli("import-offers", str(tmp_path))
+    gcp = str(tmp_path / "gcp" / "vms.csv")
+    assert r.code == 2 and f"SkyPilot CSV {gcp!r}, line 3: Price = 'x'" in r.err, r.err
+    (tmp_path / "gcp" / "vms.csv").write_text(_SKY + "a,L40S,0,r,1.8,\n")
+    j = cli("import-offers", str(tmp_path), "--json").json()
+    assert [o["provider"] for o in j["offers"]] == ["aws"]
+    assert j["skipped_rows"] == [f"{gcp} line 2 (AcceleratorCount 0: not a whole number of "
+                                 "GPUs, 1 or more)"]  # fmt: skip

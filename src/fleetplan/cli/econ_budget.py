@@ -145,14 +145,20 @@ def import_offers(
     skipped: list[str] = []
     for cloud, csv_file in skypilot_files(path, provider):
         text = read_text(csv_file, "SkyPilot CSV", max_bytes=MAX_CSV_BYTES)
-        found, missing = offers_from_skypilot(
-            text,
-            cloud,
-            catalog_from(catalog),
-            source=f"SkyPilot catalog {csv_file}",
-            as_of=as_of or date.today().isoformat(),
-            skipped=skipped,
-        )
+        rows_skipped: list[str] = []
+        try:
+            found, missing = offers_from_skypilot(
+                text,
+                cloud,
+                catalog_from(catalog),
+                source=f"SkyPilot catalog {csv_file}",
+                as_of=as_of or date.today().isoformat(),
+                skipped=rows_skipped,
+            )
+        except InputError as exc:  # which file of a catalog folder, and its line
+            raise InputError(f"SkyPilot CSV {str(csv_file)!r}, {exc}") from None
+        # a folder's files each have their own line numbers: say whose
+        skipped += [f"{csv_file} {s}" if path.is_dir() else s for s in rows_skipped]
         offers += found
         unknown.update(missing)
     doc = offers_toml(offers)
