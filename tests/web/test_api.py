@@ -407,3 +407,30 @@ def test_a_body_that_is_not_utf8_or_too_deep_says_so(client, path, raw, kind, sa
     [d] = r.json()["detail"]
     assert d["loc"] == ["body"] and d["type"] == kind
     assert said in d["msg"] and "a JSON object in UTF-8" in d["msg"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("put", "/api/plan", "POST"),
+        ("get", "/api/plan", "POST"),
+        ("delete", "/api/perf", "POST"),
+        ("post", "/api/version", "GET"),
+        ("patch", "/api/simulate/abc", "GET"),
+        ("post", "/api/catalog/gpus", "GET"),
+    ],
+)
+def test_a_wrong_method_on_an_api_path_is_405_with_its_methods(client, method, path, allow):
+    """The page's static mount at "/" answered them: PUT /api/plan was 405 with Allow "GET,
+    HEAD" (the files' methods) and GET /api/plan a 404, as if there were no such endpoint."""
+    r = client.request(method.upper(), path)
+    assert r.status_code == 405 and r.headers["allow"] == allow, (r.status_code, r.headers)
+    assert r.json() == {"detail": "Method Not Allowed"}
+
+
+def test_an_unknown_api_path_is_a_json_404(client: TestClient) -> None:
+    r = client.get("/api/nope")
+    assert r.status_code == 404 and r.json() == {
+        "detail": "no API endpoint '/api/nope'; /docs lists them"
+    }
+    assert client.get("/").status_code == 200  # the page is still served

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fleetplan.web.bridge import CliResult, options, run_cli
 from fleetplan.web.checks import check_body, detail, http_error, json_content, validation_error
 from fleetplan.web.jobs import Jobs
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 BUILTIN_SCENARIO = "chat-8b.yaml"
@@ -347,6 +350,18 @@ def create_app(
         if job is None:
             raise HTTPException(404, f"no simulation job {job_id!r}")
         return job.status()
+
+    # the page's mount at "/" answers every path and method it is given: an /api path that a
+    # route above holds for another method was its 405 "GET, HEAD" (GET /api/plan a 404)
+    api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
+
+    @app.api_route("/api/{rest:path}", methods=list(HTTP_METHODS), include_in_schema=False)
+    def no_such_route(request: Request) -> Response:
+        path = request.url.path
+        allowed = {m for r in api_routes if r.path_regex.match(path) for m in r.methods}
+        if not allowed:
+            raise HTTPException(404, f"no API endpoint {path!r}; /docs lists them")
+        raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
 
     static = resources.files("fleetplan.web").joinpath("static")
     app.mount("/", StaticFiles(directory=str(static), html=True), name="static")
