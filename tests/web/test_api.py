@@ -434,3 +434,6 @@ def test_an_unknown_api_path_is_a_json_404(client: TestClient) -> None:
         "detail": "no API endpoint '/api/nope'; /docs lists them"
     }
     assert client.get("/").status_code == 200  # the page is still served
+    # answered before any body check: a text body to a wrong path is its 404, not a 415
+    r = client.post("/api/nope", content=b"x", headers={"content-type": "text/plain"})
+    assert r.status_code == 404, r.text

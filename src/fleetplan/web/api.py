@@ -27,8 +27,6 @@ from fleetplan.web.bridge import CliResult, options, run_cli
 from fleetplan.web.checks import check_body, detail, http_error, json_content, validation_error
 from fleetplan.web.jobs import Jobs
 
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 BUILTIN_SCENARIO = "chat-8b.yaml"
 CATALOGS = ("gpus", "models", "offers", "engines", "precisions")
@@ -351,21 +349,34 @@ def create_app(
             raise HTTPException(404, f"no simulation job {job_id!r}")
         return job.status()
 
-    # the page's mount at "/" answers every path and method it is given: an /api path that a
-    # route above holds for another method was its 405 "GET, HEAD" (GET /api/plan a 404)
-    api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
-
-    @app.api_route("/api/{rest:path}", methods=list(HTTP_METHODS), include_in_schema=False)
-    def no_such_route(request: Request) -> Response:
-        path = request.url.path
-        allowed = {m for r in api_routes if r.path_regex.match(path) for m in r.methods}
-        if not allowed:
-            raise HTTPException(404, f"no API endpoint {path!r}; /docs lists them")
-        raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
-
     static = resources.files("fleetplan.web").joinpath("static")
-    app.mount("/", StaticFiles(directory=str(static), html=True), name="static")
+    api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    app.mount("/", Page(api_routes, directory=str(static), html=True), name="static")
     return app
+
+
+class Page(StaticFiles):
+    """The page's files at "/", which get every request no route matched in full. An /api path
+    is answered here instead of by the files (whose 405 named their own "GET, HEAD" for PUT
+    /api/plan, and whose 404 made GET /api/plan look like no endpoint at all): 405 with the
+    methods the routes hold that path for, else a JSON 404. The body is not read."""
+
+    def __init__(self, api_routes: list[APIRoute], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.api_routes = api_routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/"):
+            await super().__call__(scope, receive, send)
+            return
+        allowed = {m for r in self.api_routes if r.path_regex.match(path) for m in r.methods}
+        if allowed:
+            headers = {"Allow": ", ".join(sorted(allowed))}
+            resp = JSONResponse({"detail": "Method Not Allowed"}, 405, headers=headers)
+        else:
+            resp = JSONResponse({"detail": f"no API endpoint {path!r}; /docs lists them"}, 404)
+        await resp(scope, receive, send)
 
 
 def serve(host: str, port: int, token: str | None, json_logs: bool = False) -> None:
