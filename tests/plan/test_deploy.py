@@ -154,6 +154,21 @@ def test_tgi_plan_emits_tgi_not_vllm(tmp_path):
     assert "tgi_queue_size" in (out / "k8s" / "scaledobject.yaml").read_text()
 
 
+def test_a_flags_only_plan_names_its_exported_checkpoint_with_serve_model(tmp_path, cli):
+    """`plan --model ... --emit` of an AWQ recommendation asked for serve_model "in the
+    scenario", which a plan from options alone does not have: `--serve-model` sets it."""
+    flags = ["plan", "--model", "llama-3.1-8b", "--qps", "2", "--input-tokens", "500",
+             "--output-tokens", "200", "--precision", "awq", "--gpu", "l40s"]  # fmt: skip
+    r = cli(*flags, "--json", "--emit", str(tmp_path / "a"))
+    assert r.code == 2 and "`plan --serve-model`" in r.err
+    assert "at precision 'awq', which needs a checkpoint exported" in r.err, r.err
+    r = cli(*flags, "--json", "--emit", str(tmp_path / "b"), "--serve-model", "my-org/l8b-AWQ")
+    assert r.code == 0, r.err
+    assert "my-org/l8b-AWQ" in (tmp_path / "b" / "serve-command.txt").read_text()
+    r = cli(*flags, "--json", "--serve-model", "./weights")
+    assert r.code == 2 and "serve_model" in r.err and "not a file path" in r.err, r.err
+
+
 def test_nvidia_plan_gets_cuda_image_gpu_label_and_compose_reservation(plan, cat):
     a = build(plan, cat)
     dep = yaml.safe_load(a.files["k8s/deployment.yaml"])
@@ -223,7 +238,9 @@ def test_llama_cpp_needs_a_gguf_repository(plan, cat):
 
 def test_prequantized_precision_needs_its_checkpoint(plan, cat):
     awq = replace(plan, recommended=replace(plan.recommended, precision="awq"))
-    with pytest.raises(InputError, match=r"^serve_model: precision 'awq'"):
+    with pytest.raises(
+        InputError, match=r"^serve_model: .* at precision 'awq', which needs a checkpoint exported"
+    ):
         build(awq, cat)
 
 
@@ -243,7 +260,9 @@ def test_a_checkpoint_in_its_own_format_serves_as_published(cat):
     assert t.weights_gb < 0.4 * weights(m, cat.precision("bf16")).total_bytes / 1e9
     # a precision the checkpoint does not ship in still needs its export named
     awq = replace(p, recommended=replace(p.recommended, precision="awq"))
-    with pytest.raises(InputError, match=r"^serve_model: precision 'awq'"):
+    with pytest.raises(
+        InputError, match=r"^serve_model: .* at precision 'awq', which needs a checkpoint exported"
+    ):
         build(awq, cat)
 
 

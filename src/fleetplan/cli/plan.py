@@ -56,6 +56,11 @@ BUILTIN = "chat-8b.yaml"
     multiple=True,
     help="Also weigh consumer, community, price-range, reserved-3y (repeatable).",
 )
+@click.option(
+    "--serve-model",
+    help="Hugging Face id (owner/name) the --emit files serve: needed for a config.json model "
+    "and for precisions served from an exported checkpoint (AWQ, GPTQ, GGUF).",
+)
 @catalog_opt()
 @calibration_opt()
 def plan(
@@ -78,6 +83,7 @@ def plan(
     precision: list[str] | None,
     pricing: list[str] | None,
     allow: list[str] | None,
+    serve_model: str | None,
     catalog: list[Path] | None,
     calibration: list[Path] | None,
 ) -> None:
@@ -107,7 +113,7 @@ def plan(
         "model": model, "qps": qps, "peak_qps": peak_qps, "input_tokens": input_tokens,
         "output_tokens": output_tokens, "ttft_p95_ms": ttft_p95_ms, "tpot_p95_ms": tpot_p95_ms,
         "gpus": gpu, "providers": provider, "precisions": precision, "pricing": pricing,
-        "allow": allow,
+        "allow": allow, "serve_model": serve_model,
     }  # fmt: skip
     if scenario is None and model is not None:
         spec, base = parse_scenario(scenario_from_flags(flags), "plan options"), Path(".")
@@ -213,5 +219,7 @@ def override(data: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
             cons[key] = list(flags[key])
     if flags.get("precisions"):
         out["precisions"] = list(flags["precisions"])
+    if flags.get("serve_model") is not None:
+        out["serve_model"] = flags["serve_model"]
     out.update(traffic=traffic, slo=slo, constraints=cons)
     return out

@@ -56,9 +56,13 @@ def serve_model(p: Plan, precision: str) -> tuple[str, str]:
         return p.scenario.serve_model, "the scenario's serve_model"
     # a 16-bit checkpoint the engine quantizes while loading, or the checkpoint as published
     if precision not in ONLINE_PRECISIONS and precision != p.model.checkpoint_precision:
+        online = ", ".join(sorted(ONLINE_PRECISIONS))
         raise InputError(
-            f"serve_model: precision {precision!r} needs a checkpoint exported in that format; "
-            "set serve_model in the scenario to its Hugging Face id (owner/name)"
+            f"serve_model: the recommendation runs {p.model.id} at precision {precision!r}, "
+            "which needs a checkpoint exported in that format; give its Hugging Face id "
+            "(owner/name) as serve_model in the scenario or `plan --serve-model`, or limit the "
+            f"plan's precisions (`--precision`) to formats the server makes from the published "
+            f"checkpoint ({online})"
         )
     if p.model.serve_model:
         return p.model.serve_model, f"the catalog's serve_model of {p.model.id}"
@@ -66,7 +70,8 @@ def serve_model(p: Plan, precision: str) -> tuple[str, str]:
         return p.model.hf_id, f"the catalog's hf_id of {p.model.id} (it lists no serve_model)"
     raise InputError(
         f"serve_model: model {p.model.id!r} has no Hugging Face id; set serve_model in the "
-        "scenario to the id the server should download (owner/name), not a file path"
+        "scenario (or `plan --serve-model`) to the id the server should download "
+        "(owner/name), not a file path"
     )
 
 
@@ -84,8 +89,8 @@ def make_target(p: Plan, cat: Catalog) -> Target:
     model_id, basis = serve_model(p, c.precision)
     if c.engine == "llama.cpp" and not p.scenario.serve_model:
         raise InputError(
-            "serve_model: llama.cpp loads GGUF files; set serve_model in the scenario to a "
-            "Hugging Face repository holding the GGUF export"
+            "serve_model: llama.cpp loads GGUF files; set serve_model in the scenario (or "
+            "`plan --serve-model`) to a Hugging Face repository holding the GGUF export"
         )
     prec = cat.precision(c.precision)
     length = max_model_len(p)
