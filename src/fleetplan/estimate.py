@@ -100,23 +100,39 @@ def notes_with_auto_precision(
 TP_CHOICES = (1, 2, 4, 8)
 
 
+def fitting_tp(
+    s: Setup, f: Fit, kv_precision: str = "auto", gpu_memory_utilization: float | None = None
+) -> int | None:
+    """The smallest tensor-parallel degree above the setup's (of TP_CHOICES, one that splits
+    the model's heads) at which the same GPU holds one sequence of `f.context` tokens; None
+    when none up to TP_CHOICES[-1] does."""
+    m, g, p, e = s.model, s.gpu, s.precision, s.engine
+    for t in (t for t in TP_CHOICES if t > s.tp):
+        try:
+            check_tp(m, t)  # the degree must split the model's heads
+            bigger = fit(
+                m, g, p, e, kv_precision=kv_precision, tp=t, context=f.context,
+                gpu_memory_utilization=gpu_memory_utilization,
+            )  # fmt: skip
+        except FleetplanError:
+            continue
+        if bigger.max_concurrent_sequences >= 1:
+            return t
+    return None
+
+
 def does_not_fit(s: Setup, f: Fit, kv_precision: str = "auto") -> str:
     """Why a setup holds not one sequence of `f.context` tokens, and the smallest
     tensor-parallel degree of the same GPU that would."""
-    m, g, p, e = s.model, s.gpu, s.precision, s.engine
+    m, g, p = s.model, s.gpu, s.precision
     where = (
         f"--tp {s.tp}: {m.id} at {p.id} on {g.id}"
         if s.tp > 1
         else f"{m.id} at {p.id} on one {g.id}"
     )
-    for t in (t for t in TP_CHOICES if t > s.tp):
-        try:
-            check_tp(m, t)  # the degree must split the model's heads
-            bigger = fit(m, g, p, e, kv_precision=kv_precision, tp=t, context=f.context)
-        except FleetplanError:
-            continue
-        if bigger.max_concurrent_sequences >= 1:
-            return f"{where} does not fit ({f.limit}); --tp {t} fits"
+    t = fitting_tp(s, f, kv_precision)
+    if t is not None:
+        return f"{where} does not fit ({f.limit}); --tp {t} fits"
     return (
         f"{where} does not fit ({f.limit}), nor on up to {TP_CHOICES[-1]} of them; "
         f"`fleetplan fit {m.id}` lists the GPUs it fits"

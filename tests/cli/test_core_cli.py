@@ -151,6 +151,25 @@ def test_llama_70b_fp16_does_not_fit_one_h100(cli):
     assert r.code == 0
     d = r.json()
     assert d["fits"] is False and "weights need" in d["limit"]
+    assert d["fits_at_tp"] == 2  # what perf's refusal names, in fit's answer too
+
+
+def test_fit_names_the_smallest_tp_that_fits(cli):
+    """`fit` answered 'no' without the next question's answer, which perf already gave."""
+    r = cli("fit", "llama-3.1-70b", "--gpu", "l40s")
+    assert r.code == 0 and "the smallest --tp that does: l40s 4" in r.out, r.out
+    r = cli("fit", "llama-3.1-405b", "--gpu", "l4")
+    assert "no --tp up to 8 fits llama-3.1-405b on l4" in r.out, r.out
+    assert cli("fit", "llama-3.1-405b", "--gpu", "l4", "--json").json()["fits_at_tp"] is None
+    every = cli("fit", "llama-3.1-70b", "--json").json()
+    hints = {d["gpu"]: d.get("fits_at_tp") for d in every}
+    assert (
+        hints["h200"] == 2
+        and hints["l40s"] == 4
+        and "fits_at_tp" not in {k for d in every if d["fits"] for k in d}
+    )
+    r = cli("fit", "llama-3.1-8b", "--gpu", "h100")
+    assert "smallest --tp" not in r.out and "no --tp" not in r.out
 
 
 def test_perf_of_a_setup_that_holds_no_sequence_names_the_tp_that_does(cli):

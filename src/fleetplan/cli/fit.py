@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -57,7 +58,7 @@ def fit(
 
     MODEL: Catalog model id or alias, or a config.json path."""
     from fleetplan.catalog import resolve_model
-    from fleetplan.estimate import estimate_fit, resolve_setup
+    from fleetplan.estimate import estimate_fit, fitting_tp, resolve_setup
     from fleetplan.render.explain import explain_fit
     from fleetplan.render.records import fit_record, unsupported_fit_record
 
@@ -72,23 +73,32 @@ def fit(
         gpu_memory_utilization=gpu_memory_utilization,
         catalog=cat,
     )
+
+    def record(g: str, f: Any) -> dict:
+        """The fit's record; one that does not fit says the smallest --tp that would."""
+        r = fit_record(f)
+        if not f.fits:
+            s = resolve_setup(m, g, precision, engine, tp, kv_precision, cat)
+            r["fits_at_tp"] = fitting_tp(s, f, kv_precision, gpu_memory_utilization)
+        return r
+
     if gpu is not None:
         f = estimate_fit(m, gpu, **kw)  # type: ignore[arg-type]
         if as_json:
-            print_json(fit_record(f))
+            print_json(record(gpu, f))
         elif explain:
             s = resolve_setup(m, gpu, precision, engine, tp, kv_precision, cat)
             print("\n".join(explain_fit(f, s)))
         else:
             on = f"{f.tp} x {f.gpu}" if f.tp > 1 else f.gpu
-            _print_fits([fit_record(f)], f"{m.id}, {f.precision}, on {on}")
+            _print_fits([record(gpu, f)], f"{m.id}, {f.precision}, on {on}")
         return
     precision = cat.precision_for(m, precision).id  # unknown names fail before the loop
     cat.engine(engine)
     records = []
     for g in sorted(cat.gpus.values(), key=lambda g: -g.memory_gib):
         try:
-            records.append(fit_record(estimate_fit(m, g, **kw)))  # type: ignore[arg-type]
+            records.append(record(g.id, estimate_fit(m, g, **kw)))  # type: ignore[arg-type]
         except UnsupportedError as exc:
             records.append(unsupported_fit_record(m.id, g.id, precision, tp, str(exc)))
     if as_json:
@@ -126,4 +136,15 @@ def _print_fits(records: list[dict], title: str) -> None:
     notes = sorted({n for r in records for n in r.get("notes", [])})
     for n in notes:
         print(f"note: {n}")
+    if len(records) == 1 and "fits_at_tp" in records[0] and records[0]["fits_at_tp"] is None:
+        from fleetplan.estimate import TP_CHOICES
+
+        r = records[0]
+        print(f"note: no --tp up to {TP_CHOICES[-1]} fits {r['model']} on {r['gpu']}; "
+              f"`fleetplan fit {r['model']}` lists the GPUs it fits")  # fmt: skip
+    bigger = [f"{r['gpu']} {r['fits_at_tp']}" for r in records if r.get("fits_at_tp")]
+    if bigger:
+        tp = records[0]["tp"]
+        print(f"note: where it does not fit at --tp {tp}, the smallest --tp that does: "
+              + ", ".join(bigger))  # fmt: skip
     print("basis: analytic memory model (docs/model/memory.md); GB = 1e9 bytes")
