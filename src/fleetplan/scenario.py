@@ -18,7 +18,7 @@ Schema (every field documented in docs/scenario.md; unknown fields are errors):
     headroom: 0.7                   # utilization target at peak
     compare_apis: [gpt-4o-mini]
     classes: [{name: chat, share: 0.8, input_tokens: {...}, output_tokens: {...}}, ...]
-    seed_sizing: {t_step_ms: 18, batch: 48, context: 8000}   # reproduce a hand derivation
+    hand_sizing: {t_step_ms: 18, batch: 48, context: 8000}   # reproduce a hand derivation
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ class RequestClass(_M):
     output_tokens: LengthSpec
 
 
-class SeedSizing(_M):
+class HandSizing(_M):
     t_step_ms: Ms
     batch: Count
     context: Tokens | None = None
@@ -290,7 +290,7 @@ class ScenarioSpec(_M):
     ops_usd_per_month: Usd = 0.0
     classes: list[RequestClass] = []
     prefix_caching: StrictBool = True
-    seed_sizing: SeedSizing | None = None
+    hand_sizing: HandSizing | None = None
 
     @field_validator("serve_model")
     @classmethod

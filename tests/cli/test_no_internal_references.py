@@ -46,7 +46,7 @@ JSON_RUNS: dict[str, list[str]] = {
         "--output-tokens",
         "300",
     ],
-    "budget": [str(EXAMPLES / "budget-seed.yaml")],
+    "budget": [str(EXAMPLES / "budget-monthly.yaml")],
     "tco": ["--gpu", "h100"],
     "cache-roi": [
         "--prefix-tokens",

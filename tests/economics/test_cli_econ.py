@@ -106,16 +106,16 @@ def test_cost_table_and_json(cli) -> None:
 
 
 def test_budget_example(cli, tmp_path) -> None:
-    r = cli("budget", str(EXAMPLES / "budget-seed.yaml"), "--json")
+    r = cli("budget", str(EXAMPLES / "budget-monthly.yaml"), "--json")
     assert r.code == 0, r.err
     assert r.json()["total_usd_per_month"] == pytest.approx(3909.50)
     out = tmp_path / "focus.csv"
-    assert cli("budget", str(EXAMPLES / "budget-seed.yaml"), "--focus-csv", str(out)).code == 0
+    assert cli("budget", str(EXAMPLES / "budget-monthly.yaml"), "--focus-csv", str(out)).code == 0
     head = out.read_text().splitlines()[0].split(",")
     assert {"BilledCost", "EffectiveCost", "ListCost", "PricingCategory", "ChargeCategory"} <= set(
         head
     )
-    r = cli("budget", str(EXAMPLES / "budget-embeddings-w6.toml"), "--json")
+    r = cli("budget", str(EXAMPLES / "budget-embedding-backfill.toml"), "--json")
     assert r.json()["total_usd_per_month"] == pytest.approx(17_600)
 
 
@@ -149,8 +149,8 @@ def test_bad_budget_exit_2(cli, tmp_path, line, field) -> None:
 @pytest.mark.parametrize(
     ("command", "target", "said"),
     [
-        (["budget", str(EXAMPLES / "budget-seed.yaml")], "nodir/x.csv", "folder '{t}' does not"),
-        (["budget", str(EXAMPLES / "budget-seed.yaml")], "", "is a folder; give a file name"),
+        (["budget", str(EXAMPLES / "budget-monthly.yaml")], "nodir/x.csv", "folder '{t}' does not"),
+        (["budget", str(EXAMPLES / "budget-monthly.yaml")], "", "is a folder; give a file name"),
         (["keys", "usage", "--db", "{t}/k.db"], "nodir/x.csv", "folder '{t}' does not exist"),
         (["keys", "usage", "--db", "{t}/k.db"], "", "is a folder; give a file name"),
     ],

@@ -124,8 +124,8 @@ def test_options_are_checked_for_what_they_mean(cli, args, needle):
         ("engines: []", "engines"),
         ("compare_apis: 3", "compare_apis"),
         ("prefix_caching: 'yes'", "prefix_caching"),
-        ("seed_sizing: {t_step_ms: 18, batch: 2.5}", "seed_sizing.batch"),
-        ("seed_sizing: {t_step_ms: 18, batch: 48, context: 1e300}", "seed_sizing.context"),
+        ("hand_sizing: {t_step_ms: 18, batch: 2.5}", "hand_sizing.batch"),
+        ("hand_sizing: {t_step_ms: 18, batch: 48, context: 1e300}", "hand_sizing.context"),
     ],
 )
 def test_scenario_values_are_refused(cli, tmp_path, edit, needle):

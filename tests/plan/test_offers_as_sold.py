@@ -276,7 +276,7 @@ def test_quantize_prices_every_precision_at_the_slo_batch_and_names_the_engine(c
 
 
 def test_budget_never_suggests_a_move_that_costs_more(cli):
-    d = cli("budget", str(EXAMPLES / "budget-seed.yaml"), "--json").json()
+    d = cli("budget", str(EXAMPLES / "budget-monthly.yaml"), "--json").json()
     moves = [s for line in d["lines"] for s in line["savings"]]
     assert moves and all(s["saves_usd_per_month"] > 0 for s in moves)
 

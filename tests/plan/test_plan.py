@@ -1,4 +1,4 @@
-"""`fleetplan plan`: the JSON contract, the seed derivation (E10/W8), search invariants."""
+"""`fleetplan plan`: the JSON contract, a hand derivation beside the model's, search invariants."""
 
 from __future__ import annotations
 
@@ -88,14 +88,14 @@ def test_budget_rejects_with_reason():
     assert any("above budget" in r.reason for r in p.rejected)
 
 
-def test_e10_seed_derivation_reproduced_and_explained():
-    spec, base = load_scenario(EXAMPLES / "seed-sizing.yaml")
-    sc = make_plan(spec, base).seed_check
+def test_hand_derivation_reproduced_and_explained():
+    spec, base = load_scenario(EXAMPLES / "hand-sizing.yaml")
+    sc = make_plan(spec, base).hand_sizing_check
     assert sc is not None
     assert sc.lam_req_s == pytest.approx(10.42, abs=0.01)
     assert sc.usable_req_s == pytest.approx(7.29, abs=0.01)
     assert sc.gpus == 7
-    # W8: the model's t_step and the prefill the seed leaves out both raise the count
+    # the model's t_step and the prefill the hand method leaves out both raise the count
     assert sc.derived_t_step_ms > 0 and sc.derived_prefill_ms > 0
     assert sc.derived_gpus_with_prefill >= sc.derived_gpus_decode_only
     assert "prefill" in sc.explanation and "18 ms" in sc.explanation
@@ -187,8 +187,12 @@ def test_bad_yaml_and_missing_file(cli, tmp_path):
 
 
 def test_markdown_and_html_reports(cli, tmp_path):
-    r = cli("plan", str(EXAMPLES / "seed-sizing.yaml"), "--format", "md")
+    r = cli("plan", str(EXAMPLES / "hand-sizing.yaml"), "--format", "md")
     assert r.code == 0 and "## Recommended" in r.out and "Hand derivation" in r.out
+    # the hand method is the user's own, not the project's source documents ("the seed")
+    assert "seed" not in r.out.lower(), [ln for ln in r.out.splitlines() if "seed" in ln.lower()]
+    j = cli("plan", str(EXAMPLES / "hand-sizing.yaml"), "--json").json()
+    assert "hand_sizing_check" in j and "seed" not in json.dumps(j).lower()
     out = tmp_path / "plan.html"
     r = cli("plan", "--format", "html", "--output", str(out))
     assert r.code == 0, r.err
@@ -236,10 +240,10 @@ def test_gpus_outside_the_constraint_are_listed_as_not_allowed():
     assert "l40s" not in reasons or not reasons["l40s"].startswith("not allowed")
 
 
-def test_seed_sizing_needs_the_gpu_it_assumed(cli, tmp_path):
+def test_hand_sizing_needs_the_gpu_it_assumed(cli, tmp_path):
     data = json.loads(json.dumps(BASE))
     data.pop("constraints")
-    data["seed_sizing"] = {"t_step_ms": 18, "batch": 48}
+    data["hand_sizing"] = {"t_step_ms": 18, "batch": 48}
     f = tmp_path / "s.yaml"
     f.write_text(yaml.safe_dump(data))
     r = cli("plan", str(f), "--json")

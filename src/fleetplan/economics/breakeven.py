@@ -9,7 +9,7 @@ Self-hosted cost per month is a step function of volume V (requests/month)::
 Within step k (V in ((k-1)C, kC]) self-hosting is no dearer once V ≥ (kR + ops)/a, so the
 first step that can break even is the smallest k with k(aC − R) ≥ ops, and the breakeven is
 exactly (kR + ops)/a — no sampling. When aC ≤ R (the API's price of a full replica's work is
-below the replica's own rent) no volume breaks even. The documents' "fixed cost / API price"
+below the replica's own rent) no volume breaks even. The common "fixed cost / API price"
 ignores that one replica serves at most C requests; it is reported as
 `naive_breakeven_requests_per_month` with the reason it is wrong.
 """

@@ -1,10 +1,11 @@
 """Fleet mix: a base fleet on on-demand/reserved/owned capacity plus burst capacity.
 
-`hybrid` is the seed's formula: base GPUs bill every hour, burst GPUs bill the fraction of the
+`hybrid` is the usual formula: base GPUs bill every hour, burst GPUs bill the fraction of the
 month they run. `hybrid_from_profile` derives those from a demand profile over a day (GPUs
 needed in each hour): the base is sized for a percentile of the hourly demand, burst covers
-the hours above it. The seed compares its hybrid with an on-demand fleet sized for *average*
-demand, which cannot serve the peak; the fair comparison is the peak-sized fleet, reported too.
+the hours above it. A common comparison sets the hybrid beside an on-demand fleet sized for
+*average* demand, which cannot serve the peak; the fair comparison is the peak-sized fleet,
+reported too.
 Spot capacity can be reclaimed: with an interruption rate, the expected cost of covering lost
 burst hours on on-demand capacity is added; without one the risk is stated, not priced.
 """

@@ -3,7 +3,7 @@
 Each tenant needs `peak_gpus` while active and is active a fraction `utilization` of the time,
 independently of the others. Dedicated fleets need the sum of peaks; a pooled fleet needs the
 `quantile` of the summed demand, computed exactly (convolution of the tenants' on/off
-distributions) — not the seed's "law of large numbers" guess.
+distributions) — not a "law of large numbers" guess.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def lora_sharing(
     hours_per_month: float = 730.0,
 ) -> LoraSharing:
     """N fine-tuned variants: one deployment each versus one base model serving all adapters,
-    its capacity reduced by `adapter_overhead` (the seed quotes 1-3 %; give your own)."""
+    its capacity reduced by `adapter_overhead` (1-3 % is often quoted; give your own)."""
     if not capacity_req_per_hour > 0:
         raise InputError(
             f"capacity_req_per_hour = {capacity_req_per_hour!r}; expected a positive rate"

@@ -10,18 +10,18 @@
 from fleetplan.errors import InputError, UnsupportedError
 from fleetplan.plan.build import make_plan
 from fleetplan.plan.search import search
-from fleetplan.plan.types import HORIZON_DAYS, ApiComparison, Horizon, Plan, SeedCheck
-from fleetplan.sizing import seed_method_gpus
+from fleetplan.plan.types import HORIZON_DAYS, ApiComparison, HandSizingCheck, Horizon, Plan
+from fleetplan.sizing import hand_method_gpus
 
 __all__ = [
     "HORIZON_DAYS",
     "ApiComparison",
+    "HandSizingCheck",
     "Horizon",
     "InputError",
     "Plan",
-    "SeedCheck",
     "UnsupportedError",
+    "hand_method_gpus",
     "make_plan",
     "search",
-    "seed_method_gpus",
 ]

@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 from fleetplan.catalog import Catalog, load_catalog, resolve_model
 from fleetplan.catalog.error_bands import for_configuration
 from fleetplan.catalog.specs import ModelSpec
-from fleetplan.plan.context import api_comparisons, fleet_mix, horizons, seed_check
+from fleetplan.plan.context import api_comparisons, fleet_mix, hand_sizing_check, horizons
 from fleetplan.plan.search import Prepared, _rank, _workload, prepare, search
 from fleetplan.plan.types import Plan
 from fleetplan.scenario import ScenarioSpec
@@ -200,8 +200,8 @@ def _extend(
     extras: dict[str, object] = {}
     if spec.traffic.growth_per_month or spec.traffic.forecast:
         extras["horizons"] = horizons(plan, spec, base, cat, model, prep, evals, cands)
-    if spec.seed_sizing is not None:
-        extras["seed_check"] = seed_check(spec, cat, model, work)
+    if spec.hand_sizing is not None:
+        extras["hand_sizing_check"] = hand_sizing_check(spec, cat, model, work)
     if spec.compare_apis and plan.recommended is not None:
         extras["apis"] = api_comparisons(plan.recommended, spec, work)
     if spec.classes:

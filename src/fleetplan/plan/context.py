@@ -18,12 +18,12 @@ from fleetplan.perf.schedule import mixed_step, steady_mixed_step
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import Candidate, SetupEval, Workload
 from fleetplan.search.cost_bound import cheapest_candidates
-from fleetplan.sizing import seed_method_gpus
+from fleetplan.sizing import hand_method_gpus
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
 if TYPE_CHECKING:
     from fleetplan.plan.search import Prepared
-    from fleetplan.plan.types import ApiComparison, Horizon, Plan, SeedCheck
+    from fleetplan.plan.types import ApiComparison, HandSizingCheck, Horizon, Plan
 
 
 def horizons(
@@ -147,20 +147,22 @@ def forecast_peaks(path: Path) -> dict[int, float]:
     return peaks
 
 
-def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workload) -> SeedCheck:
+def hand_sizing_check(
+    spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workload
+) -> HandSizingCheck:
     """A hand sizing with a given fixed t_step, and what the model derives instead."""
-    from fleetplan.plan.types import SeedCheck
+    from fleetplan.plan.types import HandSizingCheck
 
-    seed = spec.seed_sizing
-    assert seed is not None
+    hand = spec.hand_sizing
+    assert hand is not None
     o = work.output.mean
     qps = work.traffic.peak_qps
-    lam, usable, gpus = seed_method_gpus(qps, seed.batch, o, seed.t_step_ms / 1e3, spec.headroom)
-    ctx_total = seed.context or int(work.input.mean + o)
+    lam, usable, gpus = hand_method_gpus(qps, hand.batch, o, hand.t_step_ms / 1e3, spec.headroom)
+    ctx_total = hand.context or int(work.input.mean + o)
     i = max(ctx_total - o, 1.0)
     if not spec.constraints.gpus:
         raise InputError(
-            "seed_sizing needs constraints.gpus: the GPU the hand derivation assumed "
+            "hand_sizing needs constraints.gpus: the GPU the hand derivation assumed "
             "(e.g. [h100-sxm]), so the model can derive t_step on the same card"
         )
     gpu = cat.gpu(spec.constraints.gpus[0])
@@ -169,25 +171,25 @@ def seed_check(spec: ScenarioSpec, cat: Catalog, model: ModelSpec, work: Workloa
         kv_precision=spec.kv_precision,
     )  # fmt: skip
     ctx = i + o / 2
-    t_dec = float(mixed_step(s, seed.batch, ctx).total_s)
-    t_mix = float(steady_mixed_step(s, seed.batch, i, o, ctx).total_s)
-    _, _, gpus_dec = seed_method_gpus(qps, seed.batch, o, t_dec, spec.headroom)
-    _, _, gpus_mix = seed_method_gpus(qps, seed.batch, o, t_mix, spec.headroom)
+    t_dec = float(mixed_step(s, hand.batch, ctx).total_s)
+    t_mix = float(steady_mixed_step(s, hand.batch, i, o, ctx).total_s)
+    _, _, gpus_dec = hand_method_gpus(qps, hand.batch, o, t_dec, spec.headroom)
+    _, _, gpus_mix = hand_method_gpus(qps, hand.batch, o, t_mix, spec.headroom)
     prefill_ms = (t_mix - t_dec) * 1e3
     text = (
-        f"Seed method: λ = B/(G·t_step) = {seed.batch}/({o:g} × {seed.t_step_ms:g} ms) = "
+        f"Hand method: λ = B/(G·t_step) = {hand.batch}/({o:g} × {hand.t_step_ms:g} ms) = "
         f"{lam:.2f} req/s per GPU; × u {spec.headroom:g} = {usable:.2f}; "
         f"⌈{qps:g}/{usable:.2f}⌉ = {gpus} GPUs. "
-        f"The model derives t_step = {t_dec * 1e3:.1f} ms for batch {seed.batch} at a mean "
+        f"The model derives t_step = {t_dec * 1e3:.1f} ms for batch {hand.batch} at a mean "
         f"context of {ctx:,.0f} tokens on {gpu.id} (weights + KV reads over bandwidth, FLOPs over "
-        f"compute, step overhead), giving {gpus_dec} GPUs on decode alone. The seed also leaves "
-        f"out prefill: each request's {i:,.0f}-token prompt must be processed too, "
-        f"{seed.batch * i / o:,.0f} prompt tokens per decode step with chunked prefill, adding "
+        f"compute, step overhead), giving {gpus_dec} GPUs on decode alone. The hand method also "
+        f"leaves out prefill: each request's {i:,.0f}-token prompt must be processed too, "
+        f"{hand.batch * i / o:,.0f} prompt tokens per decode step with chunked prefill, adding "
         f"{prefill_ms:.1f} ms per step, so {gpus_mix} GPUs."
     )
-    return SeedCheck(
-        given_t_step_ms=seed.t_step_ms,
-        batch=seed.batch,
+    return HandSizingCheck(
+        given_t_step_ms=hand.t_step_ms,
+        batch=hand.batch,
         context=ctx_total,
         lam_req_s=lam,
         usable_req_s=usable,

@@ -30,7 +30,7 @@ class Horizon:
 
 
 @dataclass(frozen=True)
-class SeedCheck:
+class HandSizingCheck:
     """A hand derivation (fixed step time, decode only) next to what the model derives."""
 
     given_t_step_ms: float
@@ -71,7 +71,7 @@ class Plan:
     candidates_evaluated: int
     search_s: float
     horizons: list[Horizon] = field(default_factory=list)
-    seed_check: SeedCheck | None = None
+    hand_sizing_check: HandSizingCheck | None = None
     apis: list[ApiComparison] = field(default_factory=list)
     mix: object = None
     notes: list[str] = field(default_factory=list)

@@ -118,8 +118,8 @@ def plan_record(p: Plan) -> dict[str, Any]:
             "basis": "discrete-event simulation at peak traffic (fleetplan.sim); values are "
             "means over seeds with their spread (min, max); null: nothing to measure (n/a)",
         }
-    if p.seed_check is not None:
-        out["seed_check"] = {k: v for k, v in p.seed_check.__dict__.items()}
+    if p.hand_sizing_check is not None:
+        out["hand_sizing_check"] = {k: v for k, v in p.hand_sizing_check.__dict__.items()}
     if p.mix is not None:
         m = p.mix
         out["mix"] = {

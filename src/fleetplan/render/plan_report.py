@@ -240,14 +240,14 @@ def sections(p: Plan) -> list[Section]:
         )
     if p.mix is not None:
         out.append(_mix_section(p.mix))
-    if p.seed_check is not None:
-        sc = p.seed_check
+    if p.hand_sizing_check is not None:
+        sc = p.hand_sizing_check
         out.append(
             Section(
                 "Hand derivation (fixed step time) vs the model",
                 ["method", "t_step ms", "GPUs"],
                 [
-                    ["seed: given t_step, decode only", f"{sc.given_t_step_ms:g}", str(sc.gpus)],
+                    ["hand: given t_step, decode only", f"{sc.given_t_step_ms:g}", str(sc.gpus)],
                     [
                         "model t_step, decode only",
                         f"{sc.derived_t_step_ms:.1f}",

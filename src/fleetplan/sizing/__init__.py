@@ -1,4 +1,4 @@
-"""Sizing: the analytic latency percentiles of a replica set under load, and the seed's method.
+"""Sizing: the analytic latency percentiles of a replica set under load, and the hand method.
 
 A replica runs iteration-level continuous batching (`perf.schedule.mixed_step` is the step).
 At a per-replica arrival rate λ it settles at an operating point (`load_point`):
@@ -28,7 +28,7 @@ and checks it against the simulator. All functions take numpy arrays and broadca
 numpy is needed.
 
 The package: `operating_point` (a replica's operating point, `load_point`), `percentiles` (the
-TTFT and TPOT distributions there) and `throughput` (replicas for a throughput, the seed's hand
+TTFT and TPOT distributions there) and `throughput` (replicas for a throughput, the hand
 method).
 """
 
@@ -45,16 +45,16 @@ from fleetplan.sizing.percentiles import (
     ttft_cdf,
     ttft_distribution,
 )
-from fleetplan.sizing.throughput import replicas_for_throughput, seed_method_gpus
+from fleetplan.sizing.throughput import hand_method_gpus, replicas_for_throughput
 
 __all__ = [
     "CO_ARRIVALS",
     "F64",
     "LoadPoint",
     "StepFn",
+    "hand_method_gpus",
     "load_point",
     "replicas_for_throughput",
-    "seed_method_gpus",
     "tpot_cdf",
     "tpot_distribution",
     "ttft_cdf",

@@ -1,4 +1,4 @@
-"""Replicas for a throughput at a utilization, and the seed's hand method."""
+"""Replicas for a throughput at a utilization, and the hand method with a fixed step time."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def replicas_for_throughput(
     return np.maximum(n, min_replicas).astype(np.int64)
 
 
-def seed_method_gpus(
+def hand_method_gpus(
     qps: float, batch: int, output_tokens: float, t_step_s: float, utilization: float
 ) -> tuple[float, float, int]:
     """The hand method: λ_gpu = B / (G·t_step); N = ⌈QPS / (u·λ_gpu)⌉.
