@@ -132,3 +132,22 @@ def test_concurrency_example_runs_closed_loop_without_preemption(
     d = json.loads(out)
     assert d["requests"] == 2500 and d["preemptions"] == 0
     assert d["config"]["scheduler"].startswith("TensorRT-LLM; guaranteed no evict")
+
+
+def test_a_plan_scenario_given_to_simulate_says_which_command_reads_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`fleetplan simulate` on a plan's scenario (the built-in example) listed every field as
+    missing or not permitted, fourteen of them, instead of saying what the file is."""
+    from importlib import resources
+
+    from fleetplan.scenario import ScenarioSpec
+    from fleetplan.sim.config import PLAN_ONLY_FIELDS, Scenario
+
+    # the fields that tell a plan scenario apart are the plan's and not the simulator's
+    assert set(PLAN_ONLY_FIELDS) <= set(ScenarioSpec.model_fields) - set(Scenario.model_fields)
+    example = resources.files("fleetplan.examples").joinpath("chat-8b.yaml")
+    assert main(["simulate", str(example)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a `fleetplan plan` scenario (traffic, " in err[0], err
+    assert "`fleetplan plan FILE --verify`" in err[0] and "Extra inputs" not in err[0]

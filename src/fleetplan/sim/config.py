@@ -183,10 +183,25 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "scenario"
 
 
+# fields of `fleetplan plan`'s scenarios that a simulation scenario does not have
+PLAN_ONLY_FIELDS = (
+    "traffic", "input_tokens", "output_tokens", "precisions", "engines", "constraints",
+)  # fmt: skip
+
+
 def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
-    """Validate a mapping into a Scenario; errors name the field and the value."""
+    """Validate a mapping into a Scenario; errors name the field and the value. A plan's
+    scenario (traffic and SLOs, no GPU or arrivals) is told apart from a broken simulation
+    scenario: one line saying which command reads it, not a list of every foreign field."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
+    plan_fields = [k for k in PLAN_ONLY_FIELDS if k in data]
+    if plan_fields and "arrivals" not in data and "gpu" not in data:
+        raise InputError(
+            f"{source}: a `fleetplan plan` scenario ({', '.join(plan_fields)}), not a simulation "
+            "scenario (model, gpu, arrivals: docs/scenario.md); `fleetplan plan FILE --verify` "
+            "simulates a plan's recommendation"
+        )
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
