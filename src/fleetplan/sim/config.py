@@ -191,8 +191,9 @@ PLAN_ONLY_FIELDS = (
 
 def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     """Validate a mapping into a Scenario; errors name the field and the value. A plan's
-    scenario (traffic and SLOs, no GPU or arrivals) is told apart from a broken simulation
-    scenario: one line saying which command reads it, not a list of every foreign field."""
+    scenario (its traffic, token means or search lists, and neither a GPU nor arrivals) is told
+    apart from a broken simulation scenario: one line saying which command reads it, not a list
+    of every foreign field."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
     plan_fields = [k for k in PLAN_ONLY_FIELDS if k in data]
