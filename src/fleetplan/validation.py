@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import types
 import typing
 from typing import Annotated, Any, TypeVar
 
@@ -294,16 +295,23 @@ def validate_mapping(model: type[M], data: Any, where: str, expected: str | None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"{where}: {format_validation_error(exc)}") from None
+        raise InputError(f"{where}: {format_validation_error(exc, model)}") from None
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: field path, the value given and what is accepted."""
-    return "; ".join(describe_error(err) for err in exc.errors())
+def format_validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line per problem: field path, the value given and what is accepted (`model`: the
+    schema validated, whose field types give a bound's whole accepted range)."""
+    return "; ".join(describe_error(err, model) for err in exc.errors())
 
 
-def describe_error(err: Any) -> str:
-    """One pydantic error (an item of `errors()`) as 'field 'a.b' = value: what is accepted'."""
+# pydantic's errors for a value past one bound, which name that bound alone
+_BOUND_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def describe_error(err: Any, model: type[BaseModel] | None = None) -> str:
+    """One pydantic error (an item of `errors()`) as 'field 'a.b' = value: what is accepted'.
+    A value past a bound also gets the field's whole range where `model` says what it is:
+    'Input should be less than or equal to 1; accepted: a finite number in [0.01, 1]'."""
     loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
     if err["type"] == "extra_forbidden":
         return f"unknown field {loc!r}"
@@ -311,7 +319,39 @@ def describe_error(err: Any) -> str:
         return f"missing field {loc!r}"
     value = err.get("input")
     shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
-    return f"field {loc!r}{shown}: {err['msg']}"
+    msg = err["msg"]
+    if model is not None and err["type"] in _BOUND_ERRORS:
+        kind = _field_kind(model, err["loc"])
+        if kind is not None:
+            msg = f"{msg}; accepted: {accepted(kind)}"
+    return f"field {loc!r}{shown}: {msg}"
+
+
+def _field_kind(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The annotated type of the field at `loc` in `model` (through nested models, lists and
+    mappings, and X | None), with its constraints; None where the path leaves the schema."""
+    current: Any = model
+    info: Any = None
+    for part in loc:
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        if typing.get_origin(current) in (typing.Union, types.UnionType) and len(args) == 1:
+            current = args[0]
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+            info = current.model_fields.get(part)
+            if info is None:
+                return None
+            current = info.annotation
+        elif typing.get_origin(current) in (list, tuple, dict) and typing.get_args(current):
+            current, info = typing.get_args(current)[-1 if isinstance(part, str) else 0], None
+        else:
+            return None
+    if info is not None and info.metadata:
+        current = Annotated[(info.annotation, *info.metadata)]
+    args = [a for a in typing.get_args(current) if a is not type(None)]
+    if typing.get_origin(current) in (typing.Union, types.UnionType) and len(args) == 1:
+        current = args[0]  # X | None
+    base = typing.get_args(current)[0] if typing.get_origin(current) is Annotated else current
+    return current if base in (int, float) else None
 
 
 def _short(value: Any, limit: int = 80) -> str:

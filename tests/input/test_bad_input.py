@@ -132,6 +132,27 @@ def test_scenario_values_are_refused(cli, tmp_path, edit, needle):
     bad(cli("plan", scenario(tmp_path, SCENARIO + edit + "\n")), needle)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("precisions:", "headroom: 1.5\nprecisions:", "field 'headroom' = 1.5: Input should be "
+         "less than or equal to 1; accepted: a finite number in [0.01, 1]"),
+        ("ttft_p95_ms: 1500", "ttft_p95_ms: -5", "field 'slo.ttft_p95_ms' = -5: Input should be "
+         "greater than 0; accepted: a finite number in (0, 8.64e+07]"),
+        ("precisions:", "hand_sizing: {t_step_ms: 18, batch: 0}\nprecisions:", "field "
+         "'hand_sizing.batch' = 0: Input should be greater than or equal to 1; accepted: an "
+         "integer from 1 to 1000000"),
+    ],
+)  # fmt: skip
+def test_a_value_past_a_bound_in_a_file_gets_the_whole_accepted_range(
+    cli, tmp_path, old, new, said
+):
+    """pydantic names only the bound a value broke ('less than or equal to 1'); the command line
+    says the whole range. A file's error now says it too, from the field's type."""
+    r = cli("plan", scenario(tmp_path, SCENARIO.replace(old, new, 1)))
+    assert r.code == 2 and said in r.err, r.err
+
+
 def test_a_blank_scenario_model_is_refused_saying_what_a_model_is(cli, tmp_path):
     text = SCENARIO.replace("model: llama-3.1-8b", "model: ''")
     bad(
