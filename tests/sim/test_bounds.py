@@ -127,14 +127,15 @@ def test_a_run_that_outgrows_its_cap_stops() -> None:
 @pytest.mark.parametrize(
     ("over", "needle"),
     [
-        ({"seed": -1}, "seed = -1"),  # was numpy's ValueError, a traceback
-        ({"lengths": {"input": {"mean": float("inf")}}}, "lengths.input.mean = inf"),  # IndexError
+        ({"seed": -1}, "field 'seed' = -1"),  # was numpy's ValueError, a traceback
+        # was an IndexError
+        ({"lengths": {"input": {"mean": float("inf")}}}, "field 'lengths.input.mean' = inf"),
         ({"arrivals": {"kind": "poisson", "rate_per_s": float("inf"), "duration_s": 9}},
-         "arrivals.rate_per_s = inf"),  # was "estimated work inf events"
+         "field 'arrivals.rate_per_s' = inf"),  # was "estimated work inf events"
         ({"lengths": {"input": {"mean": 256, "min": 10, "max": 5}}}, "max (5) is below min (10)"),
-        ({"slo": {"ttft_ms": float("inf")}}, "slo.ttft_ms = inf"),
-        ({"replicas": True}, "replicas = True"),
-        ({"replicas": "2"}, "replicas = '2'"),
+        ({"slo": {"ttft_ms": float("inf")}}, "field 'slo.ttft_ms' = inf"),
+        ({"replicas": True}, "field 'replicas' = True"),
+        ({"replicas": "2"}, "field 'replicas' = '2'"),
     ],
 )  # fmt: skip
 def test_bad_scenario_values_are_one_line(

@@ -95,7 +95,7 @@ def test_malformed_trace_exits_2_naming_the_line(
     ("yaml", "needle"),
     [
         ("model: llama-3.1-8b\ngpu: h100\narrivals: {kind: poisson, rate_per_s: -1, "
-         "duration_s: 10}\n", "arrivals.rate_per_s = -1"),
+         "duration_s: 10}\n", "field 'arrivals.rate_per_s' = -1"),
         ("model: llama-3.1-8b\ngpu: h100\narrivals: {kind: gamma, rate_per_s: 1, "
          "duration_s: 10}\n", "needs cv"),
         ("model: llama-3.1-8b\ngpu: h100\nreplica: 2\narrivals: {kind: poisson, "
@@ -103,10 +103,11 @@ def test_malformed_trace_exits_2_naming_the_line(
         ("model: llama-3.1-8b\ngpu: h1000\narrivals: {kind: poisson, rate_per_s: 1, "
          "duration_s: 10}\n", "unknown gpu 'h1000'"),
         ("model: llama-3.1-8b\ngpu: h100\nload_balancer: random\narrivals: {kind: poisson, "
-         "rate_per_s: 1, duration_s: 10}\n", "load_balancer = 'random'"),
+         "rate_per_s: 1, duration_s: 10}\n", "field 'load_balancer' = 'random'"),
         ("- not a mapping\n", "expected a mapping"),
         ("model: ''\ngpu: h100\narrivals: {kind: poisson, rate_per_s: 1, duration_s: 10}\n",
-         "model = '': Value error, expected a catalog model id or alias"),  # was 'config.json'
+         # was 'config.json'
+         "field 'model' = '': Value error, expected a catalog model id or alias"),
     ],
 )  # fmt: skip
 def test_bad_scenarios_exit_2_naming_the_field(
@@ -151,3 +152,23 @@ def test_a_plan_scenario_given_to_simulate_says_which_command_reads_it(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a `fleetplan plan` scenario (traffic, " in err[0], err
     assert "`fleetplan plan FILE --verify`" in err[0] and "Extra inputs" not in err[0]
+
+
+def test_simulation_file_errors_read_as_every_file_errors_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The simulator's scenarios had their own wording: an unknown field echoed its whole value
+    and a bound named only itself. Now: 'unknown field ...', and the field's accepted range."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "model: llama-3.1-8b\ngpu: h100\nreplicas: 0\n"
+        "arrivals: {kind: poisson, rate_per_s: 1, duration_s: 10}\n"
+        "bogus: {secret: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'}\n"
+    )
+    assert main(["simulate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown field 'bogus'" in err and "xxxx" not in err, err
+    assert (
+        "field 'replicas' = 0: Input should be greater than or equal to 1; accepted: an "
+        "integer from 1 to 10000" in err
+    ), err

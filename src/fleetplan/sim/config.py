@@ -11,7 +11,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fleetplan.errors import InputError
-from fleetplan.validation import ModelRef, Ms, Positive, Seed, TokenLength, Tokens
+from fleetplan.validation import (
+    ModelRef,
+    Ms,
+    Positive,
+    Seed,
+    TokenLength,
+    Tokens,
+    format_validation_error,
+)
 
 
 class _Strict(BaseModel):
@@ -179,10 +187,6 @@ class Scenario(_Strict):
     seed: Seed = 0
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "scenario"
-
-
 # fields of `fleetplan plan`'s scenarios that a simulation scenario does not have
 PLAN_ONLY_FIELDS = (
     "traffic", "input_tokens", "output_tokens", "precisions", "engines", "constraints",
@@ -205,14 +209,8 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
         )
     try:
         return Scenario.model_validate(data)
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors():
-            field = _where(err["loc"])
-            value = err.get("input")
-            shown = "" if isinstance(value, dict) or err["type"] == "missing" else f" = {value!r}"
-            parts.append(f"{field}{shown}: {err['msg']}")
-        raise InputError(f"{source}: " + "; ".join(parts)) from None
+    except ValidationError as exc:  # the wording every file's errors share
+        raise InputError(f"{source}: {format_validation_error(exc, Scenario)}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
