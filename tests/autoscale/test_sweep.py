@@ -84,3 +84,16 @@ def test_worker_counts_have_one_answer(cli, sweep_file: Path, args, said) -> Non
     """--workers -1 was "accepted: an integer from 0 to 1e15" and 0 then "1 to 256"."""
     r = cli(*[a.format(f=sweep_file) for a in args])
     assert r.code == 2 and said in r.err, r.err
+
+
+def test_a_sweep_files_bound_says_the_whole_range(cli, tmp_path: Path) -> None:
+    """A list item past its bound named that bound alone ('less than or equal to 1000')."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text("scenarios: [x.yaml]\ntraffic_scale: [2000]\n")
+    r = cli("sweep", str(path))
+    assert (
+        r.code == 2
+        and "field 'traffic_scale.0' = 2000: Input should be less than or equal "
+        "to 1000; accepted: a finite number in (0, 1,000]"
+        in r.err
+    ), r.err

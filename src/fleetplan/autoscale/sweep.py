@@ -58,7 +58,8 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"sweep file {str(p)!r}: {format_validation_error(exc)}") from None
+        why = format_validation_error(exc, SweepSpec)
+        raise InputError(f"sweep file {str(p)!r}: {why}") from None
     return spec, p.parent
 
 
