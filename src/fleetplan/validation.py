@@ -117,14 +117,20 @@ def accepted(kind: Any) -> str:
     if lo is None and hi is None:
         return noun
     if base is int and lo is not None and hi is not None and not (lo_open or hi_open):
-        return f"an integer from {lo} to {hi}"
+        return f"an integer from {_g(lo, '')} to {_g(hi, '')}"
     left = "(" if lo_open or lo is None else "["
     right = ")" if hi_open or hi is None else "]"
     return f"{noun} in {left}{_g(lo, '-inf')}, {_g(hi, 'inf')}{right}"
 
 
 def _g(x: float | None, none: str) -> str:
-    return none if x is None else f"{x:g}" if isinstance(x, float) else f"{x:,}"
+    """A bound as a reader writes it: 86,400,000, 65535 and 0.01, not 8.64e+07; 1e+15 stays
+    short (digits grouped from six on, where a count of zeros starts to need them)."""
+    if x is None:
+        return none
+    if isinstance(x, float) and not (x.is_integer() and abs(x) < 1e15):
+        return f"{x:g}"
+    return f"{int(x):,}" if abs(x) >= 100_000 else f"{int(x)}"
 
 
 def finite(field: str, value: float) -> float:

@@ -94,6 +94,6 @@ def test_a_sweep_files_bound_says_the_whole_range(cli, tmp_path: Path) -> None:
     assert (
         r.code == 2
         and "field 'traffic_scale.0' = 2000: Input should be less than or equal "
-        "to 1000; accepted: a finite number in (0, 1,000]"
+        "to 1000; accepted: a finite number in (0, 1000]"
         in r.err
     ), r.err

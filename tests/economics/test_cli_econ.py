@@ -260,9 +260,12 @@ def test_fleet_mix_demand_is_held_to_the_gpu_count_limit(cli):
     ("peaks", "said"),
     [
         # the fuzz case that grew the test process past 20 GB: one array entry per GPU
-        ("0,616988672.0", "--peak-gpus value = 616988672; accepted: an integer from 0 to 1000000"),
+        (
+            "0,616988672.0",
+            "--peak-gpus value = 616988672; accepted: an integer from 0 to 1,000,000",
+        ),
         ("1e15,1e15", "--peak-gpus value = 1000000000000000; accepted: an integer from 0 to"),
-        ("2.5,3", "--peak-gpus value = 2.5; accepted: an integer from 0 to 1000000"),
+        ("2.5,3", "--peak-gpus value = 2.5; accepted: an integer from 0 to 1,000,000"),
         ("600000,600000", "peak_gpus sum to 1,200,000 GPUs; accepted: at most 1,000,000"),
         (",".join(["0"] * 1001), "tenants = 1,001; accepted: 1 to 1,000"),
     ],

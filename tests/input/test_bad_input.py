@@ -138,10 +138,10 @@ def test_scenario_values_are_refused(cli, tmp_path, edit, needle):
         ("precisions:", "headroom: 1.5\nprecisions:", "field 'headroom' = 1.5: Input should be "
          "less than or equal to 1; accepted: a finite number in [0.01, 1]"),
         ("ttft_p95_ms: 1500", "ttft_p95_ms: -5", "field 'slo.ttft_p95_ms' = -5: Input should be "
-         "greater than 0; accepted: a finite number in (0, 8.64e+07]"),
+         "greater than 0; accepted: a finite number in (0, 86,400,000]"),
         ("precisions:", "hand_sizing: {t_step_ms: 18, batch: 0}\nprecisions:", "field "
          "'hand_sizing.batch' = 0: Input should be greater than or equal to 1; accepted: an "
-         "integer from 1 to 1000000"),
+         "integer from 1 to 1,000,000"),
     ],
 )  # fmt: skip
 def test_a_value_past_a_bound_in_a_file_gets_the_whole_accepted_range(
