@@ -437,3 +437,15 @@ def test_an_unknown_api_path_is_a_json_404(client: TestClient) -> None:
     # answered before any body check: a text body to a wrong path is its 404, not a 415
     r = client.post("/api/nope", content=b"x", headers={"content-type": "text/plain"})
     assert r.status_code == 404, r.text
+
+
+def test_a_body_value_past_a_bound_gets_the_fields_whole_range(client: TestClient) -> None:
+    """The 422 named only the bound broken ('less than or equal to 64'); the CLI and the files
+    say the whole range, and now the API does too, from the route's body schema."""
+    r = client.post("/api/perf", json={"model": "llama-3.1-8b", "gpu": "h100", "tp": 100})
+    item = r.json()["detail"][0]
+    assert r.status_code == 422 and item["loc"] == ["body", "tp"], r.text
+    assert item["msg"].endswith("; accepted: an integer from 1 to 64"), item
+    # a query parameter keeps pydantic's own words (no schema of its own to read)
+    q = client.post("/api/plan?verify=maybe", json={})
+    assert q.status_code == 422 and "accepted" not in q.json()["detail"][0]["msg"]

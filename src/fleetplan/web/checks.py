@@ -15,6 +15,7 @@ from fastapi import HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.catalog.hf_config import looks_like_path
@@ -31,7 +32,7 @@ def detail(loc: list[Any], msg: str, kind: str = "value_error") -> dict[str, Any
     return {"loc": loc, "msg": msg, "type": kind}
 
 
-def _item(err: Any) -> dict[str, Any]:
+def _item(err: Any, body_model: Any = None) -> dict[str, Any]:
     loc = list(err["loc"])
     if err["type"] == "json_invalid":  # loc is ["body", character offset]
         why = (err.get("ctx") or {}).get("error", "not JSON")
@@ -40,13 +41,24 @@ def _item(err: Any) -> dict[str, Any]:
     shown = (
         {**err, "loc": loc[1:] or ["body"]} if loc and loc[0] in ("body", "query", "path") else err
     )
-    return detail(loc, describe_error(shown), err["type"])
+    # a body field past a bound also gets its whole range, from the route's body schema
+    model = body_model if loc and loc[0] == "body" else None
+    return detail(loc, describe_error(shown, model), err["type"])
+
+
+def _body_model(request: Request) -> Any:
+    """The pydantic model of the matched route's body, where it has one (None otherwise)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return annotation if is_model else None
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """A request FastAPI could not validate: 422 with one line per field."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": [_item(e) for e in exc.errors()]}, 422)
+    model = _body_model(request)
+    return JSONResponse({"detail": [_item(e, model) for e in exc.errors()]}, 422)
 
 
 async def json_content(request: Request) -> None:
