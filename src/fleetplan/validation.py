@@ -318,7 +318,9 @@ def describe_error(err: Any, model: type[BaseModel] | None = None) -> str:
     """One pydantic error (an item of `errors()`) as 'field 'a.b' = value: what is accepted'.
     A value past a bound also gets the field's whole range where `model` says what it is:
     'Input should be less than or equal to 1; accepted: a finite number in [0.01, 1]'."""
-    loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+    # pydantic names a validator wrapper in a path ('function-after[check(), ...]'): not a field
+    path = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+    loc = ".".join(str(p) for p in path) or "(entry)"
     if err["type"] == "extra_forbidden":
         return f"unknown field {loc!r}"
     if err["type"] == "missing":
@@ -327,7 +329,7 @@ def describe_error(err: Any, model: type[BaseModel] | None = None) -> str:
     shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
     msg = err["msg"]
     if model is not None and err["type"] in _BOUND_ERRORS:
-        kind = _field_kind(model, err["loc"])
+        kind = _field_kind(model, path)
         if kind is not None:
             msg = f"{msg}; accepted: {accepted(kind)}"
     return f"field {loc!r}{shown}: {msg}"

@@ -133,9 +133,10 @@ def test_budget_example(cli, tmp_path) -> None:
         ),
         # was an AssertionError traceback: a blank gpu is no GPU line, then no API line either
         ({"category": "training", "gpu": "", "count": 1, "hours_per_month": 1},
-         "lines.0.gpu = '': String should have at least 1 character"),
+         "field 'lines.0.gpu' = '': String should have at least 1 character"),
         ({"category": "training", "gpu": "l40s", "count": 10**9, "hours_per_month": 1},
-         "lines.0.count = 1000000000: Input should be less than or equal to 1000000"),
+         "field 'lines.0.count' = 1000000000: Input should be less than or equal to 1000000; "
+         "accepted: an integer from 1 to 1,000,000"),
     ],
 )  # fmt: skip
 def test_bad_budget_exit_2(cli, tmp_path, line, field) -> None:

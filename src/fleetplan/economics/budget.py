@@ -19,7 +19,7 @@ from fleetplan.catalog import Catalog
 from fleetplan.economics.pricing import gpu_price
 from fleetplan.errors import FleetplanError, InputError
 from fleetplan.units import HOURS_PER_MONTH
-from fleetplan.validation import Count, NonNegative, Usd
+from fleetplan.validation import Count, NonNegative, Usd, format_validation_error
 
 Name = Annotated[str, Field(min_length=1)]  # a GPU, API model or provider name: never blank
 
@@ -83,12 +83,8 @@ def parse_budget(data: dict[str, Any], where: str = "budget file") -> BudgetFile
     """Validate a budget mapping; errors name the field, the value and what is accepted."""
     try:
         return BudgetFile.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after"))
-        value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}"
-        raise InputError(f"{where}: {loc}{shown}: {err['msg']}") from None
+    except ValidationError as exc:  # the wording every file's errors share
+        raise InputError(f"{where}: {format_validation_error(exc, BudgetFile)}") from None
 
 
 @dataclass(frozen=True)
