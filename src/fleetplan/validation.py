@@ -341,9 +341,7 @@ def _field_kind(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
     current: Any = model
     info: Any = None
     for part in loc:
-        args = [a for a in typing.get_args(current) if a is not type(None)]
-        if typing.get_origin(current) in (typing.Union, types.UnionType) and len(args) == 1:
-            current = args[0]
+        current = _without_none(current)
         if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
             info = current.model_fields.get(part)
             if info is None:
@@ -355,11 +353,17 @@ def _field_kind(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
             return None
     if info is not None and info.metadata:
         current = Annotated[(info.annotation, *info.metadata)]
-    args = [a for a in typing.get_args(current) if a is not type(None)]
-    if typing.get_origin(current) in (typing.Union, types.UnionType) and len(args) == 1:
-        current = args[0]  # X | None
+    current = _without_none(current)
     base = typing.get_args(current)[0] if typing.get_origin(current) is Annotated else current
     return current if base in (int, float) else None
+
+
+def _without_none(kind: Any) -> Any:
+    """X for an `X | None` type; any other type as it is."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return kind
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -143,6 +143,7 @@ def import_offers(
     offers: list[dict[str, object]] = []
     unknown: set[str] = set()
     skipped: list[str] = []
+    folder = path.is_dir()  # a folder's files each have their own line numbers: say whose
     for cloud, csv_file in skypilot_files(path, provider):
         text = read_text(csv_file, "SkyPilot CSV", max_bytes=MAX_CSV_BYTES)
         rows_skipped: list[str] = []
@@ -157,8 +158,7 @@ def import_offers(
             )
         except InputError as exc:  # which file of a catalog folder, and its line
             raise InputError(f"SkyPilot CSV {str(csv_file)!r}, {exc}") from None
-        # a folder's files each have their own line numbers: say whose
-        skipped += [f"{csv_file} {s}" if path.is_dir() else s for s in rows_skipped]
+        skipped += [f"{csv_file} {s}" if folder else s for s in rows_skipped]
         offers += found
         unknown.update(missing)
     doc = offers_toml(offers)
