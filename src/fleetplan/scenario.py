@@ -1,6 +1,6 @@
 """The scenario file of `fleetplan plan` (YAML or TOML), validated with clear errors.
 
-Schema (every field documented in docs/scenario.md; unknown fields are errors):
+Schema (every field documented in fleetplan/docs/scenario.md; unknown fields are errors):
 
     model: llama-3.1-8b            # catalog id/alias or a config.json path
     serve_model: meta-llama/Llama-3.1-8B-Instruct   # HF id `--emit` serves (catalog default)

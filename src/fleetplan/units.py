@@ -1,7 +1,7 @@
 """Units and conversions. Nothing else lives here.
 
 GB is 1e9 bytes and GiB is 2**30 bytes; mixing them is the most common error in this field
-(see docs/model/memory.md). A month is 730 hours everywhere.
+(see fleetplan/docs/memory.md). A month is 730 hours everywhere.
 """
 
 from __future__ import annotations

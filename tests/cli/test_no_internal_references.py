@@ -2,7 +2,8 @@
 
 Every command's `--help`, and every command's `--json` (where it has one) on a small valid
 input, is searched for the project's internal references: the shared/ folder, source-document
-numbers and sections, example labels like E7 or W4, and the repository's benchmarks folder.
+numbers and sections, example labels like E7 or W4, the repository's benchmarks folder and its
+docs/ folder (the documents the output points at ship in the package: `fleetplan docs TOPIC`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ FORBIDDEN = [
     re.compile(r"§\s*\d"),
     re.compile(r"(?<![\w.-])[EW]\d{1,2}(?![\w.-])"),
     re.compile(r"benchmarks/accuracy"),
+    re.compile(r"(?<![\w/.-])docs/"),  # a repository path; URLs (".../docs/...") pass
 ]
 
 # minimal valid arguments for every command with --json ("measure" needs a CUDA GPU)
 JSON_RUNS: dict[str, list[str]] = {
     "gpus": [],
+    "docs": [],
     "models": [],
     "offers": [],
     "engines": [],

@@ -178,7 +178,9 @@ def test_an_empty_adding_list_is_the_same_as_leaving_it_out(key: str, value: obj
 
 
 def test_the_scenario_doc_states_the_empty_list_rule() -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "scenario.md").read_text(encoding="utf-8")
+    from fleetplan.docs import text
+
+    doc = text("scenario")
     section = doc.split("## Empty lists", 1)[1]
     for field in [*SELECTING, "traffic.hourly_qps", "constraints.allow", "compare_apis"]:
         assert f"`{field}`" in section, field

@@ -1,7 +1,7 @@
 """A request's first step shares the chunk budget with the prompts that arrived with it
 (`sizing.load_point`): each of those prompts attends to its own context, so attention work,
 quadratic in a prompt's length, adds prompt by prompt — not as if the step held one prompt of
-their summed length (docs/model/sizing.md)."""
+their summed length (src/fleetplan/docs/sizing.md)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ replicas no more than max(replicas_min + 1, 1.1 x replicas_min), replicas_min be
 the simulator finds meeting every SLO at the plan's headroom (`plan --verify`'s search), and no
 fewer than the fewest meeting every SLO; TTFT p95 and TPOT p95 of two one-replica plans
 within ±10 %; and one bursty replica's TPOT p95 within its known band (±25 %).
-docs/model/sizing.md lists every figure."""
+src/fleetplan/docs/sizing.md lists every figure."""
 
 from __future__ import annotations
 
@@ -169,7 +169,8 @@ def test_one_replica_plans_match_the_simulator(name):
 
 
 # one replica under strong bursts (chat 8B at CV 3, 5 req/s at the peak): TPOT p95 is the
-# known short one (docs/model/sizing.md, known limits), held to its band so it cannot slip back
+# known short one (src/fleetplan/docs/sizing.md, known limits), held to its band so it cannot
+# slip back
 BURSTY_ONE = _with(
     CHAT, traffic={"avg_qps": 2, "peak_qps": 5, "arrivals": {"kind": "gamma", "cv": 3}}
 )

@@ -163,7 +163,7 @@ def deployment_for(sc: AutoscaleScenario, base: Path, cat: Catalog) -> tuple[Dep
 # Utilizations at which a replica's steady-state TTFT p95 is computed. Above the last one the
 # steady-state slot wait grows without bound, but in the fleet model the backlog that builds
 # when a tick's arrivals exceed its capacity is carried by the fleet queue explicitly, so the
-# per-tick value stops there (docs/autoscale.md).
+# per-tick value stops there (fleetplan/docs/autoscale.md).
 UTILIZATION_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93)
 
 

@@ -86,7 +86,7 @@ def _check_all(group: click.Group, prefix: str = "") -> None:
 # tests/cli/test_lazy_commands.py holds this table to what the modules register)
 COMMAND_MODULES = {
     "api": "api_cmds", "breakeven": "econ", "budget": "econ_budget",
-    "cache-roi": "capacity_sharing", "calibrate": "calibrate", "cost": "econ",
+    "cache-roi": "capacity_sharing", "calibrate": "calibrate", "cost": "econ", "docs": "docs",
     "engines": "catalog_cmds", "fit": "fit",
     "fleet-mix": "capacity_sharing", "gateway": "route", "gpus": "catalog_cmds",
     "import-offers": "econ_budget", "keys": "keys", "lora": "quant", "measure": "measure",

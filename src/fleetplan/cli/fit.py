@@ -147,4 +147,4 @@ def _print_fits(records: list[dict], title: str) -> None:
         tp = records[0]["tp"]
         print(f"note: where it does not fit at --tp {tp}, the smallest --tp that does: "
               + ", ".join(bigger))  # fmt: skip
-    print("basis: analytic memory model (docs/model/memory.md); GB = 1e9 bytes")
+    print("basis: analytic memory model (fleetplan docs memory); GB = 1e9 bytes")

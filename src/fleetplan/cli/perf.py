@@ -130,7 +130,7 @@ def perf(
         print(f"note: {n}")
     print(
         "basis: analytic roofline x engine efficiency factors (fleetplan engines --json for "
-        "sources; docs/model/performance.md)"
+        "sources; fleetplan docs performance)"
     )
     print("\n".join(_expected_error(pe)))
 

@@ -94,7 +94,8 @@ def plan(
     The same options override a scenario file's fields. Exits 3 (after printing the report)
     when no candidate meets the SLOs and constraints.
 
-    SCENARIO: Scenario file (YAML or TOML); without it, the built-in example."""
+    SCENARIO: Scenario file (YAML or TOML; its fields: `fleetplan docs scenario`); without it,
+    the built-in example."""
     from importlib import resources
 
     from fleetplan.errors import InputError

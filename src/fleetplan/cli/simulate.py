@@ -49,7 +49,8 @@ def simulate(
     calibration: list[Path] | None,
 ) -> None:
     """Simulate a fleet of replicas under a traffic scenario: TTFT, TPOT, ITL and end-to-end
-    percentiles, throughput, goodput, queueing and KV-cache preemptions."""
+    percentiles, throughput, goodput, queueing and KV-cache preemptions. The scenario file's
+    fields: `fleetplan docs simulate`."""
     from fleetplan.sim import load_scenario
     from fleetplan.sim import simulate as run_simulation
 

@@ -1,1 +1,1 @@
-"""The analytic memory and performance model (see docs/model/)."""
+"""The analytic memory and performance model (see fleetplan/docs/)."""

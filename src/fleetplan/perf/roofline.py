@@ -4,7 +4,7 @@
 scalars the formulas need; `step_s` then evaluates a forward step for arrays of
 (decode sequences, their mean context, prefill tokens, their mean context) at once, so the
 search and the static-batch sum run as numpy arrays, not Python loops. Every formula is in
-docs/model/performance.md.
+fleetplan/docs/performance.md.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def plan_record(p: Plan) -> dict[str, Any]:
         "notes": p.notes,
         "basis": (
             "analytic performance model with engine efficiency factors; latency percentiles "
-            "from a queue and step model (docs/model/sizing.md); offer prices with their "
+            "from a queue and step model (fleetplan docs sizing); offer prices with their "
             "sources; $/1M tokens at average traffic"
         ),
     }

@@ -277,9 +277,9 @@ def sections(p: Plan) -> list[Section]:
                 f"searched {p.candidates_evaluated:,} candidates (GPU x precision x tp x engine "
                 f"x max batch x offer) in {p.search_s * 1e3:.0f} ms",
                 "performance: analytic roofline with engine efficiency factors "
-                "(docs/model/performance.md); latency percentiles from a queue and step "
+                "(fleetplan docs performance); latency percentiles from a queue and step "
                 "model checked against the simulator "
-                "(docs/model/sizing.md); prices from the offer catalog with sources",
+                "(fleetplan docs sizing); prices from the offer catalog with sources",
                 *_expected_error(p),
             ],
         )

@@ -1,4 +1,5 @@
-"""Plain-dict records of results: the JSON contract scripts depend on (see docs/cli.md)."""
+"""Plain-dict records of results: the JSON contract scripts depend on (tests/cli/test_json_output.py
+holds it)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def fit_record(f: Fit) -> dict[str, Any]:
         "max_num_seqs": f.max_num_seqs,
         "limit": f.limit,
         "notes": list(f.notes),
-        "basis": "analytic memory model (docs/model/memory.md)",
+        "basis": "analytic memory model (fleetplan docs memory)",
     }
 
 
@@ -82,7 +83,8 @@ def perf_records(p: PerfEstimate) -> list[dict[str, Any]]:
                 "schedule": p.schedule,
                 "input_tokens": p.input_tokens,
                 "output_tokens": p.output_tokens,
-                "basis": "analytic roofline with engine efficiency factors (docs/model)",
+                "basis": "analytic roofline with engine efficiency factors "
+                "(fleetplan docs performance)",
                 "expected_error": err,
             }
         )

@@ -204,8 +204,8 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     if plan_fields and "arrivals" not in data and "gpu" not in data:
         raise InputError(
             f"{source}: a `fleetplan plan` scenario ({', '.join(plan_fields)}), not a simulation "
-            "scenario (model, gpu, arrivals: docs/scenario.md); `fleetplan plan FILE --verify` "
-            "simulates a plan's recommendation"
+            "scenario (model, gpu, arrivals: fleetplan docs simulate); "
+            "`fleetplan plan FILE --verify` simulates a plan's recommendation"
         )
     try:
         return Scenario.model_validate(data)

@@ -23,7 +23,7 @@ tokens ≤ x exactly when the extra time of the prefills sharing its O − 1 ste
 implies (its dispersion the balancer's over a life), with the decode step of a congested spell
 (more sequences beside a slower request, as much of it as the fleet shares). Percentiles
 come from these distributions over a quantile grid of the request lengths
-(`workload.QUANTILE_LEVELS`), not from a worst case; docs/model/sizing.md derives each term
+(`workload.QUANTILE_LEVELS`), not from a worst case; fleetplan/docs/sizing.md derives each term
 and checks it against the simulator. All functions take numpy arrays and broadcast; only
 numpy is needed.
 

@@ -1,7 +1,7 @@
 """A replica's operating point under load (`load_point`): sequences decoding, the decode and
 mixed steps, the prompts sharing a first step (and, under bursts, the burst's prompts behind a
 request in its last step), the waits' parameters — what the TTFT and TPOT distributions
-(`sizing.percentiles`) read. docs/model/sizing.md derives each term."""
+(`sizing.percentiles`) read. fleetplan/docs/sizing.md derives each term."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The TTFT and TPOT distributions at a replica's operating point (`sizing.operating_point`),
-over the quantile grid of the request lengths. docs/model/sizing.md derives each term."""
+over the quantile grid of the request lengths. fleetplan/docs/sizing.md derives each term."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def in_flight_groups(prefill_k: F64, levels: F64, weights: F64) -> tuple[F64, F6
     the arrival anywhere in it. Its rest is then uniform over the picked length, and over the
     pick a mixture: P(rest > r) = Σ_m v_m (1 − r/T_m)⁺, whose tail the long prompts set — a
     single length-biased mean E[T²]/E[T] cuts it off there (chat lengths of mean 900 tokens
-    and p99 5,000: a plan's TTFT p95 13 % under the simulator's; docs/model/sizing.md). The
+    and p99 5,000: a plan's TTFT p95 13 % under the simulator's; fleetplan/docs/sizing.md). The
     quantile levels go in groups (`_IN_FLIGHT_EDGES`), each at its own length-biased mean
     length, so that the mean rest, E[T²]/(2E[T]), stays exact. Returns (shares, lengths),
     each (..., groups)."""

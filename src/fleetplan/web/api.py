@@ -33,7 +33,7 @@ CATALOGS = ("gpus", "models", "offers", "engines", "precisions")
 CONFIG_NOTE = (
     "# model: the config.json pasted as config_json; save it as config.json beside this file\n"
 )
-# the scenario's fields as JSON (docs/scenario.md); empty = the built-in example
+# the scenario's fields as JSON (fleetplan/docs/scenario.md); empty = the built-in example
 ScenarioBody = Annotated[dict[str, Any] | None, Body()]
 
 
