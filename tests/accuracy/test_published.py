@@ -472,7 +472,7 @@ def test_a_fits_burst_ttft_through_the_server_is_the_simulators(catalog, i, o, n
     step of one such prompt outlasts it, and the simulator's engine batches the prompts that
     have come in meanwhile (11.0 s against 9.6 s). A view that fills the prefill steps
     (`burst_prefill_s`) agrees there too, but the servers' fits on it did worse out of sample
-    (TPOT p90 45.6 -> 52.3 %, benchmarks/accuracy/README.md)."""
+    (TPOT p90 45.6 -> 52.3 %, benchmarks/accuracy/HISTORY.md)."""
     row = ValidationRow("t", "tensorrt-llm", "gpt-oss-20b", "mxfp4", "h100-sxm", i, o, n,
                         "ttft_ms", 1.0, schedule="offline", api_server=True,
                         stat="mean")  # fmt: skip

@@ -175,7 +175,7 @@ def expert_gemm_s(s: Setup, tokens: F64, expert_flops: F64) -> F64:
 # Hopper rows fit put the 1.0 table's Qwen3-30B-A3B on one B200 or GB200 42-52 % low, each
 # source predicted without its own rows (3 of its 20 output rows within 30 %); scaled by
 # bandwidth, 15 of 20, and the whole set's output tok/s p90 went 37.2 -> 34.1 % (scaled by the
-# bf16 peak instead: TTFT median 14.4 -> 15.3 %; benchmarks/accuracy/README.md, 2026-12-04 13:29-)
+# bf16 peak instead: TTFT median 14.4 -> 15.3 %; benchmarks/accuracy/HISTORY.md, 2026-12-04 13:29-)
 EXPERT_OVERHEAD_REFERENCE_BANDWIDTH_BYTES_S = 3.35e12
 
 
