@@ -158,3 +158,40 @@ def test_a_body_declared_other_than_json_is_415(upstream, gateway):
         for headers in (auth, {**auth, "Content-Type": "application/json; charset=utf-8"}):
             assert c.post("/v1/chat/completions", content=body, headers=headers).status_code == 200
     assert up.requests == 2
+
+
+SAMPLING_BAD = [
+    ("temperature", 3, "temperature: 3 is not a number from 0 to 2"),
+    ("temperature", -0.5, "temperature: -0.5 is not a number from 0 to 2"),
+    ("temperature", True, "temperature: true is not a number from 0 to 2"),
+    ("top_p", 1.5, "top_p: 1.5 is not a number from 0 to 1"),
+    ("top_p", "0.9", 'top_p: "0.9" is not a number from 0 to 1'),
+    ("presence_penalty", -2.5, "presence_penalty: -2.5 is not a number from -2 to 2"),
+    ("frequency_penalty", 7, "frequency_penalty: 7 is not a number from -2 to 2"),
+]
+SAMPLING_GOOD = [
+    {"temperature": 0, "top_p": 0},
+    {"temperature": 2, "top_p": 1, "presence_penalty": -2, "frequency_penalty": 2},
+    {"temperature": 0.7, "top_p": 0.95, "presence_penalty": 2.0, "frequency_penalty": -2.0},
+]
+
+
+def test_sampling_parameters_outside_openais_ranges_are_400(upstream, gateway):
+    """`temperature: 3`, `top_p: 1.5` or a penalty of 7 were forwarded, being finite; OpenAI
+    answers them with a 400 naming the param, as the gateway now does, ends of ranges passing."""
+    up, srv = upstream("a")
+    _, gs = gateway([provider("a", srv.url)])
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    with httpx.Client(base_url=gs.url, headers=h, timeout=10) as c:
+        for name, value, said in SAMPLING_BAD:
+            body = {"model": "m", "messages": MSG, name: value}
+            r = c.post("/v1/chat/completions", json=body)
+            assert r.status_code == 400, (name, value, r.text[:200])
+            err = r.json()["error"]
+            assert err["param"] == name and err["type"] == "invalid_request_error"
+            assert err["message"] == said
+        assert up.requests == 0
+        for extra in SAMPLING_GOOD:
+            r = c.post("/v1/chat/completions", json={"model": "m", "messages": MSG, **extra})
+            assert r.status_code == 200, (extra, r.text[:200])
+    assert up.requests == len(SAMPLING_GOOD)

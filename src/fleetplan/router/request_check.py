@@ -3,10 +3,11 @@
 OpenAI-style errors (``{"error": {"message", "type": "invalid_request_error", "param",
 "code"}}``) for: a body that is not JSON or nests deeper than ``MAX_DEPTH``; a non-finite number
 anywhere (NaN, Infinity, 1e400); ``model`` not a non-empty string; ``stream`` not a boolean;
-``max_tokens`` / ``max_completion_tokens`` / ``n`` not an integer in range; sampling parameters
-not finite numbers; ``messages`` / ``prompt`` of the wrong shape (`messages[i].role` missing or
-not a role, `content` not a string, null or a list of typed parts; a prompt not a string, nor a
-non-empty list of strings, of token ids or of token-id lists: OpenAI's own 400s). A body declared
+``max_tokens`` / ``max_completion_tokens`` / ``n`` not an integer in range; a sampling parameter
+not a number in OpenAI's range (``temperature`` 0 to 2, ``top_p`` 0 to 1, the two penalties -2 to
+2); ``messages`` / ``prompt`` of the wrong shape (`messages[i].role` missing or not a role,
+`content` not a string, null or a list of typed parts; a prompt not a string, nor a non-empty list
+of strings, of token ids or of token-id lists: OpenAI's own 400s). A body declared
 other than JSON (``Content-Type: text/plain``) is a 415; a missing Content-Type passes, as the body
 is read as JSON either way. Nothing here raises past the handler, so a bad body never costs the
 client its keep-alive connection.
@@ -26,7 +27,13 @@ MAX_DEPTH = 64  # JSON nesting; chat bodies need ~6
 MAX_OUTPUT_TOKENS = 1_048_576  # above any model's context; 10^15 is a typo or an attack
 MAX_N = 128
 DEFAULT_OUTPUT_TOKENS = 256  # charged to tokens/min when a request names no limit
-_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+# sampling parameters and OpenAI's documented ranges (API reference, chat/create)
+_NUMBERS = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
 # OpenAI's chat roles ("function" is deprecated there, still accepted)
 ROLES = ("system", "user", "assistant", "tool", "developer", "function")
 PROMPT_ACCEPTED = (
@@ -255,10 +262,12 @@ def check(raw: bytes, path: str, content_type: str | None = None) -> Checked:
         for f in ("max_tokens", "max_completion_tokens")
     ]
     _int_field(payload, "n", 1, MAX_N)
-    for name in _NUMBERS:
+    for name, (lo, hi) in _NUMBERS.items():
         v = payload.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-            raise BadRequest(f"{name}: {_show(v)} is not a number", name)
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi
+        ):
+            raise BadRequest(f"{name}: {_show(v)} is not a number from {lo} to {hi}", name)
     so = payload.get("stream_options")
     if so is not None and not isinstance(so, dict):
         raise BadRequest(f"stream_options: {_show(so)} is not an object", "stream_options")
