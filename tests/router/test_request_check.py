@@ -85,6 +85,11 @@ BAD_SHAPES = [
         "messages[0].content[0]",
     ),
     ("chat", {"messages": ["hi"]}, "messages[0]"),
+    ("chat", {"messages": [{"role": "user"}]}, "messages[0].content"),
+    ("chat", {"messages": [*MSG, {"role": "user", "content": None}]}, "messages[1].content"),
+    ("chat", {"messages": [{"role": "system", "content": None}, *MSG]}, "messages[0].content"),
+    ("chat", {"messages": [{"role": "developer"}, *MSG]}, "messages[0].content"),
+    ("chat", {"messages": [*MSG, {"role": "tool", "tool_call_id": "c1"}]}, "messages[1].content"),
     ("completions", {"prompt": []}, "prompt"),
     ("completions", {"prompt": [{"text": "hi"}]}, "prompt[0]"),
     ("completions", {"prompt": ["a", 1]}, "prompt[1]"),
@@ -104,6 +109,8 @@ GOOD_SHAPES = [
             ]
         },
     ),
+    ("chat", {"messages": [*MSG, {"role": "assistant", "tool_calls": [TOOL_CALL]}]}),
+    ("chat", {"messages": [*MSG, {"role": "assistant", "content": None}, *MSG]}),
     ("completions", {"prompt": ""}),
     ("completions", {"prompt": ["a", "b"]}),
     ("completions", {"prompt": [1, 2, 3]}),
@@ -112,9 +119,10 @@ GOOD_SHAPES = [
 
 
 def test_message_and_prompt_shapes(upstream, gateway):
-    """A message without a role, a role or content of the wrong type, `prompt: []` or a list of
-    objects were forwarded; OpenAI answers them with a 400 naming the param, as the gateway now
-    does, while tool calls, content parts and token ids still pass."""
+    """A message without a role, a role or content of the wrong type, a user, system, developer
+    or tool message with no content or a null one, `prompt: []` or a list of objects were
+    forwarded; OpenAI answers them with a 400 naming the param, as the gateway now does, while
+    tool calls (an assistant's content null or left out), content parts and token ids pass."""
     up, srv = upstream("a")
     _, gs = gateway([provider("a", srv.url)])
     h = {"Authorization": f"Bearer {GATEWAY_KEY}"}

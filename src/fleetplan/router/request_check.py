@@ -6,11 +6,11 @@ anywhere (NaN, Infinity, 1e400); ``model`` not a non-empty string; ``stream`` no
 ``max_tokens`` / ``max_completion_tokens`` / ``n`` not an integer in range; a sampling parameter
 not a number in OpenAI's range (``temperature`` 0 to 2, ``top_p`` 0 to 1, the two penalties -2 to
 2); ``messages`` / ``prompt`` of the wrong shape (`messages[i].role` missing or not a role,
-`content` not a string, null or a list of typed parts; a prompt not a string, nor a non-empty list
-of strings, of token ids or of token-id lists: OpenAI's own 400s). A body declared
-other than JSON (``Content-Type: text/plain``) is a 415; a missing Content-Type passes, as the body
-is read as JSON either way. Nothing here raises past the handler, so a bad body never costs the
-client its keep-alive connection.
+`content` missing or null but for an assistant's, or not a string or a list of typed parts; a
+prompt not a string, nor a non-empty list of strings, of token ids or of token-id lists: OpenAI's
+own 400s). A body declared other than JSON (``Content-Type: text/plain``) is a 415; a missing
+Content-Type passes, as the body is read as JSON either way. Nothing here raises past the handler,
+so a bad body never costs the client its keep-alive connection.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ _NUMBERS = {
 }
 # OpenAI's chat roles ("function" is deprecated there, still accepted)
 ROLES = ("system", "user", "assistant", "tool", "developer", "function")
+# roles whose content may be null or left out: an assistant's tool call (OpenAI's schema has
+# it nullable, and lets it go with `tool_calls`/`function_call`; not checked here), and the
+# deprecated function message, nullable there too
+NULL_CONTENT_ROLES = ("assistant", "function")
+CONTENT_ACCEPTED = "a string or a list of content parts"
 PROMPT_ACCEPTED = (
     "a string, or a non-empty list of strings, of token ids or of non-empty token-id lists"
 )
@@ -176,8 +181,8 @@ def check_content_type(given: str | None) -> None:
 
 def check_messages(msgs: Any) -> None:
     """A chat request's `messages`: a non-empty list of objects, each with a role among
-    `ROLES` and a content that is a string, null (a tool call) or a list of content parts
-    (objects with a `type`: text, image_url, input_audio, ...)."""
+    `ROLES` and a content that is a string or a list of content parts (objects with a `type`:
+    text, image_url, input_audio, ...); null or missing only in `NULL_CONTENT_ROLES`."""
     if not isinstance(msgs, list) or not msgs:
         raise BadRequest("messages: give a non-empty list of message objects", "messages")
     roles = ", ".join(ROLES)
@@ -194,12 +199,19 @@ def check_messages(msgs: Any) -> None:
         if not isinstance(role, str) or role not in ROLES:
             raise BadRequest(f"{at}.role: {_show(role)}; accepted: {roles}", f"{at}.role")
         content = m.get("content")
+        may_be_null = role in NULL_CONTENT_ROLES
+        accepted = "a string, null or a list of content parts" if may_be_null else CONTENT_ACCEPTED
+        if content is None and not may_be_null:
+            if "content" in m:
+                said, code = "null", "invalid_type"
+            else:
+                said, code = "missing", "missing_required_parameter"
+            raise BadRequest(f"{at}.content: {said}; accepted: {accepted}", f"{at}.content", code)
         if content is None or isinstance(content, str):
             continue
         if not isinstance(content, list):
             raise BadRequest(
-                f"{at}.content: {_show(content)}; accepted: a string, null or a list of content "
-                "parts",
+                f"{at}.content: {_show(content)}; accepted: {accepted}",
                 f"{at}.content",
                 "invalid_type",
             )
