@@ -203,3 +203,39 @@ def test_sampling_parameters_outside_openais_ranges_are_400(upstream, gateway):
             r = c.post("/v1/chat/completions", json={"model": "m", "messages": MSG, **extra})
             assert r.status_code == 200, (extra, r.text[:200])
     assert up.requests == len(SAMPLING_GOOD)
+
+
+def test_an_integer_too_long_to_read_is_400_naming_its_field(upstream, gateway):
+    """An integer of more than 4,300 digits (Python's limit on reading one) was "body is not
+    JSON". It is now named as what it is, with its field; 25 digits, past 64 bits, is read
+    exactly and passes (or is judged by its field's own range), as does a string of digits."""
+    up, srv = upstream("a")
+    _, gs = gateway([provider("a", srv.url)])
+    h = {"Authorization": f"Bearer {GATEWAY_KEY}", "Content-Type": "application/json"}
+    msgs = json.dumps(MSG)
+    d25, d5000 = "9" * 25, "1" * 5000
+    bad = [
+        (f'"seed": {d5000}', "seed", "seed: an integer of 5,000 digits"),
+        (f'"metadata": {{"a": [1, -{d5000}]}}', "metadata", "metadata: an integer of 5,000"),
+        (f'"max_tokens": {d25}', "max_tokens", f"max_tokens: {d25} is not an integer from 1"),
+    ]
+    with httpx.Client(base_url=gs.url, headers=h, timeout=10) as c:
+        for field, param, said in bad:
+            body = f'{{"model": "m", "messages": {msgs}, {field}}}'
+            r = c.post("/v1/chat/completions", content=body)
+            assert r.status_code == 400, (field[:40], r.text[:200])
+            err = r.json()["error"]
+            assert err["param"] == param and err["message"].startswith(said), err
+            if "5,000" in said:
+                assert "accepted: integers of up to 4,300 digits" in err["message"]
+        r = c.post("/v1/chat/completions", content=f'{{"model": "m", "messages": {msgs},')
+        assert r.status_code == 400 and r.json()["error"]["message"] == "body is not JSON"
+        assert up.requests == 0
+        text = [{"role": "user", "content": d5000}]
+        for body in (
+            f'{{"model": "m", "messages": {msgs}, "seed": {d25}}}',
+            f'{{"model": "m", "messages": {json.dumps(text)}}}',
+        ):
+            r = c.post("/v1/chat/completions", content=body)
+            assert r.status_code == 200, r.text[:200]
+    assert up.requests == 2
