@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fleetplan.web.bridge import CliResult, options, run_cli
 from fleetplan.web.checks import (
     check_body,
-    check_depth,
+    check_scenario,
     detail,
     http_error,
     json_content,
@@ -167,17 +167,10 @@ class BodyLimit:
 
 
 def _scenario(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """A scenario body's fields and its pasted config.json, or a 422 for a field that nests
-    too deep, names a server file or holds a number that is not finite, or a `config_json` that
-    is not an object."""
+    """A scenario body's fields and its pasted config.json, or a 422 (`check_scenario`)."""
     body = dict(body)
     config = body.pop("config_json", None)
-    check_depth(body)
-    check_body(body)
-    if config is not None and not isinstance(config, dict):
-        raise HTTPException(422, [detail(["body", "config_json"], "expected a JSON object")])
-    check_depth(config, ("config_json",))
-    check_body(config, ("config_json",))
+    check_scenario(body, config)
     return body, config
 
 

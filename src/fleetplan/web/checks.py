@@ -144,3 +144,15 @@ def check_depth(data: Any, where: tuple[str, ...] = ()) -> None:
         items = node.items() if isinstance(node, dict) else enumerate(node)
         kids = [(v, depth + 1, (*path, str(k))) for k, v in items]
         stack.extend(reversed(kids))  # the first too deep in the body's order
+
+
+def check_scenario(body: dict[str, Any], config: Any) -> None:
+    """422 for a scenario body's field that nests too deep, names a server file or holds a
+    number that is not finite, or for its pasted `config_json` (`config`) that is not an object
+    or has such a field."""
+    check_depth(body)
+    check_body(body)
+    if config is not None and not isinstance(config, dict):
+        raise HTTPException(422, [detail(["body", "config_json"], "expected a JSON object")])
+    check_depth(config, ("config_json",))
+    check_body(config, ("config_json",))
