@@ -66,6 +66,7 @@ def _finite(v: object) -> bool:
         '{"a": -Infinity}',
         '{"a": 123456789012345678901234567890}',
         '{"a": -9223372036854775809}',
+        '{"a": ' + "1" * 5000 + "}",  # past Python's 4,300-digit limit: ValueError
         '"\\ud800"',
         "[" * 2000 + "]" * 2000,
         '{"a": 1, "a": 2}',
@@ -80,6 +81,22 @@ def test_the_edges_orjson_refuses_or_rounds_are_the_standard_librarys(text):
             loads(text)
         return
     assert _same(loads(text), want)
+
+
+def test_integers_past_64_bits_are_exact_and_past_4300_digits_refused_as_json_does():
+    """orjson reads an integer past 64 bits as a float (25 nines: 1e25); a run of 19 digits
+    sends the text to `json`, which reads it exactly, bytes or str, and refuses one longer than
+    Python's limit on reading an integer (4,300 digits) with a ValueError, not a JSONDecodeError."""
+    import orjson
+
+    big = 10**25 - 1
+    assert isinstance(orjson.loads(str(big)), float)
+    for text in (f"[{big}]", f"[{big}]".encode()):
+        assert loads(text) == [big] and isinstance(loads(text)[0], int)
+    for text in ("[" + "1" * 5000 + "]", b"[" + b"1" * 5000 + b"]"):
+        with pytest.raises(ValueError, match="4300 digits") as caught:
+            loads(text)
+        assert type(caught.value) is ValueError
 
 
 def test_dumps_writes_what_orjson_cannot():

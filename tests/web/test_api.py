@@ -449,3 +449,37 @@ def test_a_body_value_past_a_bound_gets_the_fields_whole_range(client: TestClien
     # a query parameter keeps pydantic's own words (no schema of its own to read)
     q = client.post("/api/plan?verify=maybe", json={})
     assert q.status_code == 422 and "accepted" not in q.json()["detail"][0]["msg"]
+
+
+def _nested(levels: int) -> dict:
+    v: dict = {"k": 1}
+    for _ in range(levels - 1):
+        v = {"k": v}
+    return v
+
+
+@pytest.mark.parametrize("path", ["/api/plan", "/api/deploy", "/api/scenario.yaml"])
+def test_a_body_nested_too_deep_names_its_field_not_the_file(client, cli, path, tmp_path) -> None:
+    """plan and deploy answered "scenario file 'scenario.yaml' is nested too deeply" at loc
+    ["body"], naming the file the API writes; a pasted config_json too deep was blamed on
+    `model` as "model config 'config.json'"; scenario.yaml wrote the config out regardless.
+    The command line still names its file."""
+    body = client.get("/api/example").json()
+    for patch, field, root in [
+        ({"slo": _nested(40)}, "slo", "the body"),
+        ({"config_json": {**CONFIG, "x": _nested(40)}}, "config_json", "config_json"),
+    ]:
+        r = client.post(path, json={**body, **patch})
+        assert r.status_code == 422, r.text[:200]
+        [d] = r.json()["detail"]
+        assert d["loc"][:3] == ["body", field, "k" if field == "slo" else "x"]
+        assert d["msg"].startswith(f"{field}: nested deeper than 32 levels ({root} itself is")
+        assert "accepted: at most 32 levels" in d["msg"]
+        assert "scenario.yaml" not in d["msg"] and "config.json" not in d["msg"]
+    # 32 levels, the body's own counted, is the limit: this one is the schema's to refuse
+    r = client.post(path, json={**body, "slo": _nested(31)})
+    assert r.status_code == 422 and "nested" not in r.json()["detail"][0]["msg"]
+    scenario = tmp_path / "deep.yaml"
+    scenario.write_text(json.dumps({**body, "slo": _nested(40)}), encoding="utf-8")
+    out = cli("plan", str(scenario), "--json")
+    assert out.code != 0 and f"scenario file '{scenario}' is nested too deeply" in out.err

@@ -1,21 +1,25 @@
 """Checks on a client's request body before anything is routed: a bad field is a 400 naming it.
 
-OpenAI-style errors (``{"error": {"message", "type": "invalid_request_error", "param",
-"code"}}``) for: a body that is not JSON or nests deeper than ``MAX_DEPTH``; a non-finite number
-anywhere (NaN, Infinity, 1e400); ``model`` not a non-empty string; ``stream`` not a boolean;
-``max_tokens`` / ``max_completion_tokens`` / ``n`` not an integer in range; sampling parameters
-not finite numbers; ``messages`` / ``prompt`` of the wrong shape (`messages[i].role` missing or
-not a role, `content` not a string, null or a list of typed parts; a prompt not a string, nor a
-non-empty list of strings, of token ids or of token-id lists: OpenAI's own 400s). A body declared
-other than JSON (``Content-Type: text/plain``) is a 415; a missing Content-Type passes, as the body
-is read as JSON either way. Nothing here raises past the handler, so a bad body never costs the
-client its keep-alive connection.
+OpenAI-style errors (``{"error": {"message", "type": "invalid_request_error", "param", "code"}}``)
+for: a body that is not JSON, nests deeper than ``MAX_DEPTH`` or holds an integer too long for
+Python to read (over 4,300 digits); a non-finite number anywhere (NaN, Infinity, 1e400); ``model``
+not a non-empty string; ``stream`` not a boolean; ``max_tokens`` / ``max_completion_tokens`` /
+``n`` not an integer in range; a sampling parameter not a number in OpenAI's range (``temperature``
+0 to 2, ``top_p`` 0 to 1, the two penalties -2 to 2); ``messages`` / ``prompt`` of the wrong shape
+(`messages[i].role` missing or not a role, `content` missing or null but for an assistant's, or not
+a string or a list of typed parts; a prompt not a string, nor a non-empty list of strings, of token
+ids or of token-id lists: OpenAI's own 400s). A body declared other than JSON (``Content-Type:
+text/plain``) is a 415; a missing Content-Type passes, as the body is read as JSON either way.
+Nothing here raises past the handler, so a bad body never costs the client its keep-alive
+connection.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +30,21 @@ MAX_DEPTH = 64  # JSON nesting; chat bodies need ~6
 MAX_OUTPUT_TOKENS = 1_048_576  # above any model's context; 10^15 is a typo or an attack
 MAX_N = 128
 DEFAULT_OUTPUT_TOKENS = 256  # charged to tokens/min when a request names no limit
-_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+# sampling parameters and OpenAI's documented ranges (API reference, chat/create)
+_NUMBERS = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
 # OpenAI's chat roles ("function" is deprecated there, still accepted)
 ROLES = ("system", "user", "assistant", "tool", "developer", "function")
+# roles whose content may be null or left out: an assistant's tool call (OpenAI's schema has
+# it nullable, and lets it go with `tool_calls`/`function_call`; not checked here), and the
+# deprecated function message, nullable there too
+NULL_CONTENT_ROLES = ("assistant", "function")
+CONTENT_ACCEPTED = "a string or a list of content parts"
+_NUMBER_CHARS = frozenset("-+.eE0123456789")
 PROMPT_ACCEPTED = (
     "a string, or a non-empty list of strings, of token ids or of non-empty token-id lists"
 )
@@ -110,11 +126,11 @@ def _show(v: Any) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-def _deep_field(raw: bytes) -> str | None:
-    """The top-level field whose value nests past MAX_DEPTH (a scan, only after a failure)."""
+def _outside_strings(text: str) -> Iterator[tuple[str, int, str | None]]:
+    """Each character of JSON `text` outside its strings, with the nesting depth after it and
+    the top-level key it falls under (a scan, only after a failure)."""
     depth, in_str, esc, key, last_str = 0, False, False, None, None
     start = 0
-    text = raw.decode("utf-8", "replace")
     for i, ch in enumerate(text):
         if in_str:
             if esc:
@@ -124,22 +140,49 @@ def _deep_field(raw: bytes) -> str | None:
             elif ch == '"':
                 in_str = False
                 last_str = text[start:i]
-        elif ch == '"':
+            continue
+        if ch == '"':
             in_str, start = True, i + 1
-        elif ch == ":" and depth == 1:
+            continue
+        if ch == ":" and depth == 1:
             key = last_str
         elif ch in "[{":
             depth += 1
-            if depth > MAX_DEPTH:
-                return key
         elif ch in "]}":
             depth -= 1
+        yield ch, depth, key
+
+
+def _deep_field(raw: bytes) -> str | None:
+    """The top-level field whose value nests past MAX_DEPTH."""
+    for ch, depth, key in _outside_strings(raw.decode("utf-8", "replace")):
+        if ch in "[{" and depth > MAX_DEPTH:
+            return key
+    return None
+
+
+def _long_integer(raw: bytes, limit: int) -> tuple[str | None, int] | None:
+    """The top-level field holding the first integer of more than `limit` digits, and its
+    digits: the number `json` would not read. A fraction or an exponent makes a float, which
+    has no such limit."""
+    number, under = "", None
+    for ch, _, key in _outside_strings(raw.decode("utf-8", "replace") + " "):
+        if ch in _NUMBER_CHARS:
+            number, under = number + ch, key
+        elif number:
+            digits = number.removeprefix("-")
+            if digits.isdigit() and len(digits) > limit:
+                return under, len(digits)
+            number = ""
     return None
 
 
 def parse_body(raw: bytes) -> Any:
     """JSON, with nesting too deep for the parser refused (naming the field) instead of a crash.
-    NaN and Infinity parse here and are refused by `_walk`, which knows their field."""
+    NaN and Infinity parse here and are refused by `_walk`, which knows their field. Integers
+    of any size within Python's limit on reading one (``sys.get_int_max_str_digits()``, 4,300
+    digits unless set otherwise) are read exactly: `json_codec` leaves a run of 19 digits or
+    more to the standard library, and no 64-bit limit applies; a longer one is refused."""
     try:
         return loads(raw)
     except RecursionError:
@@ -148,8 +191,19 @@ def parse_body(raw: bytes) -> Any:
         raise BadRequest(
             f"{where}: JSON nested deeper than {MAX_DEPTH} levels", field, "too_deep"
         ) from None
-    except ValueError:
-        raise BadRequest("body is not JSON", None, "bad_json") from None
+    except ValueError as exc:
+        limit = sys.get_int_max_str_digits()
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too: not JSON
+        found = _long_integer(raw, limit) if type(exc) is ValueError and limit else None
+        if found is None:
+            raise BadRequest("body is not JSON", None, "bad_json") from None
+        field, n = found
+        raise BadRequest(
+            f"{field or 'body'}: an integer of {n:,} digits; accepted: integers of up to "
+            f"{limit:,} digits",
+            field,
+            "integer_too_long",
+        ) from None
 
 
 def check_content_type(given: str | None) -> None:
@@ -169,8 +223,8 @@ def check_content_type(given: str | None) -> None:
 
 def check_messages(msgs: Any) -> None:
     """A chat request's `messages`: a non-empty list of objects, each with a role among
-    `ROLES` and a content that is a string, null (a tool call) or a list of content parts
-    (objects with a `type`: text, image_url, input_audio, ...)."""
+    `ROLES` and a content that is a string or a list of content parts (objects with a `type`:
+    text, image_url, input_audio, ...); null or missing only in `NULL_CONTENT_ROLES`."""
     if not isinstance(msgs, list) or not msgs:
         raise BadRequest("messages: give a non-empty list of message objects", "messages")
     roles = ", ".join(ROLES)
@@ -187,12 +241,19 @@ def check_messages(msgs: Any) -> None:
         if not isinstance(role, str) or role not in ROLES:
             raise BadRequest(f"{at}.role: {_show(role)}; accepted: {roles}", f"{at}.role")
         content = m.get("content")
+        may_be_null = role in NULL_CONTENT_ROLES
+        accepted = "a string, null or a list of content parts" if may_be_null else CONTENT_ACCEPTED
+        if content is None and not may_be_null:
+            if "content" in m:
+                said, code = "null", "invalid_type"
+            else:
+                said, code = "missing", "missing_required_parameter"
+            raise BadRequest(f"{at}.content: {said}; accepted: {accepted}", f"{at}.content", code)
         if content is None or isinstance(content, str):
             continue
         if not isinstance(content, list):
             raise BadRequest(
-                f"{at}.content: {_show(content)}; accepted: a string, null or a list of content "
-                "parts",
+                f"{at}.content: {_show(content)}; accepted: {accepted}",
                 f"{at}.content",
                 "invalid_type",
             )
@@ -255,10 +316,12 @@ def check(raw: bytes, path: str, content_type: str | None = None) -> Checked:
         for f in ("max_tokens", "max_completion_tokens")
     ]
     _int_field(payload, "n", 1, MAX_N)
-    for name in _NUMBERS:
+    for name, (lo, hi) in _NUMBERS.items():
         v = payload.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-            raise BadRequest(f"{name}: {_show(v)} is not a number", name)
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi
+        ):
+            raise BadRequest(f"{name}: {_show(v)} is not a number from {lo} to {hi}", name)
     so = payload.get("stream_options")
     if so is not None and not isinstance(so, dict):
         raise BadRequest(f"stream_options: {_show(so)} is not an object", "stream_options")

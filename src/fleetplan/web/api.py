@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.web.bridge import CliResult, options, run_cli
-from fleetplan.web.checks import check_body, detail, http_error, json_content, validation_error
+from fleetplan.web.checks import (
+    check_body,
+    check_scenario,
+    detail,
+    http_error,
+    json_content,
+    validation_error,
+)
 from fleetplan.web.jobs import Jobs
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -160,14 +167,10 @@ class BodyLimit:
 
 
 def _scenario(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """A scenario body's fields and its pasted config.json, or a 422 for a field that names a
-    server file, a number that is not finite or a `config_json` that is not an object."""
+    """A scenario body's fields and its pasted config.json, or a 422 (`check_scenario`)."""
     body = dict(body)
     config = body.pop("config_json", None)
-    check_body(body)
-    if config is not None and not isinstance(config, dict):
-        raise HTTPException(422, [detail(["body", "config_json"], "expected a JSON object")])
-    check_body(config, ("config_json",))
+    check_scenario(body, config)
     return body, config
 
 

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.catalog.hf_config import looks_like_path
 from fleetplan.errors import InputError
+from fleetplan.files import MAX_DEPTH
 from fleetplan.validation import describe_error, finite, is_json_type
 
 # fields that name a file on the machine that reads the body: the web API reads no server files
@@ -122,3 +123,36 @@ def check_body(data: Any, where: tuple[str, ...] = ()) -> None:
             finite(".".join(where) or "body", data)
         except InputError as exc:
             raise HTTPException(422, [detail(["body", *where], str(exc))]) from None
+
+
+def check_depth(data: Any, where: tuple[str, ...] = ()) -> None:
+    """422 naming the field where `data` nests deeper than `files.MAX_DEPTH` levels, `data`
+    itself the first: the limit `fleetplan plan` puts on a scenario file and a config.json,
+    checked here so that the error names the body's field, not the file the API writes."""
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(data, 1, where)]
+    while stack:
+        node, depth, path = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            root = where[0] if where else "the body"
+            msg = (
+                f"{path[0]}: nested deeper than {MAX_DEPTH} levels ({root} itself is level 1); "
+                f"accepted: at most {MAX_DEPTH} levels, as in a file `fleetplan plan` reads"
+            )
+            raise HTTPException(422, [detail(["body", *path], msg)])
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        kids = [(v, depth + 1, (*path, str(k))) for k, v in items]
+        stack.extend(reversed(kids))  # the first too deep in the body's order
+
+
+def check_scenario(body: dict[str, Any], config: Any) -> None:
+    """422 for a scenario body's field that nests too deep, names a server file or holds a
+    number that is not finite, or for its pasted `config_json` (`config`) that is not an object
+    or has such a field."""
+    check_depth(body)
+    check_body(body)
+    if config is not None and not isinstance(config, dict):
+        raise HTTPException(422, [detail(["body", "config_json"], "expected a JSON object")])
+    check_depth(config, ("config_json",))
+    check_body(config, ("config_json",))
