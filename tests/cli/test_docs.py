@@ -35,6 +35,7 @@ def test_a_topic_prints_its_text_and_path(cli):
     assert r.out == (HERE / "sizing.md").read_text(encoding="utf-8")
     assert r.out.startswith("# Sizing and search")
     assert Path(cli("docs", "memory", "--path").out.strip()) == HERE / "memory.md"
+    assert Path(cli("docs", "--path").out.strip()) == HERE
     one = json.loads(cli("docs", "simulate", "--json").out)
     assert one["topic"] == "simulate" and one["text"].startswith("# Simulation scenarios")
 
