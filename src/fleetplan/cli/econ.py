@@ -41,7 +41,10 @@ from fleetplan.errors import InputError
 @click.option("--model", help="Model: throughput from the perf model.")
 @precision_opt(default="auto")
 @click.option(
-    "--tp", type=int, help="GPUs per replica (with --model); default: the smallest that fits."
+    "--tp",
+    type=int,
+    help="GPUs per replica: instances hold whole replicas; with --model, default the "
+    "smallest that fits.",
 )
 @input_tokens_opt(default=512)
 @output_tokens_opt(default=256)
@@ -88,17 +91,21 @@ def cost(
     cat = catalog_from(catalog)
     if gpus < 1:
         raise InputError(f"--gpus = {gpus}; expected a positive number of GPUs")
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=gpus)
     per_request, tps, tbasis, notes = None, None, "", []
+    if model is not None and tp is None:
+        tp = smallest_tp(model, gpu, gpus, precision, cat)
+        notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
+    if tp is not None and (tp < 1 or gpus % tp):
+        raise InputError(f"--tp = {tp}; expected a divisor of --gpus {gpus}")
+    # whole instances, packed as a plan packs replicas of `tp` GPUs
+    price = gpu_price(
+        cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=gpus, tp=tp or 1
+    )
     usd_hour = price.usd_per_gpu_hour * gpus
     if tok_per_s is not None:
         tps, tbasis = tok_per_s, "user-given"
     elif model is not None:
-        if tp is None:
-            tp = smallest_tp(model, gpu, gpus, precision, cat)
-            notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
-        if tp < 1 or gpus % tp:
-            raise InputError(f"--tp = {tp}; expected a divisor of --gpus {gpus}")
+        assert tp is not None
         cap = model_capacity(
             model, gpu, precision=precision, tp=tp, input_tokens=input_tokens,
             output_tokens=output_tokens, catalog=cat, tpot_slo_ms=tpot_p95_ms or None,

@@ -1,0 +1,125 @@
+"""Where two commands report the same quantity for the same inputs, they agree: the plan's
+$/month and $/1M tokens and `cost`, the plan's API breakeven and `breakeven`, `budget`, `tco`
+and `quantize` and `cost`, the plan's prices and `offers`, the KV capacity of `fit`, `perf` and
+the plan, and a plan replica's throughput and `perf` at its batch. Each test fails when one side
+changes alone."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fleetplan.units import HOURS_PER_MONTH
+
+# one provider selling H100s only as 8-GPU nodes: replicas are packed eight to an instance
+EIGHT_GPU_ONLY = """
+[[offers]]
+provider = "acme"
+gpu = "h100-sxm"
+pricing = "on-demand"
+instance_type = "acme.8xh100"
+gpus_per_instance = 8
+usd_per_instance_hour = 40.0
+regions = ["r1"]
+source = "https://example.com/pricing"
+as_of = "2026-11"
+"""
+
+ACME = {
+    "model": "llama-3.1-8b",
+    "precisions": ["fp8"],
+    "traffic": {"avg_qps": 5, "peak_qps": 12},
+    "input_tokens": {"mean": 800, "p95": 2000, "p99": 3500},
+    "output_tokens": {"mean": 250, "p95": 600},
+    "slo": {"ttft_p95_ms": 2000, "tpot_p95_ms": 60, "min_replicas": 3},
+    "constraints": {"gpus": ["h100-sxm"], "providers": ["acme"], "tp": [1]},
+    "ops_usd_per_month": 500,
+    "compare_apis": ["gpt-4o-mini", "gpt-4o"],
+}
+
+
+@pytest.fixture(scope="module")
+def builtin_plan() -> dict:
+    text = resources.files("fleetplan.examples").joinpath("chat-8b.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+@pytest.fixture
+def acme(tmp_path: Path) -> Path:
+    path = tmp_path / "acme.toml"
+    path.write_text(EIGHT_GPU_ONLY)
+    return path
+
+
+def _deployments(d: dict) -> list[dict]:
+    """The recommendation and the cheapest per provider, each setup and offer once."""
+    seen, out = set(), []
+    for c in [d["recommended"], *d["by_provider"]]:
+        key = (c["gpu"], c["tp"], c["gpus_total"], c["offer"]["id"], c["offer"]["instance_type"])
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def _cost_of(cli, c: dict, tok_per_s: float, *extra: str) -> dict:
+    o = c["offer"]
+    r = cli("cost", "--gpu", c["gpu"], "--gpus", str(c["gpus_total"]), "--tp", str(c["tp"]),
+            "--provider", o["provider"], "--pricing", o["pricing"], "--tok-per-s",
+            repr(tok_per_s), "--json", *extra)  # fmt: skip
+    assert r.code == 0, r.err
+    return r.json()
+
+
+def test_the_plans_dollars_are_what_cost_says_for_its_gpus(cli, acme) -> None:
+    """$/month and $/1M tokens (at average traffic) of the plan's deployments are `cost` of
+    their GPUs on their offer at the average traffic's tokens/s: three 1-GPU replicas on an
+    offer also sold in 2-, 4- and 8-GPU sizes are three 1-GPU instances, not one 4-GPU one (the
+    built-in plan's MI300X; `cost` had charged $7,270.80 against the plan's $5,453.10)."""
+    scenario = acme.parent / "acme.yaml"
+    scenario.write_text(yaml.safe_dump(ACME))
+    for args in ([], [str(scenario), "--catalog", str(acme)]):
+        d = cli("plan", *args, "--json").json()
+        w = d["workload"]
+        tok_per_s = w["avg_qps"] * (w["input_tokens"]["mean"] + w["output_tokens"]["mean"])
+        deployments = _deployments(d)
+        assert len(deployments) >= (1 if args else 5)
+        for c in deployments:
+            cost = _cost_of(cli, c, tok_per_s, *args[1:])
+            assert cost["usd_per_month"] == pytest.approx(c["usd_per_month"], abs=0.06), c["offer"]
+            assert cost["usd_per_mtok"] == pytest.approx(c["usd_per_million_tokens"], abs=6e-5)
+            assert cost["usd_per_hour"] == pytest.approx(
+                c["instances"] * c["usd_per_instance_hour"], rel=1e-9
+            )
+
+
+def test_tco_rent_is_what_cost_says(cli) -> None:
+    """`tco`'s cloud $/month for N GPUs is `cost --gpus N`'s $/month (the same offer, bought
+    as whole instances)."""
+    for gpu, n in (("mi300x", 3), ("b200", 1), ("a100-40gb", 8), ("h100", 5)):
+        t = cli("tco", "--gpu", gpu, "--gpus", str(n), "--json").json()
+        c = cli("cost", "--gpu", gpu, "--gpus", str(n), "--tok-per-s", "1", "--json").json()
+        assert t["rent_usd_per_gpu_hour"] == c["usd_per_gpu_hour"], gpu
+        assert t["rent_usd_per_month"] == pytest.approx(c["usd_per_month"], rel=1e-12)
+        assert t["rent_basis"] == c["price_basis"]
+
+
+def test_the_plans_prices_are_the_offers_listed(cli) -> None:
+    """Each deployment of a plan is priced at its offer's row in `offers`: $/instance-hour is
+    the row's $/GPU-hour times the instance size bought (a size the row sells), and $/month
+    whole instances of it for 730 h."""
+    d = cli("plan", "--json").json()
+    rows = cli("offers", "--json").json()
+    for c in _deployments(d) + d["alternatives"]:
+        o = c["offer"]
+        (row,) = [x for x in rows if (x["id"], x["instance_type"]) == (o["id"], o["instance_type"])]
+        assert row["usd_per_gpu_hour"] == o["usd_per_gpu_hour"]
+        assert c["gpus_per_instance"] in {row["gpus_per_instance"], *row["gpu_counts"]}
+        hourly = row["usd_per_gpu_hour"] * c["gpus_per_instance"]
+        assert c["usd_per_instance_hour"] == pytest.approx(hourly, abs=1e-4)
+        assert c["usd_per_month"] == pytest.approx(
+            c["instances"] * hourly * HOURS_PER_MONTH, abs=0.06
+        )
