@@ -96,6 +96,30 @@ def test_the_plans_dollars_are_what_cost_says_for_its_gpus(cli, acme) -> None:
             )
 
 
+def test_budget_lines_are_what_cost_says(cli, tmp_path: Path) -> None:
+    """A budget GPU line costs what `cost` says for that many GPUs of the same offer: a line of
+    8 B200s on AWS (sold as 8-GPU instances) is one instance, not eight (the budget had priced
+    each GPU as a whole instance: $665,367.55 against `cost`'s $83,170.94)."""
+    lines = [("b200", "aws", 8, 730.0), ("mi300x", "runpod", 3, 730.0),
+             ("a100-40gb", "lambda", 8, 200.0), ("h100", "aws", 2, 730.0)]  # fmt: skip
+    body = "\n".join(
+        f"  - {{category: batch-inference, gpu: {g}, provider: {p}, count: {n}, "
+        f"hours_per_month: {h}}}"
+        for g, p, n, h in lines
+    )
+    path = tmp_path / "b.yaml"
+    path.write_text(f"name: b\nlines:\n{body}\n")
+    r = cli("budget", str(path), "--json")
+    assert r.code == 0, r.err
+    for line, (g, p, n, h) in zip(r.json()["lines"], lines, strict=True):
+        cost = cli("cost", "--gpu", g, "--gpus", str(n), "--provider", p, "--tok-per-s", "1",
+                   "--json").json()  # fmt: skip
+        assert line["usd_per_gpu_hour"] == cost["usd_per_gpu_hour"]
+        assert line["usd_per_month"] == pytest.approx(cost["usd_per_hour"] * h, rel=1e-12)
+        if h == HOURS_PER_MONTH:
+            assert line["usd_per_month"] == pytest.approx(cost["usd_per_month"], rel=1e-12)
+
+
 def test_tco_rent_is_what_cost_says(cli) -> None:
     """`tco`'s cloud $/month for N GPUs is `cost --gpus N`'s $/month (the same offer, bought
     as whole instances)."""
