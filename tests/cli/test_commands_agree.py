@@ -131,6 +131,23 @@ def test_tco_rent_is_what_cost_says(cli) -> None:
         assert t["rent_basis"] == c["price_basis"]
 
 
+def test_quantize_is_what_cost_says_for_each_row(cli) -> None:
+    """A `quantize` row's $/hour and $/1M tokens are `cost --model` on its precision and GPUs:
+    the cheapest offer for TP GPUs (one 8-GPU A100 instance), not 8x the cheapest single GPU
+    (quantize had charged $11.84/h against `cost`'s $10.32)."""
+    for model, gpu in (("llama-3.1-70b", "a100-40gb"), ("llama-3.1-8b", "l40s")):
+        d = cli("quantize", model, "--gpu", gpu, "--precisions", "fp8,bf16", "--json").json()
+        rows = [r for r in d["rows"] if r["runs"]]
+        assert rows
+        for r in rows:
+            c = cli("cost", "--gpu", gpu, "--gpus", str(r["tp"]), "--tp", str(r["tp"]),
+                    "--model", model, "--precision", r["precision"], "--utilization",
+                    repr(d["utilization"]), "--json").json()  # fmt: skip
+            assert r["usd_per_hour"] == pytest.approx(c["usd_per_hour"], rel=1e-12)
+            assert r["usd_per_million_tokens"] == pytest.approx(c["usd_per_mtok"], rel=1e-9)
+            assert c["price_basis"] in d["price_basis"]
+
+
 def test_the_plans_prices_are_the_offers_listed(cli) -> None:
     """Each deployment of a plan is priced at its offer's row in `offers`: $/instance-hour is
     the row's $/GPU-hour times the instance size bought (a size the row sells), and $/month
