@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleetplan.units import HOURS_PER_MONTH
+from fleetplan.catalog import load_catalog
+from fleetplan.plan import make_plan
+from fleetplan.scenario import parse_scenario
+from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
 # one provider selling H100s only as 8-GPU nodes: replicas are packed eight to an instance
 EIGHT_GPU_ONLY = """
@@ -93,6 +96,55 @@ def test_the_plans_dollars_are_what_cost_says_for_its_gpus(cli, acme) -> None:
             assert cost["usd_per_mtok"] == pytest.approx(c["usd_per_million_tokens"], abs=6e-5)
             assert cost["usd_per_hour"] == pytest.approx(
                 c["instances"] * c["usd_per_instance_hour"], rel=1e-9
+            )
+
+
+def test_the_plans_api_breakeven_is_what_breakeven_says(cli, builtin_plan, acme) -> None:
+    """The plan's API table is `breakeven` with the recommendation's price, capacity, GPUs per
+    replica, min_replicas, headroom and ops: the same breakeven volume, reason and curve.
+    `breakeven` had no --min-replicas (the built-in plan's 2 replicas put gpt-4o-mini's
+    breakeven at 13.1M requests/month, `breakeven` at 7.36M), and the two priced multi-GPU
+    instances differently: the plan at the per-GPU rate as if GPUs were sold one at a time
+    (3 H100s of an 8-GPU-only offer), `breakeven` a whole instance per replica."""
+    cases = [
+        (builtin_plan, load_catalog(), []),
+        (ACME, load_catalog(acme), ["--catalog", str(acme)]),
+    ]
+    for data, cat, args in cases:
+        spec = parse_scenario(data)
+        p = make_plan(spec, catalog=cat)
+        rec = p.recommended
+        assert rec is not None and p.apis
+        o = rec.offer
+        req_month = spec.traffic.resolve().avg_qps * SECONDS_PER_HOUR * HOURS_PER_MONTH
+        i, out = spec.input_tokens.mean, spec.output_tokens.mean
+        api_args = [x for a in p.apis for x in ("--api", a.api)]
+        r = cli("breakeven", *api_args, "--gpu", rec.gpu, "--provider", o.provider,
+                "--pricing", o.pricing, "--tp", str(rec.tp),
+                "--min-replicas", str(spec.slo.min_replicas),
+                "--capacity-req-per-hour", repr(rec.replica_req_per_s * SECONDS_PER_HOUR),
+                "--utilization", repr(spec.headroom),
+                "--ops-usd-per-month", repr(spec.ops_usd_per_month),
+                "--input-tokens", str(round(i)), "--output-tokens", str(round(out)),
+                "--volume-max", repr(max(req_month * 2, 1.0)), "--json", *args)  # fmt: skip
+        assert r.code == 0, r.err
+        for a, b in zip(p.apis, r.json(), strict=True):
+            assert b["self_hosted"]["usd_per_gpu_hour"] == o.usd_per_gpu_hour
+            assert b["self_hosted"]["gpus_per_instance"] == rec.instance_gpus
+            assert b["breakeven_requests_per_month"] == a.breakeven_requests_per_month
+            assert b["reason"].replace(b["api"], a.api) == a.reason
+            assert b["api_usd_per_request"] == pytest.approx(a.api_usd_per_request, rel=1e-12)
+            assert tuple(b["curve"]["requests_per_month"]) == a.curve.requests_per_month
+            assert b["curve"]["self_hosted_usd_per_month"] == pytest.approx(
+                a.curve.self_hosted_usd_per_month, rel=1e-12
+            )
+            # at the volume the plan is sized for, the curve bills the plan's instances
+            top = a.curve.self_hosted_usd_per_month[-1]
+            assert top <= a.self_hosted_usd_per_month + 1e-6
+        if args:  # whole 8-GPU instances: never 3 GPUs' worth
+            assert all(g % 8 == 0 for a in p.apis for g in a.curve.gpus)
+            assert min(a.curve.self_hosted_usd_per_month) == pytest.approx(
+                40.0 * HOURS_PER_MONTH + 500
             )
 
 

@@ -199,6 +199,12 @@ def cost(
 @click.option("--model", help="Self-hosted model (capacity from perf).")
 @precision_opt(default="auto")
 @tp_opt(default=1)
+@click.option(
+    "--min-replicas",
+    type=int,
+    default=1,
+    help="Replicas kept at any volume (a plan's slo.min_replicas).",
+)
 @tpot_slo_opt(default=DEFAULT_TPOT_P95_MS)
 @ttft_slo_opt(default=DEFAULT_TTFT_P95_MS)
 @click.option("--ops-usd-per-month", type=float, default=0.0, help="Fixed ops/engineering $/month.")
@@ -222,6 +228,7 @@ def breakeven(
     model: str | None,
     precision: str,
     tp: int,
+    min_replicas: int,
     tpot_p95_ms: float,
     ttft_p95_ms: float,
     ops_usd_per_month: float,
@@ -245,9 +252,15 @@ def breakeven(
             raise InputError(f"{name} = {v}; expected a positive number of tokens")
     check_nonnegative(ops_usd_per_month, "--ops-usd-per-month")
     exclusive({"--capacity-req-per-hour": capacity_req_per_hour, "--model": model})
+    if min_replicas < 1:
+        raise InputError(f"--min-replicas = {min_replicas}; expected at least 1")
     overrides = api_overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp)
+    # the offer cheapest for the smallest deployment; replicas are then bought as its whole
+    # instances, packed as a plan packs them (SelfHosted.instances)
+    price = gpu_price(
+        cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp * min_replicas, tp=tp
+    )
     if capacity_req_per_hour is not None:
         cap_basis, capacity = "user-given", capacity_req_per_hour
     elif model is not None:
@@ -269,13 +282,15 @@ def breakeven(
     else:
         raise InputError("give --capacity-req-per-hour, or --model for capacity from perf")
     sh = SelfHosted(
-        usd_per_gpu_hour=price.usd_per_gpu_hour,
+        usd_per_gpu_hour=price.offer_usd_per_gpu_hour,
         capacity_req_per_hour=capacity,
         ops_usd_per_month=ops_usd_per_month,
         utilization=utilization,
         gpus_per_replica=tp,
+        min_replicas=min_replicas,
         price_basis=price.basis,
         capacity_basis=cap_basis,
+        instance_gpus=price.instance_gpus,
     )
     records = []
     for name in api:
@@ -291,6 +306,8 @@ def breakeven(
             "gpu": price.gpu,
             "usd_per_gpu_hour": sh.usd_per_gpu_hour,
             "gpus_per_replica": tp,
+            "gpus_per_instance": sh.gpus_per_instance,
+            "min_replicas": min_replicas,
             "capacity_req_per_hour": capacity,
             "capacity_batch": None if model is None else cap.batch,
             "ops_usd_per_month": ops_usd_per_month,
@@ -331,8 +348,13 @@ def _print_breakeven(records: list[dict[str, Any]]) -> None:
         ("naive req/mo", "right"),
     ]
     title = (
-        f"self-hosted {sh['gpus_per_replica']}× {sh['gpu']} at "
-        f"${sh['usd_per_gpu_hour']:.2f}/GPU-h, "
+        f"self-hosted {sh['gpus_per_replica']}× {sh['gpu']}"
+        + (
+            f" (in {sh['gpus_per_instance']}-GPU instances)"
+            if sh["gpus_per_instance"] > sh["gpus_per_replica"]
+            else ""
+        )
+        + f" at ${sh['usd_per_gpu_hour']:.2f}/GPU-h, "
         f"{sh['capacity_req_per_hour']:,.0f} req/h, ops ${sh['ops_usd_per_month']:,.0f}/month, "
         f"{sh['utilization']:.0%} utilization"
     )
