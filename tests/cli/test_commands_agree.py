@@ -6,6 +6,7 @@ changes alone."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -216,3 +217,44 @@ def test_the_plans_prices_are_the_offers_listed(cli) -> None:
         assert c["usd_per_month"] == pytest.approx(
             c["instances"] * hourly * HOURS_PER_MONTH, abs=0.06
         )
+
+
+def test_fit_perf_and_the_plan_report_one_kv_capacity(cli) -> None:
+    """The KV capacity of a setup is one number in `fit`, `perf`'s KV room line and the plan
+    (each sizes for its own context; the pool in tokens is the same)."""
+    d = cli("plan", "--json").json()
+    setups = {(c["gpu"], c["precision"], c["tp"], c["engine"]): c for c in _deployments(d)}
+    assert len(setups) >= 3
+    for (gpu, prec, tp, engine), c in setups.items():
+        args = ["llama-3.1-8b", "--gpu", gpu, "--precision", prec, "--tp", str(tp),
+                "--engine", engine]  # fmt: skip
+        fit = cli("fit", *args, "--json").json()
+        text = cli("perf", *args, "--input-tokens", "900", "--output-tokens", "300").out
+        room = re.search(r"KV room: ([\d,]+) tokens", text)
+        assert room is not None, text
+        assert fit["kv_capacity_tokens"] == int(room[1].replace(",", ""))
+        assert fit["kv_capacity_tokens"] == c["kv_capacity_tokens"], (gpu, prec, tp)
+
+
+def test_a_plan_replicas_throughput_is_perf_at_its_batch(cli) -> None:
+    """At fixed request lengths a plan replica's capacity (requests/s x output tokens) is
+    `perf`'s output tok/s at the plan's batch limit: the same steady continuous-batching
+    step. (Whether the batch fits is not compared: the plan's KV ceiling holds B sequences at
+    their mean in-flight context 95 % of the time, `perf`'s `fits` B at full length.)"""
+    data = {
+        "model": "llama-3.1-8b",
+        "precisions": ["fp8", "bf16"],
+        "traffic": {"avg_qps": 5, "peak_qps": 5},
+        "input_tokens": {"mean": 900},
+        "output_tokens": {"mean": 300},
+        "slo": {"ttft_p95_ms": 1500, "tpot_p95_ms": 50},
+        "constraints": {"gpus": ["h100-sxm", "l40s"], "tp": [1, 2, 4, 8]},
+    }
+    p = make_plan(parse_scenario(data))
+    cands = [c for c in [p.recommended, *p.alternatives] if c is not None]
+    assert len({(c.gpu, c.tp, c.max_batch) for c in cands}) >= 3
+    for c in cands:
+        r = cli("perf", "llama-3.1-8b", "--gpu", c.gpu, "--precision", c.precision, "--tp",
+                str(c.tp), "--engine", c.engine, "--input-tokens", "900", "--output-tokens",
+                "300", "--batch", str(c.max_batch), "--json").json()[0]  # fmt: skip
+        assert c.replica_req_per_s * 300 == pytest.approx(r["output_tok_per_s"], abs=0.051)
