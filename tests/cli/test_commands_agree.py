@@ -1,8 +1,8 @@
 """Where two commands report the same quantity for the same inputs, they agree: the plan's
 $/month and $/1M tokens and `cost`, the plan's API breakeven and `breakeven`, `budget`, `tco`
 and `quantize` and `cost`, the plan's prices and `offers`, the KV capacity of `fit`, `perf` and
-the plan, and a plan replica's throughput and `perf` at its batch. Each test fails when one side
-changes alone."""
+the plan, a plan replica's throughput and `perf` at its batch, and `autoscale`'s static policy
+and the plan's month. Each test fails when one side changes alone."""
 
 from __future__ import annotations
 
@@ -258,3 +258,24 @@ def test_a_plan_replicas_throughput_is_perf_at_its_batch(cli) -> None:
                 str(c.tp), "--engine", c.engine, "--input-tokens", "900", "--output-tokens",
                 "300", "--batch", str(c.max_batch), "--json").json()[0]  # fmt: skip
         assert c.replica_req_per_s * 300 == pytest.approx(r["output_tok_per_s"], abs=0.051)
+
+
+def test_autoscale_static_peak_costs_the_plans_month_pro_rata(cli, tmp_path: Path) -> None:
+    """`autoscale simulate`'s static policy (the plan's replicas, always on) costs the plan's
+    $/month for the hours it runs: the same replicas, offer and 730-hour month. (Autoscaling
+    bills replicas, not instances: this holds where an instance holds one replica, as the
+    example's does.)"""
+    week = Path(__file__).resolve().parents[2] / "examples" / "autoscale-week.yaml"
+    data = yaml.safe_load(week.read_text())
+    data["traffic"].update(days=1, spikes=[])
+    data["policies"] = [{"name": "static-peak", "kind": "static"}]
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(data))
+    d = cli("autoscale", "simulate", str(path), "--json").json()
+    rec = make_plan(parse_scenario(data["plan"])).recommended
+    assert rec is not None and rec.instance_gpus == rec.tp
+    (static,) = d["policies"]
+    assert d["deployment"]["planned_replicas"] == rec.replicas
+    assert d["deployment"]["usd_per_gpu_hour"] == rec.offer.usd_per_gpu_hour
+    hours = d["traffic"]["duration_s"] / SECONDS_PER_HOUR
+    assert static["usd"] == pytest.approx(rec.usd_per_month * hours / HOURS_PER_MONTH, abs=0.01)
