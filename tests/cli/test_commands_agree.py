@@ -1,8 +1,9 @@
 """Where two commands report the same quantity for the same inputs, they agree: the plan's
 $/month and $/1M tokens and `cost`, the plan's API breakeven and `breakeven`, `budget`, `tco`
 and `quantize` and `cost`, the plan's prices and `offers`, the KV capacity of `fit`, `perf` and
-the plan, a plan replica's throughput and `perf` at its batch, and `autoscale`'s static policy
-and the plan's month. Each test fails when one side changes alone."""
+the plan, a plan replica's throughput and `perf` at its batch, `autoscale`'s static policy and
+the plan's month, and a verified recommendation and the rest of its report. Each test fails
+when one side changes alone."""
 
 from __future__ import annotations
 
@@ -279,3 +280,35 @@ def test_autoscale_static_peak_costs_the_plans_month_pro_rata(cli, tmp_path: Pat
     assert d["deployment"]["usd_per_gpu_hour"] == rec.offer.usd_per_gpu_hour
     hours = d["traffic"]["duration_s"] / SECONDS_PER_HOUR
     assert static["usd"] == pytest.approx(rec.usd_per_month * hours / HOURS_PER_MONTH, abs=0.01)
+
+
+def test_verify_resizes_the_recommendation_everywhere_the_report_shows_it() -> None:
+    """`plan --verify` resizes the recommendation to the fewest replicas meeting the SLOs in
+    simulation; its API table and its provider's entry follow. (88 L4s shrunk to 82: the API
+    table had kept the 88's $27,623/month beside the recommendation's $25,740.)"""
+    from fleetplan.plan.context import api_comparisons
+    from fleetplan.plan.search import _workload
+    from fleetplan.plan.verify import verify
+
+    data = {
+        "model": "llama-3.1-8b",
+        "precisions": ["bf16"],
+        "traffic": {"avg_qps": 20, "peak_qps": 40},
+        "input_tokens": {"mean": 500, "p95": 1200},
+        "output_tokens": {"mean": 200, "p95": 500},
+        "slo": {"ttft_p95_ms": 2000, "tpot_p95_ms": 80},
+        "constraints": {"gpus": ["l4"], "tp": [1]},
+        "compare_apis": ["gpt-4o"],
+        "ops_usd_per_month": 300,
+    }
+    cat = load_catalog()
+    spec = parse_scenario(data)
+    plan = make_plan(spec, catalog=cat)
+    out = verify(plan, cat, requests=2000)
+    rec = out.recommended
+    assert plan.recommended is not None and rec is not None
+    assert rec.replicas != plan.recommended.replicas  # the case: verification resized it
+    assert out.by_provider[0] is rec
+    (api,) = out.apis
+    assert api.self_hosted_usd_per_month == pytest.approx(rec.usd_per_month + 300, rel=1e-12)
+    assert out.apis == api_comparisons(rec, spec, _workload(spec, Path(".")))
