@@ -1,9 +1,9 @@
 """Where two commands report the same quantity for the same inputs, they agree: the plan's
-$/month and $/1M tokens and `cost`, the plan's API breakeven and `breakeven`, `budget`, `tco`
-and `quantize` and `cost`, the plan's prices and `offers`, the KV capacity of `fit`, `perf` and
-the plan, a plan replica's throughput and `perf` at its batch, `autoscale`'s static policy and
-the plan's month, and a verified recommendation and the rest of its report. Each test fails
-when one side changes alone."""
+$/month and $/1M tokens and `cost`; the plan's API breakeven and `breakeven`; `budget`, `tco`
+and `quantize` and `cost`; the plan's prices and `offers`; the KV capacity of `fit`, `perf` and
+the plan; a plan replica's throughput and `perf` at its batch; `cost` and `breakeven` per
+request; `autoscale`'s static policy and the plan's month; a verified recommendation and the
+rest of its report. Each test fails when one side changes alone."""
 
 from __future__ import annotations
 
@@ -312,3 +312,17 @@ def test_verify_resizes_the_recommendation_everywhere_the_report_shows_it() -> N
     (api,) = out.apis
     assert api.self_hosted_usd_per_month == pytest.approx(rec.usd_per_month + 300, rel=1e-12)
     assert out.apis == api_comparisons(rec, spec, _workload(spec, Path(".")))
+
+
+def test_cost_per_request_is_breakevens_at_capacity(cli) -> None:
+    """`cost --model`'s $/request and `breakeven --model`'s self-hosted $/request at capacity
+    (no ops) are one replica's rent over its requests at the same SLO batch and utilization."""
+    common = ["--gpu", "l40s", "--model", "llama-3.1-8b", "--input-tokens", "800",
+              "--output-tokens", "300", "--utilization", "0.6", "--json"]  # fmt: skip
+    for tp in ("1", "2"):
+        c = cli("cost", "--gpus", tp, "--tp", tp, *common).json()
+        (b,) = cli("breakeven", "--api", "gpt-4o", "--tp", tp, *common).json()
+        assert b["self_hosted"]["usd_per_gpu_hour"] == c["usd_per_gpu_hour"]
+        assert b["self_hosted_usd_per_request_at_capacity"] == pytest.approx(
+            c["usd_per_request"], rel=1e-12
+        )
