@@ -41,7 +41,10 @@ from fleetplan.errors import InputError
 @click.option("--model", help="Model: throughput from the perf model.")
 @precision_opt(default="auto")
 @click.option(
-    "--tp", type=int, help="GPUs per replica (with --model); default: the smallest that fits."
+    "--tp",
+    type=int,
+    help="GPUs per replica: instances hold whole replicas; with --model, default the "
+    "smallest that fits.",
 )
 @input_tokens_opt(default=512)
 @output_tokens_opt(default=256)
@@ -88,17 +91,21 @@ def cost(
     cat = catalog_from(catalog)
     if gpus < 1:
         raise InputError(f"--gpus = {gpus}; expected a positive number of GPUs")
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=gpus)
     per_request, tps, tbasis, notes = None, None, "", []
+    if model is not None and tp is None:
+        tp = smallest_tp(model, gpu, gpus, precision, cat)
+        notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
+    if tp is not None and (tp < 1 or gpus % tp):
+        raise InputError(f"--tp = {tp}; expected a divisor of --gpus {gpus}")
+    # whole instances, packed as a plan packs replicas of `tp` GPUs
+    price = gpu_price(
+        cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=gpus, tp=tp or 1
+    )
     usd_hour = price.usd_per_gpu_hour * gpus
     if tok_per_s is not None:
         tps, tbasis = tok_per_s, "user-given"
     elif model is not None:
-        if tp is None:
-            tp = smallest_tp(model, gpu, gpus, precision, cat)
-            notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
-        if tp < 1 or gpus % tp:
-            raise InputError(f"--tp = {tp}; expected a divisor of --gpus {gpus}")
+        assert tp is not None
         cap = model_capacity(
             model, gpu, precision=precision, tp=tp, input_tokens=input_tokens,
             output_tokens=output_tokens, catalog=cat, tpot_slo_ms=tpot_p95_ms or None,
@@ -192,6 +199,12 @@ def cost(
 @click.option("--model", help="Self-hosted model (capacity from perf).")
 @precision_opt(default="auto")
 @tp_opt(default=1)
+@click.option(
+    "--min-replicas",
+    type=int,
+    default=1,
+    help="Replicas kept at any volume (a plan's slo.min_replicas).",
+)
 @tpot_slo_opt(default=DEFAULT_TPOT_P95_MS)
 @ttft_slo_opt(default=DEFAULT_TTFT_P95_MS)
 @click.option("--ops-usd-per-month", type=float, default=0.0, help="Fixed ops/engineering $/month.")
@@ -215,6 +228,7 @@ def breakeven(
     model: str | None,
     precision: str,
     tp: int,
+    min_replicas: int,
     tpot_p95_ms: float,
     ttft_p95_ms: float,
     ops_usd_per_month: float,
@@ -238,9 +252,15 @@ def breakeven(
             raise InputError(f"{name} = {v}; expected a positive number of tokens")
     check_nonnegative(ops_usd_per_month, "--ops-usd-per-month")
     exclusive({"--capacity-req-per-hour": capacity_req_per_hour, "--model": model})
+    if min_replicas < 1:
+        raise InputError(f"--min-replicas = {min_replicas}; expected at least 1")
     overrides = api_overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp)
+    # the offer cheapest for the smallest deployment; replicas are then bought as its whole
+    # instances, packed as a plan packs them (SelfHosted.instances)
+    price = gpu_price(
+        cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp * min_replicas, tp=tp
+    )
     if capacity_req_per_hour is not None:
         cap_basis, capacity = "user-given", capacity_req_per_hour
     elif model is not None:
@@ -262,13 +282,15 @@ def breakeven(
     else:
         raise InputError("give --capacity-req-per-hour, or --model for capacity from perf")
     sh = SelfHosted(
-        usd_per_gpu_hour=price.usd_per_gpu_hour,
+        usd_per_gpu_hour=price.offer_usd_per_gpu_hour,
         capacity_req_per_hour=capacity,
         ops_usd_per_month=ops_usd_per_month,
         utilization=utilization,
         gpus_per_replica=tp,
+        min_replicas=min_replicas,
         price_basis=price.basis,
         capacity_basis=cap_basis,
+        instance_gpus=price.instance_gpus,
     )
     records = []
     for name in api:
@@ -284,6 +306,8 @@ def breakeven(
             "gpu": price.gpu,
             "usd_per_gpu_hour": sh.usd_per_gpu_hour,
             "gpus_per_replica": tp,
+            "gpus_per_instance": sh.gpus_per_instance,
+            "min_replicas": min_replicas,
             "capacity_req_per_hour": capacity,
             "capacity_batch": None if model is None else cap.batch,
             "ops_usd_per_month": ops_usd_per_month,
@@ -324,8 +348,13 @@ def _print_breakeven(records: list[dict[str, Any]]) -> None:
         ("naive req/mo", "right"),
     ]
     title = (
-        f"self-hosted {sh['gpus_per_replica']}× {sh['gpu']} at "
-        f"${sh['usd_per_gpu_hour']:.2f}/GPU-h, "
+        f"self-hosted {sh['gpus_per_replica']}× {sh['gpu']}"
+        + (
+            f" (in {sh['gpus_per_instance']}-GPU instances)"
+            if sh["gpus_per_instance"] > sh["gpus_per_replica"]
+            else ""
+        )
+        + f" at ${sh['usd_per_gpu_hour']:.2f}/GPU-h, "
         f"{sh['capacity_req_per_hour']:,.0f} req/h, ops ${sh['ops_usd_per_month']:,.0f}/month, "
         f"{sh['utilization']:.0%} utilization"
     )

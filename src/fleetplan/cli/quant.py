@@ -62,18 +62,25 @@ def quantize(
 
     MODEL: Catalog model id or alias, or a config.json path."""
     from fleetplan.catalog import resolve_model
-    from fleetplan.economics.pricing import gpu_price
+    from fleetplan.economics.pricing import GpuPrice, gpu_price
     from fleetplan.economics.quantization import compare_precisions
     from fleetplan.validation import name_list
 
     cat = catalog_from(catalog, calibration)
     m = resolve_model(cat, model)
-    price = gpu_price(cat, gpu, usd_per_hour)
+    prices: dict[int, GpuPrice] = {}
+
+    def price_for(tp: int) -> float:
+        """One replica of `tp` GPUs in whole instances, as `cost --gpus TP --tp TP` prices it."""
+        if tp not in prices:
+            prices[tp] = gpu_price(cat, gpu, usd_per_hour, gpus=tp, tp=tp)
+        return prices[tp].usd_per_gpu_hour
+
     rows = compare_precisions(
         m,
         gpu,
         name_list("--precisions", precisions, "bf16,fp8"),
-        price.usd_per_gpu_hour,
+        price_for,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         utilization=utilization,
@@ -81,6 +88,13 @@ def quantize(
         catalog=cat,
         tpot_slo_ms=tpot_p95_ms or None,
         ttft_slo_ms=ttft_p95_ms or None,
+    )
+    price_for(1) if not prices else None  # an unpriced GPU is refused even where none runs
+    bases = {prices[r.tp].basis for r in rows if r.tp is not None} or {prices[1].basis}
+    basis = (
+        bases.pop()
+        if len(bases) == 1
+        else "; ".join(f"{tp} GPU(s): {prices[tp].basis}" for tp in sorted(prices))
     )
     slo = {"tpot_p95_ms": tpot_p95_ms or None, "ttft_ms": ttft_p95_ms or None}
     if as_json:
@@ -90,7 +104,7 @@ def quantize(
                 "gpu": cat.gpu(gpu).id,
                 "utilization": utilization,
                 "slo": slo,
-                "price_basis": price.basis,
+                "price_basis": basis,
                 "rows": [asdict(r) for r in rows],
             }
         )
@@ -122,7 +136,7 @@ def quantize(
         )
     title = f"{m.id} on {cat.gpu(gpu).id}, {input_tokens} in / {output_tokens} out"
     print(table(title, cols, body))
-    print(f"price: {price.basis}; $/1M at {utilization:.0%} utilization")
+    print(f"price: {basis}; $/1M at {utilization:.0%} utilization")
     for r in rows:
         if r.runs and r.reason:
             print(f"note ({r.precision}): {r.reason}")

@@ -147,7 +147,10 @@ def _committed(pricing: str) -> bool:
 
 def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
     assert e.gpu and e.count and e.hours_per_month is not None
-    price = gpu_price(catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing)
+    # the line's GPUs as whole instances (`gpu_price`), as `cost` and a plan buy them
+    price = gpu_price(
+        catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing, gpus=e.count
+    )
     gpu_hours = e.count * e.hours_per_month
     cost = gpu_hours * price.usd_per_gpu_hour
     if _committed(e.pricing):  # a commitment bills every hour of the month
@@ -157,7 +160,7 @@ def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
         if alt == e.pricing:
             continue
         try:
-            ap = gpu_price(catalog, e.gpu, None, pricing=alt)
+            ap = gpu_price(catalog, e.gpu, None, pricing=alt, gpus=e.count)
         except InputError:
             continue
         billed_h = HOURS_PER_MONTH * e.count if _committed(alt) else gpu_hours

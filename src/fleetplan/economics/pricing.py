@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from fleetplan.catalog import Catalog
@@ -13,9 +14,26 @@ from fleetplan.errors import InputError
 @dataclass(frozen=True)
 class GpuPrice:
     gpu: str
-    usd_per_gpu_hour: float
+    usd_per_gpu_hour: float  # per GPU used: the whole instances bought / the GPUs used
     pricing: str
     basis: str  # "user-given" or the offer's provider, instance, source and as_of
+    # the offer's own rate per GPU billed, and the GPUs in each instance bought (0: bought a
+    # GPU at a time, as a user-given price is)
+    offer_usd_per_gpu_hour: float = 0.0
+    instance_gpus: int = 0
+
+
+def instances_bought(o: Offer, gpus: int, tp: int = 1) -> tuple[int, int]:
+    """(instances, GPUs in each) of offer `o` bought for `gpus` GPUs in replicas of `tp`:
+    the plan's packing (`Offer.instance_for`, `search.packing`) — the smallest size sold that
+    holds one replica, as many replicas on each as fit. Where no size holds a replica (tensor
+    parallelism across instances), the largest size, as many as the GPUs need."""
+    held = o.instance_for(tp)
+    if held is None:
+        size = max((o.gpus_per_instance, *o.gpu_counts))
+        return math.ceil(gpus / size), size
+    size, per = held
+    return math.ceil(math.ceil(gpus / tp) / per), size
 
 
 def gpu_price(
@@ -26,14 +44,17 @@ def gpu_price(
     provider: str | None = None,
     pricing: str = "on-demand",
     gpus: int = 1,
+    tp: int = 1,
 ) -> GpuPrice:
-    """The user's price if given, else the catalog offer that rents `gpus` GPUs cheapest under
-    `pricing`, as sold: whole instances (one GPU on an 8-GPU-only offer pays for eight), secure
-    tiers and point prices first. Never a silent default: the basis names the offer."""
+    """The user's price if given, else the catalog offer that rents `gpus` GPUs (replicas of
+    `tp`) cheapest under `pricing`, as sold and as a plan buys them (`instances_bought`):
+    whole instances (one GPU on an 8-GPU-only offer pays for eight; three on an offer sold in
+    1, 2, 4 and 8 GPUs pay for three), secure tiers and point prices first. Never a silent
+    default: the basis names the offer."""
     gid = catalog.gpu(gpu).id
     if usd_per_gpu_hour is not None:
         check_nonnegative(usd_per_gpu_hour, "--usd-per-hour")
-        return GpuPrice(gid, usd_per_gpu_hour, pricing, "user-given")
+        return GpuPrice(gid, usd_per_gpu_hour, pricing, "user-given", usd_per_gpu_hour)
     offers = [o for o in catalog.offers_for(gpu=gid, provider=provider) if o.pricing == pricing]
     if not offers:
         where = f" from {provider}" if provider else ""
@@ -44,15 +65,16 @@ def gpu_price(
     production = [o for o in offers if o.tier not in ("community", "marketplace")]
     production = [o for o in production if not o.is_range] or production
     pool = production or offers
+    # a replica within one instance, as a plan buys it, where any offer sells such a size
+    pool = [o for o in pool if o.instance_for(tp) is not None] or pool
 
     def per_gpu_used(o: Offer) -> float:
-        sizes = sorted({o.gpus_per_instance, *o.gpu_counts})
-        size = next((n for n in sizes if n >= gpus), sizes[-1])
-        instances = -(-gpus // size)
+        instances, size = instances_bought(o, gpus, tp)
         return instances * size * o.usd_per_gpu_hour / gpus
 
     o = min(pool, key=lambda o: (per_gpu_used(o), o.provider))
     rate = per_gpu_used(o)
+    instances, size = instances_bought(o, gpus, tp)
     rng = (
         f" (midpoint of {o.usd_per_gpu_hour_low:g}-{o.usd_per_gpu_hour_high:g})"
         if o.is_range
@@ -60,14 +82,17 @@ def gpu_price(
     )
     inst = f" {o.instance_type}" if o.instance_type else ""
     whole = (
-        f" (sold as {o.gpus_per_instance}-GPU instances at ${o.usd_per_instance_hour:,.2f}/h: "
-        f"${rate:.2f} per GPU used)"
+        f" ({gpus} GPU(s) buy {instances} {size}-GPU instance(s) at "
+        f"${size * o.usd_per_gpu_hour:,.2f}/h: ${rate:.2f} per GPU used)"
         if abs(rate - o.usd_per_gpu_hour) > 1e-9
         else ""
     )
     tier = f" {o.tier} tier," if o.tier != "secure" else ""
+    span = (
+        "" if o.instance_for(tp) else f" (no size sold holds {tp} GPUs: a replica spans instances)"
+    )
     basis = (
         f"cheapest {pricing} catalog offer:{tier} {o.provider}{inst} "
-        f"${o.usd_per_gpu_hour:.2f}/GPU-h{rng}{whole}, {o.source}, as of {o.as_of}"
+        f"${o.usd_per_gpu_hour:.2f}/GPU-h{rng}{whole}{span}, {o.source}, as of {o.as_of}"
     )
-    return GpuPrice(gid, rate, pricing, basis)
+    return GpuPrice(gid, rate, pricing, basis, o.usd_per_gpu_hour, size)

@@ -10,6 +10,7 @@ row says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetplan.catalog import Catalog
@@ -48,7 +49,7 @@ def compare_precisions(
     model: ModelSpec,
     gpu: str,
     precisions: list[str],
-    usd_per_gpu_hour: float,
+    usd_per_gpu_hour: float | Callable[[int], float],
     *,
     input_tokens: int = 512,
     output_tokens: int = 256,
@@ -58,7 +59,11 @@ def compare_precisions(
     tpot_slo_ms: float | None = DEFAULT_TPOT_P95_MS,
     ttft_slo_ms: float | None = DEFAULT_TTFT_P95_MS,
 ) -> list[QuantRow]:
+    """Each precision on the tensor-parallel degree with the lowest $/1M tokens.
+    `usd_per_gpu_hour`: a rate, or the rate of one replica of `tp` GPUs as a function of `tp`
+    (whole instances: the cheapest offer for one GPU need not be the cheapest for eight)."""
     check_utilization(utilization)
+    rate = usd_per_gpu_hour if callable(usd_per_gpu_hour) else lambda _tp: usd_per_gpu_hour
     rows = []
     for prec in catalog.precisions_for(model, precisions):
         note = quality_note(model, prec)
@@ -95,7 +100,7 @@ def compare_precisions(
                     f"(TPOT {r.tpot_s[0] * 1e3:.1f} ms)"
                 )
                 continue
-            per_hour = usd_per_gpu_hour * tp
+            per_hour = rate(tp) * tp
             out_tps, tot_tps = float(r.output_tok_per_s[k]), float(r.total_tok_per_s[k])
             row = QuantRow(
                 precision=prec.id,

@@ -218,6 +218,7 @@ def api_comparisons(rec: Candidate, spec: ScenarioSpec, work: Workload) -> list[
         utilization=spec.headroom,
         gpus_per_replica=rec.tp,
         min_replicas=spec.slo.min_replicas,
+        instance_gpus=rec.instance_gpus,  # whole instances, as the recommendation buys them
         price_basis=f"{rec.offer.provider} {rec.offer.pricing} ({rec.offer.as_of})",
         capacity_basis="performance model",
     )

@@ -286,10 +286,32 @@ def verify(
     v = Verification(
         rec.replicas, minimum, least, final, planned_run.met, planned_run, min_run, runs, msg
     )
-    new_rec = rec
-    if minimum is not None and minimum != rec.replicas and min_run is not None:
-        new_rec = _resized(rec, minimum, min_run)
-    return replace(plan, recommended=new_rec, verification=v)
+    if minimum is None or minimum == rec.replicas or min_run is None:
+        return replace(plan, verification=v)
+    new_rec = _resized(rec, minimum, min_run)
+    return replace(
+        plan,
+        recommended=new_rec,
+        verification=v,
+        # what the report says of the recommendation elsewhere follows it: its provider's
+        # entry and the API table's self-hosted cost
+        by_provider=[new_rec if c is rec else c for c in plan.by_provider],
+        apis=_api_table(plan, new_rec),
+    )
+
+
+def _api_table(plan: Plan, rec: Any) -> list[Any]:
+    """The plan's API comparisons for the resized recommendation (none where it had none)."""
+    if not plan.apis:
+        return plan.apis
+    from fleetplan.plan.context import api_comparisons
+    from fleetplan.search.candidates import Workload
+
+    s = plan.scenario
+    work = Workload(
+        plan.input, plan.output, s.traffic.resolve(), s.slo.resolve(), s.headroom, plan.arrivals
+    )
+    return api_comparisons(rec, s, work)
 
 
 def _resized(rec: Any, replicas: int, run: FleetRun) -> Any:

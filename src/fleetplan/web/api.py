@@ -90,6 +90,7 @@ class BreakevenBody(_Body):
     model: str | None = Field(None, description="Self-hosted model (capacity from perf).")
     precision: str = "auto"  # the format the model's weights ship in
     tp: int = Field(1, ge=1, le=64)
+    min_replicas: int = Field(1, ge=1, le=10_000, description="Replicas kept at any volume.")
     provider: str | None = None
     pricing: str = "on-demand"
     usd_per_hour: float | None = Field(None, ge=0, le=10_000)
