@@ -85,20 +85,25 @@ def cost(
     )
 
     exclusive({"--tok-per-s": tok_per_s, "--model": model})
+    if tp is not None and model is None:
+        raise InputError(f"--tp = {tp} applies with --model only (GPUs per replica of the model)")
     cat = catalog_from(catalog)
-    if gpus < 1:
-        raise InputError(f"--gpus = {gpus}; expected a positive number of GPUs")
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=gpus)
     per_request, tps, tbasis, notes = None, None, "", []
+    if model is not None:
+        if tp is None:
+            tp = smallest_tp(model, gpu, gpus, precision, cat)
+            notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
+        if gpus % tp:
+            raise InputError(f"--tp = {tp}; expected a divisor of --gpus {gpus}")
+    price = gpu_price(
+        cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=gpus,
+        gpus_per_replica=tp or 1,
+    )  # fmt: skip
     usd_hour = price.usd_per_gpu_hour * gpus
     if tok_per_s is not None:
         tps, tbasis = tok_per_s, "user-given"
     elif model is not None:
-        if tp is None:
-            tp = smallest_tp(model, gpu, gpus, precision, cat)
-            notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
-        if tp < 1 or gpus % tp:
-            raise InputError(f"--tp = {tp}; expected a divisor of --gpus {gpus}")
+        assert tp is not None
         cap = model_capacity(
             model, gpu, precision=precision, tp=tp, input_tokens=input_tokens,
             output_tokens=output_tokens, catalog=cat, tpot_slo_ms=tpot_p95_ms or None,
@@ -240,7 +245,9 @@ def breakeven(
     exclusive({"--capacity-req-per-hour": capacity_req_per_hour, "--model": model})
     overrides = api_overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
-    price = gpu_price(cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp)
+    price = gpu_price(
+        cat, gpu, usd_per_hour, provider=provider, pricing=pricing, gpus=tp, gpus_per_replica=tp
+    )
     if capacity_req_per_hour is not None:
         cap_basis, capacity = "user-given", capacity_req_per_hour
     elif model is not None:

@@ -26,19 +26,24 @@ def gpu_price(
     provider: str | None = None,
     pricing: str = "on-demand",
     gpus: int = 1,
+    gpus_per_replica: int = 1,
+    price_field: str = "--usd-per-hour",
 ) -> GpuPrice:
     """The user's price if given, else the catalog offer that rents `gpus` GPUs cheapest under
-    `pricing`, as sold: whole instances (one GPU on an 8-GPU-only offer pays for eight), secure
-    tiers and point prices first. Never a silent default: the basis names the offer."""
+    `pricing`, as sold: whole instances (one GPU on an 8-GPU-only offer pays for eight), each
+    holding whole replicas of `gpus_per_replica` GPUs, in the instance size that bills the
+    fewest GPUs (five 1-GPU pods, not one 8-GPU pod, for five single-GPU replicas); secure
+    tiers and point prices first. Never a silent default: the basis names the offer.
+    `price_field` names where the user gives a price instead (an option, a file's field)."""
     gid = catalog.gpu(gpu).id
     if usd_per_gpu_hour is not None:
-        check_nonnegative(usd_per_gpu_hour, "--usd-per-hour")
+        check_nonnegative(usd_per_gpu_hour, price_field)
         return GpuPrice(gid, usd_per_gpu_hour, pricing, "user-given")
     offers = [o for o in catalog.offers_for(gpu=gid, provider=provider) if o.pricing == pricing]
     if not offers:
         where = f" from {provider}" if provider else ""
         raise InputError(
-            f"no {pricing} offer for {gid}{where} in the catalog; give --usd-per-hour or add an "
+            f"no {pricing} offer for {gid}{where} in the catalog; give {price_field} or add an "
             f"offer with --catalog"
         )
     production = [o for o in offers if o.tier not in ("community", "marketplace")]
@@ -46,10 +51,7 @@ def gpu_price(
     pool = production or offers
 
     def per_gpu_used(o: Offer) -> float:
-        sizes = sorted({o.gpus_per_instance, *o.gpu_counts})
-        size = next((n for n in sizes if n >= gpus), sizes[-1])
-        instances = -(-gpus // size)
-        return instances * size * o.usd_per_gpu_hour / gpus
+        return billed_gpus(o, gpus, gpus_per_replica) * o.usd_per_gpu_hour / gpus
 
     o = min(pool, key=lambda o: (per_gpu_used(o), o.provider))
     rate = per_gpu_used(o)
@@ -71,3 +73,16 @@ def gpu_price(
         f"${o.usd_per_gpu_hour:.2f}/GPU-h{rng}{whole}, {o.source}, as of {o.as_of}"
     )
     return GpuPrice(gid, rate, pricing, basis)
+
+
+def billed_gpus(offer: Offer, gpus: int, gpus_per_replica: int = 1) -> int:
+    """GPUs billed to rent `gpus` GPUs on `offer`, in replicas of `gpus_per_replica` GPUs: whole
+    instances of the size sold that bills the fewest, each holding whole replicas (a replica
+    larger than every size spans instances of the largest)."""
+    sizes = sorted({offer.gpus_per_instance, *offer.gpu_counts})
+    tp = max(1, min(gpus_per_replica, gpus))
+    replicas = -(-gpus // tp)
+    holding = [s for s in sizes if s >= tp]
+    if not holding:
+        return -(-gpus // sizes[-1]) * sizes[-1]
+    return min(-(-replicas // (s // tp)) * s for s in holding)

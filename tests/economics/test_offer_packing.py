@@ -1,0 +1,103 @@
+"""GPUs are rented as sold, in the instance size that bills the fewest, and a budget line's GPUs
+are rented together: the figures follow the instances bought, not one GPU's price times N."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleetplan.catalog.specs import Offer
+from fleetplan.economics.pricing import billed_gpus
+
+# h100 reserved-3y offers the packaged catalog lacks, so these are the only ones priced
+OFFERS = """\
+[[offers]]
+provider = "podco"
+gpu = "h100"
+pricing = "reserved-3y"
+instance_type = "pod"
+gpus_per_instance = 1
+gpu_counts = [1, 2, 4, 8]
+usd_per_gpu_hour = 2.00
+source = "test"
+as_of = "2026-11"
+
+[[offers]]
+provider = "nodeco"
+gpu = "h100"
+pricing = "reserved-3y"
+instance_type = "node1"
+gpus_per_instance = 1
+usd_per_gpu_hour = 2.20
+source = "test"
+as_of = "2026-11"
+
+[[offers]]
+provider = "eightco"
+gpu = "h100"
+pricing = "reserved-3y"
+instance_type = "node8"
+gpus_per_instance = 8
+usd_per_instance_hour = 16.00
+source = "test"
+as_of = "2026-11"
+
+[[offers]]
+provider = "eightco"
+gpu = "h100"
+pricing = "reserved-1y"
+instance_type = "node8"
+gpus_per_instance = 8
+usd_per_instance_hour = 24.00
+source = "test"
+as_of = "2026-11"
+"""
+
+
+def _offer(size: int, counts: tuple[int, ...] = ()) -> Offer:
+    return Offer(
+        provider="p", gpu="h100-sxm", pricing="on-demand", usd_per_gpu_hour=2.0,
+        usd_per_gpu_hour_low=2.0, usd_per_gpu_hour_high=2.0, source="s", as_of="2026-11",
+        gpus_per_instance=size, gpu_counts=counts,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("size", "counts", "gpus", "tp", "billed"),
+    [
+        (1, (1, 2, 4, 8), 5, 1, 5),  # five 1-GPU pods, not one 8-GPU pod (was 8)
+        (1, (1, 2, 4, 8), 12, 1, 12),  # not two 8-GPU pods (was 16)
+        (1, (1, 2, 4, 8), 6, 2, 6),  # three TP2 replicas on 2-GPU pods
+        (1, (1, 2, 4, 8), 8, 8, 8),  # a TP8 replica needs the 8-GPU size
+        (8, (), 3, 1, 8),  # an 8-GPU-only offer bills the whole instance
+        (8, (), 9, 1, 16),
+        (4, (), 8, 8, 8),  # a replica larger than every size spans the largest
+    ],
+)
+def test_billed_gpus_takes_the_size_that_bills_fewest(size, counts, gpus, tp, billed) -> None:
+    assert billed_gpus(_offer(size, counts), gpus, tp) == billed
+
+
+def _catalog(tmp_path: Path) -> str:
+    p = tmp_path / "offers.toml"
+    p.write_text(OFFERS, encoding="utf-8")
+    return str(p)
+
+
+def test_cost_of_five_gpus_rents_five_pods(cli, tmp_path) -> None:
+    """Five GPUs on an offer sold in 1, 2, 4 and 8: $2.00 each, not an 8-GPU pod's 8 x $2.00
+    spread over five ($3.20), which lost to a dearer 1-GPU offer ($2.20)."""
+    r = cli(
+        "cost", "--gpu", "h100", "--gpus", "5", "--pricing", "reserved-3y", "--tok-per-s", "1000",
+        "--catalog", _catalog(tmp_path), "--json",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["usd_per_gpu_hour"] == pytest.approx(2.00) and "podco" in d["price_basis"]
+    assert d["usd_per_hour"] == pytest.approx(10.00)
+
+
+def test_cost_tp_without_a_model_is_refused(cli) -> None:
+    r = cli("cost", "--gpu", "h100", "--tok-per-s", "1000", "--tp", "2")
+    assert r.code == 2 and "--tp = 2 applies with --model only" in r.err
