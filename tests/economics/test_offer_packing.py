@@ -101,3 +101,61 @@ def test_cost_of_five_gpus_rents_five_pods(cli, tmp_path) -> None:
 def test_cost_tp_without_a_model_is_refused(cli) -> None:
     r = cli("cost", "--gpu", "h100", "--tok-per-s", "1000", "--tp", "2")
     assert r.code == 2 and "--tp = 2 applies with --model only" in r.err
+
+
+def _budget(tmp_path: Path, line: str) -> Path:
+    p = tmp_path / "b.yaml"
+    p.write_text(f"lines:\n  - {line}\n", encoding="utf-8")
+    return p
+
+
+def test_budget_line_rents_its_gpus_together(cli, tmp_path) -> None:
+    """Three GPUs of an 8-GPU-only offer are one instance: $16/h, not 3 x $16/h."""
+    b = _budget(
+        tmp_path,
+        "{category: training, name: t, gpu: h100, count: 3, hours_per_month: 730, "
+        "pricing: reserved-3y, provider: eightco}",
+    )
+    r = cli("budget", str(b), "--catalog", _catalog(tmp_path), "--json")
+    assert r.code == 0, r.err
+    line = r.json()["lines"][0]
+    assert line["usd_per_month"] == pytest.approx(16.00 * 730)
+    assert line["detail"] == "3 × h100-sxm × 730 h × $5.3333"
+
+
+def test_budget_moves_stay_with_the_lines_provider(cli, tmp_path) -> None:
+    """A line bought from eightco compares eightco's other pricing, not another provider's."""
+    b = _budget(
+        tmp_path,
+        "{category: training, name: t, gpu: h100, count: 8, hours_per_month: 730, "
+        "pricing: reserved-1y, provider: eightco}",
+    )
+    r = cli("budget", str(b), "--catalog", _catalog(tmp_path), "--json")
+    assert r.code == 0, r.err
+    moves = {s["move_to"]: s for s in r.json()["lines"][0]["savings"]}
+    assert "eightco" in moves["reserved-3y"]["basis"]
+    assert moves["reserved-3y"]["usd_per_month"] == pytest.approx(16.00 * 730)
+
+
+def test_budget_committed_line_shows_the_hours_it_bills(cli, tmp_path) -> None:
+    """A reserved line bills 730 h a GPU; its arithmetic used to show the hours used (200 h),
+    a product that was not the $/month beside it."""
+    b = _budget(
+        tmp_path,
+        "{category: training, name: t, gpu: h100, count: 8, hours_per_month: 200, "
+        "pricing: reserved-1y, provider: eightco}",
+    )
+    r = cli("budget", str(b), "--catalog", _catalog(tmp_path))
+    assert r.code == 0, r.err
+    assert "8 × h100-sxm × 730 h (committed; 200 h used) × $3.00" in r.out
+    assert "17,520.00" in r.out  # 8 x 730 x 3.00
+
+
+def test_budget_line_without_an_offer_names_the_files_field(cli, tmp_path) -> None:
+    b = _budget(
+        tmp_path,
+        "{category: training, gpu: h100, count: 1, hours_per_month: 10, pricing: reserved-3y}",
+    )
+    r = cli("budget", str(b))
+    assert r.code == 2 and "give usd_per_gpu_hour or add an offer" in r.err
+    assert "--usd-per-hour" not in r.err

@@ -147,17 +147,20 @@ def _committed(pricing: str) -> bool:
 
 def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
     assert e.gpu and e.count and e.hours_per_month is not None
-    price = gpu_price(catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing)
+    # the line's GPUs are rented together: 3 GPUs of an 8-GPU-only offer share one instance
+    price = gpu_price(
+        catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing,
+        gpus=e.count, price_field="usd_per_gpu_hour",
+    )  # fmt: skip
     gpu_hours = e.count * e.hours_per_month
-    cost = gpu_hours * price.usd_per_gpu_hour
-    if _committed(e.pricing):  # a commitment bills every hour of the month
-        cost = e.count * HOURS_PER_MONTH * price.usd_per_gpu_hour
+    billed_hours = HOURS_PER_MONTH if _committed(e.pricing) else e.hours_per_month
+    cost = e.count * billed_hours * price.usd_per_gpu_hour  # a commitment bills every hour
     savings = []
     for alt in ("spot", "reserved-1y", "savings-plan-1y", "reserved-3y", "savings-plan-3y"):
         if alt == e.pricing:
             continue
-        try:
-            ap = gpu_price(catalog, e.gpu, None, pricing=alt)
+        try:  # the same provider's offers where the line names one: a move of pricing only
+            ap = gpu_price(catalog, e.gpu, None, provider=e.provider, pricing=alt, gpus=e.count)
         except InputError:
             continue
         billed_h = HOURS_PER_MONTH * e.count if _committed(alt) else gpu_hours
@@ -180,7 +183,7 @@ def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
         category=e.category,
         name=name,
         usd_per_month=cost,
-        detail=f"{e.count} × {price.gpu} × {e.hours_per_month:g} h × ${price.usd_per_gpu_hour:g}",
+        detail=_gpu_arithmetic(e, price.gpu, billed_hours, price.usd_per_gpu_hour),
         basis=price.basis,
         pricing=e.pricing,
         gpu=price.gpu,
@@ -189,6 +192,21 @@ def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
         usd_per_gpu_hour=price.usd_per_gpu_hour,
         savings=tuple(savings),
     )
+
+
+def _gpu_arithmetic(e: LineEntry, gpu: str, billed_hours: float, usd_per_gpu_hour: float) -> str:
+    """The line's $/month as the product it is: GPUs × billed hours × $/GPU-hour."""
+    hours = f"{billed_hours:g} h"
+    if billed_hours != e.hours_per_month:
+        hours += f" (committed; {e.hours_per_month:g} h used)"
+    return f"{e.count} × {gpu} × {hours} × ${_rate(usd_per_gpu_hour)}"
+
+
+def _rate(usd: float) -> str:
+    """A $/hour as a price list writes it: 1.60, 0.95, and the digits a per-GPU share of an
+    instance needs (9.31 / 3 = 3.1033), never rounded to a figure the product does not give."""
+    text = f"{usd:.4f}".rstrip("0")
+    return text + "0" * max(0, 2 - len(text.partition(".")[2]))
 
 
 def _api_line(e: LineEntry, name: str, api_lookup: ApiLookup) -> Line:
