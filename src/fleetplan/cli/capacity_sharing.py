@@ -34,10 +34,18 @@ def _floats(text: str, field: str) -> list[float]:
 @click.option("--requests-per-hour", type=float, required=True, help="Request rate.")
 @click.option("--hit-rate", type=float, required=True, help="Prefix-cache hit rate (0-1).")
 @click.option("--api", help="API model: its input/cached prices.")
-@click.option("--output-tokens", type=int, default=0, help="For semantic caching's $/request.")
-@click.option("--semantic-hit-rate", type=float, help="Semantic-cache hits.")
-@click.option("--embedding-usd-per-mtok", type=float, default=0.0, help="Embedding price.")
-@click.option("--vector-store-usd-per-month", type=float, default=0.0, help="Vector store cost.")
+@click.option(
+    "--output-tokens", type=int, help="Output tokens per request: what a semantic hit saves."
+)
+@click.option(
+    "--semantic-hit-rate", type=float, help="Semantic-cache hits (0-1); needs --api and the below."
+)
+@click.option(
+    "--embedding-usd-per-mtok", type=float, help="Embedding price per query (semantic; default 0)."
+)
+@click.option(
+    "--vector-store-usd-per-month", type=float, help="Vector store cost (semantic; default 0)."
+)
 @json_opt("as_json")
 def cache_roi(
     prefix_tokens: int,
@@ -45,10 +53,10 @@ def cache_roi(
     requests_per_hour: float,
     hit_rate: float,
     api: str | None,
-    output_tokens: int,
+    output_tokens: int | None,
     semantic_hit_rate: float | None,
-    embedding_usd_per_mtok: float,
-    vector_store_usd_per_month: float,
+    embedding_usd_per_mtok: float | None,
+    vector_store_usd_per_month: float | None,
     as_json: bool,
 ) -> None:
     """Prefix caching in tokens and dollars; semantic caching net of its own costs."""
@@ -56,6 +64,22 @@ def cache_roi(
     from fleetplan.economics.caching import prefix_caching, semantic_caching
     from fleetplan.units import HOURS_PER_MONTH
 
+    semantic_only = {
+        "--output-tokens": output_tokens,
+        "--embedding-usd-per-mtok": embedding_usd_per_mtok,
+        "--vector-store-usd-per-month": vector_store_usd_per_month,
+    }
+    if semantic_hit_rate is None:  # each prices the semantic cache only: never silently unused
+        for flag, value in semantic_only.items():
+            if value is not None:
+                raise InputError(f"{flag} = {value:g} applies with --semantic-hit-rate only")
+    elif api is None:
+        raise InputError("--semantic-hit-rate needs --api for the price of a request")
+    elif output_tokens is None:  # 0 would price a hit as a prompt with no answer
+        raise InputError(
+            "--semantic-hit-rate needs --output-tokens: a hit saves the whole request, its "
+            "answer included"
+        )
     card = api_price(api) if api else None
     pc = prefix_caching(
         prefix_tokens,
@@ -68,16 +92,15 @@ def cache_roi(
     )
     rec: dict[str, Any] = {"prefix": asdict(pc)}
     if semantic_hit_rate is not None:
-        if card is None:
-            raise InputError("--semantic-hit-rate needs --api for the price of a request")
+        assert card is not None and output_tokens is not None
         per_req = card.usd_per_request(prefix_tokens + suffix_tokens, output_tokens)
         sc = semantic_caching(
             requests_per_hour * HOURS_PER_MONTH,
             per_req,
             semantic_hit_rate,
             embedding_tokens_per_request=suffix_tokens,
-            embedding_usd_per_mtok=embedding_usd_per_mtok,
-            vector_store_usd_per_month=vector_store_usd_per_month,
+            embedding_usd_per_mtok=embedding_usd_per_mtok or 0.0,
+            vector_store_usd_per_month=vector_store_usd_per_month or 0.0,
         )
         rec["semantic"] = asdict(sc)
     if as_json:
@@ -87,7 +110,8 @@ def cache_roi(
     flat |= {f"semantic_{k}": v for k, v in rec.get("semantic", {}).items()}
     price = pc.price_basis if card else "give --api for dollars"
     fields = [
-        ("prefix_prefill_tokens_per_hour_uncached", "prefill tokens/hour, no cache", count, ""),
+        ("prefix_prefill_tokens_per_hour_uncached", "prefill tokens/hour, no cache", count,
+         f"{requests_per_hour:,.0f} requests/hour x {prefix_tokens + suffix_tokens:,} tokens"),
         ("prefix_prefill_tokens_per_hour_cached", "prefill tokens/hour, cached", count,
          f"hit rate {hit_rate:.0%} on a {prefix_tokens:,}-token prefix"),
         ("prefix_reduction", "prefill tokens saved", pct, ""),
@@ -96,15 +120,20 @@ def cache_roi(
         ("prefix_saves_usd_per_month", "prefix cache saves $/month", usd, price),
     ]  # fmt: skip
     if "semantic" in rec:
+        saves = rec["semantic"]["saves_usd_per_month"]
         fields += [
-            ("semantic_requests_per_month", "requests/month", count, ""),
-            ("semantic_llm_usd_per_month_uncached", "LLM $/month, no cache", usd, ""),
+            ("semantic_requests_per_month", "requests/month", count, "requests/hour x 730 h"),
+            ("semantic_llm_usd_per_month_uncached", "LLM $/month, no cache", usd,
+             f"${per_req:.6f}/request ({prefix_tokens + suffix_tokens:,} in, "
+             f"{output_tokens:,} out) at {price}"),
             ("semantic_llm_usd_per_month_cached", "LLM $/month, cached", usd,
-             f"{semantic_hit_rate:.0%} answered from the cache"),
-            ("semantic_embedding_usd_per_month", "embedding $/month", usd, ""),
-            ("semantic_vector_store_usd_per_month", "vector store $/month", usd, ""),
+             f"{pct(semantic_hit_rate)} answered from the cache"),
+            ("semantic_embedding_usd_per_month", "embedding $/month", usd,
+             f"{suffix_tokens:,} query tokens a request x ${embedding_usd_per_mtok or 0:g}/1M"),
+            ("semantic_vector_store_usd_per_month", "vector store $/month", usd, "user-given"),
             ("semantic_saves_usd_per_month", "semantic cache saves $/month", usd,
-             "negative: it costs more than it saves"),
+             "negative: it costs more than it saves" if saves < 0
+             else "LLM $ saved less embedding and vector store"),
             ("semantic_breakeven_hit_rate", "breakeven semantic hit rate", pct, ""),
         ]  # fmt: skip
     show_figures("caching ROI", flat, fields, False)
