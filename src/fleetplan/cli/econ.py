@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import api_overrides, catalog_from, exclusive, print_json, table
+from fleetplan.cli.common import (
+    api_overrides,
+    catalog_from,
+    exclusive,
+    json_only,
+    print_json,
+    table,
+)
 from fleetplan.cli.options import (
     catalog_opt,
     gpu_opt,
@@ -202,7 +209,9 @@ def cost(
 @click.option("--ops-usd-per-month", type=float, default=0.0, help="Fixed ops/engineering $/month.")
 @util_opt(default=1.0)
 @click.option("--batch-api/--no-batch-api", is_flag=True, help="Compare with batch-API prices.")
-@click.option("--volume-max", type=float, help="Largest requests/month on the curves.")
+@click.option(
+    "--volume-max", type=float, help="Largest requests/month on the curves (--json's `curve`)."
+)
 @prices_opt()
 @update_prices_opt()
 @catalog_opt()
@@ -243,6 +252,7 @@ def breakeven(
             raise InputError(f"{name} = {v}; expected a positive number of tokens")
     check_nonnegative(ops_usd_per_month, "--ops-usd-per-month")
     exclusive({"--capacity-req-per-hour": capacity_req_per_hour, "--model": model})
+    json_only("--volume-max", volume_max is not None, as_json, " (the table shows no curve)")
     overrides = api_overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
     price = gpu_price(

@@ -158,7 +158,9 @@ def breakeven(
             f"replica serves at most {C:,.0f}, so that volume needs {n * g} GPUs costing "
             f"${sh.usd_per_month(naive):,.2f}/month against the API's ${a * naive:,.2f}"
         )
-    vmax = volume_max_requests_per_month or max(3 * C, 2 * (sustained or first or 0), naive or 0)
+    vmax = volume_max_requests_per_month
+    if vmax is None:
+        vmax = max(3 * C, 2 * (sustained or first or 0), naive or 0)
     curve = cost_curve(sh, a, vmax)
     return Breakeven(
         api=api,
