@@ -103,3 +103,15 @@ def test_override_batch_row_does_not_replace_the_standard_one(tmp_path) -> None:
     )
     with pytest.raises(InputError, match="a batch price only"):
         api_price("m", overrides=load_api_overrides(only_batch))
+
+
+def test_price_table_shows_every_digit_of_a_price(cli, tmp_path) -> None:
+    """$0.625/1M (a half-price batch of $1.25) printed as $0.62."""
+    p = tmp_path / "prices.toml"
+    p.write_text(
+        '[[api]]\nmodel = "m"\ninput_usd_per_mtok = 0.625\noutput_usd_per_mtok = 1.875\n'
+        "cached_input_usd_per_mtok = 0.0375\n"
+    )
+    r = cli("api", "price", "m", "--api-prices", str(p))
+    assert r.code == 0, r.err
+    assert "$0.625" in r.out and "$1.875" in r.out and "$0.0375" in r.out

@@ -120,7 +120,7 @@ def test_budget_line_rents_its_gpus_together(cli, tmp_path) -> None:
     assert r.code == 0, r.err
     line = r.json()["lines"][0]
     assert line["usd_per_month"] == pytest.approx(16.00 * 730)
-    assert line["detail"] == "3 × h100-sxm × 730 h × $5.3333"
+    assert line["detail"] == "3 × h100-sxm × 730 h × $5.333333"
 
 
 def test_budget_moves_stay_with_the_lines_provider(cli, tmp_path) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from fleetplan.catalog import Catalog
 from fleetplan.economics.pricing import gpu_price
 from fleetplan.errors import FleetplanError, InputError
+from fleetplan.render.terminal import price_text
 from fleetplan.units import HOURS_PER_MONTH
 from fleetplan.validation import Count, NonNegative, Usd, format_validation_error
 
@@ -199,14 +200,7 @@ def _gpu_arithmetic(e: LineEntry, gpu: str, billed_hours: float, usd_per_gpu_hou
     hours = f"{billed_hours:g} h"
     if billed_hours != e.hours_per_month:
         hours += f" (committed; {e.hours_per_month:g} h used)"
-    return f"{e.count} × {gpu} × {hours} × ${_rate(usd_per_gpu_hour)}"
-
-
-def _rate(usd: float) -> str:
-    """A $/hour as a price list writes it: 1.60, 0.95, and the digits a per-GPU share of an
-    instance needs (9.31 / 3 = 3.1033), never rounded to a figure the product does not give."""
-    text = f"{usd:.4f}".rstrip("0")
-    return text + "0" * max(0, 2 - len(text.partition(".")[2]))
+    return f"{e.count} × {gpu} × {hours} × ${price_text(usd_per_gpu_hour)}"
 
 
 def _api_line(e: LineEntry, name: str, api_lookup: ApiLookup) -> Line:
@@ -230,7 +224,7 @@ def _api_line(e: LineEntry, name: str, api_lookup: ApiLookup) -> Line:
         category=e.category,
         name=name,
         usd_per_month=cost,
-        detail=f"{e.tokens_per_month:,.0f} tokens × ${rate:g}/1M",
+        detail=f"{e.tokens_per_month:,.0f} tokens × ${price_text(rate)}/1M",
         basis=basis,
         pricing="api",
         gpu=None,
