@@ -36,6 +36,7 @@ from fleetplan.cli.options import (
 )
 from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 from fleetplan.errors import InputError
+from fleetplan.render.terminal import small_usd_text
 
 
 @app.command("cost")
@@ -95,7 +96,7 @@ def cost(
     if tp is not None and model is None:
         raise InputError(f"--tp = {tp} applies with --model only (GPUs per replica of the model)")
     cat = catalog_from(catalog)
-    per_request, tps, tbasis, notes = None, None, "", []
+    per_request, tps, tbasis, notes, over = None, None, "", [], ""
     if model is not None:
         if tp is None:
             tp = smallest_tp(model, gpu, gpus, precision, cat)
@@ -124,10 +125,11 @@ def cost(
             tbasis += f"; {cap.error_basis}"
         per_request = usd_hour / (cap.req_per_hour * replicas * utilization)
         if requests_per_day and requests_per_day > cap.req_per_hour * replicas * 24:
-            notes.append(
+            over = (
                 f"{requests_per_day:,.0f} requests/day exceed the deployment's "
                 f"{cap.req_per_hour * replicas * 24:,.0f} at full load: add GPUs"
             )
+            notes.append(over)
     elif requests_per_day is None:
         raise InputError(
             "give --tok-per-s, --model for throughput from the performance model, or "
@@ -142,7 +144,10 @@ def cost(
         record = {**asdict(uc), "usd_per_request": per_request}
     at_volume = None
     if requests_per_day is not None:
-        at_volume = usd_per_request_at_volume(usd_hour, requests_per_day)
+        # a volume the deployment cannot serve has no $/request on it (it read 0.0000, below
+        # the $/request at full load)
+        if not over:
+            at_volume = usd_per_request_at_volume(usd_hour, requests_per_day)
         record["requests_per_day"] = requests_per_day
         record["usd_per_request_at_volume"] = at_volume
     record.update(
@@ -158,16 +163,19 @@ def cost(
         ["$/hour", f"{usd_hour:,.2f}", f"{gpus} × ${price.usd_per_gpu_hour:.2f}/GPU-h"],
         ["$/month", f"{usd_hour * 730:,.2f}", "730 h"],
     ]
+    at_util = f"at {utilization:.0%} utilization"
     if tps is not None:
-        rows.append(["$/1M tokens", f"{uc.usd_per_mtok:,.4f}", f"at {utilization:.0%} utilization"])
+        counted = "input + output tokens" if model is not None else "the tokens of --tok-per-s"
+        rows.append(["$/1M tokens", f"{uc.usd_per_mtok:,.4f}", f"{counted}, {at_util}"])
     if per_request is not None:
-        rows.append(["$/request", f"{per_request:.6f}", f"at {utilization:.0%} utilization"])
-    if at_volume is not None:
+        rows.append(["$/request", small_usd_text(per_request), at_util])
+    if requests_per_day is not None:
         rows.append(
             [
                 "$/request at volume",
-                f"{at_volume:.4f}",
-                f"{requests_per_day:,.0f} requests/day on an always-on deployment "
+                "-" if at_volume is None else small_usd_text(at_volume),
+                over
+                or f"{requests_per_day:,.0f} requests/day on an always-on deployment "
                 f"(24 h x ${usd_hour:.2f}/h / {requests_per_day:,.0f})",
             ]
         )
@@ -181,7 +189,7 @@ def cost(
     lines = [f"price: {price.basis}"]
     if tps is not None:
         lines.append(f"throughput: {tbasis}")
-    print("\n".join([*lines, *notes]))
+    print("\n".join([*lines, *(n for n in notes if n != over)]))
 
 
 @app.command("breakeven")
