@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, print_json
+from fleetplan.cli.common import catalog_from, exclusive, print_json
 from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
 from fleetplan.cli.options import catalog_opt, gpu_opt, json_opt
 from fleetplan.errors import InputError
@@ -208,10 +208,27 @@ def fleet_mix(
     from fleetplan.economics.pricing import gpu_price
     from fleetplan.errors import InputError
 
+    # each option prices one kind of burst: never silently unused by the other
+    for spot_flag, value in (
+        ("--burst-usd-per-hour", burst_usd_per_hour),
+        ("--spot-interruption", spot_interruption),
+    ):
+        exclusive({"--burst-api": burst_api, spot_flag: value})
+    if not burst_api:
+        for flag, value in (
+            ("--req-per-gpu-hour", req_per_gpu_hour),
+            ("--input-tokens", input_tokens or None),
+            ("--output-tokens", output_tokens or None),
+        ):
+            if value is not None:
+                raise InputError(f"{flag} = {value:g} applies with --burst-api only")
     cat = catalog_from(catalog)
     demand = _floats(demand_gpus, "--demand-gpus")
     fleet = max(1, int(max(demand, default=1)))  # instances are bought for the whole fleet
-    base = gpu_price(cat, gpu, base_usd_per_hour, pricing=base_pricing, gpus=fleet)
+    base = gpu_price(
+        cat, gpu, base_usd_per_hour, pricing=base_pricing, gpus=fleet,
+        price_field="--base-usd-per-hour", pricing_field="--base-pricing",
+    )  # fmt: skip
     if burst_api:
         from fleetplan.catalog.api_prices import api_price
 
@@ -228,7 +245,10 @@ def fleet_mix(
             f"= ${burst_usd:.2f} per GPU-hour equivalent ({price.source}, as of {price.as_of})"
         )
     else:
-        burst = gpu_price(cat, gpu, burst_usd_per_hour, pricing="spot", gpus=fleet)
+        burst = gpu_price(
+            cat, gpu, burst_usd_per_hour, pricing="spot", gpus=fleet,
+            price_field="--burst-usd-per-hour",
+        )  # fmt: skip
         burst_usd, burst_basis = burst.usd_per_gpu_hour, burst.basis
     h = hybrid_from_profile(
         demand,

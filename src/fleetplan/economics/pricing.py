@@ -28,13 +28,19 @@ def gpu_price(
     gpus: int = 1,
     gpus_per_replica: int = 1,
     price_field: str = "--usd-per-hour",
+    pricing_field: str = "--pricing",
 ) -> GpuPrice:
     """The user's price if given, else the catalog offer that rents `gpus` GPUs cheapest under
     `pricing`, as sold: whole instances (one GPU on an 8-GPU-only offer pays for eight), each
     holding whole replicas of `gpus_per_replica` GPUs, in the instance size that bills the
     fewest GPUs (five 1-GPU pods, not one 8-GPU pod, for five single-GPU replicas); secure
     tiers and point prices first. Never a silent default: the basis names the offer.
-    `price_field` names where the user gives a price instead (an option, a file's field)."""
+    `price_field` and `pricing_field` name where the user gives the price and the pricing
+    model (an option, a file's field)."""
+    from fleetplan.catalog.schema import PRICING_MODELS
+
+    if pricing not in PRICING_MODELS:  # never "no foo offer": foo is no pricing model
+        raise InputError(f"{pricing_field} = {pricing!r}; accepted: {', '.join(PRICING_MODELS)}")
     gid = catalog.gpu(gpu).id
     if usd_per_gpu_hour is not None:
         check_nonnegative(usd_per_gpu_hour, price_field)
