@@ -371,3 +371,15 @@ def test_import_offers_from_a_folder_names_the_file(cli, tmp_path):
     assert [o["provider"] for o in j["offers"]] == ["aws"]
     assert j["skipped_rows"] == [f"{gcp} line 2 (AcceleratorCount 0: not a whole number of "
                                  "GPUs, 1 or more)"]  # fmt: skip
+
+
+def test_tenancy_names_the_count_that_does_not_match(cli) -> None:
+    r = cli("tenancy", "--peak-gpus", "4,4,8", "--utilization", "0.3,0.5")
+    assert r.code == 2
+    assert "--utilization = '0.3,0.5' gives 2 fractions for 3 tenants (--peak-gpus)" in r.err
+
+
+def test_lora_refuses_a_fleet_past_the_gpu_count_limit(cli) -> None:
+    """1e9 requests/hour at 0.001 a replica printed 1,000,000,000,000 GPUs and its $/month."""
+    r = cli("lora", "--loads", "1e9", "--capacity-req-per-hour", "0.001", "--usd-per-hour", "2")
+    assert r.code == 2 and "accepted: at most 1,000,000 GPUs" in r.err

@@ -157,6 +157,11 @@ def tenancy(
     utils = _floats(utilization, "--utilization")
     if len(utils) == 1:
         utils = utils * len(peaks)
+    elif len(utils) != len(peaks):
+        raise InputError(
+            f"--utilization = {utilization!r} gives {len(utils)} fractions for {len(peaks)} "
+            "tenants (--peak-gpus); give one per tenant, or one for all"
+        )
     m = multiplexing([int(p) for p in peaks], utils, quantile)
     fields = [
         ("tenants", "tenants", count, ""),
