@@ -40,6 +40,16 @@ def test_the_released_format_is_the_baseline(catalog):
     assert by["mxfp4"].usd_per_million_tokens < by["bf16"].usd_per_million_tokens
 
 
+def test_each_replica_is_priced_as_rented(catalog):
+    """On an 8-GPU-only offer at $64/h, one TP2 replica costs the instance ($64/h), not 2 x $64
+    (the price of one GPU rented alone, times two): a rate per replica size, not one rate."""
+    (row,) = compare_precisions(
+        catalog.model("llama-3.1-70b"), "h100", ["fp8"], lambda tp: 64.0 / tp, catalog=catalog
+    )
+    assert row.runs and row.usd_per_hour == pytest.approx(64.0)
+    assert row.usd_per_gpu_hour == pytest.approx(64.0 / row.tp)
+
+
 def test_quantize_and_lora_commands(cli):
     r = cli("quantize", "llama-3.1-8b", "--gpu", "l40s", "--json")
     assert r.code == 0, r.err

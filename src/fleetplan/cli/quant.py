@@ -62,18 +62,22 @@ def quantize(
 
     MODEL: Catalog model id or alias, or a config.json path."""
     from fleetplan.catalog import resolve_model
-    from fleetplan.economics.pricing import gpu_price
+    from fleetplan.economics.pricing import GpuPrice, gpu_price
     from fleetplan.economics.quantization import compare_precisions
     from fleetplan.validation import name_list
 
     cat = catalog_from(catalog, calibration)
     m = resolve_model(cat, model)
-    price = gpu_price(cat, gpu, usd_per_hour)
+    gpu_price(cat, gpu, usd_per_hour)  # no offer to price it: said before any work
+
+    def price_for(tp: int) -> GpuPrice:  # a replica of tp GPUs, as rented (whole instances)
+        return gpu_price(cat, gpu, usd_per_hour, gpus=tp, gpus_per_replica=tp)
+
     rows = compare_precisions(
         m,
         gpu,
         name_list("--precisions", precisions, "bf16,fp8"),
-        price.usd_per_gpu_hour,
+        lambda tp: price_for(tp).usd_per_gpu_hour,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         utilization=utilization,
@@ -83,6 +87,12 @@ def quantize(
         ttft_slo_ms=ttft_p95_ms or None,
     )
     slo = {"tpot_p95_ms": tpot_p95_ms or None, "ttft_ms": ttft_p95_ms or None}
+    bases = {r.tp: price_for(r.tp).basis for r in rows if r.runs and r.tp is not None}
+    basis = (
+        next(iter(bases.values()))
+        if len(set(bases.values())) == 1
+        else "; ".join(f"{tp} GPU(s): {b}" for tp, b in sorted(bases.items())) or price_for(1).basis
+    )
     if as_json:
         print_json(
             {
@@ -90,7 +100,7 @@ def quantize(
                 "gpu": cat.gpu(gpu).id,
                 "utilization": utilization,
                 "slo": slo,
-                "price_basis": price.basis,
+                "price_basis": basis,
                 "rows": [asdict(r) for r in rows],
             }
         )
@@ -122,7 +132,7 @@ def quantize(
         )
     title = f"{m.id} on {cat.gpu(gpu).id}, {input_tokens} in / {output_tokens} out"
     print(table(title, cols, body))
-    print(f"price: {price.basis}; $/1M at {utilization:.0%} utilization")
+    print(f"price: {basis}; $/1M at {utilization:.0%} utilization")
     for r in rows:
         if r.runs and r.reason:
             print(f"note ({r.precision}): {r.reason}")
