@@ -40,3 +40,14 @@ def test_semantic_options_are_never_silently_unused(cli, extra, said) -> None:
     and no --output-tokens, a hit was priced as a prompt with no answer."""
     r = cli(*BASE, *extra)
     assert r.code == 2 and said in r.err
+
+
+def test_the_table_reads_at_100_columns(cli) -> None:
+    """The API price's source was repeated in three rows' basis (123 columns); the rates stay
+    in the rows, the source goes under the table."""
+    r = cli(*SEMANTIC, "--semantic-hit-rate", "0.1")
+    assert r.code == 0, r.err
+    table = r.out.split("\nAPI price: ")[0]
+    assert max(len(line) for line in table.splitlines()) <= 100, r.out
+    assert "openai:gpt-4o input $2.5/1M, cached $1.25/1M" in _row(r.out, "input $/month, cached")
+    assert "genai-prices" in r.out.split("\nAPI price: ")[1]

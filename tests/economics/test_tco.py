@@ -64,3 +64,12 @@ def test_plan_cloud_rate_is_the_plans_own(cli) -> None:
     assert more["gpus"] == plan["gpus"] + 1
     assert more["rent_usd_per_month"] == pytest.approx(plan["rent_usd_per_month"])
     assert more["rent_usd_per_gpu_hour"] == pytest.approx(plan["rent_usd_per_gpu_hour"])
+
+
+def test_the_table_reads_at_100_columns(cli) -> None:
+    """The GPU's price source (a URL and a quote) sat in the capex row: 252 columns."""
+    r = cli("tco", "--gpu", "h100")
+    assert r.code == 0, r.err
+    table, notes = r.out.split("\nGPU price: ", 1)
+    assert max(len(line) for line in table.splitlines()) <= 100, r.out
+    assert "(catalog price, source below)" in table and notes.startswith("catalog: ")

@@ -108,7 +108,12 @@ def cache_roi(
         return
     flat = {f"prefix_{k}": v for k, v in rec["prefix"].items()}
     flat |= {f"semantic_{k}": v for k, v in rec.get("semantic", {}).items()}
-    price = pc.price_basis if card else "give --api for dollars"
+    price = "give --api for dollars"
+    if card:  # the rates in the table; their source under it (100 columns stay readable)
+        cached = card.cached_input_usd_per_mtok
+        price = f"{card.provider}:{card.model} input ${card.input_usd_per_mtok:g}/1M" + (
+            f", cached ${cached:g}/1M" if cached is not None else ", no cached price"
+        )
     fields = [
         ("prefix_prefill_tokens_per_hour_uncached", "prefill tokens/hour, no cache", count,
          f"{requests_per_hour:,.0f} requests/hour x {prefix_tokens + suffix_tokens:,} tokens"),
@@ -125,18 +130,20 @@ def cache_roi(
             ("semantic_requests_per_month", "requests/month", count, "requests/hour x 730 h"),
             ("semantic_llm_usd_per_month_uncached", "LLM $/month, no cache", usd,
              f"${per_req:.6f}/request ({prefix_tokens + suffix_tokens:,} in, "
-             f"{output_tokens:,} out) at {price}"),
+             f"{output_tokens:,} out), no cache"),
             ("semantic_llm_usd_per_month_cached", "LLM $/month, cached", usd,
              f"{pct(semantic_hit_rate)} answered from the cache"),
             ("semantic_embedding_usd_per_month", "embedding $/month", usd,
              f"{suffix_tokens:,} query tokens a request x ${embedding_usd_per_mtok or 0:g}/1M"),
-            ("semantic_vector_store_usd_per_month", "vector store $/month", usd, "user-given"),
+            ("semantic_vector_store_usd_per_month", "vector store $/month", usd,
+             "user-given" if vector_store_usd_per_month is not None else "none given"),
             ("semantic_saves_usd_per_month", "semantic cache saves $/month", usd,
              "negative: it costs more than it saves" if saves < 0
              else "LLM $ saved less embedding and vector store"),
             ("semantic_breakeven_hit_rate", "breakeven semantic hit rate", pct, ""),
         ]  # fmt: skip
-    show_figures("caching ROI", flat, fields, False)
+    notes = [f"API price: {pc.price_basis}" if card else ""]
+    show_figures("caching ROI", flat, fields, False, notes)
 
 
 @app.command("tenancy")

@@ -142,13 +142,12 @@ def tco(
         "rent_basis": rent_basis,
         "sources": {k: v.source for k, v in D.items()},
     }
-    seg = (
-        " (a datacenter-server share; a workstation host costs less — set --host-usd-per-gpu)"
-        if spec.segment != "datacenter" and host_usd_per_gpu == D["host_usd_per_gpu"].value
-        else ""
-    )
+    workstation = spec.segment != "datacenter" and host_usd_per_gpu == D["host_usd_per_gpu"].value
+    seg = " (a datacenter-server share: see below)" if workstation else ""
+    # long sources go under the table, which stays readable at 100 columns
+    capex_from = "catalog price, source below" if basis != "user-given" else basis
     fields = [
-        ("gpu_capex_usd", "GPU capex", usd, f"{gpus} x ${price_usd:,.0f} ({basis})"),
+        ("gpu_capex_usd", "GPU capex", usd, f"{gpus} x ${price_usd:,.0f} ({capex_from})"),
         ("host_capex_usd", "host server capex", usd, f"{gpus} x ${host_usd_per_gpu:,.0f}{seg}"),
         ("network_setup_usd", "networking and setup capex", usd, "user-given"),
         ("amortized_usd_per_gpu_hour", "depreciation $/GPU-hour", usd_rate,
@@ -168,6 +167,13 @@ def tco(
         ("payback_month", "payback", lambda m: f"month {m:,}", t.payback_basis),
     ]  # fmt: skip
     notes = [f"rent: {rent_basis}" if rent_basis else "rent: no catalog offer for this GPU"]
+    if capex_from != basis:
+        notes.insert(0, f"GPU price: {basis}")
+    if workstation:
+        notes.append(
+            f"host: ${host_usd_per_gpu:,.0f} is a datacenter server's share per GPU; a "
+            f"workstation host for a {spec.segment} GPU costs less: set --host-usd-per-gpu"
+        )
     show_figures(f"owning {gpus}× {spec.id} versus renting", record, fields, as_json, notes)
 
 
