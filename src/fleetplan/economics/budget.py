@@ -64,14 +64,33 @@ class LineEntry(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> LineEntry:
+        # a field of the other kind of line prices nothing here: refused, never ignored
+        given = self.model_fields_set
         if self.gpu is not None:
             if self.count is None or self.hours_per_month is None:
                 raise ValueError("a GPU line needs gpu, count and hours_per_month")
-            if self.api is not None or self.tokens_per_month is not None:
-                raise ValueError("a line is either a GPU line (gpu) or an API line (api)")
-        elif self.tokens_per_month is None or (self.api is None) == (self.usd_per_mtok is None):
-            raise ValueError("an API line needs tokens_per_month and one of api or usd_per_mtok")
+            other = sorted(given & _API_FIELDS)
+            if other:
+                raise ValueError(
+                    f"a GPU line (gpu) takes no {', '.join(other)}: those price an API line"
+                )
+        else:
+            if self.tokens_per_month is None or (self.api is None) == (self.usd_per_mtok is None):
+                raise ValueError(
+                    "an API line needs tokens_per_month and one of api or usd_per_mtok"
+                )
+            other = sorted(given & _GPU_FIELDS)
+            if other:
+                raise ValueError(
+                    f"an API line takes no {', '.join(other)}: those price a GPU line (gpu)"
+                )
         return self
+
+
+_GPU_FIELDS = frozenset(
+    {"gpu", "count", "hours_per_month", "pricing", "usd_per_gpu_hour", "provider"}
+)
+_API_FIELDS = frozenset({"api", "usd_per_mtok", "batch_usd_per_mtok", "tokens_per_month"})
 
 
 class BudgetFile(BaseModel):
