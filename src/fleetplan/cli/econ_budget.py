@@ -79,7 +79,7 @@ def budget(
     print(table(f"budget: {b.name} (month = 730 h)", [*cols, ("share", "right")], rows))
     cat_rows = [
         [c, f"{v:,.2f}", f"{b.share_by_category[c]:.1%}" if b.total_usd_per_month else "-"]
-        for c, v in b.by_category_usd.items()
+        for c, v in b.by_category_usd_per_month.items()
     ]
     print(
         table(

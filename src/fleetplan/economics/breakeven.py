@@ -90,7 +90,8 @@ class Breakeven:
     breakeven_requests_per_month: int | None
     breakeven_tokens_per_month: int | None
     gpus_at_breakeven: int | None
-    cheaper_for_all_volumes_from: int | None  # past this, self-hosting never costs more
+    # past this volume, self-hosting never costs more
+    cheaper_for_all_volumes_from_requests_per_month: int | None
     reason: str
     naive_breakeven_requests_per_month: float | None
     naive_note: str
@@ -170,7 +171,7 @@ def breakeven(
         breakeven_requests_per_month=first,
         breakeven_tokens_per_month=None if first is None else first * tokens_per_request,
         gpus_at_breakeven=gpus,
-        cheaper_for_all_volumes_from=sustained,
+        cheaper_for_all_volumes_from_requests_per_month=sustained,
         reason=reason,
         naive_breakeven_requests_per_month=naive,
         naive_note=note,

@@ -136,7 +136,7 @@ class Budget:
     name: str
     lines: tuple[Line, ...]
     total_usd_per_month: float
-    by_category_usd: dict[str, float]
+    by_category_usd_per_month: dict[str, float]
     share_by_category: dict[str, float]
 
 
