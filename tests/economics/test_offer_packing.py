@@ -159,3 +159,17 @@ def test_budget_line_without_an_offer_names_the_files_field(cli, tmp_path) -> No
     r = cli("budget", str(b))
     assert r.code == 2 and "give usd_per_gpu_hour or add an offer" in r.err
     assert "--usd-per-hour" not in r.err
+
+
+def test_a_provider_is_named_as_offers_names_it(cli, tmp_path) -> None:
+    """`--provider AWS` found no AWS offer (offers hold it lower-cased, and `offers` takes it),
+    and an unknown provider read as a missing offer rather than an unknown name."""
+    r = cli("cost", "--gpu", "h100", "--provider", "AWS", "--tok-per-s", "100", "--json")
+    assert r.code == 0, r.err
+    assert "aws" in r.json()["price_basis"]
+    r = cli("cost", "--gpu", "h100", "--provider", "nosuch", "--tok-per-s", "100")
+    assert r.code == 2 and "unknown provider 'nosuch'" in r.err
+    b = _budget(tmp_path, "{category: training, gpu: h100, count: 1, hours_per_month: 1, "
+                "provider: nosuch}")  # fmt: skip
+    r = cli("budget", str(b))
+    assert r.code == 2 and "lines[0]: unknown provider 'nosuch'" in r.err

@@ -150,7 +150,8 @@ def compute_budget(spec: BudgetFile, catalog: Catalog, api_lookup: ApiLookup) ->
         try:
             lines.append(_gpu_line(e, name, catalog) if e.gpu else _api_line(e, name, api_lookup))
         except FleetplanError as exc:
-            exc.args = (f"lines[{i}] ({name}): {exc}", *exc.args[1:])
+            where = f"lines[{i}]" + (f" ({e.name})" if e.name else "")  # not lines[0] (lines[0])
+            exc.args = (f"{where}: {exc}", *exc.args[1:])
             raise
     total = sum(line.usd_per_month for line in lines)
     by_cat = {c: 0.0 for c in CATEGORIES}

@@ -41,7 +41,10 @@ def gpu_price(
 
     if pricing not in PRICING_MODELS:  # never "no foo offer": foo is no pricing model
         raise InputError(f"{pricing_field} = {pricing!r}; accepted: {', '.join(PRICING_MODELS)}")
+    from fleetplan.search.packing import check_providers
+
     gid = catalog.gpu(gpu).id
+    check_providers(catalog, [provider] if provider else None)  # as plan and offers refuse it
     if usd_per_gpu_hour is not None:
         check_nonnegative(usd_per_gpu_hour, price_field)
         return GpuPrice(gid, usd_per_gpu_hour, pricing, "user-given")
