@@ -329,6 +329,9 @@ _SKY = "InstanceType,AcceleratorName,AcceleratorCount,Region,Price,SpotPrice\n"
         ("g6e.xlarge,L40S,1,us-east-1,inf,", "line 2: Price = 'inf'"),  # written as Infinity
         ("g6e.xlarge,L40S,1,us-east-1,1.8,nan", "line 2: SpotPrice = 'nan'"),
         ("g6e.xlarge,L40S,-1,us-east-1,1.8,", "line 2: AcceleratorCount = '-1'"),
+        # past the bounds every price and GPU count is held to: were written to the TOML
+        ("g6e.xlarge,L40S,1,us-east-1,1e300,", "Price = '1e300'; expected a price from 0 to $1,"),
+        ("p5,H100,1e9,us-east-1,10,", "AcceleratorCount = '1e9'; expected a number from 0 to 1,"),
     ],
 )
 def test_import_offers_refuses_a_broken_row(cli, tmp_path, row, said):
@@ -403,3 +406,11 @@ def test_budget_of_nothing_shows_no_shares(cli, tmp_path) -> None:
     assert r.code == 0, r.err
     total = next(line for line in r.out.splitlines() if line.startswith("total"))
     assert total.split()[-1] == "-" and "100%" not in r.out and "0.0%" not in r.out
+
+
+def test_import_offers_says_when_it_found_none(cli, tmp_path):
+    """A CSV without a GPU row the catalog knows wrote an empty TOML without a word."""
+    csv = tmp_path / "vms.csv"
+    csv.write_text(_SKY + "m5.large,,,us-east-1,0.1,\n")
+    r = cli("import-offers", str(csv), "--provider", "aws")
+    assert r.code == 0 and r.out == "" and "no GPU offers found in" in r.err

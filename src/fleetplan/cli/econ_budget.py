@@ -179,6 +179,11 @@ def import_offers(
         )
     elif out is None:
         sys.stdout.write(doc)
+    if not offers and not as_json:  # an empty TOML written without a word reads as success
+        print(
+            f"no GPU offers found in {str(path)!r}: no row has a GPU the catalog knows at a price",
+            file=sys.stderr,
+        )
     if unknown and not as_json:
         print(
             f"skipped accelerators not in the catalog: {', '.join(sorted(unknown))}",
