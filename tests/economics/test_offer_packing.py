@@ -173,3 +173,23 @@ def test_a_provider_is_named_as_offers_names_it(cli, tmp_path) -> None:
                 "provider: nosuch}")  # fmt: skip
     r = cli("budget", str(b))
     assert r.code == 2 and "lines[0]: unknown provider 'nosuch'" in r.err
+
+
+@pytest.mark.parametrize(
+    ("field", "said"),
+    [
+        ("usd_per_gpu_hour = 1e300", "accepted: a finite number in (0, 1,000,000,000,000]"),
+        ("usd_per_gpu_hour = 2\ngpus_per_instance = 10000000", "accepted: an integer from 1 to"),
+    ],
+)
+def test_a_catalog_offer_is_held_to_the_shared_bounds(cli, tmp_path, field, said) -> None:
+    """An offer at 1e300 $/GPU-hour priced every figure with a 300-digit number (and, on an
+    8-GPU instance, a month of it overflowed to inf)."""
+    p = tmp_path / "offers.toml"
+    p.write_text(
+        f'[[offers]]\nprovider = "x"\ngpu = "h100"\npricing = "reserved-3y"\n{field}\n'
+        'source = "t"\nas_of = "2026-11"\n'
+    )
+    r = cli("cost", "--gpu", "h100", "--pricing", "reserved-3y", "--tok-per-s", "100",
+            "--catalog", str(p))  # fmt: skip
+    assert r.code == 2 and said in r.err
