@@ -73,3 +73,10 @@ def test_the_table_reads_at_100_columns(cli) -> None:
     table, notes = r.out.split("\nGPU price: ", 1)
     assert max(len(line) for line in table.splitlines()) <= 100, r.out
     assert "(catalog price, source below)" in table and notes.startswith("catalog: ")
+
+
+def test_a_catalog_purchase_price_is_held_to_the_price_bound(cli, tmp_path) -> None:
+    p = tmp_path / "gpus.toml"
+    p.write_text("[gpus.h100-sxm]\npurchase_price_usd = 1e305\n")
+    r = cli("tco", "--gpu", "h100", "--catalog", str(p))
+    assert r.code == 2 and "purchase_price_usd" in r.err and "1,000,000,000,000]" in r.err

@@ -67,7 +67,7 @@ class GpuEntry(_Entry):
     interconnect_latency_us: float = Field(default=5.0, ge=0)
     pcie_gen: int | None = None
     tdp_w: float = Field(gt=0)
-    purchase_price_usd: float | None = Field(default=None, gt=0)
+    purchase_price_usd: PositiveUsd | None = None  # at most $1e12, as every price
     price_source: str = ""
     price_as_of: str = ""
     source: str = Field(min_length=1)
