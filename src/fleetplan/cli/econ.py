@@ -15,6 +15,7 @@ from fleetplan.cli.common import (
     catalog_from,
     exclusive,
     json_only,
+    only_with,
     print_json,
     table,
 )
@@ -93,8 +94,13 @@ def cost(
     )
 
     exclusive({"--tok-per-s": tok_per_s, "--model": model})
-    if tp is not None and model is None:
-        raise InputError(f"--tp = {tp} applies with --model only (GPUs per replica of the model)")
+    # what shapes the performance model's throughput: never silently unused without it
+    only_with("--model", model is not None, {
+        "--tp": (tp, None), "--precision": (precision, "auto"),
+        "--input-tokens": (input_tokens, 512), "--output-tokens": (output_tokens, 256),
+        "--tpot-p95-ms": (tpot_p95_ms, DEFAULT_TPOT_P95_MS),
+        "--ttft-p95-ms": (ttft_p95_ms, DEFAULT_TTFT_P95_MS),
+    })  # fmt: skip
     cat = catalog_from(catalog)
     per_request, tps, tbasis, notes, over = None, None, "", [], ""
     if model is not None:
@@ -260,6 +266,11 @@ def breakeven(
             raise InputError(f"{name} = {v}; expected a positive number of tokens")
     check_nonnegative(ops_usd_per_month, "--ops-usd-per-month")
     exclusive({"--capacity-req-per-hour": capacity_req_per_hour, "--model": model})
+    only_with("--model", model is not None, {
+        "--precision": (precision, "auto"),
+        "--tpot-p95-ms": (tpot_p95_ms, DEFAULT_TPOT_P95_MS),
+        "--ttft-p95-ms": (ttft_p95_ms, DEFAULT_TTFT_P95_MS),
+    })  # fmt: skip
     json_only("--volume-max", volume_max is not None, as_json, " (the table shows no curve)")
     overrides = api_overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
