@@ -83,3 +83,10 @@ def test_lora_refuses_a_zero_capacity_repeating_the_value(cli):
 def test_lora_sharing_names_the_capacity_it_refuses():
     with pytest.raises(InputError, match=r"capacity_req_per_hour = -5.0; expected a positive"):
         lora_sharing([10.0], -5.0, 1, 2.0, adapter_overhead=0.03)
+
+
+def test_quantize_names_its_own_options_for_a_request_past_the_context(cli):
+    """It said '--context = 200256 exceeds ...', an option quantize does not have."""
+    r = cli("quantize", "llama-3.1-8b", "--gpu", "h100", "--input-tokens", "200000")
+    assert r.code == 2 and "--input-tokens + --output-tokens = 200256 exceeds" in r.err
+    assert "--context" not in r.err

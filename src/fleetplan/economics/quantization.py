@@ -24,7 +24,7 @@ from fleetplan.economics.unit_cost import (
     usd_per_mtok,
 )
 from fleetplan.errors import UnsupportedError
-from fleetplan.estimate import TP_CHOICES, estimate_fit, estimate_perf
+from fleetplan.estimate import TP_CHOICES, check_request, estimate_fit, estimate_perf
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def compare_precisions(
     GPU-hour is one rate for every degree; a `PriceFor` prices each degree's replica as rented
     (two GPUs of an 8-GPU-only instance bill the instance)."""
     check_utilization(utilization)
+    check_request(model, input_tokens, output_tokens)  # as perf says it, not the fit's --context
     price_for: PriceFor = (
         usd_per_gpu_hour if callable(usd_per_gpu_hour) else (lambda tp: float(usd_per_gpu_hour))
     )
