@@ -193,3 +193,17 @@ def test_a_catalog_offer_is_held_to_the_shared_bounds(cli, tmp_path, field, said
     r = cli("cost", "--gpu", "h100", "--pricing", "reserved-3y", "--tok-per-s", "100",
             "--catalog", str(p))  # fmt: skip
     assert r.code == 2 and said in r.err
+
+
+def test_offers_lists_prices_as_sold(cli, tmp_path) -> None:
+    """$0.805 an instance-hour was listed as 0.81, and $9.31 / 8 as 1.16."""
+    p = tmp_path / "offers.toml"
+    p.write_text(
+        '[[offers]]\nprovider = "x"\ngpu = "l4"\npricing = "reserved-3y"\n'
+        'usd_per_instance_hour = 0.805\nsource = "t"\nas_of = "2026-11"\n'
+        '[[offers]]\nprovider = "x"\ngpu = "l4"\npricing = "reserved-1y"\ngpus_per_instance = 8\n'
+        'usd_per_instance_hour = 9.31\nsource = "t"\nas_of = "2026-11"\n'
+    )
+    r = cli("offers", "--catalog", str(p), "--provider", "x")
+    assert r.code == 0, r.err
+    assert " 0.805 " in r.out and " 9.31 " in r.out and " 1.1638 " in r.out
