@@ -46,3 +46,14 @@ def test_performance_model_options_need_the_model(cli, command, extra, said) -> 
     r = cli(*command, *extra)
     assert r.code == 2 and said in r.err
     assert cli(*command, "--precision", "auto").code == 0
+
+
+def test_breakeven_per_request_figures_keep_their_digits(cli) -> None:
+    """An embedding model's $0.000001/request and a GPU's $0.00000043 read 0.000001 and
+    0.000000 (a figure of nothing beside a breakeven)."""
+    r = cli("breakeven", "--api", "openai:text-embedding-3-small", "--gpu", "l4",
+            "--usd-per-hour", "0.43", "--input-tokens", "50", "--output-tokens", "1",
+            "--capacity-req-per-hour", "1000000")  # fmt: skip
+    assert r.code == 0, r.err
+    row = next(line for line in r.out.splitlines() if line.startswith("openai:"))
+    assert "0.00000100" in row and "0.000000430" in row and " 0.000000 " not in row

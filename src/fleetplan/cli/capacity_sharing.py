@@ -15,6 +15,7 @@ from fleetplan.cli.common import catalog_from, exclusive, print_json
 from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
 from fleetplan.cli.options import catalog_opt, gpu_opt, json_opt
 from fleetplan.errors import InputError
+from fleetplan.render.terminal import small_usd_text
 
 
 def _floats(text: str, field: str) -> list[float]:
@@ -129,7 +130,7 @@ def cache_roi(
         fields += [
             ("semantic_requests_per_month", "requests/month", count, "requests/hour x 730 h"),
             ("semantic_llm_usd_per_month_uncached", "LLM $/month, no cache", usd,
-             f"${per_req:.6f}/request ({prefix_tokens + suffix_tokens:,} in, "
+             f"${small_usd_text(per_req)}/request ({prefix_tokens + suffix_tokens:,} in, "
              f"{output_tokens:,} out), no cache"),
             ("semantic_llm_usd_per_month_cached", "LLM $/month, cached", usd,
              f"{pct(semantic_hit_rate)} answered from the cache"),
@@ -253,7 +254,8 @@ def fleet_mix(
         per_req = price.usd_per_request(input_tokens, output_tokens)
         burst_usd = per_req * req_per_gpu_hour
         burst_basis = (
-            f"{burst_api} ${per_req:.6f}/request x {req_per_gpu_hour:g} requests per GPU-hour "
+            f"{burst_api} ${small_usd_text(per_req)}/request x {req_per_gpu_hour:g} requests per "
+            "GPU-hour "
             f"= ${burst_usd:.2f} per GPU-hour equivalent ({price.source}, as of {price.as_of})"
         )
     else:

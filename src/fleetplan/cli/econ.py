@@ -342,8 +342,8 @@ def _print_breakeven(records: list[dict[str, Any]]) -> None:
         rows.append(
             [
                 r["api"],
-                f"{r['api_usd_per_request']:.6f}",
-                f"{r['self_hosted_usd_per_request_at_capacity']:.6f}",
+                small_usd_text(r["api_usd_per_request"]),
+                small_usd_text(r["self_hosted_usd_per_request_at_capacity"]),
                 "none" if be is None else f"{be:,}",
                 "-" if be is None else f"{r['breakeven_tokens_per_month']:,}",
                 "-" if be is None else r["gpus_at_breakeven"],

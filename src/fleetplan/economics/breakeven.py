@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from fleetplan.economics.unit_cost import check_nonnegative, check_utilization
 from fleetplan.errors import InputError
+from fleetplan.render.terminal import small_usd_text
 from fleetplan.units import HOURS_PER_MONTH
 
 MAX_CURVE_STEPS = 60
@@ -141,8 +142,9 @@ def breakeven(
     else:
         gpus = None
         reason = (
-            f"no breakeven: a full replica's GPU time alone costs ${marginal:.6f}/request "
-            f"(${full:.6f} with ops), above {api}'s ${a:.6f}/request; more volume only adds "
+            f"no breakeven: a full replica's GPU time alone costs ${small_usd_text(marginal)}"
+            f"/request (${small_usd_text(full)} with ops), above {api}'s "
+            f"${small_usd_text(a)}/request; more volume only adds "
             f"replicas at the same marginal cost"
         )
     if naive is None:
