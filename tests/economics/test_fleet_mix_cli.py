@@ -35,3 +35,17 @@ def test_a_missing_offer_names_the_commands_own_price_option(cli) -> None:
 def test_cost_pricing_is_a_pricing_model(cli) -> None:
     r = cli("cost", "--gpu", "h100", "--tok-per-s", "100", "--pricing", "on_demand")
     assert r.code == 2 and "--pricing = 'on_demand'; accepted: on-demand, spot" in r.err
+
+
+def test_json_holds_the_prices_the_table_shows(cli) -> None:
+    """The table's notes named the base and burst prices; the JSON had the figures alone."""
+    args = ["fleet-mix", "--demand-gpus", "2,2,3,5,8,12,8,4", "--gpu", "h100",
+            "--base-usd-per-hour", "2.5", "--burst-usd-per-hour", "1.25"]  # fmt: skip
+    d = cli(*args, "--json").json()
+    assert d["base_usd_per_gpu_hour"] == 2.5 and d["burst_usd_per_gpu_hour"] == 1.25
+    assert d["base_price_basis"] == d["burst_price_basis"] == "user-given"
+    assert d["base_usd_per_month"] == pytest.approx(d["base_gpus"] * 730 * 2.5)
+    assert d["burst_usd_per_month"] == pytest.approx(d["burst_gpu_hours_per_month"] * 1.25)
+    r = cli(*args)
+    assert f"{d['base_gpus']} GPUs x 730 h x $2.50 (on-demand)" in r.out
+    assert "not priced: give --spot-interruption" in r.out

@@ -15,7 +15,7 @@ from fleetplan.cli.common import catalog_from, exclusive, print_json
 from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
 from fleetplan.cli.options import catalog_opt, gpu_opt, json_opt
 from fleetplan.errors import InputError
-from fleetplan.render.terminal import small_usd_text
+from fleetplan.render.terminal import price_text, small_usd_text
 
 
 def _floats(text: str, field: str) -> list[float]:
@@ -274,19 +274,34 @@ def fleet_mix(
     )
     notes = [f"base price: {base.basis}", f"burst price: {burst_basis}", h.risk]
     burst_label = "API burst" if burst_api else "spot burst"
+    # the prices the table's figures multiply, in the JSON too (it had the figures alone)
+    record = {
+        **asdict(h), "base_pricing": base.pricing, "base_usd_per_gpu_hour": base.usd_per_gpu_hour,
+        "base_price_basis": base.basis, "burst_usd_per_gpu_hour": burst_usd,
+        "burst_price_basis": burst_basis,
+    }  # fmt: skip
+    rate, burst_rate = f"${price_text(base.usd_per_gpu_hour)}", f"${price_text(burst_usd)}"
     fields = [
         ("base_gpus", "base GPUs", count, f"{base_percentile:g}th percentile of hourly demand"),
         ("burst_gpus", f"{burst_label}, GPUs at peak", count, ""),
-        ("burst_gpu_hours_per_month", f"{burst_label}, GPU-hours/month", count, ""),
-        ("base_usd_per_month", "base $/month", usd, f"{base.pricing}"),
-        ("burst_usd_per_month", f"{burst_label} $/month", usd, ""),
-        ("interruption_usd_per_month", "spot interruptions $/month", usd, "re-run work"),
-        ("total_usd_per_month", "hybrid total $/month", usd, ""),
+        ("burst_gpu_hours_per_month", f"{burst_label}, GPU-hours/month", count,
+         "GPUs above the base, hour by hour, x 730 h"),
+        ("base_usd_per_month", "base $/month", usd,
+         f"{h.base_gpus} GPUs x 730 h x {rate} ({base.pricing})"),
+        ("burst_usd_per_month", f"{burst_label} $/month", usd,
+         f"GPU-hours x {burst_rate}" + (" (API cost of a GPU-hour's requests)" if burst_api
+                                         else " (spot)")),
+        ("interruption_usd_per_month", "spot interruptions $/month", usd,
+         "none: the burst goes to an API" if burst_api
+         else "not priced: give --spot-interruption" if spot_interruption is None
+         else f"{spot_interruption:.0%} of burst hours re-bought at the base price"),
+        ("total_usd_per_month", "hybrid total $/month", usd, "base + burst + interruptions"),
         ("compare_gpus", "peak-sized fleet, GPUs", count, "every hour at the peak"),
-        ("compare_usd_per_month", "peak-sized fleet $/month", usd, f"{base.pricing}"),
+        ("compare_usd_per_month", "peak-sized fleet $/month", usd,
+         f"{h.compare_gpus} GPUs x 730 h x {rate} ({base.pricing})"),
         ("saving_fraction", "hybrid saves", pct, "against the peak-sized fleet"),
     ]  # fmt: skip
     show_figures(
         "hybrid fleet (compared with a peak-sized base-priced fleet)",
-        asdict(h), fields, as_json, notes,
+        record, fields, as_json, notes,
     )  # fmt: skip
