@@ -90,3 +90,13 @@ def test_quantize_names_its_own_options_for_a_request_past_the_context(cli):
     r = cli("quantize", "llama-3.1-8b", "--gpu", "h100", "--input-tokens", "200000")
     assert r.code == 2 and "--input-tokens + --output-tokens = 200256 exceeds" in r.err
     assert "--context" not in r.err
+
+
+def test_lora_says_what_its_dollars_are_made_of(cli):
+    """Its $/month had no price, capacity or hours beside it, in the table or the JSON."""
+    args = ["lora", "--loads", "100,200,50", "--capacity-req-per-hour", "1000",
+            "--usd-per-hour", "2"]  # fmt: skip
+    d = cli(*args, "--json").json()
+    assert d["usd_per_gpu_hour"] == 2 and d["capacity_req_per_hour"] == 1000
+    assert d["dedicated_usd_per_month"] == d["dedicated_gpus"] * 730 * 2
+    assert "GPUs x 730 h x $2/GPU-h (user-given)" in cli(*args).out
