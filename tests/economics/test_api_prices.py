@@ -115,3 +115,11 @@ def test_price_table_shows_every_digit_of_a_price(cli, tmp_path) -> None:
     r = cli("api", "price", "m", "--api-prices", str(p))
     assert r.code == 0, r.err
     assert "$0.625" in r.out and "$1.875" in r.out and "$0.0375" in r.out
+
+
+def test_a_missing_file_is_named_for_what_it_is(cli, tmp_path) -> None:
+    """'file ... does not exist' did not say which of a command's files it was."""
+    r = cli("api", "price", "gpt-4o", "--api-prices", str(tmp_path / "none.toml"))
+    assert r.code == 2 and "price file '" in r.err
+    r = cli("budget", str(tmp_path))
+    assert r.code == 2 and "budget file '" in r.err and "is a folder" in r.err

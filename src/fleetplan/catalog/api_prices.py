@@ -335,7 +335,7 @@ def load_api_overrides(*paths: Path | str) -> dict[str, ApiPrice]:
 
     out: dict[str, ApiPrice] = {}
     for path in paths:
-        data = read_mapping(Path(path))
+        data = read_mapping(Path(path), "price file")
         where = f"price file {str(path)!r}"
         for e in validate_mapping(_OverrideFile, data, where).api:
             out[override_key(e.model, e.pricing == "batch")] = ApiPrice(
@@ -352,12 +352,13 @@ def load_api_overrides(*paths: Path | str) -> dict[str, ApiPrice]:
     return out
 
 
-def read_mapping(path: Path) -> dict[str, Any]:
+def read_mapping(path: Path, what: str = "file") -> dict[str, Any]:
+    """A YAML/TOML/JSON file's top-level mapping; errors name it as `what` ('price file')."""
     from fleetplan.files import load_structured
 
-    data = load_structured(path, "file")
+    data = load_structured(path, what)
     if not isinstance(data, dict):
-        raise InputError(f"file {str(path)!r}: expected a mapping at the top level")
+        raise InputError(f"{what} {str(path)!r}: expected a mapping at the top level")
     return data
 
 

@@ -42,7 +42,7 @@ def budget(
         raise InputError("--focus-csv - and --json both write to stdout; give one")
     if focus_csv is not None and str(focus_csv) != "-":
         check_output_file(focus_csv, "--focus-csv")  # before any work, not a traceback after it
-    spec = parse_budget(read_mapping(file), where=str(file))
+    spec = parse_budget(read_mapping(file, "budget file"), where=str(file))
 
     def lookup(model: str, batch: bool) -> tuple[float, str]:
         card = api_price(model, batch=batch)
