@@ -201,6 +201,23 @@ def parse_batches(text: str) -> list[int | str]:
     return out
 
 
+def check_request(m: ModelSpec, input_tokens: int, output_tokens: int) -> int:
+    """The context one request needs (input + output tokens), or an InputError naming the
+    options (`--input-tokens`, `--output-tokens`) when either is not positive or the sum
+    exceeds the model's maximum context."""
+    if input_tokens < 1 or output_tokens < 1:
+        bad = "--input-tokens" if input_tokens < 1 else "--output-tokens"
+        value = input_tokens if input_tokens < 1 else output_tokens
+        raise InputError(f"{bad} = {value}; expected a positive number of tokens")
+    ctx = input_tokens + output_tokens
+    if ctx > m.max_context:
+        raise InputError(
+            f"--input-tokens + --output-tokens = {ctx} exceeds {m.id}'s maximum context of "
+            f"{m.max_context} tokens"
+        )
+    return ctx
+
+
 def estimate_perf(
     model: str | ModelSpec,
     gpu: str | GpuSpec,
@@ -218,16 +235,7 @@ def estimate_perf(
     """Prefill, TTFT, TPOT and tokens/s per batch size for one replica."""
     s = resolve_setup(model, gpu, precision, engine, tp, kv_precision, catalog)
     m, g, p, e = s.model, s.gpu, s.precision, s.engine
-    if input_tokens < 1 or output_tokens < 1:
-        bad = "--input-tokens" if input_tokens < 1 else "--output-tokens"
-        value = input_tokens if input_tokens < 1 else output_tokens
-        raise InputError(f"{bad} = {value}; expected a positive number of tokens")
-    ctx = input_tokens + output_tokens
-    if ctx > m.max_context:
-        raise InputError(
-            f"--input-tokens + --output-tokens = {ctx} exceeds {m.id}'s maximum context of "
-            f"{m.max_context} tokens"
-        )
+    ctx = check_request(m, input_tokens, output_tokens)
     f = fit(m, g, p, e, kv_precision=kv_precision, tp=tp, context=ctx, notes=s.notes)
     if f.max_concurrent_sequences < 1:  # not one sequence: no figure of this setup means anything
         raise UnsupportedError(does_not_fit(s, f, kv_precision))

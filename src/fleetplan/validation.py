@@ -183,6 +183,8 @@ _OPTION_NAMES: dict[str, Any] = {
     "rpm": RatePerMin,
     "tpm": Positive,
     "budget_usd_per_month": PositiveUsd,  # a key's budget: 0 would refuse every request
+    "volume_max": Positive,  # the largest volume on breakeven's curves: 0 draws no curve
+    "requests_per_day": Positive,  # $/request at a volume: 0 requests have no price each
 }
 ForecastShare = Annotated[float, _STRICT, _FINITE, Field(ge=0.5, lt=1)]
 """A forecast's quantile or interval level: below the median sizes for less than typical."""

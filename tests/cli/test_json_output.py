@@ -120,3 +120,17 @@ def test_shared_options_are_defined_once() -> None:
         text = f.read_text()
         for flag in ("--catalog", "--calibration", "--kv-precision", "--api-prices", "--db"):
             assert f'click.option("{flag}"' not in text, (f.name, flag)
+
+
+def test_economics_json_counts_name_their_units(cli) -> None:
+    """A volume in requests/month and a category's $/month said neither in their names
+    (`cheaper_for_all_volumes_from`, `by_category_usd`)."""
+    from pathlib import Path
+
+    be = cli("breakeven", "--api", "gpt-4o", "--gpu", "h100", "--usd-per-hour", "2",
+             "--input-tokens", "1000", "--output-tokens", "300", "--capacity-req-per-hour",
+             "10000", "--json").json()[0]  # fmt: skip
+    assert "cheaper_for_all_volumes_from_requests_per_month" in be
+    examples = Path(__file__).parents[2] / "examples"
+    b = cli("budget", str(examples / "budget-monthly.yaml"), "--json").json()
+    assert sum(b["by_category_usd_per_month"].values()) == b["total_usd_per_month"]

@@ -137,6 +137,11 @@ def test_budget_example(cli, tmp_path) -> None:
         ({"category": "training", "gpu": "l40s", "count": 10**9, "hours_per_month": 1},
          "field 'lines.0.count' = 1000000000: Input should be less than or equal to 1000000; "
          "accepted: an integer from 1 to 1,000,000"),
+        # a field of the other kind of line was ignored: the GPU line billed the catalog rate
+        ({"category": "training", "gpu": "l40s", "count": 1, "hours_per_month": 1,
+          "usd_per_mtok": 2}, "a GPU line (gpu) takes no usd_per_mtok"),
+        ({"category": "embeddings", "usd_per_mtok": 1, "tokens_per_month": 5, "count": 3},
+         "an API line takes no count"),
     ],
 )  # fmt: skip
 def test_bad_budget_exit_2(cli, tmp_path, line, field) -> None:
@@ -324,6 +329,9 @@ _SKY = "InstanceType,AcceleratorName,AcceleratorCount,Region,Price,SpotPrice\n"
         ("g6e.xlarge,L40S,1,us-east-1,inf,", "line 2: Price = 'inf'"),  # written as Infinity
         ("g6e.xlarge,L40S,1,us-east-1,1.8,nan", "line 2: SpotPrice = 'nan'"),
         ("g6e.xlarge,L40S,-1,us-east-1,1.8,", "line 2: AcceleratorCount = '-1'"),
+        # past the bounds every price and GPU count is held to: were written to the TOML
+        ("g6e.xlarge,L40S,1,us-east-1,1e300,", "Price = '1e300'; expected a price from 0 to $1,"),
+        ("p5,H100,1e9,us-east-1,10,", "AcceleratorCount = '1e9'; expected a number from 0 to 1,"),
     ],
 )
 def test_import_offers_refuses_a_broken_row(cli, tmp_path, row, said):
@@ -371,3 +379,38 @@ def test_import_offers_from_a_folder_names_the_file(cli, tmp_path):
     assert [o["provider"] for o in j["offers"]] == ["aws"]
     assert j["skipped_rows"] == [f"{gcp} line 2 (AcceleratorCount 0: not a whole number of "
                                  "GPUs, 1 or more)"]  # fmt: skip
+
+
+def test_tenancy_names_the_count_that_does_not_match(cli) -> None:
+    r = cli("tenancy", "--peak-gpus", "4,4,8", "--utilization", "0.3,0.5")
+    assert r.code == 2
+    assert "--utilization = '0.3,0.5' gives 2 fractions for 3 tenants (--peak-gpus)" in r.err
+
+
+def test_lora_refuses_a_fleet_past_the_gpu_count_limit(cli) -> None:
+    """1e9 requests/hour at 0.001 a replica printed 1,000,000,000,000 GPUs and its $/month."""
+    r = cli("lora", "--loads", "1e9", "--capacity-req-per-hour", "0.001", "--usd-per-hour", "2")
+    assert r.code == 2 and "accepted: at most 1,000,000 GPUs" in r.err
+
+
+def test_budget_csv_and_json_on_stdout_are_refused_together(cli) -> None:
+    """--focus-csv - wrote the CSV and dropped the asked-for JSON without a word."""
+    r = cli("budget", str(EXAMPLES / "budget-monthly.yaml"), "--focus-csv", "-", "--json")
+    assert r.code == 2 and "--focus-csv - and --json both write to stdout" in r.err
+
+
+def test_budget_of_nothing_shows_no_shares(cli, tmp_path) -> None:
+    p = tmp_path / "b.yaml"
+    p.write_text("lines:\n  - {category: training, gpu: l40s, count: 1, hours_per_month: 0}\n")
+    r = cli("budget", str(p))
+    assert r.code == 0, r.err
+    total = next(line for line in r.out.splitlines() if line.startswith("total"))
+    assert total.split()[-1] == "-" and "100%" not in r.out and "0.0%" not in r.out
+
+
+def test_import_offers_says_when_it_found_none(cli, tmp_path):
+    """A CSV without a GPU row the catalog knows wrote an empty TOML without a word."""
+    csv = tmp_path / "vms.csv"
+    csv.write_text(_SKY + "m5.large,,,us-east-1,0.1,\n")
+    r = cli("import-offers", str(csv), "--provider", "aws")
+    assert r.code == 0 and r.out == "" and "no GPU offers found in" in r.err

@@ -40,6 +40,16 @@ def test_the_released_format_is_the_baseline(catalog):
     assert by["mxfp4"].usd_per_million_tokens < by["bf16"].usd_per_million_tokens
 
 
+def test_each_replica_is_priced_as_rented(catalog):
+    """On an 8-GPU-only offer at $64/h, one TP2 replica costs the instance ($64/h), not 2 x $64
+    (the price of one GPU rented alone, times two): a rate per replica size, not one rate."""
+    (row,) = compare_precisions(
+        catalog.model("llama-3.1-70b"), "h100", ["fp8"], lambda tp: 64.0 / tp, catalog=catalog
+    )
+    assert row.runs and row.usd_per_hour == pytest.approx(64.0)
+    assert row.usd_per_gpu_hour == pytest.approx(64.0 / row.tp)
+
+
 def test_quantize_and_lora_commands(cli):
     r = cli("quantize", "llama-3.1-8b", "--gpu", "l40s", "--json")
     assert r.code == 0, r.err
@@ -73,3 +83,20 @@ def test_lora_refuses_a_zero_capacity_repeating_the_value(cli):
 def test_lora_sharing_names_the_capacity_it_refuses():
     with pytest.raises(InputError, match=r"capacity_req_per_hour = -5.0; expected a positive"):
         lora_sharing([10.0], -5.0, 1, 2.0, adapter_overhead=0.03)
+
+
+def test_quantize_names_its_own_options_for_a_request_past_the_context(cli):
+    """It said '--context = 200256 exceeds ...', an option quantize does not have."""
+    r = cli("quantize", "llama-3.1-8b", "--gpu", "h100", "--input-tokens", "200000")
+    assert r.code == 2 and "--input-tokens + --output-tokens = 200256 exceeds" in r.err
+    assert "--context" not in r.err
+
+
+def test_lora_says_what_its_dollars_are_made_of(cli):
+    """Its $/month had no price, capacity or hours beside it, in the table or the JSON."""
+    args = ["lora", "--loads", "100,200,50", "--capacity-req-per-hour", "1000",
+            "--usd-per-hour", "2"]  # fmt: skip
+    d = cli(*args, "--json").json()
+    assert d["usd_per_gpu_hour"] == 2 and d["capacity_req_per_hour"] == 1000
+    assert d["dedicated_usd_per_month"] == d["dedicated_gpus"] * 730 * 2
+    assert "GPUs x 730 h x $2/GPU-h (user-given)" in cli(*args).out

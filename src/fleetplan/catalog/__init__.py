@@ -126,10 +126,11 @@ class Catalog:
 
     def offers_for(self, gpu: str | None = None, provider: str | None = None) -> list[Offer]:
         gid = self.gpu(gpu).id if gpu else None
+        pid = provider.lower() if provider else None  # offers store it lower-cased: AWS is aws
         return [
             o
             for o in self.offers
-            if (gid is None or o.gpu == gid) and (provider is None or o.provider == provider)
+            if (gid is None or o.gpu == gid) and (pid is None or o.provider == pid)
         ]
 
 

@@ -22,9 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from fleetplan.errors import InputError, UnknownNameError
+from fleetplan.validation import Usd
 
 __all__ = [
     "ApiPrice",
@@ -205,12 +206,16 @@ def api_price(
     `batch=True` gives the provider's batch-API prices (genai-prices' batch variant, else the
     cited discount table); a provider without a known batch price is an error.
     """
-    key = name.strip().lower()
-    if overrides and key in overrides:
-        card = overrides[key]
-        if batch and card.pricing != "batch":
-            raise InputError(f"the price file gives no batch price for {name!r}")
-        return card
+    if overrides:
+        card = overrides.get(override_key(name, batch))
+        if card is not None:
+            return card
+        if override_key(name, not batch) in overrides:  # the file prices it the other way only
+            given, wanted = ("standard", "batch") if batch else ("batch", "standard")
+            raise InputError(
+                f"the price file gives {name!r} a {given} price only; add a row with "
+                f"pricing = {wanted!r} for its {wanted} price"
+            )
     if _LIVE:  # prices fetched over the network in this process: never from the disk cache
         return _from_genai(name.strip(), provider, batch)
     return _cached_card(name.strip(), provider, batch)
@@ -301,34 +306,39 @@ class _OverrideEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(min_length=1)
     provider: str = "user"
-    input_usd_per_mtok: float = Field(ge=0)
-    output_usd_per_mtok: float = Field(ge=0)
-    cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
+    # the shared vocabulary: finite, a number (not a "2.5" string), at most MAX_USD
+    input_usd_per_mtok: Usd
+    output_usd_per_mtok: Usd
+    cached_input_usd_per_mtok: Usd | None = None
     pricing: str = Field(default="standard", pattern="^(standard|batch)$")
     source: str = "user-given"
     as_of: str = "user-given"
 
 
+class _OverrideFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api: list[_OverrideEntry] = []
+
+
+def override_key(name: str, batch: bool) -> str:
+    """The key of a user price in `load_api_overrides`' mapping: a model's standard and batch
+    prices are two rows of a price file, and neither replaces the other."""
+    return f"{name.strip().lower()}\0{'batch' if batch else 'standard'}"
+
+
 def load_api_overrides(*paths: Path | str) -> dict[str, ApiPrice]:
     """User API prices from TOML or YAML files: a list `api` of tables with `model`,
     `input_usd_per_mtok`, `output_usd_per_mtok` and optional `cached_input_usd_per_mtok`,
-    `provider`, `pricing`, `source`, `as_of`."""
+    `provider`, `pricing` (standard or batch: a model may have a row of each), `source`,
+    `as_of`. Keyed by `override_key`."""
+    from fleetplan.validation import validate_mapping
+
     out: dict[str, ApiPrice] = {}
     for path in paths:
-        data = read_mapping(Path(path))
-        rows = data.get("api", [])
-        if set(data) - {"api"} or not isinstance(rows, list):
-            raise InputError(f"price file {str(path)!r}: expected only a list 'api' of tables")
-        for i, row in enumerate(rows):
-            try:
-                e = _OverrideEntry.model_validate(row)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(x) for x in err["loc"])
-                raise InputError(
-                    f"price file {str(path)!r}: api[{i}].{field}: {err['msg']}"
-                ) from None
-            out[e.model.lower()] = ApiPrice(
+        data = read_mapping(Path(path), "price file")
+        where = f"price file {str(path)!r}"
+        for e in validate_mapping(_OverrideFile, data, where).api:
+            out[override_key(e.model, e.pricing == "batch")] = ApiPrice(
                 model=e.model,
                 provider=e.provider,
                 input_usd_per_mtok=e.input_usd_per_mtok,
@@ -342,12 +352,13 @@ def load_api_overrides(*paths: Path | str) -> dict[str, ApiPrice]:
     return out
 
 
-def read_mapping(path: Path) -> dict[str, Any]:
+def read_mapping(path: Path, what: str = "file") -> dict[str, Any]:
+    """A YAML/TOML/JSON file's top-level mapping; errors name it as `what` ('price file')."""
     from fleetplan.files import load_structured
 
-    data = load_structured(path, "file")
+    data = load_structured(path, what)
     if not isinstance(data, dict):
-        raise InputError(f"file {str(path)!r}: expected a mapping at the top level")
+        raise InputError(f"{what} {str(path)!r}: expected a mapping at the top level")
     return data
 
 

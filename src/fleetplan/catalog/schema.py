@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from fleetplan.catalog.specs import GpuSpec, ModelSpec, Offer, Precision
-from fleetplan.validation import hf_repo_id, validate_mapping
+from fleetplan.validation import Count, PositiveUsd, hf_repo_id, validate_mapping
 
 FORMATS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 PRICING_MODELS = (
@@ -67,7 +67,7 @@ class GpuEntry(_Entry):
     interconnect_latency_us: float = Field(default=5.0, ge=0)
     pcie_gen: int | None = None
     tdp_w: float = Field(gt=0)
-    purchase_price_usd: float | None = Field(default=None, gt=0)
+    purchase_price_usd: PositiveUsd | None = None  # at most $1e12, as every price
     price_source: str = ""
     price_as_of: str = ""
     source: str = Field(min_length=1)
@@ -224,13 +224,15 @@ class OfferEntry(_Entry):
     provider: str = Field(min_length=1)
     gpu: str = Field(min_length=1)
     pricing: PRICING_LITERAL  # type: ignore[valid-type]
-    usd_per_instance_hour: float | None = Field(default=None, gt=0)
-    usd_per_gpu_hour: float | None = Field(default=None, gt=0)
-    usd_per_gpu_hour_low: float | None = Field(default=None, gt=0)
-    usd_per_gpu_hour_high: float | None = Field(default=None, gt=0)
+    # the shared vocabulary's bounds: a price of 1e300 $/h reached every $ figure (and made
+    # a month of it inf)
+    usd_per_instance_hour: PositiveUsd | None = None
+    usd_per_gpu_hour: PositiveUsd | None = None
+    usd_per_gpu_hour_low: PositiveUsd | None = None
+    usd_per_gpu_hour_high: PositiveUsd | None = None
     instance_type: str = ""
-    gpus_per_instance: int = Field(default=1, gt=0)
-    gpu_counts: list[int] = []
+    gpus_per_instance: Count = 1
+    gpu_counts: list[Count] = []
     region: str = ""
     regions: list[str] = []
     billing: Literal["per-second", "per-minute", "per-hour", "monthly"] = "per-hour"

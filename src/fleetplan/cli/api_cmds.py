@@ -11,6 +11,7 @@ import click
 from fleetplan.cli import app
 from fleetplan.cli.common import api_overrides, print_json, table
 from fleetplan.cli.options import json_opt, prices_opt, update_prices_opt
+from fleetplan.render.terminal import price_text
 
 api_app = click.Group(
     "api", help="API model prices (from genai-prices, offline).", no_args_is_help=True
@@ -61,8 +62,8 @@ def api_price_cmd(
         print_json(asdict(card))
         return
 
-    def rate(x: float | None) -> str:
-        return "not offered" if x is None else (f"${x:,.2f}" if x >= 0.1 else f"${x:.4f}")
+    def rate(x: float | None) -> str:  # every digit of the price: $0.625, not $0.62
+        return "not offered" if x is None else f"${price_text(x)}"
 
     rows = [
         ["input", rate(card.input_usd_per_mtok), card.pricing],

@@ -11,10 +11,11 @@ from typing import Any
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, print_json
+from fleetplan.cli.common import catalog_from, exclusive, print_json
 from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
 from fleetplan.cli.options import catalog_opt, gpu_opt, json_opt
 from fleetplan.errors import InputError
+from fleetplan.render.terminal import price_text, small_usd_text
 
 
 def _floats(text: str, field: str) -> list[float]:
@@ -34,10 +35,18 @@ def _floats(text: str, field: str) -> list[float]:
 @click.option("--requests-per-hour", type=float, required=True, help="Request rate.")
 @click.option("--hit-rate", type=float, required=True, help="Prefix-cache hit rate (0-1).")
 @click.option("--api", help="API model: its input/cached prices.")
-@click.option("--output-tokens", type=int, default=0, help="For semantic caching's $/request.")
-@click.option("--semantic-hit-rate", type=float, help="Semantic-cache hits.")
-@click.option("--embedding-usd-per-mtok", type=float, default=0.0, help="Embedding price.")
-@click.option("--vector-store-usd-per-month", type=float, default=0.0, help="Vector store cost.")
+@click.option(
+    "--output-tokens", type=int, help="Output tokens per request: what a semantic hit saves."
+)
+@click.option(
+    "--semantic-hit-rate", type=float, help="Semantic-cache hits (0-1); needs --api and the below."
+)
+@click.option(
+    "--embedding-usd-per-mtok", type=float, help="Embedding price per query (semantic; default 0)."
+)
+@click.option(
+    "--vector-store-usd-per-month", type=float, help="Vector store cost (semantic; default 0)."
+)
 @json_opt("as_json")
 def cache_roi(
     prefix_tokens: int,
@@ -45,10 +54,10 @@ def cache_roi(
     requests_per_hour: float,
     hit_rate: float,
     api: str | None,
-    output_tokens: int,
+    output_tokens: int | None,
     semantic_hit_rate: float | None,
-    embedding_usd_per_mtok: float,
-    vector_store_usd_per_month: float,
+    embedding_usd_per_mtok: float | None,
+    vector_store_usd_per_month: float | None,
     as_json: bool,
 ) -> None:
     """Prefix caching in tokens and dollars; semantic caching net of its own costs."""
@@ -56,6 +65,22 @@ def cache_roi(
     from fleetplan.economics.caching import prefix_caching, semantic_caching
     from fleetplan.units import HOURS_PER_MONTH
 
+    semantic_only = {
+        "--output-tokens": output_tokens,
+        "--embedding-usd-per-mtok": embedding_usd_per_mtok,
+        "--vector-store-usd-per-month": vector_store_usd_per_month,
+    }
+    if semantic_hit_rate is None:  # each prices the semantic cache only: never silently unused
+        for flag, value in semantic_only.items():
+            if value is not None:
+                raise InputError(f"{flag} = {value:g} applies with --semantic-hit-rate only")
+    elif api is None:
+        raise InputError("--semantic-hit-rate needs --api for the price of a request")
+    elif output_tokens is None:  # 0 would price a hit as a prompt with no answer
+        raise InputError(
+            "--semantic-hit-rate needs --output-tokens: a hit saves the whole request, its "
+            "answer included"
+        )
     card = api_price(api) if api else None
     pc = prefix_caching(
         prefix_tokens,
@@ -68,16 +93,15 @@ def cache_roi(
     )
     rec: dict[str, Any] = {"prefix": asdict(pc)}
     if semantic_hit_rate is not None:
-        if card is None:
-            raise InputError("--semantic-hit-rate needs --api for the price of a request")
+        assert card is not None and output_tokens is not None
         per_req = card.usd_per_request(prefix_tokens + suffix_tokens, output_tokens)
         sc = semantic_caching(
             requests_per_hour * HOURS_PER_MONTH,
             per_req,
             semantic_hit_rate,
             embedding_tokens_per_request=suffix_tokens,
-            embedding_usd_per_mtok=embedding_usd_per_mtok,
-            vector_store_usd_per_month=vector_store_usd_per_month,
+            embedding_usd_per_mtok=embedding_usd_per_mtok or 0.0,
+            vector_store_usd_per_month=vector_store_usd_per_month or 0.0,
         )
         rec["semantic"] = asdict(sc)
     if as_json:
@@ -85,9 +109,15 @@ def cache_roi(
         return
     flat = {f"prefix_{k}": v for k, v in rec["prefix"].items()}
     flat |= {f"semantic_{k}": v for k, v in rec.get("semantic", {}).items()}
-    price = pc.price_basis if card else "give --api for dollars"
+    price = "give --api for dollars"
+    if card:  # the rates in the table; their source under it (100 columns stay readable)
+        cached = card.cached_input_usd_per_mtok
+        price = f"{card.provider}:{card.model} input ${card.input_usd_per_mtok:g}/1M" + (
+            f", cached ${cached:g}/1M" if cached is not None else ", no cached price"
+        )
     fields = [
-        ("prefix_prefill_tokens_per_hour_uncached", "prefill tokens/hour, no cache", count, ""),
+        ("prefix_prefill_tokens_per_hour_uncached", "prefill tokens/hour, no cache", count,
+         f"{requests_per_hour:,.0f} requests/hour x {prefix_tokens + suffix_tokens:,} tokens"),
         ("prefix_prefill_tokens_per_hour_cached", "prefill tokens/hour, cached", count,
          f"hit rate {hit_rate:.0%} on a {prefix_tokens:,}-token prefix"),
         ("prefix_reduction", "prefill tokens saved", pct, ""),
@@ -96,18 +126,25 @@ def cache_roi(
         ("prefix_saves_usd_per_month", "prefix cache saves $/month", usd, price),
     ]  # fmt: skip
     if "semantic" in rec:
+        saves = rec["semantic"]["saves_usd_per_month"]
         fields += [
-            ("semantic_requests_per_month", "requests/month", count, ""),
-            ("semantic_llm_usd_per_month_uncached", "LLM $/month, no cache", usd, ""),
+            ("semantic_requests_per_month", "requests/month", count, "requests/hour x 730 h"),
+            ("semantic_llm_usd_per_month_uncached", "LLM $/month, no cache", usd,
+             f"${small_usd_text(per_req)}/request ({prefix_tokens + suffix_tokens:,} in, "
+             f"{output_tokens:,} out), no cache"),
             ("semantic_llm_usd_per_month_cached", "LLM $/month, cached", usd,
-             f"{semantic_hit_rate:.0%} answered from the cache"),
-            ("semantic_embedding_usd_per_month", "embedding $/month", usd, ""),
-            ("semantic_vector_store_usd_per_month", "vector store $/month", usd, ""),
+             f"{pct(semantic_hit_rate)} answered from the cache"),
+            ("semantic_embedding_usd_per_month", "embedding $/month", usd,
+             f"{suffix_tokens:,} query tokens a request x ${embedding_usd_per_mtok or 0:g}/1M"),
+            ("semantic_vector_store_usd_per_month", "vector store $/month", usd,
+             "user-given" if vector_store_usd_per_month is not None else "none given"),
             ("semantic_saves_usd_per_month", "semantic cache saves $/month", usd,
-             "negative: it costs more than it saves"),
+             "negative: it costs more than it saves" if saves < 0
+             else "LLM $ saved less embedding and vector store"),
             ("semantic_breakeven_hit_rate", "breakeven semantic hit rate", pct, ""),
         ]  # fmt: skip
-    show_figures("caching ROI", flat, fields, False)
+    notes = [f"API price: {pc.price_basis}" if card else ""]
+    show_figures("caching ROI", flat, fields, False, notes)
 
 
 @app.command("tenancy")
@@ -128,6 +165,11 @@ def tenancy(
     utils = _floats(utilization, "--utilization")
     if len(utils) == 1:
         utils = utils * len(peaks)
+    elif len(utils) != len(peaks):
+        raise InputError(
+            f"--utilization = {utilization!r} gives {len(utils)} fractions for {len(peaks)} "
+            "tenants (--peak-gpus); give one per tenant, or one for all"
+        )
     m = multiplexing([int(p) for p in peaks], utils, quantile)
     fields = [
         ("tenants", "tenants", count, ""),
@@ -179,10 +221,27 @@ def fleet_mix(
     from fleetplan.economics.pricing import gpu_price
     from fleetplan.errors import InputError
 
+    # each option prices one kind of burst: never silently unused by the other
+    for spot_flag, value in (
+        ("--burst-usd-per-hour", burst_usd_per_hour),
+        ("--spot-interruption", spot_interruption),
+    ):
+        exclusive({"--burst-api": burst_api, spot_flag: value})
+    if not burst_api:
+        for flag, value in (
+            ("--req-per-gpu-hour", req_per_gpu_hour),
+            ("--input-tokens", input_tokens or None),
+            ("--output-tokens", output_tokens or None),
+        ):
+            if value is not None:
+                raise InputError(f"{flag} = {value:g} applies with --burst-api only")
     cat = catalog_from(catalog)
     demand = _floats(demand_gpus, "--demand-gpus")
     fleet = max(1, int(max(demand, default=1)))  # instances are bought for the whole fleet
-    base = gpu_price(cat, gpu, base_usd_per_hour, pricing=base_pricing, gpus=fleet)
+    base = gpu_price(
+        cat, gpu, base_usd_per_hour, pricing=base_pricing, gpus=fleet,
+        price_field="--base-usd-per-hour", pricing_field="--base-pricing",
+    )  # fmt: skip
     if burst_api:
         from fleetplan.catalog.api_prices import api_price
 
@@ -195,11 +254,15 @@ def fleet_mix(
         per_req = price.usd_per_request(input_tokens, output_tokens)
         burst_usd = per_req * req_per_gpu_hour
         burst_basis = (
-            f"{burst_api} ${per_req:.6f}/request x {req_per_gpu_hour:g} requests per GPU-hour "
+            f"{burst_api} ${small_usd_text(per_req)}/request x {req_per_gpu_hour:g} requests per "
+            "GPU-hour "
             f"= ${burst_usd:.2f} per GPU-hour equivalent ({price.source}, as of {price.as_of})"
         )
     else:
-        burst = gpu_price(cat, gpu, burst_usd_per_hour, pricing="spot", gpus=fleet)
+        burst = gpu_price(
+            cat, gpu, burst_usd_per_hour, pricing="spot", gpus=fleet,
+            price_field="--burst-usd-per-hour",
+        )  # fmt: skip
         burst_usd, burst_basis = burst.usd_per_gpu_hour, burst.basis
     h = hybrid_from_profile(
         demand,
@@ -211,19 +274,34 @@ def fleet_mix(
     )
     notes = [f"base price: {base.basis}", f"burst price: {burst_basis}", h.risk]
     burst_label = "API burst" if burst_api else "spot burst"
+    # the prices the table's figures multiply, in the JSON too (it had the figures alone)
+    record = {
+        **asdict(h), "base_pricing": base.pricing, "base_usd_per_gpu_hour": base.usd_per_gpu_hour,
+        "base_price_basis": base.basis, "burst_usd_per_gpu_hour": burst_usd,
+        "burst_price_basis": burst_basis,
+    }  # fmt: skip
+    rate, burst_rate = f"${price_text(base.usd_per_gpu_hour)}", f"${price_text(burst_usd)}"
     fields = [
         ("base_gpus", "base GPUs", count, f"{base_percentile:g}th percentile of hourly demand"),
         ("burst_gpus", f"{burst_label}, GPUs at peak", count, ""),
-        ("burst_gpu_hours_per_month", f"{burst_label}, GPU-hours/month", count, ""),
-        ("base_usd_per_month", "base $/month", usd, f"{base.pricing}"),
-        ("burst_usd_per_month", f"{burst_label} $/month", usd, ""),
-        ("interruption_usd_per_month", "spot interruptions $/month", usd, "re-run work"),
-        ("total_usd_per_month", "hybrid total $/month", usd, ""),
+        ("burst_gpu_hours_per_month", f"{burst_label}, GPU-hours/month", count,
+         "GPUs above the base, hour by hour, x 730 h"),
+        ("base_usd_per_month", "base $/month", usd,
+         f"{h.base_gpus} GPUs x 730 h x {rate} ({base.pricing})"),
+        ("burst_usd_per_month", f"{burst_label} $/month", usd,
+         f"GPU-hours x {burst_rate}" + (" (API cost of a GPU-hour's requests)" if burst_api
+                                         else " (spot)")),
+        ("interruption_usd_per_month", "spot interruptions $/month", usd,
+         "none: the burst goes to an API" if burst_api
+         else "not priced: give --spot-interruption" if spot_interruption is None
+         else f"{spot_interruption:.0%} of burst hours re-bought at the base price"),
+        ("total_usd_per_month", "hybrid total $/month", usd, "base + burst + interruptions"),
         ("compare_gpus", "peak-sized fleet, GPUs", count, "every hour at the peak"),
-        ("compare_usd_per_month", "peak-sized fleet $/month", usd, f"{base.pricing}"),
+        ("compare_usd_per_month", "peak-sized fleet $/month", usd,
+         f"{h.compare_gpus} GPUs x 730 h x {rate} ({base.pricing})"),
         ("saving_fraction", "hybrid saves", pct, "against the peak-sized fleet"),
     ]  # fmt: skip
     show_figures(
         "hybrid fleet (compared with a peak-sized base-priced fleet)",
-        asdict(h), fields, as_json, notes,
+        record, fields, as_json, notes,
     )  # fmt: skip

@@ -134,12 +134,14 @@ def offers(
     if as_json:
         print_json([offer_record(o) for o in items])
         return
+    from fleetplan.render.terminal import price_text
+
     rows = []
-    for o in items:
+    for o in items:  # prices as listed (0.805, not 0.81), a GPU's share to 4 decimals
         per_gpu = (
-            f"{o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f}"
+            f"{price_text(o.usd_per_gpu_hour_low, 4)}-{price_text(o.usd_per_gpu_hour_high, 4)}"
             if o.is_range
-            else f"{o.usd_per_gpu_hour:.2f}"
+            else price_text(o.usd_per_gpu_hour, 4)
         )
         rows.append(
             [
@@ -149,7 +151,7 @@ def offers(
                 o.tier,
                 o.instance_type or "-",
                 o.gpus_per_instance,
-                f"{o.usd_per_instance_hour:,.2f}",
+                price_text(o.usd_per_instance_hour, 4),
                 per_gpu,
                 o.region or "not stated",
                 o.as_of,

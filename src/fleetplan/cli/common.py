@@ -15,6 +15,7 @@ __all__ = [
     "catalog_from",
     "exclusive",
     "json_only",
+    "only_with",
     "print_json",
     "table",
 ]
@@ -28,6 +29,17 @@ def exclusive(given: dict[str, Any]) -> None:
     named = [flag for flag, value in given.items() if value is not None and value is not False]
     if len(named) > 1:
         raise InputError(f"{' and '.join(named)} cannot be used together; give one")
+
+
+def only_with(needed: str, present: bool, given: dict[str, tuple[Any, Any]]) -> None:
+    """Refuse options that only apply with `needed` when it is absent: {flag: (value, default)};
+    a value other than its default would change nothing, silently (the default itself is
+    harmless, and is what a caller passing every field sends)."""
+    if present:
+        return
+    for flag, (value, default) in given.items():
+        if value != default:
+            raise InputError(f"{flag} = {value} applies with {needed} only")
 
 
 def json_only(flag: str, given: bool, as_json: bool, instead: str = "") -> None:

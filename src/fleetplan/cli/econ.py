@@ -10,7 +10,15 @@ from typing import Any
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import api_overrides, catalog_from, exclusive, print_json, table
+from fleetplan.cli.common import (
+    api_overrides,
+    catalog_from,
+    exclusive,
+    json_only,
+    only_with,
+    print_json,
+    table,
+)
 from fleetplan.cli.options import (
     catalog_opt,
     gpu_opt,
@@ -29,6 +37,7 @@ from fleetplan.cli.options import (
 )
 from fleetplan.economics.unit_cost import DEFAULT_TPOT_P95_MS, DEFAULT_TTFT_P95_MS
 from fleetplan.errors import InputError
+from fleetplan.render.terminal import small_usd_text
 
 
 @app.command("cost")
@@ -88,10 +97,17 @@ def cost(
     )
 
     exclusive({"--tok-per-s": tok_per_s, "--model": model})
+    # unused without --model, so refused (--tp stays: it packs the GPUs into instances)
+    only_with("--model", model is not None, {
+        "--precision": (precision, "auto"),
+        "--input-tokens": (input_tokens, 512), "--output-tokens": (output_tokens, 256),
+        "--tpot-p95-ms": (tpot_p95_ms, DEFAULT_TPOT_P95_MS),
+        "--ttft-p95-ms": (ttft_p95_ms, DEFAULT_TTFT_P95_MS),
+    })  # fmt: skip
     cat = catalog_from(catalog)
     if gpus < 1:
         raise InputError(f"--gpus = {gpus}; expected a positive number of GPUs")
-    per_request, tps, tbasis, notes = None, None, "", []
+    per_request, tps, tbasis, notes, over = None, None, "", [], ""
     if model is not None and tp is None:
         tp = smallest_tp(model, gpu, gpus, precision, cat)
         notes.append(f"--tp not given: {tp}, the smallest tensor-parallel degree that fits")
@@ -119,10 +135,11 @@ def cost(
             tbasis += f"; {cap.error_basis}"
         per_request = usd_hour / (cap.req_per_hour * replicas * utilization)
         if requests_per_day and requests_per_day > cap.req_per_hour * replicas * 24:
-            notes.append(
+            over = (
                 f"{requests_per_day:,.0f} requests/day exceed the deployment's "
                 f"{cap.req_per_hour * replicas * 24:,.0f} at full load: add GPUs"
             )
+            notes.append(over)
     elif requests_per_day is None:
         raise InputError(
             "give --tok-per-s, --model for throughput from the performance model, or "
@@ -137,7 +154,10 @@ def cost(
         record = {**asdict(uc), "usd_per_request": per_request}
     at_volume = None
     if requests_per_day is not None:
-        at_volume = usd_per_request_at_volume(usd_hour, requests_per_day)
+        # a volume the deployment cannot serve has no $/request on it (it read 0.0000, below
+        # the $/request at full load)
+        if not over:
+            at_volume = usd_per_request_at_volume(usd_hour, requests_per_day)
         record["requests_per_day"] = requests_per_day
         record["usd_per_request_at_volume"] = at_volume
     record.update(
@@ -153,16 +173,19 @@ def cost(
         ["$/hour", f"{usd_hour:,.2f}", f"{gpus} × ${price.usd_per_gpu_hour:.2f}/GPU-h"],
         ["$/month", f"{usd_hour * 730:,.2f}", "730 h"],
     ]
+    at_util = f"at {utilization:.0%} utilization"
     if tps is not None:
-        rows.append(["$/1M tokens", f"{uc.usd_per_mtok:,.4f}", f"at {utilization:.0%} utilization"])
+        counted = "input + output tokens" if model is not None else "the tokens of --tok-per-s"
+        rows.append(["$/1M tokens", f"{uc.usd_per_mtok:,.4f}", f"{counted}, {at_util}"])
     if per_request is not None:
-        rows.append(["$/request", f"{per_request:.6f}", f"at {utilization:.0%} utilization"])
-    if at_volume is not None:
+        rows.append(["$/request", small_usd_text(per_request), at_util])
+    if requests_per_day is not None:
         rows.append(
             [
                 "$/request at volume",
-                f"{at_volume:.4f}",
-                f"{requests_per_day:,.0f} requests/day on an always-on deployment "
+                "-" if at_volume is None else small_usd_text(at_volume),
+                over
+                or f"{requests_per_day:,.0f} requests/day on an always-on deployment "
                 f"(24 h x ${usd_hour:.2f}/h / {requests_per_day:,.0f})",
             ]
         )
@@ -176,7 +199,7 @@ def cost(
     lines = [f"price: {price.basis}"]
     if tps is not None:
         lines.append(f"throughput: {tbasis}")
-    print("\n".join([*lines, *notes]))
+    print("\n".join([*lines, *(n for n in notes if n != over)]))
 
 
 @app.command("breakeven")
@@ -210,7 +233,9 @@ def cost(
 @click.option("--ops-usd-per-month", type=float, default=0.0, help="Fixed ops/engineering $/month.")
 @util_opt(default=1.0)
 @click.option("--batch-api/--no-batch-api", is_flag=True, help="Compare with batch-API prices.")
-@click.option("--volume-max", type=float, help="Largest requests/month on the curves.")
+@click.option(
+    "--volume-max", type=float, help="Largest requests/month on the curves (--json's `curve`)."
+)
 @prices_opt()
 @update_prices_opt()
 @catalog_opt()
@@ -254,6 +279,12 @@ def breakeven(
     exclusive({"--capacity-req-per-hour": capacity_req_per_hour, "--model": model})
     if min_replicas < 1:
         raise InputError(f"--min-replicas = {min_replicas}; expected at least 1")
+    only_with("--model", model is not None, {
+        "--precision": (precision, "auto"),
+        "--tpot-p95-ms": (tpot_p95_ms, DEFAULT_TPOT_P95_MS),
+        "--ttft-p95-ms": (ttft_p95_ms, DEFAULT_TTFT_P95_MS),
+    })  # fmt: skip
+    json_only("--volume-max", volume_max is not None, as_json, " (the table shows no curve)")
     overrides = api_overrides(api_prices, update_prices)
     cat = catalog_from(catalog)
     # the offer cheapest for the smallest deployment; replicas are then bought as its whole
@@ -330,8 +361,8 @@ def _print_breakeven(records: list[dict[str, Any]]) -> None:
         rows.append(
             [
                 r["api"],
-                f"{r['api_usd_per_request']:.6f}",
-                f"{r['self_hosted_usd_per_request_at_capacity']:.6f}",
+                small_usd_text(r["api_usd_per_request"]),
+                small_usd_text(r["self_hosted_usd_per_request_at_capacity"]),
                 "none" if be is None else f"{be:,}",
                 "-" if be is None else f"{r['breakeven_tokens_per_month']:,}",
                 "-" if be is None else r["gpus_at_breakeven"],

@@ -38,9 +38,11 @@ def budget(
     from fleetplan.economics.interchange import budget_focus_csv
     from fleetplan.files import check_output_file, write_text_atomic
 
+    if focus_csv is not None and str(focus_csv) == "-" and as_json:
+        raise InputError("--focus-csv - and --json both write to stdout; give one")
     if focus_csv is not None and str(focus_csv) != "-":
         check_output_file(focus_csv, "--focus-csv")  # before any work, not a traceback after it
-    spec = parse_budget(read_mapping(file), where=str(file))
+    spec = parse_budget(read_mapping(file, "budget file"), where=str(file))
 
     def lookup(model: str, batch: bool) -> tuple[float, str]:
         card = api_price(model, batch=batch)
@@ -71,11 +73,13 @@ def budget(
         ]
         for line in b.lines
     ]
-    rows.append(["total", "", "", f"{b.total_usd_per_month:,.2f}", "100%"])
+    whole = "100%" if b.total_usd_per_month else "-"  # shares of nothing: none, not 0% or 100%
+    rows.append(["total", "", "", f"{b.total_usd_per_month:,.2f}", whole])
     cols = [("category", "left"), ("line", "left"), ("arithmetic", "left"), ("$/month", "right")]
     print(table(f"budget: {b.name} (month = 730 h)", [*cols, ("share", "right")], rows))
     cat_rows = [
-        [c, f"{v:,.2f}", f"{b.share_by_category[c]:.1%}"] for c, v in b.by_category_usd.items()
+        [c, f"{v:,.2f}", f"{b.share_by_category[c]:.1%}" if b.total_usd_per_month else "-"]
+        for c, v in b.by_category_usd_per_month.items()
     ]
     print(
         table(
@@ -175,6 +179,11 @@ def import_offers(
         )
     elif out is None:
         sys.stdout.write(doc)
+    if not offers and not as_json:  # an empty TOML written without a word reads as success
+        print(
+            f"no GPU offers found in {str(path)!r}: no row has a GPU the catalog knows at a price",
+            file=sys.stderr,
+        )
     if unknown and not as_json:
         print(
             f"skipped accelerators not in the catalog: {', '.join(sorted(unknown))}",

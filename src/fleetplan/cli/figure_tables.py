@@ -10,11 +10,11 @@ from fleetplan.cli.common import print_json, table
 
 
 def usd(x: float) -> str:
-    return f"${x:,.2f}"
+    return f"{'-' if x < 0 else ''}${abs(x):,.2f}"  # -$96.72, as money is written, not $-96.72
 
 
 def usd_rate(x: float) -> str:
-    return f"${x:,.4f}"
+    return f"{'-' if x < 0 else ''}${abs(x):,.4f}"
 
 
 def pct(x: float) -> str:

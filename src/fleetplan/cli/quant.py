@@ -181,8 +181,12 @@ def lora(
         usd_per_hour,
         adapter_overhead=adapter_overhead,
     )
+    inputs = {  # what the figures are computed from, in the JSON as under the table
+        "usd_per_gpu_hour": usd_per_hour, "capacity_req_per_hour": capacity_req_per_hour,
+        "gpus_per_replica": gpus_per_replica, "load_req_per_hour": values,
+    }  # fmt: skip
     if as_json:
-        print_json(asdict(r))
+        print_json({**asdict(r), **inputs})
         return
     cols = [("deployment", "left"), ("GPUs", "right"), ("$/month", "right")]
     rows = [
@@ -194,5 +198,8 @@ def lora(
     print(table("LoRA adapter multiplexing", cols, rows))
     print(
         f"saving {r.saving_fraction:.0%}; shared capacity reduced by {r.adapter_overhead:.0%} "
-        "for multi-adapter batching (user-given)"
+        "for multi-adapter batching (user-given)\n"
+        f"$/month: GPUs x 730 h x ${usd_per_hour:g}/GPU-h (user-given); a replica of "
+        f"{gpus_per_replica} GPU(s) serves {capacity_req_per_hour:,g} requests/hour; each "
+        "adapter's own deployment runs at least one replica"
     )

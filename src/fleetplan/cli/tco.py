@@ -10,11 +10,12 @@ from typing import Any
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from
+from fleetplan.cli.common import catalog_from, exclusive
 from fleetplan.cli.figure_tables import count, num, show_figures, usd, usd_rate
 from fleetplan.cli.options import catalog_opt, json_opt
 from fleetplan.economics.tco import OWNED_DEFAULTS
 from fleetplan.errors import InputError
+from fleetplan.units import HOURS_PER_MONTH
 
 D = OWNED_DEFAULTS
 
@@ -76,13 +77,21 @@ def tco(
     from fleetplan.economics.pricing import gpu_price
     from fleetplan.economics.tco import tco as solve
 
+    exclusive({"--plan": plan, "--rent-usd-per-hour": rent_usd_per_hour})
     cat = catalog_from(catalog)
-    rent_month, rent_basis = None, None
+    rent_month, rent_basis, plan_rate, rate_basis = None, None, None, "see rent below"
     if plan is not None:
         rec = _plan_recommendation(plan, cat)
-        gpu = gpu or rec.gpu
+        if gpu is not None and cat.gpu(gpu).id != rec.gpu:
+            raise InputError(
+                f"--gpu {gpu} is not the plan's GPU ({rec.gpu}): --plan owns the plan's GPUs; "
+                f"leave out --gpu, or price {gpu} against renting with --rent-usd-per-hour"
+            )
+        gpu = rec.gpu
         gpus = gpus or rec.gpus_total
         rent_month = rec.usd_per_month
+        plan_rate = rent_month / rec.gpus_billed / HOURS_PER_MONTH
+        rate_basis = f"the plan's ${rent_month:,.0f}/month over the {rec.gpus_billed} GPUs it bills"
         o = rec.offer
         rent_basis = (
             f"the plan's cloud cost: {rec.instances} x {o.instance_type or o.gpu} "
@@ -119,7 +128,7 @@ def tco(
         usd_per_kwh=usd_per_kwh,
         network_setup_usd=network_setup_usd,
         ops_usd_per_month=ops_usd_per_month,
-        rent_usd_per_gpu_hour=None if rent is None else rent.usd_per_gpu_hour,
+        rent_usd_per_gpu_hour=plan_rate if rent is None else rent.usd_per_gpu_hour,
         rent_usd_per_month=rent_month,
         capex_basis=basis,
         host_usd_per_gpu=host_usd_per_gpu,
@@ -133,16 +142,12 @@ def tco(
         "rent_basis": rent_basis,
         "sources": {k: v.source for k, v in D.items()},
     }
-    seg = (
-        " (a datacenter-server share; a workstation host costs less — set --host-usd-per-gpu)"
-        if spec.segment != "datacenter" and host_usd_per_gpu == D["host_usd_per_gpu"].value
-        else ""
-    )
-    payback = (
-        f"month {t.payback_month}" if t.payback_month is not None else "never: renting is cheaper"
-    )
+    workstation = spec.segment != "datacenter" and host_usd_per_gpu == D["host_usd_per_gpu"].value
+    seg = " (a datacenter-server share: see below)" if workstation else ""
+    # long sources go under the table, which stays readable at 100 columns
+    capex_from = "catalog price, source below" if basis != "user-given" else basis
     fields = [
-        ("gpu_capex_usd", "GPU capex", usd, f"{gpus} x ${price_usd:,.0f} ({basis})"),
+        ("gpu_capex_usd", "GPU capex", usd, f"{gpus} x ${price_usd:,.0f} ({capex_from})"),
         ("host_capex_usd", "host server capex", usd, f"{gpus} x ${host_usd_per_gpu:,.0f}{seg}"),
         ("network_setup_usd", "networking and setup capex", usd, "user-given"),
         ("amortized_usd_per_gpu_hour", "depreciation $/GPU-hour", usd_rate,
@@ -158,12 +163,17 @@ def tco(
         ("owned_usd_per_gpu_hour", "owned $/GPU-hour", usd_rate, "sum of the above"),
         ("owned_usd_per_month", "owned $/month", usd, f"{gpus} GPU(s) x 730 h"),
         ("rent_usd_per_month", "cloud $/month", usd, "see rent below"),
-        ("rent_usd_per_gpu_hour", "cloud $/GPU-hour", usd_rate, ""),
-        ("payback_month", "payback", lambda m: f"month {m:,}",
-         "first month cumulative rent exceeds capex + running costs"
-         if t.payback_month is not None else payback),
+        ("rent_usd_per_gpu_hour", "cloud $/GPU-hour", usd_rate, rate_basis),
+        ("payback_month", "payback", lambda m: f"month {m:,}", t.payback_basis),
     ]  # fmt: skip
     notes = [f"rent: {rent_basis}" if rent_basis else "rent: no catalog offer for this GPU"]
+    if capex_from != basis:
+        notes.insert(0, f"GPU price: {basis}")
+    if workstation:
+        notes.append(
+            f"host: ${host_usd_per_gpu:,.0f} is a datacenter server's share per GPU; a "
+            f"workstation host for a {spec.segment} GPU costs less: set --host-usd-per-gpu"
+        )
     show_figures(f"owning {gpus}× {spec.id} versus renting", record, fields, as_json, notes)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from fleetplan.economics.unit_cost import check_nonnegative, check_utilization
 from fleetplan.errors import InputError
+from fleetplan.render.terminal import small_usd_text
 from fleetplan.units import HOURS_PER_MONTH
 
 MAX_CURVE_STEPS = 60
@@ -127,7 +128,8 @@ class Breakeven:
     breakeven_requests_per_month: int | None
     breakeven_tokens_per_month: int | None
     gpus_at_breakeven: int | None
-    cheaper_for_all_volumes_from: int | None  # past this, self-hosting never costs more
+    # past this volume, self-hosting never costs more
+    cheaper_for_all_volumes_from_requests_per_month: int | None
     reason: str
     naive_breakeven_requests_per_month: float | None
     naive_note: str
@@ -184,8 +186,9 @@ def breakeven(
     else:
         gpus = None
         reason = (
-            f"no breakeven: the GPU time of a full {unit} alone costs ${marginal:.6f}/request "
-            f"(${full:.6f} with ops), above {api}'s ${a:.6f}/request; more volume only adds "
+            f"no breakeven: the GPU time of a full {unit} alone costs "
+            f"${small_usd_text(marginal)}/request (${small_usd_text(full)} with ops), above "
+            f"{api}'s ${small_usd_text(a)}/request; more volume only adds "
             f"{unit.split(' (')[0]}s at the same marginal cost"
         )
     if naive is None:
@@ -201,7 +204,9 @@ def breakeven(
             f"{unit} serves at most {C:,.0f}, so that volume needs {sh.gpus(naive)} GPUs costing "
             f"${sh.usd_per_month(naive):,.2f}/month against the API's ${a * naive:,.2f}"
         )
-    vmax = volume_max_requests_per_month or max(3 * C, 2 * (sustained or first or 0), naive or 0)
+    vmax = volume_max_requests_per_month
+    if vmax is None:
+        vmax = max(3 * C, 2 * (sustained or first or 0), naive or 0)
     curve = cost_curve(sh, a, vmax)
     return Breakeven(
         api=api,
@@ -211,7 +216,7 @@ def breakeven(
         breakeven_requests_per_month=first,
         breakeven_tokens_per_month=None if first is None else first * tokens_per_request,
         gpus_at_breakeven=gpus,
-        cheaper_for_all_volumes_from=sustained,
+        cheaper_for_all_volumes_from_requests_per_month=sustained,
         reason=reason,
         naive_breakeven_requests_per_month=naive,
         naive_note=note,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from fleetplan.catalog import Catalog
 from fleetplan.economics.pricing import gpu_price
 from fleetplan.errors import FleetplanError, InputError
+from fleetplan.render.terminal import price_text
 from fleetplan.units import HOURS_PER_MONTH
 from fleetplan.validation import Count, NonNegative, Usd, format_validation_error
 
@@ -63,14 +64,33 @@ class LineEntry(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> LineEntry:
+        # a field of the other kind of line prices nothing here: refused, never ignored
+        given = self.model_fields_set
         if self.gpu is not None:
             if self.count is None or self.hours_per_month is None:
                 raise ValueError("a GPU line needs gpu, count and hours_per_month")
-            if self.api is not None or self.tokens_per_month is not None:
-                raise ValueError("a line is either a GPU line (gpu) or an API line (api)")
-        elif self.tokens_per_month is None or (self.api is None) == (self.usd_per_mtok is None):
-            raise ValueError("an API line needs tokens_per_month and one of api or usd_per_mtok")
+            other = sorted(given & _API_FIELDS)
+            if other:
+                raise ValueError(
+                    f"a GPU line (gpu) takes no {', '.join(other)}: those price an API line"
+                )
+        else:
+            if self.tokens_per_month is None or (self.api is None) == (self.usd_per_mtok is None):
+                raise ValueError(
+                    "an API line needs tokens_per_month and one of api or usd_per_mtok"
+                )
+            other = sorted(given & _GPU_FIELDS)
+            if other:
+                raise ValueError(
+                    f"an API line takes no {', '.join(other)}: those price a GPU line (gpu)"
+                )
         return self
+
+
+_GPU_FIELDS = frozenset(
+    {"gpu", "count", "hours_per_month", "pricing", "usd_per_gpu_hour", "provider"}
+)
+_API_FIELDS = frozenset({"api", "usd_per_mtok", "batch_usd_per_mtok", "tokens_per_month"})
 
 
 class BudgetFile(BaseModel):
@@ -116,7 +136,7 @@ class Budget:
     name: str
     lines: tuple[Line, ...]
     total_usd_per_month: float
-    by_category_usd: dict[str, float]
+    by_category_usd_per_month: dict[str, float]
     share_by_category: dict[str, float]
 
 
@@ -130,7 +150,8 @@ def compute_budget(spec: BudgetFile, catalog: Catalog, api_lookup: ApiLookup) ->
         try:
             lines.append(_gpu_line(e, name, catalog) if e.gpu else _api_line(e, name, api_lookup))
         except FleetplanError as exc:
-            exc.args = (f"lines[{i}] ({name}): {exc}", *exc.args[1:])
+            where = f"lines[{i}]" + (f" ({e.name})" if e.name else "")  # not lines[0] (lines[0])
+            exc.args = (f"{where}: {exc}", *exc.args[1:])
             raise
     total = sum(line.usd_per_month for line in lines)
     by_cat = {c: 0.0 for c in CATEGORIES}
@@ -147,20 +168,20 @@ def _committed(pricing: str) -> bool:
 
 def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
     assert e.gpu and e.count and e.hours_per_month is not None
-    # the line's GPUs as whole instances (`gpu_price`), as `cost` and a plan buy them
+    # the line's GPUs are rented together: 3 GPUs of an 8-GPU-only offer share one instance
     price = gpu_price(
-        catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing, gpus=e.count
-    )
+        catalog, e.gpu, e.usd_per_gpu_hour, provider=e.provider, pricing=e.pricing,
+        gpus=e.count, price_field="usd_per_gpu_hour",
+    )  # fmt: skip
     gpu_hours = e.count * e.hours_per_month
-    cost = gpu_hours * price.usd_per_gpu_hour
-    if _committed(e.pricing):  # a commitment bills every hour of the month
-        cost = e.count * HOURS_PER_MONTH * price.usd_per_gpu_hour
+    billed_hours = HOURS_PER_MONTH if _committed(e.pricing) else e.hours_per_month
+    cost = e.count * billed_hours * price.usd_per_gpu_hour  # a commitment bills every hour
     savings = []
     for alt in ("spot", "reserved-1y", "savings-plan-1y", "reserved-3y", "savings-plan-3y"):
         if alt == e.pricing:
             continue
-        try:
-            ap = gpu_price(catalog, e.gpu, None, pricing=alt, gpus=e.count)
+        try:  # the same provider's offers where the line names one: a move of pricing only
+            ap = gpu_price(catalog, e.gpu, None, provider=e.provider, pricing=alt, gpus=e.count)
         except InputError:
             continue
         billed_h = HOURS_PER_MONTH * e.count if _committed(alt) else gpu_hours
@@ -183,7 +204,7 @@ def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
         category=e.category,
         name=name,
         usd_per_month=cost,
-        detail=f"{e.count} × {price.gpu} × {e.hours_per_month:g} h × ${price.usd_per_gpu_hour:g}",
+        detail=_gpu_arithmetic(e, price.gpu, billed_hours, price.usd_per_gpu_hour),
         basis=price.basis,
         pricing=e.pricing,
         gpu=price.gpu,
@@ -192,6 +213,14 @@ def _gpu_line(e: LineEntry, name: str, catalog: Catalog) -> Line:
         usd_per_gpu_hour=price.usd_per_gpu_hour,
         savings=tuple(savings),
     )
+
+
+def _gpu_arithmetic(e: LineEntry, gpu: str, billed_hours: float, usd_per_gpu_hour: float) -> str:
+    """The line's $/month as the product it is: GPUs × billed hours × $/GPU-hour."""
+    hours = f"{billed_hours:g} h"
+    if billed_hours != e.hours_per_month:
+        hours += f" (committed; {e.hours_per_month:g} h used)"
+    return f"{e.count} × {gpu} × {hours} × ${price_text(usd_per_gpu_hour)}"
 
 
 def _api_line(e: LineEntry, name: str, api_lookup: ApiLookup) -> Line:
@@ -215,7 +244,7 @@ def _api_line(e: LineEntry, name: str, api_lookup: ApiLookup) -> Line:
         category=e.category,
         name=name,
         usd_per_month=cost,
-        detail=f"{e.tokens_per_month:,.0f} tokens × ${rate:g}/1M",
+        detail=f"{e.tokens_per_month:,.0f} tokens × ${price_text(rate)}/1M",
         basis=basis,
         pricing="api",
         gpu=None,

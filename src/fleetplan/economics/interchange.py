@@ -22,6 +22,7 @@ from pathlib import Path
 from fleetplan.catalog import Catalog
 from fleetplan.economics.budget import Budget
 from fleetplan.errors import InputError, UnknownNameError
+from fleetplan.validation import MAX_COUNT, MAX_USD
 
 SKYPILOT_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Region", "Price")
 # SkyPilot's accelerator names that differ from fleetplan's aliases: its "A100" is the 40 GB
@@ -73,8 +74,10 @@ def offers_from_skypilot(
             gpus = float(cell)
         except (TypeError, ValueError):
             gpus = math.nan
-        if not math.isfinite(gpus) or gpus < 0:
-            raise InputError(f"line {n}: AcceleratorCount = {cell!r}; expected a number from 0")
+        if not math.isfinite(gpus) or not 0 <= gpus <= MAX_COUNT:  # the shared GPU bound
+            raise InputError(
+                f"line {n}: AcceleratorCount = {cell!r}; expected a number from 0 to {MAX_COUNT:,}"
+            )
         if gpus < 1 or gpus != int(gpus):
             skipped.append(
                 f"line {n} (AcceleratorCount {cell}: not a whole number of GPUs, 1 or more)"
@@ -89,8 +92,10 @@ def offers_from_skypilot(
                 value = float(cell)
             except ValueError:
                 raise InputError(f"line {n}: {col} = {cell!r} is not a number") from None
-            if not math.isfinite(value) or value < 0:
-                raise InputError(f"line {n}: {col} = {cell!r}; expected a finite price from 0")
+            if not math.isfinite(value) or not 0 <= value <= MAX_USD:  # as any price is held
+                raise InputError(
+                    f"line {n}: {col} = {cell!r}; expected a price from 0 to ${MAX_USD:,.0f}"
+                )
             if value == 0:
                 skipped.append(f"line {n} ({col} 0: not sold at that pricing)")
             else:

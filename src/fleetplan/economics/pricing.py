@@ -36,6 +36,13 @@ def instances_bought(o: Offer, gpus: int, tp: int = 1) -> tuple[int, int]:
     return math.ceil(math.ceil(gpus / tp) / per), size
 
 
+def billed_gpus(o: Offer, gpus: int, tp: int = 1) -> int:
+    """GPUs billed to rent `gpus` GPUs of offer `o` in replicas of `tp`: the whole instances a
+    plan buys (`instances_bought`)."""
+    instances, size = instances_bought(o, gpus, tp)
+    return instances * size
+
+
 def gpu_price(
     catalog: Catalog,
     gpu: str,
@@ -45,21 +52,31 @@ def gpu_price(
     pricing: str = "on-demand",
     gpus: int = 1,
     tp: int = 1,
+    price_field: str = "--usd-per-hour",
+    pricing_field: str = "--pricing",
 ) -> GpuPrice:
     """The user's price if given, else the catalog offer that rents `gpus` GPUs (replicas of
     `tp`) cheapest under `pricing`, as sold and as a plan buys them (`instances_bought`):
     whole instances (one GPU on an 8-GPU-only offer pays for eight; three on an offer sold in
     1, 2, 4 and 8 GPUs pay for three), secure tiers and point prices first. Never a silent
-    default: the basis names the offer."""
+    default: the basis names the offer. `price_field` and `pricing_field` name where the user
+    gives the price and the pricing model (an option, a file's field)."""
+    from fleetplan.catalog.schema import PRICING_MODELS
+
+    if pricing not in PRICING_MODELS:  # never "no foo offer": foo is no pricing model
+        raise InputError(f"{pricing_field} = {pricing!r}; accepted: {', '.join(PRICING_MODELS)}")
+    from fleetplan.search.packing import check_providers
+
     gid = catalog.gpu(gpu).id
+    check_providers(catalog, [provider] if provider else None)  # as plan and offers refuse it
     if usd_per_gpu_hour is not None:
-        check_nonnegative(usd_per_gpu_hour, "--usd-per-hour")
+        check_nonnegative(usd_per_gpu_hour, price_field)
         return GpuPrice(gid, usd_per_gpu_hour, pricing, "user-given", usd_per_gpu_hour)
     offers = [o for o in catalog.offers_for(gpu=gid, provider=provider) if o.pricing == pricing]
     if not offers:
         where = f" from {provider}" if provider else ""
         raise InputError(
-            f"no {pricing} offer for {gid}{where} in the catalog; give --usd-per-hour or add an "
+            f"no {pricing} offer for {gid}{where} in the catalog; give {price_field} or add an "
             f"offer with --catalog"
         )
     production = [o for o in offers if o.tier not in ("community", "marketplace")]

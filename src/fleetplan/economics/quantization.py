@@ -24,7 +24,7 @@ from fleetplan.economics.unit_cost import (
     usd_per_mtok,
 )
 from fleetplan.errors import UnsupportedError
-from fleetplan.estimate import TP_CHOICES, estimate_fit, estimate_perf
+from fleetplan.estimate import TP_CHOICES, check_request, estimate_fit, estimate_perf
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,23 @@ class QuantRow:
     output_tok_per_s: float | None = None
     total_tok_per_s: float | None = None
     tpot_ms: float | None = None
-    usd_per_hour: float | None = None
+    usd_per_hour: float | None = None  # one replica
     usd_per_million_output_tokens: float | None = None
     usd_per_million_tokens: float | None = None
     quality_note: str = ""
     engine: str = ""
+    usd_per_gpu_hour: float | None = None  # per GPU the replica uses, as its instance bills
+
+
+PriceFor = Callable[[int], float]
+"""$ per GPU-hour of one replica of `tp` GPUs, as rented (whole instances)."""
 
 
 def compare_precisions(
     model: ModelSpec,
     gpu: str,
     precisions: list[str],
-    usd_per_gpu_hour: float | Callable[[int], float],
+    usd_per_gpu_hour: float | PriceFor,
     *,
     input_tokens: int = 512,
     output_tokens: int = 256,
@@ -59,11 +64,14 @@ def compare_precisions(
     tpot_slo_ms: float | None = DEFAULT_TPOT_P95_MS,
     ttft_slo_ms: float | None = DEFAULT_TTFT_P95_MS,
 ) -> list[QuantRow]:
-    """Each precision on the tensor-parallel degree with the lowest $/1M tokens.
-    `usd_per_gpu_hour`: a rate, or the rate of one replica of `tp` GPUs as a function of `tp`
-    (whole instances: the cheapest offer for one GPU need not be the cheapest for eight)."""
+    """Each precision on the tensor-parallel degree with the lowest $/1M tokens. A price per
+    GPU-hour is one rate for every degree; a `PriceFor` prices each degree's replica as rented
+    (two GPUs of an 8-GPU-only instance bill the instance)."""
     check_utilization(utilization)
-    rate = usd_per_gpu_hour if callable(usd_per_gpu_hour) else lambda _tp: usd_per_gpu_hour
+    check_request(model, input_tokens, output_tokens)  # as perf says it, not the fit's --context
+    price_for: PriceFor = (
+        usd_per_gpu_hour if callable(usd_per_gpu_hour) else (lambda tp: float(usd_per_gpu_hour))
+    )
     rows = []
     for prec in catalog.precisions_for(model, precisions):
         note = quality_note(model, prec)
@@ -100,7 +108,8 @@ def compare_precisions(
                     f"(TPOT {r.tpot_s[0] * 1e3:.1f} ms)"
                 )
                 continue
-            per_hour = rate(tp) * tp
+            rate = price_for(tp)
+            per_hour = rate * tp
             out_tps, tot_tps = float(r.output_tok_per_s[k]), float(r.total_tok_per_s[k])
             row = QuantRow(
                 precision=prec.id,
@@ -117,6 +126,7 @@ def compare_precisions(
                 usd_per_million_tokens=usd_per_mtok(per_hour, tot_tps, utilization),
                 quality_note=note,
                 engine=eng,
+                usd_per_gpu_hour=rate,
             )
             if best is None or (row.usd_per_million_tokens or 0) < (
                 best.usd_per_million_tokens or 0

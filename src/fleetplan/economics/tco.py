@@ -3,7 +3,8 @@
 Owned $/GPU-hour = depreciation of the GPU and its share of the host server (straight line over
 the life) + support/upkeep (a fraction of that capex per year) + power (GPU TDP and the host's
 share, x load x PUE x $/kWh) + ops labor per GPU. Payback month: the first month in which
-cumulative rent exceeds capex plus cumulative owned running costs.
+cumulative rent exceeds capex plus cumulative owned running costs — within the depreciation
+life: hardware that pays back only after it is written off (and replaced) never pays back.
 
 The CLI's defaults carry their sources (`OWNED_DEFAULTS`); every one is overridable.
 """
@@ -82,8 +83,9 @@ class Tco:
     rent_usd_per_gpu_hour: float | None
     owned_usd_per_month: float
     rent_usd_per_month: float | None
-    payback_month: int | None  # None: renting is never dearer
+    payback_month: int | None  # None: renting is never dearer within the life
     capex_basis: str
+    payback_basis: str = ""  # how the payback month was found, or why there is none
 
 
 def tco(
@@ -106,7 +108,8 @@ def tco(
 ) -> Tco:
     """Cost per GPU-hour of owning `gpus` GPUs; with a rent price, the payback month.
 
-    `rent_usd_per_month` (a plan's cloud cost) overrides `rent_usd_per_gpu_hour` x GPUs."""
+    `rent_usd_per_month` (a plan's cloud cost) overrides `rent_usd_per_gpu_hour` x GPUs; with
+    both, `rent_usd_per_gpu_hour` is the rented GPUs' own rate (a plan may rent other counts)."""
     if gpus < 1:
         raise InputError(f"gpus = {gpus}; expected at least 1")
     for v, f in (
@@ -138,9 +141,20 @@ def tco(
     rent_month = rent_usd_per_month
     if rent_month is None and rent_usd_per_gpu_hour is not None:
         rent_month = rent_usd_per_gpu_hour * gpus * HOURS_PER_MONTH
-    payback = None
-    if rent_month is not None and rent_month > run_month:
+    payback, life_months = None, life_years * 12
+    if rent_month is None:
+        payback_basis = "no rent to compare"
+    elif rent_month <= run_month:
+        payback_basis = "never: renting costs no more than running the owned GPUs"
+    else:
         payback = math.ceil(round(capex / (rent_month - run_month), 9))
+        payback_basis = "first month cumulative rent exceeds capex + running costs"
+        if payback > life_months:
+            payback_basis = (
+                f"never within the {life_years:g}-year life ({life_months:g} months): "
+                f"cumulative rent would exceed capex + running costs in month {payback:,}"
+            )
+            payback = None
     return Tco(
         gpus=gpus,
         gpu_capex_usd=gpu_capex,
@@ -159,11 +173,12 @@ def tco(
         owned_usd_per_gpu_hour=owned,
         rent_usd_per_gpu_hour=(
             rent_usd_per_gpu_hour
-            if rent_usd_per_month is None
+            if rent_usd_per_gpu_hour is not None or rent_usd_per_month is None
             else rent_usd_per_month / gpus / HOURS_PER_MONTH
         ),
         owned_usd_per_month=owned * gpus * HOURS_PER_MONTH,
         rent_usd_per_month=rent_month,
         payback_month=payback,
         capex_basis=capex_basis,
+        payback_basis=payback_basis,
     )

@@ -118,6 +118,12 @@ def lora_sharing(
     )
     shared_cap = capacity_req_per_hour * (1 - adapter_overhead)
     shared = max(1, math.ceil(round(sum(load_req_per_hour) / shared_cap, 9)))
+    most = max(dedicated, shared) * gpus_per_replica
+    if most > MAX_COUNT:  # the GPU count bound every other input is held to
+        raise InputError(
+            f"the loads need {most:,} GPUs (replicas of {gpus_per_replica} GPU(s) serving "
+            f"{capacity_req_per_hour:g} requests/hour each); accepted: at most {MAX_COUNT:,} GPUs"
+        )
     rate = gpus_per_replica * usd_per_gpu_hour * hours_per_month
     return LoraSharing(
         adapters=len(load_req_per_hour),

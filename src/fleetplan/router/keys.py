@@ -383,7 +383,7 @@ def focus_csv(rows: list[dict[str, object]], by: str) -> str:
         name=f"gateway spend by {by}",
         lines=lines,
         total_usd_per_month=total,
-        by_category_usd={"online-inference": total},
+        by_category_usd_per_month={"online-inference": total},
         share_by_category={"online-inference": 1.0 if total else 0.0},
     )
     return budget_focus_csv(budget)
