@@ -19,19 +19,7 @@ from fleetplan.plan import make_plan
 from fleetplan.scenario import parse_scenario
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 
-# one provider selling H100s only as 8-GPU nodes: replicas are packed eight to an instance
-EIGHT_GPU_ONLY = """
-[[offers]]
-provider = "acme"
-gpu = "h100-sxm"
-pricing = "on-demand"
-instance_type = "acme.8xh100"
-gpus_per_instance = 8
-usd_per_instance_hour = 40.0
-regions = ["r1"]
-source = "https://example.com/pricing"
-as_of = "2026-11"
-"""
+EIGHT_GPU_ONLY = Path(__file__).parents[1] / "data" / "catalogs" / "eight-gpu-only.toml"
 
 ACME = {
     "model": "llama-3.1-8b",
@@ -53,10 +41,8 @@ def builtin_plan() -> dict:
 
 
 @pytest.fixture
-def acme(tmp_path: Path) -> Path:
-    path = tmp_path / "acme.toml"
-    path.write_text(EIGHT_GPU_ONLY)
-    return path
+def acme() -> Path:
+    return EIGHT_GPU_ONLY
 
 
 def _deployments(d: dict) -> list[dict]:

@@ -16,18 +16,7 @@ from fleetplan.units import HOURS_PER_MONTH
 EXAMPLES = Path(__file__).parents[2] / "examples"
 PUBLIC = ("https://", "http://")
 
-EIGHT_GPU_ONLY = """
-[[offers]]
-provider = "acme"
-gpu = "h100-sxm"
-pricing = "on-demand"
-instance_type = "acme.8xh100"
-gpus_per_instance = 8
-usd_per_instance_hour = 40.0
-regions = ["r1"]
-source = "https://example.com/pricing"
-as_of = "2026-11"
-"""
+EIGHT_GPU_ONLY = Path(__file__).parents[1] / "data" / "catalogs" / "eight-gpu-only.toml"
 
 SCENARIO = {
     "model": "llama-3.1-8b",
@@ -41,10 +30,8 @@ SCENARIO = {
 
 
 @pytest.fixture
-def acme(tmp_path):
-    path = tmp_path / "acme.toml"
-    path.write_text(EIGHT_GPU_ONLY)
-    return load_catalog(path)
+def acme():
+    return load_catalog(EIGHT_GPU_ONLY)
 
 
 def test_an_eight_gpu_instance_is_never_priced_per_gpu(acme):
