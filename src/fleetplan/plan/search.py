@@ -89,6 +89,7 @@ def prepare(spec: ScenarioSpec, model: ModelSpec, cat: Catalog, work: Workload) 
     pairs, rejected = enumerate_setups(
         model, cat, gpus, spec.precisions, spec.engines, list(c.tp), work, spec.kv_precision
     )
+    pairs = _runnable(pairs, rejected)
     if c.gpus:
         for g in sorted(set(cat.gpus) - set(gpus)):
             rejected.append(Rejection(g, "*", 0, "*", "not allowed: not in constraints.gpus"))
@@ -97,6 +98,21 @@ def prepare(spec: ScenarioSpec, model: ModelSpec, cat: Catalog, work: Workload) 
         if not offers[g]:
             rejected.append(Rejection(g, "*", 0, "*", no_offer_reason(cat, g, c.allow)))
     return Prepared(pairs, rejected, offers)
+
+
+def _runnable(pairs: list[tuple[Setup, Fit]], rejected: list[Rejection]) -> list[tuple[Setup, Fit]]:
+    """The setups whose engine runs on their GPU: a plan never recommends what cannot be
+    deployed (TensorRT-LLM on an MI300X). Each left-out (GPU, engine) joins `rejected` once."""
+    from fleetplan.render.deploy.engines import platform_gap
+
+    kept = []
+    for s, f in pairs:
+        gap = platform_gap(s.engine.engine or s.engine.id, s.gpu.vendor, s.gpu.architecture)
+        if not gap:
+            kept.append((s, f))
+        elif not any(r.gpu == s.gpu.id and r.engine == s.engine.id and r.tp == 0 for r in rejected):
+            rejected.append(Rejection(s.gpu.id, "*", 0, s.engine.id, f"unsupported: {gap}"))
+    return kept
 
 
 def no_offer_reason(cat: Catalog, gpu: str, allow: list[str]) -> str:

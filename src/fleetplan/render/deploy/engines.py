@@ -267,6 +267,19 @@ ENGINES: dict[str, EngineLaunch] = {
 ONLINE_PRECISIONS = frozenset({"fp32", "bf16", "fp16", "fp8"})
 
 
+def platform_gap(engine: str, vendor: str, architecture: str) -> str:
+    """Why `engine` does not run on GPUs of this vendor and architecture: its project publishes
+    no build for them (TensorRT-LLM and LMDeploy's TurboMind are CUDA-only; SGLang's ROCm images
+    are per Instinct generation). "" where it does, or where no template says."""
+    recipe = ENGINES.get(engine)
+    if recipe is None or recipe.images.get(architecture) or recipe.images.get(vendor):
+        return ""
+    return (
+        f"engine {engine!r} publishes no image for {vendor} {architecture} GPUs; it has "
+        f"images for {', '.join(sorted(recipe.images))}"
+    )
+
+
 def launch_for(engine: str, vendor: str, architecture: str) -> tuple[EngineLaunch, str]:
     """The engine's launch recipe and its image for GPUs of this vendor and architecture."""
     recipe = ENGINES.get(engine)
@@ -275,10 +288,7 @@ def launch_for(engine: str, vendor: str, architecture: str) -> tuple[EngineLaunc
             f"engine {engine!r} has no deployment template; templates exist for "
             f"{', '.join(sorted(ENGINES))}"
         )
-    image = recipe.images.get(architecture) or recipe.images.get(vendor)
-    if image is None:
-        raise UnsupportedError(
-            f"engine {engine!r} publishes no image for {vendor} {architecture} GPUs; it has "
-            f"images for {', '.join(sorted(recipe.images))}"
-        )
-    return recipe, image
+    gap = platform_gap(engine, vendor, architecture)
+    if gap:
+        raise UnsupportedError(gap)
+    return recipe, recipe.images.get(architecture) or recipe.images[vendor]
