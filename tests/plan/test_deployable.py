@@ -40,3 +40,24 @@ def test_a_cuda_only_engine_is_never_planned_on_an_amd_gpu():
 def test_an_engine_with_a_rocm_build_is_still_planned_on_amd():
     p = _plan(engines=["vllm"], constraints={"gpus": ["mi300x"]})
     assert p.recommended is not None and p.recommended.gpu == "mi300x"
+
+
+def test_tensorrt_llm_at_fp8_serves_an_fp8_checkpoint_not_the_16_bit_one(tmp_path):
+    """trtllm-serve has no argument that quantizes a 16-bit checkpoint: the FP8 plan's files
+    served the bf16 weights (93 GB of Mixtral on one 80 GB H100) without a word."""
+    import pytest
+
+    from fleetplan.catalog import load_catalog
+    from fleetplan.errors import InputError
+    from fleetplan.render.deploy import build
+
+    cat = load_catalog()
+    spec = {**SCENARIO, "engines": ["tensorrt-llm"], "constraints": {"gpus": ["h100-sxm"]}}
+    p = make_plan(parse_scenario(spec), Path("."), cat)
+    assert p.recommended is not None and p.recommended.precision == "fp8"
+    with pytest.raises(InputError, match=r"precision 'fp8', .* to serve on tensorrt-llm"):
+        build(p, cat)
+    named = make_plan(parse_scenario({**spec, "serve_model": "nvidia/Mixtral-8x7B-FP8"}))
+    assert "nvidia/Mixtral-8x7B-FP8" in build(named, cat).files["serve-command.txt"]
+    vllm = make_plan(parse_scenario({**spec, "engines": ["vllm"]}), Path("."), cat)
+    assert "--quantization fp8" in build(vllm, cat).files["serve-command.txt"]

@@ -54,6 +54,9 @@ class EngineLaunch:
     health_path: str = "/health"
     args_source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # precisions the server makes from a 16-bit checkpoint while loading it; the others need a
+    # checkpoint exported in that format (the scenario's serve_model)
+    online_precisions: frozenset[str] = frozenset({"fp32", "bf16", "fp16", "fp8"})
 
 
 def _vllm(s: ServeSpec) -> list[str]:
@@ -232,6 +235,10 @@ ENGINES: dict[str, EngineLaunch] = {
             "trtllm-serve publishes iteration statistics as JSON, not Prometheus series: no "
             "queue-depth autoscaling or engine alerts are emitted, only GPU alerts",
         ),
+        # its PyTorch backend loads FP8 weights from a quantized checkpoint (ModelOpt's, e.g.
+        # nvidia/Llama-3.1-8B-Instruct-FP8) and has no server argument that quantizes a 16-bit
+        # one: https://nvidia.github.io/TensorRT-LLM/features/quantization.html
+        online_precisions=frozenset({"fp32", "bf16", "fp16"}),
     ),
     "lmdeploy": EngineLaunch(
         name="LMDeploy",
@@ -243,6 +250,9 @@ ENGINES: dict[str, EngineLaunch] = {
         args_source="https://lmdeploy.readthedocs.io/en/latest/llm/api_server.html",
         metrics=Metrics(),
         notes=("no LMDeploy Prometheus series are cited here: only GPU alerts are emitted",),
+        # quantized weights come from `lmdeploy lite` exports (--model-format awq/gptq); the
+        # server takes no argument that quantizes a 16-bit checkpoint
+        online_precisions=frozenset({"fp32", "bf16", "fp16"}),
     ),
     "llama.cpp": EngineLaunch(
         name="llama.cpp server",
@@ -262,9 +272,10 @@ ENGINES: dict[str, EngineLaunch] = {
     ),
 }
 
-# Precisions an engine can apply to a 16-bit checkpoint when it loads it; the others (AWQ,
-# GPTQ, GGUF, ...) need a checkpoint exported in that format, named by the scenario.
-ONLINE_PRECISIONS = frozenset({"fp32", "bf16", "fp16", "fp8"})
+# Precisions vLLM, SGLang and TGI apply to a 16-bit checkpoint when they load it; the others
+# (AWQ, GPTQ, GGUF, ...) need a checkpoint exported in that format, named by the scenario.
+# Each engine's own set: `EngineLaunch.online_precisions`.
+ONLINE_PRECISIONS = ENGINES["vllm"].online_precisions
 
 
 def platform_gap(engine: str, vendor: str, architecture: str) -> str:
