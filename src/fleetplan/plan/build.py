@@ -95,9 +95,10 @@ def make_plan(
     notes = []
     if recommended is None:
         notes.append("no candidate meets every SLO and constraint; see 'rejected' for why")
-    for c in [recommended, *alternatives]:
-        if c is not None:
-            notes += [n for n in offer_caveats(c, cat) if n not in notes]
+    if recommended is not None:
+        notes += offer_caveats(recommended, cat)
+    for c in alternatives:  # said of an alternative, never as if of the recommendation
+        notes += [n for n in offer_caveats(c, cat, ALTERNATIVE_CAVEAT) if n not in notes]
     plan = Plan(
         scenario=spec,
         model=model,
@@ -142,7 +143,10 @@ CAVEATS = {
 }
 
 
-def offer_caveats(c: Candidate, cat: Catalog) -> list[str]:
+ALTERNATIVE_CAVEAT = "caveat for an alternative: "
+
+
+def offer_caveats(c: Candidate, cat: Catalog, prefix: str = "caveat: ") -> list[str]:
     """What a buyer must know about an offer production defaults would leave out."""
     o = c.offer
     fields = {
@@ -160,7 +164,7 @@ def offer_caveats(c: Candidate, cat: Catalog) -> list[str]:
         keys.append("multi-year")
     if o.pricing == "spot":
         keys.append("spot")
-    return ["caveat: " + CAVEATS[k].format(**fields) for k in keys]
+    return [prefix + CAVEATS[k].format(**fields) for k in keys]
 
 
 def _distinct(cands: list[Candidate], exclude: Candidate | None) -> list[Candidate]:

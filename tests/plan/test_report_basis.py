@@ -1,0 +1,50 @@
+"""The plan report says what each price rests on and of which deployment each caveat is said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetplan.plan import make_plan
+from fleetplan.render.plan_report import sections
+from fleetplan.scenario import parse_scenario
+
+SCENARIO = {
+    "model": "llama-3.1-8b",
+    "precisions": ["fp8", "awq"],
+    "traffic": {"avg_qps": 20, "peak_qps": 50},
+    "input_tokens": {"mean": 900, "p50": 600, "p95": 2800, "p99": 5000},
+    "output_tokens": {"mean": 300, "p50": 250, "p95": 700, "p99": 1000},
+    "slo": {"ttft_p95_ms": 1500, "tpot_p95_ms": 50, "min_replicas": 2},
+}
+
+
+def _section(p, title: str):
+    return next(s for s in sections(p) if s.title.startswith(title))
+
+
+def test_the_recommendations_price_carries_its_catalog_note():
+    # GCP's A100 price is the GPU component alone: the JSON had the note, the report did not
+    p = make_plan(parse_scenario({**SCENARIO, "constraints": {"providers": ["gcp"]}}), Path("."))
+    assert p.recommended is not None and p.recommended.offer.provider == "gcp"
+    note = p.recommended.offer.notes
+    assert note
+    rec = _section(p, "Recommended")
+    assert any(n.startswith("price: ") and n.endswith(note) for n in rec.notes), rec.notes
+    by = _section(p, "Best per provider")
+    assert f"gcp on-demand: {note}" in by.notes
+
+
+def test_an_alternatives_caveat_is_not_said_of_the_recommendation():
+    # the consumer GPU on a community tier was an alternative; its caveats sat under the
+    # recommended (datacenter, secure) deployment as if they were its own
+    data = {**SCENARIO, "constraints": {"allow": ["consumer", "community"]}}
+    p = make_plan(parse_scenario(data), Path("."))
+    assert p.recommended is not None and p.recommended.gpu != "rtx-4090"
+    assert any(c.gpu == "rtx-4090" for c in p.alternatives)
+    rec = _section(p, "Recommended")
+    alt = _section(p, "Alternatives")
+    assert not any("consumer GPU" in n or "community tier" in n for n in rec.notes)
+    assert any(
+        n.startswith("caveat for an alternative: consumer GPU (rtx-4090)") for n in alt.notes
+    )
+    assert any("community tier" in n for n in alt.notes)
