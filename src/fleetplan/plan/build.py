@@ -81,7 +81,8 @@ def make_plan(
                 )
     recommended = ranked[0] if ranked else None
     alternatives = _distinct(ranked[1:], exclude=recommended)[:5]
-    # Pareto: cheapest offer per (setup, batch) that fits, cost vs TPOT
+    # Pareto: cheapest offer per setup within the budget, cost vs TPOT; a setup missing an SLO
+    # hides none that meets them
     best_by_setup: dict[tuple, Candidate] = {}
     for x in cands:
         if not x.within_budget:
@@ -89,8 +90,13 @@ def make_plan(
         key = (x.gpu, x.precision, x.tp, x.engine)
         if key not in best_by_setup or x.usd_per_month < best_by_setup[key].usd_per_month:
             best_by_setup[key] = x
+    if recommended is not None:  # its setup's point is the recommendation itself
+        rec_key = (recommended.gpu, recommended.precision, recommended.tp, recommended.engine)
+        best_by_setup[rec_key] = recommended
     pool = list(best_by_setup.values())
-    front = pareto_front([x.usd_per_month for x in pool], [x.tpot_p95_ms for x in pool])
+    front = pareto_front(
+        [x.usd_per_month for x in pool], [x.tpot_p95_ms for x in pool], [x.ok for x in pool]
+    )
     pareto = [pool[i] for i in front]
     notes = []
     if recommended is None:

@@ -111,7 +111,8 @@ def sections(p: Plan) -> list[Section]:
     if p.pareto:
         out.append(
             Section(
-                "Pareto frontier (cost vs TPOT p95; cheapest offer per setup)",
+                "Pareto frontier (cost vs TPOT p95; cheapest offer per setup; one missing an SLO "
+                "hides none meeting them)",
                 [*DEPLOY_COLS, "meets SLO"],
                 [[*deploy_row(c), "yes" if c.meets_slo else "no"] for c in p.pareto],
             )
