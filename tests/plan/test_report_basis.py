@@ -48,3 +48,20 @@ def test_an_alternatives_caveat_is_not_said_of_the_recommendation():
         n.startswith("caveat for an alternative: consumer GPU (rtx-4090)") for n in alt.notes
     )
     assert any("community tier" in n for n in alt.notes)
+
+
+def test_an_instance_bought_at_another_size_than_listed_is_named_as_bought():
+    """'3 x a2-highgpu-1g (4 GPUs)' named a 1-GPU machine type holding four GPUs: the offer
+    lists a2-highgpu-1g and sells the family in 1, 2, 4 and 8 GPUs."""
+    from fleetplan.render.plan_rows import instances_label
+
+    data = {**SCENARIO, "precisions": ["bf16"], "constraints": {"providers": ["gcp"]}}
+    p = make_plan(parse_scenario(data), Path("."))
+    r = p.recommended
+    assert r is not None and r.offer.instance_type == "a2-highgpu-1g" and r.instance_gpus == 4
+    assert instances_label(r) == f"{r.instances} x a2-highgpu-1g family's 4-GPU size (4 GPUs)"
+    rec = _section(p, "Recommended")
+    assert (
+        "gcp lists a2-highgpu-1g with 1 GPU(s) and sells it in 1, 2, 4, 8 GPUs at the same "
+        "per-GPU price: buy its 4-GPU size" in rec.notes
+    )

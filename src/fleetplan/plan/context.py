@@ -324,10 +324,22 @@ def fleet_mix(
     return mix
 
 
+def instance_kind(c: Candidate) -> str:
+    """What one instance bought is: the offer's instance type, or the size of it bought where
+    the offer sells other sizes at its per-GPU price ('a2-highgpu-1g family's 4-GPU size': the
+    type's name states the size listed, not the one bought)."""
+    o = c.offer
+    if not o.instance_type:
+        return f"{c.instance_gpus}x {c.gpu}"
+    if c.instance_gpus != o.gpus_per_instance:
+        return f"{o.instance_type} family's {c.instance_gpus}-GPU size"
+    return o.instance_type
+
+
 def candidate_label(c: Candidate) -> str:
     """'3 x h100-sxm fp8 tp1 vllm on 1 x p5.48xlarge (aws on-demand)' for notes and mixes."""
     o = c.offer
-    inst = f"{c.instances} x {o.instance_type or o.gpu}"
+    inst = f"{c.instances} x {instance_kind(c)}"
     return (
         f"{c.replicas} x {c.gpu} {c.precision} tp{c.tp} {c.engine} on {inst} "
         f"({o.provider} {o.pricing})"

@@ -18,6 +18,7 @@ from fleetplan.render.plan_rows import (
     money,
     offer_label,
     price_note,
+    sizes_note,
 )
 
 
@@ -67,7 +68,7 @@ def sections(p: Plan) -> list[Section]:
             f"bought as {instances_label(r)} at {offer_label(r)}: $/month counts whole "
             f"instances ({r.gpus_billed} GPUs billed, {r.gpus_total} used)"
         )
-        rec.notes.append(price_note(r))
+        rec.notes += [sizes_note(r), price_note(r)]
         rec.notes += list(r.notes)
         rec.notes += [n for n in p.notes if n.startswith("caveat:")]
         out.append(rec)

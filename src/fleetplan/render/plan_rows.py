@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fleetplan.plan import Plan
+from fleetplan.plan.context import instance_kind
 from fleetplan.search.candidates import Candidate
 
 
@@ -32,8 +33,7 @@ def offer_label(c: Candidate) -> str:
 
 def instances_label(c: Candidate) -> str:
     """'1 x p5.48xlarge (8 GPUs, 8 replicas each)'."""
-    o = c.offer
-    kind = o.instance_type or f"{c.instance_gpus}x {c.gpu}"
+    kind = instance_kind(c)
     inside = f"{c.instance_gpus} GPU" + ("s" if c.instance_gpus > 1 else "")
     if c.replicas_per_instance > 1:
         inside += f", {c.replicas_per_instance} replicas each"
@@ -97,6 +97,20 @@ def by_provider_section(p: Plan) -> Section:
                 if c.offer.notes
             ),
         ],
+    )
+
+
+def sizes_note(c: Candidate) -> str:
+    """How an instance bought at another size than the one the offer lists is sold ("" where
+    it is the size listed)."""
+    o = c.offer
+    if c.instance_gpus == o.gpus_per_instance:
+        return ""
+    sizes = ", ".join(str(n) for n in sorted({o.gpus_per_instance, *o.gpu_counts}))
+    return (
+        f"{o.provider} lists {o.instance_type or c.gpu} with {o.gpus_per_instance} GPU(s) and "
+        f"sells it in {sizes} GPUs at the same per-GPU price: buy its {c.instance_gpus}-GPU "
+        "size"
     )
 
 
