@@ -61,3 +61,19 @@ def test_tensorrt_llm_at_fp8_serves_an_fp8_checkpoint_not_the_16_bit_one(tmp_pat
     assert "nvidia/Mixtral-8x7B-FP8" in build(named, cat).files["serve-command.txt"]
     vllm = make_plan(parse_scenario({**spec, "engines": ["vllm"]}), Path("."), cat)
     assert "--quantization fp8" in build(vllm, cat).files["serve-command.txt"]
+
+
+def test_emit_without_a_recommendation_still_reports_and_exits_3(tmp_path, cli):
+    """With nothing to deploy, --emit ended the run with exit 2 and, under --json, no report:
+    the report and exit 3 are what a plan without a candidate gives."""
+    import yaml
+
+    scenario = tmp_path / "s.yaml"
+    data = {**SCENARIO, "engines": ["tensorrt-llm"], "constraints": {"gpus": ["mi300x"]}}
+    scenario.write_text(yaml.safe_dump(data))
+    out = tmp_path / "deploy"
+    r = cli("plan", str(scenario), "--json", "--emit", str(out))
+    assert r.code == 3, r.err
+    assert r.json()["recommended"] is None
+    assert f"wrote nothing to {out}: no deployment to emit files for" in r.err
+    assert not out.exists()

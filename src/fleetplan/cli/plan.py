@@ -141,7 +141,9 @@ def plan(
 
         p = run_verify(p, cat, max_requests=verify_max_requests)  # checked again: a no-op
     text = _render(p, fmt, to_file=output is not None)  # rendered before anything is written
-    if emit is not None:
+    if emit is not None and p.recommended is None:  # the report still comes, and exit 3
+        print(f"wrote nothing to {emit}: no deployment to emit files for", file=sys.stderr)
+    elif emit is not None:
         from fleetplan.render.deploy import write
 
         files = write(p, emit, cat)
