@@ -20,6 +20,7 @@ from fleetplan.search.candidates import Candidate, SetupEval, Workload
 from fleetplan.search.cost_bound import cheapest_candidates
 from fleetplan.sizing import hand_method_gpus
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
+from fleetplan.validation import MAX_RATE_PER_S
 
 if TYPE_CHECKING:
     from fleetplan.plan.search import Prepared
@@ -86,9 +87,14 @@ def horizons(
         scales = [(1 + g) ** (days / 30.0) for days in HORIZON_DAYS]
     works = [_workload(spec, base, peak_scale=scale) for scale in scales]
     best: list[list[Candidate]] = [[] for _ in works]
-    at = [0 for _ in works]
+    # a horizon past the request rate a plan takes is not searched (1000 %/month compounds to
+    # 10^12 x in a year: hundreds of billions of replicas)
+    beyond = [w.traffic.peak_qps > MAX_RATE_PER_S for w in works]
+    at = [len(pairs) if past else 0 for past in beyond]
     for h, (scale, w) in enumerate(zip(scales, works, strict=True)):
-        if scale < 1:  # less traffic than today: the bound and the filter do not hold
+        if (
+            scale < 1 and not beyond[h]
+        ):  # less traffic than today: the bound and the filter do not hold
             cands, _, _, _ = search(spec, model, cat, w, prep)
             best[h] = _rank([x for x in cands if x.ok])[:1]
             at[h] = len(pairs)
@@ -123,8 +129,13 @@ def horizons(
         ):
             best[h] = _rank(best[h] + cands)[:1]
     out = []
-    for days, w, b in zip(HORIZON_DAYS, works, best, strict=True):
+    for days, w, b, past in zip(HORIZON_DAYS, works, best, beyond, strict=True):
         reason = "" if b else "no candidate meets every SLO and constraint at this traffic"
+        if past:
+            reason = (
+                f"not planned: a peak of {w.traffic.peak_qps:,.0f} req/s is past the "
+                f"{MAX_RATE_PER_S:,.0f} req/s a plan takes"
+            )
         out.append(Horizon(days, w.traffic.peak_qps, b[0] if b else None, reason))
     return out
 

@@ -1,0 +1,36 @@
+"""The 30/90/365-day capacity horizons: what growth they compound and what they refuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetplan.plan import make_plan
+from fleetplan.scenario import parse_scenario
+from fleetplan.validation import MAX_RATE_PER_S
+
+SCENARIO = {
+    "model": "llama-3.1-8b",
+    "precisions": ["fp8"],
+    "traffic": {"avg_qps": 5},
+    "input_tokens": {"mean": 1000},
+    "output_tokens": {"mean": 300},
+    "constraints": {"gpus": ["h100-sxm", "b200"]},
+}
+
+
+def _plan(**traffic):
+    return make_plan(
+        parse_scenario({**SCENARIO, "traffic": {**SCENARIO["traffic"], **traffic}}), Path(".")
+    )
+
+
+def test_a_horizon_past_the_rate_a_plan_takes_is_not_planned():
+    # 1000 %/month is accepted; its 365-day horizon (10^13 req/s) was planned as 930 billion
+    # replicas and a $3.4e18/month bill
+    p = _plan(growth_per_month=10)
+    far = p.horizons[-1]
+    assert far.days == 365 and far.peak_qps > MAX_RATE_PER_S
+    assert far.candidate is None
+    assert far.reason.startswith("not planned: a peak of ")
+    assert far.reason.endswith("req/s is past the 1,000,000 req/s a plan takes")
+    assert p.horizons[0].candidate is not None
