@@ -17,6 +17,7 @@ from statistics import NormalDist
 import numpy as np
 
 from fleetplan.errors import InputError
+from fleetplan.units import HOURS_PER_MONTH
 
 _N = NormalDist()
 Z95, Z99 = _N.inv_cdf(0.95), _N.inv_cdf(0.99)
@@ -251,8 +252,9 @@ class Traffic:
     growth_per_month: float = 0.0
 
     def at_days(self, days: float) -> Traffic:
-        """Traffic grown by `growth_per_month` compounded over `days` (30-day months)."""
-        f = (1 + self.growth_per_month) ** (days / 30.0)
+        """Traffic grown by `growth_per_month` compounded over `days` (months of 730 h, as
+        every $/month: 365 days are 12 months)."""
+        f = (1 + self.growth_per_month) ** (days * 24 / HOURS_PER_MONTH)
         return Traffic(
             self.avg_qps * f,
             self.peak_qps * f,

@@ -34,3 +34,15 @@ def test_a_horizon_past_the_rate_a_plan_takes_is_not_planned():
     assert far.reason.startswith("not planned: a peak of ")
     assert far.reason.endswith("req/s is past the 1,000,000 req/s a plan takes")
     assert p.horizons[0].candidate is not None
+
+
+def test_growth_compounds_over_months_of_730_hours_as_every_dollar_per_month():
+    # 10 %/month over 365 days read 1.1^(365/30) = 3.19x (30-day months) where a year is the
+    # 12 months of 730 h that $/month counts: 1.1^12 = 3.14x
+    from fleetplan.workload import Traffic
+
+    p = _plan(growth_per_month=0.1)
+    peaks = {h.days: h.peak_qps for h in p.horizons}
+    assert abs(peaks[365] - 5 * 1.1**12) < 1e-9
+    assert abs(peaks[30] - 5 * 1.1 ** (30 * 24 / 730)) < 1e-9
+    assert abs(Traffic(5, 5, growth_per_month=0.1).at_days(365).peak_qps - 5 * 1.1**12) < 1e-9

@@ -84,7 +84,8 @@ def horizons(
         now = spec.traffic.resolve().peak_qps
         scales = [peaks[days] / now for days in HORIZON_DAYS]
     else:
-        scales = [(1 + g) ** (days / 30.0) for days in HORIZON_DAYS]
+        # months of 730 h, as every $/month (a year of 365 days is 12 of them)
+        scales = [(1 + g) ** (days * 24 / HOURS_PER_MONTH) for days in HORIZON_DAYS]
     works = [_workload(spec, base, peak_scale=scale) for scale in scales]
     best: list[list[Candidate]] = [[] for _ in works]
     # a horizon past the request rate a plan takes is not searched (1000 %/month compounds to
