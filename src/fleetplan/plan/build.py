@@ -17,7 +17,7 @@ from fleetplan.catalog import Catalog, load_catalog, resolve_model
 from fleetplan.catalog.error_bands import for_configuration
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.plan.context import api_comparisons, fleet_mix, hand_sizing_check, horizons
-from fleetplan.plan.search import Prepared, _rank, _workload, prepare, search
+from fleetplan.plan.search import Prepared, _rank, _workload, check_context, prepare, search
 from fleetplan.plan.types import Plan
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import Candidate, Rejection, SetupEval, Workload
@@ -60,6 +60,7 @@ def make_plan(
         cat, spec.model if not spec.model.endswith(".json") else str(base / spec.model)
     )
     work = _workload(spec, base)
+    check_context(model, work)
     t0 = time.perf_counter()
     prep = prepare(spec, model, cat, work)
     cands, rejected, evals, n = search(spec, model, cat, work, prep)

@@ -262,7 +262,7 @@ def fleet_mix(
     recommended: Candidate | None = None,
 ) -> object:
     """Cheapest mix of deployment types over the scenario's request classes (MILP)."""
-    from fleetplan.plan.search import search
+    from fleetplan.plan.search import check_context, search
     from fleetplan.search.mix import cheapest_mix
 
     total = spec.traffic.resolve()
@@ -282,6 +282,7 @@ def fleet_mix(
             headroom=spec.headroom,
             arrivals=spec.traffic.arrivals.resolve(base),
         )
+        check_context(model, work, f"classes.{cls.name}")
         cands, _, _, _ = search(spec, model, cat, work)
         best: dict[tuple, Candidate] = {}
         for x in cands:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import ModelSpec, Offer
+from fleetplan.errors import InputError
 from fleetplan.perf.memory import Fit
 from fleetplan.perf.roofline import Setup
 from fleetplan.scenario import ScenarioSpec
@@ -37,6 +38,18 @@ def _workload(spec: ScenarioSpec, base: Path, peak_scale: float = 1.0) -> Worklo
         headroom=spec.headroom,
         arrivals=spec.traffic.arrivals.resolve(base),
     )
+
+
+def check_context(model: ModelSpec, work: Workload, field: str = "") -> None:
+    """A mean request (input + output tokens) must fit the model's context: a tail past it is
+    sized at the context (`search.setups`), a mean past it has no request to plan for."""
+    need = work.input.mean + work.output.mean
+    if need > model.max_context:
+        where = f"{field}." if field else ""
+        raise InputError(
+            f"{where}input_tokens.mean + {where}output_tokens.mean = {need:,.0f} tokens exceeds "
+            f"{model.id}'s maximum context of {model.max_context:,} tokens"
+        )
 
 
 @dataclass
