@@ -77,3 +77,21 @@ def test_emit_without_a_recommendation_still_reports_and_exits_3(tmp_path, cli):
     assert r.json()["recommended"] is None
     assert f"wrote nothing to {out}: no deployment to emit files for" in r.err
     assert not out.exists()
+
+
+def test_an_fp8_kv_cache_reaches_every_server_or_the_readme_says_it_does_not():
+    """kv_precision fp8 set vLLM's and SGLang's flag; TGI's launcher was not told, and
+    TensorRT-LLM's command cannot be: the replicas held half the KV cache sized, unsaid."""
+    from fleetplan.catalog import load_catalog
+    from fleetplan.render.deploy import build
+
+    cat = load_catalog()
+    data = {**SCENARIO, "model": "llama-3.1-8b", "kv_precision": "fp8",
+            "serve_model": "nvidia/Llama-3.1-8B-Instruct-FP8",
+            "constraints": {"gpus": ["h100-sxm"]}}  # fmt: skip
+    for engine in ("vllm", "sglang", "tgi", "tensorrt-llm"):
+        a = build(make_plan(parse_scenario({**data, "engines": [engine]}), Path("."), cat), cat)
+        told = "--kv-cache-dtype" in a.files["serve-command.txt"]
+        warned = any("sized an fp8 KV cache" in n for n in a.notes)
+        assert told != warned, engine
+        assert told == (engine != "tensorrt-llm"), engine

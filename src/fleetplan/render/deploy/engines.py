@@ -114,6 +114,8 @@ def _tgi(s: ServeSpec) -> list[str]:
     ]  # fmt: skip
     if s.precision in _TGI_QUANT:
         args += ["--quantize", _TGI_QUANT[s.precision]]
+    if s.kv_fp8:  # launcher --kv-cache-dtype: fp8_e4m3fn or fp8_e5m2 (TGI 2.3+)
+        args += ["--kv-cache-dtype", "fp8_e4m3fn"]
     return args
 
 
