@@ -79,3 +79,15 @@ def test_consistent_values_still_plan(cli, tmp_path):
     r = _run(cli, tmp_path, text)
     assert r.code == 0, r.err
     assert r.json()["workload"]["peak_qps"] == 8
+
+
+@pytest.mark.parametrize("flag", ["--ttft-p95-ms", "--tpot-p95-ms"])
+def test_a_plan_slo_option_states_the_range_plan_accepts(cli, flag):
+    """`--tpot-p95-ms -5` said 'accepted: [0, ...]' and `--tpot-p95-ms 0` was then refused as
+    the scenario field 'slo.tpot_p95_ms' (plan has no 0 = no limit)."""
+    args = ["plan", "--model", "llama-3.1-8b", "--qps", "1", "--input-tokens", "100",
+            "--output-tokens", "10", flag]  # fmt: skip
+    for value in ("0", "-5"):
+        r = cli(*args, value)
+        assert r.code == EXIT_BAD_INPUT
+        assert f"{flag} = {float(value)}; accepted: a finite number in (0, 86,400,000]" in r.err
