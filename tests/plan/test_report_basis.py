@@ -65,3 +65,16 @@ def test_an_instance_bought_at_another_size_than_listed_is_named_as_bought():
         "gcp lists a2-highgpu-1g with 1 GPU(s) and sells it in 1, 2, 4, 8 GPUs at the same "
         "per-GPU price: buy its 4-GPU size" in rec.notes
     )
+
+
+def test_a_rejection_of_every_tp_reads_star_and_large_dollar_figures_group_digits():
+    """A GPU left out whatever its tp read 'tp 0'; a $/1M tokens at a trickle of traffic read
+    $1767676767676.767 beside $/month figures grouped by thousands."""
+    data = {**SCENARIO, "traffic": {"avg_qps": 1e-6}, "constraints": {"gpus": ["h100-sxm"]}}
+    p = make_plan(parse_scenario(data), Path("."))
+    why = _section(p, "Why not")
+    rows = [r for r in why.rows if r[0] == "b200"]
+    assert rows and rows[0][2] == "*"
+    rec = _section(p, "Recommended")
+    per_m = rec.rows[0][rec.columns.index("$/1M tok")]
+    assert per_m.startswith("$") and "," in per_m, per_m

@@ -196,7 +196,7 @@ def sections(p: Plan) -> list[Section]:
             Section(
                 "Why not (rejected setups)",
                 ["gpu", "precision", "tp", "reason"],
-                [[r.gpu, r.precision, str(r.tp), r.reason] for r in p.rejected],
+                [[r.gpu, r.precision, str(r.tp or "*"), r.reason] for r in p.rejected],
             )
         )
     out.append(

@@ -50,7 +50,7 @@ def deploy_row(c: Candidate) -> list[str]:
         instances_label(c),
         offer_label(c),
         money(c.usd_per_month),
-        f"${c.usd_per_million_tokens:.3f}",
+        f"${c.usd_per_million_tokens:,.3f}",
         f"{c.ttft_p95_ms:,.0f}",
         f"{c.tpot_p95_ms:.1f}",
         f"{c.utilization_at_peak:.0%}",
