@@ -78,3 +78,30 @@ def test_a_rejection_of_every_tp_reads_star_and_large_dollar_figures_group_digit
     rec = _section(p, "Recommended")
     per_m = rec.rows[0][rec.columns.index("$/1M tok")]
     assert per_m.startswith("$") and "," in per_m, per_m
+
+
+def test_the_mix_gives_each_class_replicas_of_its_own():
+    """Each class's capacity is sized with that class alone on the replicas; the program let two
+    classes share one replica (half a replica's load each), where long prompts then delay short
+    ones, which the whole-mix sizing of the recommendation shows costs up to 3x."""
+    import numpy as np
+
+    from fleetplan.search.mix import cheapest_mix
+
+    m = cheapest_mix(["t"], [100.0], ["chat", "long"], [1.0, 1.0], np.array([[2.0, 2.0]]))
+    assert m.replicas == {"t": 2} and m.usd_per_month == 200.0
+    assert m.best_single_replicas == 2 and m.best_single_usd_per_month == 200.0
+
+
+def test_the_mix_section_says_what_the_one_pool_recommendation_costs():
+    from fleetplan.scenario import load_scenario
+
+    spec, base = load_scenario(Path(__file__).parents[2] / "examples" / "mixed-classes.yaml")
+    p = make_plan(spec, base)
+    assert p.recommended is not None and p.recommended.usd_per_month > p.mix.baseline_usd
+    mix = _section(p, "Heterogeneous fleet")
+    assert any(
+        n.startswith(f"the recommendation above (${p.recommended.usd_per_month:,.0f}/month) "
+                     "serves every class from one pool")
+        for n in mix.notes
+    ), mix.notes  # fmt: skip

@@ -20,6 +20,7 @@ from fleetplan.render.plan_rows import (
     price_note,
     sizes_note,
 )
+from fleetplan.search.candidates import Candidate
 
 
 def _na(value: float | None, spread: list[float] | None) -> str:
@@ -168,7 +169,7 @@ def sections(p: Plan) -> list[Section]:
             )
         )
     if p.mix is not None:
-        out.append(_mix_section(p.mix))
+        out.append(_mix_section(p.mix, p.recommended))
     if p.hand_sizing_check is not None:
         sc = p.hand_sizing_check
         out.append(
@@ -230,7 +231,15 @@ def _expected_error(p: Plan) -> list[str]:
     return [" ".join(line.split()) for line in p.expected_error.lines()]
 
 
-def _mix_section(m: Any) -> Section:
+def _mix_section(m: Any, rec: Candidate | None) -> Section:
+    routed = ""
+    if rec is not None and not m.recommendation_kept and rec.usd_per_month > m.baseline_usd:
+        routed = (
+            f"the recommendation above ({money(rec.usd_per_month)}/month) serves every class "
+            "from one pool, long prompts beside short ones; the mix and its single-type "
+            "baseline give each class replicas of its own, sized for that class alone: their "
+            "figures hold with a router that sends each class to its replicas"
+        )
     if m.recommendation_kept:
         verdict = (
             f"no mix of types beats the recommendation: the cheapest mix costs "
@@ -245,11 +254,12 @@ def _mix_section(m: Any) -> Section:
         )
     inst = m.instances or {}
     return Section(
-        "Heterogeneous fleet (MILP over request classes)",
+        "Heterogeneous fleet (MILP over request classes, each on replicas of its own)",
         ["deployment type", "replicas", "instances"],
         [[k, str(v), str(inst.get(k, ""))] for k, v in m.replicas.items()],
         [
             verdict,
+            routed,
             *[
                 f"class {c}: " + ", ".join(f"{k} {v:.0%}" for k, v in sh.items())
                 for c, sh in m.shares.items()
