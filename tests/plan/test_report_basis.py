@@ -105,3 +105,15 @@ def test_the_mix_section_says_what_the_one_pool_recommendation_costs():
                      "serves every class from one pool")
         for n in mix.notes
     ), mix.notes  # fmt: skip
+
+
+def test_an_offer_price_in_a_deployment_row_says_it_is_per_instance():
+    """'nebius on-demand $23.60/h' for an 8-GPU instance read as a GPU-hour, as prices are often
+    quoted: the row says /instance-h."""
+    data = {**SCENARIO, "constraints": {"providers": ["nebius"], "tp": [4]}}
+    p = make_plan(parse_scenario(data), Path("."))
+    r = p.recommended
+    assert r is not None and r.instance_gpus == 8
+    rec = _section(p, "Recommended")
+    offer = rec.rows[0][rec.columns.index("offer")]
+    assert offer == f"nebius {r.offer.pricing} ${r.usd_per_instance_hour:,.2f}/instance-h"

@@ -23,9 +23,10 @@ def money(x: float) -> str:
 
 
 def offer_label(c: Candidate) -> str:
-    """'aws on-demand $55.04/h' — the price of one instance as sold (a range shows its span)."""
+    """'aws on-demand $55.04/instance-h' — the price of one instance as sold, said per instance (a
+    GPU-hour is how prices are often quoted; a range shows its per-GPU span)."""
     o = c.offer
-    price = f"${c.usd_per_instance_hour:,.2f}/h"
+    price = f"${c.usd_per_instance_hour:,.2f}/instance-h"
     if o.is_range:
         price += f" (${o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f}/GPU-h)"
     return f"{o.provider} {o.pricing} {price}"
