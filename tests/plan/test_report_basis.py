@@ -90,6 +90,7 @@ def test_the_mix_gives_each_class_replicas_of_its_own():
 
     m = cheapest_mix(["t"], [100.0], ["chat", "long"], [1.0, 1.0], np.array([[2.0, 2.0]]))
     assert m.replicas == {"t": 2} and m.usd_per_month == 200.0
+    assert m.class_replicas == {"chat": {"t": 1}, "long": {"t": 1}}  # where a router sends each
     assert m.best_single_replicas == 2 and m.best_single_usd_per_month == 200.0
 
 
@@ -100,6 +101,9 @@ def test_the_mix_section_says_what_the_one_pool_recommendation_costs():
     p = make_plan(spec, base)
     assert p.recommended is not None and p.recommended.usd_per_month > p.mix.baseline_usd
     mix = _section(p, "Heterogeneous fleet")
+    for label, n in p.mix.replicas.items():
+        assert n == sum(own.get(label, 0) for own in p.mix.class_replicas.values())
+    assert any(n.startswith("class chat: ") and "of its own" in n for n in mix.notes)
     assert any(
         n.startswith(f"the recommendation above (${p.recommended.usd_per_month:,.0f}/month) "
                      "serves every class from one pool")

@@ -331,6 +331,7 @@ def fleet_mix(
                 replicas={label: recommended.replicas},
                 instances={label: recommended.instances},
                 shares={c.name: {label: 1.0} for c in spec.classes},
+                class_replicas={},
                 usd_per_month=recommended.usd_per_month,
                 best_mix_usd_per_month=mix.usd_per_month,
             )

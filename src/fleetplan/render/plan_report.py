@@ -261,11 +261,17 @@ def _mix_section(m: Any, rec: Candidate | None) -> Section:
             verdict,
             routed,
             *[
-                f"class {c}: " + ", ".join(f"{k} {v:.0%}" for k, v in sh.items())
+                f"class {c}: " + ", ".join(f"{k} {v:.0%}{_own(m, c, k)}" for k, v in sh.items())
                 for c, sh in m.shares.items()
             ],
         ],
     )
+
+
+def _own(m: Any, cls: str, label: str) -> str:
+    """' on 3 replicas of its own' where the mix gives the class its own replicas of a type."""
+    n = m.class_replicas.get(cls, {}).get(label)
+    return f" on {n} replica{'s' if n > 1 else ''} of its own" if n else ""
 
 
 def print_terminal(p: Plan) -> None:

@@ -12,7 +12,7 @@ is a constraint of the program, not added afterwards). Solved with scipy.optimiz
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +35,9 @@ class MixResult:
     # the cheapest mix the program found, when the single-type recommendation beat it and was
     # kept (then `replicas`, `shares` and `usd_per_month` are the recommendation's)
     best_mix_usd_per_month: float | None = None
+    # class -> type label -> replicas of that type serving the class alone (what a router
+    # sends each class to); empty where the recommendation, one pool, was kept
+    class_replicas: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def recommendation_kept(self) -> bool:
@@ -127,7 +130,8 @@ def cheapest_mix(
     if not res.success:
         raise UnsupportedError(f"no GPU mix serves every request class ({res.message})")
     z = np.round(res.x[:n_t]).astype(int)
-    x = np.round(res.x[x0:y0]).reshape(n_t, n_c).sum(axis=1).astype(int)
+    xc = np.round(res.x[x0:y0]).reshape(n_t, n_c).astype(int)
+    x = xc.sum(axis=1)
     y = res.x[y0:].reshape(n_t, n_c)
     # best single type: all classes on one type, each on replicas of its own, whole instances
     singles = []
@@ -148,6 +152,10 @@ def cheapest_mix(
         },
         usd_per_month=float(np.dot(z, cost)),
         best_single_label=labels[si],
+        class_replicas={
+            classes[j]: {labels[i]: int(xc[i, j]) for i in range(n_t) if xc[i, j] > 0}
+            for j in range(n_c)
+        },
         best_single_replicas=int(sn),
         best_single_usd_per_month=float(single_usd),
         instances={labels[i]: int(z[i]) for i in range(n_t) if z[i] > 0},
