@@ -46,3 +46,24 @@ def test_growth_compounds_over_months_of_730_hours_as_every_dollar_per_month():
     assert abs(peaks[365] - 5 * 1.1**12) < 1e-9
     assert abs(peaks[30] - 5 * 1.1 ** (30 * 24 / 730)) < 1e-9
     assert abs(Traffic(5, 5, growth_per_month=0.1).at_days(365).peak_qps - 5 * 1.1**12) < 1e-9
+
+
+def test_a_new_average_keeps_the_scenarios_growth_and_arrivals(cli, tmp_path):
+    """`plan --qps 40` on the built-in example (10 %/month growth) dropped its horizons: the
+    option replaced the whole traffic block, growth and arrivals with it."""
+    import yaml
+
+    r = cli("plan", "--qps", "40", "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["workload"]["avg_qps"] == 40 and d["workload"]["peak_qps"] == 40
+    assert [h["days"] for h in d["horizons"]] == [30, 90, 365]
+    scenario = tmp_path / "s.yaml"
+    data = {**SCENARIO, "traffic": {"avg_qps": 5, "peak_qps": 9, "hourly_qps": [9] + [4] * 23,
+            "arrivals": {"kind": "gamma", "cv": 3}}}  # fmt: skip
+    scenario.write_text(yaml.safe_dump(data))
+    from fleetplan.cli.plan import override
+
+    traffic = override(data, {"qps": 7})["traffic"]
+    assert traffic == {"avg_qps": 7, "arrivals": {"kind": "gamma", "cv": 3}}
+    assert cli("plan", str(scenario), "--qps", "7", "--json").code == 0

@@ -208,7 +208,10 @@ def override(data: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     if flags.get("model"):
         out["model"] = flags["model"]
     if flags.get("qps") is not None:
-        traffic = {"avg_qps": flags["qps"]}
+        # a new average: the absolute rates set beside the old one go (the peak is --peak-qps,
+        # else the average); growth, arrivals and a forecast stay, as every field not named
+        traffic = {k: v for k, v in traffic.items() if k not in ("peak_qps", "hourly_qps")}
+        traffic["avg_qps"] = flags["qps"]
     if flags.get("peak_qps") is not None:
         traffic["peak_qps"] = flags["peak_qps"]
     for key in ("input_tokens", "output_tokens"):
