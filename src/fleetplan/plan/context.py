@@ -93,9 +93,8 @@ def horizons(
     beyond = [w.traffic.peak_qps > MAX_RATE_PER_S for w in works]
     at = [len(pairs) if past else 0 for past in beyond]
     for h, (scale, w) in enumerate(zip(scales, works, strict=True)):
-        if (
-            scale < 1 and not beyond[h]
-        ):  # less traffic than today: the bound and the filter do not hold
+        # less traffic than today: the bound and the filter do not hold
+        if scale < 1 and not beyond[h]:
             cands, _, _, _ = search(spec, model, cat, w, prep)
             best[h] = _rank([x for x in cands if x.ok])[:1]
             at[h] = len(pairs)
