@@ -189,6 +189,19 @@ class TrafficSpec(_M):
                 raise ValueError(f"hourly_qps has {len(self.hourly_qps)} values; expected 24")
             if any(not q >= 0 for q in self.hourly_qps):
                 raise ValueError("hourly_qps values must be non-negative")
+            busiest = max(self.hourly_qps)
+            # the profile sets the peak: one wholly below the average (all zeros) was set
+            # aside for avg_qps without a word
+            if busiest < self.avg_qps:
+                raise ValueError(
+                    f"hourly_qps peaks at {busiest:g} req/s, below avg_qps ({self.avg_qps:g}): "
+                    "a day averaging avg_qps has an hour at or above it"
+                )
+            if self.peak_qps is not None and self.peak_qps < busiest:
+                raise ValueError(
+                    f"peak_qps ({self.peak_qps:g}) is below the busiest hour of hourly_qps "
+                    f"({busiest:g})"
+                )
         return self
 
     def resolve(self) -> Traffic:
@@ -297,8 +310,25 @@ class ScenarioSpec(_M):
     def _serve_model_is_hf_id(cls, v: str | None) -> str | None:
         return None if v is None else hf_repo_id(v)
 
+    @field_validator("kv_precision")
+    @classmethod
+    def _kv_precision_known(cls, v: str) -> str:
+        """One of the KV formats, in lower case: the performance model read 'FP8' as fp8 while
+        --emit, comparing 'FP8' with 'fp8', left --kv-cache-dtype out; an unknown one was
+        refused later as `--kv-precision`, an option plan does not have."""
+        from fleetplan.perf.memory import KV_BYTES
+
+        known = ["auto", *KV_BYTES]
+        if v.lower() not in known:
+            raise ValueError(f"accepted: {', '.join(known)}")
+        return v.lower()
+
     @model_validator(mode="after")
     def _classes_sum(self) -> ScenarioSpec:
+        names = [c.name for c in self.classes]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:  # the mix's shares and replicas are keyed by class name
+            raise ValueError(f"classes: name {twice!r} appears twice; give each class its own")
         if self.classes:
             total = sum(c.share for c in self.classes)
             if abs(total - 1) > 1e-6:

@@ -193,6 +193,9 @@ _COMMAND_OPTIONS: dict[tuple[str, str], Any] = {
     ("forecast", "horizon"): Annotated[int, _STRICT, Field(ge=1, le=400)],  # days
     ("forecast", "quantile"): ForecastShare,
     ("forecast", "level"): ForecastShare,
+    # a plan's SLO is a limit (no "0 = no limit": leave the option out); as the scenario field
+    ("plan", "ttft_p95_ms"): Ms,
+    ("plan", "tpot_p95_ms"): Ms,
 }
 _OPTION_SUFFIXES: tuple[tuple[str, Any], ...] = (
     ("_tokens", NonNegTokens),

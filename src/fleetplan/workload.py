@@ -17,6 +17,7 @@ from statistics import NormalDist
 import numpy as np
 
 from fleetplan.errors import InputError
+from fleetplan.units import HOURS_PER_MONTH
 
 _N = NormalDist()
 Z95, Z99 = _N.inv_cdf(0.95), _N.inv_cdf(0.99)
@@ -117,6 +118,16 @@ def from_percentiles(
             )
     if not given:
         raise InputError(f"{field}: give at least one of mean, p50, p95, p99")
+    from fleetplan.length_fits import least_mean, weibull_through
+
+    least = least_mean(given)
+    if "mean" in given and given["mean"] < least * (1 - 1e-9):
+        shown = ", ".join(f"{k} {given[k]:,g}" for k in order)
+        raise InputError(
+            f"{field}.mean = {given['mean']:g} is below {least:,.4g}, the least mean of lengths "
+            f"with {shown}: lengths are never negative, and half of them are at least the p50, "
+            "5 % at least the p95, 1 % at least the p99"
+        )
     if len(given) == 1 and "mean" in given:
         return fixed(given["mean"])
     # fit a lognormal to what is given: median from p50 (or mean), sigma from a tail percentile
@@ -158,44 +169,6 @@ def from_percentiles(
         basis="given percentiles" + ("" if len(given) == 4 else f"; others from {fitted.basis}"),
         grid=fitted.grid,
         sigma=sigma,
-    )
-
-
-def weibull_through(field: str, mean: float, key: str, value: float) -> Lengths:
-    """A Weibull with the given mean and tail percentile, for tails beyond a lognormal's reach
-    (pXX / mean above e^{z²/2}): shape k solves (−ln(1 − p))^{1/k} / Γ(1 + 1/k) = pXX / mean."""
-    p = int(key[1:]) / 100
-    ratio = value / mean
-    lo, hi = 0.4, 1.0  # the ratio falls with k on this range; its top is near k = 0.4
-
-    def r(k: float) -> float:
-        return (-math.log(1 - p)) ** (1 / k) / math.gamma(1 + 1 / k)
-
-    if r(lo) < ratio:
-        raise InputError(
-            f"{field}: {key}/mean = {ratio:.2f}; a lognormal reaches at most "
-            f"{math.exp(NormalDist().inv_cdf(p) ** 2 / 2):.2f} and a Weibull {r(lo):.2f}: "
-            "give p50 too"
-        )
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if r(mid) > ratio else (lo, mid)
-    k = 0.5 * (lo + hi)
-    scale = mean / math.gamma(1 + 1 / k)
-
-    def q(u: np.ndarray | float) -> np.ndarray:
-        return scale * (-np.log(1 - np.asarray(u, dtype=np.float64))) ** (1 / k)
-
-    std = scale * math.sqrt(math.gamma(1 + 2 / k) - math.gamma(1 + 1 / k) ** 2)
-    return Lengths(
-        mean=mean,
-        p50=float(q(0.5)),
-        p95=float(q(0.95)),
-        p99=float(q(0.99)),
-        std=std,
-        basis=f"given mean and {key}; others from weibull(shape {k:.3g}, scale {scale:.4g})",
-        grid=tuple(q(QUANTILE_LEVELS).tolist()),
-        sigma=math.sqrt(math.log(1 + (std / mean) ** 2)),
     )
 
 
@@ -251,8 +224,9 @@ class Traffic:
     growth_per_month: float = 0.0
 
     def at_days(self, days: float) -> Traffic:
-        """Traffic grown by `growth_per_month` compounded over `days` (30-day months)."""
-        f = (1 + self.growth_per_month) ** (days / 30.0)
+        """Traffic grown by `growth_per_month` compounded over `days` (months of 730 h, as
+        every $/month: 365 days are 12 months)."""
+        f = (1 + self.growth_per_month) ** (days * 24 / HOURS_PER_MONTH)
         return Traffic(
             self.avg_qps * f,
             self.peak_qps * f,

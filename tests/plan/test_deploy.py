@@ -58,7 +58,13 @@ def plan(cat):
     return make_plan(parse_scenario(SCENARIO), Path("."), cat)
 
 
+# the plan is fp8: engines that take FP8 weights only from a quantized checkpoint serve one
+EXPORTED = {"serve_model": "nvidia/Llama-3.1-8B-Instruct-FP8"}
+
+
 def _variant(plan, gpu: str = "h100-sxm", engine: str = "vllm", **scenario):
+    if engine in ("tensorrt-llm", "lmdeploy") and plan.recommended.precision == "fp8":
+        scenario = {**EXPORTED, **scenario}
     c = replace(plan.recommended, gpu=gpu, engine=engine)
     return replace(plan, recommended=c, scenario=plan.scenario.model_copy(update=scenario))
 

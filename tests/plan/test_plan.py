@@ -63,11 +63,31 @@ def test_recommended_is_cheapest_meeting_slos():
 
 def test_pareto_is_non_dominated():
     p = _plan()
-    pts = [(c.usd_per_month, c.tpot_p95_ms) for c in p.pareto]
-    for i, (ci, li) in enumerate(pts):
-        for j, (cj, lj) in enumerate(pts):
-            if i != j:
-                assert not (cj <= ci and lj <= li and (cj, lj) != (ci, li))
+    pts = [(c.usd_per_month, c.tpot_p95_ms, c.meets_slo) for c in p.pareto]
+    for i, (ci, li, oi) in enumerate(pts):
+        for j, (cj, lj, oj) in enumerate(pts):
+            if i != j and oj >= oi:  # a point missing an SLO beats none meeting them
+                assert not (cj <= ci and lj <= li and (cj, lj, oj) != (ci, li, oi))
+
+
+def test_pareto_holds_the_recommendation_when_a_cheaper_faster_setup_misses_ttft():
+    """A cheaper setup with a lower TPOT that misses the TTFT SLO dropped the recommendation
+    from the frontier, whose cheapest SLO-meeting point then cost more than the recommendation."""
+    p = make_plan(
+        parse_scenario(
+            {
+                "model": "llama-3.1-8b",
+                "traffic": {"avg_qps": 0.5},
+                "input_tokens": {"mean": 2000, "p95": 6000},
+                "output_tokens": {"mean": 300},
+                "slo": {"ttft_p95_ms": 300, "tpot_p95_ms": 100, "min_replicas": 3},
+            }
+        )
+    )
+    assert p.recommended is not None
+    assert p.recommended in p.pareto
+    cheaper = [c for c in p.pareto if c.usd_per_month < p.recommended.usd_per_month]
+    assert cheaper and not any(c.meets_slo for c in cheaper)  # shown, and said to miss
 
 
 def test_why_not_names_each_reason():

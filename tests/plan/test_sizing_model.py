@@ -116,7 +116,7 @@ def test_horizons_equal_a_full_search_at_the_grown_traffic():
     spec = parse_scenario(data)
     plan = make_plan(spec, catalog=CAT)
     for h in plan.horizons:
-        work = _workload(spec, Path("."), peak_scale=1.2 ** (h.days / 30))
+        work = _workload(spec, Path("."), peak_scale=1.2 ** (h.days * 24 / 730))
         cands, _, _, _ = search(spec, plan.model, CAT, work)
         best = _rank([x for x in cands if x.ok])[0]
         assert h.candidate is not None

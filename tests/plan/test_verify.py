@@ -41,8 +41,11 @@ def test_verify_grows_an_undersized_deployment_and_shrinks_an_oversized_one():
     cat = load_catalog()
     plan = make_plan(parse_scenario(SCENARIO), catalog=cat)
     planned = plan.recommended.replicas
-    small = replace(plan, recommended=replace(plan.recommended, replicas=1, gpus_total=1))
+    one = replace(plan.recommended, replicas=1, gpus_total=1)
+    small = replace(plan, recommended=one, pareto=[one], by_provider=[one])
     out = verify(small, cat, requests=4000)
+    # the resized recommendation is the one the Pareto table and by-provider rows show
+    assert out.pareto == [out.recommended] and out.by_provider == [out.recommended]
     v = out.verification
     assert v.replicas_planned == 1 and not v.met
     assert v.replicas_min is not None and v.replicas_min > 1

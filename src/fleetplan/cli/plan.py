@@ -141,7 +141,9 @@ def plan(
 
         p = run_verify(p, cat, max_requests=verify_max_requests)  # checked again: a no-op
     text = _render(p, fmt, to_file=output is not None)  # rendered before anything is written
-    if emit is not None:
+    if emit is not None and p.recommended is None:  # the report still comes, and exit 3
+        print(f"wrote nothing to {emit}: no deployment to emit files for", file=sys.stderr)
+    elif emit is not None:
         from fleetplan.render.deploy import write
 
         files = write(p, emit, cat)
@@ -206,7 +208,10 @@ def override(data: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     if flags.get("model"):
         out["model"] = flags["model"]
     if flags.get("qps") is not None:
-        traffic = {"avg_qps": flags["qps"]}
+        # a new average: the absolute rates set beside the old one go (the peak is --peak-qps,
+        # else the average); growth, arrivals and a forecast stay, as every field not named
+        traffic = {k: v for k, v in traffic.items() if k not in ("peak_qps", "hourly_qps")}
+        traffic["avg_qps"] = flags["qps"]
     if flags.get("peak_qps") is not None:
         traffic["peak_qps"] = flags["peak_qps"]
     for key in ("input_tokens", "output_tokens"):

@@ -76,6 +76,7 @@ def tco(
     PUE x $/kWh, ops) versus renting or a plan's cloud cost, with the payback month."""
     from fleetplan.economics.pricing import gpu_price
     from fleetplan.economics.tco import tco as solve
+    from fleetplan.plan.context import instance_kind
 
     exclusive({"--plan": plan, "--rent-usd-per-hour": rent_usd_per_hour})
     cat = catalog_from(catalog)
@@ -94,7 +95,7 @@ def tco(
         rate_basis = f"the plan's ${rent_month:,.0f}/month over the {rec.gpus_billed} GPUs it bills"
         o = rec.offer
         rent_basis = (
-            f"the plan's cloud cost: {rec.instances} x {o.instance_type or o.gpu} "
+            f"the plan's cloud cost: {rec.instances} x {instance_kind(rec)} "
             f"({o.provider} {o.pricing}) ${rec.usd_per_month:,.0f}/month for {rec.replicas} "
             f"replica(s) of {rec.tp} {rec.gpu}; {o.source}, as of {o.as_of}"
         )

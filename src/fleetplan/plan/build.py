@@ -17,7 +17,7 @@ from fleetplan.catalog import Catalog, load_catalog, resolve_model
 from fleetplan.catalog.error_bands import for_configuration
 from fleetplan.catalog.specs import ModelSpec
 from fleetplan.plan.context import api_comparisons, fleet_mix, hand_sizing_check, horizons
-from fleetplan.plan.search import Prepared, _rank, _workload, prepare, search
+from fleetplan.plan.search import Prepared, _rank, _workload, check_context, prepare, search
 from fleetplan.plan.types import Plan
 from fleetplan.scenario import ScenarioSpec
 from fleetplan.search.candidates import Candidate, Rejection, SetupEval, Workload
@@ -60,6 +60,7 @@ def make_plan(
         cat, spec.model if not spec.model.endswith(".json") else str(base / spec.model)
     )
     work = _workload(spec, base)
+    check_context(model, work)
     t0 = time.perf_counter()
     prep = prepare(spec, model, cat, work)
     cands, rejected, evals, n = search(spec, model, cat, work, prep)
@@ -81,7 +82,8 @@ def make_plan(
                 )
     recommended = ranked[0] if ranked else None
     alternatives = _distinct(ranked[1:], exclude=recommended)[:5]
-    # Pareto: cheapest offer per (setup, batch) that fits, cost vs TPOT
+    # Pareto: cheapest offer per setup within the budget, cost vs TPOT; a setup missing an SLO
+    # hides none that meets them
     best_by_setup: dict[tuple, Candidate] = {}
     for x in cands:
         if not x.within_budget:
@@ -89,15 +91,21 @@ def make_plan(
         key = (x.gpu, x.precision, x.tp, x.engine)
         if key not in best_by_setup or x.usd_per_month < best_by_setup[key].usd_per_month:
             best_by_setup[key] = x
+    if recommended is not None:  # its setup's point is the recommendation itself
+        rec_key = (recommended.gpu, recommended.precision, recommended.tp, recommended.engine)
+        best_by_setup[rec_key] = recommended
     pool = list(best_by_setup.values())
-    front = pareto_front([x.usd_per_month for x in pool], [x.tpot_p95_ms for x in pool])
+    front = pareto_front(
+        [x.usd_per_month for x in pool], [x.tpot_p95_ms for x in pool], [x.ok for x in pool]
+    )
     pareto = [pool[i] for i in front]
     notes = []
     if recommended is None:
         notes.append("no candidate meets every SLO and constraint; see 'rejected' for why")
-    for c in [recommended, *alternatives]:
-        if c is not None:
-            notes += [n for n in offer_caveats(c, cat) if n not in notes]
+    if recommended is not None:
+        notes += offer_caveats(recommended, cat)
+    for c in alternatives:  # said of an alternative, never as if of the recommendation
+        notes += [n for n in offer_caveats(c, cat, ALTERNATIVE_CAVEAT) if n not in notes]
     plan = Plan(
         scenario=spec,
         model=model,
@@ -142,7 +150,10 @@ CAVEATS = {
 }
 
 
-def offer_caveats(c: Candidate, cat: Catalog) -> list[str]:
+ALTERNATIVE_CAVEAT = "caveat for an alternative: "
+
+
+def offer_caveats(c: Candidate, cat: Catalog, prefix: str = "caveat: ") -> list[str]:
     """What a buyer must know about an offer production defaults would leave out."""
     o = c.offer
     fields = {
@@ -160,7 +171,7 @@ def offer_caveats(c: Candidate, cat: Catalog) -> list[str]:
         keys.append("multi-year")
     if o.pricing == "spot":
         keys.append("spot")
-    return ["caveat: " + CAVEATS[k].format(**fields) for k in keys]
+    return [prefix + CAVEATS[k].format(**fields) for k in keys]
 
 
 def _distinct(cands: list[Candidate], exclude: Candidate | None) -> list[Candidate]:

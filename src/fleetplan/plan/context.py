@@ -20,6 +20,7 @@ from fleetplan.search.candidates import Candidate, SetupEval, Workload
 from fleetplan.search.cost_bound import cheapest_candidates
 from fleetplan.sizing import hand_method_gpus
 from fleetplan.units import HOURS_PER_MONTH, SECONDS_PER_HOUR
+from fleetplan.validation import MAX_RATE_PER_S
 
 if TYPE_CHECKING:
     from fleetplan.plan.search import Prepared
@@ -83,12 +84,17 @@ def horizons(
         now = spec.traffic.resolve().peak_qps
         scales = [peaks[days] / now for days in HORIZON_DAYS]
     else:
-        scales = [(1 + g) ** (days / 30.0) for days in HORIZON_DAYS]
+        # months of 730 h, as every $/month (a year of 365 days is 12 of them)
+        scales = [(1 + g) ** (days * 24 / HOURS_PER_MONTH) for days in HORIZON_DAYS]
     works = [_workload(spec, base, peak_scale=scale) for scale in scales]
     best: list[list[Candidate]] = [[] for _ in works]
-    at = [0 for _ in works]
+    # a horizon past the request rate a plan takes is not searched (1000 %/month compounds to
+    # 10^12 x in a year: hundreds of billions of replicas)
+    beyond = [w.traffic.peak_qps > MAX_RATE_PER_S for w in works]
+    at = [len(pairs) if past else 0 for past in beyond]
     for h, (scale, w) in enumerate(zip(scales, works, strict=True)):
-        if scale < 1:  # less traffic than today: the bound and the filter do not hold
+        # less traffic than today: the bound and the filter do not hold
+        if scale < 1 and not beyond[h]:
             cands, _, _, _ = search(spec, model, cat, w, prep)
             best[h] = _rank([x for x in cands if x.ok])[:1]
             at[h] = len(pairs)
@@ -123,8 +129,13 @@ def horizons(
         ):
             best[h] = _rank(best[h] + cands)[:1]
     out = []
-    for days, w, b in zip(HORIZON_DAYS, works, best, strict=True):
+    for days, w, b, past in zip(HORIZON_DAYS, works, best, beyond, strict=True):
         reason = "" if b else "no candidate meets every SLO and constraint at this traffic"
+        if past:
+            reason = (
+                f"not planned: a peak of {w.traffic.peak_qps:,.0f} req/s is past the "
+                f"{MAX_RATE_PER_S:,.0f} req/s a plan takes"
+            )
         out.append(Horizon(days, w.traffic.peak_qps, b[0] if b else None, reason))
     return out
 
@@ -250,7 +261,7 @@ def fleet_mix(
     recommended: Candidate | None = None,
 ) -> object:
     """Cheapest mix of deployment types over the scenario's request classes (MILP)."""
-    from fleetplan.plan.search import search
+    from fleetplan.plan.search import check_context, search
     from fleetplan.search.mix import cheapest_mix
 
     total = spec.traffic.resolve()
@@ -270,6 +281,7 @@ def fleet_mix(
             headroom=spec.headroom,
             arrivals=spec.traffic.arrivals.resolve(base),
         )
+        check_context(model, work, f"classes.{cls.name}")
         cands, _, _, _ = search(spec, model, cat, work)
         best: dict[tuple, Candidate] = {}
         for x in cands:
@@ -318,16 +330,29 @@ def fleet_mix(
                 replicas={label: recommended.replicas},
                 instances={label: recommended.instances},
                 shares={c.name: {label: 1.0} for c in spec.classes},
+                class_replicas={},
                 usd_per_month=recommended.usd_per_month,
                 best_mix_usd_per_month=mix.usd_per_month,
             )
     return mix
 
 
+def instance_kind(c: Candidate) -> str:
+    """What one instance bought is: the offer's instance type, or the size of it bought where
+    the offer sells other sizes at its per-GPU price ('a2-highgpu-1g family's 4-GPU size': the
+    type's name states the size listed, not the one bought)."""
+    o = c.offer
+    if not o.instance_type:
+        return f"{c.instance_gpus}x {c.gpu}"
+    if c.instance_gpus != o.gpus_per_instance:
+        return f"{o.instance_type} family's {c.instance_gpus}-GPU size"
+    return o.instance_type
+
+
 def candidate_label(c: Candidate) -> str:
     """'3 x h100-sxm fp8 tp1 vllm on 1 x p5.48xlarge (aws on-demand)' for notes and mixes."""
     o = c.offer
-    inst = f"{c.instances} x {o.instance_type or o.gpu}"
+    inst = f"{c.instances} x {instance_kind(c)}"
     return (
         f"{c.replicas} x {c.gpu} {c.precision} tp{c.tp} {c.engine} on {inst} "
         f"({o.provider} {o.pricing})"

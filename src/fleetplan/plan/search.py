@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fleetplan.catalog import Catalog
 from fleetplan.catalog.specs import ModelSpec, Offer
+from fleetplan.errors import InputError
 from fleetplan.perf.memory import Fit
 from fleetplan.perf.roofline import Setup
 from fleetplan.scenario import ScenarioSpec
@@ -37,6 +38,18 @@ def _workload(spec: ScenarioSpec, base: Path, peak_scale: float = 1.0) -> Worklo
         headroom=spec.headroom,
         arrivals=spec.traffic.arrivals.resolve(base),
     )
+
+
+def check_context(model: ModelSpec, work: Workload, field: str = "") -> None:
+    """A mean request (input + output tokens) must fit the model's context: a tail past it is
+    sized at the context (`search.setups`), a mean past it has no request to plan for."""
+    need = work.input.mean + work.output.mean
+    if need > model.max_context:
+        where = f"{field}." if field else ""
+        raise InputError(
+            f"{where}input_tokens.mean + {where}output_tokens.mean = {need:,.0f} tokens exceeds "
+            f"{model.id}'s maximum context of {model.max_context:,} tokens"
+        )
 
 
 @dataclass
@@ -89,6 +102,7 @@ def prepare(spec: ScenarioSpec, model: ModelSpec, cat: Catalog, work: Workload) 
     pairs, rejected = enumerate_setups(
         model, cat, gpus, spec.precisions, spec.engines, list(c.tp), work, spec.kv_precision
     )
+    pairs = _runnable(pairs, rejected)
     if c.gpus:
         for g in sorted(set(cat.gpus) - set(gpus)):
             rejected.append(Rejection(g, "*", 0, "*", "not allowed: not in constraints.gpus"))
@@ -97,6 +111,21 @@ def prepare(spec: ScenarioSpec, model: ModelSpec, cat: Catalog, work: Workload) 
         if not offers[g]:
             rejected.append(Rejection(g, "*", 0, "*", no_offer_reason(cat, g, c.allow)))
     return Prepared(pairs, rejected, offers)
+
+
+def _runnable(pairs: list[tuple[Setup, Fit]], rejected: list[Rejection]) -> list[tuple[Setup, Fit]]:
+    """The setups whose engine runs on their GPU: a plan never recommends what cannot be
+    deployed (TensorRT-LLM on an MI300X). Each left-out (GPU, engine) joins `rejected` once."""
+    from fleetplan.render.deploy.engines import platform_gap
+
+    kept = []
+    for s, f in pairs:
+        gap = platform_gap(s.engine.engine or s.engine.id, s.gpu.vendor, s.gpu.architecture)
+        if not gap:
+            kept.append((s, f))
+        elif not any(r.gpu == s.gpu.id and r.engine == s.engine.id and r.tp == 0 for r in rejected):
+            rejected.append(Rejection(s.gpu.id, "*", 0, s.engine.id, f"unsupported: {gap}"))
+    return kept
 
 
 def no_offer_reason(cat: Catalog, gpu: str, allow: list[str]) -> str:

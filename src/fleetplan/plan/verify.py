@@ -294,8 +294,9 @@ def verify(
         recommended=new_rec,
         verification=v,
         # what the report says of the recommendation elsewhere follows it: its provider's
-        # entry and the API table's self-hosted cost
+        # entry, its point on the Pareto frontier and the API table's self-hosted cost
         by_provider=[new_rec if c is rec else c for c in plan.by_provider],
+        pareto=[new_rec if c is rec else c for c in plan.pareto],
         apis=_api_table(plan, new_rec),
     )
 

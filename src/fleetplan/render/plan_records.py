@@ -125,6 +125,7 @@ def plan_record(p: Plan) -> dict[str, Any]:
         out["mix"] = {
             "replicas": m.replicas,
             "shares": m.shares,
+            "class_replicas": m.class_replicas,
             "usd_per_month": _r(m.usd_per_month),
             "instances": m.instances,
             "best_single": {

@@ -4,43 +4,23 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
 from typing import Any
 
 from fleetplan.catalog.error_bands import unknown_line
 from fleetplan.plan import Plan
+from fleetplan.plan.build import ALTERNATIVE_CAVEAT
+from fleetplan.render.plan_rows import (
+    DEPLOY_COLS,
+    Section,
+    by_provider_section,
+    deploy_row,
+    instances_label,
+    money,
+    offer_label,
+    price_note,
+    sizes_note,
+)
 from fleetplan.search.candidates import Candidate
-
-
-@dataclass
-class Section:
-    title: str
-    columns: list[str] = field(default_factory=list)
-    rows: list[list[str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _money(x: float) -> str:
-    return f"${x:,.0f}"
-
-
-def offer_label(c: Candidate) -> str:
-    """'aws on-demand $55.04/h' — the price of one instance as sold (a range shows its span)."""
-    o = c.offer
-    price = f"${c.usd_per_instance_hour:,.2f}/h"
-    if o.is_range:
-        price += f" (${o.usd_per_gpu_hour_low:.2f}-{o.usd_per_gpu_hour_high:.2f}/GPU-h)"
-    return f"{o.provider} {o.pricing} {price}"
-
-
-def instances_label(c: Candidate) -> str:
-    """'1 x p5.48xlarge (8 GPUs, 8 replicas each)'."""
-    o = c.offer
-    kind = o.instance_type or f"{c.instance_gpus}x {c.gpu}"
-    inside = f"{c.instance_gpus} GPU" + ("s" if c.instance_gpus > 1 else "")
-    if c.replicas_per_instance > 1:
-        inside += f", {c.replicas_per_instance} replicas each"
-    return f"{c.instances} x {kind} ({inside})"
 
 
 def _na(value: float | None, spread: list[float] | None) -> str:
@@ -50,59 +30,6 @@ def _na(value: float | None, spread: list[float] | None) -> str:
     if spread is None or spread[0] == spread[1]:
         return f"{value:,.1f}"
     return f"{value:,.1f} ({spread[0]:,.1f}-{spread[1]:,.1f})"
-
-
-def _deploy(c: Candidate) -> list[str]:
-    return [
-        f"{c.gpu} x{c.tp}" if c.tp > 1 else c.gpu,
-        c.precision,
-        c.engine,
-        str(c.max_batch),
-        str(c.replicas),
-        instances_label(c),
-        offer_label(c),
-        _money(c.usd_per_month),
-        f"${c.usd_per_million_tokens:.3f}",
-        f"{c.ttft_p95_ms:,.0f}",
-        f"{c.tpot_p95_ms:.1f}",
-        f"{c.utilization_at_peak:.0%}",
-    ]
-
-
-DEPLOY_COLS = [
-    "gpu", "precision", "engine", "max batch", "replicas", "instances", "offer", "$/month",
-    "$/1M tok", "TTFT p95 ms", "TPOT p95 ms", "util @peak",
-]  # fmt: skip
-
-
-BY_PROVIDER_COLS = [
-    "provider", "pricing", "tier", "gpu", "precision", "replicas", "instances",
-    "$/instance-h", "$/month", "regions", "as of",
-]  # fmt: skip
-
-
-def _by_provider(p: Plan) -> Section:
-    return Section(
-        "Best per provider and pricing (SLOs met)",
-        BY_PROVIDER_COLS,
-        [
-            [
-                c.offer.provider,
-                c.offer.pricing,
-                c.offer.tier,
-                f"{c.gpu} x{c.tp}" if c.tp > 1 else c.gpu,
-                c.precision,
-                str(c.replicas),
-                instances_label(c),
-                f"${c.usd_per_instance_hour:,.2f}",
-                _money(c.usd_per_month),
-                c.offer.region or "not stated",
-                c.offer.as_of,
-            ]
-            for c in p.by_provider
-        ],
-        ["one row per (provider, pricing) with an offer the scenario allows"],
-    )
 
 
 def sections(p: Plan) -> list[Section]:
@@ -125,7 +52,7 @@ def sections(p: Plan) -> list[Section]:
         out.append(Section("No deployment meets every SLO and constraint", notes=p.notes))
     else:
         r = p.recommended
-        rec = Section("Recommended", DEPLOY_COLS, [_deploy(r)])
+        rec = Section("Recommended", DEPLOY_COLS, [deploy_row(r)])
         bursty = p.arrivals.sizing_cv2(t.peak_qps) > 1
         queued = "earlier bursts' and prompts' prefills" if bursty else "earlier prompts' prefills"
 
@@ -142,7 +69,7 @@ def sections(p: Plan) -> list[Section]:
             f"bought as {instances_label(r)} at {offer_label(r)}: $/month counts whole "
             f"instances ({r.gpus_billed} GPUs billed, {r.gpus_total} used)"
         )
-        rec.notes.append(f"price: {r.offer.source} (as of {r.offer.as_of})")
+        rec.notes += [sizes_note(r), price_note(r)]
         rec.notes += list(r.notes)
         rec.notes += [n for n in p.notes if n.startswith("caveat:")]
         out.append(rec)
@@ -178,15 +105,18 @@ def sections(p: Plan) -> list[Section]:
             )
         )
     if p.alternatives:
-        out.append(Section("Alternatives", DEPLOY_COLS, [_deploy(c) for c in p.alternatives]))
+        alt = Section("Alternatives", DEPLOY_COLS, [deploy_row(c) for c in p.alternatives])
+        alt.notes = [n for n in p.notes if n.startswith(ALTERNATIVE_CAVEAT)]
+        out.append(alt)
     if p.by_provider:
-        out.append(_by_provider(p))
+        out.append(by_provider_section(p))
     if p.pareto:
         out.append(
             Section(
-                "Pareto frontier (cost vs TPOT p95; cheapest offer per setup)",
+                "Pareto frontier (cost vs TPOT p95; cheapest offer per setup; one missing an SLO "
+                "hides none meeting them)",
                 [*DEPLOY_COLS, "meets SLO"],
-                [[*_deploy(c), "yes" if c.meets_slo else "no"] for c in p.pareto],
+                [[*deploy_row(c), "yes" if c.meets_slo else "no"] for c in p.pareto],
             )
         )
     if p.apis:
@@ -198,8 +128,8 @@ def sections(p: Plan) -> list[Section]:
                     [
                         a.api,
                         f"${a.api_usd_per_request:.6f}",
-                        _money(a.api_usd_per_month),
-                        _money(a.self_hosted_usd_per_month),
+                        money(a.api_usd_per_month),
+                        money(a.self_hosted_usd_per_month),
                         f"{a.breakeven_requests_per_month:,}"
                         if a.breakeven_requests_per_month is not None
                         else "none",
@@ -230,7 +160,7 @@ def sections(p: Plan) -> list[Section]:
                 [
                     [str(h.days), f"{h.peak_qps:,.1f}"]
                     + (
-                        _deploy(h.candidate)
+                        deploy_row(h.candidate)
                         if h.candidate
                         else [h.reason] + [""] * (len(DEPLOY_COLS) - 1)
                     )
@@ -239,7 +169,7 @@ def sections(p: Plan) -> list[Section]:
             )
         )
     if p.mix is not None:
-        out.append(_mix_section(p.mix))
+        out.append(_mix_section(p.mix, p.recommended))
     if p.hand_sizing_check is not None:
         sc = p.hand_sizing_check
         out.append(
@@ -267,7 +197,7 @@ def sections(p: Plan) -> list[Section]:
             Section(
                 "Why not (rejected setups)",
                 ["gpu", "precision", "tp", "reason"],
-                [[r.gpu, r.precision, str(r.tp), r.reason] for r in p.rejected],
+                [[r.gpu, r.precision, str(r.tp or "*"), r.reason] for r in p.rejected],
             )
         )
     out.append(
@@ -301,32 +231,47 @@ def _expected_error(p: Plan) -> list[str]:
     return [" ".join(line.split()) for line in p.expected_error.lines()]
 
 
-def _mix_section(m: Any) -> Section:
+def _mix_section(m: Any, rec: Candidate | None) -> Section:
+    routed = ""
+    if rec is not None and not m.recommendation_kept and rec.usd_per_month > m.baseline_usd:
+        routed = (
+            f"the recommendation above ({money(rec.usd_per_month)}/month) serves every class "
+            "from one pool, long prompts beside short ones; the mix and its single-type "
+            "baseline give each class replicas of its own, sized for that class alone: their "
+            "figures hold with a router that sends each class to its replicas"
+        )
     if m.recommendation_kept:
         verdict = (
             f"no mix of types beats the recommendation: the cheapest mix costs "
-            f"{_money(m.best_mix_usd_per_month)}/month against {_money(m.usd_per_month)} "
+            f"{money(m.best_mix_usd_per_month)}/month against {money(m.usd_per_month)} "
             f"for the {m.baseline_label}; keep it"
         )
     else:
         verdict = (
-            f"mix {_money(m.usd_per_month)}/month vs {m.baseline_label} "
-            f"{_money(m.baseline_usd)}: saves {_money(m.saving_usd_per_month)} "
+            f"mix {money(m.usd_per_month)}/month vs {m.baseline_label} "
+            f"{money(m.baseline_usd)}: saves {money(m.saving_usd_per_month)} "
             f"({m.saving_fraction:.1%})"
         )
     inst = m.instances or {}
     return Section(
-        "Heterogeneous fleet (MILP over request classes)",
+        "Heterogeneous fleet (MILP over request classes, each on replicas of its own)",
         ["deployment type", "replicas", "instances"],
         [[k, str(v), str(inst.get(k, ""))] for k, v in m.replicas.items()],
         [
             verdict,
+            routed,
             *[
-                f"class {c}: " + ", ".join(f"{k} {v:.0%}" for k, v in sh.items())
+                f"class {c}: " + ", ".join(f"{k} {v:.0%}{_own(m, c, k)}" for k, v in sh.items())
                 for c, sh in m.shares.items()
             ],
         ],
     )
+
+
+def _own(m: Any, cls: str, label: str) -> str:
+    """' on 3 replicas of its own' where the mix gives the class its own replicas of a type."""
+    n = m.class_replicas.get(cls, {}).get(label)
+    return f" on {n} replica{'s' if n > 1 else ''} of its own" if n else ""
 
 
 def print_terminal(p: Plan) -> None:

@@ -191,6 +191,12 @@ def _notes(t: Target, scaled: bool) -> list[str]:
         f"{monitoring.GPU_TEMP_ALERT_C.get(t.vendor, '?')} °C (starting points: compare with "
         "your GPU's throttling temperature)"
     )
+    if t.serve.kv_fp8 and not any(a.startswith("--kv-cache-dtype") for a in t.args):
+        out.append(
+            f"the plan sized an fp8 KV cache (kv_precision: fp8); {e.name}'s server command "
+            "here cannot set one: set it in the engine's own configuration, or each replica "
+            "holds about half the KV cache the plan counted on"
+        )
     out.extend(e.notes)
     return out
 

@@ -54,6 +54,9 @@ class EngineLaunch:
     health_path: str = "/health"
     args_source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # precisions the server makes from a 16-bit checkpoint while loading it; the others need a
+    # checkpoint exported in that format (the scenario's serve_model)
+    online_precisions: frozenset[str] = frozenset({"fp32", "bf16", "fp16", "fp8"})
 
 
 def _vllm(s: ServeSpec) -> list[str]:
@@ -111,6 +114,8 @@ def _tgi(s: ServeSpec) -> list[str]:
     ]  # fmt: skip
     if s.precision in _TGI_QUANT:
         args += ["--quantize", _TGI_QUANT[s.precision]]
+    if s.kv_fp8:  # launcher --kv-cache-dtype: fp8_e4m3fn or fp8_e5m2 (TGI 2.3+)
+        args += ["--kv-cache-dtype", "fp8_e4m3fn"]
     return args
 
 
@@ -232,6 +237,10 @@ ENGINES: dict[str, EngineLaunch] = {
             "trtllm-serve publishes iteration statistics as JSON, not Prometheus series: no "
             "queue-depth autoscaling or engine alerts are emitted, only GPU alerts",
         ),
+        # its PyTorch backend loads FP8 weights from a quantized checkpoint (ModelOpt's, e.g.
+        # nvidia/Llama-3.1-8B-Instruct-FP8) and has no server argument that quantizes a 16-bit
+        # one: https://nvidia.github.io/TensorRT-LLM/features/quantization.html
+        online_precisions=frozenset({"fp32", "bf16", "fp16"}),
     ),
     "lmdeploy": EngineLaunch(
         name="LMDeploy",
@@ -243,6 +252,9 @@ ENGINES: dict[str, EngineLaunch] = {
         args_source="https://lmdeploy.readthedocs.io/en/latest/llm/api_server.html",
         metrics=Metrics(),
         notes=("no LMDeploy Prometheus series are cited here: only GPU alerts are emitted",),
+        # quantized weights come from `lmdeploy lite` exports (--model-format awq/gptq); the
+        # server takes no argument that quantizes a 16-bit checkpoint
+        online_precisions=frozenset({"fp32", "bf16", "fp16"}),
     ),
     "llama.cpp": EngineLaunch(
         name="llama.cpp server",
@@ -262,9 +274,23 @@ ENGINES: dict[str, EngineLaunch] = {
     ),
 }
 
-# Precisions an engine can apply to a 16-bit checkpoint when it loads it; the others (AWQ,
-# GPTQ, GGUF, ...) need a checkpoint exported in that format, named by the scenario.
-ONLINE_PRECISIONS = frozenset({"fp32", "bf16", "fp16", "fp8"})
+# Precisions vLLM, SGLang and TGI apply to a 16-bit checkpoint when they load it; the others
+# (AWQ, GPTQ, GGUF, ...) need a checkpoint exported in that format, named by the scenario.
+# Each engine's own set: `EngineLaunch.online_precisions`.
+ONLINE_PRECISIONS = ENGINES["vllm"].online_precisions
+
+
+def platform_gap(engine: str, vendor: str, architecture: str) -> str:
+    """Why `engine` does not run on GPUs of this vendor and architecture: its project publishes
+    no build for them (TensorRT-LLM and LMDeploy's TurboMind are CUDA-only; SGLang's ROCm images
+    are per Instinct generation). "" where it does, or where no template says."""
+    recipe = ENGINES.get(engine)
+    if recipe is None or recipe.images.get(architecture) or recipe.images.get(vendor):
+        return ""
+    return (
+        f"engine {engine!r} publishes no image for {vendor} {architecture} GPUs; it has "
+        f"images for {', '.join(sorted(recipe.images))}"
+    )
 
 
 def launch_for(engine: str, vendor: str, architecture: str) -> tuple[EngineLaunch, str]:
@@ -275,10 +301,7 @@ def launch_for(engine: str, vendor: str, architecture: str) -> tuple[EngineLaunc
             f"engine {engine!r} has no deployment template; templates exist for "
             f"{', '.join(sorted(ENGINES))}"
         )
-    image = recipe.images.get(architecture) or recipe.images.get(vendor)
-    if image is None:
-        raise UnsupportedError(
-            f"engine {engine!r} publishes no image for {vendor} {architecture} GPUs; it has "
-            f"images for {', '.join(sorted(recipe.images))}"
-        )
-    return recipe, image
+    gap = platform_gap(engine, vendor, architecture)
+    if gap:
+        raise UnsupportedError(gap)
+    return recipe, recipe.images.get(architecture) or recipe.images[vendor]

@@ -50,19 +50,21 @@ class Target:
         return "amd.com/gpu" if self.vendor == "amd" else "nvidia.com/gpu"
 
 
-def serve_model(p: Plan, precision: str) -> tuple[str, str]:
-    """The Hugging Face id the deployment serves, and where it came from."""
+def serve_model(
+    p: Plan, precision: str, online: frozenset[str] = ONLINE_PRECISIONS, engine: str = "vllm"
+) -> tuple[str, str]:
+    """The Hugging Face id the deployment serves, and where it came from. `online`: the
+    precisions `engine` makes from a 16-bit checkpoint while loading it."""
     if p.scenario.serve_model:
         return p.scenario.serve_model, "the scenario's serve_model"
     # a 16-bit checkpoint the engine quantizes while loading, or the checkpoint as published
-    if precision not in ONLINE_PRECISIONS and precision != p.model.checkpoint_precision:
-        online = ", ".join(sorted(ONLINE_PRECISIONS))
+    if precision not in online and precision != p.model.checkpoint_precision:
         raise InputError(
             f"serve_model: the recommendation runs {p.model.id} at precision {precision!r}, "
-            "which needs a checkpoint exported in that format; give its Hugging Face id "
-            "(owner/name) as serve_model in the scenario or `plan --serve-model`, or limit the "
-            f"plan's precisions (`--precision`) to formats the server makes from the published "
-            f"checkpoint ({online})"
+            f"which needs a checkpoint exported in that format to serve on {engine}; give its "
+            "Hugging Face id (owner/name) as serve_model in the scenario or `plan "
+            "--serve-model`, or limit the plan's precisions (`--precision`) to formats the "
+            f"server makes from the published checkpoint ({', '.join(sorted(online))})"
         )
     if p.model.serve_model:
         return p.model.serve_model, f"the catalog's serve_model of {p.model.id}"
@@ -86,7 +88,7 @@ def make_target(p: Plan, cat: Catalog) -> Target:
         raise UnsupportedError("no recommended deployment to emit files for")
     gpu = cat.gpu(c.gpu)
     recipe, image = launch_for(c.engine, gpu.vendor, gpu.architecture)
-    model_id, basis = serve_model(p, c.precision)
+    model_id, basis = serve_model(p, c.precision, recipe.online_precisions, c.engine)
     if c.engine == "llama.cpp" and not p.scenario.serve_model:
         raise InputError(
             "serve_model: llama.cpp loads GGUF files; set serve_model in the scenario (or "
@@ -109,7 +111,7 @@ def make_target(p: Plan, cat: Catalog) -> Target:
     # the server reads the checkpoint as published (16-bit, or the format it ships in: DeepSeek's
     # FP8, gpt-oss's MXFP4) and quantizes it while loading, or the export the scenario names,
     # stored at the plan's precision
-    exported = p.scenario.serve_model or c.precision not in ONLINE_PRECISIONS
+    exported = p.scenario.serve_model or c.precision not in recipe.online_precisions
     stored = prec if exported else cat.precision(p.model.native_precision)
     w_gb = weights(p.model, stored).total_bytes / 1e9
     load_s = math.ceil(CONTAINER_START_S + w_gb / STORAGE_GB_S + WARMUP_S)

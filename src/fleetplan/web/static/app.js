@@ -184,7 +184,7 @@ function render(p, ms) {
   $("#by-provider").innerHTML = prov.length ? `<table><thead><tr><th class="l">provider</th><th class="l">pricing</th><th class="l">tier</th><th class="l">setup</th><th>replicas</th><th>instances</th><th>$/month</th><th class="l">regions</th><th class="l">as of</th></tr></thead><tbody>${prov.join("")}</tbody></table>` : "<p>None.</p>";
   const rej = p.rejected || [];
   $("#n-rejected").textContent = String(rej.length);
-  $("#whynot").innerHTML = `<table><thead><tr><th class="l">GPU</th><th class="l">precision</th><th>tp</th><th class="l">engine</th><th class="l">why not</th></tr></thead><tbody>${rej.map((x) => `<tr><td class="l">${esc(x.gpu)}</td><td class="l">${esc(x.precision)}</td><td>${esc(x.tp)}</td><td class="l">${esc(x.engine)}</td><td class="reason">${esc(x.reason)}</td></tr>`).join("")}</tbody></table>`;
+  $("#whynot").innerHTML = `<table><thead><tr><th class="l">GPU</th><th class="l">precision</th><th>tp</th><th class="l">engine</th><th class="l">why not</th></tr></thead><tbody>${rej.map((x) => `<tr><td class="l">${esc(x.gpu)}</td><td class="l">${esc(x.precision)}</td><td>${esc(x.tp || "*")}</td><td class="l">${esc(x.engine)}</td><td class="reason">${esc(x.reason)}</td></tr>`).join("")}</tbody></table>`;
   $("#notes").innerHTML = [...(p.notes || []), ...(p.basis ? [typeof p.basis === "string" ? p.basis : JSON.stringify(p.basis)] : [])].map((n) => `<li>${esc(n)}</li>`).join("");
   C.pareto($("#chart-pareto"), p);
   C.volume($("#chart-volume"), p);
