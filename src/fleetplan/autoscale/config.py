@@ -48,7 +48,7 @@ class Spike(_M):
 
 
 class SyntheticTraffic(_M):
-    """A daily cycle between `night_qps` (at 04:00) and `day_qps` (at 14:00), weekends scaled
+    """A daily cycle between `night_qps` (at 03:00) and `day_qps` (at 15:00), weekends scaled
     by `weekend_factor`, recurring spikes, Poisson arrivals (plus gamma noise of `noise_cv` on
     the rate, drawn per hour)."""
 
@@ -61,6 +61,15 @@ class SyntheticTraffic(_M):
     spikes: list[Spike] = Field(default_factory=list, max_length=100)
     noise_cv: Annotated[NonNegative, Field(le=2)] = 0.0
     scale: Annotated[Positive, Field(le=1000, description="Multiplies every rate.")] = 1.0
+
+    @model_validator(mode="after")
+    def _low_high(self) -> SyntheticTraffic:
+        if self.night_qps > self.day_qps:  # the cycle would peak at night, not as named
+            raise ValueError(
+                f"night_qps {self.night_qps:g} is above day_qps {self.day_qps:g}; accepted: "
+                "night_qps (the daily low) <= day_qps (the daily high)"
+            )
+        return self
 
 
 class HistoryTraffic(_M):
@@ -126,6 +135,18 @@ class Policy(_M):
             raise ValueError(
                 f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}"
             )
+        if self.replicas is not None:  # the controller would clamp or ignore it silently
+            if self.kind != "static":
+                raise ValueError(
+                    f"replicas {self.replicas} on kind {self.kind!r}; accepted: replicas only on "
+                    "kind 'static' (the others scale between min_replicas and max_replicas)"
+                )
+            if not self.min_replicas <= self.replicas <= self.max_replicas:
+                raise ValueError(
+                    f"replicas {self.replicas} is outside min_replicas {self.min_replicas} to "
+                    f"max_replicas {self.max_replicas}; accepted: a count within them "
+                    "(min_replicas: 0 allows replicas: 0)"
+                )
         return self
 
 
