@@ -99,6 +99,8 @@ def emit_policy(
     spec["maxReplicaCount"] = policy.max_replicas
     spec["pollingInterval"] = int(policy.polling_s)
     spec["cooldownPeriod"] = int(policy.cooldown_s)
+    if policy.kind == "queue":
+        _queue_trigger(spec["triggers"], target, policy, dep)
     if policy.kind == "predictive":
         spec["triggers"] = spec["triggers"] + cron_triggers(weekly_schedule(policy, dep, traffic))
     if policy.kind == "warm_standby":
@@ -131,6 +133,24 @@ def emit_policy(
         tmp.replace(path)
         written.append(path)
     return written
+
+
+def _queue_trigger(
+    triggers: list[dict[str, Any]], target: Any, policy: Policy, dep: Deployment
+) -> None:
+    """The simulated queue scaler in the emitted trigger: its metric is the requests running
+    and waiting, its threshold the policy's (not `plan --emit`'s share of the batch on the
+    waiting ones alone)."""
+    from fleetplan.autoscale.policies import queue_threshold
+
+    m = target.engine.metrics
+    prom = [t for t in triggers if t["type"] == "prometheus"]
+    if not (prom and m.queue and m.running):
+        return
+    sel = f'{{service="{target.name}"}}'
+    meta = prom[0]["metadata"]
+    meta["query"] = f"sum({m.running}{sel}) + sum({m.queue}{sel})"
+    meta["threshold"] = str(max(1, round(queue_threshold(policy, dep))))
 
 
 def sc_slo_ttft(plan: Any) -> float:

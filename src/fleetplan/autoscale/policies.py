@@ -91,6 +91,12 @@ class Controller:
         return math.ceil(qps / (self.dep.replica_req_per_s * self.p.target_utilization) - 1e-9)
 
 
+def queue_threshold(policy: Policy, dep: Deployment) -> float:
+    """A queue policy's requests running and waiting per replica: the scaler's threshold."""
+    t = policy.target_queue_per_replica
+    return t if t is not None else dep.max_batch * policy.target_utilization
+
+
 class Static(Controller):
     def recommend(self, t_s: float, alive: int, ready: int) -> int:
         return self.p.replicas if self.p.replicas is not None else self.dep.planned_replicas
@@ -120,8 +126,7 @@ class Queue(Controller):
         self.last_active_s = 0.0
 
     def threshold(self) -> float:
-        t = self.p.target_queue_per_replica
-        return t if t is not None else self.dep.max_batch * self.p.target_utilization
+        return queue_threshold(self.p, self.dep)
 
     def recommend(self, t_s: float, alive: int, ready: int) -> int:
         if not self.recent:

@@ -36,6 +36,7 @@ class Metrics:
     """Prometheus series an engine exports (empty string: none we can cite)."""
 
     queue: str = ""  # gauge: requests waiting for a batch slot
+    running: str = ""  # gauge: requests in the running batch
     ttft: str = ""  # histogram, seconds
     tpot: str = ""  # histogram, seconds between output tokens
     kv_usage: str = ""  # gauge, fraction of the KV cache in use (0-1)
@@ -170,6 +171,7 @@ ENGINES: dict[str, EngineLaunch] = {
         args_source="https://docs.vllm.ai/en/stable/cli/serve.html",
         metrics=Metrics(
             queue="vllm:num_requests_waiting",
+            running="vllm:num_requests_running",
             ttft="vllm:time_to_first_token_seconds",
             # vLLM 0.11 renamed time_per_output_token to inter_token_latency (PR 24110)
             tpot="vllm:inter_token_latency_seconds",
@@ -193,6 +195,7 @@ ENGINES: dict[str, EngineLaunch] = {
         args_source="https://docs.sglang.ai/advanced_features/server_arguments.html",
         metrics=Metrics(
             queue="sglang:num_queue_reqs",
+            running="sglang:num_running_reqs",
             ttft="sglang:time_to_first_token_seconds",
             tpot="sglang:inter_token_latency_seconds",
             kv_usage="sglang:token_usage",
@@ -216,6 +219,7 @@ ENGINES: dict[str, EngineLaunch] = {
         args_source="https://huggingface.co/docs/text-generation-inference/reference/launcher",
         metrics=Metrics(
             queue="tgi_queue_size",
+            running="tgi_batch_current_size",
             tpot="tgi_request_mean_time_per_token_duration",
             source="https://huggingface.co/docs/text-generation-inference/reference/metrics",
         ),
@@ -269,6 +273,7 @@ ENGINES: dict[str, EngineLaunch] = {
         args_source="https://github.com/ggml-org/llama.cpp/tree/master/tools/server",
         metrics=Metrics(
             queue="llamacpp:requests_deferred",
+            running="llamacpp:requests_processing",
             source="https://github.com/ggml-org/llama.cpp/tree/master/tools/server",
         ),
     ),
