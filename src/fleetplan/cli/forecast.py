@@ -100,6 +100,10 @@ def forecast(
         },
         "quantile": quantile,
         "interval_level": level,
+        "interval_basis": (
+            f"each hour's {level:.0%} prediction interval, averaged over the horizon's last "
+            f"week; peak_qps is the busiest hour at quantile {quantile:g}"
+        ),
         "horizons": rows,
         "basis": fc.basis,
     }
@@ -114,11 +118,13 @@ def forecast(
     if as_json:
         print_json(out)
         return
+    from fleetplan.forecast.chart import interval_header
+
     cols = [
         ("days ahead", "right"),
         ("mean req/s (last week)", "right"),
         (f"peak req/s at q{quantile:g}", "right"),
-        (f"{level:.0%} interval req/s", "right"),
+        (interval_header(level), "right"),
     ]
     trs = [
         [
