@@ -330,6 +330,8 @@ def describe_error(err: Any, model: type[BaseModel] | None = None) -> str:
         return f"unknown field {loc!r}"
     if err["type"] == "missing":
         return f"missing field {loc!r}"
+    if not path and err["type"] == "value_error":  # a check across fields names its own
+        return str(err["msg"]).removeprefix("Value error, ")
     value = err.get("input")
     shown = f" = {_short(value)}" if not isinstance(value, dict | list) else ""
     msg = err["msg"]

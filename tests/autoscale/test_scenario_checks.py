@@ -47,3 +47,20 @@ def test_night_above_day_is_refused(cli, tmp_path: Path) -> None:
     r = cli("autoscale", "simulate", str(f))
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
     assert "night_qps 50 is above day_qps 40" in r.err
+
+
+def test_traffic_shorter_than_a_window_is_refused(cli, tmp_path: Path) -> None:
+    """86 s of traffic against 300 s windows printed "100.0%" of windows meeting the SLO (of
+    none); a sweep's `days: 0.0001` made such a run the best at $0."""
+    data = _week()
+    data["traffic"]["days"] = 0.001
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(data))
+    r = cli("autoscale", "simulate", str(f))
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "traffic.days: 86 s of traffic is shorter than window_s 300" in r.err
+    assert "(entry)" not in r.err and "Value error" not in r.err
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"scenarios": [str(WEEK)], "days": 0.0001}))
+    r = cli("sweep", str(sweep), "--workers", "1")
+    assert r.code == 2 and "sweep: days = 0.0001" in r.err and "window_s 300" in r.err

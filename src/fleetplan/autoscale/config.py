@@ -173,7 +173,18 @@ class AutoscaleScenario(_M):
             raise ValueError(f"policy names must be unique; repeated: {', '.join(sorted(dup))}")
         if self.window_s < self.tick_s:
             raise ValueError(f"window_s {self.window_s} is shorter than tick_s {self.tick_s}")
+        if isinstance(self.traffic, SyntheticTraffic):  # no window: "100 %" of none met
+            check_span(self.traffic.days * 86400.0, self.window_s, "traffic.days")
         return self
+
+
+def check_span(duration_s: float, window_s: float, field: str) -> None:
+    """Traffic shorter than one SLO window would report attainment over no window at all."""
+    if duration_s < window_s:
+        raise ValueError(
+            f"{field}: {duration_s:,.0f} s of traffic is shorter than window_s {window_s:g}; "
+            "accepted: at least one window of traffic"
+        )
 
 
 def parse_autoscale(data: Any, where: str = "autoscale scenario") -> AutoscaleScenario:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleetplan.autoscale.config import AutoscaleScenario
+from fleetplan.autoscale.config import AutoscaleScenario, check_span
 from fleetplan.autoscale.fleet import Deployment, PolicyResult, Slo, simulate_policy
 from fleetplan.autoscale.traffic import TickTraffic, tick_traffic
 from fleetplan.catalog import Catalog, load_catalog
@@ -236,6 +236,10 @@ def run_autoscale(
     traffic: TickTraffic = tick_traffic(
         sc.traffic, sc.tick_s, sc.seed if seed is None else seed, base
     )
+    try:  # a history's span is known once read
+        check_span(traffic.duration_s, sc.window_s, "traffic.path")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     api, per_request = _overflow_price(chosen, p)
     res = AutoscaleResult(
         name=sc.name,

@@ -72,6 +72,8 @@ def jobs_for(spec: SweepSpec, base: Path) -> list[Job]:
     pol = tuple(spec.policies) if spec.policies else None
     if pol is not None:
         _check_policies(pol, paths)
+    if spec.days is not None:
+        _check_days(spec.days, paths)
     jobs = [
         Job(sc, seed, scale, spec.days, pol)
         for sc, seed, scale in itertools.product(paths, spec.seeds, spec.traffic_scale)
@@ -99,6 +101,20 @@ def _check_policies(chosen: tuple[str, ...], paths: list[str]) -> None:
     if unknown:
         names = ", ".join(sorted(found))
         raise InputError(f"sweep: policies: {unknown[0]!r} is in no scenario; accepted: {names}")
+
+
+def _check_days(days: float, paths: list[str]) -> None:
+    """`days` shortens each synthetic scenario; under one SLO window it would have none."""
+    from fleetplan.autoscale.config import SyntheticTraffic, check_span, load_autoscale
+
+    for p in paths:
+        sc = load_autoscale(p)[0]
+        if not isinstance(sc.traffic, SyntheticTraffic):
+            continue
+        try:
+            check_span(days * 86400.0, sc.window_s, f"sweep: days = {days:g} in {Path(p).name!r}")
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
 
 
 @cache
