@@ -105,6 +105,13 @@ def simulate(cfg: RouterConfig, prof: ProfileIn, strategy: str | None = None) ->
     served_by = cfg.providers_for(tr.model)
     if not served_by:
         raise InputError(f"traffic.model {tr.model!r} is served by no provider in the config")
+    known = [p.name for p in cfg.providers]
+    unknown = [n for n in prof.providers if n not in known]
+    if unknown:  # a typo'd name would leave its behaviour unused, silently
+        raise InputError(
+            f"traffic profile: providers.{unknown[0]} is not in the router config; accepted: "
+            f"{', '.join(known)}"
+        )
     missing = [p.name for p in served_by if p.name not in prof.providers]
     if missing:
         raise InputError(f"traffic profile: give a behaviour for provider(s) {', '.join(missing)}")
