@@ -142,7 +142,12 @@ def simulate_policy(
             ready = bisect_right(ready_times, t)
         arrived = a = float(traffic.arrivals[i])
         if overflow_wait is not None and a > 0:
-            room = overflow_wait * ready * mu - queued if ready else 0.0
+            # what the fleet starts within `max_wait_s`: this tick's service plus the whole ticks
+            # of queue the wait covers (a request carried over is charged a tick's wait). Only
+            # `wait x capacity`, less than a tick's service, sent most of every busy tick away
+            # and held utilization far below any scaler's target: the fleet never grew.
+            ticks = 1 + math.floor(overflow_wait / dt + 1e-9)
+            room = ticks * dt * ready * mu - queued if ready else 0.0
             sent = min(a, max(a - max(room, 0.0), 0.0))
             overflowed += sent
             a -= sent
