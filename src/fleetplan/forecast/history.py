@@ -37,6 +37,7 @@ ALIASES = {
     "requests": ("requests", "count", "request_count"),
 }
 MAX_ROWS = 20_000_000
+MAX_COUNT = 1e12  # per row: requests in an hour or tokens in a request; past it, a typo
 MAX_HOURS = 24 * 366 * 5
 
 
@@ -166,8 +167,11 @@ def _count(value: Any, where: str, name: str) -> float:
         x = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{where}: {name} = {value!r} is not a number") from None
-    if not math.isfinite(x) or x < 0 or x != int(x):
-        raise InputError(f"{where}: {name} = {value!r}; expected a whole number >= 0")
+    if not math.isfinite(x) or x < 0 or x > MAX_COUNT or x != int(x):
+        # 1e300 passed and the model failed later with "did not converge", naming no row
+        raise InputError(
+            f"{where}: {name} = {value!r}; expected a whole number from 0 to {MAX_COUNT:.0e}"
+        )
     return x
 
 
