@@ -1,7 +1,7 @@
-"""`--emit` for a queue policy writes the scaler that was simulated: requests running and
+"""`--emit` writes the scaler that was simulated. For a queue policy: requests running and
 waiting over the policy's threshold. It wrote `plan --emit`'s trigger instead (the waiting ones
 alone over a quarter of the batch: 64 where the simulated policy scaled at 179), whatever the
-policy's `target_queue_per_replica`."""
+policy's `target_queue_per_replica`. For a static one: its fixed count."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ def test_emitted_queue_trigger_is_the_simulated_one(cli, tmp_path: Path) -> None
     r = cli("autoscale", "simulate", str(f), "--emit", str(tmp_path / "b"), "--emit-policy", "q50")
     assert r.code == 0, r.err
     assert _trigger(tmp_path / "b")["threshold"] == "50"
+
+
+def test_emitted_static_policy_holds_its_count(cli, tmp_path: Path) -> None:
+    """static-peak ran 7 replicas all week; its ScaledObject scaled on the queue from 1 to
+    1000."""
+    out = tmp_path / "s"
+    r = cli("autoscale", "simulate", str(WEEK), "--emit", str(out), "--emit-policy", "static-peak")
+    assert r.code == 0, r.err
+    spec = yaml.safe_load((out / "keda-scaledobject.yaml").read_text())["spec"]
+    assert spec["minReplicaCount"] == spec["maxReplicaCount"] == 7  # the plan's count

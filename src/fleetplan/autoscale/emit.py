@@ -105,6 +105,10 @@ def emit_policy(
         spec["triggers"] = spec["triggers"] + cron_triggers(weekly_schedule(policy, dep, traffic))
     if policy.kind == "warm_standby":
         spec["minReplicaCount"] = max(policy.min_replicas, policy.standby)
+    if policy.kind == "static":  # the fixed count it simulated, not a queue scaler from 1
+        n = policy.replicas if policy.replicas is not None else dep.planned_replicas
+        n = max(policy.min_replicas, min(policy.max_replicas, n))
+        spec["minReplicaCount"] = spec["maxReplicaCount"] = n
     if not spec["triggers"]:
         raise ValueError("the engine exports no queue metric and the policy has no schedule")
     files = {"keda-scaledobject.yaml": to_yaml(so)}
