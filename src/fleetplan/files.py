@@ -110,6 +110,21 @@ def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> None:
             stack.extend((c, depth + 1) for c in children)
 
 
+def deep_path(data: Any, limit: int = MAX_DEPTH) -> tuple[str, ...] | None:
+    """The keys and indices down to the first mapping or list, in the document's order, that
+    nests deeper than `limit` (`data` itself is level 1); None where none does."""
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(data, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if depth > limit:
+            return path
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend(reversed([(v, depth + 1, (*path, str(k))) for k, v in items]))
+    return None
+
+
 def _no_duplicates(where: str) -> Any:
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}

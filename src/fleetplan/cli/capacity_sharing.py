@@ -11,11 +11,15 @@ from typing import Any
 import click
 
 from fleetplan.cli import app
-from fleetplan.cli.common import catalog_from, exclusive, print_json
+from fleetplan.cli.common import catalog_from, exclusive, only_with, print_json
 from fleetplan.cli.figure_tables import count, num, pct, show_figures, usd
 from fleetplan.cli.options import catalog_opt, gpu_opt, json_opt
 from fleetplan.errors import InputError
 from fleetplan.render.terminal import price_text, small_usd_text
+
+
+def _g(value: float) -> str:
+    return f"{value:g}"
 
 
 def _floats(text: str, field: str) -> list[float]:
@@ -65,18 +69,15 @@ def cache_roi(
     from fleetplan.economics.caching import prefix_caching, semantic_caching
     from fleetplan.units import HOURS_PER_MONTH
 
-    semantic_only = {
-        "--output-tokens": output_tokens,
-        "--embedding-usd-per-mtok": embedding_usd_per_mtok,
-        "--vector-store-usd-per-month": vector_store_usd_per_month,
-    }
-    if semantic_hit_rate is None:  # each prices the semantic cache only: never silently unused
-        for flag, value in semantic_only.items():
-            if value is not None:
-                raise InputError(f"{flag} = {value:g} applies with --semantic-hit-rate only")
-    elif api is None:
+    # each prices the semantic cache only: never silently unused
+    only_with("--semantic-hit-rate", semantic_hit_rate is not None, {
+        "--output-tokens": (output_tokens, None),
+        "--embedding-usd-per-mtok": (embedding_usd_per_mtok, None),
+        "--vector-store-usd-per-month": (vector_store_usd_per_month, None),
+    }, show=_g)  # fmt: skip
+    if semantic_hit_rate is not None and api is None:
         raise InputError("--semantic-hit-rate needs --api for the price of a request")
-    elif output_tokens is None:  # 0 would price a hit as a prompt with no answer
+    if semantic_hit_rate is not None and output_tokens is None:  # 0: a hit with no answer
         raise InputError(
             "--semantic-hit-rate needs --output-tokens: a hit saves the whole request, its "
             "answer included"
@@ -227,14 +228,11 @@ def fleet_mix(
         ("--spot-interruption", spot_interruption),
     ):
         exclusive({"--burst-api": burst_api, spot_flag: value})
-    if not burst_api:
-        for flag, value in (
-            ("--req-per-gpu-hour", req_per_gpu_hour),
-            ("--input-tokens", input_tokens or None),
-            ("--output-tokens", output_tokens or None),
-        ):
-            if value is not None:
-                raise InputError(f"{flag} = {value:g} applies with --burst-api only")
+    only_with("--burst-api", bool(burst_api), {
+        "--req-per-gpu-hour": (req_per_gpu_hour, None),
+        "--input-tokens": (input_tokens, 0),
+        "--output-tokens": (output_tokens, 0),
+    }, show=_g)  # fmt: skip
     cat = catalog_from(catalog)
     demand = _floats(demand_gpus, "--demand-gpus")
     fleet = max(1, int(max(demand, default=1)))  # instances are bought for the whole fleet

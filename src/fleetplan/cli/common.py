@@ -31,15 +31,17 @@ def exclusive(given: dict[str, Any]) -> None:
         raise InputError(f"{' and '.join(named)} cannot be used together; give one")
 
 
-def only_with(needed: str, present: bool, given: dict[str, tuple[Any, Any]]) -> None:
+def only_with(
+    needed: str, present: bool, given: dict[str, tuple[Any, Any]], show: Any = str
+) -> None:
     """Refuse options that only apply with `needed` when it is absent: {flag: (value, default)};
     a value other than its default would change nothing, silently (the default itself is
-    harmless, and is what a caller passing every field sends)."""
+    harmless, and is what a caller passing every field sends). `show` writes the value."""
     if present:
         return
     for flag, (value, default) in given.items():
         if value != default:
-            raise InputError(f"{flag} = {value} applies with {needed} only")
+            raise InputError(f"{flag} = {show(value)} applies with {needed} only")
 
 
 def json_only(flag: str, given: bool, as_json: bool, instead: str = "") -> None:

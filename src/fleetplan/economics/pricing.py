@@ -86,12 +86,11 @@ def gpu_price(
     pool = [o for o in pool if o.instance_for(tp) is not None] or pool
 
     def per_gpu_used(o: Offer) -> float:
-        instances, size = instances_bought(o, gpus, tp)
-        return instances * size * o.usd_per_gpu_hour / gpus
+        return billed_gpus(o, gpus, tp) * o.usd_per_gpu_hour / gpus
 
     o = min(pool, key=lambda o: (per_gpu_used(o), o.provider))
-    rate = per_gpu_used(o)
     instances, size = instances_bought(o, gpus, tp)
+    rate = instances * size * o.usd_per_gpu_hour / gpus
     rng = (
         f" (midpoint of {o.usd_per_gpu_hour_low:g}-{o.usd_per_gpu_hour_high:g})"
         if o.is_range

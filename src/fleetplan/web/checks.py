@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetplan.catalog.hf_config import looks_like_path
 from fleetplan.errors import InputError
-from fleetplan.files import MAX_DEPTH
+from fleetplan.files import MAX_DEPTH, deep_path
 from fleetplan.validation import describe_error, finite, is_json_type
 
 # fields that name a file on the machine that reads the body: the web API reads no server files
@@ -129,21 +129,16 @@ def check_depth(data: Any, where: tuple[str, ...] = ()) -> None:
     """422 naming the field where `data` nests deeper than `files.MAX_DEPTH` levels, `data`
     itself the first: the limit `fleetplan plan` puts on a scenario file and a config.json,
     checked here so that the error names the body's field, not the file the API writes."""
-    stack: list[tuple[Any, int, tuple[str, ...]]] = [(data, 1, where)]
-    while stack:
-        node, depth, path = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        if depth > MAX_DEPTH:
-            root = where[0] if where else "the body"
-            msg = (
-                f"{path[0]}: nested deeper than {MAX_DEPTH} levels ({root} itself is level 1); "
-                f"accepted: at most {MAX_DEPTH} levels, as in a file `fleetplan plan` reads"
-            )
-            raise HTTPException(422, [detail(["body", *path], msg)])
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        kids = [(v, depth + 1, (*path, str(k))) for k, v in items]
-        stack.extend(reversed(kids))  # the first too deep in the body's order
+    inner = deep_path(data)
+    if inner is None:
+        return
+    path = (*where, *inner)
+    root = where[0] if where else "the body"
+    msg = (
+        f"{path[0]}: nested deeper than {MAX_DEPTH} levels ({root} itself is level 1); "
+        f"accepted: at most {MAX_DEPTH} levels, as in a file `fleetplan plan` reads"
+    )
+    raise HTTPException(422, [detail(["body", *path], msg)])
 
 
 def check_scenario(body: dict[str, Any], config: Any) -> None:
